@@ -1,0 +1,83 @@
+"""Attributing calls to the user's source line.
+
+The user's line is the first frame outside torch and shapetrace. Frames are
+classified once per code object and locations cached per (code, line): the
+recorder asks on every event.
+"""
+
+from __future__ import annotations
+
+import linecache
+import os
+import sys
+from types import CodeType, FrameType
+
+import torch
+import torch._jit_internal
+import torch.overrides
+
+from .records import Location
+
+_INTERNAL_PREFIXES = (
+    os.path.dirname(torch.__file__) + os.sep,
+    os.path.dirname(__file__) + os.sep,
+)
+_HANDLE_TORCH_FUNCTION = torch.overrides.handle_torch_function.__code__
+_DISPATCH_WRAPPER_FILE = torch._jit_internal.__file__
+
+_internal: dict[CodeType, bool] = {}
+_locations: dict[tuple[CodeType, int], Location] = {}
+
+
+def is_internal(code: CodeType) -> bool:
+    """True for code in torch or shapetrace (cached per code object)."""
+    internal = _internal.get(code)
+    if internal is None:
+        internal = _internal[code] = code.co_filename.startswith(_INTERNAL_PREFIXES)
+    return internal
+
+
+def first_user_frame(frame: FrameType | None) -> FrameType | None:
+    while frame is not None and is_internal(frame.f_code):
+        frame = frame.f_back
+    return frame
+
+
+def op_caller(frame: FrameType | None) -> FrameType | None:
+    """The frame that called an op, given the frame that called the mode.
+
+    Ops written in Python (``F.relu``, ``Tensor.split``) reach the mode
+    through ``handle_torch_function`` from inside their own body; the caller
+    is the frame above that body (and above ``boolean_dispatch`` wrappers).
+    """
+    if frame is not None and frame.f_code is _HANDLE_TORCH_FUNCTION:
+        frame = frame.f_back  # the op's own Python body
+        frame = frame.f_back if frame is not None else None
+        while frame is not None and frame.f_code.co_filename == _DISPATCH_WRAPPER_FILE:
+            frame = frame.f_back
+    return frame
+
+
+def location_of(frame: FrameType | None) -> Location | None:
+    if frame is None:
+        return None
+    code, lineno = frame.f_code, frame.f_lineno
+    key = (code, lineno)
+    location = _locations.get(key)
+    if location is None:
+        text = linecache.getline(code.co_filename, lineno).strip()
+        location = _locations[key] = Location(code.co_filename, lineno, text, code.co_name)
+    return location
+
+
+def user_location(depth: int = 1) -> Location | None:
+    """Location of the first user frame above the caller's ``depth``-th frame."""
+    return location_of(first_user_frame(sys._getframe(depth + 1)))
+
+
+def definition_of(function: object) -> Location | None:
+    """Where a function (a module's ``forward``) is defined."""
+    code = getattr(function, "__code__", None)
+    if not isinstance(code, CodeType):
+        return None
+    return Location(code.co_filename, code.co_firstlineno, "", code.co_name)

@@ -1,0 +1,162 @@
+"""Tensor metadata and the flattening of nested values into it.
+
+Nothing here reads tensor data: shape, stride, dtype and device are
+metadata, so everything works on the ``meta`` device and never syncs a GPU.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch.nn.utils.rnn import PackedSequence
+from torch.utils import _pytree
+
+# Nested containers deeper than this are cut off rather than followed.
+_MAX_DEPTH = 24
+_SCALARS = (bool, int, float, str, bytes, complex)
+_DEVICE_NAMES: dict[torch.device, str] = {}
+
+
+@dataclasses.dataclass(frozen=True)
+class TensorMeta:
+    """What shapetrace knows of one tensor: everything but its values.
+
+    ``path`` is the tensor's position in the nested value it came from:
+    ``"0"`` is an LSTM's output, ``"1.0"`` its h_n, ``"1.1"`` its c_n, ``""``
+    a bare tensor, ``"logits"`` a dict entry.
+    """
+
+    path: str
+    shape: tuple[int, ...]
+    dtype: torch.dtype
+    device: str
+    contiguous: bool = True
+    stride: tuple[int, ...] = ()
+    requires_grad: bool = False
+    nbytes: int = 0
+    # Each dim as a name ("B"), an int or an expression ("B*T"), once
+    # symbolic dimensions were inferred; None for a trace of one run.
+    symbolic: tuple[int | str, ...] | None = None
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    """``torch.float32`` -> ``"float32"``."""
+    return str(dtype).removeprefix("torch.")
+
+
+def dtype_from_name(name: str) -> torch.dtype:
+    dtype = getattr(torch, name, None)
+    if not isinstance(dtype, torch.dtype):
+        raise ValueError(f"unknown dtype {name!r}")
+    return dtype
+
+
+def _device_name(device: torch.device) -> str:
+    name = _DEVICE_NAMES.get(device)
+    if name is None:
+        name = _DEVICE_NAMES[device] = str(device)
+    return name
+
+
+def tensor_meta(tensor: torch.Tensor, path: str) -> TensorMeta:
+    """Metadata of one tensor (sparse and other exotic layouts included)."""
+    try:
+        shape = tuple(tensor.shape)
+    except RuntimeError:  # nested tensors have no single shape
+        shape = ()
+    strided = tensor.layout is torch.strided
+    return TensorMeta(
+        path=path,
+        shape=shape,
+        dtype=tensor.dtype,
+        device=_device_name(tensor.device),
+        contiguous=tensor.is_contiguous() if strided else True,
+        stride=tuple(tensor.stride()) if strided else (),
+        requires_grad=tensor.requires_grad,
+        nbytes=tensor.numel() * tensor.element_size() if shape or strided else 0,
+    )
+
+
+def _join(path: str, key: object) -> str:
+    return f"{path}.{key}" if path else str(key)
+
+
+def _children(value: Any) -> list[tuple[object, Any]] | None:
+    """(key, child) pairs of a container, or None for a leaf."""
+    kind = type(value)
+    if kind is tuple or kind is list:
+        return list(enumerate(value))
+    if kind is dict:
+        return list(value.items())
+    if isinstance(value, PackedSequence):
+        return [(field, getattr(value, field)) for field in value._fields]
+    if isinstance(value, Mapping):  # OrderedDict, Hugging Face ModelOutput
+        return list(value.items())
+    node = _pytree.SUPPORTED_NODES.get(kind)
+    if node is not None:
+        children, _ = node.flatten_fn(value)
+        return list(enumerate(children))
+    if isinstance(value, (tuple, list)):  # named tuples, torch.return_types
+        return list(enumerate(value))
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return [(f.name, getattr(value, f.name)) for f in dataclasses.fields(value)]
+    return None
+
+
+def collect_metas(value: Any, path: str = "", out: list[TensorMeta] | None = None,
+                  depth: int = 0) -> list[TensorMeta]:
+    """Every tensor in a nested value, in order, with its path.
+
+    ``None`` and other non-tensor leaves are skipped, never an error.
+    """
+    if out is None:
+        out = []
+    if isinstance(value, torch.Tensor):
+        out.append(tensor_meta(value, path))
+        return out
+    if value is None or isinstance(value, _SCALARS) or depth >= _MAX_DEPTH:
+        return out
+    children = _children(value)
+    if children:
+        for key, child in children:
+            collect_metas(child, _join(path, key), out, depth + 1)
+    return out
+
+
+def summarize_arg(value: Any, path: str, metas: list[TensorMeta], depth: int = 0) -> Any:
+    """A JSON-ready stand-in for one argument of an op; tensors go to ``metas``.
+
+    Tensors become ``{"tensor": path}`` (their metadata is in ``metas``),
+    slices ``{"slice": [start, stop, step]}``; other objects are named by type
+    only, because ``repr`` of an unknown object may read tensor data.
+    """
+    if isinstance(value, torch.Tensor):
+        metas.append(tensor_meta(value, path))
+        return {"tensor": path}
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if value == value and abs(value) != float("inf") else str(value)
+    if isinstance(value, slice):
+        return {"slice": [summarize_arg(value.start, _join(path, "start"), metas, depth + 1),
+                          summarize_arg(value.stop, _join(path, "stop"), metas, depth + 1),
+                          summarize_arg(value.step, _join(path, "step"), metas, depth + 1)]}
+    if value is Ellipsis:
+        return {"ellipsis": True}
+    if isinstance(value, torch.dtype):
+        return {"dtype": dtype_name(value)}
+    if isinstance(value, torch.device):
+        return {"device": _device_name(value)}
+    if depth < _MAX_DEPTH and isinstance(value, (tuple, list)):
+        return tuple(summarize_arg(v, _join(path, i), metas, depth + 1) for i, v in enumerate(value))
+    if depth < _MAX_DEPTH and type(value) is dict:
+        return {str(k): summarize_arg(v, _join(path, k), metas, depth + 1) for k, v in value.items()}
+    collect_metas(value, path, metas, depth)
+    return {"object": type(value).__name__}

@@ -1,0 +1,64 @@
+"""Writing a trace in the formats the command offers, to stdout or a file."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .errors import ShapetraceError
+from .render.report import make_console, report
+from .trace import Trace
+
+
+def _table(trace: Trace, path: str | None, **view: Any) -> None:
+    if path is None:
+        make_console().print(report(trace, **view))
+        return
+    with open(path, "w", encoding="utf-8") as handle:
+        make_console(handle, width=160, color=False).print(report(trace, **view))
+
+
+def _json(trace: Trace, path: str | None, **view: Any) -> None:
+    _write_text(trace.to_json(indent=1), path)
+
+
+def _write_text(text: str, path: str | None) -> None:
+    if path is None:
+        print(text)
+        return
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(text if text.endswith("\n") else text + "\n")
+
+
+Writer = Callable[..., None]
+# format name -> (file suffix, writer)
+FORMATS: dict[str, tuple[str, Writer]] = {
+    "table": (".txt", _table),
+    "json": (".json", _json),
+}
+
+
+def _format_from_suffix(path: str) -> str:
+    suffix = os.path.splitext(path)[1].lower()
+    for name, (known, _) in FORMATS.items():
+        if suffix == known and name != "table":
+            return name
+    return "table"
+
+
+def write_outputs(trace: Trace, formats: Sequence[str] | None, output: str | None, **view: Any) -> None:
+    """Write each format; with several formats, ``output`` is a stem for each file."""
+    if not formats:
+        formats = [_format_from_suffix(output) if output else "table"]
+    for name in dict.fromkeys(formats):
+        if name not in FORMATS:
+            raise ShapetraceError(f"unknown format {name!r} (choose from {', '.join(sorted(FORMATS))})")
+        suffix, writer = FORMATS[name]
+        path = output
+        if output is not None and len(formats) > 1:
+            path = os.path.splitext(output)[0] + suffix
+        try:
+            writer(trace, path, **view)
+        except OSError as bad:
+            raise ShapetraceError(f"cannot write {path}: {bad.strerror or bad}") from None

@@ -1,0 +1,100 @@
+"""The plain records a trace is made of: where a call happened and what it saw.
+
+Records are values: formatting them belongs to the renderers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Literal
+
+from .meta import TensorMeta
+
+CallKind = Literal["module", "op"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Location:
+    """A line of the user's source: ``code`` is that line, stripped."""
+
+    filename: str
+    lineno: int
+    code: str = ""
+    function: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.filename}:{self.lineno}"
+
+
+# Identity semantics: two calls with equal shapes are still two events.
+@dataclasses.dataclass(frozen=True, eq=False)
+class Call:
+    """One module call or one tensor operation of a forward pass.
+
+    ``parent`` and ``children`` link the calls into a tree; they are set
+    once, while the trace is built, and are not part of the value.
+    """
+
+    id: int
+    kind: CallKind
+    name: str
+    type: str
+    inputs: tuple[TensorMeta, ...]
+    outputs: tuple[TensorMeta, ...]
+    location: Location | None
+    depth: int
+    index: int
+    parent_id: int | None = None
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
+    config: dict[str, Any] = dataclasses.field(default_factory=dict)
+    params: int = 0
+    error: str | None = None
+    defined_at: Location | None = None
+    parent: Call | None = dataclasses.field(default=None, repr=False)
+    children: tuple[Call, ...] = dataclasses.field(default=(), repr=False)
+
+    @property
+    def is_module(self) -> bool:
+        return self.kind == "module"
+
+    @property
+    def is_op(self) -> bool:
+        return self.kind == "op"
+
+    @property
+    def output(self) -> TensorMeta | None:
+        """The first output tensor (an LSTM's ``output``), or None."""
+        return self.outputs[0] if self.outputs else None
+
+    def output_at(self, path: str) -> TensorMeta | None:
+        return next((m for m in self.outputs if m.path == path), None)
+
+    def input_at(self, path: str) -> TensorMeta | None:
+        return next((m for m in self.inputs if m.path == path), None)
+
+    @property
+    def qualname(self) -> str:
+        """``lstm`` for a module, ``lstm/view`` style for an op inside it."""
+        if self.kind == "module" or self.parent is None:
+            return self.name
+        return f"{self.parent.name}/{self.name}" if self.parent.name else self.name
+
+    def walk(self):
+        """This call and all calls under it, in execution order."""
+        yield self
+        for child in self.children:
+            yield from child.walk()
+
+
+def link_calls(calls: list[Call]) -> None:
+    """Set ``parent`` and ``children`` of calls given in execution order."""
+    by_id = {call.id: call for call in calls}
+    children: dict[int, list[Call]] = {}
+    for call in calls:
+        if call.parent_id is not None:
+            parent = by_id[call.parent_id]
+            object.__setattr__(call, "parent", parent)
+            children.setdefault(parent.id, []).append(call)
+    for parent_id, kids in children.items():
+        object.__setattr__(by_id[parent_id], "children", tuple(kids))

@@ -1,0 +1,1 @@
+"""Renderers: turn a Trace into text, rich renderables, graphs and HTML."""

@@ -1,0 +1,75 @@
+"""The terminal report: a header, the table, the findings and the error."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import IO
+
+from rich.console import Console, Group, RenderableType
+from rich.text import Text
+
+from ..checks.finding import Finding
+from ..trace import Trace
+from .format import format_location
+from .table import trace_table
+
+_SEVERITY_STYLE = {"error": "bold red", "warning": "bold yellow", "info": "bold blue"}
+
+
+def make_console(file: IO[str] | None = None, *, width: int | None = None,
+                 color: bool | None = None) -> Console:
+    """A console that stays wide enough for the table when output is piped."""
+    console = Console(file=file, width=width, no_color=color is False,
+                      force_terminal=True if color else None, highlight=False)
+    if width is None and not console.is_terminal:
+        console.width = 160
+    return console
+
+
+def finding_text(finding: Finding) -> Text:
+    """``ST001 batch-first-mismatch: ...``, ``--> file:line``, ``help: ...``."""
+    text = Text.assemble((finding.code, _SEVERITY_STYLE.get(finding.severity, "bold")), " ",
+                         (finding.name, "bold"), ": ", finding.message)
+    if finding.location is not None:
+        text.append(f"\n --> {format_location(finding.location)}", "blue")
+        if finding.location.code:
+            text.append(f"\n  |  {finding.location.code}", "dim")
+    if finding.hint:
+        text.append("\nhelp: ", "bold green")
+        text.append(finding.hint)
+    return text
+
+
+def findings_block(findings: Iterable[Finding]) -> RenderableType:
+    parts: list[RenderableType] = []
+    for finding in findings:
+        parts += [finding_text(finding), Text("")]
+    return Group(*parts)
+
+
+def summary_line(trace: Trace) -> Text:
+    root = trace.root
+    title = root.type if root is not None else "trace"
+    modules, ops, findings = len(trace.modules), len(trace.ops), len(trace.findings)
+    line = Text.assemble(("shapetrace ", "bold"), (title, "bold cyan"),
+                         f": {modules} module call{'s' * (modules != 1)}, {ops} op{'s' * (ops != 1)}, ")
+    line.append(f"{findings} finding{'s' * (findings != 1)}",
+                "bold red" if findings else "green")
+    if root is not None and root.params:
+        line.append(f", {root.params:,} parameters")
+    return line
+
+
+def report(trace: Trace, *, ops: bool = True, depth: int | None = None) -> RenderableType:
+    parts: list[RenderableType] = [summary_line(trace), trace_table(trace, ops=ops, depth=depth)]
+    findings = trace.findings
+    if findings:
+        parts += [Text(""), findings_block(findings)]
+    if trace.error is not None:
+        parts.append(Text(f"the traced block raised {trace.error!s}"[:500], "bold red"))
+    return Group(*parts)
+
+
+def print_report(trace: Trace, *, ops: bool = True, depth: int | None = None,
+                 file: IO[str] | None = None) -> None:
+    make_console(file).print(report(trace, ops=ops, depth=depth))
