@@ -26,6 +26,9 @@ _HANDLE_TORCH_FUNCTION = torch.overrides.handle_torch_function.__code__
 _DISPATCH_WRAPPER_FILE = torch._jit_internal.__file__
 
 _internal: dict[CodeType, bool] = {}
+# Code that forwards an op without being its caller: shapetrace's own op
+# handler, seen by an outer trace when traces nest.
+TRANSPARENT_CODES: set[CodeType] = set()
 _locations: dict[tuple[CodeType, int], Location] = {}
 
 
@@ -50,12 +53,18 @@ def op_caller(frame: FrameType | None) -> FrameType | None:
     through ``handle_torch_function`` from inside their own body; the caller
     is the frame above that body (and above ``boolean_dispatch`` wrappers).
     """
-    if frame is not None and frame.f_code is _HANDLE_TORCH_FUNCTION:
-        frame = frame.f_back  # the op's own Python body
-        frame = frame.f_back if frame is not None else None
-        while frame is not None and frame.f_code.co_filename == _DISPATCH_WRAPPER_FILE:
+    while frame is not None:
+        code = frame.f_code
+        if code in TRANSPARENT_CODES:
             frame = frame.f_back
-    return frame
+        elif code is _HANDLE_TORCH_FUNCTION:
+            frame = frame.f_back  # the op's own Python body
+            frame = frame.f_back if frame is not None else None
+            while frame is not None and frame.f_code.co_filename == _DISPATCH_WRAPPER_FILE:
+                frame = frame.f_back
+        else:
+            return frame
+    return None
 
 
 def location_of(frame: FrameType | None) -> Location | None:

@@ -134,7 +134,7 @@ def summarize_arg(value: Any, path: str, metas: list[TensorMeta], depth: int = 0
     """A JSON-ready stand-in for one argument of an op; tensors go to ``metas``.
 
     Tensors become ``{"tensor": path}`` (their metadata is in ``metas``),
-    slices ``{"slice": [start, stop, step]}``; other objects are named by type
+    slices ``{"slice": (start, stop, step)}``; other objects are named by type
     only, because ``repr`` of an unknown object may read tensor data.
     """
     if isinstance(value, torch.Tensor):
@@ -145,9 +145,9 @@ def summarize_arg(value: Any, path: str, metas: list[TensorMeta], depth: int = 0
     if isinstance(value, float):
         return value if value == value and abs(value) != float("inf") else str(value)
     if isinstance(value, slice):
-        return {"slice": [summarize_arg(value.start, _join(path, "start"), metas, depth + 1),
+        return {"slice": (summarize_arg(value.start, _join(path, "start"), metas, depth + 1),
                           summarize_arg(value.stop, _join(path, "stop"), metas, depth + 1),
-                          summarize_arg(value.step, _join(path, "step"), metas, depth + 1)]}
+                          summarize_arg(value.step, _join(path, "step"), metas, depth + 1))}
     if value is Ellipsis:
         return {"ellipsis": True}
     if isinstance(value, torch.dtype):

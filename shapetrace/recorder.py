@@ -15,7 +15,9 @@ from __future__ import annotations
 import re
 import sys
 import threading
+import warnings
 from collections.abc import Callable
+from types import FrameType
 from typing import Any, Literal, Union
 
 import torch
@@ -26,9 +28,9 @@ from torch.utils.hooks import RemovableHandle
 from . import frames
 from .meta import TensorMeta, collect_metas, summarize_arg
 from .ops import KEEP_WITHOUT_OUTPUT, describe_op
-from .records import Call, Location, link_calls
+from .records import Call, CallKind, Location, link_calls
 
-OpsSetting = Union[bool, Literal["all"]]
+OpsSetting = Union[bool, Literal["all"]]  # noqa: UP007 (a runtime alias on 3.10)
 RootFilter = Callable[[nn.Module, tuple, dict], bool]
 
 _CONFIG_TYPES = (bool, int, float, str, type(None))
@@ -48,13 +50,12 @@ def is_builtin_module(module: nn.Module) -> bool:
 
 def module_config(module: nn.Module) -> dict[str, Any]:
     """A module's hyperparameters: public plain attributes (``batch_first``...)."""
-    config = {}
+    config: dict[str, Any] = {}
     for key, value in vars(module).items():
         if key.startswith("_") or key == "training":
             continue
-        if isinstance(value, _CONFIG_TYPES):
-            config[key] = value
-        elif isinstance(value, tuple) and all(isinstance(v, _CONFIG_TYPES) for v in value):
+        plain_tuple = isinstance(value, tuple) and all(isinstance(v, _CONFIG_TYPES) for v in value)
+        if plain_tuple or isinstance(value, _CONFIG_TYPES):
             config[key] = value
     return config
 
@@ -69,21 +70,37 @@ def error_text(exc: BaseException) -> str:
 class _Event:
     """A call while it is recorded; frozen into a ``Call`` at the end."""
 
-    __slots__ = ("id", "kind", "name", "type", "inputs", "outputs", "location", "depth",
-                 "index", "parent_id", "args", "kwargs", "config", "params", "error",
-                 "defined_at", "module_id")
+    __slots__ = (
+        "args",
+        "config",
+        "defined_at",
+        "depth",
+        "error",
+        "id",
+        "index",
+        "inputs",
+        "kind",
+        "kwargs",
+        "location",
+        "module_id",
+        "name",
+        "outputs",
+        "params",
+        "parent_id",
+        "type",
+    )
 
-    def __init__(self, **fields: Any) -> None:
+    def __init__(self, *, id: int, kind: CallKind, name: str, type: str, inputs: tuple[TensorMeta, ...],
+                 location: Location | None, depth: int, index: int, parent_id: int | None,
+                 args: tuple = (), kwargs: dict | None = None, config: dict | None = None,
+                 params: int = 0, defined_at: Location | None = None, module_id: int = 0) -> None:
+        self.id, self.kind, self.name, self.type = id, kind, name, type
+        self.inputs, self.location, self.depth, self.index = inputs, location, depth, index
+        self.parent_id, self.args, self.kwargs = parent_id, args, kwargs or {}
+        self.config, self.params, self.defined_at = config or {}, params, defined_at
+        self.module_id = module_id
         self.outputs: tuple[TensorMeta, ...] = ()
         self.error: str | None = None
-        self.args: tuple = ()
-        self.kwargs: dict = {}
-        self.config: dict = {}
-        self.params = 0
-        self.defined_at: Location | None = None
-        self.module_id = 0
-        for key, value in fields.items():
-            setattr(self, key, value)
 
     def freeze(self) -> Call:
         return Call(id=self.id, kind=self.kind, name=self.name, type=self.type,
@@ -111,14 +128,37 @@ class _OpMode(TorchFunctionMode):
         caller = frames.op_caller(sys._getframe(1))
         if recorder.ops != "all" and (caller is None or frames.is_internal(caller.f_code)):
             return func(*args, **kwargs)  # an op of library code, not of the user's
-        event = recorder.op_started(described, caller, args, kwargs)
-        try:
-            result = func(*args, **kwargs)
-        except BaseException as exc:
-            recorder.op_finished(event, None, exc)
-            raise
+        user_frame = frames.first_user_frame(caller)
+        event = recorder.op_started(described, user_frame, args, kwargs)
+        # PyTorch's warnings name the op's caller, which is now this frame:
+        # catch them and re-issue them at the user's line.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                result = func(*args, **kwargs)
+            except BaseException as exc:
+                recorder.op_finished(event, None, exc)
+                raise
+        if caught:
+            _reissue(caught, user_frame)
         recorder.op_finished(event, result, None)
         return result
+
+
+frames.TRANSPARENT_CODES.add(_OpMode.__torch_function__.__code__)
+
+
+def _reissue(caught: list[warnings.WarningMessage], frame: FrameType | None) -> None:
+    if frame is None:
+        for w in caught:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        return
+    module_globals = frame.f_globals
+    registry = module_globals.setdefault("__warningregistry__", {})
+    for w in caught:
+        warnings.warn_explicit(w.message, w.category, frame.f_code.co_filename, frame.f_lineno,
+                               module=module_globals.get("__name__"), registry=registry,
+                               module_globals=module_globals)
 
 
 class Recorder:
@@ -313,14 +353,15 @@ class Recorder:
         return info
 
     # ---------------------------------------------------------------- ops
-    def op_started(self, described: tuple[str, str], caller, args: tuple, kwargs: dict) -> _Event:
+    def op_started(self, described: tuple[str, str], user_frame: FrameType | None, args: tuple,
+                   kwargs: dict) -> _Event:
         self.busy = True
         try:
             name, op_type = described
             metas: list[TensorMeta] = []
             summary = tuple(summarize_arg(a, str(i), metas) for i, a in enumerate(args))
             kw_summary = {k: summarize_arg(v, k, metas) for k, v in kwargs.items()}
-            location = frames.location_of(frames.first_user_frame(caller))
+            location = frames.location_of(user_frame)
             parent = self._stack[-1][0] if self._stack else None
             key = (location, name)
             index = self._op_counts.get(key, 0)

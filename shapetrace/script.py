@@ -61,7 +61,7 @@ def run_script(path: str, argv: Sequence[str] = (), *, ops: OpsSetting = True,
     saved_argv, saved_path = sys.argv[:], sys.path[:]
     sys.argv = [path, *argv]
     sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
-    exit_code, error = 0, None
+    exit_code, error = 0, None  # type: tuple[int, BaseException | None]
     try:
         with block:
             runpy.run_path(path, run_name="__main__")

@@ -48,7 +48,9 @@ def trace_to_json(trace: Trace, *, indent: int | None = None) -> str:
         "ops": trace.ops_setting,
         "ignore": list(trace.ignore),
         "error": None if error is None else {
-            "type": getattr(error, "type_name", type(error).__name__), "message": str(error.args[0]) if error.args else ""},
+            "type": getattr(error, "type_name", type(error).__name__),
+            "message": str(error.args[0]) if error.args else "",
+        },
         "calls": [_call(call) for call in trace.calls],
     }
     return json.dumps(document, indent=indent)
@@ -108,6 +110,10 @@ def _load_meta(value: Any, what: str) -> TensorMeta:
         raise TraceFormatError(f"{what}: {bad}") from None
 
 
+def _load_metas(value: Any, what: str) -> tuple[TensorMeta, ...]:
+    return tuple(_load_meta(m, f"{what}[{i}]") for i, m in enumerate(_expect(value, list, what)))
+
+
 def _load_call(value: Any, position: int) -> Call:
     what = f"calls[{position}]"
     _expect(value, dict, what)
@@ -124,8 +130,8 @@ def _load_call(value: Any, position: int) -> Call:
         return Call(
             id=position, kind=kind, name=_expect(value["name"], str, f"{what}.name"),
             type=_expect(value["type"], str, f"{what}.type"),
-            inputs=tuple(_load_meta(m, f"{what}.inputs[{i}]") for i, m in enumerate(_expect(value["inputs"], list, what))),
-            outputs=tuple(_load_meta(m, f"{what}.outputs[{i}]") for i, m in enumerate(_expect(value["outputs"], list, what))),
+            inputs=_load_metas(value["inputs"], f"{what}.inputs"),
+            outputs=_load_metas(value["outputs"], f"{what}.outputs"),
             location=_load_location(value["location"], f"{what}.location"),
             depth=_expect(value["depth"], int, f"{what}.depth"),
             index=_expect(value["index"], int, f"{what}.index"),
@@ -172,7 +178,7 @@ def load(source: str | os.PathLike[str]) -> Trace:
 
 
 def _read(source: str | os.PathLike[str]) -> str:
-    if isinstance(source, os.PathLike) or (isinstance(source, str) and not source.lstrip().startswith("{")):
+    if isinstance(source, os.PathLike) or (isinstance(source, str) and not source.lstrip().startswith(("{", "["))):
         try:
             with open(source, encoding="utf-8") as handle:
                 return handle.read()

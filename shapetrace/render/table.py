@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from rich import box
+from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 
 from ..records import Call
 from ..trace import Trace
-from .format import (device_label, dtype_label, format_count, format_location, format_op,
-                     labelled_shapes)
+from .format import device_label, dtype_label, format_count, format_location, format_op, labelled_shapes
 
 NON_CONTIGUOUS = "non-contig"
 
@@ -61,10 +61,10 @@ def trace_table(trace: Trace, *, ops: bool = True, depth: int | None = None) -> 
         table.add_column("Findings", style="bold red", no_wrap=True)
 
     for call in visible_calls(trace, ops=ops, depth=depth):
-        outputs = "\n".join(labelled_shapes(call, call.outputs))
+        outputs = Text("\n".join(labelled_shapes(call, call.outputs)))
         if call.error is not None:
             outputs = Text(f"✗ {call.error.split(':')[0]}", style="bold red")
-        row = [
+        row: list[RenderableType] = [
             call_label(call),
             format_location(call.location),
             "\n".join(labelled_shapes(call, call.inputs, output=False)),
