@@ -1,23 +1,53 @@
-"""shapetrace: what shape is this tensor here, and why is it wrong?"""
+"""shapetrace: what shape is this tensor here, and why is it wrong?
+
+The public names are imported on first use, so that pytest's start-up (which
+imports the plugin, and so this package) does not import torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
-from .checks.finding import Finding
-from .errors import ShapetraceError
-from .meta import TensorMeta
-from .records import Call, Location
-from .serialize import load
-from .trace import Trace
-from .tracing import ShapetraceWarning, trace
 
-__all__ = [
-    "Call",
-    "Finding",
-    "Location",
-    "ShapetraceError",
-    "ShapetraceWarning",
-    "TensorMeta",
-    "Trace",
-    "__version__",
-    "load",
-    "trace",
-]
+_EXPORTS = {
+    "Call": ".records",
+    "Finding": ".checks.finding",
+    "Location": ".records",
+    "ShapetraceError": ".errors",
+    "ShapetraceWarning": ".tracing",
+    "TensorMeta": ".meta",
+    "Trace": ".result",
+    "assert_shapes": ".assertions",
+    "load": ".serialize",
+    "trace": ".tracing",
+    "vary": ".dims",
+}
+
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'shapetrace' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:
+    from .assertions import assert_shapes
+    from .checks.finding import Finding
+    from .dims import vary
+    from .errors import ShapetraceError
+    from .meta import TensorMeta
+    from .records import Call, Location
+    from .serialize import load
+    from .result import Trace
+    from .tracing import ShapetraceWarning, trace

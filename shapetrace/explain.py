@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from .checks.finding import Finding
+from .lineage.flow import analyze
 from .records import Call
 from .render.format import format_location, format_op, labelled_shapes
-from .trace import Trace
+from .result import Trace
 
 NOTE_PREFIX = "shapetrace:"
 
@@ -35,11 +37,33 @@ def trace_note(trace: Trace) -> str | None:
     shapes = ", ".join(labelled_shapes(call, call.inputs, output=False)) or "no tensors"
     lines.append(f"  operands: {shapes}")
     lines.append(f"  call path: {call_path(call)}")
-    for finding in trace.findings:
-        lines.append(f"  {finding.code} {finding.name}: {finding.message}")
-        if finding.hint:
-            lines.append(f"  help: {finding.hint}")
+    explaining, others = split_findings(trace.findings, call, trace)
+    for label, findings in (("explained by", explaining), ("also found", others)):
+        if findings:
+            lines.append(f"  {label}:")
+        for finding in findings:
+            lines.append(f"    {finding.code} {finding.name}: {finding.message}")
+            if finding.hint:
+                lines.append(f"    help: {finding.hint}")
     return "\n".join(lines)
+
+
+def split_findings(findings: list[Finding], call: Call, trace: Trace) -> tuple[list[Finding], list[Finding]]:
+    """The findings that explain the failing call, and the rest.
+
+    A finding explains it when it is about that call, a call around it, or a
+    call that made one of its inputs (an h_0 made for another batch size).
+    """
+    related = set()
+    node: Call | None = call
+    while node is not None:
+        related.add(node.id)
+        node = node.parent
+    flow = analyze(trace.calls)
+    for index in range(len(call.inputs)):
+        related.update(source.call.id for source in flow.producers(call, index))
+    explaining = [f for f in findings if f.call_id in related]
+    return explaining, [f for f in findings if f not in explaining]
 
 
 def add_trace_note(exc: BaseException, trace: Trace) -> None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import shutil
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from .errors import ShapetraceError
 from .render.report import make_console, report
-from .trace import Trace
+from .result import Trace
 
 
 def _table(trace: Trace, path: str | None, **view: Any) -> None:
@@ -21,6 +23,43 @@ def _table(trace: Trace, path: str | None, **view: Any) -> None:
 
 def _json(trace: Trace, path: str | None, **view: Any) -> None:
     _write_text(trace.to_json(indent=1), path)
+
+
+def _source(trace: Trace, path: str | None, **view: Any) -> None:
+    if path is None:  # the terminal gets syntax highlighting, a file plain text
+        make_console().print(trace.annotate(rich=True), crop=False, soft_wrap=True)
+        return
+    _write_text(trace.annotate(), path)
+
+
+def _tree(trace: Trace, path: str | None, **view: Any) -> None:
+    if path is None:
+        make_console().print(trace.tree(**view))
+        return
+    with open(path, "w", encoding="utf-8") as handle:
+        make_console(handle, width=100, color=False).print(trace.tree(**view))
+
+
+def _dot(trace: Trace, path: str | None, **view: Any) -> None:
+    _write_text(trace.graph(**view).source, path)
+
+
+def _picture(format: str) -> Writer:
+    """An ``svg``/``png`` writer; without ``dot`` it writes the .dot file and says how to get dot."""
+
+    def write(trace: Trace, path: str | None, **view: Any) -> None:
+        from .render.graph import INSTALL_DOT, save_graph
+
+        graph = trace.graph(**view)
+        if path is not None:
+            save_graph(graph, path, format)
+        elif shutil.which("dot") is None:
+            raise ShapetraceError(f"--format {format} needs the dot program; {INSTALL_DOT} "
+                                  "(or use --format dot)")
+        else:
+            sys.stdout.buffer.write(graph.pipe(format=format))
+
+    return write
 
 
 def _write_text(text: str, path: str | None) -> None:
@@ -36,6 +75,11 @@ Writer = Callable[..., None]
 FORMATS: dict[str, tuple[str, Writer]] = {
     "table": (".txt", _table),
     "json": (".json", _json),
+    "source": (".py", _source),
+    "tree": (".tree.txt", _tree),
+    "dot": (".dot", _dot),
+    "svg": (".svg", _picture("svg")),
+    "png": (".png", _picture("png")),
 }
 
 

@@ -20,7 +20,7 @@ from torch import nn
 from .errors import ShapetraceError
 from .meta import collect_metas
 from .recorder import OpsSetting
-from .trace import Trace
+from .result import Trace
 from .tracing import _TraceBlock
 
 DEFAULT_MAX_CALLS = 8

@@ -9,7 +9,7 @@ from typing import Any
 from .errors import RecordedError, TraceFormatError
 from .meta import TensorMeta, dtype_from_name, dtype_name
 from .records import Call, Location, link_calls
-from .trace import Trace
+from .result import Trace
 
 FORMAT = "shapetrace-trace"
 VERSION = 1

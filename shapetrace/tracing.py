@@ -12,7 +12,7 @@ from torch import nn
 from ._version import __version__
 from .errors import ShapetraceError
 from .recorder import OpsSetting, Recorder, RootFilter
-from .trace import Trace
+from .result import Trace
 
 
 class ShapetraceWarning(UserWarning):

@@ -117,3 +117,172 @@ def test_help_lists_the_commands():
     result = run_command("--help")
     assert result.returncode == 0
     assert "run" in result.stdout and "show" in result.stdout
+
+
+# ---------------------------------------------------------------- factories
+def test_factory_target_traces_one_forward(tmp_path):
+    out = tmp_path / "f.json"
+    assert main(["run", "tests.models.factories:article_forecaster", "--input", "5x30", "-o", str(out)]) == 0
+    calls = json.loads(out.read_text())["calls"]
+    lstm = next(c for c in calls if c["name"] == "lstm")
+    assert lstm["outputs"][0]["shape"] == [5, 30, 64]
+
+
+def test_factory_class_with_defaults_and_float64_input(tmp_path):
+    out = tmp_path / "f.json"
+    assert main(["run", "tests.models.factories:multistep", "--input", "3x24x7:float32", "-o", str(out)]) == 0
+    assert json.loads(out.read_text())["calls"][0]["outputs"][0]["shape"] == [3, 4]
+    # MultiStepLSTM's weights are float32: PyTorch refuses float64 input, and shapetrace reports it
+    result = run_command("run", "tests.models.factories:multistep", "--input", "3x24x7:float64")
+    assert result.returncode == 1
+    assert "RuntimeError" in result.stderr and "shapetrace: raised by lstm (LSTM)" in result.stderr
+    assert "lstm: LSTM" in result.stdout
+
+
+def test_integer_inputs_are_valid_embedding_indices():
+    result = run_command("run", "tests.models.factories:TextClassifier", "--input", "3x6:long")
+    assert result.returncode == 0, result.stderr
+    assert "(3, 6, 16)" in result.stdout and "(3, 3)" in result.stdout
+    assert "int64" in result.stdout
+
+
+def test_seven_b_shaped_model_on_meta_in_seconds_without_memory():
+    code = (
+        "import resource, sys, time\n"
+        "from shapetrace.cli import main\n"
+        "start = time.perf_counter()\n"
+        "status = main(['run', 'tests.models.factories:seven_b_shaped', '--input', '1x2048x4096',"
+        " '--device', 'meta', '--no-ops', '-o', sys.argv[1]])\n"
+        "print(status, time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    )
+    import tempfile
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "big.json"
+        result = subprocess.run([sys.executable, "-c", code, str(out)], cwd=ROOT, capture_output=True,
+                                text=True, timeout=300)
+        assert result.returncode == 0, result.stderr
+        status, seconds, max_rss_kb = result.stdout.split()
+        calls = json.loads(out.read_text())["calls"]
+    assert status == "0"
+    assert float(seconds) < 60
+    assert int(max_rss_kb) < 2_000_000  # 7B float32 weights would take 28 GB
+    layers = [c for c in calls if c["type"] == "TransformerEncoderLayer"]
+    assert len(layers) == 32
+    assert layers[-1]["outputs"][0]["shape"] == [1, 2048, 4096]
+    assert layers[-1]["outputs"][0]["device"] == "meta"
+    assert calls[0]["params"] > 6_000_000_000
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["run", "tests.models.factories:nothing", "--input", "2x3"], "has no attribute 'nothing'"),
+    (["run", "no_such_module_xyz:build", "--input", "2x3"], "cannot import no_such_module_xyz"),
+    (["run", "tests.models.factories:needs_arguments", "--input", "2x3"], "needs arguments"),
+    (["run", "tests.models.factories:not_a_module", "--input", "2x3"], "returned a str, not an nn.Module"),
+    (["run", "tests.models.factories:article_forecaster"], "needs --input"),
+    (["run", "tests.models.factories:article_forecaster", "--input", "5by30"], "expected sizes joined by 'x'"),
+    (["run", "tests.models.factories:article_forecaster", "--input", "5x30:complex7"], "unknown dtype 'complex7'"),
+    (["run", "tests.models.factories:article_forecaster", "--input", "5x30", "--device", "tpu9"],
+     "is not a device"),
+    (["run", "demos/lstm_forecaster.py", "--input", "5x30"], "--input is for pkg.module:factory targets"),
+])
+def test_factory_usage_errors(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+# -------------------------------------------------------------- diff, formats
+def save_trace(tmp_path: Path, name: str, script_body: str) -> Path:
+    script = write_script(tmp_path, script_body, f"{name}.py")
+    out = tmp_path / f"{name}.json"
+    assert main(["run", str(script), "-o", str(out)]) == 0
+    return out
+
+
+MODEL_SCRIPT = (
+    "import torch\n"
+    "from torch import nn\n"
+    "model = nn.Sequential(nn.Linear(4, {hidden}), nn.ReLU(), nn.Linear({hidden}, 2))\n"
+    "model(torch.randn(3, 4))\n"
+)
+
+
+def test_diff_shows_changed_calls_and_exits_1(tmp_path):
+    before = save_trace(tmp_path, "before", MODEL_SCRIPT.format(hidden=8))
+    after = save_trace(tmp_path, "after", MODEL_SCRIPT.format(hidden=16))
+    same = run_command("diff", str(before), str(before))
+    assert same.returncode == 0 and "no differences" in same.stdout
+    changed = run_command("diff", str(before), str(after))
+    assert changed.returncode == 1
+    assert "2 calls differ" in changed.stdout
+    assert "(3, 8)" in changed.stdout and "(3, 16)" in changed.stdout
+    lines = [line for line in changed.stdout.splitlines() if line.startswith(("0 ", "1 ", "2 "))]
+    assert [line.split()[0] for line in lines] == ["0", "1"]  # the Linear and the ReLU; "2" is unchanged
+
+
+def test_several_formats_with_an_output_stem(tmp_path):
+    stem = tmp_path / "report"
+    assert main(["run", "demos/multivariate_forecaster.py", "--format", "table", "--format", "json",
+                 "-o", str(stem)]) == 0
+    assert "MultivariateLSTM (root)" in (tmp_path / "report.txt").read_text()
+    assert json.loads((tmp_path / "report.json").read_text())["format"] == "shapetrace-trace"
+
+
+def test_short_last_batch_is_recorded_and_its_crash_reported(tmp_path):
+    script = write_script(tmp_path, (
+        "import torch\n"
+        "from torch.utils.data import DataLoader, TensorDataset\n"
+        "from demos.lstm_forecaster import LSTM\n"
+        "model = LSTM(1, 64, 5, 1, batch_size=5)\n"
+        "loader = DataLoader(TensorDataset(torch.randn(13, 30)), batch_size=5)\n"
+        "for (x,) in loader:\n"
+        "    model(x)\n"
+    ))
+    out = tmp_path / "t.json"
+    result = subprocess.run([sys.executable, "-m", "shapetrace", "run", str(script), "-o", str(out)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300,
+                            env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 1
+    assert "shape '[5, 30, 1]' is invalid for input of size 90" in result.stderr
+    assert "operands: (3, 30)" in result.stderr
+    roots = [c for c in json.loads(out.read_text())["calls"] if c["parent"] is None]
+    assert [r["inputs"][0]["shape"] for r in roots] == [[5, 30], [3, 30]]
+
+
+def test_fail_on_exits_1_only_when_findings_reach_it(tmp_path):
+    from shapetrace.checks import REGISTRY, load_detectors
+
+    load_detectors()
+    if not REGISTRY:
+        pytest.skip("no detectors registered yet")
+    script = write_script(tmp_path, (
+        "import torch\n"
+        "model = torch.nn.Linear(3, 1)\n"
+        "pred = model(torch.randn(4, 3))\n"
+        "loss = torch.nn.MSELoss()(pred, torch.zeros(4))\n"
+    ))
+    assert main(["run", str(script), "--fail-on", "never"]) == 0
+    assert main(["run", str(script), "--fail-on", "warning"]) == 1
+    assert main(["run", str(script), "--fail-on", "warning", "--ignore", "ST005"]) == 0
+
+
+def test_vary_names_the_dimensions(tmp_path):
+    out = tmp_path / "v.json"
+    argv = ["run", "demos.bidirectional_forecaster:BiLSTM", "--input", "BxTx7", "--vary", "B=8,3",
+            "--vary", "T=24,11", "-o", str(out)]
+    assert main(argv) == 0
+    lstm = next(c for c in json.loads(out.read_text())["calls"] if c["name"] == "lstm")
+    assert lstm["outputs"][0]["symbolic"] == ["B", "T", 64]
+    shown = run_command("show", str(out), "--no-ops")
+    assert "output (B, T, 64)" in shown.stdout and "(B, 4)" in shown.stdout
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--input", "8xTx7", "--vary", "B=8,3"], "--vary B: no --input uses the dimension B"),
+    (["--input", "BxTx7", "--vary", "B=8,3"], "no --vary gives it"),
+    (["--input", "Bx24x7", "--vary", "B=eight"], "expected NAME=SIZE,SIZE"),
+    (["--input", "Bx24x7", "--vary", "B=8"], "two or more different sizes"),
+])
+def test_vary_usage_errors(argv, message, capsys):
+    assert main(["run", "demos.bidirectional_forecaster:BiLSTM", *argv]) == 2
+    assert message in capsys.readouterr().err

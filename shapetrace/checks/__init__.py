@@ -14,12 +14,16 @@ from typing import TYPE_CHECKING
 from .finding import SEVERITY_RANK, Finding, Severity
 
 if TYPE_CHECKING:
-    from ..trace import Trace
+    from ..records import Call
+    from ..result import Trace
 
 Detector = Callable[["Trace"], Iterable[Finding]]
 
 # Modules that register detectors, imported on first use.
-DETECTOR_MODULES: tuple[str, ...] = ()
+DETECTOR_MODULES: tuple[str, ...] = (
+    "batch_first", "view_scramble", "hardcoded_batch", "noncontiguous_view", "loss_broadcast",
+    "bidirectional_last_step", "hidden_state", "device", "dtype", "features",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +50,13 @@ def register(code: str, name: str, severity: Severity, summary: str) -> Callable
     return add
 
 
+def finding(code: str, call: Call, message: str, hint: str = "",
+            severity: Severity | None = None) -> Finding:
+    """A finding of a registered code about ``call``, at its line."""
+    info = REGISTRY[code]
+    return Finding(code, info.name, severity or info.severity, message, call.location, hint, call.id)
+
+
 def load_detectors() -> dict[str, CheckInfo]:
     for module in DETECTOR_MODULES:
         importlib.import_module(f"{__name__}.{module}")
@@ -53,11 +64,19 @@ def load_detectors() -> dict[str, CheckInfo]:
 
 
 def run_checks(trace: Trace, ignore: Iterable[str] = ()) -> list[Finding]:
+    """Every finding of every check not ignored; one per code and line, since
+    a loop or a second batch repeats the same mistake."""
     skipped = set(ignore)
     findings: list[Finding] = []
+    seen: set[tuple[str, object]] = set()
     for code, info in sorted(load_detectors().items()):
-        if code not in skipped:
-            findings.extend(info.detector(trace))
+        if code in skipped:
+            continue
+        for found in info.detector(trace):
+            key = (code, found.location if found.location is not None else found.message)
+            if key not in seen:
+                seen.add(key)
+                findings.append(found)
     return findings
 
 
@@ -67,4 +86,4 @@ def at_least(findings: Iterable[Finding], severity: Severity) -> list[Finding]:
     return [f for f in findings if SEVERITY_RANK[f.severity] >= rank]
 
 
-__all__ = ["REGISTRY", "CheckInfo", "Finding", "at_least", "load_detectors", "register", "run_checks"]
+__all__ = ["REGISTRY", "CheckInfo", "Finding", "at_least", "finding", "load_detectors", "register", "run_checks"]

@@ -9,9 +9,9 @@ from rich.console import Console, Group, RenderableType
 from rich.text import Text
 
 from ..checks.finding import Finding
-from ..trace import Trace
+from ..result import Trace
 from .format import format_location
-from .table import trace_table
+from .table import trace_table, uniform
 
 _SEVERITY_STYLE = {"error": "bold red", "warning": "bold yellow", "info": "bold blue"}
 
@@ -57,6 +57,9 @@ def summary_line(trace: Trace) -> Text:
                 "bold red" if findings else "green")
     if root is not None and root.params:
         line.append(f", {root.params:,} parameters")
+    common = [value for value in (uniform(trace, "dtype"), uniform(trace, "device")) if value]
+    if common:
+        line.append(f"; every tensor {' on '.join(common)}", "dim")
     return line
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from rich import box
-from rich.console import RenderableType
+from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
 from ..records import Call
-from ..trace import Trace
+from ..result import Trace
 from .format import device_label, dtype_label, format_count, format_location, format_op, labelled_shapes
 
 NON_CONTIGUOUS = "non-contig"
@@ -34,46 +35,94 @@ def call_label(call: Call) -> Text:
 
 
 def _contiguity(call: Call) -> Text:
-    marks = Text()
-    for i, meta in enumerate(call.outputs):
-        if i:
-            marks.append("\n")
-        marks.append(*(("yes", "dim") if meta.contiguous else (NON_CONTIGUOUS, "bold yellow")))
-    return marks
+    """Marks only the non-contiguous outputs: the exception is what matters."""
+    return Text("\n".join(NON_CONTIGUOUS if not m.contiguous else "" for m in call.outputs), "bold yellow")
 
 
-def trace_table(trace: Trace, *, ops: bool = True, depth: int | None = None) -> Table:
+def uniform(trace: Trace, field: str) -> str | None:
+    """The one dtype or device every tensor shares, or None when they differ."""
+    values = {getattr(m, field) for c in trace.calls for m in (*c.inputs, *c.outputs)}
+    if len(values) != 1:
+        return None
+    value = values.pop()
+    return dtype_label([m for c in trace.calls for m in c.outputs][:1]) if field == "dtype" else str(value)
+
+
+def _shapes_column(table: Table, title: str, cells: list[str]) -> None:
+    # Shapes are the point of the table: never truncate them to fit a narrow terminal.
+    widest = max((len(line) for cell in cells for line in cell.split("\n")), default=0)
+    table.add_column(title, no_wrap=True, min_width=max(widest, len(title)))
+
+
+class TraceTable:
+    """The table, fitted to the console: on a narrow terminal the Line and then
+    the Params columns go before any shape is cut."""
+
+    def __init__(self, trace: Trace, *, ops: bool = True, depth: int | None = None) -> None:
+        self.trace, self.ops, self.depth = trace, ops, depth
+
+    def build(self, drop: tuple[str, ...] = ()) -> Table:
+        return build_table(self.trace, ops=self.ops, depth=self.depth, drop=drop)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        for drop in ((), ("Line",), ("Line", "Params")):
+            table = self.build(drop)
+            unclamped = options.update(max_width=10_000)  # Measurement clamps to the width it is given
+            if Measurement.get(console, unclamped, table).minimum <= options.max_width:
+                break
+        yield table
+
+
+def trace_table(trace: Trace, *, ops: bool = True, depth: int | None = None) -> TraceTable:
+    return TraceTable(trace, ops=ops, depth=depth)
+
+
+def build_table(trace: Trace, *, ops: bool = True, depth: int | None = None, drop: tuple[str, ...] = ()) -> Table:
+    """The rows of ``visible_calls``; dtype and device get columns only when they vary."""
     findings_by_call: dict[int, list[str]] = {}
     for finding in trace.findings:
         if finding.call_id is not None:
             findings_by_call.setdefault(finding.call_id, []).append(finding.code)
+    calls = visible_calls(trace, ops=ops, depth=depth)
+    inputs = ["\n".join(labelled_shapes(c, c.inputs, output=False)) for c in calls]
+    outputs = ["\n".join(labelled_shapes(c, c.outputs)) for c in calls]
+    show_dtype, show_device = uniform(trace, "dtype") is None, uniform(trace, "device") is None
+    show_contig = any(not m.contiguous for c in calls for m in c.outputs)
 
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    table.add_column("Call", no_wrap=True)
-    table.add_column("Line", style="dim", no_wrap=True)
-    table.add_column("Input shape", no_wrap=True)
-    table.add_column("Output shape", no_wrap=True)
-    table.add_column("dtype", no_wrap=True)
-    table.add_column("device", no_wrap=True)
-    table.add_column("contig", no_wrap=True)
-    table.add_column("Params", justify="right", no_wrap=True)
+    table.add_column("Call", no_wrap=True, min_width=max((len(call_label(c)) for c in calls), default=4))
+    show_line, show_params = "Line" not in drop, "Params" not in drop
+    if show_line:
+        table.add_column("Line", style="dim", no_wrap=True, overflow="ellipsis", max_width=40)
+    _shapes_column(table, "Input shape", inputs)
+    _shapes_column(table, "Output shape", outputs)
+    if show_dtype:
+        table.add_column("dtype", no_wrap=True)
+    if show_device:
+        table.add_column("device", no_wrap=True)
+    if show_contig:
+        table.add_column("contig", no_wrap=True)
+    if show_params:
+        table.add_column("Params", justify="right", no_wrap=True)
     if findings_by_call:
         table.add_column("Findings", style="bold red", no_wrap=True)
 
-    for call in visible_calls(trace, ops=ops, depth=depth):
-        outputs = Text("\n".join(labelled_shapes(call, call.outputs)))
+    for call, input_cell, output_cell in zip(calls, inputs, outputs):
+        output_text = Text(output_cell)
         if call.error is not None:
-            outputs = Text(f"✗ {call.error.split(':')[0]}", style="bold red")
-        row: list[RenderableType] = [
-            call_label(call),
-            format_location(call.location),
-            "\n".join(labelled_shapes(call, call.inputs, output=False)),
-            outputs,
-            dtype_label(call.outputs or call.inputs),
-            device_label(call.outputs or call.inputs),
-            _contiguity(call),
-            format_count(call.params) if call.kind == "module" and call.params else "",
-        ]
+            output_text = Text(f"✗ {call.error.split(':')[0]}", style="bold red")
+        row: list[RenderableType] = [call_label(call)]
+        if show_line:
+            row.append(format_location(call.location))
+        row += [input_cell, output_text]
+        if show_dtype:
+            row.append(dtype_label(call.outputs or call.inputs))
+        if show_device:
+            row.append(device_label(call.outputs or call.inputs))
+        if show_contig:
+            row.append(_contiguity(call))
+        if show_params:
+            row.append(format_count(call.params) if call.kind == "module" and call.params else "")
         if findings_by_call:
             row.append(", ".join(findings_by_call.get(call.id, ())))
         table.add_row(*row, style="dim" if call.kind == "op" else None)

@@ -153,6 +153,17 @@ class Trace:
 
         print_report(self, ops=ops, depth=depth, file=file)
 
+    def assert_snapshot(self, name: str | None = None) -> None:
+        """Inside a pytest test: compare shapes and dtypes with the saved snapshot.
+
+        The snapshot is ``__shapetrace__/<file>.<test>[.<name>].json`` next to
+        the test file; ``pytest --shapetrace-update`` writes it.
+        """
+        __tracebackhide__ = True
+        from .snapshot import assert_snapshot
+
+        assert_snapshot(self, name)
+
     def to_json(self, *, indent: int | None = None) -> str:
         from .serialize import trace_to_json
 

@@ -1,0 +1,104 @@
+"""``shapetrace run pkg.module:factory``: import, build and trace a model."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from .errors import ShapetraceError
+from .dims import vary
+from .inputs import InputSpec, index_limit, make_input
+from .recorder import OpsSetting
+from .result import Trace
+from .tracing import trace
+
+
+def is_factory_target(target: str) -> bool:
+    """``pkg.mod:factory`` rather than a script path."""
+    return ":" in target and not target.endswith(".py") and not os.path.exists(target)
+
+
+def import_factory(target: str) -> Callable[[], Any]:
+    module_name, _, attribute = target.partition(":")
+    if not module_name or not attribute:
+        raise ShapetraceError(f"{target!r}: expected pkg.module:factory")
+    if os.getcwd() not in sys.path:  # importable as with `python -m`
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as missing:
+        raise ShapetraceError(f"cannot import {module_name}: {missing}") from None
+    factory: Any = module
+    for part in attribute.split("."):
+        factory = getattr(factory, part, None)
+        if factory is None:
+            raise ShapetraceError(f"{module_name} has no attribute {attribute!r}")
+    if not callable(factory):
+        raise ShapetraceError(f"{target} is a {type(factory).__name__}, not a function or class")
+    return factory  # type: ignore[no-any-return]
+
+
+def resolve_device(name: str) -> torch.device:
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ShapetraceError(f"--device {name!r} is not a device (cpu, meta, cuda)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ShapetraceError("--device cuda: no CUDA device is available here")
+    return device
+
+
+def build_model(factory: Callable[[], Any], target: str, device: torch.device) -> nn.Module:
+    """Call the factory with its defaults; on ``meta`` nothing is allocated."""
+    try:
+        inspect.signature(factory).bind()
+    except TypeError as missing:
+        raise ShapetraceError(f"{target} needs arguments ({missing}); give it defaults or wrap it") from None
+    except ValueError:  # builtins without a signature
+        pass
+    with device:
+        model = factory()
+    if not isinstance(model, nn.Module):
+        raise ShapetraceError(f"{target} returned a {type(model).__name__}, not an nn.Module")
+    return model.to(device).eval()
+
+
+def trace_factory(target: str, inputs: Sequence[InputSpec], *, device: str = "cpu",
+                  ops: OpsSetting = True, ignore: Sequence[str] = (),
+                  vary_sizes: dict[str, tuple[int, ...]] | None = None) -> Trace:
+    """Build the model, make inputs of the given shapes, trace one forward pass;
+    with ``vary_sizes`` (``{"B": (8, 3)}``) trace one per size and name the dims.
+
+    A forward that raises still returns its trace (``trace.error`` holds it).
+    """
+    if not inputs:
+        raise ShapetraceError("a factory target needs --input, e.g. --input 5x30")
+    names = {name for spec in inputs for name in spec.names}
+    unknown = sorted(set(vary_sizes or {}) - names)
+    if unknown:
+        raise ShapetraceError(f"--vary {unknown[0]}: no --input uses the dimension {unknown[0]}")
+    torch_device = resolve_device(device)
+    model = build_model(import_factory(target), target, torch_device)
+    limit = index_limit(model)
+
+    def make_inputs(**sizes: int) -> tuple[torch.Tensor, ...]:
+        torch.manual_seed(0)
+        return tuple(make_input(spec.resolve(sizes), spec.dtype, torch_device, limit) for spec in inputs)
+
+    if vary_sizes:
+        return vary(model, make_inputs, ops=ops, ignore=ignore, **vary_sizes)
+    tensors = make_inputs()
+    block = trace(model, ops=ops, ignore=ignore)
+    try:
+        with torch.no_grad(), block as traced:
+            model(*tensors)
+    except Exception:  # the model's own error: reported with the trace, not raised
+        pass
+    return traced

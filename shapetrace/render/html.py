@@ -1,0 +1,41 @@
+"""The notebook view (``Trace._repr_html_``): the report as HTML, and the
+graph as inline SVG where the ``dot`` program exists."""
+
+from __future__ import annotations
+
+import io
+import shutil
+
+from rich.console import Console
+
+from ..result import Trace
+from .report import report
+
+# rich fills in {code}; inline styles need no stylesheet, so the other fields go unused.
+_PRE = ('<pre style="font-family: Menlo, \'DejaVu Sans Mono\', Consolas, monospace; font-size: 12px; '
+        'line-height: 1.35; white-space: pre; overflow-x: auto">{code}</pre>')
+
+
+def trace_html(trace: Trace, *, graph: bool = True, width: int = 140) -> str:
+    """``<div>`` with the table and findings, then the graph's ``<svg>``."""
+    console = Console(record=True, file=io.StringIO(), width=width, force_terminal=True,
+                      color_system="truecolor")
+    console.print(report(trace))
+    parts = [console.export_html(inline_styles=True, code_format=_PRE)]
+    svg = graph_svg(trace) if graph else None
+    if svg is not None:
+        parts.append(svg)
+    return '<div class="shapetrace">' + "".join(parts) + "</div>"
+
+
+def graph_svg(trace: Trace) -> str | None:
+    """The graph as an ``<svg>`` element, None without ``dot``."""
+    if shutil.which("dot") is None:
+        return None
+    import graphviz
+
+    try:
+        svg = trace.graph().pipe(format="svg", encoding="utf-8")
+    except (graphviz.ExecutableNotFound, graphviz.CalledProcessError):
+        return None
+    return svg[svg.find("<svg"):]  # drop the XML prolog and doctype: it sits inside HTML

@@ -1,0 +1,113 @@
+"""The tree view: module calls with their shapes, for narrow terminals.
+
+Each call takes two short lines (name and type, then ``inputs → outputs``)
+instead of a table row, so the view fits 60 columns. Runs of identical
+siblings are folded as in the graph (``layers.0-11 ×12``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.text import Text
+from rich.tree import Tree
+
+from ..records import Call
+from ..result import Trace
+from .format import format_count, format_op
+from .marks import marked_shapes
+from .structure import repeated_runs, run_label, shown_children, shown_roots
+
+
+def trace_tree(trace: Trace, *, ops: bool = False, depth: int | None = None, collapse: bool = True) -> Tree:
+    """A ``rich.tree.Tree`` of the calls::
+
+        LSTM (root)  150,337 params
+        (5, 30) → (5, 1) non-contig
+        ├── lstm: LSTM  150,272 params
+        │   input (5, 30, 1), h_0 (5, 5, 64), c_0 (5, 5, 64)
+        │   → output (5, 30, 64) non-contig, h_n (5, 5, 64), c_n (5, 5, 64)
+        └── linear: Linear  65 params
+            (150, 64) → (150, 1)
+    """
+    codes: dict[int, list[str]] = {}
+    for finding in trace.findings:
+        if finding.call_id is not None:
+            codes.setdefault(finding.call_id, []).append(finding.code)
+    # Several top-level calls (a model, then its loss) are siblings under a hidden root.
+    tree = Tree("", guide_style="dim", hide_root=True)
+    _TreeBuilder(ops, depth, collapse, codes).add(tree, shown_roots(trace.calls, ops=ops))
+    return tree
+
+
+class _TreeBuilder:
+    def __init__(self, ops: bool, depth: int | None, collapse: bool, codes: dict[int, list[str]]) -> None:
+        self.ops, self.depth, self.collapse, self.codes = ops, depth, collapse, codes
+
+    def add(self, branch: Tree, calls: Sequence[Call]) -> None:
+        runs = repeated_runs(calls, ops=self.ops, depth=self.depth) if self.collapse else [[c] for c in calls]
+        for run in runs:
+            first = run[0]
+            child = branch.add(self._label(first, run))
+            self.add(child, shown_children(first, ops=self.ops, depth=self.depth))
+
+    def _label(self, call: Call, run: list[Call]) -> _Label:
+        if call.kind == "op":
+            title = Text(format_op(call), "cyan")
+        elif call.parent_id is None and not call.name:
+            title = Text.assemble((call.type, "bold"), (" (root)", "dim"))
+        else:
+            title = Text.assemble((run_label(run), "bold"), (f": {call.type}", "dim"))
+        if call.kind == "module" and call.params:
+            title.append(f"  {format_count(call.params)} params", "dim")
+        codes = {code for member in run for code in self.codes.get(member.id, ())}
+        if codes:
+            title.append("  " + " ".join(sorted(codes)), "bold red")
+        inputs = [Text(shape) for shape in marked_shapes(call, call.inputs, output=False)]
+        if call.error is not None:
+            outputs = [Text(f"✗ {call.error.split(':')[0]}", "bold red")]
+        else:
+            outputs = [Text(shape) for shape in marked_shapes(call, call.outputs)]
+        return _Label(title, inputs, outputs)
+
+
+class _Label:
+    """A call's title, then ``inputs → outputs`` wrapped between tensors,
+    never inside a shape, to the width the tree leaves."""
+
+    def __init__(self, title: Text, inputs: list[Text], outputs: list[Text]) -> None:
+        self.title, self.inputs, self.outputs = title, inputs, outputs
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield self.title
+        width = options.max_width
+        lines = _wrap(self.inputs, width, Text())
+        arrow = Text("→ ")
+        if lines[-1].cell_len and lines[-1].cell_len + 3 + _width(self.outputs[:1]) > width:
+            lines.append(Text())  # the outputs start on their own line
+        elif lines[-1].cell_len:
+            lines[-1].append(" ")
+        lines[-1].append_text(arrow)
+        lines[-1:] = _wrap(self.outputs, width, lines[-1])
+        yield from lines
+
+
+def _width(pieces: list[Text]) -> int:
+    return sum(piece.cell_len for piece in pieces)
+
+
+def _wrap(pieces: list[Text], width: int, line: Text) -> list[Text]:
+    """``pieces`` joined by ``, `` after ``line``, a new line wherever one would overflow."""
+    lines = [line]
+    for position, piece in enumerate(pieces):
+        separator = ", " if position else ""
+        # One column stays free for the comma that may follow the piece.
+        started = lines[-1].plain.strip(" →")
+        if started and lines[-1].cell_len + len(separator) + piece.cell_len + 1 > width:
+            lines[-1].append(separator.rstrip())
+            lines.append(Text("  "))
+            separator = ""
+        lines[-1].append(separator)
+        lines[-1].append_text(piece)
+    return lines
