@@ -40,21 +40,17 @@ def compare(plain: Callable[[], object], traced: Callable[[], object], *,
     plain_times: list[float] = []
     traced_times: list[float] = []
     started = time.perf_counter()
-    gc_was_enabled = gc.isenabled()
-    gc.disable()  # a collection landing in one run would be charged to it alone
-    try:
-        while len(plain_times) < max_rounds:
-            if len(plain_times) % 2:
-                traced_times.append(_time_once(traced))
-                plain_times.append(_time_once(plain))
-            else:
-                plain_times.append(_time_once(plain))
-                traced_times.append(_time_once(traced))
-            gc.collect()
-            spent = time.perf_counter() - started
-            if len(plain_times) >= min_rounds and spent >= budget_s:
-                break
-    finally:
-        if gc_was_enabled:
-            gc.enable()
+    while len(plain_times) < max_rounds:
+        # Each round starts from a clean heap; collections a run triggers
+        # (a tracer's records do) are charged to that run.
+        gc.collect()
+        if len(plain_times) % 2:
+            traced_times.append(_time_once(traced))
+            plain_times.append(_time_once(plain))
+        else:
+            plain_times.append(_time_once(plain))
+            traced_times.append(_time_once(traced))
+        spent = time.perf_counter() - started
+        if len(plain_times) >= min_rounds and spent >= budget_s:
+            break
     return Timing(statistics.median(plain_times), statistics.median(traced_times), len(plain_times))

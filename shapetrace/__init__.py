@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from ._version import __version__
+from ._version import __version__ as __version__
 
 _EXPORTS = {
     "Call": ".records",
@@ -42,12 +42,14 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from .assertions import assert_shapes
-    from .checks.finding import Finding
-    from .dims import vary
-    from .errors import ShapetraceError
-    from .meta import TensorMeta
-    from .records import Call, Location
-    from .serialize import load
-    from .result import Trace
-    from .tracing import ShapetraceWarning, trace
+    from .assertions import assert_shapes as assert_shapes
+    from .checks.finding import Finding as Finding
+    from .dims import vary as vary
+    from .errors import ShapetraceError as ShapetraceError
+    from .meta import TensorMeta as TensorMeta
+    from .records import Call as Call
+    from .records import Location as Location
+    from .result import Trace as Trace
+    from .serialize import load as load
+    from .tracing import ShapetraceWarning as ShapetraceWarning
+    from .tracing import trace as trace

@@ -15,8 +15,8 @@ from .meta import TensorMeta
 from .records import Call
 from .render.format import format_dims, format_shape, tensor_name
 from .render.report import make_console
-from .spec import Bindings, Match, ShapeSpec, SpecLike, format_bindings, match_all, parse_spec
 from .result import Trace
+from .spec import Bindings, Match, ShapeSpec, SpecLike, format_bindings, match_all, parse_spec
 
 TensorSpecs = Mapping[str, SpecLike]
 Spec = Mapping[str, SpecLike | TensorSpecs]

@@ -21,9 +21,10 @@ from torch import nn
 
 from .diff import call_keys
 from .errors import ShapetraceError
+from .explain import failing_call
 from .meta import TensorMeta
-from .records import Call, link_calls
 from .recorder import OpsSetting, error_text
+from .records import Call, link_calls
 from .result import Trace
 from .tracing import trace
 
@@ -43,6 +44,14 @@ def _linear(name: str, slope: Fraction, offset: Fraction) -> str:
     if offset == 0:
         return head
     return f"{head}{'+' if offset > 0 else '-'}{abs(offset)}"
+
+
+def _product(coefficient: Fraction, names: Sequence[str]) -> Callable[[Sizes], Fraction]:
+    return lambda sizes: coefficient * math.prod(sizes[n] for n in names)
+
+
+def _affine(name: str, slope: Fraction, offset: Fraction) -> Callable[[Sizes], Fraction]:
+    return lambda sizes: slope * sizes[name] + offset
 
 
 def _fits(observations: Sequence[tuple[Sizes, int]], formula: Callable[[Sizes], Fraction]) -> bool:
@@ -65,7 +74,7 @@ def fit_dim(observations: Sequence[tuple[Sizes, int]]) -> Dim:
         for subset in itertools.combinations(names, count):
             denominator = math.prod(base_sizes[n] for n in subset)
             coefficient = Fraction(base_value, denominator)
-            if coefficient and _fits(observations, lambda s, c=coefficient, sub=subset: c * math.prod(s[n] for n in sub)):
+            if coefficient and _fits(observations, _product(coefficient, subset)):
                 return subset[0] if coefficient == 1 and count == 1 else _monomial(coefficient, subset)
     # a*X + b in one name: T-2 (a convolution without padding), 2*T+1
     for name in names:
@@ -76,7 +85,7 @@ def fit_dim(observations: Sequence[tuple[Sizes, int]]) -> Dim:
         slope = Fraction(value - base_value, sizes[name] - base_sizes[name])
         offset = base_value - slope * base_sizes[name]
         if slope and slope.denominator == 1 and offset.denominator == 1 and _fits(
-                observations, lambda s, a=slope, b=offset, n=name: a * s[n] + b):
+                observations, _affine(name, slope, offset)):
             return _linear(name, slope, offset)
     return UNKNOWN
 
@@ -137,7 +146,7 @@ def _trace_once(model: nn.Module, make_inputs: Callable[..., Any], sizes: Sizes,
 # ----------------------------------------------------------------- merging
 def _symbolic(metas: Sequence[TensorMeta], key: tuple, io: str, runs: Sequence[_Run]) -> tuple[TensorMeta, ...]:
     merged = []
-    for index, meta in enumerate(metas):
+    for meta in metas:
         observations = []
         for run in runs:
             call = run.calls.get(key)
@@ -157,9 +166,8 @@ def _label(key: tuple) -> str:
     return f"{parent}/{key[2]}" + (f" #{key[3] + 1}" if key[3] else "")
 
 
-def _variation(runs: Sequence[_Run]) -> dict[str, Any]:
-    """What the runs tell beyond shapes: calls present at some sizes only, and
-    the sizes a model failed at (JSON-ready, kept in ``Trace.meta``)."""
+def _unmatched(runs: Sequence[_Run]) -> list[dict[str, Any]]:
+    """Calls present at some sizes only: data-dependent control flow."""
     base = runs[0]
     # A run that raised stops early: its missing calls say nothing of control flow.
     complete = [run for run in runs if run.trace.error is None]
@@ -171,23 +179,33 @@ def _variation(runs: Sequence[_Run]) -> dict[str, Any]:
             unmatched.append({"call": _label(key), "call_id": base_call.id if base_call else None,
                               "present_at": present,
                               "missing_at": [run.sizes for run in complete if key not in run.calls]})
+    return unmatched
+
+
+def _failures(runs: Sequence[_Run]) -> list[dict[str, Any]]:
+    """The sizes the model raised at, with the call that raised (its base-run id)."""
     failures = []
     for run in runs:
         if run.trace.error is None:
             continue
-        failed = [c for c in run.trace.calls if c.error is not None]
-        culprit = max(failed, key=lambda c: (c.depth, c.id)) if failed else None
+        culprit = failing_call(run.trace)
         key = next((k for k, c in run.calls.items() if c is culprit), None)
-        base_call = base.calls.get(key) if key is not None else None
+        base_call = runs[0].calls.get(key) if key is not None else None
+        location = culprit.location if culprit is not None else None
         failures.append({
             "sizes": run.sizes, "error": error_text(run.trace.error),
             "call": _label(key) if key is not None else None,
             "call_id": base_call.id if base_call is not None else None,
-            "location": None if culprit is None or culprit.location is None
-            else [culprit.location.filename, culprit.location.lineno],
+            "location": None if location is None else [location.filename, location.lineno],
         })
+    return failures
+
+
+def _variation(runs: Sequence[_Run]) -> dict[str, Any]:
+    """What the runs tell beyond shapes (JSON-ready, kept in ``Trace.meta``)."""
+    base = runs[0]
     return {"sizes": {name: [run.sizes[name] for run in runs] for name in base.sizes},
-            "runs": [run.sizes for run in runs], "unmatched": unmatched, "failures": failures}
+            "runs": [run.sizes for run in runs], "unmatched": _unmatched(runs), "failures": _failures(runs)}
 
 
 def merge_runs(runs: Sequence[_Run]) -> Trace:

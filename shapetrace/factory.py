@@ -12,8 +12,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from .errors import ShapetraceError
 from .dims import vary
+from .errors import ShapetraceError
 from .inputs import InputSpec, index_limit, make_input
 from .recorder import OpsSetting
 from .result import Trace

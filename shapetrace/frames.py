@@ -3,6 +3,11 @@
 The user's line is the first frame outside torch and shapetrace. Frames are
 classified once per code object and locations cached per (code, line): the
 recorder asks on every event.
+
+The caches are keyed by ``id(code)``, not by the code object: hashing a code
+object hashes its bytecode and constants (0.6 us for torch's
+``Module._call_impl``), and a module call walks ~8 such frames. Each code
+object seen is kept alive in ``_codes`` so that its id is never reused.
 """
 
 from __future__ import annotations
@@ -25,28 +30,40 @@ _INTERNAL_PREFIXES = (
 _HANDLE_TORCH_FUNCTION = torch.overrides.handle_torch_function.__code__
 _DISPATCH_WRAPPER_FILE = torch._jit_internal.__file__
 
-_internal: dict[CodeType, bool] = {}
+_codes: dict[int, CodeType] = {}
+_internal: dict[int, bool] = {}
 # Code that forwards an op without being its caller: shapetrace's own op
 # handler, seen by an outer trace when traces nest.
-TRANSPARENT_CODES: set[CodeType] = set()
-_locations: dict[tuple[CodeType, int], Location] = {}
+_transparent: set[int] = set()
+_locations: dict[tuple[int, int], Location] = {}
+
+
+def _keep(code: CodeType) -> int:
+    key = id(code)
+    _codes[key] = code
+    return key
+
+
+def add_transparent(code: CodeType) -> None:
+    """Treat frames running ``code`` as if they were not there (see ``op_caller``)."""
+    _transparent.add(_keep(code))
 
 
 def is_internal(code: CodeType) -> bool:
     """True for code in torch or shapetrace (cached per code object)."""
-    internal = _internal.get(code)
+    internal = _internal.get(id(code))
     if internal is None:
-        internal = _internal[code] = code.co_filename.startswith(_INTERNAL_PREFIXES)
+        internal = _internal[_keep(code)] = code.co_filename.startswith(_INTERNAL_PREFIXES)
     return internal
 
 
 def first_user_frame(frame: FrameType | None) -> FrameType | None:
-    # Called for every event and walks ~8 frames of torch's module machinery:
-    # the cache is read inline (a function call per frame would double the cost).
+    # Called for every event: the cache is read inline (a function call per
+    # frame would double the cost of the walk).
     internal = _internal
     while frame is not None:
         code = frame.f_code
-        flag = internal.get(code)
+        flag = internal.get(id(code))
         if flag is None:
             flag = is_internal(code)
         if not flag:
@@ -64,7 +81,7 @@ def op_caller(frame: FrameType | None) -> FrameType | None:
     """
     while frame is not None:
         code = frame.f_code
-        if code in TRANSPARENT_CODES:
+        if id(code) in _transparent:
             frame = frame.f_back
         elif code is _HANDLE_TORCH_FUNCTION:
             frame = frame.f_back  # the op's own Python body
@@ -80,9 +97,10 @@ def location_of(frame: FrameType | None) -> Location | None:
     if frame is None:
         return None
     code, lineno = frame.f_code, frame.f_lineno
-    key = (code, lineno)
+    key = (id(code), lineno)
     location = _locations.get(key)
     if location is None:
+        _keep(code)
         text = linecache.getline(code.co_filename, lineno).strip()
         location = _locations[key] = Location(code.co_filename, lineno, text, code.co_name)
     return location

@@ -12,7 +12,6 @@ inference measured 1.22x slower, results off by ~1e-6).
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import sys
 import threading
@@ -24,66 +23,18 @@ from typing import Any, Literal, Union
 import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
-from torch.utils.hooks import RemovableHandle
 
 from . import frames
 from .frames import first_user_frame, location_of
-from .meta import TensorMeta, collect_metas, summarize_arg
+from .hooks import GlobalHooks, ModuleHooks
+from .meta import MetaTable, TensorMeta, collect_metas, summarize_arg
+from .module_info import ModuleInfo, is_builtin_module, module_info
 from .ops import KEEP_WITHOUT_OUTPUT, describe_op
 from .records import Call, CallKind, Location, link_calls
 
 OpsSetting = Union[bool, Literal["all"]]  # noqa: UP007 (a runtime alias on 3.10)
 RootFilter = Callable[[nn.Module, tuple, dict], bool]
-ModuleInfo = tuple[dict[str, Any], int, Location | None]  # config, parameter count, forward's definition
-
-_CONFIG_TYPES = (bool, int, float, str, type(None))
-_builtin_forward: dict[type, bool] = {}
-_plain_parameters_of: dict[type, bool] = {}
 _get_ident = threading.get_ident
-
-
-def is_builtin_module(module: nn.Module) -> bool:
-    """True when the module's forward is PyTorch's own code (cached per type)."""
-    kind = type(module)
-    builtin = _builtin_forward.get(kind)
-    if builtin is None:
-        code = getattr(kind.forward, "__code__", None)
-        builtin = _builtin_forward[kind] = code is None or frames.is_internal(code)
-    return builtin
-
-
-def module_config(module: nn.Module) -> dict[str, Any]:
-    """A module's hyperparameters: public plain attributes (``batch_first``...)."""
-    config: dict[str, Any] = {}
-    for key, value in vars(module).items():
-        if key.startswith("_") or key == "training":
-            continue
-        plain_tuple = isinstance(value, tuple) and all(isinstance(v, _CONFIG_TYPES) for v in value)
-        if plain_tuple or isinstance(value, _CONFIG_TYPES):
-            config[key] = value
-    return config
-
-
-def parameter_count(module: nn.Module) -> int:
-    """``sum(p.numel() for p in module.parameters())``, shared parameters once.
-
-    A leaf module's own parameters are counted directly: ``parameters()``
-    walks ``named_modules`` through three generators, 10 us per module, paid
-    once per module per trace (40 ms for a 4,000-module model).
-    """
-    if module._modules or not _plain_parameters(type(module)):
-        return sum(p.numel() for p in module.parameters())
-    unique = {id(p): p for p in module._parameters.values() if p is not None}
-    return sum(p.numel() for p in unique.values())
-
-
-def _plain_parameters(kind: type) -> bool:
-    """True when the class keeps nn.Module's own ``parameters`` (cached per class)."""
-    plain = _plain_parameters_of.get(kind)
-    if plain is None:
-        plain = _plain_parameters_of[kind] = (
-            kind.parameters is nn.Module.parameters and kind.named_parameters is nn.Module.named_parameters)
-    return plain
 
 
 def error_text(exc: BaseException) -> str:
@@ -115,31 +66,14 @@ class _Event:
 
     def freeze(self) -> Call:
         config, params, defined_at = self.info or _NO_MODULE_INFO
-        return _new_call({
-            "id": self.id, "kind": self.kind, "name": self.name, "type": self.type,
-            "inputs": self.inputs, "outputs": self.outputs, "location": self.location,
-            "depth": self.depth, "index": self.index, "parent_id": self.parent_id,
-            "args": self.args, "kwargs": self.kwargs if self.kwargs is not None else {},
-            "config": config or {}, "params": params, "error": self.error, "defined_at": defined_at,
-        })
+        return Call(id=self.id, kind=self.kind, name=self.name, type=self.type, inputs=self.inputs,
+                    outputs=self.outputs, location=self.location, depth=self.depth, index=self.index,
+                    parent_id=self.parent_id, args=self.args,
+                    kwargs=self.kwargs if self.kwargs is not None else {}, config=config or {},
+                    params=params, error=self.error, defined_at=defined_at)
 
 
-# Call's fields with a plain default (``parent``, ``children``): set by _new_call.
-_CALL_DEFAULTS = {f.name: f.default for f in dataclasses.fields(Call) if f.default is not dataclasses.MISSING}
 _NO_MODULE_INFO: ModuleInfo = ({}, 0, None)
-
-
-def _new_call(fields: dict[str, Any]) -> Call:
-    """``Call(**fields)`` at a sixth of the cost (0.7 us instead of 4.2 us).
-
-    A frozen dataclass's ``__init__`` sets its 19 fields one by one through
-    ``object.__setattr__``: the largest cost of freezing a trace of thousands
-    of calls. Filling the instance's ``__dict__`` at once gives the same
-    object (``Call`` has no slots and no ``__post_init__``).
-    """
-    call = object.__new__(Call)
-    call.__dict__.update(_CALL_DEFAULTS, **fields)
-    return call
 
 
 class _OpMode(TorchFunctionMode):
@@ -177,7 +111,7 @@ class _OpMode(TorchFunctionMode):
         return result
 
 
-frames.TRANSPARENT_CODES.add(_OpMode.__torch_function__.__code__)
+frames.add_transparent(_OpMode.__torch_function__.__code__)
 
 
 def _reissue(caught: list[warnings.WarningMessage], frame: FrameType | None) -> None:
@@ -219,27 +153,24 @@ class Recorder:
         self._module_info: dict[int, ModuleInfo] = {}
         self._counts: dict[str, int] = {}
         self._op_counts: dict[tuple[Location | None, str], int] = {}
-        self._handles: list[RemovableHandle] = []
+        self._meta_of = MetaTable().meta
+        self._module_hooks = ModuleHooks(self._pre_hook, self._post_hook)
+        self._global_hooks = GlobalHooks(self._global_pre_hook, self._global_post_hook, self._pass_returned)
 
     # ----------------------------------------------------------- lifecycle
     def start(self) -> None:
         if self.model is not None:
             for name, module in self.model.named_modules():
                 self._names[id(module)] = name
-                self._handles.append(module.register_forward_pre_hook(self._pre_hook, with_kwargs=True))
-                self._handles.append(module.register_forward_hook(
-                    self._post_hook, with_kwargs=True, always_call=True))
+                self._module_hooks.attach(module)
         else:
-            self._handles.append(nn.modules.module.register_module_forward_pre_hook(self._global_pre_hook))
-            self._handles.append(nn.modules.module.register_module_forward_hook(
-                self._global_post_hook, always_call=True))
+            self._global_hooks.attach()
         self._set_ops(self._ops_at_top)
 
     def stop(self, exc: BaseException | None = None) -> None:
         """Remove every hook and the mode; close calls left open by an error."""
-        for handle in self._handles:
-            handle.remove()
-        self._handles.clear()
+        self._module_hooks.detach()
+        self._global_hooks.detach()
         self.ops_wanted = False
         self._remove_mode()
         while self._stack:  # an exception that skipped the always_call hooks
@@ -294,9 +225,11 @@ class Recorder:
         self._enter(module, args, kwargs)
 
     def _global_pre_hook(self, module: nn.Module, args: tuple) -> None:
-        # Global pre-hooks get no kwargs; they are a local of Module._call_impl's inner().
-        kwargs = sys._getframe(1).f_locals.get("kwargs") or {}
-        self._enter(module, args, kwargs if isinstance(kwargs, dict) else {})
+        self._enter(module, args, _call_kwargs())
+
+    def _pass_returned(self) -> None:
+        """The top-level call the global hooks stepped aside for has returned."""
+        self._skipping = 0
 
     def _post_hook(self, module: nn.Module, args: tuple, kwargs: dict, result: Any) -> None:
         # On the error path torch calls always_call hooks from _call_impl itself.
@@ -316,6 +249,8 @@ class Recorder:
         stack = self._stack
         if not stack and self._root_filter is not None and not self._root_filter(module, args, kwargs):
             self._skipping = 1
+            if self.model is None:  # no hook is needed below this call: a faster pass
+                self._global_hooks.step_aside(module, sys._getframe(2))  # inner() of _call_impl
             return
         self.busy = True
         try:
@@ -325,9 +260,9 @@ class Recorder:
             if name is None:
                 name = self._name_of(module, parent)
             info = self._module_info.get(module_id) or self._info_of(module)
-            inputs = collect_metas(args)
+            inputs = collect_metas(args, "", None, 0, self._meta_of)
             if kwargs:
-                collect_metas(kwargs, "", inputs)
+                collect_metas(kwargs, "", inputs, 0, self._meta_of)
             index = self._counts.get(name, 0)
             self._counts[name] = index + 1
             event = _Event(len(self._events), "module", name, type(module).__name__, tuple(inputs),
@@ -353,7 +288,7 @@ class Recorder:
             if exc is not None:
                 event.error = error_text(exc)
             else:
-                event.outputs = tuple(collect_metas(result))
+                event.outputs = tuple(collect_metas(result, "", None, 0, self._meta_of))
             self._set_ops(ops_before)
         finally:
             self.busy = False
@@ -375,9 +310,7 @@ class Recorder:
     def _info_of(self, module: nn.Module) -> ModuleInfo:
         info = self._module_info.get(id(module))
         if info is None:
-            forward = type(module).forward
-            defined_at = None if is_builtin_module(module) else frames.definition_of(forward)
-            info = self._module_info[id(module)] = (module_config(module), parameter_count(module), defined_at)
+            info = self._module_info[id(module)] = module_info(module)
         return info
 
     # ---------------------------------------------------------------- ops
@@ -387,8 +320,9 @@ class Recorder:
         try:
             name, op_type = described
             metas: list[TensorMeta] = []
-            summary = tuple(summarize_arg(a, str(i), metas) for i, a in enumerate(args))
-            kw_summary = {k: summarize_arg(v, k, metas) for k, v in kwargs.items()}
+            meta_of = self._meta_of
+            summary = tuple(summarize_arg(a, str(i), metas, 0, meta_of) for i, a in enumerate(args))
+            kw_summary = {k: summarize_arg(v, k, metas, 0, meta_of) for k, v in kwargs.items()}
             location = frames.location_of(user_frame)
             parent = self._stack[-1][0] if self._stack else None
             key = (location, name)
@@ -405,13 +339,23 @@ class Recorder:
             if exc is not None:
                 event.error = error_text(exc)
             else:
-                event.outputs = tuple(collect_metas(result))
+                event.outputs = tuple(collect_metas(result, "", None, 0, self._meta_of))
                 if not event.outputs and event.name not in KEEP_WITHOUT_OUTPUT:
                     return  # x.tolist(), x.backward(): no tensor, nothing to show
             event.id = len(self._events)
             self._events.append(event)
         finally:
             self.busy = False
+
+
+def _call_kwargs() -> dict:
+    """The kwargs of the module call whose global pre-hook is running.
+
+    Global pre-hooks get no kwargs; they are a local of Module._call_impl's
+    inner(), two frames up.
+    """
+    kwargs = sys._getframe(2).f_locals.get("kwargs") or {}
+    return kwargs if isinstance(kwargs, dict) else {}
 
 
 def _snake(name: str) -> str:

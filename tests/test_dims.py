@@ -10,7 +10,7 @@ from demos.bidirectional_forecaster import BiLSTM
 from shapetrace import ShapetraceError
 from shapetrace.dims import UNKNOWN, fit_dim, size_runs
 from tests.models.core_models import article_model
-from tests.models.varied_models import ConvStack, Flattened, FixedArticleLSTM, LengthBranch
+from tests.models.varied_models import ConvStack, FixedArticleLSTM, Flattened, LengthBranch
 
 
 def sym(meta):
@@ -109,3 +109,16 @@ def test_symbolic_shapes_render_and_round_trip():
 def test_bad_sizes(sizes, message):
     with pytest.raises(ShapetraceError, match=message):
         shapetrace.vary(BiLSTM(), lambda **s: torch.randn(2, 3, 7), **sizes)
+
+
+def test_findings_from_variation():
+    article = shapetrace.vary(article_model(), lambda B: torch.randn(B, 30), B=(5, 3))
+    st003 = [f for f in article.findings if f.code == "ST003" and f.severity == "error"]
+    assert len(st003) == 1
+    assert "fits only B=5: at B=3 it raised RuntimeError" in st003[0].message
+    assert article.calls[st003[0].call_id].name == "view"
+    branch = shapetrace.vary(LengthBranch(), lambda B, T: torch.randn(B, T, 4), B=(2, 3), T=(20, 8))
+    st011 = [f for f in branch.findings if f.code == "ST011"]
+    assert len(st011) == 1 and st011[0].severity == "info"
+    assert "extra (Linear)" in st011[0].message and "not at B=2, T=8; B=3, T=8" in st011[0].message
+    assert shapetrace.load(branch.to_json()).findings == branch.findings

@@ -16,7 +16,7 @@ from demos import lstm_forecaster
 from shapetrace.checks.finding import Finding
 from shapetrace.cli import main
 from shapetrace.render.source import SourceNotFoundError
-from tests.models.render_models import Broken, Loops, Stack, transformer
+from tests.models.render_models import Broken, Headers, Loops, Stack, transformer
 from tests.render_support import assert_golden, fixed_findings_at_repo, forecaster_trace, silence_checks, trace_of
 
 OUR_COMMENT = re.compile(r" {2,}# [^#]+")
@@ -153,6 +153,19 @@ def test_a_multi_line_statement_is_annotated_on_its_last_line(stack):
     assert lines[start + 1] == "            ids,"
     assert OUR_COMMENT.fullmatch(lines[start + 2][len("        )"):])
     assert lines[start + 2].endswith("# x (2, 3, 8)")
+
+
+def test_a_compound_header_is_annotated_on_its_colon_line():
+    text = trace_of(Headers(), torch.ones(6, 3)).annotate()
+    assert our_comment(text, "x, 2):") == "0 (2, 3), 1 (2, 3), 2 (2, 3)"
+    assert line_ending(text, "# the header's shapes go") == " on its ':' line, not on this comment"
+    assert our_comment(text, "y = piece.relu()") == "y (2, 3) ×3"
+
+
+def test_statements_sharing_a_line_share_its_comment():
+    text = trace_of(Headers(), torch.ones(6, 3)).annotate()
+    assert line_ending(text, "z = x * 2; w = z.view(-1)") .startswith("  # noqa: E702")
+    assert our_comment(text, "z = x * 2; w = z.view(-1)") == "(18,)"
 
 
 def test_a_failed_call_is_marked_on_its_line():

@@ -6,9 +6,17 @@ import pytest
 import torch
 
 import shapetrace
+from shapetrace.checks.finding import Finding
 from shapetrace.outputs import write_outputs
 from tests.models.render_models import Broken, transformer
-from tests.render_support import assert_golden, fixed_findings_at_repo, forecaster_trace, plain_text, trace_of
+from tests.render_support import (
+    assert_golden,
+    fixed_findings_at_repo,
+    forecaster_trace,
+    plain_text,
+    silence_checks,
+    trace_of,
+)
 
 _fixed_findings = pytest.fixture(autouse=True)(fixed_findings_at_repo)
 seed = pytest.fixture(name="seed")(forecaster_trace)
@@ -63,3 +71,13 @@ def test_a_loaded_trace_gives_the_same_tree(seed):
 def test_the_command_writes_the_tree(seed, tmp_path):
     write_outputs(seed, ["tree"], str(tmp_path / "tree.txt"), ops=False, depth=None)
     assert (tmp_path / "tree.txt").read_text() == plain_text(seed.tree(), width=100)
+
+
+def test_a_finding_on_a_call_left_out_shows_on_its_parent(seed, monkeypatch):
+    randn = next(c for c in seed.ops if c.name == "randn")
+    silence_checks(monkeypatch, [Finding("ST003", "hardcoded-batch-size", "warning", "m",
+                                         location=randn.location, call_id=randn.id)])
+    assert plain_text(seed.tree(), width=80).splitlines()[0] == "LSTM (root)  150,337 params  ST003"
+    with_ops = plain_text(seed.tree(ops=True), width=80)
+    assert "├── randn(5, 5, 64)  ST003" in with_ops
+    assert with_ops.splitlines()[0] == "LSTM (root)  150,337 params"

@@ -22,7 +22,7 @@ Detector = Callable[["Trace"], Iterable[Finding]]
 # Modules that register detectors, imported on first use.
 DETECTOR_MODULES: tuple[str, ...] = (
     "batch_first", "view_scramble", "hardcoded_batch", "noncontiguous_view", "loss_broadcast",
-    "bidirectional_last_step", "hidden_state", "device", "dtype", "features",
+    "bidirectional_last_step", "hidden_state", "device", "dtype", "features", "variation",
 )
 
 

@@ -56,11 +56,15 @@ def receiver_text(call: Call, default: str = "x") -> str:
 
 
 def op_text(call: Call) -> str:
-    """The op as written, receiver included: ``out.view(150, 64)``, ``out[:, -1, :]``."""
+    """The op as written: ``out.view(150, 64)``, ``out[:, -1, :]``,
+    ``torch.zeros(1, 5, 64)``; a function of tensors by name: ``F.mse_loss``."""
     text = format_op(call)
     if text.startswith((".", "[")):
         return receiver_text(call) + text
-    return text
+    if call.inputs:
+        return call.type
+    namespace = call.type.rpartition(".")[0]
+    return f"{namespace}.{text}" if namespace else text
 
 
 def operand(call: Call, meta: TensorMeta) -> str:

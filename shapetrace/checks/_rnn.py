@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from ..lineage.atoms import Dim, Lineage
 from ..lineage.flow import DataFlow
@@ -75,3 +75,17 @@ def layout(flow: DataFlow, call: Call) -> Layout | None:
     if len(batch) != 1 or len(time) != 1:
         return None
     return Layout(call, meta, batch_dim, batch, time)
+
+
+def first_layouts(flow: DataFlow, calls: Sequence[Call]) -> Iterator[Layout]:
+    """The layout of the first call of each RNN in each forward pass: a loop
+    calling one RNN again and again repeats the same evidence."""
+    seen: set[tuple[int, str]] = set()
+    for call in calls:
+        if not is_rnn(call):
+            continue
+        key = (pass_root(call).id, call.name)
+        lay = layout(flow, call) if key not in seen else None
+        seen.add(key)
+        if lay is not None:
+            yield lay

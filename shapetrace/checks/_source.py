@@ -66,7 +66,7 @@ def find_call(location: Location | None, names: Collection[str] | None,
             receiver = ast.unparse(func.value) if isinstance(func, ast.Attribute) else None
             found.append(SourceCall(receiver, _args(node)))
     fitting = [call for call in found if nargs is None or len(call.args) == nargs]
-    return (fitting or found or [None])[0]
+    return next(iter(fitting or found), None)
 
 
 def subscripted(location: Location | None) -> str | None:

@@ -20,12 +20,13 @@ from collections.abc import Iterator
 from ..lineage.atoms import dim_of, origins
 from ..lineage.flow import DataFlow, analyze
 from ..lineage.ops import integer_indices, reduced_axes
+from ..records import Call
 from ..render.format import format_shape, tensor_name
 from ..result import Trace
 from . import finding, register
 from ._common import argument_text, at_line, call_label, op_text, pass_root
 from ._losses import is_elementwise_loss, loss_operands
-from ._rnn import Layout, hidden_inputs, layout, ops_after
+from ._rnn import Layout, first_layouts, hidden_inputs, ops_after
 from .finding import Finding
 
 
@@ -75,15 +76,15 @@ def _by_size(what: str, rows: int, lay: Layout) -> Clue | None:
     return Clue(False, what) if rows == lay.batch_size else None
 
 
-def _size_clues(flow: DataFlow, lay: Layout, trace: Trace) -> Iterator[Clue]:
+def _size_clues(flow: DataFlow, lay: Layout, losses: list[Call]) -> Iterator[Clue]:
     hidden = hidden_inputs(lay.call)
     if hidden and hidden[0].ndim == 3:
         name = tensor_name(lay.call, hidden[0], output=False)
         clue = _by_size(f"{name} {format_shape(hidden[0])}", hidden[0].shape[1], lay)
         if clue is not None:
             yield clue
-    for loss in trace.calls:
-        operands = loss_operands(loss) if is_elementwise_loss(loss) and loss.id > lay.call.id else None
+    for loss in losses:
+        operands = loss_operands(loss) if loss.id > lay.call.id else None
         if operands is None or not operands[0].shape or not operands[1].shape:
             continue
         prediction = flow.input_lineage(loss, loss.inputs.index(operands[0]))
@@ -118,9 +119,10 @@ def _judge(lay: Layout, clues: list[Clue]) -> Finding | None:
             message += f" (while {'; '.join(agreeing)})"
         return finding("ST001", lay.call, message, _hint(lay), None if not agreeing else "warning")
     if undecided:
-        message = (f"{head}; the sizes cannot tell whether the data agrees: {undecided[0]}; "
-                   f"trace a batch whose size differs from the sequence length")
-        return finding("ST001", lay.call, message, "", "info")
+        message = f"{head}; the sizes cannot tell whether the data agrees: {undecided[0]}"
+        hint = (f"trace a batch whose size differs from the sequence length, e.g. "
+                f"x[:{lay.batch_size - 1}] of a batch-first x")
+        return finding("ST001", lay.call, message, hint, "info")
     return None
 
 
@@ -128,13 +130,9 @@ def _judge(lay: Layout, clues: list[Clue]) -> Finding | None:
           "an RNN/LSTM/GRU reads the batch axis as time (batch_first does not match the data)")
 def check_batch_first(trace: Trace) -> Iterator[Finding]:
     flow = analyze(trace.calls)
-    judged: set[str] = set()
-    for call in trace.calls:
-        lay = layout(flow, call) if call.name not in judged else None
-        if lay is None:
-            continue
-        clues = [*_survival(flow, lay), *_time_reductions(flow, lay), *_size_clues(flow, lay, trace)]
+    losses = [call for call in trace.calls if is_elementwise_loss(call)]
+    for lay in first_layouts(flow, trace.calls):
+        clues = [*_survival(flow, lay), *_time_reductions(flow, lay), *_size_clues(flow, lay, losses)]
         found = _judge(lay, clues)
         if found is not None:
-            judged.add(call.name)
             yield found

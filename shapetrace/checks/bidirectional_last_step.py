@@ -19,8 +19,8 @@ from ..records import Call
 from ..render.format import format_shape
 from ..result import Trace
 from . import finding, register
-from ._common import at_line, call_label, op_text
-from ._rnn import Layout, layout, ops_after
+from ._common import at_line, call_label, op_text, receiver_text
+from ._rnn import Layout, first_layouts, ops_after
 from .finding import Finding
 
 
@@ -41,22 +41,23 @@ def _last_steps(flow: DataFlow, lay: Layout) -> Iterator[Call]:
             yield op
 
 
-def _hint(lay: Layout) -> str:
+def _hint(lay: Layout, op: Call) -> str:
     hidden = lay.call.config.get("hidden_size", "hidden_size")
+    last = "[:, -1, " if lay.time_dim == 1 else "[-1, :, "
     return (f"use torch.cat([h_n[-2], h_n[-1]], dim=-1) (the final forward and backward states), "
-            f"or the forward half alone: out[:, -1, :{hidden}]")
+            f"or the forward half alone: {receiver_text(op, 'output')}{last}:{hidden}]")
 
 
 @register("ST006", "bidirectional-last-step", "warning",
           "the last time step taken from a bidirectional output (backward half has seen one step)")
 def check_bidirectional_last_step(trace: Trace) -> Iterator[Finding]:
     flow = analyze(trace.calls)
-    for call in trace.calls:
-        lay = layout(flow, call) if call.config.get("bidirectional") else None
-        if lay is None or not call.outputs:
+    for lay in first_layouts(flow, trace.calls):
+        call = lay.call
+        if not call.config.get("bidirectional") or not call.outputs:
             continue
         for op in _last_steps(flow, lay):
             message = (f"{op_text(op)} {at_line(op)} takes the last step of {call_label(call, 'bidirectional')} "
                        f"output {format_shape(call.outputs[0])}: its backward half (features "
                        f"{call.config.get('hidden_size')}:) has seen only that one step")
-            yield finding("ST006", op, message, _hint(lay))
+            yield finding("ST006", op, message, _hint(lay, op))

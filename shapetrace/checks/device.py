@@ -10,11 +10,9 @@ the error text names where.
 from __future__ import annotations
 
 import re
-from collections import Counter
 from collections.abc import Iterator
 
 from ..lineage.flow import analyze
-from ..meta import TensorMeta
 from ..result import Trace
 from . import finding, register
 from ._common import at_line, call_label, op_text, operand, raised_here
@@ -22,13 +20,6 @@ from .finding import Finding
 
 _DEVICE = re.compile(r"\b(cpu|meta|mps|xla|xpu|cuda(?::\d+)?)\b")
 _DEVICE_ERROR = re.compile(r"device", re.IGNORECASE)
-
-
-def _odd_ones(metas: list[TensorMeta]) -> tuple[str, list[TensorMeta]]:
-    """The device most inputs are on (the first input's on a tie), and the others."""
-    counts = Counter(m.device for m in metas)
-    main = max(counts, key=lambda d: (counts[d], d == metas[0].device))
-    return main, [m for m in metas if m.device != main]
 
 
 @register("ST008", "device-mismatch", "error", "one call's tensors live on different devices")
@@ -39,17 +30,19 @@ def check_device(trace: Trace) -> Iterator[Finding]:
         metas = [m for m in call.inputs if m.shape or m.device != "cpu"]
         devices = {m.device for m in metas}
         if len(devices) > 1:
-            main, odd = _odd_ones(metas)
+            # The first input is the data: the model was moved where the data is, mostly.
+            main = metas[0]
+            odd = [m for m in metas if m.device != main.device]
             names = ", ".join(operand(call, m) for m in odd)
             made = flow.source(call, call.inputs.index(odd[0]))
-            origin = f", made by {op_text(made.call)} {at_line(made.call)}" if made and not made.as_input else ""
+            origin = f" (made by {op_text(made.call)} {at_line(made.call)})" if made and not made.as_input else ""
             message = (f"{call_label(call)} {at_line(call)} gets {names} on {odd[0].device}{origin}, "
-                       f"and its other inputs on {main}")
+                       f"while {operand(call, main)} is on {main.device}")
             yield finding("ST008", call, message,
                           "create it on the input's device (device=x.device) or move it with .to(x.device)")
         elif raised_here(call) and _DEVICE_ERROR.search(call.error or "") and call.kind == "module" and devices:
             (device,) = devices
-            named = [d for d in dict.fromkeys(_DEVICE.findall(call.error)) if d != device]
+            named = [d for d in dict.fromkeys(_DEVICE.findall(call.error or "")) if d != device]
             if not named:
                 continue
             message = (f"{call_label(call)} {at_line(call)} gets its input on {device}, but its parameters "

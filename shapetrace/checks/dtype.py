@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 import torch
 
+from ..lineage.modules import is_builtin
 from ..meta import TensorMeta, dtype_name
 from ..records import Call
 from ..result import Trace
@@ -53,7 +54,11 @@ def _failed(call: Call) -> Finding | None:
     named = _named_dtypes(call.error or "")
     wanted = next((name for name in named if name not in given), None)
     shown = ", ".join(f"{operand(call, m)} of {dtype_name(m.dtype)}" for m in metas[:3])
-    expected = f", but it computes in {wanted}" if wanted else ""
+    expected = ""
+    if wanted in ("int64", "int32"):
+        expected = ", but it takes integer indices"
+    elif wanted:
+        expected = f", but its weights are {wanted}" if call.params else f", but it expects {wanted}"
     message = f"{call_label(call)} {at_line(call)} got {shown}{expected}"
     return finding("ST009", call, message, _hint(metas, wanted))
 
@@ -74,7 +79,7 @@ def check_dtype(trace: Trace) -> Iterator[Finding]:
         found = None
         if raised_here(call) and _DTYPE_ERROR.search(call.error or ""):
             found = _failed(call)
-        elif call.error is None:
+        elif call.error is None and (call.kind == "op" or is_builtin(call)):
             found = _promotes(call)
         if found is not None:
             yield found

@@ -68,7 +68,8 @@ def _hint(flow: DataFlow, call: Call, expectation: Expectation, wanted: int) -> 
     source = argument_text(call)
     elsewhere = [i for i, size in enumerate(meta.shape) if size == wanted and i != axis]
     if elsewhere:
-        return f"the features are in dim {elsewhere[-1]}: pass {source}.transpose({elsewhere[-1]}, {axis})"
+        pair = sorted((elsewhere[-1], axis))
+        return f"the features are in dim {elsewhere[-1]}: pass {source}.transpose({pair[0]}, {pair[1]})"
     if expectation.key == "input_size" and wanted == 1 and meta.ndim == 2:
         return f"add the feature dim: pass {source}.unsqueeze(-1)"
     rnn = _bidirectional_source(flow, call, got)

@@ -31,9 +31,10 @@ from ..render.format import format_dims, format_shape
 from ..result import Trace
 from . import finding, register
 from ._common import at_line, call_label, op_text, receiver_text
-from ._rnn import is_rnn, layout
+from ._rnn import first_layouts, is_rnn
 from ._source import SourceCall, batch_factor, find_call, is_fixed
 from .finding import Finding
+from .variation import failures_at_other_sizes
 
 _RESHAPES = frozenset({"view", "reshape", "expand"})
 # Creation ops whose arguments are the sizes of the tensor they make.
@@ -46,10 +47,9 @@ _PASS_THROUGH = frozenset({"to", "cuda", "cpu", "float", "double", "half", "type
 
 def batch_axis(flow: DataFlow, root: Call) -> Atom | None:
     """The atom that is the batch in this forward pass (see the module docstring)."""
-    for call in root.walk():
-        lay = layout(flow, call) if is_rnn(call) else None
-        if lay is not None:
-            return lay.batch[0]
+    lay = next(first_layouts(flow, list(root.walk())), None)
+    if lay is not None:
+        return lay.batch[0]
     if root.kind != "module" or not root.inputs or not root.inputs[0].shape:
         return None
     given = flow.input_lineage(root, 0)
@@ -63,6 +63,11 @@ def batch_axis(flow: DataFlow, root: Call) -> Atom | None:
 def _source(call: Call, count: int) -> SourceCall | None:
     found = find_call(call.location, {call.name}, count)
     return found if found is not None and len(found.args) == count else None
+
+
+def _written(text: str, size: int) -> str:
+    """`` (self.batch_size)``: how the size was written, when not as itself."""
+    return f" ({text})" if text and text != str(size) else ""
 
 
 def _hint(written: str) -> str:
@@ -105,12 +110,14 @@ class _Pass:
         if not chosen:
             return None
         i = chosen[0]
-        written = f" ({texts[i]})" if texts[i] else ""
         message = (f"{op_text(call)} {at_line(call)} asks for {format_dims(sizes)} from "
-                   f"{format_shape(meta)}: {sizes[i]}{written} is a batch size baked in, and this batch has {now}")
+                   f"{format_shape(meta)}: {sizes[i]}{_written(texts[i], sizes[i])} is a batch size baked in, "
+                   f"and this batch has {now}")
         if len(chosen) > 1:
-            message += (f"; dims {' and '.join(map(str, chosen))} both fit, so it cannot tell which one "
-                        f"is the batch")
+            message += f"; the sizes of dims {' and '.join(map(str, chosen))} would each fit, so it cannot tell which"
+        elif i not in named and meta.shape.count(now) > 1:
+            message += (f"; {now} is also the size of another dim of {format_shape(meta)}, so it cannot "
+                        f"tell for sure that dim {i} is the batch")
         return finding("ST003", call, message, self._reshape_fix(call, source, i))
 
     def _reshape_fix(self, call: Call, source: SourceCall | None, index: int) -> str:
@@ -131,7 +138,7 @@ class _Pass:
         for index in range(len(failed.inputs)):
             made = next((source.call for source in self.flow.producers(failed, index)
                          if source.call.name in _CREATIONS), None)
-            if made is None:
+            if made is None or made.output is None:
                 continue
             sizes = size_args(made)
             source = _source(made, len(sizes))
@@ -140,14 +147,13 @@ class _Pass:
                         if size != self.batch.size and (size in self.others or batch_factor(texts[i]))]
             if suspects:
                 i = suspects[0]
-                written = f" ({texts[i]})" if texts[i] else ""
                 message = (f"{op_text(made)} {at_line(made)} makes {format_shape(made.output)} for a batch "
-                           f"of {sizes[i]}{written}; {call_label(failed)} {at_line(failed)} then failed on "
-                           f"a batch of {self.batch.size}")
+                           f"of {sizes[i]}{_written(texts[i], sizes[i])}; {call_label(failed)} {at_line(failed)} "
+                           f"then failed on a batch of {self.batch.size}")
                 yield finding("ST003", made, message, _hint(batch_factor(texts[i]) or str(sizes[i])))
 
     # ------------------------------------------------------------ latent
-    def fixedsize_args(self) -> Iterator[tuple[Call, int, str]]:
+    def fixed_sizes(self) -> Iterator[tuple[Call, int, str]]:
         """``(call, dim, how it is written)`` for each fixed size at a batch position."""
         for call in self.root.walk():
             if call.kind != "op" or call.error is not None or call.output is None:
@@ -207,7 +213,7 @@ def _latent(passes: list[_Pass]) -> Iterator[Finding]:
     """One finding per way of writing the batch size: one mistake, however often used."""
     groups: dict[str, list[tuple[Call, int, _Pass]]] = {}
     for one in passes:
-        for call, index, written in one.fixedsize_args():
+        for call, index, written in one.fixed_sizes():
             key = written if not written.isdigit() else f"{written}@{call.location}"
             groups.setdefault(key, []).append((call, index, one))
     for key, uses in groups.items():
@@ -216,7 +222,8 @@ def _latent(passes: list[_Pass]) -> Iterator[Finding]:
         lines = sorted({c.location.lineno for c, _, _ in uses if c.location is not None} - {
             call.location.lineno if call.location else -1})
         elsewhere = f", as do lines {', '.join(map(str, lines))}" if lines else ""
-        message = (f"{op_text(call)} {at_line(call)} sizes the batch with {written} ({one.batch.size})"
+        how = f"the literal {written}" if written.isdigit() else f"{written} ({one.batch.size})"
+        message = (f"{op_text(call)} {at_line(call)} sizes the batch with {how}"
                    f"{elsewhere}: a batch of another size, like a short last one, will not fit"
                    f"{_collision(call, index, one.batch, written)}")
         yield finding("ST003", call, message, _hint(written), "warning")
@@ -234,7 +241,7 @@ def _passes(trace: Trace, flow: DataFlow) -> list[_Pass]:
           "a view/reshape/expand/randn whose size is a constant that only fits one batch size")
 def check_hardcoded_batch(trace: Trace) -> Iterator[Finding]:
     passes = _passes(trace, analyze(trace.calls))
-    failures = [found for one in passes for found in one.failed()]
+    failures = [*failures_at_other_sizes(trace), *(found for one in passes for found in one.failed())]
     yield from failures
     if not failures:  # the failure already names the baked-in size
         yield from _latent(passes)

@@ -51,8 +51,9 @@ def _reason(call: Call, meta: TensorMeta, expected: tuple[int, ...]) -> tuple[st
     if got[0] != expected[0]:
         layers, bidirectional = call.config.get("num_layers", 1), call.config.get("bidirectional")
         why = f"num_layers={layers}" + (" times 2 directions" if bidirectional else "")
+        slots = "num_layers * 2" if bidirectional else "num_layers"
         return (f"dim 0 must be {expected[0]} ({why})",
-                f"make it with {expected[0]} in dim 0: num_layers * (2 if bidirectional else 1)")
+                f"make it with {slots} in dim 0: {format_dims(expected)}")
     if len(got) == 3 and got[1] != expected[1]:
         axis = 0 if call.config.get("batch_first") else 1
         return (f"dim 1 must be the batch size, {expected[1]}, which is dim {axis} of the input "

@@ -17,10 +17,10 @@ from collections.abc import Iterator
 from ..lineage.flow import DataFlow, analyze
 from ..lineage.ops import reshape_fits, size_args
 from ..records import Call
-from ..render.format import format_dims, format_shape, tensor_name
+from ..render.format import format_dims, format_shape
 from ..result import Trace
 from . import finding, register
-from ._common import at_line, op_text, receiver_text
+from ._common import at_line, call_label, op_text, receiver_text
 from .finding import Finding
 
 
@@ -35,13 +35,8 @@ def _became_non_contiguous(flow: DataFlow, call: Call) -> str:
     if origin is None:
         return ""
     made = origin.call
-    if made.kind == "module":
-        what = f"{made.name} ({made.type}) output {tensor_name(made, origin.meta)}".rstrip()
-        if made.config.get("batch_first"):
-            what += ", which batch_first=True returns as a transposed view"
-    else:
-        what = op_text(made)
-    return f"; it became non-contiguous at {what} {at_line(made)}"
+    why = ", which returns a batch_first output as a transposed view" if made.config.get("batch_first") else ""
+    return f"; it became non-contiguous at {call_label(made, 'batch_first')} {at_line(made)}{why}"
 
 
 @register("ST004", "non-contiguous-view", "error",

@@ -16,6 +16,7 @@ from rich_argparse import RichHelpFormatter
 
 from ..errors import ShapetraceError
 from ..factory import is_factory_target, trace_factory
+from ..frames import is_internal
 from ..inputs import parse_input_spec, parse_vary
 from ..script import DEFAULT_MAX_CALLS, run_script
 from .options import add_display_options, finding_codes, render_and_judge
@@ -98,7 +99,7 @@ def _print_error(error: BaseException, script: str | None) -> None:
     if script is not None:
         while tb is not None and tb.tb_frame.f_code.co_filename != script:
             tb = tb.tb_next
-    else:  # skip shapetrace's own frames above the model's forward
-        while tb is not None and "/shapetrace/" in tb.tb_frame.f_code.co_filename:
+    else:  # from the model's own forward: the frames above it are shapetrace's and torch's
+        while tb is not None and is_internal(tb.tb_frame.f_code):
             tb = tb.tb_next
     traceback.print_exception(type(error), error, tb or error.__traceback__, file=sys.stderr)

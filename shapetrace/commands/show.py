@@ -6,8 +6,8 @@ import argparse
 
 from rich_argparse import RichHelpFormatter
 
-from ..serialize import load
 from ..result import Trace
+from ..serialize import load
 from .options import add_display_options, finding_codes, render_and_judge
 
 

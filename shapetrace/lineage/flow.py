@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 from collections import defaultdict
 from collections.abc import Iterator
+from itertools import islice
 
 from ..meta import TensorMeta
 from ..records import Call
@@ -46,10 +47,16 @@ class Source:
         return (self.call.inputs if self.as_input else self.call.outputs)[self.index]
 
 
-@dataclasses.dataclass
+# How far back, among tensors alike, to look for one nobody has read yet.
+_UNREAD_LOOKBACK = 64
+
+
+@dataclasses.dataclass(eq=False)
 class _Entry:
     source: Source
     lineage: Lineage
+    read: bool = False
+    superseded: bool = False
 
 
 class _Scope:
@@ -62,26 +69,15 @@ class _Scope:
     def add(self, key: TensorKey, entry: _Entry) -> None:
         self.entries[key].append(entry)
 
-    def candidates(self, key: TensorKey) -> list[_Entry]:
+    def latest(self, key: TensorKey, count: int = 1) -> list[_Entry]:
+        """Up to ``count`` entries alike, newest first, from the nearest scope that has one."""
         scope: _Scope | None = self
         while scope is not None:
             found = scope.entries.get(key)
             if found:
-                return found
+                return list(islice((entry for entry in reversed(found) if not entry.superseded), count))
             scope = scope.parent
         return []
-
-    def supersede(self, key: TensorKey, entry: _Entry) -> None:
-        """An op returned a tensor indistinguishable from its input (``.to``
-        on the right device, ``x.contiguous()`` of a contiguous x, an in-place
-        op): the new record stands for the tensor from now on."""
-        found = self.entries.get(key)
-        if found and entry in found:
-            found.remove(entry)
-
-
-def _container(path: str) -> str:
-    return path.rpartition(".")[0]
 
 
 class DataFlow:
@@ -92,7 +88,6 @@ class DataFlow:
         self._outputs: dict[int, list[Lineage]] = {}
         self._sources: dict[int, list[Source | None]] = {}
         self._consumers: dict[tuple[int, int], list[tuple[Call, int]]] = defaultdict(list)
-        self._read: set[int] = set()  # id() of the entries some call took
 
     # ------------------------------------------------------------- queries
     def input_lineage(self, call: Call, index: int = 0) -> Lineage:
@@ -130,19 +125,22 @@ class DataFlow:
             if entry is not None and not entry.source.as_input:
                 self._consumers[(entry.source.call.id, entry.source.index)].append((call, k))
 
-        inner = _Scope(scope)
-        for k, meta in enumerate(call.inputs):
-            inner.add(tensor_key(meta), _Entry(Source(call, k, as_input=True), ins[k]))
-        for child in call.children:
-            self.visit(child, inner)
+        inner = _Scope(scope) if call.children else None
+        if inner is not None:
+            for k, meta in enumerate(call.inputs):
+                inner.add(tensor_key(meta), _Entry(Source(call, k, as_input=True), ins[k]))
+            for child in call.children:
+                self.visit(child, inner)
 
         outs = self._output_lineages(call, ins, inner)
         self._outputs[call.id] = outs
+        # An output indistinguishable from an input (``.to`` on the device it
+        # is on, an in-place op) stands for that tensor from now on.
         linked = {tensor_key(e.source.meta): e for e in sources if e is not None}
         for k, meta in enumerate(call.outputs):
             key = tensor_key(meta)
             if key in linked:
-                scope.supersede(key, linked[key])
+                linked[key].superseded = True
             scope.add(key, _Entry(Source(call, k), outs[k]))
 
     def _link(self, call: Call, scope: _Scope) -> list[_Entry | None]:
@@ -158,14 +156,16 @@ class DataFlow:
         for k, meta in enumerate(call.inputs):
             groups[tensor_key(meta)].append(k)
         for key, positions in groups.items():
-            found = scope.candidates(key)
-            if not found:
+            latest = scope.latest(key, _UNREAD_LOOKBACK)
+            if not latest:
                 continue
-            unread = [entry for entry in found if id(entry) not in self._read][-len(positions):]
-            chosen = [found[-1]] * (len(positions) - len(unread)) + unread if len(positions) > 1 else [found[-1]]
+            chosen = [latest[0]] * len(positions)
+            if len(positions) > 1:
+                unread = [entry for entry in latest if not entry.read][:len(positions)][::-1]
+                chosen = chosen[:len(positions) - len(unread)] + unread
             for k, entry in zip(positions, chosen):
                 result[k] = entry
-                self._read.add(id(entry))
+                entry.read = True
         return result
 
     @staticmethod
@@ -174,14 +174,16 @@ class DataFlow:
         where = "input" if scope.parent is None and call.kind == "module" else "unknown"
         return fresh(f"{where}#{call.id}[{meta.path}]", meta.shape)
 
-    def _output_lineages(self, call: Call, ins: list[Lineage], inner: _Scope) -> list[Lineage]:
+    def _output_lineages(self, call: Call, ins: list[Lineage], inner: _Scope | None) -> list[Lineage]:
         if call.kind == "op":
             return op_lineage(call, ins)
+        # A user's module (or a Sequential) returns what its children made;
+        # a built-in module's inner ops are not recorded: its rule decides.
         traced = call.defined_at is not None or call.type in CONTAINER_TYPES
-        if traced and call.children:
-            found = [inner.candidates(tensor_key(meta)) for meta in call.outputs]
+        if traced and inner is not None:
+            found = [inner.latest(tensor_key(meta)) for meta in call.outputs]
             if all(found):
-                return [entries[-1].lineage for entries in found]
+                return [entries[0].lineage for entries in found]
         return module_lineage(call, ins) or fallback(call, ins)
 
 

@@ -27,13 +27,6 @@ CREATIONS = frozenset({"randn", "rand", "zeros", "ones", "empty", "full", "randi
                        "linspace", "tensor", "as_tensor", "from_numpy"})
 
 
-def sizes_of(args: Sequence[Any]) -> list[Any]:
-    """``view(5, 30, 1)`` and ``view((5, 30, 1))`` both give ``[5, 30, 1]``."""
-    if len(args) == 1 and isinstance(args[0], (tuple, list)):
-        return list(args[0])
-    return list(args)
-
-
 def plain_args(call: Call) -> list[Any]:
     """Positional arguments after the tensor an op works on."""
     args = list(call.args)
@@ -75,7 +68,7 @@ def _axis(value: Any, ndim: int) -> int | None:
 def _axes(value: Any, ndim: int) -> list[int] | None:
     values = value if isinstance(value, (tuple, list)) else [value]
     axes = [_axis(v, ndim) for v in values]
-    return None if any(a is None for a in axes) else axes  # type: ignore[misc]
+    return [a for a in axes if a is not None] if None not in axes else None
 
 
 def output_shapes(call: Call) -> list[tuple[int, ...]]:
@@ -93,7 +86,7 @@ def _permutation(call: Call, ndim: int) -> list[int] | None:
         # .T reverses all dims; t/mT/mH swap the last two.
         return list(range(ndim))[::-1] if name == "T" else [*range(ndim - 2), ndim - 1, ndim - 2]
     if name == "permute":
-        return _axes(sizes_of(plain_args(call)) or call.kwargs.get("dims"), ndim)
+        return _axes(size_args(call) or call.kwargs.get("dims"), ndim)
     if name in ("transpose", "swapaxes", "swapdims"):
         pair = _axes([_arg(call, 0, "dim0"), _arg(call, 1, "dim1")], ndim)
         if pair is None:

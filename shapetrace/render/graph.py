@@ -12,7 +12,7 @@ import sys
 from collections import Counter
 from typing import TYPE_CHECKING
 
-from ..checks.finding import Finding
+from ..checks.finding import SEVERITY_RANK, Finding
 from ..meta import TensorMeta, dtype_name
 from ..records import Call
 from ..result import Trace
@@ -65,14 +65,14 @@ class _Drawing:
         self.ends: set[str] = set()
         usual = Counter((m.dtype, m.device) for m in (e.meta for e in plan.edges))
         self.usual = usual.most_common(1)[0][0] if usual else None
-        self.sources: dict[int, list[Call]] = {}  # cluster id (0: top) -> source ops in it
+        # Ops not drawn as nodes but drawn as where a tensor was made (torch.randn),
+        # by the cluster they sit in (-1: the top level).
+        self.sources: dict[int, dict[Call, None]] = {}
         for edge in plan.edges:
             origin = edge.origin
             if isinstance(origin, Call) and plan.role(origin) == "hidden":
                 parent = plan.drawn(origin.parent).id if origin.parent is not None else -1
-                self.sources.setdefault(parent, [])
-                if origin not in self.sources[parent]:
-                    self.sources[parent].append(origin)
+                self.sources.setdefault(parent, {})[origin] = None
 
     def draw(self) -> None:
         self._draw_sources(self.graph, -1)
@@ -88,7 +88,7 @@ class _Drawing:
         with graph.subgraph(name=f"cluster_{box.call.id}") as cluster:
             codes = self.findings.get(box.call.id, [])
             cluster.attr(label=_call_title(box.call, box.run, codes), style="rounded,dashed",
-                         color=_FINDING_LINE[codes[0].severity] if codes else "#9ca3af",
+                         color=_FINDING_LINE[_worst(codes)] if codes else "#9ca3af",
                          fontname=_FONT, fontsize="11", labeljust="l")
             self._draw_sources(cluster, box.call.id)
             last = ""
@@ -102,14 +102,13 @@ class _Drawing:
         style = dict(_MODULE_STYLE if call.kind == "module" else _OP_STYLE)
         codes = self.findings.get(call.id, [])
         if codes:
-            style.update(fillcolor=_FINDING_COLOR[codes[0].severity], color=_FINDING_LINE[codes[0].severity])
+            style.update(fillcolor=_FINDING_COLOR[_worst(codes)], color=_FINDING_LINE[_worst(codes)])
         graph.node(node, _call_title(call, box.run, codes), **style)
         return node
 
     def _draw_sources(self, graph: graphviz.Digraph, cluster_id: int) -> None:
-        for call in self.sources.get(cluster_id, []):
-            codes = self.findings.get(call.id, [])
-            graph.node(_node_id(call), _finding_lines(format_op(call, 32), codes), **_OP_STYLE)
+        for call in self.sources.get(cluster_id, {}):
+            self._draw_node(graph, Box(call, [call]))
 
     # ------------------------------------------------------------ edges
     def _draw_edge(self, edge: Edge) -> None:
@@ -118,8 +117,7 @@ class _Drawing:
         head = self._end_node(edge.target, attrs, "lhead")
         codes = [f for op in edge.via for f in self.findings.get(op.id, [])]
         if codes:
-            attrs.update(color=_FINDING_LINE[codes[0].severity], fontcolor=_FINDING_LINE[codes[0].severity],
-                         penwidth="2")
+            attrs.update(color=_FINDING_LINE[_worst(codes)], fontcolor=_FINDING_LINE[_worst(codes)], penwidth="2")
         self.graph.edge(tail, head, label=_finding_lines(self._edge_text(edge), codes), **attrs)
 
     def _end_node(self, item: Origin | Call | End, attrs: dict[str, str], side: str) -> str:
@@ -154,8 +152,8 @@ class _Drawing:
         text += marks(meta)
         if self.usual is not None and (meta.dtype, meta.device) != self.usual:
             text += f" {_placement(meta, self.usual)}"
-        if edge.via:
-            text += "\nvia " + " ".join(format_op(op, 20) for op in edge.via[-3:])
+        if edge.via:  # the last three ops: the ones that shaped what arrives
+            text += "\nvia " + "… " * (len(edge.via) > 3) + " ".join(format_op(op, 20) for op in edge.via[-3:])
         return text
 
 
@@ -185,6 +183,10 @@ def _call_title(call: Call, run: list[Call], findings: list[Finding]) -> str:
 
 def _params(call: Call) -> str:
     return f" · {format_count(call.params)} params" if call.params else ""
+
+
+def _worst(findings: list[Finding]) -> str:
+    return max((f.severity for f in findings), key=SEVERITY_RANK.__getitem__)
 
 
 def _finding_lines(text: str, findings: list[Finding]) -> str:

@@ -61,7 +61,6 @@ class GraphPlan:
     def __init__(self, trace: Trace, *, depth: int | None = None, ops: bool = False,
                  collapse: bool = True) -> None:
         self.depth, self.ops, self.collapse = depth, ops, collapse
-        self._calls = {call.id: call for call in trace.calls}
         self._role: dict[int, Role] = {}
         self._drawn_as: dict[int, Call] = {}  # call id -> the drawn call standing for it
         self._members: dict[int, tuple[tuple[int, int], ...]] = {}  # (run, member) chains
@@ -109,19 +108,20 @@ class GraphPlan:
         role = self._role.get(call.id)
         if role is not None:
             return role
-        ancestor = call.parent
-        while ancestor is not None and ancestor.id not in self._role:
-            ancestor = ancestor.parent
-        if ancestor is not None and self._role[ancestor.id] == "node":
-            return "inside"
-        return "hidden"
+        owner = self._owner(call)
+        return "inside" if owner is not None and self._role[owner.id] == "node" else "hidden"
 
     def drawn(self, call: Call) -> Call:
         """The drawn call that stands for ``call`` (its node, or the first of its run)."""
-        if self.role(call) == "inside":
-            while call.id not in self._role and call.parent is not None:
-                call = call.parent
-        return self._drawn_as.get(call.id, call)
+        owner = self._owner(call) if self.role(call) == "inside" else call
+        return self._drawn_as.get(owner.id, owner) if owner is not None else call
+
+    def _owner(self, call: Call) -> Call | None:
+        """``call`` or its nearest ancestor that the graph places."""
+        found: Call | None = call
+        while found is not None and found.id not in self._role:
+            found = found.parent
+        return found
 
     # ------------------------------------------------------------- edges
     def _edges(self, trace: Trace) -> list[Edge]:
@@ -166,16 +166,13 @@ class GraphPlan:
 
     def _across_members(self, origin: Call, target: Call) -> bool:
         """True for an edge between two members of one folded run."""
-        origin_runs = dict(self._members.get(self._owner(origin).id, ()))
-        for run_id, member in self._members.get(self._owner(target).id, ()):
-            if run_id in origin_runs and origin_runs[run_id] != member:
-                return True
-        return False
+        origin_runs = dict(self._chain(origin))
+        return any(run_id in origin_runs and origin_runs[run_id] != member
+                   for run_id, member in self._chain(target))
 
-    def _owner(self, call: Call) -> Call:
-        while call.id not in self._role and call.parent is not None:
-            call = call.parent
-        return call
+    def _chain(self, call: Call) -> tuple[tuple[int, int], ...]:
+        owner = self._owner(call)
+        return self._members.get(owner.id, ()) if owner is not None else ()
 
     def _resolve(self, source: Source | None) -> list[tuple[Origin, tuple[Call, ...]]]:
         """The drawn origins a tensor came from, with the hidden ops between."""
@@ -201,11 +198,9 @@ class GraphPlan:
         if not call.inputs:
             origin: Origin = End(call, source.path, is_input=True) if call.parent_id is None else call
             return [(origin, ())]
-        found: list[tuple[Origin, tuple[Call, ...]]] = []
-        for index in range(len(call.inputs)):
-            for origin, via in self._resolve(self._flow.input_source(call, index)):
-                found.append((origin, (*via, call)))
-        return found
+        found = [(origin, (*via, call)) for index in range(len(call.inputs))
+                 for origin, via in self._resolve(self._flow.input_source(call, index))]
+        return list(dict.fromkeys(found))  # x * x reaches x twice
 
 
 def _identity(item: object) -> object:

@@ -99,8 +99,8 @@ def _header(forward: _Forward) -> str:
     """``# LSTM.forward (root) · demos/lstm_forecaster.py:31``."""
     calls = forward.calls
     types = "/".join(dict.fromkeys(call.type for call in calls))
-    names = list(dict.fromkeys(call.name for call in calls))
-    who = "root" if names == [""] else run_name(list({call.name: call for call in calls}.values()))
+    by_name = list({call.name: call for call in calls}.values())  # a module called in a loop, once
+    who = "root" if [call.name for call in by_name] == [""] else run_name(by_name)
     if len(calls) > 1:
         who += f", {len(calls)} calls"
     function = forward.defined_at.function or "forward"

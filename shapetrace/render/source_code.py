@@ -109,8 +109,7 @@ def _map_statements(body: list[ast.stmt], out: dict[int, Statement]) -> None:
         inner += [case.body for case in getattr(node, "cases", [])]
         blocks = [block for block in inner if block and isinstance(block[0], ast.stmt)]
         if blocks:
-            header_last = max(node.lineno, min(block[0].lineno for block in blocks) - 1)
-            _add(out, _header(node, header_last))
+            _add(out, _header(node))
             for block in blocks:
                 _map_statements(block, out)
         else:
@@ -118,8 +117,17 @@ def _map_statements(body: list[ast.stmt], out: dict[int, Statement]) -> None:
 
 
 def _add(out: dict[int, Statement], statement: Statement) -> None:
+    shared = out.get(statement.first)
+    if shared is not None and shared.last == statement.first:  # `z = x * 2; w = z.view(-1)`
+        statement = _merged(shared, statement)
     for lineno in range(statement.first, statement.last + 1):
         out[lineno] = statement
+
+
+def _merged(first: Statement, second: Statement) -> Statement:
+    """Statements sharing a line share its comment: the last result, unnamed."""
+    return Statement(min(first.first, second.first), max(first.last, second.last),
+                     steps=min(first.steps + second.steps, UNBOUNDED), called=first.called + second.called)
 
 
 def _simple(node: ast.stmt) -> Statement:
@@ -134,10 +142,12 @@ def _simple(node: ast.stmt) -> Statement:
     return Statement(node.lineno, node.end_lineno or node.lineno, target, reads, steps, called)
 
 
-def _header(node: ast.stmt, last: int) -> Statement:
-    """A compound statement's header: ``for x in torch.split(...)``, ``if x.dim() == 3``."""
+def _header(node: ast.stmt) -> Statement:
+    """A compound statement's header: ``for x in torch.split(...)``, ``if x.dim() == 3``;
+    it ends where its expressions end (the ``:`` line), not at a comment below."""
     parts = [getattr(node, field) for field in ("iter", "test", "subject") if hasattr(node, field)]
     parts += [item.context_expr for item in getattr(node, "items", [])]
+    last = max([node.lineno, *(part.end_lineno or part.lineno for part in parts)])
     steps, called = _count_steps(parts)
     return Statement(node.lineno, last, None, frozenset(), steps, called)
 

@@ -15,15 +15,18 @@ from ..records import Call
 _NUMBERED = re.compile(r"^(.*?)(\d+)$")
 
 
+def is_shown(call: Call, *, ops: bool, depth: int | None) -> bool:
+    """Whether a view draws ``call``: ops only with ``ops``, nothing deeper than ``depth``."""
+    return (ops or call.kind == "module") and (depth is None or call.depth <= depth)
+
+
 def shown_children(call: Call, *, ops: bool, depth: int | None) -> list[Call]:
-    """The children of ``call`` a view draws: ops optional, none deeper than ``depth``."""
-    return [child for child in call.children
-            if (ops or child.kind == "module") and (depth is None or child.depth <= depth)]
+    return [child for child in call.children if is_shown(child, ops=ops, depth=depth)]
 
 
 def shown_roots(calls: Sequence[Call], *, ops: bool) -> list[Call]:
     """Top-level calls a view draws (ops at the top level only with ``ops``)."""
-    return [c for c in calls if c.parent_id is None and (ops or c.kind == "module")]
+    return [c for c in calls if c.parent_id is None and is_shown(c, ops=ops, depth=None)]
 
 
 def relative_name(call: Call) -> str:

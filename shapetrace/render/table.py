@@ -39,6 +39,12 @@ def _contiguity(call: Call) -> Text:
     return Text("\n".join(NON_CONTIGUOUS if not m.contiguous else "" for m in call.outputs), "bold yellow")
 
 
+def _dtype_cell(call: Call) -> str:
+    """``float32``, or ``int64 → float32`` where a call changes the dtype (an Embedding)."""
+    into, out = dtype_label(call.inputs), dtype_label(call.outputs)
+    return f"{into} → {out}" if into and out and into != out else out or into
+
+
 def uniform(trace: Trace, field: str) -> str | None:
     """The one dtype or device every tensor shares, or None when they differ."""
     values = {getattr(m, field) for c in trace.calls for m in (*c.inputs, *c.outputs)}
@@ -116,7 +122,7 @@ def build_table(trace: Trace, *, ops: bool = True, depth: int | None = None, dro
             row.append(format_location(call.location))
         row += [input_cell, output_text]
         if show_dtype:
-            row.append(dtype_label(call.outputs or call.inputs))
+            row.append(_dtype_cell(call))
         if show_device:
             row.append(device_label(call.outputs or call.inputs))
         if show_contig:

@@ -17,7 +17,7 @@ from ..records import Call
 from ..result import Trace
 from .format import format_count, format_op
 from .marks import marked_shapes
-from .structure import repeated_runs, run_label, shown_children, shown_roots
+from .structure import is_shown, repeated_runs, run_label, shown_children, shown_roots
 
 
 def trace_tree(trace: Trace, *, ops: bool = False, depth: int | None = None, collapse: bool = True) -> Tree:
@@ -32,9 +32,14 @@ def trace_tree(trace: Trace, *, ops: bool = False, depth: int | None = None, col
             (150, 64) → (150, 1)
     """
     codes: dict[int, list[str]] = {}
+    calls = {call.id: call for call in trace.calls}
     for finding in trace.findings:
-        if finding.call_id is not None:
-            codes.setdefault(finding.call_id, []).append(finding.code)
+        call = calls.get(finding.call_id) if finding.call_id is not None else None
+        # A finding on a call the tree leaves out (an op, a deep call) goes to its nearest shown parent.
+        while call is not None and not is_shown(call, ops=ops, depth=depth):
+            call = call.parent
+        if call is not None:
+            codes.setdefault(call.id, []).append(finding.code)
     # Several top-level calls (a model, then its loss) are siblings under a hidden root.
     tree = Tree("", guide_style="dim", hide_root=True)
     _TreeBuilder(ops, depth, collapse, codes).add(tree, shown_roots(trace.calls, ops=ops))

@@ -28,7 +28,7 @@ class TextClassifier(nn.Module):
         self.head = nn.Linear(32, classes)
 
     def forward(self, tokens):
-        output, h_n = self.gru(self.embed(tokens))
+        _, h_n = self.gru(self.embed(tokens))
         return self.head(h_n[-1])
 
 

@@ -79,3 +79,15 @@ def transformer(layers: int = 12) -> nn.Module:
     torch.manual_seed(0)
     layer = nn.TransformerEncoderLayer(32, 4, 64, batch_first=True)
     return nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+
+
+class Headers(nn.Module):
+    """A loop header over two lines with a comment under it; two statements on one line."""
+
+    def forward(self, x):
+        for piece in torch.split(
+                x, 2):
+            # the header's shapes go on its ':' line, not on this comment
+            y = piece.relu()
+        z = x * 2; w = z.view(-1)  # noqa: E702
+        return y, w

@@ -1,0 +1,161 @@
+"""Correct models the shape checks must leave alone, each with an input.
+
+Every entry of ``CORRECT`` builds ``(model, inputs)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+import shapetrace
+from demos.bidirectional_forecaster import BiLSTM
+from demos.lstm_forecaster import LSTM as ArticleLSTM
+from tests.models.varied_models import FixedArticleLSTM
+
+Example = tuple[nn.Module, tuple[torch.Tensor, ...]]
+
+
+def seed_forecaster() -> Example:
+    """The article's model on a full batch: (5, 30) -> (5, 1)."""
+    torch.manual_seed(0)
+    model = ArticleLSTM(input_size=1, hidden_size=64, num_layers=5, output_size=1, batch_size=5)
+    return model, (torch.randn(5, 30),)
+
+
+def seed_from_data() -> Example:
+    """The article's forecaster with its batch size read from the input."""
+    return FixedArticleLSTM(), (torch.randn(5, 30),)
+
+
+def bidirectional_forecaster() -> Example:
+    """Multivariate, bidirectional, reading h_n of both directions."""
+    return BiLSTM(), (torch.randn(8, 24, 7),)
+
+
+class SeqFirstGRU(nn.Module):
+    """(hours, batch, features) into a GRU built seq-first, as PyTorch's default."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gru = nn.GRU(3, 16)
+        self.head = nn.Linear(16, 1)
+
+    def forward(self, x):
+        out, _ = self.gru(x)
+        return self.head(out[-1])
+
+
+def seq_first_gru() -> Example:
+    return SeqFirstGRU(), (torch.randn(30, 8, 3),)
+
+
+class SeqFirstGRUWithState(SeqFirstGRU):
+    """The same, with an explicit h_0 and a mean over time."""
+
+    def forward(self, x):
+        h_0 = torch.zeros(1, x.size(1), 16)
+        out, _ = self.gru(x, h_0)
+        return self.head(out.mean(dim=0))
+
+
+def seq_first_gru_with_state() -> Example:
+    return SeqFirstGRUWithState(), (torch.randn(30, 8, 3),)
+
+
+class TextTransformer(nn.Module):
+    """Token classifier: embeddings, a batch_first TransformerEncoder, mean pooling."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(100, 32)
+        layer = nn.TransformerEncoderLayer(32, nhead=4, dim_feedforward=64, batch_first=True)
+        self.encoder = nn.TransformerEncoder(layer, num_layers=2)
+        self.head = nn.Linear(32, 3)
+
+    def forward(self, tokens):
+        hidden = self.encoder(self.embedding(tokens))
+        return self.head(hidden.mean(dim=1))
+
+
+def text_transformer() -> Example:
+    return TextTransformer().eval(), (torch.randint(0, 100, (4, 12)),)
+
+
+class ConvForecaster(nn.Module):
+    """(batch, hours, features) -> transpose for Conv1d -> pooled -> Linear."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(5, 8, kernel_size=3, padding=1)
+        self.pool = nn.AdaptiveAvgPool1d(1)
+        self.head = nn.Linear(8, 1)
+
+    def forward(self, x):
+        features = torch.relu(self.conv(x.transpose(1, 2)))  # (B, 8, T)
+        return self.head(self.pool(features).flatten(1))
+
+
+def conv_forecaster() -> Example:
+    return ConvForecaster(), (torch.randn(6, 24, 5),)
+
+
+class CellLoop(nn.Module):
+    """An LSTMCell stepped through time in Python, then a Linear per step."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cell = nn.LSTMCell(2, 16)
+        self.head = nn.Linear(16, 1)
+
+    def forward(self, x):  # (batch, steps, 2)
+        h = x.new_zeros(x.size(0), 16)
+        c = x.new_zeros(x.size(0), 16)
+        outputs = []
+        for t in range(x.size(1)):
+            h, c = self.cell(x[:, t, :], (h, c))
+            outputs.append(self.head(h))
+        return torch.stack(outputs, dim=1)  # (batch, steps, 1)
+
+
+def cell_loop() -> Example:
+    return CellLoop(), (torch.randn(4, 6, 2),)
+
+
+class TrainingStep(nn.Module):
+    """A forecaster and its loss in one forward, target shaped like the prediction."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(1, 8, batch_first=True)
+        self.head = nn.Linear(8, 1)
+
+    def forward(self, x, target):
+        out, _ = self.lstm(x)
+        pred = self.head(out[:, -1, :])
+        return nn.functional.mse_loss(pred, target)
+
+
+def training_step() -> Example:
+    return TrainingStep(), (torch.randn(8, 24, 1), torch.randn(8, 1))
+
+
+CORRECT: dict[str, Callable[[], Example]] = {
+    "seed_forecaster": seed_forecaster,
+    "seed_from_data": seed_from_data,
+    "bidirectional_forecaster": bidirectional_forecaster,
+    "seq_first_gru": seq_first_gru,
+    "seq_first_gru_with_state": seq_first_gru_with_state,
+    "text_transformer": text_transformer,
+    "conv_forecaster": conv_forecaster,
+    "cell_loop": cell_loop,
+    "training_step": training_step,
+}
+
+
+def seed_from_data_varied() -> shapetrace.Trace:
+    """The article's forecaster reading its sizes from the data, at two batch sizes and lengths."""
+    model, (x,) = seed_from_data()
+    return shapetrace.vary(model, lambda B, T: torch.randn(B, T), B=(x.size(0), 3), T=(x.size(1), 11))

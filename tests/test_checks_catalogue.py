@@ -1,0 +1,128 @@
+"""The findings catalogue as a whole: registry, gallery, correct models, JSON, ignore."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+import shapetrace
+from shapetrace.checks import REGISTRY, load_detectors
+from shapetrace.cli import main
+from shapetrace.script import ScriptRun, run_script
+from tests.check_support import BUGS, codes, traced
+from tests.models import buggy_models as buggy
+from tests.models import correct_models as correct
+
+pytestmark = pytest.mark.filterwarnings("ignore:Using a target size")
+
+# For every code: a model that triggers it, and a close one that must not.
+EXAMPLES = {
+    "ST001": (buggy.batch_first_data_by_hidden_size, correct.seq_first_gru_with_state),
+    "ST002": (buggy.merged_split_back, correct.seed_from_data),
+    "ST003": (buggy.literal_batch, correct.seed_from_data),
+    "ST004": (buggy.view_merging_non_contiguous, buggy.view_splitting_non_contiguous),
+    "ST005": (buggy.functional_loss_broadcast, correct.training_step),
+    "ST006": (buggy.seq_first_bidirectional_last_step, buggy.forward_half_last_step),
+    "ST007": (buggy.batch_first_hidden_state, correct.seed_from_data),
+    "ST008": (buggy.mixed_devices, correct.conv_forecaster),
+    "ST009": (buggy.float_tokens, correct.text_transformer),
+    "ST010": (buggy.channels_last_conv, correct.conv_forecaster),
+    "ST011": (buggy.length_router_varied, correct.seed_from_data_varied),
+}
+DEMOS = {
+    "ST001": "st001_batch_first.py",
+    "ST002": "st002_view_scramble.py",
+    "ST003": "st003_hardcoded_batch.py",
+    "ST004": "st004_noncontiguous_view.py",
+    "ST005": "st005_loss_broadcast.py",
+    "ST006": "st006_bidirectional_last_step.py",
+    "ST007": "st007_hidden_state.py",
+    "ST008": "st008_device.py",
+    "ST009": "st009_dtype.py",
+    "ST010": "st010_feature_mismatch.py",
+    "ST011": "st011_size_dependent.py",
+}
+# Codes found by running a model at several sizes: their demo is a factory for --vary.
+VARIED_DEMOS = {"ST011": ["demos.bugs.st011_size_dependent:LengthRouter", "--input", "BxTx4",
+                          "--vary", "B=8,3", "--vary", "T=48,12"]}
+
+
+def test_every_code_has_a_summary_a_trigger_and_a_non_trigger():
+    registry = load_detectors()
+    assert sorted(registry) == [f"ST{n:03d}" for n in range(1, 12)]
+    assert set(EXAMPLES) == set(registry) == set(DEMOS)
+    for code, info in registry.items():
+        assert re.fullmatch(r"[a-z]+(-[a-z]+)+", info.name), code
+        assert info.summary and info.severity in ("error", "warning", "info")
+
+
+@pytest.mark.parametrize("code", sorted(EXAMPLES))
+def test_trigger_and_non_trigger(code):
+    trigger, non_trigger = EXAMPLES[code]
+    assert code in codes(as_trace(trigger()))
+    assert code not in codes(as_trace(non_trigger()))
+
+
+def as_trace(example):
+    """Examples are (model, inputs) to trace once, or a trace already taken at several sizes."""
+    return example if isinstance(example, shapetrace.Trace) else traced(example)
+
+
+@pytest.mark.parametrize("code", sorted(DEMOS))
+def test_demo_triggers_its_code(code, tmp_path):
+    if code in VARIED_DEMOS:
+        saved = tmp_path / "varied.json"
+        assert main(["run", *VARIED_DEMOS[code], "-o", str(saved)]) == 0
+        run = ScriptRun(shapetrace.load(saved), 0, None)
+    else:
+        run = run_script(str(BUGS / DEMOS[code]))
+    found = [f for f in run.trace.findings if f.code == code]
+    assert found, run.trace.findings
+    finding = found[0]
+    assert finding.name == REGISTRY[code].name
+    assert finding.location is not None and finding.location.filename.endswith(DEMOS[code])
+    assert finding.call_id is not None and finding.hint
+    if run.error is not None:  # PyTorch raised: the note names the finding that explains it
+        note = "\n".join(getattr(run.error, "__notes__", []))
+        assert "explained by" in note and code in note.split("explained by", 1)[1]
+
+
+@pytest.mark.parametrize("name", sorted(correct.CORRECT))
+def test_correct_models_have_no_findings(name):
+    trace = traced(correct.CORRECT[name]())
+    assert trace.error is None
+    if name == "seed_forecaster":
+        # The article bakes self.batch_size into h_0 and its views: true, and only a warning.
+        assert [(f.code, f.severity) for f in trace.findings] == [("ST003", "warning")]
+    else:
+        assert trace.findings == []
+
+
+def test_seed_demo_has_none_of_the_layout_findings():
+    run = run_script(str(BUGS.parent / "lstm_forecaster.py"))
+    assert run.exit_code == 0
+    assert codes(run.trace) == {"ST003"}
+
+
+@pytest.mark.parametrize("factory", [buggy.batch_first_data_by_hidden_size, buggy.merged_split_back,
+                                     buggy.fixed_state_short_batch, buggy.seq_first_bidirectional_last_step])
+def test_a_trace_loaded_from_json_gives_the_same_findings(factory):
+    trace = traced(factory())
+    loaded = shapetrace.load(trace.to_json())
+    assert trace.findings
+    assert loaded.findings == trace.findings
+
+
+def test_ignore_silences_codes():
+    trace = traced(buggy.seq_first_bidirectional_last_step(), ignore=["ST006"])
+    assert "ST006" not in codes(trace)
+    assert "ST006" in codes(traced(buggy.seq_first_bidirectional_last_step()))
+
+
+def test_a_finding_is_reported_once_per_line_however_many_passes():
+    model, (x,) = buggy.seq_first_bidirectional_last_step()
+    with shapetrace.trace(model) as t:
+        model(x)
+        model(x[:, :2])
+    assert [f.code for f in t.findings] == ["ST006"]

@@ -1,0 +1,113 @@
+"""Dimension lineage: which original axes each dim is made of, and producer links."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+import shapetrace
+from shapetrace.lineage.atoms import Atom, regroup
+from shapetrace.lineage.flow import analyze
+from tests.models import correct_models as correct
+
+B, T, H = Atom("B", 5), Atom("T", 30), Atom("H", 64)
+
+
+def test_merge_and_split_keep_the_atoms():
+    merged = regroup(((B,), (T,), (H,)), (150, 64), "v")
+    assert merged.lineage == ((B, T), (H,)) and merged.mixed == ()
+    assert regroup(merged.lineage, (5, 30, 1, 64), "w").lineage == ((B,), (T,), (), (H,))
+
+
+def test_split_pieces_join_back():
+    pieces = regroup(((H,),), (4, 16), "v").lineage
+    assert pieces == ((Atom("H", 4, 16),), (Atom("H", 16, 1),))
+    assert regroup(pieces, (64,), "w").lineage == ((H,),)
+
+
+def test_reordering_is_a_mixed_block():
+    swapped = regroup(((B, T), (H,)), (30, 5, 64), "v")
+    assert swapped.mixed == (((B, T), (0, 1)),)
+    assert swapped.lineage[2] == (H,)
+    assert {atom.origin for dim in swapped.lineage[:2] for atom in dim} == {"v:0", "v:1"}
+
+
+def test_equal_sizes_stay_apart_by_origin():
+    square = regroup(((Atom("B", 5),), (Atom("T", 5),)), (25,), "v").lineage
+    assert [atom.origin for atom in square[0]] == ["B", "T"]
+
+
+def _dims_from_input(trace, call, output=0):
+    """Each output dim of ``call`` as the model-input dims it comes from (None: new)."""
+    flow = analyze(trace.calls)
+    given = flow.input_lineage(trace.root, 0)
+    names = {atom.origin: f"x{i}" for i, dim in enumerate(given) for atom in dim}
+    return [tuple(names.get(atom.origin) for atom in dim) for dim in flow.output_lineage(call, output)]
+
+
+def test_article_forecaster_output_keeps_the_input_batch():
+    trace = shapetrace.load(_trace(correct.seed_forecaster()).to_json())
+    assert _dims_from_input(trace, trace.root) == [("x0",), ()]
+    merged = next(op for op in trace.ops if op.name == "view" and op.output.shape == (150, 64))
+    assert _dims_from_input(trace, merged) == [("x0", "x1"), (None,)]
+
+
+def test_rnn_outputs_follow_batch_first():
+    class Model(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.gru = nn.GRU(3, 8)
+
+        def forward(self, x):
+            out, h_n = self.gru(x)
+            return out.permute(1, 0, 2)[:, -1], h_n
+
+    trace = _trace((Model(), (torch.randn(7, 4, 3),)))
+    assert _dims_from_input(trace, trace["gru"], 0) == [("x0",), ("x1",), (None,)]
+    assert _dims_from_input(trace, trace["gru"], 1) == [(), ("x1",), (None,)]
+    assert _dims_from_input(trace, trace.root) == [("x1",), (None,)]
+
+
+def test_initial_states_alike_link_to_their_own_producers():
+    trace = _trace(correct.seed_forecaster())
+    flow = analyze(trace.calls)
+    lstm = trace["lstm"]
+    makers = [flow.source(lstm, k).call.location.lineno for k in (1, 2)]
+    assert makers[0] + 1 == makers[1]  # h_0's line, then c_0's
+
+
+def test_a_tensor_read_three_times_links_three_times_to_one_producer():
+    class SelfAttention(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.norm = nn.LayerNorm(8)
+            self.attention = nn.MultiheadAttention(8, 2, batch_first=True)
+
+        def forward(self, x):
+            x = self.norm(x)
+            return self.attention(x, x, x)[0]
+
+    trace = _trace((SelfAttention(), (torch.randn(2, 5, 8),)))
+    flow = analyze(trace.calls)
+    attention = trace["attention"]
+    assert {flow.source(attention, k).call.name for k in range(3)} == {"norm"}
+    assert _dims_from_input(trace, attention) == [("x0",), ("x1",), ("x2",)]
+
+
+def test_reductions_and_indexing_drop_dims():
+    class Model(nn.Module):
+        def forward(self, x):
+            return x.mean(dim=1), x[..., 0], torch.cat([x, x], dim=-1)
+
+    trace = _trace((Model(), (torch.randn(2, 3, 4),)))
+    mean, index, cat = trace.ops
+    assert _dims_from_input(trace, mean) == [("x0",), ("x2",)]
+    assert _dims_from_input(trace, index) == [("x0",), ("x1",)]
+    assert _dims_from_input(trace, cat)[:2] == [("x0",), ("x1",)]
+
+
+def _trace(example):
+    model, inputs = example
+    with shapetrace.trace(model) as t:
+        model(*inputs)
+    return t
