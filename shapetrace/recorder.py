@@ -252,27 +252,34 @@ class Recorder:
             if self.model is None:  # no hook is needed below this call: a faster pass
                 self._global_hooks.step_aside(module, sys._getframe(2))  # inner() of _call_impl
             return
+        ops_outside = ops_inside = self.ops_wanted
         self.busy = True
+        self._set_ops(False)  # else each metadata read goes through the op mode: 11 us a tensor, not 2.3
         try:
-            parent = stack[-1][0] if stack else None
-            module_id = id(module)
-            name = self._names.get(module_id)
-            if name is None:
-                name = self._name_of(module, parent)
-            info = self._module_info.get(module_id) or self._info_of(module)
-            inputs = collect_metas(args, "", None, 0, self._meta_of)
-            if kwargs:
-                collect_metas(kwargs, "", inputs, 0, self._meta_of)
-            index = self._counts.get(name, 0)
-            self._counts[name] = index + 1
-            event = _Event(len(self._events), "module", name, type(module).__name__, tuple(inputs),
-                           location_of(first_user_frame(sys._getframe(2))), len(stack), index,
-                           parent.id if parent is not None else None, (), None, info, module_id)
+            event = self._module_event(module, args, kwargs, sys._getframe(2))
             self._events.append(event)
-            stack.append((event, self.ops_wanted))
-            self._set_ops(self._ops_inside(module))
+            stack.append((event, ops_outside))
+            ops_inside = self._ops_inside(module)
         finally:
+            self._set_ops(ops_inside)
             self.busy = False
+
+    def _module_event(self, module: nn.Module, args: tuple, kwargs: dict, inner_frame: FrameType) -> _Event:
+        stack = self._stack
+        parent = stack[-1][0] if stack else None
+        module_id = id(module)
+        name = self._names.get(module_id)
+        if name is None:
+            name = self._name_of(module, parent)
+        info = self._module_info.get(module_id) or self._info_of(module)
+        inputs = collect_metas(args, "", None, 0, self._meta_of)
+        if kwargs:
+            collect_metas(kwargs, "", inputs, 0, self._meta_of)
+        index = self._counts.get(name, 0)
+        self._counts[name] = index + 1
+        return _Event(len(self._events), "module", name, type(module).__name__, tuple(inputs),
+                      location_of(first_user_frame(inner_frame)), len(stack), index,
+                      parent.id if parent is not None else None, (), None, info, module_id)
 
     def _exit(self, module: nn.Module, result: Any, exc: BaseException | None) -> None:
         if self.busy or _get_ident() != self.thread:
@@ -282,15 +289,16 @@ class Recorder:
             return
         if not self._stack or self._stack[-1][0].module_id != id(module):
             return  # a call that began before recording started
-        event, ops_before = self._stack.pop()
+        event, ops_outside = self._stack.pop()
         self.busy = True
+        self._set_ops(False)
         try:
             if exc is not None:
                 event.error = error_text(exc)
             else:
                 event.outputs = tuple(collect_metas(result, "", None, 0, self._meta_of))
-            self._set_ops(ops_before)
         finally:
+            self._set_ops(ops_outside)
             self.busy = False
 
     def _name_of(self, module: nn.Module, parent: _Event | None) -> str:
