@@ -10,7 +10,6 @@ import importlib.util
 from collections.abc import Callable
 
 import torch
-from torch import nn
 
 import shapetrace
 
@@ -32,14 +31,19 @@ def run_shapetrace_modules_only(case: Case) -> object:
 
 
 def run_hook_loop(case: Case) -> object:
-    """The naive baseline: a forward hook on every module records output shapes."""
+    """The naive baseline: a forward hook per module records its name, type and shapes."""
     records = []
 
-    def hook(module, args, output):
-        outputs = output if isinstance(output, (tuple, list)) else (output,)
-        records.append((type(module).__name__, [tuple(o.shape) for o in outputs if isinstance(o, torch.Tensor)]))
+    def shapes(value):
+        values = value if isinstance(value, (tuple, list)) else (value,)
+        return [tuple(v.shape) for v in values if isinstance(v, torch.Tensor)]
 
-    handles = [module.register_forward_hook(hook) for module in case.model.modules()]
+    def hook_for(name):
+        def hook(module, args, output):
+            records.append((name, type(module).__name__, shapes(args), shapes(output)))
+        return hook
+
+    handles = [module.register_forward_hook(hook_for(name)) for name, module in case.model.named_modules()]
     try:
         with case.context():
             case.model(*case.inputs)
@@ -66,12 +70,19 @@ def run_torchview(case: Case) -> object:
 
 def run_torchlens(case: Case) -> object:
     import torchlens
-    from torchlens.options import CaptureOptions
 
-    # torchlens wraps torch's functions globally; unwrapping afterwards keeps
-    # the plain runs of this process plain.
+    # As documented: torch's functions are wrapped on the first call and stay
+    # wrapped (the plain runs of torchlens's process have them too).
     with case.context():
-        return torchlens.trace(case.model, list(case.inputs), capture=CaptureOptions(unwrap_when_done=True))
+        return torchlens.trace(case.model, list(case.inputs))
+
+
+def release(tool: str) -> None:
+    """Undo what a tool left in torch after its measurements (torchlens's wrappers)."""
+    if tool == "torchlens":
+        from torchlens.backends.torch.wrappers import unwrap_torch
+
+        unwrap_torch()
 
 
 TOOLS: dict[str, tuple[Tool, str | None]] = {
@@ -87,7 +98,3 @@ TOOLS: dict[str, tuple[Tool, str | None]] = {
 def available(name: str) -> bool:
     package = TOOLS[name][1]
     return package is None or importlib.util.find_spec(package) is not None
-
-
-def model_hooks_removed(model: nn.Module) -> bool:
-    return all(not m._forward_hooks and not m._forward_pre_hooks for m in model.modules())

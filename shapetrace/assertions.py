@@ -85,6 +85,7 @@ def _checks(target: Trace | Call, spec: Spec) -> Iterator[_Check]:
     if not isinstance(target, (Trace, Call)):
         raise ShapetraceError(f"assert_shapes takes a Trace or a Call, not {type(target).__name__}")
     for key, value in spec.items():
+        _check_key(key, "a module's qualified name such as 'lstm'")
         if isinstance(target, Trace):
             yield from _call_checks(target[key], value)
         else:
@@ -111,10 +112,16 @@ def _call_checks(call: Call, value: SpecLike | TensorSpecs) -> Iterator[_Check]:
     if not isinstance(value, Mapping):
         value = {"out": value}
     for key, tensor_spec in value.items():
+        _check_key(key, "a tensor's name such as 'out' or 'h_n'")
         meta = _find_tensor(call, key)
         if meta is None:
             raise UnknownTensorError(key, call, _tensor_keys(call))
         yield _Check(_label(call, key), parse_spec(tensor_spec), meta)
+
+
+def _check_key(key: object, what: str) -> None:
+    if not isinstance(key, str):
+        raise ShapetraceError(f"assert_shapes keys are str ({what}), not {type(key).__name__} {key!r}")
 
 
 def _label(call: Call, key: str) -> str:

@@ -10,6 +10,7 @@ none does.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -113,13 +114,32 @@ def _check_sizes(sizes: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
     for name, values in sizes.items():
         if not name.isidentifier():
             raise ShapetraceError(f"size name {name!r} is not an identifier")
-        if isinstance(values, int) or not all(isinstance(v, int) and v > 0 for v in values):
-            raise ShapetraceError(f"{name} needs two or more positive integer sizes, e.g. {name}=(8, 3)")
+        # A sequence, not a set or a generator: the first size is the base run.
+        if not isinstance(values, (tuple, list, range)) or not all(
+                isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in values):
+            raise ShapetraceError(f"{name} needs two or more positive integer sizes, e.g. {name}=(8, 3), "
+                                  f"not {_shown(values)}")
         values = tuple(values)
         if len(values) < 2 or len(set(values)) != len(values):
             raise ShapetraceError(f"{name} needs two or more different sizes, got {values}")
         checked[name] = values
     return checked
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:60] + "..."
+
+
+def _check_takes_sizes(make_inputs: Callable[..., Any], sizes: Mapping[str, Sequence[int]]) -> None:
+    """``make_inputs`` must accept every varied size by name (else the error would look like the model's)."""
+    try:
+        inspect.signature(make_inputs).bind(**{name: values[0] for name, values in sizes.items()})
+    except TypeError as mismatch:
+        raise ShapetraceError(f"make_inputs must take the sizes {', '.join(sizes)} as keyword arguments: "
+                              f"{mismatch}") from None
+    except ValueError:  # no signature to check (some builtins)
+        pass
 
 
 @dataclasses.dataclass
@@ -241,5 +261,6 @@ def vary(model: nn.Module, make_inputs: Callable[..., Any], *, ops: OpsSetting =
     if not callable(make_inputs):
         raise ShapetraceError("vary() needs make_inputs, a function of the sizes returning the inputs")
     checked = _check_sizes(sizes)
+    _check_takes_sizes(make_inputs, checked)
     runs = [_trace_once(model, make_inputs, run_sizes, ops, ignore) for run_sizes in size_runs(checked)]
     return merge_runs(runs)

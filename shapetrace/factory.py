@@ -12,6 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from . import frames
 from .dims import vary
 from .errors import ShapetraceError
 from .inputs import InputSpec, index_limit, make_input
@@ -35,6 +36,8 @@ def import_factory(target: str) -> Callable[[], Any]:
         module = importlib.import_module(module_name)
     except ImportError as missing:
         raise ShapetraceError(f"cannot import {module_name}: {missing}") from None
+    except Exception as failed:  # the module's own code: a syntax error, a failing top-level line
+        raise ShapetraceError(f"cannot import {module_name}: {describe_failure(failed)}") from None
     factory: Any = module
     for part in attribute.split("."):
         factory = getattr(factory, part, None)
@@ -43,6 +46,20 @@ def import_factory(target: str) -> Callable[[], Any]:
     if not callable(factory):
         raise ShapetraceError(f"{target} is a {type(factory).__name__}, not a function or class")
     return factory  # type: ignore[no-any-return]
+
+
+def describe_failure(error: BaseException) -> str:
+    """``ValueError: bad size (at models.py:12)``: the error and the user's line that raised it."""
+    text = f"{type(error).__name__}: {error}"
+    if isinstance(error, SyntaxError):
+        return text  # its message names the file and line
+    tb, line = error.__traceback__, None
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if not frames.is_internal(code) and not code.co_filename.startswith("<frozen"):
+            line = f"{code.co_filename}:{tb.tb_lineno}"
+        tb = tb.tb_next
+    return f"{text} (at {line})" if line else text
 
 
 def resolve_device(name: str) -> torch.device:
@@ -63,8 +80,11 @@ def build_model(factory: Callable[[], Any], target: str, device: torch.device) -
         raise ShapetraceError(f"{target} needs arguments ({missing}); give it defaults or wrap it") from None
     except ValueError:  # builtins without a signature
         pass
-    with device:
-        model = factory()
+    try:
+        with device:
+            model = factory()
+    except Exception as failed:
+        raise ShapetraceError(f"{target} raised {describe_failure(failed)}") from None
     if not isinstance(model, nn.Module):
         raise ShapetraceError(f"{target} returned a {type(model).__name__}, not an nn.Module")
     return model.to(device).eval()

@@ -1,14 +1,28 @@
-"""Module forward hooks for the recorder, registered and removed cheaply.
+"""Module forward hooks for the recorder (no other code touches hooks).
 
-Part of the recorder (no other code touches hooks): ``ModuleHooks`` hooks
-every module of a model, ``GlobalHooks`` every module call of the process,
-with a way to step aside for a top-level call that is not recorded.
+The recorder hooks module calls through PyTorch's *global* forward hooks,
+for a model's modules too (it filters them by membership), because
+per-module hooks cost more and change what PyTorch does:
+
+- ``TransformerEncoderLayer`` takes its fused inference path only when no
+  forward hook or pre-hook sits on it or its submodules (``any(len(m.
+  _forward_hooks) + len(m._forward_pre_hooks) for m in self.modules())``).
+- A RemovableHandle per hook (weakrefs, a tuple, a bound method) cost 3 us
+  and ~6 objects for the collector: for a 4,000-module model, 24 ms per
+  trace (as much as its forward) and a full collection of the heap.
+
+A module that already has forward hooks when recording starts gets per-module
+hooks instead, registered after them, so that the recorder still sees what
+those hooks did to the arguments (and a lazy module's initialised weights);
+so does a module whose class registers hooks its own way.
 """
 
 from __future__ import annotations
 
+import inspect
 import sys
 import threading
+import weakref
 from collections.abc import Callable
 from types import FrameType
 from typing import Any
@@ -17,73 +31,41 @@ from torch import nn
 from torch.nn.modules import module as torch_module
 from torch.utils.hooks import RemovableHandle
 
-PreHook = Callable[..., None]
-PostHook = Callable[..., None]
-
-# The dicts ``register_forward_pre_hook(with_kwargs=True)`` and
-# ``register_forward_hook(with_kwargs=True, always_call=True)`` fill.
-_PRE_DICTS = ("_forward_pre_hooks", "_forward_pre_hooks_with_kwargs")
-_POST_DICTS = ("_forward_hooks", "_forward_hooks_with_kwargs", "_forward_hooks_always_called")
-_HAS_HOOK_DICTS = all(hasattr(nn.Module(), name) for name in (*_PRE_DICTS, *_POST_DICTS))
-_plain_registration: dict[type, bool] = {}
+# Global forward hooks take kwargs since torch 2.? (2.13 has them).
+_GLOBAL_KWARGS = "with_kwargs" in inspect.signature(torch_module.register_module_forward_hook).parameters
 
 
-def _registers_plainly(kind: type) -> bool:
-    """True when a module class keeps nn.Module's hook registration (cached per class)."""
+_plain_registration: dict[type[nn.Module], bool] = {}
+
+
+def needs_own_hooks(module: nn.Module) -> bool:
+    """Whether a model's module is hooked on its own, not through the global hooks:
+    when it has forward hooks already (ours must run after them) or its class
+    changes how hooks are registered (a ScriptModule refuses them)."""
+    return bool(module._forward_hooks or module._forward_pre_hooks) or not _registers_plainly(type(module))
+
+
+def _registers_plainly(kind: type[nn.Module]) -> bool:
     plain = _plain_registration.get(kind)
     if plain is None:
-        plain = _plain_registration[kind] = _HAS_HOOK_DICTS and (
+        plain = _plain_registration[kind] = (
             kind.register_forward_pre_hook is nn.Module.register_forward_pre_hook
             and kind.register_forward_hook is nn.Module.register_forward_hook)
     return plain
 
 
-def _reserve_hook_id() -> int:
-    """A hook id no RemovableHandle will take, drawn as RemovableHandle does."""
-    hook_id = RemovableHandle.next_id
-    RemovableHandle.next_id += 1
-    return hook_id
-
-
 class ModuleHooks:
-    """A pre-hook and an always-called post-hook, both with kwargs, on many modules.
+    """A pre-hook and an always-called post-hook, both with kwargs, on some modules."""
 
-    ``register_forward_*_hook`` makes a RemovableHandle per hook (weakrefs, a
-    tuple, a bound method): 3 us and ~6 objects for the garbage collector per
-    hook. For a 4,000-module model that was 24 ms per trace, as much as its
-    forward, plus a full collection of the heap (~100 ms) set off by the
-    allocations. The hooks are instead entered in each module's hook dicts
-    under two ids reserved once, exactly where and in the order those methods
-    put them; a class that overrides registration (a ScriptModule) gets the
-    public path.
-    """
-
-    def __init__(self, pre_hook: PreHook, post_hook: PostHook) -> None:
+    def __init__(self, pre_hook: Callable[..., None], post_hook: Callable[..., None]) -> None:
         self._pre_hook, self._post_hook = pre_hook, post_hook
-        self._pre_id, self._post_id = _reserve_hook_id(), _reserve_hook_id()
-        self._modules: list[nn.Module] = []
         self._handles: list[RemovableHandle] = []
 
     def attach(self, module: nn.Module) -> None:
-        if not _registers_plainly(type(module)):
-            self._handles.append(module.register_forward_pre_hook(self._pre_hook, with_kwargs=True))
-            self._handles.append(module.register_forward_hook(self._post_hook, with_kwargs=True, always_call=True))
-            return
-        pre_id, post_id = self._pre_id, self._post_id
-        module._forward_pre_hooks[pre_id] = self._pre_hook
-        module._forward_pre_hooks_with_kwargs[pre_id] = True
-        module._forward_hooks[post_id] = self._post_hook
-        module._forward_hooks_with_kwargs[post_id] = True
-        module._forward_hooks_always_called[post_id] = True
-        self._modules.append(module)
+        self._handles.append(module.register_forward_pre_hook(self._pre_hook, with_kwargs=True))
+        self._handles.append(module.register_forward_hook(self._post_hook, with_kwargs=True, always_call=True))
 
     def detach(self) -> None:
-        for module in self._modules:
-            for name in _PRE_DICTS:
-                getattr(module, name).pop(self._pre_id, None)
-            for name in _POST_DICTS:
-                getattr(module, name).pop(self._post_id, None)
-        self._modules.clear()
         for handle in self._handles:
             handle.remove()
         self._handles.clear()
@@ -92,50 +74,81 @@ class ModuleHooks:
 class GlobalHooks:
     """A pre-hook and an always-called post-hook on every module call.
 
+    PyTorch calls a global pre-hook without the call's kwargs, unless the
+    module's ``_forward_pre_hooks_with_kwargs`` holds the hook's id (the test
+    in ``Module._call_impl`` reads the module's dict for global hooks too):
+    ``pass_kwargs`` puts it there. A module not told so is answered from the
+    caller's frame (``kwargs_of_call``), 5 us instead of nothing.
+
     Any global hook sends every module call of the process through the slow
     path of ``Module._call_impl`` (3.6 us a call). A top-level call that is
     not recorded (the script runner's later passes) needs no hook below it:
     ``step_aside`` takes the global hooks off for the rest of that call and a
-    forward hook on its module puts them back when it returns, so such a
-    pass costs a few microseconds whatever the model's size.
+    forward hook on its module puts them back when it returns, so such a pass
+    costs a few microseconds whatever the size of the model.
     """
 
-    def __init__(self, pre_hook: Callable[[nn.Module, tuple], None],
-                 post_hook: Callable[[nn.Module, tuple, Any], None],
+    def __init__(self, pre_hook: Callable[..., None], post_hook: Callable[..., None],
                  on_return: Callable[[], None]) -> None:
         self._pre_hook, self._post_hook, self._on_return = pre_hook, post_hook, on_return
         self._handles: list[RemovableHandle] = []
-        self._returns: dict[int, RemovableHandle] = {}  # per module stepped aside for
+        self._kwargs_flags: list[tuple[dict, int]] = []  # (a module's with_kwargs dict, our id in it)
+        # Per module stepped aside for: the forward hook that notices its return.
+        self._returns: dict[int, tuple[weakref.ref[nn.Module], RemovableHandle]] = {}
         self._aside_call: int | None = None  # id of the _call_impl frame of that call
         self._thread = threading.get_ident()
 
     def attach(self) -> None:
+        options = {"with_kwargs": True} if _GLOBAL_KWARGS else {}
         self._handles = [
             torch_module.register_module_forward_pre_hook(self._pre_hook),
-            torch_module.register_module_forward_hook(self._post_hook, always_call=True),
+            torch_module.register_module_forward_hook(self._post_hook, always_call=True, **options),
         ]
 
     def detach(self) -> None:
-        for handle in (*self._handles, *self._returns.values()):
+        self._remove_globals()
+        for _, handle in self._returns.values():
             handle.remove()
+        for flags, hook_id in self._kwargs_flags:
+            flags.pop(hook_id, None)
         self._handles.clear()
         self._returns.clear()
+        self._kwargs_flags.clear()
         self._aside_call = None
+
+    def pass_kwargs(self, module: nn.Module) -> None:
+        """From its next call on, the pre-hook gets ``module``'s kwargs."""
+        flags = getattr(module, "_forward_pre_hooks_with_kwargs", None)
+        if isinstance(flags, dict) and self._handles:
+            hook_id = self._handles[0].id
+            flags[hook_id] = True
+            self._kwargs_flags.append((flags, hook_id))
 
     def step_aside(self, module: nn.Module, inner_frame: FrameType) -> None:
         """Remove the global hooks until ``module``'s call (run by ``inner_frame``) returns."""
         if not self._alone():
             return  # another global hook keeps the slow path anyway
-        if id(module) not in self._returns:
-            self._returns[id(module)] = module.register_forward_hook(self._returned, always_call=True)
-        for handle in self._handles:
-            handle.remove()
+        known = self._returns.get(id(module))
+        if known is None or known[0]() is not module:  # (an id outlives its module)
+            self._returns[id(module)] = (weakref.ref(module),
+                                         module.register_forward_hook(self._returned, always_call=True))
+        self._remove_globals()
         call_frame = inner_frame.f_back  # _call_impl, which runs the always_call hooks on an error
         self._aside_call = id(call_frame) if call_frame is not None else id(inner_frame)
+
+    def _remove_globals(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+            # The handle of a global hook registered with kwargs forgets that
+            # flag (torch 2.13): remove it too.
+            getattr(torch_module, "_global_forward_hooks_with_kwargs", {}).pop(handle.id, None)
+        self._handles = []
 
     def _alone(self) -> bool:
         """Whether ours are the only global forward hooks: any other keeps the
         slow path, and taking ours off and back would reorder them."""
+        if len(self._handles) != 2:
+            return False
         pre, post = self._handles
         return (list(torch_module._global_forward_pre_hooks) == [pre.id]
                 and list(torch_module._global_forward_hooks) == [post.id])
@@ -148,7 +161,7 @@ class GlobalHooks:
             self._aside_call = None
             self.attach()
             self._on_return()
-        # else: the same module called inside the call stepped aside for
+        # else: the same module, called inside the call stepped aside for
 
     def _on_stack(self, frame: FrameType | None) -> bool:
         """Whether the stepped-aside call still runs (it may have ended by a BaseException)."""
@@ -157,3 +170,13 @@ class GlobalHooks:
                 return True
             frame = frame.f_back
         return False
+
+
+def kwargs_of_call() -> dict:
+    """The kwargs of the module call whose global pre-hook calls this.
+
+    They are a local of Module._call_impl's inner(), which called the hook:
+    reading them builds the frame's locals dict (~5 us).
+    """
+    kwargs = sys._getframe(2).f_locals.get("kwargs") or {}
+    return kwargs if isinstance(kwargs, dict) else {}

@@ -58,11 +58,17 @@ def make_input(shape: tuple[int, ...], dtype: torch.dtype, device: torch.device 
                index_limit: int) -> torch.Tensor:
     """A random tensor; integer inputs are valid indices below ``index_limit``
     (the smallest embedding table of the model), so embeddings accept them."""
-    if dtype == torch.bool:
-        return torch.zeros(shape, dtype=dtype, device=device)
-    if dtype.is_floating_point:
-        return torch.randn(shape, dtype=dtype, device=device)
-    return torch.randint(0, max(index_limit, 1), shape, dtype=dtype, device=device)
+    try:
+        if dtype == torch.bool:
+            return torch.zeros(shape, dtype=dtype, device=device)
+        if dtype.is_floating_point:
+            return torch.randn(shape, dtype=dtype, device=device)
+        return torch.randint(0, max(index_limit, 1), shape, dtype=dtype, device=device)
+    except RuntimeError as failed:  # too large to allocate, or to count in 64 bits
+        reason = str(failed).splitlines()[0]
+        hint = "" if torch.device(device).type == "meta" else " (--device meta traces shapes without memory)"
+        raise ShapetraceError(f"--input {'x'.join(map(str, shape))}: cannot make this tensor on {device}: "
+                              f"{reason}{hint}") from None
 
 
 def index_limit(model: torch.nn.Module) -> int:

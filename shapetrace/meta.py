@@ -17,6 +17,7 @@ from torch.utils import _pytree
 # Nested containers deeper than this are cut off rather than followed.
 _MAX_DEPTH = 24
 _SCALARS = (bool, int, float, str, bytes, complex)
+_PLAIN_ARGS = frozenset({int, bool, str, type(None)})
 _DEVICE_NAMES: dict[torch.device, str] = {}
 _DTYPE_NAMES: dict[torch.dtype, str] = {}
 _Tensor = torch.Tensor
@@ -105,11 +106,15 @@ class MetaTable:
         self._known: dict[tuple, TensorMeta] = {}
 
     def meta(self, tensor: torch.Tensor, path: str) -> TensorMeta:
-        fields = _tensor_fields(tensor)
-        key = (path, *fields)
+        if tensor.layout is not _STRIDED or tensor.is_nested:
+            return tensor_meta(tensor, path)
+        # The fields of _tensor_fields for a strided tensor, read straight
+        # into the lookup key (the torch.Size hashes as the tuple it equals).
+        key = (path, tensor.shape, tensor.dtype, tensor.device, tensor.is_contiguous(), tensor.stride(),
+               tensor.requires_grad, tensor.nbytes)
         meta = self._known.get(key)
         if meta is None:
-            meta = self._known[key] = TensorMeta(path, *fields)
+            meta = self._known[key] = TensorMeta(path, *_tensor_fields(tensor))
         return meta
 
 
@@ -160,11 +165,11 @@ def collect_metas(value: Any, path: str = "", out: list[TensorMeta] | None = Non
         # _children and one recursive call per tensor (saves ~1 us a call).
         if depth < _MAX_DEPTH:
             for index, child in enumerate(value):
-                key = f"{path}.{index}" if path else str(index)
+                child_path = f"{path}.{index}" if path else str(index)
                 if isinstance(child, _Tensor):
-                    out.append(meta_of(child, key))
+                    out.append(meta_of(child, child_path))
                 elif child is not None:
-                    collect_metas(child, key, out, depth + 1, meta_of)
+                    collect_metas(child, child_path, out, depth + 1, meta_of)
         return out
     if value is None or isinstance(value, _SCALARS) or depth >= _MAX_DEPTH:
         return out
@@ -183,6 +188,8 @@ def summarize_arg(value: Any, path: str, metas: list[TensorMeta], depth: int = 0
     slices ``{"slice": (start, stop, step)}``; other objects are named by type
     only, because ``repr`` of an unknown object may read tensor data.
     """
+    if type(value) in _PLAIN_ARGS:  # most arguments (sizes, dims): the quickest test first
+        return value
     if isinstance(value, _Tensor):
         metas.append(meta_of(value, path))
         return {"tensor": path}

@@ -18,6 +18,8 @@ from .records import Location
 ModuleInfo = tuple[dict[str, Any], int, Location | None]  # config, parameter count, forward's definition
 
 _CONFIG_TYPES = (bool, int, float, str, type(None))
+# What nn.Module.__init__ puts in every module's __dict__: never configuration.
+_MODULE_STATE = frozenset(vars(nn.Module())) | {"training"}
 _builtin_forward: dict[type, bool] = {}
 _plain_traversal: dict[type, bool] = {}
 # The methods ``parameters()`` goes through: a class overriding one of them
@@ -42,9 +44,13 @@ def module_info(module: nn.Module) -> ModuleInfo:
 
 def module_config(module: nn.Module) -> dict[str, Any]:
     """A module's hyperparameters: public plain attributes (``batch_first``...)."""
+    attributes = vars(module)
+    if attributes.keys() <= _MODULE_STATE:
+        return {}
     config: dict[str, Any] = {}
-    for key, value in vars(module).items():
-        if key[:1] == "_" or key == "training":
+    for key, value in attributes.items():
+        # A set lookup skips nn.Module's own state faster than the prefix test.
+        if key in _MODULE_STATE or key[:1] == "_":
             continue
         if isinstance(value, _CONFIG_TYPES) or (
                 isinstance(value, tuple) and all(isinstance(v, _CONFIG_TYPES) for v in value)):

@@ -1,13 +1,19 @@
 """The only code that touches hooks and torch function modes.
 
-A ``Recorder`` owns the state of one trace: module forward hooks (per module
-when a model is given, global otherwise) and a ``TorchFunctionMode`` for
-tensor operations. It keeps metadata only, never a tensor.
+A ``Recorder`` owns the state of one trace: module forward hooks (global
+ones, filtered to the model's modules when a model is given: see hooks.py)
+and a ``TorchFunctionMode`` for tensor operations. It keeps metadata only,
+never a tensor.
 
 The op mode is active only where the user's own code runs. Inside PyTorch's
 built-in modules it is popped off the mode stack, because any active torch
 function mode disables PyTorch's fast paths (``TransformerEncoderLayer``
-inference measured 1.22x slower, results off by ~1e-6).
+inference measured 1.22x slower, results off by ~1e-6). It is popped while
+the recorder reads tensor metadata too: each read would go through it.
+
+Every recorded call costs: an event, a lookup of the tensors' metadata
+(``MetaTable`` shares equal records), the walk to the user's frame (cached
+per code object) and, at the end, a frozen ``Call``.
 """
 
 from __future__ import annotations
@@ -15,7 +21,6 @@ from __future__ import annotations
 import re
 import sys
 import threading
-import warnings
 from collections.abc import Callable
 from types import FrameType
 from typing import Any, Literal, Union
@@ -26,7 +31,7 @@ from torch.overrides import TorchFunctionMode
 
 from . import frames
 from .frames import first_user_frame, location_of
-from .hooks import GlobalHooks, ModuleHooks
+from .hooks import GlobalHooks, ModuleHooks, kwargs_of_call, needs_own_hooks
 from .meta import MetaTable, TensorMeta, collect_metas, summarize_arg
 from .module_info import ModuleInfo, is_builtin_module, module_info
 from .ops import KEEP_WITHOUT_OUTPUT, describe_op
@@ -96,35 +101,29 @@ class _OpMode(TorchFunctionMode):
             return func(*args, **kwargs)  # an op of library code, not of the user's
         user_frame = frames.first_user_frame(caller)
         event = recorder.op_started(described, user_frame, args, kwargs)
-        # PyTorch's warnings name the op's caller, which is now this frame:
-        # catch them and re-issue them at the user's line.
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                result = func(*args, **kwargs)
-            except BaseException as exc:
-                recorder.op_finished(event, None, exc)
-                raise
-        if caught:
-            _reissue(caught, user_frame)
+        # PyTorch's warnings name the op's caller: call it from the user's line.
+        call = frames.call_from(user_frame) if user_frame is not None else _call
+        try:
+            result = call(func, args, kwargs)
+        except BaseException as exc:
+            recorder.op_finished(event, None, exc)
+            raise
         recorder.op_finished(event, result, None)
         return result
 
 
+_ARG_NAMES = tuple(str(i) for i in range(16))
+
+
+def _arg_name(index: int) -> str:
+    return _ARG_NAMES[index] if index < 16 else str(index)
+
+
+def _call(func: Callable, args: tuple, kwargs: dict) -> Any:
+    return func(*args, **kwargs)
+
+
 frames.add_transparent(_OpMode.__torch_function__.__code__)
-
-
-def _reissue(caught: list[warnings.WarningMessage], frame: FrameType | None) -> None:
-    if frame is None:
-        for w in caught:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-        return
-    module_globals = frame.f_globals
-    registry = module_globals.setdefault("__warningregistry__", {})
-    for w in caught:
-        warnings.warn_explicit(w.message, w.category, frame.f_code.co_filename, frame.f_lineno,
-                               module=module_globals.get("__name__"), registry=registry,
-                               module_globals=module_globals)
 
 
 class Recorder:
@@ -152,19 +151,25 @@ class Recorder:
         self._names: dict[int, str] = {}
         self._module_info: dict[int, ModuleInfo] = {}
         self._counts: dict[str, int] = {}
-        self._op_counts: dict[tuple[Location | None, str], int] = {}
+        self._op_counts: dict[tuple[int, str], int] = {}
         self._meta_of = MetaTable().meta
-        self._module_hooks = ModuleHooks(self._pre_hook, self._post_hook)
+        self._module_hooks = ModuleHooks(self._enter, self._post_hook)
         self._global_hooks = GlobalHooks(self._global_pre_hook, self._global_post_hook, self._pass_returned)
+        # The modules the global hooks record (None: all of them, no model given).
+        self._global_members: set[int] | None = None
 
     # ----------------------------------------------------------- lifecycle
     def start(self) -> None:
+        self._global_hooks.attach()
         if self.model is not None:
+            self._global_members = set()
             for name, module in self.model.named_modules():
                 self._names[id(module)] = name
-                self._module_hooks.attach(module)
-        else:
-            self._global_hooks.attach()
+                if needs_own_hooks(module):
+                    self._module_hooks.attach(module)
+                else:
+                    self._global_members.add(id(module))
+                    self._global_hooks.pass_kwargs(module)
         self._set_ops(self._ops_at_top)
 
     def stop(self, exc: BaseException | None = None) -> None:
@@ -221,11 +226,18 @@ class Recorder:
         return self.ops == "all" or not is_builtin_module(module)
 
     # ------------------------------------------------------- module hooks
-    def _pre_hook(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
+    def _global_pre_hook(self, module: nn.Module, args: tuple, kwargs: dict | None = None) -> None:
+        members = self._global_members
+        if members is not None and id(module) not in members:
+            return
+        if kwargs is None:
+            kwargs = kwargs_of_call()
+            if self._root_filter is None and _get_ident() == self.thread:
+                # Every module is recorded (no model given): pass kwargs from
+                # its next call on. (A root filter steps the hooks aside and
+                # back under new ids, which would leave stale flags behind.)
+                self._global_hooks.pass_kwargs(module)
         self._enter(module, args, kwargs)
-
-    def _global_pre_hook(self, module: nn.Module, args: tuple) -> None:
-        self._enter(module, args, _call_kwargs())
 
     def _pass_returned(self) -> None:
         """The top-level call the global hooks stepped aside for has returned."""
@@ -236,11 +248,17 @@ class Recorder:
         failed = sys._getframe(1).f_code.co_name == "_call_impl"
         self._exit(module, result, sys.exc_info()[1] if failed else None)
 
-    def _global_post_hook(self, module: nn.Module, args: tuple, result: Any) -> None:
+    def _global_post_hook(self, module: nn.Module, args: tuple, *kwargs_and_result: Any) -> None:
+        # (kwargs, result), or (result,) on the error path or a torch without
+        # kwargs for global hooks.
+        members = self._global_members
+        if members is not None and id(module) not in members:
+            return
         failed = sys._getframe(1).f_code.co_name == "_call_impl"
-        self._exit(module, result, sys.exc_info()[1] if failed else None)
+        self._exit(module, kwargs_and_result[-1], sys.exc_info()[1] if failed else None)
 
     def _enter(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
+        """A module call starts (a per-module pre-hook as it is; see _global_pre_hook)."""
         if self.busy or _get_ident() != self.thread:
             return
         if self._skipping:
@@ -256,7 +274,9 @@ class Recorder:
         self.busy = True
         self._set_ops(False)  # else each metadata read goes through the op mode: 11 us a tensor, not 2.3
         try:
-            event = self._module_event(module, args, kwargs, sys._getframe(2))
+            # The caller is inner() of Module._call_impl, or _global_pre_hook:
+            # both are internal frames, skipped on the way to the user's.
+            event = self._module_event(module, args, kwargs, sys._getframe(1))
             self._events.append(event)
             stack.append((event, ops_outside))
             ops_inside = self._ops_inside(module)
@@ -329,11 +349,13 @@ class Recorder:
             name, op_type = described
             metas: list[TensorMeta] = []
             meta_of = self._meta_of
-            summary = tuple(summarize_arg(a, str(i), metas, 0, meta_of) for i, a in enumerate(args))
-            kw_summary = {k: summarize_arg(v, k, metas, 0, meta_of) for k, v in kwargs.items()}
-            location = frames.location_of(user_frame)
+            summary = tuple([summarize_arg(a, _arg_name(i), metas, 0, meta_of) for i, a in enumerate(args)])
+            kw_summary = {k: summarize_arg(v, k, metas, 0, meta_of) for k, v in kwargs.items()} if kwargs else {}
+            location = location_of(user_frame)
             parent = self._stack[-1][0] if self._stack else None
-            key = (location, name)
+            # Equal locations are one object: its id is a key that, unlike
+            # the dataclass, needs no hashing of four fields per op.
+            key = (id(location), name)
             index = self._op_counts.get(key, 0)
             self._op_counts[key] = index + 1
             return _Event(-1, "op", name, op_type, tuple(metas), location, len(self._stack), index,
@@ -354,16 +376,6 @@ class Recorder:
             self._events.append(event)
         finally:
             self.busy = False
-
-
-def _call_kwargs() -> dict:
-    """The kwargs of the module call whose global pre-hook is running.
-
-    Global pre-hooks get no kwargs; they are a local of Module._call_impl's
-    inner(), two frames up.
-    """
-    kwargs = sys._getframe(2).f_locals.get("kwargs") or {}
-    return kwargs if isinstance(kwargs, dict) else {}
 
 
 def _snake(name: str) -> str:

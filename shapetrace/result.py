@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .errors import UnknownCallError
+from .errors import ShapetraceError, UnknownCallError
 from .records import Call
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ class Trace:
         self._calls: tuple[Call, ...] = tuple(calls)
         self._error = error
         self._ops = ops
-        self._ignore = tuple(ignore)
+        self._ignore = _finding_codes(ignore)
         self._meta = dict(meta or {})
         self._findings: list[Finding] | None = None
         self._by_name: dict[str, list[Call]] | None = None
@@ -105,6 +105,10 @@ class Trace:
 
     def calls_of(self, name: str) -> list[Call]:
         """Every call of the module with that qualified name (loops reuse modules)."""
+        if not isinstance(name, str):
+            hint = f"; t.calls[{name}] is the call at that position" if isinstance(name, int) else ""
+            raise ShapetraceError(f"calls are looked up by a module's qualified name, a str such as 'lstm', "
+                                  f"not {type(name).__name__}{hint}")
         calls = self._names().get(name)
         if calls is None:
             raise UnknownCallError(name, self._names())
@@ -115,7 +119,7 @@ class Trace:
         return self.calls_of(name)[0]
 
     def __contains__(self, name: object) -> bool:
-        return name in self._names()
+        return isinstance(name, str) and name in self._names()
 
     def __iter__(self) -> Iterator[Call]:
         return iter(self.calls)
@@ -145,13 +149,13 @@ class Trace:
         """A rich table, one row per call, indented by depth like torchinfo."""
         from .render.table import trace_table
 
-        return trace_table(self, ops=ops, depth=depth)
+        return trace_table(self, ops=ops, depth=_check_depth(depth))
 
     def print(self, *, ops: bool = True, depth: int | None = None, file: Any = None) -> None:
         """Print the table and the findings to the terminal (or ``file``)."""
         from .render.report import print_report
 
-        print_report(self, ops=ops, depth=depth, file=file)
+        print_report(self, ops=ops, depth=_check_depth(depth), file=file)
 
     def assert_snapshot(self, name: str | None = None) -> None:
         """Inside a pytest test: compare shapes and dtypes with the saved snapshot.
@@ -191,3 +195,29 @@ class Trace:
         from .render.html import trace_html
 
         return trace_html(self)
+
+
+def _check_depth(depth: int | None) -> int | None:
+    if depth is not None and (not isinstance(depth, int) or isinstance(depth, bool) or depth < 0):
+        raise ShapetraceError(f"depth is None (every call) or an int >= 0 (0: top-level calls only), not {depth!r}")
+    return depth
+
+
+def _finding_codes(ignore: Iterable[str]) -> tuple[str, ...]:
+    """``"st006, ST003"`` or ``["ST006"]`` -> ``("ST006", "ST003")``; unknown codes are an error,
+    since a mistyped one would silence nothing."""
+    if isinstance(ignore, str):
+        ignore = ignore.split(",")
+    try:
+        codes = [code.strip().upper() for code in ignore if code.strip()]
+    except (TypeError, AttributeError):
+        raise ShapetraceError(f"ignore takes finding codes, e.g. ['ST006'] or 'ST006,ST003', not {ignore!r}") from None
+    if not codes:
+        return ()
+    from .checks import load_detectors
+
+    known = load_detectors()
+    for code in codes:
+        if code not in known:
+            raise ShapetraceError(f"ignore: unknown finding code {code!r} (the codes are {', '.join(sorted(known))})")
+    return tuple(dict.fromkeys(codes))

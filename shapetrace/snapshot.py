@@ -106,11 +106,25 @@ def _read(path: Path) -> list[dict[str, Any]] | None:
         document = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
-    except (OSError, ValueError) as bad:
+    except (OSError, ValueError, RecursionError) as bad:
         raise ShapetraceError(f"cannot read shape snapshot {path}: {bad}; rewrite it with {UPDATE_FLAG}") from None
-    if not isinstance(document, dict) or document.get("format") != FORMAT or document.get("version") != VERSION:
+    calls = document.get("calls", []) if isinstance(document, dict) else None
+    if (not isinstance(document, dict) or document.get("format") != FORMAT or document.get("version") != VERSION
+            or not isinstance(calls, list) or not all(_is_entry(call, len(calls)) for call in calls)):
         raise ShapetraceError(f"{path} is not a version {VERSION} shape snapshot; rewrite it with {UPDATE_FLAG}")
-    return document.get("calls", [])
+    return calls
+
+
+def _is_entry(call: object, count: int) -> bool:
+    """One call as ``_dump`` writes it (a hand-edited depth of 10**9 would print gigabytes)."""
+    def tensors(value: object) -> bool:
+        return isinstance(value, list) and all(
+            isinstance(t, list) and len(t) == 3 and isinstance(t[0], str) and isinstance(t[2], str)
+            and isinstance(t[1], list) and all(type(d) is int for d in t[1]) for t in value)
+
+    return (isinstance(call, dict) and isinstance(call.get("call"), str) and isinstance(call.get("type"), str)
+            and type(call.get("depth")) is int and 0 <= call["depth"] < max(count, 1)
+            and tensors(call.get("inputs")) and tensors(call.get("outputs")))
 
 
 def _line(call: dict[str, Any]) -> str:

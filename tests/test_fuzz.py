@@ -23,6 +23,7 @@ from torch import nn
 import shapetrace
 from shapetrace.recorder import is_builtin_module
 from tests.models import fuzz_models as fm
+from tests.models.fault_models import hook_state
 
 EXAMPLES = int(os.environ.get("SHAPETRACE_FUZZ_EXAMPLES", "25"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None, print_blob=True,
@@ -99,9 +100,6 @@ class Reference:
             self._handles.append(module.register_forward_pre_hook(self._pre, with_kwargs=True))
             self._handles.append(module.register_forward_hook(self._post, with_kwargs=True, always_call=True))
 
-    def reset(self) -> None:
-        self.calls, self.refs = [], []
-
     def _pre(self, module, args, kwargs):
         seen = Seen(id(module), self._open[-1].module if self._open else None,
                     fm.signature(args) + fm.signature(kwargs))
@@ -119,19 +117,6 @@ class Reference:
 
 def recorded(metas) -> list[tuple]:
     return [(m.shape, m.dtype, m.stride, m.contiguous, m.requires_grad) for m in metas]
-
-
-def hook_state(model: nn.Module) -> list:
-    per_module = [sorted(getattr(m, attr)) for m in model.modules()
-                  for attr in ("_forward_hooks", "_forward_pre_hooks", "_forward_hooks_with_kwargs",
-                               "_forward_hooks_always_called", "_forward_pre_hooks_with_kwargs",
-                               "_backward_hooks", "_backward_pre_hooks")]
-    return [per_module, global_hooks()]
-
-
-def global_hooks() -> dict[str, int]:
-    return {name: len(value) for name, value in vars(nn.modules.module).items()
-            if name.startswith("_global") and isinstance(value, dict) and value}
 
 
 @contextlib.contextmanager
@@ -155,7 +140,9 @@ def forward(model: fm.FuzzModel, case: Case, args: tuple, kwargs: dict, log: fm.
     with running(case.run):
         result = model(*args, **kwargs)
         if case.run == "train_backward":
-            log(None, "sum", torch.sum, fm.tensors_in(result)[0]).backward()
+            loss = log(None, "sum", torch.sum, fm.tensors_in(result)[0])
+            if loss.requires_grad:  # not for a model of plain ops on an input without grad
+                loss.backward()
     return result
 
 
@@ -170,36 +157,44 @@ def assert_same(plain: list, traced: list, exact: bool) -> None:
             torch.testing.assert_close(a, b)
 
 
+def traced_forward(model: fm.FuzzModel, case: Case, args: tuple, kwargs: dict, log: fm.OpLog):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", shapetrace.ShapetraceWarning)  # ops="all" warns of slower fast paths
+        with shapetrace.trace(model if case.whole else None, ops=case.ops) as t:
+            result = forward(model, case, args, kwargs, log)
+    assert t.error is None
+    return t, result
+
+
 def check_case(case: Case) -> tuple[shapetrace.Trace, list]:
-    """Run the model untraced and traced, check everything but liveness; return
-    the trace and weak references to every tensor the traced run made."""
+    """Run the model untraced, traced, and traced under our own hooks; check all
+    but liveness; return the last trace and weak references to every tensor made."""
     log = fm.OpLog()
     model = fm.build_model(case.plan, time=case.time, features=case.features, ids=case.ids,
                            output=case.output, seed=case.seed, log=log)
     model.train(case.run == "train_backward")
     args, kwargs = fm.make_inputs(batch=case.batch, time=case.time, features=case.features, ids=case.ids,
                                   scale=case.scale, seed=case.seed)
-    reference = Reference(model)
+
+    # Without hooks of ours, since any forward hook turns PyTorch's fused paths off:
+    # the traced results are those of the untraced run, and nothing is left behind.
     plain = forward(model, case, args, kwargs, log)
     plain_grads = [p.grad for p in model.parameters()]
     model.zero_grad(set_to_none=True)
-    reference.reset()
-    log.reset()
     before = hook_state(model)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", shapetrace.ShapetraceWarning)  # ops="all" warns of slower fast paths
-        with shapetrace.trace(model if case.whole else None, ops=case.ops) as t:
-            traced = forward(model, case, args, kwargs, log)
-
-    # nothing is left behind, and the results are those of the untraced run
-    assert t.error is None
+    _, traced = traced_forward(model, case, args, kwargs, log)
     assert hook_state(model) == before
-    assert torch._C._len_torch_function_stack() == 0
     exact = case.ops != "all"
     assert_same(fm.tensors_in(plain), fm.tensors_in(traced), exact)
     assert_same(plain_grads, [p.grad for p in model.parameters()], exact)
+    model.zero_grad(set_to_none=True)
+    refs = log.refs
 
-    # module calls: names, nesting, and each tensor's shape, dtype, stride, contiguity
+    # Under our own hooks: the recorded calls are those that really happened.
+    reference = Reference(model)
+    log.reset()
+    t, _ = traced_forward(model, case, args, kwargs, log)
+    reference.remove()
     names = {id(m): name for name, m in model.named_modules()}
     expected = [(names[c.module], names.get(c.parent), c.inputs, c.outputs) for c in reference.calls]
     got = [(c.name, c.parent.name if c.parent else None, recorded(c.inputs), recorded(c.outputs))
@@ -216,9 +211,7 @@ def check_case(case: Case) -> tuple[shapetrace.Trace, list]:
 
     loaded = shapetrace.load(t.to_json())
     assert [call_fields(c) for c in loaded.calls] == [call_fields(c) for c in t.calls]
-
-    reference.remove()
-    return t, log.refs + reference.refs + [weakref.ref(x) for x in fm.tensors_in((args, kwargs))]
+    return t, refs + log.refs + reference.refs + [weakref.ref(x) for x in fm.tensors_in((args, kwargs))]
 
 
 @FUZZ

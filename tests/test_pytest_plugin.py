@@ -70,14 +70,17 @@ def test_fixture_closes_blocks_the_test_left_open(pytester):
         import torch
         from torch import nn
 
+        from tests.models.fault_models import hook_state
+
         MODEL = nn.Linear(4, 2)
+        UNTRACED = hook_state(MODEL)
 
         def test_leaves_a_block_open(shapetrace):
             shapetrace(MODEL).__enter__()
-            assert MODEL._forward_hooks and torch._C._len_torch_function_stack() == 1
+            assert hook_state(MODEL) != UNTRACED and torch._C._len_torch_function_stack() == 1
 
         def test_hooks_are_gone():
-            assert not MODEL._forward_hooks and not MODEL._forward_pre_hooks
+            assert hook_state(MODEL) == UNTRACED
             assert torch._C._len_torch_function_stack() == 0
     """)
     run(pytester).assert_outcomes(passed=2)

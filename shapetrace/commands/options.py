@@ -17,12 +17,22 @@ def add_display_options(parser: argparse.ArgumentParser) -> None:
                         help=f"output format, repeatable: {formats} (default: table)")
     parser.add_argument("-o", "--output", metavar="PATH",
                         help="write to PATH instead of stdout (its suffix picks the format when --format is absent)")
-    parser.add_argument("--depth", type=int, metavar="N", help="hide calls nested deeper than N")
+    parser.add_argument("--depth", type=_depth, metavar="N", help="hide calls nested deeper than N (0: the model only)")
     parser.add_argument("--no-ops", action="store_true", help="show module calls only")
     parser.add_argument("--fail-on", choices=("error", "warning", "never"), default="never",
                         help="exit 1 when a finding reaches this severity (default: never)")
     parser.add_argument("--ignore", metavar="CODES", default="",
                         help="comma-separated finding codes to silence, e.g. ST006,ST003")
+
+
+def _depth(text: str) -> int:
+    try:
+        depth = int(text)
+    except ValueError:
+        depth = -1
+    if depth < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number of levels, 0 or more, got {text!r}")
+    return depth
 
 
 def finding_codes(text: str) -> list[str]:

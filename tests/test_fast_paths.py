@@ -1,0 +1,261 @@
+"""What tracing must not cost: PyTorch's fast paths, warnings at the user's
+line, hooks below a skipped pass, memory per event; and the shortcuts the
+recorder takes to be cheap give the same answers as the long way.
+
+No timings here (benchmarks/bench.py measures them); every test checks a
+behaviour.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import textwrap
+import tracemalloc
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+import shapetrace
+from shapetrace.module_info import module_config, parameter_count
+from shapetrace.script import run_script
+from tests.models import core_models as zoo
+
+
+def encoder(batch_first: bool = True) -> nn.TransformerEncoder:
+    torch.manual_seed(0)
+    layer = nn.TransformerEncoderLayer(d_model=32, nhead=4, dim_feedforward=64, batch_first=batch_first)
+    return nn.TransformerEncoder(layer, num_layers=2, enable_nested_tensor=False).eval()
+
+
+@pytest.fixture
+def fused_calls(monkeypatch):
+    """Each call of the fused encoder-layer kernel, as the depth of the
+    torch-function mode stack inside it."""
+    seen: list[int] = []
+    fused = torch._transformer_encoder_layer_fwd
+
+    def spy(*args, **kwargs):
+        seen.append(torch._C._len_torch_function_stack())
+        return fused(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "_transformer_encoder_layer_fwd", spy)
+    return seen
+
+
+@pytest.mark.parametrize("ops", [True, False])
+def test_transformer_encoder_keeps_its_fused_path_and_gives_identical_output(fused_calls, ops):
+    model, x = encoder(), torch.randn(3, 7, 32)
+    with torch.inference_mode():
+        plain = model(x)
+        assert fused_calls == [0, 0]  # the fast path exists for this model, untraced
+        with shapetrace.trace(model, ops=ops) as t:
+            traced = model(x)
+    assert fused_calls == [0, 0, 0, 0]  # and is taken traced, with no mode active inside
+    assert torch.equal(plain, traced)
+    assert [c.name for c in t.modules] == ["", "layers.0", "layers.1"]  # the fused layers run no submodule
+    assert t["layers.1"].outputs[0].shape == (3, 7, 32)
+
+
+def test_every_module_traced_keeps_the_fused_path_too(fused_calls):
+    model, x = encoder(), torch.randn(3, 7, 32)
+    with torch.inference_mode(), shapetrace.trace() as t:
+        model(x)
+    assert fused_calls == [0, 0]
+    assert t.root.type == "TransformerEncoder"
+
+
+def test_a_users_hook_on_a_layer_still_runs_after_the_users_own(fused_calls):
+    model, x = encoder(), torch.randn(3, 7, 32)
+    seen = []
+    handle = model.layers[0].register_forward_pre_hook(lambda module, args: seen.append(args[0].shape))
+    try:
+        with torch.inference_mode(), shapetrace.trace(model) as t:
+            model(x)
+    finally:
+        handle.remove()
+    assert seen == [torch.Size([3, 7, 32])]
+    assert fused_calls == [0]  # the user's hook turns layer 0's fast path off, as it does untraced
+    assert t["layers.0.self_attn"].outputs[0].shape == (3, 7, 32)
+
+
+# ------------------------------------------------------------ warnings
+class Resizes(nn.Module):
+    """An op whose C++ implementation warns (an out= tensor of the wrong size)."""
+
+    def forward(self, x):
+        out = torch.empty(2)
+        torch.add(x, x, out=out)  # the warning's line
+        return out
+
+
+def warning_line() -> int:
+    import inspect
+
+    source, start = inspect.getsourcelines(Resizes.forward)
+    return start + next(i for i, line in enumerate(source) if "the warning's line" in line)
+
+
+def test_a_cpp_warning_names_the_users_line():
+    model = Resizes()
+    with pytest.warns(UserWarning, match="resized") as caught, shapetrace.trace(model):
+        model(torch.randn(3))
+    assert (caught[0].filename, caught[0].lineno) == (__file__, warning_line())
+
+
+def test_an_error_filter_raises_at_the_op_as_untraced():
+    model = Resizes()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(UserWarning, match="resized"):
+            model(torch.randn(3))
+        with pytest.raises(UserWarning, match="resized"), shapetrace.trace(model) as t:
+            model(torch.randn(3))
+    add = next(c for c in t.ops if c.name == "add")
+    assert add.error.startswith("UserWarning") and t.root.error.startswith("UserWarning")
+
+
+def test_a_default_filter_shows_a_warning_once_per_user_line_as_untraced():
+    model = Resizes()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        with shapetrace.trace(model):
+            for _ in range(3):
+                model(torch.randn(3))
+    assert len(caught) == 1 and caught[0].lineno == warning_line()
+
+
+# ---------------------------------------------------------- script mode
+SCRIPT = """\
+    import torch
+    from torch import nn
+
+    class Probe(nn.Module):
+        '''Notes how many global forward hooks exist while it runs.'''
+        seen = []
+
+        def forward(self, x):
+            Probe.seen.append(len(nn.modules.module._global_forward_pre_hooks))
+            return x
+
+    enc = nn.Linear(4, 4)
+    model = nn.Sequential(enc, Probe(), nn.ReLU())
+    for step in range(30):
+        model(torch.randn(5, 4))
+    enc(torch.randn(5, 4))  # the nested module at top level: a model of its own
+    for step in range(30):
+        model(torch.randn(5, 4))
+    model(torch.randn(2, 4))  # the short last batch
+    SEEN = Probe.seen
+"""
+
+
+def test_script_mode_passes_after_the_recorded_ones_run_without_global_hooks(tmp_path):
+    script = tmp_path / "train.py"
+    script.write_text(textwrap.dedent(SCRIPT))
+    before = len(nn.modules.module._global_forward_pre_hooks)
+    result = run_script(str(script))
+    assert (result.exit_code, result.error) == (0, None)
+    t = result.trace
+    assert [c.inputs[0].shape for c in t.calls_of("")] == [(5, 4), (2, 4)]  # first pass, short batch
+    assert [c.type for c in t.roots] == ["Sequential", "Linear", "Sequential"]
+    assert len(nn.modules.module._global_forward_pre_hooks) == before
+
+
+def test_script_mode_hooks_are_off_inside_skipped_passes_and_back_after(tmp_path):
+    script = tmp_path / "train.py"
+    script.write_text(textwrap.dedent(SCRIPT) + "\nimport json, sys\njson.dump(SEEN, open(sys.argv[1], 'w'))\n")
+    out = tmp_path / "seen.json"
+    result = run_script(str(script), [str(out)])
+    assert result.exit_code == 0, result.error
+    seen = json.loads(out.read_text())
+    assert len(seen) == 61
+    assert seen[0] == 1 and seen[-1] == 1  # the recorded passes: our hooks on
+    assert set(seen[1:-1]) == {0}  # the 59 skipped ones: no global hook at all
+
+
+# --------------------------------------------------------------- memory
+def test_a_trace_holds_under_a_kilobyte_per_event():
+    """So 100,000 events stay under 100 MB."""
+    model, x = zoo.LoopedLinear(steps=10_000), torch.randn(2, 4)
+    with shapetrace.trace(model):
+        zoo.LoopedLinear(steps=2)(x)  # warm the caches of source lines
+    gc.collect()
+    tracemalloc.start()
+    try:
+        with shapetrace.trace(model) as t:
+            model(x)
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert len(t.calls) == 20_001
+    assert held / len(t.calls) < 1_000
+
+
+def test_equal_metadata_is_shared_and_no_tensor_is_kept():
+    model, x = zoo.LoopedLinear(steps=3), torch.randn(2, 4)
+    with shapetrace.trace(model) as t:
+        model(x)
+    tanhs = [c for c in t.ops if c.name == "tanh"]
+    assert tanhs[0].outputs[0] is tanhs[1].outputs[0]  # equal values, one object
+    assert tanhs[0].outputs[0] == tanhs[2].outputs[0]
+    assert not any(isinstance(v, torch.Tensor) for c in t.calls for v in vars(c).values())
+
+
+def test_fake_tensors_trace_a_forward_that_makes_its_own_cpu_tensors():
+    """The README's recipe where meta cannot serve: the article's forward makes
+    h_0 with torch.randn on the CPU, which a meta model cannot take."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    with torch.device("meta"):
+        model = zoo.article_model()
+    with pytest.raises(RuntimeError, match="same device"), shapetrace.trace(model):
+        model(torch.empty(5, 30, device="meta"))
+    with FakeTensorMode(allow_non_fake_inputs=True):
+        model = model.to_empty(device="cpu")  # fake CPU weights: no memory
+        with shapetrace.trace(model) as t:
+            pred = model(torch.randn(5, 30))
+    assert type(pred).__name__ == "FakeTensor"
+    assert (t["lstm"].outputs[0].shape, t["lstm"].outputs[0].device) == ((5, 30, 64), "cpu")
+    assert t.root.outputs[0].shape == (5, 1) and t.root.params == 150_337
+
+
+# ------------------------------------------------- module facts, shortcuts
+class Tied(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(10, 4)
+        self.head = nn.Linear(4, 10, bias=False)
+        self.head.weight = self.embed.weight  # tied: one parameter in two modules
+        self.shared = nn.Linear(4, 4)
+        self.again = self.shared  # one module under two names
+        self.twice = nn.Parameter(torch.zeros(3))
+        self.register_parameter("alias", self.twice)  # one parameter under two names
+        self.nothing = None
+
+
+class Subset(nn.Linear):
+    def parameters(self, recurse: bool = True):
+        yield self.weight  # a class that reports only some of its parameters
+
+
+@pytest.mark.parametrize("make", [Tied, lambda: Subset(3, 2), lambda: nn.LSTM(3, 4, 2),
+                                  lambda: nn.Sequential(Tied(), Subset(4, 4)), nn.ReLU])
+def test_parameter_count_is_what_parameters_gives(make):
+    module = make()
+    for each in module.modules():
+        assert parameter_count(each) == sum(p.numel() for p in each.parameters())
+
+
+def test_module_config_keeps_public_plain_attributes_in_order():
+    lstm = nn.LSTM(3, 4, batch_first=True)
+    lstm.note = ("a", 1)
+    lstm._private = 3
+    lstm.table = {"a": 1}
+    config = module_config(lstm)
+    assert list(config)[:3] == ["mode", "input_size", "hidden_size"]
+    assert config["batch_first"] is True and config["note"] == ("a", 1)
+    assert "_private" not in config and "table" not in config and "training" not in config
