@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import linecache
 import os
+import runpy
+import shutil
 import sys
 from collections.abc import Callable
 from types import CodeType, FrameType, FunctionType
@@ -29,6 +31,9 @@ _INTERNAL_PREFIXES = (
     os.path.dirname(torch.__file__) + os.sep,
     os.path.dirname(__file__) + os.sep,
 )
+# What launches the command (its console script, `python -m` through runpy) is
+# not the user's line; a traced script's own frames lie below these.
+_LAUNCHERS = frozenset(path for path in (shutil.which("shapetrace"), runpy.__file__, "<frozen runpy>") if path)
 _HANDLE_TORCH_FUNCTION = torch.overrides.handle_torch_function.__code__
 _DISPATCH_WRAPPER_FILE = torch._jit_internal.__file__
 
@@ -62,7 +67,8 @@ def is_internal(code: CodeType) -> bool:
     """True for code in torch or shapetrace (cached per code object)."""
     internal = _internal.get(id(code))
     if internal is None:
-        internal = _internal[_keep(code)] = code.co_filename.startswith(_INTERNAL_PREFIXES)
+        internal = _internal[_keep(code)] = (code.co_filename.startswith(_INTERNAL_PREFIXES)
+                                             or code.co_filename in _LAUNCHERS)
     return internal
 
 
