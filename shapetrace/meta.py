@@ -106,6 +106,13 @@ class MetaTable:
         self._known: dict[tuple, TensorMeta] = {}
 
     def meta(self, tensor: torch.Tensor, path: str) -> TensorMeta:
+        if type(tensor) is not torch.Tensor:
+            # A subclass's __torch_function__ must not see shapetrace's metadata reads.
+            with torch._C.DisableTorchFunctionSubclass():
+                return self._meta(tensor, path)
+        return self._meta(tensor, path)
+
+    def _meta(self, tensor: torch.Tensor, path: str) -> TensorMeta:
         if tensor.layout is not _STRIDED or tensor.is_nested:
             return tensor_meta(tensor, path)
         # The fields of _tensor_fields for a strided tensor, read straight
