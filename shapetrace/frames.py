@@ -87,6 +87,32 @@ def first_user_frame(frame: FrameType | None) -> FrameType | None:
     return None
 
 
+def user_frame_within(frame: FrameType | None, outer: FrameType) -> tuple[FrameType | None, bool]:
+    """The first user frame from ``frame`` up, and whether ``outer`` (the
+    frame of an enclosing call) lies on the way.
+
+    ``(None, True)`` when ``outer`` comes first: library code inside the
+    enclosing call made this one (``nn.Sequential``), so both were made at
+    the same user line; the walk stops there instead of going on through
+    the enclosing call's frames. ``(frame, False)`` means ``outer`` has
+    returned, without its hooks.
+    """
+    internal = _internal
+    user = None
+    while frame is not None:
+        if frame is outer:
+            return user, True
+        if user is None:
+            code = frame.f_code
+            flag = internal.get(id(code))
+            if flag is None:
+                flag = is_internal(code)
+            if not flag:
+                user = frame
+        frame = frame.f_back
+    return user, False
+
+
 def op_caller(frame: FrameType | None) -> FrameType | None:
     """The frame that called an op, given the frame that called the mode.
 

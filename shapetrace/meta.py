@@ -106,19 +106,22 @@ class MetaTable:
         self._known: dict[tuple, TensorMeta] = {}
 
     def meta(self, tensor: torch.Tensor, path: str) -> TensorMeta:
-        if type(tensor) is not torch.Tensor:
+        if type(tensor) is not _Tensor:
             # A subclass's __torch_function__ must not see shapetrace's metadata reads.
             with torch._C.DisableTorchFunctionSubclass():
                 return self._meta(tensor, path)
         return self._meta(tensor, path)
 
     def _meta(self, tensor: torch.Tensor, path: str) -> TensorMeta:
-        if tensor.layout is not _STRIDED or tensor.is_nested:
+        if tensor.layout is not _STRIDED:  # sparse COO and mkldnn tensors have strides too
             return tensor_meta(tensor, path)
-        # The fields of _tensor_fields for a strided tensor, read straight
-        # into the lookup key (the torch.Size hashes as the tuple it equals).
-        key = (path, tensor.shape, tensor.dtype, tensor.device, tensor.is_contiguous(), tensor.stride(),
-               tensor.requires_grad, tensor.nbytes)
+        try:
+            # The fields that determine the others: contiguity follows from
+            # shape and stride, the byte count from shape and dtype (the
+            # torch.Size hashes as the tuple it equals).
+            key = (path, tensor.shape, tensor.stride(), tensor.dtype, tensor.device, tensor.requires_grad)
+        except RuntimeError:  # a nested tensor: no single shape or stride
+            return tensor_meta(tensor, path)
         meta = self._known.get(key)
         if meta is None:
             meta = self._known[key] = TensorMeta(path, *_tensor_fields(tensor))
@@ -126,6 +129,12 @@ class MetaTable:
 
 
 MetaOf = Callable[[torch.Tensor, str], TensorMeta]
+_INDEX_PATHS = tuple(str(i) for i in range(16))
+
+
+def index_path(index: int) -> str:
+    """``str(index)``, made once for the small indices every call has."""
+    return _INDEX_PATHS[index] if index < 16 else str(index)
 
 
 def _join(path: str, key: object) -> str:
@@ -172,7 +181,7 @@ def collect_metas(value: Any, path: str = "", out: list[TensorMeta] | None = Non
         # _children and one recursive call per tensor (saves ~1 us a call).
         if depth < _MAX_DEPTH:
             for index, child in enumerate(value):
-                child_path = f"{path}.{index}" if path else str(index)
+                child_path = f"{path}.{index}" if path else index_path(index)
                 if isinstance(child, _Tensor):
                     out.append(meta_of(child, child_path))
                 elif child is not None:

@@ -10,17 +10,22 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch.jit
 from torch import nn
+from torch.nn.parameter import is_lazy
 
 from . import frames
 from .records import Location
 
-ModuleInfo = tuple[dict[str, Any], int, Location | None]  # config, parameter count, forward's definition
+# config, parameter count (None: not known yet), forward's definition
+ModuleInfo = tuple[dict[str, Any], int | None, Location | None]
 
 _CONFIG_TYPES = (bool, int, float, str, type(None))
 # What nn.Module.__init__ puts in every module's __dict__: never configuration.
 _MODULE_STATE = frozenset(vars(nn.Module())) | {"training"}
+_ScriptModule = torch.jit.ScriptModule
 _builtin_forward: dict[type, bool] = {}
+_public_names: dict[type, tuple[frozenset[str], tuple[str, ...]]] = {}
 _plain_traversal: dict[type, bool] = {}
 # The methods ``parameters()`` goes through: a class overriding one of them
 # is counted by ``parameters()`` itself.
@@ -32,35 +37,50 @@ def is_builtin_module(module: nn.Module) -> bool:
     kind = type(module)
     builtin = _builtin_forward.get(kind)
     if builtin is None:
+        if issubclass(kind, _ScriptModule):  # runs outside Python; its class refuses ``forward``
+            builtin = _builtin_forward[kind] = True
+            return True
         code = getattr(kind.forward, "__code__", None)
         builtin = _builtin_forward[kind] = code is None or frames.is_internal(code)
     return builtin
 
 
-def module_info(module: nn.Module) -> ModuleInfo:
+def module_info(module: nn.Module, params: int | None = None) -> ModuleInfo:
+    """``params``: the count when known already (``parameter_counts``)."""
     defined_at = None if is_builtin_module(module) else frames.definition_of(type(module).forward)
-    return module_config(module), parameter_count(module), defined_at
+    return module_config(module), parameter_count(module) if params is None else params, defined_at
 
 
 def module_config(module: nn.Module) -> dict[str, Any]:
     """A module's hyperparameters: public plain attributes (``batch_first``...)."""
     attributes = vars(module)
-    if attributes.keys() <= _MODULE_STATE:
+    candidates = _public_attributes(type(module), attributes)
+    if not candidates:
         return {}
     config: dict[str, Any] = {}
-    for key, value in attributes.items():
-        # A set lookup skips nn.Module's own state faster than the prefix test.
-        if key in _MODULE_STATE or key[:1] == "_":
-            continue
+    for key in candidates:
+        value = attributes[key]
         if isinstance(value, _CONFIG_TYPES) or (
                 isinstance(value, tuple) and all(isinstance(v, _CONFIG_TYPES) for v in value)):
             config[key] = value
     return config
 
 
-def parameter_count(module: nn.Module) -> int:
+def _public_attributes(kind: type, attributes: dict[str, Any]) -> tuple[str, ...]:
+    """The public names among a module's attributes, in order. Instances of a
+    class share their attribute names: they are found once per class and
+    checked with a set comparison (0.3 us) instead of a walk (1 us)."""
+    known = _public_names.get(kind)
+    if known is None or attributes.keys() != known[0]:
+        known = _public_names[kind] = (frozenset(attributes), tuple(
+            key for key in attributes if key not in _MODULE_STATE and key[:1] != "_"))
+    return known[1]
+
+
+def parameter_count(module: nn.Module) -> int | None:
     """``sum(p.numel() for p in module.parameters())``: shared modules and
-    parameters counted once, as ``parameters()`` does.
+    parameters counted once, as ``parameters()`` does. None while a lazy
+    module's parameters are not initialized (their size is not known).
 
     Walks ``_modules`` and ``_parameters`` itself: 0.5 us per module instead
     of 2.5 us (12% of tracing a 4,000-module MLP went to counting its root).
@@ -78,22 +98,64 @@ def parameter_count(module: nn.Module) -> int:
         if not _plain(type(current)):
             return _counted_by_torch(module)
         seen_modules.add(id(current))
-        total += _own_count(current, seen_parameters)
+        own = _own_count(current, seen_parameters)
+        if own is None:
+            return None
+        total += own
         pending.extend(child for child in current._modules.values() if child is not None)
     return total
 
 
-def _own_count(module: nn.Module, seen: set[int]) -> int:
+def parameter_counts(model: nn.Module) -> dict[int, int]:
+    """``parameter_count`` of every module of a model, by id, in one walk.
+
+    A module's count is its own parameters' plus its children's, each
+    counted once: 1 us per module, where counting each module's subtree on
+    its own costs the depth of the model times that. Empty when a count
+    would not be that sum (a module or parameter used twice) or is not known
+    yet (a lazy module's parameters): then each module is counted as it runs.
+    """
+    order: list[nn.Module] = []  # parents before their children
+    seen_modules: set[int] = set()
+    pending = [model]
+    while pending:
+        module = pending.pop()
+        if id(module) in seen_modules or not _plain(type(module)):
+            return {}
+        seen_modules.add(id(module))
+        order.append(module)
+        pending.extend(child for child in module._modules.values() if child is not None)
+    counts: dict[int, int] = {}
+    seen_parameters: set[int] = set()
+    for module in reversed(order):
+        total = 0
+        for parameter in module._parameters.values():
+            if parameter is not None:
+                if id(parameter) in seen_parameters or is_lazy(parameter):
+                    return {}
+                seen_parameters.add(id(parameter))
+                total += parameter.numel()
+        for child in module._modules.values():
+            if child is not None:
+                total += counts[id(child)]
+        counts[id(module)] = total
+    return counts
+
+
+def _own_count(module: nn.Module, seen: set[int]) -> int | None:
     total = 0
     for parameter in module._parameters.values():
         if parameter is not None and id(parameter) not in seen:
+            if is_lazy(parameter):
+                return None
             seen.add(id(parameter))
             total += parameter.numel()
     return total
 
 
-def _counted_by_torch(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
+def _counted_by_torch(module: nn.Module) -> int | None:
+    parameters = list(module.parameters())
+    return None if any(map(is_lazy, parameters)) else sum(p.numel() for p in parameters)
 
 
 def _plain(kind: type) -> bool:

@@ -30,12 +30,13 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from . import frames
+from .compiler import skip_in_dynamo
 from .frames import first_user_frame, location_of
 from .hooks import GlobalHooks, ModuleHooks, kwargs_of_call, needs_own_hooks
-from .meta import MetaTable, TensorMeta, collect_metas, summarize_arg
-from .module_info import ModuleInfo, is_builtin_module, module_info
+from .meta import MetaTable, TensorMeta, collect_metas, index_path, summarize_arg
+from .module_info import ModuleInfo, is_builtin_module, module_info, parameter_counts
 from .ops import KEEP_WITHOUT_OUTPUT, describe_op
-from .records import Call, CallKind, Location, link_calls
+from .records import Call, CallKind, Location, link_calls, make_call
 
 OpsSetting = Union[bool, Literal["all"]]  # noqa: UP007 (a runtime alias on 3.10)
 RootFilter = Callable[[nn.Module, tuple, dict], bool]
@@ -71,11 +72,10 @@ class _Event:
 
     def freeze(self) -> Call:
         config, params, defined_at = self.info or _NO_MODULE_INFO
-        return Call(id=self.id, kind=self.kind, name=self.name, type=self.type, inputs=self.inputs,
-                    outputs=self.outputs, location=self.location, depth=self.depth, index=self.index,
-                    parent_id=self.parent_id, args=self.args,
-                    kwargs=self.kwargs if self.kwargs is not None else {}, config=config or {},
-                    params=params, error=self.error, defined_at=defined_at)
+        return make_call(self.id, self.kind, self.name, self.type, self.inputs, self.outputs, self.location,
+                         self.depth, self.index, self.parent_id, self.args,
+                         self.kwargs if self.kwargs is not None else {}, config or {}, params or 0, self.error,
+                         defined_at)
 
 
 _NO_MODULE_INFO: ModuleInfo = ({}, 0, None)
@@ -112,13 +112,6 @@ class _OpMode(TorchFunctionMode):
         return result
 
 
-_ARG_NAMES = tuple(str(i) for i in range(16))
-
-
-def _arg_name(index: int) -> str:
-    return _ARG_NAMES[index] if index < 16 else str(index)
-
-
 def _call(func: Callable, args: tuple, kwargs: dict) -> Any:
     return func(*args, **kwargs)
 
@@ -146,27 +139,35 @@ class Recorder:
         self._mode = _OpMode(self)
         self._mode_pushed = False
         self._events: list[_Event] = []
-        self._stack: list[tuple[_Event, bool]] = []  # open module calls, ops state before
+        # Open module calls: (event, ops state before it, its call frame).
+        self._stack: list[tuple[_Event, bool, FrameType]] = []
+        self._suspended: list[FrameType] = []  # call frames of modules outside the model that turned ops off
         self._skipping = 0
         self._names: dict[int, str] = {}
         self._module_info: dict[int, ModuleInfo] = {}
+        self._param_counts: dict[int, int] = {}  # of the model's modules, counted as recording starts
         self._counts: dict[str, int] = {}
         self._op_counts: dict[tuple[int, str], int] = {}
         self._meta_of = MetaTable().meta
-        self._module_hooks = ModuleHooks(self._enter, self._post_hook)
+        self._module_hooks = ModuleHooks(self._module_pre_hook, self._post_hook)
         self._global_hooks = GlobalHooks(self._global_pre_hook, self._global_post_hook, self._pass_returned)
-        # The modules the global hooks record (None: all of them, no model given).
+        # The modules the global hooks record (None: all of them, no model given),
+        # and the model's others, hooked one by one.
         self._global_members: set[int] | None = None
+        self._own_hooked: set[int] = set()
 
     # ----------------------------------------------------------- lifecycle
     def start(self) -> None:
+        skip_in_dynamo()
         self._global_hooks.attach()
         if self.model is not None:
             self._global_members = set()
+            self._param_counts = parameter_counts(self.model)
             for name, module in self.model.named_modules():
                 self._names[id(module)] = name
                 if needs_own_hooks(module):
                     self._module_hooks.attach(module)
+                    self._own_hooked.add(id(module))
                 else:
                     self._global_members.add(id(module))
                     self._global_hooks.pass_kwargs(module)
@@ -179,11 +180,13 @@ class Recorder:
         self.ops_wanted = False
         self._remove_mode()
         while self._stack:  # an exception that skipped the always_call hooks
-            event, _ = self._stack.pop()
+            event = self._stack.pop()[0]
             if event.error is None:
                 event.error = error_text(exc) if exc is not None else "interrupted"
+        self._suspended.clear()
         self._names.clear()
         self._module_info.clear()
+        self._param_counts.clear()
 
     def calls(self) -> list[Call]:
         """The calls recorded so far, frozen and linked into a tree."""
@@ -226,9 +229,18 @@ class Recorder:
         return self.ops == "all" or not is_builtin_module(module)
 
     # ------------------------------------------------------- module hooks
+    # Each hook passes on ``call_frame``, the frame of Module._call_impl's
+    # inner(), which runs the module's hooks and its forward: it identifies
+    # the call on the recorder's stack.
+    def _module_pre_hook(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
+        self._enter(module, args, kwargs, sys._getframe(1))
+
     def _global_pre_hook(self, module: nn.Module, args: tuple, kwargs: dict | None = None) -> None:
         members = self._global_members
         if members is not None and id(module) not in members:
+            if (self.ops_wanted and self.ops is True and id(module) not in self._own_hooked
+                    and is_builtin_module(module) and _get_ident() == self.thread):
+                self._suspend_ops(sys._getframe(1))
             return
         if kwargs is None:
             kwargs = kwargs_of_call()
@@ -237,7 +249,7 @@ class Recorder:
                 # its next call on. (A root filter steps the hooks aside and
                 # back under new ids, which would leave stale flags behind.)
                 self._global_hooks.pass_kwargs(module)
-        self._enter(module, args, kwargs)
+        self._enter(module, args, kwargs, sys._getframe(1))
 
     def _pass_returned(self) -> None:
         """The top-level call the global hooks stepped aside for has returned."""
@@ -253,38 +265,51 @@ class Recorder:
         # kwargs for global hooks.
         members = self._global_members
         if members is not None and id(module) not in members:
+            if self._suspended:
+                caller = sys._getframe(1)  # inner(), or _call_impl on the error path
+                if caller is self._suspended[-1] or caller is self._suspended[-1].f_back:
+                    self._suspended.pop()
+                    self._set_ops(True)
             return
         failed = sys._getframe(1).f_code.co_name == "_call_impl"
         self._exit(module, kwargs_and_result[-1], sys.exc_info()[1] if failed else None)
 
-    def _enter(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
-        """A module call starts (a per-module pre-hook as it is; see _global_pre_hook)."""
+    def _enter(self, module: nn.Module, args: tuple, kwargs: dict, call_frame: FrameType) -> None:
+        """A module call starts."""
         if self.busy or _get_ident() != self.thread:
             return
         if self._skipping:
             self._skipping += 1
             return
         stack = self._stack
-        if not stack and self._root_filter is not None and not self._root_filter(module, args, kwargs):
-            self._skipping = 1
-            if self.model is None:  # no hook is needed below this call: a faster pass
-                self._global_hooks.step_aside(module, sys._getframe(2))  # inner() of _call_impl
-            return
+        if stack:
+            user_frame, nested = frames.user_frame_within(call_frame, stack[-1][2])
+            if not nested:
+                self._close_ended_calls(call_frame)
+            location = stack[-1][0].location if user_frame is None and stack else location_of(user_frame)
+        else:
+            skip_in_dynamo()  # (cheap) a model compiled since the trace began
+            if self._suspended:
+                self._resume_ended_suspensions(call_frame)
+            if self._root_filter is not None and not self._root_filter(module, args, kwargs):
+                self._skipping = 1
+                if self.model is None:  # no hook is needed below this call: a faster pass
+                    self._global_hooks.step_aside(module, call_frame)
+                return
+            location = location_of(first_user_frame(call_frame))
         ops_outside = ops_inside = self.ops_wanted
         self.busy = True
         self._set_ops(False)  # else each metadata read goes through the op mode: 11 us a tensor, not 2.3
         try:
-            # The caller is inner() of Module._call_impl, or _global_pre_hook:
-            # both are internal frames, skipped on the way to the user's.
-            event = self._module_event(module, args, kwargs, sys._getframe(1))
+            event = self._module_event(module, args, kwargs, location)
             self._events.append(event)
-            stack.append((event, ops_outside))
+            stack.append((event, ops_outside, call_frame))
             ops_inside = self._ops_inside(module)
         finally:
             self._set_ops(ops_inside)
             self.busy = False
 
-    def _module_event(self, module: nn.Module, args: tuple, kwargs: dict, inner_frame: FrameType) -> _Event:
+    def _module_event(self, module: nn.Module, args: tuple, kwargs: dict, location: Location | None) -> _Event:
         stack = self._stack
         parent = stack[-1][0] if stack else None
         module_id = id(module)
@@ -297,9 +322,8 @@ class Recorder:
             collect_metas(kwargs, "", inputs, 0, self._meta_of)
         index = self._counts.get(name, 0)
         self._counts[name] = index + 1
-        return _Event(len(self._events), "module", name, type(module).__name__, tuple(inputs),
-                      location_of(first_user_frame(inner_frame)), len(stack), index,
-                      parent.id if parent is not None else None, (), None, info, module_id)
+        return _Event(len(self._events), "module", name, type(module).__name__, tuple(inputs), location,
+                      len(stack), index, parent.id if parent is not None else None, (), None, info, module_id)
 
     def _exit(self, module: nn.Module, result: Any, exc: BaseException | None) -> None:
         if self.busy or _get_ident() != self.thread:
@@ -307,9 +331,12 @@ class Recorder:
         if self._skipping:
             self._skipping -= 1
             return
-        if not self._stack or self._stack[-1][0].module_id != id(module):
+        stack = self._stack
+        if not stack:
             return  # a call that began before recording started
-        event, ops_outside = self._stack.pop()
+        if stack[-1][0].module_id != id(module) and not self._close_calls_above(id(module)):
+            return
+        event, ops_outside, _ = stack.pop()
         self.busy = True
         self._set_ops(False)
         try:
@@ -317,9 +344,45 @@ class Recorder:
                 event.error = error_text(exc)
             else:
                 event.outputs = tuple(collect_metas(result, "", None, 0, self._meta_of))
+            if event.info is not None and event.info[1] is None:  # a lazy module, initialized by now
+                event.info = self._module_info[id(module)] = module_info(module)
         finally:
             self._set_ops(ops_outside)
             self.busy = False
+
+    # A built-in module outside the traced model: the op mode is off inside
+    # it, as inside the model's own (fast paths), until its call returns.
+    def _suspend_ops(self, call_frame: FrameType) -> None:
+        self._suspended.append(call_frame)
+        self._set_ops(False)
+
+    def _resume_ended_suspensions(self, call_frame: FrameType) -> None:
+        """Calls that suspended the op mode and ended without their hooks (see below)."""
+        running = _frames_up(call_frame)
+        while self._suspended and id(self._suspended[-1]) not in running:
+            self._suspended.pop()
+            self._set_ops(True)
+
+    # A BaseException that is not an Exception (KeyboardInterrupt) skips the
+    # always_call hooks: calls it ended stay on the stack until one of these
+    # notices, when a call starts outside them or an enclosing call returns.
+    def _close_ended_calls(self, call_frame: FrameType) -> None:
+        running = _frames_up(call_frame)
+        while self._stack and id(self._stack[-1][2]) not in running:
+            self._close_top()
+
+    def _close_calls_above(self, module_id: int) -> bool:
+        if not any(entry[0].module_id == module_id for entry in self._stack):
+            return False  # a call that began before recording started
+        while self._stack[-1][0].module_id != module_id:
+            self._close_top()
+        return True
+
+    def _close_top(self) -> None:
+        event, ops_outside, _ = self._stack.pop()
+        if event.error is None:
+            event.error = "interrupted"
+        self._set_ops(ops_outside)
 
     def _name_of(self, module: nn.Module, parent: _Event | None) -> str:
         name = self._names.get(id(module))
@@ -338,7 +401,7 @@ class Recorder:
     def _info_of(self, module: nn.Module) -> ModuleInfo:
         info = self._module_info.get(id(module))
         if info is None:
-            info = self._module_info[id(module)] = module_info(module)
+            info = self._module_info[id(module)] = module_info(module, self._param_counts.get(id(module)))
         return info
 
     # ---------------------------------------------------------------- ops
@@ -349,7 +412,7 @@ class Recorder:
             name, op_type = described
             metas: list[TensorMeta] = []
             meta_of = self._meta_of
-            summary = tuple([summarize_arg(a, _arg_name(i), metas, 0, meta_of) for i, a in enumerate(args)])
+            summary = tuple([summarize_arg(a, index_path(i), metas, 0, meta_of) for i, a in enumerate(args)])
             kw_summary = {k: summarize_arg(v, k, metas, 0, meta_of) for k, v in kwargs.items()} if kwargs else {}
             location = location_of(user_frame)
             parent = self._stack[-1][0] if self._stack else None
@@ -376,6 +439,16 @@ class Recorder:
             self._events.append(event)
         finally:
             self.busy = False
+
+
+def _frames_up(frame: FrameType | None) -> set[int]:
+    """Ids of the frames running below ``frame``, itself included (the
+    recorder holds the frames it compares with these: their ids are not reused)."""
+    running = set()
+    while frame is not None:
+        running.add(id(frame))
+        frame = frame.f_back
+    return running
 
 
 def _snake(name: str) -> str:

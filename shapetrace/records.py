@@ -87,14 +87,58 @@ class Call:
             yield from child.walk()
 
 
+def make_call(id: int, kind: CallKind, name: str, type: str, inputs: tuple[TensorMeta, ...],
+              outputs: tuple[TensorMeta, ...], location: Location | None, depth: int, index: int,
+              parent_id: int | None, args: tuple[Any, ...], kwargs: dict[str, Any], config: dict[str, Any],
+              params: int, error: str | None, defined_at: Location | None) -> Call:
+    """``Call(...)`` for the recorder, which makes one per event: a frozen
+    dataclass's ``__init__`` sets each field through ``object.__setattr__``
+    (2.7 us a call). Filling the instance's dict key by key, in the fields'
+    order, takes 0.5 us and keeps the dict's keys shared with the class's
+    other instances (``dict.update`` takes 0.9 us and gives each instance a
+    dict of its own: 650 bytes, not 430)."""
+    call = _new(Call)
+    fields = call.__dict__
+    fields["id"] = id
+    fields["kind"] = kind
+    fields["name"] = name
+    fields["type"] = type
+    fields["inputs"] = inputs
+    fields["outputs"] = outputs
+    fields["location"] = location
+    fields["depth"] = depth
+    fields["index"] = index
+    fields["parent_id"] = parent_id
+    fields["args"] = args
+    fields["kwargs"] = kwargs
+    fields["config"] = config
+    fields["params"] = params
+    fields["error"] = error
+    fields["defined_at"] = defined_at
+    fields["parent"] = None
+    fields["children"] = ()
+    return call
+
+
+_new = object.__new__
+
+
 def link_calls(calls: list[Call]) -> None:
-    """Set ``parent`` and ``children`` of calls given in execution order."""
+    """Set ``parent`` and ``children`` of calls given in execution order.
+
+    They are written into the frozen calls' dicts: the links are set once,
+    here, and are not part of a call's value.
+    """
     by_id = {call.id: call for call in calls}
     children: dict[int, list[Call]] = {}
     for call in calls:
-        if call.parent_id is not None:
-            parent = by_id[call.parent_id]
-            object.__setattr__(call, "parent", parent)
-            children.setdefault(parent.id, []).append(call)
+        parent_id = call.parent_id
+        if parent_id is not None:
+            call.__dict__["parent"] = by_id[parent_id]
+            kids = children.get(parent_id)
+            if kids is None:
+                children[parent_id] = [call]
+            else:
+                kids.append(call)
     for parent_id, kids in children.items():
-        object.__setattr__(by_id[parent_id], "children", tuple(kids))
+        by_id[parent_id].__dict__["children"] = tuple(kids)

@@ -16,6 +16,8 @@ from demos.bugs import (
     st009_dtype,
     st010_feature_mismatch,
 )
+from shapetrace.checks._source import find_call
+from shapetrace.records import Location
 from tests.check_support import codes, line_of, only, traced
 from tests.models import buggy_models as buggy
 from tests.models import correct_models as correct
@@ -190,6 +192,53 @@ def test_non_contiguous_after_a_transpose():
 
     finding = only(traced((Net(), (torch.randn(3, 4),))), "ST004")
     assert "it became non-contiguous at x.transpose(0, 1)" in finding.message
+
+
+def test_the_failing_view_of_a_chain_on_one_line_is_named_as_written():
+    class Net(torch.nn.Module):
+        def forward(self, x):
+            return x.t().view(4, 3).view(-1)
+
+    trace = traced((Net(), (torch.randn(3, 4),)))
+    finding = only(trace, "ST004")
+    line = finding.location.lineno
+    assert finding.message == (f"x.t().view(4, 3).view(-1) at line {line} needs (4, 3) contiguous, but its "
+                               f"strides are (1, 4); it became non-contiguous at x.t() at line {line}")
+    assert finding.hint == "use x.t().view(4, 3).contiguous().view(-1) or x.t().view(4, 3).reshape(-1)"
+    # ST003 is about the first view of the line, and names it
+    assert only(trace, "ST003").message.startswith(f"x.t().view(4, 3) at line {line} sizes the batch")
+
+
+def test_views_side_by_side_on_one_line_are_told_apart():
+    class Net(torch.nn.Module):
+        def forward(self, a, b):
+            return torch.cat([a.view(-1), b.view(-1)])
+
+    finding = only(traced((Net(), (torch.randn(2, 3), torch.randn(3, 2).t()))), "ST004")
+    assert finding.message == (f"b.view(-1) at line {finding.location.lineno} needs (2, 3) contiguous, "
+                               f"but its strides are (1, 2)")
+    assert finding.hint == "use b.contiguous().view(-1) or b.reshape(-1)"
+
+
+def test_a_chain_of_views_is_told_apart_on_a_later_pass():
+    class Net(torch.nn.Module):
+        def forward(self, x):
+            return x.view(-1).view(2, -1)
+
+    model = Net()
+    with pytest.raises(RuntimeError), shapetrace.trace(model) as t:
+        model(torch.randn(2, 4))
+        model(torch.randn(4, 2).t())  # the line's third view is the first of its second run
+    finding = only(t, "ST004")
+    assert finding.message.startswith(f"x.view(-1) at line {finding.location.lineno} needs (2, 4) contiguous")
+    assert finding.hint == "use x.contiguous().view(-1) or x.reshape(-1)"
+
+
+def test_calls_on_a_line_are_counted_in_the_order_they_run():
+    line = Location("model.py", 1, "out[i.view(-1)] = a.t().view(b.view(-1).size(0), -1).view(-1)")
+    # the value before the target; the receiver, then the arguments, then the call
+    assert [find_call(line, {"view"}, occurrence=n).receiver for n in range(5)] == [  # type: ignore[union-attr]
+        "b", "a.t()", "a.t().view(b.view(-1).size(0), -1)", "i", "b"]
 
 
 # ------------------------------------------------------------------ ST005

@@ -202,19 +202,19 @@ def test_results_are_bit_identical():
     assert torch.equal(plain, traced)
 
 
-def test_transformer_encoder_fast_path_is_kept():
+def test_a_transformer_encoder_with_a_users_hook_gives_identical_results():
+    # (the user's hook turns the fused path off; tests/test_fast_paths.py checks it stays on without)
     layer = nn.TransformerEncoderLayer(d_model=32, nhead=4, dim_feedforward=64, batch_first=True)
     model = nn.TransformerEncoder(layer, num_layers=2, enable_nested_tensor=False).eval()
     x = torch.randn(3, 7, 32)
     modes_inside = []
-    model.layers[0].register_forward_pre_hook(
-        lambda m, a: modes_inside.append(torch._C._len_torch_function_stack()), prepend=False)
+    model.layers[0].register_forward_pre_hook(lambda m, a: modes_inside.append(torch._C._len_torch_function_stack()))
     with torch.inference_mode():
         plain = model(x)
         with shapetrace.trace(model) as t:
             traced = model(x)
     assert torch.equal(plain, traced)
-    # our pre-hook runs after the user's, so check the mode stack inside forward instead
+    assert modes_inside == [0, 0]  # the user's hook runs before ours: no mode inside the encoder already
     assert t["layers.0"].outputs[0].shape == (3, 7, 32)
 
 
@@ -326,3 +326,48 @@ def test_torch_warnings_still_name_the_users_line():
         pred = model(torch.randn(4, 3))
         torch.nn.functional.mse_loss(pred, torch.zeros(4))
     assert caught[0].filename == __file__
+
+
+class _Tied(nn.Module):
+    """An embedding and an output layer sharing one weight, and a block used twice."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(10, 4)
+        self.block = nn.Linear(4, 4)
+        self.stack = nn.Sequential(self.block, nn.ReLU(), self.block)
+        self.out = nn.Linear(4, 10, bias=False)
+        self.out.weight = self.embed.weight
+
+    def forward(self, ids):
+        return self.out(self.stack(self.embed(ids)))
+
+
+@pytest.mark.parametrize("make, make_input", [
+    (_Tied, lambda: torch.randint(0, 10, (2, 3))),
+    (lambda: nn.Sequential(nn.LazyLinear(3), nn.ReLU(), nn.Linear(3, 2)), lambda: torch.randn(2, 6)),
+    (zoo.article_model, lambda: torch.randn(5, 30)),
+], ids=["tied-and-shared", "lazy", "article"])
+def test_parameter_counts_are_those_of_parameters(make, make_input):
+    model = make()
+    with shapetrace.trace(model) as t:
+        model(make_input())
+    by_name = dict(model.named_modules())
+    assert t.modules and all(call.params == sum(p.numel() for p in by_name[call.name].parameters())
+                             for call in t.modules)
+
+
+def test_make_call_builds_the_same_call_as_the_dataclass():
+    import dataclasses
+
+    from shapetrace.records import Call, Location, make_call
+
+    fields = dict(id=3, kind="op", name="view", type="Tensor.view", inputs=(), outputs=(),
+                  location=Location("f.py", 2, "x.view(2)", "forward"), depth=1, index=4, parent_id=0,
+                  args=(2,), kwargs={"k": 1}, config={"a": True}, params=5, error="E", defined_at=None)
+    made, declared = make_call(**fields), Call(**fields)
+    names = [field.name for field in dataclasses.fields(Call)]
+    assert list(vars(made)) == names  # a new field must be added to make_call too
+    assert [getattr(made, name) for name in names] == [getattr(declared, name) for name in names]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.name = "other"  # type: ignore[misc]

@@ -47,7 +47,7 @@ def receiver_text(call: Call, default: str = "x") -> str:
     """The tensor an op was called on: ``out`` in ``out.view(150, 64)``."""
     if call.name == "__getitem__":
         return subscripted(call.location) or default
-    found = find_call(call.location, {call.name})
+    found = find_call(call.location, {call.name}, occurrence=call.index)
     if found is not None and found.receiver not in (None, "torch", "F", "nn.functional", "torch.nn.functional"):
         return found.receiver
     if found is not None and found.args:  # torch.reshape(x, ...): the first argument

@@ -12,7 +12,7 @@ import ast
 import dataclasses
 import functools
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Iterable, Iterator
 
 from ..records import Location
 
@@ -51,22 +51,58 @@ def _args(node: ast.Call) -> tuple[str, ...]:
     return tuple(ast.unparse(arg) for arg in args)
 
 
-def find_call(location: Location | None, names: Collection[str] | None,
-              nargs: int | None = None) -> SourceCall | None:
-    """The call of one of ``names`` (any name: None) on the line, preferring
-    one with ``nargs`` arguments; None when the line does not parse or has
-    no such call."""
-    tree = _parse(location.code) if location is not None and location.code else None
+def _evaluated(node: ast.AST, depth: int = 0) -> Iterator[tuple[ast.AST, int]]:
+    """The nodes under ``node``, with their depth, in the order Python
+    evaluates them: a call after its receiver and arguments. Fields come in
+    that order but for an assignment's value (before its targets) and a
+    dict's keys and values (in pairs)."""
+    children: Iterable[ast.AST | None] = ast.iter_child_nodes(node)
+    if isinstance(node, (ast.Assign, ast.AnnAssign)):
+        children = [node.value, *(node.targets if isinstance(node, ast.Assign) else [node.target])]
+    elif isinstance(node, ast.Dict):
+        children = [part for pair in zip(node.keys, node.values) for part in pair]
+    for child in children:
+        if child is not None:
+            yield from _evaluated(child, depth + 1)
+    yield node, depth
+
+
+@functools.lru_cache(maxsize=512)
+def _calls(code: str) -> tuple[tuple[str | None, int, SourceCall], ...]:
+    """The line's calls in the order they run: name, depth in the tree, call."""
+    tree = _parse(code)
     if tree is None:
-        return None
-    found = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and (names is None or _call_name(node) in names):
+        return ()
+    calls = []
+    for node, depth in _evaluated(tree):
+        if isinstance(node, ast.Call):
             func = node.func
             receiver = ast.unparse(func.value) if isinstance(func, ast.Attribute) else None
-            found.append(SourceCall(receiver, _args(node)))
-    fitting = [call for call in found if nargs is None or len(call.args) == nargs]
-    return next(iter(fitting or found), None)
+            calls.append((_call_name(node), depth, SourceCall(receiver, _args(node))))
+    return tuple(calls)
+
+
+def find_call(location: Location | None, names: Collection[str] | None,
+              nargs: int | None = None, occurrence: int | None = None) -> SourceCall | None:
+    """The call of one of ``names`` (any name: None) on the line; None when
+    the line does not parse or has no such call.
+
+    ``occurrence`` (an op's ``index``: how many ops of its name ran at its
+    line before it) picks by position: with ``k`` such calls on the line, the
+    op is the ``occurrence % k``-th of them to run; in ``x.view(-1).view(2, 8)``
+    0 is the inner view. (That holds while each of them runs each time the
+    line does: not for one in an ``if``-expression's branch.) Without it:
+    the outermost call with ``nargs`` arguments, else the outermost."""
+    if location is None or not location.code:
+        return None
+    found = [(depth, call) for name, depth, call in _calls(location.code) if names is None or name in names]
+    if not found:
+        return None
+    if occurrence is not None:
+        return found[occurrence % len(found)][1]
+    found.sort(key=lambda pair: pair[0])  # stable: outermost first, then left to right
+    fitting = [call for _, call in found if nargs is None or len(call.args) == nargs]
+    return fitting[0] if fitting else found[0][1]
 
 
 def subscripted(location: Location | None) -> str | None:

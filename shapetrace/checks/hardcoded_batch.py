@@ -61,7 +61,7 @@ def batch_axis(flow: DataFlow, root: Call) -> Atom | None:
 
 
 def _source(call: Call, count: int) -> SourceCall | None:
-    found = find_call(call.location, {call.name}, count)
+    found = find_call(call.location, {call.name}, count, call.index)
     return found if found is not None and len(found.args) == count else None
 
 
