@@ -106,28 +106,27 @@ def parameter_count(module: nn.Module) -> int | None:
     return total
 
 
-def parameter_counts(model: nn.Module) -> dict[int, int]:
-    """``parameter_count`` of every module of a model, by id, in one walk.
+def parameter_counts(modules: list[nn.Module]) -> dict[int, int]:
+    """``parameter_count`` of each of a model's modules (``modules()``, in
+    its order: parents first), by id.
 
-    A module's count is its own parameters' plus its children's, each
-    counted once: 1 us per module, where counting each module's subtree on
-    its own costs the depth of the model times that. Empty when a count
-    would not be that sum (a module or parameter used twice) or is not known
-    yet (a lazy module's parameters): then each module is counted as it runs.
+    A module's count is its own parameters' plus its children's: 1 us per
+    module, where counting each module's subtree on its own costs the depth
+    of the model times that. Empty when a count would not be that sum (a
+    module used twice: ``modules()`` lists it once, under one parent; a
+    parameter used twice) or is not known yet (a lazy module's parameters):
+    then each module is counted as it runs.
     """
-    order: list[nn.Module] = []  # parents before their children
-    seen_modules: set[int] = set()
-    pending = [model]
-    while pending:
-        module = pending.pop()
-        if id(module) in seen_modules or not _plain(type(module)):
+    children = 0
+    for module in modules:
+        if not _plain(type(module)):
             return {}
-        seen_modules.add(id(module))
-        order.append(module)
-        pending.extend(child for child in module._modules.values() if child is not None)
+        children += len(module._modules)  # (a None child is never listed: counted as used twice)
+    if children != len(modules) - 1:
+        return {}
     counts: dict[int, int] = {}
     seen_parameters: set[int] = set()
-    for module in reversed(order):
+    for module in reversed(modules):
         total = 0
         for parameter in module._parameters.values():
             if parameter is not None:
@@ -136,8 +135,7 @@ def parameter_counts(model: nn.Module) -> dict[int, int]:
                 seen_parameters.add(id(parameter))
                 total += parameter.numel()
         for child in module._modules.values():
-            if child is not None:
-                total += counts[id(child)]
+            total += counts[id(child)]
         counts[id(module)] = total
     return counts
 

@@ -162,8 +162,9 @@ class Recorder:
         self._global_hooks.attach()
         if self.model is not None:
             self._global_members = set()
-            self._param_counts = parameter_counts(self.model)
-            for name, module in self.model.named_modules():
+            named = list(self.model.named_modules())
+            self._param_counts = parameter_counts([module for _, module in named])
+            for name, module in named:
                 self._names[id(module)] = name
                 if needs_own_hooks(module):
                     self._module_hooks.attach(module)
