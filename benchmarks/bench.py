@@ -3,6 +3,7 @@
     python benchmarks/bench.py                 # the full table, ~15 minutes
     python benchmarks/bench.py --smoke         # tiny sizes, seconds, one process (CI)
     python benchmarks/bench.py --output PATH   # write the report elsewhere
+    python benchmarks/bench.py --clock wall --threads 0   # on a quiet machine
 
 Writes ``benchmarks/results.md`` and prints it. Each tool runs in a process
 of its own (in the smoke run, all in this one); a peer that is not installed
@@ -21,6 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: make `benchmarks` and `demos` importable
     sys.path.insert(0, str(ROOT))
 
+import torch  # noqa: E402
+
 from benchmarks import measure, report  # noqa: E402
 from benchmarks.models import CASES  # noqa: E402
 from benchmarks.tools import TOOLS, available  # noqa: E402
@@ -31,13 +34,15 @@ _BUDGET_S = {False: 20.0, True: 0.2}
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.worker:
         return _work(args)
     tools = [tool for tool in args.tools if tool in TOOLS]
     measured = _in_this_process if args.smoke else _in_worker
     ratios = {tool: measured(tool, args) for tool in tools if available(tool)}
     sizes = measure.trace_size(args.cases, args.smoke)
-    script = None if args.no_script else measure.script_mode(args.smoke, 1 if args.smoke else 3, args.clock)
+    script = None if args.no_script else measure.script_mode(args.smoke, 1 if args.smoke else 7, args.clock)
     text = report.render(ratios, sizes, script, smoke=args.smoke, tools=tools, case_keys=args.cases,
                          clock=args.clock)
     args.output.parent.mkdir(parents=True, exist_ok=True)
@@ -58,13 +63,16 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--clock", choices=["cpu", "wall"], default="cpu",
                         help="time runs by the process's CPU time (default: steady on a shared machine) "
                              "or by wall-clock time")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch's intra-op threads (default 1: idle OpenMP threads spin, and their "
+                             "CPU time would count; 0 keeps torch's default, for --clock wall)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)  # internal: measure one tool, print JSON
     return parser
 
 
 def _in_worker(tool: str, args: argparse.Namespace) -> dict:
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", tool, "--clock", args.clock,
-               "--cases", *args.cases]
+               "--threads", str(args.threads), "--cases", *args.cases]
     if args.smoke:
         command.append("--smoke")
     if args.budget is not None:

@@ -34,8 +34,9 @@ def render(ratios: dict[str, dict], sizes: dict[str, dict], script: dict | None,
         "",
         f"- {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, `python benchmarks/bench.py{' --smoke' if smoke else ''}"
         f"{' --clock wall' if clock == 'wall' else ''}`",
-        "- clock: " + ("the process's CPU time, all threads (steady on a shared machine: wall-clock medians of "
-                       "one forward were seen to vary 3× with others' load)" if clock == "cpu" else "wall-clock time"),
+        "- clock: " + ("the process's CPU time (steady on a shared machine: wall-clock medians of one "
+                       "forward were seen to vary 3× with others' load), with one torch thread (idle "
+                       "OpenMP threads spin, and their CPU time would count)" if clock == "cpu" else "wall-clock time"),
         f"- machine: {machine()}; torch threads: {torch.get_num_threads()}",
         f"- Python {platform.python_version()}, torch {torch.__version__}, shapetrace {version('shapetrace')}, "
         + ", ".join(f"{name} {version(name)}" for name in ("torchinfo", "torchview", "torchlens")),
@@ -101,7 +102,7 @@ def _event_table(ratios: dict[str, dict], sizes: dict[str, dict], case_keys: lis
         per_event = "–"
         if "traced_s" in result and result.get("events"):
             extra = result["plain_s"] * (result["ratio"] - 1)  # consistent with the ratio shown
-            per_event = f"{extra / result['events'] * 1e6:.1f} µs"
+            per_event = f"{extra / result['events'] * 1e6:.1f} µs" if extra > 0 else "below the noise"
         lines.append(f"| {size['label']} | {size['events']:,} | {per_event} | {size['bytes_per_event']:.0f} B | "
                      f"{size['held_mb']:.1f} MB | {size['peak_mb']:.1f} MB |")
     rss = {tool: r["max_rss_mb"]["value"] for tool, r in ratios.items() if "max_rss_mb" in r}
