@@ -7,6 +7,7 @@ metadata, so everything works on the ``meta`` device and never syncs a GPU.
 from __future__ import annotations
 
 import dataclasses
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -22,6 +23,10 @@ _DEVICE_NAMES: dict[torch.device, str] = {}
 _DTYPE_NAMES: dict[torch.dtype, str] = {}
 _Tensor = torch.Tensor
 _STRIDED = torch.strided
+_new_ref = weakref.ref
+# Dead tensors are dropped from the identity table once it holds this many
+# entries, then once it holds twice what survived the last sweep.
+_FIRST_SWEEP = 4096
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,24 +98,55 @@ def _tensor_fields(tensor: torch.Tensor) -> tuple:
 
 
 class MetaTable:
-    """Makes the TensorMetas of one trace, one object per distinct value.
+    """Makes the TensorMetas of one trace, one object per distinct value, and
+    numbers the tensors it meets.
 
     The layers of a model see the same shapes again and again; TensorMetas
     are frozen values, so equal ones are shared. That keeps a trace's size
     proportional to its distinct tensors rather than to its calls (a
     4,000-call MLP trace: 1.2 kB per call without sharing), and a repeated
     value costs a lookup instead of a dataclass (1 us).
+
+    Metadata cannot tell two tensors alike apart (``x + f(x)`` where ``f``
+    keeps the shape), so each tensor also gets an identity: a number that
+    stays the same while the same tensor object is alive. The table holds
+    tensors by weak reference only (``id()`` alone is reused once a tensor is
+    freed). ``meta`` appends each identity to ``identities``, in the order of
+    the TensorMetas it returns; the recorder takes them from there.
     """
 
     def __init__(self) -> None:
         self._known: dict[tuple, TensorMeta] = {}
+        self._numbers: dict[int, tuple[weakref.ref, int]] = {}
+        self._next_number = 0
+        self._sweep_at = _FIRST_SWEEP
+        self.identities: list[int] = []
 
     def meta(self, tensor: torch.Tensor, path: str) -> TensorMeta:
+        self.identities.append(self.identity(tensor))
         if type(tensor) is not _Tensor:
             # A subclass's __torch_function__ must not see shapetrace's metadata reads.
             with torch._C.DisableTorchFunctionSubclass():
                 return self._meta(tensor, path)
         return self._meta(tensor, path)
+
+    def identity(self, tensor: torch.Tensor) -> int:
+        """The tensor's number: the same for the same live object."""
+        address = id(tensor)
+        known = self._numbers.get(address)
+        if known is not None and known[0]() is tensor:
+            return known[1]
+        number = self._next_number
+        self._next_number = number + 1
+        if len(self._numbers) >= self._sweep_at:
+            self._sweep()
+        self._numbers[address] = (_new_ref(tensor), number)
+        return number
+
+    def _sweep(self) -> None:
+        """Forget dead tensors: the table stays proportional to live ones."""
+        self._numbers = {address: known for address, known in self._numbers.items() if known[0]() is not None}
+        self._sweep_at = max(_FIRST_SWEEP, 2 * len(self._numbers))
 
     def _meta(self, tensor: torch.Tensor, path: str) -> TensorMeta:
         if tensor.layout is not _STRIDED:  # sparse COO and mkldnn tensors have strides too

@@ -57,14 +57,16 @@ class _Event:
     """
 
     __slots__ = ("args", "depth", "error", "id", "index", "info", "inputs", "kind", "kwargs", "location",
-                 "module_id", "name", "outputs", "parent_id", "type")
+                 "module_id", "name", "outputs", "parent_id", "tensor_ids", "type")
 
     def __init__(self, id: int, kind: CallKind, name: str, type: str, inputs: tuple[TensorMeta, ...],
-                 location: Location | None, depth: int, index: int, parent_id: int | None,
+                 tensor_ids: tuple[int, ...], location: Location | None, depth: int, index: int, parent_id: int | None,
                  args: tuple = (), kwargs: dict | None = None, info: ModuleInfo | None = None,
                  module_id: int = 0) -> None:
         self.id, self.kind, self.name, self.type = id, kind, name, type
-        self.inputs, self.location, self.depth, self.index = inputs, location, depth, index
+        # The inputs' identities; the outputs' are added when the call returns.
+        self.inputs, self.tensor_ids, self.location = inputs, tensor_ids, location
+        self.depth, self.index = depth, index
         self.parent_id, self.args, self.kwargs, self.info = parent_id, args, kwargs, info
         self.module_id = module_id
         self.outputs: tuple[TensorMeta, ...] = ()
@@ -75,7 +77,7 @@ class _Event:
         return make_call(self.id, self.kind, self.name, self.type, self.inputs, self.outputs, self.location,
                          self.depth, self.index, self.parent_id, self.args,
                          self.kwargs if self.kwargs is not None else {}, config or {}, params or 0, self.error,
-                         defined_at)
+                         defined_at, self.tensor_ids)
 
 
 _NO_MODULE_INFO: ModuleInfo = ({}, 0, None)
@@ -148,7 +150,9 @@ class Recorder:
         self._param_counts: dict[int, int] = {}  # of the model's modules, counted as recording starts
         self._counts: dict[str, int] = {}
         self._op_counts: dict[tuple[int, str], int] = {}
-        self._meta_of = MetaTable().meta
+        table = MetaTable()
+        self._meta_of = table.meta
+        self._identities = table.identities  # of the tensors the last _meta_of calls met
         self._module_hooks = ModuleHooks(self._module_pre_hook, self._post_hook)
         self._global_hooks = GlobalHooks(self._global_pre_hook, self._global_post_hook, self._pass_returned)
         # The modules the global hooks record (None: all of them, no model given),
@@ -189,9 +193,21 @@ class Recorder:
         self._module_info.clear()
         self._param_counts.clear()
 
-    def calls(self) -> list[Call]:
-        """The calls recorded so far, frozen and linked into a tree."""
-        calls = [event.freeze() for event in self._events]
+    def calls(self, *, last: bool = False) -> list[Call]:
+        """The calls recorded so far, frozen and linked into a tree.
+
+        ``last``: recording is over, the events are dropped as they are
+        frozen, so memory peaks near the trace's size rather than twice it.
+        """
+        events = self._events
+        if last:
+            self._events = []
+            events.reverse()
+            calls = []
+            while events:
+                calls.append(events.pop().freeze())
+        else:
+            calls = [event.freeze() for event in events]
         link_calls(calls)
         return calls
 
@@ -318,12 +334,15 @@ class Recorder:
         if name is None:
             name = self._name_of(module, parent)
         info = self._module_info.get(module_id) or self._info_of(module)
+        identities = self._identities
+        identities.clear()
         inputs = collect_metas(args, "", None, 0, self._meta_of)
         if kwargs:
             collect_metas(kwargs, "", inputs, 0, self._meta_of)
         index = self._counts.get(name, 0)
         self._counts[name] = index + 1
-        return _Event(len(self._events), "module", name, type(module).__name__, tuple(inputs), location,
+        return _Event(len(self._events), "module", name, type(module).__name__, tuple(inputs),
+                      tuple(identities), location,
                       len(stack), index, parent.id if parent is not None else None, (), None, info, module_id)
 
     def _exit(self, module: nn.Module, result: Any, exc: BaseException | None) -> None:
@@ -344,7 +363,7 @@ class Recorder:
             if exc is not None:
                 event.error = error_text(exc)
             else:
-                event.outputs = tuple(collect_metas(result, "", None, 0, self._meta_of))
+                self._record_outputs(event, result)
             if event.info is not None and event.info[1] is None:  # a lazy module, initialized by now
                 event.info = self._module_info[id(module)] = module_info(module)
         finally:
@@ -413,6 +432,7 @@ class Recorder:
             name, op_type = described
             metas: list[TensorMeta] = []
             meta_of = self._meta_of
+            self._identities.clear()
             summary = tuple([summarize_arg(a, index_path(i), metas, 0, meta_of) for i, a in enumerate(args)])
             kw_summary = {k: summarize_arg(v, k, metas, 0, meta_of) for k, v in kwargs.items()} if kwargs else {}
             location = location_of(user_frame)
@@ -422,10 +442,18 @@ class Recorder:
             key = (id(location), name)
             index = self._op_counts.get(key, 0)
             self._op_counts[key] = index + 1
-            return _Event(-1, "op", name, op_type, tuple(metas), location, len(self._stack), index,
-                          parent.id if parent is not None else None, summary, kw_summary)
+            return _Event(-1, "op", name, op_type, tuple(metas), tuple(self._identities), location,
+                          len(self._stack), index, parent.id if parent is not None else None, summary, kw_summary)
         finally:
             self.busy = False
+
+    def _record_outputs(self, event: _Event, result: Any) -> None:
+        """The metadata and identities of the tensors in a call's result."""
+        identities = self._identities
+        identities.clear()
+        event.outputs = tuple(collect_metas(result, "", None, 0, self._meta_of))
+        if identities:
+            event.tensor_ids = (*event.tensor_ids, *identities)
 
     def op_finished(self, event: _Event, result: Any, exc: BaseException | None) -> None:
         self.busy = True
@@ -433,7 +461,7 @@ class Recorder:
             if exc is not None:
                 event.error = error_text(exc)
             else:
-                event.outputs = tuple(collect_metas(result, "", None, 0, self._meta_of))
+                self._record_outputs(event, result)
                 if not event.outputs and event.name not in KEEP_WITHOUT_OUTPUT:
                     return  # x.tolist(), x.backward(): no tensor, nothing to show
             event.id = len(self._events)

@@ -33,6 +33,9 @@ class Call:
 
     ``parent`` and ``children`` link the calls into a tree; they are set
     once, while the trace is built, and are not part of the value.
+    ``tensor_ids`` numbers each input, then each output, by tensor object:
+    two calls saw the same tensor when they give it the same number (``()``
+    when unknown, as in a trace written before identities were recorded).
     """
 
     id: int
@@ -51,6 +54,7 @@ class Call:
     params: int = 0
     error: str | None = None
     defined_at: Location | None = None
+    tensor_ids: tuple[int, ...] = ()
     parent: Call | None = dataclasses.field(default=None, repr=False)
     children: tuple[Call, ...] = dataclasses.field(default=(), repr=False)
 
@@ -66,6 +70,16 @@ class Call:
     def output(self) -> TensorMeta | None:
         """The first output tensor (an LSTM's ``output``), or None."""
         return self.outputs[0] if self.outputs else None
+
+    @property
+    def input_ids(self) -> tuple[int, ...]:
+        """The identity of each input tensor, () when unknown."""
+        return self.tensor_ids[:len(self.inputs)]
+
+    @property
+    def output_ids(self) -> tuple[int, ...]:
+        """The identity of each output tensor, () when unknown."""
+        return self.tensor_ids[len(self.inputs):]
 
     def output_at(self, path: str) -> TensorMeta | None:
         return next((m for m in self.outputs if m.path == path), None)
@@ -90,7 +104,7 @@ class Call:
 def make_call(id: int, kind: CallKind, name: str, type: str, inputs: tuple[TensorMeta, ...],
               outputs: tuple[TensorMeta, ...], location: Location | None, depth: int, index: int,
               parent_id: int | None, args: tuple[Any, ...], kwargs: dict[str, Any], config: dict[str, Any],
-              params: int, error: str | None, defined_at: Location | None) -> Call:
+              params: int, error: str | None, defined_at: Location | None, tensor_ids: tuple[int, ...]) -> Call:
     """``Call(...)`` for the recorder, which makes one per event: a frozen
     dataclass's ``__init__`` sets each field through ``object.__setattr__``
     (2.7 us a call). Filling the instance's dict key by key, in the fields'
@@ -115,6 +129,7 @@ def make_call(id: int, kind: CallKind, name: str, type: str, inputs: tuple[Tenso
     fields["params"] = params
     fields["error"] = error
     fields["defined_at"] = defined_at
+    fields["tensor_ids"] = tensor_ids
     fields["parent"] = None
     fields["children"] = ()
     return call

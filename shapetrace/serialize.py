@@ -39,7 +39,7 @@ def _call(call: Call) -> dict[str, Any]:
         "location": _location(call.location), "defined_at": _location(call.defined_at),
         "inputs": [_meta(m) for m in call.inputs], "outputs": [_meta(m) for m in call.outputs],
         "args": list(call.args), "kwargs": call.kwargs, "config": _json_config(call.config),
-        "params": call.params, "error": call.error,
+        "params": call.params, "error": call.error, "tensor_ids": list(call.tensor_ids),
     }
 
 
@@ -192,11 +192,13 @@ def _load_call(value: Any, earlier: list[Call]) -> Call:
         if value["depth"] != depth or type(value["depth"]) is not int:
             raise TraceFormatError(f"{what}.depth should be {depth} (one below its parent), got {value['depth']!r}")
         error = value["error"]
+        inputs = _load_metas(value["inputs"], f"{what}.inputs")
+        outputs = _load_metas(value["outputs"], f"{what}.outputs")
         return Call(
             id=position, kind=kind, name=_expect(value["name"], str, f"{what}.name"),
             type=_expect(value["type"], str, f"{what}.type"),
-            inputs=_load_metas(value["inputs"], f"{what}.inputs"),
-            outputs=_load_metas(value["outputs"], f"{what}.outputs"),
+            inputs=inputs,
+            outputs=outputs,
             location=_load_location(value["location"], f"{what}.location"),
             depth=depth,
             index=_count(value["index"], f"{what}.index"),
@@ -208,9 +210,19 @@ def _load_call(value: Any, earlier: list[Call]) -> Call:
             params=_count(value.get("params", 0), f"{what}.params"),
             error=None if error is None else _expect(error, str, f"{what}.error"),
             defined_at=_load_location(value.get("defined_at"), f"{what}.defined_at"),
+            tensor_ids=_load_tensor_ids(value.get("tensor_ids", []), len(inputs) + len(outputs),
+                                        f"{what}.tensor_ids"),
         )
     except KeyError as missing:
         raise TraceFormatError(f"{what} lacks the field {missing}") from None
+
+
+def _load_tensor_ids(value: Any, tensors: int, what: str) -> tuple[int, ...]:
+    """One identity per input and output; none in a trace written without them."""
+    ids = tuple(_count(v, what) for v in _expect(value, list, what))
+    if ids and len(ids) != tensors:
+        raise TraceFormatError(f"{what} has {len(ids)} entries for {tensors} tensors")
+    return ids
 
 
 def load(source: str | os.PathLike[str]) -> Trace:

@@ -62,7 +62,7 @@ class _TraceBlock:
         self._recorder.stop(exc)
         if isinstance(exc, SystemExit) and exc.code in (0, None):
             exc = None  # a script that ends normally through sys.exit()
-        self.trace._freeze(self._recorder.calls(), exc)
+        self.trace._freeze(self._recorder.calls(last=True), exc)
         if exc is not None:
             from .explain import add_trace_note
 

@@ -86,6 +86,7 @@ class Seen:
     parent: int | None
     inputs: list
     outputs: list | None = None
+    objects: list = dataclasses.field(default_factory=list)  # id() of each input, then output
 
 
 class Reference:
@@ -94,6 +95,7 @@ class Reference:
     def __init__(self, model: nn.Module) -> None:
         self.calls: list[Seen] = []
         self.refs: list = []
+        self.held: list = []  # every tensor seen, alive until remove(): id() stays unique
         self._open: list[Seen] = []
         self._handles = []
         for module in model.modules():
@@ -103,16 +105,24 @@ class Reference:
     def _pre(self, module, args, kwargs):
         seen = Seen(id(module), self._open[-1].module if self._open else None,
                     fm.signature(args) + fm.signature(kwargs))
+        self._hold(seen, fm.tensors_in(args) + fm.tensors_in(kwargs))
         self.calls.append(seen)
         self._open.append(seen)
 
     def _post(self, module, args, kwargs, result):
-        self._open.pop().outputs = fm.signature(result)
+        seen = self._open.pop()
+        seen.outputs = fm.signature(result)
+        self._hold(seen, fm.tensors_in(result))
         self.refs += [weakref.ref(t) for t in fm.tensors_in(result)]
+
+    def _hold(self, seen: Seen, tensors: list) -> None:
+        seen.objects += [id(t) for t in tensors]
+        self.held += tensors
 
     def remove(self) -> None:
         for handle in self._handles:
             handle.remove()
+        self.held.clear()
 
 
 def recorded(metas) -> list[tuple]:
@@ -200,6 +210,8 @@ def check_case(case: Case) -> tuple[shapetrace.Trace, list]:
     got = [(c.name, c.parent.name if c.parent else None, recorded(c.inputs), recorded(c.outputs))
            for c in t.modules]
     assert got == expected
+    # The same tensor object in two places has one identity, two objects two.
+    assert same_tensors([c.objects for c in reference.calls]) == same_tensors([c.tensor_ids for c in t.modules])
 
     # ops of the user's own code, with the shapes they really saw
     user_ops = [c for c in t.ops if c.parent is None or not is_builtin_module(model.get_submodule(c.parent.name))]
@@ -223,7 +235,14 @@ def test_tracing_records_real_shapes_and_changes_nothing(case):
     assert len(t.calls) > 0
 
 
+def same_tensors(keys_per_call: list) -> list[list[int]]:
+    """Each tensor slot (inputs then outputs, call after call) as the number
+    of the first slot holding the same tensor: the partition, not the keys."""
+    first: dict = {}
+    return [[first.setdefault(key, len(first)) for key in keys] for keys in keys_per_call]
+
+
 def call_fields(call: shapetrace.Call) -> tuple:
     return (call.id, call.kind, call.name, call.type, call.inputs, call.outputs, call.location, call.depth,
             call.index, call.parent_id, call.args, call.kwargs, call.config, call.params, call.error,
-            call.defined_at)
+            call.defined_at, call.tensor_ids)

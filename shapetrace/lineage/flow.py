@@ -1,16 +1,18 @@
 """Linking each tensor a call receives to the call that produced it.
 
-A trace records metadata, never tensor identity, so a link is a match: an
-input is the most recent tensor of the same scope (earlier outputs of the
-sibling calls, then the inputs of the enclosing module, then outer scopes)
-with the same shape, stride, dtype and device. Stride tells most views
-apart (an LSTM's non-contiguous output from its ``.contiguous()`` copy).
+The recorder numbers tensor objects (``Call.tensor_ids``), so a tensor the
+trace met before is linked exactly: to the most recent call that output
+that very tensor, or, inside a module, to the module's own input. A tensor
+first met as an input was made where nothing was recorded (between modules
+with ``ops=False``, before the trace began) or the trace has no identities
+(an old JSON file); it is matched by metadata as before: the most recent
+tensor of the same scope (earlier outputs of the sibling calls, then the
+inputs of the enclosing module, then outer scopes) with the same shape,
+stride, dtype and device. Stride tells most views apart.
 
-Limits: two live tensors with equal metadata in one scope are confused, the
-most recent winning (``x + f(x)`` where ``f`` keeps the shape links both to
-``f``'s output). Parameters, buffers and tensors kept from an earlier
-forward have no producer in the trace. ``render/dataflow.py`` links calls for
-the graph by the same metadata rule, without scopes.
+Parameters, buffers and tensors kept from an earlier forward have no
+producer in the trace. ``render/dataflow.py`` links calls for the graph by
+the same rules, without scopes.
 """
 
 from __future__ import annotations
@@ -65,9 +67,22 @@ class _Scope:
     def __init__(self, parent: _Scope | None = None) -> None:
         self.parent = parent
         self.entries: dict[TensorKey, list[_Entry]] = defaultdict(list)
+        self.by_identity: dict[int, _Entry] = {}
 
-    def add(self, key: TensorKey, entry: _Entry) -> None:
+    def add(self, key: TensorKey, entry: _Entry, identity: int | None) -> None:
         self.entries[key].append(entry)
+        if identity is not None:
+            self.by_identity[identity] = entry
+
+    def holding(self, identity: int) -> _Entry | None:
+        """The newest entry for that very tensor, from the nearest scope that has one."""
+        scope: _Scope | None = self
+        while scope is not None:
+            entry = scope.by_identity.get(identity)
+            if entry is not None:
+                return entry
+            scope = scope.parent
+        return None
 
     def latest(self, key: TensorKey, count: int = 1) -> list[_Entry]:
         """Up to ``count`` entries alike, newest first, from the nearest scope that has one."""
@@ -88,6 +103,8 @@ class DataFlow:
         self._outputs: dict[int, list[Lineage]] = {}
         self._sources: dict[int, list[Source | None]] = {}
         self._consumers: dict[tuple[int, int], list[tuple[Call, int]]] = defaultdict(list)
+        self._newest: dict[int, _Entry] = {}  # by identity, across scopes: a tensor kept by a module
+        self._met: set[int] = set()  # the identities seen so far, in execution order
 
     # ------------------------------------------------------------- queries
     def input_lineage(self, call: Call, index: int = 0) -> Lineage:
@@ -125,36 +142,58 @@ class DataFlow:
             if entry is not None and not entry.source.as_input:
                 self._consumers[(entry.source.call.id, entry.source.index)].append((call, k))
 
+        input_ids = call.input_ids
+        self._met.update(input_ids)
         inner = _Scope(scope) if call.children else None
         if inner is not None:
             for k, meta in enumerate(call.inputs):
-                inner.add(tensor_key(meta), _Entry(Source(call, k, as_input=True), ins[k]))
+                inner.add(tensor_key(meta), _Entry(Source(call, k, as_input=True), ins[k]),
+                          input_ids[k] if input_ids else None)
             for child in call.children:
                 self.visit(child, inner)
 
         outs = self._output_lineages(call, ins, inner)
         self._outputs[call.id] = outs
         # An output indistinguishable from an input (``.to`` on the device it
-        # is on, an in-place op) stands for that tensor from now on.
+        # is on, an in-place op) stands for that tensor from now on when
+        # matching by metadata.
         linked = {tensor_key(e.source.meta): e for e in sources if e is not None}
+        output_ids = call.output_ids
         for k, meta in enumerate(call.outputs):
             key = tensor_key(meta)
             if key in linked:
                 linked[key].superseded = True
-            scope.add(key, _Entry(Source(call, k), outs[k]))
+            entry = _Entry(Source(call, k), outs[k])
+            identity = output_ids[k] if output_ids else None
+            scope.add(key, entry, identity)
+            if identity is not None:
+                self._newest[identity] = entry
+                self._met.add(identity)
+
+    def _known(self, identity: int, scope: _Scope) -> _Entry | None:
+        return scope.holding(identity) or self._newest.get(identity)
 
     def _link(self, call: Call, scope: _Scope) -> list[_Entry | None]:
-        """The entry each input matches.
+        """The entry each input matches: by identity when the trace met that
+        tensor before, else by metadata.
 
-        Inputs alike (same metadata) take distinct producers while some have
-        not been read yet: an LSTM's fresh ``h_0`` and ``c_0`` are two
+        Inputs matched by metadata alike take distinct producers while some
+        have not been read yet: an LSTM's fresh ``h_0`` and ``c_0`` are two
         tensors, while self-attention's query, key and value, already read
         once, are one tensor passed three times.
         """
         result: list[_Entry | None] = [None] * len(call.inputs)
         groups: dict[TensorKey, list[int]] = defaultdict(list)
+        ids = call.input_ids
         for k, meta in enumerate(call.inputs):
-            groups[tensor_key(meta)].append(k)
+            if ids and ids[k] in self._met:
+                result[k] = entry = self._known(ids[k], scope)
+                if entry is not None:
+                    entry.read = True
+            elif ids and ids[k] in ids[:k]:  # the same new tensor passed twice
+                continue
+            else:
+                groups[tensor_key(meta)].append(k)
         for key, positions in groups.items():
             latest = scope.latest(key, _UNREAD_LOOKBACK)
             if not latest:
@@ -166,6 +205,14 @@ class DataFlow:
             for k, entry in zip(positions, chosen):
                 result[k] = entry
                 entry.read = True
+        for k, identity in enumerate(ids):
+            if identity in self._met:
+                continue
+            entry = result[k]
+            if entry is None and identity in ids[:k]:
+                result[k] = result[ids.index(identity)]
+            elif entry is not None:  # later reads of this tensor take the same producer
+                scope.by_identity[identity] = self._newest[identity] = entry
         return result
 
     @staticmethod
@@ -181,10 +228,18 @@ class DataFlow:
         # a built-in module's inner ops are not recorded: its rule decides.
         traced = call.defined_at is not None or call.type in CONTAINER_TYPES
         if traced and inner is not None:
-            found = [inner.latest(tensor_key(meta)) for meta in call.outputs]
+            found = [self._returned(meta, identity, inner) for meta, identity
+                     in zip(call.outputs, call.output_ids or [None] * len(call.outputs))]
             if all(found):
-                return [entries[0].lineage for entries in found]
+                return [entry.lineage for entry in found]  # type: ignore[union-attr]
         return module_lineage(call, ins) or fallback(call, ins)
+
+    def _returned(self, meta: TensorMeta, identity: int | None, inner: _Scope) -> _Entry | None:
+        """What a module's output is, of the tensors seen inside it."""
+        if identity is not None and identity in self._met:
+            return inner.holding(identity)
+        found = inner.latest(tensor_key(meta))
+        return found[0] if found else None
 
 
 _CACHE: dict[int, tuple[tuple[Call, ...], DataFlow]] = {}

@@ -1,10 +1,13 @@
-"""Which call fed which, recovered from metadata alone.
+"""Which call fed which.
 
-A trace keeps no tensor identity: only each call's input and output
-metadata, in execution order. So a call's input is taken to come from the
-most recent earlier output with the same shape, dtype, device and stride (a
-view shares shape but not always stride, which keeps views apart). Two rules
-refine that:
+The recorder numbers tensor objects (``Call.tensor_ids``): a call's input
+that the trace met before comes from the most recent call that output that
+very tensor (a residual ``x + f(x)`` gets its skip edge). A tensor first
+met as an input was made where nothing was recorded (an op between modules
+with ``ops=False``), or the trace has no identities (an old JSON file): it
+is matched by metadata, to the most recent earlier output with the same
+shape, dtype, device and stride (a view shares shape but not always stride,
+which keeps views apart). Two rules refine that match:
 
 - A module's outputs come from inside it: the most recent matching output of
   one of its own calls, else the module itself made them (an LSTM's h_n is not
@@ -14,11 +17,6 @@ refine that:
   fresh tensors of one shape passed together are two arguments (an LSTM's h_0
   and c_0), while a tensor already read once is likely passed again
   (self-attention's query, key and value).
-
-What the rules cannot see is a tensor read again later while a newer tensor
-with the same metadata exists (``x + f(x)`` where ``f`` keeps the shape): the
-skip edge is then drawn from ``f``. A missing edge is the price; a wrong one
-is what the rules avoid.
 """
 
 from __future__ import annotations
@@ -59,6 +57,8 @@ class Dataflow:
         self._inputs: dict[tuple[int, int], Source] = {}
         self._returns: dict[tuple[int, str], Source] = {}
         self._made: dict[Hashable, list[Source]] = {}
+        self._made_by_id: dict[int, Source] = {}  # the newest producer of each tensor
+        self._met: set[int] = set()  # the identities seen so far
         self._read: set[Source] = set()
         self._position = {call.id: i for i, call in enumerate(calls)}
         self._end = _subtree_ends(calls, self._position)
@@ -107,16 +107,32 @@ class Dataflow:
 
     def _match_inputs(self, call: Call) -> None:
         by_key: dict[Hashable, list[int]] = {}
+        ids = call.input_ids
         for index, meta in enumerate(call.inputs):
-            by_key.setdefault(tensor_key(meta), []).append(index)
+            if ids and ids[index] in self._met:
+                self._link_input(call, index, self._made_by_id.get(ids[index]))
+            elif not (ids and ids[index] in ids[:index]):  # the same new tensor passed twice: below
+                by_key.setdefault(tensor_key(meta), []).append(index)
         for indices in by_key.values():
             candidates = self._candidates(call.inputs[indices[0]])
             if not candidates and call.parent_id is None:  # made before the trace began
                 candidates = [Source(call, call.inputs[i].path, is_input=True) for i in indices]
                 self._made[tensor_key(call.inputs[indices[0]])] = list(candidates)
+                if ids:
+                    self._made_by_id.update((ids[i], source) for i, source in zip(indices, candidates))
             for index, source in zip(indices, self._pick(candidates, len(indices))):
-                self._inputs[(call.id, index)] = source
-                self._read.add(source)
+                self._link_input(call, index, source)
+                if ids:  # later reads of this tensor take the same producer
+                    self._made_by_id[ids[index]] = source
+        for index, identity in enumerate(ids):
+            if identity in ids[:index] and (call.id, index) not in self._inputs:
+                self._link_input(call, index, self._inputs.get((call.id, ids.index(identity))))
+        self._met.update(ids)
+
+    def _link_input(self, call: Call, index: int, source: Source | None) -> None:
+        if source is not None:
+            self._inputs[(call.id, index)] = source
+            self._read.add(source)
 
     def _pick(self, candidates: list[Source], count: int) -> list[Source]:
         """``count`` producers for inputs alike, in argument order."""
@@ -133,16 +149,26 @@ class Dataflow:
 
     def _match_returns(self, call: Call) -> None:
         first, last = self._position[call.id], self._end[call.id]
-        for meta in call.outputs:
-            inside = [s for s in self._candidates(meta) if first < self._position[s.call.id] <= last
-                      and not s.is_input]
+        ids = call.output_ids
+        for index, meta in enumerate(call.outputs):
+            if ids and ids[index] in self._met:
+                made = self._made_by_id.get(ids[index])
+                candidates = [made] if made is not None else []
+            else:
+                candidates = self._candidates(meta)
+            inside = [s for s in candidates if first < self._position[s.call.id] <= last and not s.is_input]
             if inside:
                 self._returns[(call.id, meta.path)] = inside[-1]
                 self._read.add(inside[-1])
 
     def _record_outputs(self, call: Call) -> None:
-        for meta in call.outputs:
-            self._made.setdefault(tensor_key(meta), []).append(Source(call, meta.path))
+        ids = call.output_ids
+        for index, meta in enumerate(call.outputs):
+            source = Source(call, meta.path)
+            self._made.setdefault(tensor_key(meta), []).append(source)
+            if ids:
+                self._made_by_id[ids[index]] = source
+                self._met.add(ids[index])
 
 
 def _subtree_ends(calls: Sequence[Call], position: dict[int, int]) -> dict[int, int]:
