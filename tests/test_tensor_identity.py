@@ -206,3 +206,18 @@ def test_bad_identities_are_named(ids, problem):
     document["calls"][0]["tensor_ids"] = ids
     with pytest.raises(TraceFormatError, match=rf"calls\[0\]\.tensor_ids.*{problem}"):
         shapetrace.load(json.dumps(document))
+
+
+def test_a_target_alike_the_prediction_is_its_own_graph_input():
+    """pred and target are both (8, 1) float32: by metadata the loss took
+    the prediction twice and the graph lost the target's edge."""
+    from tests.models import correct_models as correct
+
+    model, inputs = correct.training_step()
+    t = trace_of(model, *inputs)
+    loss = _op(t, "mse_loss")
+    flow = Dataflow(t.calls)
+    assert _graph_producer(flow, loss, 0) == ("head", 0, False)
+    assert _graph_producer(flow, loss, 1) == ("", 0, True)
+    assert flow.input_source(loss, 1).path == "1"  # the model's second argument
+    assert not flow.is_read(t.root, "") and flow.is_read(t["head"], "")

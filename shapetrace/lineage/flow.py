@@ -11,8 +11,8 @@ inputs of the enclosing module, then outer scopes) with the same shape,
 stride, dtype and device. Stride tells most views apart.
 
 Parameters, buffers and tensors kept from an earlier forward have no
-producer in the trace. ``render/dataflow.py`` links calls for the graph by
-the same rules, without scopes.
+producer in the trace. ``render/dataflow.py`` shows these links to the
+graph, from outside the modules.
 """
 
 from __future__ import annotations
@@ -103,6 +103,7 @@ class DataFlow:
         self._outputs: dict[int, list[Lineage]] = {}
         self._sources: dict[int, list[Source | None]] = {}
         self._consumers: dict[tuple[int, int], list[tuple[Call, int]]] = defaultdict(list)
+        self._returned: dict[tuple[int, int], Source] = {}  # a module's output -> the call inside that made it
         self._newest: dict[int, _Entry] = {}  # by identity, across scopes: a tensor kept by a module
         self._met: set[int] = set()  # the identities seen so far, in execution order
 
@@ -120,6 +121,11 @@ class DataFlow:
     def consumers(self, call: Call, index: int = 0) -> list[tuple[Call, int]]:
         """``(call, input index)`` of each call that received that output."""
         return list(self._consumers.get((call.id, index), ()))
+
+    def made_inside(self, call: Call, index: int = 0) -> Source | None:
+        """Which call inside module ``call`` made its output ``index``; None
+        when the module made it itself (nothing inside made that tensor)."""
+        return self._returned.get((call.id, index))
 
     def producers(self, call: Call, index: int = 0) -> Iterator[Source]:
         """The chain of producers behind input ``index``, nearest first."""
@@ -224,22 +230,36 @@ class DataFlow:
     def _output_lineages(self, call: Call, ins: list[Lineage], inner: _Scope | None) -> list[Lineage]:
         if call.kind == "op":
             return op_lineage(call, ins)
+        found = self._made_inside(call, inner) if inner is not None else []
         # A user's module (or a Sequential) returns what its children made;
-        # a built-in module's inner ops are not recorded: its rule decides.
+        # a built-in module's inner ops (ops="all") do not show all it did: its rule decides.
         traced = call.defined_at is not None or call.type in CONTAINER_TYPES
-        if traced and inner is not None:
-            found = [self._returned(meta, identity, inner) for meta, identity
-                     in zip(call.outputs, call.output_ids or [None] * len(call.outputs))]
-            if all(found):
-                return [entry.lineage for entry in found]  # type: ignore[union-attr]
+        if traced and inner is not None and all(found):
+            return [entry.lineage for entry in found]  # type: ignore[union-attr]
         return module_lineage(call, ins) or fallback(call, ins)
 
-    def _returned(self, meta: TensorMeta, identity: int | None, inner: _Scope) -> _Entry | None:
-        """What a module's output is, of the tensors seen inside it."""
-        if identity is not None and identity in self._met:
-            return inner.holding(identity)
-        found = inner.latest(tensor_key(meta))
-        return found[0] if found else None
+    def _made_inside(self, call: Call, inner: _Scope) -> list[_Entry | None]:
+        """The entry each output of a module is, of the tensors seen inside it."""
+        found: list[_Entry | None] = []
+        ids = call.output_ids
+        for k, meta in enumerate(call.outputs):
+            if ids and ids[k] in self._met:
+                entry = inner.holding(ids[k])
+            else:
+                alike = inner.latest(tensor_key(meta))
+                entry = alike[0] if alike else None
+            found.append(entry)
+            if entry is not None and not entry.source.as_input and _inside(entry.source.call, call):
+                self._returned[(call.id, k)] = entry.source
+        return found
+
+
+def _inside(call: Call, module: Call) -> bool:
+    while call.parent is not None:
+        call = call.parent
+        if call is module:
+            return True
+    return False
 
 
 _CACHE: dict[int, tuple[tuple[Call, ...], DataFlow]] = {}
