@@ -372,3 +372,22 @@ def test_make_call_builds_the_same_call_as_the_dataclass():
     assert [getattr(made, name) for name in names] == [getattr(declared, name) for name in names]
     with pytest.raises(dataclasses.FrozenInstanceError):
         made.name = "other"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("tensor", [torch.zeros(2, 3), torch.zeros(3, 4).t(), torch.zeros(2, requires_grad=True),
+                                    torch.zeros(2, 3, dtype=torch.float16, device="meta"),
+                                    torch.zeros(3, 3).to_sparse()])
+def test_tensor_meta_builds_the_same_meta_as_the_dataclass(tensor):
+    import dataclasses
+
+    from shapetrace.meta import TensorMeta, tensor_meta
+
+    made = tensor_meta(tensor, "0.1")
+    strided = tensor.layout == torch.strided
+    declared = TensorMeta("0.1", tuple(tensor.shape), tensor.dtype, str(tensor.device),
+                          tensor.is_contiguous() if strided else True, tuple(tensor.stride()) if strided else (),
+                          tensor.requires_grad, tensor.numel() * tensor.element_size())
+    assert made == declared and hash(made) == hash(declared)
+    assert list(vars(made)) == [field.name for field in dataclasses.fields(TensorMeta)]  # a new field: add it
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.shape = (1,)  # type: ignore[misc]
