@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Literal
 
+from .fast_init import fast_constructor
 from .meta import TensorMeta
 
 CallKind = Literal["module", "op"]
@@ -101,41 +102,8 @@ class Call:
             yield from child.walk()
 
 
-def make_call(id: int, kind: CallKind, name: str, type: str, inputs: tuple[TensorMeta, ...],
-              outputs: tuple[TensorMeta, ...], location: Location | None, depth: int, index: int,
-              parent_id: int | None, args: tuple[Any, ...], kwargs: dict[str, Any], config: dict[str, Any],
-              params: int, error: str | None, defined_at: Location | None, tensor_ids: tuple[int, ...]) -> Call:
-    """``Call(...)`` for the recorder, which makes one per event: a frozen
-    dataclass's ``__init__`` sets each field through ``object.__setattr__``
-    (2.7 us a call). Filling the instance's dict key by key, in the fields'
-    order, takes 0.5 us and keeps the dict's keys shared with the class's
-    other instances (``dict.update`` takes 0.9 us and gives each instance a
-    dict of its own: 650 bytes, not 430)."""
-    call = _new(Call)
-    fields = call.__dict__
-    fields["id"] = id
-    fields["kind"] = kind
-    fields["name"] = name
-    fields["type"] = type
-    fields["inputs"] = inputs
-    fields["outputs"] = outputs
-    fields["location"] = location
-    fields["depth"] = depth
-    fields["index"] = index
-    fields["parent_id"] = parent_id
-    fields["args"] = args
-    fields["kwargs"] = kwargs
-    fields["config"] = config
-    fields["params"] = params
-    fields["error"] = error
-    fields["defined_at"] = defined_at
-    fields["tensor_ids"] = tensor_ids
-    fields["parent"] = None
-    fields["children"] = ()
-    return call
-
-
-_new = object.__new__
+# The recorder makes one per event: see fast_init for why not ``Call(...)``.
+make_call = fast_constructor(Call)
 
 
 def link_calls(calls: list[Call]) -> None:

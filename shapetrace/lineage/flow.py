@@ -176,9 +176,6 @@ class DataFlow:
                 self._newest[identity] = entry
                 self._met.add(identity)
 
-    def _known(self, identity: int, scope: _Scope) -> _Entry | None:
-        return scope.holding(identity) or self._newest.get(identity)
-
     def _link(self, call: Call, scope: _Scope) -> list[_Entry | None]:
         """The entry each input matches: by identity when the trace met that
         tensor before, else by metadata.
@@ -193,7 +190,8 @@ class DataFlow:
         ids = call.input_ids
         for k, meta in enumerate(call.inputs):
             if ids and ids[k] in self._met:
-                result[k] = entry = self._known(ids[k], scope)
+                # the tensor's newest producer in sight, else anywhere (a tensor a module kept)
+                result[k] = entry = scope.holding(ids[k]) or self._newest.get(ids[k])
                 if entry is not None:
                     entry.read = True
             elif ids and ids[k] in ids[:k]:  # the same new tensor passed twice
