@@ -19,11 +19,10 @@ import torch
 from torch import nn
 
 import shapetrace
-from shapetrace.script import run_script
-
-from .models import CASES
-from .timing import CLOCKS, compare
-from .tools import TOOLS, release
+from benchmarks.models import CASES
+from benchmarks.timing import CLOCKS, compare
+from benchmarks.tools import TOOLS, release
+from shapetrace.record.script import run_script
 
 
 def tool_ratios(tool: str, case_keys: list[str], smoke: bool, budget_s: float, clock: str) -> dict[str, dict]:

@@ -115,6 +115,6 @@ def _event_table(ratios: dict[str, dict], sizes: dict[str, dict], case_keys: lis
 def _script_lines(script: dict) -> list[str]:
     return ["## Script mode", "",
             f"The article's forecaster trained for {script['steps']:,} steps, run with `runpy` and with "
-            "`shapetrace.script.run_script` (default max_calls), alternating, medians of "
+            "`shapetrace.record.script.run_script` (default max_calls), alternating, medians of "
             f"{script['rounds']}: plain {script['plain_s']:.2f} s, traced {script['traced_s']:.2f} s, "
             f"**{script['ratio']:.3f}×**."]

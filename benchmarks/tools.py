@@ -12,8 +12,7 @@ from collections.abc import Callable
 import torch
 
 import shapetrace
-
-from .models import Case
+from benchmarks.models import Case
 
 Tool = Callable[[Case], object]
 

@@ -9,20 +9,20 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from ._version import __version__ as __version__
+from shapetrace._version import __version__ as __version__
 
 _EXPORTS = {
-    "Call": ".records",
-    "Finding": ".checks.finding",
-    "Location": ".records",
+    "Call": ".core.records",
+    "Finding": ".core.finding",
+    "Location": ".core.records",
     "ShapetraceError": ".errors",
-    "ShapetraceWarning": ".tracing",
-    "TensorMeta": ".meta",
-    "Trace": ".result",
-    "assert_shapes": ".assertions",
-    "load": ".serialize",
-    "trace": ".tracing",
-    "vary": ".dims",
+    "ShapetraceWarning": ".record.tracing",
+    "TensorMeta": ".core.tensor_meta",
+    "Trace": ".core.trace",
+    "assert_shapes": ".testing.assertions",
+    "load": ".core.serialize",
+    "trace": ".record.tracing",
+    "vary": ".analyze.symbolic",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])
@@ -42,14 +42,14 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from .assertions import assert_shapes as assert_shapes
-    from .checks.finding import Finding as Finding
-    from .dims import vary as vary
-    from .errors import ShapetraceError as ShapetraceError
-    from .meta import TensorMeta as TensorMeta
-    from .records import Call as Call
-    from .records import Location as Location
-    from .result import Trace as Trace
-    from .serialize import load as load
-    from .tracing import ShapetraceWarning as ShapetraceWarning
-    from .tracing import trace as trace
+    from shapetrace.analyze.symbolic import vary as vary
+    from shapetrace.core.finding import Finding as Finding
+    from shapetrace.core.records import Call as Call
+    from shapetrace.core.records import Location as Location
+    from shapetrace.core.serialize import load as load
+    from shapetrace.core.tensor_meta import TensorMeta as TensorMeta
+    from shapetrace.core.trace import Trace as Trace
+    from shapetrace.errors import ShapetraceError as ShapetraceError
+    from shapetrace.record.tracing import ShapetraceWarning as ShapetraceWarning
+    from shapetrace.record.tracing import trace as trace
+    from shapetrace.testing.assertions import assert_shapes as assert_shapes

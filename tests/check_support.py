@@ -7,7 +7,7 @@ from pathlib import Path
 from types import ModuleType
 
 import shapetrace
-from shapetrace.checks import Finding
+from shapetrace.analyze.checks import Finding
 from tests.models.correct_models import Example
 
 BUGS = Path(__file__).resolve().parent.parent / "demos" / "bugs"

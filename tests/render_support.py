@@ -24,7 +24,7 @@ UPDATE = os.environ.get("SHAPETRACE_UPDATE_GOLDEN") == "1"
 def silence_checks(monkeypatch: pytest.MonkeyPatch, findings: list | None = None) -> None:
     """Fix the findings (none by default): detectors belong to other tests,
     and a new one must not change what these renderers are checked against."""
-    monkeypatch.setattr("shapetrace.checks.run_checks", lambda trace, ignore=(): list(findings or []))
+    monkeypatch.setattr("shapetrace.analyze.checks.run_checks", lambda trace, ignore=(): list(findings or []))
 
 
 def fixed_findings_at_repo(monkeypatch: pytest.MonkeyPatch) -> None:

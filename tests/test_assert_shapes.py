@@ -6,9 +6,9 @@ import pytest
 import torch
 
 import shapetrace
-from shapetrace.assertions import UnknownTensorError
 from shapetrace.errors import UnknownCallError
-from shapetrace.spec import SpecSyntaxError
+from shapetrace.testing.assertions import UnknownTensorError
+from shapetrace.testing.spec import SpecSyntaxError
 from tests.models.core_models import Nested, article_model
 
 SEED_SPEC = {

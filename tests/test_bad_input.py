@@ -20,7 +20,7 @@ from torch import nn
 
 import shapetrace
 from shapetrace import ShapetraceError
-from shapetrace.cli import main
+from shapetrace.cli.app import main
 from shapetrace.errors import TraceFormatError, UnknownCallError
 from tests.models import core_models as zoo
 from tests.models.fault_models import hook_state
@@ -132,7 +132,7 @@ def test_assert_shapes_arguments(live, target, spec, error, match):
     ("é 4", "é", 0),
 ])
 def test_malformed_spec_strings_name_the_token(live, spec, token, position):
-    from shapetrace.spec import SpecSyntaxError
+    from shapetrace.testing.spec import SpecSyntaxError
 
     with pytest.raises(SpecSyntaxError) as raised:
         shapetrace.assert_shapes(live, {"blocks": spec})
@@ -321,7 +321,7 @@ def test_json_is_strict_even_for_infinite_module_settings():
     '"inputs": [["x", [2, "3"], "float32"]], "outputs": []}]}',
 ], ids=["not-json", "deep", "version", "calls-object", "fields", "depth", "shape"])
 def test_a_broken_snapshot_says_to_rewrite_it(live, tmp_path, text):
-    from shapetrace.snapshot import SnapshotTarget, bound_to
+    from shapetrace.testing.snapshot import SnapshotTarget, bound_to
 
     (tmp_path / "test_x.json").write_text(text)
     with bound_to(SnapshotTarget(tmp_path, "test_x")), pytest.raises(

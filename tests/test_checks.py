@@ -16,8 +16,8 @@ from demos.bugs import (
     st009_dtype,
     st010_feature_mismatch,
 )
-from shapetrace.checks._source import find_call
-from shapetrace.records import Location
+from shapetrace.analyze.checks._source import find_call
+from shapetrace.core.records import Location
 from tests.check_support import codes, line_of, only, traced
 from tests.models import buggy_models as buggy
 from tests.models import correct_models as correct

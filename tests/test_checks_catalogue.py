@@ -7,9 +7,9 @@ import re
 import pytest
 
 import shapetrace
-from shapetrace.checks import REGISTRY, load_detectors
-from shapetrace.cli import main
-from shapetrace.script import ScriptRun, run_script
+from shapetrace.analyze.checks import REGISTRY, load_detectors
+from shapetrace.cli.app import main
+from shapetrace.record.script import ScriptRun, run_script
 from tests.check_support import BUGS, codes, traced
 from tests.models import buggy_models as buggy
 from tests.models import correct_models as correct

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from shapetrace.cli import main
+from shapetrace.cli.app import main
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTICLE_SHAPES = ["(5, 30)", "(5, 30, 1)", "(5, 30, 64)", "(150, 64)", "(150, 1)", "(5, 1)"]
@@ -153,7 +153,7 @@ def test_integer_inputs_are_valid_embedding_indices():
 def test_seven_b_shaped_model_on_meta_in_seconds_without_memory():
     code = (
         "import resource, sys, time\n"
-        "from shapetrace.cli import main\n"
+        "from shapetrace.cli.app import main\n"
         "start = time.perf_counter()\n"
         "status = main(['run', 'tests.models.factories:seven_b_shaped', '--input', '1x2048x4096',"
         " '--device', 'meta', '--no-ops', '-o', sys.argv[1]])\n"
@@ -255,7 +255,7 @@ def test_short_last_batch_is_recorded_and_its_crash_reported(tmp_path):
 
 
 def test_fail_on_exits_1_only_when_findings_reach_it(tmp_path):
-    from shapetrace.checks import REGISTRY, load_detectors
+    from shapetrace.analyze.checks import REGISTRY, load_detectors
 
     load_detectors()
     if not REGISTRY:

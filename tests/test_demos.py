@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from shapetrace.script import run_script
+from shapetrace.record.script import run_script
 
 ROOT = Path(__file__).resolve().parent.parent
 

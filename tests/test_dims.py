@@ -8,7 +8,7 @@ import torch
 import shapetrace
 from demos.bidirectional_forecaster import BiLSTM
 from shapetrace import ShapetraceError
-from shapetrace.dims import UNKNOWN, fit_dim, size_runs
+from shapetrace.analyze.symbolic import UNKNOWN, fit_dim, size_runs
 from tests.models.core_models import article_model
 from tests.models.varied_models import ConvStack, FixedArticleLSTM, Flattened, LengthBranch
 

@@ -19,8 +19,8 @@ import torch
 from torch import nn
 
 import shapetrace
-from shapetrace.module_info import module_config, parameter_count
-from shapetrace.script import run_script
+from shapetrace.record.module_info import module_config, parameter_count
+from shapetrace.record.script import run_script
 from tests.models import core_models as zoo
 
 

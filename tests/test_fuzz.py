@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 import shapetrace
-from shapetrace.recorder import is_builtin_module
+from shapetrace.record.recorder import is_builtin_module
 from tests.models import fuzz_models as fm
 from tests.models.fault_models import hook_state
 

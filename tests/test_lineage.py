@@ -6,8 +6,8 @@ import torch
 from torch import nn
 
 import shapetrace
-from shapetrace.lineage.atoms import Atom, regroup
-from shapetrace.lineage.flow import analyze
+from shapetrace.analyze.lineage.atoms import Atom, regroup
+from shapetrace.analyze.lineage.flow import analyze
 from tests.models import correct_models as correct
 
 B, T, H = Atom("B", 5), Atom("T", 30), Atom("H", 64)

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 import torch
 
 import shapetrace
-from shapetrace.script import run_script
+from shapetrace.record.script import run_script
 from tests.models import core_models as zoo
 
 

@@ -322,7 +322,7 @@ def _modules_after_import(prelude: str = "") -> set[str]:
     code = textwrap.dedent(f"""
         import sys
         {prelude}
-        import shapetrace.pytest_plugin
+        import shapetrace.testing.pytest_plugin
         print("\\n".join(sys.modules))
     """)
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -334,7 +334,7 @@ def test_plugin_module_imports_no_torch():
     stub_package = (f"import types; package = types.ModuleType('shapetrace'); "
                     f"package.__path__ = [{str(PACKAGE_DIR)!r}]; sys.modules['shapetrace'] = package")
     modules = _modules_after_import(stub_package)
-    assert "shapetrace.pytest_plugin" in modules
+    assert "shapetrace.testing.pytest_plugin" in modules
     assert not {name for name in modules if name == "torch" or name.startswith("torch.")}
 
 

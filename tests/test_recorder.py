@@ -360,7 +360,7 @@ def test_parameter_counts_are_those_of_parameters(make, make_input):
 def test_make_call_builds_the_same_call_as_the_dataclass():
     import dataclasses
 
-    from shapetrace.records import Call, Location, make_call
+    from shapetrace.core.records import Call, Location, make_call
 
     fields = dict(id=3, kind="op", name="view", type="Tensor.view", inputs=(), outputs=(),
                   location=Location("f.py", 2, "x.view(2)", "forward"), depth=1, index=4, parent_id=0,
@@ -380,7 +380,7 @@ def test_make_call_builds_the_same_call_as_the_dataclass():
 def test_tensor_meta_builds_the_same_meta_as_the_dataclass(tensor):
     import dataclasses
 
-    from shapetrace.meta import TensorMeta, tensor_meta
+    from shapetrace.core.tensor_meta import TensorMeta, tensor_meta
 
     made = tensor_meta(tensor, "0.1")
     strided = tensor.layout == torch.strided

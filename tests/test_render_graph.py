@@ -8,11 +8,11 @@ import pytest
 import torch
 
 import shapetrace
-from shapetrace.checks.finding import Finding
-from shapetrace.outputs import write_outputs
-from shapetrace.render import graph as graph_module
-from shapetrace.render.dataflow import Dataflow
-from shapetrace.render.graph import save_graph
+from shapetrace.cli.outputs import write_outputs
+from shapetrace.core.finding import Finding
+from shapetrace.render.graph import digraph as graph_module
+from shapetrace.render.graph.dataflow import Dataflow
+from shapetrace.render.graph.digraph import save_graph
 from shapetrace.render.html import trace_html
 from tests.models.render_models import Stack, transformer
 from tests.render_support import assert_golden, fixed_findings_at_repo, forecaster_trace, silence_checks, trace_of

@@ -13,9 +13,9 @@ import torch
 
 import shapetrace
 from demos import lstm_forecaster
-from shapetrace.checks.finding import Finding
-from shapetrace.cli import main
-from shapetrace.render.source import SourceNotFoundError
+from shapetrace.cli.app import main
+from shapetrace.core.finding import Finding
+from shapetrace.render.source.annotate import SourceNotFoundError
 from tests.models.render_models import Broken, Headers, Loops, Stack, transformer
 from tests.render_support import assert_golden, fixed_findings_at_repo, forecaster_trace, silence_checks, trace_of
 

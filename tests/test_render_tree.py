@@ -6,8 +6,8 @@ import pytest
 import torch
 
 import shapetrace
-from shapetrace.checks.finding import Finding
-from shapetrace.outputs import write_outputs
+from shapetrace.cli.outputs import write_outputs
+from shapetrace.core.finding import Finding
 from tests.models.render_models import Broken, transformer
 from tests.render_support import (
     assert_golden,

@@ -5,7 +5,17 @@ from __future__ import annotations
 import pytest
 
 from shapetrace import ShapetraceError
-from shapetrace.spec import AnyDim, Fixed, Named, Product, Rest, SpecSyntaxError, match_all, match_shape, parse_spec
+from shapetrace.testing.spec import (
+    AnyDim,
+    Fixed,
+    Named,
+    Product,
+    Rest,
+    SpecSyntaxError,
+    match_all,
+    match_shape,
+    parse_spec,
+)
 
 
 @pytest.mark.parametrize(("text", "dims"), [

@@ -12,10 +12,10 @@ import torch
 from torch import nn
 
 import shapetrace
+from shapetrace.analyze.lineage.flow import analyze
+from shapetrace.core.tensor_meta import MetaTable
 from shapetrace.errors import TraceFormatError
-from shapetrace.lineage.flow import analyze
-from shapetrace.meta import MetaTable
-from shapetrace.render.dataflow import Dataflow
+from shapetrace.render.graph.dataflow import Dataflow
 from tests.render_support import trace_of
 
 

@@ -8,8 +8,8 @@ import shutil
 
 from rich.console import Console
 
-from ..result import Trace
-from .report import report
+from shapetrace.core.trace import Trace
+from shapetrace.render.report import report
 
 # rich fills in {code}; inline styles need no stylesheet, so the other fields go unused.
 _PRE = ('<pre style="font-family: Menlo, \'DejaVu Sans Mono\', Consolas, monospace; font-size: 12px; '

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..meta import TensorMeta
-from ..records import Call
-from .format import format_shape, labelled_shapes
-from .table import NON_CONTIGUOUS
+from shapetrace.core.records import Call
+from shapetrace.core.tensor_meta import TensorMeta
+from shapetrace.core.text import format_shape, labelled_shapes
+from shapetrace.render.table import NON_CONTIGUOUS
 
 
 def marks(meta: TensorMeta) -> str:

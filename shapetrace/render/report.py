@@ -8,10 +8,10 @@ from typing import IO
 from rich.console import Console, Group, RenderableType
 from rich.text import Text
 
-from ..checks.finding import Finding
-from ..result import Trace
-from .format import format_location
-from .table import trace_table, uniform
+from shapetrace.core.finding import Finding
+from shapetrace.core.text import format_location
+from shapetrace.core.trace import Trace
+from shapetrace.render.table import trace_table, uniform
 
 _SEVERITY_STYLE = {"error": "bold red", "warning": "bold yellow", "info": "bold blue"}
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Hashable, Sequence
 
-from ..records import Call
+from shapetrace.core.records import Call
 
 _NUMBERED = re.compile(r"^(.*?)(\d+)$")
 

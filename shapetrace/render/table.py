@@ -8,9 +8,9 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
-from ..records import Call
-from ..result import Trace
-from .format import device_label, dtype_label, format_count, format_location, format_op, labelled_shapes
+from shapetrace.core.records import Call
+from shapetrace.core.text import device_label, dtype_label, format_count, format_location, format_op, labelled_shapes
+from shapetrace.core.trace import Trace
 
 NON_CONTIGUOUS = "non-contig"
 

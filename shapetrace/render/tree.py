@@ -13,11 +13,11 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.text import Text
 from rich.tree import Tree
 
-from ..records import Call
-from ..result import Trace
-from .format import format_count, format_op
-from .marks import marked_shapes
-from .structure import is_shown, repeated_runs, run_label, shown_children, shown_roots
+from shapetrace.core.records import Call
+from shapetrace.core.text import format_count, format_op
+from shapetrace.core.trace import Trace
+from shapetrace.render.marks import marked_shapes
+from shapetrace.render.structure import is_shown, repeated_runs, run_label, shown_children, shown_roots
 
 
 def trace_tree(trace: Trace, *, ops: bool = False, depth: int | None = None, collapse: bool = True) -> Tree:

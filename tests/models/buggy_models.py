@@ -9,8 +9,7 @@ import torch
 from torch import nn
 
 import shapetrace
-
-from .correct_models import Example
+from tests.models.correct_models import Example
 
 
 class SeqFirstCodeBatchFirstData(nn.Module):

@@ -1,0 +1,89 @@
+"""The findings catalogue: one module per detector, registered here.
+
+A detector is a pure function ``Trace -> Iterable[Finding]``; it sees only
+the trace, so findings of a loaded trace equal those of the live one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
+
+from shapetrace.core.finding import SEVERITY_RANK, Finding, Severity
+
+if TYPE_CHECKING:
+    from shapetrace.core.records import Call
+    from shapetrace.core.trace import Trace
+
+Detector = Callable[["Trace"], Iterable[Finding]]
+
+# Modules that register detectors, imported on first use.
+DETECTOR_MODULES: tuple[str, ...] = (
+    "batch_first", "view_scramble", "hardcoded_batch", "noncontiguous_view", "loss_broadcast",
+    "bidirectional_last_step", "hidden_state", "device", "dtype", "features", "variation",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckInfo:
+    code: str
+    name: str
+    severity: Severity
+    summary: str
+    detector: Detector
+
+
+REGISTRY: dict[str, CheckInfo] = {}
+
+
+def register(code: str, name: str, severity: Severity, summary: str) -> Callable[[Detector], Detector]:
+    """Decorator adding a detector to the catalogue under a code never reused."""
+
+    def add(detector: Detector) -> Detector:
+        if code in REGISTRY:
+            raise RuntimeError(f"finding code {code} registered twice")
+        REGISTRY[code] = CheckInfo(code, name, severity, summary, detector)
+        return detector
+
+    return add
+
+
+def finding(code: str, call: Call, message: str, hint: str = "",
+            severity: Severity | None = None) -> Finding:
+    """A finding of a registered code about ``call``, at its line."""
+    info = REGISTRY[code]
+    return Finding(code, info.name, severity or info.severity, message, call.location, hint, call.id)
+
+
+def load_detectors() -> dict[str, CheckInfo]:
+    for module in DETECTOR_MODULES:
+        importlib.import_module(f"{__name__}.{module}")
+    return REGISTRY
+
+
+def run_checks(trace: Trace, ignore: Iterable[str] = ()) -> list[Finding]:
+    """Every finding of every check not ignored; one per code and line, since
+    a loop or a second batch repeats the same mistake."""
+    skipped = set(ignore)
+    findings: list[Finding] = []
+    seen: set[tuple[str, object]] = set()
+    for code, info in sorted(load_detectors().items()):
+        if code in skipped:
+            continue
+        for found in info.detector(trace):
+            key = (code, found.location if found.location is not None else found.message)
+            if key not in seen:
+                seen.add(key)
+                findings.append(found)
+    return findings
+
+
+def at_least(findings: Iterable[Finding], severity: Severity) -> list[Finding]:
+    """Findings of ``severity`` or worse."""
+    rank = SEVERITY_RANK[severity]
+    return [f for f in findings if SEVERITY_RANK[f.severity] >= rank]
+
+
+__all__ = ["REGISTRY", "CheckInfo", "Finding", "at_least", "finding", "load_detectors", "register", "run_checks"]

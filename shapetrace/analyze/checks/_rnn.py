@@ -1,0 +1,91 @@
+"""What the checks need to know about recurrent module calls."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Sequence
+
+from shapetrace.analyze.checks._common import pass_root
+from shapetrace.analyze.lineage.atoms import Dim, Lineage
+from shapetrace.analyze.lineage.flow import DataFlow
+from shapetrace.analyze.lineage.module_rules import RNN_TYPES, is_builtin
+from shapetrace.core.records import Call
+from shapetrace.core.tensor_meta import TensorMeta
+
+# Where an RNN's initial state sits among its inputs: positional or ``hx=``.
+_HIDDEN_PATHS = ("1", "1.0", "1.1", "hx", "hx.0", "hx.1")
+
+
+def is_rnn(call: Call) -> bool:
+    return is_builtin(call) and call.type in RNN_TYPES
+
+
+def rnn_input(call: Call) -> TensorMeta | None:
+    return call.input_at("0") or call.input_at("input")
+
+
+def hidden_inputs(call: Call) -> list[TensorMeta]:
+    """h_0 (and c_0 for an LSTM), as passed."""
+    return [meta for meta in call.inputs if meta.path in _HIDDEN_PATHS]
+
+
+def directions(call: Call) -> int:
+    return 2 if call.config.get("bidirectional") else 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """Where a batched RNN call keeps batch and time, by its ``batch_first``."""
+
+    call: Call
+    input: TensorMeta
+    batch_dim: int
+    batch: Dim
+    time: Dim
+
+    @property
+    def time_dim(self) -> int:
+        return 1 - self.batch_dim
+
+    @property
+    def batch_size(self) -> int:
+        return self.input.shape[self.batch_dim]
+
+    @property
+    def steps(self) -> int:
+        return self.input.shape[self.time_dim]
+
+
+def ops_after(flow: DataFlow, lay: Layout) -> Iterator[tuple[Call, Lineage]]:
+    """The ops of the same forward pass after the RNN call, with the lineage of
+    the tensor each works on."""
+    for op in pass_root(lay.call).walk():
+        if op.kind == "op" and op.id > lay.call.id and op.inputs:
+            yield op, flow.input_lineage(op, 0)
+
+
+def layout(flow: DataFlow, call: Call) -> Layout | None:
+    """The layout of an RNN call on a 3-d input whose batch and time are one axis each."""
+    meta = rnn_input(call)
+    if not is_rnn(call) or meta is None or meta.ndim != 3:
+        return None
+    lineage = flow.input_lineage(call, call.inputs.index(meta))
+    batch_dim = 0 if call.config.get("batch_first") else 1
+    batch, time = lineage[batch_dim], lineage[1 - batch_dim]
+    if len(batch) != 1 or len(time) != 1:
+        return None
+    return Layout(call, meta, batch_dim, batch, time)
+
+
+def first_layouts(flow: DataFlow, calls: Sequence[Call]) -> Iterator[Layout]:
+    """The layout of the first call of each RNN in each forward pass: a loop
+    calling one RNN again and again repeats the same evidence."""
+    seen: set[tuple[int, str]] = set()
+    for call in calls:
+        if not is_rnn(call):
+            continue
+        key = (pass_root(call).id, call.name)
+        lay = layout(flow, call) if key not in seen else None
+        seen.add(key)
+        if lay is not None:
+            yield lay

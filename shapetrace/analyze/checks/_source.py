@@ -1,0 +1,177 @@
+"""Reading the user's source line that a call was made from.
+
+The trace keeps each call's line (``Location.code``); its argument
+expressions tell what a size was written as: ``self.batch_size`` or ``32``
+is baked in, ``x.size(0)`` follows the data. Only a line that parses on its
+own is read: the first line of a call spread over several lines is not.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import functools
+import re
+from collections.abc import Collection, Iterable, Iterator
+
+from shapetrace.core.records import Location
+
+_BATCH_NAME = re.compile(r"batch|(^|_)bs($|_)|^n_?samples$", re.IGNORECASE)
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceCall:
+    """One call expression of a line: ``receiver.name(*args)``."""
+
+    receiver: str | None
+    args: tuple[str, ...]
+
+
+@functools.lru_cache(maxsize=512)
+def _parse(code: str) -> ast.AST | None:
+    for text in (code, code + "\n    pass", code.rstrip(":")):
+        try:
+            return ast.parse(text)
+        except SyntaxError:
+            continue
+    return None
+
+
+def _call_name(node: ast.Call) -> str | None:
+    func = node.func
+    if isinstance(func, ast.Attribute):
+        return func.attr
+    return func.id if isinstance(func, ast.Name) else None
+
+
+def _args(node: ast.Call) -> tuple[str, ...]:
+    args = node.args
+    if len(args) == 1 and isinstance(args[0], (ast.Tuple, ast.List)):  # view((a, b)) = view(a, b)
+        args = args[0].elts
+    return tuple(ast.unparse(arg) for arg in args)
+
+
+def _evaluated(node: ast.AST, depth: int = 0) -> Iterator[tuple[ast.AST, int]]:
+    """The nodes under ``node``, with their depth, in the order Python
+    evaluates them: a call after its receiver and arguments. Fields come in
+    that order but for an assignment's value (before its targets) and a
+    dict's keys and values (in pairs)."""
+    children: Iterable[ast.AST | None] = ast.iter_child_nodes(node)
+    if isinstance(node, (ast.Assign, ast.AnnAssign)):
+        children = [node.value, *(node.targets if isinstance(node, ast.Assign) else [node.target])]
+    elif isinstance(node, ast.Dict):
+        children = [part for pair in zip(node.keys, node.values) for part in pair]
+    for child in children:
+        if child is not None:
+            yield from _evaluated(child, depth + 1)
+    yield node, depth
+
+
+@functools.lru_cache(maxsize=512)
+def _calls(code: str) -> tuple[tuple[str | None, int, SourceCall], ...]:
+    """The line's calls in the order they run: name, depth in the tree, call."""
+    tree = _parse(code)
+    if tree is None:
+        return ()
+    calls = []
+    for node, depth in _evaluated(tree):
+        if isinstance(node, ast.Call):
+            func = node.func
+            receiver = ast.unparse(func.value) if isinstance(func, ast.Attribute) else None
+            calls.append((_call_name(node), depth, SourceCall(receiver, _args(node))))
+    return tuple(calls)
+
+
+def find_call(location: Location | None, names: Collection[str] | None,
+              nargs: int | None = None, occurrence: int | None = None) -> SourceCall | None:
+    """The call of one of ``names`` (any name: None) on the line; None when
+    the line does not parse or has no such call.
+
+    ``occurrence`` (an op's ``index``: how many ops of its name ran at its
+    line before it) picks by position: with ``k`` such calls on the line, the
+    op is the ``occurrence % k``-th of them to run; in ``x.view(-1).view(2, 8)``
+    0 is the inner view. (That holds while each of them runs each time the
+    line does: not for one in an ``if``-expression's branch.) Without it:
+    the outermost call with ``nargs`` arguments, else the outermost."""
+    if location is None or not location.code:
+        return None
+    found = [(depth, call) for name, depth, call in _calls(location.code) if names is None or name in names]
+    if not found:
+        return None
+    if occurrence is not None:
+        return found[occurrence % len(found)][1]
+    found.sort(key=lambda pair: pair[0])  # stable: outermost first, then left to right
+    fitting = [call for _, call in found if nargs is None or len(call.args) == nargs]
+    return fitting[0] if fitting else found[0][1]
+
+
+def subscripted(location: Location | None) -> str | None:
+    """``out`` for a line that indexes ``out[:, -1, :]``."""
+    tree = _parse(location.code) if location is not None and location.code else None
+    if tree is None:
+        return None
+    node = next((n for n in ast.walk(tree) if isinstance(n, ast.Subscript)), None)
+    return ast.unparse(node.value) if node is not None else None
+
+
+def _identifiers(node: ast.AST) -> list[str]:
+    names = []
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Name):
+            names.append(sub.id)
+        elif isinstance(sub, ast.Attribute):
+            names.append(sub.attr)
+    return names
+
+
+def names_batch(expression: str) -> bool:
+    """True when the expression mentions a batch size by name."""
+    try:
+        node = ast.parse(expression, mode="eval")
+    except SyntaxError:
+        return False
+    return any(_BATCH_NAME.search(name) for name in _identifiers(node))
+
+
+def is_fixed(expression: str) -> bool:
+    """True when the expression cannot follow the data: literals, attributes
+    of ``self`` (set once in ``__init__``), UPPER_CASE constants, and
+    arithmetic of those. ``x.size(0)``, ``len(x)`` and plain local names
+    (which may have come from the data) are not fixed."""
+    try:
+        node = ast.parse(expression, mode="eval").body
+    except SyntaxError:
+        return False
+    return _fixed(node)
+
+
+def _fixed(node: ast.AST) -> bool:
+    if isinstance(node, ast.Constant):
+        return isinstance(node.value, int)
+    if isinstance(node, ast.Attribute):
+        base = node.value
+        while isinstance(base, ast.Attribute):
+            base = base.value
+        return isinstance(base, ast.Name) and base.id == "self"
+    if isinstance(node, ast.Name):
+        return node.id.isupper()
+    if isinstance(node, ast.BinOp):
+        return _fixed(node.left) and _fixed(node.right)
+    return False
+
+
+def batch_factor(expression: str) -> str | None:
+    """The fixed, batch-named factor of a size: ``self.batch_size`` in
+    ``self.batch_size * seq_len``; None when there is none."""
+    try:
+        node = ast.parse(expression, mode="eval").body
+    except SyntaxError:
+        return None
+    factors = [node]
+    while factors:
+        factor = factors.pop()
+        if isinstance(factor, ast.BinOp) and isinstance(factor.op, ast.Mult):
+            factors += [factor.right, factor.left]
+        elif _fixed(factor) and names_batch(ast.unparse(factor)):
+            return ast.unparse(factor)
+    return None

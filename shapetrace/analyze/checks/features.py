@@ -1,0 +1,98 @@
+"""ST010 feature-mismatch: an input whose feature dim is not what the module was built for.
+
+Compares the recorded input with the module's config: a Linear's last dim
+with ``in_features``, an RNN's with ``input_size``, a convolution's dim 1
+with ``in_channels``, a norm's with its feature count. The hint tells apart
+data in the wrong layout (the size sits in another dim: transpose), a
+missing feature dim, and a module built too small (a Linear after a
+bidirectional LSTM needs ``2 * hidden_size``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+
+from shapetrace.analyze.checks import finding, register
+from shapetrace.analyze.checks._common import argument_text, at_line, call_label, pass_root
+from shapetrace.analyze.checks._rnn import is_rnn
+from shapetrace.analyze.lineage.flow import DataFlow, analyze
+from shapetrace.analyze.lineage.module_rules import RNN_TYPES, hidden_origin, is_builtin
+from shapetrace.core.finding import Finding
+from shapetrace.core.records import Call
+from shapetrace.core.text import format_shape
+from shapetrace.core.trace import Trace
+
+
+@dataclasses.dataclass(frozen=True)
+class Expectation:
+    """Which input dim must equal which config value."""
+
+    dim: int  # -1: last; 1: channels
+    key: str
+    min_ndim: int = 1  # fewer dims: an unbatched input, where dim 1 is not the channels
+
+
+_EXPECTED = {
+    **dict.fromkeys(("Linear", "Bilinear"), Expectation(-1, "in_features")),
+    **dict.fromkeys((*RNN_TYPES, "RNNCell", "LSTMCell", "GRUCell"), Expectation(-1, "input_size")),
+    **dict.fromkeys(("Conv1d", "ConvTranspose1d"), Expectation(1, "in_channels", 3)),
+    **dict.fromkeys(("Conv2d", "ConvTranspose2d"), Expectation(1, "in_channels", 4)),
+    "Conv3d": Expectation(1, "in_channels", 5),
+    "BatchNorm1d": Expectation(1, "num_features", 2),
+    "BatchNorm2d": Expectation(1, "num_features", 4),
+    "LayerNorm": Expectation(-1, "normalized_shape"),
+    "MultiheadAttention": Expectation(-1, "embed_dim"),
+}
+
+
+def _wanted(call: Call, expectation: Expectation) -> int | None:
+    value = call.config.get(expectation.key)
+    if isinstance(value, tuple):  # LayerNorm's normalized_shape: its last size
+        value = value[-1] if value else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _bidirectional_source(flow: DataFlow, call: Call, size: int) -> Call | None:
+    """The bidirectional RNN whose whole output width reached this input."""
+    last = {atom.origin for atom in flow.input_lineage(call, 0)[-1]}
+    return next((rnn for rnn in pass_root(call).walk()
+                 if is_rnn(rnn) and rnn.config.get("bidirectional") and hidden_origin(rnn) in last
+                 and size == 2 * rnn.config.get("hidden_size", 0)), None)
+
+
+def _hint(flow: DataFlow, call: Call, expectation: Expectation, wanted: int) -> str:
+    meta = call.inputs[0]
+    axis = expectation.dim % meta.ndim
+    got = meta.shape[axis]
+    source = argument_text(call)
+    elsewhere = [i for i, size in enumerate(meta.shape) if size == wanted and i != axis]
+    if elsewhere:
+        pair = sorted((elsewhere[-1], axis))
+        return f"the features are in dim {elsewhere[-1]}: pass {source}.transpose({pair[0]}, {pair[1]})"
+    if expectation.key == "input_size" and wanted == 1 and meta.ndim == 2:
+        return f"add the feature dim: pass {source}.unsqueeze(-1)"
+    rnn = _bidirectional_source(flow, call, got)
+    if rnn is not None:
+        return (f"{rnn.name} is bidirectional: build nn.{call.type}({got}, ...) "
+                f"(2 * hidden_size features)")
+    return f"build nn.{call.type} with {expectation.key}={got}, or make the input's dim {axis} {wanted}"
+
+
+@register("ST010", "feature-mismatch", "error",
+          "a Linear/LSTM input's last dim does not match in_features/input_size")
+def check_features(trace: Trace) -> Iterator[Finding]:
+    flow = analyze(trace.calls)
+    for call in trace.calls:
+        expectation = _EXPECTED.get(call.type) if is_builtin(call) else None
+        meta = call.inputs[0] if expectation is not None and call.inputs else None
+        if expectation is None or meta is None or meta.ndim < expectation.min_ndim:
+            continue
+        wanted = _wanted(call, expectation)
+        axis = expectation.dim % meta.ndim
+        if wanted is None or meta.shape[axis] == wanted:
+            continue
+        where = "last dim" if expectation.dim == -1 else f"dim {axis}"
+        message = (f"{call_label(call, expectation.key)} {at_line(call)} got {format_shape(meta)}: "
+                   f"its {where} is {meta.shape[axis]}, not {wanted}")
+        yield finding("ST010", call, message, _hint(flow, call, expectation, wanted))

@@ -1,0 +1,247 @@
+"""ST003 hardcoded-batch-size: a size written for one batch size only.
+
+``x.view(self.batch_size, seq_len, 1)`` and ``torch.zeros(1, 32, 64)`` work
+until a batch of another size comes (the short last batch of an epoch).
+Evidence, strongest first:
+
+- the call failed, and this pass's batch size in place of one size argument
+  would have made it valid (other passes of the model, in a script trace,
+  tell the batch size the code was written for);
+- before any failure: the source line writes the size at the batch position
+  as something fixed, ``self.batch_size`` or a literal, not ``x.size(0)``.
+  A literal counts only where lineage shows the dim is the batch, or where
+  the tensor becomes an RNN's h_0 (batch in dim 1).
+
+The batch axis of a pass is the one its RNNs batch over, else the model
+input axis that survives as dim 0 of the output, else input dim 0. When a
+literal batch size equals another size of the same call, the finding says it
+cannot tell which of the two is the batch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+from shapetrace.analyze.checks import finding, register
+from shapetrace.analyze.checks._common import at_line, call_label, op_text, receiver_text
+from shapetrace.analyze.checks._rnn import first_layouts, is_rnn
+from shapetrace.analyze.checks._source import SourceCall, batch_factor, find_call, is_fixed
+from shapetrace.analyze.checks.variation import failures_at_other_sizes
+from shapetrace.analyze.lineage.atoms import Atom, origins
+from shapetrace.analyze.lineage.flow import DataFlow, analyze
+from shapetrace.analyze.lineage.op_rules import reshape_fits, size_args
+from shapetrace.core.finding import Finding
+from shapetrace.core.records import Call
+from shapetrace.core.text import format_dims, format_shape
+from shapetrace.core.trace import Trace
+
+_RESHAPES = frozenset({"view", "reshape", "expand"})
+# Creation ops whose arguments are the sizes of the tensor they make.
+_CREATIONS = frozenset({"randn", "rand", "zeros", "ones", "empty", "full", "new_zeros",
+                        "new_ones", "new_empty", "new_full"})
+# Ops that hand a tensor on unchanged in shape, on its way to where it is used.
+_PASS_THROUGH = frozenset({"to", "cuda", "cpu", "float", "double", "half", "type", "detach", "clone",
+                           "contiguous", "requires_grad_"})
+
+
+def batch_axis(flow: DataFlow, root: Call) -> Atom | None:
+    """The atom that is the batch in this forward pass (see the module docstring)."""
+    lay = next(first_layouts(flow, list(root.walk())), None)
+    if lay is not None:
+        return lay.batch[0]
+    if root.kind != "module" or not root.inputs or not root.inputs[0].shape:
+        return None
+    given = flow.input_lineage(root, 0)
+    if root.outputs and root.outputs[0].shape:
+        first = flow.output_lineage(root, 0)[0]
+        if len(first) == 1 and first in given:
+            return first[0]
+    return given[0][0] if len(given[0]) == 1 else None
+
+
+def _source(call: Call, count: int) -> SourceCall | None:
+    found = find_call(call.location, {call.name}, count, call.index)
+    return found if found is not None and len(found.args) == count else None
+
+
+def _written(text: str, size: int) -> str:
+    """`` (self.batch_size)``: how the size was written, when not as itself."""
+    return f" ({text})" if text and text != str(size) else ""
+
+
+def _hint(written: str) -> str:
+    return (f"read the batch size from the data in forward (batch_size = x.size(0)) "
+            f"and use it instead of {written}")
+
+
+class _Pass:
+    """One forward pass: its batch axis, and the batch sizes of the others."""
+
+    def __init__(self, flow: DataFlow, root: Call, batch: Atom, others: set[int]) -> None:
+        self.flow, self.root, self.batch, self.others = flow, root, batch, others
+
+    # ------------------------------------------------------------ failed
+    def failed(self) -> Iterator[Finding]:
+        for call in self.root.walk():
+            if call.error is None:
+                continue
+            if call.kind == "op" and call.name in _RESHAPES and call.inputs:
+                found = self._failed_reshape(call)
+                if found is not None:
+                    yield found
+            elif call.kind == "module" and not call.children:
+                yield from self._failed_with_made_tensor(call)
+
+    def _failed_reshape(self, call: Call) -> Finding | None:
+        """A failed view/reshape that this batch size in one place would have fixed."""
+        sizes, meta = size_args(call), call.inputs[0]
+        numel, now = math.prod(meta.shape), self.batch.size
+        holds_batch = any(self.batch.origin in origins(dim) for dim in self.flow.input_lineage(call, 0))
+        if not holds_batch or reshape_fits(sizes, numel):
+            return None
+        source = _source(call, len(sizes))
+        texts = source.args if source is not None else ("",) * len(sizes)
+        fixable = [i for i, size in enumerate(sizes)
+                   if size > 0 and size != now and reshape_fits([*sizes[:i], now, *sizes[i + 1:]], numel)]
+        named = [i for i, text in enumerate(texts) if batch_factor(text)]
+        chosen = ([i for i in fixable if i in named] or named
+                  or [i for i in fixable if sizes[i] in self.others] or fixable)
+        if not chosen:
+            return None
+        i = chosen[0]
+        message = (f"{op_text(call)} {at_line(call)} asks for {format_dims(sizes)} from "
+                   f"{format_shape(meta)}: {sizes[i]}{_written(texts[i], sizes[i])} is a batch size baked in, "
+                   f"and this batch has {now}")
+        if len(chosen) > 1:
+            message += f"; the sizes of dims {' and '.join(map(str, chosen))} would each fit, so it cannot tell which"
+        elif i not in named and meta.shape.count(now) > 1:
+            message += (f"; {now} is also the size of another dim of {format_shape(meta)}, so it cannot "
+                        f"tell for sure that dim {i} is the batch")
+        return finding("ST003", call, message, self._reshape_fix(call, source, i))
+
+    def _reshape_fix(self, call: Call, source: SourceCall | None, index: int) -> str:
+        tensor = receiver_text(call)
+        lineage = self.flow.input_lineage(call, 0)
+        position = next((d for d, dim in enumerate(lineage) if dim == (self.batch,)), None)
+        if source is None or position is None:
+            factor = batch_factor(source.args[index]) if source is not None else None
+            return _hint(factor or "the fixed size")
+        args = list(source.args)
+        factor = batch_factor(args[index])
+        size = f"{tensor}.size({position})"
+        args[index] = args[index].replace(factor, size) if factor else size
+        return f"use {tensor}.{call.name}({', '.join(args)})"
+
+    def _failed_with_made_tensor(self, failed: Call) -> Iterator[Finding]:
+        """A tensor made for another batch size that a failed module received."""
+        for index in range(len(failed.inputs)):
+            made = next((source.call for source in self.flow.producers(failed, index)
+                         if source.call.name in _CREATIONS), None)
+            if made is None or made.output is None:
+                continue
+            sizes = size_args(made)
+            source = _source(made, len(sizes))
+            texts = source.args if source is not None else ("",) * len(sizes)
+            suspects = [i for i, size in enumerate(sizes)
+                        if size != self.batch.size and (size in self.others or batch_factor(texts[i]))]
+            if suspects:
+                i = suspects[0]
+                message = (f"{op_text(made)} {at_line(made)} makes {format_shape(made.output)} for a batch "
+                           f"of {sizes[i]}{_written(texts[i], sizes[i])}; {call_label(failed)} {at_line(failed)} "
+                           f"then failed on a batch of {self.batch.size}")
+                yield finding("ST003", made, message, _hint(batch_factor(texts[i]) or str(sizes[i])))
+
+    # ------------------------------------------------------------ latent
+    def fixed_sizes(self) -> Iterator[tuple[Call, int, str]]:
+        """``(call, dim, how it is written)`` for each fixed size at a batch position."""
+        for call in self.root.walk():
+            if call.kind != "op" or call.error is not None or call.output is None:
+                continue
+            sizes = size_args(call)
+            source = _source(call, len(sizes))
+            if source is None:
+                continue
+            if call.name in _RESHAPES and call.inputs and len(sizes) == call.output.ndim:
+                yield from self._fixed_in_reshape(call, source)
+            elif call.name in _CREATIONS:
+                yield from self._fixed_in_creation(call, sizes, source)
+
+    def _fixed_in_reshape(self, call: Call, source: SourceCall) -> Iterator[tuple[Call, int, str]]:
+        lineage = self.flow.output_lineage(call, 0)
+        for i, text in enumerate(source.args):
+            factor = batch_factor(text)
+            if self.batch.origin not in origins(lineage[i]):
+                continue
+            if factor:
+                yield call, i, factor
+            elif text.isdigit() and lineage[i] == (self.batch,):
+                yield call, i, text
+
+    def _fixed_in_creation(self, call: Call, sizes: list[int], source: SourceCall) -> Iterator[tuple[Call, int, str]]:
+        as_hidden = self._used_as_hidden_state(call)
+        for i, (size, text) in enumerate(zip(sizes, source.args)):
+            if size != self.batch.size or not is_fixed(text):
+                continue
+            factor = batch_factor(text)
+            if factor or (as_hidden and i == 1):
+                yield call, i, factor or text
+
+    def _used_as_hidden_state(self, call: Call) -> bool:
+        """True when the tensor (maybe after ``.to(device)``) is an RNN's h_0 or c_0."""
+        frontier = [(call, 0)]
+        while frontier:
+            producer, index = frontier.pop()
+            for consumer, k in self.flow.consumers(producer, index):
+                if consumer.kind == "op" and consumer.name in _PASS_THROUGH:
+                    frontier.append((consumer, 0))
+                elif is_rnn(consumer) and consumer.inputs[k].path not in ("0", "input"):
+                    return True
+        return False
+
+
+def _collision(call: Call, index: int, batch: Atom, written: str) -> str:
+    """For a literal: another dim of the same size it might have been meant for."""
+    others = [i for i, size in enumerate(size_args(call)) if size == batch.size and i != index]
+    if not written.isdigit() or not others:
+        return ""
+    return (f"; {written} is also the size of dim {others[0]}, so it cannot tell which of "
+            f"the two is the batch")
+
+
+def _latent(passes: list[_Pass]) -> Iterator[Finding]:
+    """One finding per way of writing the batch size: one mistake, however often used."""
+    groups: dict[str, list[tuple[Call, int, _Pass]]] = {}
+    for one in passes:
+        for call, index, written in one.fixed_sizes():
+            key = written if not written.isdigit() else f"{written}@{call.location}"
+            groups.setdefault(key, []).append((call, index, one))
+    for key, uses in groups.items():
+        call, index, one = uses[0]
+        written = key.partition("@")[0]
+        lines = sorted({c.location.lineno for c, _, _ in uses if c.location is not None} - {
+            call.location.lineno if call.location else -1})
+        elsewhere = f", as do lines {', '.join(map(str, lines))}" if lines else ""
+        how = f"the literal {written}" if written.isdigit() else f"{written} ({one.batch.size})"
+        message = (f"{op_text(call)} {at_line(call)} sizes the batch with {how}"
+                   f"{elsewhere}: a batch of another size, like a short last one, will not fit"
+                   f"{_collision(call, index, one.batch, written)}")
+        yield finding("ST003", call, message, _hint(written), "warning")
+
+
+def _passes(trace: Trace, flow: DataFlow) -> list[_Pass]:
+    roots = [call for call in trace.calls if call.parent is None and call.kind == "module"]
+    batches = {root.id: batch_axis(flow, root) for root in roots}
+    sizes = {batch.size for batch in batches.values() if batch is not None}
+    return [_Pass(flow, root, batch, sizes - {batch.size})
+            for root in roots if (batch := batches[root.id]) is not None]
+
+
+@register("ST003", "hardcoded-batch-size", "error",
+          "a view/reshape/expand/randn whose size is a constant that only fits one batch size")
+def check_hardcoded_batch(trace: Trace) -> Iterator[Finding]:
+    passes = _passes(trace, analyze(trace.calls))
+    failures = [*failures_at_other_sizes(trace), *(found for one in passes for found in one.failed())]
+    yield from failures
+    if not failures:  # the failure already names the baked-in size
+        yield from _latent(passes)

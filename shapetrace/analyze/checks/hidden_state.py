@@ -1,0 +1,81 @@
+"""ST007 hidden-state-mismatch: h_0/c_0 not (layers * directions, batch, hidden).
+
+PyTorch raises ``Expected hidden size (2, 32, 64), got [1, 32, 64]``; this
+says which part is off and why: a bidirectional or stacked RNN needs a slot
+per layer and direction, ``batch_first`` never applies to h_0, and the
+batch is the input's dim 0 only with ``batch_first=True``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from shapetrace.analyze.checks import finding, register
+from shapetrace.analyze.checks._common import at_line, call_label
+from shapetrace.analyze.checks._rnn import directions, hidden_inputs, is_rnn, rnn_input
+from shapetrace.core.finding import Finding
+from shapetrace.core.records import Call
+from shapetrace.core.tensor_meta import TensorMeta
+from shapetrace.core.text import format_dims, format_shape, tensor_name
+from shapetrace.core.trace import Trace
+
+
+def expected_hidden(call: Call, meta: TensorMeta) -> tuple[int, ...] | None:
+    """The shape ``meta`` (an h_0 or c_0 of ``call``) must have."""
+    source = rnn_input(call)
+    if source is None or source.ndim not in (2, 3):
+        return None
+    slots = call.config.get("num_layers", 1) * directions(call)
+    size = call.config.get("hidden_size")
+    proj = call.config.get("proj_size") or 0
+    if proj and not meta.path.endswith("1"):  # an LSTM's h_0 has proj_size features, its c_0 hidden_size
+        size = proj
+    if not isinstance(size, int) or not isinstance(slots, int):
+        return None
+    if source.ndim == 2:
+        return (slots, size)
+    batch = source.shape[0 if call.config.get("batch_first") else 1]
+    return (slots, batch, size)
+
+
+def _reason(call: Call, meta: TensorMeta, expected: tuple[int, ...]) -> tuple[str, str]:
+    """Why the shape is off, and the fix."""
+    got = meta.shape
+    name = tensor_name(call, meta, output=False)
+    if len(got) != len(expected):
+        fix = f": {name}.unsqueeze(0)" if len(got) == len(expected) - 1 else ""
+        return f"it has {len(got)} dims, not {len(expected)}", f"make it {format_dims(expected)}{fix}"
+    if len(got) == 3 and got == (expected[1], expected[0], expected[2]):
+        return ("batch_first does not apply to h_0 and c_0: they stay (layers * directions, batch, hidden)",
+                f"use {name}.transpose(0, 1).contiguous()")
+    if got[0] != expected[0]:
+        layers, bidirectional = call.config.get("num_layers", 1), call.config.get("bidirectional")
+        why = f"num_layers={layers}" + (" times 2 directions" if bidirectional else "")
+        slots = "num_layers * 2" if bidirectional else "num_layers"
+        return (f"dim 0 must be {expected[0]} ({why})",
+                f"make it with {slots} in dim 0: {format_dims(expected)}")
+    if len(got) == 3 and got[1] != expected[1]:
+        axis = 0 if call.config.get("batch_first") else 1
+        return (f"dim 1 must be the batch size, {expected[1]}, which is dim {axis} of the input "
+                f"with batch_first={bool(call.config.get('batch_first'))}",
+                f"make it with x.size({axis}) in dim 1")
+    return (f"its last dim must be hidden_size={expected[-1]}",
+            f"make it with {expected[-1]} in its last dim")
+
+
+@register("ST007", "hidden-state-mismatch", "error",
+          "h_0/c_0 shape is not (layers*directions, batch, hidden)")
+def check_hidden_state(trace: Trace) -> Iterator[Finding]:
+    for call in trace.calls:
+        if not is_rnn(call):
+            continue
+        for meta in hidden_inputs(call):
+            expected = expected_hidden(call, meta)
+            if expected is None or meta.shape == expected:
+                continue
+            why, hint = _reason(call, meta, expected)
+            message = (f"{call_label(call, 'num_layers', 'bidirectional', 'batch_first')} {at_line(call)} "
+                       f"got {tensor_name(call, meta, output=False)} {format_shape(meta)}, expected "
+                       f"{format_dims(expected)}: {why}")
+            yield finding("ST007", call, message, hint)
+            break  # c_0 is usually built like h_0: one finding says it

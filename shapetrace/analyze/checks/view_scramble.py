@@ -1,0 +1,88 @@
+"""ST002 view-scrambles-dims: a view/reshape used where a permute was meant.
+
+``view`` reinterprets memory in order: it can merge neighbouring axes or
+split one, never swap them. Dimension lineage knows the axes each dim is
+made of (also through earlier merges: the 150 of ``view(B * T, H)`` is B
+then T). A view whose new dims are those same axes in another order, like
+``(B, T, F).view(T, B, F)`` or ``(B*T, H).view(T, B, H)``, cuts the data into
+the right sizes but mixes samples and time steps.
+
+Limits: axes of equal size (B == T) are told apart by lineage only where
+the sizes differ; ``(5, 5, 8).view(5, 5, 8)`` shows nothing to check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+from shapetrace.analyze.checks import finding, register
+from shapetrace.analyze.checks._common import at_line, op_text, receiver_text
+from shapetrace.analyze.lineage.atoms import Atom, regroup
+from shapetrace.analyze.lineage.flow import analyze
+from shapetrace.core.finding import Finding
+from shapetrace.core.records import Call
+from shapetrace.core.text import format_dims, format_shape
+from shapetrace.core.trace import Trace
+
+_VIEWS = frozenset({"view", "reshape", "view_as", "reshape_as"})
+
+
+def _reordering(atoms: Sequence[Atom], sizes: Sequence[int]) -> list[int] | None:
+    """For each output dim, the atom it takes when the sizes are a shuffle of the
+    atoms (equal sizes matched in order); None when they are not."""
+    if sorted(a.size for a in atoms) != sorted(sizes):
+        return None
+    free = list(range(len(atoms)))
+    order = []
+    for size in sizes:
+        index = next(i for i in free if atoms[i].size == size)
+        free.remove(index)
+        order.append(index)
+    return order
+
+
+def _swap_text(order: Sequence[int]) -> str:
+    moved = [i for i, j in enumerate(order) if i != j]
+    if len(moved) == 2:
+        return f"transpose({moved[0]}, {moved[1]})"
+    return f"permute({', '.join(map(str, order))})"
+
+
+def _fix(call: Call, blocks: list[tuple[tuple[Atom, ...], tuple[int, ...], list[int]]]) -> str:
+    """``x.transpose(0, 1)``, or a view in the atoms' own order then a permute."""
+    shape = list(call.output.shape)  # type: ignore[union-attr]
+    natural = list(shape)
+    order = list(range(len(shape)))
+    for atoms, dims, picks in blocks:
+        for dim, atom in zip(dims, atoms):
+            natural[dim] = atom.size
+        for dim, pick in zip(dims, picks):
+            order[dim] = dims[pick]
+    tensor = receiver_text(call)
+    if tuple(natural) == call.inputs[0].shape:
+        return f"use {tensor}.{_swap_text(order)}"
+    return f"use {tensor}.view{format_dims(natural)}.{_swap_text(order)}"
+
+
+@register("ST002", "view-scrambles-dims", "error",
+          "a view/reshape that reorders dims (a permute/transpose was meant), including a merged dim "
+          "split back in the wrong order")
+def check_view_scramble(trace: Trace) -> Iterator[Finding]:
+    flow = analyze(trace.calls)
+    for call in trace.calls:
+        if call.kind != "op" or call.name not in _VIEWS or call.output is None or not call.inputs:
+            continue
+        shape = call.output.shape
+        mixed = regroup(flow.input_lineage(call, 0), shape, "check").mixed
+        blocks = []
+        for atoms, dims in mixed:
+            picks = _reordering(atoms, [shape[d] for d in dims])
+            if picks is not None:
+                blocks.append((atoms, dims, picks))
+        if not blocks:
+            continue
+        laid_out = " x ".join(str(atom.size) for atom in blocks[0][0])
+        message = (f"{op_text(call)} {at_line(call)} makes {format_shape(call.output)} from "
+                   f"{format_shape(call.inputs[0])}, whose axes are {laid_out} in memory: a view cannot "
+                   f"reorder axes, so this mixes them up instead of swapping them")
+        yield finding("ST002", call, message, _fix(call, blocks))

@@ -1,0 +1,80 @@
+"""The note shapetrace adds to an exception raised inside a traced block."""
+
+from __future__ import annotations
+
+from shapetrace.analyze.lineage.flow import analyze
+from shapetrace.core.finding import Finding
+from shapetrace.core.records import Call
+from shapetrace.core.text import format_location, format_op, labelled_shapes
+from shapetrace.core.trace import Trace
+
+NOTE_PREFIX = "shapetrace:"
+
+
+def failing_call(trace: Trace) -> Call | None:
+    """The innermost call that raised: the last failed call in execution order."""
+    failed = [call for call in trace.calls if call.error is not None]
+    return max(failed, key=lambda c: (c.depth, c.id)) if failed else None
+
+
+def call_path(call: Call) -> str:
+    steps = []
+    node: Call | None = call
+    while node is not None:
+        steps.append(format_op(node) if node.kind == "op" else (node.name or f"{node.type} (root)"))
+        node = node.parent
+    return " > ".join(reversed(steps))
+
+
+def trace_note(trace: Trace) -> str | None:
+    call = failing_call(trace)
+    if call is None:
+        return None
+    what = format_op(call) if call.kind == "op" else f"{call.name or 'the root'} ({call.type})"
+    lines = [f"{NOTE_PREFIX} raised by {what} at {format_location(call.location)}"]
+    if call.location is not None and call.location.code:
+        lines.append(f"    {call.location.code}")
+    shapes = ", ".join(labelled_shapes(call, call.inputs, output=False)) or "no tensors"
+    lines.append(f"  operands: {shapes}")
+    lines.append(f"  call path: {call_path(call)}")
+    explaining, others = split_findings(trace.findings, call, trace)
+    for label, findings in (("explained by", explaining), ("also found", others)):
+        if findings:
+            lines.append(f"  {label}:")
+        for finding in findings:
+            lines.append(f"    {finding.code} {finding.name}: {finding.message}")
+            if finding.hint:
+                lines.append(f"    help: {finding.hint}")
+    return "\n".join(lines)
+
+
+def split_findings(findings: list[Finding], call: Call, trace: Trace) -> tuple[list[Finding], list[Finding]]:
+    """The findings that explain the failing call, and the rest.
+
+    A finding explains it when it is about that call, a call around it, or a
+    call that made one of its inputs (an h_0 made for another batch size).
+    """
+    related = set()
+    node: Call | None = call
+    while node is not None:
+        related.add(node.id)
+        node = node.parent
+    flow = analyze(trace.calls)
+    for index in range(len(call.inputs)):
+        related.update(source.call.id for source in flow.producers(call, index))
+    explaining = [f for f in findings if f.call_id in related]
+    return explaining, [f for f in findings if f not in explaining]
+
+
+def add_trace_note(exc: BaseException, trace: Trace) -> None:
+    """Add the note; never raise, since the user's own error must come through."""
+    try:
+        note = trace_note(trace)
+    except Exception:  # a bug of ours must not mask the user's error
+        return
+    if note is None:
+        return
+    if hasattr(exc, "add_note"):
+        exc.add_note(note)
+    else:  # Python 3.10 keeps the notes without printing them
+        exc.__notes__ = [*getattr(exc, "__notes__", []), note]  # type: ignore[attr-defined]

@@ -1,0 +1,278 @@
+"""Linking each tensor a call receives to the call that produced it.
+
+The recorder numbers tensor objects (``Call.tensor_ids``), so a tensor the
+trace met before is linked exactly: to the most recent call that output
+that very tensor, or, inside a module, to the module's own input. A tensor
+first met as an input was made where nothing was recorded (between modules
+with ``ops=False``, before the trace began) or the trace has no identities
+(an old JSON file); it is matched by metadata as before: the most recent
+tensor of the same scope (earlier outputs of the sibling calls, then the
+inputs of the enclosing module, then outer scopes) with the same shape,
+stride, dtype and device. Stride tells most views apart.
+
+Parameters, buffers and tensors kept from an earlier forward have no
+producer in the trace. ``render/dataflow.py`` shows these links to the
+graph, from outside the modules.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from collections.abc import Iterator
+from itertools import islice
+
+from shapetrace.analyze.lineage.atoms import Lineage, fresh
+from shapetrace.analyze.lineage.module_rules import CONTAINER_TYPES, module_lineage
+from shapetrace.analyze.lineage.op_rules import fallback, op_lineage
+from shapetrace.core.records import Call
+from shapetrace.core.tensor_meta import TensorMeta
+
+TensorKey = tuple
+
+
+def tensor_key(meta: TensorMeta) -> TensorKey:
+    return (meta.shape, meta.stride, meta.dtype, meta.device)
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """Where a tensor came from: output ``index`` of ``call``, or its input
+    ``index`` when ``as_input`` (a tensor the enclosing module received)."""
+
+    call: Call
+    index: int
+    as_input: bool = False
+
+    @property
+    def meta(self) -> TensorMeta:
+        return (self.call.inputs if self.as_input else self.call.outputs)[self.index]
+
+
+# How far back, among tensors alike, to look for one nobody has read yet.
+_UNREAD_LOOKBACK = 64
+
+
+@dataclasses.dataclass(eq=False)
+class _Entry:
+    source: Source
+    lineage: Lineage
+    read: bool = False
+    superseded: bool = False
+
+
+class _Scope:
+    """The tensors visible inside one module call, in production order."""
+
+    def __init__(self, parent: _Scope | None = None) -> None:
+        self.parent = parent
+        self.entries: dict[TensorKey, list[_Entry]] = defaultdict(list)
+        self.by_identity: dict[int, _Entry] = {}
+
+    def add(self, key: TensorKey, entry: _Entry, identity: int | None) -> None:
+        self.entries[key].append(entry)
+        if identity is not None:
+            self.by_identity[identity] = entry
+
+    def holding(self, identity: int) -> _Entry | None:
+        """The newest entry for that very tensor, from the nearest scope that has one."""
+        scope: _Scope | None = self
+        while scope is not None:
+            entry = scope.by_identity.get(identity)
+            if entry is not None:
+                return entry
+            scope = scope.parent
+        return None
+
+    def latest(self, key: TensorKey, count: int = 1) -> list[_Entry]:
+        """Up to ``count`` entries alike, newest first, from the nearest scope that has one."""
+        scope: _Scope | None = self
+        while scope is not None:
+            found = scope.entries.get(key)
+            if found:
+                return list(islice((entry for entry in reversed(found) if not entry.superseded), count))
+            scope = scope.parent
+        return []
+
+
+class DataFlow:
+    """Producer links and dimension lineage of every call of a trace."""
+
+    def __init__(self) -> None:
+        self._inputs: dict[int, list[Lineage]] = {}
+        self._outputs: dict[int, list[Lineage]] = {}
+        self._sources: dict[int, list[Source | None]] = {}
+        self._consumers: dict[tuple[int, int], list[tuple[Call, int]]] = defaultdict(list)
+        self._returned: dict[tuple[int, int], Source] = {}  # a module's output -> the call inside that made it
+        self._newest: dict[int, _Entry] = {}  # by identity, across scopes: a tensor kept by a module
+        self._met: set[int] = set()  # the identities seen so far, in execution order
+
+    # ------------------------------------------------------------- queries
+    def input_lineage(self, call: Call, index: int = 0) -> Lineage:
+        return self._inputs[call.id][index]
+
+    def output_lineage(self, call: Call, index: int = 0) -> Lineage:
+        return self._outputs[call.id][index]
+
+    def source(self, call: Call, index: int = 0) -> Source | None:
+        """The producer of input ``index`` of ``call``, None when unknown."""
+        return self._sources[call.id][index]
+
+    def consumers(self, call: Call, index: int = 0) -> list[tuple[Call, int]]:
+        """``(call, input index)`` of each call that received that output."""
+        return list(self._consumers.get((call.id, index), ()))
+
+    def made_inside(self, call: Call, index: int = 0) -> Source | None:
+        """Which call inside module ``call`` made its output ``index``; None
+        when the module made it itself (nothing inside made that tensor)."""
+        return self._returned.get((call.id, index))
+
+    def producers(self, call: Call, index: int = 0) -> Iterator[Source]:
+        """The chain of producers behind input ``index``, nearest first."""
+        source = self.source(call, index)
+        seen = set()
+        while source is not None and not source.as_input and source.call.id not in seen:
+            seen.add(source.call.id)
+            yield source
+            link = next((k for k, meta in enumerate(source.call.inputs) if meta.path in ("0", "")), None)
+            source = self.source(source.call, link) if link is not None else None
+
+    # ------------------------------------------------------------ building
+    def visit(self, call: Call, scope: _Scope) -> None:
+        sources = self._link(call, scope)
+        self._sources[call.id] = [entry.source if entry else None for entry in sources]
+        ins = [entry.lineage if entry else self._unknown(call, meta, scope)
+               for entry, meta in zip(sources, call.inputs)]
+        self._inputs[call.id] = ins
+        for k, entry in enumerate(sources):
+            if entry is not None and not entry.source.as_input:
+                self._consumers[(entry.source.call.id, entry.source.index)].append((call, k))
+
+        input_ids = call.input_ids
+        self._met.update(input_ids)
+        inner = _Scope(scope) if call.children else None
+        if inner is not None:
+            for k, meta in enumerate(call.inputs):
+                inner.add(tensor_key(meta), _Entry(Source(call, k, as_input=True), ins[k]),
+                          input_ids[k] if input_ids else None)
+            for child in call.children:
+                self.visit(child, inner)
+
+        outs = self._output_lineages(call, ins, inner)
+        self._outputs[call.id] = outs
+        # An output indistinguishable from an input (``.to`` on the device it
+        # is on, an in-place op) stands for that tensor from now on when
+        # matching by metadata.
+        linked = {tensor_key(e.source.meta): e for e in sources if e is not None}
+        output_ids = call.output_ids
+        for k, meta in enumerate(call.outputs):
+            key = tensor_key(meta)
+            if key in linked:
+                linked[key].superseded = True
+            entry = _Entry(Source(call, k), outs[k])
+            identity = output_ids[k] if output_ids else None
+            scope.add(key, entry, identity)
+            if identity is not None:
+                self._newest[identity] = entry
+                self._met.add(identity)
+
+    def _link(self, call: Call, scope: _Scope) -> list[_Entry | None]:
+        """The entry each input matches: by identity when the trace met that
+        tensor before, else by metadata.
+
+        Inputs matched by metadata alike take distinct producers while some
+        have not been read yet: an LSTM's fresh ``h_0`` and ``c_0`` are two
+        tensors, while self-attention's query, key and value, already read
+        once, are one tensor passed three times.
+        """
+        result: list[_Entry | None] = [None] * len(call.inputs)
+        groups: dict[TensorKey, list[int]] = defaultdict(list)
+        ids = call.input_ids
+        for k, meta in enumerate(call.inputs):
+            if ids and ids[k] in self._met:
+                # the tensor's newest producer in sight, else anywhere (a tensor a module kept)
+                result[k] = entry = scope.holding(ids[k]) or self._newest.get(ids[k])
+                if entry is not None:
+                    entry.read = True
+            elif ids and ids[k] in ids[:k]:  # the same new tensor passed twice
+                continue
+            else:
+                groups[tensor_key(meta)].append(k)
+        for key, positions in groups.items():
+            latest = scope.latest(key, _UNREAD_LOOKBACK)
+            if not latest:
+                continue
+            chosen = [latest[0]] * len(positions)
+            if len(positions) > 1:
+                unread = [entry for entry in latest if not entry.read][:len(positions)][::-1]
+                chosen = chosen[:len(positions) - len(unread)] + unread
+            for k, entry in zip(positions, chosen):
+                result[k] = entry
+                entry.read = True
+        for k, identity in enumerate(ids):
+            if identity in self._met:
+                continue
+            entry = result[k]
+            if entry is None and identity in ids[:k]:
+                result[k] = result[ids.index(identity)]
+            elif entry is not None:  # later reads of this tensor take the same producer
+                scope.by_identity[identity] = self._newest[identity] = entry
+        return result
+
+    @staticmethod
+    def _unknown(call: Call, meta: TensorMeta, scope: _Scope) -> Lineage:
+        """New atoms for a tensor without a producer: a model input, a parameter."""
+        where = "input" if scope.parent is None and call.kind == "module" else "unknown"
+        return fresh(f"{where}#{call.id}[{meta.path}]", meta.shape)
+
+    def _output_lineages(self, call: Call, ins: list[Lineage], inner: _Scope | None) -> list[Lineage]:
+        if call.kind == "op":
+            return op_lineage(call, ins)
+        found = self._made_inside(call, inner) if inner is not None else []
+        # A user's module (or a Sequential) returns what its children made;
+        # a built-in module's inner ops (ops="all") do not show all it did: its rule decides.
+        traced = call.defined_at is not None or call.type in CONTAINER_TYPES
+        if traced and inner is not None and all(found):
+            return [entry.lineage for entry in found]  # type: ignore[union-attr]
+        return module_lineage(call, ins) or fallback(call, ins)
+
+    def _made_inside(self, call: Call, inner: _Scope) -> list[_Entry | None]:
+        """The entry each output of a module is, of the tensors seen inside it."""
+        found: list[_Entry | None] = []
+        ids = call.output_ids
+        for k, meta in enumerate(call.outputs):
+            if ids and ids[k] in self._met:
+                entry = inner.holding(ids[k])
+            else:
+                alike = inner.latest(tensor_key(meta))
+                entry = alike[0] if alike else None
+            found.append(entry)
+            if entry is not None and not entry.source.as_input and _inside(entry.source.call, call):
+                self._returned[(call.id, k)] = entry.source
+        return found
+
+
+def _inside(call: Call, module: Call) -> bool:
+    while call.parent is not None:
+        call = call.parent
+        if call is module:
+            return True
+    return False
+
+
+_CACHE: dict[int, tuple[tuple[Call, ...], DataFlow]] = {}
+
+
+def analyze(calls: tuple[Call, ...]) -> DataFlow:
+    """The data flow of a trace's calls (cached for the last trace analysed)."""
+    cached = _CACHE.get(id(calls))
+    if cached is not None and cached[0] is calls:
+        return cached[1]
+    flow = DataFlow()
+    top = _Scope()
+    for call in calls:
+        if call.parent is None:
+            flow.visit(call, top)
+    _CACHE.clear()  # one trace at a time: checks run back to back on it
+    _CACHE[id(calls)] = (calls, flow)
+    return flow

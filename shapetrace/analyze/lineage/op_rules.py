@@ -1,0 +1,303 @@
+"""How each tensor operation carries atoms from its inputs to its outputs.
+
+A rule sees the op call (its argument summaries and output shapes) and the
+lineage of each input tensor; it returns one lineage per output, or None to
+let the generic fallback decide.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from shapetrace.analyze.lineage.atoms import Dim, Lineage, fresh, fresh_dim, regroup, resize
+from shapetrace.core.records import Call
+
+OpRule = Callable[[Call, list[Lineage]], "list[Lineage] | None"]
+
+RESHAPES = frozenset({"view", "reshape", "view_as", "reshape_as", "flatten", "unflatten",
+                      "squeeze", "unsqueeze", "ravel", "atleast_2d", "atleast_3d"})
+REDUCTIONS = frozenset({"mean", "sum", "max", "min", "amax", "amin", "argmax", "argmin", "prod",
+                        "std", "var", "logsumexp", "norm", "median", "nanmean", "nansum",
+                        "any", "all", "count_nonzero", "mode"})
+# Ops that make a tensor from sizes alone; ``*_like`` ones copy their input's axes.
+CREATIONS = frozenset({"randn", "rand", "zeros", "ones", "empty", "full", "randint", "normal",
+                       "new_zeros", "new_ones", "new_empty", "new_full", "arange", "eye",
+                       "linspace", "tensor", "as_tensor", "from_numpy"})
+
+
+def plain_args(call: Call) -> list[Any]:
+    """Positional arguments after the tensor an op works on."""
+    args = list(call.args)
+    if args and isinstance(args[0], dict) and "tensor" in args[0]:
+        args = args[1:]
+    return args
+
+
+def size_args(call: Call) -> list[int]:
+    """The sizes an op was given: ``view(5, 30, -1)``, ``zeros((1, 5, 64))``;
+    a size that is not a plain int counts as -1 (inferred)."""
+    args = plain_args(call)
+    if args and isinstance(args[0], (tuple, list)):
+        args = list(args[0])
+    return [v if isinstance(v, int) and not isinstance(v, bool) else -1 for v in args]
+
+
+def reshape_fits(sizes: Sequence[int], numel: int) -> bool:
+    """True when a view to ``sizes`` (one of them maybe -1) can hold ``numel`` elements."""
+    known = math.prod(s for s in sizes if s != -1)
+    if -1 in sizes:
+        return known > 0 and numel % known == 0
+    return known == numel
+
+
+def _arg(call: Call, position: int, name: str, default: Any = None) -> Any:
+    args = plain_args(call)
+    if position < len(args):
+        return args[position]
+    return call.kwargs.get(name, default)
+
+
+def _axis(value: Any, ndim: int) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int) or ndim == 0:
+        return None
+    return value % ndim if -ndim <= value < ndim else None
+
+
+def _axes(value: Any, ndim: int) -> list[int] | None:
+    values = value if isinstance(value, (tuple, list)) else [value]
+    axes = [_axis(v, ndim) for v in values]
+    return [a for a in axes if a is not None] if None not in axes else None
+
+
+def output_shapes(call: Call) -> list[tuple[int, ...]]:
+    return [meta.shape for meta in call.outputs]
+
+
+# ------------------------------------------------------------------ rules
+def _reshape(call: Call, ins: list[Lineage]) -> list[Lineage]:
+    return [regroup(ins[0], shape, f"{call.name}#{call.id}").lineage for shape in output_shapes(call)]
+
+
+def _permutation(call: Call, ndim: int) -> list[int] | None:
+    name = call.name
+    if name in ("t", "T", "mT", "mH"):
+        # .T reverses all dims; t/mT/mH swap the last two.
+        return list(range(ndim))[::-1] if name == "T" else [*range(ndim - 2), ndim - 1, ndim - 2]
+    if name == "permute":
+        return _axes(size_args(call) or call.kwargs.get("dims"), ndim)
+    if name in ("transpose", "swapaxes", "swapdims"):
+        pair = _axes([_arg(call, 0, "dim0"), _arg(call, 1, "dim1")], ndim)
+        if pair is None:
+            return None
+        order = list(range(ndim))
+        order[pair[0]], order[pair[1]] = order[pair[1]], order[pair[0]]
+        return order
+    if name in ("movedim", "moveaxis"):
+        source = _axes(_arg(call, 0, "source"), ndim)
+        target = _axes(_arg(call, 1, "destination"), ndim)
+        if source is None or target is None or len(source) != len(target):
+            return None
+        rest = iter(d for d in range(ndim) if d not in source)
+        placed = dict(zip(target, source))
+        return [placed[i] if i in placed else next(rest) for i in range(ndim)]
+    return None
+
+
+def _permute(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
+    order = _permutation(call, len(ins[0]))
+    if order is None or sorted(order) != list(range(len(ins[0]))):
+        return None
+    return [tuple(ins[0][i] for i in order)]
+
+
+def _index_items(call: Call) -> list[Any] | None:
+    args = plain_args(call)
+    if not args:
+        return None
+    index = args[0]
+    return list(index) if isinstance(index, tuple) else [index]
+
+
+def integer_indices(call: Call, ndim: int) -> dict[int, int]:
+    """``{input dim: index}`` for each dim an indexing op picks one element
+    of: ``out[:, -1, :]`` gives ``{1: -1}``, ``out.select(0, -1)`` ``{0: -1}``."""
+    if call.name == "select":
+        axis, index = _axis(_arg(call, 0, "dim"), ndim), _arg(call, 1, "index")
+        return {axis: index} if axis is not None and isinstance(index, int) else {}
+    items = _index_items(call) if call.name == "__getitem__" else None
+    if items is None:
+        return {}
+    picked: dict[int, int] = {}
+    position = 0
+    for item in items:
+        if item == {"ellipsis": True}:
+            position += ndim - sum(1 for i in items if i is not None and i != {"ellipsis": True})
+        elif item is None:
+            continue
+        else:
+            if isinstance(item, int) and not isinstance(item, bool):
+                picked[position] = item
+            position += 1
+    return picked
+
+
+def _getitem(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
+    items = _index_items(call)
+    if items is None or call.output is None:
+        return None
+    source = ins[0]
+    if any(isinstance(item, dict) and ("tensor" in item or "object" in item) for item in items):
+        return None  # advanced indexing gathers: no simple rule
+    consumed = sum(1 for item in items if item is not None and item != {"ellipsis": True})
+    out: list[Dim] = []
+    position = 0
+    for item in items:
+        if item == {"ellipsis": True}:
+            for _ in range(len(source) - consumed):
+                out.append(source[position])
+                position += 1
+        elif item is None:
+            out.append(())
+        elif isinstance(item, int) and not isinstance(item, bool):
+            position += 1  # an integer index removes the dim
+        elif isinstance(item, dict) and "slice" in item:
+            out.append(source[position])
+            position += 1
+        else:
+            return None
+    out.extend(source[position:])
+    return [resize(tuple(out), call.output.shape)]
+
+
+def reduced_axes(call: Call, ndim: int) -> list[int] | None:
+    """The dims a reduction (``mean(dim=1)``) folds; None when not one, or all dims."""
+    dims = _arg(call, 0, "dim") if call.name in REDUCTIONS else None
+    return None if dims is None else _axes(dims, ndim)
+
+
+def _reduce(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
+    axes = reduced_axes(call, len(ins[0]))
+    if axes is None:
+        whole = _arg(call, 0, "dim") is None and not any(meta.shape for meta in call.outputs)
+        return [() for _ in call.outputs] if whole else None
+    keep = bool(_arg(call, 1, "keepdim", False))
+    kept = tuple(() if i in axes else dim for i, dim in enumerate(ins[0]) if keep or i not in axes)
+    return [kept for _ in call.outputs]
+
+
+def _concatenate(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
+    if not ins or call.output is None:
+        return None
+    first = ins[0]
+    if call.name == "stack":
+        axis = _axis(_arg(call, 1, "dim", 0), len(first) + 1)
+        if axis is None:
+            return None
+        return [(*first[:axis], fresh_dim(f"stack#{call.id}", call.output.shape[axis]), *first[axis:])]
+    axis = _axis(_arg(call, 1, "dim", 0), len(first))
+    if axis is None:
+        return None
+    joined = fresh_dim(f"cat#{call.id}", call.output.shape[axis])
+    return [(*first[:axis], joined, *first[axis + 1:])]
+
+
+def _matmul(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
+    if call.output is None or len(ins) < 2 or not ins[0] or not ins[1]:
+        return None
+    shape = call.output.shape
+    if call.name == "linear":  # F.linear(x, weight): the weight's rows are new features
+        return [(*ins[0][:-1], fresh_dim(f"linear#{call.id}", shape[-1]))] if shape else None
+    # (..., n, k) @ (k, m) -> (..., n, m); a 1-d right operand drops m.
+    out = ins[0][:-1] + ((ins[1][-1],) if len(ins[1]) >= 2 else ())
+    return [out] if len(out) == len(shape) else None
+
+
+def _pieces(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
+    """chunk/split/narrow: the same axes, one of them shorter."""
+    if any(len(meta.shape) != len(ins[0]) for meta in call.outputs):
+        return None
+    return [resize(ins[0], meta.shape) for meta in call.outputs]
+
+
+def _drop_axis(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
+    """select(dim, i) and unbind(dim): the outputs lose that axis."""
+    axis = _axis(_arg(call, 0, "dim", 0), len(ins[0]))
+    if axis is None:
+        return None
+    return [ins[0][:axis] + ins[0][axis + 1:] for _ in call.outputs]
+
+
+def _creation(call: Call, ins: list[Lineage]) -> list[Lineage]:
+    if call.name.endswith("_like") and ins:
+        return [ins[0] for _ in call.outputs]
+    return [fresh(f"{call.name}#{call.id}", shape) for shape in output_shapes(call)]
+
+
+def _expand(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
+    if call.output is None:
+        return None
+    shape = call.output.shape
+    source = ((),) * (len(shape) - len(ins[0])) + ins[0]
+    if len(source) != len(shape):
+        return None
+    return [tuple(dim if dim or size == 1 else fresh_dim(f"expand#{call.id}:{i}", size)
+                  for i, (dim, size) in enumerate(zip(source, shape)))]
+
+
+def _embedding(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
+    if call.output is None or not ins:
+        return None
+    return [(*ins[0], fresh_dim(f"embedding#{call.id}", call.output.shape[-1]))]
+
+
+RULES: dict[str, OpRule] = {
+    **dict.fromkeys(RESHAPES, _reshape),
+    **dict.fromkeys(("permute", "transpose", "swapaxes", "swapdims", "movedim", "moveaxis",
+                     "t", "T", "mT", "mH"), _permute),
+    **dict.fromkeys(REDUCTIONS, _reduce),
+    **dict.fromkeys(CREATIONS, _creation),
+    **dict.fromkeys(("zeros_like", "ones_like", "empty_like", "randn_like", "rand_like",
+                     "full_like"), _creation),
+    **dict.fromkeys(("cat", "concat", "concatenate", "stack"), _concatenate),
+    **dict.fromkeys(("matmul", "__matmul__", "bmm", "mm", "linear"), _matmul),
+    **dict.fromkeys(("expand", "expand_as", "broadcast_to"), _expand),
+    "__getitem__": _getitem,
+    "select": _drop_axis,
+    **dict.fromkeys(("chunk", "split", "split_with_sizes", "tensor_split", "narrow"), _pieces),
+    "unbind": _drop_axis,
+    "embedding": _embedding,
+}
+
+
+def fallback(call: Call, ins: list[Lineage]) -> list[Lineage]:
+    """Elementwise ops and the unknown: reuse an input's axes where sizes fit."""
+    out = []
+    for k, meta in enumerate(call.outputs):
+        shape = meta.shape
+        same = next((lin for lin, inp in zip(ins, call.inputs) if inp.shape == shape), None)
+        out.append(same if same is not None else _broadcast(call, ins, shape, f"{call.name}#{call.id}.{k}"))
+    return out
+
+
+def _broadcast(call: Call, ins: list[Lineage], shape: Sequence[int], origin: str) -> Lineage:
+    """Each output dim from the first input whose right-aligned dim has its size."""
+    dims: list[Dim] = []
+    for i, size in enumerate(shape):
+        back = len(shape) - i
+        dim = next((lin[len(lin) - back] for lin, inp in zip(ins, call.inputs)
+                    if len(inp.shape) >= back and inp.shape[len(inp.shape) - back] == size and size != 1),
+                   None)
+        dims.append(dim if dim is not None else fresh_dim(f"{origin}:{i}", size))
+    return tuple(dims)
+
+
+def op_lineage(call: Call, ins: list[Lineage]) -> list[Lineage]:
+    """The lineage of each output of an op call."""
+    rule = RULES.get(call.name)
+    result = rule(call, ins) if rule is not None and (ins or rule is _creation) else None
+    if result is None or len(result) != len(call.outputs) or any(
+            len(lin) != len(meta.shape) for lin, meta in zip(result, call.outputs)):
+        result = fallback(call, ins)
+    return result

@@ -1,0 +1,268 @@
+"""Tensor metadata and the flattening of nested values into it.
+
+Nothing here reads tensor data: shape, stride, dtype and device are
+metadata, so everything works on the ``meta`` device and never syncs a GPU.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import weakref
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import torch
+from torch.nn.utils.rnn import PackedSequence
+from torch.utils import _pytree
+
+from shapetrace.core.fast_init import fast_constructor
+
+# Nested containers deeper than this are cut off rather than followed.
+_MAX_DEPTH = 24
+_SCALARS = (bool, int, float, str, bytes, complex)
+_PLAIN_ARGS = frozenset({int, bool, str, type(None)})
+_DEVICE_NAMES: dict[torch.device, str] = {}
+_DTYPE_NAMES: dict[torch.dtype, str] = {}
+_Tensor = torch.Tensor
+_STRIDED = torch.strided
+_new_ref = weakref.ref
+# Dead tensors are dropped from the identity table once it holds this many
+# entries, then once it holds twice what survived the last sweep.
+_FIRST_SWEEP = 4096
+
+
+@dataclasses.dataclass(frozen=True)
+class TensorMeta:
+    """What shapetrace knows of one tensor: everything but its values.
+
+    ``path`` is the tensor's position in the nested value it came from:
+    ``"0"`` is an LSTM's output, ``"1.0"`` its h_n, ``"1.1"`` its c_n, ``""``
+    a bare tensor, ``"logits"`` a dict entry.
+    """
+
+    path: str
+    shape: tuple[int, ...]
+    dtype: torch.dtype
+    device: str
+    contiguous: bool = True
+    stride: tuple[int, ...] = ()
+    requires_grad: bool = False
+    nbytes: int = 0
+    # Each dim as a name ("B"), an int or an expression ("B*T"), once
+    # symbolic dimensions were inferred; None for a trace of one run.
+    symbolic: tuple[int | str, ...] | None = None
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    """``torch.float32`` -> ``"float32"`` (cached: renderers ask once per tensor)."""
+    name = _DTYPE_NAMES.get(dtype)
+    if name is None:
+        name = _DTYPE_NAMES[dtype] = str(dtype).removeprefix("torch.")
+    return name
+
+
+def dtype_from_name(name: str) -> torch.dtype:
+    dtype = getattr(torch, name, None)
+    if not isinstance(dtype, torch.dtype):
+        raise ValueError(f"unknown dtype {name!r}")
+    return dtype
+
+
+def _device_name(device: torch.device) -> str:
+    name = _DEVICE_NAMES.get(device)
+    if name is None:
+        name = _DEVICE_NAMES[device] = str(device)
+    return name
+
+
+def tensor_meta(tensor: torch.Tensor, path: str) -> TensorMeta:
+    """Metadata of one tensor (sparse and other exotic layouts included)."""
+    try:
+        shape = tuple(tensor.shape)
+    except RuntimeError:  # nested tensors have no single shape
+        shape = ()
+    if tensor.layout is _STRIDED:
+        contiguous, stride = tensor.is_contiguous(), tuple(tensor.stride())
+        nbytes = tensor.numel() * tensor.element_size()
+    else:
+        contiguous, stride = True, ()
+        nbytes = tensor.numel() * tensor.element_size() if shape else 0
+    return _make_meta(path, shape, tensor.dtype, _device_name(tensor.device), contiguous, stride,
+                      tensor.requires_grad, nbytes)
+
+
+_make_meta = fast_constructor(TensorMeta)  # one per new tensor layout: see fast_init
+
+
+class MetaTable:
+    """Makes the TensorMetas of one trace, one object per distinct value, and
+    numbers the tensors it meets.
+
+    The layers of a model see the same shapes again and again; TensorMetas
+    are frozen values, so equal ones are shared. That keeps a trace's size
+    proportional to its distinct tensors rather than to its calls (a
+    4,000-call MLP trace: 1.2 kB per call without sharing), and a repeated
+    value costs a lookup instead of a dataclass (1 us).
+
+    Metadata cannot tell two tensors alike apart (``x + f(x)`` where ``f``
+    keeps the shape), so each tensor also gets an identity: a number that
+    stays the same while the same tensor object is alive. The table holds
+    tensors by weak reference only (``id()`` alone is reused once a tensor is
+    freed). ``meta`` appends each identity to ``identities``, in the order of
+    the TensorMetas it returns; the recorder takes them from there.
+    """
+
+    def __init__(self) -> None:
+        self._known: dict[tuple, TensorMeta] = {}
+        self._numbers: dict[int, tuple[weakref.ref, int]] = {}
+        self._next_number = 0
+        self._sweep_at = _FIRST_SWEEP
+        self.identities: list[int] = []
+
+    def meta(self, tensor: torch.Tensor, path: str) -> TensorMeta:
+        self.identities.append(self.identity(tensor))
+        if type(tensor) is not _Tensor:
+            # A subclass's __torch_function__ must not see shapetrace's metadata reads.
+            with torch._C.DisableTorchFunctionSubclass():
+                return self._meta(tensor, path)
+        return self._meta(tensor, path)
+
+    def identity(self, tensor: torch.Tensor) -> int:
+        """The tensor's number: the same for the same live object."""
+        address = id(tensor)
+        known = self._numbers.get(address)
+        if known is not None and known[0]() is tensor:
+            return known[1]
+        number = self._next_number
+        self._next_number = number + 1
+        if len(self._numbers) >= self._sweep_at:
+            self._sweep()
+        self._numbers[address] = (_new_ref(tensor), number)
+        return number
+
+    def _sweep(self) -> None:
+        """Forget dead tensors: the table stays proportional to live ones."""
+        self._numbers = {address: known for address, known in self._numbers.items() if known[0]() is not None}
+        self._sweep_at = max(_FIRST_SWEEP, 2 * len(self._numbers))
+
+    def _meta(self, tensor: torch.Tensor, path: str) -> TensorMeta:
+        if tensor.layout is not _STRIDED:  # sparse COO and mkldnn tensors have strides too
+            return tensor_meta(tensor, path)
+        try:
+            # The fields that determine the others: contiguity follows from
+            # shape and stride, the byte count from shape and dtype (the
+            # torch.Size hashes as the tuple it equals).
+            key = (path, tensor.shape, tensor.stride(), tensor.dtype, tensor.device, tensor.requires_grad)
+        except RuntimeError:  # a nested tensor: no single shape or stride
+            return tensor_meta(tensor, path)
+        meta = self._known.get(key)
+        if meta is None:
+            meta = self._known[key] = tensor_meta(tensor, path)
+        return meta
+
+
+MetaOf = Callable[[torch.Tensor, str], TensorMeta]
+_INDEX_PATHS = tuple(str(i) for i in range(16))
+
+
+def index_path(index: int) -> str:
+    """``str(index)``, made once for the small indices every call has."""
+    return _INDEX_PATHS[index] if index < 16 else str(index)
+
+
+def _join(path: str, key: object) -> str:
+    return f"{path}.{key}" if path else str(key)
+
+
+def _children(value: Any) -> list[tuple[object, Any]] | None:
+    """(key, child) pairs of a container, or None for a leaf."""
+    kind = type(value)
+    if kind is tuple or kind is list:
+        return list(enumerate(value))
+    if kind is dict:
+        return list(value.items())
+    if isinstance(value, PackedSequence):
+        return [(field, getattr(value, field)) for field in value._fields]
+    if isinstance(value, Mapping):  # OrderedDict, Hugging Face ModelOutput
+        return list(value.items())
+    node = _pytree.SUPPORTED_NODES.get(kind)
+    if node is not None:
+        children, _ = node.flatten_fn(value)
+        return list(enumerate(children))
+    if isinstance(value, (tuple, list)):  # named tuples, torch.return_types
+        return list(enumerate(value))
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return [(f.name, getattr(value, f.name)) for f in dataclasses.fields(value)]
+    return None
+
+
+def collect_metas(value: Any, path: str = "", out: list[TensorMeta] | None = None,
+                  depth: int = 0, meta_of: MetaOf = tensor_meta) -> list[TensorMeta]:
+    """Every tensor in a nested value, in order, with its path.
+
+    ``None`` and other non-tensor leaves are skipped, never an error.
+    ``meta_of`` makes each TensorMeta (a ``MetaTable``'s ``meta`` shares them).
+    """
+    if out is None:
+        out = []
+    if isinstance(value, _Tensor):
+        out.append(meta_of(value, path))
+        return out
+    kind = type(value)
+    if kind is tuple or kind is list:
+        # A module's args and most outputs: walked here rather than through
+        # _children and one recursive call per tensor (saves ~1 us a call).
+        if depth < _MAX_DEPTH:
+            for index, child in enumerate(value):
+                child_path = f"{path}.{index}" if path else index_path(index)
+                if isinstance(child, _Tensor):
+                    out.append(meta_of(child, child_path))
+                elif child is not None:
+                    collect_metas(child, child_path, out, depth + 1, meta_of)
+        return out
+    if value is None or isinstance(value, _SCALARS) or depth >= _MAX_DEPTH:
+        return out
+    children = _children(value)
+    if children:
+        for key, child in children:
+            collect_metas(child, _join(path, key), out, depth + 1, meta_of)
+    return out
+
+
+def summarize_arg(value: Any, path: str, metas: list[TensorMeta], depth: int = 0,
+                  meta_of: MetaOf = tensor_meta) -> Any:
+    """A JSON-ready stand-in for one argument of an op; tensors go to ``metas``.
+
+    Tensors become ``{"tensor": path}`` (their metadata is in ``metas``),
+    slices ``{"slice": (start, stop, step)}``; other objects are named by type
+    only, because ``repr`` of an unknown object may read tensor data.
+    """
+    if type(value) in _PLAIN_ARGS:  # most arguments (sizes, dims): the quickest test first
+        return value
+    if isinstance(value, _Tensor):
+        metas.append(meta_of(value, path))
+        return {"tensor": path}
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if value == value and abs(value) != float("inf") else str(value)
+    if isinstance(value, slice):
+        return {"slice": tuple(summarize_arg(part, _join(path, name), metas, depth + 1, meta_of)
+                               for name, part in (("start", value.start), ("stop", value.stop),
+                                                  ("step", value.step)))}
+    if value is Ellipsis:
+        return {"ellipsis": True}
+    if isinstance(value, torch.dtype):
+        return {"dtype": dtype_name(value)}
+    if isinstance(value, torch.device):
+        return {"device": _device_name(value)}
+    if depth < _MAX_DEPTH and isinstance(value, (tuple, list)):
+        return tuple(summarize_arg(v, _join(path, i), metas, depth + 1, meta_of) for i, v in enumerate(value))
+    if depth < _MAX_DEPTH and type(value) is dict:
+        return {str(k): summarize_arg(v, _join(path, k), metas, depth + 1, meta_of) for k, v in value.items()}
+    collect_metas(value, path, metas, depth, meta_of)
+    return {"object": type(value).__name__}

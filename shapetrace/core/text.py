@@ -1,0 +1,132 @@
+"""Text for shapes, tensors, ops and places, shared by every renderer."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from shapetrace.core.records import Call, Location
+from shapetrace.core.tensor_meta import TensorMeta, dtype_name
+
+# Names PyTorch's documentation gives the tensors of built-in modules, by path.
+_OUTPUT_NAMES = {
+    "LSTM": {"0": "output", "1.0": "h_n", "1.1": "c_n"},
+    "GRU": {"0": "output", "1": "h_n"},
+    "RNN": {"0": "output", "1": "h_n"},
+    "LSTMCell": {"0": "h_1", "1": "c_1"},
+    "MultiheadAttention": {"0": "attn_output", "1": "attn_weights"},
+}
+_INPUT_NAMES = {
+    "LSTM": {"0": "input", "1.0": "h_0", "1.1": "c_0", "hx.0": "h_0", "hx.1": "c_0"},
+    "GRU": {"0": "input", "1": "h_0", "hx": "h_0"},
+    "RNN": {"0": "input", "1": "h_0", "hx": "h_0"},
+    "LSTMCell": {"0": "input", "1.0": "h_0", "1.1": "c_0"},
+}
+
+
+def format_dims(dims: Sequence[Any]) -> str:
+    """``(5, 30, 64)``; a 1-d shape keeps the article's ``(5,)`` tuple comma."""
+    inner = ", ".join(str(d) for d in dims)
+    return f"({inner},)" if len(dims) == 1 else f"({inner})"
+
+
+def format_shape(meta: TensorMeta, *, symbolic: bool = True) -> str:
+    """The shape as the article writes it; symbolic (``(B, T, 64)``) when known."""
+    if symbolic and meta.symbolic is not None:
+        return format_dims(meta.symbolic)
+    return format_dims(meta.shape)
+
+
+_LOSS_INPUT_NAMES = {"0": "input", "1": "target", "target": "target"}
+
+
+def tensor_name(call: Call, meta: TensorMeta, *, output: bool = True) -> str:
+    """``h_n`` for an LSTM's ``1.0`` output; the path itself otherwise."""
+    if output:
+        names = _OUTPUT_NAMES.get(call.type, {})
+    elif call.type.endswith("Loss") or call.type.endswith("_loss"):
+        names = _LOSS_INPUT_NAMES
+    else:
+        names = _INPUT_NAMES.get(call.type, {})
+    return names.get(meta.path, meta.path)
+
+
+def labelled_shapes(call: Call, metas: Sequence[TensorMeta], *, output: bool = True) -> list[str]:
+    """One ``name (shape)`` per tensor; a lone tensor is just its shape."""
+    if len(metas) == 1 and (metas[0].path in ("", "0")):
+        return [format_shape(metas[0])]
+    return [f"{tensor_name(call, m, output=output)} {format_shape(m)}".strip() for m in metas]
+
+
+def dtype_label(metas: Sequence[TensorMeta]) -> str:
+    return ", ".join(dict.fromkeys(dtype_name(m.dtype) for m in metas))
+
+
+def device_label(metas: Sequence[TensorMeta]) -> str:
+    return ", ".join(dict.fromkeys(m.device for m in metas))
+
+
+def short_path(filename: str) -> str:
+    """A path relative to the working directory when it lies below it."""
+    if filename.startswith("<"):
+        return filename
+    try:
+        relative = os.path.relpath(filename)
+    except ValueError:  # another drive on Windows
+        return filename
+    return filename if relative.startswith("..") else relative
+
+
+def format_location(location: Location | None) -> str:
+    return "" if location is None else f"{short_path(location.filename)}:{location.lineno}"
+
+
+def _format_arg(value: Any) -> str:
+    if isinstance(value, dict):
+        if "tensor" in value:
+            return "T"
+        if "slice" in value:
+            start, stop, step = (("" if v is None else _format_arg(v)) for v in value["slice"])
+            return f"{start}:{stop}" + (f":{step}" if step else "")
+        if "ellipsis" in value:
+            return "..."
+        if "dtype" in value:
+            return f"torch.{value['dtype']}"
+        if "device" in value:
+            return repr(value["device"])
+        if "object" in value:
+            return f"<{value['object']}>"
+        return "{" + ", ".join(f"{k!r}: {_format_arg(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, tuple):
+        return "(" + ", ".join(_format_arg(v) for v in value) + ("," if len(value) == 1 else "") + ")"
+    return repr(value)
+
+
+def format_op(call: Call, max_width: int = 48) -> str:
+    """The op as the user wrote it, tensors elided: ``view(5, 30, 1)``, ``[:, -1, :]``."""
+    args = list(call.args)
+    method = call.type.startswith("Tensor.")
+    if method and args and isinstance(args[0], dict) and "tensor" in args[0]:
+        args = args[1:]
+    if call.name == "__getitem__" and args:
+        index = args[0]
+        items = index if isinstance(index, tuple) else (index,)
+        return "[" + ", ".join(_format_arg(v) for v in items) + "]"
+    if call.name == "__setitem__" and args:
+        index = args[0]
+        items = index if isinstance(index, tuple) else (index,)
+        return "[" + ", ".join(_format_arg(v) for v in items) + "] = ..."
+    if call.name in ("T", "mT", "H", "mH", "real", "imag"):
+        return f".{call.name}"
+    parts = [_format_arg(v) for v in args]
+    # Python-level functions receive every parameter; None ones are defaults.
+    parts += [f"{k}={_format_arg(v)}" for k, v in call.kwargs.items() if v is not None]
+    text = f"{call.name}({', '.join(parts)})"
+    if len(text) > max_width:
+        text = text[: max_width - 2] + "…)"
+    return f".{text}" if method else text
+
+
+def format_count(n: int) -> str:
+    return f"{n:,}"

@@ -1,0 +1,187 @@
+"""Attributing calls to the user's source line.
+
+The user's line is the first frame outside torch and shapetrace. Frames are
+classified once per code object and locations cached per (code, line): the
+recorder asks on every event.
+
+The caches are keyed by ``id(code)``, not by the code object: hashing a code
+object hashes its bytecode and constants (0.6 us for torch's
+``Module._call_impl``), and a module call walks ~8 such frames. Each code
+object seen is kept alive in ``_codes`` so that its id is never reused.
+"""
+
+from __future__ import annotations
+
+import linecache
+import os
+import runpy
+import shutil
+import sys
+from collections.abc import Callable
+from types import CodeType, FrameType, FunctionType
+from typing import Any
+
+import torch
+import torch._jit_internal
+import torch.overrides
+
+from shapetrace.core.records import Location
+
+_INTERNAL_PREFIXES = (
+    os.path.dirname(torch.__file__) + os.sep,
+    os.path.dirname(os.path.dirname(__file__)) + os.sep,  # the whole shapetrace package
+)
+# What launches the command (its console script, `python -m` through runpy) is
+# not the user's line; a traced script's own frames lie below these.
+_LAUNCHERS = frozenset(path for path in (shutil.which("shapetrace"), runpy.__file__, "<frozen runpy>") if path)
+_HANDLE_TORCH_FUNCTION = torch.overrides.handle_torch_function.__code__
+_DISPATCH_WRAPPER_FILE = torch._jit_internal.__file__
+
+_codes: dict[int, CodeType] = {}
+_internal: dict[int, bool] = {}
+# Code that forwards an op without being its caller: shapetrace's own op
+# handler, seen by an outer trace when traces nest.
+_transparent: set[int] = set()
+_locations: dict[tuple[int, int], Location] = {}
+_distinct_locations: dict[Location, Location] = {}
+_calls_from: dict[tuple[int, int], Callable[[Callable, tuple, dict], Any]] = {}
+# The code of every function call_from makes, placed at a user's line.
+_CALL_CODE = next(const for const in compile(
+    "def call(func, args, kwargs): __tracebackhide__ = True; return func(*args, **kwargs)",
+    "<shapetrace>", "exec").co_consts if isinstance(const, CodeType))
+_CALL_NAME = "<shapetrace op>"
+
+
+def _keep(code: CodeType) -> int:
+    key = id(code)
+    _codes[key] = code
+    return key
+
+
+def add_transparent(code: CodeType) -> None:
+    """Treat frames running ``code`` as if they were not there (see ``op_caller``)."""
+    _transparent.add(_keep(code))
+
+
+def is_internal(code: CodeType) -> bool:
+    """True for code in torch or shapetrace (cached per code object)."""
+    internal = _internal.get(id(code))
+    if internal is None:
+        internal = _internal[_keep(code)] = (code.co_filename.startswith(_INTERNAL_PREFIXES)
+                                             or code.co_filename in _LAUNCHERS)
+    return internal
+
+
+def first_user_frame(frame: FrameType | None) -> FrameType | None:
+    # Called for every event: the cache is read inline (a function call per
+    # frame would double the cost of the walk).
+    internal = _internal
+    while frame is not None:
+        code = frame.f_code
+        flag = internal.get(id(code))
+        if flag is None:
+            flag = is_internal(code)
+        if not flag:
+            return frame
+        frame = frame.f_back
+    return None
+
+
+def user_frame_within(frame: FrameType | None, outer: FrameType) -> tuple[FrameType | None, bool]:
+    """The first user frame from ``frame`` up, and whether ``outer`` (the
+    frame of an enclosing call) lies on the way.
+
+    ``(None, True)`` when ``outer`` comes first: library code inside the
+    enclosing call made this one (``nn.Sequential``), so both were made at
+    the same user line; the walk stops there instead of going on through
+    the enclosing call's frames. ``(frame, False)`` means ``outer`` has
+    returned, without its hooks.
+    """
+    internal = _internal
+    user = None
+    while frame is not None:
+        if frame is outer:
+            return user, True
+        if user is None:
+            code = frame.f_code
+            flag = internal.get(id(code))
+            if flag is None:
+                flag = is_internal(code)
+            if not flag:
+                user = frame
+        frame = frame.f_back
+    return user, False
+
+
+def op_caller(frame: FrameType | None) -> FrameType | None:
+    """The frame that called an op, given the frame that called the mode.
+
+    Ops written in Python (``F.relu``, ``Tensor.split``) reach the mode
+    through ``handle_torch_function`` from inside their own body; the caller
+    is the frame above that body (and above ``boolean_dispatch`` wrappers).
+    """
+    while frame is not None:
+        code = frame.f_code
+        if id(code) in _transparent:
+            frame = frame.f_back
+        elif code is _HANDLE_TORCH_FUNCTION:
+            frame = frame.f_back  # the op's own Python body
+            frame = frame.f_back if frame is not None else None
+            while frame is not None and frame.f_code.co_filename == _DISPATCH_WRAPPER_FILE:
+                frame = frame.f_back
+        else:
+            return frame
+    return None
+
+
+def location_of(frame: FrameType | None) -> Location | None:
+    """The frame's current line; equal locations are one object (callers key by id)."""
+    if frame is None:
+        return None
+    code, lineno = frame.f_code, frame.f_lineno
+    key = (id(code), lineno)
+    location = _locations.get(key)
+    if location is None:
+        _keep(code)
+        text = linecache.getline(code.co_filename, lineno).strip()
+        location = Location(code.co_filename, lineno, text, code.co_name)
+        location = _locations[key] = _distinct_locations.setdefault(location, location)
+    return location
+
+
+def call_from(frame: FrameType) -> Callable[[Callable, tuple, dict], Any]:
+    """A function ``call(func, args, kwargs)`` that runs as if at ``frame``'s line.
+
+    A warning names the frame that calls the op (PyTorch's C++ warnings) or
+    the one above the op's Python body (``stacklevel=2``): under the op mode
+    that is the mode's handler. Called through this function, that frame
+    has the user's file, line and module globals, so warning filters,
+    "once" registries and the "error" action work as they do untraced, for
+    one Python call per op (catching and re-issuing each op's warnings cost
+    1.8 us). The function is made once per line and is itself transparent.
+    """
+    code, lineno = frame.f_code, frame.f_lineno
+    key = (id(code), lineno)
+    call = _calls_from.get(key)
+    if call is None:
+        _keep(code)
+        placed = _CALL_CODE.replace(co_filename=code.co_filename, co_firstlineno=lineno, co_name=_CALL_NAME)
+        if sys.version_info >= (3, 11):
+            placed = placed.replace(co_qualname=_CALL_NAME)
+        _internal[_keep(placed)] = True
+        _transparent.add(id(placed))
+        call = _calls_from[key] = FunctionType(placed, frame.f_globals, _CALL_NAME)
+    return call
+
+
+def user_location(depth: int = 1) -> Location | None:
+    """Location of the first user frame above the caller's ``depth``-th frame."""
+    return location_of(first_user_frame(sys._getframe(depth + 1)))
+
+
+def definition_of(function: object) -> Location | None:
+    """Where a function (a module's ``forward``) is defined."""
+    code = getattr(function, "__code__", None)
+    if not isinstance(code, CodeType):
+        return None
+    return Location(code.co_filename, code.co_firstlineno, "", code.co_name)

@@ -1,0 +1,165 @@
+"""What the recorder reads from a module once per trace: its hyperparameters,
+its parameter count, and whether its forward is PyTorch's own code.
+
+These run for every module of a traced model (4,000 times for a 4,000-module
+MLP), so they read the module's dicts directly instead of going through
+``parameters()`` and its three nested generators.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch.jit
+from torch import nn
+from torch.nn.parameter import is_lazy
+
+from shapetrace.core.records import Location
+from shapetrace.record import frames
+
+# config, parameter count (None: not known yet), forward's definition
+ModuleInfo = tuple[dict[str, Any], int | None, Location | None]
+
+_CONFIG_TYPES = (bool, int, float, str, type(None))
+# What nn.Module.__init__ puts in every module's __dict__: never configuration.
+_MODULE_STATE = frozenset(vars(nn.Module())) | {"training"}
+_ScriptModule = torch.jit.ScriptModule
+_builtin_forward: dict[type, bool] = {}
+_public_names: dict[type, tuple[frozenset[str], tuple[str, ...]]] = {}
+_plain_traversal: dict[type, bool] = {}
+# The methods ``parameters()`` goes through: a class overriding one of them
+# is counted by ``parameters()`` itself.
+_TRAVERSAL = ("parameters", "named_parameters", "_named_members", "named_modules")
+
+
+def is_builtin_module(module: nn.Module) -> bool:
+    """True when the module's forward is PyTorch's own code (cached per type)."""
+    kind = type(module)
+    builtin = _builtin_forward.get(kind)
+    if builtin is None:
+        if issubclass(kind, _ScriptModule):  # runs outside Python; its class refuses ``forward``
+            builtin = _builtin_forward[kind] = True
+            return True
+        code = getattr(kind.forward, "__code__", None)
+        builtin = _builtin_forward[kind] = code is None or frames.is_internal(code)
+    return builtin
+
+
+def module_info(module: nn.Module, params: int | None = None) -> ModuleInfo:
+    """``params``: the count when known already (``parameter_counts``)."""
+    defined_at = None if is_builtin_module(module) else frames.definition_of(type(module).forward)
+    return module_config(module), parameter_count(module) if params is None else params, defined_at
+
+
+def module_config(module: nn.Module) -> dict[str, Any]:
+    """A module's hyperparameters: public plain attributes (``batch_first``...)."""
+    attributes = vars(module)
+    candidates = _public_attributes(type(module), attributes)
+    if not candidates:
+        return {}
+    config: dict[str, Any] = {}
+    for key in candidates:
+        value = attributes[key]
+        if isinstance(value, _CONFIG_TYPES) or (
+                isinstance(value, tuple) and all(isinstance(v, _CONFIG_TYPES) for v in value)):
+            config[key] = value
+    return config
+
+
+def _public_attributes(kind: type, attributes: dict[str, Any]) -> tuple[str, ...]:
+    """The public names among a module's attributes, in order. Instances of a
+    class share their attribute names: they are found once per class and
+    checked with a set comparison (0.3 us) instead of a walk (1 us)."""
+    known = _public_names.get(kind)
+    if known is None or attributes.keys() != known[0]:
+        known = _public_names[kind] = (frozenset(attributes), tuple(
+            key for key in attributes if key not in _MODULE_STATE and key[:1] != "_"))
+    return known[1]
+
+
+def parameter_count(module: nn.Module) -> int | None:
+    """``sum(p.numel() for p in module.parameters())``: shared modules and
+    parameters counted once, as ``parameters()`` does. None while a lazy
+    module's parameters are not initialized (their size is not known).
+
+    Walks ``_modules`` and ``_parameters`` itself: 0.5 us per module instead
+    of 2.5 us (12% of tracing a 4,000-module MLP went to counting its root).
+    """
+    if not module._modules:
+        return _own_count(module, set()) if _plain(type(module)) else _counted_by_torch(module)
+    seen_modules: set[int] = set()
+    seen_parameters: set[int] = set()
+    total = 0
+    pending = [module]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen_modules:
+            continue
+        if not _plain(type(current)):
+            return _counted_by_torch(module)
+        seen_modules.add(id(current))
+        own = _own_count(current, seen_parameters)
+        if own is None:
+            return None
+        total += own
+        pending.extend(child for child in current._modules.values() if child is not None)
+    return total
+
+
+def parameter_counts(modules: list[nn.Module]) -> dict[int, int]:
+    """``parameter_count`` of each of a model's modules (``modules()``, in
+    its order: parents first), by id.
+
+    A module's count is its own parameters' plus its children's: 1 us per
+    module, where counting each module's subtree on its own costs the depth
+    of the model times that. Empty when a count would not be that sum (a
+    module used twice: ``modules()`` lists it once, under one parent; a
+    parameter used twice) or is not known yet (a lazy module's parameters):
+    then each module is counted as it runs.
+    """
+    children = 0
+    for module in modules:
+        if not _plain(type(module)):
+            return {}
+        children += len(module._modules)  # (a None child is never listed: counted as used twice)
+    if children != len(modules) - 1:
+        return {}
+    counts: dict[int, int] = {}
+    seen_parameters: set[int] = set()
+    for module in reversed(modules):
+        total = 0
+        for parameter in module._parameters.values():
+            if parameter is not None:
+                if id(parameter) in seen_parameters or is_lazy(parameter):
+                    return {}
+                seen_parameters.add(id(parameter))
+                total += parameter.numel()
+        for child in module._modules.values():
+            total += counts[id(child)]
+        counts[id(module)] = total
+    return counts
+
+
+def _own_count(module: nn.Module, seen: set[int]) -> int | None:
+    total = 0
+    for parameter in module._parameters.values():
+        if parameter is not None and id(parameter) not in seen:
+            if is_lazy(parameter):
+                return None
+            seen.add(id(parameter))
+            total += parameter.numel()
+    return total
+
+
+def _counted_by_torch(module: nn.Module) -> int | None:
+    parameters = list(module.parameters())
+    return None if any(map(is_lazy, parameters)) else sum(p.numel() for p in parameters)
+
+
+def _plain(kind: type) -> bool:
+    """True when the class finds its parameters as nn.Module does (cached per class)."""
+    plain = _plain_traversal.get(kind)
+    if plain is None:
+        plain = _plain_traversal[kind] = all(
+            getattr(kind, name, None) is getattr(nn.Module, name) for name in _TRAVERSAL)
+    return plain

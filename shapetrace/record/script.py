@@ -1,0 +1,85 @@
+"""Running a user's script as ``__main__`` with every module traced.
+
+A training script runs hundreds of forward passes. Only the first pass of each
+distinct input signature of each top-level model is recorded (the short last
+batch of an epoch has its own signature, and that is where a hard-coded batch
+size breaks); the other passes run with hooks that only compare signatures,
+and no op mode at all.
+"""
+
+from __future__ import annotations
+
+import os
+import runpy
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from torch import nn
+
+from shapetrace.core.tensor_meta import collect_metas
+from shapetrace.core.trace import Trace
+from shapetrace.errors import ShapetraceError
+from shapetrace.record.recorder import OpsSetting
+from shapetrace.record.tracing import _TraceBlock
+
+DEFAULT_MAX_CALLS = 8
+
+
+class FirstPassFilter:
+    """Accepts a top-level call when its input signature is new for that
+    module, up to ``max_calls`` recorded passes per module."""
+
+    def __init__(self, max_calls: int = DEFAULT_MAX_CALLS) -> None:
+        self.max_calls = max_calls
+        self._seen: dict[int, set[tuple]] = {}
+
+    def __call__(self, module: nn.Module, args: tuple, kwargs: dict) -> bool:
+        seen = self._seen.setdefault(id(module), set())
+        if len(seen) >= self.max_calls:
+            return False
+        signature = tuple((m.path, m.shape, m.dtype, m.device) for m in collect_metas((args, kwargs)))
+        if signature in seen:
+            return False
+        seen.add(signature)
+        return True
+
+
+@dataclass
+class ScriptRun:
+    trace: Trace
+    exit_code: int
+    error: BaseException | None  # what the script raised (SystemExit excluded)
+
+
+def run_script(path: str, argv: Sequence[str] = (), *, ops: OpsSetting = True,
+               max_calls: int = DEFAULT_MAX_CALLS, ignore: Sequence[str] = ()) -> ScriptRun:
+    """Run ``path`` as ``__main__`` with ``argv``; return the trace and exit code."""
+    if not os.path.isfile(path):
+        raise ShapetraceError(f"no such script: {path}")
+    block = _TraceBlock(None, ops, ignore, root_filter=FirstPassFilter(max_calls), ops_at_top=False)
+    saved_argv, saved_path = sys.argv[:], sys.path[:]
+    sys.argv = [path, *argv]
+    sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
+    exit_code, error = 0, None  # type: tuple[int, BaseException | None]
+    try:
+        with block:
+            runpy.run_path(path, run_name="__main__")
+    except SystemExit as stop:
+        exit_code = _exit_code(stop.code)
+    except KeyboardInterrupt as interrupt:
+        exit_code, error = 130, interrupt
+    except Exception as exc:  # the script's own error: reported, not ours
+        exit_code, error = 1, exc
+    finally:
+        sys.argv, sys.path[:] = saved_argv, saved_path
+    return ScriptRun(block.trace, exit_code, error)
+
+
+def _exit_code(code: object) -> int:
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)  # sys.exit("message") prints it, as Python does
+    return 1

@@ -1,0 +1,106 @@
+"""``shapetrace.trace``: the context manager that records a block."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable
+from types import TracebackType
+
+import torch
+from torch import nn
+
+from shapetrace._version import __version__
+from shapetrace.core.trace import Trace
+from shapetrace.errors import ShapetraceError
+from shapetrace.record.recorder import OpsSetting, Recorder, RootFilter
+
+_ScriptModule = torch.jit.ScriptModule
+
+
+class ShapetraceWarning(UserWarning):
+    """Something the user should know about how a trace was taken."""
+
+
+class _TraceBlock:
+    """Records from ``__enter__`` to ``__exit__``; the Trace is complete after exit."""
+
+    def __init__(self, model: nn.Module | None, ops: OpsSetting, ignore: Iterable[str],
+                 root_filter: RootFilter | None = None, ops_at_top: bool = True) -> None:
+        if model is not None and not isinstance(model, nn.Module):
+            raise ShapetraceError(
+                f"trace() takes an nn.Module or None, not {type(model).__name__}")
+        if ops not in (True, False, "all"):
+            raise ShapetraceError(f"trace(ops=...) takes True, False or 'all', not {ops!r}")
+        if ops != "all":
+            ops = bool(ops)  # 1 and 0 pass the check above; the trace and its JSON say True/False
+        if model is not None and _has_torchscript(model):
+            raise ShapetraceError(f"cannot trace {type(model).__name__}: {_torchscript_part(model)} is a "
+                                  "TorchScript module (torch.jit.script or torch.jit.trace), which runs outside "
+                                  "Python; trace the module before scripting it")
+        self._recorder = Recorder(model, ops, root_filter=root_filter, ops_at_top=ops_at_top)
+        self.trace = Trace(ops=ops, ignore=ignore, meta={
+            "shapetrace": __version__,
+            "torch": torch.__version__,
+            "model": type(model).__name__ if model is not None else None,
+        })
+
+    def __enter__(self) -> Trace:
+        if self._recorder.ops == "all":
+            warnings.warn("shapetrace: ops='all' records inside PyTorch's own modules; their "
+                          "fast paths (e.g. TransformerEncoderLayer inference) are off while "
+                          "tracing", ShapetraceWarning, stacklevel=2)
+        try:
+            self._recorder.start()
+        except BaseException:
+            self._recorder.stop()  # the hooks attached before the failure
+            raise
+        self.trace._live = self._recorder.calls
+        return self.trace
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._recorder.stop(exc)
+        if isinstance(exc, SystemExit) and exc.code in (0, None):
+            exc = None  # a script that ends normally through sys.exit()
+        self.trace._freeze(self._recorder.calls(last=True), exc)
+        if exc is not None:
+            from shapetrace.analyze.error_note import add_trace_note
+
+            add_trace_note(exc, self.trace)
+        # never swallow the user's exception: returning None re-raises it
+
+
+def _has_torchscript(model: nn.Module) -> bool:
+    """Whether a module of the model is TorchScript (a walk of ``_modules``:
+    a quarter of the cost of ``modules()``, 0.9 ms for 4,000 modules)."""
+    stack = [model]
+    while stack:
+        module = stack.pop()
+        if isinstance(module, _ScriptModule):
+            return True
+        stack.extend(child for child in module._modules.values() if child is not None)
+    return False
+
+
+def _torchscript_part(model: nn.Module) -> str:
+    """``"the model"`` or ``"submodule 'enc'"``: the outermost TorchScript module."""
+    name = next(name for name, module in model.named_modules() if isinstance(module, _ScriptModule))
+    return f"submodule {name!r}" if name else "the model"
+
+
+def trace(model: nn.Module | None = None, *, ops: OpsSetting = True,
+          ignore: Iterable[str] = ()) -> _TraceBlock:
+    """Record every module call and tensor op of a block::
+
+        with shapetrace.trace(model) as t:
+            pred = model(x)              # x: (5, 30)
+        t["lstm"].outputs[0].shape       # (5, 30, 64)
+        t["linear"].outputs[0].shape     # (150, 1)
+
+    ``model=None`` records every module that runs in the block. ``ops=True``
+    records the tensor ops of the user's own code (``view``, ``permute``,
+    indexing, ...), ``"all"`` also those inside PyTorch's modules (slower:
+    their fast paths are off), ``False`` module calls only. ``ignore`` silences
+    finding codes (``["ST006"]``).
+    """
+    return _TraceBlock(model, ops, ignore)

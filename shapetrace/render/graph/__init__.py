@@ -1,0 +1,2 @@
+"""The data-flow graph: which call fed which (``dataflow``), how calls fold into boxes
+(``layout``), and the graphviz ``Digraph`` (``digraph``)."""

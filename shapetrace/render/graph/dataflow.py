@@ -1,0 +1,76 @@
+"""Which call fed which, as the graph draws it.
+
+The links are those of ``lineage/flow.py`` (exact by tensor identity, by
+metadata where a tensor was made where nothing was recorded), seen from
+outside the modules: there a tensor a module received is "input k of the
+module"; the graph follows such a link up to the call that made the tensor,
+or to a graph input when a top-level call received it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+from shapetrace.analyze.lineage import flow as lineage_flow
+from shapetrace.core.records import Call
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """Where a tensor came from: output ``path`` of ``call``, or, with
+    ``is_input``, input ``path`` of the top-level ``call`` (a graph input)."""
+
+    call: Call
+    path: str
+    is_input: bool = False
+
+
+class Dataflow:
+    """Producer of every call input and every module output of a trace.
+
+    >>> flow = Dataflow(trace.calls)
+    >>> flow.input_source(trace["linear"], 0).call.name     # the op before it
+    'view'
+    """
+
+    def __init__(self, calls: Sequence[Call]) -> None:
+        self._flow = lineage_flow.analyze(tuple(calls))
+        self._graph_inputs: dict[object, Source] = {}  # one node per tensor given to the top-level calls
+
+    def input_source(self, call: Call, index: int) -> Source | None:
+        """Where input ``index`` of ``call`` came from; None when unknown
+        (a parameter, or a tensor made where nothing was recorded)."""
+        source = self._flow.source(call, index)
+        while source is not None and source.as_input:
+            call, index = source.call, source.index
+            source = self._flow.source(call, index)
+        if source is not None:
+            return Source(source.call, source.meta.path)
+        return self._graph_input(call, index) if call.parent is None else None
+
+    def return_source(self, call: Call, path: str) -> Source | None:
+        """Which of a module's own calls made its output ``path``; None when
+        the module made it itself (nothing inside produced that tensor)."""
+        made = self._flow.made_inside(call, _index(call, path))
+        return None if made is None else Source(made.call, made.meta.path)
+
+    def is_read(self, call: Call, path: str) -> bool:
+        """True when some later call took output ``path`` of ``call``, or
+        the module around it returned it."""
+        index = _index(call, path)
+        if self._flow.consumers(call, index):
+            return True
+        parent = call.parent
+        return parent is not None and any(
+            (made := self._flow.made_inside(parent, k)) is not None and made.call is call and made.index == index
+            for k in range(len(parent.outputs)))
+
+    def _graph_input(self, call: Call, index: int) -> Source:
+        ids = call.input_ids
+        key = ids[index] if ids else (call.id, index)
+        return self._graph_inputs.setdefault(key, Source(call, call.inputs[index].path, is_input=True))
+
+
+def _index(call: Call, path: str) -> int:
+    return next(k for k, meta in enumerate(call.outputs) if meta.path == path)

@@ -1,0 +1,226 @@
+"""The data flow as a ``graphviz.Digraph``, and saving it as SVG or PNG.
+
+``graph_layout`` decides what is drawn (and documents how edges are found
+without tensor identity); this module only turns that plan into DOT.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections import Counter
+from typing import TYPE_CHECKING
+
+from shapetrace.core.finding import SEVERITY_RANK, Finding
+from shapetrace.core.records import Call
+from shapetrace.core.tensor_meta import TensorMeta, dtype_name
+from shapetrace.core.text import format_count, format_op, format_shape, tensor_name
+from shapetrace.core.trace import Trace
+from shapetrace.render.graph.layout import Box, Edge, End, GraphPlan, Origin
+from shapetrace.render.marks import marks
+from shapetrace.render.structure import run_label
+
+if TYPE_CHECKING:
+    import graphviz
+
+INSTALL_DOT = "install Graphviz for it: apt-get install graphviz, or brew install graphviz"
+_FONT = "Helvetica"
+_MODULE_STYLE = {"shape": "box", "style": "rounded,filled", "fillcolor": "#e8eefc", "color": "#4a6fd0"}
+_OP_STYLE = {"shape": "box", "style": "rounded,filled", "fillcolor": "#f3f4f6", "color": "#9ca3af",
+             "fontsize": "9"}
+_END_STYLE = {"shape": "ellipse", "style": "filled", "fillcolor": "#dcfce7", "color": "#16a34a"}
+_FINDING_COLOR = {"error": "#fecaca", "warning": "#fde68a", "info": "#dbeafe"}
+_FINDING_LINE = {"error": "#dc2626", "warning": "#d97706", "info": "#2563eb"}
+
+
+def trace_graph(trace: Trace, *, depth: int | None = None, ops: bool = False,
+                collapse: bool = True, rankdir: str = "TB") -> graphviz.Digraph:
+    """The trace as a graph: a node per module call, clusters for parents.
+
+    >>> dot = trace_graph(t, depth=2)        # 12 encoder layers drawn once
+    >>> 'layers.0-11 ×12' in dot.source
+    True
+
+    Edges carry the tensor's shape, e.g. ``lstm -> linear`` labelled
+    ``(150, 64)`` and ``via .contiguous() .view(150, 64)``; ``ops=True``
+    draws those ops as nodes instead. Findings colour their call.
+    """
+    import graphviz
+
+    plan = GraphPlan(trace, depth=depth, ops=ops, collapse=collapse)
+    graph = graphviz.Digraph(name=trace.root.type if trace.root else "trace")
+    graph.attr(rankdir=rankdir, compound="true", fontname=_FONT, fontsize="11", nodesep="0.3")
+    graph.attr("node", fontname=_FONT, fontsize="11")
+    graph.attr("edge", fontname=_FONT, fontsize="9", color="#4b5563")
+    _Drawing(trace, plan, graph).draw()
+    return graph
+
+
+class _Drawing:
+    def __init__(self, trace: Trace, plan: GraphPlan, graph: graphviz.Digraph) -> None:
+        self.plan, self.graph = plan, graph
+        self.findings = _findings_by_call(trace, plan)
+        self.anchor: dict[int, str] = {}  # cluster call id -> its last node
+        self.ends: set[str] = set()
+        usual = Counter((m.dtype, m.device) for m in (e.meta for e in plan.edges))
+        self.usual = usual.most_common(1)[0][0] if usual else None
+        # Ops not drawn as nodes but drawn as where a tensor was made (torch.randn),
+        # by the cluster they sit in (-1: the top level).
+        self.sources: dict[int, dict[Call, None]] = {}
+        for edge in plan.edges:
+            origin = edge.origin
+            if isinstance(origin, Call) and plan.role(origin) == "hidden":
+                parent = plan.drawn(origin.parent).id if origin.parent is not None else -1
+                self.sources.setdefault(parent, {})[origin] = None
+
+    def draw(self) -> None:
+        self._draw_sources(self.graph, -1)
+        for box in self.plan.boxes:
+            self._draw_box(self.graph, box)
+        for edge in self.plan.edges:
+            self._draw_edge(edge)
+
+    # ------------------------------------------------------------ boxes
+    def _draw_box(self, graph: graphviz.Digraph, box: Box) -> str:
+        if not box.children:
+            return self._draw_node(graph, box)
+        with graph.subgraph(name=f"cluster_{box.call.id}") as cluster:
+            codes = self.findings.get(box.call.id, [])
+            cluster.attr(label=_call_title(box.call, box.run, codes), style="rounded,dashed",
+                         color=_FINDING_LINE[_worst(codes)] if codes else "#9ca3af",
+                         fontname=_FONT, fontsize="11", labeljust="l")
+            self._draw_sources(cluster, box.call.id)
+            last = ""
+            for child in box.children:
+                last = self._draw_box(cluster, child)
+            self.anchor[box.call.id] = last
+        return last
+
+    def _draw_node(self, graph: graphviz.Digraph, box: Box) -> str:
+        call, node = box.call, _node_id(box.call)
+        style = dict(_MODULE_STYLE if call.kind == "module" else _OP_STYLE)
+        codes = self.findings.get(call.id, [])
+        if codes:
+            style.update(fillcolor=_FINDING_COLOR[_worst(codes)], color=_FINDING_LINE[_worst(codes)])
+        graph.node(node, _call_title(call, box.run, codes), **style)
+        return node
+
+    def _draw_sources(self, graph: graphviz.Digraph, cluster_id: int) -> None:
+        for call in self.sources.get(cluster_id, {}):
+            self._draw_node(graph, Box(call, [call]))
+
+    # ------------------------------------------------------------ edges
+    def _draw_edge(self, edge: Edge) -> None:
+        attrs: dict[str, str] = {}
+        tail = self._end_node(edge.origin, attrs, "ltail")
+        head = self._end_node(edge.target, attrs, "lhead")
+        codes = [f for op in edge.via for f in self.findings.get(op.id, [])]
+        if codes:
+            attrs.update(color=_FINDING_LINE[_worst(codes)], fontcolor=_FINDING_LINE[_worst(codes)], penwidth="2")
+        self.graph.edge(tail, head, label=_finding_lines(self._edge_text(edge), codes), **attrs)
+
+    def _end_node(self, item: Origin | Call | End, attrs: dict[str, str], side: str) -> str:
+        if isinstance(item, End):
+            return self._end(item)
+        if item.id in self.anchor:  # a cluster: the edge touches its border
+            attrs[side] = f"cluster_{item.id}"
+            return self.anchor[item.id]
+        return _node_id(item)
+
+    def _end(self, end: End) -> str:
+        """The node of a graph input or output, named as PyTorch names it (``target``)."""
+        node = f"{'in' if end.is_input else 'out'}_{end.call.id}"
+        if end.path:
+            node += "_" + end.path.replace(".", "_")
+        if node not in self.ends:
+            self.ends.add(node)
+            meta = end.call.input_at(end.path) if end.is_input else end.call.output_at(end.path)
+            name = tensor_name(end.call, meta, output=not end.is_input) if meta is not None else ""
+            label = "input" if end.is_input else "output"
+            if name and name != end.path:
+                label = name if end.is_input else f"{label} {name}"
+            self.graph.node(node, label, **_END_STYLE)
+        return node
+
+    def _edge_text(self, edge: Edge) -> str:
+        meta = edge.meta
+        text = format_shape(meta)
+        if isinstance(edge.target, Call) and edge.target.kind == "module":
+            name = tensor_name(edge.target, meta, output=False)
+            text = f"{name} {text}" if name != meta.path else text
+        text += marks(meta)
+        if self.usual is not None and (meta.dtype, meta.device) != self.usual:
+            text += f" {_placement(meta, self.usual)}"
+        if edge.via:  # the last three ops: the ones that shaped what arrives
+            text += "\nvia " + "… " * (len(edge.via) > 3) + " ".join(format_op(op, 20) for op in edge.via[-3:])
+        return text
+
+
+def _placement(meta: TensorMeta, usual: tuple) -> str:
+    parts = []
+    if meta.dtype != usual[0]:
+        parts.append(dtype_name(meta.dtype))
+    if meta.device != usual[1]:
+        parts.append(meta.device)
+    return " ".join(parts)
+
+
+def _node_id(call: Call) -> str:
+    return f"c{call.id}"
+
+
+def _call_title(call: Call, run: list[Call], findings: list[Finding]) -> str:
+    """``lstm`` over ``LSTM · 150,272 params``; ``layers.0-11 ×12`` for a folded run."""
+    if call.kind == "op":
+        text = format_op(call, 32)
+    elif not call.name:  # the root module: its type is its name
+        text = call.type + _params(call)
+    else:
+        text = f"{run_label(run)}\n{call.type}{_params(call)}"
+    return _finding_lines(text, findings)
+
+
+def _params(call: Call) -> str:
+    return f" · {format_count(call.params)} params" if call.params else ""
+
+
+def _worst(findings: list[Finding]) -> str:
+    return max((f.severity for f in findings), key=SEVERITY_RANK.__getitem__)
+
+
+def _finding_lines(text: str, findings: list[Finding]) -> str:
+    codes = list(dict.fromkeys(f.code for f in findings))
+    return text + ("\n⚠ " + " ".join(codes) if codes else "")
+
+
+def _findings_by_call(trace: Trace, plan: GraphPlan) -> dict[int, list[Finding]]:
+    """Findings keyed by the drawn call they belong to (hidden ops keep their own)."""
+    calls = {call.id: call for call in trace.calls}
+    by_call: dict[int, list[Finding]] = {}
+    for finding in trace.findings:
+        call = calls.get(finding.call_id) if finding.call_id is not None else None
+        if call is None:
+            continue
+        owner = call if plan.role(call) == "hidden" else plan.drawn(call)
+        by_call.setdefault(owner.id, []).append(finding)
+    return by_call
+
+
+def save_graph(graph: graphviz.Digraph, path: str, format: str = "svg") -> str:
+    """Render to ``path`` as ``svg`` or ``png``; return the file written.
+
+    Without the ``dot`` program, write the DOT source next to it instead
+    (``model.dot``), say in one line on stderr how to get ``dot``, and
+    return that file.
+    """
+    if shutil.which("dot") is None:
+        dot_path = os.path.splitext(path)[0] + ".dot"
+        with open(dot_path, "w", encoding="utf-8") as handle:
+            handle.write(graph.source)
+        print(f"shapetrace: wrote {dot_path}: making {format} needs the dot program; {INSTALL_DOT}",
+              file=sys.stderr)
+        return dot_path
+    with open(path, "wb") as handle:
+        handle.write(graph.pipe(format=format))
+    return path

@@ -1,0 +1,207 @@
+"""What the graph draws: boxes, clusters and edges, before any graphviz.
+
+Module calls within ``depth`` are drawn: as a node when nothing under them
+is drawn, else as a cluster around their children. Ops are nodes with
+``ops=True``; otherwise a tensor passes through them and the edge says
+``via .view(150, 64)``. A run of identical siblings is drawn once (the first
+of them) and named ``layers.0-11 ×12``; edges between its members are left out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+from shapetrace.core.records import Call
+from shapetrace.core.tensor_meta import TensorMeta
+from shapetrace.core.trace import Trace
+from shapetrace.render.graph.dataflow import Dataflow, Source
+from shapetrace.render.structure import repeated_runs, shown_children, shown_roots
+
+Role = str  # "node" | "cluster" | "inside" (a call under a node) | "hidden"
+
+
+@dataclasses.dataclass
+class Box:
+    """A drawn call: a node, or a cluster when it has ``children``."""
+
+    call: Call
+    run: list[Call]
+    children: list[Box] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass(frozen=True)
+class End:
+    """A graph input (``is_input``) or output: a tensor of a top-level call."""
+
+    call: Call
+    path: str
+    is_input: bool
+
+
+Origin = Call | End  # a drawn call (node, cluster or source op), or a graph input
+
+
+@dataclasses.dataclass(frozen=True)
+class Edge:
+    origin: Origin
+    target: Call | End
+    meta: TensorMeta  # the tensor as the target receives it
+    via: tuple[Call, ...] = ()  # ops not drawn that it went through
+
+
+class GraphPlan:
+    """Boxes and edges of a trace's graph.
+
+    >>> plan = GraphPlan(trace, depth=2, ops=False)
+    >>> [box.call.type for box in plan.boxes]
+    ['TransformerEncoder']
+    """
+
+    def __init__(self, trace: Trace, *, depth: int | None = None, ops: bool = False,
+                 collapse: bool = True) -> None:
+        self.depth, self.ops, self.collapse = depth, ops, collapse
+        self._role: dict[int, Role] = {}
+        self._drawn_as: dict[int, Call] = {}  # call id -> the drawn call standing for it
+        self._members: dict[int, tuple[tuple[int, int], ...]] = {}  # (run, member) chains
+        self.boxes = self._place(shown_roots(trace.calls, ops=ops), ())
+        self._flow = Dataflow(trace.calls)
+        self._resolved: dict[Source, list[tuple[Origin, tuple[Call, ...]]]] = {}
+        self._sources: dict[tuple, Call] = {}  # ops drawn because they made a tensor
+        self.edges = self._edges(trace)
+
+    # ----------------------------------------------------------- placing
+    def _runs(self, calls: Sequence[Call]) -> list[list[Call]]:
+        if self.collapse:
+            return repeated_runs(calls, ops=self.ops, depth=self.depth)
+        return [[call] for call in calls]
+
+    def _place(self, calls: Sequence[Call], chain: tuple[tuple[int, int], ...]) -> list[Box]:
+        boxes = []
+        for run in self._runs(calls):
+            first = run[0]
+            children = shown_children(first, ops=self.ops, depth=self.depth)
+            for member_index, member in enumerate(run):
+                self._map_member(member, first, (*chain, (first.id, member_index)))
+            box = Box(first, run)
+            if children:
+                box.children = self._place(children, (*chain, (first.id, 0)))
+            boxes.append(box)
+        return boxes
+
+    def _map_member(self, member: Call, first: Call, chain: tuple[tuple[int, int], ...]) -> None:
+        """Let ``member`` and its shown calls stand for ``first`` and its own."""
+        pairs = zip(self._shown_walk(member), self._shown_walk(first))
+        for call, counterpart in pairs:
+            has_children = bool(shown_children(call, ops=self.ops, depth=self.depth))
+            self._role[call.id] = "cluster" if has_children else "node"
+            self._drawn_as[call.id] = counterpart
+            self._members[call.id] = chain
+
+    def _shown_walk(self, call: Call) -> list[Call]:
+        walk = [call]
+        for child in shown_children(call, ops=self.ops, depth=self.depth):
+            walk += self._shown_walk(child)
+        return walk
+
+    def role(self, call: Call) -> Role:
+        role = self._role.get(call.id)
+        if role is not None:
+            return role
+        owner = self._owner(call)
+        return "inside" if owner is not None and self._role[owner.id] == "node" else "hidden"
+
+    def drawn(self, call: Call) -> Call:
+        """The drawn call that stands for ``call`` (its node, or the first of its run)."""
+        owner = self._owner(call) if self.role(call) == "inside" else call
+        return self._drawn_as.get(owner.id, owner) if owner is not None else call
+
+    def _owner(self, call: Call) -> Call | None:
+        """``call`` or its nearest ancestor that the graph places."""
+        found: Call | None = call
+        while found is not None and found.id not in self._role:
+            found = found.parent
+        return found
+
+    # ------------------------------------------------------------- edges
+    def _edges(self, trace: Trace) -> list[Edge]:
+        edges: dict[tuple, Edge] = {}
+        for call in trace.calls:
+            if self.role(call) != "node":
+                continue
+            for index, meta in enumerate(call.inputs):
+                source = self._flow.input_source(call, index)
+                for origin, via in self._resolve(source):
+                    self._add(edges, origin, call, meta, via)
+        for call in trace.calls:
+            if call.parent_id is None and self.role(call) in ("node", "cluster"):
+                for meta in call.outputs:
+                    if not self._flow.is_read(call, meta.path):
+                        target = End(call, meta.path, is_input=False)
+                        for origin, via in self._resolve(Source(call, meta.path)):
+                            self._add(edges, origin, target, meta, via)
+        return list(edges.values())
+
+    def _add(self, edges: dict[tuple, Edge], origin: Origin, target: Call | End,
+             meta: TensorMeta, via: tuple[Call, ...]) -> None:
+        if isinstance(origin, Call):
+            if isinstance(target, Call) and self._across_members(origin, target):
+                return
+            origin = self._canonical(origin)
+        if isinstance(target, Call):
+            target = self.drawn(target)
+            if origin is target:
+                return
+        key = (_identity(origin), _identity(target), meta.shape, meta.dtype, meta.device)
+        edges.setdefault(key, Edge(origin, target, meta, via))
+
+    def _canonical(self, call: Call) -> Call:
+        """The drawn call for ``call``; one node for an op that made a tensor
+        the same way in every member of a folded run."""
+        if self.role(call) != "hidden":
+            return self.drawn(call)
+        parent = self.drawn(call.parent) if call.parent is not None else None
+        key = (_identity(parent), call.location, call.name, tuple(m.shape for m in call.outputs))
+        return self._sources.setdefault(key, call)
+
+    def _across_members(self, origin: Call, target: Call) -> bool:
+        """True for an edge between two members of one folded run."""
+        origin_runs = dict(self._chain(origin))
+        return any(run_id in origin_runs and origin_runs[run_id] != member
+                   for run_id, member in self._chain(target))
+
+    def _chain(self, call: Call) -> tuple[tuple[int, int], ...]:
+        owner = self._owner(call)
+        return self._members.get(owner.id, ()) if owner is not None else ()
+
+    def _resolve(self, source: Source | None) -> list[tuple[Origin, tuple[Call, ...]]]:
+        """The drawn origins a tensor came from, with the hidden ops between."""
+        if source is None:
+            return []
+        if source.is_input:
+            return [(End(source.call, source.path, is_input=True), ())]
+        known = self._resolved.get(source)
+        if known is None:
+            self._resolved[source] = []  # a cycle cannot happen; this guards it anyway
+            known = self._resolved[source] = self._resolve_new(source)
+        return known
+
+    def _resolve_new(self, source: Source) -> list[tuple[Origin, tuple[Call, ...]]]:
+        call = source.call
+        role = self.role(call)
+        if role in ("node", "inside"):
+            return [(call, ())]
+        if role == "cluster":
+            inner = self._flow.return_source(call, source.path)
+            return self._resolve(inner) if inner is not None else [(call, ())]
+        # A hidden op: follow its inputs, or draw it as where the tensor was made.
+        if not call.inputs:
+            origin: Origin = End(call, source.path, is_input=True) if call.parent_id is None else call
+            return [(origin, ())]
+        found = [(origin, (*via, call)) for index in range(len(call.inputs))
+                 for origin, via in self._resolve(self._flow.input_source(call, index))]
+        return list(dict.fromkeys(found))  # x * x reaches x twice
+
+
+def _identity(item: object) -> object:
+    return id(item) if isinstance(item, Call) else item

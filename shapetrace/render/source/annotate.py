@@ -1,0 +1,181 @@
+"""The forward source with each line's shapes as a comment, as in the article.
+
+Every user-defined ``forward`` that ran is shown once (the root's first), each
+statement's shapes in a comment on its last line, aligned in one column::
+
+    output, _ = self.lstm(input_seq, (h_0, c_0))      # output (5, 30, 64) non-contig, h_n (5, 5, 64), c_n (5, 5, 64)
+    output = output.contiguous().view(self.batch_size * seq_len, self.hidden_size)  # (150, 64)
+
+The code is left as written: a line only gains a comment at its end, after
+the user's own comment where it has one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Literal, overload
+
+from rich.cells import cell_len
+
+from shapetrace.core.records import Call, Location
+from shapetrace.core.text import format_location
+from shapetrace.core.trace import Trace
+from shapetrace.render.source.comments import statement_comment
+from shapetrace.render.source.reader import ForwardSource, SourceNotFoundError, read_forward
+from shapetrace.render.structure import run_name
+
+if TYPE_CHECKING:
+    from rich.syntax import Syntax
+
+# Comments start in one column unless the code reaches past it.
+MAX_COLUMN = 88
+
+
+@dataclasses.dataclass
+class _Forward:
+    """One ``forward`` function and every module call that ran it."""
+
+    defined_at: Location
+    calls: list[Call]
+
+
+@overload
+def annotate(trace: Trace, *, verbose: bool = ..., rich: Literal[False] = ..., max_column: int = ...) -> str: ...
+@overload
+def annotate(trace: Trace, *, verbose: bool = ..., rich: Literal[True], max_column: int = ...) -> Syntax: ...
+def annotate(trace: Trace, *, verbose: bool = False, rich: bool = False,
+             max_column: int = MAX_COLUMN) -> str | Syntax:
+    """The source of each forward that ran, every line with its shapes::
+
+        >>> print(t.annotate())
+        # LSTM.forward (root) · demos/lstm_forecaster.py:31
+            def forward(self, input_seq):
+                h_0 = torch.randn(...).to(device)             # h_0 (5, 5, 64)
+                ...
+                pred = pred[:, -1, :]  # (5, 1)               # (5, 1) non-contig
+
+    ``verbose=True`` shows each step of a line
+    (``(5, 30, 64) -> contiguous -> view -> (150, 64)``); ``rich=True``
+    returns a syntax-highlighted ``rich.syntax.Syntax`` as wide as its
+    longest line (``console.print(it, crop=False, soft_wrap=True)`` lets the
+    terminal wrap it rather than cut the comments off).
+    Raises ``SourceNotFoundError`` when no forward's file can be read.
+    """
+    forwards = _forwards(trace)
+    if not forwards:
+        raise SourceNotFoundError("nothing to annotate: no forward defined in user code ran in this trace "
+                                  "(PyTorch's own modules have no source of yours)")
+    blocks, missing = [], []
+    for forward in forwards:
+        try:
+            blocks.append(_annotated_block(trace, forward, verbose=verbose, max_column=max_column))
+        except SourceNotFoundError as error:
+            missing.append(error)
+            blocks.append(f"{_header(forward)}\n# source not shown: {error}")
+    if len(missing) == len(forwards):
+        raise missing[0]
+    text = "\n\n".join(blocks)
+    if not rich:
+        return text
+    from rich.syntax import Syntax
+
+    # As wide as the longest line: print with crop=False, soft_wrap=True to keep every comment.
+    code_width = max(cell_len(line) for line in text.splitlines())
+    return Syntax(text, "python", theme="ansi_dark", background_color="default", code_width=code_width)
+
+
+def _forwards(trace: Trace) -> list[_Forward]:
+    """The user-defined forwards that ran, in the order they first ran."""
+    forwards: dict[tuple[str, int], _Forward] = {}
+    for call in trace.modules:
+        if call.defined_at is not None:
+            key = (call.defined_at.filename, call.defined_at.lineno)
+            forwards.setdefault(key, _Forward(call.defined_at, [])).calls.append(call)
+    return list(forwards.values())
+
+
+def _header(forward: _Forward) -> str:
+    """``# LSTM.forward (root) · demos/lstm_forecaster.py:31``."""
+    calls = forward.calls
+    types = "/".join(dict.fromkeys(call.type for call in calls))
+    by_name = list({call.name: call for call in calls}.values())  # a module called in a loop, once
+    who = "root" if [call.name for call in by_name] == [""] else run_name(by_name)
+    if len(calls) > 1:
+        who += f", {len(calls)} calls"
+    function = forward.defined_at.function or "forward"
+    return f"# {types}.{function} ({who}) · {format_location(forward.defined_at)}"
+
+
+def _annotated_block(trace: Trace, forward: _Forward, *, verbose: bool, max_column: int) -> str:
+    source = read_forward(forward.defined_at)
+    comments = _comments(trace, forward, source, verbose=verbose)
+    lines = [source.line(n) for n in range(source.first, source.last + 1)]
+    header = _header(forward)
+    if _is_stale(forward, source):
+        header += "\n# note: the file changed since this trace was recorded; shapes may sit on the wrong lines"
+    return header + "\n" + "\n".join(_with_comments(lines, source.first, comments, max_column))
+
+
+def _comments(trace: Trace, forward: _Forward, source: ForwardSource, *, verbose: bool) -> dict[int, str]:
+    """Line number -> comment, for each statement that recorded a call."""
+    per_statement: dict[int, list[list[Call]]] = {}
+    for module_call in forward.calls:
+        grouped: dict[int, list[Call]] = {}
+        for call in module_call.children:
+            last = _statement_line(source, call.location)
+            if last is not None:
+                grouped.setdefault(last, []).append(call)
+        for last, calls in grouped.items():
+            per_statement.setdefault(last, []).append(calls)
+    comments = {last: statement_comment(groups, source.statements[last], verbose=verbose)
+                for last, groups in per_statement.items()}
+    for last, codes in _finding_codes(trace, source).items():
+        comments[last] = (comments.get(last, "") + "  " + " ".join(f"[{code}]" for code in codes)).strip()
+    return comments
+
+
+def _statement_line(source: ForwardSource, location: Location | None) -> int | None:
+    """The last line of the statement at ``location``, if it lies in this forward."""
+    if location is None or location.filename != source.filename:
+        return None
+    statement = source.statements.get(location.lineno)
+    return statement.last if statement is not None else None
+
+
+def _finding_codes(trace: Trace, source: ForwardSource) -> dict[int, list[str]]:
+    calls = {call.id: call for call in trace.calls}
+    codes: dict[int, list[str]] = {}
+    for finding in trace.findings:
+        call = calls.get(finding.call_id) if finding.call_id is not None else None
+        location = finding.location or (call.location if call is not None else None)
+        last = _statement_line(source, location)
+        if last is not None and finding.code not in codes.get(last, []):
+            codes.setdefault(last, []).append(finding.code)
+    return codes
+
+
+def _is_stale(forward: _Forward, source: ForwardSource) -> bool:
+    """True when a recorded line's text differs from the file's line now."""
+    for module_call in forward.calls:
+        for call in module_call.children:
+            location = call.location
+            if (location is not None and location.code and location.filename == source.filename
+                    and source.first <= location.lineno <= source.last
+                    and source.line(location.lineno).strip() != location.code):
+                return True
+    return False
+
+
+def _with_comments(lines: Sequence[str], first: int, comments: dict[int, str], max_column: int) -> list[str]:
+    """Each line as written, its comment appended in a shared column."""
+    widths = {n: cell_len(lines[n - first].expandtabs()) for n in comments}
+    column = min(max(widths.values(), default=0), max_column) + 2
+    out = []
+    for lineno, line in enumerate(lines, start=first):
+        comment = comments.get(lineno)
+        if comment is None:
+            out.append(line)
+        else:
+            out.append(line + " " * max(column - widths[lineno], 2) + "# " + comment)
+    return out

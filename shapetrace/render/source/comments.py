@@ -1,0 +1,165 @@
+"""The comment of one statement: what it produced, as the article writes it.
+
+``output, _ = self.lstm(x, (h_0, c_0))`` gets ``output (5, 30, 64), h_n
+(5, 5, 64), c_n (5, 5, 64)``: assigned names label the tensors, ``_`` takes
+PyTorch's own name. ``x = x.view(...)`` gets just ``(150, 64)``: the name is
+not repeated where the statement rebinds a name it reads (the article's
+habit). A statement run several times shows each distinct result once with
+its count: ``(4, 2) ×7``.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections import Counter
+from collections.abc import Sequence
+
+from shapetrace.core.records import Call
+from shapetrace.core.tensor_meta import TensorMeta
+from shapetrace.core.text import format_op, format_shape, tensor_name
+from shapetrace.render.marks import marked_shape, marked_shapes
+from shapetrace.render.source.reader import Statement
+from shapetrace.render.structure import relative_name
+
+
+def statement_comment(calls_per_forward: Sequence[Sequence[Call]], statement: Statement, *,
+                      verbose: bool = False) -> str:
+    """The comment for the calls one statement recorded, per forward call."""
+    texts = [describe_run(run, statement, verbose=verbose)
+             for calls in calls_per_forward for run in split_runs(calls, statement)]
+    if len(texts) == 1:
+        return texts[0]
+    return "; ".join(f"{text} ×{count}" for text, count in Counter(texts).items())
+
+
+# ------------------------------------------------------------------ runs
+def split_runs(calls: Sequence[Call], statement: Statement) -> list[list[Call]]:
+    """Cut the calls of one statement within one forward call into its runs.
+
+    Without frames in the trace, a loop running ``x = x.view(b * t, -1)``
+    twice and ``x.view(a).view(b)`` once both record two views; the
+    statement's own code tells them apart: how many calls one run can make
+    (``steps``) and how often it names each (``called``). Of the ways to cut
+    the calls into equal runs, the first whose runs call each name as often as
+    the code does wins; then any that fits; else the calls are cut greedily.
+    """
+    count = len(calls)
+    fitting = [size for size in range(1, count + 1)
+               if count % size == 0 and size <= statement.steps and _repeats(calls, size)
+               and all(_fits(chunk, statement) for chunk in _chunks(calls, size))]
+    exact = [size for size in fitting if all(_calls_as_written(chunk, calls, statement)
+                                             for chunk in _chunks(calls, size))]
+    if exact or fitting:
+        return _chunks(calls, (exact or fitting)[0])
+    return _greedy(calls, statement)
+
+
+def _chunks(calls: Sequence[Call], size: int) -> list[list[Call]]:
+    return [list(calls[i:i + size]) for i in range(0, len(calls), size)]
+
+
+def _kind(call: Call) -> tuple[str, str]:
+    """Calls of one run repeat by kind: an op by name, a module by type
+    (``layers.0`` and ``layers.1`` are one ``layer(x)`` in a loop)."""
+    return call.kind, call.name if call.kind == "op" else call.type
+
+
+def _repeats(calls: Sequence[Call], size: int) -> bool:
+    kinds = [_kind(call) for call in calls]
+    return all(kinds[i] == kinds[i - size] for i in range(size, len(kinds)))
+
+
+def _called_as(call: Call) -> str:
+    """The name the code calls: ``lstm`` for ``self.lstm(...)``, ``view`` for ``.view``."""
+    return call.name.rsplit(".", 1)[-1] if call.kind == "module" else call.name
+
+
+def _fits(chunk: Sequence[Call], statement: Statement) -> bool:
+    used = Counter(_called_as(call) for call in chunk)
+    return all(n <= statement.called[name] for name, n in used.items() if name in statement.called)
+
+
+def _calls_as_written(chunk: Sequence[Call], calls: Sequence[Call], statement: Statement) -> bool:
+    used = Counter(_called_as(call) for call in chunk)
+    seen = {_called_as(call) for call in calls}
+    return all(used[name] == n for name, n in statement.called.items() if name in seen)
+
+
+def _greedy(calls: Sequence[Call], statement: Statement) -> list[list[Call]]:
+    runs: list[list[Call]] = [[]]
+    for call in calls:
+        if len(runs[-1]) >= statement.steps or not _fits([*runs[-1], call], statement):
+            runs.append([])
+        runs[-1].append(call)
+    return [run for run in runs if run]
+
+
+# ---------------------------------------------------------------- labels
+def describe_run(run: Sequence[Call], statement: Statement, *, verbose: bool = False) -> str:
+    """``output (150, 64)``; verbose: ``(5, 30, 64) -> contiguous -> view -> (150, 64)``."""
+    last = run[-1]
+    failed = last.error is not None
+    result = f"✗ {str(last.error).split(':')[0]}" if failed else ", ".join(named_shapes(last, statement))
+    return _steps(run, result) if verbose else result
+
+
+def _steps(run: Sequence[Call], result: str) -> str:
+    """Each step of a run, with the shape after it wherever the shape changed."""
+    first = run[0]
+    parts: list[str] = []
+    shape = first.inputs[0].shape if first.inputs else None
+    if first.inputs:
+        parts.append(format_shape(first.inputs[0]))
+    for position, call in enumerate(run):
+        parts.append(format_op(call, 24) if call.name == "__getitem__" else relative_name(call))
+        if call.outputs and call.outputs[0].shape != shape and position < len(run) - 1:
+            parts.append(format_shape(call.outputs[0]))
+        shape = call.outputs[0].shape if call.outputs else shape
+    return " -> ".join([*parts, result])
+
+
+def named_shapes(call: Call, statement: Statement) -> list[str]:
+    """The call's outputs, labelled by the names the statement binds them to."""
+    names = _bound_names(statement)
+    if not names:
+        return marked_shapes(call, call.outputs)
+    labels = []
+    for meta in call.outputs:
+        label = _label(call, meta, names)
+        shape = marked_shape(meta)
+        labels.append(f"{label} {shape}" if label else shape)
+    return labels
+
+
+def _label(call: Call, meta: TensorMeta, names: dict[str, str]) -> str:
+    """``output``; ``h_n`` where the name is ``_``; ``hidden[0]`` inside a name."""
+    prefix = max((p for p in names if p == "" or meta.path == p or meta.path.startswith(p + ".")),
+                 key=len, default=None)
+    if prefix is None:
+        return ""
+    name = names[prefix]
+    if name == "_":
+        own = tensor_name(call, meta)
+        return "" if own == meta.path else own
+    rest = meta.path[len(prefix):].lstrip(".")
+    return name + "".join(f"[{part}]" if part.isdigit() else f"[{part!r}]" for part in rest.split(".") if part)
+
+
+def _bound_names(statement: Statement) -> dict[str, str]:
+    """Output path prefix -> the name it is bound to; empty where nothing is named."""
+    target = statement.target
+    if target is None or (isinstance(target, ast.Name) and target.id in statement.reads):
+        return {}
+    names: dict[str, str] = {}
+    _bind(target, "", names)
+    return names
+
+
+def _bind(target: ast.expr, prefix: str, names: dict[str, str]) -> None:
+    if isinstance(target, (ast.Tuple, ast.List)):
+        if any(isinstance(element, ast.Starred) for element in target.elts):
+            return  # positions after a starred name are unknown
+        for position, element in enumerate(target.elts):
+            _bind(element, f"{prefix}.{position}" if prefix else str(position), names)
+    else:
+        names[prefix] = ast.unparse(target)

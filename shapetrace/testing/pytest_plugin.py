@@ -1,0 +1,163 @@
+"""pytest integration (registered through the ``pytest11`` entry point).
+
+- fixture ``shapetrace``: called like ``shapetrace.trace``, it returns the
+  context manager (``with shapetrace(model) as t:``); blocks still open when
+  the test ends are closed, so no hook outlives the test.
+- ``Trace.assert_snapshot()``: the plugin binds the running test (for every
+  test, through a context variable) so any trace can be snapshotted;
+  ``--shapetrace-update`` writes the snapshots instead of comparing.
+- ``--shapetrace``: a failing test that used the fixture gets each trace's
+  table and findings as a report section.
+- ``assert`` on shapes or TensorMetas explains which dims differ.
+
+This module must not import torch at pytest start-up: everything heavy is
+imported inside the fixtures and hooks that need it.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Generator
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from shapetrace.testing.snapshot import UPDATE_FLAG  # a light module: no torch
+
+if TYPE_CHECKING:
+    from shapetrace.core.trace import Trace
+    from shapetrace.record.tracing import _TraceBlock
+
+_TRACES = pytest.StashKey[list["Trace"]]()  # per test item: traces the fixture took
+_TRACING_TEST = pytest.StashKey[bool]()  # per config: a test using the fixture is running
+_WRITTEN = pytest.StashKey[list[Path]]()  # per config: snapshot files written this run
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("shapetrace", "tensor shapes (shapetrace)")
+    group.addoption("--shapetrace", action="store_true", default=False,
+                    help="append the shape trace (table and findings) of a failing test "
+                         "that used the shapetrace fixture to its report")
+    group.addoption(UPDATE_FLAG, action="store_true", default=False,
+                    help="write or update the shape snapshots of Trace.assert_snapshot() "
+                         "instead of comparing with them")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[_WRITTEN] = []
+    config.stash[_TRACING_TEST] = False
+
+
+# ----------------------------------------------------------------- fixture
+class _FixtureBlock:
+    """A ``shapetrace.trace`` block that reports its trace to the test's item."""
+
+    def __init__(self, block: _TraceBlock, traces: list[Trace]) -> None:
+        self._block = block
+        self._traces = traces
+        self.open = False
+
+    def __enter__(self) -> Trace:
+        trace = self._block.__enter__()
+        self.open = True
+        self._traces.append(trace)
+        return trace
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.open = False
+        self._block.__exit__(exc_type, exc, tb)
+
+
+class ShapetraceFixture:
+    """The ``shapetrace`` fixture: ``shapetrace(model=None, ops=True, ignore=())``.
+
+    Same arguments as ``shapetrace.trace``; returns its context manager::
+
+        def test_forecaster(shapetrace):
+            with shapetrace(model) as t:
+                model(x)
+            assert t["lstm"].outputs[0].shape == (5, 30, 64)
+    """
+
+    def __init__(self, traces: list[Trace]) -> None:
+        self.traces = traces
+        self._blocks: list[_FixtureBlock] = []
+
+    def __call__(self, model: Any = None, **options: Any) -> _FixtureBlock:
+        from shapetrace.record.tracing import trace
+
+        block = _FixtureBlock(trace(model, **options), self.traces)
+        self._blocks.append(block)
+        return block
+
+    def close(self) -> None:
+        """Close blocks the test entered and never left (hooks must not leak)."""
+        for block in reversed(self._blocks):
+            if block.open:
+                block.__exit__(None, None, None)
+
+
+@pytest.fixture
+def shapetrace(request: pytest.FixtureRequest) -> Generator[ShapetraceFixture, None, None]:
+    """``with shapetrace(model) as t:`` traces like ``shapetrace.trace`` and cleans up after the test."""
+    tracer = ShapetraceFixture(request.node.stash.setdefault(_TRACES, []))
+    request.config.stash[_TRACING_TEST] = True
+    try:
+        yield tracer
+    finally:
+        request.config.stash[_TRACING_TEST] = False
+        tracer.close()
+
+
+# --------------------------------------------------------------- snapshots
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, Any]:
+    from shapetrace.testing.snapshot import DIRECTORY, SnapshotTarget, bound_to, snapshot_stem
+
+    target = SnapshotTarget(directory=item.path.parent / DIRECTORY, test=snapshot_stem(item.path, item.nodeid),
+                            update=item.config.getoption("shapetrace_update"),
+                            written=item.config.stash[_WRITTEN])
+    with bound_to(target):
+        return (yield)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    written = config.stash.get(_WRITTEN, [])
+    if written:
+        terminalreporter.write_sep("-", f"shapetrace: wrote {len(written)} shape snapshot{'s' * (len(written) != 1)}")
+        for path in written:
+            terminalreporter.write_line(str(path))
+
+
+# -------------------------------------------------------- failure reports
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    report = yield
+    traces = item.stash.get(_TRACES, [])
+    if report.when == "call" and report.failed and traces and item.config.getoption("shapetrace"):
+        for number, trace in enumerate(traces, 1):
+            title = "shapetrace" if len(traces) == 1 else f"shapetrace {number}/{len(traces)}"
+            report.sections.append((title, _render(trace)))
+    return report
+
+
+def _render(trace: Trace) -> str:
+    from shapetrace.render.report import make_console, report
+
+    text = io.StringIO()
+    try:
+        make_console(text, color=False).print(report(trace))
+    except Exception as error:  # a broken report must not turn one failed test into an INTERNALERROR
+        return f"shapetrace could not render the trace: {type(error).__name__}: {error}"
+    return text.getvalue()
+
+
+def pytest_assertrepr_compare(config: pytest.Config, op: str, left: object, right: object) -> list[str] | None:
+    if op != "==":
+        return None
+    from shapetrace.testing.shape_compare import explain_comparison
+
+    return explain_comparison(left, right, tuples_are_shapes=config.stash.get(_TRACING_TEST, False))
