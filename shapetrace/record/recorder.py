@@ -27,16 +27,16 @@ from typing import Any, Literal, Union
 
 import torch
 from torch import nn
-from torch.overrides import TorchFunctionMode
 
 from shapetrace.core.records import Call, CallKind, Location, link_calls, make_call
 from shapetrace.core.tensor_meta import MetaTable, TensorMeta, collect_metas, index_path, summarize_arg
-from shapetrace.core.torch_facts import KEEP_WITHOUT_OUTPUT, describe_op
+from shapetrace.core.torch_facts import KEEP_WITHOUT_OUTPUT
 from shapetrace.record import frames
 from shapetrace.record.dynamo import skip_in_dynamo
 from shapetrace.record.frames import first_user_frame, location_of
 from shapetrace.record.hooks import GlobalHooks, ModuleHooks, kwargs_of_call, needs_own_hooks
 from shapetrace.record.module_info import ModuleInfo, is_builtin_module, module_info, parameter_counts
+from shapetrace.record.op_mode import OpMode
 
 OpsSetting = Union[bool, Literal["all"]]  # noqa: UP007 (a runtime alias on 3.10)
 RootFilter = Callable[[nn.Module, tuple, dict], bool]
@@ -83,44 +83,6 @@ class _Event:
 _NO_MODULE_INFO: ModuleInfo = ({}, 0, None)
 
 
-class _OpMode(TorchFunctionMode):
-    def __init__(self, recorder: Recorder) -> None:
-        super().__init__()
-        self.recorder = recorder
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        __tracebackhide__ = True  # pytest shows the user's line, not this frame
-        if kwargs is None:
-            kwargs = {}
-        recorder = self.recorder
-        if not recorder.ops_wanted or recorder.busy or _get_ident() != recorder.thread:
-            return func(*args, **kwargs)
-        described = describe_op(func)
-        if described is None:
-            return func(*args, **kwargs)
-        caller = frames.op_caller(sys._getframe(1))
-        if recorder.ops != "all" and (caller is None or frames.is_internal(caller.f_code)):
-            return func(*args, **kwargs)  # an op of library code, not of the user's
-        user_frame = frames.first_user_frame(caller)
-        event = recorder.op_started(described, user_frame, args, kwargs)
-        # PyTorch's warnings name the op's caller: call it from the user's line.
-        call = frames.call_from(user_frame) if user_frame is not None else _call
-        try:
-            result = call(func, args, kwargs)
-        except BaseException as exc:
-            recorder.op_finished(event, None, exc)
-            raise
-        recorder.op_finished(event, result, None)
-        return result
-
-
-def _call(func: Callable, args: tuple, kwargs: dict) -> Any:
-    return func(*args, **kwargs)
-
-
-frames.add_transparent(_OpMode.__torch_function__.__code__)
-
-
 class Recorder:
     """Records module calls and ops into events; ``calls()`` freezes them.
 
@@ -138,7 +100,7 @@ class Recorder:
         self.ops_wanted = False
         self._root_filter = root_filter
         self._ops_at_top = bool(ops) and ops_at_top
-        self._mode = _OpMode(self)
+        self._mode = OpMode(self)
         self._mode_pushed = False
         self._events: list[_Event] = []
         # Open module calls: (event, ops state before it, its call frame).

@@ -1,0 +1,62 @@
+"""The torch function mode that records the user's tensor operations.
+
+It is pushed only while the user's own code runs: the recorder pops it inside
+PyTorch's built-in modules, because any active torch function mode disables
+PyTorch's fast paths (``TransformerEncoderLayer`` inference measured 1.22x
+slower, results off by ~1e-6).
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from torch.overrides import TorchFunctionMode
+
+from shapetrace.core.torch_facts import describe_op
+from shapetrace.record import frames
+
+if TYPE_CHECKING:
+    from shapetrace.record.recorder import Recorder
+
+_get_ident = threading.get_ident
+
+
+class OpMode(TorchFunctionMode):
+    def __init__(self, recorder: Recorder) -> None:
+        super().__init__()
+        self.recorder = recorder
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        __tracebackhide__ = True  # pytest shows the user's line, not this frame
+        if kwargs is None:
+            kwargs = {}
+        recorder = self.recorder
+        if not recorder.ops_wanted or recorder.busy or _get_ident() != recorder.thread:
+            return func(*args, **kwargs)
+        described = describe_op(func)
+        if described is None:
+            return func(*args, **kwargs)
+        caller = frames.op_caller(sys._getframe(1))
+        if recorder.ops != "all" and (caller is None or frames.is_internal(caller.f_code)):
+            return func(*args, **kwargs)  # an op of library code, not of the user's
+        user_frame = frames.first_user_frame(caller)
+        event = recorder.op_started(described, user_frame, args, kwargs)
+        # PyTorch's warnings name the op's caller: call it from the user's line.
+        call = frames.call_from(user_frame) if user_frame is not None else _call
+        try:
+            result = call(func, args, kwargs)
+        except BaseException as exc:
+            recorder.op_finished(event, None, exc)
+            raise
+        recorder.op_finished(event, result, None)
+        return result
+
+
+def _call(func: Callable, args: tuple, kwargs: dict) -> Any:
+    return func(*args, **kwargs)
+
+
+frames.add_transparent(OpMode.__torch_function__.__code__)
