@@ -15,10 +15,16 @@ _EXPORTS = {
     "Call": ".core.records",
     "Finding": ".core.finding",
     "Location": ".core.records",
+    "RecordedError": ".errors",
     "ShapetraceError": ".errors",
-    "ShapetraceWarning": ".record.tracing",
+    "ShapetraceWarning": ".errors",
+    "SourceNotFoundError": ".errors",
+    "SpecSyntaxError": ".errors",
     "TensorMeta": ".core.tensor_meta",
     "Trace": ".core.trace",
+    "TraceFormatError": ".errors",
+    "UnknownCallError": ".errors",
+    "UnknownTensorError": ".errors",
     "assert_shapes": ".testing.assertions",
     "load": ".core.serialize",
     "trace": ".record.tracing",
@@ -49,7 +55,13 @@ if TYPE_CHECKING:
     from shapetrace.core.serialize import load as load
     from shapetrace.core.tensor_meta import TensorMeta as TensorMeta
     from shapetrace.core.trace import Trace as Trace
+    from shapetrace.errors import RecordedError as RecordedError
     from shapetrace.errors import ShapetraceError as ShapetraceError
-    from shapetrace.record.tracing import ShapetraceWarning as ShapetraceWarning
+    from shapetrace.errors import ShapetraceWarning as ShapetraceWarning
+    from shapetrace.errors import SourceNotFoundError as SourceNotFoundError
+    from shapetrace.errors import SpecSyntaxError as SpecSyntaxError
+    from shapetrace.errors import TraceFormatError as TraceFormatError
+    from shapetrace.errors import UnknownCallError as UnknownCallError
+    from shapetrace.errors import UnknownTensorError as UnknownTensorError
     from shapetrace.record.tracing import trace as trace
     from shapetrace.testing.assertions import assert_shapes as assert_shapes

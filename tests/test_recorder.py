@@ -364,7 +364,7 @@ def test_make_call_builds_the_same_call_as_the_dataclass():
 
     fields = dict(id=3, kind="op", name="view", type="Tensor.view", inputs=(), outputs=(),
                   location=Location("f.py", 2, "x.view(2)", "forward"), depth=1, index=4, parent_id=0,
-                  args=(2,), kwargs={"k": 1}, config={"a": True}, params=5, error="E", defined_at=None,
+                  args=(2,), kwargs={"k": 1}, config={"a": True}, num_params=5, error="E", defined_at=None,
                   tensor_ids=(7, 8))
     made, declared = make_call(**fields), Call(**fields)
     names = [field.name for field in dataclasses.fields(Call)]

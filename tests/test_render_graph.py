@@ -11,8 +11,8 @@ import shapetrace
 from shapetrace.cli.outputs import write_outputs
 from shapetrace.core.finding import Finding
 from shapetrace.render.graph import digraph as graph_module
-from shapetrace.render.graph.dataflow import Dataflow
 from shapetrace.render.graph.digraph import save_graph
+from shapetrace.render.graph.links import GraphLinks
 from shapetrace.render.html import trace_html
 from tests.models.render_models import Stack, transformer
 from tests.render_support import assert_golden, fixed_findings_at_repo, forecaster_trace, silence_checks, trace_of
@@ -39,7 +39,7 @@ def node(call: shapetrace.Call) -> str:
 # ------------------------------------------------------------ data flow
 def test_inputs_alike_take_their_own_producers(seed):
     """h_0 and c_0 share their metadata; each comes from its own line."""
-    flow, lstm = Dataflow(seed.calls), seed["lstm"]
+    flow, lstm = GraphLinks(seed.calls), seed["lstm"]
     assert flow.input_source(lstm, 0).call.name == "view"
     h_0, c_0 = flow.input_source(lstm, 1).call, flow.input_source(lstm, 2).call
     assert (h_0.name, h_0.location.code.startswith("h_0 = ")) == ("to", True)
@@ -47,7 +47,7 @@ def test_inputs_alike_take_their_own_producers(seed):
 
 
 def test_a_module_output_comes_from_inside_it(seed):
-    flow = Dataflow(seed.calls)
+    flow = GraphLinks(seed.calls)
     assert flow.return_source(seed.root, "").call.name == "__getitem__"
     assert flow.return_source(seed["lstm"], "1.0") is None  # LSTM made h_n itself: not the h_0 it got
     assert flow.input_source(seed["linear"], 0).call.name == "view"

@@ -30,7 +30,7 @@ from shapetrace.record.recorder import OpsSetting, error_text
 from shapetrace.record.tracing import trace
 
 Sizes = dict[str, int]
-Dim = int | str
+SymbolicDim = int | str
 UNKNOWN = "?"
 
 
@@ -59,7 +59,7 @@ def _fits(observations: Sequence[tuple[Sizes, int]], formula: Callable[[Sizes], 
     return all(formula(sizes) == value for sizes, value in observations)
 
 
-def fit_dim(observations: Sequence[tuple[Sizes, int]]) -> Dim:
+def fit_dim(observations: Sequence[tuple[Sizes, int]]) -> SymbolicDim:
     """The simplest expression of the varied sizes that gives every observed value.
 
     >>> fit_dim([({"B": 8, "T": 24}, 192), ({"B": 3, "T": 24}, 72), ({"B": 8, "T": 11}, 88)])
@@ -240,7 +240,7 @@ def merge_runs(runs: Sequence[_Run]) -> Trace:
     calls.sort(key=lambda c: c.id)
     link_calls(calls)
     return Trace(calls, error=base.trace.error, ops=base.trace.ops_setting, ignore=base.trace.ignore,
-                 meta={**base.trace.meta, "variation": _variation(runs)})
+                 run_info={**base.trace.run_info, "variation": _variation(runs)})
 
 
 def vary(model: nn.Module, make_inputs: Callable[..., Any], *, ops: OpsSetting = True,
@@ -254,7 +254,7 @@ def vary(model: nn.Module, make_inputs: Callable[..., Any], *, ops: OpsSetting =
     ``make_inputs(**sizes)`` returns the model's positional inputs (a tuple, or
     one tensor). The first value of each size is the base run whose calls the
     result holds. Sizes the model fails at and calls that appear at some sizes
-    only are in ``t.meta["variation"]`` and reported as findings.
+    only are in ``t.run_info["variation"]`` and reported as findings.
     """
     if not isinstance(model, nn.Module):
         raise ShapetraceError(f"vary() takes an nn.Module, not {type(model).__name__}")

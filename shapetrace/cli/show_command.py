@@ -22,5 +22,5 @@ def execute(options: argparse.Namespace) -> int:
     trace = load(options.target)
     if options.ignore:
         trace = Trace(trace.calls, error=trace.error, ops=trace.ops_setting,
-                      ignore=[*trace.ignore, *finding_codes(options.ignore)], meta=trace.meta)
+                      ignore=[*trace.ignore, *finding_codes(options.ignore)], run_info=trace.run_info)
     return render_and_judge(trace, options)

@@ -13,9 +13,25 @@ SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
 
 @dataclasses.dataclass(frozen=True)
 class Finding:
-    """A stable ``code`` (``ST001``), its kebab-case ``name``, a one-line
-    ``message`` naming the tensors, their shapes and the line, and a ``hint``
-    that is a code change."""
+    """One shape bug found in a trace, ruff-style.
+
+    >>> [f.code for f in t.findings]
+    ['ST003']
+    >>> t.findings[0].hint
+    'use view(-1, ...) or x.size(0) instead of the constant 150'
+
+    Attributes:
+        code: the stable code, ``"ST001"`` to ``"ST011"`` (see the catalogue
+            in the README); codes are never reused.
+        name: the code's kebab-case name, ``"batch-first-mismatch"``.
+        severity: ``"error"`` (the result is wrong), ``"warning"`` (it is
+            wrong for other inputs, or likely wrong) or ``"info"``.
+        message: one line naming the tensors, their shapes and the call.
+        location: the user's line the finding points at; None when unknown.
+        hint: the fix, as a code change (``"use x.transpose(0, 1)"``); ``""`` when none is known.
+        call_id: ``Call.id`` of the call the finding is about; None when it
+            is about the trace as a whole.
+    """
 
     code: str
     name: str

@@ -16,12 +16,26 @@ CallKind = Literal["module", "op"]
 
 @dataclasses.dataclass(frozen=True)
 class Location:
-    """A line of the user's source: ``code`` is that line, stripped."""
+    """A line of the user's source.
+
+    >>> Location("model.py", 12, "out = out.view(-1, 64)", "forward")
+    Location('model.py:12', code='out = out.view(-1, 64)')
+
+    Attributes:
+        filename: the file's path as Python's frame gives it (``co_filename``).
+        lineno: the line number, 1-based.
+        code: that line of source, stripped; ``""`` when the file is not readable.
+        function: the name of the function the line is in (``"forward"``); ``""`` when unknown.
+    """
 
     filename: str
     lineno: int
     code: str = ""
     function: str = ""
+
+    def __repr__(self) -> str:
+        code = f", code={self.code!r}" if self.code else ""
+        return f"Location('{self.filename}:{self.lineno}'{code})"
 
     def __str__(self) -> str:
         return f"{self.filename}:{self.lineno}"
@@ -32,11 +46,50 @@ class Location:
 class Call:
     """One module call or one tensor operation of a forward pass.
 
-    ``parent`` and ``children`` link the calls into a tree; they are set
-    once, while the trace is built, and are not part of the value.
-    ``tensor_ids`` numbers each input, then each output, by tensor object:
-    two calls saw the same tensor when they give it the same number (``()``
-    when unknown, as in a trace written before identities were recorded).
+    >>> call = t["linear"]
+    >>> call
+    <Call module 'linear' Linear (150, 64) -> (150, 1) at forecaster.py:24>
+    >>> call.outputs[0].shape, call.num_params
+    ((150, 1), 65)
+
+    Attributes:
+        id: the call's position in ``Trace.calls`` (0 for the first call).
+        kind: ``"module"`` for an ``nn.Module`` call, ``"op"`` for a tensor operation.
+        name: for a module, its qualified name as in ``named_modules()``
+            (``""`` for the root, ``"layers.0.self_attn"``); for an op, the op's
+            name (``"view"``, ``"__getitem__"``).
+        type: the module's class name (``"LSTM"``), or the op's owner and name
+            (``"Tensor.view"``, ``"torch.cat"``).
+        inputs: a :class:`TensorMeta` for each tensor among the arguments, in
+            flattened order (``path`` tells where it sat).
+        outputs: a :class:`TensorMeta` for each tensor in the returned value
+            (an LSTM's ``output`` is path ``"0"``, ``h_n`` ``"1.0"``, ``c_n`` ``"1.1"``).
+        location: the user's line that made the call; None when no user frame
+            was found (a call made from inside a library).
+        depth: 0 for a top-level call, one more for each enclosing module call.
+        index: how many calls of the same module (by name) came before this
+            one: 0 for the first call, 1 for the second (a module reused in a loop).
+        parent_id: ``id`` of the enclosing module call; None at the top level.
+        args: an op's positional arguments as JSON-ready stand-ins (a
+            ``view``'s sizes: ``(-1, 64)``): a tensor becomes ``{"tensor": path}``
+            (its metadata is in ``inputs``), a slice ``{"slice": (start, stop, step)}``,
+            other objects their type's name. ``()`` for a module call.
+        kwargs: an op's keyword arguments, likewise; ``{}`` for a module call
+            (a module's tensor keyword arguments are among ``inputs``).
+        config: a module's settings read from its attributes
+            (``{"batch_first": True, "hidden_size": 64}``); ``{}`` for an op.
+        num_params: the module's parameter count, torchinfo's ``num_params``
+            (0 for an op). ``params`` is the same number under its old name.
+        error: ``"TypeName: message"`` of the exception the call raised, else None.
+        defined_at: where the module's class is defined (its ``forward``); None for ops.
+        tensor_ids: one number for each input, then each output, by tensor
+            object: two calls saw the same tensor when they give it the same
+            number. ``()`` when unknown (a trace written before identities were recorded).
+        parent: the enclosing module call (the call with ``parent_id``), or None.
+        children: the calls made directly inside this one, in execution order.
+
+    ``parent`` and ``children`` link the calls into a tree; they are set once,
+    while the trace is built, and are not part of the value.
     """
 
     id: int
@@ -52,12 +105,27 @@ class Call:
     args: tuple[Any, ...] = ()
     kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
     config: dict[str, Any] = dataclasses.field(default_factory=dict)
-    params: int = 0
+    num_params: int = 0
     error: str | None = None
     defined_at: Location | None = None
     tensor_ids: tuple[int, ...] = ()
     parent: Call | None = dataclasses.field(default=None, repr=False)
     children: tuple[Call, ...] = dataclasses.field(default=(), repr=False)
+
+    @property
+    def params(self) -> int:
+        """The parameter count: ``num_params`` under its former name (kept working)."""
+        return self.num_params
+
+    def __repr__(self) -> str:
+        from shapetrace.core.text import format_shape
+
+        name = repr(self.name) if self.kind == "module" else self.name
+        ins = ", ".join(format_shape(m) for m in self.inputs) or "()"
+        outs = ", ".join(format_shape(m) for m in self.outputs) or "()"
+        where = f" at {self.location.filename.rsplit('/', 1)[-1]}:{self.location.lineno}" if self.location else ""
+        failed = " raised" if self.error else ""
+        return f"<Call {self.kind} {name} {self.type} {ins} -> {outs}{where}{failed}>"
 
     @property
     def is_module(self) -> bool:

@@ -39,7 +39,9 @@ def _call(call: Call) -> dict[str, Any]:
         "location": _location(call.location), "defined_at": _location(call.defined_at),
         "inputs": [_meta(m) for m in call.inputs], "outputs": [_meta(m) for m in call.outputs],
         "args": list(call.args), "kwargs": call.kwargs, "config": _json_config(call.config),
-        "params": call.params, "error": call.error, "tensor_ids": list(call.tensor_ids),
+        # "params" too: the field's former name, which earlier versions read.
+        "num_params": call.num_params, "params": call.num_params,
+        "error": call.error, "tensor_ids": list(call.tensor_ids),
     }
 
 
@@ -60,7 +62,7 @@ def trace_to_json(trace: Trace, *, indent: int | None = None) -> str:
     document = {
         "format": FORMAT,
         "version": VERSION,
-        "meta": trace.meta,
+        "meta": trace.run_info,
         "ops": trace.ops_setting,
         "ignore": list(trace.ignore),
         "error": None if error is None else {
@@ -207,7 +209,7 @@ def _load_call(value: Any, earlier: list[Call]) -> Call:
             kwargs={key: _load_arg(v, f"{what}.kwargs") for key, v in
                     _expect(value.get("kwargs", {}), dict, f"{what}.kwargs").items()},
             config=_load_config(value.get("config", {}), f"{what}.config"),
-            params=_count(value.get("params", 0), f"{what}.params"),
+            num_params=_num_params(value, what),
             error=None if error is None else _expect(error, str, f"{what}.error"),
             defined_at=_load_location(value.get("defined_at"), f"{what}.defined_at"),
             tensor_ids=_load_tensor_ids(value.get("tensor_ids", []), len(inputs) + len(outputs),
@@ -215,6 +217,15 @@ def _load_call(value: Any, earlier: list[Call]) -> Call:
         )
     except KeyError as missing:
         raise TraceFormatError(f"{what} lacks the field {missing}") from None
+
+
+def _num_params(value: dict[str, Any], what: str) -> int:
+    """``num_params``, or ``params`` as traces written before the rename call it."""
+    counts = {key: _count(value[key], f"{what}.{key}") for key in ("num_params", "params") if key in value}
+    if len(set(counts.values())) > 1:
+        raise TraceFormatError(f"{what}.num_params and {what}.params differ: "
+                               f"{counts['num_params']} and {counts['params']}")
+    return next(iter(counts.values()), 0)
 
 
 def _load_tensor_ids(value: Any, tensors: int, what: str) -> tuple[int, ...]:
@@ -255,7 +266,8 @@ def load(source: str | os.PathLike[str]) -> Trace:
     if ops is not True and ops is not False and ops != "all":
         raise TraceFormatError(f"ops should be true, false or \"all\", got {ops!r}")
     ignore = [_expect(code, str, "ignore") for code in _expect(document.get("ignore", []), list, "ignore")]
-    return Trace(calls, error=recorded, ops=ops, ignore=ignore, meta=_expect(document.get("meta", {}), dict, "meta"))
+    return Trace(calls, error=recorded, ops=ops, ignore=ignore,
+                 run_info=_expect(document.get("meta", {}), dict, "meta"))
 
 
 def _read(source: str | os.PathLike[str]) -> str:

@@ -35,9 +35,29 @@ _FIRST_SWEEP = 4096
 class TensorMeta:
     """What shapetrace knows of one tensor: everything but its values.
 
-    ``path`` is the tensor's position in the nested value it came from:
-    ``"0"`` is an LSTM's output, ``"1.0"`` its h_n, ``"1.1"`` its c_n, ``""``
-    a bare tensor, ``"logits"`` a dict entry.
+    >>> meta = t["lstm"].outputs[0]
+    >>> meta
+    <TensorMeta '0' (5, 30, 64) float32 cpu>
+    >>> meta.shape, meta.stride, meta.contiguous
+    ((5, 30, 64), (1920, 64, 1), True)
+
+    Attributes:
+        path: the tensor's position in the nested value it came from, the
+            keys joined by dots: ``"0"`` is an LSTM's output, ``"1.0"`` its
+            h_n, ``"1.1"`` its c_n, ``""`` a bare tensor, ``"logits"`` a dict entry.
+        shape: ``tuple(tensor.shape)``; ``()`` for a scalar (and for a nested
+            tensor, which has no single shape).
+        dtype: ``tensor.dtype``, a ``torch.dtype`` (``torch.float32``).
+        device: ``str(tensor.device)``: ``"cpu"``, ``"cuda:0"``, ``"meta"``.
+        contiguous: ``tensor.is_contiguous()``; True for non-strided layouts.
+        stride: ``tensor.stride()`` in elements; ``()`` for non-strided
+            layouts (sparse), and in a TensorMeta made by hand.
+        requires_grad: ``tensor.requires_grad``.
+        nbytes: ``numel() * element_size()``, in bytes (the logical size,
+            not the storage's).
+        symbolic: each dim as a name (``"B"``), an int or an expression
+            (``"B*T"``) once symbolic dimensions were inferred by
+            :func:`shapetrace.vary`; None for a trace of one run.
     """
 
     path: str
@@ -48,13 +68,19 @@ class TensorMeta:
     stride: tuple[int, ...] = ()
     requires_grad: bool = False
     nbytes: int = 0
-    # Each dim as a name ("B"), an int or an expression ("B*T"), once
-    # symbolic dimensions were inferred; None for a trace of one run.
     symbolic: tuple[int | str, ...] | None = None
 
     @property
     def ndim(self) -> int:
+        """The number of dims, ``len(shape)``."""
         return len(self.shape)
+
+    def __repr__(self) -> str:
+        dims = self.symbolic if self.symbolic is not None else self.shape
+        shape = f"({dims[0]},)" if len(dims) == 1 else f"({', '.join(str(d) for d in dims)})"
+        flags = "" if self.contiguous else " non-contiguous"
+        grad = " requires_grad" if self.requires_grad else ""
+        return f"<TensorMeta {self.path!r} {shape} {dtype_name(self.dtype)} {self.device}{flags}{grad}>"
 
 
 def dtype_name(dtype: torch.dtype) -> str:

@@ -30,12 +30,12 @@ class Trace:
 
     def __init__(self, calls: Sequence[Call] = (), *, error: BaseException | None = None,
                  ops: bool | str = True, ignore: Iterable[str] = (),
-                 meta: dict[str, Any] | None = None) -> None:
+                 run_info: dict[str, Any] | None = None, meta: dict[str, Any] | None = None) -> None:
         self._calls: tuple[Call, ...] = tuple(calls)
         self._error = error
         self._ops = ops
         self._ignore = _finding_codes(ignore)
-        self._meta = dict(meta or {})
+        self._meta = dict(run_info or meta or {})  # meta: run_info's former name
         self._findings: list[Finding] | None = None
         self._by_name: dict[str, list[Call]] | None = None
         # While the block runs, queries read a snapshot of the recorder.
@@ -85,8 +85,19 @@ class Trace:
         return self._ignore
 
     @property
+    def run_info(self) -> dict[str, Any]:
+        """Facts about the run, JSON-ready: the torch and shapetrace versions, the
+        model's type and, after :func:`shapetrace.vary`, ``"variation"`` (the sizes
+        each run used, the runs that failed). A copy: changing it changes nothing.
+
+        Not to be confused with :class:`TensorMeta` (one tensor's metadata) or
+        the ``meta`` device (tensors without data).
+        """
+        return dict(self._meta)
+
+    @property
     def meta(self) -> dict[str, Any]:
-        """Facts about the run: torch version, shapetrace version, model type."""
+        """``run_info`` under its former name (kept working; written as ``"meta"`` in JSON)."""
         return dict(self._meta)
 
     def _names(self) -> dict[str, list[Call]]:

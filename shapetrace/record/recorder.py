@@ -73,10 +73,10 @@ class _Event:
         self.error: str | None = None
 
     def freeze(self) -> Call:
-        config, params, defined_at = self.info or _NO_MODULE_INFO
+        config, num_params, defined_at = self.info or _NO_MODULE_INFO
         return make_call(self.id, self.kind, self.name, self.type, self.inputs, self.outputs, self.location,
                          self.depth, self.index, self.parent_id, self.args,
-                         self.kwargs if self.kwargs is not None else {}, config or {}, params or 0, self.error,
+                         self.kwargs if self.kwargs is not None else {}, config or {}, num_params or 0, self.error,
                          defined_at, self.tensor_ids)
 
 

@@ -11,14 +11,10 @@ from torch import nn
 
 from shapetrace._version import __version__
 from shapetrace.core.trace import Trace
-from shapetrace.errors import ShapetraceError
+from shapetrace.errors import ShapetraceError, ShapetraceWarning
 from shapetrace.record.recorder import OpsSetting, Recorder, RootFilter
 
 _ScriptModule = torch.jit.ScriptModule
-
-
-class ShapetraceWarning(UserWarning):
-    """Something the user should know about how a trace was taken."""
 
 
 class _TraceBlock:
@@ -38,7 +34,7 @@ class _TraceBlock:
                                   "TorchScript module (torch.jit.script or torch.jit.trace), which runs outside "
                                   "Python; trace the module before scripting it")
         self._recorder = Recorder(model, ops, root_filter=root_filter, ops_at_top=ops_at_top)
-        self.trace = Trace(ops=ops, ignore=ignore, meta={
+        self.trace = Trace(ops=ops, ignore=ignore, run_info={
             "shapetrace": __version__,
             "torch": torch.__version__,
             "model": type(model).__name__ if model is not None else None,

@@ -55,8 +55,8 @@ def summary_line(trace: Trace) -> Text:
                          f": {modules} module call{'s' * (modules != 1)}, {ops} op{'s' * (ops != 1)}, ")
     line.append(f"{findings} finding{'s' * (findings != 1)}",
                 "bold red" if findings else "green")
-    if root is not None and root.params:
-        line.append(f", {root.params:,} parameters")
+    if root is not None and root.num_params:
+        line.append(f", {root.num_params:,} parameters")
     common = [value for value in (uniform(trace, "dtype"), uniform(trace, "device")) if value]
     if common:
         line.append(f"; every tensor {' on '.join(common)}", "dim")

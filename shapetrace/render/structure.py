@@ -40,7 +40,7 @@ def relative_name(call: Call) -> str:
 def signature(call: Call, *, ops: bool, depth: int | None) -> Hashable:
     """Everything two calls must share to be drawn as one: type, shapes, params,
     and the same for their shown children; not their names or places."""
-    return (call.kind, call.type, call.params if call.kind == "module" else call.name,
+    return (call.kind, call.type, call.num_params if call.kind == "module" else call.name,
             tuple((m.path, m.shape, m.dtype, m.device, m.stride) for m in call.inputs),
             tuple((m.path, m.shape, m.dtype, m.device, m.stride) for m in call.outputs),
             tuple((relative_name(child), signature(child, ops=ops, depth=depth))

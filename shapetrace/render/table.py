@@ -128,7 +128,7 @@ def build_table(trace: Trace, *, ops: bool = True, depth: int | None = None, dro
         if show_contig:
             row.append(_contiguity(call))
         if show_params:
-            row.append(format_count(call.params) if call.kind == "module" and call.params else "")
+            row.append(format_count(call.num_params) if call.kind == "module" and call.num_params else "")
         if findings_by_call:
             row.append(", ".join(findings_by_call.get(call.id, ())))
         table.add_row(*row, style="dim" if call.kind == "op" else None)

@@ -64,8 +64,8 @@ class _TreeBuilder:
             title = Text.assemble((call.type, "bold"), (" (root)", "dim"))
         else:
             title = Text.assemble((run_label(run), "bold"), (f": {call.type}", "dim"))
-        if call.kind == "module" and call.params:
-            title.append(f"  {format_count(call.params)} params", "dim")
+        if call.kind == "module" and call.num_params:
+            title.append(f"  {format_count(call.num_params)} params", "dim")
         codes = {code for member in run for code in self.codes.get(member.id, ())}
         if codes:
             title.append("  " + " ".join(sorted(codes)), "bold red")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import io
 from collections.abc import Iterator, Mapping
 
@@ -14,7 +13,7 @@ from shapetrace.core.records import Call
 from shapetrace.core.tensor_meta import TensorMeta
 from shapetrace.core.text import format_dims, format_shape, tensor_name
 from shapetrace.core.trace import Trace
-from shapetrace.errors import ShapetraceError
+from shapetrace.errors import ShapetraceError, UnknownTensorError
 from shapetrace.render.report import make_console
 from shapetrace.testing.spec import Bindings, Match, ShapeSpec, SpecLike, format_bindings, match_all, parse_spec
 
@@ -22,21 +21,6 @@ TensorSpecs = Mapping[str, SpecLike]
 Spec = Mapping[str, SpecLike | TensorSpecs]
 _ROOT_LABEL = "(root)"
 _FIRST_MISMATCH = ">"
-
-
-class UnknownTensorError(ShapetraceError, KeyError):
-    """A key that names no tensor (nor child module) of a call."""
-
-    def __init__(self, key: str, call: Call, known: list[str], *, what: str = "tensor") -> None:
-        close = difflib.get_close_matches(key, known, n=3, cutoff=0.5)
-        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else f"; it has {', '.join(known)}"
-        where = f"call {call.name!r}" if call.name else "the root call"
-        super().__init__(f"no {what} {key!r} in {where} ({call.type}){hint}")
-        self.key = key
-        self.close_matches = close
-
-    def __str__(self) -> str:  # KeyError would quote the whole message
-        return str(self.args[0])
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,7 +13,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 
-from shapetrace.errors import ShapetraceError
+from shapetrace.errors import ShapetraceError, SpecSyntaxError
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _INT = re.compile(r"[0-9]+\Z")
@@ -22,14 +22,6 @@ _INT = re.compile(r"[0-9]+\Z")
 _TOKEN = re.compile(r"\([^()]*\)?|[^\s(]+")
 
 Bindings = dict[str, int]
-
-
-class SpecSyntaxError(ShapetraceError):
-    """A shape spec that does not parse; names the bad token and its position."""
-
-    def __init__(self, spec: str, token: str, position: int, reason: str) -> None:
-        super().__init__(f"bad token {token!r} at position {position} of shape spec {spec!r}: {reason}")
-        self.spec, self.token, self.position, self.reason = spec, token, position, reason
 
 
 # ---------------------------------------------------------------- the dims
@@ -71,13 +63,13 @@ class Product:
         return "*".join(str(f) for f in self.factors)
 
 
-Dim = Fixed | Named | AnyDim | Rest | Product
+SpecDim = Fixed | Named | AnyDim | Rest | Product
 SpecLike = str | Sequence[int]
 
 
 @dataclasses.dataclass(frozen=True)
 class ShapeSpec:
-    dims: tuple[Dim, ...]
+    dims: tuple[SpecDim, ...]
     text: str
 
     @property
@@ -108,7 +100,7 @@ def parse_spec(spec: SpecLike | ShapeSpec) -> ShapeSpec:
 
 
 def _parse_ints(spec: Sequence[object]) -> ShapeSpec:
-    dims: list[Dim] = []
+    dims: list[SpecDim] = []
     for position, size in enumerate(spec):
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
             raise SpecSyntaxError(str(tuple(spec)), repr(size), position, "a tuple spec holds ints >= 0 only")
@@ -117,7 +109,7 @@ def _parse_ints(spec: Sequence[object]) -> ShapeSpec:
 
 
 def _parse_text(spec: str) -> ShapeSpec:
-    dims: list[Dim] = []
+    dims: list[SpecDim] = []
     for match in _TOKEN.finditer(spec):
         dims.append(_parse_token(spec, match.group(), match.start()))
         if isinstance(dims[-1], Rest) and dims.count(Rest()) > 1:
@@ -125,7 +117,7 @@ def _parse_text(spec: str) -> ShapeSpec:
     return ShapeSpec(tuple(dims), spec)
 
 
-def _parse_token(spec: str, token: str, position: int) -> Dim:
+def _parse_token(spec: str, token: str, position: int) -> SpecDim:
     if token == "*":
         return AnyDim()
     if token == "...":
@@ -204,7 +196,7 @@ def match_shape(spec: ShapeSpec, shape: Sequence[int], bindings: Mapping[str, in
     return Match({k: v for k, v in bound.items() if k not in (bindings or {})})
 
 
-def _align(spec: ShapeSpec, shape: tuple[int, ...]) -> list[tuple[int, Dim, int]] | str:
+def _align(spec: ShapeSpec, shape: tuple[int, ...]) -> list[tuple[int, SpecDim, int]] | str:
     """(index, dim, size) triples, ``...`` expanded, or why the ranks differ."""
     dims = spec.dims
     if not spec.has_rest:
@@ -219,7 +211,7 @@ def _align(spec: ShapeSpec, shape: tuple[int, ...]) -> list[tuple[int, Dim, int]
     return [*zip(range(len(head)), head, shape), *zip(range(tail_start, len(shape)), tail, shape[tail_start:])]
 
 
-def _match_dim(dim: Dim, size: int, bound: Bindings) -> str | None:
+def _match_dim(dim: SpecDim, size: int, bound: Bindings) -> str | None:
     if isinstance(dim, Fixed) and dim.size != size:
         return f"expected {dim.size}, got {size}"
     if isinstance(dim, Named):

@@ -6,8 +6,8 @@ import dataclasses
 from collections.abc import Iterator, Sequence
 
 from shapetrace.analyze.checks._common import pass_root
-from shapetrace.analyze.lineage.atoms import Dim, Lineage
-from shapetrace.analyze.lineage.flow import DataFlow
+from shapetrace.analyze.lineage.atoms import DimAtoms, Lineage
+from shapetrace.analyze.lineage.flow import TraceLineage
 from shapetrace.analyze.lineage.module_rules import RNN_TYPES, is_builtin
 from shapetrace.core.records import Call
 from shapetrace.core.tensor_meta import TensorMeta
@@ -40,8 +40,8 @@ class Layout:
     call: Call
     input: TensorMeta
     batch_dim: int
-    batch: Dim
-    time: Dim
+    batch: DimAtoms
+    time: DimAtoms
 
     @property
     def time_dim(self) -> int:
@@ -56,7 +56,7 @@ class Layout:
         return self.input.shape[self.time_dim]
 
 
-def ops_after(flow: DataFlow, lay: Layout) -> Iterator[tuple[Call, Lineage]]:
+def ops_after(flow: TraceLineage, lay: Layout) -> Iterator[tuple[Call, Lineage]]:
     """The ops of the same forward pass after the RNN call, with the lineage of
     the tensor each works on."""
     for op in pass_root(lay.call).walk():
@@ -64,7 +64,7 @@ def ops_after(flow: DataFlow, lay: Layout) -> Iterator[tuple[Call, Lineage]]:
             yield op, flow.input_lineage(op, 0)
 
 
-def layout(flow: DataFlow, call: Call) -> Layout | None:
+def layout(flow: TraceLineage, call: Call) -> Layout | None:
     """The layout of an RNN call on a 3-d input whose batch and time are one axis each."""
     meta = rnn_input(call)
     if not is_rnn(call) or meta is None or meta.ndim != 3:
@@ -77,7 +77,7 @@ def layout(flow: DataFlow, call: Call) -> Layout | None:
     return Layout(call, meta, batch_dim, batch, time)
 
 
-def first_layouts(flow: DataFlow, calls: Sequence[Call]) -> Iterator[Layout]:
+def first_layouts(flow: TraceLineage, calls: Sequence[Call]) -> Iterator[Layout]:
     """The layout of the first call of each RNN in each forward pass: a loop
     calling one RNN again and again repeats the same evidence."""
     seen: set[tuple[int, str]] = set()

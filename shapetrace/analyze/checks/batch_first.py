@@ -22,7 +22,7 @@ from shapetrace.analyze.checks._common import argument_text, at_line, call_label
 from shapetrace.analyze.checks._losses import is_elementwise_loss, loss_operands
 from shapetrace.analyze.checks._rnn import Layout, first_layouts, hidden_inputs, ops_after
 from shapetrace.analyze.lineage.atoms import dim_of, origins
-from shapetrace.analyze.lineage.flow import DataFlow, analyze
+from shapetrace.analyze.lineage.flow import TraceLineage, analyze
 from shapetrace.analyze.lineage.op_rules import integer_indices, reduced_axes
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
@@ -39,7 +39,7 @@ class Clue:
     text: str
 
 
-def _survival(flow: DataFlow, lay: Layout) -> Iterator[Clue]:
+def _survival(flow: TraceLineage, lay: Layout) -> Iterator[Clue]:
     root = pass_root(lay.call)
     if root is lay.call or not root.outputs or not root.outputs[0].shape:
         return
@@ -52,7 +52,7 @@ def _survival(flow: DataFlow, lay: Layout) -> Iterator[Clue]:
         yield Clue(False, f"its dim {lay.batch_dim} ends up as dim 0 of the model output {shape}")
 
 
-def _time_reductions(flow: DataFlow, lay: Layout) -> Iterator[Clue]:
+def _time_reductions(flow: TraceLineage, lay: Layout) -> Iterator[Clue]:
     """The code taking the last step of, or pooling over, one of the two axes."""
     for op, lineage in ops_after(flow, lay):
         batch, time = dim_of(lineage, lay.batch[0]), dim_of(lineage, lay.time[0])
@@ -76,7 +76,7 @@ def _by_size(what: str, rows: int, lay: Layout) -> Clue | None:
     return Clue(False, what) if rows == lay.batch_size else None
 
 
-def _size_clues(flow: DataFlow, lay: Layout, losses: list[Call]) -> Iterator[Clue]:
+def _size_clues(flow: TraceLineage, lay: Layout, losses: list[Call]) -> Iterator[Clue]:
     hidden = hidden_inputs(lay.call)
     if hidden and hidden[0].ndim == 3:
         name = tensor_name(lay.call, hidden[0], output=False)

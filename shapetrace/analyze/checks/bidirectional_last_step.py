@@ -15,7 +15,7 @@ from shapetrace.analyze.checks import finding, register
 from shapetrace.analyze.checks._common import at_line, call_label, op_text, receiver_text
 from shapetrace.analyze.checks._rnn import Layout, first_layouts, ops_after
 from shapetrace.analyze.lineage.atoms import dim_of
-from shapetrace.analyze.lineage.flow import DataFlow, analyze
+from shapetrace.analyze.lineage.flow import TraceLineage, analyze
 from shapetrace.analyze.lineage.module_rules import hidden_origin
 from shapetrace.analyze.lineage.op_rules import integer_indices
 from shapetrace.core.finding import Finding
@@ -24,7 +24,7 @@ from shapetrace.core.text import format_shape
 from shapetrace.core.trace import Trace
 
 
-def _last_steps(flow: DataFlow, lay: Layout) -> Iterator[Call]:
+def _last_steps(flow: TraceLineage, lay: Layout) -> Iterator[Call]:
     """Ops that pick the last step of the output with both directions' features whole."""
     width = lay.call.outputs[0].shape[-1]
     features = hidden_origin(lay.call)

@@ -58,7 +58,7 @@ def _failed(call: Call) -> Finding | None:
     if wanted in ("int64", "int32"):
         expected = ", but it takes integer indices"
     elif wanted:
-        expected = f", but its weights are {wanted}" if call.params else f", but it expects {wanted}"
+        expected = f", but its weights are {wanted}" if call.num_params else f", but it expects {wanted}"
     message = f"{call_label(call)} {at_line(call)} got {shown}{expected}"
     return finding("ST009", call, message, _hint(metas, wanted))
 

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from shapetrace.analyze.checks import finding, register
 from shapetrace.analyze.checks._common import argument_text, at_line, call_label, pass_root
 from shapetrace.analyze.checks._rnn import is_rnn
-from shapetrace.analyze.lineage.flow import DataFlow, analyze
+from shapetrace.analyze.lineage.flow import TraceLineage, analyze
 from shapetrace.analyze.lineage.module_rules import RNN_TYPES, hidden_origin, is_builtin
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
@@ -53,7 +53,7 @@ def _wanted(call: Call, expectation: Expectation) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _bidirectional_source(flow: DataFlow, call: Call, size: int) -> Call | None:
+def _bidirectional_source(flow: TraceLineage, call: Call, size: int) -> Call | None:
     """The bidirectional RNN whose whole output width reached this input."""
     last = {atom.origin for atom in flow.input_lineage(call, 0)[-1]}
     return next((rnn for rnn in pass_root(call).walk()
@@ -61,7 +61,7 @@ def _bidirectional_source(flow: DataFlow, call: Call, size: int) -> Call | None:
                  and size == 2 * rnn.config.get("hidden_size", 0)), None)
 
 
-def _hint(flow: DataFlow, call: Call, expectation: Expectation, wanted: int) -> str:
+def _hint(flow: TraceLineage, call: Call, expectation: Expectation, wanted: int) -> str:
     meta = call.inputs[0]
     axis = expectation.dim % meta.ndim
     got = meta.shape[axis]

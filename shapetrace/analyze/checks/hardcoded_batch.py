@@ -29,7 +29,7 @@ from shapetrace.analyze.checks._rnn import first_layouts, is_rnn
 from shapetrace.analyze.checks._source import SourceCall, batch_factor, find_call, is_fixed
 from shapetrace.analyze.checks.variation import failures_at_other_sizes
 from shapetrace.analyze.lineage.atoms import Atom, origins
-from shapetrace.analyze.lineage.flow import DataFlow, analyze
+from shapetrace.analyze.lineage.flow import TraceLineage, analyze
 from shapetrace.analyze.lineage.op_rules import reshape_fits, size_args
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
@@ -45,7 +45,7 @@ _PASS_THROUGH = frozenset({"to", "cuda", "cpu", "float", "double", "half", "type
                            "contiguous", "requires_grad_"})
 
 
-def batch_axis(flow: DataFlow, root: Call) -> Atom | None:
+def batch_axis(flow: TraceLineage, root: Call) -> Atom | None:
     """The atom that is the batch in this forward pass (see the module docstring)."""
     lay = next(first_layouts(flow, list(root.walk())), None)
     if lay is not None:
@@ -78,7 +78,7 @@ def _hint(written: str) -> str:
 class _Pass:
     """One forward pass: its batch axis, and the batch sizes of the others."""
 
-    def __init__(self, flow: DataFlow, root: Call, batch: Atom, others: set[int]) -> None:
+    def __init__(self, flow: TraceLineage, root: Call, batch: Atom, others: set[int]) -> None:
         self.flow, self.root, self.batch, self.others = flow, root, batch, others
 
     # ------------------------------------------------------------ failed
@@ -229,7 +229,7 @@ def _latent(passes: list[_Pass]) -> Iterator[Finding]:
         yield finding("ST003", call, message, _hint(written), "warning")
 
 
-def _passes(trace: Trace, flow: DataFlow) -> list[_Pass]:
+def _passes(trace: Trace, flow: TraceLineage) -> list[_Pass]:
     roots = [call for call in trace.calls if call.parent is None and call.kind == "module"]
     batches = {root.id: batch_axis(flow, root) for root in roots}
     sizes = {batch.size for batch in batches.values() if batch is not None}

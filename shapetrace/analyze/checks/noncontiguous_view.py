@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 from shapetrace.analyze.checks import finding, register
 from shapetrace.analyze.checks._common import at_line, call_label, op_text, receiver_text
-from shapetrace.analyze.lineage.flow import DataFlow, analyze
+from shapetrace.analyze.lineage.flow import TraceLineage, analyze
 from shapetrace.analyze.lineage.op_rules import reshape_fits, size_args
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
@@ -24,7 +24,7 @@ from shapetrace.core.text import format_dims, format_shape
 from shapetrace.core.trace import Trace
 
 
-def _became_non_contiguous(flow: DataFlow, call: Call) -> str:
+def _became_non_contiguous(flow: TraceLineage, call: Call) -> str:
     """``at lstm (LSTM) output (line 19)``: the earliest non-contiguous producer
     of the chain of non-contiguous tensors that reached ``call``."""
     origin = None

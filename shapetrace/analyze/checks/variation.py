@@ -1,6 +1,6 @@
 """Evidence from ``shapetrace.vary``: runs of one model at several sizes.
 
-``Trace.meta["variation"]`` lists the sizes a run raised at and the calls
+``Trace.run_info["variation"]`` lists the sizes a run raised at and the calls
 present at some sizes only; the first is the strongest evidence of a
 hard-coded size (ST003), the second is data-dependent control flow (ST011).
 """
@@ -17,7 +17,7 @@ from shapetrace.core.trace import Trace
 
 
 def _variation(trace: Trace) -> dict[str, Any]:
-    variation = trace.meta.get("variation")
+    variation = trace.run_info.get("variation")
     return variation if isinstance(variation, dict) else {}
 
 

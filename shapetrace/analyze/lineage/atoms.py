@@ -30,8 +30,8 @@ class Atom:
         return dataclasses.replace(self, size=size)
 
 
-Dim = tuple[Atom, ...]
-Lineage = tuple[Dim, ...]
+DimAtoms = tuple[Atom, ...]
+Lineage = tuple[DimAtoms, ...]
 
 
 def fresh(origin: str, shape: Sequence[int]) -> Lineage:
@@ -39,20 +39,20 @@ def fresh(origin: str, shape: Sequence[int]) -> Lineage:
     return tuple(fresh_dim(f"{origin}:{i}", size) for i, size in enumerate(shape))
 
 
-def fresh_dim(origin: str, size: int) -> Dim:
+def fresh_dim(origin: str, size: int) -> DimAtoms:
     return () if size == 1 else (Atom(origin, size),)
 
 
-def dim_size(dim: Dim) -> int:
+def dim_size(dim: DimAtoms) -> int:
     return math.prod(atom.size for atom in dim)
 
 
-def is_single(dim: Dim, atom: Atom) -> bool:
+def is_single(dim: DimAtoms, atom: Atom) -> bool:
     """True when ``dim`` is exactly that whole axis."""
     return len(dim) == 1 and dim[0].origin == atom.origin
 
 
-def origins(dim: Dim) -> set[str]:
+def origins(dim: DimAtoms) -> set[str]:
     return {atom.origin for atom in dim}
 
 
@@ -73,7 +73,7 @@ def dim_of(lineage: Lineage, atom: Atom) -> int | None:
     return next((i for i, dim in enumerate(lineage) if origins(dim) == {atom.origin}), None)
 
 
-def _normalise(dim: list[Atom]) -> Dim:
+def _normalise(dim: list[Atom]) -> DimAtoms:
     """Join consecutive pieces of one axis back together (a split undone)."""
     out: list[Atom] = []
     for atom in dim:
@@ -125,9 +125,9 @@ def _blocks(atoms: list[Atom], sizes: list[int]) -> list[tuple[list[Atom], list[
     return blocks
 
 
-def _split(atom: Atom, sizes: Sequence[int]) -> list[Dim]:
+def _split(atom: Atom, sizes: Sequence[int]) -> list[DimAtoms]:
     """Pieces of one axis split into ``sizes``, major first."""
-    pieces: list[Dim] = []
+    pieces: list[DimAtoms] = []
     stride = atom.stride * atom.size
     for size in sizes:
         stride //= size
@@ -151,7 +151,7 @@ def regroup(lineage: Lineage, shape: Sequence[int], mixed_origin: str) -> Regrou
     blocks = _blocks(atoms, [shape[i] for i in positions]) if 0 not in shape else None
     if blocks is None:
         return Regrouped(fresh(mixed_origin, shape))
-    out: list[Dim] = [() for _ in shape]
+    out: list[DimAtoms] = [() for _ in shape]
     mixed = []
     for block_atoms, block_dims in blocks:
         dims = [positions[j] for j in block_dims]

@@ -11,7 +11,7 @@ inputs of the enclosing module, then outer scopes) with the same shape,
 stride, dtype and device. Stride tells most views apart.
 
 Parameters, buffers and tensors kept from an earlier forward have no
-producer in the trace. ``render/dataflow.py`` shows these links to the
+producer in the trace. ``render/graph/links.py`` shows these links to the
 graph, from outside the modules.
 """
 
@@ -36,7 +36,7 @@ def tensor_key(meta: TensorMeta) -> TensorKey:
 
 
 @dataclasses.dataclass(frozen=True)
-class Source:
+class Producer:
     """Where a tensor came from: output ``index`` of ``call``, or its input
     ``index`` when ``as_input`` (a tensor the enclosing module received)."""
 
@@ -55,7 +55,7 @@ _UNREAD_LOOKBACK = 64
 
 @dataclasses.dataclass(eq=False)
 class _Entry:
-    source: Source
+    source: Producer
     lineage: Lineage
     read: bool = False
     superseded: bool = False
@@ -95,15 +95,15 @@ class _Scope:
         return []
 
 
-class DataFlow:
+class TraceLineage:
     """Producer links and dimension lineage of every call of a trace."""
 
     def __init__(self) -> None:
         self._inputs: dict[int, list[Lineage]] = {}
         self._outputs: dict[int, list[Lineage]] = {}
-        self._sources: dict[int, list[Source | None]] = {}
+        self._sources: dict[int, list[Producer | None]] = {}
         self._consumers: dict[tuple[int, int], list[tuple[Call, int]]] = defaultdict(list)
-        self._returned: dict[tuple[int, int], Source] = {}  # a module's output -> the call inside that made it
+        self._returned: dict[tuple[int, int], Producer] = {}  # a module's output -> the call inside that made it
         self._newest: dict[int, _Entry] = {}  # by identity, across scopes: a tensor kept by a module
         self._met: set[int] = set()  # the identities seen so far, in execution order
 
@@ -114,7 +114,7 @@ class DataFlow:
     def output_lineage(self, call: Call, index: int = 0) -> Lineage:
         return self._outputs[call.id][index]
 
-    def source(self, call: Call, index: int = 0) -> Source | None:
+    def source(self, call: Call, index: int = 0) -> Producer | None:
         """The producer of input ``index`` of ``call``, None when unknown."""
         return self._sources[call.id][index]
 
@@ -122,12 +122,12 @@ class DataFlow:
         """``(call, input index)`` of each call that received that output."""
         return list(self._consumers.get((call.id, index), ()))
 
-    def made_inside(self, call: Call, index: int = 0) -> Source | None:
+    def made_inside(self, call: Call, index: int = 0) -> Producer | None:
         """Which call inside module ``call`` made its output ``index``; None
         when the module made it itself (nothing inside made that tensor)."""
         return self._returned.get((call.id, index))
 
-    def producers(self, call: Call, index: int = 0) -> Iterator[Source]:
+    def producers(self, call: Call, index: int = 0) -> Iterator[Producer]:
         """The chain of producers behind input ``index``, nearest first."""
         source = self.source(call, index)
         seen = set()
@@ -153,7 +153,7 @@ class DataFlow:
         inner = _Scope(scope) if call.children else None
         if inner is not None:
             for k, meta in enumerate(call.inputs):
-                inner.add(tensor_key(meta), _Entry(Source(call, k, as_input=True), ins[k]),
+                inner.add(tensor_key(meta), _Entry(Producer(call, k, as_input=True), ins[k]),
                           input_ids[k] if input_ids else None)
             for child in call.children:
                 self.visit(child, inner)
@@ -169,7 +169,7 @@ class DataFlow:
             key = tensor_key(meta)
             if key in linked:
                 linked[key].superseded = True
-            entry = _Entry(Source(call, k), outs[k])
+            entry = _Entry(Producer(call, k), outs[k])
             identity = output_ids[k] if output_ids else None
             scope.add(key, entry, identity)
             if identity is not None:
@@ -260,15 +260,15 @@ def _inside(call: Call, module: Call) -> bool:
     return False
 
 
-_CACHE: dict[int, tuple[tuple[Call, ...], DataFlow]] = {}
+_CACHE: dict[int, tuple[tuple[Call, ...], TraceLineage]] = {}
 
 
-def analyze(calls: tuple[Call, ...]) -> DataFlow:
+def analyze(calls: tuple[Call, ...]) -> TraceLineage:
     """The data flow of a trace's calls (cached for the last trace analysed)."""
     cached = _CACHE.get(id(calls))
     if cached is not None and cached[0] is calls:
         return cached[1]
-    flow = DataFlow()
+    flow = TraceLineage()
     top = _Scope()
     for call in calls:
         if call.parent is None:

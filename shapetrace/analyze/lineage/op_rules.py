@@ -11,7 +11,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from shapetrace.analyze.lineage.atoms import Dim, Lineage, fresh, fresh_dim, regroup, resize
+from shapetrace.analyze.lineage.atoms import DimAtoms, Lineage, fresh, fresh_dim, regroup, resize
 from shapetrace.core.records import Call
 
 OpRule = Callable[[Call, list[Lineage]], "list[Lineage] | None"]
@@ -151,7 +151,7 @@ def _getitem(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
     if any(isinstance(item, dict) and ("tensor" in item or "object" in item) for item in items):
         return None  # advanced indexing gathers: no simple rule
     consumed = sum(1 for item in items if item is not None and item != {"ellipsis": True})
-    out: list[Dim] = []
+    out: list[DimAtoms] = []
     position = 0
     for item in items:
         if item == {"ellipsis": True}:
@@ -283,7 +283,7 @@ def fallback(call: Call, ins: list[Lineage]) -> list[Lineage]:
 
 def _broadcast(call: Call, ins: list[Lineage], shape: Sequence[int], origin: str) -> Lineage:
     """Each output dim from the first input whose right-aligned dim has its size."""
-    dims: list[Dim] = []
+    dims: list[DimAtoms] = []
     for i, size in enumerate(shape):
         back = len(shape) - i
         dim = next((lin[len(lin) - back] for lin, inp in zip(ins, call.inputs)

@@ -1,2 +1,2 @@
-"""The data-flow graph: which call fed which (``dataflow``), how calls fold into boxes
+"""The data-flow graph: which call fed which (``links``), how calls fold into boxes
 (``layout``), and the graphviz ``Digraph`` (``digraph``)."""

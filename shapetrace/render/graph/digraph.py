@@ -182,7 +182,7 @@ def _call_title(call: Call, run: list[Call], findings: list[Finding]) -> str:
 
 
 def _params(call: Call) -> str:
-    return f" · {format_count(call.params)} params" if call.params else ""
+    return f" · {format_count(call.num_params)} params" if call.num_params else ""
 
 
 def _worst(findings: list[Finding]) -> str:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from shapetrace.core.records import Call
 from shapetrace.core.tensor_meta import TensorMeta
 from shapetrace.core.trace import Trace
-from shapetrace.render.graph.dataflow import Dataflow, Source
+from shapetrace.render.graph.links import GraphLinks, GraphSource
 from shapetrace.render.structure import repeated_runs, shown_children, shown_roots
 
 Role = str  # "node" | "cluster" | "inside" (a call under a node) | "hidden"
@@ -65,8 +65,8 @@ class GraphPlan:
         self._drawn_as: dict[int, Call] = {}  # call id -> the drawn call standing for it
         self._members: dict[int, tuple[tuple[int, int], ...]] = {}  # (run, member) chains
         self.boxes = self._place(shown_roots(trace.calls, ops=ops), ())
-        self._flow = Dataflow(trace.calls)
-        self._resolved: dict[Source, list[tuple[Origin, tuple[Call, ...]]]] = {}
+        self._flow = GraphLinks(trace.calls)
+        self._resolved: dict[GraphSource, list[tuple[Origin, tuple[Call, ...]]]] = {}
         self._sources: dict[tuple, Call] = {}  # ops drawn because they made a tensor
         self.edges = self._edges(trace)
 
@@ -138,7 +138,7 @@ class GraphPlan:
                 for meta in call.outputs:
                     if not self._flow.is_read(call, meta.path):
                         target = End(call, meta.path, is_input=False)
-                        for origin, via in self._resolve(Source(call, meta.path)):
+                        for origin, via in self._resolve(GraphSource(call, meta.path)):
                             self._add(edges, origin, target, meta, via)
         return list(edges.values())
 
@@ -174,7 +174,7 @@ class GraphPlan:
         owner = self._owner(call)
         return self._members.get(owner.id, ()) if owner is not None else ()
 
-    def _resolve(self, source: Source | None) -> list[tuple[Origin, tuple[Call, ...]]]:
+    def _resolve(self, source: GraphSource | None) -> list[tuple[Origin, tuple[Call, ...]]]:
         """The drawn origins a tensor came from, with the hidden ops between."""
         if source is None:
             return []
@@ -186,7 +186,7 @@ class GraphPlan:
             known = self._resolved[source] = self._resolve_new(source)
         return known
 
-    def _resolve_new(self, source: Source) -> list[tuple[Origin, tuple[Call, ...]]]:
+    def _resolve_new(self, source: GraphSource) -> list[tuple[Origin, tuple[Call, ...]]]:
         call = source.call
         role = self.role(call)
         if role in ("node", "inside"):

@@ -17,7 +17,7 @@ import tokenize
 from collections import Counter
 
 from shapetrace.core.records import Location
-from shapetrace.errors import ShapetraceError
+from shapetrace.errors import SourceNotFoundError
 
 # Expressions that may each record one op or module call when they run.
 _STEP_NODES = (ast.Call, ast.Subscript, ast.BinOp, ast.Compare)
@@ -25,10 +25,6 @@ _TENSOR_PROPERTIES = frozenset({"T", "mT", "H", "mH", "real", "imag"})
 # Inside these a statement runs its calls any number of times.
 _LOOPING_NODES = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp, ast.Lambda)
 UNBOUNDED = 1 << 30
-
-
-class SourceNotFoundError(ShapetraceError):
-    """The file a traced ``forward`` was defined in cannot be read any more."""
 
 
 @dataclasses.dataclass(frozen=True)

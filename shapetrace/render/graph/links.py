@@ -17,7 +17,7 @@ from shapetrace.core.records import Call
 
 
 @dataclasses.dataclass(frozen=True)
-class Source:
+class GraphSource:
     """Where a tensor came from: output ``path`` of ``call``, or, with
     ``is_input``, input ``path`` of the top-level ``call`` (a graph input)."""
 
@@ -26,19 +26,19 @@ class Source:
     is_input: bool = False
 
 
-class Dataflow:
+class GraphLinks:
     """Producer of every call input and every module output of a trace.
 
-    >>> flow = Dataflow(trace.calls)
+    >>> flow = GraphLinks(trace.calls)
     >>> flow.input_source(trace["linear"], 0).call.name     # the op before it
     'view'
     """
 
     def __init__(self, calls: Sequence[Call]) -> None:
         self._flow = lineage_flow.analyze(tuple(calls))
-        self._graph_inputs: dict[object, Source] = {}  # one node per tensor given to the top-level calls
+        self._graph_inputs: dict[object, GraphSource] = {}  # one node per tensor given to the top-level calls
 
-    def input_source(self, call: Call, index: int) -> Source | None:
+    def input_source(self, call: Call, index: int) -> GraphSource | None:
         """Where input ``index`` of ``call`` came from; None when unknown
         (a parameter, or a tensor made where nothing was recorded)."""
         source = self._flow.source(call, index)
@@ -46,14 +46,14 @@ class Dataflow:
             call, index = source.call, source.index
             source = self._flow.source(call, index)
         if source is not None:
-            return Source(source.call, source.meta.path)
+            return GraphSource(source.call, source.meta.path)
         return self._graph_input(call, index) if call.parent is None else None
 
-    def return_source(self, call: Call, path: str) -> Source | None:
+    def return_source(self, call: Call, path: str) -> GraphSource | None:
         """Which of a module's own calls made its output ``path``; None when
         the module made it itself (nothing inside produced that tensor)."""
         made = self._flow.made_inside(call, _index(call, path))
-        return None if made is None else Source(made.call, made.meta.path)
+        return None if made is None else GraphSource(made.call, made.meta.path)
 
     def is_read(self, call: Call, path: str) -> bool:
         """True when some later call took output ``path`` of ``call``, or
@@ -66,10 +66,10 @@ class Dataflow:
             (made := self._flow.made_inside(parent, k)) is not None and made.call is call and made.index == index
             for k in range(len(parent.outputs)))
 
-    def _graph_input(self, call: Call, index: int) -> Source:
+    def _graph_input(self, call: Call, index: int) -> GraphSource:
         ids = call.input_ids
         key = ids[index] if ids else (call.id, index)
-        return self._graph_inputs.setdefault(key, Source(call, call.inputs[index].path, is_input=True))
+        return self._graph_inputs.setdefault(key, GraphSource(call, call.inputs[index].path, is_input=True))
 
 
 def _index(call: Call, path: str) -> int:
