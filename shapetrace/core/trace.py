@@ -2,6 +2,11 @@
 
 Everything after the recorder works on a ``Trace`` alone, so a trace loaded
 from JSON renders, asserts and diagnoses exactly like a live one.
+
+The convenience methods (``t.findings``, ``t.print()``, ``t.graph()``...) are
+thin delegations that import the layers above on use: the deliberate
+exceptions to the one-way rule, all listed in ``pyproject.toml``
+(``[tool.importlinter]``, ``ignore_imports``).
 """
 
 from __future__ import annotations
