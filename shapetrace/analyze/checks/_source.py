@@ -175,3 +175,35 @@ def batch_factor(expression: str) -> str | None:
         elif _fixed(factor) and names_batch(ast.unparse(factor)):
             return ast.unparse(factor)
     return None
+
+
+_DATA_SIZE = re.compile(r"\.size\(|\.shape\b|\blen\(")
+
+
+@functools.lru_cache(maxsize=64)
+def _assigned_from_data(filename: str) -> frozenset[str]:
+    """The attributes (``self.batch_size``) that some assignment of the file sets
+    from a tensor's size (``x.size(0)``, ``x.shape[0]``, ``len(x)``)."""
+    try:
+        with open(filename, encoding="utf-8") as handle:
+            tree = ast.parse(handle.read())
+    except (OSError, SyntaxError, ValueError):
+        return frozenset()
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)) and node.value is not None:
+            if not _DATA_SIZE.search(ast.unparse(node.value)):
+                continue
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                for part in ast.walk(target):
+                    if isinstance(part, ast.Attribute):
+                        found.add(ast.unparse(part))
+    return frozenset(found)
+
+
+def assigned_from_data(filename: str, expression: str) -> bool:
+    """True when ``expression`` (``self.batch_size``) is an attribute that the
+    source file assigns from a tensor's size somewhere (a forward that resets it
+    for a short batch): then it follows the data, it is not baked in."""
+    return expression in _assigned_from_data(filename)

@@ -10,7 +10,10 @@ Evidence, strongest first:
 - before any failure: the source line writes the size at the batch position
   as something fixed, ``self.batch_size`` or a literal, not ``x.size(0)``.
   A literal counts only where lineage shows the dim is the batch, or where
-  the tensor becomes an RNN's h_0 (batch in dim 1).
+  the tensor becomes an RNN's h_0 (batch in dim 1). An attribute is not
+  baked in when it held the batch size of passes of different sizes, or when
+  the module's source assigns it from the data (``self.batch_size =
+  x.size(0)`` in forward, for the short last batch).
 
 The batch axis of a pass is the one its RNNs batch over, else the model
 input axis that survives as dim 0 of the output, else input dim 0. When a
@@ -26,7 +29,7 @@ from collections.abc import Iterator
 from shapetrace.analyze.checks import finding, register
 from shapetrace.analyze.checks._common import at_line, call_label, op_text, receiver_text
 from shapetrace.analyze.checks._rnn import first_layouts, is_rnn
-from shapetrace.analyze.checks._source import SourceCall, batch_factor, find_call, is_fixed
+from shapetrace.analyze.checks._source import SourceCall, assigned_from_data, batch_factor, find_call, is_fixed
 from shapetrace.analyze.checks.variation import failures_at_other_sizes
 from shapetrace.analyze.lineage.atoms import Atom, origins
 from shapetrace.analyze.lineage.flow import TraceLineage, analyze
@@ -209,6 +212,16 @@ def _collision(call: Call, index: int, batch: Atom, written: str) -> str:
             f"the two is the batch")
 
 
+def _follows_data(uses: list[tuple[Call, int, _Pass]], written: str) -> bool:
+    """True when a size written as ``self.batch_size`` is not baked in after all:
+    it held the batch size of passes of different sizes (forward resets it), or
+    the module's source assigns that attribute from the data."""
+    if len({one.batch.size for _, _, one in uses}) > 1:
+        return True
+    call = uses[0][0]
+    return call.location is not None and assigned_from_data(call.location.filename, written)
+
+
 def _latent(passes: list[_Pass]) -> Iterator[Finding]:
     """One finding per way of writing the batch size: one mistake, however often used."""
     groups: dict[str, list[tuple[Call, int, _Pass]]] = {}
@@ -217,6 +230,8 @@ def _latent(passes: list[_Pass]) -> Iterator[Finding]:
             key = written if not written.isdigit() else f"{written}@{call.location}"
             groups.setdefault(key, []).append((call, index, one))
     for key, uses in groups.items():
+        if not key.partition("@")[0].isdigit() and _follows_data(uses, key):
+            continue
         call, index, one = uses[0]
         written = key.partition("@")[0]
         lines = sorted({c.location.lineno for c, _, _ in uses if c.location is not None} - {

@@ -1,0 +1,124 @@
+"""Running the public-report cases of ``tests/cases/`` through both entry points.
+
+Each ``tests/cases/caseNN_<slug>.py`` is a copy of a re-written public bug report
+(``/work/shared/cases``): ``make(fixed) -> (model, work)``, and ``--fixed`` on its
+command line. A test runs a case
+
+- through the API: ``with shapetrace.trace(model) as t: work()`` (``traced_case``);
+- through the command, in this process: ``shapetrace run CASE --fail-on warning
+  -o trace.json [-- --fixed]`` (``run_case``), or in a subprocess (``run_case_subprocess``),
+
+and reads the findings (``serious``, ``at_line``). ``culprit_line`` finds the line the
+docstring's diagnosis names, by a unique piece of its text.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import io
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from types import ModuleType
+
+import shapetrace
+from shapetrace.analyze.checks import Finding, at_least
+from shapetrace.cli import main
+
+CASES = Path(__file__).resolve().parent / "cases"
+ROOT = CASES.parent.parent
+
+
+def case_path(name: str) -> Path:
+    """The file of a case by number or prefix: ``"05"``, ``"case05"``, or the full stem."""
+    stem = name if name.startswith("case") else f"case{name}"
+    found = sorted(CASES.glob(f"{stem}*.py"))
+    if len(found) != 1:
+        raise LookupError(f"no single case matches {name!r}: {[p.name for p in found]}")
+    return found[0]
+
+
+@cache
+def load_case(name: str) -> ModuleType:
+    """The case's module, imported from its file (once per test session)."""
+    path = case_path(name)
+    spec = importlib.util.spec_from_file_location(f"tests.cases.{path.stem}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def traced_case(name: str, fixed: bool = False, **options) -> shapetrace.Trace:
+    """The trace of the case's whole ``work()`` (every pass, the loss, the backward)
+    under ``shapetrace.trace(model, **options)``; the case's own error is kept in
+    ``t.error``, its prints are swallowed."""
+    model, work = load_case(name).make(fixed)
+    with contextlib.redirect_stdout(io.StringIO()):
+        try:
+            with shapetrace.trace(model, **options) as t:
+                work()
+        except Exception:  # the trace keeps it
+            pass
+    return t
+
+
+@dataclass
+class CaseRun:
+    exit_code: int
+    trace: shapetrace.Trace
+    output: str  # what the command and the script printed
+
+
+def _arguments(path: Path, fixed: bool, saved: Path, fail_on: str) -> list[str]:
+    return ["run", str(path), "--fail-on", fail_on, "-o", str(saved), *(["--", "--fixed"] if fixed else [])]
+
+
+def run_case(name: str, fixed: bool = False, fail_on: str = "warning") -> CaseRun:
+    """``shapetrace run CASE --fail-on warning`` in this process (``shapetrace.cli.main``)."""
+    with tempfile.TemporaryDirectory() as folder:
+        saved = Path(folder) / "trace.json"
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(_arguments(case_path(name), fixed, saved, fail_on))
+        return CaseRun(code, shapetrace.load(saved), out.getvalue() + err.getvalue())
+
+
+def run_case_subprocess(name: str, fixed: bool = False, fail_on: str = "warning",
+                        timeout: float = 300) -> CaseRun:
+    """``python -m shapetrace run CASE --fail-on warning`` in a fresh interpreter."""
+    with tempfile.TemporaryDirectory() as folder:
+        saved = Path(folder) / "trace.json"
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+        done = subprocess.run([sys.executable, "-m", "shapetrace", *_arguments(case_path(name), fixed, saved, fail_on)],
+                              capture_output=True, text=True, env=env, timeout=timeout, cwd=ROOT)
+        return CaseRun(done.returncode, shapetrace.load(saved), done.stdout + done.stderr)
+
+
+def serious(trace: shapetrace.Trace) -> list[Finding]:
+    """The warning and error findings of a trace."""
+    return at_least(trace.findings, "warning")
+
+
+def at_line(findings: list[Finding], line: int, name: str | None = None) -> list[Finding]:
+    """The findings on ``line`` of the case file (``name``: its number, to check the file too)."""
+    path = case_path(name).resolve() if name is not None else None
+    return [f for f in findings if f.location is not None and f.location.lineno == line
+            and (path is None or Path(f.location.filename).resolve() == path)]
+
+
+def culprit_line(name: str, text: str) -> int:
+    """The number of the one line of the case's file that contains ``text``."""
+    lines = [n for n, line in enumerate(case_path(name).read_text().splitlines(), 1) if text in line]
+    if len(lines) != 1:
+        raise LookupError(f"{text!r} is on lines {lines} of {case_path(name).name}, not on one")
+    return lines[0]
+
+
+__all__ = ["CASES", "CaseRun", "at_line", "case_path", "culprit_line", "load_case", "run_case",
+           "run_case_subprocess", "serious", "traced_case"]
