@@ -43,22 +43,32 @@ def case_path(name: str) -> Path:
     return found[0]
 
 
-@cache
-def load_case(name: str) -> ModuleType:
-    """The case's module, imported from its file (once per test session)."""
-    path = case_path(name)
-    spec = importlib.util.spec_from_file_location(f"tests.cases.{path.stem}", path)
+def load_file(path: Path, name: str | None = None) -> ModuleType:
+    """A case-like module imported from any file (a case with a line rewritten)."""
+    spec = importlib.util.spec_from_file_location(name or f"case_{path.stem}", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
+@cache
+def load_case(name: str) -> ModuleType:
+    """The case's module, imported from its file (once per test session)."""
+    path = case_path(name)
+    return load_file(path, f"tests.cases.{path.stem}")
+
+
 def traced_case(name: str, fixed: bool = False, **options) -> shapetrace.Trace:
     """The trace of the case's whole ``work()`` (every pass, the loss, the backward)
     under ``shapetrace.trace(model, **options)``; the case's own error is kept in
     ``t.error``, its prints are swallowed."""
-    model, work = load_case(name).make(fixed)
+    return traced_module(load_case(name), fixed, **options)
+
+
+def traced_module(module: ModuleType, fixed: bool = False, **options) -> shapetrace.Trace:
+    """``traced_case`` for a module already loaded (``load_file``)."""
+    model, work = module.make(fixed)
     with contextlib.redirect_stdout(io.StringIO()):
         try:
             with shapetrace.trace(model, **options) as t:
@@ -120,5 +130,19 @@ def culprit_line(name: str, text: str) -> int:
     return lines[0]
 
 
-__all__ = ["CASES", "CaseRun", "at_line", "case_path", "culprit_line", "load_case", "run_case",
-           "run_case_subprocess", "serious", "traced_case"]
+def model_outputs(module: ModuleType, fixed: bool = False) -> list:
+    """What the model's forward returned in each pass of ``work()``, untraced: the
+    way to tell that a rewritten line computes what the fixed version does."""
+    model, work = module.make(fixed)
+    outputs: list = []
+    handle = model.register_forward_hook(lambda _module, _args, out: outputs.append(out))
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            work()
+    finally:
+        handle.remove()
+    return outputs
+
+
+__all__ = ["CASES", "CaseRun", "at_line", "case_path", "culprit_line", "load_case", "load_file",
+           "model_outputs", "run_case", "run_case_subprocess", "serious", "traced_case", "traced_module"]

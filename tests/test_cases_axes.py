@@ -2,18 +2,69 @@
 
 Each buggy case gets a warning or error finding on the culprit line, through
 ``shapetrace.trace(model)`` and through ``shapetrace run``; each fixed version
-gets none (``--fail-on warning`` exits 0).
+gets none (``--fail-on warning`` exits 0). The ``help:`` of each view/axis finding
+is applied: the culprit line is rewritten as the hint says, and the rewritten case
+must compute what the fixed version does, with no finding left.
 """
 
 from __future__ import annotations
 
-import pytest
+import ast
+import re
 
-from tests.case_support import run_case, serious, traced_case
+import pytest
+import torch
+from torch.utils._pytree import tree_leaves
+
+from tests.case_support import (
+    at_line,
+    case_path,
+    culprit_line,
+    load_case,
+    load_file,
+    model_outputs,
+    run_case,
+    serious,
+    traced_case,
+    traced_module,
+)
+from tests.check_support import traced
+from tests.models.axis_models import CORRECT_ARCHITECTURES
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
-AXIS_CASES = ["01", "05", "08", "09", "10", "12"]
+# case -> (a piece of the culprit line, the code that names it)
+CULPRITS = {
+    "01": ("out, state = self.lstm(emb, state)", "ST001"),
+    "05": ("last = output[:, -1, :] if self.fixed else output[:, :, -1]", "ST013"),
+    "08": ("merged = heads.view(batch, length, -1)", "ST012"),
+    "09": ("out = out.view(self.h, b, -1, self.d)", "ST002"),
+    "10": ("attn = attn.view(b, length, self.e)", "ST012"),
+    "12": ("x = x.view(x.size(0), -1) if self.fixed else torch.squeeze(x)", "ST014"),
+}
+AXIS_CASES = sorted(CULPRITS)
+FOUND = ["08", "09", "10"]
+# Findings whose help is an expression to put in place of the op: "use EXPR[: why]".
+HINTED = ["08", "09", "10"]
+
+
+def _culprit_findings(findings, name):
+    text, code = CULPRITS[name]
+    line = culprit_line(name, text)
+    return [f for f in at_line(findings, line, name) if f.code == code]
+
+
+@pytest.mark.parametrize("name", FOUND)
+def test_buggy_case_is_found_on_its_line_through_the_api(name):
+    t = traced_case(name)
+    assert _culprit_findings(serious(t), name), [(f.code, f.location, f.message) for f in t.findings]
+
+
+@pytest.mark.parametrize("name", FOUND)
+def test_buggy_case_is_found_on_its_line_through_the_command(name):
+    run = run_case(name)
+    assert run.exit_code == 1, run.output
+    assert _culprit_findings(serious(run.trace), name), run.output
 
 
 @pytest.mark.parametrize("name", AXIS_CASES)
@@ -26,3 +77,71 @@ def test_fixed_case_is_clean_through_the_command(name):
     run = run_case(name, fixed=True)
     assert run.exit_code == 0, run.output
     assert serious(run.trace) == []
+
+
+# ------------------------------------------------------------------ hints, applied
+def _expression(hint: str) -> str:
+    """``EXPR`` of ``use EXPR`` or ``use EXPR: why``."""
+    match = re.match(r"use (.+?)(?:: [a-z].*)?$", hint)
+    assert match, hint
+    return match.group(1)
+
+
+def _span(line_source: str, trace, found) -> tuple[int, int]:
+    """Where, in the culprit line, the op the finding is about was written."""
+    call = next(c for c in trace.calls if c.id == found.call_id)
+    stripped = line_source.lstrip()
+    indent = len(line_source) - len(stripped)
+    text = stripped.split("  #")[0]
+    tree = ast.parse(text.rstrip(":") if text.endswith(":") else text)
+    for node in ast.walk(tree):
+        if call.name == "__getitem__" and isinstance(node, ast.Subscript):
+            if ast.unparse(node) == found.message.split(" at line")[0]:
+                break
+        elif isinstance(node, ast.Call):
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+            if name == call.name:
+                break
+    else:
+        raise AssertionError(f"no {call.name} on {line_source!r}")
+    return indent + node.col_offset, indent + node.end_col_offset
+
+
+def apply_hint(name: str, tmp_path):
+    """The case with the culprit line rewritten as the finding's help says, loaded."""
+    text = CULPRITS[name][0]
+    t = traced_case(name)
+    found = _culprit_findings(serious(t), name)[0]
+    source = case_path(name).read_text().splitlines()
+    line = culprit_line(name, text) - 1
+    start, end = _span(source[line], t, found)
+    source[line] = source[line][:start] + _expression(found.hint) + source[line][end:]
+    patched = tmp_path / f"patched_{case_path(name).name}"
+    patched.write_text("\n".join(source) + "\n")
+    return load_file(patched), source[line]
+
+
+def _same(got, want):
+    got, want = tree_leaves(got), tree_leaves(want)
+    assert len(got) == len(want)
+    for a, b in zip(got, want):
+        assert a.shape == b.shape
+        torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("name", HINTED)
+def test_applied_help_gives_the_fixed_model_and_no_finding(name, tmp_path):
+    module, rewritten = apply_hint(name, tmp_path)
+    got, want = model_outputs(module), model_outputs(load_case(name), fixed=True)
+    assert len(got) == len(want), rewritten
+    for a, b in zip(got, want):
+        _same(a, b)
+    assert serious(traced_module(module)) == [], rewritten
+
+
+@pytest.mark.parametrize("name", sorted(CORRECT_ARCHITECTURES))
+def test_correct_architectures_have_no_findings(name):
+    t = traced(CORRECT_ARCHITECTURES[name]())
+    assert t.error is None
+    assert t.findings == []

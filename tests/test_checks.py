@@ -90,7 +90,7 @@ def test_view_instead_of_transpose():
 def test_merged_batch_and_time_split_back_in_the_wrong_order():
     finding = only(traced(buggy.merged_split_back()), "ST002")
     assert "(10, 4, 1) from (40, 1), whose axes are 4 x 10 in memory" in finding.message
-    assert finding.hint == "use pred.view(4, 10, 1).transpose(0, 1)"
+    assert finding.hint == "use pred.view(batch, steps, 1).transpose(0, 1)"  # the sizes as written
 
 
 def test_reshape_for_conv1d_is_a_permute_in_disguise():

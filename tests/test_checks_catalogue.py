@@ -11,6 +11,7 @@ from shapetrace.analyze.checks import REGISTRY, load_detectors
 from shapetrace.cli.app import main
 from shapetrace.record.script import ScriptRun, run_script
 from tests.check_support import BUGS, codes, traced
+from tests.models import axis_models as axis
 from tests.models import buggy_models as buggy
 from tests.models import correct_models as correct
 
@@ -29,6 +30,7 @@ EXAMPLES = {
     "ST009": (buggy.float_tokens, correct.text_transformer),
     "ST010": (buggy.channels_last_conv, correct.conv_forecaster),
     "ST011": (buggy.length_router_varied, correct.seed_from_data_varied),
+    "ST012": (axis.video_folded_by_view, axis.conv_2plus1d),
 }
 DEMOS = {
     "ST001": "st001_batch_first.py",
@@ -42,6 +44,7 @@ DEMOS = {
     "ST009": "st009_dtype.py",
     "ST010": "st010_feature_mismatch.py",
     "ST011": "st011_size_dependent.py",
+    "ST012": "st012_view_cuts_axes.py",
 }
 # Codes found by running a model at several sizes: their demo is a factory for --vary.
 VARIED_DEMOS = {"ST011": ["demos.bugs.st011_size_dependent:LengthRouter", "--input", "BxTx4",
@@ -50,7 +53,7 @@ VARIED_DEMOS = {"ST011": ["demos.bugs.st011_size_dependent:LengthRouter", "--inp
 
 def test_every_code_has_a_summary_a_trigger_and_a_non_trigger():
     registry = load_detectors()
-    assert sorted(registry) == [f"ST{n:03d}" for n in range(1, 12)]
+    assert sorted(registry) == [f"ST{n:03d}" for n in range(1, len(registry) + 1)]
     assert set(EXAMPLES) == set(registry) == set(DEMOS)
     for code, info in registry.items():
         assert re.fullmatch(r"[a-z]+(-[a-z]+)+", info.name), code

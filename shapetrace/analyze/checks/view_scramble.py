@@ -16,12 +16,14 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 from shapetrace.analyze.checks import finding, register
+from shapetrace.analyze.checks._axes import downstream_clean
 from shapetrace.analyze.checks._common import at_line, op_text, receiver_text
+from shapetrace.analyze.checks._source import find_call
 from shapetrace.analyze.lineage.atoms import Atom, regroup
-from shapetrace.analyze.lineage.flow import analyze
+from shapetrace.analyze.lineage.flow import DataFlow, analyze
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
-from shapetrace.core.text import format_dims, format_shape
+from shapetrace.core.text import format_shape
 from shapetrace.core.trace import Trace
 
 _VIEWS = frozenset({"view", "reshape", "view_as", "reshape_as"})
@@ -48,20 +50,31 @@ def _swap_text(order: Sequence[int]) -> str:
     return f"permute({', '.join(map(str, order))})"
 
 
-def _fix(call: Call, blocks: list[tuple[tuple[Atom, ...], tuple[int, ...], list[int]]]) -> str:
-    """``x.transpose(0, 1)``, or a view in the atoms' own order then a permute."""
+def _fix(call: Call, blocks: list[tuple[tuple[Atom, ...], tuple[int, ...], list[int]]], flow: DataFlow) -> str:
+    """``x.transpose(0, 1)``, or a view in the atoms' own order then a permute;
+    or that view alone when what follows (a permute, a view) already reads the
+    result in memory order. Sizes are written as the user wrote them."""
     shape = list(call.output.shape)  # type: ignore[union-attr]
     natural = list(shape)
     order = list(range(len(shape)))
+    found = find_call(call.location, {call.name}, None, call.index)
+    written = list(found.args) if found is not None and len(found.args) == len(shape) else [str(s) for s in shape]
+    natural_args = list(written)
     for atoms, dims, picks in blocks:
         for dim, atom in zip(dims, atoms):
             natural[dim] = atom.size
         for dim, pick in zip(dims, picks):
             order[dim] = dims[pick]
+            natural_args[dims[pick]] = written[dim]
     tensor = receiver_text(call)
+    in_order = regroup(flow.input_lineage(call, 0), natural, "fix").lineage
     if tuple(natural) == call.inputs[0].shape:
         return f"use {tensor}.{_swap_text(order)}"
-    return f"use {tensor}.view{format_dims(natural)}.{_swap_text(order)}"
+    view = f"{tensor}.{call.name}({', '.join(natural_args)})"
+    as_asked = tuple(in_order[i] for i in order)
+    if not downstream_clean(flow, call, as_asked) and downstream_clean(flow, call, in_order):
+        return f"use {view}: what follows reads it in memory order"
+    return f"use {view}.{_swap_text(order)}"
 
 
 @register("ST002", "view-scrambles-dims", "error",
@@ -85,4 +98,4 @@ def check_view_scramble(trace: Trace) -> Iterator[Finding]:
         message = (f"{op_text(call)} {at_line(call)} makes {format_shape(call.output)} from "
                    f"{format_shape(call.inputs[0])}, whose axes are {laid_out} in memory: a view cannot "
                    f"reorder axes, so this mixes them up instead of swapping them")
-        yield finding("ST002", call, message, _fix(call, blocks))
+        yield finding("ST002", call, message, _fix(call, blocks, flow))

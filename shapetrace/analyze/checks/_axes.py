@@ -1,0 +1,147 @@
+"""What the view and axis checks share: naming axes, regrouping them in order, and
+checking that a fix still suits how the result is used next.
+
+Axes (lineage atoms) are named the way the user wrote their sizes: the argument
+of the ``view``/``reshape``/``torch.zeros`` call that made the axis, when that
+call is in the same function as the line being fixed (so the name is in scope
+there) or is an attribute like ``self.h``; else their size.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from collections.abc import Sequence
+
+from shapetrace.analyze.checks._source import find_call
+from shapetrace.analyze.lineage.atoms import Atom, Lineage, _blocks, regroup
+from shapetrace.analyze.lineage.flow import DataFlow
+from shapetrace.analyze.lineage.op_rules import CREATIONS, RESHAPES, _permutation
+from shapetrace.core.records import Call
+
+AtomKey = tuple[str, int, int]
+# Ops that pass a tensor on with the same axes in the same order.
+_KEEPS_AXES = frozenset({"contiguous", "clone", "detach", "to", "float", "half", "double", "cpu", "cuda"})
+_PERMUTES = frozenset({"permute", "transpose", "swapaxes", "swapdims", "movedim", "moveaxis", "t", "T", "mT"})
+_ATTRIBUTE = re.compile(r"^(self\.)?[A-Za-z_][\w.]*$|^\d+$")
+# Brute force over orders of at most this many axes (7! = 5,040).
+MAX_ATOMS = 7
+
+
+def key(atom: Atom) -> AtomKey:
+    return (atom.origin, atom.stride, atom.size)
+
+
+def source_names(flow: DataFlow, calls: Sequence[Call], at: Call) -> dict[AtomKey, str]:
+    """A name for each axis that a view/reshape/creation made from a written size,
+    usable at ``at``'s line: ``{axis: "self.h"}``."""
+    names: dict[AtomKey, str] = {}
+    for call in calls:
+        if call.kind != "op" or call.output is None or call.name not in RESHAPES | CREATIONS:
+            continue
+        if call.name in ("squeeze", "unsqueeze", "flatten", "unflatten", "ravel"):
+            continue
+        found = find_call(call.location, {call.name}, call.output.ndim, call.index)
+        if found is None or len(found.args) != call.output.ndim:
+            continue
+        same_scope = (at.location is not None and call.location is not None
+                      and (call.location.filename, call.location.function)
+                      == (at.location.filename, at.location.function))
+        for dim, text in zip(flow.output_lineage(call, 0), found.args):
+            if len(dim) != 1 or text.strip() in ("-1", ""):
+                continue
+            if text.isdigit():
+                continue  # a number names nothing
+            if same_scope or (_ATTRIBUTE.match(text) and text.startswith("self.")):
+                names.setdefault(key(dim[0]), text)
+    return names
+
+
+def label(atom: Atom, names: dict[AtomKey, str]) -> str:
+    """``self.h (4)``, or ``4`` for an axis without a written name."""
+    name = names.get(key(atom))
+    return f"{name} ({atom.size})" if name and name != str(atom.size) else str(atom.size)
+
+
+def _inversions(order: Sequence[int]) -> int:
+    return sum(1 for i, j in itertools.combinations(range(len(order)), 2) if order[i] > order[j])
+
+
+def _clean(atoms: Sequence[Atom], sizes: Sequence[int]) -> bool:
+    """True when ``atoms`` in this order only merge or split to make ``sizes``."""
+    blocks = _blocks(list(atoms), list(sizes))
+    return blocks is not None and all(len(a) == 1 or len(d) == 1 for a, d in blocks)
+
+
+def intended_order(atoms: Sequence[Atom], sizes: Sequence[int]) -> list[int] | None:
+    """The order of ``atoms`` closest to memory order (fewest swaps) in which a
+    view to ``sizes`` only merges neighbours or splits one axis: what a
+    permute before the view should make. None when there is none, or too many axes."""
+    if len(atoms) > MAX_ATOMS or math.prod(a.size for a in atoms) != math.prod(sizes):
+        return None
+    best: list[int] | None = None
+    for order in itertools.permutations(range(len(atoms))):
+        if order == tuple(range(len(atoms))):
+            continue
+        if _clean([atoms[i] for i in order], sizes) and (best is None or _inversions(order) < _inversions(best)):
+            best = list(order)
+    return best
+
+
+def cuts(atoms: Sequence[Atom], sizes: Sequence[int]) -> list[list[int]]:
+    """For each output size, the atoms (by position) whose elements it runs across:
+    its span of the flat memory order overlaps theirs."""
+
+    def spans(lengths: Sequence[int]) -> list[tuple[int, int]]:
+        out, stride = [], math.prod(lengths)
+        for length in lengths:
+            stride //= length
+            out.append((stride, stride * length))
+        return out
+
+    atom_spans = spans([a.size for a in atoms])
+    return [[i for i, (lo, hi) in enumerate(atom_spans) if lo < top and low < hi]
+            for low, top in spans(sizes)]
+
+
+def _follow(flow: DataFlow, call: Call) -> Call | None:
+    """The one op that next works on ``call``'s output, when it reshapes or reorders it."""
+    used = flow.consumers(call, 0)
+    if len(used) != 1:
+        return None
+    nxt, index = used[0]
+    if nxt.kind != "op" or index != 0 or nxt.name not in RESHAPES | _KEEPS_AXES | _PERMUTES:
+        return None
+    return nxt
+
+
+def downstream_clean(flow: DataFlow, call: Call, lineage: Lineage) -> bool:
+    """True when, with ``lineage`` as ``call``'s output, the permutes and views
+    that follow it on the same tensor reorder nothing by a view: the fix suits
+    how the result is used next."""
+    current, lin = call, lineage
+    for _ in range(16):
+        nxt = _follow(flow, current)
+        if nxt is None or nxt.output is None:
+            return True
+        if nxt.name in _PERMUTES:
+            order = _permutation(nxt, len(lin))
+            if order is None or sorted(order) != list(range(len(lin))):
+                return True
+            lin = tuple(lin[i] for i in order)
+        elif nxt.name in RESHAPES:
+            regrouped = regroup(lin, nxt.output.shape, f"fix#{nxt.id}")
+            if regrouped.mixed:
+                return False
+            lin = regrouped.lineage
+        current = nxt
+    return True
+
+
+def swap_text(order: Sequence[int]) -> str:
+    """``transpose(1, 2)`` for a swap of two dims, else ``permute(...)``."""
+    moved = [i for i, j in enumerate(order) if i != j]
+    if len(moved) == 2:
+        return f"transpose({moved[0]}, {moved[1]})"
+    return f"permute({', '.join(map(str, order))})"
