@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from shapetrace.analyze.checks._source import find_call
 from shapetrace.analyze.lineage.atoms import Atom, Lineage, _blocks, regroup
-from shapetrace.analyze.lineage.flow import DataFlow
+from shapetrace.analyze.lineage.flow import TraceLineage
 from shapetrace.analyze.lineage.op_rules import CREATIONS, RESHAPES, _permutation
 from shapetrace.core.records import Call
 
@@ -33,7 +33,7 @@ def key(atom: Atom) -> AtomKey:
     return (atom.origin, atom.stride, atom.size)
 
 
-def source_names(flow: DataFlow, calls: Sequence[Call], at: Call) -> dict[AtomKey, str]:
+def source_names(flow: TraceLineage, calls: Sequence[Call], at: Call) -> dict[AtomKey, str]:
     """A name for each axis that a view/reshape/creation made from a written size,
     usable at ``at``'s line: ``{axis: "self.h"}``."""
     names: dict[AtomKey, str] = {}
@@ -105,7 +105,7 @@ def cuts(atoms: Sequence[Atom], sizes: Sequence[int]) -> list[list[int]]:
             for low, top in spans(sizes)]
 
 
-def _follow(flow: DataFlow, call: Call) -> Call | None:
+def _follow(flow: TraceLineage, call: Call) -> Call | None:
     """The one op that next works on ``call``'s output, when it reshapes or reorders it."""
     used = flow.consumers(call, 0)
     if len(used) != 1:
@@ -116,7 +116,7 @@ def _follow(flow: DataFlow, call: Call) -> Call | None:
     return nxt
 
 
-def downstream_clean(flow: DataFlow, call: Call, lineage: Lineage) -> bool:
+def downstream_clean(flow: TraceLineage, call: Call, lineage: Lineage) -> bool:
     """True when, with ``lineage`` as ``call``'s output, the permutes and views
     that follow it on the same tensor reorder nothing by a view: the fix suits
     how the result is used next."""

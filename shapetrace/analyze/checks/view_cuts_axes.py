@@ -36,7 +36,7 @@ from shapetrace.analyze.checks._axes import (
 from shapetrace.analyze.checks._common import at_line, op_text, receiver_text
 from shapetrace.analyze.checks._source import find_call
 from shapetrace.analyze.lineage.atoms import Atom, regroup
-from shapetrace.analyze.lineage.flow import DataFlow, analyze
+from shapetrace.analyze.lineage.flow import TraceLineage, analyze
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
 from shapetrace.core.text import format_shape
@@ -56,7 +56,7 @@ def _and(words: Sequence[str]) -> str:
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
-def _hint(call: Call, atoms: list[Atom], order: list[int], names: dict, flow: DataFlow) -> str | None:
+def _hint(call: Call, atoms: list[Atom], order: list[int], names: dict, flow: TraceLineage) -> str | None:
     """``x.view(b, 4, length, 6).transpose(1, 2).contiguous().view(b, length, self.e)``."""
     tensor = receiver_text(call)
     natural = tuple(a.size for a in atoms)
@@ -76,7 +76,7 @@ def _hint(call: Call, atoms: list[Atom], order: list[int], names: dict, flow: Da
     return f"use {text}"
 
 
-def _check(flow: DataFlow, trace: Trace, call: Call) -> Finding | None:
+def _check(flow: TraceLineage, trace: Trace, call: Call) -> Finding | None:
     shape = call.output.shape  # type: ignore[union-attr]
     lineage = flow.input_lineage(call, 0)
     blocks = [(atoms, dims) for atoms, dims in regroup(lineage, shape, "check").mixed

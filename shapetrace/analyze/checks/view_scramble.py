@@ -20,7 +20,7 @@ from shapetrace.analyze.checks._axes import downstream_clean
 from shapetrace.analyze.checks._common import at_line, op_text, receiver_text
 from shapetrace.analyze.checks._source import find_call
 from shapetrace.analyze.lineage.atoms import Atom, regroup
-from shapetrace.analyze.lineage.flow import DataFlow, analyze
+from shapetrace.analyze.lineage.flow import TraceLineage, analyze
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
 from shapetrace.core.text import format_shape
@@ -50,7 +50,7 @@ def _swap_text(order: Sequence[int]) -> str:
     return f"permute({', '.join(map(str, order))})"
 
 
-def _fix(call: Call, blocks: list[tuple[tuple[Atom, ...], tuple[int, ...], list[int]]], flow: DataFlow) -> str:
+def _fix(call: Call, blocks: list[tuple[tuple[Atom, ...], tuple[int, ...], list[int]]], flow: TraceLineage) -> str:
     """``x.transpose(0, 1)``, or a view in the atoms' own order then a permute;
     or that view alone when what follows (a permute, a view) already reads the
     result in memory order. Sizes are written as the user wrote them."""
