@@ -28,6 +28,7 @@ _EXPORTS = {
     "assert_shapes": ".testing.assertions",
     "load": ".core.serialize",
     "trace": ".record.tracing",
+    "trace_data": ".analyze.collate_note",
     "vary": ".analyze.symbolic",
 }
 
@@ -48,6 +49,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from shapetrace.analyze.collate_note import trace_data as trace_data
     from shapetrace.analyze.symbolic import vary as vary
     from shapetrace.core.finding import Finding as Finding
     from shapetrace.core.records import Call as Call

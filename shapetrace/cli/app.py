@@ -14,7 +14,7 @@ from typing import NoReturn
 from rich_argparse import RichHelpFormatter
 
 from shapetrace._version import __version__
-from shapetrace.cli import diff_command, run_command, show_command
+from shapetrace.cli import data_command, diff_command, run_command, show_command
 from shapetrace.cli.exit_codes import EXIT_USAGE
 from shapetrace.errors import ShapetraceError
 
@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
                      description="Trace tensor shapes through PyTorch models and explain shape bugs.")
     parser.add_argument("--version", action="version", version=f"shapetrace {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for command in (run_command, show_command, diff_command):
+    for command in (run_command, show_command, diff_command, data_command):
         command.add_parser(commands)
     return parser
 
@@ -54,6 +54,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return show_command.execute(options)
         if options.command == "diff":
             return diff_command.execute(options)
+        if options.command == "data":
+            return data_command.execute(options)
         parser.print_help()
         return EXIT_USAGE
     except ShapetraceError as error:

@@ -14,10 +14,14 @@ from rich.live import Live
 from rich.spinner import Spinner
 from rich_argparse import RichHelpFormatter
 
+from shapetrace.analyze.census import short_batch_notes
+from shapetrace.analyze.collate_note import trace_data
 from shapetrace.cli.factory import is_factory_target, trace_factory
 from shapetrace.cli.input_spec import parse_input_spec, parse_vary
 from shapetrace.cli.options import add_display_options, finding_codes, render_and_judge
+from shapetrace.core.trace import Trace
 from shapetrace.errors import ShapetraceError
+from shapetrace.record.data_hook import LoaderFacts
 from shapetrace.record.frames import is_internal
 from shapetrace.record.script import DEFAULT_MAX_CALLS, run_script
 
@@ -82,15 +86,25 @@ def execute(options: argparse.Namespace, script_args: list[str]) -> int:
     if options.max_calls < 1:
         raise ShapetraceError("--max-calls must be at least 1")
     script = os.path.abspath(options.target)
-    with _progress(f"running {options.target}"):
+    with _progress(f"running {options.target}"), trace_data() as data:
         result = run_script(script, [*options.script_args, *script_args], ops=not options.no_ops,
                             max_calls=options.max_calls, ignore=ignore)
+    trace = _with_data_notes(result.trace, data.loaders)
     if isinstance(result.error, KeyboardInterrupt):
         print("shapetrace: interrupted; reporting what was recorded", file=sys.stderr)
     elif result.error is not None:
         _print_error(result.error, script)
-    code = render_and_judge(result.trace, options)
+    code = render_and_judge(trace, options)
     return result.exit_code or code
+
+
+def _with_data_notes(trace: Trace, loaders: list[LoaderFacts]) -> Trace:
+    """The trace with ``meta["data"]``: what the loaders' short last batches did (see ``short_batch_notes``)."""
+    notes = short_batch_notes(trace, loaders)
+    if not notes:
+        return trace
+    return Trace(trace.calls, error=trace.error, ops=trace.ops_setting, ignore=trace.ignore,
+                 meta={**trace.meta, "data": notes})
 
 
 def _print_error(error: BaseException, script: str | None) -> None:

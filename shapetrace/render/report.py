@@ -65,6 +65,7 @@ def summary_line(trace: Trace) -> Text:
 
 def report(trace: Trace, *, ops: bool = True, depth: int | None = None) -> RenderableType:
     parts: list[RenderableType] = [summary_line(trace), trace_table(trace, ops=ops, depth=depth)]
+    parts += [Text.assemble(("data: ", "bold"), note) for note in trace.meta.get("data", ())]
     findings = trace.findings
     if findings:
         parts += [Text(""), findings_block(findings)]

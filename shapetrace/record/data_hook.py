@@ -1,0 +1,278 @@
+"""Watching a DataLoader: the samples behind a failing collate, and the loaders a run used.
+
+PyTorch's DataLoader makes a batch in ``torch.utils.data._utils.fetch``: a
+fetcher reads the samples (``dataset[i]`` for each index of the batch, or the
+next items of an iterable dataset) and hands them to ``collate_fn``. Only there
+are the dataset indices and the samples side by side: the error collate raises
+names a batch position at best ("... at entry 0 and [1, 224, 224] at entry 6")
+and, in a worker process, no shape at all ("Trying to resize storage that is
+not resizable", from the shared-memory batch the worker preallocates). So while
+a ``DataWatch`` is active, each fetch wraps its fetcher's ``collate_fn`` for the
+length of the call, and a collate error gets a note from the watch's
+``explain`` function. In a worker process (forked, so the patch is inherited)
+the note is part of the traceback text the main process re-raises: Python 3.11
+writes notes into formatted tracebacks.
+
+The fetchers are private to PyTorch (``core``-level facts about torch live in
+one place: ``FETCH_MODULE`` below). Where a PyTorch has none, the loader's own
+``collate_fn`` is wrapped while an iterator is made: the note then names batch
+positions, not dataset indices, and says so.
+
+Nothing here reads tensor data: a sample is reduced to its leaves' shapes and
+dtypes (``shapetrace.core.samples``) only when collate has already failed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import sys
+import weakref
+from collections.abc import Callable, Sequence
+from types import TracebackType
+from typing import Any
+
+from torch.utils.data import DataLoader, DistributedSampler, IterableDataset, get_worker_info
+
+from shapetrace.core.records import Location
+from shapetrace.core.samples import SampleLeaf, sample_leaves
+from shapetrace.record import frames
+
+# PyTorch's fetcher classes: private API, checked at import (see _fetcher_classes).
+FETCH_MODULE = "torch.utils.data._utils.fetch"
+FETCHER_CLASSES = ("_MapDatasetFetcher", "_IterableDatasetFetcher")
+
+
+@dataclasses.dataclass(frozen=True)
+class CollateFailure:
+    """The batch that a collate function failed on, as metadata.
+
+    ``samples[i]`` holds the leaves of the sample at batch position ``i``.
+    ``indices[i]`` is its dataset index for a map-style dataset (``None`` when
+    unknown); ``first_ordinal`` is the position of ``samples[0]`` in an
+    iterable dataset's stream (per worker: ``worker`` names it, ``None`` in the
+    main process).
+    """
+
+    samples: tuple[tuple[SampleLeaf, ...], ...]
+    indices: tuple[int, ...] | None = None
+    first_ordinal: int | None = None
+    worker: int | None = None
+    indices_unavailable: str = ""  # why the indices are unknown, when they are
+
+
+Explain = Callable[[CollateFailure], "str | None"]
+
+
+@dataclasses.dataclass(frozen=True)
+class LoaderFacts:
+    """What a DataLoader iterated during a run was set to.
+
+    ``num_samples`` is ``len(dataset)`` (``None`` for an iterable dataset
+    without a length); ``batch_size`` is ``None`` with a custom batch sampler.
+    ``location`` is the user's line that started iterating it.
+    """
+
+    location: Location | None
+    num_samples: int | None
+    batch_size: int | None
+    drop_last: bool
+    sampler: str
+    num_replicas: int | None = None  # a DistributedSampler's world size
+    samples_per_rank: int | None = None
+
+    @property
+    def last_batch(self) -> int | None:
+        """The size of the last batch of an epoch when it is short, else ``None``
+        (``drop_last=True`` drops it: ``len(dataset) % batch_size`` samples are unused)."""
+        count = self.samples_per_rank if self.samples_per_rank is not None else self.num_samples
+        if count is None or not self.batch_size:
+            return None
+        rest = count % self.batch_size
+        return rest or None
+
+
+class DataWatch:
+    """While active, collate errors get ``explain``'s note and iterated loaders are listed.
+
+    >>> watch = DataWatch(lambda failure: f"{len(failure.samples)} samples")
+    >>> with watch:
+    ...     pass
+    >>> watch.loaders
+    []
+    """
+
+    def __init__(self, explain: Explain) -> None:
+        self.explain = explain
+        self.loaders: list[LoaderFacts] = []
+        self._seen: weakref.WeakSet[DataLoader] = weakref.WeakSet()
+
+    def __enter__(self) -> DataWatch:
+        if not _active:
+            _install()
+        _active.append(self)
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if self in _active:
+            _active.remove(self)
+        if not _active:
+            _uninstall()
+
+    # ------------------------------------------------------------ callbacks
+    def loader_started(self, loader: DataLoader) -> None:
+        if loader in self._seen:
+            return
+        self._seen.add(loader)
+        self.loaders.append(_facts_of(loader, frames.location_of(frames.first_user_frame(sys._getframe(2)))))
+
+    def note(self, error: BaseException, failure: CollateFailure) -> None:
+        try:
+            text = self.explain(failure)
+        except Exception:  # a note is a courtesy: never replace the user's error with ours
+            return
+        if text and hasattr(error, "add_note"):
+            error.add_note(text)
+
+
+_active: list[DataWatch] = []
+_originals: dict[tuple[type, str], Any] = {}
+# Samples an iterable dataset's fetcher has handed out, for the ordinal of the next one.
+_consumed: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
+
+
+def _fetcher_classes() -> tuple[type, ...]:
+    try:
+        module = importlib.import_module(FETCH_MODULE)
+        classes = tuple(getattr(module, name) for name in FETCHER_CLASSES)
+    except (ImportError, AttributeError):
+        return ()
+    return classes if all(callable(getattr(cls, "fetch", None)) for cls in classes) else ()
+
+
+def _install() -> None:
+    fetchers = _fetcher_classes()
+    for cls in fetchers:
+        _patch(cls, "fetch", _watched_fetch(cls.__dict__["fetch"], iterable=cls.__name__ == FETCHER_CLASSES[1]))
+    _patch(DataLoader, "__iter__", _watched_iter(DataLoader.__iter__, wrap_collate=not fetchers))
+
+
+def _uninstall() -> None:
+    for (cls, name), original in _originals.items():
+        setattr(cls, name, original)
+    _originals.clear()
+
+
+def _patch(cls: type, name: str, replacement: Any) -> None:
+    _originals[(cls, name)] = cls.__dict__[name]
+    setattr(cls, name, replacement)
+
+
+def _watched_fetch(original: Callable, *, iterable: bool) -> Callable:
+    def fetch(self: Any, possibly_batched_index: Any) -> Any:
+        watch = _active[-1] if _active else None
+        if watch is None or not self.auto_collation:
+            return original(self, possibly_batched_index)
+        collate = self.collate_fn
+        if iterable:
+            start = _consumed.get(self, 0)
+            indices = None
+        else:
+            start, indices = None, tuple(possibly_batched_index)
+
+        def collate_watched(data: Sequence[Any]) -> Any:
+            if iterable:
+                _consumed[self] = (start or 0) + len(data)
+            try:
+                return collate(data)
+            except Exception as error:
+                worker = get_worker_info()
+                watch.note(error, CollateFailure(_leaves_of(data), indices if indices and len(indices) == len(data)
+                                                 else None, start, worker.id if worker is not None else None))
+                _hide_own_frames(error)
+                raise
+
+        self.collate_fn = collate_watched
+        try:
+            return original(self, possibly_batched_index)
+        except BaseException as error:
+            _hide_own_frames(error)
+            raise
+        finally:
+            self.collate_fn = collate
+
+    return fetch
+
+
+class _PositionsCollate:
+    """The loader's collate function, noting failures with batch positions only.
+
+    A class, not a closure: worker processes started with ``spawn`` pickle it.
+    """
+
+    def __init__(self, collate: Callable, watch: DataWatch) -> None:
+        self.collate, self.watch = collate, watch
+
+    def __call__(self, data: Sequence[Any]) -> Any:
+        try:
+            return self.collate(data)
+        except Exception as error:
+            self.watch.note(error, CollateFailure(
+                _leaves_of(data), indices_unavailable=f"this PyTorch has no {FETCH_MODULE} fetchers to read them from"))
+            raise
+
+
+def _watched_iter(original: Callable, *, wrap_collate: bool) -> Callable:
+    def iterate(self: DataLoader) -> Any:
+        watch = _active[-1] if _active else None
+        if watch is None:
+            return original(self)
+        watch.loader_started(self)
+        if not wrap_collate or (self.batch_size is None and self.batch_sampler is None):
+            return original(self)
+        collate = self.collate_fn
+        self.collate_fn = _PositionsCollate(collate, watch)  # the iterator takes it when made
+        try:
+            return original(self)
+        finally:
+            self.collate_fn = collate
+
+    return iterate
+
+
+def _leaves_of(data: Sequence[Any]) -> tuple[tuple[SampleLeaf, ...], ...]:
+    if not isinstance(data, (list, tuple)):
+        return ()
+    return tuple(sample_leaves(sample) for sample in data)
+
+
+def _facts_of(loader: DataLoader, location: Location | None) -> LoaderFacts:
+    dataset, sampler = loader.dataset, loader.sampler
+    try:
+        num_samples: int | None = None if isinstance(dataset, IterableDataset) else len(dataset)  # type: ignore[arg-type]
+    except TypeError:
+        num_samples = None
+    replicas = per_rank = None
+    if isinstance(sampler, DistributedSampler):
+        replicas, per_rank = sampler.num_replicas, len(sampler)
+    return LoaderFacts(location, num_samples, loader.batch_size, bool(loader.drop_last), type(sampler).__name__,
+                       replicas, per_rank)
+
+
+def _hide_own_frames(error: BaseException) -> None:
+    """Drop this module's frames from the traceback: the user sees torch's and their own."""
+    own = __file__
+    tb, previous, head = error.__traceback__, None, error.__traceback__
+    while tb is not None:
+        following = tb.tb_next
+        if tb.tb_frame.f_code.co_filename == own:
+            if previous is None:
+                head = following
+            else:
+                previous.tb_next = following
+        else:
+            previous = tb
+        tb = following
+    if head is not None:
+        error.__traceback__ = head
