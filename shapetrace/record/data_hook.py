@@ -228,7 +228,8 @@ def _watched_iter(original: Callable, *, wrap_collate: bool) -> Callable:
         watch = _active[-1] if _active else None
         if watch is None:
             return original(self)
-        watch.loader_started(self)
+        for listening in _active:  # nested watches each list the loaders of their block
+            listening.loader_started(self)
         if not wrap_collate or (self.batch_size is None and self.batch_sampler is None):
             return original(self)
         collate = self.collate_fn
