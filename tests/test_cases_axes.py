@@ -43,9 +43,9 @@ CULPRITS = {
     "12": ("x = x.view(x.size(0), -1) if self.fixed else torch.squeeze(x)", "ST014"),
 }
 AXIS_CASES = sorted(CULPRITS)
-FOUND = ["08", "09", "10"]
+FOUND = AXIS_CASES
 # Findings whose help is an expression to put in place of the op: "use EXPR[: why]".
-HINTED = ["08", "09", "10"]
+HINTED = ["05", "08", "09", "10", "12"]
 
 
 def _culprit_findings(findings, name):

@@ -31,6 +31,8 @@ EXAMPLES = {
     "ST010": (buggy.channels_last_conv, correct.conv_forecaster),
     "ST011": (buggy.length_router_varied, correct.seed_from_data_varied),
     "ST012": (axis.video_folded_by_view, axis.conv_2plus1d),
+    "ST013": (axis.last_hidden_unit, axis.language_model),
+    "ST014": (axis.squeeze_all_last_batch_of_one, axis.squeeze_explicit_last_batch_of_one),
 }
 DEMOS = {
     "ST001": "st001_batch_first.py",
@@ -45,6 +47,8 @@ DEMOS = {
     "ST010": "st010_feature_mismatch.py",
     "ST011": "st011_size_dependent.py",
     "ST012": "st012_view_cuts_axes.py",
+    "ST013": "st013_index_wrong_axis.py",
+    "ST014": "st014_squeeze_drops_batch.py",
 }
 # Codes found by running a model at several sizes: their demo is a factory for --vary.
 VARIED_DEMOS = {"ST011": ["demos.bugs.st011_size_dependent:LengthRouter", "--input", "BxTx4",

@@ -61,9 +61,27 @@ def split_findings(findings: list[Finding], call: Call, trace: Trace) -> tuple[l
         node = node.parent
     flow = analyze(trace.calls)
     for index in range(len(call.inputs)):
-        related.update(source.call.id for source in flow.producers(call, index))
+        related.update(_upstream(flow, call, index))
     explaining = [f for f in findings if f.call_id in related]
     return explaining, [f for f in findings if f not in explaining]
+
+
+def _upstream(flow, call: Call, index: int) -> list[int]:
+    """The ids of the calls that made input ``index`` of ``call``, nearest first,
+    going on outside a module where the chain reaches that module's own input
+    (a squeeze in forward that broke a BatchNorm inside a submodule)."""
+    ids: list[int] = []
+    seen: set[tuple[int, bool]] = set()
+    source = flow.source(call, index)
+    while source is not None and (source.call.id, source.as_input) not in seen:
+        seen.add((source.call.id, source.as_input))
+        if source.as_input:
+            source = flow.source(source.call, source.index)
+            continue
+        ids.append(source.call.id)
+        link = next((k for k, meta in enumerate(source.call.inputs) if meta.path in ("0", "")), None)
+        source = flow.source(source.call, link) if link is not None else None
+    return ids
 
 
 def add_trace_note(exc: BaseException, trace: Trace) -> None:

@@ -211,3 +211,26 @@ class SqueezeAll(nn.Module):
 
     def forward(self, x):
         return self.fc(F.adaptive_avg_pool2d(self.conv(x), 1).squeeze())
+
+
+def _two_passes(model: nn.Module, first: torch.Tensor, second: torch.Tensor):
+    """A trace of two passes: a batch of several samples, then a last batch of one."""
+    import shapetrace
+
+    try:
+        with shapetrace.trace(model) as t:
+            model(first)
+            model(second)
+    except Exception:  # kept in t.error
+        pass
+    return t
+
+
+def squeeze_all_last_batch_of_one():
+    x = torch.randn(4, 3, 8, 8)
+    return _two_passes(SqueezeAll(), x, x[:1])
+
+
+def squeeze_explicit_last_batch_of_one():
+    x = torch.randn(4, 3, 8, 8)
+    return _two_passes(SqueezeExplicit(), x, x[:1])

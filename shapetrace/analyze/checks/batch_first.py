@@ -7,9 +7,14 @@ seq-first model looks the same), so this check weighs clues from the trace:
 - positional (from dimension lineage, so equal sizes do not matter): the
   input axis that survives as dim 0 of the model's output is the batch; the
   axis the code takes the last step of, or pools over, is time;
-- sizes: an ``h_0`` is (layers, batch, hidden); a loss target has one row per
-  sample. When batch and time have the same size these cannot decide, and
-  the finding says so rather than guess.
+- sizes: an ``h_0`` is (layers, batch, hidden) (only when it does not fit: a
+  state built to fit the RNN's layout proves nothing); a loss target has one row
+  per sample;
+- passes: the axis the RNN recurs over is the same size in every pass but a
+  shorter last one, while its batch axis stays: a short last batch.
+
+When batch and time have the same size the sizes cannot decide, and the
+finding says so rather than guess.
 """
 
 from __future__ import annotations
@@ -81,7 +86,8 @@ def _size_clues(flow: TraceLineage, lay: Layout, losses: list[Call]) -> Iterator
     if hidden and hidden[0].ndim == 3:
         name = tensor_name(lay.call, hidden[0], output=False)
         clue = _by_size(f"{name} {format_shape(hidden[0])}", hidden[0].shape[1], lay)
-        if clue is not None:
+        # A state the caller built to fit the RNN's layout says nothing on whether that layout is right.
+        if clue is not None and clue.swapped is not False:
             yield clue
     for loss in losses:
         operands = loss_operands(loss) if loss.id > lay.call.id else None
@@ -100,11 +106,27 @@ def _size_clues(flow: TraceLineage, lay: Layout, losses: list[Call]) -> Iterator
             yield clue
 
 
+def _across_passes(lay: Layout, group: list[Layout]) -> Iterator[Clue]:
+    """The axis the RNN recurs over shrinks in the last pass while its batch axis
+    stays: that is how a batch behaves at the end of an epoch (32, 32, then 27)."""
+    steps = [one.steps for one in group]
+    batches = {one.batch_size for one in group}
+    if len(group) < 2 or len(batches) != 1 or lay is not group[0]:
+        return
+    if len(set(steps[:-1])) == 1 and steps[-1] < steps[0]:
+        yield Clue(True, f"its dim {lay.time_dim} is {steps[0]} in every pass but the last, which has "
+                         f"{steps[-1]}, as a batch size does at the end of an epoch, while dim {lay.batch_dim} "
+                         f"stays {lay.batch_size}")
+
+
 def _hint(lay: Layout) -> str:
     wanted = not lay.call.config.get("batch_first")
     source = argument_text(lay.call)
-    return (f"build it with nn.{lay.call.type}(..., batch_first={wanted}), "
+    hint = (f"build it with nn.{lay.call.type}(..., batch_first={wanted}), "
             f"or pass {source}.transpose(0, 1)")
+    if hidden_inputs(lay.call):  # the state keeps (num_layers, batch, hidden) in both layouts
+        hint += f"; and make the initial state (num_layers, {source}.size({lay.time_dim}), hidden) per batch"
+    return hint
 
 
 def _judge(lay: Layout, clues: list[Clue]) -> Finding | None:
@@ -131,8 +153,13 @@ def _judge(lay: Layout, clues: list[Clue]) -> Finding | None:
 def check_batch_first(trace: Trace) -> Iterator[Finding]:
     flow = analyze(trace.calls)
     losses = [call for call in trace.calls if is_elementwise_loss(call)]
-    for lay in first_layouts(flow, trace.calls):
-        clues = [*_survival(flow, lay), *_time_reductions(flow, lay), *_size_clues(flow, lay, losses)]
+    layouts = list(first_layouts(flow, trace.calls))
+    groups: dict[str, list[Layout]] = {}
+    for lay in layouts:
+        groups.setdefault(lay.call.name, []).append(lay)
+    for lay in layouts:
+        clues = [*_survival(flow, lay), *_time_reductions(flow, lay), *_size_clues(flow, lay, losses),
+                 *_across_passes(lay, groups[lay.call.name])]
         found = _judge(lay, clues)
         if found is not None:
             yield found
