@@ -13,9 +13,9 @@ from typing import Any
 
 import torch
 from torch.nn.utils.rnn import PackedSequence
-from torch.utils import _pytree
 
 from shapetrace.core.fast_init import fast_constructor
+from shapetrace.core.torch_private import PYTREE_NODES, DisableTorchFunctionSubclass
 
 # Nested containers deeper than this are cut off rather than followed.
 _MAX_DEPTH = 24
@@ -153,7 +153,7 @@ class MetaTable:
         self.identities.append(self.identity(tensor))
         if type(tensor) is not _Tensor:
             # A subclass's __torch_function__ must not see shapetrace's metadata reads.
-            with torch._C.DisableTorchFunctionSubclass():
+            with DisableTorchFunctionSubclass():
                 return self._meta(tensor, path)
         return self._meta(tensor, path)
 
@@ -215,7 +215,7 @@ def _children(value: Any) -> list[tuple[object, Any]] | None:
         return [(field, getattr(value, field)) for field in value._fields]
     if isinstance(value, Mapping):  # OrderedDict, Hugging Face ModelOutput
         return list(value.items())
-    node = _pytree.SUPPORTED_NODES.get(kind)
+    node = PYTREE_NODES.get(kind)
     if node is not None:
         children, _ = node.flatten_fn(value)
         return list(enumerate(children))

@@ -8,21 +8,7 @@ from typing import Any
 
 from shapetrace.core.records import Call, Location
 from shapetrace.core.tensor_meta import TensorMeta, dtype_name
-
-# Names PyTorch's documentation gives the tensors of built-in modules, by path.
-_OUTPUT_NAMES = {
-    "LSTM": {"0": "output", "1.0": "h_n", "1.1": "c_n"},
-    "GRU": {"0": "output", "1": "h_n"},
-    "RNN": {"0": "output", "1": "h_n"},
-    "LSTMCell": {"0": "h_1", "1": "c_1"},
-    "MultiheadAttention": {"0": "attn_output", "1": "attn_weights"},
-}
-_INPUT_NAMES = {
-    "LSTM": {"0": "input", "1.0": "h_0", "1.1": "c_0", "hx.0": "h_0", "hx.1": "c_0"},
-    "GRU": {"0": "input", "1": "h_0", "hx": "h_0"},
-    "RNN": {"0": "input", "1": "h_0", "hx": "h_0"},
-    "LSTMCell": {"0": "input", "1.0": "h_0", "1.1": "c_0"},
-}
+from shapetrace.core.torch_facts import INPUT_NAMES, OUTPUT_NAMES, TENSOR_PROPERTIES
 
 
 def format_dims(dims: Sequence[Any]) -> str:
@@ -44,11 +30,11 @@ _LOSS_INPUT_NAMES = {"0": "input", "1": "target", "target": "target"}
 def tensor_name(call: Call, meta: TensorMeta, *, output: bool = True) -> str:
     """``h_n`` for an LSTM's ``1.0`` output; the path itself otherwise."""
     if output:
-        names = _OUTPUT_NAMES.get(call.type, {})
+        names = OUTPUT_NAMES.get(call.type, {})
     elif call.type.endswith("Loss") or call.type.endswith("_loss"):
         names = _LOSS_INPUT_NAMES
     else:
-        names = _INPUT_NAMES.get(call.type, {})
+        names = INPUT_NAMES.get(call.type, {})
     return names.get(meta.path, meta.path)
 
 
@@ -117,7 +103,7 @@ def format_op(call: Call, max_width: int = 48) -> str:
         index = args[0]
         items = index if isinstance(index, tuple) else (index,)
         return "[" + ", ".join(_format_arg(v) for v in items) + "] = ..."
-    if call.name in ("T", "mT", "H", "mH", "real", "imag"):
+    if call.name in TENSOR_PROPERTIES:
         return f".{call.name}"
     parts = [_format_arg(v) for v in args]
     # Python-level functions receive every parameter; None ones are defaults.

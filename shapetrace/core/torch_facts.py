@@ -1,11 +1,100 @@
-"""Naming tensor operations, and telling real ones from bookkeeping."""
+"""What PyTorch's ops and modules mean, in one table.
+
+Every fact about torch that more than one part of shapetrace needs lives
+here: which ops reshape, create, reduce or pass a tensor on, which modules are
+recurrent and where their hidden state sits, what PyTorch's documentation
+calls each tensor of a built-in module, and how a torch function is named in
+a trace. The private torch APIs shapetrace uses are in ``torch_private.py``.
+
+>>> describe_op(torch.Tensor.view)
+('view', 'Tensor.view')
+>>> sorted(HIDDEN_STATE_PATHS)
+['1', '1.0', '1.1', 'hx', 'hx.0', 'hx.1']
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-import torch
+import torch  # noqa: F401  (the doctest above)
 
+from shapetrace.core.torch_private import TensorBase
+
+# ------------------------------------------------------------- tensor ops
+# Properties that produce a new tensor (``x.T``); every other attribute read
+# is bookkeeping. A trace names them ``Tensor.T``; source shows ``.T``.
+TENSOR_PROPERTIES = frozenset({"T", "mT", "H", "mH", "real", "imag"})
+
+# Ops that give their input's elements, in the same order, a new shape
+# (lineage follows each dim through them).
+RESHAPE_OPS = frozenset({"view", "reshape", "view_as", "reshape_as", "flatten", "unflatten",
+                         "squeeze", "unsqueeze", "ravel", "atleast_2d", "atleast_3d"})
+# The reshapes that take any target shape: the ones that can reorder dims by
+# mistake where a permute was meant (ST002).
+VIEW_OPS = frozenset({"view", "reshape", "view_as", "reshape_as"})
+# Ops whose positional arguments are the sizes of the result: a constant
+# among them may be a batch size baked in (ST003).
+SIZE_ARGUMENT_OPS = frozenset({"view", "reshape", "expand"})
+# Ops that swap or move dims.
+PERMUTE_OPS = frozenset({"permute", "transpose", "swapaxes", "swapdims", "movedim", "moveaxis",
+                         "t", "T", "mT", "mH"})
+# Ops that reduce over ``dim`` (all dims without it).
+REDUCTION_OPS = frozenset({"mean", "sum", "max", "min", "amax", "amin", "argmax", "argmin", "prod",
+                           "std", "var", "logsumexp", "norm", "median", "nanmean", "nansum",
+                           "any", "all", "count_nonzero", "mode"})
+# Ops that make a tensor from sizes or data alone, not from an input tensor's axes.
+CREATION_OPS = frozenset({"randn", "rand", "zeros", "ones", "empty", "full", "randint", "normal",
+                          "new_zeros", "new_ones", "new_empty", "new_full", "arange", "eye",
+                          "linspace", "tensor", "as_tensor", "from_numpy"})
+# The creation ops whose positional arguments are the sizes of the tensor they make.
+SIZED_CREATION_OPS = frozenset({"randn", "rand", "zeros", "ones", "empty", "full", "new_zeros",
+                                "new_ones", "new_empty", "new_full"})
+# Ops that make a tensor shaped like their input (its axes carry over).
+LIKE_CREATION_OPS = frozenset({"zeros_like", "ones_like", "empty_like", "randn_like", "rand_like", "full_like"})
+# Ops that hand a tensor on unchanged in shape, on its way to where it is used.
+PASS_THROUGH_OPS = frozenset({"to", "cuda", "cpu", "float", "double", "half", "type", "detach", "clone",
+                              "contiguous", "requires_grad_"})
+
+# ------------------------------------------------------------- modules
+RNN_TYPES = frozenset({"RNN", "LSTM", "GRU"})
+CELL_TYPES = frozenset({"RNNCell", "LSTMCell", "GRUCell"})
+# Module types whose ``forward`` calls only child modules: their output is
+# found among the children's outputs.
+CONTAINER_TYPES = frozenset({"Sequential"})
+
+# Names PyTorch's documentation gives the tensors of built-in modules, by path
+# (the position in the flattened value: ``"1.0"`` is h_n of ``(output, (h_n, c_n))``).
+OUTPUT_NAMES = {
+    "LSTM": {"0": "output", "1.0": "h_n", "1.1": "c_n"},
+    "GRU": {"0": "output", "1": "h_n"},
+    "RNN": {"0": "output", "1": "h_n"},
+    "LSTMCell": {"0": "h_1", "1": "c_1"},
+    "MultiheadAttention": {"0": "attn_output", "1": "attn_weights"},
+}
+INPUT_NAMES = {
+    "LSTM": {"0": "input", "1.0": "h_0", "1.1": "c_0", "hx.0": "h_0", "hx.1": "c_0"},
+    "GRU": {"0": "input", "1": "h_0", "hx": "h_0"},
+    "RNN": {"0": "input", "1": "h_0", "hx": "h_0"},
+    "LSTMCell": {"0": "input", "1.0": "h_0", "1.1": "c_0"},
+}
+# Where an RNN's initial state sits among its inputs: positional or ``hx=``.
+HIDDEN_STATE_PATHS = frozenset(path for kind in RNN_TYPES for path, name in INPUT_NAMES[kind].items()
+                               if name in ("h_0", "c_0"))
+
+# Losses whose input and target are compared element by element (functional
+# and module forms); cross-entropy style losses are left out: their target
+# has no class dim by design.
+ELEMENTWISE_LOSS_OPS = frozenset({
+    "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "binary_cross_entropy",
+    "binary_cross_entropy_with_logits", "soft_margin_loss", "poisson_nll_loss", "kl_div",
+    "gaussian_nll_loss",
+})
+ELEMENTWISE_LOSS_MODULES = frozenset({
+    "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "BCELoss", "BCEWithLogitsLoss",
+    "SoftMarginLoss", "PoissonNLLLoss", "KLDivLoss", "GaussianNLLLoss",
+})
+
+# ------------------------------------------------------- naming an op
 # Calls that read metadata or data rather than compute a tensor: leaving them
 # out makes the trace read like the code (``x.size(0)`` is not a step).
 _BOOKKEEPING = frozenset({
@@ -17,8 +106,6 @@ _BOOKKEEPING = frozenset({
     "__reduce_ex__", "__deepcopy__", "__array__", "__dir__", "__sizeof__", "is_nonzero",
     "has_names", "is_shared", "is_pinned", "__setstate__", "_is_view", "dim_order",
 })
-# Properties that produce a new tensor; every other attribute read is bookkeeping.
-_TENSOR_PROPERTIES = frozenset({"T", "mT", "H", "mH", "real", "imag"})
 # Ops kept even though they return no tensor.
 KEEP_WITHOUT_OUTPUT = frozenset({"__setitem__"})
 
@@ -36,11 +123,11 @@ def _describe(func: Any) -> tuple[str, str] | None:
     name = getattr(func, "__name__", None) or type(func).__name__
     if name == "__get__":  # attribute read through a getset descriptor
         prop = getattr(getattr(func, "__self__", None), "__name__", "")
-        return (prop, f"Tensor.{prop}") if prop in _TENSOR_PROPERTIES else None
+        return (prop, f"Tensor.{prop}") if prop in TENSOR_PROPERTIES else None
     if name in _BOOKKEEPING:
         return None
     qualname = getattr(func, "__qualname__", "") or ""
-    if getattr(func, "__objclass__", None) is torch._C.TensorBase or qualname.startswith(
+    if getattr(func, "__objclass__", None) is TensorBase or qualname.startswith(
         ("Tensor.", "TensorBase.")
     ):
         return name, f"Tensor.{name}"

@@ -22,10 +22,10 @@ from types import CodeType, FrameType, FunctionType
 from typing import Any
 
 import torch
-import torch._jit_internal
 import torch.overrides
 
 from shapetrace.core.records import Location
+from shapetrace.core.torch_private import DISPATCH_WRAPPER_FILE
 
 _INTERNAL_PREFIXES = (
     os.path.dirname(torch.__file__) + os.sep,
@@ -35,7 +35,7 @@ _INTERNAL_PREFIXES = (
 # not the user's line; a traced script's own frames lie below these.
 _LAUNCHERS = frozenset(path for path in (shutil.which("shapetrace"), runpy.__file__, "<frozen runpy>") if path)
 _HANDLE_TORCH_FUNCTION = torch.overrides.handle_torch_function.__code__
-_DISPATCH_WRAPPER_FILE = torch._jit_internal.__file__
+_DISPATCH_WRAPPER_FILE = DISPATCH_WRAPPER_FILE
 
 _codes: dict[int, CodeType] = {}
 _internal: dict[int, bool] = {}

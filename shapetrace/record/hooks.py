@@ -28,8 +28,9 @@ from types import FrameType
 from typing import Any
 
 from torch import nn
-from torch.nn.modules import module as torch_module
 from torch.utils.hooks import RemovableHandle
+
+from shapetrace.core.torch_private import torch_module_globals as torch_module
 
 # Global forward hooks take kwargs since torch 2.? (2.13 has them).
 _GLOBAL_KWARGS = "with_kwargs" in inspect.signature(torch_module.register_module_forward_hook).parameters

@@ -25,12 +25,18 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any, Literal, Union
 
-import torch
 from torch import nn
 
 from shapetrace.core.records import Call, CallKind, Location, link_calls, make_call
 from shapetrace.core.tensor_meta import MetaTable, TensorMeta, collect_metas, index_path, summarize_arg
 from shapetrace.core.torch_facts import KEEP_WITHOUT_OUTPUT
+from shapetrace.core.torch_private import (
+    CALL_IMPL_NAME,
+    pop_torch_function_mode,
+    push_torch_function_mode,
+    torch_function_mode_at,
+    torch_function_mode_count,
+)
 from shapetrace.record import frames
 from shapetrace.record.dynamo import skip_in_dynamo
 from shapetrace.record.frames import first_user_frame, location_of
@@ -177,29 +183,29 @@ class Recorder:
     def _set_ops(self, wanted: bool) -> None:
         self.ops_wanted = wanted
         if wanted and not self._mode_pushed:
-            torch._C._push_on_torch_function_stack(self._mode)
+            push_torch_function_mode(self._mode)
             self._mode_pushed = True
         elif not wanted and self._mode_pushed and self._mode_on_top():
-            torch._C._pop_torch_function_stack()
+            pop_torch_function_mode()
             self._mode_pushed = False
         # A mode pushed by someone else above ours keeps ours in place: ops
         # are then ignored through ``ops_wanted`` (fast paths stay off).
 
     def _mode_on_top(self) -> bool:
-        depth = torch._C._len_torch_function_stack()
-        return depth > 0 and torch._C._get_function_stack_at(depth - 1) is self._mode
+        depth = torch_function_mode_count()
+        return depth > 0 and torch_function_mode_at(depth - 1) is self._mode
 
     def _remove_mode(self) -> None:
         if not self._mode_pushed:
             return
         above = []
-        while torch._C._len_torch_function_stack() > 0:
-            mode = torch._C._pop_torch_function_stack()
+        while torch_function_mode_count() > 0:
+            mode = pop_torch_function_mode()
             if mode is self._mode:
                 break
             above.append(mode)
         for mode in reversed(above):
-            torch._C._push_on_torch_function_stack(mode)
+            push_torch_function_mode(mode)
         self._mode_pushed = False
 
     def _ops_inside(self, module: nn.Module) -> bool:
@@ -236,7 +242,7 @@ class Recorder:
 
     def _post_hook(self, module: nn.Module, args: tuple, kwargs: dict, result: Any) -> None:
         # On the error path torch calls always_call hooks from _call_impl itself.
-        failed = sys._getframe(1).f_code.co_name == "_call_impl"
+        failed = sys._getframe(1).f_code.co_name == CALL_IMPL_NAME
         self._exit(module, result, sys.exc_info()[1] if failed else None)
 
     def _global_post_hook(self, module: nn.Module, args: tuple, *kwargs_and_result: Any) -> None:
@@ -250,7 +256,7 @@ class Recorder:
                     self._suspended.pop()
                     self._set_ops(True)
             return
-        failed = sys._getframe(1).f_code.co_name == "_call_impl"
+        failed = sys._getframe(1).f_code.co_name == CALL_IMPL_NAME
         self._exit(module, kwargs_and_result[-1], sys.exc_info()[1] if failed else None)
 
     def _enter(self, module: nn.Module, args: tuple, kwargs: dict, call_frame: FrameType) -> None:

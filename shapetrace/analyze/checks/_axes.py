@@ -17,8 +17,9 @@ from collections.abc import Sequence
 from shapetrace.analyze.checks._source import find_call
 from shapetrace.analyze.lineage.atoms import Atom, Lineage, _blocks, regroup
 from shapetrace.analyze.lineage.flow import TraceLineage
-from shapetrace.analyze.lineage.op_rules import CREATIONS, RESHAPES, _permutation
+from shapetrace.analyze.lineage.op_rules import _permutation
 from shapetrace.core.records import Call
+from shapetrace.core.torch_facts import CREATION_OPS, RESHAPE_OPS
 
 AtomKey = tuple[str, int, int]
 # Ops that pass a tensor on with the same axes in the same order.
@@ -38,7 +39,7 @@ def source_names(flow: TraceLineage, calls: Sequence[Call], at: Call) -> dict[At
     usable at ``at``'s line: ``{axis: "self.h"}``."""
     names: dict[AtomKey, str] = {}
     for call in calls:
-        if call.kind != "op" or call.output is None or call.name not in RESHAPES | CREATIONS:
+        if call.kind != "op" or call.output is None or call.name not in RESHAPE_OPS | CREATION_OPS:
             continue
         if call.name in ("squeeze", "unsqueeze", "flatten", "unflatten", "ravel"):
             continue
@@ -111,7 +112,7 @@ def _follow(flow: TraceLineage, call: Call) -> Call | None:
     if len(used) != 1:
         return None
     nxt, index = used[0]
-    if nxt.kind != "op" or index != 0 or nxt.name not in RESHAPES | _KEEPS_AXES | _PERMUTES:
+    if nxt.kind != "op" or index != 0 or nxt.name not in RESHAPE_OPS | _KEEPS_AXES | _PERMUTES:
         return None
     return nxt
 
@@ -130,7 +131,7 @@ def downstream_clean(flow: TraceLineage, call: Call, lineage: Lineage) -> bool:
             if order is None or sorted(order) != list(range(len(lin))):
                 return True
             lin = tuple(lin[i] for i in order)
-        elif nxt.name in RESHAPES:
+        elif nxt.name in RESHAPE_OPS:
             regrouped = regroup(lin, nxt.output.shape, f"fix#{nxt.id}")
             if regrouped.mixed:
                 return False

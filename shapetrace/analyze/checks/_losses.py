@@ -5,18 +5,7 @@ from __future__ import annotations
 from shapetrace.analyze.lineage.module_rules import is_builtin
 from shapetrace.core.records import Call
 from shapetrace.core.tensor_meta import TensorMeta
-
-# Functional and module forms; cross-entropy style losses are left out: their
-# target has no class dim by design.
-ELEMENTWISE_LOSS_OPS = frozenset({
-    "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "binary_cross_entropy",
-    "binary_cross_entropy_with_logits", "soft_margin_loss", "poisson_nll_loss", "kl_div",
-    "gaussian_nll_loss",
-})
-ELEMENTWISE_LOSS_MODULES = frozenset({
-    "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "BCELoss", "BCEWithLogitsLoss",
-    "SoftMarginLoss", "PoissonNLLLoss", "KLDivLoss", "GaussianNLLLoss",
-})
+from shapetrace.core.torch_facts import ELEMENTWISE_LOSS_MODULES, ELEMENTWISE_LOSS_OPS
 
 
 def is_elementwise_loss(call: Call) -> bool:

@@ -8,12 +8,10 @@ from collections.abc import Iterator, Sequence
 from shapetrace.analyze.checks._common import pass_root
 from shapetrace.analyze.lineage.atoms import DimAtoms, Lineage
 from shapetrace.analyze.lineage.flow import TraceLineage
-from shapetrace.analyze.lineage.module_rules import RNN_TYPES, is_builtin
+from shapetrace.analyze.lineage.module_rules import is_builtin
 from shapetrace.core.records import Call
 from shapetrace.core.tensor_meta import TensorMeta
-
-# Where an RNN's initial state sits among its inputs: positional or ``hx=``.
-_HIDDEN_PATHS = ("1", "1.0", "1.1", "hx", "hx.0", "hx.1")
+from shapetrace.core.torch_facts import HIDDEN_STATE_PATHS, RNN_TYPES
 
 
 def is_rnn(call: Call) -> bool:
@@ -26,7 +24,7 @@ def rnn_input(call: Call) -> TensorMeta | None:
 
 def hidden_inputs(call: Call) -> list[TensorMeta]:
     """h_0 (and c_0 for an LSTM), as passed."""
-    return [meta for meta in call.inputs if meta.path in _HIDDEN_PATHS]
+    return [meta for meta in call.inputs if meta.path in HIDDEN_STATE_PATHS]
 
 
 def directions(call: Call) -> int:

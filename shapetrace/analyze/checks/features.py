@@ -17,10 +17,11 @@ from shapetrace.analyze.checks import finding, register
 from shapetrace.analyze.checks._common import argument_text, at_line, call_label, pass_root
 from shapetrace.analyze.checks._rnn import is_rnn
 from shapetrace.analyze.lineage.flow import TraceLineage, analyze
-from shapetrace.analyze.lineage.module_rules import RNN_TYPES, hidden_origin, is_builtin
+from shapetrace.analyze.lineage.module_rules import hidden_origin, is_builtin
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
 from shapetrace.core.text import format_shape
+from shapetrace.core.torch_facts import CELL_TYPES, RNN_TYPES
 from shapetrace.core.trace import Trace
 
 
@@ -35,7 +36,7 @@ class Expectation:
 
 _EXPECTED = {
     **dict.fromkeys(("Linear", "Bilinear"), Expectation(-1, "in_features")),
-    **dict.fromkeys((*RNN_TYPES, "RNNCell", "LSTMCell", "GRUCell"), Expectation(-1, "input_size")),
+    **dict.fromkeys((*RNN_TYPES, *CELL_TYPES), Expectation(-1, "input_size")),
     **dict.fromkeys(("Conv1d", "ConvTranspose1d"), Expectation(1, "in_channels", 3)),
     **dict.fromkeys(("Conv2d", "ConvTranspose2d"), Expectation(1, "in_channels", 4)),
     "Conv3d": Expectation(1, "in_channels", 5),

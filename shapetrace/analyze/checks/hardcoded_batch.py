@@ -37,15 +37,8 @@ from shapetrace.analyze.lineage.op_rules import reshape_fits, size_args
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
 from shapetrace.core.text import format_dims, format_shape
+from shapetrace.core.torch_facts import PASS_THROUGH_OPS, SIZE_ARGUMENT_OPS, SIZED_CREATION_OPS
 from shapetrace.core.trace import Trace
-
-_RESHAPES = frozenset({"view", "reshape", "expand"})
-# Creation ops whose arguments are the sizes of the tensor they make.
-_CREATIONS = frozenset({"randn", "rand", "zeros", "ones", "empty", "full", "new_zeros",
-                        "new_ones", "new_empty", "new_full"})
-# Ops that hand a tensor on unchanged in shape, on its way to where it is used.
-_PASS_THROUGH = frozenset({"to", "cuda", "cpu", "float", "double", "half", "type", "detach", "clone",
-                           "contiguous", "requires_grad_"})
 
 
 def batch_axis(flow: TraceLineage, root: Call) -> Atom | None:
@@ -89,7 +82,7 @@ class _Pass:
         for call in self.root.walk():
             if call.error is None:
                 continue
-            if call.kind == "op" and call.name in _RESHAPES and call.inputs:
+            if call.kind == "op" and call.name in SIZE_ARGUMENT_OPS and call.inputs:
                 found = self._failed_reshape(call)
                 if found is not None:
                     yield found
@@ -140,7 +133,7 @@ class _Pass:
         """A tensor made for another batch size that a failed module received."""
         for index in range(len(failed.inputs)):
             made = next((source.call for source in self.flow.producers(failed, index)
-                         if source.call.name in _CREATIONS), None)
+                         if source.call.name in SIZED_CREATION_OPS), None)
             if made is None or made.output is None:
                 continue
             sizes = size_args(made)
@@ -165,9 +158,9 @@ class _Pass:
             source = _source(call, len(sizes))
             if source is None:
                 continue
-            if call.name in _RESHAPES and call.inputs and len(sizes) == call.output.ndim:
+            if call.name in SIZE_ARGUMENT_OPS and call.inputs and len(sizes) == call.output.ndim:
                 yield from self._fixed_in_reshape(call, source)
-            elif call.name in _CREATIONS:
+            elif call.name in SIZED_CREATION_OPS:
                 yield from self._fixed_in_creation(call, sizes, source)
 
     def _fixed_in_reshape(self, call: Call, source: SourceCall) -> Iterator[tuple[Call, int, str]]:
@@ -196,7 +189,7 @@ class _Pass:
         while frontier:
             producer, index = frontier.pop()
             for consumer, k in self.flow.consumers(producer, index):
-                if consumer.kind == "op" and consumer.name in _PASS_THROUGH:
+                if consumer.kind == "op" and consumer.name in PASS_THROUGH_OPS:
                     frontier.append((consumer, 0))
                 elif is_rnn(consumer) and consumer.inputs[k].path not in ("0", "input"):
                     return True

@@ -24,9 +24,8 @@ from shapetrace.analyze.lineage.flow import TraceLineage, analyze
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
 from shapetrace.core.text import format_shape
+from shapetrace.core.torch_facts import VIEW_OPS
 from shapetrace.core.trace import Trace
-
-_VIEWS = frozenset({"view", "reshape", "view_as", "reshape_as"})
 
 
 def _reordering(atoms: Sequence[Atom], sizes: Sequence[int]) -> list[int] | None:
@@ -83,7 +82,7 @@ def _fix(call: Call, blocks: list[tuple[tuple[Atom, ...], tuple[int, ...], list[
 def check_view_scramble(trace: Trace) -> Iterator[Finding]:
     flow = analyze(trace.calls)
     for call in trace.calls:
-        if call.kind != "op" or call.name not in _VIEWS or call.output is None or not call.inputs:
+        if call.kind != "op" or call.name not in VIEW_OPS or call.output is None or not call.inputs:
             continue
         shape = call.output.shape
         mixed = regroup(flow.input_lineage(call, 0), shape, "check").mixed

@@ -23,10 +23,11 @@ from collections.abc import Iterator
 from itertools import islice
 
 from shapetrace.analyze.lineage.atoms import Lineage, fresh
-from shapetrace.analyze.lineage.module_rules import CONTAINER_TYPES, module_lineage
+from shapetrace.analyze.lineage.module_rules import module_lineage
 from shapetrace.analyze.lineage.op_rules import fallback, op_lineage
 from shapetrace.core.records import Call
 from shapetrace.core.tensor_meta import TensorMeta
+from shapetrace.core.torch_facts import CONTAINER_TYPES
 
 TensorKey = tuple
 

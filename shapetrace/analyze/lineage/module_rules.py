@@ -11,14 +11,10 @@ from collections.abc import Callable
 
 from shapetrace.analyze.lineage.atoms import Lineage, fresh, fresh_dim, regroup, resize
 from shapetrace.core.records import Call
+from shapetrace.core.torch_facts import CELL_TYPES, RNN_TYPES
 
 ModuleRule = Callable[[Call, list[Lineage]], "list[Lineage] | None"]
 
-RNN_TYPES = frozenset({"RNN", "LSTM", "GRU"})
-CELL_TYPES = frozenset({"RNNCell", "LSTMCell", "GRUCell"})
-# Module types whose ``forward`` calls only child modules: their output is
-# found among the children's outputs.
-CONTAINER_TYPES = frozenset({"Sequential"})
 
 
 def is_builtin(call: Call) -> bool:

@@ -13,18 +13,16 @@ from typing import Any
 
 from shapetrace.analyze.lineage.atoms import DimAtoms, Lineage, fresh, fresh_dim, regroup, resize
 from shapetrace.core.records import Call
+from shapetrace.core.torch_facts import (
+    CREATION_OPS,
+    LIKE_CREATION_OPS,
+    PERMUTE_OPS,
+    REDUCTION_OPS,
+    RESHAPE_OPS,
+)
 
 OpRule = Callable[[Call, list[Lineage]], "list[Lineage] | None"]
 
-RESHAPES = frozenset({"view", "reshape", "view_as", "reshape_as", "flatten", "unflatten",
-                      "squeeze", "unsqueeze", "ravel", "atleast_2d", "atleast_3d"})
-REDUCTIONS = frozenset({"mean", "sum", "max", "min", "amax", "amin", "argmax", "argmin", "prod",
-                        "std", "var", "logsumexp", "norm", "median", "nanmean", "nansum",
-                        "any", "all", "count_nonzero", "mode"})
-# Ops that make a tensor from sizes alone; ``*_like`` ones copy their input's axes.
-CREATIONS = frozenset({"randn", "rand", "zeros", "ones", "empty", "full", "randint", "normal",
-                       "new_zeros", "new_ones", "new_empty", "new_full", "arange", "eye",
-                       "linspace", "tensor", "as_tensor", "from_numpy"})
 
 
 def plain_args(call: Call) -> list[Any]:
@@ -173,7 +171,7 @@ def _getitem(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
 
 def reduced_axes(call: Call, ndim: int) -> list[int] | None:
     """The dims a reduction (``mean(dim=1)``) folds; None when not one, or all dims."""
-    dims = _arg(call, 0, "dim") if call.name in REDUCTIONS else None
+    dims = _arg(call, 0, "dim") if call.name in REDUCTION_OPS else None
     return None if dims is None else _axes(dims, ndim)
 
 
@@ -253,13 +251,11 @@ def _embedding(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
 
 
 RULES: dict[str, OpRule] = {
-    **dict.fromkeys(RESHAPES, _reshape),
-    **dict.fromkeys(("permute", "transpose", "swapaxes", "swapdims", "movedim", "moveaxis",
-                     "t", "T", "mT", "mH"), _permute),
-    **dict.fromkeys(REDUCTIONS, _reduce),
-    **dict.fromkeys(CREATIONS, _creation),
-    **dict.fromkeys(("zeros_like", "ones_like", "empty_like", "randn_like", "rand_like",
-                     "full_like"), _creation),
+    **dict.fromkeys(RESHAPE_OPS, _reshape),
+    **dict.fromkeys(PERMUTE_OPS, _permute),
+    **dict.fromkeys(REDUCTION_OPS, _reduce),
+    # ``*_like`` ones copy their input's axes (see _creation).
+    **dict.fromkeys(CREATION_OPS | LIKE_CREATION_OPS, _creation),
     **dict.fromkeys(("cat", "concat", "concatenate", "stack"), _concatenate),
     **dict.fromkeys(("matmul", "__matmul__", "bmm", "mm", "linear"), _matmul),
     **dict.fromkeys(("expand", "expand_as", "broadcast_to"), _expand),

@@ -17,11 +17,11 @@ import tokenize
 from collections import Counter
 
 from shapetrace.core.records import Location
+from shapetrace.core.torch_facts import TENSOR_PROPERTIES
 from shapetrace.errors import SourceNotFoundError
 
 # Expressions that may each record one op or module call when they run.
 _STEP_NODES = (ast.Call, ast.Subscript, ast.BinOp, ast.Compare)
-_TENSOR_PROPERTIES = frozenset({"T", "mT", "H", "mH", "real", "imag"})
 # Inside these a statement runs its calls any number of times.
 _LOOPING_NODES = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp, ast.Lambda)
 UNBOUNDED = 1 << 30
@@ -170,5 +170,5 @@ def _is_step(node: ast.AST) -> bool:
     if isinstance(node, ast.UnaryOp):
         return not isinstance(node.operand, ast.Constant)  # -1 is a number, not an op
     if isinstance(node, ast.Attribute):
-        return node.attr in _TENSOR_PROPERTIES
+        return node.attr in TENSOR_PROPERTIES
     return isinstance(node, (*_STEP_NODES, ast.AugAssign))

@@ -1,0 +1,120 @@
+"""Every private PyTorch API shapetrace uses, in one place.
+
+Private APIs (a leading underscore, ``torch._C``) may move in any torch
+release. Each one shapetrace relies on is listed in ``PRIVATE_APIS`` with why
+it is used and where; the callables are bound here, once, and the code
+imports them from here. ``tests/test_torch_private.py`` (the canary) checks
+every entry against the installed torch and fails naming the one that moved.
+
+Attributes of ``nn.Module`` instances (``module._modules``...) are read in
+place, where a lookup through this module would cost time on every event;
+they are listed here all the same, and the canary checks them.
+
+>>> [api.path for api in missing()]   # what moved in the installed torch
+[]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch._jit_internal
+from torch.nn.modules import module as _torch_module
+from torch.utils import _pytree
+
+
+@dataclasses.dataclass(frozen=True)
+class PrivateApi:
+    """One private torch API: ``path`` (``module:attribute``, or
+    ``nn.Module().attribute`` for an instance attribute), why shapetrace
+    uses it, and the modules that do."""
+
+    path: str
+    why: str
+    used_in: tuple[str, ...]
+    optional: bool = False  # the code does without it when it is gone
+
+
+PRIVATE_APIS = (
+    # The op mode: pushed and popped by hand, so that it can be suspended
+    # inside PyTorch's built-in modules (their fast paths stay on).
+    PrivateApi("torch._C:_push_on_torch_function_stack", "push the op mode (suspended per module)",
+               ("record/recorder.py",)),
+    PrivateApi("torch._C:_pop_torch_function_stack", "pop the op mode", ("record/recorder.py",)),
+    PrivateApi("torch._C:_len_torch_function_stack", "find the op mode among other modes", ("record/recorder.py",)),
+    PrivateApi("torch._C:_get_function_stack_at", "whether the op mode is on top", ("record/recorder.py",)),
+    PrivateApi("torch._C:DisableTorchFunctionSubclass",
+               "read a tensor subclass's metadata without its __torch_function__ seeing it",
+               ("core/tensor_meta.py",)),
+    PrivateApi("torch._C:TensorBase", "tell Tensor methods from torch functions when naming an op",
+               ("core/torch_facts.py",)),
+    PrivateApi("torch.utils._pytree:SUPPORTED_NODES",
+               "flatten the containers libraries register (Hugging Face ModelOutput)", ("core/tensor_meta.py",)),
+    PrivateApi("torch._jit_internal:__file__", "the file of torch's boolean-dispatch wrappers (not a user line)",
+               ("record/frames.py",)),
+    # Module hooks: what nn.Module keeps and how Module._call_impl runs them.
+    PrivateApi("torch.nn.modules.module:_global_forward_hooks", "whether other global hooks are registered",
+               ("record/hooks.py",)),
+    PrivateApi("torch.nn.modules.module:_global_forward_pre_hooks", "whether other global hooks are registered",
+               ("record/hooks.py",)),
+    PrivateApi("torch.nn.modules.module:_global_forward_hooks_with_kwargs",
+               "forget a removed global hook's kwargs flag", ("record/hooks.py",)),
+    PrivateApi("torch.nn.modules.module:Module._call_impl",
+               "the frame that runs a module's hooks (its name tells the error path; its inner() holds kwargs)",
+               ("record/hooks.py", "record/recorder.py")),
+    PrivateApi("nn.Module()._forward_hooks", "a module with hooks of its own gets its own hooks",
+               ("record/hooks.py",)),
+    PrivateApi("nn.Module()._forward_pre_hooks", "a module with hooks of its own gets its own hooks",
+               ("record/hooks.py",)),
+    PrivateApi("nn.Module()._forward_pre_hooks_with_kwargs", "pass a module's kwargs to the global pre-hook",
+               ("record/hooks.py",)),
+    PrivateApi("nn.Module()._modules", "walk the children without named_modules()'s cost",
+               ("record/module_info.py", "record/tracing.py")),
+    PrivateApi("nn.Module()._parameters", "count parameters without parameters()'s cost",
+               ("record/module_info.py",)),
+    PrivateApi("nn.Module:_named_members", "a class overriding it finds its parameters its own way",
+               ("record/module_info.py",)),
+    # Optional: used when present, skipped when not.
+    PrivateApi("torch._dynamo.trace_rules:add", "tell torch.compile not to trace shapetrace's own files",
+               ("record/dynamo.py",), optional=True),
+)
+
+
+def _resolve(path: str) -> Any:
+    if path.startswith("nn.Module()."):
+        return getattr(torch.nn.Module(), path.removeprefix("nn.Module()."))
+    if path.startswith("nn.Module:"):
+        return getattr(torch.nn.Module, path.removeprefix("nn.Module:"))
+    module_name, _, attribute = path.partition(":")
+    value: Any = importlib.import_module(module_name)
+    for part in attribute.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def missing() -> list[PrivateApi]:
+    """The entries of ``PRIVATE_APIS`` the installed torch does not have."""
+    gone = []
+    for api in PRIVATE_APIS:
+        try:
+            _resolve(api.path)
+        except (ImportError, AttributeError):
+            gone.append(api)
+    return gone
+
+
+# The bound callables and objects the code uses (see PRIVATE_APIS for why).
+push_torch_function_mode: Callable[[Any], None] = torch._C._push_on_torch_function_stack
+pop_torch_function_mode: Callable[[], Any] = torch._C._pop_torch_function_stack
+torch_function_mode_count: Callable[[], int] = torch._C._len_torch_function_stack
+torch_function_mode_at: Callable[[int], Any] = torch._C._get_function_stack_at
+DisableTorchFunctionSubclass = torch._C.DisableTorchFunctionSubclass
+TensorBase = torch._C.TensorBase
+PYTREE_NODES: dict[type, Any] = _pytree.SUPPORTED_NODES
+DISPATCH_WRAPPER_FILE: str = torch._jit_internal.__file__
+torch_module_globals = _torch_module  # holds _global_forward_hooks and friends
+CALL_IMPL_NAME = "_call_impl"  # the name of Module._call_impl's frame
