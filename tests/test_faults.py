@@ -3,10 +3,17 @@ its results or leaves anything behind."""
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import copyreg
 import io
+import pickle
 import re
+import subprocess
+import sys
 import threading
 import warnings
+from collections import OrderedDict
 
 import pytest
 import torch
@@ -14,7 +21,9 @@ from torch import nn
 
 import shapetrace
 from shapetrace import ShapetraceError
+from shapetrace.record.script import run_script
 from tests.models import fault_models as fm
+from tests.models import saving_script
 
 
 def traced(model: nn.Module | None, *args, run=None, **options):
@@ -344,6 +353,77 @@ def test_a_compiled_model_is_traced():
     assert [c.outputs[0].shape for c in t.calls_of("_orig_mod.fc")] == [(2, 4), (3, 4), (5, 4)]
     # dynamo ran shapetrace's hooks and op mode as they are, not compiled in pieces
     assert not [name for name in resumed if "hook" in name or "_enter" in name or "torch_function" in name]
+
+
+# ------------------------------ the model saved, copied, compiled midway
+# A traced script must print what the plain one prints: its losses, each
+# copy's loss and the hooks each copy carries (none of shapetrace's).
+EVERY_COPY = ["deepcopy", "save", "state_dict", "inside"]
+
+
+@contextlib.contextmanager
+def quiet_dynamo():
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # dynamo's warnings about global hooks and graph breaks
+            yield
+    finally:
+        torch._dynamo.reset()
+
+
+@pytest.mark.parametrize(("kind", "actions"), [
+    ("mlp", EVERY_COPY), ("rnn", EVERY_COPY), ("hooked-rnn", EVERY_COPY), ("hooked-mlp", ["compile", "save"]),
+])
+def test_a_script_that_saves_copies_and_compiles_its_model_runs_as_untraced(kind, actions, capsys):
+    with quiet_dynamo():
+        plain = saving_script.train(saving_script.build(kind), kind, actions)
+        run = run_script(saving_script.__file__, [kind, *actions])
+    assert (run.exit_code, run.error) == (0, None)
+    assert capsys.readouterr().out.splitlines() == plain
+    assert plain[-1] == "saved and loaded: hooks " + ("[]" if kind in ("mlp", "rnn") else
+                                                      str(saving_script.hooks_of(saving_script.build(kind))))
+    # the first pass and the short last batch, recorded
+    assert len({c.inputs[0].shape for c in run.trace.modules if c.type in ("MLP", "RNNModel")}) == 2
+
+
+@pytest.mark.parametrize("whole", [True, False])
+@pytest.mark.parametrize(("kind", "actions"), [
+    ("mlp", EVERY_COPY), ("hooked-rnn", EVERY_COPY), ("hooked-mlp", ["compile", "deepcopy"]),
+])
+def test_a_model_saved_copied_and_compiled_in_a_trace_block_behaves_as_untraced(kind, actions, whole):
+    with quiet_dynamo():
+        plain = saving_script.train(saving_script.build(kind), kind, actions)
+        model = saving_script.build(kind)
+        before = fm.hook_state(model)
+        with shapetrace.trace(model if whole else None) as t:
+            traced = saving_script.train(model, kind, actions)
+    # The live model's own hook dicts (also under torch.compile's wrapper) show
+    # shapetrace's while it traces; its copies must not.
+    live = re.compile(r"^((model|compile): .*), hooks .*")
+    assert [live.sub(r"\1", line) for line in traced] == [live.sub(r"\1", line) for line in plain]
+    assert fm.hook_state(model) == before
+    assert t.error is None and t.root.name == ""
+
+
+def test_the_command_on_a_script_ending_in_torch_save_exits_as_the_plain_script():
+    # pytorch/examples' word_language_model ends with torch.save(model, f): it exited 1 traced
+    script = saving_script.__file__
+    plain = subprocess.run([sys.executable, script, "rnn", "save"], capture_output=True, text=True, timeout=300)
+    traced = subprocess.run([sys.executable, "-m", "shapetrace", "run", script, "--", "rnn", "save"],
+                            capture_output=True, text=True, timeout=300)
+    assert (plain.returncode, traced.returncode) == (0, 0), traced.stderr
+    assert traced.stdout.startswith(plain.stdout) and "shapetrace RNNModel" in traced.stdout[len(plain.stdout):]
+
+
+def test_a_model_pickled_while_a_trace_hooks_it_has_none_of_shapetraces_hooks():
+    model = fm.SelfHooked()
+    model.head.register_forward_pre_hook(saving_script.users_hook)  # picklable
+    with shapetrace.trace(model):
+        copied = pickle.loads(pickle.dumps(model.head))
+        deep = copy.deepcopy(model.head)
+        inner_state = fm.hook_state(model.head)[0]
+    assert fm.hook_state(copied)[0] == fm.hook_state(deep)[0] == fm.hook_state(model.head)[0] != inner_state
+    assert OrderedDict not in copyreg.dispatch_table  # the reducer that hides them is gone with the trace
 
 
 # ------------------------------------------------------ the user's hooks

@@ -31,6 +31,7 @@ from torch import nn
 from torch.utils.hooks import RemovableHandle
 
 from shapetrace.core.torch_private import torch_module_globals as torch_module
+from shapetrace.record.invisible import hide_handle, hide_key, remove_handle, unhide_key
 
 # Global forward hooks take kwargs since torch 2.? (2.13 has them).
 _GLOBAL_KWARGS = "with_kwargs" in inspect.signature(torch_module.register_module_forward_hook).parameters
@@ -63,12 +64,14 @@ class ModuleHooks:
         self._handles: list[RemovableHandle] = []
 
     def attach(self, module: nn.Module) -> None:
-        self._handles.append(module.register_forward_pre_hook(self._pre_hook, with_kwargs=True))
-        self._handles.append(module.register_forward_hook(self._post_hook, with_kwargs=True, always_call=True))
+        for handle in (module.register_forward_pre_hook(self._pre_hook, with_kwargs=True),
+                       module.register_forward_hook(self._post_hook, with_kwargs=True, always_call=True)):
+            self._handles.append(handle)
+            hide_handle(handle)  # a copy or pickle of the module made while tracing must not carry it
 
     def detach(self) -> None:
         for handle in self._handles:
-            handle.remove()
+            remove_handle(handle)
         self._handles.clear()
 
 
@@ -86,7 +89,10 @@ class GlobalHooks:
     not recorded (the script runner's later passes) needs no hook below it:
     ``step_aside`` takes the global hooks off for the rest of that call and a
     forward hook on its module puts them back when it returns, so such a pass
-    costs a few microseconds whatever the size of the model.
+    costs a few microseconds whatever the size of the model. That forward hook
+    is on the module only while the call runs (a model saved, copied or
+    compiled between passes has nothing of shapetrace's on it), and hidden
+    from pickling and copying while it is (invisible.py).
     """
 
     def __init__(self, pre_hook: Callable[..., None], post_hook: Callable[..., None],
@@ -94,7 +100,7 @@ class GlobalHooks:
         self._pre_hook, self._post_hook, self._on_return = pre_hook, post_hook, on_return
         self._handles: list[RemovableHandle] = []
         self._kwargs_flags: list[tuple[dict, int]] = []  # (a module's with_kwargs dict, our id in it)
-        # Per module stepped aside for: the forward hook that notices its return.
+        # Per module stepped aside for, while its call runs: the forward hook that notices its return.
         self._returns: dict[int, tuple[weakref.ref[nn.Module], RemovableHandle]] = {}
         self._aside_call: int | None = None  # id of the _call_impl frame of that call
         self._thread = threading.get_ident()
@@ -109,9 +115,10 @@ class GlobalHooks:
     def detach(self) -> None:
         self._remove_globals()
         for _, handle in self._returns.values():
-            handle.remove()
+            remove_handle(handle)
         for flags, hook_id in self._kwargs_flags:
             flags.pop(hook_id, None)
+            unhide_key(flags, hook_id)
         self._handles.clear()
         self._returns.clear()
         self._kwargs_flags.clear()
@@ -123,6 +130,7 @@ class GlobalHooks:
         if isinstance(flags, dict) and self._handles:
             hook_id = self._handles[0].id
             flags[hook_id] = True
+            hide_key(flags, hook_id)
             self._kwargs_flags.append((flags, hook_id))
 
     def step_aside(self, module: nn.Module, inner_frame: FrameType) -> None:
@@ -131,8 +139,11 @@ class GlobalHooks:
             return  # another global hook keeps the slow path anyway
         known = self._returns.get(id(module))
         if known is None or known[0]() is not module:  # (an id outlives its module)
-            self._returns[id(module)] = (weakref.ref(module),
-                                         module.register_forward_hook(self._returned, always_call=True))
+            if known is not None:
+                remove_handle(known[1])
+            handle = module.register_forward_hook(self._returned, always_call=True)
+            hide_handle(handle)
+            self._returns[id(module)] = (weakref.ref(module), handle)
         self._remove_globals()
         call_frame = inner_frame.f_back  # _call_impl, which runs the always_call hooks on an error
         self._aside_call = id(call_frame) if call_frame is not None else id(inner_frame)
@@ -160,6 +171,9 @@ class GlobalHooks:
         caller = sys._getframe(1)  # inner() of _call_impl, or _call_impl itself on an error
         if id(caller) == self._aside_call or id(caller.f_back) == self._aside_call or not self._on_stack(caller):
             self._aside_call = None
+            known = self._returns.pop(id(module), None)
+            if known is not None:  # off the module before its caller sees the result
+                remove_handle(known[1])
             self.attach()
             self._on_return()
         # else: the same module, called inside the call stepped aside for

@@ -1,0 +1,107 @@
+"""Keeping what the recorder puts on a module out of its pickles and copies.
+
+The recorder hooks modules through PyTorch's global hooks, which live in
+``torch.nn.modules.module`` and never on a module. A few entries still go
+into a module's own hook dicts for as long as they are needed (hooks.py says
+which and why): the hooks of a module that had hooks of its own, a watcher on
+a top-level call the script runner does not record, and the flag that passes
+kwargs to the global pre-hook. A program may pickle (``torch.save``) or copy
+(``copy.deepcopy``) its model at any moment, also while such an entry sits on
+it; it must get the model as if untraced: no bound method of the recorder
+(which holds weak references: unpicklable), no shapetrace state on the copy,
+no hook left behind on it.
+
+Every one of those entries lives in an ``OrderedDict`` of the module
+(``_forward_hooks``, ``_forward_pre_hooks_with_kwargs``...). While any is
+hidden, ``copyreg.dispatch_table`` holds a reducer for ``OrderedDict``, which
+both ``pickle`` (and so ``torch.save``) and ``copy.deepcopy`` consult: it
+leaves out the hidden keys of the dicts that have some, and reduces every
+other ``OrderedDict`` as ``OrderedDict.__reduce__`` does (or as the reducer
+registered before it does). This covers every module class, including those
+that write their own ``__getstate__`` (``nn.LSTM``) or ``__deepcopy__``
+(``fx.GraphModule``), at the cost of one lookup per pickled ``OrderedDict``
+while tracing. A module's ``__dict__`` itself still shows the entries:
+only the module's own code could look there, and it sees them untraced as
+well when its hooks are its own.
+"""
+
+from __future__ import annotations
+
+import copyreg
+import threading
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Any
+
+from torch.utils.hooks import RemovableHandle
+
+# id(dict) -> (the dict, weakly; its hidden keys)
+_hidden: dict[int, tuple[weakref.ref, set[Hashable]]] = {}
+_lock = threading.Lock()
+_previous: list[Callable[[Any], Any] | None] = []  # the reducer of OrderedDict before ours, while ours is in
+
+
+def hide_key(hooks: dict, key: Hashable) -> None:
+    """Leave ``key`` out of ``hooks`` (a module's hook dict) when it is pickled or copied."""
+    if type(hooks) is not OrderedDict:
+        return  # not a module's hook dict as torch makes them: nothing of ours can sit there unseen
+    with _lock:
+        entry = _hidden.get(id(hooks))
+        if entry is None or entry[0]() is not hooks:
+            entry = _hidden[id(hooks)] = (weakref.ref(hooks), set())
+        entry[1].add(key)
+        if not _previous:
+            _previous.append(copyreg.dispatch_table.get(OrderedDict))
+            copyreg.dispatch_table[OrderedDict] = _reduce
+
+
+def unhide_key(hooks: dict, key: Hashable) -> None:
+    """Undo ``hide_key`` (after the key was removed from ``hooks``)."""
+    with _lock:
+        entry = _hidden.get(id(hooks))
+        if entry is not None and entry[0]() is hooks:
+            entry[1].discard(key)
+            if not entry[1]:
+                del _hidden[id(hooks)]
+        _drop_dead()
+        if not _hidden and _previous:
+            previous = _previous.pop()
+            if copyreg.dispatch_table.get(OrderedDict) is _reduce:
+                if previous is None:
+                    del copyreg.dispatch_table[OrderedDict]
+                else:
+                    copyreg.dispatch_table[OrderedDict] = previous
+
+
+def hide_handle(handle: RemovableHandle) -> None:
+    """Hide a hook registered on a module: its id in every dict its handle removes it from."""
+    for hooks in _dicts_of(handle):
+        hide_key(hooks, handle.id)
+
+
+def remove_handle(handle: RemovableHandle) -> None:
+    """Remove a hidden hook from its module, and forget it."""
+    handle.remove()
+    for hooks in _dicts_of(handle):
+        unhide_key(hooks, handle.id)
+
+
+def _dicts_of(handle: RemovableHandle) -> list[dict]:
+    refs = (handle.hooks_dict_ref, *getattr(handle, "extra_dict_ref", ()))
+    return [hooks for hooks in (ref() for ref in refs) if hooks is not None]
+
+
+def _drop_dead() -> None:
+    for address in [address for address, (ref, _) in _hidden.items() if ref() is None]:
+        del _hidden[address]
+
+
+def _reduce(value: OrderedDict) -> Any:
+    entry = _hidden.get(id(value))
+    if entry is None or entry[0]() is not value:
+        previous = _previous[0] if _previous else None
+        return previous(value) if previous is not None else value.__reduce__()
+    hidden = entry[1]
+    state = value.__reduce__()[2]  # the instance's own attributes, if any (as OrderedDict.__reduce__)
+    return OrderedDict, (), state, None, iter([(key, item) for key, item in value.items() if key not in hidden])
