@@ -255,6 +255,21 @@ def vary(model: nn.Module, make_inputs: Callable[..., Any], *, ops: OpsSetting =
     one tensor). The first value of each size is the base run whose calls the
     result holds. Sizes the model fails at and calls that appear at some sizes
     only are in ``t.run_info["variation"]`` and reported as findings.
+
+    Args:
+        model: the ``nn.Module`` to run.
+        make_inputs: a function of the sizes (by name) returning the inputs.
+        ops: which tensor ops to record, as in :func:`shapetrace.trace`; default True.
+        ignore: finding codes to silence; default none.
+        **sizes: each dim's name and two or more values to try, ``B=(8, 3)``.
+
+    Returns:
+        A :class:`~shapetrace.Trace` of the first run, each TensorMeta's
+        ``symbolic`` filled in (``('B', 'T', 64)``).
+
+    Raises:
+        ShapetraceError: a bad argument (``model`` not a module, sizes not
+            ints, ``make_inputs`` not taking the sizes' names).
     """
     if not isinstance(model, nn.Module):
         raise ShapetraceError(f"vary() takes an nn.Module, not {type(model).__name__}")

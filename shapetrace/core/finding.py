@@ -17,8 +17,10 @@ class Finding:
 
     >>> [f.code for f in t.findings]
     ['ST003']
+    >>> t.findings[0].name, t.findings[0].severity
+    ('hardcoded-batch-size', 'warning')
     >>> t.findings[0].hint
-    'use view(-1, ...) or x.size(0) instead of the constant 150'
+    'read the batch size from the data in forward (batch_size = x.size(0)) and use it instead of self.batch_size'
 
     Attributes:
         code: the stable code, ``"ST001"`` to ``"ST011"`` (see the catalogue

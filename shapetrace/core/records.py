@@ -48,7 +48,7 @@ class Call:
 
     >>> call = t["linear"]
     >>> call
-    <Call module 'linear' Linear (150, 64) -> (150, 1) at forecaster.py:24>
+    <Call module 'linear' Linear (150, 64) -> (150, 1) at lstm_forecaster.py:40>
     >>> call.outputs[0].shape, call.num_params
     ((150, 1), 65)
 

@@ -239,9 +239,21 @@ def _load_tensor_ids(value: Any, tensors: int, what: str) -> tuple[int, ...]:
 def load(source: str | os.PathLike[str]) -> Trace:
     """A Trace from a JSON string or a path to a ``.json`` file.
 
-    >>> t = shapetrace.load("trace.json")
-    >>> t["lstm"].outputs[0].shape
+    >>> loaded = shapetrace.load(t.to_json())          # or a path: shapetrace.load("trace.json")
+    >>> loaded["lstm"].outputs[0].shape
     (5, 30, 64)
+
+    Args:
+        source: JSON text (as ``Trace.to_json()`` writes it), or the path of a
+            file holding it (a str or ``os.PathLike``).
+
+    Returns:
+        A :class:`~shapetrace.Trace` that renders, asserts and diagnoses like
+        the live one (its ``error``, if any, is a ``RecordedError``).
+
+    Raises:
+        TraceFormatError: the file cannot be read, or is not shapetrace JSON
+            of a version this shapetrace reads (the message says which).
     """
     text = _read(source)
     try:

@@ -35,11 +35,11 @@ _FIRST_SWEEP = 4096
 class TensorMeta:
     """What shapetrace knows of one tensor: everything but its values.
 
-    >>> meta = t["lstm"].outputs[0]
+    >>> meta = t["lstm"].outputs[0]          # batch_first=True: a transposed view
     >>> meta
-    <TensorMeta '0' (5, 30, 64) float32 cpu>
+    <TensorMeta '0' (5, 30, 64) float32 cpu non-contiguous requires_grad>
     >>> meta.shape, meta.stride, meta.contiguous
-    ((5, 30, 64), (1920, 64, 1), True)
+    ((5, 30, 64), (64, 320, 1), False)
 
     Attributes:
         path: the tensor's position in the nested value it came from, the

@@ -86,17 +86,32 @@ def _torchscript_part(model: nn.Module) -> str:
 
 def trace(model: nn.Module | None = None, *, ops: OpsSetting = True,
           ignore: Iterable[str] = ()) -> _TraceBlock:
-    """Record every module call and tensor op of a block::
+    """Record every module call and tensor op of a block.
 
-        with shapetrace.trace(model) as t:
-            pred = model(x)              # x: (5, 30)
-        t["lstm"].outputs[0].shape       # (5, 30, 64)
-        t["linear"].outputs[0].shape     # (150, 1)
+    >>> with shapetrace.trace(model) as t:
+    ...     pred = model(x)                  # x: (5, 30)
+    >>> t["lstm"].outputs[0].shape
+    (5, 30, 64)
+    >>> t["linear"].outputs[0].shape
+    (150, 1)
 
-    ``model=None`` records every module that runs in the block. ``ops=True``
-    records the tensor ops of the user's own code (``view``, ``permute``,
-    indexing, ...), ``"all"`` also those inside PyTorch's modules (slower:
-    their fast paths are off), ``False`` module calls only. ``ignore`` silences
-    finding codes (``["ST006"]``).
+    Args:
+        model: the ``nn.Module`` whose calls to record (and its submodules);
+            default None, every module that runs in the block.
+        ops: which tensor ops to record: True (the default) those of the
+            user's own code (``view``, ``permute``, indexing, ...); ``"all"``
+            also those inside PyTorch's modules (slower: their fast paths are
+            off); False none, module calls only.
+        ignore: finding codes to silence, ``["ST006"]`` or ``"ST006,ST003"``;
+            default none.
+
+    Returns:
+        A context manager; ``with`` gives the :class:`~shapetrace.Trace`, which
+        is complete when the block ends. An exception raised in the block
+        keeps its type and gains shapetrace's note (``__notes__``).
+
+    Raises:
+        ShapetraceError: ``model`` is not an ``nn.Module`` (or holds a
+            TorchScript module), a bad ``ops``, or an unknown code in ``ignore``.
     """
     return _TraceBlock(model, ops, ignore)

@@ -50,9 +50,21 @@ def assert_shapes(trace_or_call: Trace | Call, spec: Spec) -> Bindings:
     A module called more than once is checked at its first call; pass
     ``t.calls_of(name)[i]`` for another.
 
-    Raises ``AssertionError`` with a table of every checked tensor, expected
-    against actual, the bindings and the first mismatch marked; unknown names
-    raise ``ShapetraceError`` listing close matches.
+    Args:
+        trace_or_call: a :class:`~shapetrace.Trace`, or one :class:`~shapetrace.Call` of it.
+        spec: a dict from module names (or, for a call, tensor keys) to specs:
+            a string ``"B T 64"``, a tuple ``(5, 30, 64)``, or a dict of those.
+
+    Returns:
+        dict[str, int]: the size each named dim was bound to.
+
+    Raises:
+        AssertionError: a shape does not match; the message is a table of
+            every checked tensor, expected against actual, the bindings and
+            the first mismatch marked.
+        UnknownCallError, UnknownTensorError: a key names nothing in the
+            trace (the message lists close matches).
+        SpecSyntaxError: a spec does not parse.
     """
     __tracebackhide__ = True
     checks = list(_checks(trace_or_call, spec))

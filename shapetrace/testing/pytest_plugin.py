@@ -17,10 +17,10 @@ imported inside the fixtures and hooks that need it.
 from __future__ import annotations
 
 import io
-from collections.abc import Generator
+from collections.abc import Generator, Iterable
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import pytest
 
@@ -72,24 +72,47 @@ class _FixtureBlock:
 
 
 class ShapetraceFixture:
-    """The ``shapetrace`` fixture: ``shapetrace(model=None, ops=True, ignore=())``.
+    """The ``shapetrace`` fixture: call it like :func:`shapetrace.trace`.
 
-    Same arguments as ``shapetrace.trace``; returns its context manager::
+    ::
 
         def test_forecaster(shapetrace):
             with shapetrace(model) as t:
-                model(x)
+                model(x)                          # x: (5, 30)
             assert t["lstm"].outputs[0].shape == (5, 30, 64)
+
+    Blocks still open when the test ends are closed, so no hook outlives the
+    test; with ``pytest --shapetrace`` a failing test's report shows each trace.
     """
 
     def __init__(self, traces: list[Trace]) -> None:
         self.traces = traces
         self._blocks: list[_FixtureBlock] = []
 
-    def __call__(self, model: Any = None, **options: Any) -> _FixtureBlock:
+    def __call__(self, model: Any = None, *, ops: bool | Literal["all"] = True,
+                 ignore: Iterable[str] = ()) -> _FixtureBlock:
+        """A context manager that records like ``shapetrace.trace(model, ops=ops, ignore=ignore)``.
+
+        ::
+
+            with shapetrace(model, ignore=["ST003"]) as t:
+                model(x)
+
+        Args:
+            model: the ``nn.Module`` to trace; default None, every module that runs.
+            ops: which tensor ops to record: True (the user's code; the
+                default), ``"all"`` (inside PyTorch's modules too), False (none).
+            ignore: finding codes to silence (``["ST006"]`` or ``"ST006,ST003"``); default none.
+
+        Returns:
+            A context manager whose ``__enter__`` returns the :class:`~shapetrace.Trace`.
+
+        Raises:
+            ShapetraceError: a bad argument (named in the message).
+        """
         from shapetrace.record.tracing import trace
 
-        block = _FixtureBlock(trace(model, **options), self.traces)
+        block = _FixtureBlock(trace(model, ops=ops, ignore=ignore), self.traces)
         self._blocks.append(block)
         return block
 

@@ -38,7 +38,7 @@ def trace_graph(trace: Trace, *, depth: int | None = None, ops: bool = False,
                 collapse: bool = True, rankdir: str = "TB") -> graphviz.Digraph:
     """The trace as a graph: a node per module call, clusters for parents.
 
-    >>> dot = trace_graph(t, depth=2)        # 12 encoder layers drawn once
+    >>> dot = trace_graph(encoded, depth=2)   # 12 encoder layers drawn once
     >>> 'layers.0-11 ×12' in dot.source
     True
 

@@ -53,7 +53,7 @@ class Edge:
 class GraphPlan:
     """Boxes and edges of a trace's graph.
 
-    >>> plan = GraphPlan(trace, depth=2, ops=False)
+    >>> plan = GraphPlan(encoded, depth=2, ops=False)
     >>> [box.call.type for box in plan.boxes]
     ['TransformerEncoder']
     """

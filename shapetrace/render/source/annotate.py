@@ -48,12 +48,13 @@ def annotate(trace: Trace, *, verbose: bool = False, rich: bool = False,
              max_column: int = MAX_COLUMN) -> str | Syntax:
     """The source of each forward that ran, every line with its shapes::
 
-        >>> print(t.annotate())
+        >>> print(annotate(t))
         # LSTM.forward (root) · demos/lstm_forecaster.py:31
             def forward(self, input_seq):
-                h_0 = torch.randn(...).to(device)             # h_0 (5, 5, 64)
+                h_0 = torch.randn(...).to(device)  # h_0 (5, 5, 64)  [ST003]
                 ...
-                pred = pred[:, -1, :]  # (5, 1)               # (5, 1) non-contig
+                pred = pred[:, -1, :]  # (5, 1)                                # (5, 1) non-contig
+                return pred
 
     ``verbose=True`` shows each step of a line
     (``(5, 30, 64) -> contiguous -> view -> (150, 64)``); ``rich=True``
