@@ -145,3 +145,41 @@ def test_correct_architectures_have_no_findings(name):
     t = traced(CORRECT_ARCHITECTURES[name]())
     assert t.error is None
     assert t.findings == []
+
+
+def test_no_advice_loop_after_half_of_the_batch_first_help(tmp_path):
+    """Case 01 with batch_first=True but the state still sized for the window: PyTorch
+    raises, and the cause is the state (ST007), not the layout ST001 just advised."""
+    source = case_path("01").read_text()
+    assert source.count("batch_first=fixed)") == 1
+    patched = tmp_path / "case01_half_fixed.py"
+    patched.write_text(source.replace("batch_first=fixed)", "batch_first=True)"))
+    t = traced_module(load_file(patched))
+    assert t.error is not None
+    assert [f.code for f in serious(t)] == ["ST007"], [f.message for f in t.findings]
+    run = run_case("01")  # while the unfixed case gets ST001's advice, state included
+    st001 = [f for f in run.trace.findings if f.code == "ST001"]
+    assert st001 and "batch_first=True" in st001[0].hint and "initial state" in st001[0].hint
+
+
+def test_seq_first_code_on_batch_first_data_still_gets_st001_from_h0():
+    """The h_0 clue still counts when nothing says the layout is right."""
+    from tests.models import buggy_models as buggy
+
+    assert "ST001" in {f.code for f in traced(buggy.batch_first_data_by_hidden_size()).findings}
+
+
+def test_an_attribute_forward_sets_from_the_data_is_not_baked_in():
+    from tests.models import axis_models as axis
+
+    assert "ST003" not in {f.code for f in traced(axis.state_from_reset_attribute()).findings}
+    assert "ST003" in {f.code for f in traced(axis.state_from_fixed_attribute()).findings}
+
+
+def test_the_note_of_the_later_error_names_the_squeeze():
+    t = traced_case("12")
+    assert isinstance(t.error, ValueError)  # BatchNorm1d: expected 2D or 3D input
+    note = "\n".join(t.error.__notes__)
+    explained = note.split("explained by:", 1)[1].lstrip()
+    line = culprit_line("12", CULPRITS["12"][0])
+    assert explained.startswith("ST014") and f"at line {line}" in explained.splitlines()[0]

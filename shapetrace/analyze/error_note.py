@@ -53,16 +53,22 @@ def split_findings(findings: list[Finding], call: Call, trace: Trace) -> tuple[l
 
     A finding explains it when it is about that call, a call around it, or a
     call that made one of its inputs (an h_0 made for another batch size).
+    Ranked by cause: a finding on a call that made an input (the farthest
+    upstream first) comes before one on the failing call, whose trouble it
+    explains; then the failing call, then the calls around it.
     """
-    related = set()
+    rank: dict[int, int] = {}
     node: Call | None = call
     while node is not None:
-        related.add(node.id)
+        rank.setdefault(node.id, len(rank))
         node = node.parent
     flow = analyze(trace.calls)
+    upstream: list[int] = []
     for index in range(len(call.inputs)):
-        related.update(_upstream(flow, call, index))
-    explaining = [f for f in findings if f.call_id in related]
+        upstream.extend(_upstream(flow, call, index))
+    for distance, made in enumerate(upstream):
+        rank[made] = min(rank.get(made, 0), -1 - distance)
+    explaining = sorted((f for f in findings if f.call_id in rank), key=lambda f: rank[f.call_id])  # type: ignore[index]
     return explaining, [f for f in findings if f not in explaining]
 
 

@@ -157,7 +157,34 @@ def squeeze_explicit_batch_of_one() -> Example:
     return SqueezeExplicit(), (torch.randn(1, 3, 8, 8),)
 
 
+class WindowAttentionLayout(nn.Module):
+    """Swin's window partition and reverse, ShuffleNet's channel shuffle and ViT's
+    patchify: views that split and merge axes after a permute, all in order."""
+
+    def __init__(self, window: int = 2, patch: int = 2, groups: int = 2) -> None:
+        super().__init__()
+        self.ws, self.p, self.g = window, patch, groups
+        self.mix = nn.Linear(8, 8)
+
+    def forward(self, x):  # (B, H, W, C)
+        b, h, w, c = x.shape
+        ws = self.ws
+        windows = x.view(b, h // ws, ws, w // ws, ws, c).permute(0, 1, 3, 2, 4, 5).contiguous().view(-1, ws, ws, c)
+        windows = self.mix(windows)
+        x = windows.view(b, h // ws, w // ws, ws, ws, -1).permute(0, 1, 3, 2, 4, 5).contiguous().view(b, h, w, -1)
+        y = x.permute(0, 3, 1, 2)  # (B, C, H, W)
+        y = y.reshape(b, self.g, c // self.g, h, w).transpose(1, 2).reshape(b, c, h, w)  # channel shuffle
+        p = self.p
+        patches = y.reshape(b, c, h // p, p, w // p, p).permute(0, 2, 4, 3, 5, 1).reshape(b, -1, p * p * c)
+        return patches
+
+
+def window_attention_layout() -> Example:
+    return WindowAttentionLayout(), (torch.randn(2, 4, 6, 8),)
+
+
 CORRECT_ARCHITECTURES: dict[str, Callable[[], Example]] = {
+    "window_attention_layout": window_attention_layout,
     "hand_mha": hand_mha,
     "hand_mha_merged": hand_mha_merged,
     "conv_2plus1d": conv_2plus1d,
@@ -234,3 +261,34 @@ def squeeze_all_last_batch_of_one():
 def squeeze_explicit_last_batch_of_one():
     x = torch.randn(4, 3, 8, 8)
     return _two_passes(SqueezeExplicit(), x, x[:1])
+
+
+class StateFromFixedAttribute(nn.Module):
+    """h_0 sized by self.batch_size, set once in __init__."""
+
+    def __init__(self, batch_size: int) -> None:
+        super().__init__()
+        self.batch_size = batch_size
+        self.gru = nn.GRU(3, 8, batch_first=True)
+
+    def forward(self, x):
+        h = torch.zeros(1, self.batch_size, 8)
+        return self.gru(x, h)[0]
+
+
+class StateFromResetAttribute(StateFromFixedAttribute):
+    """The same, with forward setting self.batch_size from the data first."""
+
+    def forward(self, x):
+        if x.size(0) != self.batch_size:
+            self.batch_size = x.size(0)
+        h = torch.zeros(1, self.batch_size, 8)
+        return self.gru(x, h)[0]
+
+
+def state_from_reset_attribute() -> Example:
+    return StateFromResetAttribute(4), (torch.randn(4, 6, 3),)
+
+
+def state_from_fixed_attribute() -> Example:
+    return StateFromFixedAttribute(4), (torch.randn(4, 6, 3),)

@@ -181,29 +181,35 @@ _DATA_SIZE = re.compile(r"\.size\(|\.shape\b|\blen\(")
 
 
 @functools.lru_cache(maxsize=64)
-def _assigned_from_data(filename: str) -> frozenset[str]:
-    """The attributes (``self.batch_size``) that some assignment of the file sets
-    from a tensor's size (``x.size(0)``, ``x.shape[0]``, ``len(x)``)."""
+def _assignments_from_data(filename: str) -> tuple[tuple[int, int, str], ...]:
+    """``(first line, last line, attribute)`` of each class of the file, for each
+    attribute (``self.batch_size``) an assignment in it sets from a tensor's size
+    (``x.size(0)``, ``x.shape[0]``, ``len(x)``)."""
     try:
         with open(filename, encoding="utf-8") as handle:
             tree = ast.parse(handle.read())
     except (OSError, SyntaxError, ValueError):
-        return frozenset()
-    found = set()
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)) and node.value is not None:
+        return ()
+    found = []
+    for cls in ast.walk(tree):
+        if not isinstance(cls, ast.ClassDef):
+            continue
+        for node in ast.walk(cls):
+            if not isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)) or node.value is None:
+                continue
             if not _DATA_SIZE.search(ast.unparse(node.value)):
                 continue
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             for target in targets:
                 for part in ast.walk(target):
                     if isinstance(part, ast.Attribute):
-                        found.add(ast.unparse(part))
-    return frozenset(found)
+                        found.append((cls.lineno, cls.end_lineno or cls.lineno, ast.unparse(part)))
+    return tuple(found)
 
 
-def assigned_from_data(filename: str, expression: str) -> bool:
-    """True when ``expression`` (``self.batch_size``) is an attribute that the
-    source file assigns from a tensor's size somewhere (a forward that resets it
-    for a short batch): then it follows the data, it is not baked in."""
-    return expression in _assigned_from_data(filename)
+def assigned_from_data(location: Location, expression: str) -> bool:
+    """True when ``expression`` (``self.batch_size``) is an attribute that the class
+    around ``location`` assigns from a tensor's size somewhere (a forward that
+    resets it for a short batch): then it follows the data, it is not baked in."""
+    return any(first <= location.lineno <= last and name == expression
+               for first, last, name in _assignments_from_data(location.filename))

@@ -42,6 +42,7 @@ class Clue:
 
     swapped: bool | None  # None: sizes collide, it cannot tell
     text: str
+    weak: bool = False  # an h_0 the caller built: it follows the caller's belief on the layout
 
 
 def _survival(flow: TraceLineage, lay: Layout) -> Iterator[Clue]:
@@ -88,7 +89,7 @@ def _size_clues(flow: TraceLineage, lay: Layout, losses: list[Call]) -> Iterator
         clue = _by_size(f"{name} {format_shape(hidden[0])}", hidden[0].shape[1], lay)
         # A state the caller built to fit the RNN's layout says nothing on whether that layout is right.
         if clue is not None and clue.swapped is not False:
-            yield clue
+            yield dataclasses.replace(clue, weak=True)
     for loss in losses:
         operands = loss_operands(loss) if loss.id > lay.call.id else None
         if operands is None or not operands[0].shape or not operands[1].shape:
@@ -129,6 +130,19 @@ def _hint(lay: Layout) -> str:
     return hint
 
 
+def _model_input_batch(flow: TraceLineage, lay: Layout) -> Clue | None:
+    """The RNN batches over dim 0 of the model's input, where a DataLoader stacks
+    the samples: against this, an h_0 that does not fit is the state's mistake
+    (ST007), not the layout's; advising the opposite layout would undo a fix."""
+    root = pass_root(lay.call)
+    if root is lay.call or root.kind != "module" or not root.inputs or not root.inputs[0].shape:
+        return None
+    if flow.input_lineage(root, 0)[0] == lay.batch:
+        return Clue(False, f"its batch axis is dim 0 of the model input {format_shape(root.inputs[0])}, "
+                           f"where a DataLoader stacks the samples")
+    return None
+
+
 def _judge(lay: Layout, clues: list[Clue]) -> Finding | None:
     swapped = [clue.text for clue in clues if clue.swapped]
     agreeing = [clue.text for clue in clues if clue.swapped is False]
@@ -160,6 +174,10 @@ def check_batch_first(trace: Trace) -> Iterator[Finding]:
     for lay in layouts:
         clues = [*_survival(flow, lay), *_time_reductions(flow, lay), *_size_clues(flow, lay, losses),
                  *_across_passes(lay, groups[lay.call.name])]
+        if clues and all(clue.weak for clue in clues if clue.swapped):
+            from_loader = _model_input_batch(flow, lay)
+            if from_loader is not None and any(clue.swapped for clue in clues):
+                continue  # only the state disagrees, and the data agrees: ST007 is the cause
         found = _judge(lay, clues)
         if found is not None:
             yield found

@@ -212,7 +212,7 @@ def _follows_data(uses: list[tuple[Call, int, _Pass]], written: str) -> bool:
     if len({one.batch.size for _, _, one in uses}) > 1:
         return True
     call = uses[0][0]
-    return call.location is not None and assigned_from_data(call.location.filename, written)
+    return call.location is not None and assigned_from_data(call.location, written)
 
 
 def _latent(passes: list[_Pass]) -> Iterator[Finding]:
