@@ -24,6 +24,7 @@ from tests.case_support import (
     load_file,
     model_outputs,
     run_case,
+    run_case_subprocess,
     serious,
     traced_case,
     traced_module,
@@ -183,3 +184,8 @@ def test_the_note_of_the_later_error_names_the_squeeze():
     explained = note.split("explained by:", 1)[1].lstrip()
     line = culprit_line("12", CULPRITS["12"][0])
     assert explained.startswith("ST014") and f"at line {line}" in explained.splitlines()[0]
+
+
+def test_the_installed_command_in_a_fresh_interpreter():
+    buggy = run_case_subprocess("10")  # the fixed versions run in-process above
+    assert buggy.exit_code == 1 and _culprit_findings(serious(buggy.trace), "10"), buggy.output
