@@ -13,6 +13,7 @@ from shapetrace._version import __version__ as __version__
 
 _EXPORTS = {
     "Call": ".core.records",
+    "CollectiveMismatchError": ".errors",
     "Finding": ".core.finding",
     "Location": ".core.records",
     "RecordedError": ".errors",
@@ -57,6 +58,7 @@ if TYPE_CHECKING:
     from shapetrace.core.serialize import load as load
     from shapetrace.core.tensor_meta import TensorMeta as TensorMeta
     from shapetrace.core.trace import Trace as Trace
+    from shapetrace.errors import CollectiveMismatchError as CollectiveMismatchError
     from shapetrace.errors import RecordedError as RecordedError
     from shapetrace.errors import ShapetraceError as ShapetraceError
     from shapetrace.errors import ShapetraceWarning as ShapetraceWarning

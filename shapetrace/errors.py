@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from shapetrace.core.records import Call
 
 __all__ = [
+    "CollectiveMismatchError",
     "RecordedError",
     "ShapetraceError",
     "ShapetraceWarning",
@@ -122,6 +123,12 @@ class RecordedError(Exception):
 
     def __str__(self) -> str:
         return f"{self.type_name}: {self.args[0]}" if self.args[0] else self.type_name
+
+
+class CollectiveMismatchError(ShapetraceError, RuntimeError):
+    """``--dist-check``: the ranks called a collective with different shapes,
+    dtypes or ops; raised on every rank before the collective runs, with a
+    note naming the first upstream call whose shapes differ across ranks."""
 
 
 # Tracebacks and reprs show the public name, ``shapetrace.TraceFormatError``,

@@ -9,7 +9,9 @@ from rich_argparse import RichHelpFormatter
 
 from shapetrace.analyze.trace_diff import diff_traces
 from shapetrace.cli.exit_codes import EXIT_FINDINGS, EXIT_OK
+from shapetrace.cli.rank_compare import are_ranks, compare_ranks, expand
 from shapetrace.core.serialize import load
+from shapetrace.errors import ShapetraceError
 from shapetrace.render.diff_table import diff_report
 from shapetrace.render.report import make_console
 
@@ -20,11 +22,20 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                                description="Show the calls whose shapes, dtypes or devices differ between "
                                            "two traces, e.g. before and after a refactor. Exit 1 when any do.")
     diff.add_argument("before", metavar="A.json")
-    diff.add_argument("after", metavar="B.json")
+    diff.add_argument("after", metavar="B.json", nargs="*",
+                      help="or the traces of a torchrun's ranks (trace.rank0.json trace.rank1.json, or "
+                           "'trace.rank*.json'): the first call whose shapes differ across ranks")
 
 
 def execute(options: argparse.Namespace) -> int:
-    before, after = load(options.before), load(options.after)
+    paths = expand([options.before, *options.after])
+    traces = [load(path) for path in paths]
+    if len(traces) >= 2 and are_ranks(traces):
+        return compare_ranks(traces, paths)
+    if len(traces) != 2:
+        raise ShapetraceError(f"diff compares two traces, or the traces of a run's ranks; got {len(traces)}")
+    options.before, options.after = paths
+    before, after = traces
     changes = diff_traces(before, after)
     names = os.path.basename(options.before), os.path.basename(options.after)
     if names[0] == names[1]:

@@ -22,6 +22,7 @@ from shapetrace.cli.options import add_display_options, finding_codes, render_an
 from shapetrace.core.trace import Trace
 from shapetrace.errors import ShapetraceError
 from shapetrace.record.data_hook import LoaderFacts
+from shapetrace.record.distributed import rank_info
 from shapetrace.record.frames import is_internal
 from shapetrace.record.script import DEFAULT_MAX_CALLS, run_script
 
@@ -48,6 +49,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                           "--vary B=8,3 --vary T=24,11 gives (B, T, 64)")
     run.add_argument("--device", default="cpu", metavar="DEVICE",
                      help="factories: cpu, cuda or meta (shapes without memory or compute; default: cpu)")
+    run.add_argument("--dist-check", action="store_true",
+                     help="under torchrun: before each of the first collectives, the ranks compare shapes and "
+                          "raise on every rank, naming the first call whose shapes differ across ranks")
+    run.add_argument("--dist-dir", default=".", metavar="DIR",
+                     help="under torchrun: where each rank writes trace.rank{R}.json and its report (default: .)")
     add_display_options(run)
 
 
@@ -86,6 +92,15 @@ def execute(options: argparse.Namespace, script_args: list[str]) -> int:
     if options.max_calls < 1:
         raise ShapetraceError("--max-calls must be at least 1")
     script = os.path.abspath(options.target)
+    if rank_info() is not None:  # under torchrun: a report per rank, one merged summary
+        from shapetrace.cli.dist_run import finish_rank
+
+        if not os.path.isdir(options.dist_dir):
+            raise ShapetraceError(f"--dist-dir: no such directory: {options.dist_dir}")
+        result = run_script(script, [*options.script_args, *script_args], ops=not options.no_ops,
+                            max_calls=options.max_calls, ignore=ignore, dist_dir=options.dist_dir,
+                            dist_check=options.dist_check)
+        return finish_rank(result, options, script)
     with _progress(f"running {options.target}"), trace_data() as data:
         result = run_script(script, [*options.script_args, *script_args], ops=not options.no_ops,
                             max_calls=options.max_calls, ignore=ignore)

@@ -107,7 +107,44 @@ _BOOKKEEPING = frozenset({
     "has_names", "is_shared", "is_pinned", "__setstate__", "_is_view", "dim_order",
 })
 # Ops kept even though they return no tensor.
-KEEP_WITHOUT_OUTPUT = frozenset({"__setitem__"})
+KEEP_WITHOUT_OUTPUT = frozenset({"__setitem__", "barrier", "send", "isend"})
+
+# torch.distributed collectives shapetrace records: name -> (the arguments the
+# collective writes, what must agree across ranks). "all": every tensor's
+# shape and dtype; "first": the first tensor's (gather/scatter pass their list
+# on one rank only); "dtype": dtypes only (all_to_all's pieces may differ in
+# size by design); "p2p": send/recv, paired between two ranks, not compared.
+COLLECTIVES: dict[str, tuple[tuple[str, ...], str]] = {
+    "all_reduce": (("tensor",), "all"),
+    "all_gather": (("tensor_list",), "all"),
+    "all_gather_into_tensor": (("output_tensor",), "all"),
+    "all_gather_single": (("output_tensor",), "all"),  # all_gather_into_tensor's newer name
+    "reduce_scatter_single": (("output",), "all"),
+    "reduce_scatter": (("output",), "all"),
+    "reduce_scatter_tensor": (("output",), "all"),
+    "broadcast": (("tensor",), "all"),
+    "reduce": (("tensor",), "all"),
+    "all_to_all": (("output_tensor_list",), "dtype"),
+    "all_to_all_single": (("output",), "dtype"),
+    "gather": (("gather_list",), "first"),
+    "scatter": (("tensor",), "first"),
+    "send": ((), "p2p"),
+    "recv": (("tensor",), "p2p"),
+    "isend": ((), "p2p"),
+    "irecv": (("tensor",), "p2p"),
+    "barrier": ((), "all"),
+}
+# torch.distributed._functional_collectives: they return their result.
+FUNCTIONAL_COLLECTIVES: dict[str, str] = {
+    "all_reduce": "all", "all_gather_tensor": "all", "reduce_scatter_tensor": "all",
+    "all_to_all_single": "dtype", "broadcast": "all",
+}
+COLLECTIVE_TYPES = ("dist.", "funcol.")  # the ``Call.type`` prefix of a recorded collective
+
+
+def is_collective(call_type: str) -> bool:
+    """Whether a call's ``type`` (``"dist.all_gather"``) names a collective."""
+    return call_type.startswith(COLLECTIVE_TYPES)
 
 _NAMESPACES = {
     "torch": "torch", "torch.functional": "torch", "torch._C._VariableFunctions": "torch",

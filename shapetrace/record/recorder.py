@@ -137,7 +137,7 @@ class Recorder:
             named = list(self.model.named_modules())
             self._param_counts = parameter_counts([module for _, module in named])
             for name, module in named:
-                self._names[id(module)] = name
+                self._names[id(module)] = unwrapped_name(name, self.model)
                 if needs_own_hooks(module):
                     self._module_hooks.attach(module)
                     self._own_hooked.add(id(module))
@@ -380,6 +380,7 @@ class Recorder:
         if parent is None:
             name = "" if "" not in self._counts else _unique(_snake(type(module).__name__), self._counts)
             for sub_name, sub in module.named_modules():
+                sub_name = unwrapped_name(sub_name, module)
                 self._names.setdefault(id(sub), f"{name}.{sub_name}" if name and sub_name else name or sub_name)
             return self._names[id(module)]
         name = f"{parent.name}.<{type(module).__name__}>" if parent.name else f"<{type(module).__name__}>"
@@ -446,6 +447,21 @@ def _frames_up(frame: FrameType | None) -> set[int]:
         running.add(id(frame))
         frame = frame.f_back
     return running
+
+
+# DDP keeps the user's model as ``.module``, FSDP (v1) and activation
+# checkpointing wrap each unit: their prefixes are noise in the user's names.
+_WRAPPER_SEGMENTS = ("_fsdp_wrapped_module.", "_checkpoint_wrapped_module.")
+
+
+def unwrapped_name(name: str, root: nn.Module) -> str:
+    """``lstm`` for DDP's ``module.lstm``; the wrapped model itself stays ``module``."""
+    if name.startswith("module.") and type(root).__name__ == "DistributedDataParallel":
+        name = name[len("module."):]
+    for segment in _WRAPPER_SEGMENTS:
+        if segment in name:
+            name = name.replace(segment, "")
+    return name
 
 
 def _snake(name: str) -> str:

@@ -19,8 +19,9 @@ from torch import nn
 
 from shapetrace.core.tensor_meta import collect_metas
 from shapetrace.core.trace import Trace
-from shapetrace.errors import ShapetraceError
-from shapetrace.record.recorder import OpsSetting
+from shapetrace.errors import CollectiveMismatchError, ShapetraceError
+from shapetrace.record.distributed import DistSession, rank_info
+from shapetrace.record.recorder import OpsSetting, error_text
 from shapetrace.record.tracing import _TraceBlock
 
 DEFAULT_MAX_CALLS = 8
@@ -45,19 +46,44 @@ class FirstPassFilter:
         return True
 
 
+class FirstPassesFilter:
+    """Accepts the first ``max_calls`` top-level calls of each module, whatever
+    their inputs: under torchrun every rank then records the same passes, so
+    the ranks' traces line up call by call even when their shapes differ."""
+
+    def __init__(self, max_calls: int = DEFAULT_MAX_CALLS) -> None:
+        self.max_calls = max_calls
+        self._counts: dict[int, int] = {}
+
+    def __call__(self, module: nn.Module, args: tuple, kwargs: dict) -> bool:
+        count = self._counts.get(id(module), 0)
+        self._counts[id(module)] = count + 1
+        return count < self.max_calls
+
+
 @dataclass
 class ScriptRun:
     trace: Trace
     exit_code: int
     error: BaseException | None  # what the script raised (SystemExit excluded)
+    dist: DistSession | None = None  # under torchrun: this rank's session
 
 
 def run_script(path: str, argv: Sequence[str] = (), *, ops: OpsSetting = True,
-               max_calls: int = DEFAULT_MAX_CALLS, ignore: Sequence[str] = ()) -> ScriptRun:
-    """Run ``path`` as ``__main__`` with ``argv``; return the trace and exit code."""
+               max_calls: int = DEFAULT_MAX_CALLS, ignore: Sequence[str] = (), dist_dir: str | None = ".",
+               dist_check: bool = False) -> ScriptRun:
+    """Run ``path`` as ``__main__`` with ``argv``; return the trace and exit code.
+
+    Under torchrun each rank also writes ``trace.rank{R}.json`` to
+    ``dist_dir`` as it goes, and with ``dist_check`` the ranks compare every
+    recorded collective before it runs (``record/dist_check.py``).
+    """
     if not os.path.isfile(path):
         raise ShapetraceError(f"no such script: {path}")
-    block = _TraceBlock(None, ops, ignore, root_filter=FirstPassFilter(max_calls), ops_at_top=False)
+    ranked = rank_info() is not None
+    root_filter = FirstPassesFilter(max_calls) if ranked else FirstPassFilter(max_calls)
+    block = _TraceBlock(None, ops, ignore, root_filter=root_filter, ops_at_top=False,
+                        dist_dir=dist_dir if ranked else None, dist_check=dist_check)
     saved_argv, saved_path = sys.argv[:], sys.path[:]
     sys.argv = [path, *argv]
     sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
@@ -73,7 +99,16 @@ def run_script(path: str, argv: Sequence[str] = (), *, ops: OpsSetting = True,
         exit_code, error = 1, exc
     finally:
         sys.argv, sys.path[:] = saved_argv, saved_path
-    return ScriptRun(block.trace, exit_code, error)
+    session = block.dist
+    if session is not None and session.checker is not None:
+        # Ranks still waiting in a check learn that this one has no more collectives.
+        try:
+            late = session.checker.finish(session, "finished" if error is None else error_text(error))
+        except CollectiveMismatchError as timed_out:
+            late = timed_out
+        if late is not None and error is None:
+            exit_code, error = 1, late
+    return ScriptRun(block.trace, exit_code, error, session)
 
 
 def _exit_code(code: object) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections.abc import Iterable
 from types import TracebackType
@@ -12,6 +13,7 @@ from torch import nn
 from shapetrace._version import __version__
 from shapetrace.core.trace import Trace
 from shapetrace.errors import ShapetraceError, ShapetraceWarning
+from shapetrace.record.distributed import DEFAULT_WINDOW, DistSession, rank_info
 from shapetrace.record.recorder import OpsSetting, Recorder, RootFilter
 
 _ScriptModule = torch.jit.ScriptModule
@@ -21,7 +23,8 @@ class _TraceBlock:
     """Records from ``__enter__`` to ``__exit__``; the Trace is complete after exit."""
 
     def __init__(self, model: nn.Module | None, ops: OpsSetting, ignore: Iterable[str],
-                 root_filter: RootFilter | None = None, ops_at_top: bool = True) -> None:
+                 root_filter: RootFilter | None = None, ops_at_top: bool = True, *,
+                 dist_dir: str | None = None, dist_check: bool = False, dist_window: int = DEFAULT_WINDOW) -> None:
         if model is not None and not isinstance(model, nn.Module):
             raise ShapetraceError(
                 f"trace() takes an nn.Module or None, not {type(model).__name__}")
@@ -39,6 +42,11 @@ class _TraceBlock:
             "torch": torch.__version__,
             "model": type(model).__name__ if model is not None else None,
         })
+        # Under torchrun (or an initialised process group): this rank's collectives too.
+        info = rank_info()
+        self.dist = None if info is None else DistSession(info, self._recorder, self.trace, directory=dist_dir,
+                                                           check=dist_check, window=dist_window)
+        self._dist_patch: contextlib.AbstractContextManager | None = None
 
     def __enter__(self) -> Trace:
         if self._recorder.ops == "all":
@@ -47,6 +55,9 @@ class _TraceBlock:
                           "tracing", ShapetraceWarning, stacklevel=2)
         try:
             self._recorder.start()
+            if self.dist is not None:
+                self._dist_patch = self.dist.installed()
+                self._dist_patch.__enter__()
         except BaseException:
             self._recorder.stop()  # the hooks attached before the failure
             raise
@@ -56,6 +67,9 @@ class _TraceBlock:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self._recorder.stop(exc)
+        if self._dist_patch is not None:
+            self._dist_patch.__exit__(None, None, None)
+            self._dist_patch = None
         if isinstance(exc, SystemExit) and exc.code in (0, None):
             exc = None  # a script that ends normally through sys.exit()
         self.trace._freeze(self._recorder.calls(last=True), exc)
@@ -63,6 +77,8 @@ class _TraceBlock:
             from shapetrace.analyze.error_note import add_trace_note
 
             add_trace_note(exc, self.trace)
+        if self.dist is not None:
+            self.dist.save(self.trace)
         # never swallow the user's exception: returning None re-raises it
 
 

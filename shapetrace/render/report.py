@@ -51,7 +51,9 @@ def summary_line(trace: Trace) -> Text:
     root = trace.root
     title = root.type if root is not None else "trace"
     modules, ops, findings = len(trace.modules), len(trace.ops), len(trace.findings)
-    line = Text.assemble(("shapetrace ", "bold"), (title, "bold cyan"),
+    rank = trace.meta.get("rank")
+    line = Text.assemble((f"[rank {rank}] " if rank is not None else "", "bold magenta"), ("shapetrace ", "bold"),
+                         (title, "bold cyan"),
                          f": {modules} module call{'s' * (modules != 1)}, {ops} op{'s' * (ops != 1)}, ")
     line.append(f"{findings} finding{'s' * (findings != 1)}",
                 "bold red" if findings else "green")

@@ -23,7 +23,7 @@ Detector = Callable[["Trace"], Iterable[Finding]]
 DETECTOR_MODULES: tuple[str, ...] = (
     "batch_first", "view_scramble", "hardcoded_batch", "noncontiguous_view", "loss_broadcast",
     "bidirectional_last_step", "hidden_state", "device", "dtype", "features", "variation",
-    "view_cuts_axes", "index_wrong_axis", "squeeze_batch",
+    "view_cuts_axes", "index_wrong_axis", "squeeze_batch", "uneven_shard",
 )
 
 

@@ -22,7 +22,10 @@ from shapetrace.core.records import Call
 from shapetrace.core.tensor_meta import TensorMeta, dtype_name
 from shapetrace.core.trace import Trace
 
-_DTYPE_ERROR = re.compile(r"dtype|scalar type", re.IGNORECASE)
+_DTYPE_ERROR = re.compile(r"\bdtype|scalar type", re.IGNORECASE)
+# PyTorch's distributed debug text (TORCH_DISTRIBUTED_DEBUG=DETAIL) lists each
+# rank's "TensorDtypes=Float": a collective's mismatch, not a dtype bug.
+_COLLECTIVE_DEBUG = re.compile(r"CollectiveFingerPrint|mismatch between collectives")
 _TORCH_DTYPE = re.compile(r"torch\.(float64|float32|float16|bfloat16|int64|int32)")
 # The names PyTorch's error messages use for dtypes.
 _LEGACY_NAMES = {"Double": "float64", "Float": "float32", "Half": "float16", "BFloat16": "bfloat16",
@@ -77,7 +80,8 @@ def _promotes(call: Call) -> Finding | None:
 def check_dtype(trace: Trace) -> Iterator[Finding]:
     for call in trace.calls:
         found = None
-        if raised_here(call) and _DTYPE_ERROR.search(call.error or ""):
+        if raised_here(call) and _DTYPE_ERROR.search(call.error or "") \
+                and not _COLLECTIVE_DEBUG.search(call.error or ""):
             found = _failed(call)
         elif call.error is None and (call.kind == "op" or is_builtin(call)):
             found = _promotes(call)
