@@ -11,8 +11,8 @@ import torch
 import shapetrace
 from tests.render_support import forecaster_trace
 
-PUBLIC_ERRORS = ["RecordedError", "ShapetraceError", "ShapetraceWarning", "SourceNotFoundError",
-                 "SpecSyntaxError", "TraceFormatError", "UnknownCallError", "UnknownTensorError"]
+PUBLIC_ERRORS = ["CollectiveMismatchError", "RecordedError", "ShapetraceError", "ShapetraceWarning",
+                 "SourceNotFoundError", "SpecSyntaxError", "TraceFormatError", "UnknownCallError", "UnknownTensorError"]
 
 
 @pytest.fixture(scope="module")
