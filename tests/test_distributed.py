@@ -298,6 +298,20 @@ def test_dist_check_stops_every_rank_at_the_first_divergence(name, tmp_path, cap
     assert re.search(rf"^first divergence across ranks: {pattern}$", capsys.readouterr().out, re.MULTILINE)
 
 
+@pytest.mark.slow
+def test_a_rank_that_skips_the_collective_ends_the_others_wait(tmp_path):
+    run = torchrun(tmp_path, "-m", "shapetrace", "run", "--dist-check", str(DIVERGENCES), "--", "skip")
+    assert run.returncode != 0
+    line = line_of(DIVERGENCES, "dist.all_reduce(out)")
+    at = rf"dist\.all_reduce at \S+divergences\.py:{line}"
+    for rank in (0, 1):
+        assert re.search(rf"^\[rank {rank}\] shapetrace\.(errors\.)?CollectiveMismatchError: the ranks are at "
+                         rf"different collectives: rank 0 calls {at}; rank 1 finished its script$",
+                         run.stderr, re.MULTILINE), run.stderr[-3000:]
+        assert re.search(rf"^\[rank {rank}\] first divergence across ranks: {at}: rank 0 \(4, 4\), rank 1 not called$",
+                         run.stderr, re.MULTILINE), run.stderr[-3000:]
+
+
 def test_the_fixed_script_passes_the_check(tmp_path):
     run = torchrun(tmp_path, "-m", "shapetrace", "run", "--dist-check", str(ST020_DEMO), "--", "--fixed")
     assert run.returncode == 0, run.stderr[-3000:]
@@ -347,3 +361,49 @@ def test_ddp_training_gives_the_same_losses_traced_and_untraced(tmp_path):
     summary = [line for line in traced.stdout.splitlines() if line.startswith("[rank ")]
     assert any(line.startswith("[rank 1] exit 0") for line in summary)
     assert json.loads((tmp_path / "trace.rank1.json").read_text())["meta"]["world_size"] == 2
+
+
+@pytest.mark.parametrize("wrap", ["FullyShardedDataParallel", "fully_shard"])
+def test_fsdp_on_cpu_traces_without_changing_results(wrap):
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Linear(4, 8), nn.Linear(8, 2)
+
+        def forward(self, x):
+            return self.b(self.a(x).relu())
+
+    def full(tensor):
+        return tensor.full_tensor() if hasattr(tensor, "full_tensor") else tensor
+
+    with gloo_world_of_one():
+        torch.manual_seed(0)
+        model = Net()
+        if wrap == "fully_shard":
+            fsdp = pytest.importorskip("torch.distributed.fsdp")
+            from torch.distributed.device_mesh import init_device_mesh
+
+            mesh = init_device_mesh("cpu", (1,))
+            fsdp.fully_shard(model.a, mesh=mesh)
+            fsdp.fully_shard(model, mesh=mesh)
+        else:
+            from torch.distributed.fsdp import FullyShardedDataParallel
+            from torch.distributed.fsdp.wrap import ModuleWrapPolicy
+
+            model = FullyShardedDataParallel(model, device_id=torch.device("cpu"),
+                                             auto_wrap_policy=ModuleWrapPolicy({nn.Linear}))
+        x = torch.randn(3, 4)
+        plain = model(x)
+        plain.sum().backward()
+        grads = [full(p.grad).clone() for p in model.parameters()]
+        for p in model.parameters():
+            p.grad = None
+        with shapetrace.trace() as t:
+            traced = model(x)
+            traced.sum().backward()
+        assert torch.equal(plain, traced)
+        assert all(torch.equal(a, full(p.grad)) for a, p in zip(grads, model.parameters()))
+    # fully_shard keeps the name (a, of type FSDPLinear); FSDP v1 wraps it (a, and a.module, the Linear)
+    assert t["a"].outputs[0].shape == (3, 8)
+    assert [c.name for c in t.modules if c.type.endswith("Linear")][:1] in (["a"], ["a.module"])
+    assert not any("_fsdp_wrapped_module" in c.name for c in t.modules)

@@ -147,8 +147,8 @@ def _meta_text(meta: TensorMeta | None, with_dtype: bool) -> str:
 
 def _describe(key: AlignKey, calls: tuple[Call | None, ...], traces: Sequence[Trace]) -> RankDivergence:
     if any(c is None for c in calls):
-        shapes = tuple("not called" if c is None else
-                       format_dims(c.outputs[0].shape) if c.outputs else "called" for c in calls)
+        shapes = tuple("not called" if c is None else format_dims(c.outputs[0].shape) if c.outputs else
+                       format_dims(c.inputs[0].shape) if c.inputs else "called" for c in calls)
         return RankDivergence(key, calls, shapes, "missing")
     made = [c for c in calls if c is not None]
     found = _first_meta_difference(made)

@@ -29,6 +29,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def execute(options: argparse.Namespace) -> int:
     paths = expand([options.before, *options.after])
+    if len(paths) < 2:  # as argparse says it, before any file is read
+        raise ShapetraceError("the following arguments are required: B.json")
     traces = [load(path) for path in paths]
     if len(traces) >= 2 and are_ranks(traces):
         return compare_ranks(traces, paths)

@@ -42,22 +42,28 @@ def _timeout() -> datetime.timedelta:
     return datetime.timedelta(seconds=seconds)
 
 
+_stores: dict[tuple[str, str], Any] = {}
+
+
 def run_store() -> Any:
-    """The run's key-value store: the default group's, else torchrun's (``MASTER_ADDR``/``MASTER_PORT``)."""
+    """The run's key-value store, the same on every rank: torchrun's
+    (``MASTER_ADDR``/``MASTER_PORT``, which outlives the user's
+    ``destroy_process_group``), else the default group's; None without either."""
     dist = torch.distributed
+    address, port = os.environ.get("MASTER_ADDR"), os.environ.get("MASTER_PORT")
+    if address and port:
+        store = _stores.get((address, port))
+        if store is None:
+            store = _stores[(address, port)] = dist.TCPStore(address, int(port), is_master=False, timeout=_timeout())
+        return store
     if dist.is_initialized():
         try:
             from torch.distributed.distributed_c10d import _get_default_store  # private: guarded
 
-            store = _get_default_store()
+            return _get_default_store()
         except (ImportError, RuntimeError, ValueError):
-            store = None
-        if store is not None:
-            return store
-    address, port = os.environ.get("MASTER_ADDR"), os.environ.get("MASTER_PORT")
-    if not address or not port:
-        return None
-    return dist.TCPStore(address, int(port), is_master=False, timeout=_timeout())
+            return None
+    return None
 
 
 def store_prefix() -> str:
@@ -130,6 +136,8 @@ class DistCheck:
         """At the end of the script: tell ranks still in a check that no more collectives come."""
         if self.failed or not session.open:
             return None
+        if self._group is None and run_store() is None:
+            return None  # no collective ran, and no store to reach the others: nothing to tell
         everyone = self._exchange({"rank": self.info.rank, "op": END, "at": reason, "compared": [], "shown": []})
         if all(entry["op"] == END for entry in everyone):
             return None

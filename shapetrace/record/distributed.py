@@ -236,7 +236,7 @@ class DistSession:
     def _catch_sigterm(self) -> None:
         """torchrun ends the other ranks with SIGTERM when one fails: write the
         trace first (only where the program has no handler of its own)."""
-        if threading.current_thread() is not threading.main_thread():
+        if self.directory is None or threading.current_thread() is not threading.main_thread():
             return
         if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
             return

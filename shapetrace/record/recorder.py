@@ -455,12 +455,15 @@ _WRAPPER_SEGMENTS = ("_fsdp_wrapped_module.", "_checkpoint_wrapped_module.")
 
 
 def unwrapped_name(name: str, root: nn.Module) -> str:
-    """``lstm`` for DDP's ``module.lstm``; the wrapped model itself stays ``module``."""
+    """``lstm`` for DDP's ``module.lstm``, ``a`` for FSDP's ``a._fsdp_wrapped_module.0``'s
+    parent; the wrapped module itself is ``module`` (``a.module``), as under DDP."""
     if name.startswith("module.") and type(root).__name__ == "DistributedDataParallel":
         name = name[len("module."):]
     for segment in _WRAPPER_SEGMENTS:
-        if segment in name:
+        if segment[:-1] in name:
             name = name.replace(segment, "")
+            if name.endswith(segment[:-1]):
+                name = name[:-len(segment) + 1] + "module"
     return name
 
 

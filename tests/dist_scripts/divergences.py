@@ -6,7 +6,7 @@ rank_batch: a rank-dependent batch (7 samples sharded by data[rank::world])
 before all_reduce. branch: a pooling branch taken on rank 1 only. dtype:
 rank 1 casts its output to float64. transpose: rank 1 permutes (2, 3) to
 (3, 2), the same element count, which gloo's all_reduce silently accepts.
-``--fixed`` makes every rank do the same.
+skip: rank 1 never calls the all_reduce. ``--fixed`` makes every rank do the same.
 """
 
 import sys
@@ -45,12 +45,15 @@ def main():
         model, x = Head(pool=odd), torch.randn(4, 6, 8)
     elif scenario == "dtype":
         model, x = Head(out_dtype=torch.float64 if odd else torch.float32), torch.randn(4, 8)
+    elif scenario == "skip":
+        model, x = Head(), torch.randn(4, 8)
     elif scenario == "transpose":
         model, x = Head(order=(1, 0) if odd else (0, 1)), torch.randn(3, 8)
     else:
         raise SystemExit(f"unknown scenario {scenario}")
     out = model(x)
-    dist.all_reduce(out)
+    if not (scenario == "skip" and odd):
+        dist.all_reduce(out)
     print(f"rank {rank}: all_reduce gave {tuple(out.shape)}")
     dist.destroy_process_group()
 
