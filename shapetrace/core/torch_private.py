@@ -81,6 +81,12 @@ PRIVATE_APIS = (
     # Optional: used when present, skipped when not.
     PrivateApi("torch._dynamo.trace_rules:add", "tell torch.compile not to trace shapetrace's own files",
                ("record/dynamo.py",), optional=True),
+    PrivateApi("torch.distributed._functional_collectives:all_reduce",
+               "record the functional collectives (all_reduce, all_gather_tensor, ...) a user calls",
+               ("record/distributed.py",), optional=True),
+    PrivateApi("torch.distributed.distributed_c10d:_get_default_store",
+               "--dist-check's store when torchrun's variables are not set (a process group of the user's)",
+               ("record/dist_check.py",), optional=True),
 )
 
 
