@@ -1,14 +1,16 @@
 """Real models nobody here wrote (tests/models/real_models.py), traced with ops on.
 
 Each one: outputs bit-identical traced and untraced, every module call's
-recorded output shapes equal to what a plain ``register_forward_hook`` sees,
-and no finding (these models are correct). Models whose library is missing
+recorded output shapes equal to what a plain forward hook sees, no finding
+(these models are correct), and for Hugging Face's decorated forwards an
+annotated source that shows the real ``forward`` with shapes on its lines. Models whose library is missing
 skip (the ``real`` extra installs them).
 """
 
 from __future__ import annotations
 
 import collections
+import re
 import warnings
 from typing import Any
 
@@ -82,3 +84,16 @@ def test_real_model_traces_exactly(entry: RealModel) -> None:
     assert set(recorded) == set(hooked)
     for name, calls in hooked.items():
         assert recorded[name] == calls, f"{entry.name} {name or '(root)'}"
+
+    if entry.library == "transformers":
+        _assert_annotates_the_real_forward(model, t.annotate())
+
+
+def _assert_annotates_the_real_forward(model: nn.Module, text: str) -> None:
+    """Every block is a ``forward`` (never a decorator's ``wrapper``), the root's with shapes."""
+    headers = [line for line in text.splitlines() if line.startswith("# ") and " · " in line]
+    assert all(re.match(r"# [\w, ]+\.forward \(", h) for h in headers), [h for h in headers if ".forward (" not in h]
+    assert "def wrapper(" not in text
+    root = [block for block in ("\n" + text).split("\n# ") if block.startswith(f"{type(model).__name__}.forward (root")]
+    assert len(root) == 1, headers
+    assert re.search(r" {2}# .*\(\d+(, \d+)*\)", root[0]), root[0][-2000:]

@@ -12,6 +12,7 @@ object seen is kept alive in ``_codes`` so that its id is never reused.
 
 from __future__ import annotations
 
+import inspect
 import linecache
 import os
 import runpy
@@ -179,9 +180,22 @@ def user_location(depth: int = 1) -> Location | None:
     return location_of(first_user_frame(sys._getframe(depth + 1)))
 
 
+def unwrapped(function: object) -> object:
+    """The function a ``functools.wraps`` chain wraps (``__wrapped__``), or ``function`` itself.
+
+    Hugging Face decorates every ``forward`` (``can_return_tuple``, ``check_model_inputs``...),
+    ``torch.no_grad()`` a user's; the code that matters is the innermost function's.
+    """
+    try:
+        return inspect.unwrap(function)  # type: ignore[arg-type]
+    except ValueError:  # a __wrapped__ cycle
+        return function
+
+
 def definition_of(function: object) -> Location | None:
-    """Where a function (a module's ``forward``) is defined."""
-    code = getattr(function, "__code__", None)
+    """Where a function (a module's ``forward``) is defined: the innermost one of a
+    decorated function (see ``unwrapped``)."""
+    code = getattr(unwrapped(function), "__code__", None)
     if not isinstance(code, CodeType):
         return None
     return Location(code.co_filename, code.co_firstlineno, "", code.co_name)

@@ -40,7 +40,8 @@ def is_builtin_module(module: nn.Module) -> bool:
         if issubclass(kind, _ScriptModule):  # runs outside Python; its class refuses ``forward``
             builtin = _builtin_forward[kind] = True
             return True
-        code = getattr(kind.forward, "__code__", None)
+        # a forward decorated by torch (``@torch.no_grad()``) is still the user's code
+        code = getattr(frames.unwrapped(kind.forward), "__code__", None)
         builtin = _builtin_forward[kind] = code is None or frames.is_internal(code)
     return builtin
 
