@@ -234,7 +234,7 @@ def _children(value: Any) -> list[tuple[object, Any]] | None:
     return None
 
 
-def _attributes(value: Any) -> list[tuple[str, Any]] | None:
+def _attributes(value: Any) -> list[tuple[object, Any]] | None:
     """A plain object's public instance attributes (torchvision's ``ImageList``:
     ``tensors``, ``image_sizes``), or None for anything else.
 
