@@ -26,7 +26,8 @@ from shapetrace.core.records import Call, link_calls
 from shapetrace.core.tensor_meta import TensorMeta
 from shapetrace.core.trace import Trace
 from shapetrace.errors import ShapetraceError
-from shapetrace.record.recorder import OpsSetting, error_text
+from shapetrace.record.events import error_text
+from shapetrace.record.recorder import OpsSetting
 from shapetrace.record.tracing import trace
 
 Sizes = dict[str, int]

@@ -16,6 +16,12 @@ from typing import TYPE_CHECKING, Any
 from torch.overrides import TorchFunctionMode
 
 from shapetrace.core.torch_facts import describe_op
+from shapetrace.core.torch_private import (
+    pop_torch_function_mode,
+    push_torch_function_mode,
+    torch_function_mode_at,
+    torch_function_mode_count,
+)
 from shapetrace.record import frames
 
 if TYPE_CHECKING:
@@ -60,3 +66,21 @@ def _call(func: Callable, args: tuple, kwargs: dict) -> Any:
 
 
 frames.add_transparent(OpMode.__torch_function__.__code__)
+
+
+def mode_on_top(mode: TorchFunctionMode) -> bool:
+    """Whether ``mode`` is the innermost torch function mode."""
+    depth = torch_function_mode_count()
+    return depth > 0 and torch_function_mode_at(depth - 1) is mode
+
+
+def remove_mode(mode: TorchFunctionMode) -> None:
+    """Take ``mode`` off the stack, leaving the modes pushed above it in place."""
+    above = []
+    while torch_function_mode_count() > 0:
+        popped = pop_torch_function_mode()
+        if popped is mode:
+            break
+        above.append(popped)
+    for popped in reversed(above):
+        push_torch_function_mode(popped)

@@ -18,7 +18,6 @@ per code object) and, at the end, a frozen ``Call``.
 
 from __future__ import annotations
 
-import re
 import sys
 import threading
 from collections.abc import Callable
@@ -27,66 +26,21 @@ from typing import Any, Literal, Union
 
 from torch import nn
 
-from shapetrace.core.records import Call, CallKind, Location, link_calls, make_call
+from shapetrace.core.records import Call, Location, link_calls
 from shapetrace.core.tensor_meta import MetaTable, TensorMeta, collect_metas, index_path, summarize_arg
 from shapetrace.core.torch_facts import KEEP_WITHOUT_OUTPUT
-from shapetrace.core.torch_private import (
-    CALL_IMPL_NAME,
-    pop_torch_function_mode,
-    push_torch_function_mode,
-    torch_function_mode_at,
-    torch_function_mode_count,
-)
+from shapetrace.core.torch_private import CALL_IMPL_NAME, pop_torch_function_mode, push_torch_function_mode
 from shapetrace.record import frames
 from shapetrace.record.dynamo import skip_in_dynamo
+from shapetrace.record.events import Event, error_text, unique_name, unwrapped_name
 from shapetrace.record.frames import first_user_frame, location_of
 from shapetrace.record.hooks import GlobalHooks, ModuleHooks, kwargs_of_call, needs_own_hooks
 from shapetrace.record.module_info import ModuleInfo, is_builtin_module, module_info, parameter_counts
-from shapetrace.record.op_mode import OpMode
+from shapetrace.record.op_mode import OpMode, mode_on_top, remove_mode
 
 OpsSetting = Union[bool, Literal["all"]]  # noqa: UP007 (a runtime alias on 3.10)
 RootFilter = Callable[[nn.Module, tuple, dict], bool]
 _get_ident = threading.get_ident
-
-
-def error_text(exc: BaseException) -> str:
-    message = str(exc).strip()
-    if len(message) > 2000:
-        message = message[:2000] + "..."
-    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
-
-
-class _Event:
-    """A call while it is recorded; frozen into a ``Call`` at the end.
-
-    Arguments are positional: an event is made for every call recorded.
-    """
-
-    __slots__ = ("args", "depth", "error", "id", "index", "info", "inputs", "kind", "kwargs", "location",
-                 "module_id", "name", "outputs", "parent_id", "tensor_ids", "type")
-
-    def __init__(self, id: int, kind: CallKind, name: str, type: str, inputs: tuple[TensorMeta, ...],
-                 tensor_ids: tuple[int, ...], location: Location | None, depth: int, index: int, parent_id: int | None,
-                 args: tuple = (), kwargs: dict | None = None, info: ModuleInfo | None = None,
-                 module_id: int = 0) -> None:
-        self.id, self.kind, self.name, self.type = id, kind, name, type
-        # The inputs' identities; the outputs' are added when the call returns.
-        self.inputs, self.tensor_ids, self.location = inputs, tensor_ids, location
-        self.depth, self.index = depth, index
-        self.parent_id, self.args, self.kwargs, self.info = parent_id, args, kwargs, info
-        self.module_id = module_id
-        self.outputs: tuple[TensorMeta, ...] = ()
-        self.error: str | None = None
-
-    def freeze(self) -> Call:
-        config, num_params, defined_at = self.info or _NO_MODULE_INFO
-        return make_call(self.id, self.kind, self.name, self.type, self.inputs, self.outputs, self.location,
-                         self.depth, self.index, self.parent_id, self.args,
-                         self.kwargs if self.kwargs is not None else {}, config or {}, num_params or 0, self.error,
-                         defined_at, self.tensor_ids)
-
-
-_NO_MODULE_INFO: ModuleInfo = ({}, 0, None)
 
 
 class Recorder:
@@ -108,9 +62,9 @@ class Recorder:
         self._ops_at_top = bool(ops) and ops_at_top
         self._mode = OpMode(self)
         self._mode_pushed = False
-        self._events: list[_Event] = []
+        self._events: list[Event] = []
         # Open module calls: (event, ops state before it, its call frame).
-        self._stack: list[tuple[_Event, bool, FrameType]] = []
+        self._stack: list[tuple[Event, bool, FrameType]] = []
         self._suspended: list[FrameType] = []  # call frames of modules outside the model that turned ops off
         self._skipping = 0
         self._names: dict[int, str] = {}
@@ -185,28 +139,16 @@ class Recorder:
         if wanted and not self._mode_pushed:
             push_torch_function_mode(self._mode)
             self._mode_pushed = True
-        elif not wanted and self._mode_pushed and self._mode_on_top():
+        elif not wanted and self._mode_pushed and mode_on_top(self._mode):
             pop_torch_function_mode()
             self._mode_pushed = False
         # A mode pushed by someone else above ours keeps ours in place: ops
         # are then ignored through ``ops_wanted`` (fast paths stay off).
 
-    def _mode_on_top(self) -> bool:
-        depth = torch_function_mode_count()
-        return depth > 0 and torch_function_mode_at(depth - 1) is self._mode
-
     def _remove_mode(self) -> None:
-        if not self._mode_pushed:
-            return
-        above = []
-        while torch_function_mode_count() > 0:
-            mode = pop_torch_function_mode()
-            if mode is self._mode:
-                break
-            above.append(mode)
-        for mode in reversed(above):
-            push_torch_function_mode(mode)
-        self._mode_pushed = False
+        if self._mode_pushed:
+            remove_mode(self._mode)
+            self._mode_pushed = False
 
     def _ops_inside(self, module: nn.Module) -> bool:
         if not self.ops:
@@ -294,7 +236,7 @@ class Recorder:
             self._set_ops(ops_inside)
             self.busy = False
 
-    def _module_event(self, module: nn.Module, args: tuple, kwargs: dict, location: Location | None) -> _Event:
+    def _module_event(self, module: nn.Module, args: tuple, kwargs: dict, location: Location | None) -> Event:
         stack = self._stack
         parent = stack[-1][0] if stack else None
         module_id = id(module)
@@ -309,7 +251,7 @@ class Recorder:
             collect_metas(kwargs, "", inputs, 0, self._meta_of)
         index = self._counts.get(name, 0)
         self._counts[name] = index + 1
-        return _Event(len(self._events), "module", name, type(module).__name__, tuple(inputs),
+        return Event(len(self._events), "module", name, type(module).__name__, tuple(inputs),
                       tuple(identities), location,
                       len(stack), index, parent.id if parent is not None else None, (), None, info, module_id)
 
@@ -372,13 +314,13 @@ class Recorder:
             event.error = "interrupted"
         self._set_ops(ops_outside)
 
-    def _name_of(self, module: nn.Module, parent: _Event | None) -> str:
+    def _name_of(self, module: nn.Module, parent: Event | None) -> str:
         name = self._names.get(id(module))
         if name is not None:
             return name
         # Only without a model: name modules as they first run.
         if parent is None:
-            name = "" if "" not in self._counts else _unique(_snake(type(module).__name__), self._counts)
+            name = "" if "" not in self._counts else unique_name(type(module).__name__, self._counts)
             for sub_name, sub in module.named_modules():
                 sub_name = unwrapped_name(sub_name, module)
                 self._names.setdefault(id(sub), f"{name}.{sub_name}" if name and sub_name else name or sub_name)
@@ -395,7 +337,7 @@ class Recorder:
 
     # ---------------------------------------------------------------- ops
     def op_started(self, described: tuple[str, str], user_frame: FrameType | None, args: tuple,
-                   kwargs: dict) -> _Event:
+                   kwargs: dict) -> Event:
         self.busy = True
         try:
             name, op_type = described
@@ -411,12 +353,12 @@ class Recorder:
             key = (id(location), name)
             index = self._op_counts.get(key, 0)
             self._op_counts[key] = index + 1
-            return _Event(-1, "op", name, op_type, tuple(metas), tuple(self._identities), location,
+            return Event(-1, "op", name, op_type, tuple(metas), tuple(self._identities), location,
                           len(self._stack), index, parent.id if parent is not None else None, summary, kw_summary)
         finally:
             self.busy = False
 
-    def _record_outputs(self, event: _Event, result: Any) -> None:
+    def _record_outputs(self, event: Event, result: Any) -> None:
         """The metadata and identities of the tensors in a call's result."""
         identities = self._identities
         identities.clear()
@@ -424,7 +366,7 @@ class Recorder:
         if identities:
             event.tensor_ids = (*event.tensor_ids, *identities)
 
-    def op_finished(self, event: _Event, result: Any, exc: BaseException | None) -> None:
+    def op_finished(self, event: Event, result: Any, exc: BaseException | None) -> None:
         self.busy = True
         try:
             if exc is not None:
@@ -447,32 +389,3 @@ def _frames_up(frame: FrameType | None) -> set[int]:
         running.add(id(frame))
         frame = frame.f_back
     return running
-
-
-# DDP keeps the user's model as ``.module``, FSDP (v1) and activation
-# checkpointing wrap each unit: their prefixes are noise in the user's names.
-_WRAPPER_SEGMENTS = ("_fsdp_wrapped_module.", "_checkpoint_wrapped_module.")
-
-
-def unwrapped_name(name: str, root: nn.Module) -> str:
-    """``lstm`` for DDP's ``module.lstm``, ``a`` for FSDP's ``a._fsdp_wrapped_module.0``'s
-    parent; the wrapped module itself is ``module`` (``a.module``), as under DDP."""
-    if name.startswith("module.") and type(root).__name__ == "DistributedDataParallel":
-        name = name[len("module."):]
-    for segment in _WRAPPER_SEGMENTS:
-        if segment[:-1] in name:
-            name = name.replace(segment, "")
-            if name.endswith(segment[:-1]):
-                name = name[:-len(segment) + 1] + "module"
-    return name
-
-
-def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z][a-z])", "_", name).lower()
-
-
-def _unique(base: str, taken: dict[str, int]) -> str:
-    name, n = base, 1
-    while name in taken:
-        name, n = f"{base}_{n}", n + 1
-    return name
