@@ -1,13 +1,12 @@
 """Shared by the renderer tests: tracing a model, golden files, quiet checks.
 
 Golden files live in tests/golden/; regenerate them, after looking at the
-difference, with ``SHAPETRACE_UPDATE_GOLDEN=1 python -m pytest tests/test_render_*.py``.
+difference, with ``python -m pytest --update-goldens tests/test_render_*.py tests/test_goldens.py``.
 """
 
 from __future__ import annotations
 
 import io
-import os
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ import shapetrace
 
 REPO = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).resolve().parent / "golden"
-UPDATE = os.environ.get("SHAPETRACE_UPDATE_GOLDEN") == "1"
+UPDATE = False  # set from pytest's --update-goldens option (tests/conftest.py)
 
 
 def silence_checks(monkeypatch: pytest.MonkeyPatch, findings: list | None = None) -> None:
@@ -58,5 +57,7 @@ def assert_golden(name: str, text: str) -> None:
     path = GOLDEN / name
     if UPDATE:
         path.write_text(text, encoding="utf-8")
-    assert path.exists(), f"no golden file {path}; create it with SHAPETRACE_UPDATE_GOLDEN=1"
-    assert text == path.read_text(encoding="utf-8")
+    assert path.exists(), f"no golden file {path}; create it with pytest --update-goldens"
+    assert text == path.read_text(encoding="utf-8"), (
+        f"the output differs from {path.relative_to(REPO)}; if the change is meant, rewrite it with "
+        "pytest --update-goldens and review `git diff tests/golden`")
