@@ -38,3 +38,14 @@ def test_api_tour_runs():
     assert "assert_shapes bound {'B': 5, 'T': 30}" in result.stdout
     assert "shapetrace: raised by .view(5, 30, 1)" in result.stdout
     assert "BiLSTM output: ('B', 'T', 64)  head: ('B', 4)" in result.stdout
+
+
+def test_time_sequence_prediction_report_folds_its_loops():
+    """pytorch/examples' time_sequence_prediction: 1,999 steps, a report under 60 lines (issue 18)."""
+    result = subprocess.run([sys.executable, "-m", "shapetrace", "run", "demos/time_sequence_prediction.py",
+                             "--", "--steps", "300"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) < 60
+    assert any("lstm1: LSTMCell ×299" in line for line in lines)
+    assert any("cat((T ×599), dim=1)" in line and "599 × (3, 1)" in line for line in lines)

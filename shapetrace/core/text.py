@@ -85,7 +85,10 @@ def _format_arg(value: Any) -> str:
             return f"<{value['object']}>"
         return "{" + ", ".join(f"{k!r}: {_format_arg(v)}" for k, v in value.items()) + "}"
     if isinstance(value, tuple):
-        return "(" + ", ".join(_format_arg(v) for v in value) + ("," if len(value) == 1 else "") + ")"
+        parts = [_format_arg(v) for v in value]
+        if len(parts) > 3 and len(set(parts)) == 1:  # torch.cat(outputs) of a 1,999-step loop
+            return f"({parts[0]} ×{len(parts)})"
+        return "(" + ", ".join(parts) + ("," if len(value) == 1 else "") + ")"
     return repr(value)
 
 

@@ -1,8 +1,12 @@
-"""What the tree and the graph show of the call tree.
+"""What the table, the tree and the graph show of the call tree.
 
-Both views cut the tree at a depth, may leave ops out, and fold a run of
-identical sibling calls (the 12 layers of a transformer) into one entry
-named ``layers.0-11 ×12`` that shows the first of them.
+The views cut the tree at a depth, may leave ops out, and fold repeated
+sibling calls into one entry that shows the first of them:
+
+- a run of identical sibling calls (the 12 layers of a transformer) becomes
+  ``layers.0-11 ×12`` (tree and graph);
+- calls of one module or op from one line with the same shapes (a loop over
+  time steps, anywhere among its siblings) become ``lstm1 ×1999`` (every view).
 """
 
 from __future__ import annotations
@@ -37,32 +41,87 @@ def relative_name(call: Call) -> str:
     return call.name
 
 
-def signature(call: Call, *, ops: bool, depth: int | None) -> Hashable:
+def signature(call: Call, *, ops: bool, depth: int | None,
+              memo: dict[int, Hashable] | None = None) -> Hashable:
     """Everything two calls must share to be drawn as one: type, shapes, params,
-    and the same for their shown children; not their names or places."""
-    return (call.kind, call.type, call.num_params if call.kind == "module" else call.name,
-            tuple((m.path, m.shape, m.dtype, m.device, m.stride) for m in call.inputs),
-            tuple((m.path, m.shape, m.dtype, m.device, m.stride) for m in call.outputs),
-            tuple((relative_name(child), signature(child, ops=ops, depth=depth))
-                  for child in shown_children(call, ops=ops, depth=depth)))
+    and the same for their shown children; not their names or places.
+    ``memo`` (call id -> signature) saves recomputing nested calls' signatures."""
+    if memo is not None:
+        known = memo.get(call.id)
+        if known is not None:
+            return known
+    found = (call.kind, call.type, call.num_params if call.kind == "module" else call.name,
+             tuple((m.path, m.shape, m.dtype, m.device, m.stride) for m in call.inputs),
+             tuple((m.path, m.shape, m.dtype, m.device, m.stride) for m in call.outputs),
+             tuple((relative_name(child), signature(child, ops=ops, depth=depth, memo=memo))
+                   for child in shown_children(call, ops=ops, depth=depth)))
+    if memo is not None:
+        memo[call.id] = found
+    return found
 
 
-def repeated_runs(calls: Sequence[Call], *, ops: bool, depth: int | None) -> list[list[Call]]:
-    """Consecutive module calls with one signature, grouped; other calls alone.
+def repeated_runs(calls: Sequence[Call], *, ops: bool, depth: int | None, loops: bool = True,
+                  memo: dict[int, Hashable] | None = None) -> list[list[Call]]:
+    """Consecutive module calls with one signature, grouped; with ``loops``,
+    each call also joins an earlier one of its module or op from the same line
+    with the same signature (``loop_repeats``). Groups keep the order of their
+    first calls.
 
     >>> [len(run) for run in repeated_runs(encoder.children, ops=False, depth=2)]
     [12]
+    >>> [len(run) for run in repeated_runs(sequence.children, ops=False, depth=1)]  # 3 modules in a loop
+    [1999, 1999, 1999]
     """
+    memo = {} if memo is None else memo
     runs: list[list[Call]] = []
     previous: Hashable = None
+    same_line: dict[Hashable, list[Call]] = {}
     for call in calls:
-        key = signature(call, ops=ops, depth=depth) if call.kind == "module" else None
-        if runs and key is not None and key == previous:
+        key = signature(call, ops=ops, depth=depth, memo=memo) if call.kind == "module" else None
+        line_key = _line_key(call, ops=ops, depth=depth, memo=memo) if loops else None
+        earlier = same_line.get(line_key) if line_key is not None else None
+        if earlier is not None:
+            earlier.append(call)
+        elif runs and key is not None and key == previous and runs[-1][0].kind == "module":
             runs[-1].append(call)
         else:
             runs.append([call])
+            if line_key is not None:
+                same_line[line_key] = runs[-1]
         previous = key
     return runs
+
+
+def loop_repeats(calls: Sequence[Call], *, ops: bool, depth: int | None,
+                 memo: dict[int, Hashable] | None = None) -> list[list[Call]]:
+    """Calls grouped with the earlier calls of their module (or op) from the
+    same line with the same signature: a loop's steps. Other calls alone.
+
+    >>> [(run[0].name, len(run)) for run in loop_repeats(root.children, ops=True, depth=None)][:3]
+    [('split', 1), ('lstm1', 1999), ('lstm2', 1999)]
+    """
+    memo = {} if memo is None else memo
+    groups: list[list[Call]] = []
+    same_line: dict[Hashable, list[Call]] = {}
+    for call in calls:
+        key = _line_key(call, ops=ops, depth=depth, memo=memo)
+        earlier = same_line.get(key) if key is not None else None
+        if earlier is not None:
+            earlier.append(call)
+        else:
+            groups.append([call])
+            if key is not None:
+                same_line[key] = groups[-1]
+    return groups
+
+
+def _line_key(call: Call, *, ops: bool, depth: int | None, memo: dict[int, Hashable]) -> Hashable:
+    """What calls of one loop share: module (or op), line, signature. None
+    without a line: nothing says two such calls are one statement."""
+    location = call.location
+    if location is None:
+        return None
+    return (call.name, location.filename, location.lineno, signature(call, ops=ops, depth=depth, memo=memo))
 
 
 def run_name(run: Sequence[Call]) -> str:
@@ -81,4 +140,16 @@ def run_name(run: Sequence[Call]) -> str:
 
 def run_label(run: Sequence[Call]) -> str:
     """``layers.0-11 ×12``; a single call is just its name."""
-    return run_name(run) + (f" ×{len(run)}" if len(run) > 1 else "")
+    return run_name(run) + repeat_mark(run)
+
+
+def repeat_mark(run: Sequence[Call]) -> str:
+    """`` ×1999`` for calls of a module from its first; `` #2000-2001 ×2``
+    for a later range of its calls (a second loop); ``""`` for one call."""
+    if len(run) < 2:
+        return ""
+    first, last = run[0], run[-1]
+    same = first.kind == "module" and first.name == last.name
+    if same and first.index and last.index - first.index + 1 == len(run):
+        return f" #{first.index + 1}-{last.index + 1} ×{len(run)}"
+    return f" ×{len(run)}"

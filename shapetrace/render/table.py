@@ -1,4 +1,6 @@
-"""The table view: one row per call, indented by depth like torchinfo."""
+"""The table view: one row per call, indented by depth like torchinfo; the
+steps of a loop (calls of one module or op from one line, alike) share a row
+(``lstm1: LSTMCell ×1999``)."""
 
 from __future__ import annotations
 
@@ -9,10 +11,13 @@ from rich.table import Table
 from rich.text import Text
 
 from shapetrace.core.records import Call
-from shapetrace.core.text import device_label, dtype_label, format_count, format_location, format_op, labelled_shapes
+from shapetrace.core.text import device_label, dtype_label, format_count, format_location, format_op
 from shapetrace.core.trace import Trace
+from shapetrace.render.marks import NON_CONTIGUOUS, folded_shapes, marked_shapes
+from shapetrace.render.structure import loop_repeats, repeat_mark, shown_children, shown_roots
 
-NON_CONTIGUOUS = "non-contig"
+__all__ = ["NON_CONTIGUOUS", "TraceTable", "build_table", "call_label", "table_rows", "trace_table",
+           "uniform", "visible_calls"]
 
 
 def visible_calls(trace: Trace, *, ops: bool = True, depth: int | None = None) -> list[Call]:
@@ -21,7 +26,29 @@ def visible_calls(trace: Trace, *, ops: bool = True, depth: int | None = None) -
             if (ops or c.kind == "module") and (depth is None or c.depth <= depth)]
 
 
-def call_label(call: Call) -> Text:
+def table_rows(trace: Trace, *, ops: bool = True, depth: int | None = None,
+               fold: bool = True) -> list[list[Call]]:
+    """The calls of ``visible_calls`` in order, each row a list: one call, or
+    with ``fold`` the steps of a loop (``loop_repeats``) at the place of the
+    first, with the calls they hold alike (first call first)."""
+    if not fold:
+        return [[call] for call in visible_calls(trace, ops=ops, depth=depth)]
+    rows: list[list[Call]] = []
+    memo: dict = {}
+
+    def add(aligned: list[list[Call]]) -> None:
+        # aligned[0]: calls shown under the row's first call; aligned[k]: the same under its k-th call
+        position = {call.id: p for p, call in enumerate(aligned[0])}
+        for group in loop_repeats(aligned[0], ops=ops, depth=depth, memo=memo):
+            spots = [position[call.id] for call in group]
+            rows.append([calls[p] for calls in aligned for p in spots])
+            add([shown_children(calls[p], ops=ops, depth=depth) for calls in aligned for p in spots])
+
+    add([shown_roots(trace.calls, ops=ops)])
+    return rows
+
+
+def call_label(call: Call, run: list[Call] | None = None) -> Text:
     indent = "  " * call.depth + ("└─ " if call.depth else "")
     if call.kind == "op":
         return Text.assemble(indent, (format_op(call), "cyan"))
@@ -29,14 +56,18 @@ def call_label(call: Call) -> Text:
         title = Text.assemble(indent, (call.type, "bold"), (" (root)", "dim"))
     else:
         title = Text.assemble(indent, (call.name, "bold"), (f": {call.type}", "dim"))
-    if call.index:
+    mark = repeat_mark(run) if run else ""
+    if mark:
+        title.append(mark, "dim")
+    elif call.index:
         title.append(f" #{call.index + 1}", "dim")
     return title
 
 
 def _contiguity(call: Call) -> Text:
     """Marks only the non-contiguous outputs: the exception is what matters."""
-    return Text("\n".join(NON_CONTIGUOUS if not m.contiguous else "" for m in call.outputs), "bold yellow")
+    return Text("\n".join(NON_CONTIGUOUS if any(not m.contiguous for m in metas) else ""
+                          for _, metas in folded_shapes(call, call.outputs, with_marks=False)), "bold yellow")
 
 
 def _dtype_cell(call: Call) -> str:
@@ -89,14 +120,15 @@ def build_table(trace: Trace, *, ops: bool = True, depth: int | None = None, dro
     for finding in trace.findings:
         if finding.call_id is not None:
             findings_by_call.setdefault(finding.call_id, []).append(finding.code)
-    calls = visible_calls(trace, ops=ops, depth=depth)
-    inputs = ["\n".join(labelled_shapes(c, c.inputs, output=False)) for c in calls]
-    outputs = ["\n".join(labelled_shapes(c, c.outputs)) for c in calls]
+    rows = table_rows(trace, ops=ops, depth=depth)
+    calls = [row[0] for row in rows]
+    inputs = ["\n".join(marked_shapes(c, c.inputs, output=False, with_marks=False)) for c in calls]
+    outputs = ["\n".join(marked_shapes(c, c.outputs, with_marks=False)) for c in calls]
     show_dtype, show_device = uniform(trace, "dtype") is None, uniform(trace, "device") is None
     show_contig = any(not m.contiguous for c in calls for m in c.outputs)
 
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    table.add_column("Call", no_wrap=True, min_width=max((len(call_label(c)) for c in calls), default=4))
+    table.add_column("Call", no_wrap=True, min_width=max((len(call_label(r[0], r)) for r in rows), default=4))
     show_line, show_params = "Line" not in drop, "Params" not in drop
     if show_line:
         table.add_column("Line", style="dim", no_wrap=True, overflow="ellipsis", max_width=40)
@@ -113,11 +145,12 @@ def build_table(trace: Trace, *, ops: bool = True, depth: int | None = None, dro
     if findings_by_call:
         table.add_column("Findings", style="bold red", no_wrap=True)
 
-    for call, input_cell, output_cell in zip(calls, inputs, outputs):
+    for run, input_cell, output_cell in zip(rows, inputs, outputs):
+        call = run[0]
         output_text = Text(output_cell)
         if call.error is not None:
             output_text = Text(f"✗ {call.error.split(':')[0]}", style="bold red")
-        row: list[RenderableType] = [call_label(call)]
+        row: list[RenderableType] = [call_label(call, run)]
         if show_line:
             row.append(format_location(call.location))
         row += [input_cell, output_text]
@@ -130,6 +163,6 @@ def build_table(trace: Trace, *, ops: bool = True, depth: int | None = None, dro
         if show_params:
             row.append(format_count(call.num_params) if call.kind == "module" and call.num_params else "")
         if findings_by_call:
-            row.append(", ".join(findings_by_call.get(call.id, ())))
+            row.append(", ".join(dict.fromkeys(code for member in run for code in findings_by_call.get(member.id, ()))))
         table.add_row(*row, style="dim" if call.kind == "op" else None)
     return table
