@@ -15,6 +15,7 @@ _EXPORTS = {
     "Call": ".core.records",
     "CollectiveMismatchError": ".errors",
     "Finding": ".core.finding",
+    "GraphTooLargeError": ".errors",
     "Location": ".core.records",
     "RecordedError": ".errors",
     "ShapetraceError": ".errors",
@@ -59,6 +60,7 @@ if TYPE_CHECKING:
     from shapetrace.core.tensor_meta import TensorMeta as TensorMeta
     from shapetrace.core.trace import Trace as Trace
     from shapetrace.errors import CollectiveMismatchError as CollectiveMismatchError
+    from shapetrace.errors import GraphTooLargeError as GraphTooLargeError
     from shapetrace.errors import RecordedError as RecordedError
     from shapetrace.errors import ShapetraceError as ShapetraceError
     from shapetrace.errors import ShapetraceWarning as ShapetraceWarning

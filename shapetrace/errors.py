@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CollectiveMismatchError",
+    "GraphTooLargeError",
     "RecordedError",
     "ShapetraceError",
     "ShapetraceWarning",
@@ -129,6 +130,11 @@ class CollectiveMismatchError(ShapetraceError, RuntimeError):
     """``--dist-check``: the ranks called a collective with different shapes,
     dtypes or ops; raised on every rank before the collective runs, with a
     note naming the first upstream call whose shapes differ across ranks."""
+
+
+class GraphTooLargeError(ShapetraceError):
+    """A graph too large for ``dot`` to lay out in a few seconds; the message
+    says what to draw instead (``depth=``, ``ops=False``)."""
 
 
 # Tracebacks and reprs show the public name, ``shapetrace.TraceFormatError``,

@@ -312,7 +312,7 @@ class Trace:
         return annotate(self, verbose=verbose, max_column=max_column)
 
     def graph(self, *, depth: int | None = None, ops: bool = False, collapse: bool = True,
-              rankdir: str = "TB") -> graphviz.Digraph:
+              rankdir: str = "TB", max_size: int | None = 800) -> graphviz.Digraph:
         """The data flow as a ``graphviz.Digraph``: a node per module call, a
         cluster per parent, each edge labelled with its tensor's shape.
 
@@ -330,20 +330,27 @@ class Trace:
                 default True.
             rankdir: Graphviz's direction, ``"TB"`` (top to bottom), ``"LR"``,
                 ``"BT"`` or ``"RL"``; default ``"TB"``.
+            max_size: the most nodes plus rank-crossing edge segments to give
+                ``dot`` (it lays out 800 in a few seconds, 2,600 in minutes);
+                default 800; None: no limit.
 
         Returns:
             ``graphviz.Digraph`` (``.source`` is the DOT text; ``.render()``
-            needs Graphviz's ``dot`` program). Findings colour their call.
+            needs Graphviz's ``dot`` program). Findings colour their call; the
+            steps of a loop are one node (``lstm1 ×999``).
 
         Raises:
             ShapetraceError: a bad option value.
+            GraphTooLargeError: past ``max_size``; the message names a
+                ``depth=``/``ops=False`` that fits.
         """
         from shapetrace.render.graph.digraph import trace_graph
 
         function = "Trace.graph"
         return trace_graph(self, depth=check_depth(function, depth), ops=check_flag(function, "ops", ops),
                            collapse=check_flag(function, "collapse", collapse),
-                           rankdir=check_choice(function, "rankdir", rankdir, ("TB", "LR", "BT", "RL")))
+                           rankdir=check_choice(function, "rankdir", rankdir, ("TB", "LR", "BT", "RL")),
+                           max_size=None if max_size is None else check_int(function, "max_size", max_size, minimum=1))
 
     def tree(self, *, ops: bool = False, depth: int | None = None, collapse: bool = True) -> RenderableType:
         """A rich tree of the calls with their shapes and parameter counts.

@@ -3,12 +3,14 @@ graph as inline SVG where the ``dot`` program exists."""
 
 from __future__ import annotations
 
+import html
 import io
 import shutil
 
 from rich.console import Console
 
 from shapetrace.core.trace import Trace
+from shapetrace.errors import GraphTooLargeError
 from shapetrace.render.report import report
 
 # rich fills in {code}; inline styles need no stylesheet, so the other fields go unused.
@@ -22,14 +24,19 @@ def trace_html(trace: Trace, *, graph: bool = True, width: int = 140) -> str:
                       color_system="truecolor")
     console.print(report(trace))
     parts = [console.export_html(inline_styles=True, code_format=_PRE)]
-    svg = graph_svg(trace) if graph else None
-    if svg is not None:
-        parts.append(svg)
+    if graph:
+        try:
+            svg = graph_svg(trace)
+        except GraphTooLargeError as error:  # the report stands without the picture
+            svg = f'<p style="font-family: sans-serif; font-size: 12px">graph not drawn: {html.escape(str(error))}</p>'
+        if svg is not None:
+            parts.append(svg)
     return '<div class="shapetrace">' + "".join(parts) + "</div>"
 
 
 def graph_svg(trace: Trace) -> str | None:
-    """The graph as an ``<svg>`` element, None without ``dot``."""
+    """The graph as an ``<svg>`` element, None without ``dot``.
+    Raises ``GraphTooLargeError`` for a graph ``dot`` would take minutes over."""
     if shutil.which("dot") is None:
         return None
     import graphviz

@@ -107,6 +107,9 @@ class TraceLineage:
         self._returned: dict[tuple[int, int], Producer] = {}  # a module's output -> the call inside that made it
         self._newest: dict[int, _Entry] = {}  # by identity, across scopes: a tensor kept by a module
         self._met: set[int] = set()  # the identities seen so far, in execution order
+        self._guessed: set[tuple[int, int]] = set()  # (call id, input index) linked by metadata alone
+        self._returned_guessed: set[tuple[int, int]] = set()  # (module call id, output index), the same
+        self._guessed_ids: set[int] = set()  # tensors whose producer was found by metadata
 
     # ------------------------------------------------------------- queries
     def input_lineage(self, call: Call, index: int = 0) -> Lineage:
@@ -118,6 +121,15 @@ class TraceLineage:
     def source(self, call: Call, index: int = 0) -> Producer | None:
         """The producer of input ``index`` of ``call``, None when unknown."""
         return self._sources[call.id][index]
+
+    def guessed(self, call: Call, index: int = 0) -> bool:
+        """True when input ``index`` of ``call`` was linked to its source by
+        metadata alone (shape, stride, dtype, device), not by tensor identity."""
+        return (call.id, index) in self._guessed
+
+    def guessed_inside(self, call: Call, index: int = 0) -> bool:
+        """True when ``made_inside(call, index)`` was found by metadata alone."""
+        return (call.id, index) in self._returned_guessed
 
     def consumers(self, call: Call, index: int = 0) -> list[tuple[Call, int]]:
         """``(call, input index)`` of each call that received that output."""
@@ -176,6 +188,7 @@ class TraceLineage:
             if identity is not None:
                 self._newest[identity] = entry
                 self._met.add(identity)
+                self._guessed_ids.discard(identity)
 
     def _link(self, call: Call, scope: _Scope) -> list[_Entry | None]:
         """The entry each input matches: by identity when the trace met that
@@ -195,6 +208,8 @@ class TraceLineage:
                 result[k] = entry = scope.holding(ids[k]) or self._newest.get(ids[k])
                 if entry is not None:
                     entry.read = True
+                    if ids[k] in self._guessed_ids:
+                        self._guessed.add((call.id, k))
             elif ids and ids[k] in ids[:k]:  # the same new tensor passed twice
                 continue
             else:
@@ -210,14 +225,19 @@ class TraceLineage:
             for k, entry in zip(positions, chosen):
                 result[k] = entry
                 entry.read = True
+                self._guessed.add((call.id, k))
         for k, identity in enumerate(ids):
             if identity in self._met:
                 continue
             entry = result[k]
             if entry is None and identity in ids[:k]:
                 result[k] = result[ids.index(identity)]
+                if (call.id, ids.index(identity)) in self._guessed:
+                    self._guessed.add((call.id, k))
             elif entry is not None:  # later reads of this tensor take the same producer
                 scope.by_identity[identity] = self._newest[identity] = entry
+                if (call.id, k) in self._guessed:
+                    self._guessed_ids.add(identity)
         return result
 
     @staticmethod
@@ -242,7 +262,8 @@ class TraceLineage:
         found: list[_Entry | None] = []
         ids = call.output_ids
         for k, meta in enumerate(call.outputs):
-            if ids and ids[k] in self._met:
+            guessed = not (ids and ids[k] in self._met)
+            if not guessed:
                 entry = inner.holding(ids[k])
             else:
                 alike = inner.latest(tensor_key(meta))
@@ -250,6 +271,8 @@ class TraceLineage:
             found.append(entry)
             if entry is not None and not entry.source.as_input and _inside(entry.source.call, call):
                 self._returned[(call.id, k)] = entry.source
+                if guessed:
+                    self._returned_guessed.add((call.id, k))
         return found
 
 

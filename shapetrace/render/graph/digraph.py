@@ -17,7 +17,9 @@ from shapetrace.core.records import Call
 from shapetrace.core.tensor_meta import TensorMeta, dtype_name
 from shapetrace.core.text import format_count, format_op, format_shape, tensor_name
 from shapetrace.core.trace import Trace
-from shapetrace.render.graph.layout import Box, Edge, End, GraphPlan, Origin
+from shapetrace.errors import GraphTooLargeError
+from shapetrace.render.graph.layout import Box, Edge, End, GraphPlan, Origin, Unrecorded
+from shapetrace.render.graph.size import MAX_LAYOUT_SIZE, layout_size
 from shapetrace.render.marks import marks
 from shapetrace.render.structure import run_label
 
@@ -30,12 +32,18 @@ _MODULE_STYLE = {"shape": "box", "style": "rounded,filled", "fillcolor": "#e8eef
 _OP_STYLE = {"shape": "box", "style": "rounded,filled", "fillcolor": "#f3f4f6", "color": "#9ca3af",
              "fontsize": "9"}
 _END_STYLE = {"shape": "ellipse", "style": "filled", "fillcolor": "#dcfce7", "color": "#16a34a"}
+_STUB_STYLE = {"shape": "plaintext", "fontcolor": "#6b7280", "fontsize": "9"}
+_GUESSED_EDGE = {"style": "dashed"}
+# The label of a link found by metadata alone: tensor identity did not say it.
+GUESSED = "(matched by shape)"
+NOT_RECORDED = "not recorded"
 _FINDING_COLOR = {"error": "#fecaca", "warning": "#fde68a", "info": "#dbeafe"}
 _FINDING_LINE = {"error": "#dc2626", "warning": "#d97706", "info": "#2563eb"}
 
 
 def trace_graph(trace: Trace, *, depth: int | None = None, ops: bool = False,
-                collapse: bool = True, rankdir: str = "TB") -> graphviz.Digraph:
+                collapse: bool = True, rankdir: str = "TB",
+                max_size: int | None = MAX_LAYOUT_SIZE) -> graphviz.Digraph:
     """The trace as a graph: a node per module call, clusters for parents.
 
     >>> dot = trace_graph(encoded, depth=2)   # 12 encoder layers drawn once
@@ -44,8 +52,23 @@ def trace_graph(trace: Trace, *, depth: int | None = None, ops: bool = False,
 
     Edges carry the tensor's shape, e.g. ``lstm -> linear`` labelled
     ``(150, 64)`` and ``via .contiguous() .view(150, 64)``; ``ops=True``
-    draws those ops as nodes instead. Findings colour their call.
+    draws those ops as nodes instead. Findings colour their call; the steps
+    of a loop are one node (``lstm1 ×1999``).
+
+    ``max_size``: the most nodes plus rank-crossing edge segments
+    (``size.layout_size``) to hand to ``dot``, which lays out 800 in a few
+    seconds and a 150-node graph of 2,600 in minutes; None: no limit.
+    Raises ``GraphTooLargeError`` past it, naming a ``depth=``/``ops=False``
+    that fits.
     """
+    graph, size = _draw(trace, depth=depth, ops=ops, collapse=collapse, rankdir=rankdir)
+    if max_size is not None and size > max_size:
+        raise GraphTooLargeError(_too_large(trace, size, max_size, depth=depth, ops=ops, collapse=collapse))
+    return graph
+
+
+def _draw(trace: Trace, *, depth: int | None, ops: bool, collapse: bool,
+          rankdir: str = "TB") -> tuple[graphviz.Digraph, int]:
     import graphviz
 
     plan = GraphPlan(trace, depth=depth, ops=ops, collapse=collapse)
@@ -53,8 +76,27 @@ def trace_graph(trace: Trace, *, depth: int | None = None, ops: bool = False,
     graph.attr(rankdir=rankdir, compound="true", fontname=_FONT, fontsize="11", nodesep="0.3")
     graph.attr("node", fontname=_FONT, fontsize="11")
     graph.attr("edge", fontname=_FONT, fontsize="9", color="#4b5563")
-    _Drawing(trace, plan, graph).draw()
-    return graph
+    drawing = _Drawing(trace, plan, graph)
+    drawing.draw()
+    return graph, layout_size(drawing.drawn_edges)
+
+
+def _too_large(trace: Trace, size: int, max_size: int, *, depth: int | None, ops: bool, collapse: bool) -> str:
+    """One line: how large, and the least folding that fits."""
+    deepest = max((call.depth for call in trace.calls if call.kind == "module"), default=0)
+    start = deepest if depth is None else min(depth, deepest)
+    tries = [(start, False)] if ops else []
+    tries += [(d, False) for d in range(start - 1, -1, -1)]
+    advice = "pass depth=0"
+    for try_depth, try_ops in tries:
+        if _draw(trace, depth=try_depth, ops=try_ops, collapse=collapse)[1] <= max_size:
+            advice = "pass " + " and ".join(([f"depth={try_depth}"] if try_depth != depth else [])
+                                            + (["ops=False"] if ops and not try_ops else []))
+            break
+    if not collapse:
+        advice = "leave collapse=True or " + advice
+    return (f"the graph is too large for dot to lay out in a few seconds ({size:,} positions, limit {max_size:,}): "
+            f"{advice} (--depth N, --no-ops), or max_size=None to draw it anyway")
 
 
 class _Drawing:
@@ -63,6 +105,7 @@ class _Drawing:
         self.findings = _findings_by_call(trace, plan)
         self.anchor: dict[int, str] = {}  # cluster call id -> its last node
         self.ends: set[str] = set()
+        self.drawn_edges: list[tuple[str, str]] = []  # (tail, head) node ids, for layout_size
         usual = Counter((m.dtype, m.device) for m in (e.meta for e in plan.edges))
         self.usual = usual.most_common(1)[0][0] if usual else None
         # Ops not drawn as nodes but drawn as where a tensor was made (torch.randn),
@@ -115,14 +158,22 @@ class _Drawing:
         attrs: dict[str, str] = {}
         tail = self._end_node(edge.origin, attrs, "ltail")
         head = self._end_node(edge.target, attrs, "lhead")
+        if edge.loop:  # a loop's state: graphviz draws an edge from a node to itself, not from a cluster
+            attrs.pop("ltail", None)
+            attrs.pop("lhead", None)
         codes = [f for op in edge.via for f in self.findings.get(op.id, [])]
+        if edge.guessed or isinstance(edge.origin, Unrecorded):
+            attrs.update(_GUESSED_EDGE)
         if codes:
             attrs.update(color=_FINDING_LINE[_worst(codes)], fontcolor=_FINDING_LINE[_worst(codes)], penwidth="2")
         self.graph.edge(tail, head, label=_finding_lines(self._edge_text(edge), codes), **attrs)
+        self.drawn_edges.append((tail, head))
 
     def _end_node(self, item: Origin | Call | End, attrs: dict[str, str], side: str) -> str:
         if isinstance(item, End):
             return self._end(item)
+        if isinstance(item, Unrecorded):
+            return self._stub(item)
         if item.id in self.anchor:  # a cluster: the edge touches its border
             attrs[side] = f"cluster_{item.id}"
             return self.anchor[item.id]
@@ -143,6 +194,14 @@ class _Drawing:
             self.graph.node(node, label, **_END_STYLE)
         return node
 
+    def _stub(self, stub: Unrecorded) -> str:
+        """A tensor no recorded call made (a parameter, code the trace did not see)."""
+        node = f"u_{stub.call.id}_" + (stub.path.replace(".", "_") or "0")
+        if node not in self.ends:
+            self.ends.add(node)
+            self.graph.node(node, NOT_RECORDED, **_STUB_STYLE)
+        return node
+
     def _edge_text(self, edge: Edge) -> str:
         meta = edge.meta
         text = format_shape(meta)
@@ -154,6 +213,11 @@ class _Drawing:
             text += f" {_placement(meta, self.usual)}"
         if edge.via:  # the last three ops: the ones that shaped what arrives
             text += "\nvia " + "… " * (len(edge.via) > 3) + " ".join(format_op(op, 20) for op in edge.via[-3:])
+        if edge.loop:  # a loop over one module, or a chain of siblings alike drawn as one
+            run = self.plan.run_of(edge.origin) if isinstance(edge.origin, Call) else []
+            text += "\n↻ " + ("into the next step" if len({c.name for c in run}) <= 1 else "each into the next")
+        if edge.guessed:
+            text += f"\n{GUESSED}"
         return text
 
 

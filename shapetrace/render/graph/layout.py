@@ -4,7 +4,16 @@ Module calls within ``depth`` are drawn: as a node when nothing under them
 is drawn, else as a cluster around their children. Ops are nodes with
 ``ops=True``; otherwise a tensor passes through them and the edge says
 ``via .view(150, 64)``. A run of identical siblings is drawn once (the first
-of them) and named ``layers.0-11 ×12``; edges between its members are left out.
+of them) and named ``layers.0-11 ×12``, and so are the steps of a loop
+(``lstm1 ×1999``); edges between its members are left out, but for one
+member's output into the next member of the same node: a loop's state,
+drawn as an edge from the node to itself.
+
+The graph never draws more than it knows: every input of a drawn call has an
+edge, from its producer or, where nothing recorded made it (a parameter, a
+tensor made in code the trace did not see), from a stub node that says so;
+a link found by shape alone (no tensor identity) is an ``Edge`` with
+``guessed``, drawn dashed.
 """
 
 from __future__ import annotations
@@ -39,7 +48,15 @@ class End:
     is_input: bool
 
 
-Origin = Call | End  # a drawn call (node, cluster or source op), or a graph input
+@dataclasses.dataclass(frozen=True)
+class Unrecorded:
+    """Where input ``path`` of ``call`` came from when no recorded call made it."""
+
+    call: Call
+    path: str
+
+
+Origin = Call | End | Unrecorded  # a drawn call (node, cluster or source op), a graph input, a stub
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +65,8 @@ class Edge:
     target: Call | End
     meta: TensorMeta  # the tensor as the target receives it
     via: tuple[Call, ...] = ()  # ops not drawn that it went through
+    guessed: bool = False  # some link on the way matched by metadata alone
+    loop: bool = False  # one step's output into the next step of the same drawn call
 
 
 class GraphPlan:
@@ -64,9 +83,11 @@ class GraphPlan:
         self._role: dict[int, Role] = {}
         self._drawn_as: dict[int, Call] = {}  # call id -> the drawn call standing for it
         self._members: dict[int, tuple[tuple[int, int], ...]] = {}  # (run, member) chains
+        self._runs_by_first: dict[int, list[Call]] = {}
         self.boxes = self._place(shown_roots(trace.calls, ops=ops), ())
         self._flow = GraphLinks(trace.calls)
-        self._resolved: dict[GraphSource, list[tuple[Origin, tuple[Call, ...]]]] = {}
+        self._resolved: dict[GraphSource, list[tuple[Origin, tuple[Call, ...], bool]]] = {}
+        self._final: dict[int, tuple[Call, dict[int, int]]] = {}
         self._sources: dict[tuple, Call] = {}  # ops drawn because they made a tensor
         self.edges = self._edges(trace)
 
@@ -84,13 +105,17 @@ class GraphPlan:
             for member_index, member in enumerate(run):
                 self._map_member(member, first, (*chain, (first.id, member_index)))
             box = Box(first, run)
+            self._runs_by_first[first.id] = run
             if children:
                 box.children = self._place(children, (*chain, (first.id, 0)))
             boxes.append(box)
         return boxes
 
     def _map_member(self, member: Call, first: Call, chain: tuple[tuple[int, int], ...]) -> None:
-        """Let ``member`` and its shown calls stand for ``first`` and its own."""
+        """Let ``member`` and its shown calls stand for ``first`` and its own.
+        (A call may be mapped twice: to its counterpart in a run's first
+        member, then, there, to the first of a run inside; ``_standing``
+        follows such chains.)"""
         pairs = zip(self._shown_walk(member), self._shown_walk(first))
         for call, counterpart in pairs:
             has_children = bool(shown_children(call, ops=self.ops, depth=self.depth))
@@ -104,6 +129,10 @@ class GraphPlan:
             walk += self._shown_walk(child)
         return walk
 
+    def run_of(self, call: Call) -> list[Call]:
+        """The calls a drawn call stands for at its own level (its run)."""
+        return self._runs_by_first.get(call.id, [call])
+
     def role(self, call: Call) -> Role:
         role = self._role.get(call.id)
         if role is not None:
@@ -114,7 +143,25 @@ class GraphPlan:
     def drawn(self, call: Call) -> Call:
         """The drawn call that stands for ``call`` (its node, or the first of its run)."""
         owner = self._owner(call) if self.role(call) == "inside" else call
-        return self._drawn_as.get(owner.id, owner) if owner is not None else call
+        if owner is None or owner.id not in self._drawn_as:
+            return owner if owner is not None else call
+        return self._standing(owner.id)[0]
+
+    def _standing(self, call_id: int) -> tuple[Call, dict[int, int]]:
+        """The drawn call standing for a placed call, and of which runs it is
+        which member (run id -> member index), through every level of folding."""
+        known = self._final.get(call_id)
+        if known is not None:
+            return known
+        counterpart, chain = self._drawn_as[call_id], dict(self._members[call_id])
+        if counterpart.id != call_id:
+            inner, inner_chain = self._standing(counterpart.id)
+            # the counterpart's place in inner runs is this call's place too; outer runs are its own
+            found = (inner, {**inner_chain, **chain})
+        else:
+            found = (counterpart, chain)
+        self._final[call_id] = found
+        return found
 
     def _owner(self, call: Call) -> Call | None:
         """``call`` or its nearest ancestor that the graph places."""
@@ -131,29 +178,42 @@ class GraphPlan:
                 continue
             for index, meta in enumerate(call.inputs):
                 source = self._flow.input_source(call, index)
-                for origin, via in self._resolve(source):
-                    self._add(edges, origin, call, meta, via)
+                found = self._resolve(source)
+                if source is None:  # nothing recorded made it: say so rather than leave it out
+                    found = [(Unrecorded(self.drawn(call), meta.path), (), False)]
+                for origin, via, guessed in found:
+                    self._add(edges, origin, call, meta, via, guessed)
         for call in trace.calls:
             if call.parent_id is None and self.role(call) in ("node", "cluster"):
                 for meta in call.outputs:
                     if not self._flow.is_read(call, meta.path):
                         target = End(call, meta.path, is_input=False)
-                        for origin, via in self._resolve(GraphSource(call, meta.path)):
-                            self._add(edges, origin, target, meta, via)
+                        for origin, via, guessed in self._resolve(GraphSource(call, meta.path)):
+                            self._add(edges, origin, target, meta, via, guessed)
         return list(edges.values())
 
     def _add(self, edges: dict[tuple, Edge], origin: Origin, target: Call | End,
-             meta: TensorMeta, via: tuple[Call, ...]) -> None:
+             meta: TensorMeta, via: tuple[Call, ...], guessed: bool) -> None:
+        loop = False
         if isinstance(origin, Call):
-            if isinstance(target, Call) and self._across_members(origin, target):
-                return
+            across = isinstance(target, Call) and self._across_members(origin, target)
             origin = self._canonical(origin)
+            if across:
+                # Only a step's state into the next step of the same node is drawn (a loop);
+                # block k into block k+1 of a folded stack is what the fold stands for.
+                if origin is not self.drawn(target):  # type: ignore[arg-type]
+                    return
+                loop = True
         if isinstance(target, Call):
             target = self.drawn(target)
-            if origin is target:
+            if origin is target and not loop:
                 return
         key = (_identity(origin), _identity(target), meta.shape, meta.dtype, meta.device)
-        edges.setdefault(key, Edge(origin, target, meta, via))
+        edge = edges.get(key)
+        if edge is None:
+            edges[key] = Edge(origin, target, meta, via, guessed, loop)
+        elif edge.guessed and not guessed:  # an exact link stands for a guessed one alike
+            edges[key] = dataclasses.replace(edge, guessed=False)
 
     def _canonical(self, call: Call) -> Call:
         """The drawn call for ``call``; one node for an op that made a tensor
@@ -166,40 +226,44 @@ class GraphPlan:
 
     def _across_members(self, origin: Call, target: Call) -> bool:
         """True for an edge between two members of one folded run."""
-        origin_runs = dict(self._chain(origin))
+        origin_runs = self._chain(origin)
+        target_runs = self._chain(target)
         return any(run_id in origin_runs and origin_runs[run_id] != member
-                   for run_id, member in self._chain(target))
+                   for run_id, member in target_runs.items())
 
-    def _chain(self, call: Call) -> tuple[tuple[int, int], ...]:
+    def _chain(self, call: Call) -> dict[int, int]:
         owner = self._owner(call)
-        return self._members.get(owner.id, ()) if owner is not None else ()
+        return self._standing(owner.id)[1] if owner is not None else {}
 
-    def _resolve(self, source: GraphSource | None) -> list[tuple[Origin, tuple[Call, ...]]]:
-        """The drawn origins a tensor came from, with the hidden ops between."""
+    def _resolve(self, source: GraphSource | None) -> list[tuple[Origin, tuple[Call, ...], bool]]:
+        """The drawn origins a tensor came from, with the hidden ops between,
+        and whether a link on the way was guessed from metadata."""
         if source is None:
             return []
         if source.is_input:
-            return [(End(source.call, source.path, is_input=True), ())]
+            return [(End(source.call, source.path, is_input=True), (), source.guessed)]
         known = self._resolved.get(source)
         if known is None:
             self._resolved[source] = []  # a cycle cannot happen; this guards it anyway
             known = self._resolved[source] = self._resolve_new(source)
         return known
 
-    def _resolve_new(self, source: GraphSource) -> list[tuple[Origin, tuple[Call, ...]]]:
-        call = source.call
+    def _resolve_new(self, source: GraphSource) -> list[tuple[Origin, tuple[Call, ...], bool]]:
+        call, guessed = source.call, source.guessed
         role = self.role(call)
         if role in ("node", "inside"):
-            return [(call, ())]
+            return [(call, (), guessed)]
         if role == "cluster":
             inner = self._flow.return_source(call, source.path)
-            return self._resolve(inner) if inner is not None else [(call, ())]
+            if inner is None:
+                return [(call, (), guessed)]
+            return [(origin, via, guessed or inner_guess) for origin, via, inner_guess in self._resolve(inner)]
         # A hidden op: follow its inputs, or draw it as where the tensor was made.
-        if not call.inputs:
+        found = [(origin, (*via, call), guessed or link_guess) for index in range(len(call.inputs))
+                 for origin, via, link_guess in self._resolve(self._flow.input_source(call, index))]
+        if not found:  # it made the tensor from nothing recorded (torch.randn, a parameter's view)
             origin: Origin = End(call, source.path, is_input=True) if call.parent_id is None else call
-            return [(origin, ())]
-        found = [(origin, (*via, call)) for index in range(len(call.inputs))
-                 for origin, via in self._resolve(self._flow.input_source(call, index))]
+            return [(origin, (), guessed)]
         return list(dict.fromkeys(found))  # x * x reaches x twice
 
 

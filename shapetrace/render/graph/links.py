@@ -19,11 +19,14 @@ from shapetrace.core.records import Call
 @dataclasses.dataclass(frozen=True)
 class GraphSource:
     """Where a tensor came from: output ``path`` of ``call``, or, with
-    ``is_input``, input ``path`` of the top-level ``call`` (a graph input)."""
+    ``is_input``, input ``path`` of the top-level ``call`` (a graph input).
+    ``guessed``: some link on the way was found by metadata alone (a tensor
+    made where nothing was recorded, matched by shape, stride, dtype, device)."""
 
     call: Call
     path: str
     is_input: bool = False
+    guessed: bool = False
 
 
 class GraphLinks:
@@ -42,18 +45,25 @@ class GraphLinks:
         """Where input ``index`` of ``call`` came from; None when unknown
         (a parameter, or a tensor made where nothing was recorded)."""
         source = self._flow.source(call, index)
+        guessed = self._flow.guessed(call, index)
         while source is not None and source.as_input:
             call, index = source.call, source.index
             source = self._flow.source(call, index)
+            guessed = guessed or self._flow.guessed(call, index)
         if source is not None:
-            return GraphSource(source.call, source.meta.path)
-        return self._graph_input(call, index) if call.parent is None else None
+            return GraphSource(source.call, source.meta.path, guessed=guessed)
+        if call.parent is not None:
+            return None
+        found = self._graph_input(call, index)
+        return dataclasses.replace(found, guessed=True) if guessed else found
 
     def return_source(self, call: Call, path: str) -> GraphSource | None:
         """Which of a module's own calls made its output ``path``; None when
         the module made it itself (nothing inside produced that tensor)."""
-        made = self._flow.made_inside(call, _index(call, path))
-        return None if made is None else GraphSource(made.call, made.meta.path)
+        index = _index(call, path)
+        made = self._flow.made_inside(call, index)
+        return None if made is None else GraphSource(made.call, made.meta.path,
+                                                guessed=self._flow.guessed_inside(call, index))
 
     def is_read(self, call: Call, path: str) -> bool:
         """True when some later call took output ``path`` of ``call``, or
