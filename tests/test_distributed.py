@@ -101,6 +101,13 @@ def test_rank_info_from_torchrun_variables(monkeypatch):
     assert rank_info() is None
 
 
+def test_a_missing_dist_dir_is_a_usage_error(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert main(["run", "--dist-dir", str(tmp_path / "nowhere"), str(DIVERGENCES)]) == 2
+    assert capsys.readouterr().err.strip().endswith(f"--dist-dir: no such directory: {tmp_path / 'nowhere'}")
+
+
 def test_collectives_are_calls_at_the_users_line():
     class Sync(nn.Module):
         def forward(self, x):
