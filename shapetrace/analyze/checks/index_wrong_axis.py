@@ -31,31 +31,37 @@ from shapetrace.core.trace import Trace
 _PASS_THROUGH = frozenset({"contiguous", "clone", "detach", "to", "float", "relu", "dropout", "tanh"})
 
 
-def _rnn_axes(flow: TraceLineage, trace: Trace) -> dict[str, tuple[str, Call]]:
-    """``{feature atom origin: (time atom origin, the RNN call)}`` of each RNN output."""
-    axes: dict[str, tuple[str, Call]] = {}
+def _rnn_axes(flow: TraceLineage, trace: Trace) -> dict[str, tuple[str, str, Call]]:
+    """``{feature atom origin: (time atom origin, batch atom origin, the RNN call)}``
+    of each RNN output."""
+    axes: dict[str, tuple[str, str, Call]] = {}
     for call in trace.calls:
         if not is_rnn(call) or not call.outputs or call.outputs[0].ndim != 3:
             continue
         out = flow.output_lineage(call, 0)
-        time = out[1 if call.config.get("batch_first") else 0]
-        if len(out[2]) == 1 and len(time) == 1:
-            axes[out[2][0].origin] = (time[0].origin, call)
+        time_dim = 1 if call.config.get("batch_first") else 0
+        time, batch = out[time_dim], out[1 - time_dim]
+        if len(out[2]) == 1 and len(time) == 1 and len(batch) == 1:
+            axes[out[2][0].origin] = (time[0].origin, batch[0].origin, call)
     return axes
 
 
-def _feeds_a_layer(flow: TraceLineage, call: Call) -> Call | None:
-    """The module call that next receives the op's result (through pass-through ops)."""
+# Ops on the way to the next layer: they move data along, the layer still reads the last dim.
+_ON_THE_WAY = _PASS_THROUGH | {"view", "reshape", "squeeze", "unsqueeze", "flatten"}
+
+
+def _feeds_a_layer(flow: TraceLineage, call: Call) -> tuple[Call, int] | None:
+    """The module call that next receives the op's result, and at which input."""
     frontier, seen = [call], set()
     while frontier:
         current = frontier.pop()
-        for consumer, _ in flow.consumers(current, 0):
+        for consumer, k in flow.consumers(current, 0):
             if consumer.id in seen:
                 continue
             seen.add(consumer.id)
             if consumer.kind == "module":
-                return consumer
-            if consumer.name in _PASS_THROUGH:
+                return consumer, k
+            if consumer.name in _ON_THE_WAY:
                 frontier.append(consumer)
     return None
 
@@ -89,17 +95,19 @@ def check_index_wrong_axis(trace: Trace) -> Iterator[Finding]:
         for dim, index in integer_indices(call, len(lineage)).items():
             if len(lineage[dim]) != 1 or lineage[dim][0].origin not in rnn_axes:
                 continue
-            time_origin, rnn = rnn_axes[lineage[dim][0].origin]
-            out = flow.output_lineage(call, 0)
+            time_origin, batch_origin, rnn = rnn_axes[lineage[dim][0].origin]
             time = next((d for d, axis in enumerate(lineage) if origins(axis) == {time_origin}), None)
-            if time is None or not out or origins(out[-1]) != {time_origin}:
+            fed = _feeds_a_layer(flow, call)
+            if time is None or fed is None:
                 continue
-            layer = _feeds_a_layer(flow, call)
-            if layer is None:
-                continue
+            layer, k = fed
+            read = flow.input_lineage(layer, k)
+            if not read or not origins(read[-1]) or not origins(read[-1]) <= {time_origin, batch_origin}:
+                continue  # the layer reads features: the index was meant
             shape = call.inputs[0].shape
             message = (f"{op_text(call)} {at_line(call)} takes unit {index} of the {shape[dim]} hidden features "
-                       f"(dim {dim}) of {call_label(rnn, 'batch_first')}'s output at every time step; the "
-                       f"{shape[time]} time steps (dim {time}) then reach {call_label(layer)} as its features")
+                       f"(dim {dim}) of {call_label(rnn, 'batch_first')}'s output at every time step; "
+                       f"{call_label(layer)} then reads the "
+                       f"{'time steps' if time_origin in origins(read[-1]) else 'batch'} as its features")
             yield finding("ST013", call, message, _hint(call, dim, time) or
                           f"index dim {time} (the time axis) instead of dim {dim}")
