@@ -21,6 +21,7 @@ from torch import nn
 
 import shapetrace
 from shapetrace import ShapetraceError
+from shapetrace.core.text import format_shape
 from shapetrace.record.script import run_script
 from tests.models import fault_models as fm
 from tests.models import saving_script
@@ -299,19 +300,18 @@ def test_grad_and_autocast_modes_are_kept_and_recorded(mode, dtype, grad):
 
 
 # -------------------------------------------------- TorchScript, compile
-@pytest.mark.parametrize("make, what", [
-    (fm.WithScripted, "submodule 'scripted'"),
-    (lambda: torch.jit.script(fm.Scriptable()), "the model"),
-    (lambda: torch.jit.trace(fm.Scriptable(), torch.randn(1, 4)), "the model"),
-], ids=["scripted-submodule", "scripted-model", "jit-traced-model"])
-def test_torchscript_is_refused_with_one_clear_message_and_no_hook_left(make, what):
+@pytest.mark.parametrize("make", [
+    lambda: torch.jit.script(fm.Scriptable()),
+    lambda: torch.jit.trace(fm.Scriptable(), torch.randn(1, 4)),
+], ids=["scripted-model", "jit-traced-model"])
+def test_a_torchscript_model_is_refused_with_one_clear_message_and_no_hook_left(make):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit is deprecated in favour of compile
         model = make()
     x = torch.randn(2, 4)
     expected = model(x)
     before = [fm.hook_state(m) for m in model.children() if not isinstance(m, torch.jit.ScriptModule)]
-    with pytest.raises(ShapetraceError, match=f"{what} is a TorchScript module"), shapetrace.trace(model):
+    with pytest.raises(ShapetraceError, match="the model is a TorchScript module"), shapetrace.trace(model):
         pytest.fail("the block must not run")
     assert [fm.hook_state(m) for m in model.children() if not isinstance(m, torch.jit.ScriptModule)] == before
     assert torch.equal(model(x), expected) and not getattr(model, "_forward_hooks", None)
@@ -323,6 +323,25 @@ def test_hooks_attached_before_a_failing_registration_are_removed():
     with pytest.raises(RuntimeError, match="no hooks here"), shapetrace.trace(model):
         pytest.fail("the block must not run")
     assert fm.hook_state(model) == before
+
+
+@pytest.mark.parametrize("how", ["script", "trace"])
+@pytest.mark.parametrize("ops", [True, False, "all"])
+@pytest.mark.parametrize("whole", [True, False])
+def test_a_torchscript_child_is_one_opaque_call_in_a_trace_of_its_model(how, ops, whole):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.jit is deprecated in favour of compile; ops="all" warns
+        model = fm.WithScripted(how)
+        x = torch.randn(2, 4)
+        plain = model(x)
+        before = fm.hook_state(model)
+        t, out = traced(model if whole else None, x, run=lambda: model(x), ops=ops)
+    assert torch.equal(out, plain) and fm.hook_state(model) == before
+    assert [c.name for c in t.modules] == ["", "scripted", "head"]
+    scripted = t["scripted"]
+    assert (scripted.inputs[0].shape, scripted.outputs[0].shape, scripted.params, scripted.children) == (
+        (2, 4), (2, 4), 20, ())
+    assert t.root.params == 30 and t.error is None
 
 
 def test_a_scripted_submodule_runs_under_a_trace_of_every_module():
@@ -424,6 +443,70 @@ def test_a_model_pickled_while_a_trace_hooks_it_has_none_of_shapetraces_hooks():
         inner_state = fm.hook_state(model.head)[0]
     assert fm.hook_state(copied)[0] == fm.hook_state(deep)[0] == fm.hook_state(model.head)[0] != inner_state
     assert OrderedDict not in copyreg.dispatch_table  # the reducer that hides them is gone with the trace
+
+
+# ----------------------------------------------------- every tensor kind
+def dense(value):
+    """A tensor of any kind as one to compare with ``torch.equal``."""
+    if isinstance(value, fm.Wrapped):
+        return dense(value.inner)
+    if value.is_nested:
+        return value.to_padded_tensor(0.0)
+    if value.layout != torch.strided:
+        return value.to_dense()
+    if value.is_quantized:
+        return value.int_repr()
+    return value if value.device.type != "meta" else torch.zeros(value.shape)
+
+
+@pytest.mark.parametrize("kind", sorted(fm.tensor_kinds()))
+@pytest.mark.parametrize("ops", [True, False, "all"])
+@pytest.mark.parametrize("whole", [True, False])
+def test_every_tensor_kind_is_recorded_with_its_layout_in_inputs_outputs_and_ops(kind, ops, whole):
+    x, shape, layout = fm.tensor_kinds()[kind]
+    model = fm.KindPassing(fm.op_for(kind))
+    plain = model(x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", shapetrace.ShapetraceWarning)  # ops="all": slower fast paths
+        t, out = traced(model if whole else None, x, run=lambda: model(x), ops=ops)
+    assert t.error is None
+    assert type(out[0]) is type(plain[0]) and torch.equal(dense(out[0]), dense(plain[0])) and out[1]["same"] is x
+    recorded = [t["inner"].inputs[0], t["inner"].outputs[0], t.root.inputs[0], t.root.outputs[1]]
+    if ops:
+        recorded.append(t.ops[-1].outputs[0])
+    else:
+        assert t.ops == ()
+    for meta in recorded:
+        assert (meta.shape, meta.layout, meta.dtype, meta.device) == (shape, layout, x.dtype, str(x.device))
+        assert len(meta.stride) == (len(shape) if layout == "strided" else 0)
+    expected = f"({', '.join(map(str, shape))})" + ("" if layout == "strided" else f" {layout}")
+    assert format_shape(t["inner"].outputs[0]) == expected
+    loaded = shapetrace.load(t.to_json())
+    assert [c.inputs + c.outputs for c in loaded.calls] == [c.inputs + c.outputs for c in t.calls]
+
+
+def padding_mask(lengths: list[int], time: int) -> torch.Tensor:
+    return torch.arange(time)[None, :] >= torch.tensor(lengths)[:, None]
+
+
+@pytest.mark.parametrize("mode", [torch.no_grad, torch.inference_mode])
+@pytest.mark.parametrize("ops", [True, False])
+@pytest.mark.parametrize("whole", [True, False])
+def test_an_encoder_with_a_padding_mask_in_inference_keeps_its_fast_path_and_shows_nested_shapes(mode, ops, whole):
+    # PyTorch's fast path turns the padded batch into a nested tensor between the layers
+    torch.manual_seed(0)
+    model = fm.EncoderModel().eval()
+    src, mask = torch.randn(3, 5, 16), padding_mask([4, 3, 2], 5)
+    with mode():
+        plain = model(src, src_key_padding_mask=mask)
+        t, out = traced(model if whole else None, run=lambda: model(src, src_key_padding_mask=mask), ops=ops)
+    assert torch.equal(out, plain) and t.error is None
+    layer = t["body.layers.1"]
+    nested = [(m.shape, m.layout, m.stride) for m in (layer.inputs[0], layer.outputs[0])]
+    assert nested == [((3, 4, 16), "nested", ())] * 2
+    assert format_shape(layer.outputs[0]) == "(3, 4, 16) nested"
+    assert t["body"].outputs[0].shape == (3, 5, 16) and t["body"].outputs[0].layout == "strided"
+    assert shapetrace.load(t.to_json())["body.layers.1"].outputs == layer.outputs
 
 
 # ------------------------------------------------------ the user's hooks

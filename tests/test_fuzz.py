@@ -22,6 +22,7 @@ from torch import nn
 
 import shapetrace
 from shapetrace.record.recorder import is_builtin_module
+from tests.models import fault_models
 from tests.models import fuzz_models as fm
 from tests.models.fault_models import hook_state
 
@@ -246,3 +247,103 @@ def call_fields(call: shapetrace.Call) -> tuple:
     return (call.id, call.kind, call.name, call.type, call.inputs, call.outputs, call.location, call.depth,
             call.index, call.parent_id, call.args, call.kwargs, call.config, call.params, call.error,
             call.defined_at, call.tensor_ids)
+
+
+# ------------------------------------------- PyTorch's transformers, every mask
+@dataclasses.dataclass(frozen=True)
+class EncoderCase:
+    transformer: bool  # nn.Transformer, else nn.TransformerEncoder
+    nested: bool  # enable_nested_tensor (the encoder's)
+    norm_first: bool
+    batch_first: bool
+    train: bool
+    grad: str
+    masks: dict  # name -> "bool", "float" or "causal"
+    lengths: tuple  # unpadded length of each sequence
+    ops: bool | str
+    whole: bool
+
+
+def encoder_cases() -> st.SearchStrategy[EncoderCase]:
+    mask_kinds = st.sampled_from([None, "bool", "float"])
+
+    def build(transformer, src, pad, tgt, memory, tgt_pad, memory_pad, **rest):
+        masks = {"mask" if not transformer else "src_mask": src, "src_key_padding_mask": pad}
+        if transformer:
+            masks.update(tgt_mask=tgt, memory_mask=memory, tgt_key_padding_mask=tgt_pad,
+                         memory_key_padding_mask=memory_pad)
+        return EncoderCase(transformer=transformer, masks={k: v for k, v in masks.items() if v}, **rest)
+
+    return st.builds(
+        build, transformer=st.booleans(), src=st.sampled_from([None, "bool", "float", "causal"]), pad=mask_kinds,
+        tgt=st.sampled_from([None, "bool", "causal"]), memory=mask_kinds, tgt_pad=mask_kinds, memory_pad=mask_kinds,
+        nested=st.booleans(), norm_first=st.booleans(), batch_first=st.booleans(), train=st.booleans(),
+        grad=st.sampled_from(["grad", "no_grad", "inference_mode"]),
+        lengths=st.lists(st.integers(1, 5), min_size=1, max_size=3).map(tuple),
+        ops=st.sampled_from([True, False, "all"]), whole=st.booleans())
+
+
+def encoder_inputs(case: EncoderCase) -> tuple[tuple, dict]:
+    generator = torch.Generator().manual_seed(sum(case.lengths))
+    batch, time = len(case.lengths), 5
+
+    def batched(*shape: int) -> torch.Tensor:
+        x = torch.randn(batch, *shape, generator=generator)
+        return x if case.batch_first else x.transpose(0, 1)
+
+    padded = torch.arange(time)[None, :] >= torch.tensor(case.lengths)[:, None]  # each row keeps its first step
+    square = torch.rand(time, time, generator=generator) > 0.7
+    square.fill_diagonal_(False)
+    made = {"bool": {"pad": padded, "square": square},
+            "float": {"pad": torch.zeros(padded.shape).masked_fill(padded, float("-inf")),
+                      "square": torch.zeros(time, time).masked_fill(square, float("-inf"))}}
+    kwargs = {}
+    for name, kind in case.masks.items():
+        if kind == "causal":
+            kwargs[name] = nn.Transformer.generate_square_subsequent_mask(time)
+            kwargs["is_causal" if name == "mask" else name.replace("_mask", "_is_causal")] = True
+        else:
+            kwargs[name] = made[kind]["pad" if "padding" in name else "square"]
+    args = (batched(time, 16), batched(time, 16)) if case.transformer else (batched(time, 16),)
+    return args, kwargs
+
+
+def run_encoder(model: nn.Module, case: EncoderCase, args: tuple, kwargs: dict) -> tuple[torch.Tensor, list]:
+    torch.manual_seed(0)  # dropout draws the same numbers in both runs
+    with running(case.grad) if case.grad != "grad" else contextlib.nullcontext():
+        out = model(*args, **kwargs)
+        if case.grad == "grad":
+            out.nansum().backward()
+    grads = [p.grad for p in model.parameters()]
+    model.zero_grad(set_to_none=True)
+    return out, grads
+
+
+@FUZZ
+@given(encoder_cases())
+def test_transformers_with_any_masks_run_as_untraced(case):
+    torch.manual_seed(0)
+    model = fault_models.EncoderModel(case.transformer, case.nested, case.norm_first, case.batch_first)
+    model.train(case.train)
+    args, kwargs = encoder_inputs(case)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # PyTorch's about nested tensors and mask types; ops="all" slows fast paths
+        try:
+            plain, plain_grads = run_encoder(model, case, args, kwargs)
+        except (RuntimeError, AssertionError) as refused:  # a combination PyTorch itself refuses
+            with contextlib.suppress(type(refused)), shapetrace.trace(model if case.whole else None, ops=case.ops) as t:
+                run_encoder(model, case, args, kwargs)
+            assert t.error is not None and type(refused).__name__ in t.error
+            return
+        before = hook_state(model)
+        with shapetrace.trace(model if case.whole else None, ops=case.ops) as t:
+            traced, traced_grads = run_encoder(model, case, args, kwargs)
+    assert hook_state(model) == before and t.error is None
+    exact = case.ops != "all"  # ops="all" turns the fast paths off: equal up to rounding, as documented
+    for a, b in zip([plain, *plain_grads], [traced, *traced_grads]):
+        if a is None or b is None:
+            assert a is b
+        else:
+            torch.testing.assert_close(b, a, rtol=0 if exact else None, atol=0 if exact else None, equal_nan=True)
+    body = t["body"]
+    assert body.outputs[0].shape == (*plain.shape, 16)

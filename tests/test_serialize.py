@@ -83,12 +83,25 @@ def corrupt(document: dict, path: list, value) -> str:
     (lambda d: corrupt(d, ["calls", 1, "outputs", 0, "shape"], [5, "x"]), "shape should be int"),
     (lambda d: corrupt(d, ["calls", 1, "outputs", 0, "dtype"], "float99"), "unknown dtype"),
     (lambda d: corrupt(d, ["calls", 1, "outputs", 0], {"path": "0"}), "lacks the field"),
+    (lambda d: corrupt(d, ["calls", 1, "outputs", 0, "layout"], "<nested>"), "is not a layout name"),
+    (lambda d: corrupt(d, ["calls", 1, "outputs", 0, "layout"], 3), "layout should be str"),
     (lambda d: "[" * 100000 + "]" * 100000, "not valid JSON"),
 ])
 def test_bad_json_gives_a_clear_error(live, mutation, message):
     text = mutation(json.loads(live.to_json()))
     with pytest.raises(TraceFormatError, match=message):
         shapetrace.load(text)
+
+
+def test_a_tensor_layout_survives_json_and_traces_without_the_field_load_as_strided(live):
+    nested = torch.nested.as_nested_tensor([torch.randn(2, 4), torch.randn(3, 4)])
+    with shapetrace.trace() as t:
+        nested.relu()
+    assert shapetrace.load(t.to_json()).ops[0].outputs == t.ops[0].outputs
+    assert (t.ops[0].outputs[0].shape, t.ops[0].outputs[0].layout) == ((2, 3, 4), "nested")
+    document = json.loads(live.to_json())  # a strided trace: no "layout" written, as before the field
+    assert not any("layout" in meta for call in document["calls"] for meta in call["inputs"] + call["outputs"])
+    assert {m.layout for c in shapetrace.load(json.dumps(document)).calls for m in c.inputs + c.outputs} == {"strided"}
 
 
 def test_missing_file(tmp_path):

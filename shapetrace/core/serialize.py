@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from typing import Any
 
 from shapetrace.core.records import Call, Location, link_calls
@@ -29,6 +30,8 @@ def _meta(m: TensorMeta) -> dict[str, Any]:
            "requires_grad": m.requires_grad, "nbytes": m.nbytes}
     if m.symbolic is not None:
         out["symbolic"] = list(m.symbolic)
+    if m.layout != "strided":  # (absent: strided, as in traces written before the field)
+        out["layout"] = m.layout
     return out
 
 
@@ -165,11 +168,19 @@ def _load_meta(value: Any, what: str) -> TensorMeta:
             requires_grad=_expect(value["requires_grad"], bool, f"{what}.requires_grad"),
             nbytes=_count(value["nbytes"], f"{what}.nbytes"),
             symbolic=symbolic,
+            layout=_load_layout(value.get("layout", "strided"), f"{what}.layout"),
         )
     except KeyError as missing:
         raise TraceFormatError(f"{what} lacks the field {missing}") from None
     except ValueError as bad:
         raise TraceFormatError(f"{what}: {bad}") from None
+
+
+def _load_layout(value: Any, what: str) -> str:
+    layout = _expect(value, str, what)
+    if not re.fullmatch(r"[a-z][a-z0-9_]{0,31}", layout):
+        raise TraceFormatError(f"{what}: {layout[:40]!r} is not a layout name")
+    return layout
 
 
 def _load_metas(value: Any, what: str) -> tuple[TensorMeta, ...]:

@@ -7,6 +7,7 @@ metadata, so everything works on the ``meta`` device and never syncs a GPU.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import types
 import weakref
 from collections.abc import Callable, Mapping
@@ -16,7 +17,7 @@ import torch
 from torch.nn.utils.rnn import PackedSequence
 
 from shapetrace.core.fast_init import fast_constructor
-from shapetrace.core.torch_private import PYTREE_NODES, DisableTorchFunctionSubclass
+from shapetrace.core.torch_private import PYTREE_NODES, DisableTorchFunction, DisableTorchFunctionSubclass
 
 _NOT_WALKED = (torch.nn.Module, type, types.ModuleType, types.FunctionType, types.MethodType)
 
@@ -53,8 +54,9 @@ class TensorMeta:
         path: the tensor's position in the nested value it came from, the
             keys joined by dots: ``"0"`` is an LSTM's output, ``"1.0"`` its
             h_n, ``"1.1"`` its c_n, ``""`` a bare tensor, ``"logits"`` a dict entry.
-        shape: ``tuple(tensor.shape)``; ``()`` for a scalar (and for a nested
-            tensor, which has no single shape).
+        shape: ``tuple(tensor.shape)``; ``()`` for a scalar. For a nested
+            tensor, which has no single shape, the shape it would have padded:
+            its number of components, then each dim's largest size among them.
         dtype: ``tensor.dtype``, a ``torch.dtype`` (``torch.float32``).
         device: ``str(tensor.device)``: ``"cpu"``, ``"cuda:0"``, ``"meta"``.
         contiguous: ``tensor.is_contiguous()``; True for non-strided layouts.
@@ -66,6 +68,9 @@ class TensorMeta:
         symbolic: each dim as a name (``"B"``), an int or an expression
             (``"B*T"``) once symbolic dimensions were inferred by
             :func:`shapetrace.vary`; None for a trace of one run.
+        layout: ``"strided"`` (a plain tensor), ``"nested"``, ``"sparse_coo"``,
+            ``"sparse_csr"``, ``"mkldnn"``... (``tensor.layout``'s name); where
+            it is not ``"strided"``, ``stride`` is ``()``.
     """
 
     path: str
@@ -77,6 +82,7 @@ class TensorMeta:
     requires_grad: bool = False
     nbytes: int = 0
     symbolic: tuple[int | str, ...] | None = None
+    layout: str = "strided"
 
     @property
     def ndim(self) -> int:
@@ -87,6 +93,8 @@ class TensorMeta:
         dims = self.symbolic if self.symbolic is not None else self.shape
         shape = f"({dims[0]},)" if len(dims) == 1 else f"({', '.join(str(d) for d in dims)})"
         flags = "" if self.contiguous else " non-contiguous"
+        if self.layout != "strided":
+            flags += f" {self.layout}"
         grad = " requires_grad" if self.requires_grad else ""
         return f"<TensorMeta {self.path!r} {shape} {dtype_name(self.dtype)} {self.device}{flags}{grad}>"
 
@@ -114,19 +122,57 @@ def _device_name(device: torch.device) -> str:
 
 
 def tensor_meta(tensor: torch.Tensor, path: str) -> TensorMeta:
-    """Metadata of one tensor (sparse and other exotic layouts included)."""
-    try:
-        shape = tuple(tensor.shape)
-    except RuntimeError:  # nested tensors have no single shape
-        shape = ()
-    if tensor.layout is _STRIDED:
+    """Metadata of one tensor, of any layout (sparse, nested, mkldnn...).
+
+    Only metadata is read: a nested tensor's component sizes are metadata
+    PyTorch keeps on the CPU (a jagged one's offsets are read only there).
+    """
+    if tensor.is_nested:
+        shape, layout = _nested_shape(tensor), "nested"
+    else:
+        shape, layout = tuple(tensor.shape), _layout_name(tensor.layout)
+    if layout == "strided":
         contiguous, stride = tensor.is_contiguous(), tuple(tensor.stride())
-        nbytes = tensor.numel() * tensor.element_size()
     else:
         contiguous, stride = True, ()
-        nbytes = tensor.numel() * tensor.element_size() if shape else 0
+    nbytes = tensor.numel() * tensor.element_size()  # of the values stored (sparse: of the dense equivalent)
     return _make_meta(path, shape, tensor.dtype, _device_name(tensor.device), contiguous, stride,
-                      tensor.requires_grad, nbytes)
+                      tensor.requires_grad, nbytes, None, layout)
+
+
+_LAYOUT_NAMES: dict[torch.layout, str] = {}
+
+
+def _layout_name(layout: torch.layout) -> str:
+    """``torch.sparse_coo`` -> ``"sparse_coo"``, ``torch._mkldnn`` -> ``"mkldnn"``."""
+    name = _LAYOUT_NAMES.get(layout)
+    if name is None:
+        name = _LAYOUT_NAMES[layout] = str(layout).removeprefix("torch.").lstrip("_")
+    return name
+
+
+def _nested_shape(tensor: torch.Tensor) -> tuple[int, ...]:
+    """A nested tensor's padded-equivalent shape: its number of components,
+    then each dim's largest size among them."""
+    with DisableTorchFunction():  # no mode or subclass sees these reads
+        if tensor.layout is _STRIDED:  # NestedTensorImpl: the sizes, an (n, dim - 1) tensor on the CPU
+            sizes = tensor._nested_tensor_size().tolist()
+            largest = [max(column) for column in zip(*sizes)] if sizes else [0] * (tensor.dim() - 1)
+            return (tensor.size(0), *largest)
+        # jagged (torch.jagged): one ragged dim, a SymInt in its shape
+        jagged: Any = tensor
+        dims = list(jagged.shape)
+        ragged = next(i for i, dim in enumerate(dims) if not isinstance(dim, int))
+        longest = getattr(jagged, "_maybe_max_seqlen", None)
+        if longest is None:
+            offsets = jagged.offsets()
+            if offsets.device.type == "cpu":
+                bounds = offsets.tolist()
+                longest = max((b - a for a, b in itertools.pairwise(bounds)), default=0)
+            else:  # no read of a device's memory: the total length bounds the longest
+                longest = jagged.values().shape[ragged - 1]
+        dims[ragged] = longest
+        return tuple(int(dim) for dim in dims)
 
 
 _make_meta = fast_constructor(TensorMeta)  # one per new tensor layout: see fast_init
@@ -184,14 +230,14 @@ class MetaTable:
         self._sweep_at = max(_FIRST_SWEEP, 2 * len(self._numbers))
 
     def _meta(self, tensor: torch.Tensor, path: str) -> TensorMeta:
-        if tensor.layout is not _STRIDED:  # sparse COO and mkldnn tensors have strides too
+        if tensor.layout is not _STRIDED or tensor.is_nested:  # sparse COO and mkldnn tensors have strides too
             return tensor_meta(tensor, path)
         try:
             # The fields that determine the others: contiguity follows from
             # shape and stride, the byte count from shape and dtype (the
             # torch.Size hashes as the tuple it equals).
             key = (path, tensor.shape, tensor.stride(), tensor.dtype, tensor.device, tensor.requires_grad)
-        except RuntimeError:  # a nested tensor: no single shape or stride
+        except RuntimeError:  # (a tensor subclass's own refusal: not shared)
             return tensor_meta(tensor, path)
         meta = self._known.get(key)
         if meta is None:

@@ -18,10 +18,10 @@ def format_dims(dims: Sequence[Any]) -> str:
 
 
 def format_shape(meta: TensorMeta, *, symbolic: bool = True) -> str:
-    """The shape as the article writes it; symbolic (``(B, T, 64)``) when known."""
-    if symbolic and meta.symbolic is not None:
-        return format_dims(meta.symbolic)
-    return format_dims(meta.shape)
+    """The shape as the article writes it; symbolic (``(B, T, 64)``) when known;
+    a layout other than strided after it (``(3, 5, 16) nested``)."""
+    dims = format_dims(meta.symbolic if symbolic and meta.symbolic is not None else meta.shape)
+    return dims if meta.layout == "strided" else f"{dims} {meta.layout}"
 
 
 _LOSS_INPUT_NAMES = {"0": "input", "1": "target", "target": "target"}

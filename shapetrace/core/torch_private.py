@@ -52,6 +52,14 @@ PRIVATE_APIS = (
                ("core/tensor_meta.py",)),
     PrivateApi("torch._C:TensorBase", "tell Tensor methods from torch functions when naming an op",
                ("core/torch_facts.py",)),
+    PrivateApi("torch._C:DisableTorchFunction",
+               "read a nested tensor's sizes without any mode or subclass seeing it", ("core/tensor_meta.py",)),
+    PrivateApi("torch:Tensor._nested_tensor_size",
+               "a nested tensor's component sizes (kept on the CPU): its padded-equivalent shape",
+               ("core/tensor_meta.py",)),
+    PrivateApi("torch.nested._internal.nested_tensor:NestedTensor._maybe_max_seqlen",
+               "a jagged tensor's longest component, when PyTorch knows it (else read from its CPU offsets)",
+               ("core/tensor_meta.py",), optional=True),
     PrivateApi("torch.utils._pytree:SUPPORTED_NODES",
                "flatten the containers libraries register (Hugging Face ModelOutput)", ("core/tensor_meta.py",)),
     PrivateApi("torch._jit_internal:__file__", "the file of torch's boolean-dispatch wrappers (not a user line)",
@@ -119,6 +127,7 @@ pop_torch_function_mode: Callable[[], Any] = torch._C._pop_torch_function_stack
 torch_function_mode_count: Callable[[], int] = torch._C._len_torch_function_stack
 torch_function_mode_at: Callable[[int], Any] = torch._C._get_function_stack_at
 DisableTorchFunctionSubclass = torch._C.DisableTorchFunctionSubclass
+DisableTorchFunction = torch._C.DisableTorchFunction
 TensorBase = torch._C.TensorBase
 PYTREE_NODES: dict[type, Any] = _pytree.SUPPORTED_NODES
 DISPATCH_WRAPPER_FILE: str = torch._jit_internal.__file__

@@ -25,6 +25,7 @@ from types import FrameType
 from typing import Any, Literal, Union
 
 from torch import nn
+from torch.jit import ScriptModule
 
 from shapetrace.core.records import Call, Location, link_calls
 from shapetrace.core.tensor_meta import MetaTable, TensorMeta, collect_metas, index_path, summarize_arg
@@ -41,6 +42,7 @@ from shapetrace.record.op_mode import OpMode, mode_on_top, remove_mode
 OpsSetting = Union[bool, Literal["all"]]  # noqa: UP007 (a runtime alias on 3.10)
 RootFilter = Callable[[nn.Module, tuple, dict], bool]
 _get_ident = threading.get_ident
+_ScriptModule = ScriptModule
 
 
 class Recorder:
@@ -92,7 +94,11 @@ class Recorder:
             self._param_counts = parameter_counts([module for _, module in named])
             for name, module in named:
                 self._names[id(module)] = unwrapped_name(name, self.model)
-                if needs_own_hooks(module):
+                if isinstance(module, _ScriptModule):
+                    # One opaque call: it runs outside Python, and its class refuses
+                    # Python hooks of its own (the global ones see its calls).
+                    self._global_members.add(id(module))
+                elif needs_own_hooks(module):
                     self._module_hooks.attach(module)
                     self._own_hooked.add(id(module))
                 else:

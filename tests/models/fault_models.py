@@ -8,6 +8,7 @@ from typing import ClassVar
 
 import torch
 from torch import nn
+from torch.utils import _pytree
 
 
 class Level(nn.Module):
@@ -162,13 +163,14 @@ class Scriptable(nn.Module):
 
 
 class WithScripted(nn.Module):
-    """A user module around a ``torch.jit.script``'ed submodule."""
+    """A user module around a ``torch.jit.script``'ed (or ``torch.jit.trace``'d) submodule."""
 
-    def __init__(self) -> None:
+    def __init__(self, how: str = "script") -> None:
         super().__init__()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit is deprecated in favour of compile
-            self.scripted = torch.jit.script(Scriptable())
+            self.scripted = (torch.jit.script(Scriptable()) if how == "script" else
+                             torch.jit.trace(Scriptable(), torch.randn(1, 4)))
         self.head = nn.Linear(4, 2)
 
     def forward(self, x):
@@ -216,3 +218,98 @@ class ChainedViews(nn.Module):
     def forward(self, x):
         x = x.t()
         return x.view(-1).view(2, 8)
+
+
+class Wrapped(torch.Tensor):
+    """A ``__torch_dispatch__`` wrapper subclass (as DTensor and FSDP's are):
+    its own storage-less tensor around an inner one."""
+
+    @staticmethod
+    def __new__(cls, inner: torch.Tensor):
+        return torch.Tensor._make_wrapper_subclass(cls, inner.shape, strides=inner.stride(), dtype=inner.dtype,
+                                                   device=inner.device, requires_grad=inner.requires_grad)
+
+    def __init__(self, inner: torch.Tensor) -> None:
+        self.inner = inner
+
+    __torch_function__ = torch._C._disabled_torch_function_impl
+
+    @classmethod
+    def __torch_dispatch__(cls, func, types, args=(), kwargs=None):
+        def unwrap(value):
+            return value.inner if isinstance(value, Wrapped) else value
+
+        def wrap(value):
+            return Wrapped(value) if isinstance(value, torch.Tensor) else value
+
+        return _pytree.tree_map(wrap, func(*_pytree.tree_map(unwrap, args), **_pytree.tree_map(unwrap, kwargs or {})))
+
+
+def tensor_kinds() -> dict[str, tuple[torch.Tensor, tuple[int, ...], str]]:
+    """Every kind of tensor PyTorch makes: (the tensor, the shape and layout it is recorded with)."""
+    generator = torch.Generator().manual_seed(0)
+
+    def randn(*shape: int, **options) -> torch.Tensor:
+        return torch.randn(*shape, generator=generator, **options)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # nested, sparse CSR and quantized: prototype, beta, deprecated
+        return _tensor_kinds(randn)
+
+
+def _tensor_kinds(randn) -> dict[str, tuple[torch.Tensor, tuple[int, ...], str]]:
+    nested = torch.nested.nested_tensor([randn(2, 4), randn(3, 4), randn(1, 4)])
+    jagged = torch.nested.nested_tensor([randn(2, 4), randn(3, 4)], layout=torch.jagged)
+    two_ragged = torch.nested.nested_tensor([randn(2, 5), randn(3, 1)])
+    return {
+        "nested": (nested, (3, 3, 4), "nested"),
+        "nested-two-ragged-dims": (two_ragged, (2, 3, 5), "nested"),
+        "jagged": (jagged, (2, 3, 4), "nested"),
+        "sparse_coo": (randn(3, 4).relu().to_sparse(), (3, 4), "sparse_coo"),
+        "sparse_csr": (randn(3, 4).relu().to_sparse_csr(), (3, 4), "sparse_csr"),
+        "quantized": (torch.quantize_per_tensor(randn(3, 4), 0.1, 0, torch.qint8), (3, 4), "strided"),
+        "complex": (randn(3, 4, dtype=torch.complex64), (3, 4), "strided"),
+        "meta": (torch.empty(3, 4, device="meta"), (3, 4), "strided"),
+        "mkldnn": (randn(3, 4).to_mkldnn(), (3, 4), "mkldnn"),
+        "dispatch-wrapper": (Wrapped(randn(3, 4)), (3, 4), "strided"),
+    }
+
+
+def op_for(kind: str):
+    """An op the tensor kind supports (a quantized tensor has no ``*``)."""
+    if kind == "quantized":
+        return lambda x: x.reshape(x.shape)
+    if kind == "mkldnn":
+        return lambda x: x.to_dense().to_mkldnn()
+    return lambda x: x * 2
+
+
+class KindPassing(nn.Module):
+    """Takes a tensor of any kind; passes it through a module and one op; returns both."""
+
+    def __init__(self, op) -> None:
+        super().__init__()
+        self.inner = nn.Identity()
+        self.op = op
+
+    def forward(self, x):
+        y = self.inner(x)
+        return self.op(y), {"same": y}
+
+
+class EncoderModel(nn.Module):
+    """A user model around ``nn.TransformerEncoder`` (or ``nn.Transformer``), any masks."""
+
+    def __init__(self, transformer: bool = False, enable_nested_tensor: bool = True, norm_first: bool = False,
+                 batch_first: bool = True) -> None:
+        super().__init__()
+        self.transformer = transformer
+        if transformer:
+            self.body = nn.Transformer(16, 2, 2, 1, 32, batch_first=batch_first, norm_first=norm_first)
+        else:
+            layer = nn.TransformerEncoderLayer(16, 2, 32, batch_first=batch_first, norm_first=norm_first)
+            self.body = nn.TransformerEncoder(layer, 2, enable_nested_tensor=enable_nested_tensor)
+
+    def forward(self, src, tgt=None, **masks):
+        out = self.body(src, tgt, **masks) if self.transformer else self.body(src, **masks)
+        return out.sum(-1)
