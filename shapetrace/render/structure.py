@@ -99,7 +99,7 @@ def loop_repeats(calls: Sequence[Call], *, ops: bool, depth: int | None,
 
     >>> len(t.root.children), len(loop_repeats(t.root.children, ops=True, depth=None))  # no loop here
     (11, 11)
-    >>> [(run[0].name, len(run)) for run in loop_repeats(sequence.children, ops=True, depth=None)][4:7]  # doctest: +SKIP
+    >>> [(r[0].name, len(r)) for r in loop_repeats(sequence.children, ops=True, depth=None)][4:7]  # doctest: +SKIP
     [('split', 1), ('lstm1', 999), ('lstm2', 999)]
     """
     memo = {} if memo is None else memo
