@@ -35,6 +35,8 @@ EXAMPLES = {
     "ST013": (axis.last_hidden_unit, axis.language_model),
     "ST014": (axis.squeeze_all_last_batch_of_one, axis.squeeze_explicit_last_batch_of_one),
     "ST020": (dist_models.uneven_sequence_shard, dist_models.padded_sequence_shard),
+    "ST015": (buggy.lstm_given_one_state, correct.lstm_with_state),
+    "ST016": (buggy.density_at_full_size, correct.pooled_density),
 }
 DEMOS = {
     "ST001": "st001_batch_first.py",
@@ -52,6 +54,8 @@ DEMOS = {
     "ST013": "st013_index_wrong_axis.py",
     "ST014": "st014_squeeze_drops_batch.py",
     "ST020": "st020_uneven_shard.py",
+    "ST015": "st015_recurrent_state.py",
+    "ST016": "st016_loss_resolution.py",
 }
 # Demos that need ranks: run under torchrun by tests/test_distributed.py.
 TORCHRUN_DEMOS = {"ST020"}

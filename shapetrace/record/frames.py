@@ -13,6 +13,7 @@ object seen is kept alive in ``_codes`` so that its id is never reused.
 from __future__ import annotations
 
 import inspect
+import itertools
 import linecache
 import os
 import runpy
@@ -173,6 +174,46 @@ def call_from(frame: FrameType) -> Callable[[Callable, tuple, dict], Any]:
         _transparent.add(id(placed))
         call = _calls_from[key] = FunctionType(placed, frame.f_globals, _CALL_NAME)
     return call
+
+
+_RECORD_PREFIX = os.path.dirname(__file__) + os.sep
+
+
+def _is_recording_code(code: CodeType) -> bool:
+    """The recorder's own frames: its op handler, hooks, and the functions
+    ``call_from`` places at a user's line."""
+    return code.co_name == _CALL_NAME or code.co_filename.startswith(_RECORD_PREFIX)
+
+
+def strip_recording_frames(exc: BaseException) -> None:
+    """Unlink the recorder's frames from an exception's traceback (and from
+    those of the exceptions it chains), so that a user's error shows the
+    frames ``python script.py`` shows: no op handler, no ``<shapetrace op>``.
+    Never raises: the user's error must come through."""
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        error = pending.pop()
+        if error is None or id(error) in seen:
+            continue
+        seen.add(id(error))
+        pending += [error.__cause__, error.__context__]
+        try:
+            kept = []
+            tb = error.__traceback__
+            while tb is not None:
+                if not _is_recording_code(tb.tb_frame.f_code):
+                    kept.append(tb)
+                tb = tb.tb_next
+            for outer, inner in itertools.pairwise(kept):
+                if outer.tb_next is not inner:
+                    outer.tb_next = inner
+            if kept and kept[-1].tb_next is not None:
+                kept[-1].tb_next = None
+            if error.__traceback__ is not (kept[0] if kept else None):
+                error.__traceback__ = kept[0] if kept else None
+        except (AttributeError, TypeError, ValueError):  # a traceback we cannot relink: leave it
+            continue
 
 
 def user_location(depth: int = 1) -> Location | None:

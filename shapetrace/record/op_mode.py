@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from torch.overrides import TorchFunctionMode
 
-from shapetrace.core.torch_facts import describe_op
+from shapetrace.core.torch_facts import LOSS_OPS, describe_op
 from shapetrace.core.torch_private import (
     pop_torch_function_mode,
     push_torch_function_mode,
@@ -43,7 +43,7 @@ class OpMode(TorchFunctionMode):
         if not recorder.ops_wanted or recorder.busy or _get_ident() != recorder.thread:
             return func(*args, **kwargs)
         described = describe_op(func)
-        if described is None:
+        if described is None or (recorder.losses_only and described[0] not in LOSS_OPS):
             return func(*args, **kwargs)
         caller = frames.op_caller(sys._getframe(1))
         if recorder.ops != "all" and (caller is None or frames.is_internal(caller.f_code)):

@@ -26,6 +26,7 @@ from typing import Any, Literal, Union
 
 from torch import nn
 from torch.jit import ScriptModule
+from torch.nn.modules.loss import _Loss
 
 from shapetrace.core.records import Call, Location, link_calls
 from shapetrace.core.tensor_meta import MetaTable, TensorMeta, collect_metas, index_path, summarize_arg
@@ -60,6 +61,9 @@ class Recorder:
         self.thread = _get_ident()
         self.busy = False
         self.ops_wanted = False
+        # After a recorded top-level call, until the next one starts, record
+        # the functional losses (LOSS_OPS) that ``ops_at_top=False`` would miss.
+        self.losses_only = False
         self._root_filter = root_filter
         self._ops_at_top = bool(ops) and ops_at_top
         self._mode = OpMode(self)
@@ -110,7 +114,7 @@ class Recorder:
         """Remove every hook and the mode; close calls left open by an error."""
         self._module_hooks.detach()
         self._global_hooks.detach()
-        self.ops_wanted = False
+        self.ops_wanted = self.losses_only = False
         self._remove_mode()
         while self._stack:  # an exception that skipped the always_call hooks
             event = self._stack.pop()[0]
@@ -170,7 +174,8 @@ class Recorder:
 
     def _global_pre_hook(self, module: nn.Module, args: tuple, kwargs: dict | None = None) -> None:
         members = self._global_members
-        if members is not None and id(module) not in members:
+        if members is not None and id(module) not in members and not (
+                not self._stack and isinstance(module, _Loss) and self._adopt(module)):
             if (self.ops_wanted and self.ops is True and id(module) not in self._own_hooked
                     and is_builtin_module(module) and _get_ident() == self.thread):
                 self._suspend_ops(sys._getframe(1))
@@ -183,6 +188,15 @@ class Recorder:
                 # back under new ids, which would leave stale flags behind.)
                 self._global_hooks.pass_kwargs(module)
         self._enter(module, args, kwargs, sys._getframe(1))
+
+    def _adopt(self, module: nn.Module) -> bool:
+        """Record a loss module called outside the traced model, as the
+        script runner does: the loss that compares the model's output with
+        its target belongs to the trace (its error gets the note)."""
+        if self.busy or _get_ident() != self.thread or self._global_members is None:
+            return False
+        self._global_members.add(id(module))
+        return True
 
     def _pass_returned(self) -> None:
         """The top-level call the global hooks stepped aside for has returned."""
@@ -221,6 +235,9 @@ class Recorder:
                 self._close_ended_calls(call_frame)
             location = stack[-1][0].location if user_frame is None and stack else location_of(user_frame)
         else:
+            if self.losses_only:  # the next pass: the window for its predecessor's loss closes
+                self.losses_only = False
+                self._set_ops(self._ops_at_top)
             skip_in_dynamo()  # (cheap) a model compiled since the trace began
             if self._suspended:
                 self._resume_ended_suspensions(call_frame)
@@ -283,6 +300,8 @@ class Recorder:
             if event.info is not None and event.info[1] is None:  # a lazy module, initialized by now
                 event.info = self._module_info[id(module)] = module_info(module)
         finally:
+            if not stack and not ops_outside and self.ops and exc is None:
+                self.losses_only = ops_outside = True  # the loss of this pass: see __init__
             self._set_ops(ops_outside)
             self.busy = False
 

@@ -108,6 +108,8 @@ def run_script(path: str, argv: Sequence[str] = (), *, ops: OpsSetting = True,
             late = timed_out
         if late is not None and error is None:
             exit_code, error = 1, late
+    # The report's closing line says how the script ended (see render/report.py).
+    block.trace._meta["script_exit"] = exit_code
     return ScriptRun(block.trace, exit_code, error, session)
 
 

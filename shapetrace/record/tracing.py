@@ -14,6 +14,7 @@ from shapetrace._version import __version__
 from shapetrace.core.trace import Trace
 from shapetrace.errors import ShapetraceError, ShapetraceWarning
 from shapetrace.record.distributed import DEFAULT_WINDOW, DistSession, rank_info
+from shapetrace.record.frames import strip_recording_frames
 from shapetrace.record.recorder import OpsSetting, Recorder, RootFilter
 
 _ScriptModule = torch.jit.ScriptModule
@@ -70,6 +71,8 @@ class _TraceBlock:
         if self._dist_patch is not None:
             self._dist_patch.__exit__(None, None, None)
             self._dist_patch = None
+        if exc is not None:
+            strip_recording_frames(exc)
         if isinstance(exc, SystemExit) and exc.code in (0, None):
             exc = None  # a script that ends normally through sys.exit()
         self.trace._freeze(self._recorder.calls(last=True), exc)

@@ -71,9 +71,29 @@ def report(trace: Trace, *, ops: bool = True, depth: int | None = None) -> Rende
     findings = trace.findings
     if findings:
         parts += [Text(""), findings_block(findings)]
-    if trace.error is not None:
-        parts.append(Text(f"the traced block raised {trace.error!s}"[:500], "bold red"))
+    ending = closing_line(trace)
+    if ending:
+        parts.append(Text(ending[:500], "bold red"))
     return Group(*parts)
+
+
+def closing_line(trace: Trace) -> str | None:
+    """How the traced code ended, when not normally.
+
+    A script (``shapetrace run``) says ``script raised RuntimeError (exit 1)``,
+    ``script exited with 3`` or ``script interrupted (exit 130)``; a block
+    traced by the API says what it raised.
+    """
+    error = trace.error
+    exit_code = trace.meta.get("script_exit")
+    if exit_code is None:
+        return None if error is None else f"the traced block raised {error!s}"
+    kind = getattr(error, "type_name", type(error).__name__) if error is not None else None
+    if kind == "KeyboardInterrupt":
+        return f"script interrupted (exit {exit_code})"
+    if kind is not None and kind != "SystemExit":
+        return f"script raised {kind} (exit {exit_code})"
+    return f"script exited with {exit_code}" if exit_code else None
 
 
 def print_report(trace: Trace, *, ops: bool = True, depth: int | None = None,

@@ -284,3 +284,53 @@ def length_router_varied() -> shapetrace.Trace:
     from demos.bugs.st011_size_dependent import LengthRouter
 
     return shapetrace.vary(LengthRouter(), lambda B, T: torch.randn(B, T, 4), B=(8, 3), T=(48, 12))
+
+
+# ---------------------------------------------- recurrent state and losses (issue 17)
+class LSTMGivenOneState(nn.Module):
+    """Ported from a GRU: the LSTM gets h_0 alone where it takes (h_0, c_0)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rnn = nn.LSTM(3, 8, batch_first=True)
+
+    def forward(self, x, h_0):
+        out, _ = self.rnn(x, h_0)
+        return out[:, -1]
+
+
+def lstm_given_one_state() -> Example:
+    return LSTMGivenOneState(), (torch.randn(4, 10, 3), torch.zeros(1, 4, 8))
+
+
+class GRUGivenPair(nn.Module):
+    """Ported from an LSTM: the GRU gets (h_0, c_0) where it takes h_0 alone."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rnn = nn.GRU(3, 8)
+
+    def forward(self, x):
+        h_0 = torch.zeros(1, x.size(1), 8)
+        out, _ = self.rnn(x, (h_0, h_0.clone()))
+        return out[-1]
+
+
+def gru_given_pair() -> Example:
+    return GRUGivenPair(), (torch.randn(10, 4, 3),)
+
+
+class DensityAtFullSize(nn.Module):
+    """Two 2x poolings, then a loss against a full-resolution target."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.MaxPool2d(2), nn.Conv2d(4, 1, 3, padding=1),
+                                  nn.MaxPool2d(2))
+
+    def forward(self, img, density):
+        return nn.functional.mse_loss(self.body(img), density)
+
+
+def density_at_full_size() -> Example:
+    return DensityAtFullSize(), (torch.rand(2, 3, 32, 32), torch.rand(2, 1, 32, 32))

@@ -159,3 +159,88 @@ def seed_from_data_varied() -> shapetrace.Trace:
     """The article's forecaster reading its sizes from the data, at two batch sizes and lengths."""
     model, (x,) = seed_from_data()
     return shapetrace.vary(model, lambda B, T: torch.randn(B, T), B=(x.size(0), 3), T=(x.size(1), 11))
+
+
+# ---------------------------------------------- recurrent state, packed sequences, losses (issue 17)
+class LSTMWithState(nn.Module):
+    """An LSTM given its initial state as the pair (h_0, c_0), built from the batch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(3, 8, batch_first=True)
+        self.head = nn.Linear(8, 1)
+
+    def forward(self, x):
+        h_0 = torch.zeros(1, x.size(0), 8)
+        out, _ = self.lstm(x, (h_0, torch.zeros_like(h_0)))
+        return self.head(out[:, -1])
+
+
+def lstm_with_state() -> Example:
+    return LSTMWithState(), (torch.randn(4, 10, 3),)
+
+
+class PooledDensity(nn.Module):
+    """A density map at 1/4 resolution against a target sum-pooled to the same size."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.MaxPool2d(2), nn.Conv2d(4, 1, 3, padding=1),
+                                  nn.MaxPool2d(2))
+
+    def forward(self, img, density):
+        return nn.functional.mse_loss(self.body(img), nn.functional.avg_pool2d(density, 4) * 16)
+
+
+def pooled_density() -> Example:
+    return PooledDensity(), (torch.rand(2, 3, 32, 32), torch.rand(2, 1, 32, 32))
+
+
+class QuantileHead(nn.Module):
+    """Quantile regression: every predicted quantile against every target sample,
+    (m, N, 1) against (m, 1, N) with reduction='none', as intended."""
+
+    def __init__(self, quantiles: int = 5) -> None:
+        super().__init__()
+        self.head = nn.Linear(6, quantiles)
+        self.register_buffer("tau", (torch.arange(quantiles) + 0.5) / quantiles)
+
+    def forward(self, x, samples):
+        pred = self.head(x).unsqueeze(-1)  # (m, N, 1)
+        target = samples.unsqueeze(1)  # (m, 1, N)
+        error = nn.functional.huber_loss(pred, target, reduction="none")  # (m, N, N)
+        weight = torch.abs(self.tau.view(1, -1, 1) - (target - pred < 0).float())
+        return (weight * error).mean()
+
+
+def quantile_head() -> Example:
+    return QuantileHead(), (torch.randn(8, 6), torch.randn(8, 5))
+
+
+class PackedBiGRU(nn.Module):
+    """Padded sentences through pack_padded_sequence and a bidirectional GRU,
+    summarised by the final states of both directions."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(50, 6)
+        self.rnn = nn.GRU(6, 4, bidirectional=True, batch_first=True)
+
+    def forward(self, words, lengths):
+        packed = nn.utils.rnn.pack_padded_sequence(self.embed(words), lengths, batch_first=True,
+                                                   enforce_sorted=False)
+        out, h_n = self.rnn(packed)
+        padded, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True)
+        return torch.cat([h_n[-2], h_n[-1]], dim=1) + padded.mean(1)
+
+
+def packed_bigru() -> Example:
+    return PackedBiGRU(), (torch.randint(1, 50, (4, 7)), torch.tensor([7, 3, 5, 2]))
+
+
+CORRECT.update({
+    "lstm_with_state": lstm_with_state,
+    "pooled_density": pooled_density,
+    "quantile_head": quantile_head,
+    "packed_bigru": packed_bigru,
+})

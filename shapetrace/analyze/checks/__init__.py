@@ -24,6 +24,7 @@ DETECTOR_MODULES: tuple[str, ...] = (
     "batch_first", "view_scramble", "hardcoded_batch", "noncontiguous_view", "loss_broadcast",
     "bidirectional_last_step", "hidden_state", "device", "dtype", "features", "variation",
     "view_cuts_axes", "index_wrong_axis", "squeeze_batch", "uneven_shard",
+    "state_structure", "loss_resolution",
 )
 
 

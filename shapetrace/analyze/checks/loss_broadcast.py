@@ -8,6 +8,7 @@ instead; the finding then explains the error.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 
 import torch
@@ -17,6 +18,7 @@ from shapetrace.analyze.checks._common import at_line
 from shapetrace.analyze.checks._losses import is_elementwise_loss, loss_operands
 from shapetrace.analyze.checks._source import find_call
 from shapetrace.core.finding import Finding
+from shapetrace.core.records import Call
 from shapetrace.core.tensor_meta import TensorMeta
 from shapetrace.core.text import format_dims, format_shape
 from shapetrace.core.trace import Trace
@@ -35,7 +37,33 @@ def _fix(prediction: TensorMeta, target: TensorMeta, names: tuple[str, str]) -> 
         return f"use {pred}.squeeze(-1) as the input, or {goal}.unsqueeze(-1) as the target"
     if target.shape == (*prediction.shape, 1):
         return f"use {goal}.squeeze(-1) as the target, or {pred}.unsqueeze(-1) as the input"
+    # A size-1 dim one operand has and the other lacks: a channel dim (B, 1, H, W) vs (B, H, W).
+    for longer, shorter, name, other in ((prediction, target, goal, pred), (target, prediction, pred, goal)):
+        shape = longer.shape
+        for k in range(len(shape)):
+            if shape[k] == 1 and shape[:k] + shape[k + 1:] == shorter.shape:
+                if longer is prediction:
+                    return f"use {name}.unsqueeze({k}) as the target, or {other}.squeeze({k}) as the input"
+                return f"use {name}.unsqueeze({k}) as the input, or {other}.squeeze({k}) as the target"
     return f"make the target the input's shape: {goal}.view_as({pred})"
+
+
+def reduction_of(call: Call) -> str:
+    """``'mean'``, ``'sum'`` or ``'none'``, of a loss op or module (PyTorch's default: mean)."""
+    value = call.kwargs.get("reduction") if call.kind == "op" else call.config.get("reduction")
+    return value if isinstance(value, str) else "mean"
+
+
+def _pairwise(prediction: TensorMeta, target: TensorMeta) -> bool:
+    """Complementary size-1 dims written out in both operands, ``(m, N, 1)``
+    against ``(m, 1, N)``: the shape of a deliberate all-pairs comparison
+    (quantile regression, pairwise ranking), not of a missing dim."""
+    a, b = prediction.shape, target.shape
+    if len(a) != len(b):
+        return False
+    a_only = any(x == 1 and y != 1 for x, y in zip(a, b))
+    b_only = any(y == 1 and x != 1 for x, y in zip(a, b))
+    return a_only and b_only
 
 
 @register("ST005", "loss-broadcast", "error",
@@ -49,13 +77,26 @@ def check_loss_broadcast(trace: Trace) -> Iterator[Finding]:
         if prediction.shape == target.shape:
             continue
         shape = _broadcast(prediction.shape, target.shape)
-        if shape is None:
-            continue
+        if shape is None or math.prod(shape) == math.prod(prediction.shape) == math.prod(target.shape):
+            continue  # no broadcast (ST016), or one only of size-1 dims: each element meets its own
         name = call.name if call.kind == "op" else f"{call.name} ({call.type})"
         message = (f"{name} {at_line(call)} compares input {format_shape(prediction)} with target "
                    f"{format_shape(target)}: they broadcast to {format_dims(shape)}")
-        if shape not in (prediction.shape, target.shape):
-            message += ", so each prediction is compared with every target"
+        reduction = reduction_of(call)
+        if shape not in (prediction.shape, target.shape) and _pairwise(prediction, target):
+            if reduction == "none":
+                continue  # all pairs kept apart, as pairwise losses mean to
+            message += (f", every input against every target, then reduced ({reduction}): right for a "
+                        f"pairwise loss; if each input has one target, the shapes should be equal")
+            yield finding("ST005", call, message, severity="info")
+            continue
+        if shape in (prediction.shape, target.shape):
+            # One operand repeated along the other's dims: a shared target
+            # (a prototype) is as likely as a mistake; no help to apply blindly.
+            message += ": the smaller one is repeated along the other's dims; right only if it is shared"
+            yield finding("ST005", call, message, severity="info")
+            continue
+        message += ", so each prediction is compared with every target"
         # A loss module is called under the user's name for it: any two-argument call then.
         source = find_call(call.location, {call.name.rpartition(".")[2]}, 2) or find_call(call.location, None, 2)
         names = (source.args[0], source.args[1]) if source and len(source.args) >= 2 else ("pred", "target")

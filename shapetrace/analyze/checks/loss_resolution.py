@@ -1,0 +1,132 @@
+"""ST016 loss-resolution-mismatch: a dense prediction and its target at different sizes.
+
+A network that pools (three ``MaxPool2d(2)``) outputs a map at 1/8 of its
+input's resolution; a target loaded at full resolution then meets a
+prediction 8 times smaller in each spatial dim, and PyTorch raises "The size
+of tensor a (16) must match the size of tensor b (128) at non-singleton
+dimension 3". The finding names the calls that shrank (or grew) the
+prediction's axes, from the lineage, and the factor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from shapetrace.analyze.checks import finding, register
+from shapetrace.analyze.checks._common import at_line
+from shapetrace.analyze.checks._losses import loss_operands
+from shapetrace.analyze.checks._source import find_call
+from shapetrace.analyze.lineage.flow import DataFlow, analyze
+from shapetrace.analyze.lineage.module_rules import is_builtin
+from shapetrace.core.finding import Finding
+from shapetrace.core.records import Call
+from shapetrace.core.text import format_dims, format_shape
+from shapetrace.core.torch_facts import LOSS_OPS
+from shapetrace.core.trace import Trace
+
+_CLASS_TARGET_OPS = frozenset({"cross_entropy", "nll_loss"})
+_CLASS_TARGET_MODULES = frozenset({"CrossEntropyLoss", "NLLLoss"})
+_NUMBERS = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six"}
+
+
+def _is_loss(call: Call) -> bool:
+    if call.kind == "op":
+        return call.name in LOSS_OPS
+    return is_builtin(call) and call.type.endswith("Loss")
+
+
+def _class_target(call: Call) -> bool:
+    """Cross-entropy style: the target has no class dim, (N, H, W) for (N, C, H, W)."""
+    return call.name in _CLASS_TARGET_OPS if call.kind == "op" else call.type in _CLASS_TARGET_MODULES
+
+
+def _factors(pred: tuple[int, ...], goal: tuple[int, ...]) -> dict[int, tuple[int, int]] | None:
+    """``{dim of the prediction: (its size, the target's)}`` for the dims that
+    differ by a whole factor, all in the same direction; None otherwise."""
+    if len(pred) != len(goal) or len(pred) < 2 or pred[0] != goal[0]:
+        return None
+    differ = {k: (a, b) for k, (a, b) in enumerate(zip(pred, goal)) if a != b}
+    if not differ or any(1 in pair for pair in differ.values()):
+        return None  # equal, or broadcasting (ST005)
+    smaller = {a < b for a, b in differ.values()}
+    if len(smaller) != 1 or any(max(a, b) % min(a, b) for a, b in differ.values()):
+        return None
+    ratios = {max(a, b) // min(a, b) for a, b in differ.values()}
+    return differ if len(ratios) == 1 else None
+
+
+def _resizers(flow: DataFlow, trace: Trace, loss: Call, dims: list[int]) -> list[Call]:
+    """The calls that changed the length of the prediction's ``dims``, by lineage."""
+    lineage = flow.input_lineage(loss, 0)
+    wanted = {dim[0].origin for k in dims if k < len(lineage) and len(dim := lineage[k]) == 1}
+    found = []
+    for call in trace.calls:
+        if call.id >= loss.id or (call.kind == "module" and call.children) or not call.outputs or not call.inputs:
+            continue
+        before = {d[0].origin: d[0].size for d in flow.input_lineage(call, 0) if len(d) == 1}
+        after = {d[0].origin: d[0].size for d in flow.output_lineage(call, 0) if len(d) == 1}
+        if any(origin in before and origin in after and before[origin] != after[origin] for origin in wanted):
+            found.append(call)
+    return found
+
+
+def _describe(calls: list[Call]) -> str:
+    """``three MaxPool2d(2) (frontend.0.2, frontend.1.2, frontend.2.2)``."""
+    groups: dict[str, list[str]] = {}
+    for call in calls:
+        if call.kind == "op":
+            kind = call.name
+        else:
+            size = call.config.get("kernel_size", call.config.get("scale_factor", ""))
+            stride = call.config.get("stride")
+            kind = f"{call.type}({size})" if stride in (None, size) else f"{call.type}({size}, stride={stride})"
+        groups.setdefault(kind, []).append(call.name or f"line {call.location.lineno if call.location else '?'}")
+    parts = []
+    for kind, names in groups.items():
+        count = _NUMBERS.get(len(names), str(len(names))) + " " if len(names) > 1 else ""
+        parts.append(f"{count}{kind} ({', '.join(dict.fromkeys(names))})")
+    return ", ".join(parts)
+
+
+@register("ST016", "loss-resolution-mismatch", "error",
+          "a dense prediction and its target at different resolutions (the output pooled by 8, the target not)")
+def check_loss_resolution(trace: Trace) -> Iterator[Finding]:
+    flow = None
+    for call in trace.calls:
+        operands = loss_operands(call) if _is_loss(call) else None
+        if operands is None:
+            continue
+        prediction, target = operands
+        pred_shape = prediction.shape
+        if _class_target(call) and len(pred_shape) == len(target.shape) + 1:
+            pred_shape = (pred_shape[0], *pred_shape[2:])  # the class dim has no counterpart
+            offset = 1
+        else:
+            offset = 0
+        differ = _factors(pred_shape, target.shape)
+        if differ is None:
+            continue
+        dims = sorted(differ)
+        a, b = differ[dims[0]]
+        factor = max(a, b) // min(a, b)
+        smaller = a < b
+        flow = flow or analyze(trace.calls)
+        resizers = _resizers(flow, trace, call, [k + offset for k in dims])
+        name = call.name if call.kind == "op" else f"{call.name} ({call.type})"
+        which = ", ".join(str(k + offset) for k in dims)
+        message = (f"{name} {at_line(call)} compares input {format_shape(prediction)} with target "
+                   f"{format_shape(target)}: the prediction is {'1/' if smaller else ''}{factor}"
+                   f"{' of' if smaller else ' times'} the target's size in dim{'s' * (len(dims) > 1)} {which}")
+        if resizers:
+            message += f", {'downsampled' if smaller else 'upsampled'} by {_describe(resizers)}"
+        source = find_call(call.location, {call.name.rpartition(".")[2]}, 2) or find_call(call.location, None, 2)
+        pred, goal = (source.args[0], source.args[1]) if source and len(source.args) >= 2 else ("output", "target")
+        size = format_dims([min(differ[k]) if smaller else max(differ[k]) for k in dims])
+        if smaller:
+            hint = (f"resize the target to the prediction's size, e.g. {goal} = F.interpolate({goal}, size={size}) "
+                    f"(a density map: F.avg_pool2d({goal}, {factor}) * {factor ** len(dims)} keeps its sum), "
+                    f"or upsample the prediction: F.interpolate({pred}, scale_factor={factor})")
+        else:
+            hint = (f"resize the prediction to the target's size: F.interpolate({pred}, size={size}), "
+                    f"or the target: F.interpolate({goal}, scale_factor={factor})")
+        yield finding("ST016", call, message, hint)

@@ -1,0 +1,60 @@
+"""ST015 recurrent-state-structure: an LSTM given one tensor, a GRU/RNN a pair.
+
+``nn.LSTM`` takes its initial state as the pair ``(h_0, c_0)``; ``nn.GRU``
+and ``nn.RNN`` take ``h_0`` alone. Code ported from one to the other keeps
+the old structure, and PyTorch then fails with an error that names neither:
+an LSTM given one ``(1, 2, 10)`` tensor unpacks it along dim 0 (``hx[0]``,
+``hx[1]``) and raises "index 1 is out of bounds for dimension 0 with size 1"
+or "Expected hidden[0] size (1, 2, 10), got [2, 10]"; a GRU given a tuple
+raises a TypeError about tuples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from shapetrace.analyze.checks import finding, register
+from shapetrace.analyze.checks._common import at_line, call_label
+from shapetrace.analyze.checks._rnn import is_rnn
+from shapetrace.analyze.checks._source import find_call
+from shapetrace.core.finding import Finding
+from shapetrace.core.records import Call
+from shapetrace.core.text import format_dims, format_shape
+from shapetrace.core.trace import Trace
+
+_SINGLE = ("1", "hx")
+_PAIR = ("1.0", "1.1", "hx.0", "hx.1")
+
+
+def _state_text(call: Call, default: str) -> str:
+    """The state argument as the user wrote it: ``state`` in ``self.rnn(x, state)``."""
+    found = find_call(call.location, {call.name.rpartition(".")[2], "forward"})
+    if found is not None and len(found.args) >= 2:
+        return found.args[1]
+    return default
+
+
+@register("ST015", "recurrent-state-structure", "error",
+          "an LSTM given one state tensor where it takes (h_0, c_0), or a GRU/RNN given a pair")
+def check_state_structure(trace: Trace) -> Iterator[Finding]:
+    for call in trace.calls:
+        if not is_rnn(call):
+            continue
+        single = [meta for meta in call.inputs if meta.path in _SINGLE]
+        pair = [meta for meta in call.inputs if meta.path in _PAIR]
+        label = call_label(call)
+        if call.type == "LSTM" and single and not pair:
+            state = single[0]
+            text = _state_text(call, "h_0")
+            message = (f"{label} {at_line(call)} got one state tensor {format_shape(state)} where an LSTM takes "
+                       f"the pair (h_0, c_0): it unpacks the tensor along dim 0, so h_0 becomes "
+                       f"{text}[0] {format_dims(state.shape[1:])}")
+            hint = f"pass (h_0, c_0), e.g. ({text}, torch.zeros_like({text}))"
+            yield finding("ST015", call, message, hint)
+        elif call.type in ("GRU", "RNN") and pair:
+            text = _state_text(call, "state")
+            shapes = ", ".join(format_shape(meta) for meta in pair)
+            message = (f"{label} {at_line(call)} got a state of {len(pair)} tensors ({shapes}) where a "
+                       f"{call.type} takes h_0 alone, (layers * directions, batch, hidden)")
+            hint = f"pass h_0 alone: {text}[0]"
+            yield finding("ST015", call, message, hint)
