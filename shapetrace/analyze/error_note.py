@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from shapetrace.analyze.lineage.flow import analyze
+from shapetrace.analyze.operand_origin import operand_origins
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
 from shapetrace.core.text import format_location, format_op, labelled_shapes
@@ -38,6 +39,10 @@ def trace_note(trace: Trace) -> str | None:
     lines.append(f"  operands: {shapes}")
     lines.append(f"  call path: {call_path(call)}")
     explaining, others = split_findings(trace.findings, call, trace)
+    origins = [] if explaining else operand_origins(trace, call, analyze(trace.calls))
+    if origins:
+        lines.append("  explained by:")
+        lines += [f"    {line}" for line in origins]
     for label, findings in (("explained by", explaining), ("also found", others)):
         if findings:
             lines.append(f"  {label}:")

@@ -24,6 +24,7 @@ from types import CodeType, FrameType, FunctionType
 from typing import Any
 
 import torch
+import torch.nn.utils.rnn
 import torch.overrides
 
 from shapetrace.core.records import Location
@@ -53,6 +54,13 @@ _CALL_CODE = next(const for const in compile(
     "<shapetrace>", "exec").co_consts if isinstance(const, CodeType))
 _CALL_NAME = "<shapetrace op>"
 
+# torch.nn.utils.rnn's functions are Python code around one primitive each:
+# recorded at the user's line under the function's name, with the
+# index_select that sorts a batch by length, they carry the lineage through.
+_PACKING_FUNCTIONS = ("pack_padded_sequence", "pad_packed_sequence", "pad_sequence")
+_PACKING_PRIMITIVES = frozenset({"_pack_padded_sequence", "_pad_packed_sequence", "pad_sequence"})
+_packing: dict[int, str] = {}
+
 
 def _keep(code: CodeType) -> int:
     key = id(code)
@@ -60,9 +68,24 @@ def _keep(code: CodeType) -> int:
     return key
 
 
+def packing_op(caller: FrameType | None, name: str) -> tuple[str, str] | None:
+    """``(name, type)`` to record an op that a packing function of
+    ``torch.nn.utils.rnn`` (``caller``) runs; None for its other ops."""
+    function = _packing.get(id(caller.f_code)) if caller is not None else None
+    if function is None:
+        return None
+    if name in _PACKING_PRIMITIVES:
+        return function, f"torch.nn.utils.rnn.{function}"
+    return ("index_select", "Tensor.index_select") if name == "index_select" else None
+
+
 def add_transparent(code: CodeType) -> None:
     """Treat frames running ``code`` as if they were not there (see ``op_caller``)."""
     _transparent.add(_keep(code))
+
+
+for _function in _PACKING_FUNCTIONS:
+    _packing[_keep(getattr(torch.nn.utils.rnn, _function).__code__)] = _function
 
 
 def is_internal(code: CodeType) -> bool:

@@ -47,7 +47,9 @@ class OpMode(TorchFunctionMode):
             return func(*args, **kwargs)
         caller = frames.op_caller(sys._getframe(1))
         if recorder.ops != "all" and (caller is None or frames.is_internal(caller.f_code)):
-            return func(*args, **kwargs)  # an op of library code, not of the user's
+            described = frames.packing_op(caller, described[0])
+            if described is None:
+                return func(*args, **kwargs)  # an op of library code, not of the user's
         user_frame = frames.first_user_frame(caller)
         event = recorder.op_started(described, user_frame, args, kwargs)
         # PyTorch's warnings name the op's caller: call it from the user's line.

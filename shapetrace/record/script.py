@@ -34,15 +34,23 @@ class FirstPassFilter:
     def __init__(self, max_calls: int = DEFAULT_MAX_CALLS) -> None:
         self.max_calls = max_calls
         self._seen: dict[int, set[tuple]] = {}
+        # How many calls each recorded one stands for: itself and the later
+        # calls of the same signature (``3`` for the full batches of an epoch
+        # of 100 samples in batches of 32), in the order they were recorded.
+        self.passes: list[int] = []
+        self._recorded: dict[tuple[int, tuple], int] = {}
 
     def __call__(self, module: nn.Module, args: tuple, kwargs: dict) -> bool:
         seen = self._seen.setdefault(id(module), set())
-        if len(seen) >= self.max_calls:
-            return False
         signature = tuple((m.path, m.shape, m.dtype, m.device) for m in collect_metas((args, kwargs)))
         if signature in seen:
+            self.passes[self._recorded[(id(module), signature)]] += 1
+            return False
+        if len(seen) >= self.max_calls:
             return False
         seen.add(signature)
+        self._recorded[(id(module), signature)] = len(self.passes)
+        self.passes.append(1)
         return True
 
 
@@ -84,6 +92,10 @@ def run_script(path: str, argv: Sequence[str] = (), *, ops: OpsSetting = True,
     root_filter = FirstPassesFilter(max_calls) if ranked else FirstPassFilter(max_calls)
     block = _TraceBlock(None, ops, ignore, root_filter=root_filter, ops_at_top=False,
                         dist_dir=dist_dir if ranked else None, dist_check=dist_check)
+    if isinstance(root_filter, FirstPassFilter):
+        # How many passes each recorded top-level call stands for, filled as
+        # the script runs (the findings count the batches of an epoch from it).
+        block.trace._meta["passes"] = root_filter.passes
     saved_argv, saved_path = sys.argv[:], sys.path[:]
     sys.argv = [path, *argv]
     sys.path.insert(0, os.path.dirname(os.path.abspath(path)))

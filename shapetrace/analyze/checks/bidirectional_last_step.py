@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 from shapetrace.analyze.checks import finding, register
 from shapetrace.analyze.checks._common import at_line, call_label, op_text, receiver_text
-from shapetrace.analyze.checks._rnn import Layout, first_layouts, ops_after
+from shapetrace.analyze.checks._rnn import Layout, first_layouts, is_rnn, ops_after
 from shapetrace.analyze.lineage.atoms import dim_of
 from shapetrace.analyze.lineage.flow import TraceLineage, analyze
 from shapetrace.analyze.lineage.module_rules import hidden_origin
@@ -48,6 +48,57 @@ def _hint(lay: Layout, op: Call) -> str:
             f"or the forward half alone: {receiver_text(op, 'output')}{last}:{hidden}]")
 
 
+_UNPACK = frozenset({"pad_packed_sequence", "_pad_packed_sequence"})
+
+
+def _packed_layouts(flow: DataFlow, trace: Trace) -> Iterator[tuple[Layout, Call]]:
+    """A bidirectional RNN run on a PackedSequence, read through
+    ``pad_packed_sequence``: the layout of the padded output, and the unpacking op."""
+    for op in trace.calls:
+        if op.kind != "op" or op.name not in _UNPACK or not op.outputs or op.outputs[0].ndim != 3:
+            continue
+        source = flow.source(op, 0)
+        rnn = source.call if source is not None and not source.as_input else None
+        if rnn is None or not is_rnn(rnn) or not rnn.config.get("bidirectional"):
+            continue
+        lineage = flow.output_lineage(op, 0)
+        batch_dim = 0 if op.args[2:3] == (True,) or op.kwargs.get("batch_first") else 1
+        batch, time = lineage[batch_dim], lineage[1 - batch_dim]
+        if len(batch) == 1 and len(time) == 1:
+            yield Layout(rnn, op.outputs[0], batch_dim, batch, time), op
+
+
+def _from_lengths_minus_one(flow: DataFlow, op: Call) -> bool:
+    """Whether a gather's index was computed as ``lengths - 1``: the last valid step."""
+    position = next((k for k, meta in enumerate(op.inputs) if meta.path in ("2", "index")), None)
+    if position is None:
+        return False
+    for source in flow.producers(op, position):
+        made = source.call
+        scalars = [arg for arg in made.args if isinstance(arg, int) and not isinstance(arg, bool)]
+        if (made.name in ("sub", "__sub__", "sub_") and scalars == [1]) or (
+                made.name in ("add", "__add__") and scalars == [-1]):
+            return True
+    return False
+
+
+def _gathered_last_steps(flow: DataFlow, lay: Layout, after: Call) -> Iterator[Call]:
+    """``torch.gather(padded, time, index)`` at ``lengths - 1`` with the features whole."""
+    width = lay.call.outputs[0].shape[-1]
+    features = hidden_origin(lay.call)
+    for op, lineage in ops_after(flow, lay):
+        if op.name != "gather" or op.id < after.id or not op.outputs:
+            continue
+        dim = op.args[1] if len(op.args) > 1 else op.kwargs.get("dim")
+        time = dim_of(lineage, lay.time[0])
+        if not isinstance(dim, int) or time is None or dim % len(lineage) != time:
+            continue
+        whole = any(len(d) == 1 and d[0].origin == features and d[0].size == width
+                    for d in flow.output_lineage(op, 0))
+        if whole and _from_lengths_minus_one(flow, op):
+            yield op
+
+
 @register("ST006", "bidirectional-last-step", "warning",
           "the last time step taken from a bidirectional output (backward half has seen one step)")
 def check_bidirectional_last_step(trace: Trace) -> Iterator[Finding]:
@@ -61,3 +112,14 @@ def check_bidirectional_last_step(trace: Trace) -> Iterator[Finding]:
                        f"output {format_shape(call.outputs[0])}: its backward half (features "
                        f"{call.config.get('hidden_size')}:) has seen only that one step")
             yield finding("ST006", op, message, _hint(lay, op))
+    for lay, unpack in _packed_layouts(flow, trace):
+        call = lay.call
+        found = [*(op for op in _last_steps(flow, lay) if op.id > unpack.id), *_gathered_last_steps(flow, lay, unpack)]
+        for op in found:
+            how = "the step at index lengths - 1, the last valid one," if op.name == "gather" else "the last step"
+            message = (f"{op_text(op)} {at_line(op)} takes {how} of {call_label(call, 'bidirectional')} output "
+                       f"{format_shape(lay.input)} (through {unpack.name}): its backward half (features "
+                       f"{call.config.get('hidden_size')}:) has seen only that one step")
+            hint = ("use torch.cat([h_n[-2], h_n[-1]], dim=-1) (the final forward and backward states), or the "
+                    f"forward half alone: features :{call.config.get('hidden_size')} of that step")
+            yield finding("ST006", op, message, hint)

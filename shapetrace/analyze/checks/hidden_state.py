@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from shapetrace.analyze.checks import finding, register
 from shapetrace.analyze.checks._common import at_line, call_label
 from shapetrace.analyze.checks._rnn import directions, hidden_inputs, is_rnn, rnn_input
+from shapetrace.analyze.checks._state_origin import describe_origin, short_last_batch
+from shapetrace.analyze.lineage.flow import analyze
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
 from shapetrace.core.tensor_meta import TensorMeta
@@ -63,6 +65,21 @@ def _reason(call: Call, meta: TensorMeta, expected: tuple[int, ...]) -> tuple[st
             f"make it with {expected[-1]} in its last dim")
 
 
+def _carried(trace: Trace, call: Call, meta: TensorMeta, why: str, hint: str) -> tuple[str, str]:
+    """A state made for another batch size: where it was made, and the batches before."""
+    flow = analyze(trace.calls)
+    made = describe_origin(flow, call, call.inputs.index(meta), meta.shape[1])
+    short = short_last_batch(trace, call, meta.shape[1])
+    if made is None and short is None:
+        return why, hint
+    name = tensor_name(call, meta, output=False)
+    parts = [why] + ([f"{name} is {made}"] if made else []) + ([short] if short else [])
+    axis = 0 if call.config.get("batch_first") else 1
+    hint = (f"build the state for each batch from the data, with x.size({axis}) in dim 1 "
+            f"(init_hidden(x.size({axis}))), or drop the short last batch: DataLoader(..., drop_last=True)")
+    return "; ".join(parts), hint
+
+
 @register("ST007", "hidden-state-mismatch", "error",
           "h_0/c_0 shape is not (layers*directions, batch, hidden)")
 def check_hidden_state(trace: Trace) -> Iterator[Finding]:
@@ -74,6 +91,9 @@ def check_hidden_state(trace: Trace) -> Iterator[Finding]:
             if expected is None or meta.shape == expected:
                 continue
             why, hint = _reason(call, meta, expected)
+            if len(meta.shape) == 3 == len(expected) and meta.shape[0] == expected[0] \
+                    and meta.shape[1] != expected[1]:
+                why, hint = _carried(trace, call, meta, why, hint)
             message = (f"{call_label(call, 'num_layers', 'bidirectional', 'batch_first')} {at_line(call)} "
                        f"got {tensor_name(call, meta, output=False)} {format_shape(meta)}, expected "
                        f"{format_dims(expected)}: {why}")

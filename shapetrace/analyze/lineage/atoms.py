@@ -34,6 +34,22 @@ DimAtoms = tuple[Atom, ...]
 Lineage = tuple[DimAtoms, ...]
 
 
+@dataclasses.dataclass(frozen=True)
+class PackedAtom(Atom):
+    """The first dim of a ``PackedSequence``'s data: the valid steps of every
+    sequence, time-major, so neither batch nor time alone. It remembers both
+    axes, which ``pad_packed_sequence`` gives back."""
+
+    batch: Atom | None = None
+    time: Atom | None = None
+
+
+def packed_dim(batch: DimAtoms, time: DimAtoms, size: int, origin: str) -> DimAtoms:
+    """The packed dim of ``size`` made of a batch and a time axis (each one atom, or unknown)."""
+    return (PackedAtom(origin, size, 1, batch[0] if len(batch) == 1 else None,
+                       time[0] if len(time) == 1 else None),) if size != 1 else ()
+
+
 def fresh(origin: str, shape: Sequence[int]) -> Lineage:
     """New atoms, one per dimension of ``shape`` (none for size-1 dims)."""
     return tuple(fresh_dim(f"{origin}:{i}", size) for i, size in enumerate(shape))

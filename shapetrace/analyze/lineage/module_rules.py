@@ -30,10 +30,36 @@ def hidden_origin(call: Call) -> str:
     return f"{call.name}:hidden"
 
 
+def _packed_rnn(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
+    """An RNN run on a PackedSequence: its output's data keeps the packed dim."""
+    from shapetrace.analyze.lineage.op_rules import unpacked_axes
+
+    source = ins[0]
+    if len(source) != 2:
+        return None
+    axes = unpacked_axes(source[0])
+    given = {meta.path: lineage for meta, lineage in zip(call.inputs, ins)}
+    out: list[Lineage] = []
+    for meta in call.outputs:
+        hidden = fresh_dim(hidden_origin(call), meta.shape[-1]) if meta.shape else ()
+        if meta.path == "0.data" and len(meta.shape) == 2:
+            out.append((source[0], hidden))
+        elif meta.path in given and len(given[meta.path]) == len(meta.shape):
+            out.append(given[meta.path])  # batch_sizes and the sorting indices pass through
+        elif len(meta.shape) == 3 and axes is not None:  # h_n, c_n: (layers, batch, hidden)
+            batch = resize((axes[0],), (meta.shape[1],))[0]
+            out.append((fresh_dim(f"{call.name}:layers", meta.shape[0]), batch, hidden))
+        else:
+            out.append(fresh(f"{call.name}#{call.id}.{meta.path}", meta.shape))
+    return out
+
+
 def _rnn(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
     source = ins[0] if ins else ()
+    if call.inputs[0].path == "0.data":
+        return _packed_rnn(call, ins)
     if call.inputs[0].path != "0" or len(source) not in (2, 3):
-        return None  # a PackedSequence or an unusual call: no rule
+        return None  # an unusual call: no rule
     batch_first = bool(call.config.get("batch_first")) and len(source) == 3
     batch = source[0] if batch_first else source[1] if len(source) == 3 else None
     out = []

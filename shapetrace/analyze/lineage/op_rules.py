@@ -11,7 +11,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from shapetrace.analyze.lineage.atoms import DimAtoms, Lineage, fresh, fresh_dim, regroup, resize
+from shapetrace.analyze.lineage.atoms import DimAtoms, Lineage, PackedAtom, fresh, fresh_dim, packed_dim, regroup, resize
 from shapetrace.core.records import Call
 from shapetrace.core.torch_facts import (
     CREATION_OPS,
@@ -250,6 +250,79 @@ def _embedding(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
     return [(*ins[0], fresh_dim(f"embedding#{call.id}", call.output.shape[-1]))]
 
 
+def _raw_arg(call: Call, position: int, name: str, default: Any = None) -> Any:
+    """An argument by its position among all arguments, tensors included."""
+    return call.args[position] if position < len(call.args) else call.kwargs.get(name, default)
+
+
+def _pack(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
+    """pack_padded_sequence: (B, T, *) or (T, B, *) -> data (N, *), batch_sizes (T,)."""
+    if not ins or len(ins[0]) < 2 or len(call.outputs) < 2:
+        return None
+    batch_first = bool(_raw_arg(call, 2, "batch_first", False))
+    batch, time = (ins[0][0], ins[0][1]) if batch_first else (ins[0][1], ins[0][0])
+    data, steps = call.outputs[0].shape, call.outputs[1].shape
+    packed = packed_dim(batch, time, data[0], f"packed#{call.id}")
+    return [(packed, *ins[0][2:]), resize((time,), steps)] + [
+        fresh(f"packed#{call.id}.{meta.path}", meta.shape) for meta in call.outputs[2:]]
+
+
+def unpacked_axes(dim: DimAtoms) -> tuple[DimAtoms, DimAtoms] | None:
+    """The batch and time axes of a packed dim, when known."""
+    atom = dim[0] if len(dim) == 1 else None
+    if not isinstance(atom, PackedAtom) or atom.batch is None or atom.time is None:
+        return None
+    return (atom.batch,), (atom.time,)
+
+
+def _unpack(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
+    """pad_packed_sequence: data (N, *) -> padded (B, T, *) or (T, B, *), lengths (B,)."""
+    if not ins or not ins[0] or not call.outputs or len(call.outputs[0].shape) != len(ins[0]) + 1:
+        return None
+    axes = unpacked_axes(ins[0][0])
+    shape = call.outputs[0].shape
+    batch_first = bool(_raw_arg(call, 2, "batch_first", False))
+    b, t = (0, 1) if batch_first else (1, 0)
+    if axes is None:
+        origin = f"unpacked#{call.id}"
+        batch, time = fresh_dim(f"{origin}:batch", shape[b]), fresh_dim(f"{origin}:time", shape[t])
+    else:
+        batch, time = resize((axes[0],), (shape[b],))[0], resize((axes[1],), (shape[t],))[0]
+    padded = (batch, time, *ins[0][1:]) if batch_first else (time, batch, *ins[0][1:])
+    rest = [(batch,) if len(meta.shape) == 1 and meta.shape[0] == shape[b] else fresh(f"unpacked#{call.id}", meta.shape)
+            for meta in call.outputs[1:]]
+    return [padded, *rest]
+
+
+def _pad_sequence(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
+    """pad_sequence: L_i x (T_i, *) -> (B, T, *) or (T, B, *), new batch and time axes."""
+    if not ins or call.output is None or len(call.output.shape) != len(ins[0]) + 1:
+        return None
+    shape = call.output.shape
+    batch_first = bool(_raw_arg(call, 1, "batch_first", False))
+    b, t = (0, 1) if batch_first else (1, 0)
+    origin = f"pad_sequence#{call.id}"
+    batch, time = fresh_dim(f"{origin}:batch", shape[b]), fresh_dim(f"{origin}:time", shape[t])
+    return [(batch, time, *ins[0][1:]) if batch_first else (time, batch, *ins[0][1:])]
+
+
+def _gather(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
+    """gather(input, dim, index): the input's axes but along ``dim``, where the index picks."""
+    if len(ins) < 2 or call.output is None or len(ins[0]) != len(call.output.shape):
+        return None
+    axis = _axis(_raw_arg(call, 1, "dim"), len(ins[0]))
+    if axis is None:
+        return None
+    shape, source = call.output.shape, call.inputs[0].shape
+    out = []
+    for d, (dim, size) in enumerate(zip(ins[0], shape)):
+        if d == axis:
+            out.append(fresh_dim(f"gather#{call.id}:{d}", size))
+        else:
+            out.append(dim if size == source[d] else fresh_dim(f"gather#{call.id}:{d}", size))
+    return [tuple(out)]
+
+
 RULES: dict[str, OpRule] = {
     **dict.fromkeys(RESHAPE_OPS, _reshape),
     **dict.fromkeys(PERMUTE_OPS, _permute),
@@ -264,6 +337,10 @@ RULES: dict[str, OpRule] = {
     **dict.fromkeys(("chunk", "split", "split_with_sizes", "tensor_split", "narrow"), _pieces),
     "unbind": _drop_axis,
     "embedding": _embedding,
+    **dict.fromkeys(("pack_padded_sequence", "_pack_padded_sequence"), _pack),
+    **dict.fromkeys(("pad_packed_sequence", "_pad_packed_sequence"), _unpack),
+    "pad_sequence": _pad_sequence,
+    "gather": _gather,
 }
 
 

@@ -1,0 +1,94 @@
+"""Where an RNN's initial state came from, and the batches before it.
+
+A state made once (``init_hidden(32)`` per epoch) and carried from batch to
+batch fits every full batch and fails on the short last one. Explaining that
+takes two facts the trace has: the tensor's producers (the ``h_n`` a previous
+pass returned, or a ``torch.zeros`` sized for 32), and the batch sizes of the
+earlier passes (``trace.meta["passes"]``: how many calls each recorded pass
+stands for under ``shapetrace run``, which records one per input signature).
+"""
+
+from __future__ import annotations
+
+from shapetrace.analyze.checks._common import pass_root
+from shapetrace.analyze.checks._rnn import is_rnn, rnn_input
+from shapetrace.analyze.lineage.flow import DataFlow, Source
+from shapetrace.analyze.lineage.op_rules import CREATIONS
+from shapetrace.core.records import Call
+from shapetrace.core.trace import Trace
+
+_STATE_PATHS = ("1", "1.0", "1.1")
+
+
+def _origin(flow: DataFlow, call: Call, index: int) -> Source | None:
+    """The first call behind input ``index`` that made a state rather than passed one
+    on: an RNN's (or a model's) returned state, or a tensor creation."""
+    seen: set[int] = set()
+    source = flow.source(call, index)
+    while source is not None and source.call.id not in seen:
+        seen.add(source.call.id)
+        made = source.call
+        if source.as_input:  # a module's own input: what its caller passed
+            source = flow.source(made, source.index)
+            continue
+        if made.kind == "op" and made.name in CREATIONS:
+            return source
+        if made.kind == "module" and source.meta.path in _STATE_PATHS:
+            inner = flow.made_inside(made, source.index)
+            return inner if inner is not None and is_rnn(inner.call) else source
+        if made.kind == "op" and made.inputs:  # detach(), contiguous(), .to(): the same state
+            source = flow.source(made, 0)
+            continue
+        return None
+    return None
+
+
+def describe_origin(flow: DataFlow, call: Call, index: int, batch: int) -> str | None:
+    """``the h_n lstm returned on the previous pass (line 35), made for a batch of 32``."""
+    source = _origin(flow, call, index)
+    if source is None:
+        return None
+    made = source.call
+    line = f"line {made.location.lineno}" if made.location is not None else "an earlier line"
+    if made.kind == "op":
+        return f"made at {line} for a batch of {batch}"
+    when = "on the previous pass" if pass_root(made) is not pass_root(call) else "earlier in this pass"
+    name = "h_n" if source.meta.path in ("1", "1.0") else "c_n"
+    return f"the {name} that {made.name or 'the model'} returned {when} ({line}), made for a batch of {batch}"
+
+
+def _pass_counts(trace: Trace) -> dict[int, int]:
+    """How many calls each top-level module call stands for (1 each under the API)."""
+    recorded = trace.meta.get("passes")
+    roots = [call for call in trace.calls if call.parent_id is None and call.kind == "module"]
+    if not isinstance(recorded, list) or len(recorded) != len(roots):
+        return {}
+    return {root.id: count for root, count in zip(roots, recorded) if isinstance(count, int)}
+
+
+def short_last_batch(trace: Trace, call: Call, full: int) -> str | None:
+    """``this batch has 4 samples where the 3 before it had 32: 100 = 3 × 32 + 4,
+    a short last batch`` when every earlier call of this RNN ran at ``full``."""
+    meta = rnn_input(call)
+    if meta is None or meta.ndim != 3:
+        return None
+    axis = 0 if call.config.get("batch_first") else 1
+    batch = meta.shape[axis]
+    if batch >= full:
+        return None
+    counts = _pass_counts(trace)
+    before = 0
+    for other in trace.calls:
+        if other.id >= call.id:
+            break
+        if other.name != call.name or not is_rnn(other):
+            continue
+        source = rnn_input(other)
+        if source is None or source.ndim != 3 or source.shape[axis] != full:
+            return None
+        before += counts.get(pass_root(other).id, 1)
+    if not before:
+        return None
+    batches = "batch" if before == 1 else f"{before} batches"
+    return (f"this batch has {batch} samples where the {batches} before it had {full}: "
+            f"{before * full + batch} = {before} × {full} + {batch}, the short last batch of an epoch")

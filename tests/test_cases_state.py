@@ -1,0 +1,210 @@
+"""Public-report cases of recurrent state, packed sequences and losses (issue 17).
+
+Each case runs through ``shapetrace.trace(model)`` and through ``shapetrace run``:
+a silent bug gets a warning/error finding at the culprit line, a loud one an
+exception note whose "explained by" names the cause; the fixed version is clean.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import traceback
+from pathlib import Path
+
+import pytest
+
+import shapetrace
+from shapetrace.cli import main
+from tests.case_support import at_line, case_path, culprit_line, run_case, serious, traced_case
+
+pytestmark = pytest.mark.filterwarnings("ignore:Using a target size")
+
+PACKAGE = str(Path(shapetrace.__file__).resolve().parent)
+
+
+def explanation(error: BaseException | None) -> str:
+    """The "explained by" part of shapetrace's note on ``error``."""
+    assert error is not None
+    note = "\n".join(getattr(error, "__notes__", []))
+    assert "explained by:" in note, note
+    return note.split("explained by:", 1)[1].split("also found:", 1)[0]
+
+
+def run_error(name: str, fixed: bool = False):
+    """``shapetrace run`` of a case in this process: exit code, the script's error, what was printed."""
+    from shapetrace.record.script import run_script
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        run = run_script(str(case_path(name)), ["--fixed"] if fixed else [])
+    return run
+
+
+def both_ways(name: str):
+    """The case's buggy version through the API and through the command."""
+    return [("trace", traced_case(name)), ("run", run_case(name).trace)]
+
+
+@pytest.mark.parametrize("name", ["03", "04", "06", "13", "15"])
+def test_the_fixed_version_is_clean_both_ways(name):
+    trace = traced_case(name, fixed=True)
+    assert trace.error is None and serious(trace) == []
+    run = run_case(name, fixed=True)
+    assert run.exit_code == 0, run.output
+    assert serious(run.trace) == []
+
+
+# ------------------------------------------------ case 03: LSTM given one tensor
+def test_lstm_given_one_state_tensor_is_explained_at_the_call_both_ways():
+    line = culprit_line("03", "out, _ = self.rnn(series, state)")
+    for how, trace in both_ways("03"):
+        assert isinstance(trace.error, IndexError) or type(trace.error).__name__ == "RecordedError", how
+        found = at_line([f for f in trace.findings if f.code == "ST015"], line, "03")
+        assert found, (how, trace.findings)
+        assert "takes the pair (h_0, c_0)" in found[0].message
+        assert found[0].hint == "pass (h_0, c_0), e.g. (state, torch.zeros_like(state))"  # the fixed version
+    error = run_error("03").error
+    assert isinstance(error, IndexError)
+    assert "ST015 recurrent-state-structure" in explanation(error)
+
+
+# ------------------------------------------------ case 04: state carried to the short last batch
+def test_state_made_for_a_full_batch_names_its_origin_and_the_short_batch():
+    line = culprit_line("04", "out, state = self.lstm(self.embedding(tokens), state)")
+    for how, trace in both_ways("04"):
+        found = at_line([f for f in trace.findings if f.code == "ST007"], line, "04")
+        assert found, (how, trace.findings)
+        message = found[0].message
+        assert "h_n" in message and "batch of 32" in message, (how, message)
+        assert "100 = 3 × 32 + 4" in message, (how, message)
+        assert "drop_last=True" in found[0].hint and "x.size(0)" in found[0].hint
+    explained = explanation(run_error("04").error)
+    assert "ST007" in explained and "short last batch" in explained
+
+
+# ------------------------------------------------ case 06: bidirectional last step, plain and packed
+def test_last_step_of_a_bidirectional_output_plain_and_through_packing():
+    plain = culprit_line("06", "return states[:, -1, :]")
+    gather = culprit_line("06", "return torch.gather(padded, 1, index).squeeze(1)")
+    for how, trace in both_ways("06"):
+        last_steps = [f for f in trace.findings if f.code == "ST006"]
+        assert at_line(last_steps, plain, "06"), (how, trace.findings)
+        packed = at_line(last_steps, gather, "06")
+        assert packed and packed[0].severity == "warning", (how, trace.findings)
+        assert "lengths - 1" in packed[0].message
+        assert "h_n[-2], h_n[-1]" in packed[0].hint
+
+
+def test_packed_sequences_are_recorded_and_carry_the_lineage():
+    trace = traced_case("06")
+    names = [call.name for call in trace.ops]
+    assert "pack_padded_sequence" in names and "pad_packed_sequence" in names
+    rnn = trace["caption.rnn"]
+    packed = next(call for call in trace.ops if call.name == "pack_padded_sequence")
+    assert packed.location is not None and "pack_padded_sequence(" in packed.location.code
+    from shapetrace.analyze.lineage.flow import analyze
+
+    flow = analyze(trace.calls)
+    assert flow.source(rnn, 0) is not None and flow.source(rnn, 0).call is packed  # type: ignore[union-attr]
+
+
+# ------------------------------------------------ case 13: a loss outside the model, functional
+def test_functional_loss_outside_the_model_is_found_both_ways():
+    line = culprit_line("13", 'loss = F.smooth_l1_loss(pred, depth, reduction="sum")')
+    for how, trace in both_ways("13"):
+        found = at_line([f for f in serious(trace) if f.code == "ST005"], line, "13")
+        assert found, (how, trace.findings)
+        assert "(2, 2, 64, 64)" in found[0].message
+        assert found[0].hint == "use depth.unsqueeze(1) as the target, or pred.squeeze(1) as the input"
+    assert run_case("13").exit_code == 1
+
+
+# ------------------------------------------------ case 15: a loss module outside the model, loud
+def test_dense_prediction_at_1_8_names_the_poolings_both_ways():
+    line = culprit_line("15", "loss = criterion(output, density)")
+    for how, trace in both_ways("15"):
+        found = at_line([f for f in trace.findings if f.code == "ST016"], line, "15")
+        assert found, (how, trace.findings)
+        assert "1/8 of the target's size in dims 2, 3" in found[0].message
+        assert "three MaxPool2d(2) (frontend.0.2, frontend.1.2, frontend.2.2)" in found[0].message
+        assert "F.avg_pool2d(density, 8) * 64" in found[0].hint  # the fixed version
+    model, work = __import__("tests.case_support", fromlist=["load_case"]).load_case("15").make(False)
+    with pytest.raises(RuntimeError) as raised, contextlib.redirect_stdout(io.StringIO()), shapetrace.trace(model):
+        work()
+    assert "ST016 loss-resolution-mismatch" in explanation(raised.value)
+
+
+# ------------------------------------------------ tracebacks and the closing line
+LOOP = '''\
+import torch
+from torch import nn
+
+
+class StepLoop(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.cell = nn.Linear(3, 4)
+
+    def forward(self, x):  # x: (batch, time, features)
+        h = torch.zeros(x.size(0), 4)
+        for t in range(x.size(1)):
+            h = h + self.cell(x[t])
+        return h
+
+
+if __name__ == "__main__":
+    StepLoop()(torch.randn(2, 5, 3))
+'''
+
+
+def own_frames(error: BaseException) -> list[str]:
+    """Frames of the shapetrace package, or placed by it, in the error's traceback."""
+    return [f"{frame.filename}:{frame.name}" for frame in traceback.extract_tb(error.__traceback__)
+            if frame.filename.startswith(PACKAGE) or "shapetrace" in frame.name]
+
+
+def test_a_users_error_keeps_the_frames_python_shows_under_trace_and_run(tmp_path):
+    script = tmp_path / "step_loop.py"
+    script.write_text(LOOP)
+    namespace: dict = {}
+    exec(compile(LOOP.replace('if __name__ == "__main__":', "if False:"), str(script), "exec"), namespace)
+    model = namespace["StepLoop"]()
+    import torch
+
+    with pytest.raises(RuntimeError) as raised, shapetrace.trace(model):
+        model(torch.randn(2, 5, 3))
+    assert own_frames(raised.value) == []
+    lines = [frame.lineno for frame in traceback.extract_tb(raised.value.__traceback__)
+             if frame.filename == str(script)]
+    assert lines[-1] == 13  # the failing op's own line is the innermost frame
+    explained = explanation(raised.value)  # where each operand's size came from
+    assert "x[t] at line 13 steps through dim 0 of x (2, 5, 3), so its 5 is x's dim 1" in explained
+    assert "x[:, t] steps through time" in explained
+    assert "tensor a (2, 4): its dim 0 (2) is dim 0 of torch.zeros(2, 4) at line 11" in explained
+
+    from shapetrace.record.script import run_script
+
+    run = run_script(str(script))
+    assert isinstance(run.error, RuntimeError) and own_frames(run.error) == []
+    assert "x[t] at line 13 steps through dim 0 of x (2, 5, 3)" in explanation(run.error)
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()) as out:
+        assert main(["run", str(script)]) == 1
+    printed = err.getvalue() + out.getvalue()
+    assert "<shapetrace op>" not in printed and "op_mode.py" not in printed and "recorder.py" not in printed
+    assert "script raised RuntimeError (exit 1)" in printed
+
+
+@pytest.mark.parametrize(("body", "ending", "code"), [
+    ("import sys\nsys.exit(3)\n", "script exited with 3", 3),
+    ("raise KeyboardInterrupt\n", "script interrupted (exit 130)", 130),
+    ("raise ValueError('no data')\n", "script raised ValueError (exit 1)", 1),
+])
+def test_the_closing_line_says_how_the_script_ended(tmp_path, body, ending, code):
+    script = tmp_path / "ends.py"
+    script.write_text(body)
+    err, out = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+        assert main(["run", str(script)]) == code
+    assert ending in out.getvalue() + err.getvalue()
