@@ -208,3 +208,105 @@ def test_the_closing_line_says_how_the_script_ended(tmp_path, body, ending, code
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
         assert main(["run", str(script)]) == code
     assert ending in out.getvalue() + err.getvalue()
+
+
+# ------------------------------------------------ variants of the same classes
+def _findings(model, *inputs, **options):
+    import torch  # noqa: F401
+
+    try:
+        with shapetrace.trace(model, **options) as t:
+            model(*inputs)
+    except Exception:
+        pass
+    return t.findings
+
+
+def test_unsorted_packing_then_last_valid_step_by_advanced_gather():
+    import torch
+    from torch import nn
+
+    class Encoder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = nn.LSTM(4, 6, bidirectional=True)  # seq-first
+
+        def forward(self, x, lengths):  # x: (T, B, 4)
+            packed = nn.utils.rnn.pack_padded_sequence(x, lengths, enforce_sorted=False)
+            out, _ = self.rnn(packed)
+            padded, lens = nn.utils.rnn.pad_packed_sequence(out)
+            index = (lens - 1).view(1, -1, 1).expand(1, -1, 12)
+            return padded.gather(0, index)[0]
+
+    found = [f for f in _findings(Encoder(), torch.randn(8, 3, 4), torch.tensor([5, 8, 2])) if f.code == "ST006"]
+    assert found and found[0].severity == "warning" and "lengths - 1" in found[0].message
+
+
+def test_pack_sequence_keeps_the_lineage_to_the_last_step():
+    import torch
+    from torch import nn
+
+    class Tagger(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.gru = nn.GRU(3, 5, bidirectional=True, batch_first=True)
+
+        def forward(self, a, b):
+            out, _ = self.gru(nn.utils.rnn.pack_sequence([a, b]))
+            padded, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True)
+            return padded[:, -1, :]
+
+    trace_findings = _findings(Tagger(), torch.randn(6, 3), torch.randn(4, 3))
+    assert [f.code for f in trace_findings] == ["ST006"]
+
+
+def test_pairwise_loss_is_info_when_reduced_and_nothing_when_kept_apart():
+    import torch
+    import torch.nn.functional as F
+
+    with shapetrace.trace() as t:
+        F.l1_loss(torch.randn(4, 6, 1), torch.randn(4, 1, 6))
+        F.l1_loss(torch.randn(4, 6, 1), torch.randn(4, 1, 6), reduction="none")
+        F.mse_loss(torch.randn(4, 3), torch.randn(3))  # one target shared by every row: cannot tell
+    found = [(f.code, f.severity, f.hint) for f in t.findings]
+    assert found == [("ST005", "info", ""), ("ST005", "info", "")], found
+
+
+def test_gru_given_a_pair_and_the_catalogue_hint():
+    from tests.models import buggy_models as buggy
+
+    model, inputs = buggy.gru_given_pair()
+    found = [f for f in _findings(model, *inputs) if f.code == "ST015"]
+    assert found and "where a GRU takes h_0 alone" in found[0].message
+    assert found[0].hint == "pass h_0 alone: h_0"
+
+
+FUNCTIONAL_LOSS = '''\
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+model = nn.Sequential(nn.Conv2d(3, 1, 3, padding=1), nn.MaxPool2d(2), nn.MaxPool2d(2))
+img, target = torch.rand(2, 3, 32, 32), torch.rand(2, 1, 32, 32)
+loss = F.mse_loss(model(img), target)
+'''
+
+
+def test_a_functional_loss_after_the_model_gets_the_note_under_run_and_trace(tmp_path):
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    from shapetrace.record.script import run_script
+
+    script = tmp_path / "functional_loss.py"
+    script.write_text(FUNCTIONAL_LOSS)
+    run = run_script(str(script))
+    assert isinstance(run.error, RuntimeError)
+    explained = explanation(run.error)
+    assert "ST016" in explained and "1/4 of the target's size" in explained and "two MaxPool2d(2)" in explained
+
+    model = nn.Sequential(nn.Conv2d(3, 1, 3, padding=1), nn.MaxPool2d(2), nn.MaxPool2d(2))
+    with pytest.raises(RuntimeError) as raised, shapetrace.trace(model):
+        F.mse_loss(model(torch.rand(2, 3, 32, 32)), torch.rand(2, 1, 32, 32))
+    assert "ST016" in explanation(raised.value)

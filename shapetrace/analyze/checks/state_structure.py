@@ -11,6 +11,7 @@ raises a TypeError about tuples.
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Iterator
 
 from shapetrace.analyze.checks import finding, register
@@ -32,6 +33,15 @@ def _state_text(call: Call, default: str) -> str:
     if found is not None and len(found.args) >= 2:
         return found.args[1]
     return default
+
+
+def _first_of(text: str) -> str:
+    """``h_0`` of ``(h_0, c_0)`` written out; ``state[0]`` of a name."""
+    try:
+        node = ast.parse(text, mode="eval").body
+    except SyntaxError:
+        return f"{text}[0]"
+    return ast.unparse(node.elts[0]) if isinstance(node, ast.Tuple) and node.elts else f"{text}[0]"
 
 
 @register("ST015", "recurrent-state-structure", "error",
@@ -56,5 +66,5 @@ def check_state_structure(trace: Trace) -> Iterator[Finding]:
             shapes = ", ".join(format_shape(meta) for meta in pair)
             message = (f"{label} {at_line(call)} got a state of {len(pair)} tensors ({shapes}) where a "
                        f"{call.type} takes h_0 alone, (layers * directions, batch, hidden)")
-            hint = f"pass h_0 alone: {text}[0]"
+            hint = f"pass h_0 alone: {_first_of(text)}"
             yield finding("ST015", call, message, hint)
