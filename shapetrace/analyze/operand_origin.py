@@ -15,7 +15,7 @@ import re
 
 from shapetrace.analyze.checks._common import op_text, receiver_text
 from shapetrace.analyze.lineage.atoms import Atom, dim_of
-from shapetrace.analyze.lineage.flow import DataFlow
+from shapetrace.analyze.lineage.flow import TraceLineage
 from shapetrace.analyze.lineage.op_rules import integer_indices
 from shapetrace.core.records import Call
 from shapetrace.core.text import format_shape
@@ -58,7 +58,7 @@ def _made_by(trace: Trace, atom: Atom) -> str | None:
     return None
 
 
-def _stepped(flow: DataFlow, call: Call, index: int, atom: Atom, trace: Trace) -> str | None:
+def _stepped(flow: TraceLineage, call: Call, index: int, atom: Atom, trace: Trace) -> str | None:
     """How an index op made operand ``index`` by stepping through another tensor's dim."""
     for source in flow.producers(call, index):
         op = source.call
@@ -86,7 +86,7 @@ def _stepped(flow: DataFlow, call: Call, index: int, atom: Atom, trace: Trace) -
     return None
 
 
-def operand_origins(trace: Trace, call: Call, flow: DataFlow) -> list[str]:
+def operand_origins(trace: Trace, call: Call, flow: TraceLineage) -> list[str]:
     """One line per operand of a broadcasting error: where its mismatched size came from."""
     match = _MISMATCH.search(call.error or "")
     tensors = [k for k, meta in enumerate(call.inputs)][:2]

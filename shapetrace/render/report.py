@@ -85,7 +85,7 @@ def closing_line(trace: Trace) -> str | None:
     traced by the API says what it raised.
     """
     error = trace.error
-    exit_code = trace.meta.get("script_exit")
+    exit_code = trace.run_info.get("script_exit")
     if exit_code is None:
         return None if error is None else f"the traced block raised {error!s}"
     kind = getattr(error, "type_name", type(error).__name__) if error is not None else None

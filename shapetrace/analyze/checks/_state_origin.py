@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from shapetrace.analyze.checks._common import pass_root
 from shapetrace.analyze.checks._rnn import is_rnn, rnn_input
-from shapetrace.analyze.lineage.flow import DataFlow, Source
+from shapetrace.analyze.lineage.flow import Producer, TraceLineage
 from shapetrace.analyze.lineage.op_rules import CREATIONS
 from shapetrace.core.records import Call
 from shapetrace.core.trace import Trace
@@ -20,7 +20,7 @@ from shapetrace.core.trace import Trace
 _STATE_PATHS = ("1", "1.0", "1.1")
 
 
-def _origin(flow: DataFlow, call: Call, index: int) -> Source | None:
+def _origin(flow: TraceLineage, call: Call, index: int) -> Producer | None:
     """The first call behind input ``index`` that made a state rather than passed one
     on: an RNN's (or a model's) returned state, or a tensor creation."""
     seen: set[int] = set()
@@ -43,7 +43,7 @@ def _origin(flow: DataFlow, call: Call, index: int) -> Source | None:
     return None
 
 
-def describe_origin(flow: DataFlow, call: Call, index: int, batch: int) -> str | None:
+def describe_origin(flow: TraceLineage, call: Call, index: int, batch: int) -> str | None:
     """``the h_n lstm returned on the previous pass (line 35), made for a batch of 32``."""
     source = _origin(flow, call, index)
     if source is None:
@@ -59,7 +59,7 @@ def describe_origin(flow: DataFlow, call: Call, index: int, batch: int) -> str |
 
 def _pass_counts(trace: Trace) -> dict[int, int]:
     """How many calls each top-level module call stands for (1 each under the API)."""
-    recorded = trace.meta.get("passes")
+    recorded = trace.run_info.get("passes")
     roots = [call for call in trace.calls if call.parent_id is None and call.kind == "module"]
     if not isinstance(recorded, list) or len(recorded) != len(roots):
         return {}

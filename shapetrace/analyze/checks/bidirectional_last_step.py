@@ -51,7 +51,7 @@ def _hint(lay: Layout, op: Call) -> str:
 _UNPACK = frozenset({"pad_packed_sequence", "_pad_packed_sequence"})
 
 
-def _packed_layouts(flow: DataFlow, trace: Trace) -> Iterator[tuple[Layout, Call]]:
+def _packed_layouts(flow: TraceLineage, trace: Trace) -> Iterator[tuple[Layout, Call]]:
     """A bidirectional RNN run on a PackedSequence, read through
     ``pad_packed_sequence``: the layout of the padded output, and the unpacking op."""
     for op in trace.calls:
@@ -68,7 +68,7 @@ def _packed_layouts(flow: DataFlow, trace: Trace) -> Iterator[tuple[Layout, Call
             yield Layout(rnn, op.outputs[0], batch_dim, batch, time), op
 
 
-def _from_lengths_minus_one(flow: DataFlow, op: Call) -> bool:
+def _from_lengths_minus_one(flow: TraceLineage, op: Call) -> bool:
     """Whether a gather's index was computed as ``lengths - 1``: the last valid step."""
     position = next((k for k, meta in enumerate(op.inputs) if meta.path in ("2", "index")), None)
     if position is None:
@@ -82,7 +82,7 @@ def _from_lengths_minus_one(flow: DataFlow, op: Call) -> bool:
     return False
 
 
-def _gathered_last_steps(flow: DataFlow, lay: Layout, after: Call) -> Iterator[Call]:
+def _gathered_last_steps(flow: TraceLineage, lay: Layout, after: Call) -> Iterator[Call]:
     """``torch.gather(padded, time, index)`` at ``lengths - 1`` with the features whole."""
     width = lay.call.outputs[0].shape[-1]
     features = hidden_origin(lay.call)

@@ -16,7 +16,7 @@ from shapetrace.analyze.checks import finding, register
 from shapetrace.analyze.checks._common import at_line
 from shapetrace.analyze.checks._losses import loss_operands
 from shapetrace.analyze.checks._source import find_call
-from shapetrace.analyze.lineage.flow import DataFlow, analyze
+from shapetrace.analyze.lineage.flow import TraceLineage, analyze
 from shapetrace.analyze.lineage.module_rules import is_builtin
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
@@ -55,7 +55,7 @@ def _factors(pred: tuple[int, ...], goal: tuple[int, ...]) -> dict[int, tuple[in
     return differ if len(ratios) == 1 else None
 
 
-def _resizers(flow: DataFlow, trace: Trace, loss: Call, dims: list[int]) -> list[Call]:
+def _resizers(flow: TraceLineage, trace: Trace, loss: Call, dims: list[int]) -> list[Call]:
     """The calls that changed the length of the prediction's ``dims``, by lineage."""
     lineage = flow.input_lineage(loss, 0)
     wanted = {dim[0].origin for k in dims if k < len(lineage) and len(dim := lineage[k]) == 1}

@@ -11,7 +11,16 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from shapetrace.analyze.lineage.atoms import DimAtoms, Lineage, PackedAtom, fresh, fresh_dim, packed_dim, regroup, resize
+from shapetrace.analyze.lineage.atoms import (
+    DimAtoms,
+    Lineage,
+    PackedAtom,
+    fresh,
+    fresh_dim,
+    packed_dim,
+    regroup,
+    resize,
+)
 from shapetrace.core.records import Call
 from shapetrace.core.torch_facts import (
     CREATION_OPS,
