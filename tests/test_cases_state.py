@@ -310,3 +310,88 @@ def test_a_functional_loss_after_the_model_gets_the_note_under_run_and_trace(tmp
     with pytest.raises(RuntimeError) as raised, shapetrace.trace(model):
         F.mse_loss(model(torch.rand(2, 3, 32, 32)), torch.rand(2, 1, 32, 32))
     assert "ST016" in explanation(raised.value)
+
+
+def test_last_valid_step_by_advanced_indexing_padded_or_packed():
+    import torch
+    from torch import nn
+
+    class Padded(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = nn.GRU(4, 6, bidirectional=True, batch_first=True)
+
+        def forward(self, x, lengths):
+            out, _ = self.rnn(x)
+            return out[torch.arange(x.size(0)), lengths - 1]
+
+    class Packed(Padded):
+        def forward(self, x, lengths):
+            packed = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+            out, _ = self.rnn(packed)
+            padded, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True)
+            return padded[torch.arange(x.size(0)), lengths - 1, :]
+
+    class ForwardHalf(Padded):
+        def forward(self, x, lengths):
+            out, _ = self.rnn(x)
+            return out[torch.arange(x.size(0)), lengths - 1, :6]
+
+    inputs = (torch.randn(3, 7, 4), torch.tensor([7, 3, 5]))
+    for model in (Padded(), Packed()):
+        found = [f for f in _findings(model, *inputs) if f.code == "ST006"]
+        assert found and "lengths - 1" in found[0].message, type(model).__name__
+    assert _findings(ForwardHalf(), *inputs) == []
+
+
+def test_lstm_cell_given_one_state_tensor():
+    import torch
+    from torch import nn
+
+    class Loop(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.cell = nn.LSTMCell(4, 6)
+
+        def forward(self, x):
+            h = torch.zeros(x.size(0), 6)
+            return self.cell(x, h)[0]
+
+    found = [f for f in _findings(Loop(), torch.randn(3, 4)) if f.code == "ST015"]
+    assert found and "where an LSTMCell takes the pair (h, c)" in found[0].message
+    assert found[0].hint == "pass (h, c), e.g. (h, torch.zeros_like(h))"
+
+
+def test_resolution_mismatch_from_strided_convs_and_functional_pools():
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    class Segmenter(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.down1 = nn.Conv2d(3, 8, 3, stride=2, padding=1)
+            self.down2 = nn.Conv2d(8, 5, 3, stride=2, padding=1)
+
+        def forward(self, x):
+            return self.down2(F.relu(self.down1(x)))
+
+    class Pooled(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 1, 3, padding=1)
+
+        def forward(self, x):
+            return F.max_pool2d(F.max_pool2d(self.conv(x), 2), 2)
+
+    model = Segmenter()
+    with pytest.raises(RuntimeError), shapetrace.trace(model) as t:
+        F.cross_entropy(model(torch.randn(2, 3, 32, 32)), torch.randint(0, 5, (2, 32, 32)))
+    (found,) = [f for f in t.findings if f.code == "ST016"]
+    assert "1/4 of the target's size in dims 2, 3, downsampled by two Conv2d(stride=2) (down1, down2)" in found.message
+    assert "mode='bilinear'" in found.hint  # labels are resized by their logits, never averaged
+    model = Pooled()
+    with pytest.raises(RuntimeError), shapetrace.trace(model) as t:
+        nn.L1Loss()(model(torch.randn(2, 3, 32, 32)), torch.rand(2, 1, 32, 32))
+    (found,) = [f for f in t.findings if f.code == "ST016"]
+    assert "downsampled by two max_pool2d" in found.message

@@ -33,14 +33,24 @@ def _origin(flow: TraceLineage, call: Call, index: int) -> Producer | None:
             continue
         if made.kind == "op" and made.name in CREATIONS:
             return source
-        if made.kind == "module" and source.meta.path in _STATE_PATHS:
-            inner = flow.made_inside(made, source.index)
-            return inner if inner is not None and is_rnn(inner.call) else source
+        if made.kind == "module":
+            return _returned_state(flow, source)
         if made.kind == "op" and made.inputs:  # detach(), contiguous(), .to(): the same state
             source = flow.source(made, 0)
             continue
         return None
     return None
+
+
+def _returned_state(flow: TraceLineage, source: Producer) -> Producer | None:
+    """The RNN state a module returned (``h_n`` of an LSTM inside it, however
+    deep), or the module's own state-like output; None for other outputs."""
+    inner: Producer | None = source
+    while inner is not None and not is_rnn(inner.call):
+        inner = flow.made_inside(inner.call, inner.index) if inner.call.kind == "module" else None
+    if inner is not None and inner.meta.path in _STATE_PATHS:
+        return inner
+    return source if source.meta.path in _STATE_PATHS else None
 
 
 def describe_origin(flow: TraceLineage, call: Call, index: int, batch: int) -> str | None:

@@ -68,9 +68,9 @@ def _packed_layouts(flow: TraceLineage, trace: Trace) -> Iterator[tuple[Layout, 
             yield Layout(rnn, op.outputs[0], batch_dim, batch, time), op
 
 
-def _from_lengths_minus_one(flow: TraceLineage, op: Call) -> bool:
-    """Whether a gather's index was computed as ``lengths - 1``: the last valid step."""
-    position = next((k for k, meta in enumerate(op.inputs) if meta.path in ("2", "index")), None)
+def _from_lengths_minus_one(flow: TraceLineage, op: Call, path: str) -> bool:
+    """Whether an index was computed as ``lengths - 1``: the last valid step."""
+    position = next((k for k, meta in enumerate(op.inputs) if meta.path in (path, "index")), None)
     if position is None:
         return False
     for source in flow.producers(op, position):
@@ -82,20 +82,34 @@ def _from_lengths_minus_one(flow: TraceLineage, op: Call) -> bool:
     return False
 
 
+def _time_index_input(op: Call, time: int, ndim: int) -> str | None:
+    """The path of the index tensor an op picks the time steps with: a
+    gather along time, or ``out[arange(B), lengths - 1]``."""
+    if op.name == "gather":
+        dim = op.args[1] if len(op.args) > 1 else op.kwargs.get("dim")
+        return "2" if isinstance(dim, int) and dim % ndim == time else None
+    if op.name != "__getitem__" or len(op.args) < 2:
+        return None
+    items = op.args[1] if isinstance(op.args[1], tuple) else (op.args[1],)
+    item = items[time] if time < len(items) and {"ellipsis": True} not in items else None
+    return item["tensor"] if isinstance(item, dict) and "tensor" in item else None
+
+
 def _gathered_last_steps(flow: TraceLineage, lay: Layout, after: Call) -> Iterator[Call]:
-    """``torch.gather(padded, time, index)`` at ``lengths - 1`` with the features whole."""
+    """The step at ``lengths - 1`` picked by a tensor index (``gather`` along
+    time, ``out[arange(B), lengths - 1]``) with the features whole."""
     width = lay.call.outputs[0].shape[-1]
     features = hidden_origin(lay.call)
     for op, lineage in ops_after(flow, lay):
-        if op.name != "gather" or op.id < after.id or not op.outputs:
+        if op.name not in ("gather", "__getitem__") or op.id < after.id or not op.outputs:
             continue
-        dim = op.args[1] if len(op.args) > 1 else op.kwargs.get("dim")
         time = dim_of(lineage, lay.time[0])
-        if not isinstance(dim, int) or time is None or dim % len(lineage) != time:
+        path = _time_index_input(op, time, len(lineage)) if time is not None else None
+        if path is None:
             continue
         whole = any(len(d) == 1 and d[0].origin == features and d[0].size == width
                     for d in flow.output_lineage(op, 0))
-        if whole and _from_lengths_minus_one(flow, op):
+        if whole and _from_lengths_minus_one(flow, op, path):
             yield op
 
 
@@ -112,11 +126,18 @@ def check_bidirectional_last_step(trace: Trace) -> Iterator[Finding]:
                        f"output {format_shape(call.outputs[0])}: its backward half (features "
                        f"{call.config.get('hidden_size')}:) has seen only that one step")
             yield finding("ST006", op, message, _hint(lay, op))
+    layouts = [(lay, lay.call) for lay in first_layouts(flow, trace.calls) if lay.call.config.get("bidirectional")]
+    for lay, call in layouts:  # padded (not packed) input, read at lengths - 1
+        for op in _gathered_last_steps(flow, lay, call):
+            message = (f"{op_text(op)} {at_line(op)} takes the step at index lengths - 1, the last valid one, of "
+                       f"{call_label(call, 'bidirectional')} output {format_shape(call.outputs[0])}: its backward "
+                       f"half (features {call.config.get('hidden_size')}:) has seen only that one step")
+            yield finding("ST006", op, message, _hint(lay, op))
     for lay, unpack in _packed_layouts(flow, trace):
         call = lay.call
-        found = [*(op for op in _last_steps(flow, lay) if op.id > unpack.id), *_gathered_last_steps(flow, lay, unpack)]
-        for op in found:
-            how = "the step at index lengths - 1, the last valid one," if op.name == "gather" else "the last step"
+        gathered = list(_gathered_last_steps(flow, lay, unpack))
+        for op in [*(op for op in _last_steps(flow, lay) if op.id > unpack.id), *gathered]:
+            how = "the step at index lengths - 1, the last valid one," if op in gathered else "the last step"
             message = (f"{op_text(op)} {at_line(op)} takes {how} of {call_label(call, 'bidirectional')} output "
                        f"{format_shape(lay.input)} (through {unpack.name}): its backward half (features "
                        f"{call.config.get('hidden_size')}:) has seen only that one step")

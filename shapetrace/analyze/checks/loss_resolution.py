@@ -70,17 +70,29 @@ def _resizers(flow: TraceLineage, trace: Trace, loss: Call, dims: list[int]) -> 
     return found
 
 
+def _kind(call: Call) -> str:
+    """``MaxPool2d(2)``, ``Conv2d(stride=2)``, ``max_pool2d``: how a call resized."""
+    if call.kind == "op":
+        return call.name
+    config = call.config
+    if "Pool" in call.type and "kernel_size" in config:
+        stride = config.get("stride")
+        size = config["kernel_size"]
+        return f"{call.type}({size})" if stride in (None, size) else f"{call.type}({size}, stride={stride})"
+    if "stride" in config:
+        stride = config["stride"]
+        stride = stride[0] if isinstance(stride, tuple) and len(set(stride)) == 1 else stride
+        return f"{call.type}(stride={stride})"
+    return call.type
+
+
 def _describe(calls: list[Call]) -> str:
     """``three MaxPool2d(2) (frontend.0.2, frontend.1.2, frontend.2.2)``."""
     groups: dict[str, list[str]] = {}
     for call in calls:
-        if call.kind == "op":
-            kind = call.name
-        else:
-            size = call.config.get("kernel_size", call.config.get("scale_factor", ""))
-            stride = call.config.get("stride")
-            kind = f"{call.type}({size})" if stride in (None, size) else f"{call.type}({size}, stride={stride})"
-        groups.setdefault(kind, []).append(call.name or f"line {call.location.lineno if call.location else '?'}")
+        where = call.name if call.kind == "module" and call.name else (
+            f"line {call.location.lineno}" if call.location is not None else "?")
+        groups.setdefault(_kind(call), []).append(where)
     parts = []
     for kind, names in groups.items():
         count = _NUMBERS.get(len(names), str(len(names))) + " " if len(names) > 1 else ""
@@ -122,8 +134,12 @@ def check_loss_resolution(trace: Trace) -> Iterator[Finding]:
         source = find_call(call.location, {call.name.rpartition(".")[2]}, 2) or find_call(call.location, None, 2)
         pred, goal = (source.args[0], source.args[1]) if source and len(source.args) >= 2 else ("output", "target")
         size = format_dims([min(differ[k]) if smaller else max(differ[k]) for k in dims])
-        if smaller:
-            hint = (f"resize the target to the prediction's size, e.g. {goal} = F.interpolate({goal}, size={size}) "
+        if offset:  # class labels: resize the logits, never average labels
+            full = format_dims([max(differ[k]) if smaller else min(differ[k]) for k in dims])
+            hint = (f"resize the prediction (the logits) to the labels' size: F.interpolate({pred}, size={full}, "
+                    f"mode='bilinear'), or the labels with mode='nearest'")
+        elif smaller:
+            hint = (f"resize the target to the prediction's size, e.g. F.interpolate({goal}, size={size}) "
                     f"(a density map: F.avg_pool2d({goal}, {factor}) * {factor ** len(dims)} keeps its sum), "
                     f"or upsample the prediction: F.interpolate({pred}, scale_factor={factor})")
         else:

@@ -18,6 +18,7 @@ from shapetrace.analyze.checks import finding, register
 from shapetrace.analyze.checks._common import at_line, call_label
 from shapetrace.analyze.checks._rnn import is_rnn
 from shapetrace.analyze.checks._source import find_call
+from shapetrace.analyze.lineage.module_rules import CELL_TYPES, is_builtin
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
 from shapetrace.core.text import format_dims, format_shape
@@ -48,23 +49,26 @@ def _first_of(text: str) -> str:
           "an LSTM given one state tensor where it takes (h_0, c_0), or a GRU/RNN given a pair")
 def check_state_structure(trace: Trace) -> Iterator[Finding]:
     for call in trace.calls:
-        if not is_rnn(call):
+        if not (is_rnn(call) or (is_builtin(call) and call.type in CELL_TYPES)):
             continue
         single = [meta for meta in call.inputs if meta.path in _SINGLE]
         pair = [meta for meta in call.inputs if meta.path in _PAIR]
         label = call_label(call)
-        if call.type == "LSTM" and single and not pair:
+        if call.type in ("LSTM", "LSTMCell") and single and not pair:
             state = single[0]
             text = _state_text(call, "h_0")
-            message = (f"{label} {at_line(call)} got one state tensor {format_shape(state)} where an LSTM takes "
-                       f"the pair (h_0, c_0): it unpacks the tensor along dim 0, so h_0 becomes "
-                       f"{text}[0] {format_dims(state.shape[1:])}")
-            hint = f"pass (h_0, c_0), e.g. ({text}, torch.zeros_like({text}))"
+            pair_name = "(h_0, c_0)" if call.type == "LSTM" else "(h, c)"
+            message = (f"{label} {at_line(call)} got one state tensor {format_shape(state)} where an {call.type} "
+                       f"takes the pair {pair_name}")
+            if call.type == "LSTM" and state.ndim:
+                message += (f": it unpacks the tensor along dim 0, so h_0 becomes {text}[0] "
+                            f"{format_dims(state.shape[1:])}")
+            hint = f"pass {pair_name}, e.g. ({text}, torch.zeros_like({text}))"
             yield finding("ST015", call, message, hint)
-        elif call.type in ("GRU", "RNN") and pair:
+        elif call.type in ("GRU", "RNN", "GRUCell", "RNNCell") and pair:
             text = _state_text(call, "state")
             shapes = ", ".join(format_shape(meta) for meta in pair)
             message = (f"{label} {at_line(call)} got a state of {len(pair)} tensors ({shapes}) where a "
-                       f"{call.type} takes h_0 alone, (layers * directions, batch, hidden)")
+                       f"{call.type} takes h_0 alone")
             hint = f"pass h_0 alone: {_first_of(text)}"
             yield finding("ST015", call, message, hint)

@@ -332,6 +332,29 @@ def _gather(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
     return [tuple(out)]
 
 
+# Functional forms of pooling, resizing and convolution: (N, C, *spatial),
+# the spatial axes kept (resized); a convolution makes new channels.
+SPATIAL_OPS = frozenset({
+    "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d",
+    "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d", "adaptive_max_pool1d",
+    "adaptive_max_pool2d", "adaptive_max_pool3d", "interpolate", "upsample", "upsample_nearest",
+    "upsample_bilinear", "pixel_shuffle", "pixel_unshuffle", "conv1d", "conv2d", "conv3d",
+    "max_pool1d_with_indices", "max_pool2d_with_indices", "max_pool3d_with_indices",
+})
+
+
+def _spatial(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
+    if not ins or len(ins[0]) < 3 or any(len(meta.shape) != len(ins[0]) for meta in call.outputs):
+        return None
+    out = []
+    for meta in call.outputs:
+        shape = meta.shape
+        channels = fresh_dim(f"{call.name}#{call.id}:channels", shape[1]) if (
+            call.name.startswith(("conv", "pixel")) or shape[1] != call.inputs[0].shape[1]) else ins[0][1]
+        out.append((ins[0][0], channels, *resize(ins[0][2:], shape[2:])))
+    return out
+
+
 RULES: dict[str, OpRule] = {
     **dict.fromkeys(RESHAPE_OPS, _reshape),
     **dict.fromkeys(PERMUTE_OPS, _permute),
@@ -350,6 +373,7 @@ RULES: dict[str, OpRule] = {
     **dict.fromkeys(("pad_packed_sequence", "_pad_packed_sequence"), _unpack),
     "pad_sequence": _pad_sequence,
     "gather": _gather,
+    **dict.fromkeys(SPATIAL_OPS, _spatial),
 }
 
 
