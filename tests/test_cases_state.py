@@ -395,3 +395,26 @@ def test_resolution_mismatch_from_strided_convs_and_functional_pools():
         nn.L1Loss()(model(torch.randn(2, 3, 32, 32)), torch.rand(2, 1, 32, 32))
     (found,) = [f for f in t.findings if f.code == "ST016"]
     assert "downsampled by two max_pool2d" in found.message
+
+
+def test_a_state_made_once_outside_the_model_and_reused():
+    import torch
+    from torch import nn
+
+    class Tagger(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.gru = nn.GRU(3, 5)  # seq-first
+
+        def forward(self, x, h_0):
+            return self.gru(x, h_0)[0]
+
+    model = Tagger()
+    data = torch.randn(7, 10, 3)
+    with pytest.raises(RuntimeError) as raised, shapetrace.trace(model):
+        h_0 = torch.zeros(1, 4, 5)
+        for start in range(0, 10, 4):
+            model(data[:, start:start + 4], h_0)
+    explained = explanation(raised.value)
+    assert "h_0 is made at line" in explained and "outside this pass, for a batch of 4" in explained
+    assert "10 = 2 × 4 + 2" in explained and "drop_last=True" in explained

@@ -53,18 +53,21 @@ def _returned_state(flow: TraceLineage, source: Producer) -> Producer | None:
     return source if source.meta.path in _STATE_PATHS else None
 
 
-def describe_origin(flow: TraceLineage, call: Call, index: int, batch: int) -> str | None:
-    """``the h_n lstm returned on the previous pass (line 35), made for a batch of 32``."""
+def describe_origin(flow: TraceLineage, call: Call, index: int, batch: int) -> tuple[str, bool] | None:
+    """``("the h_n lstm returned on the previous pass (line 35), made for a batch of 32", True)``:
+    where the state was made, and whether it was carried over from a pass."""
     source = _origin(flow, call, index)
     if source is None:
         return None
     made = source.call
     line = f"line {made.location.lineno}" if made.location is not None else "an earlier line"
     if made.kind == "op":
-        return f"made at {line} for a batch of {batch}"
+        if pass_root(made) is pass_root(call):  # made by this forward pass
+            return f"made at {line} for a batch of {batch}", False
+        return f"made at {line}, outside this pass, for a batch of {batch} and kept for the next batches", True
     when = "on the previous pass" if pass_root(made) is not pass_root(call) else "earlier in this pass"
     name = "h_n" if source.meta.path in ("1", "1.0") else "c_n"
-    return f"the {name} that {made.name or 'the model'} returned {when} ({line}), made for a batch of {batch}"
+    return f"the {name} that {made.name or 'the model'} returned {when} ({line}), made for a batch of {batch}", True
 
 
 def _pass_counts(trace: Trace) -> dict[int, int]:

@@ -68,15 +68,21 @@ def _reason(call: Call, meta: TensorMeta, expected: tuple[int, ...]) -> tuple[st
 def _carried(trace: Trace, call: Call, meta: TensorMeta, why: str, hint: str) -> tuple[str, str]:
     """A state made for another batch size: where it was made, and the batches before."""
     flow = analyze(trace.calls)
-    made = describe_origin(flow, call, call.inputs.index(meta), meta.shape[1])
+    origin = describe_origin(flow, call, call.inputs.index(meta), meta.shape[1])
     short = short_last_batch(trace, call, meta.shape[1])
-    if made is None and short is None:
+    if origin is None and short is None:
         return why, hint
     name = tensor_name(call, meta, output=False)
-    parts = [why] + ([f"{name} is {made}"] if made else []) + ([short] if short else [])
+    made, carried = origin or (f"built for a batch of {meta.shape[1]} (its dim 1) where nothing was recorded", True)
+    parts = [why, f"{name} is {made}"] + ([short] if short else [])
     axis = 0 if call.config.get("batch_first") else 1
-    hint = (f"build the state for each batch from the data, with x.size({axis}) in dim 1 "
-            f"(init_hidden(x.size({axis}))), or drop the short last batch: DataLoader(..., drop_last=True)")
+    if carried:  # a state kept from batch to batch
+        hint = (f"build the state for each batch from the data, with x.size({axis}) in dim 1 "
+                f"(init_hidden(x.size({axis})) per batch, not once per epoch)")
+    else:
+        hint = f"make it with x.size({axis}) in dim 1 where it is made"
+    if short:
+        hint += ", or drop the short last batch: DataLoader(..., drop_last=True)"
     return "; ".join(parts), hint
 
 
