@@ -149,10 +149,8 @@ def is_collective(call_type: str) -> bool:
 # Functional losses: recorded wherever the user calls them, even where other
 # ops are not (``shapetrace run`` records no op outside a model but these, the
 # loss that compares a traced model's output with its target).
-LOSS_OPS = frozenset({
-    "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "binary_cross_entropy",
-    "binary_cross_entropy_with_logits", "soft_margin_loss", "poisson_nll_loss", "kl_div",
-    "gaussian_nll_loss", "cross_entropy", "nll_loss", "multilabel_soft_margin_loss",
+LOSS_OPS = ELEMENTWISE_LOSS_OPS | frozenset({
+    "cross_entropy", "nll_loss", "multilabel_soft_margin_loss",
     "multi_margin_loss", "multilabel_margin_loss", "hinge_embedding_loss", "cosine_embedding_loss",
     "margin_ranking_loss", "triplet_margin_loss", "ctc_loss",
 })

@@ -13,7 +13,7 @@ from __future__ import annotations
 from shapetrace.analyze.checks._common import pass_root
 from shapetrace.analyze.checks._rnn import is_rnn, rnn_input
 from shapetrace.analyze.lineage.flow import Producer, TraceLineage
-from shapetrace.analyze.lineage.op_rules import CREATIONS
+from shapetrace.analyze.lineage.op_rules import CREATION_OPS
 from shapetrace.core.records import Call
 from shapetrace.core.trace import Trace
 
@@ -31,7 +31,7 @@ def _origin(flow: TraceLineage, call: Call, index: int) -> Producer | None:
         if source.as_input:  # a module's own input: what its caller passed
             source = flow.source(made, source.index)
             continue
-        if made.kind == "op" and made.name in CREATIONS:
+        if made.kind == "op" and made.name in CREATION_OPS:
             return source
         if made.kind == "module":
             return _returned_state(flow, source)
