@@ -98,6 +98,8 @@ def _time_index_input(op: Call, time: int, ndim: int) -> str | None:
 def _gathered_last_steps(flow: TraceLineage, lay: Layout, after: Call) -> Iterator[Call]:
     """The step at ``lengths - 1`` picked by a tensor index (``gather`` along
     time, ``out[arange(B), lengths - 1]``) with the features whole."""
+    if not lay.call.outputs or not lay.call.outputs[0].shape:
+        return
     width = lay.call.outputs[0].shape[-1]
     features = hidden_origin(lay.call)
     for op, lineage in ops_after(flow, lay):
@@ -126,7 +128,8 @@ def check_bidirectional_last_step(trace: Trace) -> Iterator[Finding]:
                        f"output {format_shape(call.outputs[0])}: its backward half (features "
                        f"{call.config.get('hidden_size')}:) has seen only that one step")
             yield finding("ST006", op, message, _hint(lay, op))
-    layouts = [(lay, lay.call) for lay in first_layouts(flow, trace.calls) if lay.call.config.get("bidirectional")]
+    layouts = [(lay, lay.call) for lay in first_layouts(flow, trace.calls)
+               if lay.call.config.get("bidirectional") and lay.call.outputs]
     for lay, call in layouts:  # padded (not packed) input, read at lengths - 1
         for op in _gathered_last_steps(flow, lay, call):
             message = (f"{op_text(op)} {at_line(op)} takes the step at index lengths - 1, the last valid one, of "
