@@ -62,6 +62,8 @@ class Trace:
 
     @property
     def ops(self) -> tuple[Call, ...]:
+        """The op calls (tensor operations) only. ``trace(ops=...)`` says which
+        ops were recorded (``ops_setting``); a view's ``ops=`` whether to show them."""
         return tuple(call for call in self.calls if call.kind == "op")
 
     @property
@@ -85,6 +87,7 @@ class Trace:
 
     @property
     def ops_setting(self) -> bool | str:
+        """The ``ops`` the trace was recorded with: True, False or ``"all"``."""
         return self._ops
 
     @property
