@@ -53,15 +53,25 @@ def device_label(metas: Sequence[TensorMeta]) -> str:
     return ", ".join(dict.fromkeys(m.device for m in metas))
 
 
+_LIBRARY_DIRS = ("site-packages", "dist-packages")
+
+
 def short_path(filename: str) -> str:
-    """A path relative to the working directory when it lies below it."""
+    """A path relative to the working directory when it lies below it; a library's
+    relative to its ``site-packages`` (``neuralforecast/models/lstm.py``); else as is."""
     if filename.startswith("<"):
         return filename
     try:
         relative = os.path.relpath(filename)
     except ValueError:  # another drive on Windows
-        return filename
-    return filename if relative.startswith("..") else relative
+        relative = ".."
+    if not relative.startswith(".."):
+        return relative
+    parts = filename.split(os.sep)
+    for index in range(len(parts) - 2, -1, -1):
+        if parts[index] in _LIBRARY_DIRS:
+            return os.sep.join(parts[index + 1:])
+    return filename
 
 
 def format_location(location: Location | None) -> str:

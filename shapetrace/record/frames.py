@@ -36,7 +36,11 @@ _INTERNAL_PREFIXES = (
 )
 # What launches the command (its console script, `python -m` through runpy) is
 # not the user's line; a traced script's own frames lie below these.
-_LAUNCHERS = frozenset(path for path in (shutil.which("shapetrace"), runpy.__file__, "<frozen runpy>") if path)
+# The console script run by path (`.venv/bin/shapetrace run x.py`, not on PATH) is
+# the program, as given and absolute: read here, before `run` hands argv to the script.
+_SCRIPT = sys.argv[0] if sys.argv and os.path.basename(sys.argv[0]) in ("shapetrace", "shapetrace.exe") else ""
+_LAUNCHERS = frozenset(path for path in (shutil.which("shapetrace"), runpy.__file__, "<frozen runpy>", _SCRIPT,
+                                         _SCRIPT and os.path.abspath(_SCRIPT)) if path)
 _HANDLE_TORCH_FUNCTION = torch.overrides.handle_torch_function.__code__
 _DISPATCH_WRAPPER_FILE = DISPATCH_WRAPPER_FILE
 

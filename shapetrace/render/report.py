@@ -9,6 +9,7 @@ from rich.console import Console, Group, RenderableType
 from rich.text import Text
 
 from shapetrace.core.finding import Finding
+from shapetrace.core.records import Call
 from shapetrace.core.text import format_location
 from shapetrace.core.trace import Trace
 from shapetrace.render.table import trace_table, uniform
@@ -47,9 +48,35 @@ def findings_block(findings: Iterable[Finding]) -> RenderableType:
     return Group(*parts)
 
 
+def title_call(trace: Trace) -> Call | None:
+    """The model a report is about: of the top-level module calls, the one with the
+    most parameters (the first on a tie), not whichever ran first: a script's data
+    transform (torchvision's ``Normalize`` is an ``nn.Module`` called per sample) has none."""
+    best: Call | None = None
+    for call in trace.roots:
+        if call.kind == "module" and (best is None or (call.num_params or 0) > (best.num_params or 0)):
+            best = call
+    return best
+
+
+def _others(trace: Trace, title: Call) -> str:
+    """`` (also NHITS, Normalize ×60)``: the other top-level modules, most parameters first."""
+    counts: dict[str, list[int]] = {}
+    for call in trace.roots:
+        if call.kind == "module" and call.type != title.type:
+            seen = counts.setdefault(call.type, [0, 0])
+            seen[0] += 1
+            seen[1] = max(seen[1], call.num_params or 0)
+    if not counts:
+        return ""
+    ranked = sorted(counts.items(), key=lambda item: -item[1][1])
+    names = [f"{kind} ×{n}" if n > 1 else kind for kind, (n, _) in ranked[:3]]
+    return " (also " + ", ".join(names) + (", ..." if len(ranked) > 3 else "") + ")"
+
+
 def summary_line(trace: Trace) -> Text:
-    root = trace.root
-    title = root.type if root is not None else "trace"
+    root = title_call(trace)
+    title = root.type + _others(trace, root) if root is not None else "trace"
     modules, ops, findings = len(trace.modules), len(trace.ops), len(trace.findings)
     rank = trace.meta.get("rank")
     line = Text.assemble((f"[rank {rank}] " if rank is not None else "", "bold magenta"), ("shapetrace ", "bold"),
