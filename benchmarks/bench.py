@@ -4,6 +4,8 @@
     python benchmarks/bench.py --smoke         # tiny sizes, seconds, one process (CI)
     python benchmarks/bench.py --output PATH   # write the report elsewhere
     python benchmarks/bench.py --clock wall --threads 0   # on a quiet machine
+    python benchmarks/bench.py --real --budget 5   # real models (the `real` extra): their
+                                                   # section of results.md, ~10 minutes
 
 Writes ``benchmarks/results.md`` and prints it. Each tool runs in a process
 of its own (in the smoke run, all in this one); a peer that is not installed
@@ -26,6 +28,7 @@ import torch  # noqa: E402
 
 from benchmarks import measure, report  # noqa: E402
 from benchmarks.models import CASES  # noqa: E402
+from benchmarks.real_cases import REAL_CASES  # noqa: E402
 from benchmarks.tools import TOOLS, available  # noqa: E402
 
 # Seconds of alternating runs per tool and model.
@@ -36,6 +39,10 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.real:
+        args.cases = args.cases or list(REAL_CASES)
+        args.no_script = True
+    args.cases = args.cases or list(CASES)
     if args.worker:
         return _work(args)
     tools = [tool for tool in args.tools if tool in TOOLS]
@@ -46,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     text = report.render(ratios, sizes, script, smoke=args.smoke, tools=tools, case_keys=args.cases,
                          clock=args.clock)
     args.output.parent.mkdir(parents=True, exist_ok=True)
+    if args.real:
+        text = _as_section(text, args.output)
     args.output.write_text(text)
     print(text)
     return 0
@@ -55,7 +64,10 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes and budgets: checks the script runs")
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results.md")
-    parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
+    parser.add_argument("--cases", nargs="+", choices=[*CASES, *REAL_CASES])
+    parser.add_argument("--real", action="store_true",
+                        help="the real models (Hugging Face, neuralforecast, nn.Transformer): replaces "
+                        "their section of the output file, the rest is kept")
     parser.add_argument("--tools", nargs="+", default=list(TOOLS), metavar="TOOL",
                         help="any of: " + ", ".join(TOOLS))
     parser.add_argument("--budget", type=float, help="seconds of timed runs per tool and model")
@@ -94,6 +106,17 @@ def _work(args: argparse.Namespace) -> int:
     ratios["max_rss_mb"] = {"value": measure.max_rss_mb()}
     print(json.dumps(ratios))
     return 0
+
+
+_REAL_HEADING = "# Real models (tiny configs)"
+
+
+def _as_section(text: str, output: Path) -> str:
+    """The existing report with its real-models section replaced by ``text``'s tables."""
+    old = output.read_text() if output.exists() else ""
+    kept = old.split("\n" + _REAL_HEADING, 1)[0].rstrip("\n")
+    body = text.split("\n", 1)[1]  # the title line goes: the section has its own
+    return f"{kept}\n\n{_REAL_HEADING}\n{body}"
 
 
 def _budget(args: argparse.Namespace) -> float:

@@ -20,6 +20,7 @@ from torch import nn
 
 import shapetrace
 from benchmarks.models import CASES
+from benchmarks.real_cases import REAL_CASES
 from benchmarks.timing import CLOCKS, compare
 from benchmarks.tools import TOOLS, release
 from shapetrace.record.script import run_script
@@ -30,8 +31,8 @@ def tool_ratios(tool: str, case_keys: list[str], smoke: bool, budget_s: float, c
     run = TOOLS[tool][0]
     results: dict[str, dict] = {}
     for key in case_keys:
-        case = CASES[key](smoke)
         try:
+            case = {**CASES, **REAL_CASES}[key](smoke)
             timing = compare(case.forward, functools.partial(run, case), budget_s=budget_s,
                              min_rounds=1 if smoke else 5, quick=smoke, clock=clock)
         except Exception as exc:  # a peer that cannot trace this model
@@ -75,17 +76,23 @@ def trace_size(case_keys: list[str], smoke: bool) -> dict[str, dict]:
     """Bytes the finished Trace holds per event (tracemalloc), per model, and for 100k events."""
     sizes = {}
     for key in case_keys:
-        case = CASES[key](smoke)
-        sizes[key] = {"label": case.label, **_measured_size(case.model, case.inputs, case.inference)}
+        try:
+            case = {**CASES, **REAL_CASES}[key](smoke)
+        except ModuleNotFoundError as exc:  # a real model whose library is missing
+            sizes[key] = {"label": key, "error": str(exc)}
+            continue
+        sizes[key] = {"label": case.label, **_measured_size(case.model, case.inputs, case.inference, case.kwargs)}
+    if any(key in REAL_CASES for key in case_keys):
+        return sizes  # the real models' table: no loop row
     loop = _measured_size(_Loop(500 if smoke else 50_000), (torch.randn(4, 16),), False)
     sizes["loop"] = {"label": f"Linear + relu in a Python loop, {loop['events']:,} events", **loop}
     return sizes
 
 
-def _measured_size(model: nn.Module, inputs: tuple, inference: bool) -> dict:
+def _measured_size(model: nn.Module, inputs: tuple, inference: bool, kwargs: dict | None = None) -> dict:
     def traced() -> shapetrace.Trace:
         with torch.inference_mode(inference), shapetrace.trace(model) as t:
-            model(*inputs)
+            model(*inputs, **(kwargs or {}))
         return t
 
     traced()  # warm the caches (source lines, op names) outside the measurement

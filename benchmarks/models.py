@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -22,13 +22,23 @@ class Case:
     inputs: tuple
     inference: bool = False  # run under torch.inference_mode (PyTorch's fast paths)
     on_meta: bool = False
+    kwargs: dict = field(default_factory=dict)  # keyword inputs (Hugging Face's input_features=...)
 
     def context(self) -> contextlib.AbstractContextManager:
         return torch.inference_mode() if self.inference else contextlib.nullcontext()
 
     def forward(self) -> object:
         with self.context():
-            return self.model(*self.inputs)
+            return self.model(*self.inputs, **self.kwargs)
+
+    @property
+    def device(self) -> torch.device:
+        return next(iter(self.model.parameters()), torch.empty(0)).device
+
+    @property
+    def input_data(self) -> list | dict:
+        """The inputs as torchinfo and torchview take them (a dict is passed as keywords)."""
+        return dict(self.kwargs) if self.kwargs else list(self.inputs)
 
 
 def forecaster(smoke: bool) -> Case:

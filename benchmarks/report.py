@@ -96,7 +96,7 @@ def _event_table(ratios: dict[str, dict], sizes: dict[str, dict], case_keys: lis
     timed = ratios.get("shapetrace", {})
     for key in [*case_keys, "loop"]:
         size = sizes.get(key)
-        if size is None:
+        if size is None or "error" in size:
             continue
         result = timed.get(key, {})
         per_event = "–"

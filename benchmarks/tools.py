@@ -19,13 +19,13 @@ Tool = Callable[[Case], object]
 
 def run_shapetrace(case: Case) -> object:
     with case.context(), shapetrace.trace(case.model) as t:
-        case.model(*case.inputs)
+        case.model(*case.inputs, **case.kwargs)
     return t
 
 
 def run_shapetrace_modules_only(case: Case) -> object:
     with case.context(), shapetrace.trace(case.model, ops=False) as t:
-        case.model(*case.inputs)
+        case.model(*case.inputs, **case.kwargs)
     return t
 
 
@@ -44,8 +44,7 @@ def run_hook_loop(case: Case) -> object:
 
     handles = [module.register_forward_hook(hook_for(name)) for name, module in case.model.named_modules()]
     try:
-        with case.context():
-            case.model(*case.inputs)
+        case.forward()
     finally:
         for handle in handles:
             handle.remove()
@@ -56,15 +55,14 @@ def run_torchinfo(case: Case) -> object:
     import torchinfo
 
     with case.context():
-        return torchinfo.summary(case.model, input_data=list(case.inputs), verbose=0,
-                                 device=case.inputs[0].device)
+        return torchinfo.summary(case.model, input_data=case.input_data, verbose=0, device=case.device)
 
 
 def run_torchview(case: Case) -> object:
     import torchview
 
     with case.context():
-        return torchview.draw_graph(case.model, input_data=list(case.inputs), device=case.inputs[0].device)
+        return torchview.draw_graph(case.model, input_data=case.input_data, device=case.device)
 
 
 def run_torchlens(case: Case) -> object:
