@@ -260,3 +260,43 @@ def test_module_config_keeps_public_plain_attributes_in_order():
     assert list(config)[:3] == ["mode", "input_size", "hidden_size"]
     assert config["batch_first"] is True and config["note"] == ("a", 1)
     assert "_private" not in config and "table" not in config and "training" not in config
+
+
+# ------------------------------------------- ops inside PyTorch's transformer layers (issue 18)
+def test_an_encoder_in_eval_mode_keeps_its_fused_path_inside_a_traced_transformer(fused_calls):
+    """nn.Transformer's own forward has no fast path, so its ops are recorded;
+    its encoder, in eval mode under inference_mode, still runs fused, with no
+    mode active inside."""
+    torch.manual_seed(0)
+    model = nn.Transformer(d_model=32, nhead=4, num_encoder_layers=2, num_decoder_layers=1,
+                           dim_feedforward=64, batch_first=True).eval()
+    model.encoder.enable_nested_tensor = False
+    src, tgt = torch.randn(3, 7, 32), torch.randn(3, 5, 32)
+    with torch.inference_mode():
+        plain = model(src, tgt)
+        fused_untraced = len(fused_calls)
+        with shapetrace.trace(model) as t:
+            traced = model(src, tgt)
+    assert fused_untraced == 2 and fused_calls == [0, 0, 0, 0]
+    assert torch.equal(plain, traced)
+    decoder_layer = t["decoder.layers.0"]
+    assert [c.name for c in decoder_layer.children if c.kind == "op"].count("add") == 3  # the residuals
+
+
+def test_a_transformer_layer_in_training_records_its_residual_adds(fused_calls):
+    """Training mode rules the fused path out (PyTorch says "training is
+    enabled"): the layer's adds are recorded, and the output is the same."""
+    model, x = encoder(), torch.randn(3, 7, 32)
+    model.train()
+    torch.manual_seed(1)
+    plain = model(x)
+    torch.manual_seed(1)
+    with shapetrace.trace(model) as t:
+        traced = model(x)
+    assert torch.equal(plain, traced) and fused_calls == []
+    layer = t["layers.0"]
+    assert [c.name for c in layer.children if c.kind == "op"].count("add") == 2
+    norm1, norm2 = f"c{t['layers.0.norm1'].id}", f"c{t['layers.0.norm2'].id}"
+    source = t.graph().source
+    assert f"{norm1} -> {norm2}" in source  # the residual: norm1's output reaches norm2 through an add
+    assert "matched by shape" not in source

@@ -194,3 +194,20 @@ def describe_op(func: Any) -> tuple[str, str] | None:
         return described
     except TypeError:  # an unhashable callable
         return _describe(func)
+
+
+# PyTorch modules whose forward is Python composing child modules with ops
+# (the residual adds of a transformer layer), and when tracing may record those
+# ops. An active torch-function mode turns a fused inference path off
+# (``has_torch_function`` is one of its checks), so the op mode runs inside only
+# where no such path can run: the decoder side has none (torch 2.x source: no
+# fast-path check in these forwards); the encoder side takes its fused path in
+# eval mode only ("training is enabled" is a reason it gives for not taking it).
+# tests/test_fast_paths.py spies on the fused kernel to hold this.
+OPS_INSIDE_BUILTIN = {
+    "Transformer": "always",
+    "TransformerDecoder": "always",
+    "TransformerDecoderLayer": "always",
+    "TransformerEncoder": "training",
+    "TransformerEncoderLayer": "training",
+}

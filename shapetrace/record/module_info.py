@@ -15,6 +15,7 @@ from torch import nn
 from torch.nn.parameter import is_lazy
 
 from shapetrace.core.records import Location
+from shapetrace.core.torch_facts import OPS_INSIDE_BUILTIN
 from shapetrace.record import frames
 
 # config, parameter count (None: not known yet), forward's definition
@@ -44,6 +45,31 @@ def is_builtin_module(module: nn.Module) -> bool:
         code = getattr(frames.unwrapped(kind.forward), "__code__", None)
         builtin = _builtin_forward[kind] = code is None or frames.is_internal(code)
     return builtin
+
+
+def records_ops_inside(module: nn.Module) -> bool:
+    """True for a PyTorch composite whose own ops (a transformer layer's residual
+    adds) can be recorded without turning a fused path off (``OPS_INSIDE_BUILTIN``)."""
+    kind = type(module)
+    when = OPS_INSIDE_BUILTIN.get(kind.__name__)
+    if when is None or getattr(nn, kind.__name__, None) is not kind:
+        return False
+    return when == "always" or module.training
+
+
+def _composite_codes() -> frozenset:
+    """The code of every method of the ``OPS_INSIDE_BUILTIN`` classes (``forward``,
+    ``_sa_block``, ``_ff_block``...): the op mode records ops they call."""
+    codes = set()
+    for name in OPS_INSIDE_BUILTIN:
+        for attribute in vars(getattr(nn, name)).values():
+            code = getattr(attribute, "__code__", None)
+            if code is not None:
+                codes.add(code)
+    return frozenset(codes)
+
+
+COMPOSITE_CODES = _composite_codes()
 
 
 def module_info(module: nn.Module, params: int | None = None) -> ModuleInfo:

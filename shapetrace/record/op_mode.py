@@ -23,6 +23,7 @@ from shapetrace.core.torch_private import (
     torch_function_mode_count,
 )
 from shapetrace.record import frames
+from shapetrace.record.module_info import COMPOSITE_CODES
 
 if TYPE_CHECKING:
     from shapetrace.record.recorder import Recorder
@@ -46,10 +47,12 @@ class OpMode(TorchFunctionMode):
         if described is None or (recorder.losses_only and described[0] not in LOSS_OPS):
             return func(*args, **kwargs)
         caller = frames.op_caller(sys._getframe(1))
-        if recorder.ops != "all" and (caller is None or frames.is_internal(caller.f_code)):
+        if recorder.ops != "all" and (caller is None or (frames.is_internal(caller.f_code)
+                                                         and caller.f_code not in COMPOSITE_CODES)):
+            # an op of library code, not of the user's (nor a transformer layer's add)
             described = frames.packing_op(caller, described[0])
             if described is None:
-                return func(*args, **kwargs)  # an op of library code, not of the user's
+                return func(*args, **kwargs)
         user_frame = frames.first_user_frame(caller)
         event = recorder.op_started(described, user_frame, args, kwargs)
         # PyTorch's warnings name the op's caller: call it from the user's line.

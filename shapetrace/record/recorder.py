@@ -37,7 +37,13 @@ from shapetrace.record.dynamo import skip_in_dynamo
 from shapetrace.record.events import Event, error_text, unique_name, unwrapped_name
 from shapetrace.record.frames import first_user_frame, location_of
 from shapetrace.record.hooks import GlobalHooks, ModuleHooks, kwargs_of_call, needs_own_hooks
-from shapetrace.record.module_info import ModuleInfo, is_builtin_module, module_info, parameter_counts
+from shapetrace.record.module_info import (
+    ModuleInfo,
+    is_builtin_module,
+    module_info,
+    parameter_counts,
+    records_ops_inside,
+)
 from shapetrace.record.op_mode import OpMode, mode_on_top, remove_mode
 
 OpsSetting = Union[bool, Literal["all"]]  # noqa: UP007 (a runtime alias on 3.10)
@@ -163,7 +169,7 @@ class Recorder:
     def _ops_inside(self, module: nn.Module) -> bool:
         if not self.ops:
             return False
-        return self.ops == "all" or not is_builtin_module(module)
+        return self.ops == "all" or not is_builtin_module(module) or records_ops_inside(module)
 
     # ------------------------------------------------------- module hooks
     # Each hook passes on ``call_frame``, the frame of Module._call_impl's
