@@ -60,11 +60,12 @@ def test_dot_holds_the_modules_and_the_shapes(seed):
     assert "linear\nLinear · 65 params" in source
     flow = edges(source)
     lstm, linear = node(seed["lstm"]), node(seed["linear"])
-    assert flow[(lstm, linear)] == "(150, 64)\nvia .contiguous() .view(150, 64)"
+    # the tensor at both ends of the collapsed chain: the LSTM's own output, then what Linear gets
+    assert flow[(lstm, linear)] == "output (5, 30, 64) non-contig → (150, 64)\nvia .contiguous() .view(150, 64)"
     into_lstm = sorted(label.split("\n")[0] for (_, head), label in flow.items() if head == lstm)
-    assert into_lstm == ["c_0 (5, 5, 64)", "h_0 (5, 5, 64)", "input (5, 30, 1)"]
+    assert into_lstm == ["(5, 30) → input (5, 30, 1)", "c_0 (5, 5, 64)", "h_0 (5, 5, 64)"]
     assert any(tail.startswith("in_") and head == lstm for tail, head in flow)
-    assert any(tail == linear and head.startswith("out_") and label.startswith("(5, 1) non-contig")
+    assert any(tail == linear and head.startswith("out_") and label.startswith("(150, 1) → (5, 1) non-contig")
                for (tail, head), label in flow.items())
 
 

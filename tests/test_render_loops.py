@@ -171,3 +171,31 @@ def test_the_command_draws_a_long_loop_folded(tmp_path):
     assert main(["run", str(script), "--format", "dot", "-o", str(tmp_path / "g.dot")]) == 0
     source = (tmp_path / "g.dot").read_text()
     assert "×300" in source and len(declared(source)) < 10
+
+
+# ------------------------------------------------------- names and labels
+def test_graph_inputs_carry_the_forwards_parameter_names():
+    def inputs(t):
+        return sorted(re.findall(r"^\t+in_\w+ \[label=(\w+)", t.graph().source, re.MULTILINE))
+
+    assert inputs(MODELS["nn.Transformer"]()) == ["src", "tgt"]
+    assert inputs(MODELS["gpt2-like"]()) == ["input_ids"]
+    assert inputs(MODELS["residual blocks"]()) == ["x"]
+
+
+def test_a_collapsed_chain_is_labelled_at_both_ends():
+    t = MODELS["gpt2-like"]()
+    labels = {(tail, head): label for tail, head, label, _ in graph_edges(t.graph().source)}
+    c_attn, c_proj = f"c{t['h.0.c_attn'].id}", f"c{t['h.0.c_proj'].id}"
+    assert labels[(c_attn, c_proj)].startswith("(2, 6, 48) → (2, 6, 16)\nvia")
+
+
+def test_a_mask_is_not_wired_into_the_next_module():
+    """GPT-2's causal mask (arange, compare) only selects in masked_fill: no
+    edge from it into c_proj with c_proj's input shape."""
+    t = MODELS["gpt2-like"]()
+    source = t.graph().source
+    c_proj = f"c{t['h.0.c_proj'].id}"
+    into = [tail for tail, head, _, _ in graph_edges(source) if head == c_proj]
+    assert into == [f"c{t['h.0.c_attn'].id}"]
+    assert source.count("arange") == 1  # the position ids' arange, into wpe

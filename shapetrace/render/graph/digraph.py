@@ -21,6 +21,7 @@ from shapetrace.errors import GraphTooLargeError
 from shapetrace.render.graph.layout import Box, Edge, End, GraphPlan, Origin, Unrecorded
 from shapetrace.render.graph.size import MAX_LAYOUT_SIZE, layout_size
 from shapetrace.render.marks import marks
+from shapetrace.render.source.names import input_name
 from shapetrace.render.structure import run_label
 
 if TYPE_CHECKING:
@@ -188,6 +189,10 @@ class _Drawing:
             self.ends.add(node)
             meta = end.call.input_at(end.path) if end.is_input else end.call.output_at(end.path)
             name = tensor_name(end.call, meta, output=not end.is_input) if meta is not None else ""
+            if end.is_input:  # the forward's own name for it: src, tgt, input_ids
+                call, path = self.plan.named_by(end)
+                if call.defined_at is not None or name == end.path:  # a user's forward names its own inputs
+                    name = input_name(call, path) or name
             label = "input" if end.is_input else "output"
             if name and name != end.path:
                 label = name if end.is_input else f"{label} {name}"
@@ -203,12 +208,20 @@ class _Drawing:
         return node
 
     def _edge_text(self, edge: Edge) -> str:
+        """``input (5, 30, 1)``; through hidden ops, the tensor at both ends:
+        ``output (5, 30, 64) non-contig → (150, 64)`` then ``via .contiguous() .view(150, 64)``."""
         meta = edge.meta
         text = format_shape(meta)
         if isinstance(edge.target, Call) and edge.target.kind == "module":
             name = tensor_name(edge.target, meta, output=False)
             text = f"{name} {text}" if name != meta.path else text
         text += marks(meta)
+        start = edge.start
+        if edge.via and start is not None and (start.shape, start.contiguous) != (meta.shape, meta.contiguous):
+            origin = edge.origin
+            name = tensor_name(origin, start) if isinstance(origin, Call) else ""
+            named = f"{name} " if name and name != start.path else ""
+            text = f"{named}{format_shape(start)}{marks(start)} → {text}"
         if self.usual is not None and (meta.dtype, meta.device) != self.usual:
             text += f" {_placement(meta, self.usual)}"
         if edge.via:  # the last three ops: the ones that shaped what arrives

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from shapetrace.core.records import Call
-from shapetrace.core.tensor_meta import TensorMeta
+from shapetrace.core.tensor_meta import TensorMeta, dtype_name
 from shapetrace.core.trace import Trace
 from shapetrace.render.graph.links import GraphLinks, GraphSource
 from shapetrace.render.structure import repeated_runs, shown_children, shown_roots
@@ -67,6 +68,17 @@ class Edge:
     via: tuple[Call, ...] = ()  # ops not drawn that it went through
     guessed: bool = False  # some link on the way matched by metadata alone
     loop: bool = False  # one step's output into the next step of the same drawn call
+    start: TensorMeta | None = None  # the tensor as it left the origin (before ``via``)
+
+
+class Route(NamedTuple):
+    """How a tensor reached a call: from ``origin`` (where it was ``start``)
+    through the hidden ops ``via``; ``guessed`` when a link was matched by shape."""
+
+    origin: Origin
+    via: tuple[Call, ...]
+    guessed: bool
+    start: TensorMeta | None
 
 
 class GraphPlan:
@@ -86,7 +98,7 @@ class GraphPlan:
         self._runs_by_first: dict[int, list[Call]] = {}
         self.boxes = self._place(shown_roots(trace.calls, ops=ops), ())
         self._flow = GraphLinks(trace.calls)
-        self._resolved: dict[GraphSource, list[tuple[Origin, tuple[Call, ...], bool]]] = {}
+        self._resolved: dict[GraphSource, list[Route]] = {}
         self._final: dict[int, tuple[Call, dict[int, int]]] = {}
         self._sources: dict[tuple, Call] = {}  # ops drawn because they made a tensor
         self.edges = self._edges(trace)
@@ -128,6 +140,16 @@ class GraphPlan:
         for child in shown_children(call, ops=self.ops, depth=self.depth):
             walk += self._shown_walk(child)
         return walk
+
+    def named_by(self, end: End) -> tuple[Call, str]:
+        """The call and input path whose name a graph input takes: a tensor made
+        at the top level (``torch.randn`` in the traced block) is named as the
+        first top-level call it went into names it (``src``, ``input_ids``)."""
+        if end.is_input and end.call.kind == "op":
+            for consumer, index in self._flow.consumers(end.call, end.path):
+                if consumer.parent is None and consumer.kind == "module":
+                    return consumer, consumer.inputs[index].path
+        return end.call, end.path
 
     def run_of(self, call: Call) -> list[Call]:
         """The calls a drawn call stands for at its own level (its run)."""
@@ -180,20 +202,20 @@ class GraphPlan:
                 source = self._flow.input_source(call, index)
                 found = self._resolve(source)
                 if source is None:  # nothing recorded made it: say so rather than leave it out
-                    found = [(Unrecorded(self.drawn(call), meta.path), (), False)]
-                for origin, via, guessed in found:
-                    self._add(edges, origin, call, meta, via, guessed)
+                    found = [Route(Unrecorded(self.drawn(call), meta.path), (), False, meta)]
+                for route in found:
+                    self._add(edges, route, call, meta)
         for call in trace.calls:
             if call.parent_id is None and self.role(call) in ("node", "cluster"):
                 for meta in call.outputs:
                     if not self._flow.is_read(call, meta.path):
                         target = End(call, meta.path, is_input=False)
-                        for origin, via, guessed in self._resolve(GraphSource(call, meta.path)):
-                            self._add(edges, origin, target, meta, via, guessed)
+                        for route in self._resolve(GraphSource(call, meta.path)):
+                            self._add(edges, route, target, meta)
         return list(edges.values())
 
-    def _add(self, edges: dict[tuple, Edge], origin: Origin, target: Call | End,
-             meta: TensorMeta, via: tuple[Call, ...], guessed: bool) -> None:
+    def _add(self, edges: dict[tuple, Edge], route: Route, target: Call | End, meta: TensorMeta) -> None:
+        origin, via, guessed = route.origin, route.via, route.guessed
         loop = False
         if isinstance(origin, Call):
             across = isinstance(target, Call) and self._across_members(origin, target)
@@ -211,7 +233,7 @@ class GraphPlan:
         key = (_identity(origin), _identity(target), meta.shape, meta.dtype, meta.device)
         edge = edges.get(key)
         if edge is None:
-            edges[key] = Edge(origin, target, meta, via, guessed, loop)
+            edges[key] = Edge(origin, target, meta, via, guessed, loop, route.start)
         elif edge.guessed and not guessed:  # an exact link stands for a guessed one alike
             edges[key] = dataclasses.replace(edge, guessed=False)
 
@@ -235,36 +257,49 @@ class GraphPlan:
         owner = self._owner(call)
         return self._standing(owner.id)[1] if owner is not None else {}
 
-    def _resolve(self, source: GraphSource | None) -> list[tuple[Origin, tuple[Call, ...], bool]]:
+    def _resolve(self, source: GraphSource | None) -> list[Route]:
         """The drawn origins a tensor came from, with the hidden ops between,
-        and whether a link on the way was guessed from metadata."""
+        whether a link on the way was guessed from metadata, and the tensor
+        as it left the origin."""
         if source is None:
             return []
         if source.is_input:
-            return [(End(source.call, source.path, is_input=True), (), source.guessed)]
+            end = End(source.call, source.path, is_input=True)
+            return [Route(end, (), source.guessed, source.call.input_at(source.path))]
         known = self._resolved.get(source)
         if known is None:
             self._resolved[source] = []  # a cycle cannot happen; this guards it anyway
             known = self._resolved[source] = self._resolve_new(source)
         return known
 
-    def _resolve_new(self, source: GraphSource) -> list[tuple[Origin, tuple[Call, ...], bool]]:
+    def _resolve_new(self, source: GraphSource) -> list[Route]:
         call, guessed = source.call, source.guessed
+        made = call.output_at(source.path)
         role = self.role(call)
         if role in ("node", "inside"):
-            return [(call, (), guessed)]
+            return [Route(call, (), guessed, made)]
         if role == "cluster":
             inner = self._flow.return_source(call, source.path)
             if inner is None:
-                return [(call, (), guessed)]
-            return [(origin, via, guessed or inner_guess) for origin, via, inner_guess in self._resolve(inner)]
+                return [Route(call, (), guessed, made)]
+            return [route._replace(guessed=guessed or route.guessed) for route in self._resolve(inner)]
         # A hidden op: follow its inputs, or draw it as where the tensor was made.
-        found = [(origin, (*via, call), guessed or link_guess) for index in range(len(call.inputs))
-                 for origin, via, link_guess in self._resolve(self._flow.input_source(call, index))]
+        found = [Route(route.origin, (*route.via, call), guessed or route.guessed, route.start)
+                 for index in _data_inputs(call)
+                 for route in self._resolve(self._flow.input_source(call, index))]
         if not found:  # it made the tensor from nothing recorded (torch.randn, a parameter's view)
             origin: Origin = End(call, source.path, is_input=True) if call.parent_id is None else call
-            return [(origin, (), guessed)]
+            return [Route(origin, (), guessed, made)]
         return list(dict.fromkeys(found))  # x * x reaches x twice
+
+
+def _data_inputs(op: Call) -> list[int]:
+    """The inputs of a hidden op whose data flows on: a boolean mask
+    (``masked_fill(mask)``, ``where(causal, ...)``) only selects, so an edge
+    through it would wire the mask's maker (``arange``) into the next module
+    with that module's input shape."""
+    data = [k for k, meta in enumerate(op.inputs) if dtype_name(meta.dtype) != "bool"]
+    return data if data else list(range(len(op.inputs)))
 
 
 def _identity(item: object) -> object:

@@ -65,6 +65,10 @@ class GraphLinks:
         return None if made is None else GraphSource(made.call, made.meta.path,
                                                 guessed=self._flow.guessed_inside(call, index))
 
+    def consumers(self, call: Call, path: str) -> list[tuple[Call, int]]:
+        """``(call, input index)`` of each call that took output ``path`` of ``call``."""
+        return self._flow.consumers(call, _index(call, path))
+
     def is_read(self, call: Call, path: str) -> bool:
         """True when some later call took output ``path`` of ``call``, or
         the module around it returned it."""
