@@ -47,7 +47,8 @@ def split_runs(calls: Sequence[Call], statement: Statement) -> list[list[Call]]:
     fitting = [size for size in range(1, count + 1)
                if count % size == 0 and size <= statement.steps and _repeats(calls, size)
                and all(_fits(chunk, statement) for chunk in _chunks(calls, size))]
-    exact = [size for size in fitting if all(_calls_as_written(chunk, calls, statement)
+    seen = {_called_as(call) for call in calls}  # once: a 1,999-step loop has 1,999 chunks
+    exact = [size for size in fitting if all(_calls_as_written(chunk, seen, statement)
                                              for chunk in _chunks(calls, size))]
     if exact or fitting:
         return _chunks(calls, (exact or fitting)[0])
@@ -79,9 +80,8 @@ def _fits(chunk: Sequence[Call], statement: Statement) -> bool:
     return all(n <= statement.called[name] for name, n in used.items() if name in statement.called)
 
 
-def _calls_as_written(chunk: Sequence[Call], calls: Sequence[Call], statement: Statement) -> bool:
+def _calls_as_written(chunk: Sequence[Call], seen: set[str], statement: Statement) -> bool:
     used = Counter(_called_as(call) for call in chunk)
-    seen = {_called_as(call) for call in calls}
     return all(used[name] == n for name, n in statement.called.items() if name in seen)
 
 
