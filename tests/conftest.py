@@ -46,3 +46,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         module = item.path.name
         if module in SLOW_MODULES or f"{module}::{item.originalname}" in SLOW_TESTS:
             item.add_marker(pytest.mark.slow)
+# Tests that run Graphviz's `dot` (issue 19): skipped where it is missing, so
+# the README's test command passes on a bare machine; CI sets
+# SHAPETRACE_REQUIRE_DOT=1, which turns that skip into a failure.
+def pytest_runtest_setup(item):
+    import os
+    import shutil
+
+    import pytest
+
+    if item.get_closest_marker("requires_dot") is None or shutil.which("dot") is not None:
+        return
+    if os.environ.get("SHAPETRACE_REQUIRE_DOT") == "1":
+        pytest.fail("Graphviz's dot program is missing and SHAPETRACE_REQUIRE_DOT=1 requires it", pytrace=False)
+    pytest.skip("needs Graphviz's dot program (apt-get install graphviz)")

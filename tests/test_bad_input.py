@@ -407,7 +407,7 @@ USAGE_ERRORS = [
     (["run", "st_factories:linear", "--input", "2x2", "--fail-on", "info"], "argument --fail-on: invalid choice"),
     (["run", "st_factories:linear", "--input", "2x2", "-o", "missing/dir/out.json"],
      "cannot write missing/dir/out.json: No such file or directory"),
-    (["bogus"], "argument COMMAND: invalid choice: 'bogus'"),
+    (["bogus"], "unknown command 'bogus'"),
 ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,8 +16,11 @@ ROOT = Path(__file__).resolve().parent.parent
 ARTICLE_SHAPES = ["(5, 30)", "(5, 30, 1)", "(5, 30, 64)", "(150, 64)", "(150, 1)", "(5, 1)"]
 
 
-def run_command(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "shapetrace", *args], cwd=cwd,
+def run_command(*args: str, cwd: Path = ROOT, columns: int = 160) -> subprocess.CompletedProcess:
+    # The command honours COLUMNS, and pytest's process exports COLUMNS=80 to its
+    # children (readline sets it): give the width these tests read.
+    env = {**os.environ, "COLUMNS": str(columns)}
+    return subprocess.run([sys.executable, "-m", "shapetrace", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=300)
 
 
@@ -64,7 +68,7 @@ def test_script_that_raises_prints_its_traceback_and_note(tmp_path):
         "model(torch.randn(3, 4))\n"
     ))
     result = run_command("run", str(script))
-    assert result.returncode == 1
+    assert result.returncode == 1  # the traced code raised, as python exits
     assert "RuntimeError: mat1 and mat2 shapes cannot be multiplied" in result.stderr
     assert f'File "{script}", line 3' in result.stderr
     assert "shapetrace/" not in result.stderr.split("Traceback")[1].split("RuntimeError")[0]
@@ -92,7 +96,7 @@ def test_first_pass_per_input_signature(tmp_path):
     (["show", "missing.json"], "no such trace file: missing.json"),
     (["run", "demos/lstm_forecaster.py", "--format", "pdf"], "invalid choice: 'pdf'"),
     (["run", "demos/lstm_forecaster.py", "--max-calls", "0"], "--max-calls must be at least 1"),
-    (["frobnicate"], "invalid choice: 'frobnicate'"),
+    (["frobnicate"], "unknown command 'frobnicate'"),
 ])
 def test_usage_errors_exit_2_with_one_line(argv, message, capsys):
     assert main(argv) == 2
@@ -134,7 +138,7 @@ def test_factory_class_with_defaults_and_float64_input(tmp_path):
     assert json.loads(out.read_text())["calls"][0]["outputs"][0]["shape"] == [3, 4]
     # MultiStepLSTM's weights are float32: PyTorch refuses float64 input, and shapetrace reports it
     result = run_command("run", "tests.models.factories:multistep", "--input", "3x24x7:float64")
-    assert result.returncode == 1
+    assert result.returncode == 1  # the traced code raised, as python exits
     assert "RNN input dtype (torch.float64) does not match weight dtype" in result.stderr
     assert "shapetrace: raised by lstm (LSTM)" in result.stderr
     first_frame = result.stderr.splitlines()[1]  # the traceback starts in the user's forward
@@ -247,7 +251,7 @@ def test_short_last_batch_is_recorded_and_its_crash_reported(tmp_path):
     result = subprocess.run([sys.executable, "-m", "shapetrace", "run", str(script), "-o", str(out)],
                             cwd=ROOT, capture_output=True, text=True, timeout=300,
                             env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
-    assert result.returncode == 1
+    assert result.returncode == 1  # the traced code raised, as python exits
     assert "shape '[5, 30, 1]' is invalid for input of size 90" in result.stderr
     assert "operands: (3, 30)" in result.stderr
     roots = [c for c in json.loads(out.read_text())["calls"] if c["parent"] is None]

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import shapetrace
-from shapetrace.cli.outputs import write_outputs
+from shapetrace.cli.outputs import View, plan_outputs, write_outputs
 from shapetrace.core.finding import Finding
 from shapetrace.render.graph import digraph as graph_module
 from shapetrace.render.graph.digraph import save_graph
@@ -130,6 +130,7 @@ def test_a_loaded_trace_draws_the_same_graph(seed):
 
 
 # ------------------------------------------------------------- pictures
+@pytest.mark.requires_dot
 def test_svg_rendering_runs_dot(seed, tmp_path):
     written = save_graph(seed.graph(), str(tmp_path / "forecaster.svg"), "svg")
     svg = (tmp_path / "forecaster.svg").read_text()
@@ -137,6 +138,7 @@ def test_svg_rendering_runs_dot(seed, tmp_path):
     assert "<svg" in svg and ">lstm</text>" in svg and "(150, 64)" in svg
 
 
+@pytest.mark.requires_dot
 def test_png_rendering_runs_dot(seed, tmp_path):
     save_graph(seed.graph(), str(tmp_path / "forecaster.png"), "png")
     assert (tmp_path / "forecaster.png").read_bytes().startswith(b"\x89PNG")
@@ -153,14 +155,16 @@ def test_without_dot_the_dot_file_is_written_and_how_to_get_dot_said(seed, tmp_p
     assert "apt-get install graphviz" in message and "brew install graphviz" in message
 
 
+@pytest.mark.requires_dot
 def test_the_command_formats_write_dot_svg_and_png(seed, tmp_path):
-    write_outputs(seed, ["dot", "svg", "png"], str(tmp_path / "graph"), ops=False, depth=None)
+    write_outputs(seed, plan_outputs(["dot", "svg", "png"], str(tmp_path / "graph")), View(ops=False))
     assert (tmp_path / "graph.dot").read_text().strip() == seed.graph().source.strip()
     assert "<svg" in (tmp_path / "graph.svg").read_text()
     assert (tmp_path / "graph.png").read_bytes().startswith(b"\x89PNG")
 
 
 # ---------------------------------------------------------------- html
+@pytest.mark.requires_dot
 def test_notebook_html_has_the_table_and_the_graph(seed):
     html = seed._repr_html_()
     assert html.startswith('<div class="shapetrace"><pre')

@@ -8,9 +8,9 @@ import os
 from rich_argparse import RichHelpFormatter
 
 from shapetrace.analyze.trace_diff import diff_traces
-from shapetrace.cli.exit_codes import EXIT_FINDINGS, EXIT_OK
+from shapetrace.cli.exit_codes import EXIT_OK
+from shapetrace.cli.options import load_trace_file
 from shapetrace.cli.rank_compare import are_ranks, compare_ranks, expand
-from shapetrace.core.serialize import load
 from shapetrace.errors import ShapetraceError
 from shapetrace.render.diff_table import diff_report
 from shapetrace.render.report import make_console
@@ -31,7 +31,7 @@ def execute(options: argparse.Namespace) -> int:
     paths = expand([options.before, *options.after])
     if len(paths) < 2:  # as argparse says it, before any file is read
         raise ShapetraceError("the following arguments are required: B.json")
-    traces = [load(path) for path in paths]
+    traces = [load_trace_file(path) for path in paths]
     if len(traces) >= 2 and are_ranks(traces):
         return compare_ranks(traces, paths)
     if len(traces) != 2:
@@ -43,4 +43,4 @@ def execute(options: argparse.Namespace) -> int:
     if names[0] == names[1]:
         names = options.before, options.after
     make_console().print(diff_report(changes, *names))
-    return EXIT_FINDINGS if changes else EXIT_OK
+    return EXIT_DIFFERENCES if changes else EXIT_OK

@@ -22,8 +22,8 @@ import traceback
 
 from rich.text import Text
 
-from shapetrace.cli.options import judge
-from shapetrace.cli.outputs import write_outputs
+from shapetrace.cli.options import judge, view_of
+from shapetrace.cli.outputs import plan_outputs, write_outputs
 from shapetrace.core.serialize import load
 from shapetrace.core.trace import Trace
 from shapetrace.errors import ShapetraceError
@@ -71,7 +71,7 @@ def finish_rank(result: ScriptRun, options: argparse.Namespace, script: str) -> 
         print_rank_error(result.error, script, info)
     directory = options.dist_dir
     path = _rank_output(options.output, directory, info.rank)
-    write_outputs(trace, options.format, path, ops=not options.no_ops, depth=options.depth)
+    write_outputs(trace, plan_outputs(options.format, path), view_of(options))
     code = result.exit_code or judge(trace.findings, options.fail_on)
     summary = {
         "rank": info.rank, "exit": code, "report": path,

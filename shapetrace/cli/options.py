@@ -7,8 +7,10 @@ from collections.abc import Sequence
 
 from shapetrace.analyze.checks import at_least
 from shapetrace.cli.exit_codes import EXIT_FINDINGS, EXIT_OK
-from shapetrace.cli.outputs import FORMATS, write_outputs
+from shapetrace.cli.outputs import FORMATS, Plan, View, plan_outputs, write_outputs
 from shapetrace.core.trace import Trace
+from shapetrace.errors import ShapetraceError
+from shapetrace.record.script import DEFAULT_MAX_CALLS
 
 
 def add_display_options(parser: argparse.ArgumentParser) -> None:
@@ -18,11 +20,16 @@ def add_display_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", metavar="PATH",
                         help="write to PATH instead of stdout (its suffix picks the format when --format is absent)")
     parser.add_argument("--depth", type=_depth, metavar="N", help="hide calls nested deeper than N (0: the model only)")
-    parser.add_argument("--no-ops", action="store_true", help="show module calls only")
-    parser.add_argument("--fail-on", choices=("error", "warning", "never"), default="never",
-                        help="exit 1 when a finding reaches this severity (default: never)")
+    parser.add_argument("--no-ops", action="store_true",
+                        help="show module calls only (display only: ops are still recorded and checked)")
+    parser.add_argument("--fail-on", choices=("error", "warning", "never"), default=None,
+                        help="exit 1 when a finding reaches this severity (default: never, or fail-on in "
+                             "[tool.shapetrace] of pyproject.toml)")
     parser.add_argument("--ignore", metavar="CODES", default="",
                         help="comma-separated finding codes to silence, e.g. ST006,ST003")
+    parser.add_argument("--color", choices=("auto", "always", "never"), default="auto",
+                        help="colour the terminal output (default: auto: a terminal, unless NO_COLOR is set; "
+                             "FORCE_COLOR forces it)")
 
 
 def _depth(text: str) -> int:
@@ -39,9 +46,46 @@ def finding_codes(text: str) -> list[str]:
     return [code.strip().upper() for code in text.split(",") if code.strip()]
 
 
-def render_and_judge(trace: Trace, options: argparse.Namespace) -> int:
+def load_trace_file(path: str) -> Trace:
+    """``shapetrace.load`` for the command: an error names the file it is about."""
+    from shapetrace.core.serialize import load
+
+    try:
+        return load(path)
+    except ShapetraceError as bad:
+        message = str(bad)
+        raise ShapetraceError(message if path in message else f"{path}: {message}") from None
+
+
+def apply_project_config(options: argparse.Namespace) -> None:
+    """Fill what the command line left out from ``[tool.shapetrace]`` (the nearest
+    pyproject.toml): fail-on, max-calls and format; its ignore codes are added."""
+    from shapetrace.core.project_config import project_config
+
+    config = project_config()
+    if getattr(options, "fail_on", "never") is None:
+        options.fail_on = config.get("fail-on", "never")
+    if hasattr(options, "max_calls") and options.max_calls is None:
+        options.max_calls = config.get("max-calls", DEFAULT_MAX_CALLS)
+    if hasattr(options, "format") and not options.format and not options.output and "format" in config:
+        options.format = [config["format"]]
+    if hasattr(options, "ignore") and config.get("ignore"):
+        options.ignore = ",".join([*config["ignore"], *finding_codes(options.ignore or "")])
+
+
+def output_plan(options: argparse.Namespace) -> Plan:
+    """The formats and files of the command line, checked before anything runs."""
+    return plan_outputs(options.format, options.output)
+
+
+def view_of(options: argparse.Namespace) -> View:
+    color = {"auto": None, "always": True, "never": False}[options.color]
+    return View(ops=not options.no_ops, depth=options.depth, color=color)
+
+
+def render_and_judge(trace: Trace, options: argparse.Namespace, plan: Plan | None = None) -> int:
     """Write the requested outputs; exit 1 when findings reach ``--fail-on``."""
-    write_outputs(trace, options.format, options.output, ops=not options.no_ops, depth=options.depth)
+    write_outputs(trace, plan or output_plan(options), view_of(options))
     return judge(trace.findings, options.fail_on)
 
 

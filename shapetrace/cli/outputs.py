@@ -1,7 +1,14 @@
-"""Writing a trace in the formats the command offers, to stdout or a file."""
+"""Writing a trace in the formats the command offers, to stdout or a file.
+
+``plan_outputs`` checks a command line's formats and paths before anything
+runs (a training script may take an hour; a bad ``-o`` must not wait for
+it); ``write_outputs`` then writes them and says on stderr what it wrote.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import shutil
 import sys
@@ -10,67 +17,112 @@ from typing import Any
 
 from shapetrace.core.trace import Trace
 from shapetrace.errors import ShapetraceError
-from shapetrace.render.report import make_console, report
+from shapetrace.render.report import counts_line, findings_block, make_console, report
 
 
-def _table(trace: Trace, path: str | None, **view: Any) -> None:
+@dataclasses.dataclass(frozen=True)
+class View:
+    """What the human formats show; never what is recorded or checked."""
+
+    ops: bool = True
+    depth: int | None = None
+    color: bool | None = None  # None: the terminal and NO_COLOR / FORCE_COLOR decide
+
+
+def _table(trace: Trace, path: str | None, view: View) -> None:
     if path is None:
-        make_console().print(report(trace, **view))
+        make_console(color=view.color).print(report(trace, ops=view.ops, depth=view.depth))
         return
     with open(path, "w", encoding="utf-8") as handle:
-        make_console(handle, width=160, color=False).print(report(trace, **view))
+        make_console(handle, width=160, color=False).print(report(trace, ops=view.ops, depth=view.depth))
 
 
-def _json(trace: Trace, path: str | None, **view: Any) -> None:
-    _write_text(trace.to_json(indent=1), path)
+def _json(trace: Trace, path: str | None, view: View) -> None:
+    """The trace, plus its ``findings`` as data (``shapetrace.load`` reads the trace
+    and checks it again, so the key is for other programs)."""
+    from shapetrace.render.findings_data import finding_dict
+
+    document = json.loads(trace.to_json())
+    document["findings"] = [finding_dict(finding) for finding in trace.findings]
+    _write_text(json.dumps(document, indent=1), path)
 
 
-def _source(trace: Trace, path: str | None, **view: Any) -> None:
+def _github(trace: Trace, path: str | None, view: View) -> None:
+    from shapetrace.render.findings_data import github_annotations
+
+    _write_text(github_annotations(trace.findings), path)
+
+
+def _sarif(trace: Trace, path: str | None, view: View) -> None:
+    from shapetrace.render.findings_data import sarif_log
+
+    _write_text(sarif_log(trace.findings), path)
+
+
+def _findings_after(trace: Trace, console: Any) -> None:
+    """The findings block that follows every human format, as after the table."""
+    findings = trace.findings
+    if findings:
+        console.print()
+        console.print(findings_block(findings))
+
+
+def _source(trace: Trace, path: str | None, view: View) -> None:
     if path is None:  # the terminal gets syntax highlighting, a file plain text
-        make_console().print(trace.annotate(rich=True), crop=False, soft_wrap=True)
-        return
-    _write_text(trace.annotate(), path)
-
-
-def _tree(trace: Trace, path: str | None, **view: Any) -> None:
-    if path is None:
-        make_console().print(trace.tree(**view))
+        console = make_console(color=view.color)
+        console.print(trace.annotate(rich=True), crop=False, soft_wrap=True)
+        _findings_after(trace, console)
         return
     with open(path, "w", encoding="utf-8") as handle:
-        make_console(handle, width=100, color=False).print(trace.tree(**view))
+        handle.write(trace.annotate().rstrip("\n") + "\n")
+        _findings_after(trace, make_console(handle, width=160, color=False))
 
 
-def _dot(trace: Trace, path: str | None, **view: Any) -> None:
-    _write_text(trace.graph(**view).source, path)
+def _tree(trace: Trace, path: str | None, view: View) -> None:
+    if path is None:
+        console = make_console(color=view.color)
+        console.print(trace.tree(ops=view.ops, depth=view.depth))
+        _findings_after(trace, console)
+        return
+    with open(path, "w", encoding="utf-8") as handle:
+        console = make_console(handle, width=100, color=False)
+        console.print(trace.tree(ops=view.ops, depth=view.depth))
+        _findings_after(trace, console)
+
+
+def _dot(trace: Trace, path: str | None, view: View) -> None:
+    _write_text(trace.graph(ops=view.ops, depth=view.depth).source, path)
 
 
 def _picture(format: str) -> Writer:
-    """An ``svg``/``png`` writer; without ``dot`` it writes the .dot file and says how to get dot."""
+    """An ``svg``/``png`` writer (``plan_outputs`` made sure ``dot`` exists)."""
 
-    def write(trace: Trace, path: str | None, **view: Any) -> None:
-        from shapetrace.render.graph.digraph import INSTALL_DOT, save_graph
-
-        graph = trace.graph(**view)
-        if path is not None:
-            save_graph(graph, path, format)
-        elif shutil.which("dot") is None:
-            raise ShapetraceError(f"--format {format} needs the dot program; {INSTALL_DOT} "
-                                  "(or use --format dot)")
-        else:
-            sys.stdout.buffer.write(graph.pipe(format=format))
+    def write(trace: Trace, path: str | None, view: View) -> None:
+        data = trace.graph(ops=view.ops, depth=view.depth).pipe(format=format)
+        if path is None:
+            sys.stdout.flush()
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
+            return
+        with open(path, "wb") as handle:
+            handle.write(data)
 
     return write
 
 
 def _write_text(text: str, path: str | None) -> None:
+    """``text`` and a final newline; nothing at all for an empty text (no annotations)."""
+    if text and not text.endswith("\n"):
+        text += "\n"
     if path is None:
-        print(text)
+        sys.stdout.write(text)
+        sys.stdout.flush()
         return
     with open(path, "w", encoding="utf-8") as handle:
-        handle.write(text if text.endswith("\n") else text + "\n")
+        handle.write(text)
 
 
-Writer = Callable[..., None]
+Writer = Callable[[Trace, "str | None", View], None]
 # format name -> (file suffix, writer)
 FORMATS: dict[str, tuple[str, Writer]] = {
     "table": (".txt", _table),
@@ -80,29 +132,120 @@ FORMATS: dict[str, tuple[str, Writer]] = {
     "dot": (".dot", _dot),
     "svg": (".svg", _picture("svg")),
     "png": (".png", _picture("png")),
+    "github": (".github.txt", _github),
+    "sarif": (".sarif", _sarif),
 }
+# Formats a program reads: on stdout nothing else may be mixed into them.
+MACHINE_FORMATS = {"json", "dot", "svg", "png", "github", "sarif"}
+BINARY_FORMATS = {"png"}
+GRAPHVIZ_FORMATS = {"svg", "png"}
 
 
-def _format_from_suffix(path: str) -> str:
-    suffix = os.path.splitext(path)[1].lower()
-    for name, (known, _) in FORMATS.items():
-        if suffix == known and name != "table":
-            return name
-    return "table"
+def register_format(name: str, suffix: str, writer: Writer, *, machine: bool = False) -> None:
+    """Add a format (the findings and HTML outputs register themselves this way)."""
+    FORMATS[name] = (suffix, writer)
+    if machine:
+        MACHINE_FORMATS.add(name)
 
 
-def write_outputs(trace: Trace, formats: Sequence[str] | None, output: str | None, **view: Any) -> None:
-    """Write each format; with several formats, ``output`` is a stem for each file."""
+def format_for_suffix(path: str) -> str | None:
+    """The format a file name asks for (``.json`` -> json), None for an unknown suffix."""
+    lower = path.lower()
+    best: tuple[int, str] | None = None
+    for name, (suffix, _) in FORMATS.items():
+        if lower.endswith(suffix) and (best is None or len(suffix) > best[0]):
+            best = (len(suffix), name)
+    return best[1] if best else None
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """The outputs of one command line: (format, path or None for stdout)."""
+
+    outputs: tuple[tuple[str, str | None], ...]
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def machine_stdout(self) -> bool:
+        """A machine-readable format goes to stdout: the script's prints must not."""
+        return any(path is None and name in MACHINE_FORMATS for name, path in self.outputs)
+
+
+def plan_outputs(formats: Sequence[str] | None, output: str | None) -> Plan:
+    """Check formats and paths before anything runs; raise ``ShapetraceError`` in one line.
+
+    Without ``--format`` the suffix of ``-o`` picks the format (an unknown
+    suffix gets the table); with several formats ``-o`` is a stem for each
+    file. A format that does not match a known suffix of ``-o`` is written
+    as asked, with a warning.
+    """
+    warnings: list[str] = []
     if not formats:
-        formats = [_format_from_suffix(output) if output else "table"]
-    for name in dict.fromkeys(formats):
+        formats = [format_for_suffix(output) or "table" if output else "table"]
+    names = list(dict.fromkeys(formats))
+    for name in names:
         if name not in FORMATS:
             raise ShapetraceError(f"unknown format {name!r} (choose from {', '.join(sorted(FORMATS))})")
-        suffix, writer = FORMATS[name]
+    if output is None and len(names) > 1 and MACHINE_FORMATS.intersection(names):
+        raise ShapetraceError(f"--format {' --format '.join(names)} would mix on stdout; "
+                              "give -o STEM to write one file per format")
+    outputs: list[tuple[str, str | None]] = []
+    for name in names:
         path = output
-        if output is not None and len(formats) > 1:
-            path = os.path.splitext(output)[0] + suffix
+        if output is not None and len(names) > 1:
+            path = os.path.splitext(output)[0] + FORMATS[name][0]
+        elif output is not None:
+            asked = format_for_suffix(output)
+            if asked not in (None, "table", name):
+                warnings.append(f"writing {name} to {output}, whose suffix says {asked}")
+        outputs.append((name, path))
+        if name in GRAPHVIZ_FORMATS and shutil.which("dot") is None:
+            from shapetrace.render.graph.digraph import INSTALL_DOT
+
+            raise ShapetraceError(f"--format {name} needs Graphviz's dot program; {INSTALL_DOT} "
+                                  "(or use --format dot)")
+        if path is None and name in BINARY_FORMATS and _stdout_is_terminal():
+            raise ShapetraceError(f"--format {name} is binary and stdout is a terminal; "
+                                  f"give -o FILE.{name} or pipe it")
+        if path is not None:
+            folder = os.path.dirname(os.path.abspath(path))
+            if not os.path.isdir(folder):
+                raise ShapetraceError(f"cannot write {path}: No such file or directory ({folder} is missing)")
+    return Plan(tuple(outputs), tuple(warnings))
+
+
+def _stdout_is_terminal() -> bool:
+    try:
+        return sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def write_outputs(trace: Trace, plan: Plan, view: View = View()) -> None:
+    """Write each planned output; one summary line on stderr per file written.
+
+    A reader that closed the pipe (``| head -1``) ends the output quietly.
+    """
+    for warning in plan.warnings:
+        print(f"shapetrace: warning: {warning}", file=sys.stderr)
+    for name, path in plan.outputs:
+        writer = FORMATS[name][1]
         try:
-            writer(trace, path, **view)
+            writer(trace, path, view)
+        except BrokenPipeError:
+            silence_stdout()
+            return
         except OSError as bad:
-            raise ShapetraceError(f"cannot write {path}: {bad.strerror or bad}") from None
+            raise ShapetraceError(f"cannot write {path or 'to stdout'}: {bad.strerror or bad}") from None
+        if path is not None:
+            print(f"shapetrace: wrote {path}: {counts_line(trace)}", file=sys.stderr)
+
+
+def silence_stdout() -> None:
+    """After EPIPE, point stdout at /dev/null so the flush at exit does not raise again
+    (the recipe of Python's signal documentation)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass

@@ -12,34 +12,50 @@ from collections.abc import Iterator
 from rich.console import Console
 from rich.live import Live
 from rich.spinner import Spinner
-from rich_argparse import RichHelpFormatter
+from rich_argparse import RawDescriptionRichHelpFormatter
 
 from shapetrace.analyze.census import short_batch_notes
 from shapetrace.analyze.collate_note import trace_data
+from shapetrace.cli.exit_codes import EXIT_RAISED
 from shapetrace.cli.factory import is_factory_target, trace_factory
 from shapetrace.cli.input_spec import parse_input_spec, parse_vary
-from shapetrace.cli.options import add_display_options, finding_codes, render_and_judge
+from shapetrace.cli.options import (
+    add_display_options,
+    apply_project_config,
+    finding_codes,
+    output_plan,
+    render_and_judge,
+)
 from shapetrace.core.trace import Trace
 from shapetrace.errors import ShapetraceError
 from shapetrace.record.data_hook import LoaderFacts
 from shapetrace.record.distributed import rank_info
 from shapetrace.record.frames import is_internal
-from shapetrace.record.script import DEFAULT_MAX_CALLS, run_script
+from shapetrace.record.script import DEFAULT_MAX_CALLS, module_file, run_script
+from shapetrace.render.report import CHECKS_NEEDING_OPS
 
 DESCRIPTION = """\
-Run SCRIPT as __main__ with every nn.Module traced, then report the first
-forward pass of each input signature of each model (arguments after -- go to
-the script). Or build a model with pkg.module:factory and trace one forward
-pass on inputs of the given shapes."""
+Run SCRIPT (or -m MODULE) as __main__ with every nn.Module traced, then
+report the first forward pass of each input signature of each model
+(arguments after -- go to the script). Or build a model with
+pkg.module:factory and trace one forward pass on inputs of the given shapes.
+
+examples:
+  shapetrace run train.py -- --epochs 2 --lr 1e-3
+  shapetrace run -m pkg.train --no-ops --fail-on warning
+  shapetrace run models:build --input 8x30x7 --device meta
+  shapetrace run train.py -o report.json"""
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
-    run = commands.add_parser("run", formatter_class=RichHelpFormatter, description=DESCRIPTION,
+    run = commands.add_parser("run", formatter_class=RawDescriptionRichHelpFormatter, description=DESCRIPTION,
                               help="trace a script, or a model built by pkg.module:factory")
-    run.add_argument("target", metavar="SCRIPT|pkg.module:factory",
+    run.add_argument("target", metavar="SCRIPT|pkg.module:factory", nargs="?",
                      help="a Python script (demos/lstm_forecaster.py) or a model factory (models:build)")
+    run.add_argument("-m", dest="module", metavar="MODULE",
+                     help="run a module as a script, as python -m does (pkg.train)")
     run.add_argument("script_args", nargs="*", metavar="ARG", help=argparse.SUPPRESS)
-    run.add_argument("--max-calls", type=int, default=DEFAULT_MAX_CALLS, metavar="N",
+    run.add_argument("--max-calls", type=int, default=None, metavar="N",
                      help=f"scripts: record at most N passes (distinct input shapes) per model "
                           f"(default: {DEFAULT_MAX_CALLS})")
     run.add_argument("--input", "-i", action="append", default=[], metavar="SHAPE[:DTYPE]",
@@ -47,13 +63,16 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--vary", action="append", default=[], metavar="NAME=SIZES",
                      help="factories: trace at several sizes and name the dims, e.g. --input BxTx7 "
                           "--vary B=8,3 --vary T=24,11 gives (B, T, 64)")
-    run.add_argument("--device", default="cpu", metavar="DEVICE",
+    run.add_argument("--device", default=None, metavar="DEVICE",
                      help="factories: cpu, cuda or meta (shapes without memory or compute; default: cpu)")
     run.add_argument("--dist-check", action="store_true",
                      help="under torchrun: before each of the first collectives, the ranks compare shapes and "
                           "raise on every rank, naming the first call whose shapes differ across ranks")
     run.add_argument("--dist-dir", default=".", metavar="DIR",
                      help="under torchrun: where each rank writes trace.rank{R}.json and its report (default: .)")
+    run.add_argument("--no-op-recording", action="store_true",
+                     help=f"record module calls only (less work on a long script); turns off the checks "
+                          f"that read ops: {', '.join(CHECKS_NEEDING_OPS)}")
     add_display_options(run)
 
 
@@ -76,40 +95,64 @@ def _progress(message: str) -> Iterator[None]:
 
 
 def execute(options: argparse.Namespace, script_args: list[str]) -> int:
+    apply_project_config(options)
     ignore = finding_codes(options.ignore)
-    if is_factory_target(options.target):
+    if options.module is None and options.target is None:
+        raise ShapetraceError("run needs a SCRIPT, a pkg.module:factory or -m MODULE")
+    plan = output_plan(options)  # before the script runs: a bad -o must not wait for it
+    record_ops = not options.no_op_recording
+    # A program reads json/dot/svg/png from stdout: the script's own prints go to stderr.
+    quiet_stdout = contextlib.redirect_stdout(sys.stderr) if plan.machine_stdout else contextlib.nullcontext()
+    if options.module is None and is_factory_target(options.target):
         specs = [parse_input_spec(text) for text in options.input]
-        with _progress(f"tracing {options.target}"):
-            trace = trace_factory(options.target, specs, device=options.device, ops=not options.no_ops,
+        with quiet_stdout, _progress(f"tracing {options.target}"):
+            trace = trace_factory(options.target, specs, device=options.device or "cpu", ops=record_ops,
                                   ignore=ignore, vary_sizes=parse_vary(options.vary))
         if trace.error is not None:
             _print_error(trace.error, None)
-        code = render_and_judge(trace, options)
-        return 1 if trace.error is not None else code
+        code = render_and_judge(trace, options, plan)
+        return EXIT_RAISED if trace.error is not None else code
 
     if options.input or options.vary:
         raise ShapetraceError("--input and --vary are for pkg.module:factory targets; a script makes its own inputs")
+    if options.device is not None:
+        raise ShapetraceError("--device is for pkg.module:factory targets; a script puts its model on a device "
+                              "itself")
     if options.max_calls < 1:
         raise ShapetraceError("--max-calls must be at least 1")
-    script = os.path.abspath(options.target)
+    arguments = [*options.script_args, *script_args]
+    if options.module is not None:
+        if options.target is not None:  # `run -m pkg.train data.csv`: the script's first argument
+            arguments.insert(0, options.target)
+        script, shown = module_file(options.module), f"-m {options.module}"
+    else:
+        script, shown = os.path.abspath(options.target), options.target
+        if not os.path.isfile(script):
+            raise ShapetraceError(f"no such script: {options.target}")
     if rank_info() is not None:  # under torchrun: a report per rank, one merged summary
         from shapetrace.cli.dist_run import finish_rank
 
         if not os.path.isdir(options.dist_dir):
             raise ShapetraceError(f"--dist-dir: no such directory: {options.dist_dir}")
-        result = run_script(script, [*options.script_args, *script_args], ops=not options.no_ops,
-                            max_calls=options.max_calls, ignore=ignore, dist_dir=options.dist_dir,
-                            dist_check=options.dist_check)
+        result = run_script(script, arguments, ops=record_ops, max_calls=options.max_calls, ignore=ignore,
+                            dist_dir=options.dist_dir, dist_check=options.dist_check, module=options.module)
         return finish_rank(result, options, script)
-    with _progress(f"running {options.target}"), trace_data() as data:
-        result = run_script(script, [*options.script_args, *script_args], ops=not options.no_ops,
-                            max_calls=options.max_calls, ignore=ignore)
+    with quiet_stdout, _progress(f"running {shown}"), trace_data() as data:
+        result = run_script(script, arguments, ops=record_ops, max_calls=options.max_calls, ignore=ignore,
+                            module=options.module)
     trace = _with_data_notes(result.trace, data.loaders)
     if isinstance(result.error, KeyboardInterrupt):
         print("shapetrace: interrupted; reporting what was recorded", file=sys.stderr)
     elif result.error is not None:
         _print_error(result.error, script)
-    code = render_and_judge(trace, options)
+    if not trace.calls:
+        print(f"shapetrace: no nn.Module ran in {shown}: nothing to report (shapetrace records the modules "
+              "a script calls; a factory target builds one: pkg.module:factory --input SHAPE)", file=sys.stderr)
+        if plan.outputs == (("table", None),):
+            return result.exit_code
+    code = render_and_judge(trace, options, plan)
+    if result.error is not None and not isinstance(result.error, KeyboardInterrupt):
+        return EXIT_RAISED
     return result.exit_code or code
 
 

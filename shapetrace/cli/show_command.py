@@ -6,8 +6,13 @@ import argparse
 
 from rich_argparse import RichHelpFormatter
 
-from shapetrace.cli.options import add_display_options, finding_codes, render_and_judge
-from shapetrace.core.serialize import load
+from shapetrace.cli.options import (
+    add_display_options,
+    apply_project_config,
+    finding_codes,
+    load_trace_file,
+    render_and_judge,
+)
 from shapetrace.core.trace import Trace
 
 
@@ -19,7 +24,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def execute(options: argparse.Namespace) -> int:
-    trace = load(options.target)
+    apply_project_config(options)
+    trace = load_trace_file(options.target)
     if options.ignore:
         trace = Trace(trace.calls, error=trace.error, ops=trace.ops_setting,
                       ignore=[*trace.ignore, *finding_codes(options.ignore)], run_info=trace.run_info)

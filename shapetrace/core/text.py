@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -74,8 +75,24 @@ def short_path(filename: str) -> str:
     return filename
 
 
+def notebook_cell(filename: str) -> str | None:
+    """``In [2]`` for the file IPython compiled a cell's code into, in the
+    running kernel (its temp-file name means nothing to the reader); else None."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None and hasattr(ipython, "get_ipython") else None
+    numbers = getattr(getattr(shell, "compile", None), "_filename_map", None)
+    number = numbers.get(filename) if isinstance(numbers, dict) else None
+    return None if number is None else f"In [{number}]"
+
+
 def format_location(location: Location | None) -> str:
-    return "" if location is None else f"{short_path(location.filename)}:{location.lineno}"
+    """``demos/lstm_forecaster.py:32``; ``In [2], line 2`` for a notebook cell."""
+    if location is None:
+        return ""
+    cell = notebook_cell(location.filename)
+    if cell is not None:
+        return f"{cell}, line {location.lineno}"
+    return f"{short_path(location.filename)}:{location.lineno}"
 
 
 def _format_arg(value: Any) -> str:

@@ -79,12 +79,16 @@ class ScriptRun:
 
 def run_script(path: str, argv: Sequence[str] = (), *, ops: OpsSetting = True,
                max_calls: int = DEFAULT_MAX_CALLS, ignore: Sequence[str] = (), dist_dir: str | None = ".",
-               dist_check: bool = False) -> ScriptRun:
+               dist_check: bool = False, module: str | None = None) -> ScriptRun:
     """Run ``path`` as ``__main__`` with ``argv``; return the trace and exit code.
 
     Under torchrun each rank also writes ``trace.rank{R}.json`` to
     ``dist_dir`` as it goes, and with ``dist_check`` the ranks compare every
     recorded collective before it runs (``record/dist_check.py``).
+
+    With ``module`` (``pkg.train``), run that module as ``python -m`` does
+    (``path`` is then its file, found with ``module_file``), from the current
+    folder, so its relative imports work.
     """
     if not os.path.isfile(path):
         raise ShapetraceError(f"no such script: {path}")
@@ -98,11 +102,14 @@ def run_script(path: str, argv: Sequence[str] = (), *, ops: OpsSetting = True,
         block.trace._meta["passes"] = root_filter.passes
     saved_argv, saved_path = sys.argv[:], sys.path[:]
     sys.argv = [path, *argv]
-    sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
+    sys.path.insert(0, os.getcwd() if module else os.path.dirname(os.path.abspath(path)))
     exit_code, error = 0, None  # type: tuple[int, BaseException | None]
     try:
         with block:
-            runpy.run_path(path, run_name="__main__")
+            if module:
+                runpy.run_module(module, run_name="__main__", alter_sys=True)
+            else:
+                runpy.run_path(path, run_name="__main__")
     except SystemExit as stop:
         exit_code = _exit_code(stop.code)
     except KeyboardInterrupt as interrupt:
@@ -123,6 +130,23 @@ def run_script(path: str, argv: Sequence[str] = (), *, ops: OpsSetting = True,
     # The report's closing line says how the script ended (see render/report.py).
     block.trace._meta["script_exit"] = exit_code
     return ScriptRun(block.trace, exit_code, error, session)
+
+
+def module_file(name: str) -> str:
+    """The file ``python -m name`` would run (a package's ``__main__.py``)."""
+    import importlib.util
+
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.submodule_search_locations is not None:  # a package
+            spec = importlib.util.find_spec(f"{name}.__main__")
+    except (ImportError, ValueError) as missing:
+        raise ShapetraceError(f"-m {name}: cannot find the module ({missing})") from None
+    if spec is None or not spec.origin or not os.path.isfile(spec.origin):
+        raise ShapetraceError(f"-m {name}: no module of that name here (run from the folder python -m would)")
+    return spec.origin
 
 
 def _exit_code(code: object) -> int:

@@ -36,9 +36,11 @@ def diff_report(changes: Sequence[CallChange], before_name: str, after_name: str
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     table.add_column("Call", no_wrap=True)
     table.add_column("Changed", style="bold yellow", no_wrap=True)
-    table.add_column(f"Outputs in {before_name}", no_wrap=True)
-    table.add_column(f"Outputs in {after_name}", no_wrap=True)
-    table.add_column("Line", style="dim", no_wrap=True)
+    for name in (before_name, after_name):
+        cells = [_tensors(change.before if name == before_name else change.after) for change in changes]
+        widest = max(len(line) for cell in cells for line in cell.split("\n"))
+        table.add_column(f"Outputs in {name}", overflow="fold", min_width=widest)
+    table.add_column("Line", style="dim", overflow="fold")  # a long path wraps, never cut
     for change in changes:
         call = change.after or change.before
         assert call is not None

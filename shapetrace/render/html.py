@@ -20,8 +20,9 @@ _PRE = ('<pre style="font-family: Menlo, \'DejaVu Sans Mono\', Consolas, monospa
 
 def trace_html(trace: Trace, *, graph: bool = True, width: int = 140) -> str:
     """``<div>`` with the table and findings, then the graph's ``<svg>``."""
+    # force_jupyter=False: inside a notebook rich would also display what it prints, a second report.
     console = Console(record=True, file=io.StringIO(), width=width, force_terminal=True,
-                      color_system="truecolor")
+                      color_system="truecolor", force_jupyter=False)
     console.print(report(trace))
     parts = [console.export_html(inline_styles=True, code_format=_PRE)]
     if graph:
@@ -31,6 +32,10 @@ def trace_html(trace: Trace, *, graph: bool = True, width: int = 140) -> str:
             svg = f'<p style="font-family: sans-serif; font-size: 12px">graph not drawn: {html.escape(str(error))}</p>'
         if svg is not None:
             parts.append(svg)
+        else:
+            from shapetrace.render.graph.digraph import INSTALL_DOT
+
+            parts.append(f'<p style="font-size: 12px">The graph needs Graphviz\'s dot program; {INSTALL_DOT}.</p>')
     return '<div class="shapetrace">' + "".join(parts) + "</div>"
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Iterable
 from typing import IO
 
@@ -12,19 +14,43 @@ from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
 from shapetrace.core.text import format_location
 from shapetrace.core.trace import Trace
-from shapetrace.render.table import trace_table, uniform
+from shapetrace.render.table import caption_text, trace_table
 
 _SEVERITY_STYLE = {"error": "bold red", "warning": "bold yellow", "info": "bold blue"}
 
 
+# The checks that read recorded ops: a trace made with ops=False cannot
+# raise them (measured on demos/bugs/: each finds nothing without ops).
+CHECKS_NEEDING_OPS = ("ST001", "ST002", "ST003", "ST004", "ST006")
+FILE_WIDTH = 160
+
+
 def make_console(file: IO[str] | None = None, *, width: int | None = None,
                  color: bool | None = None) -> Console:
-    """A console that stays wide enough for the table when output is piped."""
-    console = Console(file=file, width=width, no_color=color is False,
-                      force_terminal=True if color else None, highlight=False)
-    if width is None and not console.is_terminal:
-        console.width = 160
-    return console
+    """A console for a report.
+
+    ``color``: None lets the terminal, ``NO_COLOR`` and ``FORCE_COLOR``
+    decide (rich's own rules); True always colours (``--color always``);
+    False writes no escape codes at all. ``width``: the terminal's, else
+    ``COLUMNS``, else 160 for a file or pipe, so a redirected report is
+    as wide as the table needs on most screens.
+    """
+    target = file if file is not None else sys.stdout
+    if width is None and not os.environ.get("COLUMNS", "").isdigit() and not _isatty(target):
+        width = FILE_WIDTH
+    if color is True:
+        return Console(file=file, width=width, force_terminal=True, no_color=False, highlight=False)
+    if color is False:
+        return Console(file=file, width=width, color_system=None, highlight=False)
+    return Console(file=file, width=width, highlight=False)
+
+
+def _isatty(stream: object) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty()) if isatty is not None else False
+    except ValueError:  # a closed file
+        return False
 
 
 def finding_text(finding: Finding) -> Text:
@@ -74,6 +100,13 @@ def _others(trace: Trace, title: Call) -> str:
     return " (also " + ", ".join(names) + (", ..." if len(ranked) > 3 else "") + ")"
 
 
+def counts_line(trace: Trace) -> str:
+    """``4 module calls, 9 ops, 1 finding``."""
+    modules, ops, findings = len(trace.modules), len(trace.ops), len(trace.findings)
+    return (f"{modules} module call{'s' * (modules != 1)}, {ops} op{'s' * (ops != 1)}, "
+            f"{findings} finding{'s' * (findings != 1)}")
+
+
 def summary_line(trace: Trace) -> Text:
     root = title_call(trace)
     title = root.type + _others(trace, root) if root is not None else "trace"
@@ -86,14 +119,17 @@ def summary_line(trace: Trace) -> Text:
                 "bold red" if findings else "green")
     if root is not None and root.num_params:
         line.append(f", {root.num_params:,} parameters")
-    common = [value for value in (uniform(trace, "dtype"), uniform(trace, "device")) if value]
-    if common:
-        line.append(f"; every tensor {' on '.join(common)}", "dim")
+    caption = caption_text(trace)
+    if caption:
+        line.append(f"; {caption}", "dim")
+    if trace.ops_setting is False:
+        skipped = [code for code in CHECKS_NEEDING_OPS if code not in trace.ignore]
+        line.append(f"; ops not recorded, so {', '.join(skipped)} could not run", "bold yellow")
     return line
 
 
 def report(trace: Trace, *, ops: bool = True, depth: int | None = None) -> RenderableType:
-    parts: list[RenderableType] = [summary_line(trace), trace_table(trace, ops=ops, depth=depth)]
+    parts: list[RenderableType] = [summary_line(trace), trace_table(trace, ops=ops, depth=depth, caption=False)]
     parts += [Text.assemble(("data: ", "bold"), note) for note in trace.meta.get("data", ())]
     findings = trace.findings
     if findings:

@@ -4,6 +4,8 @@ steps of a loop (calls of one module or op from one line, alike) share a row
 
 from __future__ import annotations
 
+import os
+
 from rich import box
 from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 from rich.measure import Measurement
@@ -11,7 +13,14 @@ from rich.table import Table
 from rich.text import Text
 
 from shapetrace.core.records import Call
-from shapetrace.core.text import device_label, dtype_label, format_count, format_location, format_op
+from shapetrace.core.text import (
+    device_label,
+    dtype_label,
+    format_count,
+    format_location,
+    format_op,
+    notebook_cell,
+)
 from shapetrace.core.trace import Trace
 from shapetrace.render.marks import NON_CONTIGUOUS, folded_shapes, marked_shapes
 from shapetrace.render.structure import loop_repeats, repeat_mark, shown_children, shown_roots
@@ -85,74 +94,134 @@ def uniform(trace: Trace, field: str) -> str | None:
     return dtype_label([m for c in trace.calls for m in c.outputs][:1]) if field == "dtype" else str(value)
 
 
-def _shapes_column(table: Table, title: str, cells: list[str]) -> None:
-    # Shapes are the point of the table: never truncate them to fit a narrow terminal.
+def _shapes_column(table: Table, title: str, cells: list[str], *, wrap: bool) -> None:
+    # Shapes are the point of the table: never truncate them. They wrap between
+    # numbers only when nothing else is left to give up on a narrow terminal.
     widest = max((len(line) for cell in cells for line in cell.split("\n")), default=0)
-    table.add_column(title, no_wrap=True, min_width=max(widest, len(title)))
+    if wrap:
+        table.add_column(title, overflow="fold", min_width=min(widest, 12))
+    else:
+        table.add_column(title, no_wrap=True, min_width=max(widest, len(title)))
+
+
+# How the table gives way on a narrow terminal, in this order: the path of
+# the Line column is shortened from the left, then cut to the file's name,
+# then the line moves under the call's name, then shapes stack and wrap. A
+# file:line, a finding code, a header and a number are never cut.
+LAYOUTS: tuple[str, ...] = ("path", "name", "under", "wrap")
+_MAX_PATH = 40
+
+
+def short_location(call: Call, layout: str) -> str:
+    """``demos/lstm_forecaster.py:32``; ``…/lstm_forecaster.py:32`` past 40
+    characters; ``lstm_forecaster.py:32`` in the narrow layouts."""
+    location = call.location
+    if location is None:
+        return ""
+    text = format_location(location)
+    if layout != "path" and notebook_cell(location.filename) is None:
+        return f"{os.path.basename(location.filename)}:{location.lineno}"
+    if len(text) > _MAX_PATH:
+        text = "…" + text[len(text) - _MAX_PATH + 1:]
+    return text
+
+
+def caption_text(trace: Trace) -> str:
+    """What the report's header says of every tensor: ``every tensor float32 on cpu``."""
+    common = [value for value in (uniform(trace, "dtype"), uniform(trace, "device")) if value]
+    return f"every tensor {' on '.join(common)}" if common else ""
 
 
 class TraceTable:
-    """The table, fitted to the console: on a narrow terminal the Line and then
-    the Params columns go before any shape is cut."""
+    """The table, fitted to the console (see ``LAYOUTS``); with ``caption``
+    it carries the header's facts, so ``rich.print(t.table())`` loses nothing."""
 
-    def __init__(self, trace: Trace, *, ops: bool = True, depth: int | None = None) -> None:
-        self.trace, self.ops, self.depth = trace, ops, depth
+    def __init__(self, trace: Trace, *, ops: bool = True, depth: int | None = None,
+                 caption: bool = True) -> None:
+        self.trace, self.ops, self.depth, self.caption = trace, ops, depth, caption
 
-    def build(self, drop: tuple[str, ...] = ()) -> Table:
-        return build_table(self.trace, ops=self.ops, depth=self.depth, drop=drop)
+    def build(self, layout: str = "path") -> Table:
+        table = build_table(self.trace, ops=self.ops, depth=self.depth, layout=layout)
+        if self.caption:
+            table.caption = caption_text(self.trace) or None
+            table.caption_justify = "left"
+        return table
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        for drop in ((), ("Line",), ("Line", "Params")):
-            table = self.build(drop)
+        for layout in LAYOUTS:
+            table = self.build(layout)
             unclamped = options.update(max_width=10_000)  # Measurement clamps to the width it is given
             if Measurement.get(console, unclamped, table).minimum <= options.max_width:
                 break
         yield table
 
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        return Measurement.get(console, options, self.build("wrap"))
 
-def trace_table(trace: Trace, *, ops: bool = True, depth: int | None = None) -> TraceTable:
-    return TraceTable(trace, ops=ops, depth=depth)
+
+def trace_table(trace: Trace, *, ops: bool = True, depth: int | None = None, caption: bool = True) -> TraceTable:
+    return TraceTable(trace, ops=ops, depth=depth, caption=caption)
 
 
-def build_table(trace: Trace, *, ops: bool = True, depth: int | None = None, drop: tuple[str, ...] = ()) -> Table:
-    """The rows of ``visible_calls``; dtype and device get columns only when they vary."""
+def _stacked(labelled: str, contiguous: bool) -> str:
+    """``output (5, 30, 64)`` as ``output`` over ``(5, 30, 64)``, then ``non-contig``."""
+    label, found, shape = labelled.partition(" (")
+    lines = [label, "(" + shape] if found and label else [labelled]
+    return "\n".join(lines if contiguous else [*lines, NON_CONTIGUOUS])
+
+
+def build_table(trace: Trace, *, ops: bool = True, depth: int | None = None, layout: str = "path") -> Table:
+    """The rows of ``table_rows``; dtype and device get columns only when they vary."""
     findings_by_call: dict[int, list[str]] = {}
     for finding in trace.findings:
         if finding.call_id is not None:
             findings_by_call.setdefault(finding.call_id, []).append(finding.code)
     rows = table_rows(trace, ops=ops, depth=depth)
     calls = [row[0] for row in rows]
-    inputs = ["\n".join(marked_shapes(c, c.inputs, output=False, with_marks=False)) for c in calls]
-    outputs = ["\n".join(marked_shapes(c, c.outputs, with_marks=False)) for c in calls]
+    show_line = layout in ("path", "name")
+    wrap = layout == "wrap"
+    if wrap:  # name, shape and mark on lines of their own; the mark leaves its column
+        inputs = ["\n".join(_stacked(text, True) for text in marked_shapes(c, c.inputs, output=False,
+                                                                            with_marks=False)) for c in calls]
+        outputs = ["\n".join(_stacked(text, all(m.contiguous for m in metas)) for text, metas in
+                             folded_shapes(c, c.outputs, with_marks=False)) for c in calls]
+    else:
+        inputs = ["\n".join(marked_shapes(c, c.inputs, output=False, with_marks=False)) for c in calls]
+        outputs = ["\n".join(marked_shapes(c, c.outputs, with_marks=False)) for c in calls]
     show_dtype, show_device = uniform(trace, "dtype") is None, uniform(trace, "device") is None
-    show_contig = any(not m.contiguous for c in calls for m in c.outputs)
+    show_contig = not wrap and any(not m.contiguous for c in calls for m in c.outputs)
+    labels = [_call_cell(run, layout) for run in rows]
+    params = [format_count(c.num_params) if c.kind == "module" and c.num_params else "" for c in calls]
+    codes = [", ".join(dict.fromkeys(code for member in run for code in findings_by_call.get(member.id, ())))
+             for run in rows]
 
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    table.add_column("Call", no_wrap=True, min_width=max((len(call_label(r[0], r)) for r in rows), default=4))
-    show_line, show_params = "Line" not in drop, "Params" not in drop
+    widest_label = max((len(line) for label in labels for line in label.plain.split("\n")), default=4)
+    table.add_column("Call", no_wrap=True, min_width=widest_label)
     if show_line:
-        table.add_column("Line", style="dim", no_wrap=True, overflow="ellipsis", max_width=40)
-    _shapes_column(table, "Input shape", inputs)
-    _shapes_column(table, "Output shape", outputs)
+        table.add_column("Line", style="dim", no_wrap=True,
+                         min_width=max((len(short_location(c, layout)) for c in calls), default=4))
+    _shapes_column(table, "Input shape", inputs, wrap=wrap)
+    _shapes_column(table, "Output shape", outputs, wrap=wrap)
     if show_dtype:
         table.add_column("dtype", no_wrap=True)
     if show_device:
         table.add_column("device", no_wrap=True)
     if show_contig:
-        table.add_column("contig", no_wrap=True)
-    if show_params:
-        table.add_column("Params", justify="right", no_wrap=True)
+        table.add_column("contig", no_wrap=True, min_width=len(NON_CONTIGUOUS))
+    table.add_column("Params", justify="right", no_wrap=True, min_width=max(map(len, params), default=6))
     if findings_by_call:
-        table.add_column("Findings", style="bold red", no_wrap=True)
+        # Codes wrap between each other, never inside one.
+        table.add_column("Findings", style="bold red", overflow="fold", min_width=len("Findings"))
 
-    for run, input_cell, output_cell in zip(rows, inputs, outputs):
+    for run, label, input_cell, output_cell, param, code in zip(rows, labels, inputs, outputs, params, codes):
         call = run[0]
         output_text = Text(output_cell)
         if call.error is not None:
             output_text = Text(f"✗ {call.error.split(':')[0]}", style="bold red")
-        row: list[RenderableType] = [call_label(call, run)]
+        row: list[RenderableType] = [label]
         if show_line:
-            row.append(format_location(call.location))
+            row.append(short_location(call, layout))
         row += [input_cell, output_text]
         if show_dtype:
             row.append(_dtype_cell(call))
@@ -160,9 +229,18 @@ def build_table(trace: Trace, *, ops: bool = True, depth: int | None = None, dro
             row.append(device_label(call.outputs or call.inputs))
         if show_contig:
             row.append(_contiguity(call))
-        if show_params:
-            row.append(format_count(call.num_params) if call.kind == "module" and call.num_params else "")
+        row.append(param)
         if findings_by_call:
-            row.append(", ".join(dict.fromkeys(code for member in run for code in findings_by_call.get(member.id, ()))))
+            row.append(code)
         table.add_row(*row, style="dim" if call.kind == "op" else None)
     return table
+
+
+def _call_cell(run: list[Call], layout: str) -> Text:
+    """The call's name; in the narrow layouts its ``file:line`` under it."""
+    call = run[0]
+    label = call_label(call, run)
+    if layout in ("under", "wrap") and call.location is not None:
+        indent = "  " * call.depth + ("   " if call.depth else "")
+        label.append(f"\n{indent}{short_location(call, layout)}", "dim")
+    return label

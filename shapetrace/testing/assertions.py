@@ -76,6 +76,7 @@ def assert_shapes(trace_or_call: Trace | Call, spec: Spec) -> Bindings:
 
 # ----------------------------------------------------------- what to check
 def _checks(target: Trace | Call, spec: Spec) -> Iterator[_Check]:
+    __tracebackhide__ = True  # pytest shows the test's line, not ours
     if not isinstance(spec, Mapping):
         raise ShapetraceError(f"assert_shapes takes a dict from module names to shape specs, not {type(spec).__name__}")
     if not isinstance(target, (Trace, Call)):
@@ -90,6 +91,7 @@ def _checks(target: Trace | Call, spec: Spec) -> Iterator[_Check]:
 
 def _checks_under(call: Call, key: str, value: SpecLike | TensorSpecs) -> Iterator[_Check]:
     """Keys of a Call: ``""`` (the call), its tensors, or its children's names."""
+    __tracebackhide__ = True  # pytest shows the test's line, not ours
     if key == "":
         yield from _call_checks(call, value)
         return
@@ -105,6 +107,7 @@ def _checks_under(call: Call, key: str, value: SpecLike | TensorSpecs) -> Iterat
 
 
 def _call_checks(call: Call, value: SpecLike | TensorSpecs) -> Iterator[_Check]:
+    __tracebackhide__ = True  # pytest shows the test's line, not ours
     if not isinstance(value, Mapping):
         value = {"out": value}
     for key, tensor_spec in value.items():
@@ -116,6 +119,7 @@ def _call_checks(call: Call, value: SpecLike | TensorSpecs) -> Iterator[_Check]:
 
 
 def _check_key(key: object, what: str) -> None:
+    __tracebackhide__ = True  # pytest shows the test's line, not ours
     if not isinstance(key, str):
         raise ShapetraceError(f"assert_shapes keys are str ({what}), not {type(key).__name__} {key!r}")
 
@@ -128,6 +132,7 @@ def _label(call: Call, key: str) -> str:
 
 def _find_tensor(call: Call, key: str) -> TensorMeta | None:
     """``out``/``in`` are the first output/input; names and paths look in outputs first."""
+    __tracebackhide__ = True  # pytest shows the test's line, not ours
     if key in ("out", "in"):
         metas = call.outputs if key == "out" else call.inputs
         return metas[0] if metas else None
@@ -148,6 +153,7 @@ def _tensor_keys(call: Call) -> list[str]:
 
 def _children_by_name(call: Call) -> dict[str, Call]:
     """Module calls under ``call`` by name relative to it, first call of each."""
+    __tracebackhide__ = True  # pytest shows the test's line, not ours
     prefix = len(call.name) + 1 if call.name else 0
     children: dict[str, Call] = {}
     for child in call.walk():

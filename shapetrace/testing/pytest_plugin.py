@@ -33,6 +33,9 @@ if TYPE_CHECKING:
 _TRACES = pytest.StashKey[list["Trace"]]()  # per test item: traces the fixture took
 _TRACING_TEST = pytest.StashKey[bool]()  # per config: a test using the fixture is running
 _WRITTEN = pytest.StashKey[list[Path]]()  # per config: snapshot files written this run
+_OUTCOMES = pytest.StashKey[dict[Path, str]]()  # per config: snapshot file -> passed / failed / written
+_RUN = pytest.StashKey[dict[Path, dict[str, bool]]]()  # per config: test file -> {snapshot stem: test passed}
+_PARTIAL = pytest.StashKey[set[Path]]()  # per config: test files of which some tests did not run
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -48,6 +51,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[_WRITTEN] = []
     config.stash[_TRACING_TEST] = False
+    config.stash[_OUTCOMES] = {}
+    config.stash[_RUN] = {}
+    config.stash[_PARTIAL] = set()
+
+
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    for item in items:  # a file run in part: its other snapshots are not known to be unused
+        item.config.stash[_PARTIAL].add(item.path)
 
 
 # ----------------------------------------------------------------- fixture
@@ -85,9 +96,23 @@ class ShapetraceFixture:
     test; with ``pytest --shapetrace`` a failing test's report shows each trace.
     """
 
-    def __init__(self, traces: list[Trace]) -> None:
+    def __init__(self, traces: list[Trace], project_ignore: tuple[str, ...] = ()) -> None:
         self.traces = traces
+        self.project_ignore = project_ignore
         self._blocks: list[_FixtureBlock] = []
+
+    def __getattr__(self, name: str) -> Any:
+        """The module's API through the fixture: a test with a ``shapetrace``
+        argument shadows ``import shapetrace``, so ``shapetrace.assert_shapes``,
+        ``shapetrace.vary`` and the rest stay reachable under that name."""
+        if name.startswith("_"):  # private and special names are the fixture's own (copy, pickle, pytest)
+            raise AttributeError(name)
+        import shapetrace as module
+
+        try:
+            return getattr(module, name)
+        except AttributeError:
+            raise AttributeError(f"the shapetrace fixture (and module) has no attribute {name!r}") from None
 
     def __call__(self, model: Any = None, *, ops: bool | Literal["all"] = True,
                  ignore: Iterable[str] = ()) -> _FixtureBlock:
@@ -112,6 +137,9 @@ class ShapetraceFixture:
         """
         from shapetrace.record.tracing import trace
 
+        if self.project_ignore:  # [tool.shapetrace] ignore, then the test's own
+            own = ignore.split(",") if isinstance(ignore, str) else list(ignore)
+            ignore = [*self.project_ignore, *own]
         block = _FixtureBlock(trace(model, ops=ops, ignore=ignore), self.traces)
         self._blocks.append(block)
         return block
@@ -126,7 +154,7 @@ class ShapetraceFixture:
 @pytest.fixture
 def shapetrace(request: pytest.FixtureRequest) -> Generator[ShapetraceFixture, None, None]:
     """``with shapetrace(model) as t:`` traces like ``shapetrace.trace`` and cleans up after the test."""
-    tracer = ShapetraceFixture(request.node.stash.setdefault(_TRACES, []))
+    tracer = ShapetraceFixture(request.node.stash.setdefault(_TRACES, []), _project_ignore(request.config))
     request.config.stash[_TRACING_TEST] = True
     try:
         yield tracer
@@ -135,16 +163,60 @@ def shapetrace(request: pytest.FixtureRequest) -> Generator[ShapetraceFixture, N
         tracer.close()
 
 
+def _project_ignore(config: pytest.Config) -> tuple[str, ...]:
+    """The ``ignore`` codes of ``[tool.shapetrace]`` in the pyproject.toml of pytest's rootdir."""
+    from shapetrace.core.project_config import load_config
+
+    path = config.rootpath / "pyproject.toml"
+    return tuple(load_config(path if path.is_file() else None).get("ignore", ()))
+
+
 # --------------------------------------------------------------- snapshots
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, Any]:
     from shapetrace.testing.snapshot import DIRECTORY, SnapshotTarget, bound_to, snapshot_stem
 
-    target = SnapshotTarget(directory=item.path.parent / DIRECTORY, test=snapshot_stem(item.path, item.nodeid),
+    stem = snapshot_stem(item.path, item.nodeid)
+    target = SnapshotTarget(directory=item.path.parent / DIRECTORY, test=stem,
                             update=item.config.getoption("shapetrace_update"),
-                            written=item.config.stash[_WRITTEN])
+                            written=item.config.stash[_WRITTEN], outcomes=item.config.stash[_OUTCOMES])
     with bound_to(target):
-        return (yield)
+        result = yield
+    item.config.stash[_RUN].setdefault(item.path, {})[stem] = True  # reached its end without raising
+    return result
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    from shapetrace.testing.snapshot import snapshot_stem
+
+    for item in session.items:  # every test to run; one that never passes keeps its snapshots
+        if isinstance(item, pytest.Function):
+            session.config.stash[_RUN].setdefault(item.path, {})[snapshot_stem(item.path, item.nodeid)] = False
+
+
+def _unused_snapshots(config: pytest.Config) -> list[Path]:
+    """Snapshot files of the test files run in full that no test checked, as syrupy
+    reports them. A test that failed or was skipped keeps its snapshots: it may
+    not have reached its ``assert_snapshot``."""
+    from shapetrace.testing.snapshot import DIRECTORY, snapshot_stem
+
+    if config.getoption("exitfirst", False) or config.getoption("maxfail", 0):
+        return []  # the run may have stopped before a file's last test
+    outcomes: dict[Path, str] = config.stash[_OUTCOMES]
+    checked = set(outcomes)
+    unused = []
+    for test_file, tests in config.stash[_RUN].items():
+        if test_file in config.stash[_PARTIAL]:
+            continue
+        directory = test_file.parent / DIRECTORY
+        prefix = snapshot_stem(test_file, "x::")[:-1]  # "test_model."
+        kept = [stem for stem, passed in tests.items() if not passed]
+        for path in sorted(directory.glob(f"{prefix}*.json")):
+            name = path.name[:-len(".json")]
+            if path in checked or any(name == stem or name.startswith(stem + ".") for stem in kept):
+                continue
+            unused.append(path)
+    return unused
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
@@ -153,6 +225,27 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.write_sep("-", f"shapetrace: wrote {len(written)} shape snapshot{'s' * (len(written) != 1)}")
         for path in written:
             terminalreporter.write_line(str(path))
+    if _RUN not in config.stash:
+        return
+    unused = _unused_snapshots(config)
+    update = config.getoption("shapetrace_update")
+    if unused:
+        verb = "deleted" if update else "found"
+        terminalreporter.write_sep("-", f"shapetrace: {verb} {len(unused)} unused shape snapshot"
+                                        f"{'s' * (len(unused) != 1)}")
+        for path in unused:
+            if update:
+                path.unlink(missing_ok=True)
+            terminalreporter.write_line(str(path))
+    outcomes = list(config.stash[_OUTCOMES].values())
+    if not outcomes and not unused:
+        return
+    counts = [f"{outcomes.count(kind)} {kind}" for kind in ("passed", "failed", "written") if kind in outcomes]
+    if unused:
+        counts.append(f"{len(unused)} unused, deleted" if update
+                      else f"{len(unused)} unused (pytest --shapetrace-update deletes them)")
+    total = len(outcomes)
+    terminalreporter.write_line(f"shapetrace: {total} shape snapshot{'s' * (total != 1)}: {', '.join(counts)}")
 
 
 # -------------------------------------------------------- failure reports

@@ -46,8 +46,11 @@ class SnapshotTarget:
     # Shared with the plugin, which lists them at the end of the run.
     written: list[Path] = dataclasses.field(default_factory=list)
     taken: set[str] = dataclasses.field(default_factory=set)
+    # Shared with the plugin: each snapshot file checked this run -> "passed", "failed" or "written".
+    outcomes: dict[Path, str] = dataclasses.field(default_factory=dict)
 
     def path_for(self, name: str | None) -> Path:
+        __tracebackhide__ = True  # pytest shows the test's line, not ours
         stem = self.test if name is None else f"{self.test}.{_safe(name)}"
         if stem in self.taken:
             raise ShapetraceError(f"snapshot {stem!r} was already taken in this test; "
@@ -81,8 +84,22 @@ def bound_to(target: SnapshotTarget) -> Iterator[SnapshotTarget]:
 
 
 # ------------------------------------------------------------ the document
+def model_calls(trace: Trace) -> list[Call]:
+    """The calls a snapshot keeps: the model's, and the top-level ops that use what it
+    made (a loss). Top-level ops on other tensors (the test's ``torch.randn`` and
+    ``.view`` making the input) say how the test made its input, not what the model does."""
+    made: set[int] = set()
+    kept = []
+    for call in trace.calls:
+        if call.kind == "op" and call.parent is None and not made.intersection(call.input_ids):
+            continue
+        kept.append(call)
+        made.update(call.output_ids)
+    return kept
+
+
 def snapshot_calls(trace: Trace) -> list[dict[str, Any]]:
-    """One entry per call: its name, type, depth and tensors as (name, shape, dtype)."""
+    """One entry per call of ``model_calls``: its name, type, depth and tensors as (name, shape, dtype)."""
     from shapetrace.core.tensor_meta import dtype_name
     from shapetrace.core.text import tensor_name
 
@@ -91,7 +108,7 @@ def snapshot_calls(trace: Trace) -> list[dict[str, Any]]:
         return [[tensor_name(call, m, output=output), list(m.shape), dtype_name(m.dtype)] for m in metas]
 
     return [{"call": call.qualname or "(root)", "type": call.type, "depth": call.depth,
-             "inputs": tensors(call, False), "outputs": tensors(call, True)} for call in trace.calls]
+             "inputs": tensors(call, False), "outputs": tensors(call, True)} for call in model_calls(trace)]
 
 
 def _dump(calls: list[dict[str, Any]]) -> str:
@@ -102,6 +119,7 @@ def _dump(calls: list[dict[str, Any]]) -> str:
 
 def _read(path: Path) -> list[dict[str, Any]] | None:
     """The saved calls, or None when there is no snapshot yet."""
+    __tracebackhide__ = True  # pytest shows the test's line, not ours
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -160,12 +178,15 @@ def assert_snapshot(trace: Trace, name: str | None = None) -> None:
     shown = _shown(path)
     saved = _read_for(path, target.update)
     if saved == now:
+        target.outcomes[path] = "passed"
         return
     if target.update:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(_dump(now), encoding="utf-8")
         target.written.append(path)
+        target.outcomes[path] = "written"
         return
+    target.outcomes[path] = "failed"
     if saved is None:
         raise AssertionError(f"no shape snapshot {shown}; run pytest {UPDATE_FLAG} to write it")
     raise AssertionError(f"shapes differ from the snapshot {shown} "
@@ -180,6 +201,7 @@ def _shown(path: Path) -> str:
 
 def _read_for(path: Path, update: bool) -> list[dict[str, Any]] | None:
     """A broken snapshot is an error, unless it is about to be rewritten."""
+    __tracebackhide__ = True  # pytest shows the test's line, not ours
     try:
         return _read(path)
     except ShapetraceError:

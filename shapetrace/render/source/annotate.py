@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from rich.cells import cell_len
 
@@ -78,12 +78,23 @@ def annotate(trace: Trace, *, verbose: bool = False, rich: bool = False,
         raise missing[0]
     text = "\n\n".join(blocks)
     if not rich:
-        return text
+        return AnnotatedSource(text)
     from rich.syntax import Syntax
 
     # As wide as the longest line: print with crop=False, soft_wrap=True to keep every comment.
     code_width = max(cell_len(line) for line in text.splitlines())
     return Syntax(text, "python", theme="ansi_dark", background_color="default", code_width=code_width)
+
+
+class AnnotatedSource(str):
+    """The annotated code: a ``str`` whose repr is the code itself, so a notebook
+    cell ending in ``t.annotate()`` shows the lines, not an escaped one-liner."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:  # IPython's display of a value
+        printer.text(str(self))
 
 
 def _forwards(trace: Trace) -> list[_Forward]:
