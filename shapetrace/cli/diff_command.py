@@ -8,7 +8,7 @@ import os
 from rich_argparse import RichHelpFormatter
 
 from shapetrace.analyze.trace_diff import diff_traces
-from shapetrace.cli.exit_codes import EXIT_OK
+from shapetrace.cli.exit_codes import EXIT_DIFFERENCES, EXIT_OK
 from shapetrace.cli.options import load_trace_file
 from shapetrace.cli.rank_compare import are_ranks, compare_ranks, expand
 from shapetrace.errors import ShapetraceError
