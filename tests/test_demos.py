@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -42,8 +43,10 @@ def test_api_tour_runs():
 
 def test_time_sequence_prediction_report_folds_its_loops():
     """pytorch/examples' time_sequence_prediction: 1,999 steps, a report under 60 lines (issue 18)."""
+    # A 120-column terminal: the command honours COLUMNS, which pytest's process sets to 80 for its children.
     result = subprocess.run([sys.executable, "-m", "shapetrace", "run", "demos/time_sequence_prediction.py",
-                             "--", "--steps", "300"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+                             "--", "--steps", "300"], cwd=ROOT, capture_output=True, text=True, timeout=600,
+                            env={**os.environ, "COLUMNS": "120"})
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert len(lines) < 60

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import shapetrace
-from shapetrace.cli.outputs import write_outputs
+from shapetrace.cli.outputs import View, plan_outputs, write_outputs
 from shapetrace.core.finding import Finding
 from tests.models.render_models import Broken, transformer
 from tests.render_support import (
@@ -69,7 +69,7 @@ def test_a_loaded_trace_gives_the_same_tree(seed):
 
 
 def test_the_command_writes_the_tree(seed, tmp_path):
-    write_outputs(seed, ["tree"], str(tmp_path / "tree.txt"), ops=False, depth=None)
+    write_outputs(seed, plan_outputs(["tree"], str(tmp_path / "tree.txt")), View(ops=False))
     assert (tmp_path / "tree.txt").read_text() == plain_text(seed.tree(), width=100)
 
 
