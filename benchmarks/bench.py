@@ -50,8 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     ratios = {tool: measured(tool, args) for tool in tools if available(tool)}
     sizes = measure.trace_size(args.cases, args.smoke)
     script = None if args.no_script else measure.script_mode(args.smoke, 1 if args.smoke else 7, args.clock)
-    text = report.render(ratios, sizes, script, smoke=args.smoke, tools=tools, case_keys=args.cases,
-                         clock=args.clock)
+    text = report.render(ratios, sizes, script, smoke=args.smoke, tools=tools, case_keys=args.cases, clock=args.clock)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     if args.real:
         text = _as_section(text, args.output)
@@ -65,26 +64,45 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes and budgets: checks the script runs")
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results.md")
     parser.add_argument("--cases", nargs="+", choices=[*CASES, *REAL_CASES])
-    parser.add_argument("--real", action="store_true",
-                        help="the real models (Hugging Face, neuralforecast, nn.Transformer): replaces "
-                        "their section of the output file, the rest is kept")
-    parser.add_argument("--tools", nargs="+", default=list(TOOLS), metavar="TOOL",
-                        help="any of: " + ", ".join(TOOLS))
+    parser.add_argument(
+        "--real",
+        action="store_true",
+        help="the real models (Hugging Face, neuralforecast, nn.Transformer): replaces "
+        "their section of the output file, the rest is kept",
+    )
+    parser.add_argument("--tools", nargs="+", default=list(TOOLS), metavar="TOOL", help="any of: " + ", ".join(TOOLS))
     parser.add_argument("--budget", type=float, help="seconds of timed runs per tool and model")
     parser.add_argument("--no-script", action="store_true", help="skip the script-mode measurement")
-    parser.add_argument("--clock", choices=["cpu", "wall"], default="cpu",
-                        help="time runs by the process's CPU time (default: steady on a shared machine) "
-                             "or by wall-clock time")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch's intra-op threads (default 1: idle OpenMP threads spin, and their "
-                             "CPU time would count; 0 keeps torch's default, for --clock wall)")
+    parser.add_argument(
+        "--clock",
+        choices=["cpu", "wall"],
+        default="cpu",
+        help="time runs by the process's CPU time (default: steady on a shared machine) or by wall-clock time",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch's intra-op threads (default 1: idle OpenMP threads spin, and their "
+        "CPU time would count; 0 keeps torch's default, for --clock wall)",
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)  # internal: measure one tool, print JSON
     return parser
 
 
 def _in_worker(tool: str, args: argparse.Namespace) -> dict:
-    command = [sys.executable, str(Path(__file__).resolve()), "--worker", tool, "--clock", args.clock,
-               "--threads", str(args.threads), "--cases", *args.cases]
+    command = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--worker",
+        tool,
+        "--clock",
+        args.clock,
+        "--threads",
+        str(args.threads),
+        "--cases",
+        *args.cases,
+    ]
     if args.smoke:
         command.append("--smoke")
     if args.budget is not None:

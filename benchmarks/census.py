@@ -33,10 +33,12 @@ def main() -> None:
         take_census(dataset)
         rounds.append((plain, time.perf_counter() - start))
     plain, census = sorted(rounds, key=lambda r: r[1])[len(rounds) // 2]
-    text = ("# Census benchmark\n\n1,000 samples of `{'image': (3, 8, 8), 'label': int}` "
-            "(median of 5, wall clock):\n\n"
-            f"| reading the samples | census (reading included) | target |\n|---:|---:|---:|\n"
-            f"| {plain:.3f} s | {census:.3f} s | < 10 s |\n")
+    text = (
+        "# Census benchmark\n\n1,000 samples of `{'image': (3, 8, 8), 'label': int}` "
+        "(median of 5, wall clock):\n\n"
+        f"| reading the samples | census (reading included) | target |\n|---:|---:|---:|\n"
+        f"| {plain:.3f} s | {census:.3f} s | < 10 s |\n"
+    )
     (ROOT / "benchmarks" / "census_results.md").write_text(text)
     print(text)
 

@@ -23,8 +23,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKER = ROOT / "benchmarks" / "dist_check_worker.py"
-MODES = {"untraced": [], "shapetrace run": ["-m", "shapetrace", "run"],
-         "shapetrace run --dist-check": ["-m", "shapetrace", "run", "--dist-check"]}
+MODES = {
+    "untraced": [],
+    "shapetrace run": ["-m", "shapetrace", "run"],
+    "shapetrace run --dist-check": ["-m", "shapetrace", "run", "--dist-check"],
+}
 
 
 def _port() -> int:
@@ -36,10 +39,20 @@ def _port() -> int:
 def launch(mode: list[str], directory: str) -> dict[str, float]:
     out = os.path.join(directory, "timings.json")
     worker = [str(WORKER), out] if not mode else [*mode, str(WORKER), "--", out]
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1",
-               f"--master_port={_port()}", *worker]
-    env = {**os.environ, "OMP_NUM_THREADS": "1",
-           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        "--master_addr=127.0.0.1",
+        f"--master_port={_port()}",
+        *worker,
+    ]
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
     subprocess.run(command, cwd=directory, env=env, check=True, capture_output=True, timeout=600)
     with open(out, encoding="utf-8") as handle:
         return json.load(handle)
@@ -58,14 +71,19 @@ def main() -> None:
                 runs.append(launch(mode, directory))
         rows[name] = {size: statistics.median(run[size] for run in runs) for size in runs[0]}
     keys = list(next(iter(rows.values())))
-    lines = ["| mode | " + " | ".join(f"{k.split(', ')[0]}: {int(k.split(', ')[1]):,} floats" for k in keys) + " |",
-             "|---|" + "---:|" * len(keys)]
+    lines = [
+        "| mode | " + " | ".join(f"{k.split(', ')[0]}: {int(k.split(', ')[1]):,} floats" for k in keys) + " |",
+        "|---|" + "---:|" * len(keys),
+    ]
     for name, timing in rows.items():
         lines.append(f"| {name} | " + " | ".join(f"{timing[key] * 1e3:,.2f} ms" for key in keys) + " |")
-    text = ("Time per all_reduce on two gloo ranks (CPU, loopback), rank 0, median of "
-            f"{args.repeats} launches: inside the recording window (the first 64 collectives, each "
-            "recorded, written to trace.rank{R}.json and, with --dist-check, compared) and after it.\n\n"
-            + "\n".join(lines) + "\n")
+    text = (
+        "Time per all_reduce on two gloo ranks (CPU, loopback), rank 0, median of "
+        f"{args.repeats} launches: inside the recording window (the first 64 collectives, each "
+        "recorded, written to trace.rank{R}.json and, with --dist-check, compared) and after it.\n\n"
+        + "\n".join(lines)
+        + "\n"
+    )
     Path(args.output).write_text(text, encoding="utf-8")
     print(text)
 

@@ -82,31 +82,36 @@ def section(steps: int, found: dict[str, object]) -> str:
         value = found.get(key)
         return "–" if value is None else f"{value:.2f} s"
 
-    dot_total = [found[f"graph ops={ops}"] + found.get(f"dot ops={ops}", 0.0)  # type: ignore[operator]
-                 for ops in (True, False)]
-    return "\n".join([
-        BEGIN,
-        "## Loops: time_sequence_prediction (issue 18)",
-        "",
-        f"- {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, `python benchmarks/loop_views.py`"
-        f" ({steps} samples: {steps - 1} steps, then {steps} predicted); CPU time (this process and dot), one run each",
-        f"- Python {platform.python_version()}, torch {torch.__version__}, shapetrace {shapetrace.__version__}",
-        f"- {found['calls']:,} calls traced in {s('trace')} (the script's training step and prediction)",
-        "",
-        "| view | time | size | target |",
-        "|---|---:|---:|---|",
-        f"| text report (`shapetrace run`) | {s('report')} | {found['report lines']} lines | under 60 lines |",
-        f"| graph, ops drawn, + dot | {s('graph ops=True')} + {s('dot ops=True')} | "
-        f"{found['graph ops=True nodes']} nodes | under 10 s: {dot_total[0]:.2f} s |",
-        f"| graph, modules only, + dot | {s('graph ops=False')} + {s('dot ops=False')} | "
-        f"{found['graph ops=False nodes']} nodes | under 10 s: {dot_total[1]:.2f} s |",
-        f"| annotated source | {s('annotate')} | {found['annotate lines']} lines | |",
-        f"| tree | {s('tree')} | {found['tree lines']} lines | |",
-        "",
-        "Before issue 18 a 400-step run printed 7,992 report lines (one per `cat` input) and `dot` ran over "
-        "10 minutes on the 1,999-step graph without finishing.",
-        END,
-    ])
+    dot_total = [
+        found[f"graph ops={ops}"] + found.get(f"dot ops={ops}", 0.0)  # type: ignore[operator]
+        for ops in (True, False)
+    ]
+    return "\n".join(
+        [
+            BEGIN,
+            "## Loops: time_sequence_prediction (issue 18)",
+            "",
+            f"- {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, `python benchmarks/loop_views.py`"
+            f" ({steps} samples: {steps - 1} steps, then {steps} predicted);"
+            " CPU time (this process and dot), one run each",
+            f"- Python {platform.python_version()}, torch {torch.__version__}, shapetrace {shapetrace.__version__}",
+            f"- {found['calls']:,} calls traced in {s('trace')} (the script's training step and prediction)",
+            "",
+            "| view | time | size | target |",
+            "|---|---:|---:|---|",
+            f"| text report (`shapetrace run`) | {s('report')} | {found['report lines']} lines | under 60 lines |",
+            f"| graph, ops drawn, + dot | {s('graph ops=True')} + {s('dot ops=True')} | "
+            f"{found['graph ops=True nodes']} nodes | under 10 s: {dot_total[0]:.2f} s |",
+            f"| graph, modules only, + dot | {s('graph ops=False')} + {s('dot ops=False')} | "
+            f"{found['graph ops=False nodes']} nodes | under 10 s: {dot_total[1]:.2f} s |",
+            f"| annotated source | {s('annotate')} | {found['annotate lines']} lines | |",
+            f"| tree | {s('tree')} | {found['tree lines']} lines | |",
+            "",
+            "Before issue 18 a 400-step run printed 7,992 report lines (one per `cat` input) and `dot` ran over "
+            "10 minutes on the 1,999-step graph without finishing.",
+            END,
+        ]
+    )
 
 
 def write(path: Path, text: str) -> None:
@@ -123,8 +128,11 @@ def write(path: Path, text: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=1000, help="samples per wave (default 1000, as the example)")
-    parser.add_argument("--output", default=str(ROOT / "benchmarks" / "results.md"),
-                        help="the results file whose section to replace; - to print only")
+    parser.add_argument(
+        "--output",
+        default=str(ROOT / "benchmarks" / "results.md"),
+        help="the results file whose section to replace; - to print only",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     text = section(args.steps, measure(args.steps))

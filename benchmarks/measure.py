@@ -33,13 +33,23 @@ def tool_ratios(tool: str, case_keys: list[str], smoke: bool, budget_s: float, c
     for key in case_keys:
         try:
             case = {**CASES, **REAL_CASES}[key](smoke)
-            timing = compare(case.forward, functools.partial(run, case), budget_s=budget_s,
-                             min_rounds=1 if smoke else 5, quick=smoke, clock=clock)
+            timing = compare(
+                case.forward,
+                functools.partial(run, case),
+                budget_s=budget_s,
+                min_rounds=1 if smoke else 5,
+                quick=smoke,
+                clock=clock,
+            )
         except Exception as exc:  # a peer that cannot trace this model
             results[key] = {"error": f"{type(exc).__name__}: {_first_line(exc)}"}
             continue
-        results[key] = {"plain_s": timing.plain_s, "traced_s": timing.traced_s, "ratio": timing.ratio,
-                        "rounds": timing.rounds}
+        results[key] = {
+            "plain_s": timing.plain_s,
+            "traced_s": timing.traced_s,
+            "ratio": timing.ratio,
+            "rounds": timing.rounds,
+        }
         if tool.startswith("shapetrace"):
             trace = run(case)
             assert isinstance(trace, shapetrace.Trace)
@@ -146,8 +156,7 @@ def script_mode(smoke: bool, rounds: int, clock: str) -> dict:
                 run(str(script))
                 times.append(CLOCKS[clock]() - start)
     plain_s, traced_s = sorted(plain)[len(plain) // 2], sorted(traced)[len(traced) // 2]
-    return {"steps": steps, "plain_s": plain_s, "traced_s": traced_s, "ratio": traced_s / plain_s,
-            "rounds": rounds}
+    return {"steps": steps, "plain_s": plain_s, "traced_s": traced_s, "ratio": traced_s / plain_s, "rounds": rounds}
 
 
 def _run_plain(path: str) -> None:

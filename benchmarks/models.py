@@ -52,8 +52,13 @@ def transformer(smoke: bool) -> Case:
     torch.manual_seed(0)
     layer = nn.TransformerEncoderLayer(width, nhead=8, batch_first=True)
     model = nn.TransformerEncoder(layer, num_layers=layers, enable_nested_tensor=False).eval()
-    return Case("transformer", f"TransformerEncoder {layers}×{width} (eval), batch {batch} × {seq}",
-                model, (torch.randn(batch, seq, width),), inference=True)
+    return Case(
+        "transformer",
+        f"TransformerEncoder {layers}×{width} (eval), batch {batch} × {seq}",
+        model,
+        (torch.randn(batch, seq, width),),
+        inference=True,
+    )
 
 
 def mlp(smoke: bool) -> Case:
@@ -74,14 +79,28 @@ def meta_encoder(layers: int, width: int, heads: int, hidden: int, seq: int, key
 
 def seven_b(smoke: bool) -> Case:
     layers, width, heads, hidden, seq = (2, 256, 4, 512, 64) if smoke else (32, 4096, 32, 11008, 2048)
-    return meta_encoder(layers, width, heads, hidden, seq, "meta-7b",
-                        f"7B-shaped: {layers} × EncoderLayer({width}, {heads}, {hidden}) on meta, 1 × {seq}")
+    return meta_encoder(
+        layers,
+        width,
+        heads,
+        hidden,
+        seq,
+        "meta-7b",
+        f"7B-shaped: {layers} × EncoderLayer({width}, {heads}, {hidden}) on meta, 1 × {seq}",
+    )
 
 
 def seventy_b(smoke: bool) -> Case:
     layers, width, heads, hidden, seq = (2, 512, 8, 1024, 64) if smoke else (80, 8192, 64, 28672, 2048)
-    return meta_encoder(layers, width, heads, hidden, seq, "meta-70b",
-                        f"70B-shaped: {layers} × EncoderLayer({width}, {heads}, {hidden}) on meta, 1 × {seq}")
+    return meta_encoder(
+        layers,
+        width,
+        heads,
+        hidden,
+        seq,
+        "meta-70b",
+        f"70B-shaped: {layers} × EncoderLayer({width}, {heads}, {hidden}) on meta, 1 × {seq}",
+    )
 
 
 CASES: dict[str, Callable[[bool], Case]] = {

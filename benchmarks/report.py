@@ -27,16 +27,29 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
 
 
-def render(ratios: dict[str, dict], sizes: dict[str, dict], script: dict | None, *, smoke: bool,
-           tools: list[str], case_keys: list[str], clock: str) -> str:
+def render(
+    ratios: dict[str, dict],
+    sizes: dict[str, dict],
+    script: dict | None,
+    *,
+    smoke: bool,
+    tools: list[str],
+    case_keys: list[str],
+    clock: str,
+) -> str:
     lines = [
         "# shapetrace benchmarks" + (" (smoke run: tiny sizes, numbers mean nothing)" if smoke else ""),
         "",
         f"- {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, `python benchmarks/bench.py{' --smoke' if smoke else ''}"
         f"{' --clock wall' if clock == 'wall' else ''}`",
-        "- clock: " + ("the process's CPU time (steady on a shared machine: wall-clock medians of one "
-                       "forward were seen to vary 3× with others' load), with one torch thread (idle "
-                       "OpenMP threads spin, and their CPU time would count)" if clock == "cpu" else "wall-clock time"),
+        "- clock: "
+        + (
+            "the process's CPU time (steady on a shared machine: wall-clock medians of one "
+            "forward were seen to vary 3× with others' load), with one torch thread (idle "
+            "OpenMP threads spin, and their CPU time would count)"
+            if clock == "cpu"
+            else "wall-clock time"
+        ),
         f"- machine: {machine()}; torch threads: {torch.get_num_threads()}",
         f"- Python {platform.python_version()}, torch {torch.__version__}, shapetrace {version('shapetrace')}, "
         + ", ".join(f"{name} {version(name)}" for name in ("torchinfo", "torchview", "torchlens")),
@@ -59,12 +72,14 @@ def render(ratios: dict[str, dict], sizes: dict[str, dict], script: dict | None,
     return "\n".join(lines) + "\n"
 
 
-def _ratio_table(ratios: dict[str, dict], tools: list[str], case_keys: list[str],
-                 labels: dict[str, str]) -> list[str]:
+def _ratio_table(ratios: dict[str, dict], tools: list[str], case_keys: list[str], labels: dict[str, str]) -> list[str]:
     shown = [tool for tool in tools if tool in ratios]
-    lines = ["## Traced / plain forward (median)", "",
-             "| model | plain forward | " + " | ".join(shown) + " |",
-             "|---|---:|" + "---:|" * len(shown)]
+    lines = [
+        "## Traced / plain forward (median)",
+        "",
+        "| model | plain forward | " + " | ".join(shown) + " |",
+        "|---|---:|" + "---:|" * len(shown),
+    ]
     for key in case_keys:
         plain = next((ratios[t][key]["plain_s"] for t in shown if "plain_s" in ratios[t].get(key, {})), None)
         cells = [_ratio_cell(ratios[tool].get(key)) for tool in shown]
@@ -90,9 +105,12 @@ def _duration(seconds: float | None) -> str:
 
 
 def _event_table(ratios: dict[str, dict], sizes: dict[str, dict], case_keys: list[str]) -> list[str]:
-    lines = ["## Cost and size per recorded event (shapetrace, full trace)", "",
-             "| model | events | traced − plain per event | trace size per event | trace held | peak while tracing |",
-             "|---|---:|---:|---:|---:|---:|"]
+    lines = [
+        "## Cost and size per recorded event (shapetrace, full trace)",
+        "",
+        "| model | events | traced − plain per event | trace size per event | trace held | peak while tracing |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
     timed = ratios.get("shapetrace", {})
     for key in [*case_keys, "loop"]:
         size = sizes.get(key)
@@ -103,18 +121,27 @@ def _event_table(ratios: dict[str, dict], sizes: dict[str, dict], case_keys: lis
         if "traced_s" in result and result.get("events"):
             extra = result["plain_s"] * (result["ratio"] - 1)  # consistent with the ratio shown
             per_event = f"{extra / result['events'] * 1e6:.1f} µs" if extra > 0 else "below the noise"
-        lines.append(f"| {size['label']} | {size['events']:,} | {per_event} | {size['bytes_per_event']:.0f} B | "
-                     f"{size['held_mb']:.1f} MB | {size['peak_mb']:.1f} MB |")
+        lines.append(
+            f"| {size['label']} | {size['events']:,} | {per_event} | {size['bytes_per_event']:.0f} B | "
+            f"{size['held_mb']:.1f} MB | {size['peak_mb']:.1f} MB |"
+        )
     rss = {tool: r["max_rss_mb"]["value"] for tool, r in ratios.items() if "max_rss_mb" in r}
     if rss:
-        lines += ["", "Peak resident memory of each tool's process (all its models, the meta ones included): "
-                  + ", ".join(f"{tool} {mb:,.0f} MB" for tool, mb in rss.items()) + "."]
+        lines += [
+            "",
+            "Peak resident memory of each tool's process (all its models, the meta ones included): "
+            + ", ".join(f"{tool} {mb:,.0f} MB" for tool, mb in rss.items())
+            + ".",
+        ]
     return lines
 
 
 def _script_lines(script: dict) -> list[str]:
-    return ["## Script mode", "",
-            f"The article's forecaster trained for {script['steps']:,} steps, run with `runpy` and with "
-            "`shapetrace.record.script.run_script` (default max_calls), alternating, medians of "
-            f"{script['rounds']}: plain {script['plain_s']:.2f} s, traced {script['traced_s']:.2f} s, "
-            f"**{script['ratio']:.3f}×**."]
+    return [
+        "## Script mode",
+        "",
+        f"The article's forecaster trained for {script['steps']:,} steps, run with `runpy` and with "
+        "`shapetrace.record.script.run_script` (default max_calls), alternating, medians of "
+        f"{script['rounds']}: plain {script['plain_s']:.2f} s, traced {script['traced_s']:.2f} s, "
+        f"**{script['ratio']:.3f}×**.",
+    ]

@@ -37,8 +37,16 @@ def _time_once(run: Callable[[], object], clock: Callable[[], float]) -> float:
     return elapsed
 
 
-def compare(plain: Callable[[], object], traced: Callable[[], object], *, budget_s: float = 10.0,
-            min_rounds: int = 5, max_rounds: int = 200, quick: bool = False, clock: str = "cpu") -> Timing:
+def compare(
+    plain: Callable[[], object],
+    traced: Callable[[], object],
+    *,
+    budget_s: float = 10.0,
+    min_rounds: int = 5,
+    max_rounds: int = 200,
+    quick: bool = False,
+    clock: str = "cpu",
+) -> Timing:
     """Median times of ``plain`` and ``traced``, run in turn until ``budget_s`` is spent.
 
     ``quick`` (a smoke run) skips the warm-up and the collection before each
@@ -67,5 +75,6 @@ def compare(plain: Callable[[], object], traced: Callable[[], object], *, budget
     # A round's two runs are seconds apart and share the machine's load: the
     # median of their ratios is steadier than the ratio of the medians.
     ratios = [traced / plain for plain, traced in zip(plain_times, traced_times)]
-    return Timing(statistics.median(plain_times), statistics.median(traced_times), statistics.median(ratios),
-                  len(plain_times))
+    return Timing(
+        statistics.median(plain_times), statistics.median(traced_times), statistics.median(ratios), len(plain_times)
+    )

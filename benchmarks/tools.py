@@ -40,6 +40,7 @@ def run_hook_loop(case: Case) -> object:
     def hook_for(name):
         def hook(module, args, output):
             records.append((name, type(module).__name__, shapes(args), shapes(output)))
+
         return hook
 
     handles = [module.register_forward_hook(hook_for(name)) for name, module in case.model.named_modules()]

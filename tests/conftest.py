@@ -26,6 +26,9 @@ def pytest_configure(config: pytest.Config) -> None:
 SLOW_MODULES = {
     "test_benchmarks_smoke.py", "test_cases_axes.py", "test_cli.py", "test_data_pipeline.py", "test_demos.py",
     "test_faults.py", "test_fuzz.py", "test_goldens.py", "test_memory.py", "test_pytest_plugin.py",
+    # landed later, each over a second a test: torchrun ranks, real models, notebooks, whole scripts
+    "test_cases_state.py", "test_cli_daily.py", "test_distributed.py", "test_notebook.py", "test_pytest_daily.py",
+    "test_real_models.py", "test_render_loops.py", "test_script_reports.py",
 }
 SLOW_TESTS = {
     "test_bad_input.py::test_command_usage_errors_exit_2_with_one_line",

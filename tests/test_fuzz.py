@@ -19,7 +19,7 @@ from collections.abc import Iterator
 
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 from torch import nn
 
@@ -30,7 +30,9 @@ from tests.models import fuzz_models as fm
 from tests.models.fault_models import hook_state
 
 EXAMPLES = int(os.environ.get("SHAPETRACE_FUZZ_EXAMPLES", "25"))
+# CI runs a fixed set of examples (derandomize) so that a red run can be replayed; a local run draws new ones.
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None, print_blob=True,
+                derandomize=os.environ.get("CI") == "true",
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 # ------------------------------------------------------------ strategies
@@ -192,7 +194,12 @@ def check_case(case: Case) -> tuple[shapetrace.Trace, list]:
 
     # Without hooks of ours, since any forward hook turns PyTorch's fused paths off:
     # the traced results are those of the untraced run, and nothing is left behind.
-    plain = forward(model, case, args, kwargs, log)
+    try:
+        plain = forward(model, case, args, kwargs, log)
+    except RuntimeError:
+        # PyTorch itself fails on some random models (oneDNN has no bf16 LSTM primitive for a
+        # batch of 1 and 1 step under autocast): nothing there is shapetrace's to check.
+        reject()
     plain_grads = [p.grad for p in model.parameters()]
     model.zero_grad(set_to_none=True)
     before = hook_state(model)

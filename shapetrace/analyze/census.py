@@ -86,8 +86,12 @@ class Census:
         return dataclasses.asdict(self)
 
 
-def take_census(source: Dataset | DataLoader, *, samples: int | None = None,
-                progress: Callable[[Iterable[Any], int | None], Iterable[Any]] | None = None) -> Census:
+def take_census(
+    source: Dataset | DataLoader,
+    *,
+    samples: int | None = None,
+    progress: Callable[[Iterable[Any], int | None], Iterable[Any]] | None = None,
+) -> Census:
     """Read up to ``samples`` samples (default: all) of a dataset or a loader's dataset.
 
     >>> import torch
@@ -168,8 +172,9 @@ def _batch_facts(loader: DataLoader | None, length: int | None) -> BatchFacts | 
     size, drop_last = loader.batch_size, bool(loader.drop_last)
     sampler = loader.sampler
     if isinstance(sampler, DistributedSampler):
-        ranks = tuple(_rank_split(loader.dataset, sampler, rank, size, drop_last)
-                      for rank in range(sampler.num_replicas))
+        ranks = tuple(
+            _rank_split(loader.dataset, sampler, rank, size, drop_last) for rank in range(sampler.num_replicas)
+        )
         padded = max(0, sampler.total_size - length)
         first = ranks[0]
         return BatchFacts(size, drop_last, first.num_batches, first.last_batch, ranks, padded)
@@ -178,13 +183,12 @@ def _batch_facts(loader: DataLoader | None, length: int | None) -> BatchFacts | 
 
 def _rank_split(dataset: Any, sampler: DistributedSampler, rank: int, batch_size: int, drop_last: bool) -> RankSplit:
     # The sampler's own arithmetic, for each rank in turn (its len() is per rank).
-    split: DistributedSampler = DistributedSampler(dataset, num_replicas=sampler.num_replicas, rank=rank, shuffle=False,
-                               drop_last=sampler.drop_last)
+    split: DistributedSampler = DistributedSampler(
+        dataset, num_replicas=sampler.num_replicas, rank=rank, shuffle=False, drop_last=sampler.drop_last
+    )
     count = len(split)
     batches = count // batch_size if drop_last else -(-count // batch_size)
     return RankSplit(rank, count, batches, count % batch_size)
-
-
 
 
 def short_batch_notes(trace: Trace, loaders: Iterable[LoaderFacts]) -> list[str]:
@@ -208,10 +212,12 @@ def short_batch_notes(trace: Trace, loaders: Iterable[LoaderFacts]) -> list[str]
             continue
         where = f" at {format_location(loader.location)}" if loader.location is not None else ""
         seen_at = f" at {format_location(saw.location)}" if saw.location is not None else ""
-        notes.append(f"the DataLoader{where} gives {count:,} samples in batches of {loader.batch_size}: its last batch "
-                     f"has {last} ({count:,} = {count // loader.batch_size} × {loader.batch_size} + {last}, "
-                     f"drop_last=False), and {saw.type} ran on it{seen_at} "
-                     f"with input {format_dims(saw.inputs[0].shape)}")
+        notes.append(
+            f"the DataLoader{where} gives {count:,} samples in batches of {loader.batch_size}: its last batch "
+            f"has {last} ({count:,} = {count // loader.batch_size} × {loader.batch_size} + {last}, "
+            f"drop_last=False), and {saw.type} ran on it{seen_at} "
+            f"with input {format_dims(saw.inputs[0].shape)}"
+        )
     return notes
 
 

@@ -83,8 +83,9 @@ def _by_path(samples: Sequence[tuple[SampleLeaf, ...]]) -> dict[str, list[Sample
     return paths
 
 
-def _explain_leaf(path: str, leaves: list[SampleLeaf | None], failure: CollateFailure,
-                  lines: list[str], hints: list[str]) -> None:
+def _explain_leaf(
+    path: str, leaves: list[SampleLeaf | None], failure: CollateFailure, lines: list[str], hints: list[str]
+) -> None:
     label = path or "the sample"
     missing = [position for position, leaf in enumerate(leaves) if leaf is None]
     if missing:
@@ -100,17 +101,22 @@ def _explain_leaf(path: str, leaves: list[SampleLeaf | None], failure: CollateFa
     if common is not None and how_many > len(shapes) / 2:
         odd = [position for position, shape in enumerate(shapes) if shape != common]
         for position in odd[:_MAX_NAMED]:
-            lines.append(f"{label}: {_sample(position, failure)} is {_shape(shapes[position])}; "
-                         f"the other {how_many} are {_shape(common)}" if len(odd) == 1 else
-                         f"{label}: {_sample(position, failure)} is {_shape(shapes[position])}; "
-                         f"{how_many} of {len(shapes)} are {_shape(common)}")
+            lines.append(
+                f"{label}: {_sample(position, failure)} is {_shape(shapes[position])}; "
+                f"the other {how_many} are {_shape(common)}"
+                if len(odd) == 1
+                else f"{label}: {_sample(position, failure)} is {_shape(shapes[position])}; "
+                f"{how_many} of {len(shapes)} are {_shape(common)}"
+            )
         if len(odd) > _MAX_NAMED:
             lines.append(f"{label}: and {len(odd) - _MAX_NAMED} more samples not {_shape(common)}")
         hints.append(_odd_hint(label, common, [shapes[p] for p in odd]))
         return
     lines.append(f"{label}: {_variable(shapes)}")
-    hints.append(f"pad {label} in a collate_fn (torch.nn.utils.rnn.pad_sequence(batch, batch_first=True) for "
-                 f"sequences) or resize it in the dataset, since no one shape is the majority")
+    hints.append(
+        f"pad {label} in a collate_fn (torch.nn.utils.rnn.pad_sequence(batch, batch_first=True) for "
+        f"sequences) or resize it in the dataset, since no one shape is the majority"
+    )
 
 
 def _variable(shapes: list[tuple[int, ...] | None]) -> str:
@@ -119,18 +125,24 @@ def _variable(shapes: list[tuple[int, ...] | None]) -> str:
     if len(ranks) == 1 and None not in shapes:
         rank = ranks.pop()
         varying = [axis for axis in range(rank) if len({shape[axis] for shape in shapes if shape is not None}) > 1]
-        parts = [f"axis {axis} from {min(s[axis] for s in shapes if s)} to {max(s[axis] for s in shapes if s)}"
-                 for axis in varying]
+        parts = [
+            f"axis {axis} from {min(s[axis] for s in shapes if s)} to {max(s[axis] for s in shapes if s)}"
+            for axis in varying
+        ]
         return f"{distinct} different shapes in {len(shapes)} samples: {', '.join(parts)} varies"
     return f"{distinct} different shapes in {len(shapes)} samples: " + ", ".join(
-        _shape(shape) for shape in list(dict.fromkeys(shapes))[:_MAX_NAMED])
+        _shape(shape) for shape in list(dict.fromkeys(shapes))[:_MAX_NAMED]
+    )
 
 
 def _odd_hint(label: str, common: tuple[int, ...], odd: list[tuple[int, ...] | None]) -> str:
     hint = f"make every {label} {_shape(common)} in the dataset's __getitem__"
     kinds = {shape for shape in odd}
-    if len(common) >= 3 and kinds and all(s is not None and len(s) == len(common) and s[1:] == common[1:]
-                                          for s in kinds):
+    if (
+        len(common) >= 3
+        and kinds
+        and all(s is not None and len(s) == len(common) and s[1:] == common[1:] for s in kinds)
+    ):
         channels = {s[0] for s in kinds if s is not None}
         if common[0] == 3 and channels == {1}:
             return hint + f": a grayscale (1, H, W) one becomes RGB: {label}.expand(3, -1, -1) (PIL: .convert('RGB'))"

@@ -21,8 +21,10 @@ from shapetrace.core.records import Call
 from shapetrace.core.text import format_shape
 from shapetrace.core.trace import Trace
 
-_MISMATCH = re.compile(r"size of tensor a \((\d+)\) must match the size of tensor b \((\d+)\) "
-                       r"at non-singleton dimension (\d+)")
+_MISMATCH = re.compile(
+    r"size of tensor a \((\d+)\) must match the size of tensor b \((\d+)\) "
+    r"at non-singleton dimension (\d+)"
+)
 _MADE = re.compile(r"^(?:input#(\d+)\[([^\]]*)\]|[\w.]+#(\d+)):(\d+)$")
 _STEPPING = frozenset({"__getitem__", "select", "unbind"})
 
@@ -80,8 +82,10 @@ def _stepped(flow: TraceLineage, call: Call, index: int, atom: Atom, trace: Trac
         if origin is not None:
             text += f" ({receiver}'s dim {axis} is {origin})"
         if axis == 0 and op.inputs[0].ndim == 3 and where == 1:
-            text += (f"; in a batch-first input dim 0 is the batch: {written} is one sample, not one time "
-                     f"step ({receiver}[:, t] steps through time)")
+            text += (
+                f"; in a batch-first input dim 0 is the batch: {written} is one sample, not one time "
+                f"step ({receiver}[:, t] steps through time)"
+            )
         return text
     return None
 

@@ -79,11 +79,15 @@ class RankDivergence:
         if self.kind == "dtype":
             return "a dtype that differs by rank: cast on every rank (or on none)"
         if self.kind == "piece" or call.name in SPLITS:
-            return ("an uneven split gives ranks different shapes: pad the axis to a multiple of the world size "
-                    "(F.pad) or use an even split")
+            return (
+                "an uneven split gives ranks different shapes: pad the axis to a multiple of the world size "
+                "(F.pad) or use an even split"
+            )
         if call.kind == "module" and call.parent is None:
-            return ("a batch size that depends on the rank: give every rank the same batch "
-                    "(DistributedSampler(..., drop_last=True), DataLoader(..., drop_last=True), or pad the last shard)")
+            return (
+                "a batch size that depends on the rank: give every rank the same batch "
+                "(DistributedSampler(..., drop_last=True), DataLoader(..., drop_last=True), or pad the last shard)"
+            )
         return "make this call's shapes the same on every rank"
 
 
@@ -147,8 +151,16 @@ def _meta_text(meta: TensorMeta | None, with_dtype: bool) -> str:
 
 def _describe(key: AlignKey, calls: tuple[Call | None, ...], traces: Sequence[Trace]) -> RankDivergence:
     if any(c is None for c in calls):
-        shapes = tuple("not called" if c is None else format_dims(c.outputs[0].shape) if c.outputs else
-                       format_dims(c.inputs[0].shape) if c.inputs else "called" for c in calls)
+        shapes = tuple(
+            "not called"
+            if c is None
+            else format_dims(c.outputs[0].shape)
+            if c.outputs
+            else format_dims(c.inputs[0].shape)
+            if c.inputs
+            else "called"
+            for c in calls
+        )
         return RankDivergence(key, calls, shapes, "missing")
     made = [c for c in calls if c is not None]
     found = _first_meta_difference(made)
@@ -215,7 +227,7 @@ def _differs(calls: list[Call | None], inputs_only: bool = False) -> bool:
     if any(c is None for c in calls):
         return True
     if inputs_only:
-        return len({_signature(c)[:len(c.inputs)] for c in calls if c is not None}) > 1
+        return len({_signature(c)[: len(c.inputs)] for c in calls if c is not None}) > 1
     return len({_signature(c) for c in calls if c is not None}) > 1
 
 
@@ -231,8 +243,10 @@ def _first_differing_collective(order: list[AlignKey], by_key: list[dict[AlignKe
 # ------------------------------------------------------------------ reports
 def _side(entry: dict[str, Any]) -> str:
     shown = entry.get("shown") or entry.get("compared") or []
-    return ", ".join(f"{format_dims(shape)} {dtype}" if shape is not None else str(dtype)
-                     for shape, dtype in shown) or "no tensor"
+    return (
+        ", ".join(f"{format_dims(shape)} {dtype}" if shape is not None else str(dtype) for shape, dtype in shown)
+        or "no tensor"
+    )
 
 
 def mismatch_report(fingerprints: list[dict[str, Any]], traces: Sequence[Trace], rank: int) -> tuple[str, str]:
@@ -240,14 +254,19 @@ def mismatch_report(fingerprints: list[dict[str, Any]], traces: Sequence[Trace],
     mine = fingerprints[rank]
     ops = {entry["op"] for entry in fingerprints}
     if len(ops) > 1:
-        sides = "; ".join(f"rank {e['rank']} " + ("finished its script" if e["op"] == "<end>" else
-                                                  f"calls {e['op']} at {_short(e['at'])}") for e in fingerprints)
+        sides = "; ".join(
+            f"rank {e['rank']} "
+            + ("finished its script" if e["op"] == "<end>" else f"calls {e['op']} at {_short(e['at'])}")
+            for e in fingerprints
+        )
         message = f"the ranks are at different collectives: {sides}"
     else:
         sides = ", ".join(f"rank {e['rank']} {_side(e)}" for e in fingerprints)
         message = f"{mine['op']} at {_short(mine['at'])}: the ranks' tensors differ: {sides}"
-    targets = [trace.calls[-1] if entry["op"] != "<end>" and trace.calls else None
-               for entry, trace in zip(fingerprints, traces)]
+    targets = [
+        trace.calls[-1] if entry["op"] != "<end>" and trace.calls else None
+        for entry, trace in zip(fingerprints, traces)
+    ]
     divergence = first_divergence(traces, targets)
     lines = ["shapetrace --dist-check: stopped every rank before the collective ran"]
     if divergence is not None:

@@ -86,8 +86,12 @@ def fit_dim(observations: Sequence[tuple[Sizes, int]]) -> SymbolicDim:
         sizes, value = others[0]
         slope = Fraction(value - base_value, sizes[name] - base_sizes[name])
         offset = base_value - slope * base_sizes[name]
-        if slope and slope.denominator == 1 and offset.denominator == 1 and _fits(
-                observations, _affine(name, slope, offset)):
+        if (
+            slope
+            and slope.denominator == 1
+            and offset.denominator == 1
+            and _fits(observations, _affine(name, slope, offset))
+        ):
             return _linear(name, slope, offset)
     return UNKNOWN
 
@@ -117,9 +121,11 @@ def _check_sizes(sizes: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
             raise ShapetraceError(f"size name {name!r} is not an identifier")
         # A sequence, not a set or a generator: the first size is the base run.
         if not isinstance(values, (tuple, list, range)) or not all(
-                isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in values):
-            raise ShapetraceError(f"{name} needs two or more positive integer sizes, e.g. {name}=(8, 3), "
-                                  f"not {_shown(values)}")
+            isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in values
+        ):
+            raise ShapetraceError(
+                f"{name} needs two or more positive integer sizes, e.g. {name}=(8, 3), not {_shown(values)}"
+            )
         values = tuple(values)
         if len(values) < 2 or len(set(values)) != len(values):
             raise ShapetraceError(f"{name} needs two or more different sizes, got {values}")
@@ -137,8 +143,9 @@ def _check_takes_sizes(make_inputs: Callable[..., Any], sizes: Mapping[str, Sequ
     try:
         inspect.signature(make_inputs).bind(**{name: values[0] for name, values in sizes.items()})
     except TypeError as mismatch:
-        raise ShapetraceError(f"make_inputs must take the sizes {', '.join(sizes)} as keyword arguments: "
-                              f"{mismatch}") from None
+        raise ShapetraceError(
+            f"make_inputs must take the sizes {', '.join(sizes)} as keyword arguments: {mismatch}"
+        ) from None
     except ValueError:  # no signature to check (some builtins)
         pass
 
@@ -150,8 +157,9 @@ class _Run:
     calls: dict[tuple, Call]
 
 
-def _trace_once(model: nn.Module, make_inputs: Callable[..., Any], sizes: Sizes, ops: OpsSetting,
-                ignore: Sequence[str]) -> _Run:
+def _trace_once(
+    model: nn.Module, make_inputs: Callable[..., Any], sizes: Sizes, ops: OpsSetting, ignore: Sequence[str]
+) -> _Run:
     inputs = make_inputs(**sizes)
     if not isinstance(inputs, tuple):
         inputs = (inputs,)
@@ -197,9 +205,14 @@ def _unmatched(runs: Sequence[_Run]) -> list[dict[str, Any]]:
         present = [run.sizes for run in complete if key in run.calls]
         if len(present) != len(complete):
             base_call = base.calls.get(key)
-            unmatched.append({"call": _label(key), "call_id": base_call.id if base_call else None,
-                              "present_at": present,
-                              "missing_at": [run.sizes for run in complete if key not in run.calls]})
+            unmatched.append(
+                {
+                    "call": _label(key),
+                    "call_id": base_call.id if base_call else None,
+                    "present_at": present,
+                    "missing_at": [run.sizes for run in complete if key not in run.calls],
+                }
+            )
     return unmatched
 
 
@@ -213,20 +226,27 @@ def _failures(runs: Sequence[_Run]) -> list[dict[str, Any]]:
         key = next((k for k, c in run.calls.items() if c is culprit), None)
         base_call = runs[0].calls.get(key) if key is not None else None
         location = culprit.location if culprit is not None else None
-        failures.append({
-            "sizes": run.sizes, "error": error_text(run.trace.error),
-            "call": _label(key) if key is not None else None,
-            "call_id": base_call.id if base_call is not None else None,
-            "location": None if location is None else [location.filename, location.lineno],
-        })
+        failures.append(
+            {
+                "sizes": run.sizes,
+                "error": error_text(run.trace.error),
+                "call": _label(key) if key is not None else None,
+                "call_id": base_call.id if base_call is not None else None,
+                "location": None if location is None else [location.filename, location.lineno],
+            }
+        )
     return failures
 
 
 def _variation(runs: Sequence[_Run]) -> dict[str, Any]:
     """What the runs tell beyond shapes (JSON-ready, kept in ``Trace.meta``)."""
     base = runs[0]
-    return {"sizes": {name: [run.sizes[name] for run in runs] for name in base.sizes},
-            "runs": [run.sizes for run in runs], "unmatched": _unmatched(runs), "failures": _failures(runs)}
+    return {
+        "sizes": {name: [run.sizes[name] for run in runs] for name in base.sizes},
+        "runs": [run.sizes for run in runs],
+        "unmatched": _unmatched(runs),
+        "failures": _failures(runs),
+    }
 
 
 def merge_runs(runs: Sequence[_Run]) -> Trace:
@@ -235,17 +255,34 @@ def merge_runs(runs: Sequence[_Run]) -> Trace:
     complete = [run for run in runs if run.trace.error is None] or [base]
     calls = []
     for key, call in base.calls.items():
-        calls.append(dataclasses.replace(
-            call, inputs=_symbolic(call.inputs, key, "inputs", complete),
-            outputs=_symbolic(call.outputs, key, "outputs", complete), parent=None, children=()))
+        calls.append(
+            dataclasses.replace(
+                call,
+                inputs=_symbolic(call.inputs, key, "inputs", complete),
+                outputs=_symbolic(call.outputs, key, "outputs", complete),
+                parent=None,
+                children=(),
+            )
+        )
     calls.sort(key=lambda c: c.id)
     link_calls(calls)
-    return Trace(calls, error=base.trace.error, ops=base.trace.ops_setting, ignore=base.trace.ignore,
-                 run_info={**base.trace.run_info, "variation": _variation(runs)})
+    return Trace(
+        calls,
+        error=base.trace.error,
+        ops=base.trace.ops_setting,
+        ignore=base.trace.ignore,
+        run_info={**base.trace.run_info, "variation": _variation(runs)},
+    )
 
 
-def vary(model: nn.Module, make_inputs: Callable[..., Any], *, ops: OpsSetting = True,
-         ignore: Sequence[str] = (), **sizes: Sequence[int]) -> Trace:
+def vary(
+    model: nn.Module,
+    make_inputs: Callable[..., Any],
+    *,
+    ops: OpsSetting = True,
+    ignore: Sequence[str] = (),
+    **sizes: Sequence[int],
+) -> Trace:
     """Trace ``model`` at several sizes and name its dimensions::
 
         t = shapetrace.vary(model, lambda B, T: (torch.randn(B, T, 7),), B=(8, 3), T=(24, 11))

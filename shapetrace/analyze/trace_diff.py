@@ -45,9 +45,12 @@ def _signature(metas: tuple[TensorMeta, ...], field: str) -> tuple:
 
 
 def _changed_fields(before: Call, after: Call) -> tuple[str, ...]:
-    return tuple(field for field in ("shape", "dtype", "device")
-                 if _signature(before.inputs, field) != _signature(after.inputs, field)
-                 or _signature(before.outputs, field) != _signature(after.outputs, field))
+    return tuple(
+        field
+        for field in ("shape", "dtype", "device")
+        if _signature(before.inputs, field) != _signature(after.inputs, field)
+        or _signature(before.outputs, field) != _signature(after.outputs, field)
+    )
 
 
 def diff_traces(before: Trace, after: Trace) -> list[CallChange]:

@@ -56,8 +56,12 @@ def version_text() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="shapetrace", formatter_class=RawDescriptionRichHelpFormatter, epilog=EXAMPLES,
-                     description="Trace tensor shapes through PyTorch models and explain shape bugs.")
+    parser = _Parser(
+        prog="shapetrace",
+        formatter_class=RawDescriptionRichHelpFormatter,
+        epilog=EXAMPLES,
+        description="Trace tensor shapes through PyTorch models and explain shape bugs.",
+    )
     parser.add_argument("--version", action="version", version=version_text())
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for command in SUBCOMMANDS:
@@ -69,7 +73,7 @@ def _split_script_args(argv: list[str]) -> tuple[list[str], list[str]]:
     """Arguments after ``--`` belong to the traced script."""
     if "--" in argv:
         cut = argv.index("--")
-        return argv[:cut], argv[cut + 1:]
+        return argv[:cut], argv[cut + 1 :]
     return argv, []
 
 
@@ -106,13 +110,15 @@ def _with_hint(message: str, argv: list[str]) -> str:
         names = [command.__name__.rsplit(".", 1)[-1].removesuffix("_command") for command in SUBCOMMANDS]
         close = difflib.get_close_matches(choice.group(1), names, n=1)
         known = ", ".join(names)
-        return (f"unknown command {choice.group(1)!r}" + (f"; did you mean {close[0]}?" if close else "")
-                + f" (commands: {known})")
+        return (
+            f"unknown command {choice.group(1)!r}"
+            + (f"; did you mean {close[0]}?" if close else "")
+            + f" (commands: {known})"
+        )
     if message.startswith("unrecognized arguments:") and argv[:1] == ["run"]:
         extra = message.removeprefix("unrecognized arguments:").strip()
         target = next((a for a in argv[1:] if not a.startswith("-")), "SCRIPT")
-        return (f"{message}; arguments for the script go after --: "
-                f"shapetrace run {target} -- {extra}")
+        return f"{message}; arguments for the script go after --: shapetrace run {target} -- {extra}"
     return message
 
 

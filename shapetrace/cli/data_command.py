@@ -32,11 +32,20 @@ _PROGRESS_FROM = 200
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
-    data = commands.add_parser("data", formatter_class=RichHelpFormatter, description=DESCRIPTION,
-                               help="a shape census of a dataset built by pkg.module:factory")
+    data = commands.add_parser(
+        "data",
+        formatter_class=RichHelpFormatter,
+        description=DESCRIPTION,
+        help="a shape census of a dataset built by pkg.module:factory",
+    )
     data.add_argument("target", metavar="pkg.module:factory", help="returns a Dataset or a DataLoader")
-    data.add_argument("--samples", "-n", type=int, metavar="N",
-                      help="read the first N samples only (default: all; needed for a dataset without len())")
+    data.add_argument(
+        "--samples",
+        "-n",
+        type=int,
+        metavar="N",
+        help="read the first N samples only (default: all; needed for a dataset without len())",
+    )
     data.add_argument("--format", "-f", choices=("table", "json"), default="table", help="output (default: table)")
     data.add_argument("-o", "--output", metavar="PATH", help="write to PATH instead of stdout")
 
@@ -74,8 +83,7 @@ def _build(target: str) -> Any:
 def _progress_bar(samples: Iterable[Any], total: int | None) -> Iterable[Any]:
     if (total is not None and total < _PROGRESS_FROM) or not sys.stderr.isatty():
         return samples
-    return track(samples, total=total, description="reading samples", console=make_console(sys.stderr),
-                 transient=True)
+    return track(samples, total=total, description="reading samples", console=make_console(sys.stderr), transient=True)
 
 
 def _write(path: str, text: str) -> None:

@@ -17,14 +17,21 @@ from shapetrace.render.report import make_console
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
-    diff = commands.add_parser("diff", formatter_class=RichHelpFormatter,
-                               help="compare two saved traces (exit 1 when they differ)",
-                               description="Show the calls whose shapes, dtypes or devices differ between "
-                                           "two traces, e.g. before and after a refactor. Exit 1 when any do.")
+    diff = commands.add_parser(
+        "diff",
+        formatter_class=RichHelpFormatter,
+        help="compare two saved traces (exit 1 when they differ)",
+        description="Show the calls whose shapes, dtypes or devices differ between "
+        "two traces, e.g. before and after a refactor. Exit 1 when any do.",
+    )
     diff.add_argument("before", metavar="A.json")
-    diff.add_argument("after", metavar="B.json", nargs="*",
-                      help="or the traces of a torchrun's ranks (trace.rank0.json trace.rank1.json, or "
-                           "'trace.rank*.json'): the first call whose shapes differ across ranks")
+    diff.add_argument(
+        "after",
+        metavar="B.json",
+        nargs="*",
+        help="or the traces of a torchrun's ranks (trace.rank0.json trace.rank1.json, or "
+        "'trace.rank*.json'): the first call whose shapes differ across ranks",
+    )
 
 
 def execute(options: argparse.Namespace) -> int:

@@ -49,7 +49,8 @@ def print_rank_error(error: BaseException, script: str, info: RankInfo) -> None:
     report = traceback.TracebackException(type(error), error, tb or error.__traceback__)
     # shapetrace's own frames (the collective's wrapper, the check) are not the user's business.
     report.stack = traceback.StackSummary.from_list(
-        [frame for frame in report.stack if not frame.filename.startswith(_PACKAGE)])
+        [frame for frame in report.stack if not frame.filename.startswith(_PACKAGE)]
+    )
     text = "".join(report.format())
     sys.stderr.write(labelled(text, info))
     sys.stderr.flush()
@@ -74,7 +75,9 @@ def finish_rank(result: ScriptRun, options: argparse.Namespace, script: str) -> 
     write_outputs(trace, plan_outputs(options.format, path), view_of(options))
     code = result.exit_code or judge(trace.findings, options.fail_on)
     summary = {
-        "rank": info.rank, "exit": code, "report": path,
+        "rank": info.rank,
+        "exit": code,
+        "report": path,
         "error": error_text(result.error) if result.error is not None else None,
         "findings": [f"{f.code} {f.name}: {f.message}" for f in trace.findings],
         "calls": len(trace.calls),
@@ -106,8 +109,16 @@ def _share_summaries(info: RankInfo, summary: dict, trace: Trace, options: argpa
             store.wait([str(rank)], wait)
             summaries.append(json.loads(store.get(str(rank))))
         except Exception:  # a rank that died before it could say anything
-            summaries.append({"rank": rank, "exit": None, "error": "no summary (the rank did not finish)",
-                              "findings": [], "report": None, "calls": None})
+            summaries.append(
+                {
+                    "rank": rank,
+                    "exit": None,
+                    "error": "no summary (the rank did not finish)",
+                    "findings": [],
+                    "report": None,
+                    "calls": None,
+                }
+            )
     try:
         _print_summary(info, summaries, trace, options)
     finally:
@@ -119,9 +130,13 @@ def _print_summary(info: RankInfo, summaries: list[dict], trace: Trace, options:
     console = make_console()
     if options.output is None and not options.format:
         console.print(report(trace, ops=not options.no_ops, depth=options.depth))
-    console.print(Text(f"shapetrace: {info.world_size} ranks; traces in "
-                       f"{rank_path(options.dist_dir, 0)} ... {rank_path(options.dist_dir, info.world_size - 1)}",
-                       "bold"))
+    console.print(
+        Text(
+            f"shapetrace: {info.world_size} ranks; traces in "
+            f"{rank_path(options.dist_dir, 0)} ... {rank_path(options.dist_dir, info.world_size - 1)}",
+            "bold",
+        )
+    )
     for summary in summaries:
         label = f"[rank {summary['rank']}]"
         state = "did not finish" if summary["exit"] is None else f"exit {summary['exit']}"

@@ -12,10 +12,13 @@ from shapetrace.render.report import make_console
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
-    explain = commands.add_parser("explain", formatter_class=RichHelpFormatter,
-                                  help="explain a finding code (ST003), or list them all",
-                                  description="Print a finding's documentation: what it finds, why it "
-                                              "matters, a wrong and a right example (like ruff rule).")
+    explain = commands.add_parser(
+        "explain",
+        formatter_class=RichHelpFormatter,
+        help="explain a finding code (ST003), or list them all",
+        description="Print a finding's documentation: what it finds, why it "
+        "matters, a wrong and a right example (like ruff rule).",
+    )
     explain.add_argument("code", metavar="CODE", nargs="?", help="a finding code, e.g. ST003; none: list all")
 
 

@@ -90,9 +90,15 @@ def build_model(factory: Callable[[], Any], target: str, device: torch.device) -
     return model.to(device).eval()
 
 
-def trace_factory(target: str, inputs: Sequence[InputSpec], *, device: str = "cpu",
-                  ops: OpsSetting = True, ignore: Sequence[str] = (),
-                  vary_sizes: dict[str, tuple[int, ...]] | None = None) -> Trace:
+def trace_factory(
+    target: str,
+    inputs: Sequence[InputSpec],
+    *,
+    device: str = "cpu",
+    ops: OpsSetting = True,
+    ignore: Sequence[str] = (),
+    vary_sizes: dict[str, tuple[int, ...]] | None = None,
+) -> Trace:
     """Build the model, make inputs of the given shapes, trace one forward pass;
     with ``vary_sizes`` (``{"B": (8, 3)}``) trace one per size and name the dims.
 

@@ -11,11 +11,21 @@ import torch
 from shapetrace.errors import ShapetraceError
 
 _DTYPES = {
-    "float": torch.float32, "float32": torch.float32, "float64": torch.float64,
-    "double": torch.float64, "float16": torch.float16, "half": torch.float16,
-    "bfloat16": torch.bfloat16, "long": torch.int64, "int64": torch.int64,
-    "int": torch.int32, "int32": torch.int32, "int16": torch.int16, "int8": torch.int8,
-    "uint8": torch.uint8, "bool": torch.bool,
+    "float": torch.float32,
+    "float32": torch.float32,
+    "float64": torch.float64,
+    "double": torch.float64,
+    "float16": torch.float16,
+    "half": torch.float16,
+    "bfloat16": torch.bfloat16,
+    "long": torch.int64,
+    "int64": torch.int64,
+    "int": torch.int32,
+    "int32": torch.int32,
+    "int16": torch.int16,
+    "int8": torch.int8,
+    "uint8": torch.uint8,
+    "bool": torch.bool,
 }
 _DIM = re.compile(r"^(\d+|[A-Za-z_]\w*)$")
 
@@ -45,8 +55,9 @@ def parse_input_spec(text: str) -> InputSpec:
     if dtype_text:
         dtype = _DTYPES.get(dtype_text.lower())  # type: ignore[assignment]
         if dtype is None:
-            raise ShapetraceError(f"--input {text!r}: unknown dtype {dtype_text!r} "
-                                  f"(choose from {', '.join(sorted(_DTYPES))})")
+            raise ShapetraceError(
+                f"--input {text!r}: unknown dtype {dtype_text!r} (choose from {', '.join(sorted(_DTYPES))})"
+            )
     parts = shape_text.split("x") if shape_text else []
     if not parts or not all(_DIM.match(p) for p in parts):
         raise ShapetraceError(f"--input {text!r}: expected sizes joined by 'x', e.g. 5x30 or 5x30x7:float64")
@@ -54,8 +65,9 @@ def parse_input_spec(text: str) -> InputSpec:
     return InputSpec(dims, dtype)
 
 
-def make_input(shape: tuple[int, ...], dtype: torch.dtype, device: torch.device | str,
-               index_limit: int) -> torch.Tensor:
+def make_input(
+    shape: tuple[int, ...], dtype: torch.dtype, device: torch.device | str, index_limit: int
+) -> torch.Tensor:
     """A random tensor; integer inputs are valid indices below ``index_limit``
     (the smallest embedding table of the model), so embeddings accept them."""
     try:
@@ -67,8 +79,9 @@ def make_input(shape: tuple[int, ...], dtype: torch.dtype, device: torch.device 
     except RuntimeError as failed:  # too large to allocate, or to count in 64 bits
         reason = str(failed).splitlines()[0]
         hint = "" if torch.device(device).type == "meta" else " (--device meta traces shapes without memory)"
-        raise ShapetraceError(f"--input {'x'.join(map(str, shape))}: cannot make this tensor on {device}: "
-                              f"{reason}{hint}") from None
+        raise ShapetraceError(
+            f"--input {'x'.join(map(str, shape))}: cannot make this tensor on {device}: {reason}{hint}"
+        ) from None
 
 
 def index_limit(model: torch.nn.Module) -> int:

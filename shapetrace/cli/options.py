@@ -15,21 +15,42 @@ from shapetrace.record.script import DEFAULT_MAX_CALLS
 
 def add_display_options(parser: argparse.ArgumentParser) -> None:
     formats = ", ".join(sorted(FORMATS))
-    parser.add_argument("--format", "-f", action="append", choices=sorted(FORMATS), metavar="FORMAT",
-                        help=f"output format, repeatable: {formats} (default: table)")
-    parser.add_argument("-o", "--output", metavar="PATH",
-                        help="write to PATH instead of stdout (its suffix picks the format when --format is absent)")
+    parser.add_argument(
+        "--format",
+        "-f",
+        action="append",
+        choices=sorted(FORMATS),
+        metavar="FORMAT",
+        help=f"output format, repeatable: {formats} (default: table)",
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        metavar="PATH",
+        help="write to PATH instead of stdout (its suffix picks the format when --format is absent)",
+    )
     parser.add_argument("--depth", type=_depth, metavar="N", help="hide calls nested deeper than N (0: the model only)")
-    parser.add_argument("--no-ops", action="store_true",
-                        help="show module calls only (display only: ops are still recorded and checked)")
-    parser.add_argument("--fail-on", choices=("error", "warning", "never"), default=None,
-                        help="exit 1 when a finding reaches this severity (default: never, or fail-on in "
-                             "[tool.shapetrace] of pyproject.toml)")
-    parser.add_argument("--ignore", metavar="CODES", default="",
-                        help="comma-separated finding codes to silence, e.g. ST006,ST003")
-    parser.add_argument("--color", choices=("auto", "always", "never"), default="auto",
-                        help="colour the terminal output (default: auto: a terminal, unless NO_COLOR is set; "
-                             "FORCE_COLOR forces it)")
+    parser.add_argument(
+        "--no-ops",
+        action="store_true",
+        help="show module calls only (display only: ops are still recorded and checked)",
+    )
+    parser.add_argument(
+        "--fail-on",
+        choices=("error", "warning", "never"),
+        default=None,
+        help="exit 1 when a finding reaches this severity (default: never, or fail-on in "
+        "[tool.shapetrace] of pyproject.toml)",
+    )
+    parser.add_argument(
+        "--ignore", metavar="CODES", default="", help="comma-separated finding codes to silence, e.g. ST006,ST003"
+    )
+    parser.add_argument(
+        "--color",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="colour the terminal output (default: auto: a terminal, unless NO_COLOR is set; FORCE_COLOR forces it)",
+    )
 
 
 def _depth(text: str) -> int:

@@ -187,8 +187,9 @@ def plan_outputs(formats: Sequence[str] | None, output: str | None) -> Plan:
         if name not in FORMATS:
             raise ShapetraceError(f"unknown format {name!r} (choose from {', '.join(sorted(FORMATS))})")
     if output is None and len(names) > 1 and MACHINE_FORMATS.intersection(names):
-        raise ShapetraceError(f"--format {' --format '.join(names)} would mix on stdout; "
-                              "give -o STEM to write one file per format")
+        raise ShapetraceError(
+            f"--format {' --format '.join(names)} would mix on stdout; give -o STEM to write one file per format"
+        )
     outputs: list[tuple[str, str | None]] = []
     for name in names:
         path = output
@@ -202,11 +203,9 @@ def plan_outputs(formats: Sequence[str] | None, output: str | None) -> Plan:
         if name in GRAPHVIZ_FORMATS and shutil.which("dot") is None:
             from shapetrace.render.graph.digraph import INSTALL_DOT
 
-            raise ShapetraceError(f"--format {name} needs Graphviz's dot program; {INSTALL_DOT} "
-                                  "(or use --format dot)")
+            raise ShapetraceError(f"--format {name} needs Graphviz's dot program; {INSTALL_DOT} (or use --format dot)")
         if path is None and name in BINARY_FORMATS and _stdout_is_terminal():
-            raise ShapetraceError(f"--format {name} is binary and stdout is a terminal; "
-                                  f"give -o FILE.{name} or pipe it")
+            raise ShapetraceError(f"--format {name} is binary and stdout is a terminal; give -o FILE.{name} or pipe it")
         if path is not None:
             folder = os.path.dirname(os.path.abspath(path))
             if not os.path.isdir(folder):

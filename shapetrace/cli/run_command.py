@@ -48,31 +48,69 @@ examples:
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
-    run = commands.add_parser("run", formatter_class=RawDescriptionRichHelpFormatter, description=DESCRIPTION,
-                              help="trace a script, or a model built by pkg.module:factory")
-    run.add_argument("target", metavar="SCRIPT|pkg.module:factory", nargs="?",
-                     help="a Python script (demos/lstm_forecaster.py) or a model factory (models:build)")
-    run.add_argument("-m", dest="module", metavar="MODULE",
-                     help="run a module as a script, as python -m does (pkg.train)")
+    run = commands.add_parser(
+        "run",
+        formatter_class=RawDescriptionRichHelpFormatter,
+        description=DESCRIPTION,
+        help="trace a script, or a model built by pkg.module:factory",
+    )
+    run.add_argument(
+        "target",
+        metavar="SCRIPT|pkg.module:factory",
+        nargs="?",
+        help="a Python script (demos/lstm_forecaster.py) or a model factory (models:build)",
+    )
+    run.add_argument(
+        "-m", dest="module", metavar="MODULE", help="run a module as a script, as python -m does (pkg.train)"
+    )
     run.add_argument("script_args", nargs="*", metavar="ARG", help=argparse.SUPPRESS)
-    run.add_argument("--max-calls", type=int, default=None, metavar="N",
-                     help=f"scripts: record at most N passes (distinct input shapes) per model "
-                          f"(default: {DEFAULT_MAX_CALLS})")
-    run.add_argument("--input", "-i", action="append", default=[], metavar="SHAPE[:DTYPE]",
-                     help="factories: one input tensor, repeatable, e.g. 5x30, 5x30x7:float64, 3x6:long")
-    run.add_argument("--vary", action="append", default=[], metavar="NAME=SIZES",
-                     help="factories: trace at several sizes and name the dims, e.g. --input BxTx7 "
-                          "--vary B=8,3 --vary T=24,11 gives (B, T, 64)")
-    run.add_argument("--device", default=None, metavar="DEVICE",
-                     help="factories: cpu, cuda or meta (shapes without memory or compute; default: cpu)")
-    run.add_argument("--dist-check", action="store_true",
-                     help="under torchrun: before each of the first collectives, the ranks compare shapes and "
-                          "raise on every rank, naming the first call whose shapes differ across ranks")
-    run.add_argument("--dist-dir", default=".", metavar="DIR",
-                     help="under torchrun: where each rank writes trace.rank{R}.json and its report (default: .)")
-    run.add_argument("--no-op-recording", action="store_true",
-                     help=f"record module calls only (less work on a long script); turns off the checks "
-                          f"that read ops: {', '.join(CHECKS_NEEDING_OPS)}")
+    run.add_argument(
+        "--max-calls",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"scripts: record at most N passes (distinct input shapes) per model (default: {DEFAULT_MAX_CALLS})",
+    )
+    run.add_argument(
+        "--input",
+        "-i",
+        action="append",
+        default=[],
+        metavar="SHAPE[:DTYPE]",
+        help="factories: one input tensor, repeatable, e.g. 5x30, 5x30x7:float64, 3x6:long",
+    )
+    run.add_argument(
+        "--vary",
+        action="append",
+        default=[],
+        metavar="NAME=SIZES",
+        help="factories: trace at several sizes and name the dims, e.g. --input BxTx7 "
+        "--vary B=8,3 --vary T=24,11 gives (B, T, 64)",
+    )
+    run.add_argument(
+        "--device",
+        default=None,
+        metavar="DEVICE",
+        help="factories: cpu, cuda or meta (shapes without memory or compute; default: cpu)",
+    )
+    run.add_argument(
+        "--dist-check",
+        action="store_true",
+        help="under torchrun: before each of the first collectives, the ranks compare shapes and "
+        "raise on every rank, naming the first call whose shapes differ across ranks",
+    )
+    run.add_argument(
+        "--dist-dir",
+        default=".",
+        metavar="DIR",
+        help="under torchrun: where each rank writes trace.rank{R}.json and its report (default: .)",
+    )
+    run.add_argument(
+        "--no-op-recording",
+        action="store_true",
+        help=f"record module calls only (less work on a long script); turns off the checks "
+        f"that read ops: {', '.join(CHECKS_NEEDING_OPS)}",
+    )
     add_display_options(run)
 
 
@@ -89,8 +127,7 @@ def _progress(message: str) -> Iterator[None]:
         yield
         return
     spinner = Spinner("dots", text=f" {message}")
-    with Live(spinner, console=console, transient=True, redirect_stdout=sys.stdout.isatty(),
-              redirect_stderr=True):
+    with Live(spinner, console=console, transient=True, redirect_stdout=sys.stdout.isatty(), redirect_stderr=True):
         yield
 
 
@@ -106,8 +143,14 @@ def execute(options: argparse.Namespace, script_args: list[str]) -> int:
     if options.module is None and is_factory_target(options.target):
         specs = [parse_input_spec(text) for text in options.input]
         with quiet_stdout, _progress(f"tracing {options.target}"):
-            trace = trace_factory(options.target, specs, device=options.device or "cpu", ops=record_ops,
-                                  ignore=ignore, vary_sizes=parse_vary(options.vary))
+            trace = trace_factory(
+                options.target,
+                specs,
+                device=options.device or "cpu",
+                ops=record_ops,
+                ignore=ignore,
+                vary_sizes=parse_vary(options.vary),
+            )
         if trace.error is not None:
             _print_error(trace.error, None)
         code = render_and_judge(trace, options, plan)
@@ -116,8 +159,7 @@ def execute(options: argparse.Namespace, script_args: list[str]) -> int:
     if options.input or options.vary:
         raise ShapetraceError("--input and --vary are for pkg.module:factory targets; a script makes its own inputs")
     if options.device is not None:
-        raise ShapetraceError("--device is for pkg.module:factory targets; a script puts its model on a device "
-                              "itself")
+        raise ShapetraceError("--device is for pkg.module:factory targets; a script puts its model on a device itself")
     if options.max_calls < 1:
         raise ShapetraceError("--max-calls must be at least 1")
     arguments = [*options.script_args, *script_args]
@@ -134,20 +176,32 @@ def execute(options: argparse.Namespace, script_args: list[str]) -> int:
 
         if not os.path.isdir(options.dist_dir):
             raise ShapetraceError(f"--dist-dir: no such directory: {options.dist_dir}")
-        result = run_script(script, arguments, ops=record_ops, max_calls=options.max_calls, ignore=ignore,
-                            dist_dir=options.dist_dir, dist_check=options.dist_check, module=options.module)
+        result = run_script(
+            script,
+            arguments,
+            ops=record_ops,
+            max_calls=options.max_calls,
+            ignore=ignore,
+            dist_dir=options.dist_dir,
+            dist_check=options.dist_check,
+            module=options.module,
+        )
         return finish_rank(result, options, script)
     with quiet_stdout, _progress(f"running {shown}"), trace_data() as data:
-        result = run_script(script, arguments, ops=record_ops, max_calls=options.max_calls, ignore=ignore,
-                            module=options.module)
+        result = run_script(
+            script, arguments, ops=record_ops, max_calls=options.max_calls, ignore=ignore, module=options.module
+        )
     trace = _with_data_notes(result.trace, data.loaders)
     if isinstance(result.error, KeyboardInterrupt):
         print("shapetrace: interrupted; reporting what was recorded", file=sys.stderr)
     elif result.error is not None:
         _print_error(result.error, script)
     if not trace.calls:
-        print(f"shapetrace: no nn.Module ran in {shown}: nothing to report (shapetrace records the modules "
-              "a script calls; a factory target builds one: pkg.module:factory --input SHAPE)", file=sys.stderr)
+        print(
+            f"shapetrace: no nn.Module ran in {shown}: nothing to report (shapetrace records the modules "
+            "a script calls; a factory target builds one: pkg.module:factory --input SHAPE)",
+            file=sys.stderr,
+        )
         if plan.outputs == (("table", None),):
             return result.exit_code
     code = render_and_judge(trace, options, plan)
@@ -161,8 +215,9 @@ def _with_data_notes(trace: Trace, loaders: list[LoaderFacts]) -> Trace:
     notes = short_batch_notes(trace, loaders)
     if not notes:
         return trace
-    return Trace(trace.calls, error=trace.error, ops=trace.ops_setting, ignore=trace.ignore,
-                 meta={**trace.meta, "data": notes})
+    return Trace(
+        trace.calls, error=trace.error, ops=trace.ops_setting, ignore=trace.ignore, meta={**trace.meta, "data": notes}
+    )
 
 
 def _print_error(error: BaseException, script: str | None) -> None:

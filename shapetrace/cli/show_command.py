@@ -17,8 +17,12 @@ from shapetrace.core.trace import Trace
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
-    show = commands.add_parser("show", formatter_class=RichHelpFormatter, help="render a saved trace (.json)",
-                               description="Render a trace saved with --format json or Trace.to_json().")
+    show = commands.add_parser(
+        "show",
+        formatter_class=RichHelpFormatter,
+        help="render a saved trace (.json)",
+        description="Render a trace saved with --format json or Trace.to_json().",
+    )
     show.add_argument("target", metavar="TRACE", help="a trace file written as JSON")
     add_display_options(show)
 
@@ -27,6 +31,11 @@ def execute(options: argparse.Namespace) -> int:
     apply_project_config(options)
     trace = load_trace_file(options.target)
     if options.ignore:
-        trace = Trace(trace.calls, error=trace.error, ops=trace.ops_setting,
-                      ignore=[*trace.ignore, *finding_codes(options.ignore)], run_info=trace.run_info)
+        trace = Trace(
+            trace.calls,
+            error=trace.error,
+            ops=trace.ops_setting,
+            ignore=[*trace.ignore, *finding_codes(options.ignore)],
+            run_info=trace.run_info,
+        )
     return render_and_judge(trace, options)

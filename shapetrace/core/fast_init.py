@@ -37,8 +37,10 @@ def fast_constructor(cls: type[T]) -> Callable[..., T]:
         else:
             params.append(field.name)
     body = "".join(f"    fields[{field.name!r}] = {field.name}\n" for field in fields)
-    source = (f"def make_{cls.__name__}({', '.join(params)}):\n"
-              f"    made = _new(_cls)\n    fields = made.__dict__\n{body}    return made\n")
+    source = (
+        f"def make_{cls.__name__}({', '.join(params)}):\n"
+        f"    made = _new(_cls)\n    fields = made.__dict__\n{body}    return made\n"
+    )
     exec(compile(source, f"<fast constructor of {cls.__qualname__}>", "exec"), namespace)
     constructor: Callable[..., T] = namespace[f"make_{cls.__name__}"]
     constructor.__doc__ = f"``{cls.__name__}(...)`` without the frozen dataclass's ``__init__`` (see fast_init)."

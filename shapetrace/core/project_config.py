@@ -56,14 +56,13 @@ def load_config(path: Path | None) -> dict[str, Any]:
     for key, value in table.items():
         kind = KEYS.get(key)
         if kind is None:
-            raise ShapetraceError(f"{path}: [tool.shapetrace] has no setting {key!r} "
-                                  f"(settings: {', '.join(KEYS)})")
+            raise ShapetraceError(f"{path}: [tool.shapetrace] has no setting {key!r} (settings: {', '.join(KEYS)})")
         if not isinstance(value, kind) or isinstance(value, bool):
             raise ShapetraceError(f"{path}: [tool.shapetrace] {key} should be a {kind.__name__}, got {value!r}")
     if table.get("fail-on", "never") not in FAIL_ON:
         raise ShapetraceError(f"{path}: [tool.shapetrace] fail-on should be one of {', '.join(FAIL_ON)}")
     if not all(isinstance(code, str) for code in table.get("ignore", [])):
-        raise ShapetraceError(f"{path}: [tool.shapetrace] ignore should be a list of codes such as \"ST006\"")
+        raise ShapetraceError(f'{path}: [tool.shapetrace] ignore should be a list of codes such as "ST006"')
     return dict(table)
 
 

@@ -143,12 +143,12 @@ class Call:
     @property
     def input_ids(self) -> tuple[int, ...]:
         """The identity of each input tensor, () when unknown."""
-        return self.tensor_ids[:len(self.inputs)]
+        return self.tensor_ids[: len(self.inputs)]
 
     @property
     def output_ids(self) -> tuple[int, ...]:
         """The identity of each output tensor, () when unknown."""
-        return self.tensor_ids[len(self.inputs):]
+        return self.tensor_ids[len(self.inputs) :]
 
     def output_at(self, path: str) -> TensorMeta | None:
         return next((m for m in self.outputs if m.path == path), None)

@@ -25,9 +25,16 @@ def _location(loc: Location | None) -> list | None:
 
 
 def _meta(m: TensorMeta) -> dict[str, Any]:
-    out = {"path": m.path, "shape": list(m.shape), "dtype": dtype_name(m.dtype),
-           "device": m.device, "contiguous": m.contiguous, "stride": list(m.stride),
-           "requires_grad": m.requires_grad, "nbytes": m.nbytes}
+    out = {
+        "path": m.path,
+        "shape": list(m.shape),
+        "dtype": dtype_name(m.dtype),
+        "device": m.device,
+        "contiguous": m.contiguous,
+        "stride": list(m.stride),
+        "requires_grad": m.requires_grad,
+        "nbytes": m.nbytes,
+    }
     if m.symbolic is not None:
         out["symbolic"] = list(m.symbolic)
     if m.layout != "strided":  # (absent: strided, as in traces written before the field)
@@ -37,19 +44,31 @@ def _meta(m: TensorMeta) -> dict[str, Any]:
 
 def _call(call: Call) -> dict[str, Any]:
     return {
-        "id": call.id, "parent": call.parent_id, "kind": call.kind, "name": call.name,
-        "type": call.type, "index": call.index, "depth": call.depth,
-        "location": _location(call.location), "defined_at": _location(call.defined_at),
-        "inputs": [_meta(m) for m in call.inputs], "outputs": [_meta(m) for m in call.outputs],
-        "args": list(call.args), "kwargs": call.kwargs, "config": _json_config(call.config),
+        "id": call.id,
+        "parent": call.parent_id,
+        "kind": call.kind,
+        "name": call.name,
+        "type": call.type,
+        "index": call.index,
+        "depth": call.depth,
+        "location": _location(call.location),
+        "defined_at": _location(call.defined_at),
+        "inputs": [_meta(m) for m in call.inputs],
+        "outputs": [_meta(m) for m in call.outputs],
+        "args": list(call.args),
+        "kwargs": call.kwargs,
+        "config": _json_config(call.config),
         # "params" too: the field's former name, which earlier versions read.
-        "num_params": call.num_params, "params": call.num_params,
-        "error": call.error, "tensor_ids": list(call.tensor_ids),
+        "num_params": call.num_params,
+        "params": call.num_params,
+        "error": call.error,
+        "tensor_ids": list(call.tensor_ids),
     }
 
 
 def _json_config(config: dict[str, Any]) -> dict[str, Any]:
     """JSON has no inf or nan: a module's ``max_val=inf`` becomes ``{"float": "inf"}``."""
+
     def plain(value: Any) -> Any:
         if isinstance(value, float) and not math.isfinite(value):
             return {"float": str(value)}
@@ -68,7 +87,9 @@ def trace_to_json(trace: Trace, *, indent: int | None = None) -> str:
         "meta": trace.run_info,
         "ops": trace.ops_setting,
         "ignore": list(trace.ignore),
-        "error": None if error is None else {
+        "error": None
+        if error is None
+        else {
             "type": getattr(error, "type_name", type(error).__name__),
             "message": str(error.args[0]) if error.args else "",
         },
@@ -133,8 +154,9 @@ def _load_location(value: Any, what: str) -> Location | None:
     if len(value) != 4:
         raise TraceFormatError(f"{what} should have 4 fields")
     filename, lineno, code, function = value
-    return Location(_expect(filename, str, what), _count(lineno, what),
-                    _expect(code, str, what), _expect(function, str, what))
+    return Location(
+        _expect(filename, str, what), _count(lineno, what), _expect(code, str, what), _expect(function, str, what)
+    )
 
 
 def _load_ints(value: Any, what: str) -> tuple[int, ...]:
@@ -208,7 +230,9 @@ def _load_call(value: Any, earlier: list[Call]) -> Call:
         inputs = _load_metas(value["inputs"], f"{what}.inputs")
         outputs = _load_metas(value["outputs"], f"{what}.outputs")
         return Call(
-            id=position, kind=kind, name=_expect(value["name"], str, f"{what}.name"),
+            id=position,
+            kind=kind,
+            name=_expect(value["name"], str, f"{what}.name"),
             type=_expect(value["type"], str, f"{what}.type"),
             inputs=inputs,
             outputs=outputs,
@@ -217,14 +241,15 @@ def _load_call(value: Any, earlier: list[Call]) -> Call:
             index=_count(value["index"], f"{what}.index"),
             parent_id=parent,
             args=_load_arg(_expect(value.get("args", []), list, f"{what}.args"), f"{what}.args"),
-            kwargs={key: _load_arg(v, f"{what}.kwargs") for key, v in
-                    _expect(value.get("kwargs", {}), dict, f"{what}.kwargs").items()},
+            kwargs={
+                key: _load_arg(v, f"{what}.kwargs")
+                for key, v in _expect(value.get("kwargs", {}), dict, f"{what}.kwargs").items()
+            },
             config=_load_config(value.get("config", {}), f"{what}.config"),
             num_params=_num_params(value, what),
             error=None if error is None else _expect(error, str, f"{what}.error"),
             defined_at=_load_location(value.get("defined_at"), f"{what}.defined_at"),
-            tensor_ids=_load_tensor_ids(value.get("tensor_ids", []), len(inputs) + len(outputs),
-                                        f"{what}.tensor_ids"),
+            tensor_ids=_load_tensor_ids(value.get("tensor_ids", []), len(inputs) + len(outputs), f"{what}.tensor_ids"),
         )
     except KeyError as missing:
         raise TraceFormatError(f"{what} lacks the field {missing}") from None
@@ -234,8 +259,9 @@ def _num_params(value: dict[str, Any], what: str) -> int:
     """``num_params``, or ``params`` as traces written before the rename call it."""
     counts = {key: _count(value[key], f"{what}.{key}") for key in ("num_params", "params") if key in value}
     if len(set(counts.values())) > 1:
-        raise TraceFormatError(f"{what}.num_params and {what}.params differ: "
-                               f"{counts['num_params']} and {counts['params']}")
+        raise TraceFormatError(
+            f"{what}.num_params and {what}.params differ: {counts['num_params']} and {counts['params']}"
+        )
     return next(iter(counts.values()), 0)
 
 
@@ -272,7 +298,7 @@ def load(source: str | os.PathLike[str]) -> Trace:
     except (ValueError, RecursionError) as bad:  # ValueError: also an int of over 4,300 digits
         raise TraceFormatError(f"not valid JSON: {bad}") from None
     if not isinstance(document, dict) or document.get("format") != FORMAT:
-        raise TraceFormatError("not a shapetrace trace (no \"format\": \"shapetrace-trace\" field)")
+        raise TraceFormatError('not a shapetrace trace (no "format": "shapetrace-trace" field)')
     version = document.get("version")
     if type(version) is not int or version != VERSION:
         raise TraceFormatError(f"trace format version {version!r} is not supported (this shapetrace reads {VERSION})")
@@ -287,10 +313,11 @@ def load(source: str | os.PathLike[str]) -> Trace:
         recorded = RecordedError(str(error.get("type", "Exception")), str(error.get("message", "")))
     ops = document.get("ops", True)
     if ops is not True and ops is not False and ops != "all":
-        raise TraceFormatError(f"ops should be true, false or \"all\", got {ops!r}")
+        raise TraceFormatError(f'ops should be true, false or "all", got {ops!r}')
     ignore = [_expect(code, str, "ignore") for code in _expect(document.get("ignore", []), list, "ignore")]
-    return Trace(calls, error=recorded, ops=ops, ignore=ignore,
-                 run_info=_expect(document.get("meta", {}), dict, "meta"))
+    return Trace(
+        calls, error=recorded, ops=ops, ignore=ignore, run_info=_expect(document.get("meta", {}), dict, "meta")
+    )
 
 
 def _read(source: str | os.PathLike[str]) -> str:

@@ -136,8 +136,18 @@ def tensor_meta(tensor: torch.Tensor, path: str) -> TensorMeta:
     else:
         contiguous, stride = True, ()
     nbytes = tensor.numel() * tensor.element_size()  # of the values stored (sparse: of the dense equivalent)
-    return _make_meta(path, shape, tensor.dtype, _device_name(tensor.device), contiguous, stride,
-                      tensor.requires_grad, nbytes, None, layout)
+    return _make_meta(
+        path,
+        shape,
+        tensor.dtype,
+        _device_name(tensor.device),
+        contiguous,
+        stride,
+        tensor.requires_grad,
+        nbytes,
+        None,
+        layout,
+    )
 
 
 _LAYOUT_NAMES: dict[torch.layout, str] = {}
@@ -294,12 +304,16 @@ def _attributes(value: Any) -> list[tuple[object, Any]] | None:
         return None
     if type(attributes) is not dict or isinstance(value, _NOT_WALKED):
         return None
-    return [(key, child) for key, child in attributes.items()
-            if type(key) is str and not key.startswith("_") and child is not None and not callable(child)]
+    return [
+        (key, child)
+        for key, child in attributes.items()
+        if type(key) is str and not key.startswith("_") and child is not None and not callable(child)
+    ]
 
 
-def collect_metas(value: Any, path: str = "", out: list[TensorMeta] | None = None,
-                  depth: int = 0, meta_of: MetaOf = tensor_meta) -> list[TensorMeta]:
+def collect_metas(
+    value: Any, path: str = "", out: list[TensorMeta] | None = None, depth: int = 0, meta_of: MetaOf = tensor_meta
+) -> list[TensorMeta]:
     """Every tensor in a nested value, in order, with its path.
 
     Containers are followed (tuples, lists, dicts, pytree nodes, named tuples,
@@ -338,8 +352,7 @@ def collect_metas(value: Any, path: str = "", out: list[TensorMeta] | None = Non
     return out
 
 
-def summarize_arg(value: Any, path: str, metas: list[TensorMeta], depth: int = 0,
-                  meta_of: MetaOf = tensor_meta) -> Any:
+def summarize_arg(value: Any, path: str, metas: list[TensorMeta], depth: int = 0, meta_of: MetaOf = tensor_meta) -> Any:
     """A JSON-ready stand-in for one argument of an op; tensors go to ``metas``.
 
     Tensors become ``{"tensor": path}`` (their metadata is in ``metas``),
@@ -356,9 +369,12 @@ def summarize_arg(value: Any, path: str, metas: list[TensorMeta], depth: int = 0
     if isinstance(value, float):
         return value if value == value and abs(value) != float("inf") else str(value)
     if isinstance(value, slice):
-        return {"slice": tuple(summarize_arg(part, _join(path, name), metas, depth + 1, meta_of)
-                               for name, part in (("start", value.start), ("stop", value.stop),
-                                                  ("step", value.step)))}
+        return {
+            "slice": tuple(
+                summarize_arg(part, _join(path, name), metas, depth + 1, meta_of)
+                for name, part in (("start", value.start), ("stop", value.stop), ("step", value.step))
+            )
+        }
     if value is Ellipsis:
         return {"ellipsis": True}
     if isinstance(value, torch.dtype):

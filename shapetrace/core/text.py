@@ -71,7 +71,7 @@ def short_path(filename: str) -> str:
     parts = filename.split(os.sep)
     for index in range(len(parts) - 2, -1, -1):
         if parts[index] in _LIBRARY_DIRS:
-            return os.sep.join(parts[index + 1:])
+            return os.sep.join(parts[index + 1 :])
     return filename
 
 

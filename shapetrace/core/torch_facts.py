@@ -27,8 +27,21 @@ TENSOR_PROPERTIES = frozenset({"T", "mT", "H", "mH", "real", "imag"})
 
 # Ops that give their input's elements, in the same order, a new shape
 # (lineage follows each dim through them).
-RESHAPE_OPS = frozenset({"view", "reshape", "view_as", "reshape_as", "flatten", "unflatten",
-                         "squeeze", "unsqueeze", "ravel", "atleast_2d", "atleast_3d"})
+RESHAPE_OPS = frozenset(
+    {
+        "view",
+        "reshape",
+        "view_as",
+        "reshape_as",
+        "flatten",
+        "unflatten",
+        "squeeze",
+        "unsqueeze",
+        "ravel",
+        "atleast_2d",
+        "atleast_3d",
+    }
+)
 # The reshapes that take any target shape: the ones that can reorder dims by
 # mistake where a permute was meant (ST002).
 VIEW_OPS = frozenset({"view", "reshape", "view_as", "reshape_as"})
@@ -36,24 +49,65 @@ VIEW_OPS = frozenset({"view", "reshape", "view_as", "reshape_as"})
 # among them may be a batch size baked in (ST003).
 SIZE_ARGUMENT_OPS = frozenset({"view", "reshape", "expand"})
 # Ops that swap or move dims.
-PERMUTE_OPS = frozenset({"permute", "transpose", "swapaxes", "swapdims", "movedim", "moveaxis",
-                         "t", "T", "mT", "mH"})
+PERMUTE_OPS = frozenset({"permute", "transpose", "swapaxes", "swapdims", "movedim", "moveaxis", "t", "T", "mT", "mH"})
 # Ops that reduce over ``dim`` (all dims without it).
-REDUCTION_OPS = frozenset({"mean", "sum", "max", "min", "amax", "amin", "argmax", "argmin", "prod",
-                           "std", "var", "logsumexp", "norm", "median", "nanmean", "nansum",
-                           "any", "all", "count_nonzero", "mode"})
+REDUCTION_OPS = frozenset(
+    {
+        "mean",
+        "sum",
+        "max",
+        "min",
+        "amax",
+        "amin",
+        "argmax",
+        "argmin",
+        "prod",
+        "std",
+        "var",
+        "logsumexp",
+        "norm",
+        "median",
+        "nanmean",
+        "nansum",
+        "any",
+        "all",
+        "count_nonzero",
+        "mode",
+    }
+)
 # Ops that make a tensor from sizes or data alone, not from an input tensor's axes.
-CREATION_OPS = frozenset({"randn", "rand", "zeros", "ones", "empty", "full", "randint", "normal",
-                          "new_zeros", "new_ones", "new_empty", "new_full", "arange", "eye",
-                          "linspace", "tensor", "as_tensor", "from_numpy"})
+CREATION_OPS = frozenset(
+    {
+        "randn",
+        "rand",
+        "zeros",
+        "ones",
+        "empty",
+        "full",
+        "randint",
+        "normal",
+        "new_zeros",
+        "new_ones",
+        "new_empty",
+        "new_full",
+        "arange",
+        "eye",
+        "linspace",
+        "tensor",
+        "as_tensor",
+        "from_numpy",
+    }
+)
 # The creation ops whose positional arguments are the sizes of the tensor they make.
-SIZED_CREATION_OPS = frozenset({"randn", "rand", "zeros", "ones", "empty", "full", "new_zeros",
-                                "new_ones", "new_empty", "new_full"})
+SIZED_CREATION_OPS = frozenset(
+    {"randn", "rand", "zeros", "ones", "empty", "full", "new_zeros", "new_ones", "new_empty", "new_full"}
+)
 # Ops that make a tensor shaped like their input (its axes carry over).
 LIKE_CREATION_OPS = frozenset({"zeros_like", "ones_like", "empty_like", "randn_like", "rand_like", "full_like"})
 # Ops that hand a tensor on unchanged in shape, on its way to where it is used.
-PASS_THROUGH_OPS = frozenset({"to", "cuda", "cpu", "float", "double", "half", "type", "detach", "clone",
-                              "contiguous", "requires_grad_"})
+PASS_THROUGH_OPS = frozenset(
+    {"to", "cuda", "cpu", "float", "double", "half", "type", "detach", "clone", "contiguous", "requires_grad_"}
+)
 
 # ------------------------------------------------------------- modules
 RNN_TYPES = frozenset({"RNN", "LSTM", "GRU"})
@@ -78,34 +132,93 @@ INPUT_NAMES = {
     "LSTMCell": {"0": "input", "1.0": "h_0", "1.1": "c_0"},
 }
 # Where an RNN's initial state sits among its inputs: positional or ``hx=``.
-HIDDEN_STATE_PATHS = frozenset(path for kind in RNN_TYPES for path, name in INPUT_NAMES[kind].items()
-                               if name in ("h_0", "c_0"))
+HIDDEN_STATE_PATHS = frozenset(
+    path for kind in RNN_TYPES for path, name in INPUT_NAMES[kind].items() if name in ("h_0", "c_0")
+)
 
 # Losses whose input and target are compared element by element (functional
 # and module forms); cross-entropy style losses are left out: their target
 # has no class dim by design.
-ELEMENTWISE_LOSS_OPS = frozenset({
-    "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "binary_cross_entropy",
-    "binary_cross_entropy_with_logits", "soft_margin_loss", "poisson_nll_loss", "kl_div",
-    "gaussian_nll_loss",
-})
-ELEMENTWISE_LOSS_MODULES = frozenset({
-    "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "BCELoss", "BCEWithLogitsLoss",
-    "SoftMarginLoss", "PoissonNLLLoss", "KLDivLoss", "GaussianNLLLoss",
-})
+ELEMENTWISE_LOSS_OPS = frozenset(
+    {
+        "mse_loss",
+        "l1_loss",
+        "smooth_l1_loss",
+        "huber_loss",
+        "binary_cross_entropy",
+        "binary_cross_entropy_with_logits",
+        "soft_margin_loss",
+        "poisson_nll_loss",
+        "kl_div",
+        "gaussian_nll_loss",
+    }
+)
+ELEMENTWISE_LOSS_MODULES = frozenset(
+    {
+        "MSELoss",
+        "L1Loss",
+        "SmoothL1Loss",
+        "HuberLoss",
+        "BCELoss",
+        "BCEWithLogitsLoss",
+        "SoftMarginLoss",
+        "PoissonNLLLoss",
+        "KLDivLoss",
+        "GaussianNLLLoss",
+    }
+)
 
 # ------------------------------------------------------- naming an op
 # Calls that read metadata or data rather than compute a tensor: leaving them
 # out makes the trace read like the code (``x.size(0)`` is not a step).
-_BOOKKEEPING = frozenset({
-    "dim", "ndimension", "size", "numel", "nelement", "stride", "storage_offset",
-    "is_contiguous", "element_size", "is_floating_point", "is_complex", "is_signed",
-    "get_device", "data_ptr", "untyped_storage", "storage", "item", "tolist", "numpy",
-    "__len__", "__repr__", "__str__", "__format__", "__hash__", "__bool__", "__index__",
-    "__int__", "__float__", "__complex__", "__iter__", "__reversed__", "__contains__",
-    "__reduce_ex__", "__deepcopy__", "__array__", "__dir__", "__sizeof__", "is_nonzero",
-    "has_names", "is_shared", "is_pinned", "__setstate__", "_is_view", "dim_order",
-})
+_BOOKKEEPING = frozenset(
+    {
+        "dim",
+        "ndimension",
+        "size",
+        "numel",
+        "nelement",
+        "stride",
+        "storage_offset",
+        "is_contiguous",
+        "element_size",
+        "is_floating_point",
+        "is_complex",
+        "is_signed",
+        "get_device",
+        "data_ptr",
+        "untyped_storage",
+        "storage",
+        "item",
+        "tolist",
+        "numpy",
+        "__len__",
+        "__repr__",
+        "__str__",
+        "__format__",
+        "__hash__",
+        "__bool__",
+        "__index__",
+        "__int__",
+        "__float__",
+        "__complex__",
+        "__iter__",
+        "__reversed__",
+        "__contains__",
+        "__reduce_ex__",
+        "__deepcopy__",
+        "__array__",
+        "__dir__",
+        "__sizeof__",
+        "is_nonzero",
+        "has_names",
+        "is_shared",
+        "is_pinned",
+        "__setstate__",
+        "_is_view",
+        "dim_order",
+    }
+)
 # Ops kept even though they return no tensor.
 KEEP_WITHOUT_OUTPUT = frozenset({"__setitem__", "barrier", "send", "isend"})
 
@@ -136,8 +249,11 @@ COLLECTIVES: dict[str, tuple[tuple[str, ...], str]] = {
 }
 # torch.distributed._functional_collectives: they return their result.
 FUNCTIONAL_COLLECTIVES: dict[str, str] = {
-    "all_reduce": "all", "all_gather_tensor": "all", "reduce_scatter_tensor": "all",
-    "all_to_all_single": "dtype", "broadcast": "all",
+    "all_reduce": "all",
+    "all_gather_tensor": "all",
+    "reduce_scatter_tensor": "all",
+    "all_to_all_single": "dtype",
+    "broadcast": "all",
 }
 COLLECTIVE_TYPES = ("dist.", "funcol.")  # the ``Call.type`` prefix of a recorded collective
 
@@ -146,20 +262,35 @@ def is_collective(call_type: str) -> bool:
     """Whether a call's ``type`` (``"dist.all_gather"``) names a collective."""
     return call_type.startswith(COLLECTIVE_TYPES)
 
+
 # Functional losses: recorded wherever the user calls them, even where other
 # ops are not (``shapetrace run`` records no op outside a model but these, the
 # loss that compares a traced model's output with its target).
-LOSS_OPS = ELEMENTWISE_LOSS_OPS | frozenset({
-    "cross_entropy", "nll_loss", "multilabel_soft_margin_loss",
-    "multi_margin_loss", "multilabel_margin_loss", "hinge_embedding_loss", "cosine_embedding_loss",
-    "margin_ranking_loss", "triplet_margin_loss", "ctc_loss",
-})
+LOSS_OPS = ELEMENTWISE_LOSS_OPS | frozenset(
+    {
+        "cross_entropy",
+        "nll_loss",
+        "multilabel_soft_margin_loss",
+        "multi_margin_loss",
+        "multilabel_margin_loss",
+        "hinge_embedding_loss",
+        "cosine_embedding_loss",
+        "margin_ranking_loss",
+        "triplet_margin_loss",
+        "ctc_loss",
+    }
+)
 
 _NAMESPACES = {
-    "torch": "torch", "torch.functional": "torch", "torch._C._VariableFunctions": "torch",
-    "torch.nn.functional": "F", "torch._C._nn": "F",
-    "torch._C._linalg": "torch.linalg", "torch._C._special": "torch.special",
-    "torch._C._fft": "torch.fft", "torch._C._nested": "torch.nested",
+    "torch": "torch",
+    "torch.functional": "torch",
+    "torch._C._VariableFunctions": "torch",
+    "torch.nn.functional": "F",
+    "torch._C._nn": "F",
+    "torch._C._linalg": "torch.linalg",
+    "torch._C._special": "torch.special",
+    "torch._C._fft": "torch.fft",
+    "torch._C._nested": "torch.nested",
 }
 
 _cache: dict[Any, tuple[str, str] | None] = {}
@@ -173,9 +304,7 @@ def _describe(func: Any) -> tuple[str, str] | None:
     if name in _BOOKKEEPING:
         return None
     qualname = getattr(func, "__qualname__", "") or ""
-    if getattr(func, "__objclass__", None) is TensorBase or qualname.startswith(
-        ("Tensor.", "TensorBase.")
-    ):
+    if getattr(func, "__objclass__", None) is TensorBase or qualname.startswith(("Tensor.", "TensorBase.")):
         return name, f"Tensor.{name}"
     module = getattr(func, "__module__", None) or ""
     namespace = _NAMESPACES.get(module, module.replace("torch._C.", "torch."))

@@ -42,59 +42,104 @@ class PrivateApi:
 PRIVATE_APIS = (
     # The op mode: pushed and popped by hand, so that it can be suspended
     # inside PyTorch's built-in modules (their fast paths stay on).
-    PrivateApi("torch._C:_push_on_torch_function_stack", "push the op mode (suspended per module)",
-               ("record/recorder.py",)),
+    PrivateApi(
+        "torch._C:_push_on_torch_function_stack", "push the op mode (suspended per module)", ("record/recorder.py",)
+    ),
     PrivateApi("torch._C:_pop_torch_function_stack", "pop the op mode", ("record/recorder.py",)),
     PrivateApi("torch._C:_len_torch_function_stack", "find the op mode among other modes", ("record/recorder.py",)),
     PrivateApi("torch._C:_get_function_stack_at", "whether the op mode is on top", ("record/recorder.py",)),
-    PrivateApi("torch._C:DisableTorchFunctionSubclass",
-               "read a tensor subclass's metadata without its __torch_function__ seeing it",
-               ("core/tensor_meta.py",)),
-    PrivateApi("torch._C:TensorBase", "tell Tensor methods from torch functions when naming an op",
-               ("core/torch_facts.py",)),
-    PrivateApi("torch._C:DisableTorchFunction",
-               "read a nested tensor's sizes without any mode or subclass seeing it", ("core/tensor_meta.py",)),
-    PrivateApi("torch:Tensor._nested_tensor_size",
-               "a nested tensor's component sizes (kept on the CPU): its padded-equivalent shape",
-               ("core/tensor_meta.py",)),
-    PrivateApi("torch.nested._internal.nested_tensor:NestedTensor._maybe_max_seqlen",
-               "a jagged tensor's longest component, when PyTorch knows it (else read from its CPU offsets)",
-               ("core/tensor_meta.py",), optional=True),
-    PrivateApi("torch.utils._pytree:SUPPORTED_NODES",
-               "flatten the containers libraries register (Hugging Face ModelOutput)", ("core/tensor_meta.py",)),
-    PrivateApi("torch._jit_internal:__file__", "the file of torch's boolean-dispatch wrappers (not a user line)",
-               ("record/frames.py",)),
+    PrivateApi(
+        "torch._C:DisableTorchFunctionSubclass",
+        "read a tensor subclass's metadata without its __torch_function__ seeing it",
+        ("core/tensor_meta.py",),
+    ),
+    PrivateApi(
+        "torch._C:TensorBase", "tell Tensor methods from torch functions when naming an op", ("core/torch_facts.py",)
+    ),
+    PrivateApi(
+        "torch._C:DisableTorchFunction",
+        "read a nested tensor's sizes without any mode or subclass seeing it",
+        ("core/tensor_meta.py",),
+    ),
+    PrivateApi(
+        "torch:Tensor._nested_tensor_size",
+        "a nested tensor's component sizes (kept on the CPU): its padded-equivalent shape",
+        ("core/tensor_meta.py",),
+    ),
+    PrivateApi(
+        "torch.nested._internal.nested_tensor:NestedTensor._maybe_max_seqlen",
+        "a jagged tensor's longest component, when PyTorch knows it (else read from its CPU offsets)",
+        ("core/tensor_meta.py",),
+        optional=True,
+    ),
+    PrivateApi(
+        "torch.utils._pytree:SUPPORTED_NODES",
+        "flatten the containers libraries register (Hugging Face ModelOutput)",
+        ("core/tensor_meta.py",),
+    ),
+    PrivateApi(
+        "torch._jit_internal:__file__",
+        "the file of torch's boolean-dispatch wrappers (not a user line)",
+        ("record/frames.py",),
+    ),
     # Module hooks: what nn.Module keeps and how Module._call_impl runs them.
-    PrivateApi("torch.nn.modules.module:_global_forward_hooks", "whether other global hooks are registered",
-               ("record/hooks.py",)),
-    PrivateApi("torch.nn.modules.module:_global_forward_pre_hooks", "whether other global hooks are registered",
-               ("record/hooks.py",)),
-    PrivateApi("torch.nn.modules.module:_global_forward_hooks_with_kwargs",
-               "forget a removed global hook's kwargs flag", ("record/hooks.py",)),
-    PrivateApi("torch.nn.modules.module:Module._call_impl",
-               "the frame that runs a module's hooks (its name tells the error path; its inner() holds kwargs)",
-               ("record/hooks.py", "record/recorder.py")),
-    PrivateApi("nn.Module()._forward_hooks", "a module with hooks of its own gets its own hooks",
-               ("record/hooks.py",)),
-    PrivateApi("nn.Module()._forward_pre_hooks", "a module with hooks of its own gets its own hooks",
-               ("record/hooks.py",)),
-    PrivateApi("nn.Module()._forward_pre_hooks_with_kwargs", "pass a module's kwargs to the global pre-hook",
-               ("record/hooks.py",)),
-    PrivateApi("nn.Module()._modules", "walk the children without named_modules()'s cost",
-               ("record/module_info.py", "record/tracing.py")),
-    PrivateApi("nn.Module()._parameters", "count parameters without parameters()'s cost",
-               ("record/module_info.py",)),
-    PrivateApi("nn.Module:_named_members", "a class overriding it finds its parameters its own way",
-               ("record/module_info.py",)),
+    PrivateApi(
+        "torch.nn.modules.module:_global_forward_hooks",
+        "whether other global hooks are registered",
+        ("record/hooks.py",),
+    ),
+    PrivateApi(
+        "torch.nn.modules.module:_global_forward_pre_hooks",
+        "whether other global hooks are registered",
+        ("record/hooks.py",),
+    ),
+    PrivateApi(
+        "torch.nn.modules.module:_global_forward_hooks_with_kwargs",
+        "forget a removed global hook's kwargs flag",
+        ("record/hooks.py",),
+    ),
+    PrivateApi(
+        "torch.nn.modules.module:Module._call_impl",
+        "the frame that runs a module's hooks (its name tells the error path; its inner() holds kwargs)",
+        ("record/hooks.py", "record/recorder.py"),
+    ),
+    PrivateApi("nn.Module()._forward_hooks", "a module with hooks of its own gets its own hooks", ("record/hooks.py",)),
+    PrivateApi(
+        "nn.Module()._forward_pre_hooks", "a module with hooks of its own gets its own hooks", ("record/hooks.py",)
+    ),
+    PrivateApi(
+        "nn.Module()._forward_pre_hooks_with_kwargs",
+        "pass a module's kwargs to the global pre-hook",
+        ("record/hooks.py",),
+    ),
+    PrivateApi(
+        "nn.Module()._modules",
+        "walk the children without named_modules()'s cost",
+        ("record/module_info.py", "record/tracing.py"),
+    ),
+    PrivateApi("nn.Module()._parameters", "count parameters without parameters()'s cost", ("record/module_info.py",)),
+    PrivateApi(
+        "nn.Module:_named_members", "a class overriding it finds its parameters its own way", ("record/module_info.py",)
+    ),
     # Optional: used when present, skipped when not.
-    PrivateApi("torch._dynamo.trace_rules:add", "tell torch.compile not to trace shapetrace's own files",
-               ("record/dynamo.py",), optional=True),
-    PrivateApi("torch.distributed._functional_collectives:all_reduce",
-               "record the functional collectives (all_reduce, all_gather_tensor, ...) a user calls",
-               ("record/distributed.py",), optional=True),
-    PrivateApi("torch.distributed.distributed_c10d:_get_default_store",
-               "--dist-check's store when torchrun's variables are not set (a process group of the user's)",
-               ("record/dist_check.py",), optional=True),
+    PrivateApi(
+        "torch._dynamo.trace_rules:add",
+        "tell torch.compile not to trace shapetrace's own files",
+        ("record/dynamo.py",),
+        optional=True,
+    ),
+    PrivateApi(
+        "torch.distributed._functional_collectives:all_reduce",
+        "record the functional collectives (all_reduce, all_gather_tensor, ...) a user calls",
+        ("record/distributed.py",),
+        optional=True,
+    ),
+    PrivateApi(
+        "torch.distributed.distributed_c10d:_get_default_store",
+        "--dist-check's store when torchrun's variables are not set (a process group of the user's)",
+        ("record/dist_check.py",),
+        optional=True,
+    ),
 )
 
 

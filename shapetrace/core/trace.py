@@ -35,9 +35,16 @@ class Trace:
     (5, 30, 64)
     """
 
-    def __init__(self, calls: Sequence[Call] = (), *, error: BaseException | None = None,
-                 ops: bool | str = True, ignore: Iterable[str] = (),
-                 run_info: dict[str, Any] | None = None, meta: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        calls: Sequence[Call] = (),
+        *,
+        error: BaseException | None = None,
+        ops: bool | str = True,
+        ignore: Iterable[str] = (),
+        run_info: dict[str, Any] | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> None:
         self._calls: tuple[Call, ...] = tuple(calls)
         self._error = error
         self._ops = ops
@@ -140,8 +147,10 @@ class Trace:
         """
         if not isinstance(name, str):
             hint = f"; t.calls[{name}] is the call at that position" if isinstance(name, int) else ""
-            raise ShapetraceError(f"calls are looked up by a module's qualified name, a str such as 'lstm', "
-                                  f"not {type(name).__name__}{hint}")
+            raise ShapetraceError(
+                f"calls are looked up by a module's qualified name, a str such as 'lstm', "
+                f"not {type(name).__name__}{hint}"
+            )
         calls = self._names().get(name)
         if calls is None:
             raise UnknownCallError(name, self._names())
@@ -223,8 +232,9 @@ class Trace:
         """
         from shapetrace.render.report import print_report
 
-        print_report(self, ops=check_flag("Trace.print", "ops", ops), depth=check_depth("Trace.print", depth),
-                     file=file)
+        print_report(
+            self, ops=check_flag("Trace.print", "ops", ops), depth=check_depth("Trace.print", depth), file=file
+        )
 
     def __rich__(self) -> RenderableType:
         """What ``rich.print(t)`` shows: the summary line, the table and the findings."""
@@ -314,8 +324,15 @@ class Trace:
             return annotate(self, verbose=verbose, rich=True, max_column=max_column)
         return annotate(self, verbose=verbose, max_column=max_column)
 
-    def graph(self, *, depth: int | None = None, ops: bool = False, collapse: bool = True,
-              rankdir: str = "TB", max_size: int | None = 800) -> graphviz.Digraph:
+    def graph(
+        self,
+        *,
+        depth: int | None = None,
+        ops: bool = False,
+        collapse: bool = True,
+        rankdir: str = "TB",
+        max_size: int | None = 800,
+    ) -> graphviz.Digraph:
         """The data flow as a ``graphviz.Digraph``: a node per module call, a
         cluster per parent, each edge labelled with its tensor's shape.
 
@@ -350,10 +367,14 @@ class Trace:
         from shapetrace.render.graph.digraph import trace_graph
 
         function = "Trace.graph"
-        return trace_graph(self, depth=check_depth(function, depth), ops=check_flag(function, "ops", ops),
-                           collapse=check_flag(function, "collapse", collapse),
-                           rankdir=check_choice(function, "rankdir", rankdir, ("TB", "LR", "BT", "RL")),
-                           max_size=None if max_size is None else check_int(function, "max_size", max_size, minimum=1))
+        return trace_graph(
+            self,
+            depth=check_depth(function, depth),
+            ops=check_flag(function, "ops", ops),
+            collapse=check_flag(function, "collapse", collapse),
+            rankdir=check_choice(function, "rankdir", rankdir, ("TB", "LR", "BT", "RL")),
+            max_size=None if max_size is None else check_int(function, "max_size", max_size, minimum=1),
+        )
 
     def tree(self, *, ops: bool = False, depth: int | None = None, collapse: bool = True) -> RenderableType:
         """A rich tree of the calls with their shapes and parameter counts.
@@ -381,8 +402,12 @@ class Trace:
         from shapetrace.render.tree import trace_tree
 
         function = "Trace.tree"
-        return trace_tree(self, ops=check_flag(function, "ops", ops), depth=check_depth(function, depth),
-                          collapse=check_flag(function, "collapse", collapse))
+        return trace_tree(
+            self,
+            ops=check_flag(function, "ops", ops),
+            depth=check_depth(function, depth),
+            collapse=check_flag(function, "collapse", collapse),
+        )
 
     def _repr_html_(self) -> str:
         from shapetrace.render.html import trace_html

@@ -113,8 +113,9 @@ class DataWatch:
         _active.append(self)
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if self in _active:
             _active.remove(self)
         if not _active:
@@ -188,8 +189,15 @@ def _watched_fetch(original: Callable, *, iterable: bool) -> Callable:
                 return collate(data)
             except Exception as error:
                 worker = get_worker_info()
-                watch.note(error, CollateFailure(_leaves_of(data), indices if indices and len(indices) == len(data)
-                                                 else None, start, worker.id if worker is not None else None))
+                watch.note(
+                    error,
+                    CollateFailure(
+                        _leaves_of(data),
+                        indices if indices and len(indices) == len(data) else None,
+                        start,
+                        worker.id if worker is not None else None,
+                    ),
+                )
                 _hide_own_frames(error)
                 raise
 
@@ -218,8 +226,13 @@ class _PositionsCollate:
         try:
             return self.collate(data)
         except Exception as error:
-            self.watch.note(error, CollateFailure(
-                _leaves_of(data), indices_unavailable=f"this PyTorch has no {FETCH_MODULE} fetchers to read them from"))
+            self.watch.note(
+                error,
+                CollateFailure(
+                    _leaves_of(data),
+                    indices_unavailable=f"this PyTorch has no {FETCH_MODULE} fetchers to read them from",
+                ),
+            )
             raise
 
 
@@ -257,8 +270,9 @@ def _facts_of(loader: DataLoader, location: Location | None) -> LoaderFacts:
     replicas = per_rank = None
     if isinstance(sampler, DistributedSampler):
         replicas, per_rank = sampler.num_replicas, len(sampler)
-    return LoaderFacts(location, num_samples, loader.batch_size, bool(loader.drop_last), type(sampler).__name__,
-                       replicas, per_rank)
+    return LoaderFacts(
+        location, num_samples, loader.batch_size, bool(loader.drop_last), type(sampler).__name__, replicas, per_rank
+    )
 
 
 def _hide_own_frames(error: BaseException) -> None:

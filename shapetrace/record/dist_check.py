@@ -85,8 +85,10 @@ class DistCheck:
             dist = torch.distributed
             store = run_store()
             if store is None:
-                raise CollectiveMismatchError("shapetrace --dist-check: no store to reach the other ranks "
-                                              "(set MASTER_ADDR and MASTER_PORT, or init the process group)")
+                raise CollectiveMismatchError(
+                    "shapetrace --dist-check: no store to reach the other ranks "
+                    "(set MASTER_ADDR and MASTER_PORT, or init the process group)"
+                )
             prefixed = dist.PrefixStore(store_prefix() + "check", store)
             self._group = dist.ProcessGroupGloo(prefixed, self.info.rank, self.info.world_size, _timeout())
         return self._group
@@ -101,7 +103,7 @@ class DistCheck:
         longest = max(sizes) or 1
         buffer = torch.zeros(longest, dtype=torch.uint8)
         if data:
-            buffer[:len(data)] = torch.frombuffer(bytearray(data), dtype=torch.uint8)
+            buffer[: len(data)] = torch.frombuffer(bytearray(data), dtype=torch.uint8)
         gathered = [torch.empty(longest, dtype=torch.uint8) for _ in range(world)]
         group.allgather([gathered], [buffer]).wait()
         return [part[:size].numpy().tobytes() for part, size in zip(gathered, sizes)]
@@ -113,7 +115,8 @@ class DistCheck:
             self.failed = True
             raise CollectiveMismatchError(
                 f"shapetrace --dist-check: {fingerprint['op']} at {fingerprint['at']}: the other ranks did not "
-                f"answer within {_timeout().total_seconds():.0f} s ({str(error).splitlines()[0]})") from None
+                f"answer within {_timeout().total_seconds():.0f} s ({str(error).splitlines()[0]})"
+            ) from None
         return [json.loads(part) for part in parts]
 
     # ------------------------------------------------------------ checks
@@ -125,8 +128,13 @@ class DistCheck:
         shown = [_meta_entry(m) for m in collect_metas(sent)] or every
         compared = {"all": every, "first": every[:1], "dtype": [[None, e[1]] for e in every]}.get(rule, [])
         location = event.location
-        fingerprint = {"rank": self.info.rank, "op": event.type, "at": str(location) if location else "?",
-                       "compared": compared, "shown": shown}
+        fingerprint = {
+            "rank": self.info.rank,
+            "op": event.type,
+            "at": str(location) if location else "?",
+            "compared": compared,
+            "shown": shown,
+        }
         everyone = self._exchange(fingerprint)
         if all(_same(entry, everyone[0]) for entry in everyone):
             return

@@ -98,8 +98,16 @@ class DistSession:
     ``window``: how many collectives are recorded (and checked) in all.
     """
 
-    def __init__(self, info: RankInfo, recorder: Recorder, trace: Trace, *, directory: str | None = ".",
-                 check: bool = False, window: int = DEFAULT_WINDOW) -> None:
+    def __init__(
+        self,
+        info: RankInfo,
+        recorder: Recorder,
+        trace: Trace,
+        *,
+        directory: str | None = ".",
+        check: bool = False,
+        window: int = DEFAULT_WINDOW,
+    ) -> None:
         self.info, self.recorder, self.trace = info, recorder, trace
         self.directory, self.window = directory, window
         self.recorded = 0
@@ -129,8 +137,9 @@ class DistSession:
         with contextlib.suppress(ImportError):
             import torch.distributed._functional_collectives as funcol  # private: guarded
 
-            targets += [(funcol, name, f"funcol.{name}", ("<result>",), rule)
-                        for name, rule in FUNCTIONAL_COLLECTIVES.items()]
+            targets += [
+                (funcol, name, f"funcol.{name}", ("<result>",), rule) for name, rule in FUNCTIONAL_COLLECTIVES.items()
+            ]
         originals: dict[int, Callable] = {}
         for owner, name, type_name, outputs, rule in targets:
             original = getattr(owner, name, None)
@@ -149,8 +158,7 @@ class DistSession:
             if self._old_sigterm is not None:
                 signal.signal(signal.SIGTERM, self._old_sigterm)
 
-    def _wrap(self, original: Callable, name: str, type_name: str, outputs: tuple[str, ...],
-              rule: str) -> Callable:
+    def _wrap(self, original: Callable, name: str, type_name: str, outputs: tuple[str, ...], rule: str) -> Callable:
         session = self
 
         @functools.wraps(original)
@@ -161,12 +169,24 @@ class DistSession:
         return collective
 
     # ------------------------------------------------------------ calls
-    def call(self, original: Callable, described: tuple[str, str], outputs: tuple[str, ...], rule: str,
-             args: tuple, kwargs: dict, caller: Any) -> Any:
+    def call(
+        self,
+        original: Callable,
+        described: tuple[str, str],
+        outputs: tuple[str, ...],
+        rule: str,
+        args: tuple,
+        kwargs: dict,
+        caller: Any,
+    ) -> Any:
         """Record (and check) one collective called from the user's code, then run it."""
         recorder = self.recorder
-        if (not self.open or recorder.busy or threading.get_ident() != recorder.thread
-                or frames.is_internal(caller.f_code)):
+        if (
+            not self.open
+            or recorder.busy
+            or threading.get_ident() != recorder.thread
+            or frames.is_internal(caller.f_code)
+        ):
             return original(*args, **kwargs)
         bound = self._bind(original, args, kwargs)
         group = bound.get("group")

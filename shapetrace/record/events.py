@@ -24,13 +24,42 @@ class Event:
     Arguments are positional: an event is made for every call recorded.
     """
 
-    __slots__ = ("args", "depth", "error", "id", "index", "info", "inputs", "kind", "kwargs", "location",
-                 "module_id", "name", "outputs", "parent_id", "tensor_ids", "type")
+    __slots__ = (
+        "args",
+        "depth",
+        "error",
+        "id",
+        "index",
+        "info",
+        "inputs",
+        "kind",
+        "kwargs",
+        "location",
+        "module_id",
+        "name",
+        "outputs",
+        "parent_id",
+        "tensor_ids",
+        "type",
+    )
 
-    def __init__(self, id: int, kind: CallKind, name: str, type: str, inputs: tuple[TensorMeta, ...],
-                 tensor_ids: tuple[int, ...], location: Location | None, depth: int, index: int, parent_id: int | None,
-                 args: tuple = (), kwargs: dict | None = None, info: ModuleInfo | None = None,
-                 module_id: int = 0) -> None:
+    def __init__(
+        self,
+        id: int,
+        kind: CallKind,
+        name: str,
+        type: str,
+        inputs: tuple[TensorMeta, ...],
+        tensor_ids: tuple[int, ...],
+        location: Location | None,
+        depth: int,
+        index: int,
+        parent_id: int | None,
+        args: tuple = (),
+        kwargs: dict | None = None,
+        info: ModuleInfo | None = None,
+        module_id: int = 0,
+    ) -> None:
         self.id, self.kind, self.name, self.type = id, kind, name, type
         # The inputs' identities; the outputs' are added when the call returns.
         self.inputs, self.tensor_ids, self.location = inputs, tensor_ids, location
@@ -42,10 +71,25 @@ class Event:
 
     def freeze(self) -> Call:
         config, num_params, defined_at = self.info or NO_MODULE_INFO
-        return make_call(self.id, self.kind, self.name, self.type, self.inputs, self.outputs, self.location,
-                         self.depth, self.index, self.parent_id, self.args,
-                         self.kwargs if self.kwargs is not None else {}, config or {}, num_params or 0, self.error,
-                         defined_at, self.tensor_ids)
+        return make_call(
+            self.id,
+            self.kind,
+            self.name,
+            self.type,
+            self.inputs,
+            self.outputs,
+            self.location,
+            self.depth,
+            self.index,
+            self.parent_id,
+            self.args,
+            self.kwargs if self.kwargs is not None else {},
+            config or {},
+            num_params or 0,
+            self.error,
+            defined_at,
+            self.tensor_ids,
+        )
 
 
 NO_MODULE_INFO: ModuleInfo = ({}, 0, None)
@@ -73,10 +117,10 @@ def unwrapped_name(name: str, root: nn.Module) -> str:
     """``lstm`` for DDP's ``module.lstm``, ``a`` for FSDP's ``a._fsdp_wrapped_module.0``'s
     parent; the wrapped module itself is ``module`` (``a.module``), as under DDP."""
     if name.startswith("module.") and type(root).__name__ == "DistributedDataParallel":
-        name = name[len("module."):]
+        name = name[len("module.") :]
     for segment in _WRAPPER_SEGMENTS:
         if segment[:-1] in name:
             name = name.replace(segment, "")
             if name.endswith(segment[:-1]):
-                name = name[:-len(segment) + 1] + "module"
+                name = name[: -len(segment) + 1] + "module"
     return name

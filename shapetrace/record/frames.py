@@ -39,8 +39,17 @@ _INTERNAL_PREFIXES = (
 # The console script run by path (`.venv/bin/shapetrace run x.py`, not on PATH) is
 # the program, as given and absolute: read here, before `run` hands argv to the script.
 _SCRIPT = sys.argv[0] if sys.argv and os.path.basename(sys.argv[0]) in ("shapetrace", "shapetrace.exe") else ""
-_LAUNCHERS = frozenset(path for path in (shutil.which("shapetrace"), runpy.__file__, "<frozen runpy>", _SCRIPT,
-                                         _SCRIPT and os.path.abspath(_SCRIPT)) if path)
+_LAUNCHERS = frozenset(
+    path
+    for path in (
+        shutil.which("shapetrace"),
+        runpy.__file__,
+        "<frozen runpy>",
+        _SCRIPT,
+        _SCRIPT and os.path.abspath(_SCRIPT),
+    )
+    if path
+)
 _HANDLE_TORCH_FUNCTION = torch.overrides.handle_torch_function.__code__
 _DISPATCH_WRAPPER_FILE = DISPATCH_WRAPPER_FILE
 
@@ -53,9 +62,13 @@ _locations: dict[tuple[int, int], Location] = {}
 _distinct_locations: dict[Location, Location] = {}
 _calls_from: dict[tuple[int, int], Callable[[Callable, tuple, dict], Any]] = {}
 # The code of every function call_from makes, placed at a user's line.
-_CALL_CODE = next(const for const in compile(
-    "def call(func, args, kwargs): __tracebackhide__ = True; return func(*args, **kwargs)",
-    "<shapetrace>", "exec").co_consts if isinstance(const, CodeType))
+_CALL_CODE = next(
+    const
+    for const in compile(
+        "def call(func, args, kwargs): __tracebackhide__ = True; return func(*args, **kwargs)", "<shapetrace>", "exec"
+    ).co_consts
+    if isinstance(const, CodeType)
+)
 _CALL_NAME = "<shapetrace op>"
 
 # torch.nn.utils.rnn's functions are Python code around one primitive each:
@@ -96,8 +109,9 @@ def is_internal(code: CodeType) -> bool:
     """True for code in torch or shapetrace (cached per code object)."""
     internal = _internal.get(id(code))
     if internal is None:
-        internal = _internal[_keep(code)] = (code.co_filename.startswith(_INTERNAL_PREFIXES)
-                                             or code.co_filename in _LAUNCHERS)
+        internal = _internal[_keep(code)] = (
+            code.co_filename.startswith(_INTERNAL_PREFIXES) or code.co_filename in _LAUNCHERS
+        )
     return internal
 
 

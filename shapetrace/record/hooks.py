@@ -52,7 +52,8 @@ def _registers_plainly(kind: type[nn.Module]) -> bool:
     if plain is None:
         plain = _plain_registration[kind] = (
             kind.register_forward_pre_hook is nn.Module.register_forward_pre_hook
-            and kind.register_forward_hook is nn.Module.register_forward_hook)
+            and kind.register_forward_hook is nn.Module.register_forward_hook
+        )
     return plain
 
 
@@ -64,8 +65,10 @@ class ModuleHooks:
         self._handles: list[RemovableHandle] = []
 
     def attach(self, module: nn.Module) -> None:
-        for handle in (module.register_forward_pre_hook(self._pre_hook, with_kwargs=True),
-                       module.register_forward_hook(self._post_hook, with_kwargs=True, always_call=True)):
+        for handle in (
+            module.register_forward_pre_hook(self._pre_hook, with_kwargs=True),
+            module.register_forward_hook(self._post_hook, with_kwargs=True, always_call=True),
+        ):
             self._handles.append(handle)
             hide_handle(handle)  # a copy or pickle of the module made while tracing must not carry it
 
@@ -95,8 +98,9 @@ class GlobalHooks:
     from pickling and copying while it is (invisible.py).
     """
 
-    def __init__(self, pre_hook: Callable[..., None], post_hook: Callable[..., None],
-                 on_return: Callable[[], None]) -> None:
+    def __init__(
+        self, pre_hook: Callable[..., None], post_hook: Callable[..., None], on_return: Callable[[], None]
+    ) -> None:
         self._pre_hook, self._post_hook, self._on_return = pre_hook, post_hook, on_return
         self._handles: list[RemovableHandle] = []
         self._kwargs_flags: list[tuple[dict, int]] = []  # (a module's with_kwargs dict, our id in it)
@@ -162,8 +166,9 @@ class GlobalHooks:
         if len(self._handles) != 2:
             return False
         pre, post = self._handles
-        return (list(torch_module._global_forward_pre_hooks) == [pre.id]
-                and list(torch_module._global_forward_hooks) == [post.id])
+        return list(torch_module._global_forward_pre_hooks) == [pre.id] and list(
+            torch_module._global_forward_hooks
+        ) == [post.id]
 
     def _returned(self, module: nn.Module, args: tuple, result: Any) -> None:
         if self._aside_call is None or threading.get_ident() != self._thread:

@@ -88,7 +88,8 @@ def module_config(module: nn.Module) -> dict[str, Any]:
     for key in candidates:
         value = attributes[key]
         if isinstance(value, _CONFIG_TYPES) or (
-                isinstance(value, tuple) and all(isinstance(v, _CONFIG_TYPES) for v in value)):
+            isinstance(value, tuple) and all(isinstance(v, _CONFIG_TYPES) for v in value)
+        ):
             config[key] = value
     return config
 
@@ -99,8 +100,10 @@ def _public_attributes(kind: type, attributes: dict[str, Any]) -> tuple[str, ...
     checked with a set comparison (0.3 us) instead of a walk (1 us)."""
     known = _public_names.get(kind)
     if known is None or attributes.keys() != known[0]:
-        known = _public_names[kind] = (frozenset(attributes), tuple(
-            key for key in attributes if key not in _MODULE_STATE and key[:1] != "_"))
+        known = _public_names[kind] = (
+            frozenset(attributes),
+            tuple(key for key in attributes if key not in _MODULE_STATE and key[:1] != "_"),
+        )
     return known[1]
 
 
@@ -188,5 +191,6 @@ def _plain(kind: type) -> bool:
     plain = _plain_traversal.get(kind)
     if plain is None:
         plain = _plain_traversal[kind] = all(
-            getattr(kind, name, None) is getattr(nn.Module, name) for name in _TRAVERSAL)
+            getattr(kind, name, None) is getattr(nn.Module, name) for name in _TRAVERSAL
+        )
     return plain

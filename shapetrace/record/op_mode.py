@@ -47,8 +47,9 @@ class OpMode(TorchFunctionMode):
         if described is None or (recorder.losses_only and described[0] not in LOSS_OPS):
             return func(*args, **kwargs)
         caller = frames.op_caller(sys._getframe(1))
-        if recorder.ops != "all" and (caller is None or (frames.is_internal(caller.f_code)
-                                                         and caller.f_code not in COMPOSITE_CODES)):
+        if recorder.ops != "all" and (
+            caller is None or (frames.is_internal(caller.f_code) and caller.f_code not in COMPOSITE_CODES)
+        ):
             # an op of library code, not of the user's (nor a transformer layer's add)
             described = frames.packing_op(caller, described[0])
             if described is None:

@@ -60,8 +60,14 @@ class Recorder:
     ``ops_at_top`` says whether ops outside any module are recorded.
     """
 
-    def __init__(self, model: nn.Module | None, ops: OpsSetting = True, *,
-                 root_filter: RootFilter | None = None, ops_at_top: bool = True) -> None:
+    def __init__(
+        self,
+        model: nn.Module | None,
+        ops: OpsSetting = True,
+        *,
+        root_filter: RootFilter | None = None,
+        ops_at_top: bool = True,
+    ) -> None:
         self.model = model
         self.ops = ops
         self.thread = _get_ident()
@@ -180,10 +186,18 @@ class Recorder:
 
     def _global_pre_hook(self, module: nn.Module, args: tuple, kwargs: dict | None = None) -> None:
         members = self._global_members
-        if members is not None and id(module) not in members and not (
-                not self._stack and isinstance(module, _Loss) and self._adopt(module)):
-            if (self.ops_wanted and self.ops is True and id(module) not in self._own_hooked
-                    and is_builtin_module(module) and _get_ident() == self.thread):
+        if (
+            members is not None
+            and id(module) not in members
+            and not (not self._stack and isinstance(module, _Loss) and self._adopt(module))
+        ):
+            if (
+                self.ops_wanted
+                and self.ops is True
+                and id(module) not in self._own_hooked
+                and is_builtin_module(module)
+                and _get_ident() == self.thread
+            ):
                 self._suspend_ops(sys._getframe(1))
             return
         if kwargs is None:
@@ -280,9 +294,22 @@ class Recorder:
             collect_metas(kwargs, "", inputs, 0, self._meta_of)
         index = self._counts.get(name, 0)
         self._counts[name] = index + 1
-        return Event(len(self._events), "module", name, type(module).__name__, tuple(inputs),
-                      tuple(identities), location,
-                      len(stack), index, parent.id if parent is not None else None, (), None, info, module_id)
+        return Event(
+            len(self._events),
+            "module",
+            name,
+            type(module).__name__,
+            tuple(inputs),
+            tuple(identities),
+            location,
+            len(stack),
+            index,
+            parent.id if parent is not None else None,
+            (),
+            None,
+            info,
+            module_id,
+        )
 
     def _exit(self, module: nn.Module, result: Any, exc: BaseException | None) -> None:
         if self.busy or _get_ident() != self.thread:
@@ -367,8 +394,7 @@ class Recorder:
         return info
 
     # ---------------------------------------------------------------- ops
-    def op_started(self, described: tuple[str, str], user_frame: FrameType | None, args: tuple,
-                   kwargs: dict) -> Event:
+    def op_started(self, described: tuple[str, str], user_frame: FrameType | None, args: tuple, kwargs: dict) -> Event:
         self.busy = True
         try:
             name, op_type = described
@@ -384,8 +410,20 @@ class Recorder:
             key = (id(location), name)
             index = self._op_counts.get(key, 0)
             self._op_counts[key] = index + 1
-            return Event(-1, "op", name, op_type, tuple(metas), tuple(self._identities), location,
-                          len(self._stack), index, parent.id if parent is not None else None, summary, kw_summary)
+            return Event(
+                -1,
+                "op",
+                name,
+                op_type,
+                tuple(metas),
+                tuple(self._identities),
+                location,
+                len(self._stack),
+                index,
+                parent.id if parent is not None else None,
+                summary,
+                kw_summary,
+            )
         finally:
             self.busy = False
 

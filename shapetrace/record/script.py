@@ -77,9 +77,17 @@ class ScriptRun:
     dist: DistSession | None = None  # under torchrun: this rank's session
 
 
-def run_script(path: str, argv: Sequence[str] = (), *, ops: OpsSetting = True,
-               max_calls: int = DEFAULT_MAX_CALLS, ignore: Sequence[str] = (), dist_dir: str | None = ".",
-               dist_check: bool = False, module: str | None = None) -> ScriptRun:
+def run_script(
+    path: str,
+    argv: Sequence[str] = (),
+    *,
+    ops: OpsSetting = True,
+    max_calls: int = DEFAULT_MAX_CALLS,
+    ignore: Sequence[str] = (),
+    dist_dir: str | None = ".",
+    dist_check: bool = False,
+    module: str | None = None,
+) -> ScriptRun:
     """Run ``path`` as ``__main__`` with ``argv``; return the trace and exit code.
 
     Under torchrun each rank also writes ``trace.rank{R}.json`` to
@@ -94,8 +102,15 @@ def run_script(path: str, argv: Sequence[str] = (), *, ops: OpsSetting = True,
         raise ShapetraceError(f"no such script: {path}")
     ranked = rank_info() is not None
     root_filter = FirstPassesFilter(max_calls) if ranked else FirstPassFilter(max_calls)
-    block = _TraceBlock(None, ops, ignore, root_filter=root_filter, ops_at_top=False,
-                        dist_dir=dist_dir if ranked else None, dist_check=dist_check)
+    block = _TraceBlock(
+        None,
+        ops,
+        ignore,
+        root_filter=root_filter,
+        ops_at_top=False,
+        dist_dir=dist_dir if ranked else None,
+        dist_check=dist_check,
+    )
     if isinstance(root_filter, FirstPassFilter):
         # How many passes each recorded top-level call stands for, filled as
         # the script runs (the findings count the batches of an epoch from it).

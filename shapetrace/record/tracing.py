@@ -23,37 +23,58 @@ _ScriptModule = torch.jit.ScriptModule
 class _TraceBlock:
     """Records from ``__enter__`` to ``__exit__``; the Trace is complete after exit."""
 
-    def __init__(self, model: nn.Module | None, ops: OpsSetting, ignore: Iterable[str],
-                 root_filter: RootFilter | None = None, ops_at_top: bool = True, *,
-                 dist_dir: str | None = None, dist_check: bool = False, dist_window: int = DEFAULT_WINDOW) -> None:
+    def __init__(
+        self,
+        model: nn.Module | None,
+        ops: OpsSetting,
+        ignore: Iterable[str],
+        root_filter: RootFilter | None = None,
+        ops_at_top: bool = True,
+        *,
+        dist_dir: str | None = None,
+        dist_check: bool = False,
+        dist_window: int = DEFAULT_WINDOW,
+    ) -> None:
         if model is not None and not isinstance(model, nn.Module):
-            raise ShapetraceError(
-                f"trace() takes an nn.Module or None, not {type(model).__name__}")
+            raise ShapetraceError(f"trace() takes an nn.Module or None, not {type(model).__name__}")
         if ops not in (True, False, "all"):
             raise ShapetraceError(f"trace(ops=...) takes True, False or 'all', not {ops!r}")
         if ops != "all":
             ops = bool(ops)  # 1 and 0 pass the check above; the trace and its JSON say True/False
         if isinstance(model, _ScriptModule):  # a scripted child is recorded as one opaque call
-            raise ShapetraceError(f"cannot trace {type(model).__name__}: the model is a TorchScript module "
-                                  "(torch.jit.script or torch.jit.trace), which runs outside Python; trace the "
-                                  "module before scripting it")
+            raise ShapetraceError(
+                f"cannot trace {type(model).__name__}: the model is a TorchScript module "
+                "(torch.jit.script or torch.jit.trace), which runs outside Python; trace the "
+                "module before scripting it"
+            )
         self._recorder = Recorder(model, ops, root_filter=root_filter, ops_at_top=ops_at_top)
-        self.trace = Trace(ops=ops, ignore=ignore, run_info={
-            "shapetrace": __version__,
-            "torch": torch.__version__,
-            "model": type(model).__name__ if model is not None else None,
-        })
+        self.trace = Trace(
+            ops=ops,
+            ignore=ignore,
+            run_info={
+                "shapetrace": __version__,
+                "torch": torch.__version__,
+                "model": type(model).__name__ if model is not None else None,
+            },
+        )
         # Under torchrun (or an initialised process group): this rank's collectives too.
         info = rank_info()
-        self.dist = None if info is None else DistSession(info, self._recorder, self.trace, directory=dist_dir,
-                                                           check=dist_check, window=dist_window)
+        self.dist = (
+            None
+            if info is None
+            else DistSession(info, self._recorder, self.trace, directory=dist_dir, check=dist_check, window=dist_window)
+        )
         self._dist_patch: contextlib.AbstractContextManager | None = None
 
     def __enter__(self) -> Trace:
         if self._recorder.ops == "all":
-            warnings.warn("shapetrace: ops='all' records inside PyTorch's own modules; their "
-                          "fast paths (e.g. TransformerEncoderLayer inference) are off while "
-                          "tracing", ShapetraceWarning, stacklevel=2)
+            warnings.warn(
+                "shapetrace: ops='all' records inside PyTorch's own modules; their "
+                "fast paths (e.g. TransformerEncoderLayer inference) are off while "
+                "tracing",
+                ShapetraceWarning,
+                stacklevel=2,
+            )
         try:
             self._recorder.start()
             if self.dist is not None:
@@ -65,8 +86,9 @@ class _TraceBlock:
         self.trace._live = self._recorder.calls
         return self.trace
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self._recorder.stop(exc)
         if self._dist_patch is not None:
             self._dist_patch.__exit__(None, None, None)
@@ -85,8 +107,7 @@ class _TraceBlock:
         # never swallow the user's exception: returning None re-raises it
 
 
-def trace(model: nn.Module | None = None, *, ops: OpsSetting = True,
-          ignore: Iterable[str] = ()) -> _TraceBlock:
+def trace(model: nn.Module | None = None, *, ops: OpsSetting = True, ignore: Iterable[str] = ()) -> _TraceBlock:
     """Record every module call and tensor op of a block.
 
     >>> with shapetrace.trace(model) as t:

@@ -31,8 +31,9 @@ def _tensors(call: Call | None) -> str:
 
 def diff_report(changes: Sequence[CallChange], before_name: str, after_name: str) -> RenderableType:
     if not changes:
-        return Text(f"no differences in shapes, dtypes or devices between {before_name} and {after_name}",
-                    style="green")
+        return Text(
+            f"no differences in shapes, dtypes or devices between {before_name} and {after_name}", style="green"
+        )
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     table.add_column("Call", no_wrap=True)
     table.add_column("Changed", style="bold yellow", no_wrap=True)
@@ -44,8 +45,15 @@ def diff_report(changes: Sequence[CallChange], before_name: str, after_name: str
     for change in changes:
         call = change.after or change.before
         assert call is not None
-        table.add_row(_label(call), ", ".join(change.what), _tensors(change.before),
-                      _tensors(change.after), format_location(call.location))
-    title = Text(f"{len(changes)} call{'s' * (len(changes) != 1)} differ between {before_name} and {after_name}",
-                 style="bold red")
+        table.add_row(
+            _label(call),
+            ", ".join(change.what),
+            _tensors(change.before),
+            _tensors(change.after),
+            format_location(call.location),
+        )
+    title = Text(
+        f"{len(changes)} call{'s' * (len(changes) != 1)} differ between {before_name} and {after_name}",
+        style="bold red",
+    )
     return Group(title, table)

@@ -26,72 +26,86 @@ DOCS: dict[str, FindingDoc] = {
         "through the batch and treats time as the batch: nothing raises, the model trains, and each "
         "prediction mixes sequences.",
         "self.lstm = nn.LSTM(3, 64)                   # batch_first=False\nout, _ = self.lstm(x)  # x: (32, 24, 3)",
-        "self.lstm = nn.LSTM(3, 64, batch_first=True)\nout, _ = self.lstm(x)  # x: (32, 24, 3)"),
+        "self.lstm = nn.LSTM(3, 64, batch_first=True)\nout, _ = self.lstm(x)  # x: (32, 24, 3)",
+    ),
     "ST002": FindingDoc(
         "view/reshape keeps memory order: asking for (T, B, F) from a (B, T, F) tensor gives the right "
         "sizes with scrambled contents. Nothing raises; the model learns from shuffled data.",
         "x = x.view(seq_len, batch, -1)   # x: (batch, seq_len, features)",
-        "x = x.transpose(0, 1)            # or x.permute(1, 0, 2)"),
+        "x = x.transpose(0, 1)            # or x.permute(1, 0, 2)",
+    ),
     "ST003": FindingDoc(
         "A size written as self.batch_size or a literal only fits that batch size. The short last batch "
         "of an epoch, or inference on one sample, raises or silently mixes samples.",
         "h_0 = torch.randn(layers, self.batch_size, hidden)\nx = x.view(self.batch_size, seq_len, 1)",
-        "batch_size = x.size(0)\nh_0 = torch.randn(layers, batch_size, hidden)\nx = x.view(batch_size, seq_len, 1)"),
+        "batch_size = x.size(0)\nh_0 = torch.randn(layers, batch_size, hidden)\nx = x.view(batch_size, seq_len, 1)",
+    ),
     "ST004": FindingDoc(
         "A batch_first LSTM returns a transposed (non-contiguous) output; .view on it raises, or after "
         "a later change silently reads the wrong elements.",
         "output, _ = self.lstm(x)\noutput = output.view(-1, hidden)",
-        "output, _ = self.lstm(x)\noutput = output.reshape(-1, hidden)   # or .contiguous().view(...)"),
+        "output, _ = self.lstm(x)\noutput = output.reshape(-1, hidden)   # or .contiguous().view(...)",
+    ),
     "ST005": FindingDoc(
         "A loss of a (N, 1) prediction against a (N,) target broadcasts to (N, N): the loss is a number, "
         "training runs, and the model learns the mean. PyTorch only warns.",
         "loss = F.mse_loss(pred, y)   # pred: (N, 1), y: (N,)",
-        "loss = F.mse_loss(pred.squeeze(1), y)   # or y.unsqueeze(1)"),
+        "loss = F.mse_loss(pred.squeeze(1), y)   # or y.unsqueeze(1)",
+    ),
     "ST006": FindingDoc(
         "The last time step of a bidirectional RNN's output holds the forward direction's final state "
         "but the backward direction's first step: half the features have seen one step.",
         "out, _ = self.lstm(x)          # bidirectional=True\nlast = out[:, -1, :]",
-        "out, (h_n, c_n) = self.lstm(x)\nlast = torch.cat([h_n[-2], h_n[-1]], dim=1)  # both final states"),
+        "out, (h_n, c_n) = self.lstm(x)\nlast = torch.cat([h_n[-2], h_n[-1]], dim=1)  # both final states",
+    ),
     "ST007": FindingDoc(
         "h_0/c_0 must be (num_layers * num_directions, batch, hidden_size), even with batch_first=True. "
         "A wrong order raises, or with equal sizes silently uses the wrong state.",
         "h_0 = torch.zeros(batch, num_layers, hidden)",
-        "h_0 = torch.zeros(num_layers * num_directions, batch, hidden)"),
+        "h_0 = torch.zeros(num_layers * num_directions, batch, hidden)",
+    ),
     "ST008": FindingDoc(
         "A tensor made inside forward without device= lives on the CPU while the model is on the GPU: "
         "the call raises on the first GPU run.",
         "h_0 = torch.zeros(layers, batch, hidden)",
-        "h_0 = torch.zeros(layers, batch, hidden, device=x.device)"),
+        "h_0 = torch.zeros(layers, batch, hidden, device=x.device)",
+    ),
     "ST009": FindingDoc(
         "NumPy data is float64; the model's weights are float32. The call raises, or an explicit "
         ".double() somewhere doubles the memory and time.",
         "x = torch.from_numpy(array)            # float64\npred = model(x)",
-        "x = torch.from_numpy(array).float()    # float32, as the weights\npred = model(x)"),
+        "x = torch.from_numpy(array).float()    # float32, as the weights\npred = model(x)",
+    ),
     "ST010": FindingDoc(
         "The input's feature dim does not match in_features / input_size / in_channels: a view or a "
         "missing unsqueeze put another axis last.",
         "self.lstm = nn.LSTM(1, 64, batch_first=True)\nout, _ = self.lstm(x)   # x: (B, T, 7)",
-        "self.lstm = nn.LSTM(7, 64, batch_first=True)\nout, _ = self.lstm(x)   # x: (B, T, 7)"),
+        "self.lstm = nn.LSTM(7, 64, batch_first=True)\nout, _ = self.lstm(x)   # x: (B, T, 7)",
+    ),
     "ST011": FindingDoc(
         "shapetrace.vary found a call that runs at some input sizes only: data-dependent control flow, "
         "which breaks torch.compile/export and usually means a size test that meant something else.",
         "if x.size(0) == 8:       # a batch-size test\n    x = self.norm(x)",
-        "x = self.norm(x)         # the same path for every batch size"),
+        "x = self.norm(x)         # the same path for every batch size",
+    ),
     "ST012": FindingDoc(
         "A view keeps memory order. Heads computed as (B * H, L, D) and viewed to (B, L, H * D) splice "
         "one head's values of several positions into each row: the sizes fit, nothing raises.",
         "attn = attn.view(b, length, embed)          # attn: (b * heads, length, head_dim)",
-        "attn = attn.view(b, heads, length, head_dim).transpose(1, 2).reshape(b, length, embed)"),
+        "attn = attn.view(b, heads, length, head_dim).transpose(1, 2).reshape(b, length, embed)",
+    ),
     "ST013": FindingDoc(
         "output[:, :, -1] of a batch_first RNN is the last hidden unit at every step, (batch, seq_len), "
         "not the last step. It runs whenever seq_len equals hidden_size.",
         "last = output[:, :, -1]     # output: (batch, seq_len, hidden)",
-        "last = output[:, -1, :]     # (batch, hidden)"),
+        "last = output[:, -1, :]     # (batch, hidden)",
+    ),
     "ST014": FindingDoc(
         "squeeze() without dims removes every size-1 axis, the batch too when a batch holds one sample "
         "(the last batch of an epoch): the next layer raises or broadcasts.",
         "x = torch.squeeze(self.pool(features))     # (batch, 48, 1, 1)",
-        "x = self.pool(features).squeeze((2, 3))    # (batch, 48) for every batch size"),
+        "x = self.pool(features).squeeze((2, 3))    # (batch, 48) for every batch size",
+    ),
 }
 
 
@@ -107,9 +121,17 @@ def explain(code: str) -> RenderableType:
     ]
     doc = DOCS.get(info.code)
     if doc is not None:
-        parts += [Text(""), Text.assemble(("Why it matters: ", "bold"), doc.why), Text(""),
-                  Text("Wrong:", "bold red"), Syntax(doc.wrong, "python", theme="ansi_dark", padding=(0, 2)),
-                  Text("Right:", "bold green"), Syntax(doc.right, "python", theme="ansi_dark", padding=(0, 2))]
-    parts += [Text(""), Text(f"Silence it with --ignore {info.code}, or shapetrace.trace(model, "
-                             f"ignore=[\"{info.code}\"]).", "dim")]
+        parts += [
+            Text(""),
+            Text.assemble(("Why it matters: ", "bold"), doc.why),
+            Text(""),
+            Text("Wrong:", "bold red"),
+            Syntax(doc.wrong, "python", theme="ansi_dark", padding=(0, 2)),
+            Text("Right:", "bold green"),
+            Syntax(doc.right, "python", theme="ansi_dark", padding=(0, 2)),
+        ]
+    parts += [
+        Text(""),
+        Text(f'Silence it with --ignore {info.code}, or shapetrace.trace(model, ignore=["{info.code}"]).', "dim"),
+    ]
     return Group(*parts)

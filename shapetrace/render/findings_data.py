@@ -30,10 +30,15 @@ def finding_dict(finding: Finding) -> dict[str, Any]:
     ``hint``, ``call_id`` and ``location`` (``file``, ``line``, ``code``) or None."""
     location = finding.location
     return {
-        "code": finding.code, "name": finding.name, "severity": finding.severity,
-        "message": finding.message, "hint": finding.hint, "call_id": finding.call_id,
-        "location": None if location is None else {
-            "file": _path(location.filename), "line": location.lineno, "code": location.code},
+        "code": finding.code,
+        "name": finding.name,
+        "severity": finding.severity,
+        "message": finding.message,
+        "hint": finding.hint,
+        "call_id": finding.call_id,
+        "location": None
+        if location is None
+        else {"file": _path(location.filename), "line": location.lineno, "code": location.code},
     }
 
 
@@ -52,12 +57,15 @@ def github_annotations(findings: Sequence[Finding]) -> str:
     for finding in findings:
         properties = []
         if finding.location is not None:
-            properties += [f"file={_escape_property(_path(finding.location.filename))}",
-                           f"line={finding.location.lineno}"]
+            properties += [
+                f"file={_escape_property(_path(finding.location.filename))}",
+                f"line={finding.location.lineno}",
+            ]
         properties.append(f"title={_escape_property(f'{finding.code} {finding.name}')}")
         message = finding.message + (f"\nhelp: {finding.hint}" if finding.hint else "")
-        lines.append(f"::{_GITHUB_LEVEL.get(finding.severity, 'warning')} {','.join(properties)}::"
-                     f"{_escape_data(message)}")
+        lines.append(
+            f"::{_GITHUB_LEVEL.get(finding.severity, 'warning')} {','.join(properties)}::{_escape_data(message)}"
+        )
     return "\n".join(lines)
 
 
@@ -67,24 +75,41 @@ def sarif_log(findings: Sequence[Finding]) -> str:
 
     catalogue = load_detectors()
     codes = sorted({finding.code for finding in findings})
-    rules = [{"id": code, "name": catalogue[code].name if code in catalogue else code,
-              "shortDescription": {"text": catalogue[code].summary if code in catalogue else code},
-              "help": {"text": f"shapetrace explain {code}"},
-              "defaultConfiguration": {"level": _SARIF_LEVEL.get(catalogue[code].severity, "warning")
-                                       if code in catalogue else "warning"}} for code in codes]
+    rules = [
+        {
+            "id": code,
+            "name": catalogue[code].name if code in catalogue else code,
+            "shortDescription": {"text": catalogue[code].summary if code in catalogue else code},
+            "help": {"text": f"shapetrace explain {code}"},
+            "defaultConfiguration": {
+                "level": _SARIF_LEVEL.get(catalogue[code].severity, "warning") if code in catalogue else "warning"
+            },
+        }
+        for code in codes
+    ]
     results = []
     for finding in findings:
         result: dict[str, Any] = {
-            "ruleId": finding.code, "ruleIndex": codes.index(finding.code),
+            "ruleId": finding.code,
+            "ruleIndex": codes.index(finding.code),
             "level": _SARIF_LEVEL.get(finding.severity, "warning"),
             "message": {"text": finding.message + (f" help: {finding.hint}" if finding.hint else "")},
         }
         if finding.location is not None:
-            result["locations"] = [{"physicalLocation": {
-                "artifactLocation": {"uri": _path(finding.location.filename)},
-                "region": {"startLine": finding.location.lineno}}}]
+            result["locations"] = [
+                {
+                    "physicalLocation": {
+                        "artifactLocation": {"uri": _path(finding.location.filename)},
+                        "region": {"startLine": finding.location.lineno},
+                    }
+                }
+            ]
         results.append(result)
-    log = {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [{
-        "tool": {"driver": {"name": "shapetrace", "version": __version__, "rules": rules}},
-        "results": results}]}
+    log = {
+        "$schema": SARIF_SCHEMA,
+        "version": "2.1.0",
+        "runs": [
+            {"tool": {"driver": {"name": "shapetrace", "version": __version__, "rules": rules}}, "results": results}
+        ],
+    }
     return json.dumps(log, indent=1)

@@ -14,15 +14,18 @@ from shapetrace.errors import GraphTooLargeError
 from shapetrace.render.report import report
 
 # rich fills in {code}; inline styles need no stylesheet, so the other fields go unused.
-_PRE = ('<pre style="font-family: Menlo, \'DejaVu Sans Mono\', Consolas, monospace; font-size: 12px; '
-        'line-height: 1.35; white-space: pre; overflow-x: auto">{code}</pre>')
+_PRE = (
+    "<pre style=\"font-family: Menlo, 'DejaVu Sans Mono', Consolas, monospace; font-size: 12px; "
+    'line-height: 1.35; white-space: pre; overflow-x: auto">{code}</pre>'
+)
 
 
 def trace_html(trace: Trace, *, graph: bool = True, width: int = 140) -> str:
     """``<div>`` with the table and findings, then the graph's ``<svg>``."""
     # force_jupyter=False: inside a notebook rich would also display what it prints, a second report.
-    console = Console(record=True, file=io.StringIO(), width=width, force_terminal=True,
-                      color_system="truecolor", force_jupyter=False)
+    console = Console(
+        record=True, file=io.StringIO(), width=width, force_terminal=True, color_system="truecolor", force_jupyter=False
+    )
     console.print(report(trace))
     parts = [console.export_html(inline_styles=True, code_format=_PRE)]
     if graph:
@@ -50,4 +53,4 @@ def graph_svg(trace: Trace) -> str | None:
         svg = trace.graph().pipe(format="svg", encoding="utf-8")
     except (graphviz.ExecutableNotFound, graphviz.CalledProcessError):
         return None
-    return svg[svg.find("<svg"):]  # drop the XML prolog and doctype: it sits inside HTML
+    return svg[svg.find("<svg") :]  # drop the XML prolog and doctype: it sits inside HTML

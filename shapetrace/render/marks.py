@@ -25,16 +25,18 @@ def marked_shape(meta: TensorMeta) -> str:
     return format_shape(meta) + marks(meta)
 
 
-def marked_shapes(call: Call, metas: Sequence[TensorMeta], *, output: bool = True,
-                  with_marks: bool = True) -> list[str]:
+def marked_shapes(
+    call: Call, metas: Sequence[TensorMeta], *, output: bool = True, with_marks: bool = True
+) -> list[str]:
     """``labelled_shapes`` with the marks: ``output (5, 30, 64) non-contig``;
     a run of unnamed alike tensors (``torch.cat(outputs)``'s 1,999 inputs)
     folded into one ``1999 × (3, 1)``."""
     return [text for text, _ in folded_shapes(call, metas, output=output, with_marks=with_marks)]
 
 
-def folded_shapes(call: Call, metas: Sequence[TensorMeta], *, output: bool = True,
-                  with_marks: bool = True) -> list[tuple[str, list[TensorMeta]]]:
+def folded_shapes(
+    call: Call, metas: Sequence[TensorMeta], *, output: bool = True, with_marks: bool = True
+) -> list[tuple[str, list[TensorMeta]]]:
     """Each label with the tensors it stands for: one, or a folded run of
     ``FOLD_AT`` or more consecutive tensors with one shape (and marks) that
     PyTorch gives no names (``split``'s outputs, a list passed to ``cat``)."""
@@ -45,13 +47,21 @@ def folded_shapes(call: Call, metas: Sequence[TensorMeta], *, output: bool = Tru
         end = start + 1
         if _unnamed(call, metas[start], output):
             shape = marked_shape(metas[start])
-            while (end < len(metas) and _unnamed(call, metas[end], output) and marked_shape(metas[end]) == shape
-                   and _parent_path(metas[end]) == _parent_path(metas[start])):
+            while (
+                end < len(metas)
+                and _unnamed(call, metas[end], output)
+                and marked_shape(metas[end]) == shape
+                and _parent_path(metas[end]) == _parent_path(metas[start])
+            ):
                 end += 1
         if end - start >= FOLD_AT:
             meta = metas[start]
-            found.append((f"{end - start} × " + (marked_shape(meta) if with_marks else format_shape(meta)),
-                          list(metas[start:end])))
+            found.append(
+                (
+                    f"{end - start} × " + (marked_shape(meta) if with_marks else format_shape(meta)),
+                    list(metas[start:end]),
+                )
+            )
         else:
             found += [(labels[k] + (marks(metas[k]) if with_marks else ""), [metas[k]]) for k in range(start, end)]
         start = end

@@ -25,8 +25,7 @@ CHECKS_NEEDING_OPS = ("ST001", "ST002", "ST003", "ST004", "ST006")
 FILE_WIDTH = 160
 
 
-def make_console(file: IO[str] | None = None, *, width: int | None = None,
-                 color: bool | None = None) -> Console:
+def make_console(file: IO[str] | None = None, *, width: int | None = None, color: bool | None = None) -> Console:
     """A console for a report.
 
     ``color``: None lets the terminal, ``NO_COLOR`` and ``FORCE_COLOR``
@@ -55,8 +54,13 @@ def _isatty(stream: object) -> bool:
 
 def finding_text(finding: Finding) -> Text:
     """``ST001 batch-first-mismatch: ...``, ``--> file:line``, ``help: ...``."""
-    text = Text.assemble((finding.code, _SEVERITY_STYLE.get(finding.severity, "bold")), " ",
-                         (finding.name, "bold"), ": ", finding.message)
+    text = Text.assemble(
+        (finding.code, _SEVERITY_STYLE.get(finding.severity, "bold")),
+        " ",
+        (finding.name, "bold"),
+        ": ",
+        finding.message,
+    )
     if finding.location is not None:
         text.append(f"\n --> {format_location(finding.location)}", "blue")
         if finding.location.code:
@@ -103,8 +107,10 @@ def _others(trace: Trace, title: Call) -> str:
 def counts_line(trace: Trace) -> str:
     """``4 module calls, 9 ops, 1 finding``."""
     modules, ops, findings = len(trace.modules), len(trace.ops), len(trace.findings)
-    return (f"{modules} module call{'s' * (modules != 1)}, {ops} op{'s' * (ops != 1)}, "
-            f"{findings} finding{'s' * (findings != 1)}")
+    return (
+        f"{modules} module call{'s' * (modules != 1)}, {ops} op{'s' * (ops != 1)}, "
+        f"{findings} finding{'s' * (findings != 1)}"
+    )
 
 
 def summary_line(trace: Trace) -> Text:
@@ -112,11 +118,13 @@ def summary_line(trace: Trace) -> Text:
     title = root.type + _others(trace, root) if root is not None else "trace"
     modules, ops, findings = len(trace.modules), len(trace.ops), len(trace.findings)
     rank = trace.meta.get("rank")
-    line = Text.assemble((f"[rank {rank}] " if rank is not None else "", "bold magenta"), ("shapetrace ", "bold"),
-                         (title, "bold cyan"),
-                         f": {modules} module call{'s' * (modules != 1)}, {ops} op{'s' * (ops != 1)}, ")
-    line.append(f"{findings} finding{'s' * (findings != 1)}",
-                "bold red" if findings else "green")
+    line = Text.assemble(
+        (f"[rank {rank}] " if rank is not None else "", "bold magenta"),
+        ("shapetrace ", "bold"),
+        (title, "bold cyan"),
+        f": {modules} module call{'s' * (modules != 1)}, {ops} op{'s' * (ops != 1)}, ",
+    )
+    line.append(f"{findings} finding{'s' * (findings != 1)}", "bold red" if findings else "green")
     if root is not None and root.num_params:
         line.append(f", {root.num_params:,} parameters")
     caption = caption_text(trace)
@@ -159,6 +167,5 @@ def closing_line(trace: Trace) -> str | None:
     return f"script exited with {exit_code}" if exit_code else None
 
 
-def print_report(trace: Trace, *, ops: bool = True, depth: int | None = None,
-                 file: IO[str] | None = None) -> None:
+def print_report(trace: Trace, *, ops: bool = True, depth: int | None = None, file: IO[str] | None = None) -> None:
     make_console(file).print(report(trace, ops=ops, depth=depth))

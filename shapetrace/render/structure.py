@@ -41,8 +41,7 @@ def relative_name(call: Call) -> str:
     return call.name
 
 
-def signature(call: Call, *, ops: bool, depth: int | None,
-              memo: dict[int, Hashable] | None = None) -> Hashable:
+def signature(call: Call, *, ops: bool, depth: int | None, memo: dict[int, Hashable] | None = None) -> Hashable:
     """Everything two calls must share to be drawn as one: type, shapes, params,
     and the same for their shown children; not their names or places.
     ``memo`` (call id -> signature) saves recomputing nested calls' signatures."""
@@ -50,18 +49,25 @@ def signature(call: Call, *, ops: bool, depth: int | None,
         known = memo.get(call.id)
         if known is not None:
             return known
-    found = (call.kind, call.type, call.num_params if call.kind == "module" else call.name,
-             tuple((m.path, m.shape, m.dtype, m.device, m.stride) for m in call.inputs),
-             tuple((m.path, m.shape, m.dtype, m.device, m.stride) for m in call.outputs),
-             tuple((relative_name(child), signature(child, ops=ops, depth=depth, memo=memo))
-                   for child in shown_children(call, ops=ops, depth=depth)))
+    found = (
+        call.kind,
+        call.type,
+        call.num_params if call.kind == "module" else call.name,
+        tuple((m.path, m.shape, m.dtype, m.device, m.stride) for m in call.inputs),
+        tuple((m.path, m.shape, m.dtype, m.device, m.stride) for m in call.outputs),
+        tuple(
+            (relative_name(child), signature(child, ops=ops, depth=depth, memo=memo))
+            for child in shown_children(call, ops=ops, depth=depth)
+        ),
+    )
     if memo is not None:
         memo[call.id] = found
     return found
 
 
-def repeated_runs(calls: Sequence[Call], *, ops: bool, depth: int | None, loops: bool = True,
-                  memo: dict[int, Hashable] | None = None) -> list[list[Call]]:
+def repeated_runs(
+    calls: Sequence[Call], *, ops: bool, depth: int | None, loops: bool = True, memo: dict[int, Hashable] | None = None
+) -> list[list[Call]]:
     """Consecutive module calls with one signature, grouped; with ``loops``,
     each call also joins an earlier one of its module or op from the same line
     with the same signature (``loop_repeats``). Groups keep the order of their
@@ -92,8 +98,9 @@ def repeated_runs(calls: Sequence[Call], *, ops: bool, depth: int | None, loops:
     return runs
 
 
-def loop_repeats(calls: Sequence[Call], *, ops: bool, depth: int | None,
-                 memo: dict[int, Hashable] | None = None) -> list[list[Call]]:
+def loop_repeats(
+    calls: Sequence[Call], *, ops: bool, depth: int | None, memo: dict[int, Hashable] | None = None
+) -> list[list[Call]]:
     """Calls grouped with the earlier calls of their module (or op) from the
     same line with the same signature: a loop's steps. Other calls alone.
 

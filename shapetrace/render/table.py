@@ -25,18 +25,24 @@ from shapetrace.core.trace import Trace
 from shapetrace.render.marks import NON_CONTIGUOUS, folded_shapes, marked_shapes
 from shapetrace.render.structure import loop_repeats, repeat_mark, shown_children, shown_roots
 
-__all__ = ["NON_CONTIGUOUS", "TraceTable", "build_table", "call_label", "table_rows", "trace_table",
-           "uniform", "visible_calls"]
+__all__ = [
+    "NON_CONTIGUOUS",
+    "TraceTable",
+    "build_table",
+    "call_label",
+    "table_rows",
+    "trace_table",
+    "uniform",
+    "visible_calls",
+]
 
 
 def visible_calls(trace: Trace, *, ops: bool = True, depth: int | None = None) -> list[Call]:
     """The calls a view shows: ops optional, nothing deeper than ``depth``."""
-    return [c for c in trace.calls
-            if (ops or c.kind == "module") and (depth is None or c.depth <= depth)]
+    return [c for c in trace.calls if (ops or c.kind == "module") and (depth is None or c.depth <= depth)]
 
 
-def table_rows(trace: Trace, *, ops: bool = True, depth: int | None = None,
-               fold: bool = True) -> list[list[Call]]:
+def table_rows(trace: Trace, *, ops: bool = True, depth: int | None = None, fold: bool = True) -> list[list[Call]]:
     """The calls of ``visible_calls`` in order, each row a list: one call, or
     with ``fold`` the steps of a loop (``loop_repeats``) at the place of the
     first, with the calls they hold alike (first call first)."""
@@ -75,8 +81,13 @@ def call_label(call: Call, run: list[Call] | None = None) -> Text:
 
 def _contiguity(call: Call) -> Text:
     """Marks only the non-contiguous outputs: the exception is what matters."""
-    return Text("\n".join(NON_CONTIGUOUS if any(not m.contiguous for m in metas) else ""
-                          for _, metas in folded_shapes(call, call.outputs, with_marks=False)), "bold yellow")
+    return Text(
+        "\n".join(
+            NON_CONTIGUOUS if any(not m.contiguous for m in metas) else ""
+            for _, metas in folded_shapes(call, call.outputs, with_marks=False)
+        ),
+        "bold yellow",
+    )
 
 
 def _dtype_cell(call: Call) -> str:
@@ -122,7 +133,7 @@ def short_location(call: Call, layout: str) -> str:
     if layout != "path" and notebook_cell(location.filename) is None:
         return f"{os.path.basename(location.filename)}:{location.lineno}"
     if len(text) > _MAX_PATH:
-        text = "…" + text[len(text) - _MAX_PATH + 1:]
+        text = "…" + text[len(text) - _MAX_PATH + 1 :]
     return text
 
 
@@ -136,8 +147,7 @@ class TraceTable:
     """The table, fitted to the console (see ``LAYOUTS``); with ``caption``
     it carries the header's facts, so ``rich.print(t.table())`` loses nothing."""
 
-    def __init__(self, trace: Trace, *, ops: bool = True, depth: int | None = None,
-                 caption: bool = True) -> None:
+    def __init__(self, trace: Trace, *, ops: bool = True, depth: int | None = None, caption: bool = True) -> None:
         self.trace, self.ops, self.depth, self.caption = trace, ops, depth, caption
 
     def build(self, layout: str = "path") -> Table:
@@ -181,10 +191,17 @@ def build_table(trace: Trace, *, ops: bool = True, depth: int | None = None, lay
     show_line = layout in ("path", "name")
     wrap = layout == "wrap"
     if wrap:  # name, shape and mark on lines of their own; the mark leaves its column
-        inputs = ["\n".join(_stacked(text, True) for text in marked_shapes(c, c.inputs, output=False,
-                                                                            with_marks=False)) for c in calls]
-        outputs = ["\n".join(_stacked(text, all(m.contiguous for m in metas)) for text, metas in
-                             folded_shapes(c, c.outputs, with_marks=False)) for c in calls]
+        inputs = [
+            "\n".join(_stacked(text, True) for text in marked_shapes(c, c.inputs, output=False, with_marks=False))
+            for c in calls
+        ]
+        outputs = [
+            "\n".join(
+                _stacked(text, all(m.contiguous for m in metas))
+                for text, metas in folded_shapes(c, c.outputs, with_marks=False)
+            )
+            for c in calls
+        ]
     else:
         inputs = ["\n".join(marked_shapes(c, c.inputs, output=False, with_marks=False)) for c in calls]
         outputs = ["\n".join(marked_shapes(c, c.outputs, with_marks=False)) for c in calls]
@@ -192,15 +209,17 @@ def build_table(trace: Trace, *, ops: bool = True, depth: int | None = None, lay
     show_contig = not wrap and any(not m.contiguous for c in calls for m in c.outputs)
     labels = [_call_cell(run, layout) for run in rows]
     params = [format_count(c.num_params) if c.kind == "module" and c.num_params else "" for c in calls]
-    codes = [", ".join(dict.fromkeys(code for member in run for code in findings_by_call.get(member.id, ())))
-             for run in rows]
+    codes = [
+        ", ".join(dict.fromkeys(code for member in run for code in findings_by_call.get(member.id, ()))) for run in rows
+    ]
 
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     widest_label = max((len(line) for label in labels for line in label.plain.split("\n")), default=4)
     table.add_column("Call", no_wrap=True, min_width=widest_label)
     if show_line:
-        table.add_column("Line", style="dim", no_wrap=True,
-                         min_width=max((len(short_location(c, layout)) for c in calls), default=4))
+        table.add_column(
+            "Line", style="dim", no_wrap=True, min_width=max((len(short_location(c, layout)) for c in calls), default=4)
+        )
     _shapes_column(table, "Input shape", inputs, wrap=wrap)
     _shapes_column(table, "Output shape", outputs, wrap=wrap)
     if show_dtype:

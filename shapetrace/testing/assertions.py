@@ -169,8 +169,13 @@ def _failure_message(checks: list[_Check], results: list[Match], bindings: Bindi
     for column in ("", "tensor", "expected", "actual", ""):
         table.add_column(column, no_wrap=True)
     for i, (check, result) in enumerate(zip(checks, results)):
-        table.add_row(_FIRST_MISMATCH if i == first else "", check.label, format_dims(check.spec.labels()),
-                      format_shape(check.meta, symbolic=False), "ok" if result.ok else result.reason)
+        table.add_row(
+            _FIRST_MISMATCH if i == first else "",
+            check.label,
+            format_dims(check.spec.labels()),
+            format_shape(check.meta, symbolic=False),
+            "ok" if result.ok else result.reason,
+        )
     text = io.StringIO()
     make_console(text, color=False).print(table)
     rendered = "\n".join(line.rstrip() for line in text.getvalue().splitlines())

@@ -40,12 +40,19 @@ _PARTIAL = pytest.StashKey[set[Path]]()  # per config: test files of which some 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("shapetrace", "tensor shapes (shapetrace)")
-    group.addoption("--shapetrace", action="store_true", default=False,
-                    help="append the shape trace (table and findings) of a failing test "
-                         "that used the shapetrace fixture to its report")
-    group.addoption(UPDATE_FLAG, action="store_true", default=False,
-                    help="write or update the shape snapshots of Trace.assert_snapshot() "
-                         "instead of comparing with them")
+    group.addoption(
+        "--shapetrace",
+        action="store_true",
+        default=False,
+        help="append the shape trace (table and findings) of a failing test "
+        "that used the shapetrace fixture to its report",
+    )
+    group.addoption(
+        UPDATE_FLAG,
+        action="store_true",
+        default=False,
+        help="write or update the shape snapshots of Trace.assert_snapshot() instead of comparing with them",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -76,8 +83,9 @@ class _FixtureBlock:
         self._traces.append(trace)
         return trace
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.open = False
         self._block.__exit__(exc_type, exc, tb)
 
@@ -114,8 +122,9 @@ class ShapetraceFixture:
         except AttributeError:
             raise AttributeError(f"the shapetrace fixture (and module) has no attribute {name!r}") from None
 
-    def __call__(self, model: Any = None, *, ops: bool | Literal["all"] = True,
-                 ignore: Iterable[str] = ()) -> _FixtureBlock:
+    def __call__(
+        self, model: Any = None, *, ops: bool | Literal["all"] = True, ignore: Iterable[str] = ()
+    ) -> _FixtureBlock:
         """A context manager that records like ``shapetrace.trace(model, ops=ops, ignore=ignore)``.
 
         ::
@@ -177,9 +186,13 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, Any]:
     from shapetrace.testing.snapshot import DIRECTORY, SnapshotTarget, bound_to, snapshot_stem
 
     stem = snapshot_stem(item.path, item.nodeid)
-    target = SnapshotTarget(directory=item.path.parent / DIRECTORY, test=stem,
-                            update=item.config.getoption("shapetrace_update"),
-                            written=item.config.stash[_WRITTEN], outcomes=item.config.stash[_OUTCOMES])
+    target = SnapshotTarget(
+        directory=item.path.parent / DIRECTORY,
+        test=stem,
+        update=item.config.getoption("shapetrace_update"),
+        written=item.config.stash[_WRITTEN],
+        outcomes=item.config.stash[_OUTCOMES],
+    )
     with bound_to(target):
         result = yield
     item.config.stash[_RUN].setdefault(item.path, {})[stem] = True  # reached its end without raising
@@ -212,7 +225,7 @@ def _unused_snapshots(config: pytest.Config) -> list[Path]:
         prefix = snapshot_stem(test_file, "x::")[:-1]  # "test_model."
         kept = [stem for stem, passed in tests.items() if not passed]
         for path in sorted(directory.glob(f"{prefix}*.json")):
-            name = path.name[:-len(".json")]
+            name = path.name[: -len(".json")]
             if path in checked or any(name == stem or name.startswith(stem + ".") for stem in kept):
                 continue
             unused.append(path)
@@ -231,8 +244,9 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     update = config.getoption("shapetrace_update")
     if unused:
         verb = "deleted" if update else "found"
-        terminalreporter.write_sep("-", f"shapetrace: {verb} {len(unused)} unused shape snapshot"
-                                        f"{'s' * (len(unused) != 1)}")
+        terminalreporter.write_sep(
+            "-", f"shapetrace: {verb} {len(unused)} unused shape snapshot{'s' * (len(unused) != 1)}"
+        )
         for path in unused:
             if update:
                 path.unlink(missing_ok=True)
@@ -242,8 +256,11 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         return
     counts = [f"{outcomes.count(kind)} {kind}" for kind in ("passed", "failed", "written") if kind in outcomes]
     if unused:
-        counts.append(f"{len(unused)} unused, deleted" if update
-                      else f"{len(unused)} unused (pytest --shapetrace-update deletes them)")
+        counts.append(
+            f"{len(unused)} unused, deleted"
+            if update
+            else f"{len(unused)} unused (pytest --shapetrace-update deletes them)"
+        )
     total = len(outcomes)
     terminalreporter.write_line(f"shapetrace: {total} shape snapshot{'s' * (total != 1)}: {', '.join(counts)}")
 

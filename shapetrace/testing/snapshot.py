@@ -53,8 +53,9 @@ class SnapshotTarget:
         __tracebackhide__ = True  # pytest shows the test's line, not ours
         stem = self.test if name is None else f"{self.test}.{_safe(name)}"
         if stem in self.taken:
-            raise ShapetraceError(f"snapshot {stem!r} was already taken in this test; "
-                                  "give each assert_snapshot() call its own name")
+            raise ShapetraceError(
+                f"snapshot {stem!r} was already taken in this test; give each assert_snapshot() call its own name"
+            )
         self.taken.add(stem)
         return self.directory / f"{stem}.json"
 
@@ -70,7 +71,8 @@ def _safe(name: str) -> str:
 
 
 _current: contextvars.ContextVar[SnapshotTarget | None] = contextvars.ContextVar(
-    "shapetrace_snapshot_target", default=None)
+    "shapetrace_snapshot_target", default=None
+)
 
 
 @contextlib.contextmanager
@@ -107,8 +109,16 @@ def snapshot_calls(trace: Trace) -> list[dict[str, Any]]:
         metas = call.outputs if output else call.inputs
         return [[tensor_name(call, m, output=output), list(m.shape), dtype_name(m.dtype)] for m in metas]
 
-    return [{"call": call.qualname or "(root)", "type": call.type, "depth": call.depth,
-             "inputs": tensors(call, False), "outputs": tensors(call, True)} for call in model_calls(trace)]
+    return [
+        {
+            "call": call.qualname or "(root)",
+            "type": call.type,
+            "depth": call.depth,
+            "inputs": tensors(call, False),
+            "outputs": tensors(call, True),
+        }
+        for call in model_calls(trace)
+    ]
 
 
 def _dump(calls: list[dict[str, Any]]) -> str:
@@ -127,38 +137,59 @@ def _read(path: Path) -> list[dict[str, Any]] | None:
     except (OSError, ValueError, RecursionError) as bad:
         raise ShapetraceError(f"cannot read shape snapshot {path}: {bad}; rewrite it with {UPDATE_FLAG}") from None
     calls = document.get("calls", []) if isinstance(document, dict) else None
-    if (not isinstance(document, dict) or document.get("format") != FORMAT or document.get("version") != VERSION
-            or not isinstance(calls, list) or not all(_is_entry(call, len(calls)) for call in calls)):
+    if (
+        not isinstance(document, dict)
+        or document.get("format") != FORMAT
+        or document.get("version") != VERSION
+        or not isinstance(calls, list)
+        or not all(_is_entry(call, len(calls)) for call in calls)
+    ):
         raise ShapetraceError(f"{path} is not a version {VERSION} shape snapshot; rewrite it with {UPDATE_FLAG}")
     return calls
 
 
 def _is_entry(call: object, count: int) -> bool:
     """One call as ``_dump`` writes it (a hand-edited depth of 10**9 would print gigabytes)."""
+
     def tensors(value: object) -> bool:
         return isinstance(value, list) and all(
-            isinstance(t, list) and len(t) == 3 and isinstance(t[0], str) and isinstance(t[2], str)
-            and isinstance(t[1], list) and all(type(d) is int for d in t[1]) for t in value)
+            isinstance(t, list)
+            and len(t) == 3
+            and isinstance(t[0], str)
+            and isinstance(t[2], str)
+            and isinstance(t[1], list)
+            and all(type(d) is int for d in t[1])
+            for t in value
+        )
 
-    return (isinstance(call, dict) and isinstance(call.get("call"), str) and isinstance(call.get("type"), str)
-            and type(call.get("depth")) is int and 0 <= call["depth"] < max(count, 1)
-            and tensors(call.get("inputs")) and tensors(call.get("outputs")))
+    return (
+        isinstance(call, dict)
+        and isinstance(call.get("call"), str)
+        and isinstance(call.get("type"), str)
+        and type(call.get("depth")) is int
+        and 0 <= call["depth"] < max(count, 1)
+        and tensors(call.get("inputs"))
+        and tensors(call.get("outputs"))
+    )
 
 
 def _line(call: dict[str, Any]) -> str:
     """``  lstm: LSTM  input (5, 30, 1) float32 -> output (5, 30, 64) float32``."""
+
     def tensors(entries: list[list[Any]]) -> str:
         named = len(entries) > 1  # a lone tensor needs no name, as in the table
-        return ", ".join(" ".join([name] * (named and bool(name)) + [str(tuple(shape)), dtype])
-                         for name, shape, dtype in entries)
+        return ", ".join(
+            " ".join([name] * (named and bool(name)) + [str(tuple(shape)), dtype]) for name, shape, dtype in entries
+        )
 
     flow = " -> ".join([tensors(call["inputs"]), tensors(call["outputs"])]).strip()
     return f"{'  ' * call['depth']}{call['call']}: {call['type']}  {flow}"
 
 
 def _diff(saved: list[dict[str, Any]], now: list[dict[str, Any]]) -> str:
-    lines = difflib.unified_diff([_line(c) for c in saved], [_line(c) for c in now],
-                                 "snapshot", "this run", n=1, lineterm="")
+    lines = difflib.unified_diff(
+        [_line(c) for c in saved], [_line(c) for c in now], "snapshot", "this run", n=1, lineterm=""
+    )
     return "\n".join(lines)
 
 
@@ -189,8 +220,9 @@ def assert_snapshot(trace: Trace, name: str | None = None) -> None:
     target.outcomes[path] = "failed"
     if saved is None:
         raise AssertionError(f"no shape snapshot {shown}; run pytest {UPDATE_FLAG} to write it")
-    raise AssertionError(f"shapes differ from the snapshot {shown} "
-                         f"(run pytest {UPDATE_FLAG} to accept them):\n{_diff(saved, now)}")
+    raise AssertionError(
+        f"shapes differ from the snapshot {shown} (run pytest {UPDATE_FLAG} to accept them):\n{_diff(saved, now)}"
+    )
 
 
 def _shown(path: Path) -> str:

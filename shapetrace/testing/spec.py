@@ -188,8 +188,9 @@ def match_shape(spec: ShapeSpec, shape: Sequence[int], bindings: Mapping[str, in
     for index, product, size in products:
         unbound = _unbound(product, bound)
         if len(unbound) > 1:
-            return Match({}, f"dim {index}: cannot tell {' and '.join(unbound)} apart in ({product}) = {size}",
-                         pending=True)
+            return Match(
+                {}, f"dim {index}: cannot tell {' and '.join(unbound)} apart in ({product}) = {size}", pending=True
+            )
         reason = _match_product(product, size, bound)
         if reason:
             return Match({}, f"dim {index}: {reason}")
@@ -204,7 +205,7 @@ def _align(spec: ShapeSpec, shape: tuple[int, ...]) -> list[tuple[int, SpecDim, 
             return f"expected {len(dims)} dims, got {len(shape)}"
         return list(zip(range(len(shape)), dims, shape))
     rest = dims.index(Rest())
-    head, tail = dims[:rest], dims[rest + 1:]
+    head, tail = dims[:rest], dims[rest + 1 :]
     if len(shape) < len(head) + len(tail):
         return f"expected at least {len(head) + len(tail)} dims, got {len(shape)}"
     tail_start = len(shape) - len(tail)

@@ -21,10 +21,23 @@ Detector = Callable[["Trace"], Iterable[Finding]]
 
 # Modules that register detectors, imported on first use.
 DETECTOR_MODULES: tuple[str, ...] = (
-    "batch_first", "view_scramble", "hardcoded_batch", "noncontiguous_view", "loss_broadcast",
-    "bidirectional_last_step", "hidden_state", "device", "dtype", "features", "variation",
-    "view_cuts_axes", "index_wrong_axis", "squeeze_batch", "uneven_shard",
-    "state_structure", "loss_resolution",
+    "batch_first",
+    "view_scramble",
+    "hardcoded_batch",
+    "noncontiguous_view",
+    "loss_broadcast",
+    "bidirectional_last_step",
+    "hidden_state",
+    "device",
+    "dtype",
+    "features",
+    "variation",
+    "view_cuts_axes",
+    "index_wrong_axis",
+    "squeeze_batch",
+    "uneven_shard",
+    "state_structure",
+    "loss_resolution",
 )
 
 
@@ -52,8 +65,7 @@ def register(code: str, name: str, severity: Severity, summary: str) -> Callable
     return add
 
 
-def finding(code: str, call: Call, message: str, hint: str = "",
-            severity: Severity | None = None) -> Finding:
+def finding(code: str, call: Call, message: str, hint: str = "", severity: Severity | None = None) -> Finding:
     """A finding of a registered code about ``call``, at its line."""
     info = REGISTRY[code]
     return Finding(code, info.name, severity or info.severity, message, call.location, hint, call.id)

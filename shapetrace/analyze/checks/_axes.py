@@ -46,9 +46,11 @@ def source_names(flow: TraceLineage, calls: Sequence[Call], at: Call) -> dict[At
         found = find_call(call.location, {call.name}, call.output.ndim, call.index)
         if found is None or len(found.args) != call.output.ndim:
             continue
-        same_scope = (at.location is not None and call.location is not None
-                      and (call.location.filename, call.location.function)
-                      == (at.location.filename, at.location.function))
+        same_scope = (
+            at.location is not None
+            and call.location is not None
+            and (call.location.filename, call.location.function) == (at.location.filename, at.location.function)
+        )
         for dim, text in zip(flow.output_lineage(call, 0), found.args):
             if len(dim) != 1 or text.strip() in ("-1", ""):
                 continue
@@ -102,8 +104,7 @@ def cuts(atoms: Sequence[Atom], sizes: Sequence[int]) -> list[list[int]]:
         return out
 
     atom_spans = spans([a.size for a in atoms])
-    return [[i for i, (lo, hi) in enumerate(atom_spans) if lo < top and low < hi]
-            for low, top in spans(sizes)]
+    return [[i for i, (lo, hi) in enumerate(atom_spans) if lo < top and low < hi] for low, top in spans(sizes)]
 
 
 def _follow(flow: TraceLineage, call: Call) -> Call | None:

@@ -82,8 +82,9 @@ def _calls(code: str) -> tuple[tuple[str | None, int, SourceCall], ...]:
     return tuple(calls)
 
 
-def find_call(location: Location | None, names: Collection[str] | None,
-              nargs: int | None = None, occurrence: int | None = None) -> SourceCall | None:
+def find_call(
+    location: Location | None, names: Collection[str] | None, nargs: int | None = None, occurrence: int | None = None
+) -> SourceCall | None:
     """The call of one of ``names`` (any name: None) on the line; None when
     the line does not parse or has no such call.
 
@@ -211,5 +212,7 @@ def assigned_from_data(location: Location, expression: str) -> bool:
     """True when ``expression`` (``self.batch_size``) is an attribute that the class
     around ``location`` assigns from a tensor's size somewhere (a forward that
     resets it for a short batch): then it follows the data, it is not baked in."""
-    return any(first <= location.lineno <= last and name == expression
-               for first, last, name in _assignments_from_data(location.filename))
+    return any(
+        first <= location.lineno <= last and name == expression
+        for first, last, name in _assignments_from_data(location.filename)
+    )

@@ -103,5 +103,7 @@ def short_last_batch(trace: Trace, call: Call, full: int) -> str | None:
     if not before:
         return None
     batches = "batch" if before == 1 else f"{before} batches"
-    return (f"this batch has {batch} samples where the {batches} before it had {full}: "
-            f"{before * full + batch} = {before} × {full} + {batch}, the short last batch of an epoch")
+    return (
+        f"this batch has {batch} samples where the {batches} before it had {full}: "
+        f"{before * full + batch} = {before} × {full} + {batch}, the short last batch of an epoch"
+    )

@@ -115,16 +115,18 @@ def _across_passes(lay: Layout, group: list[Layout]) -> Iterator[Clue]:
     if len(group) < 2 or len(batches) != 1 or lay is not group[0]:
         return
     if len(set(steps[:-1])) == 1 and steps[-1] < steps[0]:
-        yield Clue(True, f"its dim {lay.time_dim} is {steps[0]} in every pass but the last, which has "
-                         f"{steps[-1]}, as a batch size does at the end of an epoch, while dim {lay.batch_dim} "
-                         f"stays {lay.batch_size}")
+        yield Clue(
+            True,
+            f"its dim {lay.time_dim} is {steps[0]} in every pass but the last, which has "
+            f"{steps[-1]}, as a batch size does at the end of an epoch, while dim {lay.batch_dim} "
+            f"stays {lay.batch_size}",
+        )
 
 
 def _hint(lay: Layout) -> str:
     wanted = not lay.call.config.get("batch_first")
     source = argument_text(lay.call)
-    hint = (f"build it with nn.{lay.call.type}(..., batch_first={wanted}), "
-            f"or pass {source}.transpose(0, 1)")
+    hint = f"build it with nn.{lay.call.type}(..., batch_first={wanted}), or pass {source}.transpose(0, 1)"
     if hidden_inputs(lay.call):  # the state keeps (num_layers, batch, hidden) in both layouts
         hint += f"; and make the initial state (num_layers, {source}.size({lay.time_dim}), hidden) per batch"
     return hint
@@ -138,8 +140,11 @@ def _model_input_batch(flow: TraceLineage, lay: Layout) -> Clue | None:
     if root is lay.call or root.kind != "module" or not root.inputs or not root.inputs[0].shape:
         return None
     if flow.input_lineage(root, 0)[0] == lay.batch:
-        return Clue(False, f"its batch axis is dim 0 of the model input {format_shape(root.inputs[0])}, "
-                           f"where a DataLoader stacks the samples")
+        return Clue(
+            False,
+            f"its batch axis is dim 0 of the model input {format_shape(root.inputs[0])}, "
+            f"where a DataLoader stacks the samples",
+        )
     return None
 
 
@@ -147,8 +152,10 @@ def _judge(lay: Layout, clues: list[Clue]) -> Finding | None:
     swapped = [clue.text for clue in clues if clue.swapped]
     agreeing = [clue.text for clue in clues if clue.swapped is False]
     undecided = [clue.text for clue in clues if clue.swapped is None]
-    head = (f"{call_label(lay.call, 'batch_first')} {at_line(lay.call)} steps through dim {lay.time_dim} of "
-            f"its input {format_shape(lay.input)} and takes dim {lay.batch_dim} as the batch")
+    head = (
+        f"{call_label(lay.call, 'batch_first')} {at_line(lay.call)} steps through dim {lay.time_dim} of "
+        f"its input {format_shape(lay.input)} and takes dim {lay.batch_dim} as the batch"
+    )
     if swapped:
         message = f"{head}, but " + "; ".join(swapped)
         if agreeing:
@@ -156,14 +163,20 @@ def _judge(lay: Layout, clues: list[Clue]) -> Finding | None:
         return finding("ST001", lay.call, message, _hint(lay), None if not agreeing else "warning")
     if undecided:
         message = f"{head}; the sizes cannot tell whether the data agrees: {undecided[0]}"
-        hint = (f"trace a batch whose size differs from the sequence length, e.g. "
-                f"x[:{lay.batch_size - 1}] of a batch-first x")
+        hint = (
+            f"trace a batch whose size differs from the sequence length, e.g. "
+            f"x[:{lay.batch_size - 1}] of a batch-first x"
+        )
         return finding("ST001", lay.call, message, hint, "info")
     return None
 
 
-@register("ST001", "batch-first-mismatch", "error",
-          "an RNN/LSTM/GRU reads the batch axis as time (batch_first does not match the data)")
+@register(
+    "ST001",
+    "batch-first-mismatch",
+    "error",
+    "an RNN/LSTM/GRU reads the batch axis as time (batch_first does not match the data)",
+)
 def check_batch_first(trace: Trace) -> Iterator[Finding]:
     flow = analyze(trace.calls)
     losses = [call for call in trace.calls if is_elementwise_loss(call)]
@@ -172,8 +185,12 @@ def check_batch_first(trace: Trace) -> Iterator[Finding]:
     for lay in layouts:
         groups.setdefault(lay.call.name, []).append(lay)
     for lay in layouts:
-        clues = [*_survival(flow, lay), *_time_reductions(flow, lay), *_size_clues(flow, lay, losses),
-                 *_across_passes(lay, groups[lay.call.name])]
+        clues = [
+            *_survival(flow, lay),
+            *_time_reductions(flow, lay),
+            *_size_clues(flow, lay, losses),
+            *_across_passes(lay, groups[lay.call.name]),
+        ]
         if clues and all(clue.weak for clue in clues if clue.swapped):
             from_loader = _model_input_batch(flow, lay)
             if from_loader is not None and any(clue.swapped for clue in clues):

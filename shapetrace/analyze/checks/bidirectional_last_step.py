@@ -32,8 +32,11 @@ def _last_steps(flow: TraceLineage, lay: Layout) -> Iterator[Call]:
         time = dim_of(lineage, lay.time[0])
         if time is None or not op.outputs:
             continue
-        whole = [dim for dim in flow.output_lineage(op, 0)
-                 if len(dim) == 1 and dim[0].origin == features and dim[0].size == width]
+        whole = [
+            dim
+            for dim in flow.output_lineage(op, 0)
+            if len(dim) == 1 and dim[0].origin == features and dim[0].size == width
+        ]
         if not whole:
             continue
         index = integer_indices(op, len(lineage)).get(time)
@@ -44,8 +47,10 @@ def _last_steps(flow: TraceLineage, lay: Layout) -> Iterator[Call]:
 def _hint(lay: Layout, op: Call) -> str:
     hidden = lay.call.config.get("hidden_size", "hidden_size")
     last = "[:, -1, " if lay.time_dim == 1 else "[-1, :, "
-    return (f"use torch.cat([h_n[-2], h_n[-1]], dim=-1) (the final forward and backward states), "
-            f"or the forward half alone: {receiver_text(op, 'output')}{last}:{hidden}]")
+    return (
+        f"use torch.cat([h_n[-2], h_n[-1]], dim=-1) (the final forward and backward states), "
+        f"or the forward half alone: {receiver_text(op, 'output')}{last}:{hidden}]"
+    )
 
 
 _UNPACK = frozenset({"pad_packed_sequence", "_pad_packed_sequence"})
@@ -77,7 +82,8 @@ def _from_lengths_minus_one(flow: TraceLineage, op: Call, path: str) -> bool:
         made = source.call
         scalars = [arg for arg in made.args if isinstance(arg, int) and not isinstance(arg, bool)]
         if (made.name in ("sub", "__sub__", "sub_") and scalars == [1]) or (
-                made.name in ("add", "__add__") and scalars == [-1]):
+            made.name in ("add", "__add__") and scalars == [-1]
+        ):
             return True
     return False
 
@@ -109,14 +115,17 @@ def _gathered_last_steps(flow: TraceLineage, lay: Layout, after: Call) -> Iterat
         path = _time_index_input(op, time, len(lineage)) if time is not None else None
         if path is None:
             continue
-        whole = any(len(d) == 1 and d[0].origin == features and d[0].size == width
-                    for d in flow.output_lineage(op, 0))
+        whole = any(len(d) == 1 and d[0].origin == features and d[0].size == width for d in flow.output_lineage(op, 0))
         if whole and _from_lengths_minus_one(flow, op, path):
             yield op
 
 
-@register("ST006", "bidirectional-last-step", "warning",
-          "the last time step taken from a bidirectional output (backward half has seen one step)")
+@register(
+    "ST006",
+    "bidirectional-last-step",
+    "warning",
+    "the last time step taken from a bidirectional output (backward half has seen one step)",
+)
 def check_bidirectional_last_step(trace: Trace) -> Iterator[Finding]:
     flow = analyze(trace.calls)
     for lay in first_layouts(flow, trace.calls):
@@ -124,26 +133,37 @@ def check_bidirectional_last_step(trace: Trace) -> Iterator[Finding]:
         if not call.config.get("bidirectional") or not call.outputs:
             continue
         for op in _last_steps(flow, lay):
-            message = (f"{op_text(op)} {at_line(op)} takes the last step of {call_label(call, 'bidirectional')} "
-                       f"output {format_shape(call.outputs[0])}: its backward half (features "
-                       f"{call.config.get('hidden_size')}:) has seen only that one step")
+            message = (
+                f"{op_text(op)} {at_line(op)} takes the last step of {call_label(call, 'bidirectional')} "
+                f"output {format_shape(call.outputs[0])}: its backward half (features "
+                f"{call.config.get('hidden_size')}:) has seen only that one step"
+            )
             yield finding("ST006", op, message, _hint(lay, op))
-    layouts = [(lay, lay.call) for lay in first_layouts(flow, trace.calls)
-               if lay.call.config.get("bidirectional") and lay.call.outputs]
+    layouts = [
+        (lay, lay.call)
+        for lay in first_layouts(flow, trace.calls)
+        if lay.call.config.get("bidirectional") and lay.call.outputs
+    ]
     for lay, call in layouts:  # padded (not packed) input, read at lengths - 1
         for op in _gathered_last_steps(flow, lay, call):
-            message = (f"{op_text(op)} {at_line(op)} takes the step at index lengths - 1, the last valid one, of "
-                       f"{call_label(call, 'bidirectional')} output {format_shape(call.outputs[0])}: its backward "
-                       f"half (features {call.config.get('hidden_size')}:) has seen only that one step")
+            message = (
+                f"{op_text(op)} {at_line(op)} takes the step at index lengths - 1, the last valid one, of "
+                f"{call_label(call, 'bidirectional')} output {format_shape(call.outputs[0])}: its backward "
+                f"half (features {call.config.get('hidden_size')}:) has seen only that one step"
+            )
             yield finding("ST006", op, message, _hint(lay, op))
     for lay, unpack in _packed_layouts(flow, trace):
         call = lay.call
         gathered = list(_gathered_last_steps(flow, lay, unpack))
         for op in [*(op for op in _last_steps(flow, lay) if op.id > unpack.id), *gathered]:
             how = "the step at index lengths - 1, the last valid one," if op in gathered else "the last step"
-            message = (f"{op_text(op)} {at_line(op)} takes {how} of {call_label(call, 'bidirectional')} output "
-                       f"{format_shape(lay.input)} (through {unpack.name}): its backward half (features "
-                       f"{call.config.get('hidden_size')}:) has seen only that one step")
-            hint = ("use torch.cat([h_n[-2], h_n[-1]], dim=-1) (the final forward and backward states), or the "
-                    f"forward half alone: features :{call.config.get('hidden_size')} of that step")
+            message = (
+                f"{op_text(op)} {at_line(op)} takes {how} of {call_label(call, 'bidirectional')} output "
+                f"{format_shape(lay.input)} (through {unpack.name}): its backward half (features "
+                f"{call.config.get('hidden_size')}:) has seen only that one step"
+            )
+            hint = (
+                "use torch.cat([h_n[-2], h_n[-1]], dim=-1) (the final forward and backward states), or the "
+                f"forward half alone: features :{call.config.get('hidden_size')} of that step"
+            )
             yield finding("ST006", op, message, hint)

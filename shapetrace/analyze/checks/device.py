@@ -36,16 +36,24 @@ def check_device(trace: Trace) -> Iterator[Finding]:
             names = ", ".join(operand(call, m) for m in odd)
             made = flow.source(call, call.inputs.index(odd[0]))
             origin = f" (made by {op_text(made.call)} {at_line(made.call)})" if made and not made.as_input else ""
-            message = (f"{call_label(call)} {at_line(call)} gets {names} on {odd[0].device}{origin}, "
-                       f"while {operand(call, main)} is on {main.device}")
-            yield finding("ST008", call, message,
-                          "create it on the input's device (device=x.device) or move it with .to(x.device)")
+            message = (
+                f"{call_label(call)} {at_line(call)} gets {names} on {odd[0].device}{origin}, "
+                f"while {operand(call, main)} is on {main.device}"
+            )
+            yield finding(
+                "ST008",
+                call,
+                message,
+                "create it on the input's device (device=x.device) or move it with .to(x.device)",
+            )
         elif raised_here(call) and _DEVICE_ERROR.search(call.error or "") and call.kind == "module" and devices:
             (device,) = devices
             named = [d for d in dict.fromkeys(_DEVICE.findall(call.error or "")) if d != device]
             if not named:
                 continue
-            message = (f"{call_label(call)} {at_line(call)} gets its input on {device}, but its parameters "
-                       f"are on {named[0]}")
-            yield finding("ST008", call, message,
-                          "move the model and the data to one device: model.to(device), x.to(device)")
+            message = (
+                f"{call_label(call)} {at_line(call)} gets its input on {device}, but its parameters are on {named[0]}"
+            )
+            yield finding(
+                "ST008", call, message, "move the model and the data to one device: model.to(device), x.to(device)"
+            )

@@ -28,8 +28,14 @@ _DTYPE_ERROR = re.compile(r"\bdtype|scalar type", re.IGNORECASE)
 _COLLECTIVE_DEBUG = re.compile(r"CollectiveFingerPrint|mismatch between collectives")
 _TORCH_DTYPE = re.compile(r"torch\.(float64|float32|float16|bfloat16|int64|int32)")
 # The names PyTorch's error messages use for dtypes.
-_LEGACY_NAMES = {"Double": "float64", "Float": "float32", "Half": "float16", "BFloat16": "bfloat16",
-                 "Long": "int64", "Int": "int32"}
+_LEGACY_NAMES = {
+    "Double": "float64",
+    "Float": "float32",
+    "Half": "float16",
+    "BFloat16": "bfloat16",
+    "Long": "int64",
+    "Int": "int32",
+}
 _LEGACY = re.compile(r"\b(" + "|".join(_LEGACY_NAMES) + r")\b")
 
 
@@ -80,8 +86,11 @@ def _promotes(call: Call) -> Finding | None:
 def check_dtype(trace: Trace) -> Iterator[Finding]:
     for call in trace.calls:
         found = None
-        if raised_here(call) and _DTYPE_ERROR.search(call.error or "") \
-                and not _COLLECTIVE_DEBUG.search(call.error or ""):
+        if (
+            raised_here(call)
+            and _DTYPE_ERROR.search(call.error or "")
+            and not _COLLECTIVE_DEBUG.search(call.error or "")
+        ):
             found = _failed(call)
         elif call.error is None and (call.kind == "op" or is_builtin(call)):
             found = _promotes(call)

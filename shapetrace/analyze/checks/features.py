@@ -57,9 +57,17 @@ def _wanted(call: Call, expectation: Expectation) -> int | None:
 def _bidirectional_source(flow: TraceLineage, call: Call, size: int) -> Call | None:
     """The bidirectional RNN whose whole output width reached this input."""
     last = {atom.origin for atom in flow.input_lineage(call, 0)[-1]}
-    return next((rnn for rnn in pass_root(call).walk()
-                 if is_rnn(rnn) and rnn.config.get("bidirectional") and hidden_origin(rnn) in last
-                 and size == 2 * rnn.config.get("hidden_size", 0)), None)
+    return next(
+        (
+            rnn
+            for rnn in pass_root(call).walk()
+            if is_rnn(rnn)
+            and rnn.config.get("bidirectional")
+            and hidden_origin(rnn) in last
+            and size == 2 * rnn.config.get("hidden_size", 0)
+        ),
+        None,
+    )
 
 
 def _hint(flow: TraceLineage, call: Call, expectation: Expectation, wanted: int) -> str:
@@ -75,13 +83,11 @@ def _hint(flow: TraceLineage, call: Call, expectation: Expectation, wanted: int)
         return f"add the feature dim: pass {source}.unsqueeze(-1)"
     rnn = _bidirectional_source(flow, call, got)
     if rnn is not None:
-        return (f"{rnn.name} is bidirectional: build nn.{call.type}({got}, ...) "
-                f"(2 * hidden_size features)")
+        return f"{rnn.name} is bidirectional: build nn.{call.type}({got}, ...) (2 * hidden_size features)"
     return f"build nn.{call.type} with {expectation.key}={got}, or make the input's dim {axis} {wanted}"
 
 
-@register("ST010", "feature-mismatch", "error",
-          "a Linear/LSTM input's last dim does not match in_features/input_size")
+@register("ST010", "feature-mismatch", "error", "a Linear/LSTM input's last dim does not match in_features/input_size")
 def check_features(trace: Trace) -> Iterator[Finding]:
     flow = analyze(trace.calls)
     for call in trace.calls:
@@ -94,6 +100,8 @@ def check_features(trace: Trace) -> Iterator[Finding]:
         if wanted is None or meta.shape[axis] == wanted:
             continue
         where = "last dim" if expectation.dim == -1 else f"dim {axis}"
-        message = (f"{call_label(call, expectation.key)} {at_line(call)} got {format_shape(meta)}: "
-                   f"its {where} is {meta.shape[axis]}, not {wanted}")
+        message = (
+            f"{call_label(call, expectation.key)} {at_line(call)} got {format_shape(meta)}: "
+            f"its {where} is {meta.shape[axis]}, not {wanted}"
+        )
         yield finding("ST010", call, message, _hint(flow, call, expectation, wanted))

@@ -67,8 +67,7 @@ def _written(text: str, size: int) -> str:
 
 
 def _hint(written: str) -> str:
-    return (f"read the batch size from the data in forward (batch_size = x.size(0)) "
-            f"and use it instead of {written}")
+    return f"read the batch size from the data in forward (batch_size = x.size(0)) and use it instead of {written}"
 
 
 class _Pass:
@@ -98,22 +97,30 @@ class _Pass:
             return None
         source = _source(call, len(sizes))
         texts = source.args if source is not None else ("",) * len(sizes)
-        fixable = [i for i, size in enumerate(sizes)
-                   if size > 0 and size != now and reshape_fits([*sizes[:i], now, *sizes[i + 1:]], numel)]
+        fixable = [
+            i
+            for i, size in enumerate(sizes)
+            if size > 0 and size != now and reshape_fits([*sizes[:i], now, *sizes[i + 1 :]], numel)
+        ]
         named = [i for i, text in enumerate(texts) if batch_factor(text)]
-        chosen = ([i for i in fixable if i in named] or named
-                  or [i for i in fixable if sizes[i] in self.others] or fixable)
+        chosen = (
+            [i for i in fixable if i in named] or named or [i for i in fixable if sizes[i] in self.others] or fixable
+        )
         if not chosen:
             return None
         i = chosen[0]
-        message = (f"{op_text(call)} {at_line(call)} asks for {format_dims(sizes)} from "
-                   f"{format_shape(meta)}: {sizes[i]}{_written(texts[i], sizes[i])} is a batch size baked in, "
-                   f"and this batch has {now}")
+        message = (
+            f"{op_text(call)} {at_line(call)} asks for {format_dims(sizes)} from "
+            f"{format_shape(meta)}: {sizes[i]}{_written(texts[i], sizes[i])} is a batch size baked in, "
+            f"and this batch has {now}"
+        )
         if len(chosen) > 1:
             message += f"; the sizes of dims {' and '.join(map(str, chosen))} would each fit, so it cannot tell which"
         elif i not in named and meta.shape.count(now) > 1:
-            message += (f"; {now} is also the size of another dim of {format_shape(meta)}, so it cannot "
-                        f"tell for sure that dim {i} is the batch")
+            message += (
+                f"; {now} is also the size of another dim of {format_shape(meta)}, so it cannot "
+                f"tell for sure that dim {i} is the batch"
+            )
         return finding("ST003", call, message, self._reshape_fix(call, source, i))
 
     def _reshape_fix(self, call: Call, source: SourceCall | None, index: int) -> str:
@@ -132,20 +139,31 @@ class _Pass:
     def _failed_with_made_tensor(self, failed: Call) -> Iterator[Finding]:
         """A tensor made for another batch size that a failed module received."""
         for index in range(len(failed.inputs)):
-            made = next((source.call for source in self.flow.producers(failed, index)
-                         if source.call.name in SIZED_CREATION_OPS), None)
+            made = next(
+                (
+                    source.call
+                    for source in self.flow.producers(failed, index)
+                    if source.call.name in SIZED_CREATION_OPS
+                ),
+                None,
+            )
             if made is None or made.output is None:
                 continue
             sizes = size_args(made)
             source = _source(made, len(sizes))
             texts = source.args if source is not None else ("",) * len(sizes)
-            suspects = [i for i, size in enumerate(sizes)
-                        if size != self.batch.size and (size in self.others or batch_factor(texts[i]))]
+            suspects = [
+                i
+                for i, size in enumerate(sizes)
+                if size != self.batch.size and (size in self.others or batch_factor(texts[i]))
+            ]
             if suspects:
                 i = suspects[0]
-                message = (f"{op_text(made)} {at_line(made)} makes {format_shape(made.output)} for a batch "
-                           f"of {sizes[i]}{_written(texts[i], sizes[i])}; {call_label(failed)} {at_line(failed)} "
-                           f"then failed on a batch of {self.batch.size}")
+                message = (
+                    f"{op_text(made)} {at_line(made)} makes {format_shape(made.output)} for a batch "
+                    f"of {sizes[i]}{_written(texts[i], sizes[i])}; {call_label(failed)} {at_line(failed)} "
+                    f"then failed on a batch of {self.batch.size}"
+                )
                 yield finding("ST003", made, message, _hint(batch_factor(texts[i]) or str(sizes[i])))
 
     # ------------------------------------------------------------ latent
@@ -201,8 +219,7 @@ def _collision(call: Call, index: int, batch: Atom, written: str) -> str:
     others = [i for i, size in enumerate(size_args(call)) if size == batch.size and i != index]
     if not written.isdigit() or not others:
         return ""
-    return (f"; {written} is also the size of dim {others[0]}, so it cannot tell which of "
-            f"the two is the batch")
+    return f"; {written} is also the size of dim {others[0]}, so it cannot tell which of the two is the batch"
 
 
 def _follows_data(uses: list[tuple[Call, int, _Pass]], written: str) -> bool:
@@ -227,13 +244,17 @@ def _latent(passes: list[_Pass]) -> Iterator[Finding]:
             continue
         call, index, one = uses[0]
         written = key.partition("@")[0]
-        lines = sorted({c.location.lineno for c, _, _ in uses if c.location is not None} - {
-            call.location.lineno if call.location else -1})
+        lines = sorted(
+            {c.location.lineno for c, _, _ in uses if c.location is not None}
+            - {call.location.lineno if call.location else -1}
+        )
         elsewhere = f", as do lines {', '.join(map(str, lines))}" if lines else ""
         how = f"the literal {written}" if written.isdigit() else f"{written} ({one.batch.size})"
-        message = (f"{op_text(call)} {at_line(call)} sizes the batch with {how}"
-                   f"{elsewhere}: a batch of another size, like a short last one, will not fit"
-                   f"{_collision(call, index, one.batch, written)}")
+        message = (
+            f"{op_text(call)} {at_line(call)} sizes the batch with {how}"
+            f"{elsewhere}: a batch of another size, like a short last one, will not fit"
+            f"{_collision(call, index, one.batch, written)}"
+        )
         yield finding("ST003", call, message, _hint(written), "warning")
 
 
@@ -241,12 +262,15 @@ def _passes(trace: Trace, flow: TraceLineage) -> list[_Pass]:
     roots = [call for call in trace.calls if call.parent is None and call.kind == "module"]
     batches = {root.id: batch_axis(flow, root) for root in roots}
     sizes = {batch.size for batch in batches.values() if batch is not None}
-    return [_Pass(flow, root, batch, sizes - {batch.size})
-            for root in roots if (batch := batches[root.id]) is not None]
+    return [_Pass(flow, root, batch, sizes - {batch.size}) for root in roots if (batch := batches[root.id]) is not None]
 
 
-@register("ST003", "hardcoded-batch-size", "error",
-          "a view/reshape/expand/randn whose size is a constant that only fits one batch size")
+@register(
+    "ST003",
+    "hardcoded-batch-size",
+    "error",
+    "a view/reshape/expand/randn whose size is a constant that only fits one batch size",
+)
 def check_hardcoded_batch(trace: Trace) -> Iterator[Finding]:
     passes = _passes(trace, analyze(trace.calls))
     failures = [*failures_at_other_sizes(trace), *(found for one in passes for found in one.failed())]

@@ -48,21 +48,23 @@ def _reason(call: Call, meta: TensorMeta, expected: tuple[int, ...]) -> tuple[st
         fix = f": {name}.unsqueeze(0)" if len(got) == len(expected) - 1 else ""
         return f"it has {len(got)} dims, not {len(expected)}", f"make it {format_dims(expected)}{fix}"
     if len(got) == 3 and got == (expected[1], expected[0], expected[2]):
-        return ("batch_first does not apply to h_0 and c_0: they stay (layers * directions, batch, hidden)",
-                f"use {name}.transpose(0, 1).contiguous()")
+        return (
+            "batch_first does not apply to h_0 and c_0: they stay (layers * directions, batch, hidden)",
+            f"use {name}.transpose(0, 1).contiguous()",
+        )
     if got[0] != expected[0]:
         layers, bidirectional = call.config.get("num_layers", 1), call.config.get("bidirectional")
         why = f"num_layers={layers}" + (" times 2 directions" if bidirectional else "")
         slots = "num_layers * 2" if bidirectional else "num_layers"
-        return (f"dim 0 must be {expected[0]} ({why})",
-                f"make it with {slots} in dim 0: {format_dims(expected)}")
+        return (f"dim 0 must be {expected[0]} ({why})", f"make it with {slots} in dim 0: {format_dims(expected)}")
     if len(got) == 3 and got[1] != expected[1]:
         axis = 0 if call.config.get("batch_first") else 1
-        return (f"dim 1 must be the batch size, {expected[1]}, which is dim {axis} of the input "
-                f"with batch_first={bool(call.config.get('batch_first'))}",
-                f"make it with x.size({axis}) in dim 1")
-    return (f"its last dim must be hidden_size={expected[-1]}",
-            f"make it with {expected[-1]} in its last dim")
+        return (
+            f"dim 1 must be the batch size, {expected[1]}, which is dim {axis} of the input "
+            f"with batch_first={bool(call.config.get('batch_first'))}",
+            f"make it with x.size({axis}) in dim 1",
+        )
+    return (f"its last dim must be hidden_size={expected[-1]}", f"make it with {expected[-1]} in its last dim")
 
 
 def _carried(trace: Trace, call: Call, meta: TensorMeta, why: str, hint: str) -> tuple[str, str]:
@@ -77,8 +79,10 @@ def _carried(trace: Trace, call: Call, meta: TensorMeta, why: str, hint: str) ->
     parts = [why, f"{name} is {made}"] + ([short] if short else [])
     axis = 0 if call.config.get("batch_first") else 1
     if carried:  # a state kept from batch to batch
-        hint = (f"build the state for each batch from the data, with x.size({axis}) in dim 1 "
-                f"(init_hidden(x.size({axis})) per batch, not once per epoch)")
+        hint = (
+            f"build the state for each batch from the data, with x.size({axis}) in dim 1 "
+            f"(init_hidden(x.size({axis})) per batch, not once per epoch)"
+        )
     else:
         hint = f"make it with x.size({axis}) in dim 1 where it is made"
     if short:
@@ -86,8 +90,7 @@ def _carried(trace: Trace, call: Call, meta: TensorMeta, why: str, hint: str) ->
     return "; ".join(parts), hint
 
 
-@register("ST007", "hidden-state-mismatch", "error",
-          "h_0/c_0 shape is not (layers*directions, batch, hidden)")
+@register("ST007", "hidden-state-mismatch", "error", "h_0/c_0 shape is not (layers*directions, batch, hidden)")
 def check_hidden_state(trace: Trace) -> Iterator[Finding]:
     for call in trace.calls:
         if not is_rnn(call):
@@ -97,11 +100,12 @@ def check_hidden_state(trace: Trace) -> Iterator[Finding]:
             if expected is None or meta.shape == expected:
                 continue
             why, hint = _reason(call, meta, expected)
-            if len(meta.shape) == 3 == len(expected) and meta.shape[0] == expected[0] \
-                    and meta.shape[1] != expected[1]:
+            if len(meta.shape) == 3 == len(expected) and meta.shape[0] == expected[0] and meta.shape[1] != expected[1]:
                 why, hint = _carried(trace, call, meta, why, hint)
-            message = (f"{call_label(call, 'num_layers', 'bidirectional', 'batch_first')} {at_line(call)} "
-                       f"got {tensor_name(call, meta, output=False)} {format_shape(meta)}, expected "
-                       f"{format_dims(expected)}: {why}")
+            message = (
+                f"{call_label(call, 'num_layers', 'bidirectional', 'batch_first')} {at_line(call)} "
+                f"got {tensor_name(call, meta, output=False)} {format_shape(meta)}, expected "
+                f"{format_dims(expected)}: {why}"
+            )
             yield finding("ST007", call, message, hint)
             break  # c_0 is usually built like h_0: one finding says it

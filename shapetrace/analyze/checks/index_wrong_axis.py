@@ -81,8 +81,12 @@ def _hint(call: Call, picked: int, time: int) -> str | None:
     return None
 
 
-@register("ST013", "index-wrong-axis", "warning",
-          "an index that picks one unit of an RNN output's feature axis where one time step was meant")
+@register(
+    "ST013",
+    "index-wrong-axis",
+    "warning",
+    "an index that picks one unit of an RNN output's feature axis where one time step was meant",
+)
 def check_index_wrong_axis(trace: Trace) -> Iterator[Finding]:
     flow = analyze(trace.calls)
     rnn_axes = _rnn_axes(flow, trace)
@@ -105,9 +109,15 @@ def check_index_wrong_axis(trace: Trace) -> Iterator[Finding]:
             if not read or not origins(read[-1]) or not origins(read[-1]) <= {time_origin, batch_origin}:
                 continue  # the layer reads features: the index was meant
             shape = call.inputs[0].shape
-            message = (f"{op_text(call)} {at_line(call)} takes unit {index} of the {shape[dim]} hidden features "
-                       f"(dim {dim}) of {call_label(rnn, 'batch_first')}'s output at every time step; "
-                       f"{call_label(layer)} then reads the "
-                       f"{'time steps' if time_origin in origins(read[-1]) else 'batch'} as its features")
-            yield finding("ST013", call, message, _hint(call, dim, time) or
-                          f"index dim {time} (the time axis) instead of dim {dim}")
+            message = (
+                f"{op_text(call)} {at_line(call)} takes unit {index} of the {shape[dim]} hidden features "
+                f"(dim {dim}) of {call_label(rnn, 'batch_first')}'s output at every time step; "
+                f"{call_label(layer)} then reads the "
+                f"{'time steps' if time_origin in origins(read[-1]) else 'batch'} as its features"
+            )
+            yield finding(
+                "ST013",
+                call,
+                message,
+                _hint(call, dim, time) or f"index dim {time} (the time axis) instead of dim {dim}",
+            )

@@ -41,7 +41,7 @@ def _fix(prediction: TensorMeta, target: TensorMeta, names: tuple[str, str]) -> 
     for longer, shorter, name, other in ((prediction, target, goal, pred), (target, prediction, pred, goal)):
         shape = longer.shape
         for k in range(len(shape)):
-            if shape[k] == 1 and shape[:k] + shape[k + 1:] == shorter.shape:
+            if shape[k] == 1 and shape[:k] + shape[k + 1 :] == shorter.shape:
                 if longer is prediction:
                     return f"use {name}.unsqueeze({k}) as the target, or {other}.squeeze({k}) as the input"
                 return f"use {name}.unsqueeze({k}) as the input, or {other}.squeeze({k}) as the target"
@@ -66,8 +66,7 @@ def _pairwise(prediction: TensorMeta, target: TensorMeta) -> bool:
     return a_only and b_only
 
 
-@register("ST005", "loss-broadcast", "error",
-          "a loss whose input and target shapes differ and broadcast")
+@register("ST005", "loss-broadcast", "error", "a loss whose input and target shapes differ and broadcast")
 def check_loss_broadcast(trace: Trace) -> Iterator[Finding]:
     for call in trace.calls:
         operands = loss_operands(call) if is_elementwise_loss(call) else None
@@ -80,14 +79,18 @@ def check_loss_broadcast(trace: Trace) -> Iterator[Finding]:
         if shape is None or math.prod(shape) == math.prod(prediction.shape) == math.prod(target.shape):
             continue  # no broadcast (ST016), or one only of size-1 dims: each element meets its own
         name = call.name if call.kind == "op" else f"{call.name} ({call.type})"
-        message = (f"{name} {at_line(call)} compares input {format_shape(prediction)} with target "
-                   f"{format_shape(target)}: they broadcast to {format_dims(shape)}")
+        message = (
+            f"{name} {at_line(call)} compares input {format_shape(prediction)} with target "
+            f"{format_shape(target)}: they broadcast to {format_dims(shape)}"
+        )
         reduction = reduction_of(call)
         if shape not in (prediction.shape, target.shape) and _pairwise(prediction, target):
             if reduction == "none":
                 continue  # all pairs kept apart, as pairwise losses mean to
-            message += (f", every input against every target, then reduced ({reduction}): right for a "
-                        f"pairwise loss; if each input has one target, the shapes should be equal")
+            message += (
+                f", every input against every target, then reduced ({reduction}): right for a "
+                f"pairwise loss; if each input has one target, the shapes should be equal"
+            )
             yield finding("ST005", call, message, severity="info")
             continue
         if shape in (prediction.shape, target.shape):

@@ -90,8 +90,11 @@ def _describe(calls: list[Call]) -> str:
     """``three MaxPool2d(2) (frontend.0.2, frontend.1.2, frontend.2.2)``."""
     groups: dict[str, list[str]] = {}
     for call in calls:
-        where = call.name if call.kind == "module" and call.name else (
-            f"line {call.location.lineno}" if call.location is not None else "?")
+        where = (
+            call.name
+            if call.kind == "module" and call.name
+            else (f"line {call.location.lineno}" if call.location is not None else "?")
+        )
         groups.setdefault(_kind(call), []).append(where)
     parts = []
     for kind, names in groups.items():
@@ -100,8 +103,12 @@ def _describe(calls: list[Call]) -> str:
     return ", ".join(parts)
 
 
-@register("ST016", "loss-resolution-mismatch", "error",
-          "a dense prediction and its target at different resolutions (the output pooled by 8, the target not)")
+@register(
+    "ST016",
+    "loss-resolution-mismatch",
+    "error",
+    "a dense prediction and its target at different resolutions (the output pooled by 8, the target not)",
+)
 def check_loss_resolution(trace: Trace) -> Iterator[Finding]:
     flow = None
     for call in trace.calls:
@@ -126,9 +133,11 @@ def check_loss_resolution(trace: Trace) -> Iterator[Finding]:
         resizers = _resizers(flow, trace, call, [k + offset for k in dims])
         name = call.name if call.kind == "op" else f"{call.name} ({call.type})"
         which = ", ".join(str(k + offset) for k in dims)
-        message = (f"{name} {at_line(call)} compares input {format_shape(prediction)} with target "
-                   f"{format_shape(target)}: the prediction is {'1/' if smaller else ''}{factor}"
-                   f"{' of' if smaller else ' times'} the target's size in dim{'s' * (len(dims) > 1)} {which}")
+        message = (
+            f"{name} {at_line(call)} compares input {format_shape(prediction)} with target "
+            f"{format_shape(target)}: the prediction is {'1/' if smaller else ''}{factor}"
+            f"{' of' if smaller else ' times'} the target's size in dim{'s' * (len(dims) > 1)} {which}"
+        )
         if resizers:
             message += f", {'downsampled' if smaller else 'upsampled'} by {_describe(resizers)}"
         source = find_call(call.location, {call.name.rpartition(".")[2]}, 2) or find_call(call.location, None, 2)
@@ -136,13 +145,19 @@ def check_loss_resolution(trace: Trace) -> Iterator[Finding]:
         size = format_dims([min(differ[k]) if smaller else max(differ[k]) for k in dims])
         if offset:  # class labels: resize the logits, never average labels
             full = format_dims([max(differ[k]) if smaller else min(differ[k]) for k in dims])
-            hint = (f"resize the prediction (the logits) to the labels' size: F.interpolate({pred}, size={full}, "
-                    f"mode='bilinear'), or the labels with mode='nearest'")
+            hint = (
+                f"resize the prediction (the logits) to the labels' size: F.interpolate({pred}, size={full}, "
+                f"mode='bilinear'), or the labels with mode='nearest'"
+            )
         elif smaller:
-            hint = (f"resize the target to the prediction's size, e.g. F.interpolate({goal}, size={size}) "
-                    f"(a density map: F.avg_pool2d({goal}, {factor}) * {factor ** len(dims)} keeps its sum), "
-                    f"or upsample the prediction: F.interpolate({pred}, scale_factor={factor})")
+            hint = (
+                f"resize the target to the prediction's size, e.g. F.interpolate({goal}, size={size}) "
+                f"(a density map: F.avg_pool2d({goal}, {factor}) * {factor ** len(dims)} keeps its sum), "
+                f"or upsample the prediction: F.interpolate({pred}, scale_factor={factor})"
+            )
         else:
-            hint = (f"resize the prediction to the target's size: F.interpolate({pred}, size={size}), "
-                    f"or the target: F.interpolate({goal}, scale_factor={factor})")
+            hint = (
+                f"resize the prediction to the target's size: F.interpolate({pred}, size={size}), "
+                f"or the target: F.interpolate({goal}, scale_factor={factor})"
+            )
         yield finding("ST016", call, message, hint)

@@ -39,8 +39,9 @@ def _became_non_contiguous(flow: TraceLineage, call: Call) -> str:
     return f"; it became non-contiguous at {call_label(made, 'batch_first')} {at_line(made)}{why}"
 
 
-@register("ST004", "non-contiguous-view", "error",
-          "`.view` on a non-contiguous tensor (e.g. a batch_first LSTM output)")
+@register(
+    "ST004", "non-contiguous-view", "error", "`.view` on a non-contiguous tensor (e.g. a batch_first LSTM output)"
+)
 def check_noncontiguous_view(trace: Trace) -> Iterator[Finding]:
     flow = analyze(trace.calls)
     for call in trace.calls:
@@ -51,8 +52,9 @@ def check_noncontiguous_view(trace: Trace) -> Iterator[Finding]:
         if meta.contiguous or not reshape_fits(sizes, math.prod(meta.shape)):
             continue
         tensor = receiver_text(call)
-        message = (f"{op_text(call)} {at_line(call)} needs {format_shape(meta)} contiguous, but its "
-                   f"strides are {format_dims(meta.stride)}{_became_non_contiguous(flow, call)}")
+        message = (
+            f"{op_text(call)} {at_line(call)} needs {format_shape(meta)} contiguous, but its "
+            f"strides are {format_dims(meta.stride)}{_became_non_contiguous(flow, call)}"
+        )
         shape = ", ".join(map(str, sizes))
-        yield finding("ST004", call, message,
-                      f"use {tensor}.contiguous().view({shape}) or {tensor}.reshape({shape})")
+        yield finding("ST004", call, message, f"use {tensor}.contiguous().view({shape}) or {tensor}.reshape({shape})")

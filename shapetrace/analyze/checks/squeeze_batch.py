@@ -28,9 +28,17 @@ from shapetrace.core.trace import Trace
 
 
 def _bare_squeezes(trace: Trace) -> list[Call]:
-    return [call for call in trace.calls
-            if call.kind == "op" and call.name == "squeeze" and call.inputs and call.output is not None
-            and not plain_args(call) and "dim" not in call.kwargs and call.location is not None]
+    return [
+        call
+        for call in trace.calls
+        if call.kind == "op"
+        and call.name == "squeeze"
+        and call.inputs
+        and call.output is not None
+        and not plain_args(call)
+        and "dim" not in call.kwargs
+        and call.location is not None
+    ]
 
 
 def _batch_dims(flow: TraceLineage, call: Call) -> set[int]:
@@ -42,8 +50,12 @@ def _batch_dims(flow: TraceLineage, call: Call) -> set[int]:
     return {d for d, dim in enumerate(flow.input_lineage(call, 0)) if batch.origin in origins(dim)}
 
 
-@register("ST014", "squeeze-drops-batch", "warning",
-          "a squeeze() without dims that removed the batch axis of a batch of one sample")
+@register(
+    "ST014",
+    "squeeze-drops-batch",
+    "warning",
+    "a squeeze() without dims that removed the batch axis of a batch of one sample",
+)
 def check_squeeze_batch(trace: Trace) -> Iterator[Finding]:
     squeezes = _bare_squeezes(trace)
     if len(squeezes) < 2:
@@ -59,10 +71,15 @@ def check_squeeze_batch(trace: Trace) -> Iterator[Finding]:
                 continue
             d = dropped[0]
             keep = [i for i, size in enumerate(other.inputs[0].shape) if size == 1]
-            message = (f"{op_text(call)} {at_line(call)} removes every size-1 dim of {format_shape(call.inputs[0])}, "
-                       f"and this batch has one sample: the batch axis (dim {d}) goes too, giving "
-                       f"{format_shape(call.output)} where a batch of {other.inputs[0].shape[d]} gave "  # type: ignore[arg-type]
-                       f"{format_shape(other.output)}")  # type: ignore[arg-type]
+            squeezed, other_squeezed = call.output, other.output
+            if squeezed is None or other_squeezed is None:
+                continue
+            message = (
+                f"{op_text(call)} {at_line(call)} removes every size-1 dim of {format_shape(call.inputs[0])}, "
+                f"and this batch has one sample: the batch axis (dim {d}) goes too, giving "
+                f"{format_shape(squeezed)} where a batch of {other.inputs[0].shape[d]} gave "
+                f"{format_shape(other_squeezed)}"
+            )
             dims = ", ".join(map(str, keep))
             hint = f"use {receiver_text(call)}.squeeze(({dims}{',' if len(keep) == 1 else ''}))"
             yield finding("ST014", call, message, hint)

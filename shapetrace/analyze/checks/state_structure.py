@@ -45,8 +45,12 @@ def _first_of(text: str) -> str:
     return ast.unparse(node.elts[0]) if isinstance(node, ast.Tuple) and node.elts else f"{text}[0]"
 
 
-@register("ST015", "recurrent-state-structure", "error",
-          "an LSTM given one state tensor where it takes (h_0, c_0), or a GRU/RNN given a pair")
+@register(
+    "ST015",
+    "recurrent-state-structure",
+    "error",
+    "an LSTM given one state tensor where it takes (h_0, c_0), or a GRU/RNN given a pair",
+)
 def check_state_structure(trace: Trace) -> Iterator[Finding]:
     for call in trace.calls:
         if not (is_rnn(call) or (is_builtin(call) and call.type in CELL_TYPES)):
@@ -58,17 +62,22 @@ def check_state_structure(trace: Trace) -> Iterator[Finding]:
             state = single[0]
             text = _state_text(call, "h_0")
             pair_name = "(h_0, c_0)" if call.type == "LSTM" else "(h, c)"
-            message = (f"{label} {at_line(call)} got one state tensor {format_shape(state)} where an {call.type} "
-                       f"takes the pair {pair_name}")
+            message = (
+                f"{label} {at_line(call)} got one state tensor {format_shape(state)} where an {call.type} "
+                f"takes the pair {pair_name}"
+            )
             if call.type == "LSTM" and state.ndim:
-                message += (f": it unpacks the tensor along dim 0, so h_0 becomes {text}[0] "
-                            f"{format_dims(state.shape[1:])}")
+                message += (
+                    f": it unpacks the tensor along dim 0, so h_0 becomes {text}[0] {format_dims(state.shape[1:])}"
+                )
             hint = f"pass {pair_name}, e.g. ({text}, torch.zeros_like({text}))"
             yield finding("ST015", call, message, hint)
         elif call.type in ("GRU", "RNN", "GRUCell", "RNNCell") and pair:
             text = _state_text(call, "state")
             shapes = ", ".join(format_shape(meta) for meta in pair)
-            message = (f"{label} {at_line(call)} got a state of {len(pair)} tensors ({shapes}) where a "
-                       f"{call.type} takes h_0 alone")
+            message = (
+                f"{label} {at_line(call)} got a state of {len(pair)} tensors ({shapes}) where a "
+                f"{call.type} takes h_0 alone"
+            )
             hint = f"pass h_0 alone: {_first_of(text)}"
             yield finding("ST015", call, message, hint)

@@ -41,8 +41,7 @@ def _is_checked_collective(call: Call) -> bool:
     return is_collective(call.type) and COLLECTIVES.get(name, ((), "all"))[1] in ("all", "first")
 
 
-@register("ST020", "uneven-shard", "error",
-          "an uneven chunk/split gives ranks different shapes before a collective")
+@register("ST020", "uneven-shard", "error", "an uneven chunk/split gives ranks different shapes before a collective")
 def check_uneven_shard(trace: Trace) -> Iterator[Finding]:
     calls = trace.calls
     for collective in calls:
@@ -58,11 +57,15 @@ def check_uneven_shard(trace: Trace) -> Iterator[Finding]:
             sizes = ", ".join(str(m.shape[axis]) for m in split.outputs)
             pieces = len(split.outputs)
             whole = split.inputs[0].shape
-            message = (f"{split.type} {at_line(split)} cuts dim {axis} of {format_dims(whole)} into pieces of "
-                       f"{sizes}: each rank's piece has a different shape before {collective.type} "
-                       f"{at_line(collective)}")
+            message = (
+                f"{split.type} {at_line(split)} cuts dim {axis} of {format_dims(whole)} into pieces of "
+                f"{sizes}: each rank's piece has a different shape before {collective.type} "
+                f"{at_line(collective)}"
+            )
             padded = -(-whole[axis] // pieces) * pieces
             pad = (0, 0) * (len(whole) - 1 - axis) + (0, padded - whole[axis])
-            hint = (f"pad dim {axis} to {padded} (a multiple of {pieces}) before the split: "
-                    f"x = F.pad(x, {pad}); or drop the remainder, or use sizes that divide evenly")
+            hint = (
+                f"pad dim {axis} to {padded} (a multiple of {pieces}) before the split: "
+                f"x = F.pad(x, {pad}); or drop the remainder, or use sizes that divide evenly"
+            )
             yield finding("ST020", split, message, hint)

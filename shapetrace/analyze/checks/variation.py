@@ -39,15 +39,23 @@ def failures_at_other_sizes(trace: Trace) -> Iterator[Finding]:
             continue
         call = trace.calls[call_id]
         changed = {k: v for k, v in failure["sizes"].items() if _base_sizes(trace).get(k) != v}
-        message = (f"{call_label(call)} {at_line(call)} fits only {base}: at {_sizes_text(changed)} it raised "
-                   f"{failure['error'].splitlines()[0]}")
-        hint = ("size it from the input instead of a constant: x.size(0) for the batch, -1 for the "
-                "dimension a view can infer")
+        message = (
+            f"{call_label(call)} {at_line(call)} fits only {base}: at {_sizes_text(changed)} it raised "
+            f"{failure['error'].splitlines()[0]}"
+        )
+        hint = (
+            "size it from the input instead of a constant: x.size(0) for the batch, -1 for the "
+            "dimension a view can infer"
+        )
         yield finding("ST003", call, message, hint)
 
 
-@register("ST011", "size-dependent-call", "info",
-          "a call that runs at some input sizes and not at others (data-dependent control flow)")
+@register(
+    "ST011",
+    "size-dependent-call",
+    "info",
+    "a call that runs at some input sizes and not at others (data-dependent control flow)",
+)
 def check_size_dependent_calls(trace: Trace) -> Iterator[Finding]:
     for entry in _variation(trace).get("unmatched", []):
         call_id = entry.get("call_id")
@@ -55,7 +63,10 @@ def check_size_dependent_calls(trace: Trace) -> Iterator[Finding]:
             continue
         call = trace.calls[call_id]
         missing = "; ".join(_sizes_text(sizes) for sizes in entry.get("missing_at", []))
-        message = (f"{call_label(call)} {at_line(call)} runs at {_sizes_text(_base_sizes(trace))} but not at "
-                   f"{missing}: the forward branches on a size, so one trace does not show every path")
-        yield finding("ST011", call, message, "trace each branch (vary the size that decides it) before relying "
-                      "on its shapes")
+        message = (
+            f"{call_label(call)} {at_line(call)} runs at {_sizes_text(_base_sizes(trace))} but not at "
+            f"{missing}: the forward branches on a size, so one trace does not show every path"
+        )
+        yield finding(
+            "ST011", call, message, "trace each branch (vary the size that decides it) before relying on its shapes"
+        )

@@ -66,8 +66,7 @@ def _hint(call: Call, atoms: list[Atom], order: list[int], names: dict, flow: Tr
         text += f".{'view' if call.inputs[0].contiguous else 'reshape'}({sizes})"
     text += f".{swap_text(order)}"
     found = find_call(call.location, {call.name}, None, call.index)
-    args = ", ".join(found.args) if found is not None and found.args else ", ".join(
-        map(str, call.output.shape))  # type: ignore[union-attr]
+    args = ", ".join(found.args) if found is not None and found.args else ", ".join(map(str, call.output.shape))  # type: ignore[union-attr]
     text += f".contiguous().view({args})" if call.name == "view" else f".reshape({args})"
     # The fix must leave what follows (a permute, a view) regrouping nothing out of order.
     fixed = regroup(tuple((a,) for a in (atoms[i] for i in order)), call.output.shape, "fix")  # type: ignore[union-attr]
@@ -79,8 +78,11 @@ def _hint(call: Call, atoms: list[Atom], order: list[int], names: dict, flow: Tr
 def _check(flow: TraceLineage, trace: Trace, call: Call) -> Finding | None:
     shape = call.output.shape  # type: ignore[union-attr]
     lineage = flow.input_lineage(call, 0)
-    blocks = [(atoms, dims) for atoms, dims in regroup(lineage, shape, "check").mixed
-              if not _is_shuffle(atoms, [shape[d] for d in dims])]
+    blocks = [
+        (atoms, dims)
+        for atoms, dims in regroup(lineage, shape, "check").mixed
+        if not _is_shuffle(atoms, [shape[d] for d in dims])
+    ]
     if not blocks or any(a.origin.startswith(_SCRAMBLED) for atoms, _ in blocks for a in atoms):
         return None  # axes an earlier view already scrambled: that view's finding is the cause
     atoms = [a for dim in lineage for a in dim if a.size != 1]
@@ -93,7 +95,7 @@ def _check(flow: TraceLineage, trace: Trace, call: Call) -> Finding | None:
         picks = intended_order(block_atoms, sizes)
         start = atoms.index(block_atoms[0])
         if picks is not None:
-            order[start:start + len(block_atoms)] = [start + i for i in picks]
+            order[start : start + len(block_atoms)] = [start + i for i in picks]
     found = find_call(call.location, {call.name}, None, call.index)
     if found is not None and len(found.args) == len(shape):
         # an output dim that is one whole axis once regrouped is that axis: the view names it
@@ -107,17 +109,23 @@ def _check(flow: TraceLineage, trace: Trace, call: Call) -> Finding | None:
             if len(across) > 1:
                 described.append(f"the {size} cuts across {_and([label(block_atoms[i], names) for i in across])}")
     laid_out = " x ".join(label(a, names) for a in atoms)
-    message = (f"{op_text(call)} {at_line(call)} makes {format_shape(call.output)} from "  # type: ignore[arg-type]
-               f"{format_shape(call.inputs[0])}, whose axes are {laid_out} in memory: "
-               f"{'; '.join(described)}. A view keeps memory order, so it splices those axes together "
-               f"instead of regrouping them")
+    message = (
+        f"{op_text(call)} {at_line(call)} makes {format_shape(call.output)} from "  # type: ignore[arg-type]
+        f"{format_shape(call.inputs[0])}, whose axes are {laid_out} in memory: "
+        f"{'; '.join(described)}. A view keeps memory order, so it splices those axes together "
+        f"instead of regrouping them"
+    )
     hint = _hint(call, atoms, order, names, flow) if order != list(range(len(atoms))) else None
     return finding("ST012", call, message, hint or "permute the axes into the order the view groups, then view")
 
 
-@register("ST012", "view-cuts-across-axes", "warning",
-          "a view/reshape whose output dims group axes out of memory order (heads concatenated by a view, "
-          "time folded into the batch without a permute)")
+@register(
+    "ST012",
+    "view-cuts-across-axes",
+    "warning",
+    "a view/reshape whose output dims group axes out of memory order (heads concatenated by a view, "
+    "time folded into the batch without a permute)",
+)
 def check_view_cuts_axes(trace: Trace) -> Iterator[Finding]:
     flow = analyze(trace.calls)
     for call in trace.calls:

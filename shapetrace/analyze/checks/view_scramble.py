@@ -76,9 +76,13 @@ def _fix(call: Call, blocks: list[tuple[tuple[Atom, ...], tuple[int, ...], list[
     return f"use {view}.{_swap_text(order)}"
 
 
-@register("ST002", "view-scrambles-dims", "error",
-          "a view/reshape that reorders dims (a permute/transpose was meant), including a merged dim "
-          "split back in the wrong order")
+@register(
+    "ST002",
+    "view-scrambles-dims",
+    "error",
+    "a view/reshape that reorders dims (a permute/transpose was meant), including a merged dim "
+    "split back in the wrong order",
+)
 def check_view_scramble(trace: Trace) -> Iterator[Finding]:
     flow = analyze(trace.calls)
     for call in trace.calls:
@@ -94,7 +98,9 @@ def check_view_scramble(trace: Trace) -> Iterator[Finding]:
         if not blocks:
             continue
         laid_out = " x ".join(str(atom.size) for atom in blocks[0][0])
-        message = (f"{op_text(call)} {at_line(call)} makes {format_shape(call.output)} from "
-                   f"{format_shape(call.inputs[0])}, whose axes are {laid_out} in memory: a view cannot "
-                   f"reorder axes, so this mixes them up instead of swapping them")
+        message = (
+            f"{op_text(call)} {at_line(call)} makes {format_shape(call.output)} from "
+            f"{format_shape(call.inputs[0])}, whose axes are {laid_out} in memory: a view cannot "
+            f"reorder axes, so this mixes them up instead of swapping them"
+        )
         yield finding("ST002", call, message, _fix(call, blocks, flow))

@@ -46,8 +46,11 @@ class PackedAtom(Atom):
 
 def packed_dim(batch: DimAtoms, time: DimAtoms, size: int, origin: str) -> DimAtoms:
     """The packed dim of ``size`` made of a batch and a time axis (each one atom, or unknown)."""
-    return (PackedAtom(origin, size, 1, batch[0] if len(batch) == 1 else None,
-                       time[0] if len(time) == 1 else None),) if size != 1 else ()
+    return (
+        (PackedAtom(origin, size, 1, batch[0] if len(batch) == 1 else None, time[0] if len(time) == 1 else None),)
+        if size != 1
+        else ()
+    )
 
 
 def fresh(origin: str, shape: Sequence[int]) -> Lineage:

@@ -154,8 +154,9 @@ class TraceLineage:
     def visit(self, call: Call, scope: _Scope) -> None:
         sources = self._link(call, scope)
         self._sources[call.id] = [entry.source if entry else None for entry in sources]
-        ins = [entry.lineage if entry else self._unknown(call, meta, scope)
-               for entry, meta in zip(sources, call.inputs)]
+        ins = [
+            entry.lineage if entry else self._unknown(call, meta, scope) for entry, meta in zip(sources, call.inputs)
+        ]
         self._inputs[call.id] = ins
         for k, entry in enumerate(sources):
             if entry is not None and not entry.source.as_input:
@@ -166,8 +167,11 @@ class TraceLineage:
         inner = _Scope(scope) if call.children else None
         if inner is not None:
             for k, meta in enumerate(call.inputs):
-                inner.add(tensor_key(meta), _Entry(Producer(call, k, as_input=True), ins[k]),
-                          input_ids[k] if input_ids else None)
+                inner.add(
+                    tensor_key(meta),
+                    _Entry(Producer(call, k, as_input=True), ins[k]),
+                    input_ids[k] if input_ids else None,
+                )
             for child in call.children:
                 self.visit(child, inner)
 
@@ -220,8 +224,8 @@ class TraceLineage:
                 continue
             chosen = [latest[0]] * len(positions)
             if len(positions) > 1:
-                unread = [entry for entry in latest if not entry.read][:len(positions)][::-1]
-                chosen = chosen[:len(positions) - len(unread)] + unread
+                unread = [entry for entry in latest if not entry.read][: len(positions)][::-1]
+                chosen = chosen[: len(positions) - len(unread)] + unread
             for k, entry in zip(positions, chosen):
                 result[k] = entry
                 entry.read = True

@@ -16,7 +16,6 @@ from shapetrace.core.torch_facts import CELL_TYPES, RNN_TYPES
 ModuleRule = Callable[[Call, list[Lineage]], "list[Lineage] | None"]
 
 
-
 def is_builtin(call: Call) -> bool:
     """A call of one of PyTorch's own modules: the recorder notes where a
     module's forward is defined only for the user's modules, so a user class
@@ -78,8 +77,7 @@ def _cell(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
     if not ins or not ins[0]:
         return None
     batch = ins[0][:-1]
-    return [(*batch, fresh_dim(hidden_origin(call), meta.shape[-1])) if meta.shape else ()
-            for meta in call.outputs]
+    return [(*batch, fresh_dim(hidden_origin(call), meta.shape[-1])) if meta.shape else () for meta in call.outputs]
 
 
 def _last_dim_new(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
@@ -114,8 +112,10 @@ def _attention(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
     """MultiheadAttention: the output has the query's axes."""
     if not ins or call.output is None or call.output.shape != call.inputs[0].shape:
         return None
-    return [ins[0] if k == 0 else fresh(f"{call.name}#{call.id}.{meta.path}", meta.shape)
-            for k, meta in enumerate(call.outputs)]
+    return [
+        ins[0] if k == 0 else fresh(f"{call.name}#{call.id}.{meta.path}", meta.shape)
+        for k, meta in enumerate(call.outputs)
+    ]
 
 
 RULES: dict[str, ModuleRule] = {
@@ -123,10 +123,27 @@ RULES: dict[str, ModuleRule] = {
     **dict.fromkeys(CELL_TYPES, _cell),
     **dict.fromkeys(("Linear", "LazyLinear", "Bilinear"), _last_dim_new),
     "Embedding": _embedding,
-    **dict.fromkeys(("Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d",
-                     "ConvTranspose3d", "LazyConv1d", "LazyConv2d", "MaxPool1d", "MaxPool2d",
-                     "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d",
-                     "AdaptiveMaxPool1d", "AdaptiveMaxPool2d"), _channels_first),
+    **dict.fromkeys(
+        (
+            "Conv1d",
+            "Conv2d",
+            "Conv3d",
+            "ConvTranspose1d",
+            "ConvTranspose2d",
+            "ConvTranspose3d",
+            "LazyConv1d",
+            "LazyConv2d",
+            "MaxPool1d",
+            "MaxPool2d",
+            "AvgPool1d",
+            "AvgPool2d",
+            "AdaptiveAvgPool1d",
+            "AdaptiveAvgPool2d",
+            "AdaptiveMaxPool1d",
+            "AdaptiveMaxPool2d",
+        ),
+        _channels_first,
+    ),
     **dict.fromkeys(("Flatten", "Unflatten"), _flatten),
     "MultiheadAttention": _attention,
 }
@@ -136,7 +153,10 @@ def module_lineage(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
     """The lineage of each output of a built-in module, or None without a rule."""
     rule = RULES.get(call.type) if is_builtin(call) else None
     result = rule(call, ins) if rule is not None else None
-    if result is None or len(result) != len(call.outputs) or any(
-            len(lin) != len(meta.shape) for lin, meta in zip(result, call.outputs)):
+    if (
+        result is None
+        or len(result) != len(call.outputs)
+        or any(len(lin) != len(meta.shape) for lin, meta in zip(result, call.outputs))
+    ):
         return None
     return result

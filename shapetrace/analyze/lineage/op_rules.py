@@ -33,7 +33,6 @@ from shapetrace.core.torch_facts import (
 OpRule = Callable[[Call, list[Lineage]], "list[Lineage] | None"]
 
 
-
 def plain_args(call: Call) -> list[Any]:
     """Positional arguments after the tensor an op works on."""
     args = list(call.args)
@@ -207,7 +206,7 @@ def _concatenate(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
     if axis is None:
         return None
     joined = fresh_dim(f"cat#{call.id}", call.output.shape[axis])
-    return [(*first[:axis], joined, *first[axis + 1:])]
+    return [(*first[:axis], joined, *first[axis + 1 :])]
 
 
 def _matmul(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
@@ -233,7 +232,7 @@ def _drop_axis(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
     axis = _axis(_arg(call, 0, "dim", 0), len(ins[0]))
     if axis is None:
         return None
-    return [ins[0][:axis] + ins[0][axis + 1:] for _ in call.outputs]
+    return [ins[0][:axis] + ins[0][axis + 1 :] for _ in call.outputs]
 
 
 def _creation(call: Call, ins: list[Lineage]) -> list[Lineage]:
@@ -249,8 +248,12 @@ def _expand(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
     source = ((),) * (len(shape) - len(ins[0])) + ins[0]
     if len(source) != len(shape):
         return None
-    return [tuple(dim if dim or size == 1 else fresh_dim(f"expand#{call.id}:{i}", size)
-                  for i, (dim, size) in enumerate(zip(source, shape)))]
+    return [
+        tuple(
+            dim if dim or size == 1 else fresh_dim(f"expand#{call.id}:{i}", size)
+            for i, (dim, size) in enumerate(zip(source, shape))
+        )
+    ]
 
 
 def _embedding(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
@@ -273,7 +276,8 @@ def _pack(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
     data, steps = call.outputs[0].shape, call.outputs[1].shape
     packed = packed_dim(batch, time, data[0], f"packed#{call.id}")
     return [(packed, *ins[0][2:]), resize((time,), steps)] + [
-        fresh(f"packed#{call.id}.{meta.path}", meta.shape) for meta in call.outputs[2:]]
+        fresh(f"packed#{call.id}.{meta.path}", meta.shape) for meta in call.outputs[2:]
+    ]
 
 
 def unpacked_axes(dim: DimAtoms) -> tuple[DimAtoms, DimAtoms] | None:
@@ -298,8 +302,10 @@ def _unpack(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
     else:
         batch, time = resize((axes[0],), (shape[b],))[0], resize((axes[1],), (shape[t],))[0]
     padded = (batch, time, *ins[0][1:]) if batch_first else (time, batch, *ins[0][1:])
-    rest = [(batch,) if len(meta.shape) == 1 and meta.shape[0] == shape[b] else fresh(f"unpacked#{call.id}", meta.shape)
-            for meta in call.outputs[1:]]
+    rest = [
+        (batch,) if len(meta.shape) == 1 and meta.shape[0] == shape[b] else fresh(f"unpacked#{call.id}", meta.shape)
+        for meta in call.outputs[1:]
+    ]
     return [padded, *rest]
 
 
@@ -334,13 +340,34 @@ def _gather(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
 
 # Functional forms of pooling, resizing and convolution: (N, C, *spatial),
 # the spatial axes kept (resized); a convolution makes new channels.
-SPATIAL_OPS = frozenset({
-    "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d",
-    "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d", "adaptive_max_pool1d",
-    "adaptive_max_pool2d", "adaptive_max_pool3d", "interpolate", "upsample", "upsample_nearest",
-    "upsample_bilinear", "pixel_shuffle", "pixel_unshuffle", "conv1d", "conv2d", "conv3d",
-    "max_pool1d_with_indices", "max_pool2d_with_indices", "max_pool3d_with_indices",
-})
+SPATIAL_OPS = frozenset(
+    {
+        "max_pool1d",
+        "max_pool2d",
+        "max_pool3d",
+        "avg_pool1d",
+        "avg_pool2d",
+        "avg_pool3d",
+        "adaptive_avg_pool1d",
+        "adaptive_avg_pool2d",
+        "adaptive_avg_pool3d",
+        "adaptive_max_pool1d",
+        "adaptive_max_pool2d",
+        "adaptive_max_pool3d",
+        "interpolate",
+        "upsample",
+        "upsample_nearest",
+        "upsample_bilinear",
+        "pixel_shuffle",
+        "pixel_unshuffle",
+        "conv1d",
+        "conv2d",
+        "conv3d",
+        "max_pool1d_with_indices",
+        "max_pool2d_with_indices",
+        "max_pool3d_with_indices",
+    }
+)
 
 
 def _spatial(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
@@ -349,8 +376,11 @@ def _spatial(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
     out = []
     for meta in call.outputs:
         shape = meta.shape
-        channels = fresh_dim(f"{call.name}#{call.id}:channels", shape[1]) if (
-            call.name.startswith(("conv", "pixel")) or shape[1] != call.inputs[0].shape[1]) else ins[0][1]
+        channels = (
+            fresh_dim(f"{call.name}#{call.id}:channels", shape[1])
+            if (call.name.startswith(("conv", "pixel")) or shape[1] != call.inputs[0].shape[1])
+            else ins[0][1]
+        )
         out.append((ins[0][0], channels, *resize(ins[0][2:], shape[2:])))
     return out
 
@@ -392,9 +422,14 @@ def _broadcast(call: Call, ins: list[Lineage], shape: Sequence[int], origin: str
     dims: list[DimAtoms] = []
     for i, size in enumerate(shape):
         back = len(shape) - i
-        dim = next((lin[len(lin) - back] for lin, inp in zip(ins, call.inputs)
-                    if len(inp.shape) >= back and inp.shape[len(inp.shape) - back] == size and size != 1),
-                   None)
+        dim = next(
+            (
+                lin[len(lin) - back]
+                for lin, inp in zip(ins, call.inputs)
+                if len(inp.shape) >= back and inp.shape[len(inp.shape) - back] == size and size != 1
+            ),
+            None,
+        )
         dims.append(dim if dim is not None else fresh_dim(f"{origin}:{i}", size))
     return tuple(dims)
 
@@ -403,7 +438,10 @@ def op_lineage(call: Call, ins: list[Lineage]) -> list[Lineage]:
     """The lineage of each output of an op call."""
     rule = RULES.get(call.name)
     result = rule(call, ins) if rule is not None and (ins or rule is _creation) else None
-    if result is None or len(result) != len(call.outputs) or any(
-            len(lin) != len(meta.shape) for lin, meta in zip(result, call.outputs)):
+    if (
+        result is None
+        or len(result) != len(call.outputs)
+        or any(len(lin) != len(meta.shape) for lin, meta in zip(result, call.outputs))
+    ):
         result = fallback(call, ins)
     return result

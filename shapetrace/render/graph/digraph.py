@@ -30,8 +30,7 @@ if TYPE_CHECKING:
 INSTALL_DOT = "install Graphviz for it: apt-get install graphviz, or brew install graphviz"
 _FONT = "Helvetica"
 _MODULE_STYLE = {"shape": "box", "style": "rounded,filled", "fillcolor": "#e8eefc", "color": "#4a6fd0"}
-_OP_STYLE = {"shape": "box", "style": "rounded,filled", "fillcolor": "#f3f4f6", "color": "#9ca3af",
-             "fontsize": "9"}
+_OP_STYLE = {"shape": "box", "style": "rounded,filled", "fillcolor": "#f3f4f6", "color": "#9ca3af", "fontsize": "9"}
 _END_STYLE = {"shape": "ellipse", "style": "filled", "fillcolor": "#dcfce7", "color": "#16a34a"}
 _STUB_STYLE = {"shape": "plaintext", "fontcolor": "#6b7280", "fontsize": "9"}
 _GUESSED_EDGE = {"style": "dashed"}
@@ -42,9 +41,15 @@ _FINDING_COLOR = {"error": "#fecaca", "warning": "#fde68a", "info": "#dbeafe"}
 _FINDING_LINE = {"error": "#dc2626", "warning": "#d97706", "info": "#2563eb"}
 
 
-def trace_graph(trace: Trace, *, depth: int | None = None, ops: bool = False,
-                collapse: bool = True, rankdir: str = "TB",
-                max_size: int | None = MAX_LAYOUT_SIZE) -> graphviz.Digraph:
+def trace_graph(
+    trace: Trace,
+    *,
+    depth: int | None = None,
+    ops: bool = False,
+    collapse: bool = True,
+    rankdir: str = "TB",
+    max_size: int | None = MAX_LAYOUT_SIZE,
+) -> graphviz.Digraph:
     """The trace as a graph: a node per module call, clusters for parents.
 
     >>> dot = trace_graph(encoded, depth=2)   # 12 encoder layers drawn once
@@ -68,8 +73,9 @@ def trace_graph(trace: Trace, *, depth: int | None = None, ops: bool = False,
     return graph
 
 
-def _draw(trace: Trace, *, depth: int | None, ops: bool, collapse: bool,
-          rankdir: str = "TB") -> tuple[graphviz.Digraph, int]:
+def _draw(
+    trace: Trace, *, depth: int | None, ops: bool, collapse: bool, rankdir: str = "TB"
+) -> tuple[graphviz.Digraph, int]:
     import graphviz
 
     plan = GraphPlan(trace, depth=depth, ops=ops, collapse=collapse)
@@ -91,13 +97,16 @@ def _too_large(trace: Trace, size: int, max_size: int, *, depth: int | None, ops
     advice = "pass depth=0"
     for try_depth, try_ops in tries:
         if _draw(trace, depth=try_depth, ops=try_ops, collapse=collapse)[1] <= max_size:
-            advice = "pass " + " and ".join(([f"depth={try_depth}"] if try_depth != depth else [])
-                                            + (["ops=False"] if ops and not try_ops else []))
+            advice = "pass " + " and ".join(
+                ([f"depth={try_depth}"] if try_depth != depth else []) + (["ops=False"] if ops and not try_ops else [])
+            )
             break
     if not collapse:
         advice = "leave collapse=True or " + advice
-    return (f"the graph is too large for dot to lay out in a few seconds ({size:,} positions, limit {max_size:,}): "
-            f"{advice} (--depth N, --no-ops), or max_size=None to draw it anyway")
+    return (
+        f"the graph is too large for dot to lay out in a few seconds ({size:,} positions, limit {max_size:,}): "
+        f"{advice} (--depth N, --no-ops), or max_size=None to draw it anyway"
+    )
 
 
 class _Drawing:
@@ -131,9 +140,14 @@ class _Drawing:
             return self._draw_node(graph, box)
         with graph.subgraph(name=f"cluster_{box.call.id}") as cluster:
             codes = self.findings.get(box.call.id, [])
-            cluster.attr(label=_call_title(box.call, box.run, codes), style="rounded,dashed",
-                         color=_FINDING_LINE[_worst(codes)] if codes else "#9ca3af",
-                         fontname=_FONT, fontsize="11", labeljust="l")
+            cluster.attr(
+                label=_call_title(box.call, box.run, codes),
+                style="rounded,dashed",
+                color=_FINDING_LINE[_worst(codes)] if codes else "#9ca3af",
+                fontname=_FONT,
+                fontsize="11",
+                labeljust="l",
+            )
             self._draw_sources(cluster, box.call.id)
             last = ""
             for child in box.children:
@@ -295,8 +309,7 @@ def save_graph(graph: graphviz.Digraph, path: str, format: str = "svg") -> str:
         dot_path = os.path.splitext(path)[0] + ".dot"
         with open(dot_path, "w", encoding="utf-8") as handle:
             handle.write(graph.source)
-        print(f"shapetrace: wrote {dot_path}: making {format} needs the dot program; {INSTALL_DOT}",
-              file=sys.stderr)
+        print(f"shapetrace: wrote {dot_path}: making {format} needs the dot program; {INSTALL_DOT}", file=sys.stderr)
         return dot_path
     with open(path, "wb") as handle:
         handle.write(graph.pipe(format=format))

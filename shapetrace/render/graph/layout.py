@@ -89,8 +89,7 @@ class GraphPlan:
     ['TransformerEncoder']
     """
 
-    def __init__(self, trace: Trace, *, depth: int | None = None, ops: bool = False,
-                 collapse: bool = True) -> None:
+    def __init__(self, trace: Trace, *, depth: int | None = None, ops: bool = False, collapse: bool = True) -> None:
         self.depth, self.ops, self.collapse = depth, ops, collapse
         self._role: dict[int, Role] = {}
         self._drawn_as: dict[int, Call] = {}  # call id -> the drawn call standing for it
@@ -250,8 +249,7 @@ class GraphPlan:
         """True for an edge between two members of one folded run."""
         origin_runs = self._chain(origin)
         target_runs = self._chain(target)
-        return any(run_id in origin_runs and origin_runs[run_id] != member
-                   for run_id, member in target_runs.items())
+        return any(run_id in origin_runs and origin_runs[run_id] != member for run_id, member in target_runs.items())
 
     def _chain(self, call: Call) -> dict[int, int]:
         owner = self._owner(call)
@@ -284,9 +282,11 @@ class GraphPlan:
                 return [Route(call, (), guessed, made)]
             return [route._replace(guessed=guessed or route.guessed) for route in self._resolve(inner)]
         # A hidden op: follow its inputs, or draw it as where the tensor was made.
-        found = [Route(route.origin, (*route.via, call), guessed or route.guessed, route.start)
-                 for index in _data_inputs(call)
-                 for route in self._resolve(self._flow.input_source(call, index))]
+        found = [
+            Route(route.origin, (*route.via, call), guessed or route.guessed, route.start)
+            for index in _data_inputs(call)
+            for route in self._resolve(self._flow.input_source(call, index))
+        ]
         if not found:  # it made the tensor from nothing recorded (torch.randn, a parameter's view)
             origin: Origin = End(call, source.path, is_input=True) if call.parent_id is None else call
             return [Route(origin, (), guessed, made)]

@@ -62,8 +62,11 @@ class GraphLinks:
         the module made it itself (nothing inside produced that tensor)."""
         index = _index(call, path)
         made = self._flow.made_inside(call, index)
-        return None if made is None else GraphSource(made.call, made.meta.path,
-                                                guessed=self._flow.guessed_inside(call, index))
+        return (
+            None
+            if made is None
+            else GraphSource(made.call, made.meta.path, guessed=self._flow.guessed_inside(call, index))
+        )
 
     def consumers(self, call: Call, path: str) -> list[tuple[Call, int]]:
         """``(call, input index)`` of each call that took output ``path`` of ``call``."""
@@ -78,7 +81,8 @@ class GraphLinks:
         parent = call.parent
         return parent is not None and any(
             (made := self._flow.made_inside(parent, k)) is not None and made.call is call and made.index == index
-            for k in range(len(parent.outputs)))
+            for k in range(len(parent.outputs))
+        )
 
     def _graph_input(self, call: Call, index: int) -> GraphSource:
         ids = call.input_ids

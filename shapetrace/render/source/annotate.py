@@ -44,8 +44,7 @@ class _Forward:
 def annotate(trace: Trace, *, verbose: bool = ..., rich: Literal[False] = ..., max_column: int = ...) -> str: ...
 @overload
 def annotate(trace: Trace, *, verbose: bool = ..., rich: Literal[True], max_column: int = ...) -> Syntax: ...
-def annotate(trace: Trace, *, verbose: bool = False, rich: bool = False,
-             max_column: int = MAX_COLUMN) -> str | Syntax:
+def annotate(trace: Trace, *, verbose: bool = False, rich: bool = False, max_column: int = MAX_COLUMN) -> str | Syntax:
     """The source of each forward that ran, every line with its shapes::
 
         >>> print(annotate(t))
@@ -65,8 +64,10 @@ def annotate(trace: Trace, *, verbose: bool = False, rich: bool = False,
     """
     forwards = _forwards(trace)
     if not forwards:
-        raise SourceNotFoundError("nothing to annotate: no forward defined in user code ran in this trace "
-                                  "(PyTorch's own modules have no source of yours)")
+        raise SourceNotFoundError(
+            "nothing to annotate: no forward defined in user code ran in this trace "
+            "(PyTorch's own modules have no source of yours)"
+        )
     blocks, missing = [], []
     for forward in forwards:
         try:
@@ -140,8 +141,10 @@ def _comments(trace: Trace, forward: _Forward, source: ForwardSource, *, verbose
                 grouped.setdefault(last, []).append(call)
         for last, calls in grouped.items():
             per_statement.setdefault(last, []).append(calls)
-    comments = {last: statement_comment(groups, source.statements[last], verbose=verbose)
-                for last, groups in per_statement.items()}
+    comments = {
+        last: statement_comment(groups, source.statements[last], verbose=verbose)
+        for last, groups in per_statement.items()
+    }
     for last, codes in _finding_codes(trace, source).items():
         comments[last] = (comments.get(last, "") + "  " + " ".join(f"[{code}]" for code in codes)).strip()
     return comments
@@ -172,9 +175,13 @@ def _is_stale(forward: _Forward, source: ForwardSource) -> bool:
     for module_call in forward.calls:
         for call in module_call.children:
             location = call.location
-            if (location is not None and location.code and location.filename == source.filename
-                    and source.first <= location.lineno <= source.last
-                    and source.line(location.lineno).strip() != location.code):
+            if (
+                location is not None
+                and location.code
+                and location.filename == source.filename
+                and source.first <= location.lineno <= source.last
+                and source.line(location.lineno).strip() != location.code
+            ):
                 return True
     return False
 

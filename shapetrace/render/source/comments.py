@@ -22,11 +22,15 @@ from shapetrace.render.source.reader import Statement
 from shapetrace.render.structure import relative_name
 
 
-def statement_comment(calls_per_forward: Sequence[Sequence[Call]], statement: Statement, *,
-                      verbose: bool = False) -> str:
+def statement_comment(
+    calls_per_forward: Sequence[Sequence[Call]], statement: Statement, *, verbose: bool = False
+) -> str:
     """The comment for the calls one statement recorded, per forward call."""
-    texts = [describe_run(run, statement, verbose=verbose)
-             for calls in calls_per_forward for run in split_runs(calls, statement)]
+    texts = [
+        describe_run(run, statement, verbose=verbose)
+        for calls in calls_per_forward
+        for run in split_runs(calls, statement)
+    ]
     if len(texts) == 1:
         return texts[0]
     return "; ".join(f"{text} ×{count}" for text, count in Counter(texts).items())
@@ -44,19 +48,25 @@ def split_runs(calls: Sequence[Call], statement: Statement) -> list[list[Call]]:
     the code does wins; then any that fits; else the calls are cut greedily.
     """
     count = len(calls)
-    fitting = [size for size in range(1, count + 1)
-               if count % size == 0 and size <= statement.steps and _repeats(calls, size)
-               and all(_fits(chunk, statement) for chunk in _chunks(calls, size))]
+    fitting = [
+        size
+        for size in range(1, count + 1)
+        if count % size == 0
+        and size <= statement.steps
+        and _repeats(calls, size)
+        and all(_fits(chunk, statement) for chunk in _chunks(calls, size))
+    ]
     seen = {_called_as(call) for call in calls}  # once: a 1,999-step loop has 1,999 chunks
-    exact = [size for size in fitting if all(_calls_as_written(chunk, seen, statement)
-                                             for chunk in _chunks(calls, size))]
+    exact = [
+        size for size in fitting if all(_calls_as_written(chunk, seen, statement) for chunk in _chunks(calls, size))
+    ]
     if exact or fitting:
         return _chunks(calls, (exact or fitting)[0])
     return _greedy(calls, statement)
 
 
 def _chunks(calls: Sequence[Call], size: int) -> list[list[Call]]:
-    return [list(calls[i:i + size]) for i in range(0, len(calls), size)]
+    return [list(calls[i : i + size]) for i in range(0, len(calls), size)]
 
 
 def _kind(call: Call) -> tuple[str, str]:
@@ -133,15 +143,16 @@ def named_shapes(call: Call, statement: Statement) -> list[str]:
 
 def _label(call: Call, meta: TensorMeta, names: dict[str, str]) -> str:
     """``output``; ``h_n`` where the name is ``_``; ``hidden[0]`` inside a name."""
-    prefix = max((p for p in names if p == "" or meta.path == p or meta.path.startswith(p + ".")),
-                 key=len, default=None)
+    prefix = max(
+        (p for p in names if p == "" or meta.path == p or meta.path.startswith(p + ".")), key=len, default=None
+    )
     if prefix is None:
         return ""
     name = names[prefix]
     if name == "_":
         own = tensor_name(call, meta)
         return "" if own == meta.path else own
-    rest = meta.path[len(prefix):].lstrip(".")
+    rest = meta.path[len(prefix) :].lstrip(".")
     return name + "".join(f"[{part}]" if part.isdigit() else f"[{part!r}]" for part in rest.split(".") if part)
 
 

@@ -84,8 +84,7 @@ def _read_lines(filename: str) -> list[str]:
     cached = linecache.getlines(filename)
     if cached:
         return "".join(cached).splitlines()
-    raise SourceNotFoundError(
-        f"source file {filename} not found: the trace was recorded elsewhere or the file moved")
+    raise SourceNotFoundError(f"source file {filename} not found: the trace was recorded elsewhere or the file moved")
 
 
 def _function_at(tree: ast.AST, lineno: int) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
@@ -122,8 +121,12 @@ def _add(out: dict[int, Statement], statement: Statement) -> None:
 
 def _merged(first: Statement, second: Statement) -> Statement:
     """Statements sharing a line share its comment: the last result, unnamed."""
-    return Statement(min(first.first, second.first), max(first.last, second.last),
-                     steps=min(first.steps + second.steps, UNBOUNDED), called=first.called + second.called)
+    return Statement(
+        min(first.first, second.first),
+        max(first.last, second.last),
+        steps=min(first.steps + second.steps, UNBOUNDED),
+        called=first.called + second.called,
+    )
 
 
 def _simple(node: ast.stmt) -> Statement:
