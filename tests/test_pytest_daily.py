@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parent.parent
 SNAPSHOT = Path("__shapetrace__", "test_seed.test_forecaster.json")
 SEED_TEST = """
 import torch
@@ -25,6 +26,8 @@ def run(pytester, *args):
 
 
 def write_seed(pytester, make_input="torch.randn(5, 30)"):
+    # The pytest subprocess runs in a temporary folder: the repository's demos must stay importable.
+    pytester.makeconftest(f"import sys\nsys.path.insert(0, {str(ROOT)!r})\n")
     pytester.makepyfile(test_seed=SEED_TEST.format(make_input=make_input))
 
 

@@ -32,7 +32,7 @@ from shapetrace.record.data_hook import LoaderFacts
 from shapetrace.record.distributed import rank_info
 from shapetrace.record.frames import is_internal
 from shapetrace.record.script import DEFAULT_MAX_CALLS, module_file, run_script
-from shapetrace.render.report import CHECKS_NEEDING_OPS
+from shapetrace.render.report import CHECKS_NEEDING_OPS, closing_line
 
 DESCRIPTION = """\
 Run SCRIPT (or -m MODULE) as __main__ with every nn.Module traced, then
@@ -203,6 +203,9 @@ def execute(options: argparse.Namespace, script_args: list[str]) -> int:
             file=sys.stderr,
         )
         if plan.outputs == (("table", None),):
+            ending = closing_line(trace)  # how the script ended is still worth a line
+            if ending:
+                print(f"shapetrace: {ending}", file=sys.stderr)
             return result.exit_code
     code = render_and_judge(trace, options, plan)
     if result.error is not None and not isinstance(result.error, KeyboardInterrupt):
