@@ -110,6 +110,16 @@ def _picture(format: str) -> Writer:
     return write
 
 
+def _html(trace: Trace, path: str | None, view: View) -> None:
+    """The self-contained HTML report; without ``dot`` it says the graph needs
+    Graphviz (one line in the page, one on stderr) and is written all the same."""
+    from shapetrace.render.html_report import html_report
+
+    if shutil.which("dot") is None:
+        print("shapetrace: warning: the HTML report has no graph: Graphviz's dot program is missing", file=sys.stderr)
+    _write_text(html_report(trace, ops=view.ops, depth=view.depth), path)
+
+
 def _write_text(text: str, path: str | None) -> None:
     """``text`` and a final newline; nothing at all for an empty text (no annotations)."""
     if text and not text.endswith("\n"):
@@ -134,9 +144,10 @@ FORMATS: dict[str, tuple[str, Writer]] = {
     "png": (".png", _picture("png")),
     "github": (".github.txt", _github),
     "sarif": (".sarif", _sarif),
+    "html": (".html", _html),
 }
 # Formats a program reads: on stdout nothing else may be mixed into them.
-MACHINE_FORMATS = {"json", "dot", "svg", "png", "github", "sarif"}
+MACHINE_FORMATS = {"json", "dot", "svg", "png", "github", "sarif", "html"}
 BINARY_FORMATS = {"png"}
 GRAPHVIZ_FORMATS = {"svg", "png"}
 

@@ -409,6 +409,41 @@ class Trace:
             collapse=check_flag(function, "collapse", collapse),
         )
 
+    def html(self, *, ops: bool = True, depth: int | None = None, graph: bool = True) -> str:
+        """The report as one self-contained HTML page (what ``--format html`` writes).
+
+        >>> page = t.html(graph=False)
+        >>> page.startswith("<!DOCTYPE html>"), 'id="findings"' in page
+        (True, True)
+        >>> Path("report.html").write_text(t.html())   # doctest: +SKIP
+
+        The summary line, the call table (loops folded as in the terminal),
+        the findings, each ``forward``'s source annotated with shapes, and the
+        graph as inline SVG. Every call row links to the line that made its
+        call. Nothing is loaded from the network: the styles are inline.
+
+        Args:
+            ops: also show op calls in the table; default True.
+            depth: show calls down to this depth; default None, every call.
+            graph: draw the graph (needs Graphviz's ``dot``; without it the page
+                says so in one line); default True.
+
+        Returns:
+            str: the HTML document, UTF-8 text.
+
+        Raises:
+            ShapetraceError: a bad option value.
+        """
+        from shapetrace.render.html_report import html_report
+
+        function = "Trace.html"
+        return html_report(
+            self,
+            ops=check_flag(function, "ops", ops),
+            depth=check_depth(function, depth),
+            graph=check_flag(function, "graph", graph),
+        )
+
     def _repr_html_(self) -> str:
         from shapetrace.render.html import trace_html
 

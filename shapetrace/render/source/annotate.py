@@ -62,6 +62,50 @@ def annotate(trace: Trace, *, verbose: bool = False, rich: bool = False, max_col
     terminal wrap it rather than cut the comments off).
     Raises ``SourceNotFoundError`` when no forward's file can be read.
     """
+    text = "\n\n".join(block.text() for block in annotated_blocks(trace, verbose=verbose, max_column=max_column))
+    if not rich:
+        return AnnotatedSource(text)
+    from rich.syntax import Syntax
+
+    # As wide as the longest line: print with crop=False, soft_wrap=True to keep every comment.
+    code_width = max(cell_len(line) for line in text.splitlines())
+    return Syntax(text, "python", theme="ansi_dark", background_color="default", code_width=code_width)
+
+
+@dataclasses.dataclass(frozen=True)
+class AnnotatedBlock:
+    """One forward's listing, kept in parts for renderers that place each line
+    (the HTML report gives every line an anchor and styles the comments apart).
+
+    ``header``: ``# LSTM.forward (root) · demos/lstm_forecaster.py:31`` (plus a
+    note line when the file changed since the trace); ``filename`` and
+    ``first``: where ``lines[0]`` sits (1-based); ``lines``: the code as
+    written, empty when the source cannot be read (``missing`` says why);
+    ``comments``: line number -> the shapes comment (without ``# ``);
+    ``column``: where the comments start.
+    """
+
+    header: str
+    filename: str
+    first: int
+    lines: tuple[str, ...]
+    comments: dict[int, str]
+    column: int
+    missing: str | None = None
+
+    def text(self) -> str:
+        """The block as ``annotate`` prints it: the header, then each line with its comment."""
+        if self.missing is not None:
+            return f"{self.header}\n# source not shown: {self.missing}"
+        return self.header + "\n" + "\n".join(_with_comments(self.lines, self.first, self.comments, self.column))
+
+
+def annotated_blocks(trace: Trace, *, verbose: bool = False, max_column: int = MAX_COLUMN) -> list[AnnotatedBlock]:
+    """The parts of ``annotate``'s listing, one block per forward that ran (the root's first).
+
+    Raises ``SourceNotFoundError`` when no user-defined forward ran, or none of
+    their files can be read; a block whose file alone is missing says so in ``missing``.
+    """
     forwards = _forwards(trace)
     if not forwards:
         raise SourceNotFoundError(
@@ -74,17 +118,11 @@ def annotate(trace: Trace, *, verbose: bool = False, rich: bool = False, max_col
             blocks.append(_annotated_block(trace, forward, verbose=verbose, max_column=max_column))
         except SourceNotFoundError as error:
             missing.append(error)
-            blocks.append(f"{_header(forward)}\n# source not shown: {error}")
+            place = forward.defined_at
+            blocks.append(AnnotatedBlock(_header(forward), place.filename, place.lineno, (), {}, 0, str(error)))
     if len(missing) == len(forwards):
         raise missing[0]
-    text = "\n\n".join(blocks)
-    if not rich:
-        return AnnotatedSource(text)
-    from rich.syntax import Syntax
-
-    # As wide as the longest line: print with crop=False, soft_wrap=True to keep every comment.
-    code_width = max(cell_len(line) for line in text.splitlines())
-    return Syntax(text, "python", theme="ansi_dark", background_color="default", code_width=code_width)
+    return blocks
 
 
 class AnnotatedSource(str):
@@ -120,14 +158,21 @@ def _header(forward: _Forward) -> str:
     return f"# {types}.{function} ({who}) · {format_location(forward.defined_at)}"
 
 
-def _annotated_block(trace: Trace, forward: _Forward, *, verbose: bool, max_column: int) -> str:
+def _annotated_block(trace: Trace, forward: _Forward, *, verbose: bool, max_column: int) -> AnnotatedBlock:
     source = read_forward(forward.defined_at)
     comments = _comments(trace, forward, source, verbose=verbose)
-    lines = [source.line(n) for n in range(source.first, source.last + 1)]
+    lines = tuple(source.line(n) for n in range(source.first, source.last + 1))
     header = _header(forward)
     if _is_stale(forward, source):
         header += "\n# note: the file changed since this trace was recorded; shapes may sit on the wrong lines"
-    return header + "\n" + "\n".join(_with_comments(lines, source.first, comments, max_column))
+    return AnnotatedBlock(
+        header,
+        source.filename,
+        source.first,
+        lines,
+        comments,
+        _comment_column(lines, source.first, comments, max_column),
+    )
 
 
 def _comments(trace: Trace, forward: _Forward, source: ForwardSource, *, verbose: bool) -> dict[int, str]:
@@ -186,15 +231,24 @@ def _is_stale(forward: _Forward, source: ForwardSource) -> bool:
     return False
 
 
-def _with_comments(lines: Sequence[str], first: int, comments: dict[int, str], max_column: int) -> list[str]:
-    """Each line as written, its comment appended in a shared column."""
-    widths = {n: cell_len(lines[n - first].expandtabs()) for n in comments}
-    column = min(max(widths.values(), default=0), max_column) + 2
+def _comment_column(lines: Sequence[str], first: int, comments: dict[int, str], max_column: int) -> int:
+    """The column the comments share: after the longest commented line, at most ``max_column`` + 2."""
+    widths = [cell_len(lines[n - first].expandtabs()) for n in comments]
+    return min(max(widths, default=0), max_column) + 2
+
+
+def comment_gap(line: str, column: int) -> int:
+    """Spaces between ``line`` and its comment: to ``column``, two at least."""
+    return max(column - cell_len(line.expandtabs()), 2)
+
+
+def _with_comments(lines: Sequence[str], first: int, comments: dict[int, str], column: int) -> list[str]:
+    """Each line as written, its comment appended at ``column``."""
     out = []
     for lineno, line in enumerate(lines, start=first):
         comment = comments.get(lineno)
         if comment is None:
             out.append(line)
         else:
-            out.append(line + " " * max(column - widths[lineno], 2) + "# " + comment)
+            out.append(line + " " * comment_gap(line, column) + "# " + comment)
     return out
