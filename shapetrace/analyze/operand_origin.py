@@ -16,7 +16,7 @@ import re
 from shapetrace.analyze.checks._common import op_text, receiver_text
 from shapetrace.analyze.lineage.atoms import Atom, dim_of
 from shapetrace.analyze.lineage.flow import TraceLineage
-from shapetrace.analyze.lineage.op_rules import integer_indices
+from shapetrace.analyze.lineage.op_args import integer_indices
 from shapetrace.core.records import Call
 from shapetrace.core.text import format_shape
 from shapetrace.core.trace import Trace

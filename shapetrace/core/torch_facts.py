@@ -109,6 +109,37 @@ PASS_THROUGH_OPS = frozenset(
     {"to", "cuda", "cpu", "float", "double", "half", "type", "detach", "clone", "contiguous", "requires_grad_"}
 )
 
+# Functional forms of pooling, resizing and convolution: (N, C, *spatial),
+# the spatial axes kept (resized); a convolution makes new channels.
+SPATIAL_OPS = frozenset(
+    {
+        "max_pool1d",
+        "max_pool2d",
+        "max_pool3d",
+        "avg_pool1d",
+        "avg_pool2d",
+        "avg_pool3d",
+        "adaptive_avg_pool1d",
+        "adaptive_avg_pool2d",
+        "adaptive_avg_pool3d",
+        "adaptive_max_pool1d",
+        "adaptive_max_pool2d",
+        "adaptive_max_pool3d",
+        "interpolate",
+        "upsample",
+        "upsample_nearest",
+        "upsample_bilinear",
+        "pixel_shuffle",
+        "pixel_unshuffle",
+        "conv1d",
+        "conv2d",
+        "conv3d",
+        "max_pool1d_with_indices",
+        "max_pool2d_with_indices",
+        "max_pool3d_with_indices",
+    }
+)
+
 # ------------------------------------------------------------- modules
 RNN_TYPES = frozenset({"RNN", "LSTM", "GRU"})
 CELL_TYPES = frozenset({"RNNCell", "LSTMCell", "GRUCell"})

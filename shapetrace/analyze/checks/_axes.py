@@ -17,14 +17,11 @@ from collections.abc import Sequence
 from shapetrace.analyze.checks._source import find_call
 from shapetrace.analyze.lineage.atoms import Atom, Lineage, _blocks, regroup
 from shapetrace.analyze.lineage.flow import TraceLineage
-from shapetrace.analyze.lineage.op_rules import _permutation
+from shapetrace.analyze.lineage.op_args import permutation
 from shapetrace.core.records import Call
-from shapetrace.core.torch_facts import CREATION_OPS, RESHAPE_OPS
+from shapetrace.core.torch_facts import CREATION_OPS, PASS_THROUGH_OPS, PERMUTE_OPS, RESHAPE_OPS
 
 AtomKey = tuple[str, int, int]
-# Ops that pass a tensor on with the same axes in the same order.
-_KEEPS_AXES = frozenset({"contiguous", "clone", "detach", "to", "float", "half", "double", "cpu", "cuda"})
-_PERMUTES = frozenset({"permute", "transpose", "swapaxes", "swapdims", "movedim", "moveaxis", "t", "T", "mT"})
 _ATTRIBUTE = re.compile(r"^(self\.)?[A-Za-z_][\w.]*$|^\d+$")
 # Brute force over orders of at most this many axes (7! = 5,040).
 MAX_ATOMS = 7
@@ -113,7 +110,7 @@ def _follow(flow: TraceLineage, call: Call) -> Call | None:
     if len(used) != 1:
         return None
     nxt, index = used[0]
-    if nxt.kind != "op" or index != 0 or nxt.name not in RESHAPE_OPS | _KEEPS_AXES | _PERMUTES:
+    if nxt.kind != "op" or index != 0 or nxt.name not in RESHAPE_OPS | PASS_THROUGH_OPS | PERMUTE_OPS:
         return None
     return nxt
 
@@ -127,8 +124,8 @@ def downstream_clean(flow: TraceLineage, call: Call, lineage: Lineage) -> bool:
         nxt = _follow(flow, current)
         if nxt is None or nxt.output is None:
             return True
-        if nxt.name in _PERMUTES:
-            order = _permutation(nxt, len(lin))
+        if nxt.name in PERMUTE_OPS:
+            order = permutation(nxt, len(lin))
             if order is None or sorted(order) != list(range(len(lin))):
                 return True
             lin = tuple(lin[i] for i in order)

@@ -13,8 +13,8 @@ from __future__ import annotations
 from shapetrace.analyze.checks._common import pass_root
 from shapetrace.analyze.checks._rnn import is_rnn, rnn_input
 from shapetrace.analyze.lineage.flow import Producer, TraceLineage
-from shapetrace.analyze.lineage.op_rules import CREATION_OPS
 from shapetrace.core.records import Call
+from shapetrace.core.torch_facts import CREATION_OPS
 from shapetrace.core.trace import Trace
 
 _STATE_PATHS = ("1", "1.0", "1.1")

@@ -28,7 +28,7 @@ from shapetrace.analyze.checks._losses import is_elementwise_loss, loss_operands
 from shapetrace.analyze.checks._rnn import Layout, first_layouts, hidden_inputs, ops_after
 from shapetrace.analyze.lineage.atoms import dim_of, origins
 from shapetrace.analyze.lineage.flow import TraceLineage, analyze
-from shapetrace.analyze.lineage.op_rules import integer_indices, reduced_axes
+from shapetrace.analyze.lineage.op_args import integer_indices, reduced_axes
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
 from shapetrace.core.text import format_shape, tensor_name

@@ -17,7 +17,7 @@ from shapetrace.analyze.checks._rnn import Layout, first_layouts, is_rnn, ops_af
 from shapetrace.analyze.lineage.atoms import dim_of
 from shapetrace.analyze.lineage.flow import TraceLineage, analyze
 from shapetrace.analyze.lineage.module_rules import hidden_origin
-from shapetrace.analyze.lineage.op_rules import integer_indices
+from shapetrace.analyze.lineage.op_args import integer_indices
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
 from shapetrace.core.text import format_shape

@@ -23,7 +23,7 @@ from shapetrace.analyze.checks._rnn import is_rnn
 from shapetrace.analyze.checks._source import _parse
 from shapetrace.analyze.lineage.atoms import origins
 from shapetrace.analyze.lineage.flow import TraceLineage, analyze
-from shapetrace.analyze.lineage.op_rules import integer_indices
+from shapetrace.analyze.lineage.op_args import integer_indices
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
 from shapetrace.core.trace import Trace

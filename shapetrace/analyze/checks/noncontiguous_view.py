@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from shapetrace.analyze.checks import finding, register
 from shapetrace.analyze.checks._common import at_line, call_label, op_text, receiver_text
 from shapetrace.analyze.lineage.flow import TraceLineage, analyze
-from shapetrace.analyze.lineage.op_rules import reshape_fits, size_args
+from shapetrace.analyze.lineage.op_args import reshape_fits, size_args
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
 from shapetrace.core.text import format_dims, format_shape

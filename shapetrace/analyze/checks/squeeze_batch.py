@@ -20,7 +20,7 @@ from shapetrace.analyze.checks._common import at_line, op_text, pass_root, recei
 from shapetrace.analyze.checks.hardcoded_batch import batch_axis
 from shapetrace.analyze.lineage.atoms import origins
 from shapetrace.analyze.lineage.flow import TraceLineage, analyze
-from shapetrace.analyze.lineage.op_rules import plain_args
+from shapetrace.analyze.lineage.op_args import plain_args
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
 from shapetrace.core.text import format_shape

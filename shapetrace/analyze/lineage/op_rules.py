@@ -2,14 +2,13 @@
 
 A rule sees the op call (its argument summaries and output shapes) and the
 lineage of each input tensor; it returns one lineage per output, or None to
-let the generic fallback decide.
+let the generic fallback decide. Reading the arguments is ``op_args.py``'s job;
+which ops are which is ``core/torch_facts.py``'s.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from shapetrace.analyze.lineage.atoms import (
     DimAtoms,
@@ -21,6 +20,15 @@ from shapetrace.analyze.lineage.atoms import (
     regroup,
     resize,
 )
+from shapetrace.analyze.lineage.op_args import (
+    argument,
+    axis_of,
+    index_items,
+    output_shapes,
+    permutation,
+    raw_argument,
+    reduced_axes,
+)
 from shapetrace.core.records import Call
 from shapetrace.core.torch_facts import (
     CREATION_OPS,
@@ -28,57 +36,10 @@ from shapetrace.core.torch_facts import (
     PERMUTE_OPS,
     REDUCTION_OPS,
     RESHAPE_OPS,
+    SPATIAL_OPS,
 )
 
 OpRule = Callable[[Call, list[Lineage]], "list[Lineage] | None"]
-
-
-def plain_args(call: Call) -> list[Any]:
-    """Positional arguments after the tensor an op works on."""
-    args = list(call.args)
-    if args and isinstance(args[0], dict) and "tensor" in args[0]:
-        args = args[1:]
-    return args
-
-
-def size_args(call: Call) -> list[int]:
-    """The sizes an op was given: ``view(5, 30, -1)``, ``zeros((1, 5, 64))``;
-    a size that is not a plain int counts as -1 (inferred)."""
-    args = plain_args(call)
-    if args and isinstance(args[0], (tuple, list)):
-        args = list(args[0])
-    return [v if isinstance(v, int) and not isinstance(v, bool) else -1 for v in args]
-
-
-def reshape_fits(sizes: Sequence[int], numel: int) -> bool:
-    """True when a view to ``sizes`` (one of them maybe -1) can hold ``numel`` elements."""
-    known = math.prod(s for s in sizes if s != -1)
-    if -1 in sizes:
-        return known > 0 and numel % known == 0
-    return known == numel
-
-
-def _arg(call: Call, position: int, name: str, default: Any = None) -> Any:
-    args = plain_args(call)
-    if position < len(args):
-        return args[position]
-    return call.kwargs.get(name, default)
-
-
-def _axis(value: Any, ndim: int) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, int) or ndim == 0:
-        return None
-    return value % ndim if -ndim <= value < ndim else None
-
-
-def _axes(value: Any, ndim: int) -> list[int] | None:
-    values = value if isinstance(value, (tuple, list)) else [value]
-    axes = [_axis(v, ndim) for v in values]
-    return [a for a in axes if a is not None] if None not in axes else None
-
-
-def output_shapes(call: Call) -> list[tuple[int, ...]]:
-    return [meta.shape for meta in call.outputs]
 
 
 # ------------------------------------------------------------------ rules
@@ -86,71 +47,15 @@ def _reshape(call: Call, ins: list[Lineage]) -> list[Lineage]:
     return [regroup(ins[0], shape, f"{call.name}#{call.id}").lineage for shape in output_shapes(call)]
 
 
-def _permutation(call: Call, ndim: int) -> list[int] | None:
-    name = call.name
-    if name in ("t", "T", "mT", "mH"):
-        # .T reverses all dims; t/mT/mH swap the last two.
-        return list(range(ndim))[::-1] if name == "T" else [*range(ndim - 2), ndim - 1, ndim - 2]
-    if name == "permute":
-        return _axes(size_args(call) or call.kwargs.get("dims"), ndim)
-    if name in ("transpose", "swapaxes", "swapdims"):
-        pair = _axes([_arg(call, 0, "dim0"), _arg(call, 1, "dim1")], ndim)
-        if pair is None:
-            return None
-        order = list(range(ndim))
-        order[pair[0]], order[pair[1]] = order[pair[1]], order[pair[0]]
-        return order
-    if name in ("movedim", "moveaxis"):
-        source = _axes(_arg(call, 0, "source"), ndim)
-        target = _axes(_arg(call, 1, "destination"), ndim)
-        if source is None or target is None or len(source) != len(target):
-            return None
-        rest = iter(d for d in range(ndim) if d not in source)
-        placed = dict(zip(target, source))
-        return [placed[i] if i in placed else next(rest) for i in range(ndim)]
-    return None
-
-
 def _permute(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
-    order = _permutation(call, len(ins[0]))
+    order = permutation(call, len(ins[0]))
     if order is None or sorted(order) != list(range(len(ins[0]))):
         return None
     return [tuple(ins[0][i] for i in order)]
 
 
-def _index_items(call: Call) -> list[Any] | None:
-    args = plain_args(call)
-    if not args:
-        return None
-    index = args[0]
-    return list(index) if isinstance(index, tuple) else [index]
-
-
-def integer_indices(call: Call, ndim: int) -> dict[int, int]:
-    """``{input dim: index}`` for each dim an indexing op picks one element
-    of: ``out[:, -1, :]`` gives ``{1: -1}``, ``out.select(0, -1)`` ``{0: -1}``."""
-    if call.name == "select":
-        axis, index = _axis(_arg(call, 0, "dim"), ndim), _arg(call, 1, "index")
-        return {axis: index} if axis is not None and isinstance(index, int) else {}
-    items = _index_items(call) if call.name == "__getitem__" else None
-    if items is None:
-        return {}
-    picked: dict[int, int] = {}
-    position = 0
-    for item in items:
-        if item == {"ellipsis": True}:
-            position += ndim - sum(1 for i in items if i is not None and i != {"ellipsis": True})
-        elif item is None:
-            continue
-        else:
-            if isinstance(item, int) and not isinstance(item, bool):
-                picked[position] = item
-            position += 1
-    return picked
-
-
 def _getitem(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
-    items = _index_items(call)
+    items = index_items(call)
     if items is None or call.output is None:
         return None
     source = ins[0]
@@ -177,18 +82,12 @@ def _getitem(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
     return [resize(tuple(out), call.output.shape)]
 
 
-def reduced_axes(call: Call, ndim: int) -> list[int] | None:
-    """The dims a reduction (``mean(dim=1)``) folds; None when not one, or all dims."""
-    dims = _arg(call, 0, "dim") if call.name in REDUCTION_OPS else None
-    return None if dims is None else _axes(dims, ndim)
-
-
 def _reduce(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
     axes = reduced_axes(call, len(ins[0]))
     if axes is None:
-        whole = _arg(call, 0, "dim") is None and not any(meta.shape for meta in call.outputs)
+        whole = argument(call, 0, "dim") is None and not any(meta.shape for meta in call.outputs)
         return [() for _ in call.outputs] if whole else None
-    keep = bool(_arg(call, 1, "keepdim", False))
+    keep = bool(argument(call, 1, "keepdim", False))
     kept = tuple(() if i in axes else dim for i, dim in enumerate(ins[0]) if keep or i not in axes)
     return [kept for _ in call.outputs]
 
@@ -198,11 +97,11 @@ def _concatenate(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
         return None
     first = ins[0]
     if call.name == "stack":
-        axis = _axis(_arg(call, 1, "dim", 0), len(first) + 1)
+        axis = axis_of(argument(call, 1, "dim", 0), len(first) + 1)
         if axis is None:
             return None
         return [(*first[:axis], fresh_dim(f"stack#{call.id}", call.output.shape[axis]), *first[axis:])]
-    axis = _axis(_arg(call, 1, "dim", 0), len(first))
+    axis = axis_of(argument(call, 1, "dim", 0), len(first))
     if axis is None:
         return None
     joined = fresh_dim(f"cat#{call.id}", call.output.shape[axis])
@@ -229,7 +128,7 @@ def _pieces(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
 
 def _drop_axis(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
     """select(dim, i) and unbind(dim): the outputs lose that axis."""
-    axis = _axis(_arg(call, 0, "dim", 0), len(ins[0]))
+    axis = axis_of(argument(call, 0, "dim", 0), len(ins[0]))
     if axis is None:
         return None
     return [ins[0][:axis] + ins[0][axis + 1 :] for _ in call.outputs]
@@ -262,16 +161,11 @@ def _embedding(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
     return [(*ins[0], fresh_dim(f"embedding#{call.id}", call.output.shape[-1]))]
 
 
-def _raw_arg(call: Call, position: int, name: str, default: Any = None) -> Any:
-    """An argument by its position among all arguments, tensors included."""
-    return call.args[position] if position < len(call.args) else call.kwargs.get(name, default)
-
-
 def _pack(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
     """pack_padded_sequence: (B, T, *) or (T, B, *) -> data (N, *), batch_sizes (T,)."""
     if not ins or len(ins[0]) < 2 or len(call.outputs) < 2:
         return None
-    batch_first = bool(_raw_arg(call, 2, "batch_first", False))
+    batch_first = bool(raw_argument(call, 2, "batch_first", False))
     batch, time = (ins[0][0], ins[0][1]) if batch_first else (ins[0][1], ins[0][0])
     data, steps = call.outputs[0].shape, call.outputs[1].shape
     packed = packed_dim(batch, time, data[0], f"packed#{call.id}")
@@ -294,7 +188,7 @@ def _unpack(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
         return None
     axes = unpacked_axes(ins[0][0])
     shape = call.outputs[0].shape
-    batch_first = bool(_raw_arg(call, 2, "batch_first", False))
+    batch_first = bool(raw_argument(call, 2, "batch_first", False))
     b, t = (0, 1) if batch_first else (1, 0)
     if axes is None:
         origin = f"unpacked#{call.id}"
@@ -314,7 +208,7 @@ def _pad_sequence(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
     if not ins or call.output is None or len(call.output.shape) != len(ins[0]) + 1:
         return None
     shape = call.output.shape
-    batch_first = bool(_raw_arg(call, 1, "batch_first", False))
+    batch_first = bool(raw_argument(call, 1, "batch_first", False))
     b, t = (0, 1) if batch_first else (1, 0)
     origin = f"pad_sequence#{call.id}"
     batch, time = fresh_dim(f"{origin}:batch", shape[b]), fresh_dim(f"{origin}:time", shape[t])
@@ -325,7 +219,7 @@ def _gather(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
     """gather(input, dim, index): the input's axes but along ``dim``, where the index picks."""
     if len(ins) < 2 or call.output is None or len(ins[0]) != len(call.output.shape):
         return None
-    axis = _axis(_raw_arg(call, 1, "dim"), len(ins[0]))
+    axis = axis_of(raw_argument(call, 1, "dim"), len(ins[0]))
     if axis is None:
         return None
     shape, source = call.output.shape, call.inputs[0].shape
@@ -336,38 +230,6 @@ def _gather(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
         else:
             out.append(dim if size == source[d] else fresh_dim(f"gather#{call.id}:{d}", size))
     return [tuple(out)]
-
-
-# Functional forms of pooling, resizing and convolution: (N, C, *spatial),
-# the spatial axes kept (resized); a convolution makes new channels.
-SPATIAL_OPS = frozenset(
-    {
-        "max_pool1d",
-        "max_pool2d",
-        "max_pool3d",
-        "avg_pool1d",
-        "avg_pool2d",
-        "avg_pool3d",
-        "adaptive_avg_pool1d",
-        "adaptive_avg_pool2d",
-        "adaptive_avg_pool3d",
-        "adaptive_max_pool1d",
-        "adaptive_max_pool2d",
-        "adaptive_max_pool3d",
-        "interpolate",
-        "upsample",
-        "upsample_nearest",
-        "upsample_bilinear",
-        "pixel_shuffle",
-        "pixel_unshuffle",
-        "conv1d",
-        "conv2d",
-        "conv3d",
-        "max_pool1d_with_indices",
-        "max_pool2d_with_indices",
-        "max_pool3d_with_indices",
-    }
-)
 
 
 def _spatial(call: Call, ins: list[Lineage]) -> list[Lineage] | None:

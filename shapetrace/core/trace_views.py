@@ -1,0 +1,304 @@
+"""``TraceViews``: the ways to look at a ``Trace`` (table, report, tree, graph,
+annotated source, JSON, snapshot), as methods of ``Trace``.
+
+Each method validates its options (``core/options.py``) and delegates to the
+layer that draws it, imported on use: the deliberate exceptions to the one-way
+rule, all listed in ``pyproject.toml`` (``[tool.importlinter]``,
+``ignore_imports``). ``Trace`` (``core/trace.py``) holds the calls and their
+queries; this mixin only adds the views, so neither grows past one job.
+
+The word ``ops`` in a view's options is the display setting: whether op
+calls (``view``, ``permute``...) are shown. Which ops were *recorded* is
+``trace(ops=...)``, read back as ``Trace.ops_setting``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal, cast, overload
+
+from shapetrace.core.options import check_choice, check_depth, check_flag, check_int
+
+if TYPE_CHECKING:
+    import graphviz
+    from rich.console import RenderableType
+    from rich.syntax import Syntax
+
+    from shapetrace.core.trace import Trace
+
+
+def _as_trace(view: TraceViews) -> Trace:
+    """Every ``TraceViews`` is a ``Trace`` (the mixin's only subclass)."""
+    return cast("Trace", view)
+
+
+class TraceViews:
+    """The views of a ``Trace``; see each method. Mixed into ``Trace`` only."""
+
+    __slots__ = ()
+
+    def table(self, *, ops: bool = True, depth: int | None = None) -> RenderableType:
+        """A rich table, one row per call, indented by depth like torchinfo.
+
+        >>> rich.print(t.table(ops=False))        # doctest: +SKIP
+        Call              Line                          Input shape        Output shape         contig        Params
+        ─────────────────────────────────────────────────────────────────────────────────────────────────────────────
+        LSTM (root)       demos/train.py:12             (5, 30)            (5, 1)               non-contig   150,337
+          └─ lstm: LSTM   demos/lstm_forecaster.py:38   input (5, 30, 1)   output (5, 30, 64)   non-contig   150,272
+          ...
+
+        Args:
+            ops: also show op calls (``view``, ``permute``...); default True.
+            depth: show calls down to this depth (0: top-level calls only);
+                default None, every call.
+
+        Returns:
+            A rich renderable (print it with ``rich.print`` or a ``Console``).
+
+        Raises:
+            ShapetraceError: a bad ``ops`` or ``depth``.
+        """
+        from shapetrace.render.table import trace_table
+
+        return trace_table(
+            _as_trace(self), ops=check_flag("Trace.table", "ops", ops), depth=check_depth("Trace.table", depth)
+        )
+
+    def print(self, *, ops: bool = True, depth: int | None = None, file: Any = None) -> None:
+        """Print a summary line, the table and the findings to the terminal.
+
+        >>> import io
+        >>> out = io.StringIO()
+        >>> t.print(depth=0, file=out)
+        >>> print(out.getvalue().splitlines()[0])
+        shapetrace LSTM: 3 module calls, 9 ops, 1 finding, 150,337 parameters; every tensor float32 on cpu
+
+        Args:
+            ops: also show op calls; default True.
+            depth: show calls down to this depth; default None, every call.
+            file: a text stream to write to instead of standard output; default
+                None. Colours are left out when it is not a terminal.
+
+        Raises:
+            ShapetraceError: a bad ``ops`` or ``depth``.
+        """
+        from shapetrace.render.report import print_report
+
+        print_report(
+            _as_trace(self),
+            ops=check_flag("Trace.print", "ops", ops),
+            depth=check_depth("Trace.print", depth),
+            file=file,
+        )
+
+    def __rich__(self) -> RenderableType:
+        """What ``rich.print(t)`` shows: the summary line, the table and the findings."""
+        from shapetrace.render.report import report
+
+        return report(_as_trace(self))
+
+    def assert_snapshot(self, name: str | None = None) -> None:
+        """Inside a pytest test: compare shapes and dtypes with the saved snapshot.
+
+        ::
+
+            def test_forecaster_shapes(shapetrace):
+                with shapetrace(model) as t:
+                    model(x)
+                t.assert_snapshot()
+
+        The snapshot is ``__shapetrace__/<file>.<test>[.<name>].json`` next to
+        the test file; ``pytest --shapetrace-update`` writes it.
+
+        Args:
+            name: tells several snapshots of one test apart; default None.
+
+        Raises:
+            AssertionError: the shapes or dtypes differ from the snapshot (the
+                message lists each difference), or no snapshot was written yet.
+            ShapetraceError: called outside a pytest test.
+        """
+        __tracebackhide__ = True
+        from shapetrace.testing.snapshot import assert_snapshot
+
+        assert_snapshot(_as_trace(self), name)
+
+    def to_json(self, *, indent: int | None = None) -> str:
+        """The trace as JSON text; ``shapetrace.load(text)`` reads it back.
+
+        >>> shapetrace.load(t.to_json())["lstm"].outputs[0].shape
+        (5, 30, 64)
+
+        Args:
+            indent: spaces per nesting level; default None, one line.
+        """
+        from shapetrace.core.serialize import trace_to_json
+
+        if indent is not None:
+            check_int("Trace.to_json", "indent", indent, minimum=0)
+        return trace_to_json(_as_trace(self), indent=indent)
+
+    @overload
+    def annotate(self, *, verbose: bool = ..., rich: Literal[False] = ..., max_column: int = ...) -> str: ...
+    @overload
+    def annotate(self, *, verbose: bool = ..., rich: Literal[True], max_column: int = ...) -> Syntax: ...
+    def annotate(self, *, verbose: bool = False, rich: bool = False, max_column: int = 88) -> str | Syntax:
+        """The source of each ``forward`` that ran, every line with its shapes as a comment.
+
+        >>> print(t.annotate())                                     # doctest: +SKIP
+        # LSTM.forward (root) · demos/lstm_forecaster.py:31
+            def forward(self, input_seq):
+                ...
+                output, _ = self.lstm(input_seq, (h_0, c_0))  # output (5, 30, 64) non-contig, h_n (5, 5, 64), ...
+                pred = self.linear(output)                    # (150, 1)
+
+        The code is left as written: a line only gains a comment at its end.
+
+        Args:
+            verbose: show each step of a line (``(5, 30, 64) -> contiguous ->
+                view -> (150, 64)``); default False, the line's result only.
+            rich: return a syntax-highlighted ``rich.syntax.Syntax`` instead of
+                a str; default False.
+            max_column: the column the comments start at, unless the code
+                reaches past it; default 88.
+
+        Returns:
+            str (or ``rich.syntax.Syntax`` with ``rich=True``).
+
+        Raises:
+            SourceNotFoundError: no ``forward`` of user code ran, or none of
+                their files can be read any more.
+            ShapetraceError: a bad option value.
+        """
+        from shapetrace.render.source.annotate import annotate
+
+        function = "Trace.annotate"
+        verbose = check_flag(function, "verbose", verbose)
+        max_column = check_int(function, "max_column", max_column, minimum=0)
+        if check_flag(function, "rich", rich):
+            return annotate(_as_trace(self), verbose=verbose, rich=True, max_column=max_column)
+        return annotate(_as_trace(self), verbose=verbose, max_column=max_column)
+
+    def graph(
+        self,
+        *,
+        depth: int | None = None,
+        ops: bool = False,
+        collapse: bool = True,
+        rankdir: str = "TB",
+        max_size: int | None = 800,
+    ) -> graphviz.Digraph:
+        """The data flow as a ``graphviz.Digraph``: a node per module call, a
+        cluster per parent, each edge labelled with its tensor's shape.
+
+        >>> dot = t.graph(depth=1)
+        >>> "(150, 64)" in dot.source             # the edge lstm -> linear
+        True
+        >>> dot.render("model", format="svg")     # doctest: +SKIP
+
+        Args:
+            depth: draw calls down to this depth, deeper ones folded into
+                their parent; default None, every call.
+            ops: draw op calls as nodes; default False: an edge names the ops
+                it went through (``via .contiguous() .view(150, 64)``).
+            collapse: draw a run of alike calls once (``layers.0-11 ×12``);
+                default True.
+            rankdir: Graphviz's direction, ``"TB"`` (top to bottom), ``"LR"``,
+                ``"BT"`` or ``"RL"``; default ``"TB"``.
+            max_size: the most nodes plus rank-crossing edge segments to give
+                ``dot`` (it lays out 800 in a few seconds, 2,600 in minutes);
+                default 800; None: no limit.
+
+        Returns:
+            ``graphviz.Digraph`` (``.source`` is the DOT text; ``.render()``
+            needs Graphviz's ``dot`` program). Findings colour their call; the
+            steps of a loop are one node (``lstm1 ×999``).
+
+        Raises:
+            ShapetraceError: a bad option value.
+            GraphTooLargeError: past ``max_size``; the message names a
+                ``depth=``/``ops=False`` that fits.
+        """
+        from shapetrace.render.graph.digraph import trace_graph
+
+        function = "Trace.graph"
+        return trace_graph(
+            _as_trace(self),
+            depth=check_depth(function, depth),
+            ops=check_flag(function, "ops", ops),
+            collapse=check_flag(function, "collapse", collapse),
+            rankdir=check_choice(function, "rankdir", rankdir, ("TB", "LR", "BT", "RL")),
+            max_size=None if max_size is None else check_int(function, "max_size", max_size, minimum=1),
+        )
+
+    def tree(self, *, ops: bool = False, depth: int | None = None, collapse: bool = True) -> RenderableType:
+        """A rich tree of the calls with their shapes and parameter counts.
+
+        >>> rich.print(t.tree())                  # doctest: +SKIP
+        LSTM (root)  150,337 params
+        (5, 30) → (5, 1) non-contig
+        ├── lstm: LSTM  150,272 params
+        │   input (5, 30, 1), h_0 (5, 5, 64), c_0 (5, 5, 64)
+        │   → output (5, 30, 64) non-contig, h_n (5, 5, 64), c_n (5, 5, 64)
+        └── linear: Linear  65 params
+            (150, 64) → (150, 1)
+
+        Args:
+            ops: also show op calls; default False.
+            depth: show calls down to this depth; default None, every call.
+            collapse: show a run of alike calls once (``layers.0-11 ×12``); default True.
+
+        Returns:
+            ``rich.tree.Tree``.
+
+        Raises:
+            ShapetraceError: a bad option value.
+        """
+        from shapetrace.render.tree import trace_tree
+
+        function = "Trace.tree"
+        return trace_tree(
+            _as_trace(self),
+            ops=check_flag(function, "ops", ops),
+            depth=check_depth(function, depth),
+            collapse=check_flag(function, "collapse", collapse),
+        )
+
+    def html(self, *, ops: bool = True, depth: int | None = None, graph: bool = True) -> str:
+        """The report as one self-contained HTML page (what ``--format html`` writes).
+
+        >>> page = t.html(graph=False)
+        >>> page.startswith("<!DOCTYPE html>"), 'id="findings"' in page
+        (True, True)
+        >>> Path("report.html").write_text(t.html())   # doctest: +SKIP
+
+        The summary line, the call table (loops folded as in the terminal),
+        the findings, each ``forward``'s source annotated with shapes, and the
+        graph as inline SVG. Every call row links to the line that made its
+        call. Nothing is loaded from the network: the styles are inline.
+
+        Args:
+            ops: also show op calls in the table; default True.
+            depth: show calls down to this depth; default None, every call.
+            graph: draw the graph (needs Graphviz's ``dot``; without it the page
+                says so in one line); default True.
+
+        Returns:
+            str: the HTML document, UTF-8 text.
+
+        Raises:
+            ShapetraceError: a bad option value.
+        """
+        from shapetrace.render.html_report import html_report
+
+        function = "Trace.html"
+        return html_report(
+            _as_trace(self),
+            ops=check_flag(function, "ops", ops),
+            depth=check_depth(function, depth),
+            graph=check_flag(function, "graph", graph),
+        )
+
+    def _repr_html_(self) -> str:
+        from shapetrace.render.html import trace_html
+
+        return trace_html(_as_trace(self))
