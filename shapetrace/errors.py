@@ -134,7 +134,7 @@ class CollectiveMismatchError(ShapetraceError, RuntimeError):
 
 class GraphTooLargeError(ShapetraceError):
     """A graph too large for ``dot`` to lay out in a few seconds; the message
-    says what to draw instead (``depth=``, ``ops=False``)."""
+    says what to draw instead (``depth=``, ``show_ops=False``)."""
 
 
 # Tracebacks and reprs show the public name, ``shapetrace.TraceFormatError``,

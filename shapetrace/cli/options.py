@@ -33,7 +33,8 @@ def add_display_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-ops",
         action="store_true",
-        help="show module calls only (display only: ops are still recorded and checked)",
+        help="show module calls only, like show_ops=False in Python (display only: ops are still recorded "
+        "and checked; see --no-op-recording)",
     )
     parser.add_argument(
         "--fail-on",

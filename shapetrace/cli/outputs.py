@@ -81,24 +81,24 @@ def _source(trace: Trace, path: str | None, view: View) -> None:
 def _tree(trace: Trace, path: str | None, view: View) -> None:
     if path is None:
         console = make_console(color=view.color)
-        console.print(trace.tree(ops=view.ops, depth=view.depth))
+        console.print(trace.tree(show_ops=view.ops, depth=view.depth))
         _findings_after(trace, console)
         return
     with open(path, "w", encoding="utf-8") as handle:
         console = make_console(handle, width=100, color=False)
-        console.print(trace.tree(ops=view.ops, depth=view.depth))
+        console.print(trace.tree(show_ops=view.ops, depth=view.depth))
         _findings_after(trace, console)
 
 
 def _dot(trace: Trace, path: str | None, view: View) -> None:
-    _write_text(trace.graph(ops=view.ops, depth=view.depth).source, path)
+    _write_text(trace.graph(show_ops=view.ops, depth=view.depth).source, path)
 
 
 def _picture(format: str) -> Writer:
     """An ``svg``/``png`` writer (``plan_outputs`` made sure ``dot`` exists)."""
 
     def write(trace: Trace, path: str | None, view: View) -> None:
-        data = trace.graph(ops=view.ops, depth=view.depth).pipe(format=format)
+        data = trace.graph(show_ops=view.ops, depth=view.depth).pipe(format=format)
         if path is None:
             sys.stdout.flush()
             sys.stdout.buffer.write(data)

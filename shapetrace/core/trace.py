@@ -67,7 +67,7 @@ class Trace(TraceViews):
     @property
     def ops(self) -> tuple[Call, ...]:
         """The op calls (tensor operations) only. ``trace(ops=...)`` says which
-        ops were recorded (``ops_setting``); a view's ``ops=`` whether to show them."""
+        ops were recorded (``ops_setting``); a view's ``show_ops=`` whether to show them."""
         return tuple(call for call in self.calls if call.kind == "op")
 
     @property

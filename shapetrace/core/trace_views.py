@@ -7,9 +7,11 @@ rule, all listed in ``pyproject.toml`` (``[tool.importlinter]``,
 ``ignore_imports``). ``Trace`` (``core/trace.py``) holds the calls and their
 queries; this mixin only adds the views, so neither grows past one job.
 
-The word ``ops`` in a view's options is the display setting: whether op
-calls (``view``, ``permute``...) are shown. Which ops were *recorded* is
-``trace(ops=...)``, read back as ``Trace.ops_setting``.
+One word, one meaning: a view's ``show_ops=`` says whether op calls
+(``view``, ``permute``...) are *shown* (``--no-ops`` on the command line);
+``trace(ops=...)`` says which were *recorded* (``Trace.ops_setting``;
+``--no-op-recording``); ``Trace.ops`` is the recorded op calls. ``ops=`` on a
+view is ``show_ops=``'s former name, kept working.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Literal, cast, overload
 
 from shapetrace.core.options import check_choice, check_depth, check_flag, check_int
+from shapetrace.errors import ShapetraceError
 
 if TYPE_CHECKING:
     import graphviz
@@ -24,6 +27,16 @@ if TYPE_CHECKING:
     from rich.syntax import Syntax
 
     from shapetrace.core.trace import Trace
+
+
+def _show_ops(function: str, show_ops: bool, ops: bool | None, default: bool) -> bool:
+    """``show_ops=``, or ``ops=`` (its former name, kept working), validated under
+    the name the caller used; both at once, disagreeing, is an error."""
+    if ops is None:
+        return check_flag(function, "show_ops", show_ops)
+    if show_ops is not default:
+        raise ShapetraceError(f"{function}(): pass show_ops= only (ops= is its former name)")
+    return check_flag(function, "ops", ops)
 
 
 def _as_trace(view: TraceViews) -> Trace:
@@ -36,10 +49,10 @@ class TraceViews:
 
     __slots__ = ()
 
-    def table(self, *, ops: bool = True, depth: int | None = None) -> RenderableType:
+    def table(self, *, show_ops: bool = True, depth: int | None = None, ops: bool | None = None) -> RenderableType:
         """A rich table, one row per call, indented by depth like torchinfo.
 
-        >>> rich.print(t.table(ops=False))        # doctest: +SKIP
+        >>> rich.print(t.table(show_ops=False))   # doctest: +SKIP
         Call              Line                          Input shape        Output shape         contig        Params
         ─────────────────────────────────────────────────────────────────────────────────────────────────────────────
         LSTM (root)       demos/train.py:12             (5, 30)            (5, 1)               non-contig   150,337
@@ -47,23 +60,26 @@ class TraceViews:
           ...
 
         Args:
-            ops: also show op calls (``view``, ``permute``...); default True.
+            show_ops: also show op calls (``view``, ``permute``...); default
+                True. Display only: which ops were recorded is ``trace(ops=)``.
             depth: show calls down to this depth (0: top-level calls only);
                 default None, every call.
+            ops: ``show_ops``'s former name, kept working; default None.
 
         Returns:
             A rich renderable (print it with ``rich.print`` or a ``Console``).
 
         Raises:
-            ShapetraceError: a bad ``ops`` or ``depth``.
+            ShapetraceError: a bad ``show_ops`` or ``depth``.
         """
         from shapetrace.render.table import trace_table
 
-        return trace_table(
-            _as_trace(self), ops=check_flag("Trace.table", "ops", ops), depth=check_depth("Trace.table", depth)
-        )
+        shown = _show_ops("Trace.table", show_ops, ops, True)
+        return trace_table(_as_trace(self), ops=shown, depth=check_depth("Trace.table", depth))
 
-    def print(self, *, ops: bool = True, depth: int | None = None, file: Any = None) -> None:
+    def print(
+        self, *, show_ops: bool = True, depth: int | None = None, file: Any = None, ops: bool | None = None
+    ) -> None:
         """Print a summary line, the table and the findings to the terminal.
 
         >>> import io
@@ -73,19 +89,20 @@ class TraceViews:
         shapetrace LSTM: 3 module calls, 9 ops, 1 finding, 150,337 parameters; every tensor float32 on cpu
 
         Args:
-            ops: also show op calls; default True.
+            show_ops: also show op calls; default True (display only).
             depth: show calls down to this depth; default None, every call.
             file: a text stream to write to instead of standard output; default
                 None. Colours are left out when it is not a terminal.
+            ops: ``show_ops``'s former name, kept working; default None.
 
         Raises:
-            ShapetraceError: a bad ``ops`` or ``depth``.
+            ShapetraceError: a bad ``show_ops`` or ``depth``.
         """
         from shapetrace.render.report import print_report
 
         print_report(
             _as_trace(self),
-            ops=check_flag("Trace.print", "ops", ops),
+            ops=_show_ops("Trace.print", show_ops, ops, True),
             depth=check_depth("Trace.print", depth),
             file=file,
         )
@@ -182,10 +199,11 @@ class TraceViews:
         self,
         *,
         depth: int | None = None,
-        ops: bool = False,
+        show_ops: bool = False,
         collapse: bool = True,
         rankdir: str = "TB",
         max_size: int | None = 800,
+        ops: bool | None = None,
     ) -> graphviz.Digraph:
         """The data flow as a ``graphviz.Digraph``: a node per module call, a
         cluster per parent, each edge labelled with its tensor's shape.
@@ -198,8 +216,8 @@ class TraceViews:
         Args:
             depth: draw calls down to this depth, deeper ones folded into
                 their parent; default None, every call.
-            ops: draw op calls as nodes; default False: an edge names the ops
-                it went through (``via .contiguous() .view(150, 64)``).
+            show_ops: draw op calls as nodes; default False: an edge names the
+                ops it went through (``via .contiguous() .view(150, 64)``).
             collapse: draw a run of alike calls once (``layers.0-11 ×12``);
                 default True.
             rankdir: Graphviz's direction, ``"TB"`` (top to bottom), ``"LR"``,
@@ -207,6 +225,7 @@ class TraceViews:
             max_size: the most nodes plus rank-crossing edge segments to give
                 ``dot`` (it lays out 800 in a few seconds, 2,600 in minutes);
                 default 800; None: no limit.
+            ops: ``show_ops``'s former name, kept working; default None.
 
         Returns:
             ``graphviz.Digraph`` (``.source`` is the DOT text; ``.render()``
@@ -216,7 +235,7 @@ class TraceViews:
         Raises:
             ShapetraceError: a bad option value.
             GraphTooLargeError: past ``max_size``; the message names a
-                ``depth=``/``ops=False`` that fits.
+                ``depth=``/``show_ops=False`` that fits.
         """
         from shapetrace.render.graph.digraph import trace_graph
 
@@ -224,13 +243,15 @@ class TraceViews:
         return trace_graph(
             _as_trace(self),
             depth=check_depth(function, depth),
-            ops=check_flag(function, "ops", ops),
+            ops=_show_ops(function, show_ops, ops, False),
             collapse=check_flag(function, "collapse", collapse),
             rankdir=check_choice(function, "rankdir", rankdir, ("TB", "LR", "BT", "RL")),
             max_size=None if max_size is None else check_int(function, "max_size", max_size, minimum=1),
         )
 
-    def tree(self, *, ops: bool = False, depth: int | None = None, collapse: bool = True) -> RenderableType:
+    def tree(
+        self, *, show_ops: bool = False, depth: int | None = None, collapse: bool = True, ops: bool | None = None
+    ) -> RenderableType:
         """A rich tree of the calls with their shapes and parameter counts.
 
         >>> rich.print(t.tree())                  # doctest: +SKIP
@@ -243,9 +264,10 @@ class TraceViews:
             (150, 64) → (150, 1)
 
         Args:
-            ops: also show op calls; default False.
+            show_ops: also show op calls; default False (display only).
             depth: show calls down to this depth; default None, every call.
             collapse: show a run of alike calls once (``layers.0-11 ×12``); default True.
+            ops: ``show_ops``'s former name, kept working; default None.
 
         Returns:
             ``rich.tree.Tree``.
@@ -258,7 +280,7 @@ class TraceViews:
         function = "Trace.tree"
         return trace_tree(
             _as_trace(self),
-            ops=check_flag(function, "ops", ops),
+            ops=_show_ops(function, show_ops, ops, False),
             depth=check_depth(function, depth),
             collapse=check_flag(function, "collapse", collapse),
         )

@@ -64,7 +64,7 @@ def trace_graph(
     ``max_size``: the most nodes plus rank-crossing edge segments
     (``size.layout_size``) to hand to ``dot``, which lays out 800 in a few
     seconds and a 150-node graph of 2,600 in minutes; None: no limit.
-    Raises ``GraphTooLargeError`` past it, naming a ``depth=``/``ops=False``
+    Raises ``GraphTooLargeError`` past it, naming a ``depth=``/``show_ops=False``
     that fits.
     """
     graph, size = _draw(trace, depth=depth, ops=ops, collapse=collapse, rankdir=rankdir)
@@ -98,7 +98,8 @@ def _too_large(trace: Trace, size: int, max_size: int, *, depth: int | None, ops
     for try_depth, try_ops in tries:
         if _draw(trace, depth=try_depth, ops=try_ops, collapse=collapse)[1] <= max_size:
             advice = "pass " + " and ".join(
-                ([f"depth={try_depth}"] if try_depth != depth else []) + (["ops=False"] if ops and not try_ops else [])
+                ([f"depth={try_depth}"] if try_depth != depth else [])
+                + (["show_ops=False"] if ops and not try_ops else [])
             )
             break
     if not collapse:
