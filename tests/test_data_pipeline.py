@@ -123,7 +123,7 @@ def test_traceback_has_no_shapetrace_frames():
 
 
 def test_fallback_without_fetchers_names_batch_positions(monkeypatch):
-    monkeypatch.setattr(data_hook, "FETCHER_CLASSES", ("_NoSuchFetcher", "_NorThis"))
+    monkeypatch.setattr(data_hook, "dataset_fetchers", lambda: None)  # a PyTorch without the private fetchers
     note = note_of(collate_error(DataLoader(dm.DictImages(), batch_size=8)))
     assert "dataset indices unknown: this PyTorch has no torch.utils.data._utils.fetch fetchers" in note
     assert "image: batch position 5 is (1, 8, 8)" in note

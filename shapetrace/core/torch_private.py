@@ -134,6 +134,22 @@ PRIVATE_APIS = (
         ("record/distributed.py",),
         optional=True,
     ),
+    # The DataLoader's fetchers: only there are a batch's dataset indices and
+    # samples side by side with its collate_fn (self.auto_collation and
+    # self.collate_fn are read on the instance). Without them the data hook
+    # wraps DataLoader.collate_fn instead and names batch positions only.
+    PrivateApi(
+        "torch.utils.data._utils.fetch:_MapDatasetFetcher.fetch",
+        "a map-style batch's dataset indices and samples beside its collate_fn",
+        ("record/data_hook.py",),
+        optional=True,
+    ),
+    PrivateApi(
+        "torch.utils.data._utils.fetch:_IterableDatasetFetcher.fetch",
+        "an iterable dataset's batch (its samples' ordinals) beside its collate_fn",
+        ("record/data_hook.py",),
+        optional=True,
+    ),
     PrivateApi(
         "torch.distributed.distributed_c10d:_get_default_store",
         "--dist-check's store when torchrun's variables are not set (a process group of the user's)",
@@ -153,6 +169,21 @@ def _resolve(path: str) -> Any:
     for part in attribute.split("."):
         value = getattr(value, part)
     return value
+
+
+FETCH_MODULE = "torch.utils.data._utils.fetch"
+
+
+def dataset_fetchers() -> tuple[type, type] | None:
+    """PyTorch's map-style and iterable fetcher classes (``_MapDatasetFetcher``,
+    ``_IterableDatasetFetcher``, each with a ``fetch`` method), or None when
+    this torch has none such: the caller then does without."""
+    try:
+        module = importlib.import_module(FETCH_MODULE)
+        pair = (module._MapDatasetFetcher, module._IterableDatasetFetcher)
+    except (ImportError, AttributeError):
+        return None
+    return pair if all(callable(getattr(cls, "fetch", None)) for cls in pair) else None
 
 
 def missing() -> list[PrivateApi]:

@@ -13,10 +13,10 @@ length of the call, and a collate error gets a note from the watch's
 the note is part of the traceback text the main process re-raises: Python 3.11
 writes notes into formatted tracebacks.
 
-The fetchers are private to PyTorch (``core``-level facts about torch live in
-one place: ``FETCH_MODULE`` below). Where a PyTorch has none, the loader's own
-``collate_fn`` is wrapped while an iterator is made: the note then names batch
-positions, not dataset indices, and says so.
+The fetchers are private to PyTorch: they are bound, and checked by the
+canary test, in ``core/torch_private.py`` (``dataset_fetchers``). Where a
+PyTorch has none, the loader's own ``collate_fn`` is wrapped while an iterator
+is made: the note then names batch positions, not dataset indices, and says so.
 
 Nothing here reads tensor data: a sample is reduced to its leaves' shapes and
 dtypes (``shapetrace.core.samples``) only when collate has already failed.
@@ -25,7 +25,6 @@ dtypes (``shapetrace.core.samples``) only when collate has already failed.
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import sys
 import weakref
 from collections.abc import Callable, Sequence
@@ -36,11 +35,8 @@ from torch.utils.data import DataLoader, DistributedSampler, IterableDataset, ge
 
 from shapetrace.core.records import Location
 from shapetrace.core.samples import SampleLeaf, sample_leaves
+from shapetrace.core.torch_private import FETCH_MODULE, dataset_fetchers
 from shapetrace.record import frames
-
-# PyTorch's fetcher classes: private API, checked at import (see _fetcher_classes).
-FETCH_MODULE = "torch.utils.data._utils.fetch"
-FETCHER_CLASSES = ("_MapDatasetFetcher", "_IterableDatasetFetcher")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,20 +139,13 @@ _originals: dict[tuple[type, str], Any] = {}
 _consumed: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
 
 
-def _fetcher_classes() -> tuple[type, ...]:
-    try:
-        module = importlib.import_module(FETCH_MODULE)
-        classes = tuple(getattr(module, name) for name in FETCHER_CLASSES)
-    except (ImportError, AttributeError):
-        return ()
-    return classes if all(callable(getattr(cls, "fetch", None)) for cls in classes) else ()
-
-
 def _install() -> None:
-    fetchers = _fetcher_classes()
-    for cls in fetchers:
-        _patch(cls, "fetch", _watched_fetch(cls.__dict__["fetch"], iterable=cls.__name__ == FETCHER_CLASSES[1]))
-    _patch(DataLoader, "__iter__", _watched_iter(DataLoader.__iter__, wrap_collate=not fetchers))
+    fetchers = dataset_fetchers()
+    if fetchers is not None:
+        map_fetcher, iterable_fetcher = fetchers
+        _patch(map_fetcher, "fetch", _watched_fetch(map_fetcher.__dict__["fetch"], iterable=False))
+        _patch(iterable_fetcher, "fetch", _watched_fetch(iterable_fetcher.__dict__["fetch"], iterable=True))
+    _patch(DataLoader, "__iter__", _watched_iter(DataLoader.__iter__, wrap_collate=fetchers is None))
 
 
 def _uninstall() -> None:
@@ -198,14 +187,14 @@ def _watched_fetch(original: Callable, *, iterable: bool) -> Callable:
                         worker.id if worker is not None else None,
                     ),
                 )
-                _hide_own_frames(error)
+                frames.strip_recording_frames(error)  # the user sees torch's frames and their own
                 raise
 
         self.collate_fn = collate_watched
         try:
             return original(self, possibly_batched_index)
         except BaseException as error:
-            _hide_own_frames(error)
+            frames.strip_recording_frames(error)
             raise
         finally:
             self.collate_fn = collate
@@ -273,21 +262,3 @@ def _facts_of(loader: DataLoader, location: Location | None) -> LoaderFacts:
     return LoaderFacts(
         location, num_samples, loader.batch_size, bool(loader.drop_last), type(sampler).__name__, replicas, per_rank
     )
-
-
-def _hide_own_frames(error: BaseException) -> None:
-    """Drop this module's frames from the traceback: the user sees torch's and their own."""
-    own = __file__
-    tb, previous, head = error.__traceback__, None, error.__traceback__
-    while tb is not None:
-        following = tb.tb_next
-        if tb.tb_frame.f_code.co_filename == own:
-            if previous is None:
-                head = following
-            else:
-                previous.tb_next = following
-        else:
-            previous = tb
-        tb = following
-    if head is not None:
-        error.__traceback__ = head

@@ -229,7 +229,9 @@ def _is_recording_code(code: CodeType) -> bool:
 def strip_recording_frames(exc: BaseException) -> None:
     """Unlink the recorder's frames from an exception's traceback (and from
     those of the exceptions it chains), so that a user's error shows the
-    frames ``python script.py`` shows: no op handler, no ``<shapetrace op>``.
+    frames ``python script.py`` shows: no op handler, no ``<shapetrace op>``,
+    no DataLoader watch (``data_hook.py``). The one traceback splice of the
+    package: a traced block's exit and the data hook both use it.
     Never raises: the user's error must come through."""
     seen: set[int] = set()
     pending: list[BaseException | None] = [exc]
