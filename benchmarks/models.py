@@ -68,45 +68,34 @@ def mlp(smoke: bool) -> Case:
     return Case("mlp", f"{blocks:,} × (Linear 16→16 + ReLU), batch 4", model, (torch.randn(4, 16),))
 
 
-def meta_encoder(layers: int, width: int, heads: int, hidden: int, seq: int, key: str, label: str) -> Case:
-    """A stack of encoder layers built on the meta device: shapes, no memory."""
-    with torch.device("meta"):
-        layer = nn.TransformerEncoderLayer(width, heads, hidden, batch_first=True)
-        model = nn.TransformerEncoder(layer, num_layers=layers, enable_nested_tensor=False)
-        x = torch.empty(1, seq, width)
-    return Case(key, label, model, (x,), on_meta=True)
+# LLM-shaped encoder stacks on meta: (layers, width, heads, hidden, seq) at
+# full size (LLaMA-7B's and -70B's widths) and at smoke size.
+_LLM_SHAPED = {
+    "meta-7b": ("7B", (32, 4096, 32, 11008, 2048), (2, 256, 4, 512, 64)),
+    "meta-70b": ("70B", (80, 8192, 64, 28672, 2048), (2, 512, 8, 1024, 64)),
+}
 
 
-def seven_b(smoke: bool) -> Case:
-    layers, width, heads, hidden, seq = (2, 256, 4, 512, 64) if smoke else (32, 4096, 32, 11008, 2048)
-    return meta_encoder(
-        layers,
-        width,
-        heads,
-        hidden,
-        seq,
-        "meta-7b",
-        f"7B-shaped: {layers} × EncoderLayer({width}, {heads}, {hidden}) on meta, 1 × {seq}",
-    )
+def llm_shaped(key: str) -> Callable[[bool], Case]:
+    """The builder of an ``_LLM_SHAPED`` case: a stack of encoder layers built on
+    the meta device (shapes, no memory)."""
+    size, full, small = _LLM_SHAPED[key]
 
+    def make(smoke: bool) -> Case:
+        layers, width, heads, hidden, seq = small if smoke else full
+        with torch.device("meta"):
+            layer = nn.TransformerEncoderLayer(width, heads, hidden, batch_first=True)
+            model = nn.TransformerEncoder(layer, num_layers=layers, enable_nested_tensor=False)
+            x = torch.empty(1, seq, width)
+        label = f"{size}-shaped: {layers} × EncoderLayer({width}, {heads}, {hidden}) on meta, 1 × {seq}"
+        return Case(key, label, model, (x,), on_meta=True)
 
-def seventy_b(smoke: bool) -> Case:
-    layers, width, heads, hidden, seq = (2, 512, 8, 1024, 64) if smoke else (80, 8192, 64, 28672, 2048)
-    return meta_encoder(
-        layers,
-        width,
-        heads,
-        hidden,
-        seq,
-        "meta-70b",
-        f"70B-shaped: {layers} × EncoderLayer({width}, {heads}, {hidden}) on meta, 1 × {seq}",
-    )
+    return make
 
 
 CASES: dict[str, Callable[[bool], Case]] = {
     "forecaster": forecaster,
     "transformer": transformer,
     "mlp": mlp,
-    "meta-7b": seven_b,
-    "meta-70b": seventy_b,
+    **{key: llm_shaped(key) for key in _LLM_SHAPED},
 }
