@@ -58,7 +58,7 @@ def measure(steps: int) -> dict[str, object]:
     found["report lines"] = len(text.getvalue().splitlines())
     for ops in (True, False):
         started = _clock()
-        graph = trace.graph(ops=ops)
+        graph = trace.graph(show_ops=ops)
         found[f"graph ops={ops}"] = _clock() - started
         found[f"graph ops={ops} nodes"] = len(re.findall(r"^\t+\w+ \[", graph.source, re.MULTILINE))
         if shutil.which("dot"):
