@@ -285,7 +285,9 @@ class TraceViews:
             collapse=check_flag(function, "collapse", collapse),
         )
 
-    def html(self, *, ops: bool = True, depth: int | None = None, graph: bool = True) -> str:
+    def html(
+        self, *, show_ops: bool = True, depth: int | None = None, graph: bool = True, ops: bool | None = None
+    ) -> str:
         """The report as one self-contained HTML page (what ``--format html`` writes).
 
         >>> page = t.html(graph=False)
@@ -299,10 +301,11 @@ class TraceViews:
         call. Nothing is loaded from the network: the styles are inline.
 
         Args:
-            ops: also show op calls in the table; default True.
+            show_ops: also show op calls in the table; default True (display only).
             depth: show calls down to this depth; default None, every call.
             graph: draw the graph (needs Graphviz's ``dot``; without it the page
                 says so in one line); default True.
+            ops: ``show_ops``'s former name, kept working; default None.
 
         Returns:
             str: the HTML document, UTF-8 text.
@@ -315,7 +318,7 @@ class TraceViews:
         function = "Trace.html"
         return html_report(
             _as_trace(self),
-            ops=check_flag(function, "ops", ops),
+            ops=_show_ops(function, show_ops, ops, True),
             depth=check_depth(function, depth),
             graph=check_flag(function, "graph", graph),
         )
