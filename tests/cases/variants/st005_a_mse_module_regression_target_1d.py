@@ -1,0 +1,27 @@
+"""ST005 variant: a regression head (B, 1) trained against a (B,) target with
+``nn.MSELoss()``: every prediction is compared with every target (B, B)."""
+
+import sys
+
+import torch
+from torch import nn
+
+
+def make(fixed=False):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(5, 16), nn.ReLU(), nn.Linear(16, 1))
+    criterion = nn.MSELoss()
+
+    def work():
+        x, y = torch.randn(12, 5), torch.randn(12)
+        if fixed:
+            y = y.unsqueeze(1)
+        loss = criterion(model(x), y)  # culprit
+        loss.backward()
+        print(f"loss {loss.item():.3f}")
+
+    return model, work
+
+
+if __name__ == "__main__":
+    make("--fixed" in sys.argv)[1]()

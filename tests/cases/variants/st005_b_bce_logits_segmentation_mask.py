@@ -1,0 +1,29 @@
+"""ST005 variant: a binary segmentation net (B, 1, H, W) against masks loaded as (B, H, W),
+scored by ``F.mse_loss`` on the sigmoid (a soft-mask regression)."""
+
+import sys
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def make(fixed=False):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 1, 1))
+
+    def work():
+        img = torch.randn(3, 3, 16, 16)
+        mask = (torch.rand(3, 16, 16) > 0.5).float()
+        logits = model(img)
+        if fixed:
+            logits = logits.squeeze(1)
+        loss = F.mse_loss(torch.sigmoid(logits), mask)  # culprit
+        loss.backward()
+        print(f"loss {loss.item():.3f}")
+
+    return model, work
+
+
+if __name__ == "__main__":
+    make("--fixed" in sys.argv)[1]()

@@ -1,0 +1,134 @@
+"""Re-written variants of the public-report bug classes (``tests/cases/variants/``).
+
+The handed cases (``tests/cases/``) are one example each; these are the same classes
+as other users hit them: other sizes (time == hidden, heads == batch), other layers
+(GRU/RNN/LSTM, cells, Conv1d/2d/3d, attention), other spellings (``reshape``,
+``unflatten``, ``select``, ``narrow``, ``x[..., -1]``, ``torch.squeeze(x)`` and
+``x.squeeze()``, module and functional losses). Each file has the case interface
+(``make(fixed) -> (model, work)``, ``--fixed`` on its command line) and marks its
+culprit line with ``# culprit``; its name starts with the code that names the class.
+
+Through ``trace(model)`` and ``shapetrace run --fail-on warning``: the buggy version
+gets a warning/error finding of its class on the culprit line, the fixed version none.
+The ``help:`` of each view/axis finding is applied (the culprit expression rewritten
+as the help says): the model then computes what the fixed version does, with no
+finding left.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import tempfile
+from pathlib import Path
+
+import pytest
+
+import shapetrace
+from shapetrace.cli import main
+from tests.case_support import CASES, load_file, model_outputs, serious, traced_module
+from tests.test_cases_axes import _expression, _same, _span
+
+pytestmark = pytest.mark.filterwarnings("ignore")
+
+VARIANTS = CASES / "variants"
+NAMES = sorted(path.stem for path in VARIANTS.glob("st*.py"))
+# A view that reorders axes is ST002 when the sizes are a shuffle, ST012 when it also
+# merges or splits: either names the class "a view where a permute was meant".
+CODES = {"st002": {"ST002", "ST012"}, "st012": {"ST012", "ST002"}}
+# Classes whose help is an expression to put in place of the culprit op ("use EXPR").
+HINTED = [name for name in NAMES if name[:5] in ("st002", "st012", "st013", "st014")]
+# Variants not diagnosed yet (strict: a fix flips them to passing, and the mark must go).
+MISSED: dict[str, str] = {
+    "st002_b_unflatten_heads_first": "ST002 does not look at unflatten",
+    "st002_c_seqfirst_mha_split_wrong": "a split-then-merge view taken for a reordering (ST012 on the fixed one)",
+    "st012_e_conv_tokens_view": "C == H * W: the view is a clean merge by sizes; only the written names tell",
+    "st013_c_seqfirst_indexed_batch_first": "time == batch: ST001 blames the layout",
+    "st013_d_gru_narrow_last_unit": "ST013 reads integer indices only",
+    "st013_e_conv1d_last_channel": "ST013 knows RNN outputs only",
+    "st014_c_single_image_inference": "one pass of one sample: no lineage for the size-1 batch",
+    "st014_d_eval_loader_batch_size_one": "one pass of one sample: no lineage for the size-1 batch",
+}
+HINT_MISSED = {**MISSED, "st013_a_lstm_ellipsis_last_unit": "help not an expression for x[..., i]",
+               "st013_b_gru_select_wrong_dim": "help not an expression for select"}
+
+
+def marked(names, missed):
+    return [pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=missed[n])) if n in missed else n
+            for n in names]
+
+
+def path_of(name: str) -> Path:
+    return VARIANTS / f"{name}.py"
+
+
+def codes_of(name: str) -> set[str]:
+    return CODES.get(name[:5], {name[:5].upper()})
+
+
+def culprit(name: str) -> int:
+    lines = [n for n, line in enumerate(path_of(name).read_text().splitlines(), 1)
+             if line.rstrip().endswith("# culprit")]
+    assert len(lines) == 1, name
+    return lines[0]
+
+
+def on_culprit(findings, name: str) -> list:
+    path = path_of(name).resolve()
+    return [f for f in serious_of(findings) if f.code in codes_of(name) and f.location is not None
+            and f.location.lineno == culprit(name) and Path(f.location.filename).resolve() == path]
+
+
+def serious_of(findings) -> list:
+    return [f for f in findings if f.severity in ("warning", "error")]
+
+
+def module(name: str):
+    return load_file(path_of(name), f"tests.cases.variants.{name}")
+
+
+def run(name: str, fixed: bool = False) -> tuple[int, shapetrace.Trace, str]:
+    with tempfile.TemporaryDirectory() as folder:
+        saved = Path(folder) / "trace.json"
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+            code = main(["run", str(path_of(name)), "--fail-on", "warning", "-o", str(saved),
+                         *(["--", "--fixed"] if fixed else [])])
+        return code, shapetrace.load(saved), out.getvalue()
+
+
+@pytest.mark.parametrize("name", marked(NAMES, MISSED))
+def test_buggy_variant_is_found_on_its_culprit_line(name):
+    t = traced_module(module(name))
+    assert on_culprit(t.findings, name), [(f.code, f.location.lineno, f.message) for f in t.findings]
+    code, trace, output = run(name)
+    assert code == 1 and on_culprit(trace.findings, name), output
+
+
+FIXED_MISSED = {name: MISSED[name] for name in ["st002_c_seqfirst_mha_split_wrong"]}
+
+
+@pytest.mark.parametrize("name", marked(NAMES, FIXED_MISSED))
+def test_fixed_variant_is_clean(name):
+    t = traced_module(module(name), fixed=True)
+    assert t.error is None and serious(t) == [], [(f.code, f.message) for f in t.findings]
+    code, trace, output = run(name, fixed=True)
+    assert code == 0 and serious(trace) == [], output
+
+
+@pytest.mark.parametrize("name", marked(HINTED, HINT_MISSED))
+def test_applied_help_gives_the_fixed_model_and_no_finding(name, tmp_path):
+    t = traced_module(module(name))
+    found = on_culprit(t.findings, name)[0]
+    source = path_of(name).read_text().splitlines()
+    line = culprit(name) - 1
+    start, end = _span(source[line], t, found)
+    source[line] = source[line][:start] + _expression(found.hint) + source[line][end:]
+    patched = tmp_path / f"patched_{name}.py"
+    patched.write_text("\n".join(source) + "\n")
+    rewritten = load_file(patched, f"patched_{name}")
+    got, want = model_outputs(rewritten), model_outputs(module(name), fixed=True)
+    assert len(got) == len(want), source[line]
+    for a, b in zip(got, want):
+        _same(a, b)
+    assert serious(traced_module(rewritten)) == [], source[line]
