@@ -40,8 +40,6 @@ CODES = {"st002": {"ST002", "ST012"}, "st012": {"ST012", "ST002"}}
 HINTED = [name for name in NAMES if name[:5] in ("st002", "st012", "st013", "st014")]
 # Variants not diagnosed yet (strict: a fix flips them to passing, and the mark must go).
 MISSED: dict[str, str] = {
-    "st002_b_unflatten_heads_first": "ST002 does not look at unflatten",
-    "st002_c_seqfirst_mha_split_wrong": "a split-then-merge view taken for a reordering (ST012 on the fixed one)",
     "st012_e_conv_tokens_view": "C == H * W: the view is a clean merge by sizes; only the written names tell",
     "st013_c_seqfirst_indexed_batch_first": "time == batch: ST001 blames the layout",
     "st013_d_gru_narrow_last_unit": "ST013 reads integer indices only",
@@ -105,10 +103,7 @@ def test_buggy_variant_is_found_on_its_culprit_line(name):
     assert code == 1 and on_culprit(trace.findings, name), output
 
 
-FIXED_MISSED = {name: MISSED[name] for name in ["st002_c_seqfirst_mha_split_wrong"]}
-
-
-@pytest.mark.parametrize("name", marked(NAMES, FIXED_MISSED))
+@pytest.mark.parametrize("name", NAMES)
 def test_fixed_variant_is_clean(name):
     t = traced_module(module(name), fixed=True)
     assert t.error is None and serious(t) == [], [(f.code, f.message) for f in t.findings]
@@ -132,3 +127,24 @@ def test_applied_help_gives_the_fixed_model_and_no_finding(name, tmp_path):
     for a, b in zip(got, want):
         _same(a, b)
     assert serious(traced_module(rewritten)) == [], source[line]
+
+
+# ------------------------------------------------------------------ the lineage beneath
+def test_a_view_that_splits_an_axis_and_merges_a_piece_with_its_neighbour_is_no_reordering():
+    """``(T, B, E).view(T, B * H, D)`` (nn.MultiheadAttention's own heads split) keeps
+    memory order: E splits into H, D and B merges with H. Unlike a splice (sizes that
+    cut an axis unevenly) or a size that names another axis of the block."""
+    from shapetrace.analyze.lineage.atoms import Atom, regroup
+
+    T, B, E = Atom("T", 6), Atom("B", 2), Atom("E", 12)
+    grouped = regroup(((T,), (B,), (E,)), (6, 6, 4), "v")
+    assert grouped.mixed == ()
+    assert grouped.lineage == ((T,), (B, Atom("E", 3, 4)), (Atom("E", 4, 1),))
+    # back to (T, B, E): the pieces of E join again
+    assert regroup(grouped.lineage, (6, 2, 12), "w").lineage == ((T,), (B,), (E,))
+    # (T, B, F) with T = 10, B = 5 viewed as (B, -1): the 5 in front is the batch, written
+    T, B, F = Atom("T", 10), Atom("B", 5), Atom("F", 6)
+    assert regroup(((T,), (B,), (F,)), (5, 60), "v").mixed
+    # heads spliced into time: (B * H, L, D).view(B, L, H * D)
+    B, H, L, D = Atom("B", 2), Atom("H", 4), Atom("L", 5), Atom("D", 6)
+    assert regroup(((B, H), (L,), (D,)), (2, 5, 24), "v").mixed

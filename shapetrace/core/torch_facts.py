@@ -42,9 +42,9 @@ RESHAPE_OPS = frozenset(
         "atleast_3d",
     }
 )
-# The reshapes that take any target shape: the ones that can reorder dims by
-# mistake where a permute was meant (ST002).
-VIEW_OPS = frozenset({"view", "reshape", "view_as", "reshape_as"})
+# The reshapes that take any target shape (``unflatten``: any split of one dim):
+# the ones that can reorder dims by mistake where a permute was meant (ST002, ST012).
+VIEW_OPS = frozenset({"view", "reshape", "view_as", "reshape_as", "unflatten"})
 # Ops whose positional arguments are the sizes of the result: a constant
 # among them may be a batch size baked in (ST003).
 SIZE_ARGUMENT_OPS = frozenset({"view", "reshape", "expand"})

@@ -2,10 +2,63 @@
 
 from __future__ import annotations
 
+import ast
+from collections.abc import Iterator
+
 from shapetrace.analyze.checks._source import find_call, subscripted
 from shapetrace.core.records import Call
 from shapetrace.core.tensor_meta import TensorMeta
 from shapetrace.core.text import format_op, format_shape, tensor_name
+from shapetrace.core.torch_facts import VIEW_OPS
+from shapetrace.core.trace import Trace
+
+
+def view_calls(trace: Trace) -> Iterator[Call]:
+    """The view/reshape ops of ``trace`` (``torch_facts.VIEW_OPS``) that ran and made
+    an output: the calls whose regrouping of axes ST002 and ST012 judge."""
+    for call in trace.calls:
+        if call.kind == "op" and call.name in VIEW_OPS and call.output is not None and call.inputs and not call.error:
+            yield call
+
+
+def written_sizes(call: Call) -> list[str] | None:
+    """The size expressions of a view as written, one per output dim:
+    ``["b", "self.h", "-1", "self.d"]`` for ``x.view(b, self.h, -1, self.d)``; for
+    ``x.unflatten(0, (self.h, b))`` on a 3-d ``x``, ``["self.h", "b", "3", "4"]``
+    (sizes it did not write, as numbers). None when the line does not show them."""
+    if call.output is None:
+        return None
+    shape = call.output.shape
+    found = find_call(call.location, {call.name}, None, call.index)
+    if found is None:
+        return None
+    if call.name != "unflatten":
+        return list(found.args) if len(found.args) == len(shape) else None
+    if len(found.args) != 2 or not found.args[0].lstrip("-").isdigit():
+        return None
+    try:
+        sizes = ast.parse(found.args[1], mode="eval").body
+    except SyntaxError:
+        return None
+    if not isinstance(sizes, (ast.Tuple, ast.List)):
+        return None
+    dim = int(found.args[0]) % (len(shape) - len(sizes.elts) + 1)
+    written = [str(size) for size in shape]
+    written[dim : dim + len(sizes.elts)] = [ast.unparse(element) for element in sizes.elts]
+    return written
+
+
+def view_text(call: Call, tensor: str, sizes: list[str]) -> str:
+    """The same kind of view of ``tensor`` to ``sizes`` (one per output dim), as written:
+    ``x.view(b, 4, -1)``, ``x.unflatten(0, (b, 4))``; ``view_as``/``reshape_as`` as a reshape."""
+    if call.name == "unflatten":
+        found = find_call(call.location, {call.name}, None, call.index)
+        ndim = len(call.inputs[0].shape)
+        count = len(sizes) - ndim + 1
+        dim = int(found.args[0]) % ndim if found is not None and found.args else 0
+        return f"{tensor}.unflatten({dim}, ({', '.join(sizes[dim : dim + count])}))"
+    name = call.name if call.name in ("view", "reshape") else "reshape"
+    return f"{tensor}.{name}({', '.join(sizes)})"
 
 
 def call_label(call: Call, *keys: str) -> str:

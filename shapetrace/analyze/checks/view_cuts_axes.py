@@ -33,8 +33,7 @@ from shapetrace.analyze.checks._axes import (
     source_names,
     swap_text,
 )
-from shapetrace.analyze.checks._common import at_line, op_text, receiver_text
-from shapetrace.analyze.checks._source import find_call
+from shapetrace.analyze.checks._common import at_line, op_text, receiver_text, view_calls, written_sizes
 from shapetrace.analyze.lineage.atoms import Atom, regroup
 from shapetrace.analyze.lineage.flow import TraceLineage, analyze
 from shapetrace.core.finding import Finding
@@ -42,7 +41,6 @@ from shapetrace.core.records import Call
 from shapetrace.core.text import format_shape
 from shapetrace.core.trace import Trace
 
-_VIEWS = frozenset({"view", "reshape"})
 # Lineage gives the dims of a view's reordering block new atoms named after it.
 _SCRAMBLED = tuple(f"{name}#" for name in ("view", "reshape", "view_as", "reshape_as", "flatten", "unflatten"))
 
@@ -65,8 +63,7 @@ def _hint(call: Call, atoms: list[Atom], order: list[int], names: dict, flow: Tr
         sizes = ", ".join(names.get((a.origin, a.stride, a.size), str(a.size)) for a in atoms)
         text += f".{'view' if call.inputs[0].contiguous else 'reshape'}({sizes})"
     text += f".{swap_text(order)}"
-    found = find_call(call.location, {call.name}, None, call.index)
-    args = ", ".join(found.args) if found is not None and found.args else ", ".join(map(str, call.output.shape))  # type: ignore[union-attr]
+    args = ", ".join(written_sizes(call) or map(str, call.output.shape))  # type: ignore[union-attr]
     text += f".contiguous().view({args})" if call.name == "view" else f".reshape({args})"
     # The fix must leave what follows (a permute, a view) regrouping nothing out of order.
     fixed = regroup(tuple((a,) for a in (atoms[i] for i in order)), call.output.shape, "fix")  # type: ignore[union-attr]
@@ -96,11 +93,11 @@ def _check(flow: TraceLineage, trace: Trace, call: Call) -> Finding | None:
         start = atoms.index(block_atoms[0])
         if picks is not None:
             order[start : start + len(block_atoms)] = [start + i for i in picks]
-    found = find_call(call.location, {call.name}, None, call.index)
-    if found is not None and len(found.args) == len(shape):
+    written = written_sizes(call)
+    if written is not None:
         # an output dim that is one whole axis once regrouped is that axis: the view names it
         placed = regroup(tuple((atoms[i],) for i in order), shape, "named").lineage
-        for dim, text in zip(placed, found.args):
+        for dim, text in zip(placed, written):
             if len(dim) == 1 and text.strip() != "-1" and not text.isdigit():
                 names[(dim[0].origin, dim[0].stride, dim[0].size)] = text
     for block_atoms, dims in blocks:
@@ -128,10 +125,7 @@ def _check(flow: TraceLineage, trace: Trace, call: Call) -> Finding | None:
 )
 def check_view_cuts_axes(trace: Trace) -> Iterator[Finding]:
     flow = analyze(trace.calls)
-    for call in trace.calls:
-        if call.kind != "op" or call.name not in _VIEWS or call.output is None or not call.inputs:
-            continue
-        if call.error is None:
-            found = _check(flow, trace, call)
-            if found is not None:
-                yield found
+    for call in view_calls(trace):
+        found = _check(flow, trace, call)
+        if found is not None:
+            yield found

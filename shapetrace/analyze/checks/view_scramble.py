@@ -17,14 +17,12 @@ from collections.abc import Iterator, Sequence
 
 from shapetrace.analyze.checks import finding, register
 from shapetrace.analyze.checks._axes import downstream_clean
-from shapetrace.analyze.checks._common import at_line, op_text, receiver_text
-from shapetrace.analyze.checks._source import find_call
+from shapetrace.analyze.checks._common import at_line, op_text, receiver_text, view_calls, view_text, written_sizes
 from shapetrace.analyze.lineage.atoms import Atom, regroup
 from shapetrace.analyze.lineage.flow import TraceLineage, analyze
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
 from shapetrace.core.text import format_shape
-from shapetrace.core.torch_facts import VIEW_OPS
 from shapetrace.core.trace import Trace
 
 
@@ -56,8 +54,7 @@ def _fix(call: Call, blocks: list[tuple[tuple[Atom, ...], tuple[int, ...], list[
     shape = list(call.output.shape)  # type: ignore[union-attr]
     natural = list(shape)
     order = list(range(len(shape)))
-    found = find_call(call.location, {call.name}, None, call.index)
-    written = list(found.args) if found is not None and len(found.args) == len(shape) else [str(s) for s in shape]
+    written = written_sizes(call) or [str(s) for s in shape]
     natural_args = list(written)
     for atoms, dims, picks in blocks:
         for dim, atom in zip(dims, atoms):
@@ -69,7 +66,7 @@ def _fix(call: Call, blocks: list[tuple[tuple[Atom, ...], tuple[int, ...], list[
     in_order = regroup(flow.input_lineage(call, 0), natural, "fix").lineage
     if tuple(natural) == call.inputs[0].shape:
         return f"use {tensor}.{_swap_text(order)}"
-    view = f"{tensor}.{call.name}({', '.join(natural_args)})"
+    view = view_text(call, tensor, natural_args)
     as_asked = tuple(in_order[i] for i in order)
     if not downstream_clean(flow, call, as_asked) and downstream_clean(flow, call, in_order):
         return f"use {view}: what follows reads it in memory order"
@@ -85,10 +82,8 @@ def _fix(call: Call, blocks: list[tuple[tuple[Atom, ...], tuple[int, ...], list[
 )
 def check_view_scramble(trace: Trace) -> Iterator[Finding]:
     flow = analyze(trace.calls)
-    for call in trace.calls:
-        if call.kind != "op" or call.name not in VIEW_OPS or call.output is None or not call.inputs:
-            continue
-        shape = call.output.shape
+    for call in view_calls(trace):
+        shape = call.output.shape  # type: ignore[union-attr]
         mixed = regroup(flow.input_lineage(call, 0), shape, "check").mixed
         blocks = []
         for atoms, dims in mixed:
@@ -99,7 +94,7 @@ def check_view_scramble(trace: Trace) -> Iterator[Finding]:
             continue
         laid_out = " x ".join(str(atom.size) for atom in blocks[0][0])
         message = (
-            f"{op_text(call)} {at_line(call)} makes {format_shape(call.output)} from "
+            f"{op_text(call)} {at_line(call)} makes {format_shape(call.output)} from "  # type: ignore[arg-type]
             f"{format_shape(call.inputs[0])}, whose axes are {laid_out} in memory: a view cannot "
             f"reorder axes, so this mixes them up instead of swapping them"
         )

@@ -154,6 +154,45 @@ def _split(atom: Atom, sizes: Sequence[int]) -> list[DimAtoms]:
     return pieces
 
 
+def _spans(sizes: Sequence[int]) -> list[tuple[int, int]]:
+    """Where each dim of a block runs in its flat memory order: ``[stride, stride * size)``."""
+    out, stride = [], math.prod(sizes)
+    for size in sizes:
+        stride //= size
+        out.append((stride, stride * size))
+    return out
+
+
+def _refined(atoms: Sequence[Atom], sizes: Sequence[int]) -> list[DimAtoms] | None:
+    """The pieces of ``atoms`` that each of ``sizes`` is made of, when the view splits
+    axes and merges the pieces with their neighbours in memory order, as
+    ``(T, B, E).view(T, B * H, D)`` does (E split into H, D; B merged with H).
+
+    None when an output dim's bounds cut an axis unevenly (the view splices axes),
+    when the sizes are the axes' own in another order (a reordering, ST002's case),
+    or when an output size is the size of another whole axis of the block: then
+    the written size most likely names that axis, which the view does not put there.
+    """
+    atom_sizes = [a.size for a in atoms]
+    if sorted(atom_sizes) == sorted(sizes):
+        return None
+    atom_spans, out_spans = _spans(atom_sizes), _spans(sizes)
+    for low, _ in out_spans:
+        if any(lo < low < hi and (low % lo or hi % low) for lo, hi in atom_spans):
+            return None
+    pieces: list[DimAtoms] = []
+    for low, high in out_spans:
+        dim = []
+        for atom, (lo, hi) in zip(atoms, atom_spans):
+            start, stop = max(low, lo), min(high, hi)
+            if start < stop:
+                dim.append(Atom(atom.origin, stop // start, atom.stride * (start // lo)))
+        pieces.append(_normalise(dim))
+    if any(dim != (atom,) and atom.size == size for size, dim in zip(sizes, pieces) for atom in atoms):
+        return None
+    return pieces
+
+
 def regroup(lineage: Lineage, shape: Sequence[int], mixed_origin: str) -> Regrouped:
     """The lineage of a ``view``/``reshape`` of a tensor to ``shape``.
 
@@ -178,6 +217,9 @@ def regroup(lineage: Lineage, shape: Sequence[int], mixed_origin: str) -> Regrou
             out[dims[0]] = _normalise(block_atoms)
         elif len(block_atoms) == 1:
             for position, piece in zip(dims, _split(block_atoms[0], [shape[d] for d in dims])):
+                out[position] = piece
+        elif (pieces := _refined(block_atoms, [shape[d] for d in dims])) is not None:
+            for position, piece in zip(dims, pieces):
                 out[position] = piece
         else:
             mixed.append((tuple(block_atoms), tuple(dims)))
