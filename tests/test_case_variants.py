@@ -42,13 +42,10 @@ HINTED = [name for name in NAMES if name[:5] in ("st002", "st012", "st013", "st0
 MISSED: dict[str, str] = {
     "st012_e_conv_tokens_view": "C == H * W: the view is a clean merge by sizes; only the written names tell",
     "st013_c_seqfirst_indexed_batch_first": "time == batch: ST001 blames the layout",
-    "st013_d_gru_narrow_last_unit": "ST013 reads integer indices only",
-    "st013_e_conv1d_last_channel": "ST013 knows RNN outputs only",
     "st014_c_single_image_inference": "one pass of one sample: no lineage for the size-1 batch",
     "st014_d_eval_loader_batch_size_one": "one pass of one sample: no lineage for the size-1 batch",
 }
-HINT_MISSED = {**MISSED, "st013_a_lstm_ellipsis_last_unit": "help not an expression for x[..., i]",
-               "st013_b_gru_select_wrong_dim": "help not an expression for select"}
+HINT_MISSED = MISSED
 
 
 def marked(names, missed):

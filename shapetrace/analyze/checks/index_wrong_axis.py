@@ -1,29 +1,39 @@
-"""ST013 index-wrong-axis: an index that picks one hidden unit where one time step was meant.
+"""ST013 index-wrong-axis: an index that picks one feature where one time step was meant.
 
 ``output[:, :, -1]`` on a batch_first RNN output (batch, time, hidden) takes the
 last hidden unit at every step, (batch, time), not the last step (batch, hidden).
 It runs whenever the sequence length equals what the next layer expects (a padded
 length equal to hidden_size), and then the classifier sees one feature of each
-step. Dimension lineage tells time from features by where each axis was born, so
-equal sizes do not hide it: the index drops the RNN's feature axis, keeps its time
-axis, and the time axis ends up last, where the next layer reads features.
+step. The same holds for a Conv1d output (batch, channels, length) read as if it
+were (batch, length, channels): ``feats[:, -1, :]`` takes the last channel at every
+position. Dimension lineage tells time from features by where each axis was born,
+so equal sizes do not hide it: the index drops the layer's feature axis, keeps its
+time axis, and the time axis ends up last, where the next layer reads features.
+The index may be an integer (``out[..., -1]``, ``out.select(2, -1)``) or a
+length-1 slice (``out.narrow(2, -1, 1)``, ``out[:, :, -1:]``) that a flatten or
+squeeze then drops.
 
 Limits: the reverse (an index on the time axis whose result is then read as time)
-is not checked; nor is an index through a tensor whose lineage is unknown.
+is not checked; nor is an index through a tensor whose lineage is unknown; a
+recurrent layer's batch axis picked where time was meant (a seq-first output read
+as batch-first) cannot be told from a wrong ``batch_first`` (ST001) when the batch
+and the sequence have the same length.
 """
 
 from __future__ import annotations
 
 import ast
 from collections.abc import Iterator
+from typing import NamedTuple
 
 from shapetrace.analyze.checks import finding, register
-from shapetrace.analyze.checks._common import at_line, call_label, op_text
+from shapetrace.analyze.checks._common import at_line, call_label, op_text, receiver_text
 from shapetrace.analyze.checks._rnn import is_rnn
-from shapetrace.analyze.checks._source import _parse
+from shapetrace.analyze.checks._source import _parse, find_call
 from shapetrace.analyze.lineage.atoms import origins
 from shapetrace.analyze.lineage.flow import TraceLineage, analyze
-from shapetrace.analyze.lineage.op_args import integer_indices
+from shapetrace.analyze.lineage.module_rules import is_builtin
+from shapetrace.analyze.lineage.op_args import integer_indices, plain_args
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
 from shapetrace.core.trace import Trace
@@ -31,23 +41,56 @@ from shapetrace.core.trace import Trace
 _PASS_THROUGH = frozenset({"contiguous", "clone", "detach", "to", "float", "relu", "dropout", "tanh"})
 
 
-def _rnn_axes(flow: TraceLineage, trace: Trace) -> dict[str, tuple[str, str, Call]]:
-    """``{feature atom origin: (time atom origin, batch atom origin, the RNN call)}``
-    of each RNN output."""
-    axes: dict[str, tuple[str, str, Call]] = {}
+class _Axes(NamedTuple):
+    """The axes of a sequence layer's output, by atom origin, and how to name them."""
+
+    time: str
+    batch: str
+    layer: Call
+    features: str  # "hidden features", "channels"
+    step: str  # "time step", "position"
+
+
+def _sequence_axes(flow: TraceLineage, trace: Trace) -> dict[str, _Axes]:
+    """``{feature atom origin: its axes}`` of each RNN output (batch, time, hidden)
+    or (time, batch, hidden) and each Conv1d output (batch, channels, length)."""
+    axes: dict[str, _Axes] = {}
     for call in trace.calls:
-        if not is_rnn(call) or not call.outputs or call.outputs[0].ndim != 3:
+        if not call.outputs or call.outputs[0].ndim != 3:
             continue
         out = flow.output_lineage(call, 0)
-        time_dim = 1 if call.config.get("batch_first") else 0
-        time, batch = out[time_dim], out[1 - time_dim]
-        if len(out[2]) == 1 and len(time) == 1 and len(batch) == 1:
-            axes[out[2][0].origin] = (time[0].origin, batch[0].origin, call)
+        if is_rnn(call):
+            time_dim = 1 if call.config.get("batch_first") else 0
+            time, batch, feature = out[time_dim], out[1 - time_dim], out[2]
+            words = ("hidden features", "time step")
+        elif is_builtin(call) and call.type in ("Conv1d", "LazyConv1d"):
+            batch, feature, time = out
+            words = ("channels", "position")
+        else:
+            continue
+        if len(feature) == 1 and len(time) == 1 and len(batch) == 1:
+            axes[feature[0].origin] = _Axes(time[0].origin, batch[0].origin, call, *words)
     return axes
 
 
+def _picks(call: Call, ndim: int) -> dict[int, object]:
+    """``{input dim: index}`` for each dim an op keeps one element of: an integer
+    index (``out[..., -1]``, ``select``), or a length-1 ``narrow``/slice."""
+    picked: dict[int, object] = dict(integer_indices(call, ndim))
+    if call.name == "narrow" and call.output is not None:
+        args = plain_args(call)
+        dim = args[0] if args else call.kwargs.get("dim")
+        if isinstance(dim, int) and -ndim <= dim < ndim and call.output.shape[dim % ndim] == 1:
+            picked[dim % ndim] = args[1] if len(args) > 1 else "start"
+    elif call.name == "__getitem__" and call.output is not None and call.output.ndim == ndim:
+        for d, (before, after) in enumerate(zip(call.inputs[0].shape, call.output.shape)):
+            if after == 1 and before > 1:  # out[:, :, -1:]: a slice, the dim kept
+                picked[d] = "slice"
+    return picked
+
+
 # Ops on the way to the next layer: they move data along, the layer still reads the last dim.
-_ON_THE_WAY = _PASS_THROUGH | {"view", "reshape", "squeeze", "unsqueeze", "flatten"}
+_ON_THE_WAY = _PASS_THROUGH | {"view", "reshape", "squeeze", "unsqueeze", "flatten", "relu", "gelu", "sigmoid"}
 
 
 def _feeds_a_layer(flow: TraceLineage, call: Call) -> tuple[Call, int] | None:
@@ -67,17 +110,36 @@ def _feeds_a_layer(flow: TraceLineage, call: Call) -> tuple[Call, int] | None:
 
 
 def _hint(call: Call, picked: int, time: int) -> str | None:
-    """``use output[:, -1, :]``: the same index moved from the feature axis to time."""
+    """``use output[:, -1, :]``: the same index moved from the feature axis to time
+    (``x[..., -1]`` written out dim by dim; ``select``/``narrow`` given the time dim)."""
+    if call.name in ("select", "narrow"):
+        found = find_call(call.location, {call.name}, None, call.index)
+        if found is None or not found.args or not found.args[0].lstrip("-").isdigit():
+            return None
+        return f"use {receiver_text(call)}.{call.name}({', '.join([str(time), *found.args[1:]])})"
     tree = _parse(call.location.code) if call.location is not None and call.location.code else None
     if tree is None:
         return None
     written = op_text(call)
+    ndim = len(call.inputs[0].shape)
     for node in ast.walk(tree):
-        if isinstance(node, ast.Subscript) and ast.unparse(node) == written and isinstance(node.slice, ast.Tuple):
-            items = [ast.unparse(item) for item in node.slice.elts]
-            if max(picked, time) < len(items) and all(i != "..." for i in items):
-                items[picked], items[time] = items[time], items[picked]
-                return f"use {ast.unparse(node.value)}[{', '.join(items)}]"
+        if isinstance(node, ast.Subscript) and ast.unparse(node) == written:
+            elements = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+            items = [ast.unparse(item) for item in elements]
+            if items.count("...") == 1:
+                at = items.index("...")
+                items[at : at + 1] = [":"] * (ndim - len(items) + 1)
+            items += [":"] * (ndim - len(items))
+            if "..." in items or len(items) != ndim or "None" in items:
+                return None
+            items[picked], items[time] = items[time], items[picked]
+            if items[time].endswith(":") and items[time].count(":") == 1 and items[time] != ":":
+                # a length-1 slice becomes its index: what follows (a squeeze, a
+                # flatten) then meets the features last, whichever dim it dropped
+                items[time] = items[time][:-1]
+            while len(items) > 1 and items[-1] == ":" and time != len(items) - 1 and picked != len(items) - 1:
+                items.pop()
+            return f"use {ast.unparse(node.value)}[{', '.join(items)}]"
     return None
 
 
@@ -89,35 +151,39 @@ def _hint(call: Call, picked: int, time: int) -> str | None:
 )
 def check_index_wrong_axis(trace: Trace) -> Iterator[Finding]:
     flow = analyze(trace.calls)
-    rnn_axes = _rnn_axes(flow, trace)
-    if not rnn_axes:
+    sequence_axes = _sequence_axes(flow, trace)
+    if not sequence_axes:
         return
     for call in trace.calls:
-        if call.kind != "op" or call.name not in ("__getitem__", "select") or not call.inputs or call.output is None:
+        if call.kind != "op" or call.name not in _INDEXING or not call.inputs or call.output is None:
             continue
         lineage = flow.input_lineage(call, 0)
-        for dim, index in integer_indices(call, len(lineage)).items():
-            if len(lineage[dim]) != 1 or lineage[dim][0].origin not in rnn_axes:
+        for dim, index in _picks(call, len(lineage)).items():
+            if len(lineage[dim]) != 1 or lineage[dim][0].origin not in sequence_axes:
                 continue
-            time_origin, batch_origin, rnn = rnn_axes[lineage[dim][0].origin]
-            time = next((d for d, axis in enumerate(lineage) if origins(axis) == {time_origin}), None)
+            axes = sequence_axes[lineage[dim][0].origin]
+            time = next((d for d, axis in enumerate(lineage) if origins(axis) == {axes.time}), None)
             fed = _feeds_a_layer(flow, call)
             if time is None or fed is None:
                 continue
             layer, k = fed
             read = flow.input_lineage(layer, k)
-            if not read or not origins(read[-1]) or not origins(read[-1]) <= {time_origin, batch_origin}:
+            if not read or not origins(read[-1]) or not origins(read[-1]) <= {axes.time, axes.batch}:
                 continue  # the layer reads features: the index was meant
             shape = call.inputs[0].shape
+            which = f"unit {index}" if isinstance(index, int) else "one"
             message = (
-                f"{op_text(call)} {at_line(call)} takes unit {index} of the {shape[dim]} hidden features "
-                f"(dim {dim}) of {call_label(rnn, 'batch_first')}'s output at every time step; "
+                f"{op_text(call)} {at_line(call)} takes {which} of the {shape[dim]} {axes.features} "
+                f"(dim {dim}) of {call_label(axes.layer, 'batch_first')}'s output at every {axes.step}; "
                 f"{call_label(layer)} then reads the "
-                f"{'time steps' if time_origin in origins(read[-1]) else 'batch'} as its features"
+                f"{axes.step + 's' if axes.time in origins(read[-1]) else 'batch'} as its features"
             )
             yield finding(
                 "ST013",
                 call,
                 message,
-                _hint(call, dim, time) or f"index dim {time} (the time axis) instead of dim {dim}",
+                _hint(call, dim, time) or f"index dim {time} (the {axes.step} axis) instead of dim {dim}",
             )
+
+
+_INDEXING = frozenset({"__getitem__", "select", "narrow"})
