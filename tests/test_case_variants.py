@@ -42,8 +42,7 @@ HINTED = [name for name in NAMES if name[:5] in ("st002", "st012", "st013", "st0
 MISSED: dict[str, str] = {
     "st012_e_conv_tokens_view": "C == H * W: the view is a clean merge by sizes; only the written names tell",
     "st013_c_seqfirst_indexed_batch_first": "time == batch: ST001 blames the layout",
-    "st014_c_single_image_inference": "one pass of one sample: no lineage for the size-1 batch",
-    "st014_d_eval_loader_batch_size_one": "one pass of one sample: no lineage for the size-1 batch",
+    "st014_d_eval_loader_batch_size_one": "batch of one through Linear/bmm only: no layer defines its N",
 }
 HINT_MISSED = MISSED
 
@@ -145,3 +144,39 @@ def test_a_view_that_splits_an_axis_and_merges_a_piece_with_its_neighbour_is_no_
     # heads spliced into time: (B * H, L, D).view(B, L, H * D)
     B, H, L, D = Atom("B", 2), Atom("H", 4), Atom("L", 5), Atom("D", 6)
     assert regroup(((B, H), (L,), (D,)), (2, 5, 24), "v").mixed
+
+
+def test_a_lone_batch_of_one_is_told_by_the_layer_that_defines_n():
+    """One pass of one image: dim 0 of the pooled (1, C, 1, 1) is the N of the
+    AdaptiveAvgPool2d, so a bare squeeze() drops the batch (ST014, help applied in
+    st014_c). An unbatched (C, H, W) convolution defines no N: its leading 1 is a
+    channel, and squeezing it is no finding; nor is a batch of two."""
+    import torch
+    from torch import nn
+
+    from tests.check_support import traced
+
+    class Head(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 1, 3, padding=1)
+            self.pool = nn.AdaptiveAvgPool2d(1)
+
+        def forward(self, x):
+            return self.pool(torch.relu(self.conv(x))).squeeze()
+
+    batched = traced((Head(), (torch.randn(1, 3, 8, 8),)))
+    (found,) = [f for f in batched.findings if f.code == "ST014"]
+    assert "the N of pool (AdaptiveAvgPool2d) (1, 1, 8, 8)" in found.message
+    assert found.hint == "use self.pool(torch.relu(self.conv(x))).squeeze((1, 2, 3))"
+    assert [f for f in traced((Head(), (torch.randn(2, 3, 8, 8),))).findings if f.code == "ST014"] == []
+
+    class Unbatched(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 1, 3, padding=1)
+
+        def forward(self, x):  # (3, H, W): PyTorch's unbatched input
+            return self.conv(x).squeeze()
+
+    assert [f for f in traced((Unbatched(), (torch.randn(3, 8, 8),))).findings if f.code == "ST014"] == []

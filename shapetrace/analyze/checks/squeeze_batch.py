@@ -5,10 +5,19 @@ makes (batch, C), until the last batch of a loader holds one sample: then the
 batch axis goes too, (C,). A Linear still accepts it; the error, if any, comes
 later (BatchNorm1d: "expected 2D or 3D input"), one module away from the cause.
 
-Evidence: the same squeeze line ran in another pass, where that dim was larger
-and, by dimension lineage, held that pass's batch axis. (A size-1 dim holds no
-lineage of its own, so a single pass of one sample cannot show it.) The finding
-is at the squeeze line, also when nothing fails afterwards.
+Evidence, either of:
+
+- the same squeeze line ran in another pass, where that dim was larger and, by
+  dimension lineage, held that pass's batch axis;
+- in a single pass (a size-1 dim holds no lineage of its own): dim 0 of the
+  squeezed tensor is, position by position, the N of a PyTorch layer that defines
+  it, a batched convolution, pooling or batch norm (``(N, C, H, W)`` for the 2-d
+  ones) whose output reaches the squeeze through layers and element-wise ops that
+  keep dim 0 in place.
+
+The finding is at the squeeze line, also when nothing fails afterwards.
+Limits: a batch of one that only went through Linear layers and matmuls has no
+layer that defines its N: nothing to tell it from a leading dim of 1.
 """
 
 from __future__ import annotations
@@ -24,7 +33,30 @@ from shapetrace.analyze.lineage.op_args import plain_args
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
 from shapetrace.core.text import format_shape
+from shapetrace.core.torch_facts import CONTAINER_TYPES, PERMUTE_OPS, RESHAPE_OPS
 from shapetrace.core.trace import Trace
+
+# Layers whose input and output are (N, C, *spatial) with N in dim 0 when they have
+# 2 + k dims (k: the 1d/2d/3d of their name); batch norms always take N first.
+_N_FIRST = ("Conv", "ConvTranspose", "LazyConv", "MaxPool", "AvgPool", "AdaptiveAvgPool", "AdaptiveMaxPool", "LPPool")
+# Ops that may move, cut or join dim 0: the walk back stops at them.
+_MOVES_DIM0 = (
+    RESHAPE_OPS
+    | PERMUTE_OPS
+    | {
+        "__getitem__",
+        "select",
+        "narrow",
+        "cat",
+        "concat",
+        "stack",
+        "unbind",
+        "index_select",
+        "gather",
+        "chunk",
+        "split",
+    }
+)
 
 
 def _bare_squeezes(trace: Trace) -> list[Call]:
@@ -50,6 +82,62 @@ def _batch_dims(flow: TraceLineage, call: Call) -> set[int]:
     return {d for d, dim in enumerate(flow.input_lineage(call, 0)) if batch.origin in origins(dim)}
 
 
+def _defines_n(call: Call) -> bool:
+    """True when ``call`` is a PyTorch layer that, given its input's rank, reads dim 0 as N."""
+    if call.kind != "module" or call.defined_at is not None or not call.inputs:
+        return False
+    kind = call.type
+    if kind.startswith("BatchNorm"):
+        return True
+    if kind[-2:] in ("1d", "2d", "3d") and kind[:-2] in _N_FIRST:
+        return call.inputs[0].ndim == 2 + int(kind[-2])
+    return False
+
+
+def _n_layer(flow: TraceLineage, call: Call) -> Call | None:
+    """The layer whose N is, position by position, dim 0 of the squeeze's input."""
+    current, index = call, 0
+    for _ in range(32):
+        source = flow.source(current, index)
+        if source is None or source.as_input:
+            return None
+        producer = source.call
+        if producer.kind == "module" and (producer.defined_at is not None or producer.type in CONTAINER_TYPES):
+            inner = flow.made_inside(producer, source.index)
+            if inner is None:
+                return None
+            producer = inner.call
+        if _defines_n(producer):
+            return producer
+        made, given = producer.outputs[0] if producer.outputs else None, producer.inputs[0] if producer.inputs else None
+        if made is None or given is None or made.ndim != given.ndim or made.shape[:1] != given.shape[:1]:
+            return None
+        if producer.kind == "op" and producer.name in _MOVES_DIM0:
+            return None
+        current, index = producer, 0
+    return None
+
+
+def _lone_batch_of_one(flow: TraceLineage, call: Call) -> Finding | None:
+    """The finding for a squeeze whose dim 0 is a layer's N of size 1, from one pass."""
+    shape = call.inputs[0].shape
+    if len(shape) < 2 or shape[0] != 1 or call.output is None or call.output.ndim == len(shape):
+        return None
+    layer = _n_layer(flow, call)
+    if layer is None:
+        return None
+    keep = [i for i, size in enumerate(shape) if size == 1 and i != 0]
+    message = (
+        f"{op_text(call)} {at_line(call)} removes every size-1 dim of {format_shape(call.inputs[0])}, "
+        f"and this batch has one sample: the batch axis (dim 0, the N of {layer.name or layer.type} "
+        f"({layer.type}) {format_shape(layer.inputs[0])}) goes too, giving {format_shape(call.output)}"
+    )
+    dims = ", ".join(map(str, keep))
+    return finding(
+        "ST014", call, message, f"use {receiver_text(call)}.squeeze(({dims}{',' if len(keep) == 1 else ''}))"
+    )
+
+
 @register(
     "ST014",
     "squeeze-drops-batch",
@@ -58,11 +146,12 @@ def _batch_dims(flow: TraceLineage, call: Call) -> set[int]:
 )
 def check_squeeze_batch(trace: Trace) -> Iterator[Finding]:
     squeezes = _bare_squeezes(trace)
-    if len(squeezes) < 2:
+    if not squeezes:
         return
     flow = analyze(trace.calls)
     for call in squeezes:
         shape = call.inputs[0].shape
+        found = None
         for other in squeezes:
             if other.location != call.location or other is call or other.inputs[0].ndim != len(shape):
                 continue
@@ -82,5 +171,8 @@ def check_squeeze_batch(trace: Trace) -> Iterator[Finding]:
             )
             dims = ", ".join(map(str, keep))
             hint = f"use {receiver_text(call)}.squeeze(({dims}{',' if len(keep) == 1 else ''}))"
-            yield finding("ST014", call, message, hint)
+            found = finding("ST014", call, message, hint)
             break
+        found = found or _lone_batch_of_one(flow, call)
+        if found is not None:
+            yield found
