@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.package_sources import parsed
+
 tomllib = pytest.importorskip("tomllib")  # Python 3.11+
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,7 +65,7 @@ def test_no_layer_imports_a_higher_one_at_module_level():
         layer = _layer(name)
         if layer is None:
             continue
-        for imported, line, inside in _imports(ast.parse(path.read_text())):
+        for imported, line, inside in _imports(parsed(path)):
             target = _layer(imported)
             if target is not None and RANK[target] > RANK[layer] and not inside:
                 wrong.append(f"{path.relative_to(ROOT)}:{line} imports {imported}")
@@ -77,7 +79,7 @@ def test_every_upward_import_is_a_declared_exception_made_on_use():
     upward = set()
     for name, path in _modules().items():
         layer = _layer(name)
-        for imported, line, _ in _imports(ast.parse(path.read_text())):
+        for imported, line, _ in _imports(parsed(path)):
             target = _layer(imported)
             if layer is not None and target is not None and RANK[target] > RANK[layer]:
                 upward.add((name, imported))
@@ -88,7 +90,7 @@ def test_every_upward_import_is_a_declared_exception_made_on_use():
 
 
 def test_errors_import_nothing_of_the_package_at_run_time():
-    tree = ast.parse((PACKAGE / "errors.py").read_text())
+    tree = parsed(PACKAGE / "errors.py")
     assert [m for m, _, _ in _imports(tree) if m.startswith("shapetrace")] == []
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from shapetrace.core import torch_private
+from tests.package_sources import parsed
 
 PACKAGE = Path(__file__).resolve().parent.parent / "shapetrace"
 
@@ -47,7 +48,7 @@ def test_no_private_torch_api_is_used_outside_the_list():
     for path in sorted(PACKAGE.rglob("*.py")):
         if path == allowed:
             continue
-        for node in ast.walk(ast.parse(path.read_text())):
+        for node in ast.walk(parsed(path)):
             dotted = None
             if isinstance(node, ast.Attribute):
                 dotted = ast.unparse(node)
