@@ -74,3 +74,14 @@ def test_recording_ops_is_a_different_setting_from_showing_them():
     assert model_trace.ops_setting is True and model_trace.ops  # recorded
     hidden = plain_text(model_trace.table(show_ops=False), width=160)
     assert model_trace.ops and "view" not in hidden  # still recorded, only not shown
+
+
+def test_the_command_help_says_which_option_is_which(capsys):
+    from shapetrace.cli.app import main
+
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    out = " ".join(capsys.readouterr().out.split())  # the help wraps at the terminal's width
+    assert "--no-ops show module calls only, like show_ops=False in Python (display only" in out
+    assert "--no-op-recording record module calls only, like trace(ops=False) in Python" in out
+    assert "fail-on in [tool.shapetrace] of pyproject.toml" in out  # not eaten as rich markup

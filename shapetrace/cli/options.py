@@ -40,8 +40,9 @@ def add_display_options(parser: argparse.ArgumentParser) -> None:
         "--fail-on",
         choices=("error", "warning", "never"),
         default=None,
+        # rich-argparse reads [...] as markup: escaped, or the table name vanishes from --help
         help="exit 1 when a finding reaches this severity (default: never, or fail-on in "
-        "[tool.shapetrace] of pyproject.toml)",
+        "\\[tool.shapetrace] of pyproject.toml)",
     )
     parser.add_argument(
         "--ignore", metavar="CODES", default="", help="comma-separated finding codes to silence, e.g. ST006,ST003"
