@@ -21,16 +21,8 @@ from shapetrace.render.structure import is_shown, repeated_runs, run_label, show
 
 
 def trace_tree(trace: Trace, *, ops: bool = False, depth: int | None = None, collapse: bool = True) -> Tree:
-    """A ``rich.tree.Tree`` of the calls::
-
-    LSTM (root)  150,337 params
-    (5, 30) → (5, 1) non-contig
-    ├── lstm: LSTM  150,272 params
-    │   input (5, 30, 1), h_0 (5, 5, 64), c_0 (5, 5, 64)
-    │   → output (5, 30, 64) non-contig, h_n (5, 5, 64), c_n (5, 5, 64)
-    └── linear: Linear  65 params
-        (150, 64) → (150, 1)
-    """
+    """A ``rich.tree.Tree`` of the calls: what ``Trace.tree()`` returns (its
+    docstring shows the forecaster's), with the options already validated."""
     codes: dict[int, list[str]] = {}
     calls = {call.id: call for call in trace.calls}
     for finding in trace.findings:
