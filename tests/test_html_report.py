@@ -22,7 +22,7 @@ from torch import nn
 import shapetrace
 from shapetrace.render.table import table_rows
 from tests.models.graph_models import TimeSequence
-from tests.models.render_models import forecaster
+from tests.models.render_models import Broken, forecaster
 from tests.render_support import trace_of
 
 REPO = Path(__file__).resolve().parents[1]
@@ -49,6 +49,8 @@ class Page(HTMLParser):
         self.row_links: dict[str, list[str]] = {}  # a table row's id -> the hrefs in it
         self.id_text: dict[str, str] = {}  # an element's id -> the text inside it
         self._open: list[str | None] = []  # the ids of the open elements
+        self.svg_links: list[str] = []  # the hrefs inside the graph
+        self._svg = 0
         self._row: str | None = None
         self._link: list[str] | None = None
         self._in_style = False
@@ -72,8 +74,11 @@ class Page(HTMLParser):
             self.rows.append(values["id"])
             self._row = values["id"]
             self.row_links[self._row] = []
+        self._svg += tag == "svg"
         if tag == "a" and "href" in values:
             self._link = [values["href"], ""]
+            if self._svg:
+                self.svg_links.append(values["href"])
             if self._row is not None:
                 self.row_links[self._row].append(values["href"])
         for name in ("src", "srcset", "data", "poster", "xlink:href"):
@@ -90,6 +95,7 @@ class Page(HTMLParser):
             self._open.pop()
         if tag == "tr":
             self._row = None
+        self._svg -= tag == "svg"
         if tag == "a" and self._link is not None:
             self.links.append((self._link[0], self._link[1]))
             self._link = None
@@ -180,6 +186,19 @@ def test_a_loop_stays_folded_as_in_the_terminal_table():
     assert_self_contained(page)
 
 
+def test_a_call_that_raised_shows_its_error():
+    model = Broken()
+    with pytest.raises(RuntimeError, match="invalid for input of size 20"), shapetrace.trace(model) as t:
+        model(torch.randn(4, 5))
+    page = Page(t.html(graph=False))
+    view = next(call for call in t.ops if call.name == "view")
+    assert "✗ RuntimeError" in page.id_text[f"call-{view.id}"]
+    assert "the traced block raised" in page.text
+    assert "RuntimeError: shape '[3, 7]' is invalid for input of size 20" in page.text
+    assert "# ✗ RuntimeError" in page.text  # the listing's comment on the failing line
+    assert_self_contained(page)
+
+
 TRICKY = '<u>&amp;"x"</u>'
 TRICKY_MODEL = f"""
 import torch
@@ -217,6 +236,8 @@ def test_the_graph_is_inline_svg(forecast):
     page = Page(forecast.html())
     assert page.tags.count("svg") == 1 and "graph" in page.ids
     assert "needs Graphviz" not in page.text
+    # the nodes of the lstm and linear calls link to their rows (the root is the cluster around them)
+    assert {f"#call-{forecast[name].id}" for name in ("lstm", "linear")} <= set(page.svg_links)
     assert_self_contained(page)
 
 
@@ -356,4 +377,5 @@ def test_a_browser_renders_the_report_offline_without_errors(demo_report, tmp_pa
     assert len(page.rows) == 13
     assert "finding-1" in page.ids and "hardcoded-batch-size" in page.text
     assert page.tags.count("svg") == 1 and page.tags.count("g") > 10  # the graph's groups of nodes and edges
+    assert page.svg_links and set(page.svg_links) <= {f"#{row}" for row in page.rows}
     assert_self_contained(page)

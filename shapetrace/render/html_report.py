@@ -12,6 +12,7 @@ call; every finding to its line and its row. Text is escaped with
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Sequence
 
 from shapetrace.core.finding import Finding
@@ -50,6 +51,7 @@ a:hover { text-decoration: underline; }
 .summary { margin: 2px 0; }
 .info, .note { color: #57606a; font-size: 13px; margin: 2px 0; }
 .ending { color: #cf222e; font-weight: 600; }
+pre.error { color: #cf222e; background: #fff1f0; border: 1px solid #ffcecb; padding: 6px 10px; overflow-x: auto; }
 nav { margin: 10px 0; font-size: 13px; }
 nav a { margin-right: 14px; }
 table.calls { border-collapse: collapse; width: auto; }
@@ -113,6 +115,7 @@ pre.code a.no {
 .mi, .mf, .m { color: #0550ae; }
 .nf, .nc { color: #8250df; }
 .bp, .nb { color: #953800; }
+.graph a:hover path { stroke-width: 2.5; }
 .graph { overflow: auto; border: 1px solid #eaeef2; padding: 8px; }
 .graph svg { max-width: 100%; height: auto; }
 """
@@ -144,7 +147,7 @@ def html_report(
         _table(trace, rows, anchors, finding_ids, ops=ops, depth=depth),
         _findings(trace, finding_ids, anchors, {member.id for run in rows for member in run}),
         source,
-        _graph(trace) if graph else "",
+        _graph(trace, {run[0].id for run in rows}) if graph else "",
         "</body></html>\n",
     ]
     return "".join(parts)
@@ -163,11 +166,22 @@ def _header(trace: Trace, title: str, command: str | None, findings: int, graph:
     ending = closing_line(trace)
     if ending:
         parts.append(f'<p class="ending">{html.escape(ending[:500])}</p>')
+        parts.append(_error_text(trace.error))
     parts.append(
         f'<nav><a href="#calls">Calls</a><a href="#findings">Findings ({findings})</a>'
         '<a href="#source">Source</a>' + ('<a href="#graph">Graph</a>' if graph else "") + "</nav></header>"
     )
     return "".join(parts)
+
+
+def _error_text(error: BaseException | None) -> str:
+    """The exception the traced code raised, with shapetrace's note, as the terminal shows it."""
+    kind = getattr(error, "type_name", type(error).__name__)
+    if error is None or kind in ("SystemExit", "KeyboardInterrupt"):
+        return ""
+    message = str(error.args[0]) if error.args else ""
+    lines = [f"{kind}: {message}" if message else kind, *getattr(error, "__notes__", ())]
+    return f'<pre class="error">{html.escape(chr(10).join(lines)[:5000])}</pre>'
 
 
 def _codes_by_call(findings: Sequence[tuple[Finding, str]]) -> dict[int, list[tuple[str, str]]]:
@@ -285,7 +299,7 @@ def _findings(trace: Trace, findings: Sequence[tuple[Finding, str]], anchors: An
     return "".join(out)
 
 
-def _graph(trace: Trace) -> str:
+def _graph(trace: Trace, rows: set[int]) -> str:
     from shapetrace.render.html import graph_svg
 
     try:
@@ -300,4 +314,19 @@ def _graph(trace: Trace) -> str:
             '<section id="graph"><h2>Graph</h2><p class="note">'
             f"The graph needs Graphviz's dot program; {html.escape(INSTALL_DOT)}.</p></section>"
         )
-    return f'<section id="graph"><h2>Graph</h2><div class="graph">{svg}</div></section>'
+    return f'<section id="graph"><h2>Graph</h2><div class="graph">{_linked_nodes(svg, rows)}</div></section>'
+
+
+# A node as dot writes it in SVG: its group, its <title> (the node's name, ``c<call id>``), its shapes.
+_NODE = re.compile(r'(<g id="node\d+" class="node">\s*<title>c(\d+)</title>)(.*?)(</g>)', re.DOTALL)
+
+
+def _linked_nodes(svg: str, rows: set[int]) -> str:
+    """Each node whose call has a row in the table links to that row."""
+
+    def link(match: re.Match[str]) -> str:
+        if int(match.group(2)) not in rows:
+            return match.group(0)
+        return f'{match.group(1)}<a href="#call-{match.group(2)}">{match.group(3)}</a>{match.group(4)}'
+
+    return _NODE.sub(link, svg)
