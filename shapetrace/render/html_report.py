@@ -36,8 +36,10 @@ body {
 }
 h1 { font-size: 22px; margin: 20px 0 4px; }
 h2 { font-size: 17px; margin: 28px 0 8px; border-bottom: 1px solid #d0d7de; padding-bottom: 4px; }
-h3 {
+details.listing > summary {
   font-size: 13px;
+  font-weight: 600;
+  cursor: pointer;
   margin: 14px 0 4px;
   font-family: ui-monospace, Menlo, "DejaVu Sans Mono", Consolas, monospace;
   color: #57606a;

@@ -80,7 +80,7 @@ def _block_html(block: AnnotatedBlock, anchors: Anchors, finding_ids: Sequence[t
     header = "<br>".join(html.escape(line.removeprefix("# ")) for line in block.header.splitlines())
     if block.missing is not None:
         note = f"source not shown: {html.escape(block.missing)}"
-        return f'<div class="listing"><h3>{header}</h3><p class="note">{note}</p></div>'
+        return f'<details class="listing" open><summary>{header}</summary><p class="note">{note}</p></details>'
     rows = []
     for offset, (line, code_html) in enumerate(zip(block.lines, _highlighted(block.lines))):
         lineno = block.first + offset
@@ -96,7 +96,12 @@ def _block_html(block: AnnotatedBlock, anchors: Anchors, finding_ids: Sequence[t
         rows.append(
             f'<span class="{css}" id="{anchor}"><a class="no" href="#{anchor}">{lineno}</a>{code_html}{tail}</span>'
         )
-    return f'<div class="listing"><h3>{header}</h3><pre class="code">' + "\n".join(rows) + "</pre></div>"
+    # <details open>: a long library forward folds away with a click, no script needed
+    return (
+        f'<details class="listing" open><summary>{header}</summary><pre class="code">'
+        + "\n".join(rows)
+        + "</pre></details>"
+    )
 
 
 def _other_lines_html(locations: Sequence[Location], anchors: Anchors) -> str:
@@ -110,9 +115,9 @@ def _other_lines_html(locations: Sequence[Location], anchors: Anchors) -> str:
             f'{_highlighted([code])[0]}  <span class="place"># {html.escape(format_location(location))}</span></span>'
         )
     return (
-        '<div class="listing"><h3>Other lines that made the calls</h3><pre class="code">'
+        '<details class="listing" open><summary>Other lines that made the calls</summary><pre class="code">'
         + "\n".join(rows)
-        + "</pre></div>"
+        + "</pre></details>"
     )
 
 
