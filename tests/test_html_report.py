@@ -20,10 +20,11 @@ import torch
 from torch import nn
 
 import shapetrace
+from shapetrace.core.finding import Finding
 from shapetrace.render.table import table_rows
 from tests.models.graph_models import TimeSequence
-from tests.models.render_models import Broken, forecaster
-from tests.render_support import trace_of
+from tests.models.render_models import Broken, Loops, forecaster
+from tests.render_support import silence_checks, trace_of
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "demos" / "lstm_forecaster.py"
@@ -183,6 +184,21 @@ def test_a_loop_stays_folded_as_in_the_terminal_table():
     assert len(page.rows) == len(table_rows(t)) < 20  # 136 module calls, 14 rows
     assert "lstm1: LSTMCell ×40" in page.text and "LSTMCell #41-45 ×5" in page.text
     assert "# h_t (3, 51), c_t (3, 51) ×40" in page.text
+    assert_self_contained(page)
+
+
+def test_a_finding_on_a_later_step_of_a_loop_links_to_the_folded_row(monkeypatch):
+    model = Loops()
+    with shapetrace.trace(model) as t:
+        model(torch.randn(4, 2))
+    fifth = t.calls_of("fc")[4]
+    finding = Finding("ST999", "made-up", "warning", "the fifth step", fifth.location, "", fifth.id)
+    silence_checks(monkeypatch, [finding])
+    page = Page(t.html(graph=False))
+    first = t.calls_of("fc")[0]
+    assert f"call-{fifth.id}" not in page.rows and f"call-{first.id}" in page.rows  # fc ×7 is one row
+    assert "fc: Linear ×7" in page.id_text[f"call-{first.id}"] and "ST999" in page.id_text[f"call-{first.id}"]
+    assert f"call-{first.id}" in internal_targets(page)  # "its row in the table"
     assert_self_contained(page)
 
 

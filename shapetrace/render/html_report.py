@@ -147,7 +147,7 @@ def html_report(
         f"<title>shapetrace: {html.escape(title)}</title><style>{_STYLE}</style></head><body>",
         _header(trace, title, command, len(findings), graph),
         _table(trace, rows, anchors, finding_ids, ops=ops, depth=depth),
-        _findings(trace, finding_ids, anchors, {member.id for run in rows for member in run}),
+        _findings(trace, finding_ids, anchors, {member.id: run[0].id for run in rows for member in run}),
         source,
         _graph(trace, {run[0].id for run in rows}) if graph else "",
         "</body></html>\n",
@@ -270,7 +270,9 @@ def _table(
     return "".join(out)
 
 
-def _findings(trace: Trace, findings: Sequence[tuple[Finding, str]], anchors: Anchors, rows: set[int]) -> str:
+def _findings(trace: Trace, findings: Sequence[tuple[Finding, str]], anchors: Anchors, row_of: dict[int, int]) -> str:
+    """Each finding: code, name, severity, message, its line (linked), its row (the
+    row that shows its call, a folded loop's included), the code and the help."""
     out = ['<section id="findings"><h2>Findings</h2>']
     if not findings:
         out.append('<p class="note">No findings.</p>')
@@ -288,8 +290,8 @@ def _findings(trace: Trace, findings: Sequence[tuple[Finding, str]], anchors: An
             anchor = anchors.get(location)
             place = html.escape(format_location(location))
             links.append(f'--&gt; <a href="#{anchor}">{place}</a>' if anchor else f"--&gt; {place}")
-        if finding.call_id is not None and finding.call_id in rows:
-            links.append(f'<a href="#call-{finding.call_id}">its row in the table</a>')
+        if finding.call_id is not None and finding.call_id in row_of:
+            links.append(f'<a href="#call-{row_of[finding.call_id]}">its row in the table</a>')
         if links:
             out.append('<p class="mono">' + " · ".join(links) + "</p>")
         if location is not None and location.code:
