@@ -123,15 +123,12 @@ pre.code a.no {
 """
 
 
-def html_report(
-    trace: Trace, *, ops: bool = True, depth: int | None = None, graph: bool = True, command: str | None = None
-) -> str:
+def html_report(trace: Trace, *, ops: bool = True, depth: int | None = None, graph: bool = True) -> str:
     """The report as one HTML document (a str beginning ``<!DOCTYPE html>``).
 
     ``ops``/``depth`` choose the table's rows as for the terminal table;
     ``graph=False`` leaves the graph out (it needs Graphviz's ``dot``; without
-    it the page says so in one line); ``command`` is shown in the header
-    (``shapetrace run train.py``).
+    it the page says so in one line).
     """
     findings = trace.findings
     finding_ids = [(finding, f"finding-{k + 1}") for k, finding in enumerate(findings)]
@@ -145,7 +142,7 @@ def html_report(
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>shapetrace: {html.escape(title)}</title><style>{_STYLE}</style></head><body>",
-        _header(trace, title, command, len(findings), graph),
+        _header(trace, title, len(findings), graph),
         _table(trace, rows, anchors, finding_ids, ops=ops, depth=depth),
         _findings(trace, finding_ids, anchors, {member.id: run[0].id for run in rows for member in run}),
         source,
@@ -155,10 +152,8 @@ def html_report(
     return "".join(parts)
 
 
-def _header(trace: Trace, title: str, command: str | None, findings: int, graph: bool) -> str:
+def _header(trace: Trace, title: str, findings: int, graph: bool) -> str:
     info = [f"shapetrace {trace.run_info.get('shapetrace', '')}".strip(), f"torch {trace.run_info.get('torch', '?')}"]
-    if command:
-        info.append(command)
     parts = [
         f"<header><h1>shapetrace: {html.escape(title)}</h1>",
         f'<p class="summary">{html.escape(summary_line(trace).plain)}</p>',
@@ -177,7 +172,7 @@ def _header(trace: Trace, title: str, command: str | None, findings: int, graph:
 
 
 def _error_text(error: BaseException | None) -> str:
-    """The exception the traced code raised, with shapetrace's note, as the terminal shows it."""
+    """The exception the traced code raised (and shapetrace's note, where it kept one)."""
     kind = getattr(error, "type_name", type(error).__name__)
     if error is None or kind in ("SystemExit", "KeyboardInterrupt"):
         return ""
