@@ -354,7 +354,7 @@ def browse(page: Path, work: Path) -> tuple[str, list[str], list[str]]:
     the console messages it logged."""
     netlog = work / "netlog.json"
     done = subprocess.run(
-        [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+        [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
          "--disable-background-networking", "--host-resolver-rules=MAP * ~NOTFOUND",
          f"--user-data-dir={work / 'profile'}", f"--log-net-log={netlog}", "--enable-logging=stderr", "--v=0",
          "--dump-dom", page.as_uri()],
