@@ -348,6 +348,16 @@ def _chromium() -> str:
     pytest.skip("needs Chromium (apt-get install chromium)")
 
 
+def test_without_chromium_the_browser_tests_skip_unless_ci_requires_it(monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda name, *args, **kwargs: None)
+    monkeypatch.delenv("SHAPETRACE_REQUIRE_CHROMIUM", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="needs Chromium"):
+        _chromium()
+    monkeypatch.setenv("SHAPETRACE_REQUIRE_CHROMIUM", "1")
+    with pytest.raises(pytest.fail.Exception, match="SHAPETRACE_REQUIRE_CHROMIUM=1 requires it"):
+        _chromium()
+
+
 def browse(page: Path, work: Path) -> tuple[str, list[str], list[str]]:
     """Open ``page`` in headless Chromium: the DOM it built, the URLs the page asked
     the network for (from Chromium's net log, its own update checks left out) and
