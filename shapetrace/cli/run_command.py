@@ -215,12 +215,16 @@ def execute(options: argparse.Namespace, script_args: list[str]) -> int:
 
 
 def _with_data_notes(trace: Trace, loaders: list[LoaderFacts]) -> Trace:
-    """The trace with ``meta["data"]``: what the loaders' short last batches did (see ``short_batch_notes``)."""
+    """The trace with ``meta["data"]``: what the loaders' short last batches did (see
+    ``short_batch_notes``), and ``meta["loaders"]``: each loader's batch size (ST001 reads it)."""
     notes = short_batch_notes(trace, loaders)
-    if not notes:
+    if not notes and not loaders:
         return trace
+    added: dict[str, object] = {"loaders": [loader.as_info() for loader in loaders]}
+    if notes:
+        added["data"] = notes
     return Trace(
-        trace.calls, error=trace.error, ops=trace.ops_setting, ignore=trace.ignore, meta={**trace.meta, "data": notes}
+        trace.calls, error=trace.error, ops=trace.ops_setting, ignore=trace.ignore, meta={**trace.meta, **added}
     )
 
 

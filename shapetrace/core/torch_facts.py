@@ -199,6 +199,11 @@ ELEMENTWISE_LOSS_MODULES = frozenset(
     }
 )
 
+# Losses over class scores, ``(N, C)`` or ``(N, C, d1, ...)`` with a target of
+# class indices ``(N, d1, ...)``: dim 0 is the minibatch, PyTorch's documentation says.
+CLASS_LOSS_OPS = frozenset({"cross_entropy", "nll_loss"})
+CLASS_LOSS_MODULES = frozenset({"CrossEntropyLoss", "NLLLoss"})
+
 # ------------------------------------------------------- naming an op
 # Calls that read metadata or data rather than compute a tensor: leaving them
 # out makes the trace read like the code (``x.size(0)`` is not a step).

@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any
 
-from torch.utils.data import DataLoader, DistributedSampler, IterableDataset, get_worker_info
+from torch.utils.data import DataLoader, DistributedSampler, IterableDataset, default_collate, get_worker_info
 
 from shapetrace.core.records import Location
 from shapetrace.core.samples import SampleLeaf, sample_leaves
@@ -76,6 +76,7 @@ class LoaderFacts:
     sampler: str
     num_replicas: int | None = None  # a DistributedSampler's world size
     samples_per_rank: int | None = None
+    default_collate: bool = True  # PyTorch's own: it stacks the samples along a new dim 0
 
     @property
     def last_batch(self) -> int | None:
@@ -87,9 +88,28 @@ class LoaderFacts:
         rest = count % self.batch_size
         return rest or None
 
+    def as_info(self) -> dict[str, Any]:
+        """JSON-ready, for ``Trace.run_info["loaders"]`` (the checks read it there).
+
+        >>> LoaderFacts(None, 100, 32, False, "SequentialSampler").as_info()["last_batch"]
+        4
+        """
+        return {
+            "location": f"{self.location.filename}:{self.location.lineno}" if self.location is not None else None,
+            "num_samples": self.num_samples,
+            "batch_size": self.batch_size,
+            "last_batch": None if self.drop_last else self.last_batch,
+            "drop_last": self.drop_last,
+            "default_collate": self.default_collate,
+        }
+
 
 class DataWatch:
     """While active, collate errors get ``explain``'s note and iterated loaders are listed.
+
+    With ``explain=None`` the watch only lists loaders (``shapetrace.trace`` does, for
+    the checks): it leaves ``collate_fn`` alone; a collate error gets the note of the
+    innermost watch that explains.
 
     >>> watch = DataWatch(lambda failure: f"{len(failure.samples)} samples")
     >>> with watch:
@@ -98,7 +118,7 @@ class DataWatch:
     []
     """
 
-    def __init__(self, explain: Explain) -> None:
+    def __init__(self, explain: Explain | None) -> None:
         self.explain = explain
         self.loaders: list[LoaderFacts] = []
         self._seen: weakref.WeakSet[DataLoader] = weakref.WeakSet()
@@ -125,6 +145,8 @@ class DataWatch:
         self.loaders.append(_facts_of(loader, frames.location_of(frames.first_user_frame(sys._getframe(2)))))
 
     def note(self, error: BaseException, failure: CollateFailure) -> None:
+        if self.explain is None:
+            return
         try:
             text = self.explain(failure)
         except Exception:  # a note is a courtesy: never replace the user's error with ours
@@ -134,6 +156,13 @@ class DataWatch:
 
 
 _active: list[DataWatch] = []
+
+
+def _explaining() -> DataWatch | None:
+    """The innermost active watch that notes collate errors."""
+    return next((watch for watch in reversed(_active) if watch.explain is not None), None)
+
+
 _originals: dict[tuple[type, str], Any] = {}
 # Samples an iterable dataset's fetcher has handed out, for the ordinal of the next one.
 _consumed: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
@@ -161,7 +190,7 @@ def _patch(cls: type, name: str, replacement: Any) -> None:
 
 def _watched_fetch(original: Callable, *, iterable: bool) -> Callable:
     def fetch(self: Any, possibly_batched_index: Any) -> Any:
-        watch = _active[-1] if _active else None
+        watch = _explaining()
         if watch is None or not self.auto_collation:
             return original(self, possibly_batched_index)
         collate = self.collate_fn
@@ -227,12 +256,12 @@ class _PositionsCollate:
 
 def _watched_iter(original: Callable, *, wrap_collate: bool) -> Callable:
     def iterate(self: DataLoader) -> Any:
-        watch = _active[-1] if _active else None
-        if watch is None:
+        if not _active:
             return original(self)
-        for listening in _active:  # nested watches each list the loaders of their block
+        for listening in list(_active):  # nested watches each list the loaders of their block
             listening.loader_started(self)
-        if not wrap_collate or (self.batch_size is None and self.batch_sampler is None):
+        watch = _explaining()
+        if watch is None or not wrap_collate or (self.batch_size is None and self.batch_sampler is None):
             return original(self)
         collate = self.collate_fn
         self.collate_fn = _PositionsCollate(collate, watch)  # the iterator takes it when made
@@ -260,5 +289,12 @@ def _facts_of(loader: DataLoader, location: Location | None) -> LoaderFacts:
     if isinstance(sampler, DistributedSampler):
         replicas, per_rank = sampler.num_replicas, len(sampler)
     return LoaderFacts(
-        location, num_samples, loader.batch_size, bool(loader.drop_last), type(sampler).__name__, replicas, per_rank
+        location,
+        num_samples,
+        loader.batch_size,
+        bool(loader.drop_last),
+        type(sampler).__name__,
+        replicas,
+        per_rank,
+        loader.collate_fn is default_collate,
     )

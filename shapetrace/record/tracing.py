@@ -13,6 +13,7 @@ from torch import nn
 from shapetrace._version import __version__
 from shapetrace.core.trace import Trace
 from shapetrace.errors import ShapetraceError, ShapetraceWarning
+from shapetrace.record.data_hook import DataWatch
 from shapetrace.record.distributed import DEFAULT_WINDOW, DistSession, rank_info
 from shapetrace.record.frames import strip_recording_frames
 from shapetrace.record.recorder import OpsSetting, Recorder, RootFilter
@@ -65,6 +66,9 @@ class _TraceBlock:
             else DistSession(info, self._recorder, self.trace, directory=dist_dir, check=dist_check, window=dist_window)
         )
         self._dist_patch: contextlib.AbstractContextManager | None = None
+        # The DataLoaders iterated in the block, for the checks (a batch axis is evidence);
+        # it only lists them: collate is left alone.
+        self._loaders = DataWatch(None)
 
     def __enter__(self) -> Trace:
         if self._recorder.ops == "all":
@@ -77,11 +81,13 @@ class _TraceBlock:
             )
         try:
             self._recorder.start()
+            self._loaders.__enter__()
             if self.dist is not None:
                 self._dist_patch = self.dist.installed()
                 self._dist_patch.__enter__()
         except BaseException:
             self._recorder.stop()  # the hooks attached before the failure
+            self._loaders.__exit__(None, None, None)
             raise
         self.trace._live = self._recorder.calls
         return self.trace
@@ -90,6 +96,9 @@ class _TraceBlock:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self._recorder.stop(exc)
+        self._loaders.__exit__(None, None, None)
+        if self._loaders.loaders:
+            self.trace._meta["loaders"] = [loader.as_info() for loader in self._loaders.loaders]
         if self._dist_patch is not None:
             self._dist_patch.__exit__(None, None, None)
             self._dist_patch = None

@@ -1,0 +1,223 @@
+"""RNN models with batch-first data, left seq-first (ST001), and their correct versions.
+
+Each variant is a case-like ``make(name, fixed) -> (model, work)``: ``work()`` runs the
+forward passes and the loss as a user's script does. As a script
+(``python batch_first_models.py NAME [--fixed]``) it runs one variant, for ``shapetrace run``.
+
+``BUGGY`` variants have a real clue in the trace (a loss over class scores whose N is the
+axis the RNN steps through, the last step taken of the RNN's batch axis, a DataLoader whose
+batch axis the RNN recurs over, a short last batch); ``SILENT`` ones have none in a single
+pass of random tokens (rows merged with ``view(-1, vocab)`` say nothing: a seq-first language
+model merges them the same way). ``CORRECT`` are seq-first on purpose (word_language_model).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+VOCAB, EMB, HIDDEN = 50, 16, 20
+
+
+class LanguageModel(nn.Module):
+    def __init__(self, kind: str = "LSTM", batch_first: bool = False) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(VOCAB, EMB)
+        self.rnn = getattr(nn, kind)(EMB, HIDDEN, batch_first=batch_first)
+        self.fc = nn.Linear(HIDDEN, VOCAB)
+
+    def forward(self, tokens):
+        out, _ = self.rnn(self.emb(tokens))
+        return self.fc(out)
+
+
+class Classifier(nn.Module):
+    """The last step of each sequence, as batch-first code takes it: ``out[:, -1]``."""
+
+    def __init__(self, kind: str = "GRU", batch_first: bool = False) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(VOCAB, EMB)
+        self.rnn = getattr(nn, kind)(EMB, HIDDEN, batch_first=batch_first)
+        self.fc = nn.Linear(HIDDEN, 3)
+
+    def forward(self, tokens):
+        out, _ = self.rnn(self.emb(tokens))
+        return self.fc(out[:, -1])
+
+
+def _tokens(*shape):
+    return torch.randint(0, VOCAB, shape)
+
+
+def lm_permuted_loss(fixed: bool, kind: str = "GRU", batch: int = 8, steps: int = 5, module: bool = False):
+    """cross_entropy over (N, C, T): ``logits.permute(0, 2, 1)``."""
+    torch.manual_seed(0)
+    model = LanguageModel(kind, fixed)
+
+    def work():
+        x, y = _tokens(batch, steps), _tokens(batch, steps)
+        logits = model(x)
+        if module:
+            loss = nn.NLLLoss()(F.log_softmax(logits, -1).transpose(1, 2), y)
+        else:
+            loss = F.cross_entropy(logits.permute(0, 2, 1), y)
+        loss.backward()
+
+    return model, work
+
+
+def lm_merged_loss(fixed: bool, kind: str = "LSTM", batch: int = 8, steps: int = 5):
+    """cross_entropy over (N*T, C): ``logits.view(-1, vocab)``."""
+    torch.manual_seed(0)
+    model = LanguageModel(kind, fixed)
+
+    def work():
+        x, y = _tokens(batch, steps), _tokens(batch, steps)
+        loss = nn.CrossEntropyLoss()(model(x).view(-1, VOCAB), y.view(-1))
+        loss.backward()
+
+    return model, work
+
+
+def classifier(fixed: bool, kind: str = "GRU", batch: int = 8, steps: int = 5):
+    torch.manual_seed(0)
+    model = Classifier(kind, fixed)
+
+    def work():
+        x, y = _tokens(batch, steps), torch.randint(0, 3, (batch,))
+        F.cross_entropy(model(x), y).backward()
+
+    return model, work
+
+
+def loader_lm(fixed: bool, kind: str = "LSTM", batch: int = 8, steps: int = 5, samples: int = 64,
+              loss: str = "merged"):
+    """A DataLoader of (batch, steps) token windows, one epoch."""
+    torch.manual_seed(0)
+    model = LanguageModel(kind, fixed)
+    data = TensorDataset(_tokens(samples, steps), _tokens(samples, steps))
+
+    def work():
+        for x, y in DataLoader(data, batch_size=batch):
+            logits = model(x)
+            if loss == "merged":
+                value = F.cross_entropy(logits.reshape(-1, VOCAB), y.reshape(-1))
+            else:
+                value = logits.square().mean()
+            value.backward()
+
+    return model, work
+
+
+def loader_seq_first(fixed: bool = True, collate: str = "transpose", batch: int = 8, steps: int = 5):
+    """Correct: batch-first windows from a DataLoader made seq-first before a seq-first LSTM,
+    by ``x.t()`` or by a ``pad_sequence`` collate ((T_max, B), as its default batch_first=False)."""
+    torch.manual_seed(0)
+    model = LanguageModel("LSTM", False)
+    if collate == "transpose":
+        loader = DataLoader(TensorDataset(_tokens(60, steps)), batch_size=batch)
+    else:
+        lengths = torch.randint(3, 12, (60,)).tolist()
+        samples = [_tokens(n) for n in lengths]
+        loader = DataLoader(samples, batch_size=batch, collate_fn=nn.utils.rnn.pad_sequence)
+
+    def work():
+        for x in loader:
+            x = x[0].t() if collate == "transpose" else x
+            model(x).square().mean().backward()
+
+    return model, work
+
+
+class WordLanguageModel(nn.Module):
+    """pytorch/examples' word_language_model: seq-first on purpose, data batchified (T, B)."""
+
+    def __init__(self, layers: int = 2) -> None:
+        super().__init__()
+        self.layers = layers
+        self.encoder = nn.Embedding(VOCAB, EMB)
+        self.rnn = nn.LSTM(EMB, HIDDEN, layers)
+        self.decoder = nn.Linear(HIDDEN, VOCAB)
+
+    def forward(self, input, hidden):
+        output, hidden = self.rnn(self.encoder(input), hidden)
+        decoded = self.decoder(output).view(-1, VOCAB)
+        return F.log_softmax(decoded, dim=1), hidden
+
+    def init_hidden(self, bsz: int):
+        return (torch.zeros(self.layers, bsz, HIDDEN), torch.zeros(self.layers, bsz, HIDDEN))
+
+
+def word_language_model(fixed: bool = True, bsz: int = 10, bptt: int = 7):
+    """Its training loop: batchify, get_batch (the last chunk is short), repackage_hidden."""
+    torch.manual_seed(0)
+    model = WordLanguageModel()
+    data = _tokens(bsz * 23 + 3)
+    data = data[: data.size(0) // bsz * bsz].view(bsz, -1).t().contiguous()  # (T, B)
+
+    def work():
+        hidden = model.init_hidden(bsz)
+        for i in range(0, data.size(0) - 1, bptt):
+            length = min(bptt, len(data) - 1 - i)
+            x, y = data[i:i + length], data[i + 1:i + 1 + length].reshape(-1)
+            hidden = tuple(h.detach() for h in hidden)
+            output, hidden = model(x, hidden)
+            nn.NLLLoss()(output, y).backward()
+
+    return model, work
+
+
+def seq_first_lm(fixed: bool = True, batch: int = 8, steps: int = 5, loss: str = "merged"):
+    """A seq-first LM on (T, B) tokens, its loss over rows merged or over (B, C, T)."""
+    torch.manual_seed(0)
+    model = LanguageModel("LSTM", False)
+
+    def work():
+        x, y = _tokens(steps, batch), _tokens(steps, batch)
+        out = model(x)
+        if loss == "merged":
+            value = F.cross_entropy(out.view(-1, VOCAB), y.view(-1))
+        elif loss == "batch_first":
+            value = F.cross_entropy(out.permute(1, 2, 0), y.t())
+        else:  # (T, C, B): N is time; a mean over every element, so the same loss
+            value = F.cross_entropy(out.permute(0, 2, 1), y)
+        value.backward()
+
+    return model, work
+
+
+VARIANTS = {
+    "permuted_gru": lambda fixed: lm_permuted_loss(fixed),
+    "permuted_nll_lstm": lambda fixed: lm_permuted_loss(fixed, "LSTM", 12, 7, module=True),
+    "permuted_rnn_big": lambda fixed: lm_permuted_loss(fixed, "RNN", 32, 12),
+    "classifier_gru": lambda fixed: classifier(fixed),
+    "classifier_lstm": lambda fixed: classifier(fixed, "LSTM", 16, 10),
+    "loader_short": lambda fixed: loader_lm(fixed, "GRU", samples=60, loss="mean"),
+    "loader_full": lambda fixed: loader_lm(fixed, "LSTM", samples=64, loss="mean"),
+    "loader_merged": lambda fixed: loader_lm(fixed, "LSTM", batch=16, steps=6, samples=64),
+    "merged": lambda fixed: lm_merged_loss(fixed),
+    "word_language_model": lambda fixed: word_language_model(),
+    "loader_transposed": lambda fixed: loader_seq_first(collate="transpose"),
+    "loader_pad_sequence": lambda fixed: loader_seq_first(collate="pad_sequence"),
+    "seq_first_merged": lambda fixed: seq_first_lm(loss="merged"),
+    "seq_first_batch_first_loss": lambda fixed: seq_first_lm(loss="batch_first"),
+    "seq_first_time_as_n": lambda fixed: seq_first_lm(loss="time_as_n"),
+}
+# Caught through trace(model) and shapetrace run alike.
+BUGGY = ["permuted_gru", "permuted_nll_lstm", "permuted_rnn_big", "classifier_gru", "classifier_lstm", "loader_short",
+         "loader_full", "loader_merged"]
+SILENT = ["merged"]
+CORRECT = ["word_language_model", "seq_first_merged", "seq_first_batch_first_loss", "loader_transposed",
+           "loader_pad_sequence"]
+
+
+def make(name: str, fixed: bool = False):
+    return VARIANTS[name](fixed)
+
+
+if __name__ == "__main__":
+    make(sys.argv[1], "--fixed" in sys.argv)[1]()
