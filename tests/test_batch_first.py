@@ -4,16 +4,28 @@ DataLoader, through ``shapetrace.trace(model)`` and ``shapetrace run --fail-on w
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import io
+import re
 import tempfile
 from pathlib import Path
 
 import pytest
+import torch
+from torch.utils._pytree import tree_leaves
 
 import shapetrace
 from shapetrace.cli import main
-from tests.case_support import serious
+from tests.case_support import (
+    case_path,
+    load_case,
+    load_file,
+    model_outputs,
+    serious,
+    traced_case,
+    traced_module,
+)
 from tests.models import batch_first_models as variants
 
 pytestmark = pytest.mark.filterwarnings("ignore")
@@ -103,3 +115,82 @@ def test_the_loaders_a_block_iterated_are_in_run_info_and_its_json(tmp_path):
     assert loaded.run_info["loaders"] == t.run_info["loaders"] and loaded.findings == t.findings
     message = st001(t)[0].message
     assert "dim 0 of the model input (8, 5) is the batch of the DataLoader at batch_first_models.py" in message
+
+
+# ------------------------------------------------------------------ the help, applied
+def _replace(line: str, old: str, new: str) -> str:
+    """``line`` with the expression written ``old`` (as ``ast.unparse`` writes it; read,
+    not assigned) replaced by ``new``."""
+    indent = len(line) - len(line.lstrip())
+    tree = ast.parse(line.strip())
+    spans = [(node.col_offset, node.end_col_offset) for node in ast.walk(tree)
+             if isinstance(node, ast.expr) and not isinstance(getattr(node, "ctx", None), ast.Store)
+             and ast.unparse(node) == old]
+    assert spans, (old, line)
+    start, end = min(spans)
+    return line[:indent + start] + new + line[indent + end:]
+
+
+def apply_help(path: Path, found, attribute: str) -> str:
+    """The source of ``path`` edited as ST001's help says: the flag where the RNN is
+    built (``self.ATTRIBUTE = ...`` in that class), then each ``then use NEW in place of OLD at line N``."""
+    lines = path.read_text().splitlines()
+    first, *rest = found.hint.split("; ")
+    flag = re.fullmatch(r"build it with nn\.\w+\(\.\.\., batch_first=(True|False)\)", first)
+    assert flag, found.hint
+    # In the class whose forward the finding is in: the nearest above that line.
+    built = max(n for n, line in enumerate(lines[:found.location.lineno]) if f"self.{attribute} = " in line)
+    assert "batch_first=" in lines[built]
+    lines[built] = re.sub(r"batch_first=[^,)]+", f"batch_first={flag.group(1)}", lines[built])
+    for part in rest:
+        edit = re.fullmatch(r"then use (.+) in place of (.+?) at line (\d+)(?: \(.*\))?", part)
+        assert edit, part
+        number = int(edit.group(3)) - 1
+        lines[number] = _replace(lines[number], edit.group(2), edit.group(1))
+    return "\n".join(lines) + "\n"
+
+
+def _same_outputs(got, want):
+    got, want = tree_leaves(got), tree_leaves(want)
+    assert len(got) == len(want) > 0
+    for a, b in zip(got, want):
+        assert a.shape == b.shape
+        torch.testing.assert_close(a, b)
+
+
+def test_applied_help_fixes_case_01_state_included(tmp_path):
+    """Two edits: batch_first=True where the LSTM is built, and the state made for the
+    batch in the call (the report's fix); then the case computes what --fixed does."""
+    t = traced_case("01")
+    [found] = [f for f in serious(t) if f.code == "ST001"]
+    patched = tmp_path / "case01_helped.py"
+    patched.write_text(apply_help(case_path("01"), found, "lstm"))
+    module = load_file(patched)
+    _same_outputs(model_outputs(module), model_outputs(load_case("01"), fixed=True))
+    assert serious(traced_module(module)) == [], patched.read_text()
+
+
+@pytest.mark.parametrize("name", ["follow_up_index", "follow_up_transpose", "permuted_gru", "loader_short"])
+def test_applied_help_fixes_the_variant(name, tmp_path):
+    """``out[-1]`` must become ``out[:, -1]``, a transpose back to batch-first must go."""
+    [found] = st001(traced_variant(name))
+    patched = tmp_path / "helped_models.py"
+    patched.write_text(apply_help(SCRIPT, found, "rnn"))
+    module = load_file(patched)
+    for got, want in zip(_outputs(module, name, False), _outputs(variants, name, True), strict=True):
+        _same_outputs(got, want)
+    model, work = module.make(name, False)
+    with shapetrace.trace(model) as t:
+        work()
+    assert serious(t) == [], found.hint
+
+
+def _outputs(module, name: str, fixed: bool) -> list:
+    model, work = module.make(name, fixed)
+    outputs: list = []
+    handle = model.register_forward_hook(lambda _module, _args, out: outputs.append(out))
+    try:
+        work()
+    finally:
+        handle.remove()
+    return outputs

@@ -35,7 +35,8 @@ def test_batch_major_data_into_a_seq_first_lstm():
         f"model output (32, 1)")
     last = line_of(st001_batch_first, "out[:, -1, :]")
     assert f"out[:, -1, :] at line {last} takes the last step of the batch axis" in finding.message
-    assert finding.hint == "build it with nn.LSTM(..., batch_first=True), or pass x.transpose(0, 1)"
+    # Only the flag: passing x.transpose(0, 1) instead would leave the output seq-first.
+    assert finding.hint == "build it with nn.LSTM(..., batch_first=True)"
 
 
 def test_equal_batch_and_time_are_reported_as_undecidable():

@@ -133,6 +133,37 @@ def loader_seq_first(fixed: bool = True, collate: str = "transpose", batch: int 
     return model, work
 
 
+class LastStep(nn.Module):
+    """Seq-first code after the RNN: ``out[-1]`` for the last step, or a transpose back to
+    batch-first; the batch_first version needs neither."""
+
+    def __init__(self, fixed: bool, follow_up: str) -> None:
+        super().__init__()
+        self.fixed, self.follow_up = fixed, follow_up
+        self.emb = nn.Embedding(VOCAB, EMB)
+        self.rnn = nn.GRU(EMB, HIDDEN, batch_first=fixed)
+        self.fc = nn.Linear(HIDDEN, 3)
+
+    def forward(self, tokens):
+        out, _ = self.rnn(self.emb(tokens))
+        if self.follow_up == "index":
+            return self.fc(out[:, -1] if self.fixed else out[-1])
+        out = out if self.fixed else out.transpose(0, 1)
+        return self.fc(out)
+
+
+def loader_follow_up(fixed: bool, follow_up: str, batch: int = 8, steps: int = 5, samples: int = 60):
+    torch.manual_seed(0)
+    model = LastStep(fixed, follow_up)
+    data = TensorDataset(_tokens(samples, steps))
+
+    def work():
+        for (x,) in DataLoader(data, batch_size=batch):
+            model(x).square().mean().backward()
+
+    return model, work
+
+
 class WordLanguageModel(nn.Module):
     """pytorch/examples' word_language_model: seq-first on purpose, data batchified (T, B)."""
 
@@ -200,6 +231,8 @@ VARIANTS = {
     "loader_full": lambda fixed: loader_lm(fixed, "LSTM", samples=64, loss="mean"),
     "loader_merged": lambda fixed: loader_lm(fixed, "LSTM", batch=16, steps=6, samples=64),
     "merged": lambda fixed: lm_merged_loss(fixed),
+    "follow_up_index": lambda fixed: loader_follow_up(fixed, "index"),
+    "follow_up_transpose": lambda fixed: loader_follow_up(fixed, "transpose"),
     "word_language_model": lambda fixed: word_language_model(),
     "loader_transposed": lambda fixed: loader_seq_first(collate="transpose"),
     "loader_pad_sequence": lambda fixed: loader_seq_first(collate="pad_sequence"),
@@ -209,7 +242,7 @@ VARIANTS = {
 }
 # Caught through trace(model) and shapetrace run alike.
 BUGGY = ["permuted_gru", "permuted_nll_lstm", "permuted_rnn_big", "classifier_gru", "classifier_lstm", "loader_short",
-         "loader_full", "loader_merged"]
+         "loader_full", "loader_merged", "follow_up_index", "follow_up_transpose"]
 SILENT = ["merged"]
 CORRECT = ["word_language_model", "seq_first_merged", "seq_first_batch_first_loss", "loader_transposed",
            "loader_pad_sequence"]

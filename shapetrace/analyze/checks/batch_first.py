@@ -33,7 +33,8 @@ import dataclasses
 from collections.abc import Iterator
 
 from shapetrace.analyze.checks import finding, register
-from shapetrace.analyze.checks._common import argument_text, at_line, call_label, op_text, pass_root
+from shapetrace.analyze.checks._batch_first_help import batch_first_help
+from shapetrace.analyze.checks._common import at_line, call_label, op_text, pass_root
 from shapetrace.analyze.checks._losses import is_class_loss, is_elementwise_loss, loss_operands
 from shapetrace.analyze.checks._rnn import Layout, first_layouts, hidden_inputs, ops_after
 from shapetrace.analyze.lineage.atoms import Lineage, dim_of, origins
@@ -237,15 +238,6 @@ def _across_passes(lay: Layout, group: list[Layout]) -> Iterator[Clue]:
         )
 
 
-def _hint(lay: Layout) -> str:
-    wanted = not lay.call.config.get("batch_first")
-    source = argument_text(lay.call)
-    hint = f"build it with nn.{lay.call.type}(..., batch_first={wanted}), or pass {source}.transpose(0, 1)"
-    if hidden_inputs(lay.call):  # the state keeps (num_layers, batch, hidden) in both layouts
-        hint += f"; and make the initial state (num_layers, {source}.size({lay.time_dim}), hidden) per batch"
-    return hint
-
-
 def _model_input_batch(flow: TraceLineage, lay: Layout) -> Clue | None:
     """The RNN batches over dim 0 of the model's input, where a DataLoader stacks
     the samples: against this, an h_0 that does not fit is the state's mistake
@@ -262,7 +254,7 @@ def _model_input_batch(flow: TraceLineage, lay: Layout) -> Clue | None:
     return None
 
 
-def _judge(lay: Layout, clues: list[Clue]) -> Finding | None:
+def _judge(flow: TraceLineage, lay: Layout, clues: list[Clue]) -> Finding | None:
     swapped = [clue.text for clue in clues if clue.swapped]
     agreeing = [clue.text for clue in clues if clue.swapped is False]
     undecided = [clue.text for clue in clues if clue.swapped is None]
@@ -275,7 +267,7 @@ def _judge(lay: Layout, clues: list[Clue]) -> Finding | None:
         if agreeing:
             message += f" (while {'; '.join(agreeing)})"
         soft = all(clue.soft for clue in clues if clue.swapped)
-        return finding("ST001", lay.call, message, _hint(lay), "warning" if agreeing or soft else None)
+        return finding("ST001", lay.call, message, batch_first_help(flow, lay), "warning" if agreeing or soft else None)
     if undecided:
         message = f"{head}; the sizes cannot tell whether the data agrees: {undecided[0]}"
         hint = (
@@ -313,6 +305,6 @@ def check_batch_first(trace: Trace) -> Iterator[Finding]:
             from_loader = _model_input_batch(flow, lay)
             if from_loader is not None and any(clue.swapped for clue in clues):
                 continue  # only the state disagrees, and the data agrees: ST007 is the cause
-        found = _judge(lay, clues)
+        found = _judge(flow, lay, clues)
         if found is not None:
             yield found
