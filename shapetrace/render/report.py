@@ -22,6 +22,9 @@ _SEVERITY_STYLE = {"error": "bold red", "warning": "bold yellow", "info": "bold 
 # The checks that read recorded ops: a trace made with ops=False cannot
 # raise them (measured on demos/bugs/: each finds nothing without ops).
 CHECKS_NEEDING_OPS = ("ST001", "ST002", "ST003", "ST004", "ST006")
+# Of those, the checks that keep some evidence from module calls alone (ST001: a
+# DataLoader's batch axis and the passes' batch sizes).
+CHECKS_PARTLY_WITHOUT_OPS = frozenset({"ST001"})
 FILE_WIDTH = 160
 
 
@@ -131,7 +134,11 @@ def summary_line(trace: Trace) -> Text:
     if caption:
         line.append(f"; {caption}", "dim")
     if trace.ops_setting is False:
-        skipped = [code for code in CHECKS_NEEDING_OPS if code not in trace.ignore]
+        skipped = [
+            f"{code} (in part)" if code in CHECKS_PARTLY_WITHOUT_OPS else code
+            for code in CHECKS_NEEDING_OPS
+            if code not in trace.ignore
+        ]
         line.append(f"; ops not recorded, so {', '.join(skipped)} could not run", "bold yellow")
     return line
 
