@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from shapetrace.analyze.cause_rank import rank_by_cause, upstream
 from shapetrace.analyze.lineage.flow import analyze
 from shapetrace.analyze.operand_origin import operand_origins
 from shapetrace.core.finding import Finding
@@ -54,45 +55,20 @@ def trace_note(trace: Trace) -> str | None:
 
 
 def split_findings(findings: list[Finding], call: Call, trace: Trace) -> tuple[list[Finding], list[Finding]]:
-    """The findings that explain the failing call, and the rest.
+    """The findings that explain the failing call, and the rest, each in the order of
+    ``rank_by_cause`` (``Trace.findings``'s): causes first.
 
     A finding explains it when it is about that call, a call around it, or a
     call that made one of its inputs (an h_0 made for another batch size).
-    Ranked by cause: a finding on a call that made an input (the farthest
-    upstream first) comes before one on the failing call, whose trouble it
-    explains; then the failing call, then the calls around it.
     """
-    rank: dict[int, int] = {}
+    related: set[int] = set(upstream(analyze(trace.calls), call))
     node: Call | None = call
     while node is not None:
-        rank.setdefault(node.id, len(rank))
+        related.add(node.id)
         node = node.parent
-    flow = analyze(trace.calls)
-    upstream: list[int] = []
-    for index in range(len(call.inputs)):
-        upstream.extend(_upstream(flow, call, index))
-    for distance, made in enumerate(upstream):
-        rank[made] = min(rank.get(made, 0), -1 - distance)
-    explaining = sorted((f for f in findings if f.call_id in rank), key=lambda f: rank[f.call_id])  # type: ignore[index]
-    return explaining, [f for f in findings if f not in explaining]
-
-
-def _upstream(flow, call: Call, index: int) -> list[int]:
-    """The ids of the calls that made input ``index`` of ``call``, nearest first,
-    going on outside a module where the chain reaches that module's own input
-    (a squeeze in forward that broke a BatchNorm inside a submodule)."""
-    ids: list[int] = []
-    seen: set[tuple[int, bool]] = set()
-    source = flow.source(call, index)
-    while source is not None and (source.call.id, source.as_input) not in seen:
-        seen.add((source.call.id, source.as_input))
-        if source.as_input:
-            source = flow.source(source.call, source.index)
-            continue
-        ids.append(source.call.id)
-        link = next((k for k, meta in enumerate(source.call.inputs) if meta.path in ("0", "")), None)
-        source = flow.source(source.call, link) if link is not None else None
-    return ids
+    ranked = rank_by_cause(findings, trace)
+    explaining = [f for f in ranked if f.call_id in related]
+    return explaining, [f for f in ranked if f.call_id not in related]
 
 
 def add_trace_note(exc: BaseException, trace: Trace) -> None:

@@ -11,6 +11,7 @@ import importlib
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
+from shapetrace.analyze.cause_rank import rank_by_cause
 from shapetrace.core.finding import SEVERITY_RANK, Finding, Severity
 
 if TYPE_CHECKING:
@@ -79,7 +80,9 @@ def load_detectors() -> dict[str, CheckInfo]:
 
 def run_checks(trace: Trace, ignore: Iterable[str] = ()) -> list[Finding]:
     """Every finding of every check not ignored; one per code and line, since
-    a loop or a second batch repeats the same mistake."""
+    a loop or a second batch repeats the same mistake. Causes first: a finding
+    whose fix makes another go away comes before it (``analyze/cause_rank.py``),
+    otherwise by severity, then file and line, then code."""
     skipped = set(ignore)
     findings: list[Finding] = []
     seen: set[tuple[str, object]] = set()
@@ -91,7 +94,7 @@ def run_checks(trace: Trace, ignore: Iterable[str] = ()) -> list[Finding]:
             if key not in seen:
                 seen.add(key)
                 findings.append(found)
-    return findings
+    return rank_by_cause(findings, trace)
 
 
 def at_least(findings: Iterable[Finding], severity: Severity) -> list[Finding]:
