@@ -24,7 +24,9 @@ DOCS: dict[str, FindingDoc] = {
     "ST001": FindingDoc(
         "An RNN built with batch_first=False reads dim 0 as time. Fed (batch, time, features), it steps "
         "through the batch and treats time as the batch: nothing raises, the model trains, and each "
-        "prediction mixes sequences.",
+        "prediction mixes sequences. The evidence: a DataLoader's batch axis, a loss's batch (N), the last "
+        "step taken, a short last batch, each on the axis the RNN steps through. Flipping the flag also "
+        "takes remaking a state built for the old batch axis and moving out[-1] to out[:, -1].",
         "self.lstm = nn.LSTM(3, 64)                   # batch_first=False\nout, _ = self.lstm(x)  # x: (32, 24, 3)",
         "self.lstm = nn.LSTM(3, 64, batch_first=True)\nout, _ = self.lstm(x)  # x: (32, 24, 3)",
     ),
