@@ -173,7 +173,9 @@ class Trace(TraceViews):
     # ----------------------------------------------------------- analyses
     @property
     def findings(self) -> list[Finding]:
-        """Shape bugs found in this trace (see the findings catalogue)."""
+        """Shape bugs found in this trace (see the findings catalogue), causes first:
+        a finding whose call made an input of another's (or ran inside it) comes
+        before it; otherwise by severity, then file and line, then code."""
         if self._findings is not None:
             return list(self._findings)
         from shapetrace.analyze.checks import run_checks
