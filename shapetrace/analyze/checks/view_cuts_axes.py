@@ -22,6 +22,8 @@ seen as splitting one axis (nothing to flag).
 
 from __future__ import annotations
 
+import ast
+import math
 from collections.abc import Iterator, Sequence
 
 from shapetrace.analyze.checks import finding, register
@@ -34,7 +36,8 @@ from shapetrace.analyze.checks._axes import (
     swap_text,
 )
 from shapetrace.analyze.checks._common import at_line, op_text, receiver_text, view_calls, written_sizes
-from shapetrace.analyze.lineage.atoms import Atom, regroup
+from shapetrace.analyze.checks._shape_names import dim_names
+from shapetrace.analyze.lineage.atoms import Atom, origins, regroup
 from shapetrace.analyze.lineage.flow import TraceLineage, analyze
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
@@ -116,6 +119,60 @@ def _check(flow: TraceLineage, trace: Trace, call: Call) -> Finding | None:
     return finding("ST012", call, message, hint or "permute the axes into the order the view groups, then view")
 
 
+def _names_in(text: str) -> list[str] | None:
+    try:
+        tree = ast.parse(text, mode="eval")
+    except SyntaxError:
+        return None
+    return [node.id for node in ast.walk(tree) if isinstance(node, ast.Name)]
+
+
+def _named(flow: TraceLineage, call: Call) -> Finding | None:
+    """A view that only merges and splits, but whose sizes are written with the names
+    the function gave the tensor's own dims (``B, C, H, W = f.shape``) for other
+    axes than the ones memory order puts there: ``f.view(B, H * W, C)`` with
+    C == H * W. The names say what was meant; the sizes only happen to fit."""
+    if call.name not in ("view", "reshape") or call.output is None:
+        return None
+    tensor, given = receiver_text(call), call.inputs[0].shape
+    names, written = dim_names(call.location, tensor, len(given)), written_sizes(call)
+    if not names or written is None:
+        return None
+    source, made = flow.input_lineage(call, 0), flow.output_lineage(call, 0)
+    meant: list[list[int]] = []
+    for size, text in zip(call.output.shape, written):
+        words = _names_in(text)
+        if size == 1 and not words:
+            continue
+        if not words or any(word not in names for word in words):
+            return None  # a size the unpacking did not name: the intent is unknown
+        dims = sorted({names[word] for word in words})
+        if math.prod(given[d] for d in dims) != size:
+            return None
+        meant.append(dims)
+    order = [d for dims in meant for d in dims]
+    if len(set(order)) != len(order) or sorted(order) != [d for d, n in enumerate(given) if n != 1 or d in order]:
+        return None
+    placed = [{d for d, axes in enumerate(source) if origins(axes) & origins(dim)} for dim in made if dim]
+    if placed == [set(dims) for dims in meant if math.prod(given[d] for d in dims) != 1]:
+        return None
+    called = {d: word for word, d in names.items()}
+    said = ", ".join(f"{text} for dim {k}" for k, text in enumerate(written))
+    kept = ", ".join(
+        f"dim {k} is {' x '.join(called.get(d, str(given[d])) for d in sorted(dims))}"
+        for k, dims in enumerate(placed)
+        if dims
+    )
+    message = (
+        f"{op_text(call)} {at_line(call)} makes {format_shape(call.output)} from {tensor} "
+        f"{format_shape(call.inputs[0])}, whose dims this function names "
+        f"{', '.join(sorted(names, key=names.__getitem__))}: its sizes say {said}, but a view keeps memory "
+        f"order, where {kept}; the sizes fit only because they are equal"
+    )
+    hint = f"use {tensor}.permute({', '.join(map(str, order))}).reshape({', '.join(written)})"
+    return finding("ST012", call, message, hint)
+
+
 @register(
     "ST012",
     "view-cuts-across-axes",
@@ -127,5 +184,7 @@ def check_view_cuts_axes(trace: Trace) -> Iterator[Finding]:
     flow = analyze(trace.calls)
     for call in view_calls(trace):
         found = _check(flow, trace, call)
+        if found is None and not regroup(flow.input_lineage(call, 0), call.output.shape, "check").mixed:  # type: ignore[union-attr]
+            found = _named(flow, call)
         if found is not None:
             yield found
