@@ -179,3 +179,34 @@ def test_a_lone_batch_of_one_is_told_by_the_layer_that_defines_n():
             return self.conv(x).squeeze()
 
     assert [f for f in traced((Unbatched(), (torch.randn(3, 8, 8),))).findings if f.code == "ST014"] == []
+
+
+def test_names_given_to_a_tensors_dims_raise_nothing_where_the_view_agrees_or_the_name_moved():
+    """The names of ``B, C, H, W = f.shape`` make ST012 only when a view of that same
+    tensor puts other axes where the names say: a view that agrees, a view of a
+    tensor the name no longer holds (reassigned after the unpacking), and a size
+    the unpacking did not name (``-1``, an attribute) are no finding."""
+    import torch
+    from torch import nn
+
+    from tests.check_support import traced
+
+    class Agrees(nn.Module):
+        def forward(self, f):
+            B, C, H, W = f.shape
+            return f.view(B, C, H * W).transpose(1, 2).reshape(B, H * W, C) + f.reshape(B, -1)[:, :1].unsqueeze(-1)
+
+    class Moved(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.h = 4
+
+        def forward(self, f):
+            B, C, H, W = f.shape
+            f = f.permute(0, 2, 3, 1)  # (B, H, W, C): the names now lie about positions
+            tokens = f.reshape(B, H * W, C)
+            return tokens.view(B, self.h // 2, H * W // (self.h // 2), C)
+
+    assert traced((Agrees(), (torch.randn(2, 16, 4, 4),))).findings == []  # C == H * W
+    # C == H == W: the permuted tensor's sizes fit the stale names, its axes do not
+    assert traced((Moved(), (torch.randn(3, 2, 2, 2),))).findings == []
