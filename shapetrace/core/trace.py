@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from shapetrace.core.finding import Findings
 from shapetrace.core.records import Call
 from shapetrace.core.trace_views import TraceViews
 from shapetrace.errors import ShapetraceError, UnknownCallError
@@ -172,18 +173,20 @@ class Trace(TraceViews):
 
     # ----------------------------------------------------------- analyses
     @property
-    def findings(self) -> list[Finding]:
+    def findings(self) -> Findings:
         """Shape bugs found in this trace (see the findings catalogue), causes first:
         a finding whose call made an input of another's (or ran inside it) comes
-        before it; otherwise by severity, then file and line, then code."""
+        before it; otherwise by severity, then file and line, then code. A list of
+        ``Finding`` that a REPL, ``print``, ``rich.print`` and a notebook show as
+        the report does (``shapetrace.core.finding.Findings``); a new list each time."""
         if self._findings is not None:
-            return list(self._findings)
+            return Findings(self._findings)
         from shapetrace.analyze.checks import run_checks
 
         findings = run_checks(self, ignore=self._ignore)
         if self._live is None:
             self._findings = findings
-        return list(findings)
+        return Findings(findings)
 
 
 def _finding_codes(ignore: Iterable[str]) -> tuple[str, ...]:

@@ -108,6 +108,25 @@ DOCS: dict[str, FindingDoc] = {
         "x = torch.squeeze(self.pool(features))     # (batch, 48, 1, 1)",
         "x = self.pool(features).squeeze((2, 3))    # (batch, 48) for every batch size",
     ),
+    "ST015": FindingDoc(
+        "nn.LSTM takes its state as the pair (h_0, c_0); GRU and RNN take h_0 alone. Given one tensor, an "
+        "LSTM unpacks it along dim 0 and raises an IndexError or a size error that names neither.",
+        "h_0 = torch.zeros(1, x.size(0), hidden)\nout, _ = self.lstm(x, h_0)     # was nn.GRU",
+        "h_0 = c_0 = torch.zeros(1, x.size(0), hidden)\nout, _ = self.lstm(x, (h_0, c_0))",
+    ),
+    "ST016": FindingDoc(
+        "A dense prediction pooled or strided down (1/8 of the input) against a target at full "
+        "resolution: the loss raises, or broadcasts a singleton dim and compares the wrong pixels.",
+        "loss = criterion(model(img), density)       # (2, 1, 16, 16) vs (2, 1, 128, 128)",
+        "density = F.avg_pool2d(density, 8) * 64     # pooled as the model is, the count kept\n"
+        "loss = criterion(model(img), density)",
+    ),
+    "ST020": FindingDoc(
+        "torch.chunk/split of an axis that the world size does not divide gives the ranks pieces of "
+        "different sizes; the next collective (all_gather, all_reduce) hangs, aborts or raises on one rank.",
+        "mine = torch.chunk(x, world, dim=1)[rank]   # x: (2, 7, 16), two ranks: 4 and 3 steps",
+        "x = F.pad(x, (0, 0, 0, (-x.size(1)) % world))   # 7 -> 8 steps\nmine = torch.chunk(x, world, dim=1)[rank]",
+    ),
 }
 
 

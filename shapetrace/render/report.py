@@ -55,15 +55,18 @@ def _isatty(stream: object) -> bool:
         return False
 
 
-def finding_text(finding: Finding) -> Text:
-    """``ST001 batch-first-mismatch: ...``, ``--> file:line``, ``help: ...``."""
-    text = Text.assemble(
-        (finding.code, _SEVERITY_STYLE.get(finding.severity, "bold")),
-        " ",
-        (finding.name, "bold"),
-        ": ",
-        finding.message,
-    )
+def finding_text(finding: Finding, *, severity: bool = False) -> Text:
+    """``ST001 batch-first-mismatch: ...``, ``--> file:line``, ``help: ...``.
+
+    ``severity``: also name it, ``ST001 batch-first-mismatch (error): ...``,
+    for a view where colour may be absent (``repr(t.findings)``); default False.
+    """
+    style = _SEVERITY_STYLE.get(finding.severity, "bold")
+    text = Text.assemble((finding.code, style), " ", (finding.name, "bold"))
+    if severity:
+        text.append(f" ({finding.severity})", style)
+    text.append(": ")
+    text.append(finding.message)
     if finding.location is not None:
         text.append(f"\n --> {format_location(finding.location)}", "blue")
         if finding.location.code:
