@@ -29,6 +29,7 @@ from types import ModuleType
 import shapetrace
 from shapetrace.analyze.checks import Finding, at_least
 from shapetrace.cli import main
+from shapetrace.cli.exit_codes import EXIT_FINDINGS, EXIT_RAISED
 
 CASES = Path(__file__).resolve().parent / "cases"
 ROOT = CASES.parent.parent
@@ -83,6 +84,12 @@ class CaseRun:
     exit_code: int
     trace: shapetrace.Trace
     output: str  # what the command and the script printed
+
+    @property
+    def caught(self) -> bool:
+        """The buggy run failed as it should: exit 1 where PyTorch raised (as ``python``
+        exits), else 3 because a finding reached ``--fail-on``."""
+        return self.exit_code == (EXIT_RAISED if self.trace.error is not None else EXIT_FINDINGS)
 
 
 def _arguments(path: Path, fixed: bool, saved: Path, fail_on: str) -> list[str]:

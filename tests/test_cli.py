@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from shapetrace.cli.app import main
+from shapetrace.cli.exit_codes import EXIT_DIFFERENCES, EXIT_FINDINGS
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTICLE_SHAPES = ["(5, 30)", "(5, 30, 1)", "(5, 30, 64)", "(150, 64)", "(150, 1)", "(5, 1)"]
@@ -221,12 +222,13 @@ def test_diff_shows_changed_calls_and_exits_1(tmp_path):
     same = run_command("diff", str(before), str(before))
     assert same.returncode == 0 and "no differences" in same.stdout
     changed = run_command("diff", str(before), str(after))
-    assert changed.returncode == 1
-    # the first Linear and the ReLU output (3, 16) now; the last Linear takes it in
+    assert changed.returncode == EXIT_DIFFERENCES
+    # the first Linear and the ReLU output (3, 16) now; the last Linear takes it in (its output is the same)
     assert "3 calls differ" in changed.stdout
-    assert "(3, 8)" in changed.stdout and "(3, 16)" in changed.stdout
-    lines = [line for line in changed.stdout.splitlines() if line.startswith(("0 ", "1 ", "2 "))]
-    assert [line.split()[:2] for line in lines] == [["0", "shape"], ["1", "shape"], ["2", "shape"]]
+    rows = [line.split()[:4] for line in changed.stdout.splitlines()[3:]]
+    assert rows == [["0", "out", "(3,", "*8*)"], ["1", "in", "(3,", "*8*)"], ["out", "(3,", "*8*)", "(3,"],
+                    ["2", "in", "(3,", "*8*)"]]
+    assert "(3, *16*)" in changed.stdout and "(3, 2)" not in changed.stdout
 
 
 def test_several_formats_with_an_output_stem(tmp_path):
@@ -258,7 +260,7 @@ def test_short_last_batch_is_recorded_and_its_crash_reported(tmp_path):
     assert [r["inputs"][0]["shape"] for r in roots] == [[5, 30], [3, 30]]
 
 
-def test_fail_on_exits_1_only_when_findings_reach_it(tmp_path):
+def test_fail_on_exits_3_only_when_findings_reach_it(tmp_path):
     from shapetrace.analyze.checks import REGISTRY, load_detectors
 
     load_detectors()
@@ -271,7 +273,7 @@ def test_fail_on_exits_1_only_when_findings_reach_it(tmp_path):
         "loss = torch.nn.MSELoss()(pred, torch.zeros(4))\n"
     ))
     assert main(["run", str(script), "--fail-on", "never"]) == 0
-    assert main(["run", str(script), "--fail-on", "warning"]) == 1
+    assert main(["run", str(script), "--fail-on", "warning"]) == EXIT_FINDINGS
     assert main(["run", str(script), "--fail-on", "warning", "--ignore", "ST005"]) == 0
 
 

@@ -17,6 +17,7 @@ from rich.cells import cell_len
 from rich.console import Console
 
 from shapetrace.cli.app import main
+from shapetrace.cli.exit_codes import EXIT_FINDINGS
 from shapetrace.core.text import format_location
 from shapetrace.record.script import run_script
 from shapetrace.render.report import make_console, report
@@ -54,14 +55,14 @@ def marker_script(tmp_path: Path) -> tuple[Path, Path]:
 
 # ------------------------------------------------------------- 1. --no-ops
 def test_no_ops_hides_op_rows_but_keeps_the_diagnosis(tmp_path, capsys):
-    assert main(["run", ST001, "--no-ops", "--fail-on", "warning"]) == 1
+    assert main(["run", ST001, "--no-ops", "--fail-on", "warning"]) == EXIT_FINDINGS
     out = capsys.readouterr().out
     assert "ST001 batch-first-mismatch" in out and "help:" in out
     table = out.split("ST001 batch-first-mismatch")[0]
     assert "lstm: LSTM" in table
     assert "[:, -1, :]" not in table  # the op row is hidden, its finding is not
     saved = tmp_path / "t.json"
-    assert main(["run", ST001, "--no-ops", "--fail-on", "warning", "-o", str(saved)]) == 1
+    assert main(["run", ST001, "--no-ops", "--fail-on", "warning", "-o", str(saved)]) == EXIT_FINDINGS
     assert any(call["kind"] == "op" for call in json.loads(saved.read_text())["calls"])
 
 
@@ -333,7 +334,7 @@ def test_help_has_examples_and_exit_codes_and_version_names_torch_and_python(cap
         main(["--help"])
     out = capsys.readouterr().out
     assert "shapetrace run train.py -- --epochs 2" in out and "exit codes:" in out
-    assert "the traced code raised (as python exits 1" in out
+    assert "the traced script or model raised (as python exits 1" in out
     with pytest.raises(SystemExit):
         main(["--version"])
     version = capsys.readouterr().out
@@ -345,7 +346,7 @@ def test_exit_codes_for_findings_a_raising_script_and_its_own_exit(tmp_path):
     raising.write_text("import torch\ntorch.nn.Linear(4, 2)(torch.randn(3, 5))\n")
     exiting = tmp_path / "exits.py"
     exiting.write_text("import sys, torch\ntorch.nn.Linear(4, 2)(torch.randn(3, 4))\nsys.exit(7)\n")
-    assert command("run", ST001, "--fail-on", "warning").returncode == 1
+    assert command("run", ST001, "--fail-on", "warning").returncode == EXIT_FINDINGS
     raised = command("run", str(raising))
     assert raised.returncode == 1 and "Traceback" in raised.stderr  # as python exits
     assert command("run", str(exiting)).returncode == 7
@@ -435,7 +436,7 @@ def test_pyproject_config_sets_fail_on_ignore_max_calls_and_format(tmp_path, mon
     (tmp_path / "pyproject.toml").write_text(
         '[project]\nname = "x"\n\n[tool.shapetrace]\nfail-on = "warning"\nformat = "json"\nmax-calls = 1\n')
     monkeypatch.chdir(tmp_path)
-    assert main(["run", str(script)]) == 1  # fail-on from the file
+    assert main(["run", str(script)]) == EXIT_FINDINGS  # fail-on from the file
     document = json.loads(capsys.readouterr().out)  # format from the file
     assert [f["code"] for f in document["findings"]] == ["ST001"]
     assert main(["run", str(script), "--fail-on", "never", "--format", "table"]) == 0  # the command line wins

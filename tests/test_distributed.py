@@ -25,6 +25,7 @@ from torch import nn
 import shapetrace
 from shapetrace.analyze.rank_diff import first_divergence
 from shapetrace.cli.app import main
+from shapetrace.cli.exit_codes import EXIT_DIFFERENCES
 from shapetrace.record.distributed import RankInfo, rank_info
 from tests.check_support import codes
 
@@ -247,7 +248,7 @@ def test_ddp_trace_names_the_users_modules_and_changes_nothing():
 def test_diff_of_rank_traces(tmp_path, capsys):
     for trace in rank_traces(torch.randn(2, 7, 16)):
         (tmp_path / f"trace.rank{trace.meta['rank']}.json").write_text(trace.to_json())
-    assert main(["diff", str(tmp_path / "trace.rank*.json")]) == 1
+    assert main(["diff", str(tmp_path / "trace.rank*.json")]) == EXIT_DIFFERENCES
     out = capsys.readouterr().out
     assert "first divergence across ranks: torch.chunk at " in out and "rank 1 (2, 3, 16)" in out
     assert main(["diff", str(tmp_path / "nothing*.json")]) == 2

@@ -15,6 +15,7 @@ import torch
 
 import shapetrace
 from shapetrace.cli.app import main
+from shapetrace.cli.exit_codes import EXIT_DIFFERENCES
 from tests.render_support import REPO, assert_golden
 
 pytestmark = pytest.mark.slow
@@ -52,5 +53,5 @@ def test_diff_table(tmp_path, capsys):
             model(torch.randn(5, 30))
         paths.append(tmp_path / name)
         paths[-1].write_text(t.to_json())
-    assert main(["diff", *map(str, paths)]) == 1  # they differ
+    assert main(["diff", *map(str, paths)]) == EXIT_DIFFERENCES  # they differ
     assert_golden("diff_hidden_64_to_32.txt", capsys.readouterr().out)

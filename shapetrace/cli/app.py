@@ -78,7 +78,8 @@ def _split_script_args(argv: list[str]) -> tuple[list[str], list[str]]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command; return its exit code (0 ok, 1 findings or differences, 2 usage error)."""
+    """Run the command; return its exit code (``shapetrace.cli.exit_codes``: 0 ok, 1 the traced
+    code raised, 2 usage error, 3 findings, 4 differences, or the script's own)."""
     ours, script_args = _split_script_args(list(sys.argv[1:] if argv is None else argv))
     parser = build_parser()
     try:

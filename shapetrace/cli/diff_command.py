@@ -20,9 +20,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     diff = commands.add_parser(
         "diff",
         formatter_class=RichHelpFormatter,
-        help="compare two saved traces (exit 1 when they differ)",
+        help="compare two saved traces (exit 4 when they differ)",
         description="Show the calls whose shapes, dtypes or devices differ between "
-        "two traces, e.g. before and after a refactor. Exit 1 when any do.",
+        "two traces, e.g. before and after a refactor. Exit 4 when any do.",
     )
     diff.add_argument("before", metavar="A.json")
     diff.add_argument(

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from rich.text import Text
 
 from shapetrace.analyze.rank_diff import first_divergence
-from shapetrace.cli.exit_codes import EXIT_FINDINGS, EXIT_OK
+from shapetrace.cli.exit_codes import EXIT_DIFFERENCES, EXIT_OK
 from shapetrace.core.trace import Trace
 from shapetrace.errors import ShapetraceError
 from shapetrace.render.report import finding_text, make_console
@@ -36,7 +36,7 @@ def are_ranks(traces: Sequence[Trace]) -> bool:
 
 
 def compare_ranks(traces: Sequence[Trace], paths: Sequence[str]) -> int:
-    """Print the first divergence across ranks (exit 1) or that they agree (exit 0)."""
+    """Print the first divergence across ranks (exit 4, ``EXIT_DIFFERENCES``) or that they agree (exit 0)."""
     ordered = sorted(zip(traces, paths), key=lambda pair: pair[0].meta["rank"])
     console = make_console()
     names = ", ".join(f"rank {t.meta['rank']} ({os.path.basename(p)})" for t, p in ordered)
@@ -51,4 +51,4 @@ def compare_ranks(traces: Sequence[Trace], paths: Sequence[str]) -> int:
     for found in findings.values():
         console.print(Text(""))
         console.print(finding_text(found))
-    return EXIT_FINDINGS
+    return EXIT_DIFFERENCES

@@ -61,6 +61,8 @@ def load_config(path: Path | None) -> dict[str, Any]:
             raise ShapetraceError(f"{path}: [tool.shapetrace] {key} should be a {kind.__name__}, got {value!r}")
     if table.get("fail-on", "never") not in FAIL_ON:
         raise ShapetraceError(f"{path}: [tool.shapetrace] fail-on should be one of {', '.join(FAIL_ON)}")
+    if table.get("max-calls", 1) < 1:
+        raise ShapetraceError(f"{path}: [tool.shapetrace] max-calls should be at least 1, got {table['max-calls']}")
     if not all(isinstance(code, str) for code in table.get("ignore", [])):
         raise ShapetraceError(f'{path}: [tool.shapetrace] ignore should be a list of codes such as "ST006"')
     return dict(table)

@@ -1,4 +1,10 @@
-"""The table of ``shapetrace diff``."""
+"""The table of ``shapetrace diff``: one row per changed input or output.
+
+Each row names the tensor (``in``, ``out``, ``out h_n``...) and shows only
+what changed: the shape when it changed, with the changed dims marked
+``*64*`` (bold in colour; the asterisks stay where colour is off, as under
+``NO_COLOR`` or in a file), the dtype, device or layout when they changed.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +15,14 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from shapetrace.analyze.trace_diff import CallChange
+from shapetrace.analyze.trace_diff import CallChange, TensorChange
 from shapetrace.core.records import Call
-from shapetrace.core.tensor_meta import dtype_name
-from shapetrace.core.text import format_location, format_op, format_shape
+from shapetrace.core.tensor_meta import TensorMeta, dtype_name
+from shapetrace.core.text import format_location, format_op
+
+MARK = "*"  # around a changed dim: *64*
+_CHANGED = "bold yellow"
+_ABSENT = "—"
 
 
 def _label(call: Call) -> str:
@@ -23,37 +33,72 @@ def _label(call: Call) -> str:
     return f"{name} #{call.index + 1}" if call.index else name
 
 
-def _tensors(call: Call | None) -> str:
-    if call is None:
-        return "—"
-    return "\n".join(f"{format_shape(m)} {dtype_name(m.dtype)} {m.device}" for m in call.outputs) or "(no tensor)"
+def marked_shape(shape: Sequence[int], dims: Sequence[int]) -> Text:
+    """``(5, 30, *64*)``: the dims at ``dims`` marked and styled."""
+    text = Text("(")
+    for position, size in enumerate(shape):
+        if position:
+            text.append(", ")
+        if position in dims:
+            text.append(f"{MARK}{size}{MARK}", _CHANGED)
+        else:
+            text.append(str(size))
+    text.append(",)" if len(shape) == 1 else ")")
+    return text
+
+
+def tensor_cell(meta: TensorMeta | None, change: TensorChange) -> Text:
+    """One side of a changed tensor: only the fields in ``change.fields``
+    (all of them for a tensor the other side lacks)."""
+    if meta is None:
+        return Text(_ABSENT, style="dim")
+    whole = change.fields in (("added",), ("removed",))
+    parts: list[Text] = []
+    if whole or "shape" in change.fields:
+        parts.append(marked_shape(meta.shape, change.dims))
+    if whole or "dtype" in change.fields:
+        parts.append(Text(dtype_name(meta.dtype), "" if whole else _CHANGED))
+    if whole or "device" in change.fields:
+        parts.append(Text(str(meta.device), "" if whole else _CHANGED))
+    if "layout" in change.fields or (whole and meta.layout != "strided"):
+        parts.append(Text(meta.layout, "" if whole else _CHANGED))
+    return Text(" ").join(parts)
+
+
+def _side(change: TensorChange) -> str:
+    return f"{change.side} {change.name}".strip()
 
 
 def diff_report(changes: Sequence[CallChange], before_name: str, after_name: str) -> RenderableType:
+    """The title line and the table of ``changes`` (from ``diff_traces``), or one line when there are none."""
     if not changes:
         return Text(
             f"no differences in shapes, dtypes or devices between {before_name} and {after_name}", style="green"
         )
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     table.add_column("Call", no_wrap=True)
-    table.add_column("Changed", style="bold yellow", no_wrap=True)
-    for name in (before_name, after_name):
-        cells = [_tensors(change.before if name == before_name else change.after) for change in changes]
-        widest = max(len(line) for cell in cells for line in cell.split("\n"))
-        table.add_column(f"Outputs in {name}", overflow="fold", min_width=widest)
+    table.add_column("In/Out", no_wrap=True)
+    for name, pick in ((before_name, "before"), (after_name, "after")):
+        cells = [tensor_cell(getattr(t, pick), t) for change in changes for t in change.tensors]
+        widest = max((cell.cell_len for cell in cells), default=0)
+        table.add_column(name, overflow="fold", min_width=min(widest, 40))
     table.add_column("Line", style="dim", overflow="fold")  # a long path wraps, never cut
     for change in changes:
         call = change.after or change.before
         assert call is not None
-        table.add_row(
-            _label(call),
-            ", ".join(change.what),
-            _tensors(change.before),
-            _tensors(change.after),
-            format_location(call.location),
-        )
+        label = _label(call) + ("" if change.before and change.after else f" ({change.what[0]})")
+        place = format_location(call.location)
+        rows = change.tensors or (TensorChange("out", "", None, None, change.what),)
+        for number, tensor in enumerate(rows):
+            table.add_row(
+                label if number == 0 else "",
+                _side(tensor) if change.tensors else "",
+                tensor_cell(tensor.before, tensor),
+                tensor_cell(tensor.after, tensor),
+                place if number == 0 else "",
+            )
     title = Text(
-        f"{len(changes)} call{'s' * (len(changes) != 1)} differ between {before_name} and {after_name}",
+        f"{len(changes)} call{'s differ' if len(changes) != 1 else ' differs'} between {before_name} and {after_name}",
         style="bold red",
     )
     return Group(title, table)

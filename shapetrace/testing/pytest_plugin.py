@@ -9,6 +9,11 @@
 - ``--shapetrace``: a failing test that used the fixture gets each trace's
   table and findings as a report section.
 - ``assert`` on shapes or TensorMetas explains which dims differ.
+- ``[tool.shapetrace]`` of the rootdir's ``pyproject.toml``: the fixture
+  applies ``ignore``, ``max-calls`` (passes recorded per model, as the
+  command records a script) and ``fail-on`` (a test whose traces have a
+  finding that reaches it fails, listing the findings); ``format`` is the
+  command's alone.
 
 This module must not import torch at pytest start-up: everything heavy is
 imported inside the fixtures and hooks that need it.
@@ -36,6 +41,8 @@ _WRITTEN = pytest.StashKey[list[Path]]()  # per config: snapshot files written t
 _OUTCOMES = pytest.StashKey[dict[Path, str]]()  # per config: snapshot file -> passed / failed / written
 _RUN = pytest.StashKey[dict[Path, dict[str, bool]]]()  # per config: test file -> {snapshot stem: test passed}
 _PARTIAL = pytest.StashKey[set[Path]]()  # per config: test files of which some tests did not run
+_CONFIG = pytest.StashKey[dict[str, Any]]()  # per config: [tool.shapetrace] of the rootdir's pyproject.toml
+_FAIL_ON = pytest.StashKey[list[tuple["Trace", str]]]()  # per test item: (trace, the fail-on it is judged by)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -104,9 +111,18 @@ class ShapetraceFixture:
     test; with ``pytest --shapetrace`` a failing test's report shows each trace.
     """
 
-    def __init__(self, traces: list[Trace], project_ignore: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        traces: list[Trace],
+        project_ignore: tuple[str, ...] = (),
+        *,
+        project: dict[str, Any] | None = None,
+        judged: list[tuple[Trace, str]] | None = None,
+    ) -> None:
         self.traces = traces
-        self.project_ignore = project_ignore
+        self.project = dict(project or {})  # [tool.shapetrace]
+        self.project_ignore = tuple(project_ignore) or tuple(self.project.get("ignore", ()))
+        self.judged = judged if judged is not None else []
         self._blocks: list[_FixtureBlock] = []
 
     def __getattr__(self, name: str) -> Any:
@@ -123,7 +139,13 @@ class ShapetraceFixture:
             raise AttributeError(f"the shapetrace fixture (and module) has no attribute {name!r}") from None
 
     def __call__(
-        self, model: Any = None, *, ops: bool | Literal["all"] = True, ignore: Iterable[str] = ()
+        self,
+        model: Any = None,
+        *,
+        ops: bool | Literal["all"] = True,
+        ignore: Iterable[str] = (),
+        fail_on: str | None = None,
+        max_calls: int | None = None,
     ) -> _FixtureBlock:
         """A context manager that records like ``shapetrace.trace(model, ops=ops, ignore=ignore)``.
 
@@ -136,7 +158,15 @@ class ShapetraceFixture:
             model: the ``nn.Module`` to trace; default None, every module that runs.
             ops: which tensor ops to record: True (the user's code; the
                 default), ``"all"`` (inside PyTorch's modules too), False (none).
-            ignore: finding codes to silence (``["ST006"]`` or ``"ST006,ST003"``); default none.
+            ignore: finding codes to silence (``["ST006"]`` or ``"ST006,ST003"``),
+                added to ``ignore`` of ``[tool.shapetrace]``; default none.
+            fail_on: ``"error"``, ``"warning"`` or ``"never"``: the test fails
+                when a finding of this trace reaches it; default None, ``fail-on``
+                of ``[tool.shapetrace]``, else never.
+            max_calls: record the first pass of each input shape of each
+                top-level model, at most this many per model (as ``shapetrace
+                run`` records a script); default None, ``max-calls`` of
+                ``[tool.shapetrace]``, else every pass.
 
         Returns:
             A context manager whose ``__enter__`` returns the :class:`~shapetrace.Trace`.
@@ -144,14 +174,33 @@ class ShapetraceFixture:
         Raises:
             ShapetraceError: a bad argument (named in the message).
         """
-        from shapetrace.record.tracing import trace
+        from shapetrace.core.options import check_choice, check_int
+        from shapetrace.record.script import FirstPassFilter
+        from shapetrace.record.tracing import _TraceBlock, trace
 
         if self.project_ignore:  # [tool.shapetrace] ignore, then the test's own
             own = ignore.split(",") if isinstance(ignore, str) else list(ignore)
             ignore = [*self.project_ignore, *own]
-        block = _FixtureBlock(trace(model, ops=ops, ignore=ignore), self.traces)
-        self._blocks.append(block)
-        return block
+        fail_on = check_choice(
+            "shapetrace fixture",
+            "fail_on",
+            fail_on or self.project.get("fail-on", "never"),
+            ("error", "warning", "never"),
+        )
+        if max_calls is None:
+            max_calls = self.project.get("max-calls")
+        if max_calls is None:
+            block = trace(model, ops=ops, ignore=ignore)
+        else:
+            check_int("shapetrace fixture", "max_calls", max_calls, minimum=1)
+            first_passes = FirstPassFilter(max_calls)
+            block = _TraceBlock(model, ops, ignore, root_filter=first_passes)
+            block.trace._meta["passes"] = first_passes.passes  # as run_script keeps them
+        fixture_block = _FixtureBlock(block, self.traces)
+        if fail_on != "never":
+            self.judged.append((block.trace, fail_on))
+        self._blocks.append(fixture_block)
+        return fixture_block
 
     def close(self) -> None:
         """Close blocks the test entered and never left (hooks must not leak)."""
@@ -163,7 +212,11 @@ class ShapetraceFixture:
 @pytest.fixture
 def shapetrace(request: pytest.FixtureRequest) -> Generator[ShapetraceFixture, None, None]:
     """``with shapetrace(model) as t:`` traces like ``shapetrace.trace`` and cleans up after the test."""
-    tracer = ShapetraceFixture(request.node.stash.setdefault(_TRACES, []), _project_ignore(request.config))
+    tracer = ShapetraceFixture(
+        request.node.stash.setdefault(_TRACES, []),
+        project=_project_config(request.config),
+        judged=request.node.stash.setdefault(_FAIL_ON, []),
+    )
     request.config.stash[_TRACING_TEST] = True
     try:
         yield tracer
@@ -172,12 +225,36 @@ def shapetrace(request: pytest.FixtureRequest) -> Generator[ShapetraceFixture, N
         tracer.close()
 
 
+def _project_config(config: pytest.Config) -> dict[str, Any]:
+    """``[tool.shapetrace]`` in the pyproject.toml of pytest's rootdir, read once per run."""
+    if _CONFIG not in config.stash:
+        from shapetrace.core.project_config import load_config
+
+        path = config.rootpath / "pyproject.toml"
+        config.stash[_CONFIG] = load_config(path if path.is_file() else None)
+    return config.stash[_CONFIG]
+
+
 def _project_ignore(config: pytest.Config) -> tuple[str, ...]:
     """The ``ignore`` codes of ``[tool.shapetrace]`` in the pyproject.toml of pytest's rootdir."""
-    from shapetrace.core.project_config import load_config
+    return tuple(_project_config(config).get("ignore", ()))
 
-    path = config.rootpath / "pyproject.toml"
-    return tuple(load_config(path if path.is_file() else None).get("ignore", ()))
+
+def _check_fail_on(item: pytest.Item) -> None:
+    """Fail a test whose traces have a finding that reaches their ``fail-on``, listing them as the report does."""
+    from shapetrace.analyze.checks import at_least
+    from shapetrace.core.finding import Findings
+
+    failing = []
+    for trace, fail_on in item.stash.get(_FAIL_ON, []):
+        failing += at_least(trace.findings, fail_on)  # type: ignore[arg-type]
+    if failing:
+        levels = sorted({fail_on for _, fail_on in item.stash[_FAIL_ON]})
+        pytest.fail(
+            f"shapetrace: findings reached fail-on = {' / '.join(levels)} (the fixture's fail_on, or "
+            f"[tool.shapetrace] in pyproject.toml):\n{Findings(failing)!r}",
+            pytrace=False,
+        )
 
 
 # --------------------------------------------------------------- snapshots
@@ -195,6 +272,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, Any]:
     )
     with bound_to(target):
         result = yield
+    _check_fail_on(item)
     item.config.stash[_RUN].setdefault(item.path, {})[stem] = True  # reached its end without raising
     return result
 
