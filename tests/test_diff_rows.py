@@ -133,3 +133,15 @@ def test_the_marks_survive_no_color_and_colour_makes_them_bold(tmp_path):
                           timeout=300, env=env)
     assert done.returncode == EXIT_DIFFERENCES
     assert "\x1b[" not in done.stdout and "(3, *8*)" in done.stdout and "(3, *16*)" in done.stdout
+
+
+@pytest.mark.parametrize("width", [60, 80])
+def test_a_narrow_terminal_wraps_and_never_cuts_a_line_number(width):
+    console = Console(file=io.StringIO(), width=width, color_system=None)
+    console.print(diff_report(diff_traces(rnn("LSTM", 4), rnn("LSTM", 6)), "a", "b"))
+    lines = console.file.getvalue().splitlines()
+    assert max(len(line) for line in lines) <= width
+    column = lines[1].index("Line")
+    assert "".join(line[column:].strip() for line in lines[3:]) == LINE  # folded, every character kept
+    cells = "".join("".join(line[:column].split()) for line in lines[3:])
+    assert cells.count("*4*") == cells.count("*6*") == 3 and "h_n" in cells and "c_n" in cells

@@ -76,13 +76,13 @@ def diff_report(changes: Sequence[CallChange], before_name: str, after_name: str
             f"no differences in shapes, dtypes or devices between {before_name} and {after_name}", style="green"
         )
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    table.add_column("Call", no_wrap=True)
-    table.add_column("In/Out", no_wrap=True)
-    for name, pick in ((before_name, "before"), (after_name, "after")):
-        cells = [tensor_cell(getattr(t, pick), t) for change in changes for t in change.tensors]
-        widest = max((cell.cell_len for cell in cells), default=0)
-        table.add_column(name, overflow="fold", min_width=min(widest, 40))
-    table.add_column("Line", style="dim", overflow="fold")  # a long path wraps, never cut
+    # On a narrow terminal the call's name and the path wrap, never cut (a
+    # cropped row would lose the line number); a shape wraps between dims.
+    table.add_column("Call", overflow="fold")
+    table.add_column("In/Out")
+    for name in (before_name, after_name):
+        table.add_column(name)
+    table.add_column("Line", style="dim", overflow="fold", min_width=8)
     for change in changes:
         call = change.after or change.before
         assert call is not None
