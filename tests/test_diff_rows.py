@@ -19,6 +19,7 @@ from torch import nn
 
 import shapetrace
 from shapetrace.analyze.trace_diff import changed_dims, diff_traces
+from shapetrace.cli.app import main
 from shapetrace.cli.exit_codes import EXIT_DIFFERENCES
 from shapetrace.render.diff_table import diff_report
 
@@ -118,7 +119,7 @@ def test_added_and_removed_calls_and_a_changed_rank():
     assert rows(flat, kept)[0][1:4] == ["out", "(*6*,)", "(*2*, *3*)"]  # one dim became two: all marked
 
 
-def test_the_marks_survive_no_color_and_colour_makes_them_bold(tmp_path):
+def test_the_marks_survive_no_color_and_colour_makes_them_bold(tmp_path, capsys):
     paths = []
     for hidden in (8, 16):
         path = tmp_path / f"h{hidden}.json"
@@ -127,6 +128,11 @@ def test_the_marks_survive_no_color_and_colour_makes_them_bold(tmp_path):
     console = Console(file=io.StringIO(), width=120, force_terminal=True, color_system="standard")
     console.print(diff_report(diff_traces(mlp(8), mlp(16)), "a", "b"))
     assert "(3, \x1b[1;33m*8*\x1b[0m)" in console.file.getvalue()  # bold yellow, marks inside
+    assert main(["diff", *paths, "--color", "always"]) == EXIT_DIFFERENCES
+    assert "(3, \x1b[1;33m*8*\x1b[0m)" in capsys.readouterr().out
+    assert main(["diff", *paths, "--color", "never"]) == EXIT_DIFFERENCES
+    out = capsys.readouterr().out
+    assert "\x1b[" not in out and "(3, *8*)" in out
     env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"}
     env.pop("FORCE_COLOR", None)
     done = subprocess.run([sys.executable, "-m", "shapetrace", "diff", *paths], capture_output=True, text=True,

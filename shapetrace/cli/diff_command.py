@@ -32,6 +32,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help="or the traces of a torchrun's ranks (trace.rank0.json trace.rank1.json, or "
         "'trace.rank*.json'): the first call whose shapes differ across ranks",
     )
+    diff.add_argument(
+        "--color",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="colour the changed dims (default: auto: a terminal, unless NO_COLOR is set; FORCE_COLOR forces it)",
+    )
 
 
 def execute(options: argparse.Namespace) -> int:
@@ -49,5 +55,6 @@ def execute(options: argparse.Namespace) -> int:
     names = os.path.basename(options.before), os.path.basename(options.after)
     if names[0] == names[1]:
         names = options.before, options.after
-    make_console().print(diff_report(changes, *names))
+    color = {"auto": None, "always": True, "never": False}[options.color]
+    make_console(color=color).print(diff_report(changes, *names))
     return EXIT_DIFFERENCES if changes else EXIT_OK
