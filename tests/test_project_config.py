@@ -126,3 +126,18 @@ def test_without_config_the_fixture_records_every_pass_and_fails_nothing(pyteste
     out = result.stdout.str()
     assert "FAILED test_model.py::test_ignored" in out and "test_finding " not in out.split("short test summary")[1]
     assert "recorded [8, 8, 5, 3, 2] [8, 5, 3]" in out
+
+
+def test_with_fail_on_set_a_test_without_the_fixture_never_imports_torch(pytester):
+    pytester.makepyprojecttoml('[tool.shapetrace]\nfail-on = "warning"\nmax-calls = 2\n')
+    pytester.makepyfile(test_plain="""
+        import sys
+
+        def test_plain():
+            assert 1 + 1 == 2
+
+        def test_after():
+            assert "torch" not in sys.modules, "the plugin imported torch"
+    """)
+    result = pytester.runpytest_subprocess("-p", "no:hypothesispytest", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
