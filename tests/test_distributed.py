@@ -302,7 +302,7 @@ def test_dist_check_stops_every_rank_at_the_first_divergence(name, tmp_path, cap
         assert (tmp_path / f"trace.rank{rank}.txt").read_text().startswith(f"[rank {rank}] shapetrace")
     assert re.search(rf"^first divergence across ranks: {pattern}$", run.stdout, re.MULTILINE), run.stdout
     capsys.readouterr()
-    assert main(["diff", str(tmp_path / "trace.rank*.json")]) == 1  # offline: the same place
+    assert main(["diff", str(tmp_path / "trace.rank*.json")]) == EXIT_DIFFERENCES  # offline: the same place
     assert re.search(rf"^first divergence across ranks: {pattern}$", capsys.readouterr().out, re.MULTILINE)
 
 
@@ -337,7 +337,7 @@ def test_without_the_check_an_aborted_rank_still_leaves_its_trace(tmp_path, caps
     for trace in traces:  # each written before the collective ran
         assert [c.type for c in trace.calls if c.kind == "op"][-1] == "dist.all_gather"
         assert "ST020" in codes(trace)
-    assert main(["diff", str(tmp_path / "trace.rank0.json"), str(tmp_path / "trace.rank1.json")]) == 1
+    assert main(["diff", str(tmp_path / "trace.rank0.json"), str(tmp_path / "trace.rank1.json")]) == EXIT_DIFFERENCES
     assert re.search(rf"^first divergence across ranks: {scenario_pattern('uneven_chunk')}$",
                      capsys.readouterr().out, re.MULTILINE)
 
