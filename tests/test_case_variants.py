@@ -26,6 +26,7 @@ import pytest
 
 import shapetrace
 from shapetrace.cli import main
+from shapetrace.cli.exit_codes import EXIT_FINDINGS, EXIT_RAISED
 from tests.case_support import CASES, load_file, model_outputs, serious, traced_module
 from tests.test_cases_axes import _expression, _same, _span
 
@@ -95,7 +96,9 @@ def test_buggy_variant_is_found_on_its_culprit_line(name):
     t = traced_module(module(name))
     assert on_culprit(t.findings, name), [(f.code, f.location.lineno, f.message) for f in t.findings]
     code, trace, output = run(name)
-    assert code == 1 and on_culprit(trace.findings, name), output
+    # exit 1 where PyTorch raised (as python exits), else 3: a finding reached --fail-on
+    assert code == (EXIT_RAISED if trace.error is not None else EXIT_FINDINGS), (code, output)
+    assert on_culprit(trace.findings, name), output
 
 
 @pytest.mark.parametrize("name", NAMES)
