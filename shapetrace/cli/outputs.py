@@ -38,12 +38,15 @@ def _table(trace: Trace, path: str | None, view: View) -> None:
 
 
 def _json(trace: Trace, path: str | None, view: View) -> None:
-    """The trace, plus its ``findings`` as data (``shapetrace.load`` reads the trace
-    and checks it again, so the key is for other programs)."""
+    """The trace, plus its ``findings`` and the report's ``sections`` as data
+    (``shapetrace.load`` reads the trace and checks it again, so these keys are
+    for other programs)."""
     from shapetrace.render.findings_data import finding_dict
+    from shapetrace.render.sections import sections_data
 
     document = json.loads(trace.to_json())
     document["findings"] = [finding_dict(finding) for finding in trace.findings]
+    document["sections"] = sections_data(trace)
     _write_text(json.dumps(document, indent=1), path)
 
 

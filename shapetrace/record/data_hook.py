@@ -28,7 +28,7 @@ import dataclasses
 import sys
 import weakref
 from collections.abc import Callable, Sequence
-from types import TracebackType
+from types import FrameType, TracebackType
 from typing import Any
 
 from torch.utils.data import DataLoader, DistributedSampler, IterableDataset, default_collate, get_worker_info
@@ -102,6 +102,34 @@ class LoaderFacts:
             "drop_last": self.drop_last,
             "default_collate": self.default_collate,
         }
+
+
+def in_data_loader(limit: int = 200) -> bool:
+    """Whether the caller runs inside a DataLoader's fetch (``dataset[i]``, the
+    iterable dataset's ``next``, ``collate_fn``): a module called there is a data
+    transform. Walks the stack (at most ``limit`` frames): for the script runner's
+    first pass of a signature only, never per call."""
+    frame: FrameType | None = sys._getframe(1)
+    for _ in range(limit):
+        if frame is None:
+            return False
+        if frame.f_code.co_filename == _fetch_file():
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _fetch_file() -> str:
+    """The file of PyTorch's fetchers (``FETCH_MODULE``); ``""`` where it has none."""
+    global _FETCH_FILE
+    if _FETCH_FILE is None:
+        fetchers = dataset_fetchers()  # the module's file: its fetch may be patched (DataWatch)
+        module = sys.modules.get(fetchers[0].__module__) if fetchers is not None else None
+        _FETCH_FILE = getattr(module, "__file__", None) or ""
+    return _FETCH_FILE
+
+
+_FETCH_FILE: str | None = None
 
 
 class DataWatch:

@@ -20,6 +20,7 @@ from torch import nn
 from shapetrace.core.tensor_meta import collect_metas
 from shapetrace.core.trace import Trace
 from shapetrace.errors import CollectiveMismatchError, ShapetraceError
+from shapetrace.record.data_hook import in_data_loader
 from shapetrace.record.distributed import DistSession, rank_info
 from shapetrace.record.recorder import OpsSetting, error_text
 from shapetrace.record.tracing import _TraceBlock
@@ -38,6 +39,9 @@ class FirstPassFilter:
         # calls of the same signature (``3`` for the full batches of an epoch
         # of 100 samples in batches of 32), in the order they were recorded.
         self.passes: list[int] = []
+        # Whether each recorded call ran inside a DataLoader's fetch (a data
+        # transform that is an nn.Module, like torchvision's Normalize), same order.
+        self.in_loader: list[bool] = []
         self._recorded: dict[tuple[int, tuple], int] = {}
 
     def __call__(self, module: nn.Module, args: tuple, kwargs: dict) -> bool:
@@ -51,6 +55,7 @@ class FirstPassFilter:
         seen.add(signature)
         self._recorded[(id(module), signature)] = len(self.passes)
         self.passes.append(1)
+        self.in_loader.append(in_data_loader())
         return True
 
 
@@ -62,11 +67,15 @@ class FirstPassesFilter:
     def __init__(self, max_calls: int = DEFAULT_MAX_CALLS) -> None:
         self.max_calls = max_calls
         self._counts: dict[int, int] = {}
+        self.in_loader: list[bool] = []  # as FirstPassFilter's
 
     def __call__(self, module: nn.Module, args: tuple, kwargs: dict) -> bool:
         count = self._counts.get(id(module), 0)
         self._counts[id(module)] = count + 1
-        return count < self.max_calls
+        if count >= self.max_calls:
+            return False
+        self.in_loader.append(in_data_loader())
+        return True
 
 
 @dataclass
@@ -115,6 +124,8 @@ def run_script(
         # How many passes each recorded top-level call stands for, filled as
         # the script runs (the findings count the batches of an epoch from it).
         block.trace._meta["passes"] = root_filter.passes
+    # Which recorded top-level calls are data transforms (render/sections.py folds them).
+    block.trace._meta["in_loader"] = root_filter.in_loader
     saved_argv, saved_path = sys.argv[:], sys.path[:]
     sys.argv = [path, *argv]
     sys.path.insert(0, os.getcwd() if module else os.path.dirname(os.path.abspath(path)))

@@ -14,6 +14,7 @@ from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
 from shapetrace.core.text import format_location
 from shapetrace.core.trace import Trace
+from shapetrace.render.sections import split_sections
 from shapetrace.render.table import caption_text, trace_table
 
 _SEVERITY_STYLE = {"error": "bold red", "warning": "bold yellow", "info": "bold blue"}
@@ -85,29 +86,32 @@ def findings_block(findings: Iterable[Finding]) -> RenderableType:
 
 
 def title_call(trace: Trace) -> Call | None:
-    """The model a report is about: of the top-level module calls, the one with the
-    most parameters (the first on a tie), not whichever ran first: a script's data
-    transform (torchvision's ``Normalize`` is an ``nn.Module`` called per sample) has none."""
-    best: Call | None = None
-    for call in trace.roots:
-        if call.kind == "module" and (best is None or (call.num_params or 0) > (best.num_params or 0)):
-            best = call
-    return best
+    """The model a report is about: the first pass of the first section's model
+    (``render/sections.py``: the top-level model with the most parameters, not
+    whichever ran first; a script's data transforms, like torchvision's
+    ``Normalize`` called per image in the DataLoader, are never it)."""
+    models = split_sections(trace).models
+    if not models or models[0].model.kind != "module":
+        return None
+    return models[0].model
 
 
 def _others(trace: Trace, title: Call) -> str:
-    """`` (also NHITS, Normalize ×60)``: the other top-level modules, most parameters first."""
-    counts: dict[str, list[int]] = {}
-    for call in trace.roots:
-        if call.kind == "module" and call.type != title.type:
-            seen = counts.setdefault(call.type, [0, 0])
-            seen[0] += 1
-            seen[1] = max(seen[1], call.num_params or 0)
-    if not counts:
-        return ""
-    ranked = sorted(counts.items(), key=lambda item: -item[1][1])
-    names = [f"{kind} ×{n}" if n > 1 else kind for kind, (n, _) in ranked[:3]]
-    return " (also " + ", ".join(names) + (", ..." if len(ranked) > 3 else "") + ")"
+    """`` (also Discriminator; data transform Normalize ×48)``: the other sections'
+    models, most parameters first, then the data transforms with their counts."""
+    parts = split_sections(trace)
+    counts: dict[str, int] = {}
+    for section in parts.models:
+        if section.model is not title and section.model.kind == "module":
+            counts[section.model.type] = counts.get(section.model.type, 0) + 1
+    names = [f"{kind} ×{n}" if n > 1 else kind for kind, n in counts.items()]
+    text = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+    if parts.transforms:
+        shown = ", ".join(transform.label for transform in parts.transforms[:3])
+        more = ", ..." if len(parts.transforms) > 3 else ""
+        noun = "data transforms" if len(parts.transforms) > 1 else "data transform"
+        text += ("; " if text else "") + f"{noun} {shown}{more}"
+    return f" (also {text})" if text else ""
 
 
 def counts_line(trace: Trace) -> str:

@@ -23,7 +23,8 @@ from shapetrace.core.text import (
 )
 from shapetrace.core.trace import Trace
 from shapetrace.render.marks import NON_CONTIGUOUS, folded_shapes, marked_shapes
-from shapetrace.render.structure import loop_repeats, repeat_mark, shown_children, shown_roots
+from shapetrace.render.sections import DataTransform, split_sections
+from shapetrace.render.structure import is_shown, loop_repeats, repeat_mark, shown_children
 
 __all__ = [
     "NON_CONTIGUOUS",
@@ -31,6 +32,7 @@ __all__ = [
     "build_table",
     "call_label",
     "table_rows",
+    "table_sections",
     "trace_table",
     "uniform",
     "visible_calls",
@@ -43,24 +45,40 @@ def visible_calls(trace: Trace, *, ops: bool = True, depth: int | None = None) -
 
 
 def table_rows(trace: Trace, *, ops: bool = True, depth: int | None = None, fold: bool = True) -> list[list[Call]]:
-    """The calls of ``visible_calls`` in order, each row a list: one call, or
-    with ``fold`` the steps of a loop (``loop_repeats``) at the place of the
-    first, with the calls they hold alike (first call first)."""
+    """The calls of ``visible_calls``, each row a list: one call, or with
+    ``fold`` the steps of a loop (``loop_repeats``) at the place of the first,
+    with the calls they hold alike (first call first), section by section
+    (``table_sections``)."""
     if not fold:
         return [[call] for call in visible_calls(trace, ops=ops, depth=depth)]
-    rows: list[list[Call]] = []
+    return [row for rows, _ in table_sections(trace, ops=ops, depth=depth) for row in rows]
+
+
+def table_sections(
+    trace: Trace, *, ops: bool = True, depth: int | None = None
+) -> list[tuple[list[list[Call]], DataTransform | None]]:
+    """The rows of each section (``render/sections.py``): a model's section,
+    the models with the most parameters first, with ``None``; then one row
+    for each data transform, all its calls folded, with that transform."""
     memo: dict = {}
 
-    def add(aligned: list[list[Call]]) -> None:
+    def add(rows: list[list[Call]], aligned: list[list[Call]]) -> None:
         # aligned[0]: calls shown under the row's first call; aligned[k]: the same under its k-th call
         position = {call.id: p for p, call in enumerate(aligned[0])}
         for group in loop_repeats(aligned[0], ops=ops, depth=depth, memo=memo):
             spots = [position[call.id] for call in group]
             rows.append([calls[p] for calls in aligned for p in spots])
-            add([shown_children(calls[p], ops=ops, depth=depth) for calls in aligned for p in spots])
+            add(rows, [shown_children(calls[p], ops=ops, depth=depth) for calls in aligned for p in spots])
 
-    add([shown_roots(trace.calls, ops=ops)])
-    return rows
+    parts = split_sections(trace)
+    found: list[tuple[list[list[Call]], DataTransform | None]] = []
+    for section in parts.models:
+        rows: list[list[Call]] = []
+        add(rows, [[call for call in section.roots if is_shown(call, ops=ops, depth=None)]])
+        if rows:
+            found.append((rows, None))
+    found += [([list(transform.calls)], transform) for transform in parts.transforms]
+    return found
 
 
 def call_label(call: Call, run: list[Call] | None = None) -> Text:
@@ -186,7 +204,10 @@ def build_table(trace: Trace, *, ops: bool = True, depth: int | None = None, lay
     for finding in trace.findings:
         if finding.call_id is not None:
             findings_by_call.setdefault(finding.call_id, []).append(finding.code)
-    rows = table_rows(trace, ops=ops, depth=depth)
+    sections = table_sections(trace, ops=ops, depth=depth)
+    rows = [row for section_rows, _ in sections for row in section_rows]
+    folded = {i: t for i, t in enumerate(_row_transforms(sections)) if t is not None}
+    starts = _section_starts(sections)
     calls = [row[0] for row in rows]
     show_line = layout in ("path", "name")
     wrap = layout == "wrap"
@@ -207,7 +228,7 @@ def build_table(trace: Trace, *, ops: bool = True, depth: int | None = None, lay
         outputs = ["\n".join(marked_shapes(c, c.outputs, with_marks=False)) for c in calls]
     show_dtype, show_device = uniform(trace, "dtype") is None, uniform(trace, "device") is None
     show_contig = not wrap and any(not m.contiguous for c in calls for m in c.outputs)
-    labels = [_call_cell(run, layout) for run in rows]
+    labels = [_call_cell(run, layout, folded.get(i)) for i, run in enumerate(rows)]
     params = [format_count(c.num_params) if c.kind == "module" and c.num_params else "" for c in calls]
     codes = [
         ", ".join(dict.fromkeys(code for member in run for code in findings_by_call.get(member.id, ()))) for run in rows
@@ -233,8 +254,12 @@ def build_table(trace: Trace, *, ops: bool = True, depth: int | None = None, lay
         # Codes wrap between each other, never inside one.
         table.add_column("Findings", style="bold red", overflow="fold", min_width=len("Findings"))
 
-    for run, label, input_cell, output_cell, param, code in zip(rows, labels, inputs, outputs, params, codes):
+    for i, (run, label, input_cell, output_cell, param, code) in enumerate(
+        zip(rows, labels, inputs, outputs, params, codes)
+    ):
         call = run[0]
+        if i in starts:
+            table.add_section()
         output_text = Text(output_cell)
         if call.error is not None:
             output_text = Text(f"✗ {call.error.split(':')[0]}", style="bold red")
@@ -255,10 +280,33 @@ def build_table(trace: Trace, *, ops: bool = True, depth: int | None = None, lay
     return table
 
 
-def _call_cell(run: list[Call], layout: str) -> Text:
-    """The call's name; in the narrow layouts its ``file:line`` under it."""
+def _row_transforms(sections: list[tuple[list[list[Call]], DataTransform | None]]) -> list[DataTransform | None]:
+    """For each row, the data transform it folds, or None."""
+    return [transform for rows, transform in sections for _ in rows]
+
+
+def _section_starts(sections: list[tuple[list[list[Call]], DataTransform | None]]) -> set[int]:
+    """The rows that open a section after the first: a line goes above each.
+    The data transforms share one section."""
+    starts, at = set(), 0
+    previous: DataTransform | None = None
+    for rows, transform in sections:
+        if at and not (transform is not None and previous is not None):
+            starts.add(at)
+        at += len(rows)
+        previous = transform
+    return starts
+
+
+def _call_cell(run: list[Call], layout: str, transform: DataTransform | None = None) -> Text:
+    """The call's name; in the narrow layouts its ``file:line`` under it.
+    A data transform's row: ``Normalize ×48 (data transform)``."""
     call = run[0]
-    label = call_label(call, run)
+    if transform is not None:
+        label = Text.assemble((transform.type, "bold"), (f" ×{transform.count}" if transform.count > 1 else "", "dim"))
+        label.append(" (data transform)", "dim")
+    else:
+        label = call_label(call, run)
     if layout in ("under", "wrap") and call.location is not None:
         indent = "  " * call.depth + ("   " if call.depth else "")
         label.append(f"\n{indent}{short_location(call, layout)}", "dim")

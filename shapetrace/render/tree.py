@@ -17,7 +17,8 @@ from shapetrace.core.records import Call
 from shapetrace.core.text import format_count, format_op
 from shapetrace.core.trace import Trace
 from shapetrace.render.marks import marked_shapes
-from shapetrace.render.structure import is_shown, repeated_runs, run_label, shown_children, shown_roots
+from shapetrace.render.sections import split_sections
+from shapetrace.render.structure import is_shown, repeated_runs, run_label, shown_children
 
 
 def trace_tree(trace: Trace, *, ops: bool = False, depth: int | None = None, collapse: bool = True) -> Tree:
@@ -33,8 +34,17 @@ def trace_tree(trace: Trace, *, ops: bool = False, depth: int | None = None, col
         if call is not None:
             codes.setdefault(call.id, []).append(finding.code)
     # Several top-level calls (a model, then its loss) are siblings under a hidden root.
+    # Section by section (render/sections.py): the models, most parameters first, then
+    # each data transform folded into one entry with its count.
     tree = Tree("", guide_style="dim", hide_root=True)
-    _TreeBuilder(ops, depth, collapse, codes).add(tree, shown_roots(trace.calls, ops=ops))
+    builder = _TreeBuilder(ops, depth, collapse, codes)
+    parts = split_sections(trace)
+    for section in parts.models:
+        builder.add(tree, [call for call in section.roots if is_shown(call, ops=ops, depth=None)])
+    for transform in parts.transforms:
+        label = builder._label(transform.calls[0], list(transform.calls))
+        label.title = Text.assemble((transform.label, "bold"), (" (data transform)", "dim"))
+        tree.add(label)
     return tree
 
 

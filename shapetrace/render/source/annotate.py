@@ -21,6 +21,7 @@ from rich.cells import cell_len
 from shapetrace.core.records import Call, Location
 from shapetrace.core.text import format_location
 from shapetrace.core.trace import Trace
+from shapetrace.render.sections import DataTransform, split_sections
 from shapetrace.render.source.comments import statement_comment
 from shapetrace.render.source.reader import ForwardSource, SourceNotFoundError, read_forward
 from shapetrace.render.structure import run_name
@@ -106,7 +107,7 @@ def annotated_blocks(trace: Trace, *, verbose: bool = False, max_column: int = M
     Raises ``SourceNotFoundError`` when no user-defined forward ran, or none of
     their files can be read; a block whose file alone is missing says so in ``missing``.
     """
-    forwards = _forwards(trace)
+    forwards, transforms = _forwards(trace)
     if not forwards:
         raise SourceNotFoundError(
             "nothing to annotate: no forward defined in user code ran in this trace "
@@ -115,11 +116,16 @@ def annotated_blocks(trace: Trace, *, verbose: bool = False, max_column: int = M
     blocks, missing = [], []
     for forward in forwards:
         try:
-            blocks.append(_annotated_block(trace, forward, verbose=verbose, max_column=max_column))
+            blocks.append(
+                _annotated_block(
+                    trace, forward, verbose=verbose, max_column=max_column, transform=transforms.get(id(forward))
+                )
+            )
         except SourceNotFoundError as error:
             missing.append(error)
             place = forward.defined_at
-            blocks.append(AnnotatedBlock(_header(forward), place.filename, place.lineno, (), {}, 0, str(error)))
+            header = _header(forward, transforms.get(id(forward)))
+            blocks.append(AnnotatedBlock(header, place.filename, place.lineno, (), {}, 0, str(error)))
     if len(missing) == len(forwards):
         raise missing[0]
     return blocks
@@ -136,33 +142,55 @@ class AnnotatedSource(str):
         printer.text(str(self))
 
 
-def _forwards(trace: Trace) -> list[_Forward]:
-    """The user-defined forwards that ran, in the order they first ran."""
+def _forwards(trace: Trace) -> tuple[list[_Forward], dict[int, DataTransform]]:
+    """The user-defined forwards that ran, section by section (``render/sections.py``:
+    the models with the most parameters first, the data transforms last), each
+    section's in the order they first ran; and id(forward) -> the data transform
+    it is the forward of."""
+    parts = split_sections(trace)
+    rank = {call.id: position for position, call in enumerate(parts.ordered_roots())}
+    folded = {call.id: transform for transform in parts.transforms for call in transform.calls}
     forwards: dict[tuple[str, int], _Forward] = {}
+    first_rank: dict[tuple[str, int], int] = {}
+    transforms: dict[int, DataTransform] = {}
     for call in trace.modules:
         if call.defined_at is not None:
             key = (call.defined_at.filename, call.defined_at.lineno)
-            forwards.setdefault(key, _Forward(call.defined_at, [])).calls.append(call)
-    return list(forwards.values())
+            forward = forwards.setdefault(key, _Forward(call.defined_at, []))
+            forward.calls.append(call)
+            root = call
+            while root.parent is not None:
+                root = root.parent
+            first_rank[key] = min(first_rank.get(key, len(rank)), rank.get(root.id, len(rank)))
+            if call is root and root.id in folded:
+                transforms[id(forward)] = folded[root.id]
+    ordered = sorted(forwards, key=lambda key: first_rank[key])  # stable: first run first within a section
+    return [forwards[key] for key in ordered], transforms
 
 
-def _header(forward: _Forward) -> str:
-    """``# LSTM.forward (root) · demos/lstm_forecaster.py:31``."""
+def _header(forward: _Forward, transform: DataTransform | None = None) -> str:
+    """``# LSTM.forward (root) · demos/lstm_forecaster.py:31``; a data transform's
+    ``# Normalize.forward (data transform ×48) · ...``."""
     calls = forward.calls
     types = "/".join(dict.fromkeys(call.type for call in calls))
+    function = forward.defined_at.function or "forward"
+    if transform is not None:
+        who = f"data transform ×{transform.count}" if transform.count > 1 else "data transform"
+        return f"# {types}.{function} ({who}) · {format_location(forward.defined_at)}"
     by_name = list({call.name: call for call in calls}.values())  # a module called in a loop, once
     who = "root" if [call.name for call in by_name] == [""] else run_name(by_name)
     if len(calls) > 1:
         who += f", {len(calls)} calls"
-    function = forward.defined_at.function or "forward"
     return f"# {types}.{function} ({who}) · {format_location(forward.defined_at)}"
 
 
-def _annotated_block(trace: Trace, forward: _Forward, *, verbose: bool, max_column: int) -> AnnotatedBlock:
+def _annotated_block(
+    trace: Trace, forward: _Forward, *, verbose: bool, max_column: int, transform: DataTransform | None = None
+) -> AnnotatedBlock:
     source = read_forward(forward.defined_at)
     comments = _comments(trace, forward, source, verbose=verbose)
     lines = tuple(source.line(n) for n in range(source.first, source.last + 1))
-    header = _header(forward)
+    header = _header(forward, transform)
     if _is_stale(forward, source):
         header += "\n# note: the file changed since this trace was recorded; shapes may sit on the wrong lines"
     return AnnotatedBlock(

@@ -1,0 +1,203 @@
+"""A report's sections: one per top-level model, then the data transforms.
+
+A training script calls several things at its top level: the model (or two,
+a GAN's generator and discriminator), its loss, and, inside the DataLoader,
+data transforms that are ``nn.Module``\\ s (torchvision's ``Normalize`` runs
+once per image). The views show one section per model, the models with the
+most parameters first; each section holds the model's passes and the
+top-level calls that read its outputs (the loss) or make its inputs. The
+data transforms come last, folded: one entry each, with how many times it ran.
+
+A top-level module call is a data transform when the script runner saw it
+run inside a DataLoader's fetch (``trace.run_info["in_loader"]``, one flag
+per recorded top-level module call, ``record/script.py``). Traces made by
+the API have no such flags: every top-level module is then a model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+from shapetrace.core.records import Call
+from shapetrace.core.trace import Trace
+
+
+@dataclasses.dataclass(frozen=True)
+class Section:
+    """A top-level model and the top-level calls that go with it.
+
+    ``roots``: the top-level calls of the section in the order they ran
+    (the model's passes, a loss that reads its output, ops at the top level);
+    ``model``: its first pass; ``num_params``: the model's parameter count.
+    """
+
+    model: Call
+    roots: tuple[Call, ...]
+
+    @property
+    def num_params(self) -> int:
+        return self.model.num_params or 0
+
+
+@dataclasses.dataclass(frozen=True)
+class DataTransform:
+    """A module of one type called in the DataLoader: ``calls`` the recorded
+    calls (the first of each input signature), ``count`` how many times it ran
+    (a script records one call per signature and counts the others)."""
+
+    type: str
+    calls: tuple[Call, ...]
+    count: int
+
+    @property
+    def label(self) -> str:
+        """``Normalize ×48``."""
+        return f"{self.type} ×{self.count}" if self.count > 1 else self.type
+
+
+@dataclasses.dataclass(frozen=True)
+class Sections:
+    models: tuple[Section, ...]
+    transforms: tuple[DataTransform, ...]
+
+    def ordered_roots(self) -> list[Call]:
+        """Every top-level call, section by section, the transforms' calls last."""
+        return [call for section in self.models for call in section.roots] + [
+            call for transform in self.transforms for call in transform.calls
+        ]
+
+    def transform_of(self, call: Call) -> DataTransform | None:
+        """The data transform ``call`` (a top-level call) belongs to, or None."""
+        for transform in self.transforms:
+            if any(member is call for member in transform.calls):
+                return transform
+        return None
+
+
+def split_sections(trace: Trace) -> Sections:
+    """The trace's top-level calls in sections (see the module's docstring).
+
+    >>> [s.model.type for s in split_sections(t).models]  # a GAN's training step  # doctest: +SKIP
+    ['Generator', 'Discriminator']
+    >>> [x.label for x in split_sections(t).transforms]  # doctest: +SKIP
+    ['Normalize ×24']
+    """
+    roots = [call for call in trace.calls if call.parent_id is None]
+    loader, counts = _loader_flags(trace, roots)
+    transforms: dict[str, list[Call]] = {}
+    rest: list[Call] = []
+    for call in roots:
+        if loader.get(call.id):
+            transforms.setdefault(call.type, []).append(call)
+        else:
+            rest.append(call)
+    models = _model_groups(rest)
+    owner = _owners(rest, models)
+    by_key: dict[tuple[str, str], list[Call]] = {key: [] for key in models}
+    for call in rest:
+        by_key[owner[call.id]].append(call)
+    sections = [Section(models[key], tuple(calls)) for key, calls in by_key.items() if calls]
+    order = {id(section): position for position, section in enumerate(sections)}
+    sections.sort(key=lambda section: (-section.num_params, order[id(section)]))
+    folded = [
+        DataTransform(kind, tuple(calls), sum(counts.get(call.id, 1) for call in calls))
+        for kind, calls in transforms.items()
+    ]
+    return Sections(tuple(sections), tuple(folded))
+
+
+def _loader_flags(trace: Trace, roots: Sequence[Call]) -> tuple[dict[int, bool], dict[int, int]]:
+    """Call id -> ran in a DataLoader, and call id -> calls it stands for, of the
+    top-level module calls (both lists in ``run_info`` follow their order)."""
+    modules = [call for call in roots if call.kind == "module"]
+    info = trace.run_info
+    flags, passes = info.get("in_loader"), info.get("passes")
+    loader: dict[int, bool] = {}
+    if isinstance(flags, list) and len(flags) == len(modules):
+        loader = {call.id: flag is True for call, flag in zip(modules, flags)}
+    counts: dict[int, int] = {}
+    if isinstance(passes, list) and len(passes) == len(modules):
+        counts = {call.id: n for call, n in zip(modules, passes) if isinstance(n, int) and n > 0}
+    return loader, counts
+
+
+def _key(call: Call) -> tuple[str, str]:
+    return (call.name, call.type)
+
+
+def _model_groups(calls: Sequence[Call]) -> dict[tuple[str, str], Call]:
+    """The models: top-level module calls with parameters, one entry per module
+    (name and type), first pass first. Where none has parameters, every
+    top-level module is one; with no module at all, the first call stands in."""
+    modules = [call for call in calls if call.kind == "module"]
+    chosen = [call for call in modules if call.num_params] or modules or list(calls[:1])
+    groups: dict[tuple[str, str], Call] = {}
+    for call in chosen:
+        groups.setdefault(_key(call), call)
+    return groups
+
+
+def _owners(calls: Sequence[Call], models: dict[tuple[str, str], Call]) -> dict[int, tuple[str, str]]:
+    """Call id -> the model key whose section a top-level call joins: a model's
+    own passes; else the model whose output it reads (a loss), else the model
+    that reads its output (an input-making op), else the section before it.
+    A loss reading two models' outputs joins the first's (its prediction's)."""
+    owner: dict[int, tuple[str, str]] = {}
+    made_by: dict[int, tuple[str, str]] = {}  # tensor id -> the model key whose section made it
+    for call in calls:
+        key = _key(call)
+        if key in models:
+            owner[call.id] = key
+        else:
+            for tensor in call.input_ids:  # the first such input: a loss's prediction, not its target
+                if tensor in made_by:
+                    owner[call.id] = made_by[tensor]
+                    break
+        if call.id in owner:
+            for tensor in call.output_ids:
+                made_by[tensor] = owner[call.id]
+    read_by: dict[int, tuple[str, str]] = {}  # tensor id -> the first model section reading it, later on
+    for call in reversed(calls):
+        if call.id not in owner:
+            for tensor in call.output_ids:
+                if tensor in read_by:
+                    owner[call.id] = read_by[tensor]
+                    break
+        if call.id in owner:
+            for tensor in call.input_ids:
+                read_by[tensor] = owner[call.id]
+    previous: tuple[str, str] | None = None
+    for call in calls:  # what no tensor ties to a model: the section before it (else the first)
+        if call.id in owner:
+            previous = owner[call.id]
+        else:
+            owner[call.id] = previous if previous is not None else next(iter(models))
+    return owner
+
+
+def sections_data(trace: Trace) -> dict[str, list[dict]]:
+    """The sections as JSON-ready data, as the views show them (``--format json``)::
+
+        {"models": [{"name": "generator", "type": "Generator", "num_params": 4528,
+                     "calls": [12, 13, ...]}, ...],
+         "data_transforms": [{"type": "Normalize", "count": 12, "calls": [0]}]}
+
+    ``calls``: the ids of the section's top-level calls, in the order they ran.
+    """
+    parts = split_sections(trace)
+    return {
+        "models": [
+            {
+                "name": section.model.name,
+                "type": section.model.type,
+                "num_params": section.num_params,
+                "calls": [call.id for call in section.roots],
+            }
+            for section in parts.models
+        ],
+        "data_transforms": [
+            {"type": transform.type, "count": transform.count, "calls": [call.id for call in transform.calls]}
+            for transform in parts.transforms
+        ],
+    }
