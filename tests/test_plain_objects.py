@@ -102,3 +102,50 @@ def test_walk_skips_modules_private_attributes_and_stops() -> None:
     # two levels below a plain object, no more: the cycle and the dict in the list stop there
     assert ("0.me.weights", (3,)) in paths
     assert not [p for p, _ in paths if p.startswith("0.me.me") or p.endswith(".k")]
+
+
+# -- the graph side: edges from and to tensors held by plain objects --------------------------
+class ImageBackbone(nn.Module):
+    """Takes the ImageList itself (as torchvision's detection models pass it on) and returns one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(self, images: ImageList) -> ImageList:
+        return ImageList(self.conv(images.tensors), images.image_sizes)
+
+
+class ObjectDetector(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.transform = DetectionTransform()
+        self.backbone = ImageBackbone()
+        self.head = nn.Conv2d(4, 2, 1)
+
+    def forward(self, images):
+        image_list, _ = self.transform(images)
+        features = self.backbone(image_list)
+        return {"maps": [ObjectWithTensors(self.head(features.tensors))], "features": features}
+
+
+def test_the_graph_draws_edges_from_and_to_tensors_in_plain_objects() -> None:
+    from tests.graph_check import check_graph
+
+    model = ObjectDetector()
+    for recorded_ops in (True, False):
+        with shapetrace.trace(model, ops=recorded_ops) as t:
+            model([torch.randn(3, 20, 30), torch.randn(3, 25, 22)])
+        assert [m.path for m in t["backbone"].inputs] == ["0.tensors"]
+        assert [m.path for m in t.root.outputs] == ["maps.0.tensors", "features.tensors"]
+        for view in ({}, {"ops": True}, {"depth": 1}):
+            graph = check_graph(t, t.graph(**view).source, what=f"ops={recorded_ops} {view}")
+            named = {graph.nodes[node]: node for node in graph.nodes}
+            backbone = f"c{t['backbone.conv' if view.get('depth') is None else 'backbone'].id}"
+            head = f"c{t['head'].id}"
+            edges = {(tail, head_): label for tail, head_, label, _ in graph.edges}
+            # The resized batch the ImageList held goes on into the backbone, exactly.
+            assert [label for (_, to), label in edges.items() if to == backbone] == ["(2, 3, 32, 40)"]
+            # Each tensor of the nested output is its own output node, named by its place.
+            assert edges[(head, named["output maps.0.tensors"])] == "(2, 2, 32, 40)"
+            assert edges[(backbone, named["output features.tensors"])] == "(2, 4, 32, 40)"

@@ -178,14 +178,14 @@ class _Drawing:
             attrs.pop("ltail", None)
             attrs.pop("lhead", None)
         codes = [f for op in edge.via for f in self.findings.get(op.id, [])]
-        if edge.guessed or isinstance(edge.origin, Unrecorded):
+        if edge.guessed or isinstance(edge.origin, Unrecorded) or isinstance(edge.target, Unrecorded):
             attrs.update(_GUESSED_EDGE)
         if codes:
             attrs.update(color=_FINDING_LINE[_worst(codes)], fontcolor=_FINDING_LINE[_worst(codes)], penwidth="2")
         self.graph.edge(tail, head, label=_finding_lines(self._edge_text(edge), codes), **attrs)
         self.drawn_edges.append((tail, head))
 
-    def _end_node(self, item: Origin | Call | End, attrs: dict[str, str], side: str) -> str:
+    def _end_node(self, item: Origin | Call | End | Unrecorded, attrs: dict[str, str], side: str) -> str:
         if isinstance(item, End):
             return self._end(item)
         if isinstance(item, Unrecorded):
@@ -211,12 +211,15 @@ class _Drawing:
             label = "input" if end.is_input else "output"
             if name and name != end.path:
                 label = name if end.is_input else f"{label} {name}"
+            elif end.path not in ("", "0"):  # where in a nested value: ``output maps.0.tensors``
+                label = f"{label} {end.path}"
             self.graph.node(node, label, **_END_STYLE)
         return node
 
     def _stub(self, stub: Unrecorded) -> str:
-        """A tensor no recorded call made (a parameter, code the trace did not see)."""
-        node = f"u_{stub.call.id}_" + (stub.path.replace(".", "_") or "0")
+        """A tensor no recorded call made (a parameter, code the trace did not see),
+        or, with ``read``, an output only code the trace did not see read."""
+        node = f"u_{'out_' * stub.read}{stub.call.id}_" + (stub.path.replace(".", "_") or "0")
         if node not in self.ends:
             self.ends.add(node)
             self.graph.node(node, NOT_RECORDED, **_STUB_STYLE)

@@ -11,9 +11,13 @@ drawn as an edge from the node to itself.
 
 The graph never draws more than it knows: every input of a drawn call has an
 edge, from its producer or, where nothing recorded made it (a parameter, a
-tensor made in code the trace did not see), from a stub node that says so;
-a link found by shape alone (no tensor identity) is an ``Edge`` with
-``guessed``, drawn dashed.
+tensor made in code the trace did not see), from a stub node that says so
+(the ops drawn as where a tensor was made included: the slice of a buffer
+has the buffer's stub above it); a node no edge would touch (a module
+without inputs whose output only unrecorded ops read) has its outputs drawn
+into such a stub; a link found by shape alone (no tensor identity) is an
+``Edge`` with ``guessed``, drawn dashed. tests/test_real_graphs.py checks
+this on the real-model zoo, reading the DOT back with a parser.
 """
 
 from __future__ import annotations
@@ -51,10 +55,13 @@ class End:
 
 @dataclasses.dataclass(frozen=True)
 class Unrecorded:
-    """Where input ``path`` of ``call`` came from when no recorded call made it."""
+    """Where input ``path`` of ``call`` came from when no recorded call made it;
+    with ``read``, where its output ``path`` went when no recorded call read it
+    (a module without inputs whose output only unrecorded ops used)."""
 
     call: Call
     path: str
+    read: bool = False
 
 
 Origin = Call | End | Unrecorded  # a drawn call (node, cluster or source op), a graph input, a stub
@@ -63,7 +70,7 @@ Origin = Call | End | Unrecorded  # a drawn call (node, cluster or source op), a
 @dataclasses.dataclass(frozen=True)
 class Edge:
     origin: Origin
-    target: Call | End
+    target: Call | End | Unrecorded
     meta: TensorMeta  # the tensor as the target receives it
     via: tuple[Call, ...] = ()  # ops not drawn that it went through
     guessed: bool = False  # some link on the way matched by metadata alone
@@ -211,7 +218,57 @@ class GraphPlan:
                         target = End(call, meta.path, is_input=False)
                         for route in self._resolve(GraphSource(call, meta.path)):
                             self._add(edges, route, target, meta)
+        self._source_inputs(edges)
+        self._unread_outputs(edges)
         return list(edges.values())
+
+    def _unread_outputs(self, edges: dict[tuple, Edge]) -> None:
+        """A node no edge touches (a module without inputs whose output only
+        unrecorded ops read: Swin's ``relative_position_bias`` traced with
+        ops off) gets its outputs drawn into a "not recorded" stub, not left
+        floating."""
+        touched = {id(end) for edge in edges.values() for end in (edge.origin, edge.target) if isinstance(end, Call)}
+        for call in self._node_calls(self.boxes):
+            if id(call) not in touched:
+                for meta in call.outputs:
+                    stub = Unrecorded(call, meta.path, read=True)
+                    edges[(id(call), stub, meta.shape, meta.dtype, meta.device)] = Edge(call, stub, meta, start=meta)
+
+    def _node_calls(self, boxes: Sequence[Box]) -> list[Call]:
+        found = []
+        for box in boxes:
+            found += self._node_calls(box.children) if box.children else [box.call]
+        return found
+
+    def _source_inputs(self, edges: dict[tuple, Edge]) -> None:
+        """Edges into the ops drawn because they made a tensor (``_canonical``):
+        ``position_ids.expand(2, 7)`` of a buffer is drawn with the buffer's
+        "not recorded" stub above it, not as a node with an input from nowhere."""
+        done: set[int] = set()
+        while True:
+            pending = [
+                edge.origin
+                for edge in edges.values()
+                if isinstance(edge.origin, Call) and edge.origin.id not in done and self.role(edge.origin) == "hidden"
+            ]
+            if not pending:
+                return
+            for op in pending:
+                done.add(op.id)
+                for index, meta in enumerate(op.inputs):
+                    source = self._flow.input_source(op, index)
+                    routes = self._resolve(source) if source is not None else []
+                    if not routes:
+                        routes = [Route(Unrecorded(op, meta.path), (), False, meta)]
+                    for route in routes:
+                        self._add_source_input(edges, route, op, meta)
+
+    def _add_source_input(self, edges: dict[tuple, Edge], route: Route, op: Call, meta: TensorMeta) -> None:
+        origin = self._canonical(route.origin) if isinstance(route.origin, Call) else route.origin
+        if origin is op:
+            return
+        key = (_identity(origin), _identity(op), meta.shape, meta.dtype, meta.device)
+        edges.setdefault(key, Edge(origin, op, meta, route.via, route.guessed, False, route.start))
 
     def _add(self, edges: dict[tuple, Edge], route: Route, target: Call | End, meta: TensorMeta) -> None:
         origin, via, guessed = route.origin, route.via, route.guessed
