@@ -276,8 +276,8 @@ def _readme_block(starting: str) -> list[str]:
 @pytest.mark.parametrize("width", [120, 80])
 def test_the_readme_sample_is_what_a_terminal_of_that_width_shows(demo_trace, width):
     shown = [line.rstrip() for line in _render(demo_trace, width).rstrip("\n").splitlines()]
-    first = "shapetrace LSTM (also MSELoss): 4 module calls, 9 ops, 1 finding, 150,337"
-    sample = _readme_block(first + (" parameters" if width == 120 else "\n"))
+    first = "shapetrace LSTM: 4 module calls, 9 ops, 1 finding, 150,337 parameters; every"
+    sample = _readme_block(first + (" tensor" if width == 120 else "\n"))
     if sample[-1] == "...":  # the 80-column sample shows the first rows
         sample = sample[:-1]
         shown = shown[:len(sample)]
