@@ -18,6 +18,15 @@ from shapetrace.errors import ShapetraceError
 
 T = TypeVar("T")
 
+# The most positions (nodes plus the virtual nodes of rank-crossing edges,
+# ``render/graph/size.layout_size``) ``t.graph()`` hands to ``dot`` before it
+# refuses with ``GraphTooLargeError``: ``dot``'s time grows as a power (about
+# the third) of this size, and benchmarks/graph_size.py measured 3 CPU seconds
+# at 1,258-1,408 positions on three families of real traces (a chain of
+# layers, residual blocks, time_sequence_prediction's loop; results in
+# benchmarks/graph_size.md). 1,200: the smallest of those, rounded down.
+MAX_LAYOUT_SIZE = 1200
+
 
 def _bad(function: str, name: str, takes: str, value: Any) -> ShapetraceError:
     return ShapetraceError(f"{function}(): {name} {takes}, not {value!r}")

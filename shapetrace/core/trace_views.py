@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal, cast, overload
 
-from shapetrace.core.options import check_choice, check_depth, check_flag, check_int
+from shapetrace.core.options import MAX_LAYOUT_SIZE, check_choice, check_depth, check_flag, check_int
 from shapetrace.errors import ShapetraceError
 
 if TYPE_CHECKING:
@@ -202,7 +202,7 @@ class TraceViews:
         show_ops: bool = False,
         collapse: bool = True,
         rankdir: str = "TB",
-        max_size: int | None = 800,
+        max_size: int | None = MAX_LAYOUT_SIZE,
         ops: bool | None = None,
     ) -> graphviz.Digraph:
         """The data flow as a ``graphviz.Digraph``: a node per module call, a
@@ -223,8 +223,9 @@ class TraceViews:
             rankdir: Graphviz's direction, ``"TB"`` (top to bottom), ``"LR"``,
                 ``"BT"`` or ``"RL"``; default ``"TB"``.
             max_size: the most nodes plus rank-crossing edge segments to give
-                ``dot`` (it lays out 800 in a few seconds, 2,600 in minutes);
-                default 800; None: no limit.
+                ``dot``; default ``MAX_LAYOUT_SIZE`` (1,200, where ``dot``
+                took about 3 CPU seconds in benchmarks/graph_size.py; at 2,000
+                it had not finished after 60 s); None: no limit.
             ops: ``show_ops``'s former name, kept working; default None.
 
         Returns:

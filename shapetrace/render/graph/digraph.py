@@ -62,8 +62,9 @@ def trace_graph(
     of a loop are one node (``lstm1 ×1999``).
 
     ``max_size``: the most nodes plus rank-crossing edge segments
-    (``size.layout_size``) to hand to ``dot``, which lays out 800 in a few
-    seconds and a 150-node graph of 2,600 in minutes; None: no limit.
+    (``size.layout_size``) to hand to ``dot``; default ``MAX_LAYOUT_SIZE``
+    (1,200: about 3 CPU seconds of ``dot`` in benchmarks/graph_size.py, where
+    at 2,000 it had not finished after 60 s); None: no limit.
     Raises ``GraphTooLargeError`` past it, naming a ``depth=``/``show_ops=False``
     that fits.
     """

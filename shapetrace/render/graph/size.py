@@ -15,8 +15,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Hashable, Iterable
 
-# dot lays out graphs of this many positions in a few seconds (benchmarks/results.md).
-MAX_LAYOUT_SIZE = 800
+# The limit ``trace_graph`` checks ``layout_size`` against: named and measured in
+# core/options.py (benchmarks/graph_size.py: dot takes about 3 CPU seconds there).
+from shapetrace.core.options import MAX_LAYOUT_SIZE as MAX_LAYOUT_SIZE
 
 
 def layout_size(edges: Iterable[tuple[Hashable, Hashable]]) -> int:
