@@ -180,3 +180,14 @@ def test_api_trace_sections_follow_the_tensors() -> None:
     assert [c.type for c in parts.models[1].roots] == ["Linear", "MSELoss"]  # the loss reads other's output
     first = [c.type for c in parts.models[0].roots if c.kind == "module"]
     assert first[:4] == ["Normalize"] * 4 and first[4] == "Linear"
+
+
+def test_the_html_report_shows_the_sections(mnist) -> None:
+    from shapetrace.render.html_report import html_report
+
+    page = html_report(mnist, graph=False)
+    ran = split_sections(mnist).transforms[0].count
+    assert f'<b>Normalize</b> <span class="dim">×{ran} (data transform)</span>' in page
+    normalize = page.index("<b>Normalize</b>")
+    assert all(page.index(f'id="call-{call.id}"') < normalize for call in split_sections(mnist).models[0].roots)
+    assert f"also data transform Normalize ×{ran}" in page

@@ -23,7 +23,7 @@ from shapetrace.errors import GraphTooLargeError
 from shapetrace.render.html_source import Anchors, source_section
 from shapetrace.render.marks import NON_CONTIGUOUS, folded_shapes
 from shapetrace.render.report import closing_line, summary_line, title_call
-from shapetrace.render.table import call_label, short_location, table_rows, uniform
+from shapetrace.render.table import call_label, folded_transforms, short_location, table_rows, uniform
 
 _STYLE = """
 body {
@@ -218,12 +218,17 @@ def _table(
     out = ['<section id="calls"><h2>Calls</h2><table class="calls"><thead><tr>']
     out += [f"<th>{head}</th>" for head in heads]
     out.append("</tr></thead><tbody>")
+    transforms = folded_transforms(trace, ops=ops, depth=depth)  # data transforms: one row each, counted
     for run in rows:
         call = run[0]
         flagged = list(dict.fromkeys(pair for member in run for pair in codes.get(member.id, ())))
         css = call.kind + (" flagged" if flagged else "")
         label = call_label(call, run).plain.removeprefix("  " * call.depth + ("└─ " if call.depth else ""))
-        if call.kind == "module":
+        transform = transforms.get(call.id)
+        if transform is not None:
+            count = f"×{transform.count} " if transform.count > 1 else ""
+            label_html = f'<b>{html.escape(transform.type)}</b> <span class="dim">{count}(data transform)</span>'
+        elif call.kind == "module":
             name, colon, rest = label.partition(": ")
             label_html = f"<b>{html.escape(name)}</b>" + (
                 f'<span class="dim">{colon}{html.escape(rest)}</span>' if colon else ""

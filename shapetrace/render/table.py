@@ -31,6 +31,7 @@ __all__ = [
     "TraceTable",
     "build_table",
     "call_label",
+    "folded_transforms",
     "table_rows",
     "table_sections",
     "trace_table",
@@ -278,6 +279,15 @@ def build_table(trace: Trace, *, ops: bool = True, depth: int | None = None, lay
             row.append(code)
         table.add_row(*row, style="dim" if call.kind == "op" else None)
     return table
+
+
+def folded_transforms(trace: Trace, *, ops: bool = True, depth: int | None = None) -> dict[int, DataTransform]:
+    """First call id -> the data transform, for the rows of ``table_rows`` that fold one."""
+    return {
+        rows[0][0].id: transform
+        for rows, transform in table_sections(trace, ops=ops, depth=depth)
+        if transform is not None
+    }
 
 
 def _row_transforms(sections: list[tuple[list[list[Call]], DataTransform | None]]) -> list[DataTransform | None]:
