@@ -192,7 +192,7 @@ class DistSession:
         group = bound.get("group")
         size = group_size(group)
         self.recorded += 1
-        event = recorder.op_started(described, caller, args, kwargs)
+        event = recorder.op_started(described, frames.location_of(caller), args, kwargs)
         event.kwargs = {**(event.kwargs or {}), "group": _group_name(group), "group_size": size}
         try:
             recorder.busy = True  # the check's own tensors are not the user's ops

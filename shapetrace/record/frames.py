@@ -61,6 +61,7 @@ _transparent: set[int] = set()
 _locations: dict[tuple[int, int], Location] = {}
 _distinct_locations: dict[Location, Location] = {}
 _calls_from: dict[tuple[int, int], Callable[[Callable, tuple, dict], Any]] = {}
+_sites: dict[tuple[int, int], tuple[Location | None, Callable[[Callable, tuple, dict], Any]]] = {}
 # The code of every function call_from makes, placed at a user's line.
 _CALL_CODE = next(
     const
@@ -113,6 +114,12 @@ def is_internal(code: CodeType) -> bool:
             code.co_filename.startswith(_INTERNAL_PREFIXES) or code.co_filename in _LAUNCHERS
         )
     return internal
+
+
+def internal_cache() -> dict[int, bool]:
+    """The cache behind ``is_internal`` (by ``id(code)``), for hot loops to read inline;
+    a miss must go through ``is_internal``."""
+    return _internal
 
 
 def first_user_frame(frame: FrameType | None) -> FrameType | None:
@@ -178,18 +185,35 @@ def op_caller(frame: FrameType | None) -> FrameType | None:
 
 
 def location_of(frame: FrameType | None) -> Location | None:
-    """The frame's current line; equal locations are one object (callers key by id)."""
+    """The frame's current line; equal locations are one object (callers key by id).
+
+    Cached by (code, last instruction): ``f_lasti`` is a field, where
+    ``f_lineno`` decodes the code's line table up to that instruction on
+    every read (the longer the function, the dearer: Hugging Face's forwards
+    are hundreds of lines).
+    """
     if frame is None:
         return None
-    code, lineno = frame.f_code, frame.f_lineno
-    key = (id(code), lineno)
+    code = frame.f_code
+    key = (id(code), frame.f_lasti)
     location = _locations.get(key)
     if location is None:
         _keep(code)
+        lineno = frame.f_lineno
         text = linecache.getline(code.co_filename, lineno).strip()
         location = Location(code.co_filename, lineno, text, code.co_name)
         location = _locations[key] = _distinct_locations.setdefault(location, location)
     return location
+
+
+def op_site(frame: FrameType) -> tuple[Location | None, Callable[[Callable, tuple, dict], Any]]:
+    """``(location_of(frame), call_from(frame))``: what an op called at the
+    frame's current instruction needs, in one lookup by (code, instruction)."""
+    key = (id(frame.f_code), frame.f_lasti)
+    site = _sites.get(key)
+    if site is None:
+        site = _sites[key] = (location_of(frame), call_from(frame))  # (they keep the code alive)
+    return site
 
 
 def call_from(frame: FrameType) -> Callable[[Callable, tuple, dict], Any]:

@@ -29,6 +29,9 @@ if TYPE_CHECKING:
     from shapetrace.record.recorder import Recorder
 
 _get_ident = threading.get_ident
+_internal = frames.internal_cache()
+# Kept alive by module_info's frozenset: their ids are never reused.
+_COMPOSITE_IDS = frozenset(id(code) for code in COMPOSITE_CODES)
 
 
 class OpMode(TorchFunctionMode):
@@ -47,17 +50,29 @@ class OpMode(TorchFunctionMode):
         if described is None or (recorder.losses_only and described[0] not in LOSS_OPS):
             return func(*args, **kwargs)
         caller = frames.op_caller(sys._getframe(1))
-        if recorder.ops != "all" and (
-            caller is None or (frames.is_internal(caller.f_code) and caller.f_code not in COMPOSITE_CODES)
-        ):
+        # The internal-code test is read from frames' cache inline: this runs
+        # for every op (a call to frames.is_internal costs as much as the lookup).
+        if caller is None:
+            internal = library = True
+        else:
+            code = caller.f_code
+            cached = _internal.get(id(code))
+            internal = frames.is_internal(code) if cached is None else cached
+            # (by id: hashing a code object hashes its bytecode, ~0.5 us)
+            library = internal and id(code) not in _COMPOSITE_IDS
+        if library and recorder.ops != "all":
             # an op of library code, not of the user's (nor a transformer layer's add)
             described = frames.packing_op(caller, described[0])
             if described is None:
                 return func(*args, **kwargs)
-        user_frame = frames.first_user_frame(caller)
-        event = recorder.op_started(described, user_frame, args, kwargs)
-        # PyTorch's warnings name the op's caller: call it from the user's line.
-        call = frames.call_from(user_frame) if user_frame is not None else _call
+        # A caller outside torch and shapetrace is the user's frame itself.
+        user_frame = frames.first_user_frame(caller) if internal else caller
+        if user_frame is not None:
+            # PyTorch's warnings name the op's caller: call it from the user's line.
+            location, call = frames.op_site(user_frame)
+        else:
+            location, call = None, _call
+        event = recorder.op_started(described, location, args, kwargs)
         try:
             result = call(func, args, kwargs)
         except BaseException as exc:

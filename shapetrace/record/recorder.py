@@ -24,6 +24,7 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any, Literal, Union
 
+import torch
 from torch import nn
 from torch.jit import ScriptModule
 from torch.nn.modules.loss import _Loss
@@ -50,6 +51,9 @@ OpsSetting = Union[bool, Literal["all"]]  # noqa: UP007 (a runtime alias on 3.10
 RootFilter = Callable[[nn.Module, tuple, dict], bool]
 _get_ident = threading.get_ident
 _ScriptModule = ScriptModule
+_Tensor = torch.Tensor
+_Parameter = nn.Parameter
+_PLAIN_ARGS = frozenset({int, bool, str, type(None)})  # summarize_arg returns them as they are
 
 
 class Recorder:
@@ -394,16 +398,28 @@ class Recorder:
         return info
 
     # ---------------------------------------------------------------- ops
-    def op_started(self, described: tuple[str, str], user_frame: FrameType | None, args: tuple, kwargs: dict) -> Event:
+    def op_started(self, described: tuple[str, str], location: Location | None, args: tuple, kwargs: dict) -> Event:
+        """An op is about to run at ``location``: its event, not yet in the trace."""
         self.busy = True
         try:
             name, op_type = described
             metas: list[TensorMeta] = []
             meta_of = self._meta_of
             self._identities.clear()
-            summary = tuple([summarize_arg(a, index_path(i), metas, 0, meta_of) for i, a in enumerate(args)])
+            # summarize_arg's first cases inline: nearly every argument is a
+            # tensor or a size, and a call per argument cost ~20% of this method.
+            summary = []
+            for index, arg in enumerate(args):
+                kind = type(arg)
+                if kind in _PLAIN_ARGS:
+                    summary.append(arg)
+                elif kind is _Tensor or kind is _Parameter:
+                    path = index_path(index)
+                    metas.append(meta_of(arg, path))
+                    summary.append({"tensor": path})
+                else:
+                    summary.append(summarize_arg(arg, index_path(index), metas, 0, meta_of))
             kw_summary = {k: summarize_arg(v, k, metas, 0, meta_of) for k, v in kwargs.items()} if kwargs else {}
-            location = location_of(user_frame)
             parent = self._stack[-1][0] if self._stack else None
             # Equal locations are one object: its id is a key that, unlike
             # the dataclass, needs no hashing of four fields per op.
@@ -421,7 +437,7 @@ class Recorder:
                 len(self._stack),
                 index,
                 parent.id if parent is not None else None,
-                summary,
+                tuple(summary),
                 kw_summary,
             )
         finally:
@@ -431,7 +447,11 @@ class Recorder:
         """The metadata and identities of the tensors in a call's result."""
         identities = self._identities
         identities.clear()
-        event.outputs = tuple(collect_metas(result, "", None, 0, self._meta_of))
+        kind = type(result)
+        if kind is _Tensor or kind is _Parameter:  # most ops' result: no walk
+            event.outputs = (self._meta_of(result, ""),)
+        else:
+            event.outputs = tuple(collect_metas(result, "", None, 0, self._meta_of))
         if identities:
             event.tensor_ids = (*event.tensor_ids, *identities)
 
