@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 import shapetrace
-from shapetrace.record.module_info import module_config, parameter_count
+from shapetrace.record.module_info import module_config, parameter_count, parameter_counts
 from shapetrace.record.script import run_script
 from tests.models import core_models as zoo
 
@@ -249,6 +249,28 @@ def test_parameter_count_is_what_parameters_gives(make):
     module = make()
     for each in module.modules():
         assert parameter_count(each) == sum(p.numel() for p in each.parameters())
+
+
+class TiedTree(nn.Module):
+    """Tied weights in a tree of modules (no module used twice): GPT-2's embedding and head,
+    a weight shared by two blocks two levels down, a parameter under two names."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(10, 4)
+        self.blocks = nn.Sequential(nn.Sequential(nn.Linear(4, 4)), nn.Sequential(nn.Linear(4, 4), nn.ReLU()))
+        self.blocks[1][0].weight = self.blocks[0][0].weight
+        self.head = nn.Linear(4, 10, bias=False)
+        self.head.weight = self.embed.weight
+        self.register_parameter("alias", self.head.weight)
+
+
+@pytest.mark.parametrize("make", [TiedTree, lambda: nn.Sequential(TiedTree(), nn.Linear(4, 4)), lambda: nn.LSTM(3, 4, 2)])
+def test_parameter_counts_of_a_tree_are_what_parameters_gives(make):
+    modules = list(make().modules())
+    counts = parameter_counts(modules)
+    assert counts, "a tree of plain modules is counted in one pass, tied weights or not"
+    assert [counts[id(each)] for each in modules] == [sum(p.numel() for p in each.parameters()) for each in modules]
 
 
 def test_module_config_keeps_public_plain_attributes_in_order():

@@ -43,11 +43,13 @@ PRIVATE_APIS = (
     # The op mode: pushed and popped by hand, so that it can be suspended
     # inside PyTorch's built-in modules (their fast paths stay on).
     PrivateApi(
-        "torch._C:_push_on_torch_function_stack", "push the op mode (suspended per module)", ("record/recorder.py",)
+        "torch._C:_push_on_torch_function_stack",
+        "push the op mode (suspended per module)",
+        ("record/recording_state.py",),
     ),
-    PrivateApi("torch._C:_pop_torch_function_stack", "pop the op mode", ("record/recorder.py",)),
-    PrivateApi("torch._C:_len_torch_function_stack", "find the op mode among other modes", ("record/recorder.py",)),
-    PrivateApi("torch._C:_get_function_stack_at", "whether the op mode is on top", ("record/recorder.py",)),
+    PrivateApi("torch._C:_pop_torch_function_stack", "pop the op mode", ("record/recording_state.py",)),
+    PrivateApi("torch._C:_len_torch_function_stack", "find the op mode among other modes", ("record/op_mode.py",)),
+    PrivateApi("torch._C:_get_function_stack_at", "whether the op mode is on top", ("record/op_mode.py",)),
     PrivateApi(
         "torch._C:DisableTorchFunctionSubclass",
         "read a tensor subclass's metadata without its __torch_function__ seeing it",
@@ -101,7 +103,7 @@ PRIVATE_APIS = (
     PrivateApi(
         "torch.nn.modules.module:Module._call_impl",
         "the frame that runs a module's hooks (its name tells the error path; its inner() holds kwargs)",
-        ("record/hooks.py", "record/recorder.py"),
+        ("record/hooks.py", "record/module_calls.py"),
     ),
     PrivateApi("nn.Module()._forward_hooks", "a module with hooks of its own gets its own hooks", ("record/hooks.py",)),
     PrivateApi(

@@ -31,7 +31,7 @@ from torch import nn
 from torch.utils.hooks import RemovableHandle
 
 from shapetrace.core.torch_private import torch_module_globals as torch_module
-from shapetrace.record.invisible import hide_handle, hide_key, remove_handle, unhide_key
+from shapetrace.record.invisible import hide_handle, hide_key, remove_handle, unhide_keys
 
 # Global forward hooks take kwargs since torch 2.? (2.13 has them).
 _GLOBAL_KWARGS = "with_kwargs" in inspect.signature(torch_module.register_module_forward_hook).parameters
@@ -122,7 +122,7 @@ class GlobalHooks:
             remove_handle(handle)
         for flags, hook_id in self._kwargs_flags:
             flags.pop(hook_id, None)
-            unhide_key(flags, hook_id)
+        unhide_keys(self._kwargs_flags)
         self._handles.clear()
         self._returns.clear()
         self._kwargs_flags.clear()

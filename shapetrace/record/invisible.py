@@ -31,7 +31,7 @@ import copyreg
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 from torch.utils.hooks import RemovableHandle
@@ -58,12 +58,19 @@ def hide_key(hooks: dict, key: Hashable) -> None:
 
 def unhide_key(hooks: dict, key: Hashable) -> None:
     """Undo ``hide_key`` (after the key was removed from ``hooks``)."""
+    unhide_keys([(hooks, key)])
+
+
+def unhide_keys(pairs: Sequence[tuple[dict, Hashable]]) -> None:
+    """``unhide_key`` for each ``(hooks, key)``, looking for dead dicts once
+    (once per key, the end of a trace cost the square of the model's modules)."""
     with _lock:
-        entry = _hidden.get(id(hooks))
-        if entry is not None and entry[0]() is hooks:
-            entry[1].discard(key)
-            if not entry[1]:
-                del _hidden[id(hooks)]
+        for hooks, key in pairs:
+            entry = _hidden.get(id(hooks))
+            if entry is not None and entry[0]() is hooks:
+                entry[1].discard(key)
+                if not entry[1]:
+                    del _hidden[id(hooks)]
         _drop_dead()
         if not _hidden and _previous:
             previous = _previous.pop()

@@ -142,10 +142,13 @@ def parameter_counts(modules: list[nn.Module]) -> dict[int, int]:
 
     A module's count is its own parameters' plus its children's: 1 us per
     module, where counting each module's subtree on its own costs the depth
-    of the model times that. Empty when a count would not be that sum (a
-    module used twice: ``modules()`` lists it once, under one parent; a
-    parameter used twice) or is not known yet (a lazy module's parameters):
-    then each module is counted as it runs.
+    of the model times that. A parameter held by several modules (tied
+    embedding and output weights: GPT-2, T5) is counted in each, then taken
+    off again, once per extra holder, from the modules above them that hold
+    it more than once. Empty when a count is not known yet (a lazy module's
+    parameters) or the modules are not a tree (a module used twice:
+    ``modules()`` lists it once, under one parent): then each module is
+    counted as it runs.
     """
     children = 0
     for module in modules:
@@ -155,19 +158,44 @@ def parameter_counts(modules: list[nn.Module]) -> dict[int, int]:
     if children != len(modules) - 1:
         return {}
     counts: dict[int, int] = {}
-    seen_parameters: set[int] = set()
+    # parameter id -> [its numel, the ids of the modules holding it...]
+    holders: dict[int, list[int]] = {}
+    parents: dict[int, int] = {}
     for module in reversed(modules):
         total = 0
         for parameter in module._parameters.values():
             if parameter is not None:
-                if id(parameter) in seen_parameters or is_lazy(parameter):
+                if is_lazy(parameter):
                     return {}
-                seen_parameters.add(id(parameter))
-                total += parameter.numel()
+                held = holders.get(id(parameter))
+                if held is None:
+                    held = holders[id(parameter)] = [parameter.numel(), id(module)]
+                elif held[-1] == id(module):
+                    continue  # one module holding it under two names: counted once
+                else:
+                    held.append(id(module))
+                total += held[0]
         for child in module._modules.values():
             total += counts[id(child)]
+            parents[id(child)] = id(module)
         counts[id(module)] = total
+    for numel, *holding in holders.values():
+        if len(holding) > 1:
+            _uncount_shared(numel, holding, parents, counts)
     return counts
+
+
+def _uncount_shared(numel: int, holding: list[int], parents: dict[int, int], counts: dict[int, int]) -> None:
+    """Count a parameter held by several modules once in each module above them."""
+    times: dict[int, int] = {}
+    for holder in holding:
+        current: int | None = holder
+        while current is not None:
+            times[current] = times.get(current, 0) + 1
+            current = parents.get(current)
+    for module_id, n in times.items():
+        if n > 1:
+            counts[module_id] -= (n - 1) * numel
 
 
 def _own_count(module: nn.Module, seen: set[int]) -> int | None:

@@ -1,0 +1,274 @@
+"""Module calls: the forward hooks' handlers, which open and close module events.
+
+Each hook passes on ``call_frame``, the frame of ``Module._call_impl``'s
+inner(), which runs the module's hooks and its forward: it identifies the
+call on the recorder's stack. A module call costs an event, a lookup of its
+tensors' metadata (``MetaTable`` shares equal records), the walk to the
+user's frame (cached per code object), and its module facts, read once per
+trace (``module_info``).
+"""
+
+from __future__ import annotations
+
+import sys
+from types import FrameType
+from typing import Any
+
+from torch import nn
+from torch.jit import ScriptModule
+from torch.nn.modules.loss import _Loss
+
+from shapetrace.core.records import Location
+from shapetrace.core.tensor_meta import collect_metas
+from shapetrace.core.torch_private import CALL_IMPL_NAME
+from shapetrace.record import frames
+from shapetrace.record.dynamo import skip_in_dynamo
+from shapetrace.record.events import Event, error_text, unique_name, unwrapped_name
+from shapetrace.record.frames import first_user_frame, location_of
+from shapetrace.record.hooks import GlobalHooks, ModuleHooks, kwargs_of_call
+from shapetrace.record.module_info import ModuleInfo, is_builtin_module, module_info
+from shapetrace.record.recording_state import OpsSetting, RecordingState, RootFilter, _get_ident
+
+_ScriptModule = ScriptModule
+
+
+class ModuleCalls(RecordingState):
+    """The module side of a ``Recorder``: its hooks open and close module events."""
+
+    def __init__(
+        self,
+        model: nn.Module | None,
+        ops: OpsSetting = True,
+        *,
+        root_filter: RootFilter | None = None,
+        ops_at_top: bool = True,
+    ) -> None:
+        super().__init__(model, ops, root_filter=root_filter, ops_at_top=ops_at_top)
+        self._module_hooks = ModuleHooks(self._module_pre_hook, self._post_hook)
+        self._global_hooks = GlobalHooks(self._global_pre_hook, self._global_post_hook, self._pass_returned)
+        # The modules the global hooks record (None: all of them, no model given),
+        # and the model's others, hooked one by one.
+        self._global_members: set[int] | None = None
+        self._own_hooked: set[int] = set()
+
+    def _module_pre_hook(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
+        self._enter(module, args, kwargs, sys._getframe(1))
+
+    def _global_pre_hook(self, module: nn.Module, args: tuple, kwargs: dict | None = None) -> None:
+        members = self._global_members
+        if (
+            members is not None
+            and id(module) not in members
+            and not (not self._stack and isinstance(module, _Loss) and self._adopt(module))
+        ):
+            if (
+                self.ops_wanted
+                and self.ops is True
+                and id(module) not in self._own_hooked
+                and is_builtin_module(module)
+                and _get_ident() == self.thread
+            ):
+                self._suspend_ops(sys._getframe(1))
+            return
+        if kwargs is None:
+            kwargs = kwargs_of_call()
+            if self._root_filter is None and _get_ident() == self.thread:
+                # Every module is recorded (no model given): pass kwargs from
+                # its next call on. (A root filter steps the hooks aside and
+                # back under new ids, which would leave stale flags behind.)
+                self._global_hooks.pass_kwargs(module)
+        self._enter(module, args, kwargs, sys._getframe(1))
+
+    def _adopt(self, module: nn.Module) -> bool:
+        """Record a loss module called outside the traced model, as the
+        script runner does: the loss that compares the model's output with
+        its target belongs to the trace (its error gets the note)."""
+        if self.busy or _get_ident() != self.thread or self._global_members is None:
+            return False
+        self._global_members.add(id(module))
+        return True
+
+    def _pass_returned(self) -> None:
+        """The top-level call the global hooks stepped aside for has returned."""
+        self._skipping = 0
+
+    def _post_hook(self, module: nn.Module, args: tuple, kwargs: dict, result: Any) -> None:
+        # On the error path torch calls always_call hooks from _call_impl itself.
+        failed = sys._getframe(1).f_code.co_name == CALL_IMPL_NAME
+        self._exit(module, result, sys.exc_info()[1] if failed else None)
+
+    def _global_post_hook(self, module: nn.Module, args: tuple, *kwargs_and_result: Any) -> None:
+        # (kwargs, result), or (result,) on the error path or a torch without
+        # kwargs for global hooks.
+        members = self._global_members
+        if members is not None and id(module) not in members:
+            if self._suspended:
+                caller = sys._getframe(1)  # inner(), or _call_impl on the error path
+                if caller is self._suspended[-1] or caller is self._suspended[-1].f_back:
+                    self._suspended.pop()
+                    self._set_ops(True)
+            return
+        failed = sys._getframe(1).f_code.co_name == CALL_IMPL_NAME
+        self._exit(module, kwargs_and_result[-1], sys.exc_info()[1] if failed else None)
+
+    def _enter(self, module: nn.Module, args: tuple, kwargs: dict, call_frame: FrameType) -> None:
+        """A module call starts."""
+        if self.busy or _get_ident() != self.thread:
+            return
+        if self._skipping:
+            self._skipping += 1
+            return
+        stack = self._stack
+        if stack:
+            user_frame, nested = frames.user_frame_within(call_frame, stack[-1][2])
+            if not nested:
+                self._close_ended_calls(call_frame)
+            location = stack[-1][0].location if user_frame is None and stack else location_of(user_frame)
+        else:
+            if self.losses_only:  # the next pass: the window for its predecessor's loss closes
+                self.losses_only = False
+                self._set_ops(self._ops_at_top)
+            skip_in_dynamo()  # (cheap) a model compiled since the trace began
+            if self._suspended:
+                self._resume_ended_suspensions(call_frame)
+            if self._root_filter is not None and not self._root_filter(module, args, kwargs):
+                self._skipping = 1
+                if self.model is None:  # no hook is needed below this call: a faster pass
+                    self._global_hooks.step_aside(module, call_frame)
+                return
+            location = location_of(first_user_frame(call_frame))
+        ops_outside = ops_inside = self.ops_wanted
+        self.busy = True
+        self._set_ops(False)  # else each metadata read goes through the op mode: 11 us a tensor, not 2.3
+        try:
+            event = self._module_event(module, args, kwargs, location)
+            self._events.append(event)
+            stack.append((event, ops_outside, call_frame))
+            ops_inside = self._ops_inside(module)
+        finally:
+            self._set_ops(ops_inside)
+            self.busy = False
+
+    def _module_event(self, module: nn.Module, args: tuple, kwargs: dict, location: Location | None) -> Event:
+        stack = self._stack
+        parent = stack[-1][0] if stack else None
+        module_id = id(module)
+        name = self._names.get(module_id)
+        if name is None:
+            name = self._name_of(module, parent)
+        info = self._module_info.get(module_id) or self._info_of(module)
+        identities = self._identities
+        identities.clear()
+        inputs = collect_metas(args, "", None, 0, self._meta_of)
+        if kwargs:
+            collect_metas(kwargs, "", inputs, 0, self._meta_of)
+        index = self._counts.get(name, 0)
+        self._counts[name] = index + 1
+        return Event(
+            len(self._events),
+            "module",
+            name,
+            type(module).__name__,
+            tuple(inputs),
+            tuple(identities),
+            location,
+            len(stack),
+            index,
+            parent.id if parent is not None else None,
+            (),
+            None,
+            info,
+            module_id,
+        )
+
+    def _exit(self, module: nn.Module, result: Any, exc: BaseException | None) -> None:
+        if self.busy or _get_ident() != self.thread:
+            return
+        if self._skipping:
+            self._skipping -= 1
+            return
+        stack = self._stack
+        if not stack:
+            return  # a call that began before recording started
+        if stack[-1][0].module_id != id(module) and not self._close_calls_above(id(module)):
+            return
+        event, ops_outside, _ = stack.pop()
+        self.busy = True
+        self._set_ops(False)
+        try:
+            if exc is not None:
+                event.error = error_text(exc)
+            else:
+                self._record_outputs(event, result)
+            if event.info is not None and event.info[1] is None:  # a lazy module, initialized by now
+                event.info = self._module_info[id(module)] = module_info(module)
+        finally:
+            if not stack and not ops_outside and self.ops and exc is None:
+                self.losses_only = ops_outside = True  # the loss of this pass: see __init__
+            self._set_ops(ops_outside)
+            self.busy = False
+
+    # A built-in module outside the traced model: the op mode is off inside
+    # it, as inside the model's own (fast paths), until its call returns.
+    def _suspend_ops(self, call_frame: FrameType) -> None:
+        self._suspended.append(call_frame)
+        self._set_ops(False)
+
+    def _resume_ended_suspensions(self, call_frame: FrameType) -> None:
+        """Calls that suspended the op mode and ended without their hooks (see below)."""
+        running = _frames_up(call_frame)
+        while self._suspended and id(self._suspended[-1]) not in running:
+            self._suspended.pop()
+            self._set_ops(True)
+
+    # A BaseException that is not an Exception (KeyboardInterrupt) skips the
+    # always_call hooks: calls it ended stay on the stack until one of these
+    # notices, when a call starts outside them or an enclosing call returns.
+    def _close_ended_calls(self, call_frame: FrameType) -> None:
+        running = _frames_up(call_frame)
+        while self._stack and id(self._stack[-1][2]) not in running:
+            self._close_top()
+
+    def _close_calls_above(self, module_id: int) -> bool:
+        if not any(entry[0].module_id == module_id for entry in self._stack):
+            return False  # a call that began before recording started
+        while self._stack[-1][0].module_id != module_id:
+            self._close_top()
+        return True
+
+    def _close_top(self) -> None:
+        event, ops_outside, _ = self._stack.pop()
+        if event.error is None:
+            event.error = "interrupted"
+        self._set_ops(ops_outside)
+
+    def _name_of(self, module: nn.Module, parent: Event | None) -> str:
+        name = self._names.get(id(module))
+        if name is not None:
+            return name
+        # Only without a model: name modules as they first run.
+        if parent is None:
+            name = "" if "" not in self._counts else unique_name(type(module).__name__, self._counts)
+            for sub_name, sub in module.named_modules():
+                sub_name = unwrapped_name(sub_name, module)
+                self._names.setdefault(id(sub), f"{name}.{sub_name}" if name and sub_name else name or sub_name)
+            return self._names[id(module)]
+        name = f"{parent.name}.<{type(module).__name__}>" if parent.name else f"<{type(module).__name__}>"
+        self._names[id(module)] = name
+        return name
+
+    def _info_of(self, module: nn.Module) -> ModuleInfo:
+        info = self._module_info.get(id(module))
+        if info is None:
+            info = self._module_info[id(module)] = module_info(module, self._param_counts.get(id(module)))
+        return info
+
+
+def _frames_up(frame: FrameType | None) -> set[int]:
+    """Ids of the frames running below ``frame``, itself included (the
+    recorder holds the frames it compares with these: their ids are not reused)."""
+    running = set()
+    while frame is not None:
+        running.add(id(frame))
+        frame = frame.f_back
+    return running
