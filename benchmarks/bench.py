@@ -7,9 +7,10 @@
     python benchmarks/bench.py --real --budget 5   # real models (the `real` extra): their
                                                    # section of results.md, ~10 minutes
 
-Writes ``benchmarks/results.md`` and prints it. Each tool runs in a process
-of its own (in the smoke run, all in this one); a peer that is not installed
-is skipped.
+Replaces its own section of ``benchmarks/results.md`` (sections.py), leaving the
+other benchmarks' sections, and prints the file. Each tool runs in a process of
+its own (in the smoke run, all in this one); a peer that is not installed is
+skipped.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ if str(ROOT) not in sys.path:  # run as a script: make `benchmarks` and `demos` 
 
 import torch  # noqa: E402
 
-from benchmarks import measure, report  # noqa: E402
+from benchmarks import measure, report, sections  # noqa: E402
 from benchmarks.models import CASES  # noqa: E402
 from benchmarks.real_cases import REAL_CASES  # noqa: E402
 from benchmarks.tools import TOOLS, available  # noqa: E402
@@ -51,11 +52,13 @@ def main(argv: list[str] | None = None) -> int:
     sizes = measure.trace_size(args.cases, args.smoke)
     script = None if args.no_script else measure.script_mode(args.smoke, 1 if args.smoke else 7, args.clock)
     text = report.render(ratios, sizes, script, smoke=args.smoke, tools=tools, case_keys=args.cases, clock=args.clock)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
+    title, body = text.split("\n", 1)
     if args.real:
-        text = _as_section(text, args.output)
-    args.output.write_text(text)
-    print(text)
+        body = f"{_REAL_HEADING}\n{body}"
+    elif title != sections.TITLE:  # the smoke run's title says so: kept inside its section
+        body = f"{title.replace('# ', '**', 1)}**\n{body}"
+    # Only this run's section is replaced: the other benchmarks' stay as they were.
+    print(sections.replace_section(args.output, "bench-real" if args.real else "bench", body))
     return 0
 
 
@@ -67,8 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--real",
         action="store_true",
-        help="the real models (Hugging Face, neuralforecast, nn.Transformer): replaces "
-        "their section of the output file, the rest is kept",
+        help="the real models (Hugging Face, neuralforecast, nn.Transformer), in their own section of the output file",
     )
     parser.add_argument("--tools", nargs="+", default=list(TOOLS), metavar="TOOL", help="any of: " + ", ".join(TOOLS))
     parser.add_argument("--budget", type=float, help="seconds of timed runs per tool and model")
@@ -127,14 +129,6 @@ def _work(args: argparse.Namespace) -> int:
 
 
 _REAL_HEADING = "# Real models (tiny configs)"
-
-
-def _as_section(text: str, output: Path) -> str:
-    """The existing report with its real-models section replaced by ``text``'s tables."""
-    old = output.read_text() if output.exists() else ""
-    kept = old.split("\n" + _REAL_HEADING, 1)[0].rstrip("\n")
-    body = text.split("\n", 1)[1]  # the title line goes: the section has its own
-    return f"{kept}\n\n{_REAL_HEADING}\n{body}"
 
 
 def _budget(args: argparse.Namespace) -> float:

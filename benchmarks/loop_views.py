@@ -33,11 +33,12 @@ import torch  # noqa: E402
 from rich.console import Console  # noqa: E402
 
 import shapetrace  # noqa: E402
+from benchmarks.sections import markers, replace_section  # noqa: E402
 from shapetrace.record.script import run_script  # noqa: E402
 from shapetrace.render.report import report  # noqa: E402
 
 DEMO = ROOT / "demos" / "time_sequence_prediction.py"
-BEGIN, END = "<!-- loop-views: begin -->", "<!-- loop-views: end -->"
+BEGIN, END = markers("loop-views")
 
 
 def _clock() -> float:
@@ -116,13 +117,7 @@ def section(steps: int, found: dict[str, object]) -> str:
 
 def write(path: Path, text: str) -> None:
     """Replace this benchmark's section of ``path`` (or append it), leaving the rest."""
-    old = path.read_text() if path.exists() else "# shapetrace benchmarks\n"
-    if BEGIN in old and END in old:
-        head, rest = old.split(BEGIN, 1)
-        new = head + text + rest.split(END, 1)[1]
-    else:
-        new = old.rstrip("\n") + "\n\n" + text + "\n"
-    path.write_text(new)
+    replace_section(path, "loop-views", text.removeprefix(BEGIN + "\n").removesuffix(END).strip("\n"))
 
 
 def main(argv: list[str] | None = None) -> int:
