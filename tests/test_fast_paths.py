@@ -265,7 +265,8 @@ class TiedTree(nn.Module):
         self.register_parameter("alias", self.head.weight)
 
 
-@pytest.mark.parametrize("make", [TiedTree, lambda: nn.Sequential(TiedTree(), nn.Linear(4, 4)), lambda: nn.LSTM(3, 4, 2)])
+@pytest.mark.parametrize("make", [TiedTree, lambda: nn.Sequential(TiedTree(), nn.Linear(4, 4)),
+                                  lambda: nn.LSTM(3, 4, 2)])
 def test_parameter_counts_of_a_tree_are_what_parameters_gives(make):
     modules = list(make().modules())
     counts = parameter_counts(modules)
