@@ -88,7 +88,7 @@ class CaseRun:
     @property
     def caught(self) -> bool:
         """The buggy run failed as it should: exit 1 where PyTorch raised (as ``python``
-        exits), else 3 because a finding reached ``--fail-on``."""
+        exits), else 1 because a finding reached ``--fail-on`` (the same code: the contract)."""
         return self.exit_code == (EXIT_RAISED if self.trace.error is not None else EXIT_FINDINGS)
 
 

@@ -20,7 +20,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     diff = commands.add_parser(
         "diff",
         formatter_class=RichHelpFormatter,
-        help="compare two saved traces (exit 4 when they differ)",
+        help="compare two saved traces (exit 1 when they differ)",
         description="Show the calls whose shapes, dtypes or devices differ between "
         "two traces, e.g. before and after a refactor. Exit 4 when any do.",
     )

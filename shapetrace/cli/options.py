@@ -41,7 +41,7 @@ def add_display_options(parser: argparse.ArgumentParser) -> None:
         choices=("error", "warning", "never"),
         default=None,
         # rich-argparse reads [...] as markup: escaped, or the table name vanishes from --help
-        help="exit 3 when a finding reaches this severity (default: never, or fail-on in "
+        help="exit 1 when a finding reaches this severity (default: never, or fail-on in "
         "\\[tool.shapetrace] of pyproject.toml)",
     )
     parser.add_argument(
@@ -107,7 +107,7 @@ def view_of(options: argparse.Namespace) -> View:
 
 
 def render_and_judge(trace: Trace, options: argparse.Namespace, plan: Plan | None = None) -> int:
-    """Write the requested outputs; ``EXIT_FINDINGS`` (3) when findings reach ``--fail-on``."""
+    """Write the requested outputs; ``EXIT_FINDINGS`` (1) when findings reach ``--fail-on``."""
     write_outputs(trace, plan or output_plan(options), view_of(options))
     return judge(trace.findings, options.fail_on)
 

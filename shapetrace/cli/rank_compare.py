@@ -36,7 +36,7 @@ def are_ranks(traces: Sequence[Trace]) -> bool:
 
 
 def compare_ranks(traces: Sequence[Trace], paths: Sequence[str]) -> int:
-    """Print the first divergence across ranks (exit 4, ``EXIT_DIFFERENCES``) or that they agree (exit 0)."""
+    """Print the first divergence across ranks (exit 1, ``EXIT_DIFFERENCES``) or that they agree (exit 0)."""
     ordered = sorted(zip(traces, paths), key=lambda pair: pair[0].meta["rank"])
     console = make_console()
     names = ", ".join(f"rank {t.meta['rank']} ({os.path.basename(p)})" for t, p in ordered)
