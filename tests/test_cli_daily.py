@@ -92,6 +92,7 @@ def test_the_table_still_follows_the_scripts_own_output_on_stdout():
     assert result.stdout.index("step   0") < result.stdout.index("shapetrace LSTM")
 
 
+@pytest.mark.requires_dot  # without dot, --format png is refused first for that (tests/test_cli_without_dot.py)
 def test_binary_format_to_a_terminal_is_refused_before_the_script_runs(tmp_path):
     script, marker = marker_script(tmp_path)
     leader, follower = pty.openpty()
