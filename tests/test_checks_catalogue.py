@@ -11,6 +11,7 @@ from shapetrace.analyze.checks import REGISTRY, load_detectors
 from shapetrace.cli.app import main
 from shapetrace.record.script import ScriptRun, run_script
 from tests.check_support import BUGS, codes, traced
+from tests.models import attention_layout_models as attention
 from tests.models import axis_models as axis
 from tests.models import buggy_models as buggy
 from tests.models import correct_models as correct
@@ -37,6 +38,7 @@ EXAMPLES = {
     "ST020": (dist_models.uneven_sequence_shard, dist_models.padded_sequence_shard),
     "ST015": (buggy.lstm_given_one_state, correct.lstm_with_state),
     "ST016": (buggy.density_at_full_size, correct.pooled_density),
+    "ST017": (attention.table_on_batch_example, attention.table_on_time_example),
 }
 DEMOS = {
     "ST001": "st001_batch_first.py",
@@ -56,6 +58,7 @@ DEMOS = {
     "ST020": "st020_uneven_shard.py",
     "ST015": "st015_recurrent_state.py",
     "ST016": "st016_loss_resolution.py",
+    "ST017": "st017_positional_table.py",
 }
 # Demos that need ranks: run under torchrun by tests/test_distributed.py.
 TORCHRUN_DEMOS = {"ST020"}

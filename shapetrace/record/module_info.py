@@ -79,12 +79,19 @@ def module_info(module: nn.Module, params: int | None = None) -> ModuleInfo:
 
 
 def module_config(module: nn.Module) -> dict[str, Any]:
-    """A module's hyperparameters: public plain attributes (``batch_first``...)."""
+    """A module's hyperparameters: public plain attributes (``batch_first``...).
+    PyTorch's transformer layers keep ``batch_first`` on their attention only
+    (``self_attn``, or the first of ``layers``): it is copied to the layer's config,
+    since their fused inference path never calls that attention."""
     attributes = vars(module)
     candidates = _public_attributes(type(module), attributes)
-    if not candidates:
-        return {}
     config: dict[str, Any] = {}
+    if type(module).__name__ in _ATTENTION_HOLDERS:
+        flag = _attention_flag(module)
+        if flag is not None:
+            config["batch_first"] = flag
+    if not candidates:
+        return config
     for key in candidates:
         value = attributes[key]
         if isinstance(value, _CONFIG_TYPES) or (
@@ -92,6 +99,25 @@ def module_config(module: nn.Module) -> dict[str, Any]:
         ):
             config[key] = value
     return config
+
+
+# Where a transformer layer's ``batch_first`` lives: a path of child modules.
+_ATTENTION_HOLDERS = {
+    "TransformerEncoderLayer": ("self_attn",),
+    "TransformerDecoderLayer": ("self_attn",),
+    "TransformerEncoder": ("layers", "0", "self_attn"),
+    "TransformerDecoder": ("layers", "0", "self_attn"),
+}
+
+
+def _attention_flag(module: nn.Module) -> bool | None:
+    if getattr(nn, type(module).__name__, None) is not type(module):
+        return None  # a user's class of the same name
+    node: Any = module
+    for name in _ATTENTION_HOLDERS[type(module).__name__]:
+        node = node._modules.get(name) if isinstance(node, nn.Module) else None
+    flag = getattr(node, "batch_first", None) if isinstance(node, nn.MultiheadAttention) else None
+    return flag if isinstance(flag, bool) else None
 
 
 def _public_attributes(kind: type, attributes: dict[str, Any]) -> tuple[str, ...]:

@@ -22,11 +22,13 @@ class FindingDoc:
 
 DOCS: dict[str, FindingDoc] = {
     "ST001": FindingDoc(
-        "An RNN built with batch_first=False reads dim 0 as time. Fed (batch, time, features), it steps "
-        "through the batch and treats time as the batch: nothing raises, the model trains, and each "
+        "An RNN (or nn.MultiheadAttention, nn.TransformerEncoder/Decoder(Layer), nn.Transformer) built "
+        "with batch_first=False reads dim 0 as time. Fed (batch, time, features), it steps through (or "
+        "attends over) the batch and treats time as the batch: nothing raises, the model trains, and each "
         "prediction mixes sequences. The evidence: a DataLoader's batch axis, a loss's batch (N), the last "
-        "step taken, a short last batch, each on the axis the RNN steps through. Flipping the flag also "
-        "takes remaking a state built for the old batch axis and moving out[-1] to out[:, -1].",
+        "step (or [CLS]) taken, a short last batch, each on the axis the layer steps through; a key padding "
+        "mask, (N, S) in both layouts, built from the batch-first tokens. Flipping the flag also takes "
+        "remaking a state built for the old batch axis and moving out[-1] to out[:, -1].",
         "self.lstm = nn.LSTM(3, 64)                   # batch_first=False\nout, _ = self.lstm(x)  # x: (32, 24, 3)",
         "self.lstm = nn.LSTM(3, 64, batch_first=True)\nout, _ = self.lstm(x)  # x: (32, 24, 3)",
     ),
@@ -120,6 +122,13 @@ DOCS: dict[str, FindingDoc] = {
         "loss = criterion(model(img), density)       # (2, 1, 16, 16) vs (2, 1, 128, 128)",
         "density = F.avg_pool2d(density, 8) * 64     # pooled as the model is, the count kept\n"
         "loss = criterion(model(img), density)",
+    ),
+    "ST017": FindingDoc(
+        "A positional table written for seq-first data ((max_len, 1, d_model), cut with x.size(0)) "
+        "added to batch-first x (batch, seq_len, d_model): it is cut to the batch size and broadcast "
+        "over time, so each sample gets one position's code at every step. It runs while batch <= max_len.",
+        "return x + self.pe[:x.size(0)]     # pe: (max_len, 1, d_model); x: (batch, seq_len, d_model)",
+        "return x + self.pe[:x.size(1)].transpose(0, 1)     # (1, seq_len, d_model): along time",
     ),
     "ST020": FindingDoc(
         "torch.chunk/split of an axis that the world size does not divide gives the ranks pieces of "

@@ -39,6 +39,7 @@ DETECTOR_MODULES: tuple[str, ...] = (
     "uneven_shard",
     "state_structure",
     "loss_resolution",
+    "positional_table",
 )
 
 

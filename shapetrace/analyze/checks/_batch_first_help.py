@@ -19,9 +19,10 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
+from shapetrace.analyze.checks._attention import flag_text, is_attention
 from shapetrace.analyze.checks._common import argument_text, at_line, op_text
-from shapetrace.analyze.checks._rnn import Layout, hidden_inputs, ops_after
-from shapetrace.analyze.lineage.atoms import dim_of
+from shapetrace.analyze.checks._positions import positional_tables, table_edit
+from shapetrace.analyze.checks._rnn import Layout, hidden_inputs, is_rnn, ops_after
 from shapetrace.analyze.lineage.flow import TraceLineage
 from shapetrace.analyze.lineage.op_args import integer_indices
 
@@ -31,8 +32,11 @@ _SWAPS = frozenset({"transpose", "permute", "swapaxes", "swapdims", "t"})
 def batch_first_help(flow: TraceLineage, lay: Layout) -> str:
     """The ``help:`` of ST001 for one RNN call: the flag, then the follow-ups."""
     wanted = not lay.call.config.get("batch_first")
-    parts = [f"build it with nn.{lay.call.type}(..., batch_first={wanted})"]
-    state = _state_part(lay)
+    if is_attention(lay.call):
+        parts = [flag_text(lay.call, wanted)]
+    else:
+        parts = [f"build it with nn.{lay.call.type}(..., batch_first={wanted})"]
+    state = _state_part(lay) if is_rnn(lay.call) else ""
     if state:
         parts.append(state)
     parts += sorted(set(_follow_ups(flow, lay)))
@@ -57,21 +61,29 @@ def _state_part(lay: Layout) -> str:
 
 
 def _follow_ups(flow: TraceLineage, lay: Layout) -> Iterator[str]:
+    if is_attention(lay.call):
+        # a positional table added along the old time axis moves to the new one
+        for table in positional_tables(flow, lay):
+            edit = table_edit(flow, table, table.constant) if table.on_time else None
+            if edit is not None:
+                written, moved, sliced = edit
+                yield f"then use {moved} in place of {_normal(written)} {at_line(sliced)}"
     for op, lineage in ops_after(flow, lay):
-        batch, time = dim_of(lineage, lay.batch[0]), dim_of(lineage, lay.time[0])
+        batch, time = lay.where(lineage)
         if batch is None or time is None or {batch, time} != {0, 1}:
             continue  # only code on the RNN's (batch, time) dims as they come out of it
         old = op_text(op)
         if op.name == "__getitem__":
             shape = op.inputs[0].shape
-            last = {d for d, index in integer_indices(op, len(shape)).items() if index in (-1, shape[d] - 1)}
-            if time in last:  # the last step, taken where the old layout keeps time
+            ends = (-1, shape[time] - 1, 0) if is_attention(lay.call) else (-1, shape[time] - 1)
+            last = {d for d, index in integer_indices(op, len(shape)).items() if index in ends}
+            if time in last:  # the last step (a transformer's first), taken where the old layout keeps time
                 new = _swapped_index(old)
                 if new is not None:
                     yield f"then use {new} in place of {_normal(old)} {at_line(op)}"
         elif op.name in _SWAPS and op.outputs:
             out = flow.output_lineage(op, 0)
-            if (dim_of(out, lay.batch[0]), dim_of(out, lay.time[0])) == (time, batch) and op.inputs:
+            if lay.where(out) == (time, batch) and op.inputs:
                 receiver = _receiver(old)
                 if receiver is not None:
                     yield f"then use {receiver} in place of {_normal(old)} {at_line(op)}"

@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Iterator, Sequence
 
 from shapetrace.analyze.checks._common import pass_root
-from shapetrace.analyze.lineage.atoms import DimAtoms, Lineage
+from shapetrace.analyze.lineage.atoms import DimAtoms, Lineage, origins
 from shapetrace.analyze.lineage.flow import TraceLineage
 from shapetrace.analyze.lineage.module_rules import is_builtin
 from shapetrace.core.records import Call
@@ -33,7 +33,8 @@ def directions(call: Call) -> int:
 
 @dataclasses.dataclass(frozen=True)
 class Layout:
-    """Where a batched RNN call keeps batch and time, by its ``batch_first``."""
+    """Where a batched RNN (or attention, ``_attention.py``) call keeps batch and
+    time (the sequence), by its ``batch_first``."""
 
     call: Call
     input: TensorMeta
@@ -52,6 +53,18 @@ class Layout:
     @property
     def steps(self) -> int:
         return self.input.shape[self.time_dim]
+
+    def where(self, lineage: Lineage) -> tuple[int | None, int | None]:
+        """The positions of the batch and of the time axis in ``lineage`` (each a dim made
+        of exactly those axes, sliced or not), None where there is none."""
+        batch, time = origins(self.batch), origins(self.time)
+        at = [origins(dim) for dim in lineage]
+        return (at.index(batch) if batch in at else None), (at.index(time) if time in at else None)
+
+    @property
+    def verb(self) -> str:
+        """What the layer does along its time axis: an attention layer attends over it."""
+        return "steps through" if is_rnn(self.call) else "attends over"
 
 
 def ops_after(flow: TraceLineage, lay: Layout) -> Iterator[tuple[Call, Lineage]]:

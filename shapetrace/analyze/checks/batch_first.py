@@ -33,11 +33,13 @@ import dataclasses
 from collections.abc import Iterator
 
 from shapetrace.analyze.checks import finding, register
+from shapetrace.analyze.checks._attention import first_attention_layouts, is_attention, mask_readings
 from shapetrace.analyze.checks._batch_first_help import batch_first_help
 from shapetrace.analyze.checks._common import at_line, call_label, op_text, pass_root
 from shapetrace.analyze.checks._losses import is_class_loss, is_elementwise_loss, loss_operands
-from shapetrace.analyze.checks._rnn import Layout, first_layouts, hidden_inputs, ops_after
-from shapetrace.analyze.lineage.atoms import Lineage, dim_of, origins
+from shapetrace.analyze.checks._positions import positional_tables
+from shapetrace.analyze.checks._rnn import Layout, first_layouts, hidden_inputs, is_rnn, ops_after
+from shapetrace.analyze.lineage.atoms import Lineage, origins
 from shapetrace.analyze.lineage.flow import TraceLineage, analyze
 from shapetrace.analyze.lineage.op_args import integer_indices, reduced_axes
 from shapetrace.core.finding import Finding
@@ -58,6 +60,12 @@ class Clue:
     # A correct model may show it too (a mean cross-entropy is the same whichever axis is
     # its N): alone, it makes a warning, not an error.
     soft: bool = False
+    # How the user's code reads the layer's output (or built its inputs), not what the
+    # data is: where batch and time are the same size, it cannot tell a wrong flag from
+    # wrong code.
+    reading: bool = False
+    op: Call | None = None  # the op the clue is about (an index), when there is one
+    passes: bool = False  # from the sizes of several passes
 
 
 def _survival(flow: TraceLineage, lay: Layout) -> Iterator[Clue]:
@@ -65,27 +73,36 @@ def _survival(flow: TraceLineage, lay: Layout) -> Iterator[Clue]:
     if root is lay.call or not root.outputs or not root.outputs[0].shape:
         return
     out = flow.output_lineage(root, 0)
-    batch, time = dim_of(out, lay.batch[0]), dim_of(out, lay.time[0])
+    batch, time = lay.where(out)
     shape = format_shape(root.outputs[0])
     if time == 0 and batch is None:
-        yield Clue(True, f"its dim {lay.time_dim} ends up as dim 0 of the model output {shape}")
+        yield Clue(True, f"its dim {lay.time_dim} ends up as dim 0 of the model output {shape}", reading=True)
     elif batch == 0 and time is None:
-        yield Clue(False, f"its dim {lay.batch_dim} ends up as dim 0 of the model output {shape}")
+        yield Clue(False, f"its dim {lay.batch_dim} ends up as dim 0 of the model output {shape}", reading=True)
 
 
 def _time_reductions(flow: TraceLineage, lay: Layout) -> Iterator[Clue]:
     """The code taking the last step of, or pooling over, one of the two axes."""
     for op, lineage in ops_after(flow, lay):
-        batch, time = dim_of(lineage, lay.batch[0]), dim_of(lineage, lay.time[0])
+        batch, time = lay.where(lineage)
         if batch is None or time is None:
             continue
         shape = op.inputs[0].shape
-        last = {dim for dim, index in integer_indices(op, len(shape)).items() if index in (-1, shape[dim] - 1)}
+        indices = integer_indices(op, len(shape)).items()
+        last = {dim for dim, index in indices if index in (-1, shape[dim] - 1)}
+        # a transformer's first position (a [CLS] token) is read like an RNN's last step
+        first = {dim for dim, index in indices if index == 0} if is_attention(lay.call) else set()
         pooled = set(reduced_axes(op, len(shape)) or ())
-        for dim in (last | pooled) & {batch, time}:
-            verb = "takes the last step of" if dim in last else "pools over"
+        for dim in (last | first | pooled) & {batch, time}:
+            verb = (
+                "takes the last step of"
+                if dim in last
+                else "takes the first position of"
+                if dim in first
+                else "pools over"
+            )
             axis = "the batch axis" if dim == batch else "the time axis"
-            yield Clue(dim == batch, f"{op_text(op)} {at_line(op)} {verb} {axis}")
+            yield Clue(dim == batch, f"{op_text(op)} {at_line(op)} {verb} {axis}", reading=True, op=op)
 
 
 def _by_size(what: str, rows: int, lay: Layout) -> Clue | None:
@@ -98,7 +115,7 @@ def _by_size(what: str, rows: int, lay: Layout) -> Clue | None:
 
 
 def _size_clues(flow: TraceLineage, lay: Layout, losses: list[Call]) -> Iterator[Clue]:
-    hidden = hidden_inputs(lay.call)
+    hidden = hidden_inputs(lay.call) if is_rnn(lay.call) else []
     if hidden and hidden[0].ndim == 3:
         name = tensor_name(lay.call, hidden[0], output=False)
         clue = _by_size(f"{name} {format_shape(hidden[0])}", hidden[0].shape[1], lay)
@@ -111,13 +128,13 @@ def _size_clues(flow: TraceLineage, lay: Layout, losses: list[Call]) -> Iterator
             continue
         prediction = flow.input_lineage(loss, loss.inputs.index(operands[0]))
         row_origins = origins(prediction[0])
-        if row_origins not in ({lay.batch[0].origin}, {lay.time[0].origin}):
+        if row_origins not in (origins(lay.batch), origins(lay.time)):
             continue
         rows = operands[1].shape[0]
         clue = _by_size(f"the loss target {format_shape(operands[1])} {at_line(loss)}", rows, lay)
         # Predictions with a row per time step only tell something when the
         # target has as many rows: then time was the batch all along.
-        per_step = row_origins == {lay.time[0].origin}
+        per_step = row_origins == origins(lay.time)
         if clue is not None and not (per_step and clue.swapped is False):
             yield clue
 
@@ -162,19 +179,20 @@ def _class_losses(flow: TraceLineage, lay: Layout, losses: list[tuple[Call, Call
         if prediction is None or prediction.ndim < 2 or not (after is root or pass_root(loss) is root):
             continue
         lineage = _prediction_lineage(flow, loss, loss.inputs.index(prediction), root)
-        if lineage is None or len(lineage[0]) != 1:
-            continue  # unknown, or rows that merge axes (N*T): no evidence either way
-        rows = lineage[0][0].origin
+        if lineage is None:
+            continue
+        rows = origins(lineage[0])  # rows that merge batch and time (N*T) are neither: no evidence
         label = f"{op_text(loss) if loss.kind == 'op' else loss.name or loss.type} {at_line(loss)}"
-        if rows == lay.time[0].origin:
+        if rows == origins(lay.time):
             yield Clue(
                 True,
                 f"{label} takes dim 0 of its input {format_shape(prediction)} as the batch (N), and that "
-                f"dim is the axis the {lay.call.type} steps through",
+                f"dim is the axis the {lay.call.type} {lay.verb}",
                 soft=True,
+                reading=True,
             )
-        elif rows == lay.batch[0].origin:
-            yield Clue(False, f"{label} takes the {lay.call.type}'s batch axis as its batch (N)")
+        elif rows == origins(lay.batch):
+            yield Clue(False, f"{label} takes the {lay.call.type}'s batch axis as its batch (N)", reading=True)
 
 
 def _passes_before(calls: tuple[Call, ...], losses: list[Call]) -> list[tuple[Call, Call | None]]:
@@ -216,7 +234,7 @@ def _loader_batch(trace: Trace, flow: TraceLineage, lay: Layout) -> Iterator[Clu
         if lay.batch_size == lay.steps:
             yield Clue(None, f"{what} is the batch of {batches}, and batch and time are both {size}")
         elif dim0 == lay.time:
-            yield Clue(True, f"{what} is the batch of {batches}, and it is the axis the {lay.call.type} steps through")
+            yield Clue(True, f"{what} is the batch of {batches}, and it is the axis the {lay.call.type} {lay.verb}")
         else:
             yield Clue(False, f"{what} is the batch of {batches}")
         return
@@ -235,7 +253,24 @@ def _across_passes(lay: Layout, group: list[Layout]) -> Iterator[Clue]:
             f"its dim {lay.time_dim} is {steps[0]} in every pass but the last, which has "
             f"{steps[-1]}, as a batch size does at the end of an epoch, while dim {lay.batch_dim} "
             f"stays {lay.batch_size}",
+            passes=True,
         )
+
+
+def _positions_along_time(flow: TraceLineage, lay: Layout) -> Iterator[Clue]:
+    """A positional table added along the axis an attention layer attends over: the
+    code that built the input reads the layout as the layer does. (Along the layer's
+    batch, the table is wrong whatever the flag: ST017.)"""
+    if not is_attention(lay.call):
+        return
+    for table in positional_tables(flow, lay):
+        if table.on_time:
+            yield Clue(
+                False,
+                f"{op_text(table.op)} {at_line(table.op)} adds a positional table along dim {table.along}, "
+                f"the axis it attends over",
+                reading=True,
+            )
 
 
 def _model_input_batch(flow: TraceLineage, lay: Layout) -> Clue | None:
@@ -254,14 +289,38 @@ def _model_input_batch(flow: TraceLineage, lay: Layout) -> Clue | None:
     return None
 
 
-def _judge(flow: TraceLineage, lay: Layout, clues: list[Clue]) -> Finding | None:
+def _collide(group: list[Layout]) -> bool:
+    """Batch and time have the same size in every pass of the layer: no size can tell them apart."""
+    return all(one.batch_size == one.steps for one in group)
+
+
+def undecided_reading(clues: list[Clue], collide: bool) -> bool:
+    """Only the code reading the layer's output disagrees with its layout, and batch
+    and time are the same size in every pass: the flag or that code may be wrong."""
+    return collide and any(clue.swapped for clue in clues) and all(clue.reading for clue in clues if clue.swapped)
+
+
+def _judge(flow: TraceLineage, lay: Layout, clues: list[Clue], collide: bool = False) -> Finding | None:
     swapped = [clue.text for clue in clues if clue.swapped]
     agreeing = [clue.text for clue in clues if clue.swapped is False]
     undecided = [clue.text for clue in clues if clue.swapped is None]
     head = (
-        f"{call_label(lay.call, 'batch_first')} {at_line(lay.call)} steps through dim {lay.time_dim} of "
+        f"{call_label(lay.call, 'batch_first')} {at_line(lay.call)} {lay.verb} dim {lay.time_dim} of "
         f"its input {format_shape(lay.input)} and takes dim {lay.batch_dim} as the batch"
     )
+    size = lay.batch_size
+    hint = f"trace a batch whose size differs from the sequence length, e.g. x[:{size - 1}] of a batch-first x"
+    if undecided_reading(clues, collide):
+        # The code reads the layer's output the other way; with batch and time both
+        # `size`, either the flag or that code is wrong, and nothing in the trace says which.
+        message = (
+            f"{head}, but the code reads it the other way: " + "; ".join(swapped) + f". Batch and time are "
+            f"both {size}, so the sizes cannot tell whether the data is batch-first (then the flag is "
+            f"wrong) or the code reading it is (an index on the wrong axis: see ST013)"
+        )
+        return finding(
+            "ST001", lay.call, message, f"{batch_first_help(flow, lay)} if the data is batch-first; {hint}", "info"
+        )
     if swapped:
         message = f"{head}, but " + "; ".join(swapped)
         if agreeing:
@@ -270,25 +329,17 @@ def _judge(flow: TraceLineage, lay: Layout, clues: list[Clue]) -> Finding | None
         return finding("ST001", lay.call, message, batch_first_help(flow, lay), "warning" if agreeing or soft else None)
     if undecided:
         message = f"{head}; the sizes cannot tell whether the data agrees: {undecided[0]}"
-        hint = (
-            f"trace a batch whose size differs from the sequence length, e.g. "
-            f"x[:{lay.batch_size - 1}] of a batch-first x"
-        )
         return finding("ST001", lay.call, message, hint, "info")
     return None
 
 
-@register(
-    "ST001",
-    "batch-first-mismatch",
-    "error",
-    "an RNN/LSTM/GRU reads the batch axis as time (batch_first does not match the data)",
-)
-def check_batch_first(trace: Trace) -> Iterator[Finding]:
+def layout_clues(trace: Trace) -> Iterator[tuple[Layout, list[Clue], bool]]:
+    """Each RNN and outermost attention layer's first call per pass, with the clues
+    on its layout and whether batch and time collide in size in every pass."""
     flow = analyze(trace.calls)
     losses = [call for call in trace.calls if is_elementwise_loss(call)]
     class_losses = _passes_before(trace.calls, [call for call in trace.calls if is_class_loss(call)])
-    layouts = list(first_layouts(flow, trace.calls))
+    layouts = [*first_layouts(flow, trace.calls), *first_attention_layouts(flow, trace.calls)]
     groups: dict[str, list[Layout]] = {}
     for lay in layouts:
         groups.setdefault(lay.call.name, []).append(lay)
@@ -300,11 +351,31 @@ def check_batch_first(trace: Trace) -> Iterator[Finding]:
             *_class_losses(flow, lay, class_losses),
             *_loader_batch(trace, flow, lay),
             *_across_passes(lay, groups[lay.call.name]),
+            # a mask is built from the data by the code feeding the layer: what the data is
+            *(Clue(swapped, text) for swapped, text in mask_readings(flow, lay)),
+            *_positions_along_time(flow, lay),
         ]
+        if is_attention(lay.call) and any(clue.reading and clue.swapped is False for clue in clues):
+            # A seq-first language model cut into chunks of bptt steps (the PyTorch
+            # tutorial) has a short last chunk on its time axis, as batch-first data
+            # has a short last batch there: the code's own reading decides.
+            clues = [clue for clue in clues if not clue.passes]
+        yield lay, clues, _collide(groups[lay.call.name])
+
+
+@register(
+    "ST001",
+    "batch-first-mismatch",
+    "error",
+    "an RNN/LSTM/GRU or attention/transformer layer reads the batch axis as time (batch_first does not match the data)",
+)
+def check_batch_first(trace: Trace) -> Iterator[Finding]:
+    flow = analyze(trace.calls)
+    for lay, clues, collide in layout_clues(trace):
         if clues and all(clue.weak for clue in clues if clue.swapped):
             from_loader = _model_input_batch(flow, lay)
             if from_loader is not None and any(clue.swapped for clue in clues):
                 continue  # only the state disagrees, and the data agrees: ST007 is the cause
-        found = _judge(flow, lay, clues)
+        found = _judge(flow, lay, clues, collide)
         if found is not None:
             yield found

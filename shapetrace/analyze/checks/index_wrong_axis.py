@@ -27,15 +27,18 @@ from collections.abc import Iterator
 from typing import NamedTuple
 
 from shapetrace.analyze.checks import finding, register
-from shapetrace.analyze.checks._common import at_line, call_label, op_text, receiver_text
+from shapetrace.analyze.checks._attention import flag_text
+from shapetrace.analyze.checks._common import argument_text, at_line, call_label, op_text, receiver_text
 from shapetrace.analyze.checks._rnn import is_rnn
 from shapetrace.analyze.checks._source import _parse, find_call
+from shapetrace.analyze.checks.batch_first import layout_clues, undecided_reading
 from shapetrace.analyze.lineage.atoms import origins
 from shapetrace.analyze.lineage.flow import TraceLineage, analyze
 from shapetrace.analyze.lineage.module_rules import is_builtin
 from shapetrace.analyze.lineage.op_args import integer_indices, plain_args
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
+from shapetrace.core.text import format_shape
 from shapetrace.core.trace import Trace
 
 _PASS_THROUGH = frozenset({"contiguous", "clone", "detach", "to", "float", "relu", "dropout", "tanh"})
@@ -152,9 +155,7 @@ def _hint(call: Call, picked: int, time: int) -> str | None:
 def check_index_wrong_axis(trace: Trace) -> Iterator[Finding]:
     flow = analyze(trace.calls)
     sequence_axes = _sequence_axes(flow, trace)
-    if not sequence_axes:
-        return
-    for call in trace.calls:
+    for call in trace.calls if sequence_axes else ():
         if call.kind != "op" or call.name not in _INDEXING or not call.inputs or call.output is None:
             continue
         lineage = flow.input_lineage(call, 0)
@@ -184,6 +185,44 @@ def check_index_wrong_axis(trace: Trace) -> Iterator[Finding]:
                 message,
                 _hint(call, dim, time) or f"index dim {time} (the {axes.step} axis) instead of dim {dim}",
             )
+    yield from _batch_axis_indices(trace)
+
+
+def _batch_axis_indices(trace: Trace) -> Iterator[Finding]:
+    """An index taking the last (or, after attention, the first) element of a layer's
+    batch axis, where batch and time have one size: the last sample at every step,
+    where the last step was meant, or else a wrong ``batch_first`` (ST001 tells
+    which when anything else in the trace does; here nothing does)."""
+    for lay, clues, collide in layout_clues(trace):
+        if not undecided_reading(clues, collide):
+            continue
+        for clue in clues:
+            op = clue.op
+            if not clue.swapped or op is None or op.name not in _INDEXING:
+                continue
+            lineage = analyze(trace.calls).input_lineage(op, 0)
+            batch, time = lay.where(lineage)
+            if batch is None or time is None or batch not in integer_indices(op, len(lineage)):
+                continue
+            shape = format_shape(op.inputs[0])
+            flag = flag_text(lay.call, not lay.call.config.get("batch_first"), lay.call.name)
+            message = (
+                f"{op_text(op)} {at_line(op)} takes one element of dim {batch} of "
+                f"{call_label(lay.call, 'batch_first')}'s output {shape}, which it takes as the batch: "
+                f"the same sample at every step, not one step of every sample. Batch and time are both "
+                f"{lay.batch_size}, so it runs; if the data is batch-first, the layer's flag is wrong "
+                f"instead (ST001)"
+            )
+            hint = _hint(op, batch, time)
+            source = argument_text(lay.call)
+            axis = "time" if lay.verb == "steps through" else "sequence"
+            if hint:
+                hint += f": if {source} is ({axis}, batch, ...) as {lay.call.name} takes it; if it is batch-first, "
+                hint += f"{flag} instead"
+            else:
+                hint = f"index dim {time} (the {axis} axis) instead of dim {batch}; or, if {source} is batch-first, "
+                hint += flag
+            yield finding("ST013", op, message, hint)
 
 
 _INDEXING = frozenset({"__getitem__", "select", "narrow"})

@@ -1,0 +1,237 @@
+"""ST001 on attention models, and ST017 (a positional table along the batch).
+
+``nn.MultiheadAttention``, ``nn.TransformerEncoder(Layer)``, ``nn.TransformerDecoder`` and
+``nn.Transformer`` take ``batch_first`` (default False). The variants are in
+tests/models/attention_layout_models.py (and four re-written public reports in
+tests/cases/variants/st001_[f-i]*, st017_a*); through ``shapetrace.trace(model)`` and
+``shapetrace run --fail-on warning``: the buggy version gets ST001 on the line calling the
+layer, the fixed one (``batch_first=True``) nothing; correct models in either layout
+nothing; each help is applied (the flag where the layer is built, then each follow-up)
+and the model then computes what the fixed version does, with no finding left.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+import tempfile
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+from torch.utils._pytree import tree_leaves
+
+import shapetrace
+from shapetrace.cli import main
+from tests.case_support import CASES, load_file, model_outputs, serious, traced_module
+from tests.models import attention_layout_models as variants
+from tests.test_batch_first import _replace
+
+pytestmark = pytest.mark.filterwarnings("ignore")
+SCRIPT = Path(variants.__file__)
+PUBLIC = sorted((CASES / "variants").glob("st001_[f-i]_*.py"))
+
+
+def traced_variant(name: str, fixed: bool = False) -> shapetrace.Trace:
+    model, work = variants.make(name, fixed)
+    try:
+        with shapetrace.trace(model) as t:
+            work()
+    except Exception:  # the trace keeps it
+        pass
+    return t
+
+
+def run_variant(name: str, fixed: bool = False) -> tuple[int, shapetrace.Trace, str]:
+    with tempfile.TemporaryDirectory() as folder:
+        saved = Path(folder) / "trace.json"
+        out = io.StringIO()
+        arguments = ["run", str(SCRIPT), "--fail-on", "warning", "-o", str(saved), "--", name]
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+            code = main([*arguments, *(["--fixed"] if fixed else [])])
+        return code, shapetrace.load(saved), out.getvalue()
+
+
+def layer_lines() -> set[int]:
+    """The lines calling an attention layer in the variants' forwards."""
+    source = SCRIPT.read_text().splitlines()
+    calls = ("self.encoder(", "self.attn(", "self.transformer(")
+    return {n for n, line in enumerate(source, 1) if any(call in line for call in calls)}
+
+
+def st001(trace: shapetrace.Trace, severity: tuple[str, ...] = ("warning", "error")) -> list:
+    return [f for f in trace.findings if f.code == "ST001" and f.severity in severity
+            and f.location is not None and f.location.lineno in layer_lines()]
+
+
+@pytest.mark.parametrize("name", variants.BUGGY)
+def test_buggy_variant_is_found_through_the_api_and_the_command(name):
+    t = traced_variant(name)
+    assert t.error is None and st001(t), [(f.code, f.message) for f in t.findings]
+    code, trace, output = run_variant(name)
+    assert code == 1 and st001(trace), output
+
+
+@pytest.mark.parametrize("name", variants.RAISING)
+def test_the_note_of_a_raising_variant_names_the_layout(name):
+    """PyTorch raises (a key padding mask of the other layout, a causal mask of the other
+    length, src and tgt batches that differ) and says nothing of batch_first: the note does."""
+    t = traced_variant(name)
+    assert t.error is not None and st001(t, ("error",)), [(f.code, f.message) for f in t.findings]
+    note = t.error.__notes__[0]
+    explained = note.split("explained by:")[1]
+    assert "ST001 batch-first-mismatch" in explained and "batch_first=True" in explained, note
+
+
+@pytest.mark.parametrize("name", variants.BUGGY + variants.RAISING + variants.UNDECIDED + variants.TABLE_ON_BATCH)
+def test_fixed_variant_is_clean(name):
+    t = traced_variant(name, fixed=True)
+    assert t.error is None and serious(t) == [], [(f.code, f.message) for f in t.findings]
+    code, trace, output = run_variant(name, fixed=True)
+    assert code == 0 and serious(trace) == [], output
+
+
+@pytest.mark.parametrize("name", variants.CORRECT)
+def test_correct_models_in_either_layout_are_clean(name):
+    """The PyTorch tutorial's seq-first LM (batchified (T, B), a short last chunk of bptt
+    steps, its seq-first PositionalEncoding), seq-first encoders fed ``tokens.t()`` with a
+    (B, S) mask, nn.Transformer in both layouts with every mask, a per-sample label
+    embedding beside a positional table."""
+    t = traced_variant(name)
+    assert t.error is None and serious(t) == [], [(f.code, f.message) for f in t.findings]
+    if "equal_sizes" not in name and "label_only" not in name:
+        assert t.findings == [], [(f.code, f.message) for f in t.findings]
+    code, trace, output = run_variant(name)
+    assert code == 0 and serious(trace) == [], output
+
+
+def test_equal_sizes_with_a_mask_are_decided_by_the_mask():
+    """Batch and sequence both 6: a key padding mask built from the (B, S) tokens is (N, S)
+    in both layouts, so its dim 0 tells the batch whatever the sizes."""
+    for name in ("cls_mask_equal_sizes", "mha_mask_equal_sizes"):
+        [found] = st001(traced_variant(name), ("error",))
+        assert "is (N, S) in both layouts, and its dim 0 (N) is by lineage the axis" in found.message
+
+
+def test_equal_sizes_and_only_an_index_give_no_confident_advice():
+    """Batch and sequence both 6, a seq-first encoder, ``h[:, 0]`` after it: either the data
+    is batch-first (the flag is wrong) or the index is (``h[0]`` was meant). ST001 says so as
+    info; ST013 names the index with both fixes."""
+    t = traced_variant("cls_equal_sizes")
+    assert [f.severity for f in t.findings if f.code == "ST001"] == ["info"]
+    [index] = [f for f in t.findings if f.code == "ST013"]
+    assert index.severity == "warning" and index.message.startswith("h[:, 0] at line")
+    assert index.hint.startswith("use h[0, :]: if self.emb(tokens) is (sequence, batch, ...) as encoder takes it; ")
+    assert index.hint.endswith("if it is batch-first, build the layers encoder stacks with "
+                               "nn.TransformerEncoderLayer(..., batch_first=True) instead")
+
+
+def test_the_flag_of_a_transformer_layer_is_recorded_on_the_fast_path():
+    """In eval under no_grad the layers take their fused path and never call ``self_attn``:
+    the recorder copies its batch_first into the layer's config."""
+    encoder = nn.TransformerEncoder(nn.TransformerEncoderLayer(16, 2, 32, batch_first=True), 2).eval()
+    with torch.no_grad(), shapetrace.trace(encoder) as t:
+        encoder(torch.randn(3, 5, 16))
+    assert [c.config.get("batch_first") for c in t.calls if c.kind == "module"] == [True, True, True]
+    assert [c.type for c in t.calls if c.kind == "module"] == ["TransformerEncoder", *["TransformerEncoderLayer"] * 2]
+
+
+# ------------------------------------------------------------------ the help, applied
+def apply_flag_help(path: Path, found) -> str:
+    """The source of ``path`` edited as ST001's help says: ``batch_first=True`` where the
+    named module is built (the nearest ``nn.TYPE(`` above the finding, in its class), then
+    each ``then use NEW in place of OLD at line N``."""
+    lines = path.read_text().splitlines()
+    first, *rest = found.hint.split("; ")
+    flag = re.fullmatch(r"build it with nn\.(\w+)\(\.\.\., batch_first=(True|False)\)(?: \(.*\))?", first)
+    assert flag, found.hint
+    built = max(n for n, line in enumerate(lines[:found.location.lineno]) if f"nn.{flag.group(1)}(" in line)
+    assert "batch_first=" in lines[built], lines[built]
+    lines[built] = re.sub(r"batch_first=[^,)]+", f"batch_first={flag.group(2)}", lines[built])
+    for part in rest:
+        edit = re.fullmatch(r"then use (.+) in place of (.+?) at line (\d+)(?: \(.*\))?", part)
+        assert edit, part
+        number = int(edit.group(3)) - 1
+        lines[number] = _replace(lines[number], edit.group(2), edit.group(1))
+    return "\n".join(lines) + "\n"
+
+
+def _same(got, want):
+    assert len(got) == len(want) > 0
+    for a, b in zip(got, want):
+        leaves_a, leaves_b = tree_leaves(a), tree_leaves(b)
+        assert [x.shape for x in leaves_a] == [x.shape for x in leaves_b]
+        for x, y in zip(leaves_a, leaves_b):
+            torch.testing.assert_close(x, y)
+
+
+def _outputs(module, name: str, fixed: bool) -> list:
+    model, work = module.make(name, fixed)
+    outputs: list = []
+    handle = model.register_forward_hook(lambda _module, _args, out: outputs.append(out))
+    try:
+        work()
+    finally:
+        handle.remove()
+    return outputs
+
+
+@pytest.mark.parametrize("name", variants.BUGGY + variants.RAISING)
+def test_applied_help_gives_the_fixed_model(name, tmp_path):
+    """The flag (on the layer a TransformerEncoder stacks, for one); for the tutorial's
+    seq-first table before the encoder, the table moved too (``self.pe[:x.size(1)].transpose(0, 1)``)."""
+    [found] = st001(traced_variant(name))
+    patched = tmp_path / "helped_attention_models.py"
+    patched.write_text(apply_flag_help(SCRIPT, found))
+    module = load_file(patched)
+    _same(_outputs(module, name, False), _outputs(variants, name, True))
+    model, work = module.make(name, False)
+    with shapetrace.trace(model) as t:
+        work()
+    assert serious(t) == [], found.hint
+
+
+@pytest.mark.parametrize("path", PUBLIC, ids=lambda p: p.stem)
+def test_applied_help_fixes_the_public_report(path, tmp_path):
+    t = traced_module(load_file(path, f"tests.cases.variants.{path.stem}"))
+    [found] = [f for f in serious(t) if f.code == "ST001"]
+    patched = tmp_path / f"helped_{path.name}"
+    patched.write_text(apply_flag_help(path, found))
+    rewritten = load_file(patched, f"helped_{path.stem}")
+    _same(model_outputs(rewritten), model_outputs(load_file(path, f"again_{path.stem}"), fixed=True))
+    assert serious(traced_module(rewritten)) == [], found.hint
+
+
+# ------------------------------------------------------------------ ST017
+@pytest.mark.parametrize("name", variants.TABLE_ON_BATCH)
+def test_a_positional_table_along_the_batch_is_st017_and_its_help_fixes_it(name, tmp_path):
+    """The tutorial's ``x + self.pe[:x.size(0)]`` before a batch_first encoder: the table
+    is cut to the batch and broadcast over the sequence (batch and sequence equal or not)."""
+    t = traced_variant(name)
+    [found] = [f for f in serious(t) if f.code == "ST017"]
+    assert not [f for f in serious(t) if f.code == "ST001"]
+    assert found.message.startswith("self.pe[:x.size(0)] at line")
+    assert "the batch axis of encoder (TransformerEncoder, batch_first=True)" in found.message
+    assert found.hint.startswith("use self.pe[:x.size(1)].transpose(0, 1): ")
+    lines = SCRIPT.read_text().splitlines()
+    number = found.location.lineno - 1
+    lines[number] = _replace(lines[number], "self.pe[:x.size(0)]", "self.pe[:x.size(1)].transpose(0, 1)")
+    patched = tmp_path / "helped_table.py"
+    patched.write_text("\n".join(lines) + "\n")
+    module = load_file(patched)
+    _same(_outputs(module, name, False), _outputs(variants, name, True))
+    model, work = module.make(name, False)
+    with shapetrace.trace(model) as helped:
+        work()
+    assert serious(helped) == []
+    code, trace, output = run_variant(name)
+    assert code == 1 and [f for f in trace.findings if f.code == "ST017"], output
+
+
+def test_a_per_sample_embedding_beside_the_encoder_is_no_table():
+    """``x + self.label_emb(labels).unsqueeze(1)`` is (B, 1, E) too, but its rows come
+    from the data (one label per sample): a conditioning, not positions."""
+    t = traced_variant("positional_label_only")
+    assert [f for f in t.findings if f.code == "ST017"] == []
