@@ -127,8 +127,8 @@ DOCS: dict[str, FindingDoc] = {
         "A positional table written for seq-first data ((max_len, 1, d_model), cut with x.size(0)) "
         "added to batch-first x (batch, seq_len, d_model): it is cut to the batch size and broadcast "
         "over time, so each sample gets one position's code at every step. It runs while batch <= max_len.",
-        "return x + self.pe[:x.size(0)]     # pe: (max_len, 1, d_model); x: (batch, seq_len, d_model)",
-        "return x + self.pe[:x.size(1)].transpose(0, 1)     # (1, seq_len, d_model): along time",
+        "x = x + self.pe[:x.size(0)]     # pe: (max_len, 1, d_model); x: (batch, seq_len, d_model)",
+        "x = x + self.pe[:x.size(1)].transpose(0, 1)     # (1, seq_len, d_model): along time",
     ),
     "ST020": FindingDoc(
         "torch.chunk/split of an axis that the world size does not divide gives the ranks pieces of "
