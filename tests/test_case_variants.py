@@ -126,6 +126,45 @@ def test_applied_help_gives_the_fixed_model_and_no_finding(name, tmp_path):
     assert serious(traced_module(rewritten)) == [], source[line]
 
 
+# The RNN ones (the attention ones apply their help in tests/test_attention_layout.py).
+ST001_NAMES = ["st001_a_lm_one_pass_shifted_view", "st001_b_batchified_no_transpose_state_raises",
+               "st001_c_char_rnn_dataset_pairs", "st001_d_seq2seq_encoder_seq_first_raises",
+               "st001_e_forecaster_next_step_windows"]
+
+
+@pytest.mark.parametrize("name", ST001_NAMES)
+def test_applied_batch_first_help_gives_the_fixed_model_and_no_finding(name, tmp_path):
+    """ST001's help (the flag where the RNN is built, then each follow-up edit) applied
+    to the source: the model computes what the fixed version does, with no finding left,
+    and the run does not raise where the buggy one did."""
+    from tests.test_batch_first import _same_outputs, apply_help
+
+    t = traced_module(module(name))
+    found = on_culprit(t.findings, name)[0]
+    attribute = found.message.split(" ")[0].rpartition(".")[2]
+    patched = tmp_path / f"patched_{name}.py"
+    patched.write_text(apply_help(path_of(name), found, attribute))
+    rewritten = load_file(patched, f"patched_{name}")
+    got, want = model_outputs(rewritten), model_outputs(module(name), fixed=True)
+    assert len(got) == len(want) > 0, found.hint
+    for a, b in zip(got, want):
+        _same_outputs(a, b)
+    helped = traced_module(rewritten)
+    assert helped.error is None and serious(helped) == [], found.hint
+
+
+def test_a_wrong_layout_seq2seq_note_names_the_layout_first():
+    """The decoder raises on the encoder's state; the note's first "explained by" is the
+    encoder's ST001 (its fix makes the decoder's ST007 go away), then the ST007."""
+    code, trace, output = run("st001_d_seq2seq_encoder_seq_first_raises")
+    assert code == EXIT_RAISED and trace.error is not None
+    explained = output.split("explained by:")[1]
+    assert explained.index("ST001 batch-first-mismatch: encoder.lstm") < explained.index("ST007")
+    assert [f.code for f in trace.findings] == ["ST001", "ST007"]
+    assert "its state goes on to decoder.lstm (LSTM, batch_first=True) at line 38" in trace.findings[0].message
+    assert trace.findings[0].hint == "build it with nn.LSTM(..., batch_first=True)"
+
+
 # ------------------------------------------------------------------ the lineage beneath
 def test_a_view_that_splits_an_axis_and_merges_a_piece_with_its_neighbour_is_no_reordering():
     """``(T, B, E).view(T, B * H, D)`` (nn.MultiheadAttention's own heads split) keeps

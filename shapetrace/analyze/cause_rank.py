@@ -8,7 +8,9 @@ so the first is listed first: in ``Trace.findings``, in the report and the JSON
 
 The rule: finding A comes before finding B when A's call made an input of B's
 call (through the data path: each call's first input, going on outside a module
-where the chain reaches that module's own input), or when A's call ran inside
+where the chain reaches that module's own input, and into a module whose output
+it is, to the call inside that made it: an encoder's LSTM made the state the
+encoder returned), or when A's call ran inside
 B's (the op that failed before the module around it). Otherwise, and among
 findings of one call, the order is stable: severity (error, warning, info),
 then the file and line, then the code.
@@ -48,6 +50,11 @@ def _chain(flow: TraceLineage, call: Call, index: int) -> list[int]:
             source = flow.source(source.call, source.index)
             continue
         ids.append(source.call.id)
+        # A module's output was made inside it (an encoder's h_n by its LSTM): those calls made it too.
+        inner = flow.made_inside(source.call, source.index) if source.call.kind == "module" else None
+        while inner is not None and inner.call.id not in ids:
+            ids.append(inner.call.id)
+            inner = flow.made_inside(inner.call, inner.index) if inner.call.kind == "module" else None
         link = next((k for k, meta in enumerate(source.call.inputs) if meta.path in ("0", "")), None)
         source = flow.source(source.call, link) if link is not None else None
     return ids

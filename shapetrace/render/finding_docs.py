@@ -25,10 +25,11 @@ DOCS: dict[str, FindingDoc] = {
         "An RNN (or nn.MultiheadAttention, nn.TransformerEncoder/Decoder(Layer), nn.Transformer) built "
         "with batch_first=False reads dim 0 as time. Fed (batch, time, features), it steps through (or "
         "attends over) the batch and treats time as the batch: nothing raises, the model trains, and each "
-        "prediction mixes sequences. The evidence: a DataLoader's batch axis, a loss's batch (N), the last "
-        "step (or [CLS]) taken, a short last batch, each on the axis the layer steps through; a key padding "
-        "mask, (N, S) in both layouts, built from the batch-first tokens. Flipping the flag also takes "
-        "remaking a state built for the old batch axis and moving out[-1] to out[:, -1].",
+        "prediction mixes sequences. The evidence: input and target cut one step apart (seq[:, :-1] against "
+        "seq[:, 1:]), a DataLoader's batch axis, the last step (or [CLS]) taken, a decoder fed the state, "
+        "each on the axis the layer steps through; a key padding mask, (N, S) in both layouts, built from "
+        "the batch-first tokens; a loss's batch (N) and a short last batch only together. Flipping the flag "
+        "also takes remaking a state built for the old batch axis and moving out[-1] to out[:, -1].",
         "self.lstm = nn.LSTM(3, 64)                   # batch_first=False\nout, _ = self.lstm(x)  # x: (32, 24, 3)",
         "self.lstm = nn.LSTM(3, 64, batch_first=True)\nout, _ = self.lstm(x)  # x: (32, 24, 3)",
     ),

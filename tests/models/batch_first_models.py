@@ -4,11 +4,14 @@ Each variant is a case-like ``make(name, fixed) -> (model, work)``: ``work()`` r
 forward passes and the loss as a user's script does. As a script
 (``python batch_first_models.py NAME [--fixed]``) it runs one variant, for ``shapetrace run``.
 
-``BUGGY`` variants have a real clue in the trace (a loss over class scores whose N is the
-axis the RNN steps through, the last step taken of the RNN's batch axis, a DataLoader whose
-batch axis the RNN recurs over, a short last batch); ``SILENT`` ones have none in a single
-pass of random tokens (rows merged with ``view(-1, vocab)`` say nothing: a seq-first language
-model merges them the same way). ``CORRECT`` are seq-first on purpose (word_language_model).
+``BUGGY`` variants have a real clue in the trace (input and target cut one step apart
+along the RNN's batch axis, the last step taken of the RNN's batch axis, a DataLoader whose
+batch axis the RNN recurs over, a short last batch); ``TRACE_ONLY`` ones show it only to
+``shapetrace.trace`` (the slicing of contiguous rows, which ``shapetrace run`` does not
+record); ``SILENT`` ones have none: input and target drawn apart, a loss over (N, C, T)
+whose N is the time axis is what a correct seq-first model handing cross_entropy
+(T, C, B) shows too (rows merged with ``view(-1, vocab)`` say nothing either). ``CORRECT``
+are seq-first on purpose (word_language_model).
 """
 
 from __future__ import annotations
@@ -53,13 +56,19 @@ def _tokens(*shape):
     return torch.randint(0, VOCAB, shape)
 
 
-def lm_permuted_loss(fixed: bool, kind: str = "GRU", batch: int = 8, steps: int = 5, module: bool = False):
-    """cross_entropy over (N, C, T): ``logits.permute(0, 2, 1)``."""
+def lm_permuted_loss(fixed: bool, kind: str = "GRU", batch: int = 8, steps: int = 5, module: bool = False,
+                     shifted: bool = True):
+    """cross_entropy over (N, C, T): ``logits.permute(0, 2, 1)``; next-token targets
+    (``seq[:, 1:]``), or, not ``shifted``, targets drawn apart from the input."""
     torch.manual_seed(0)
     model = LanguageModel(kind, fixed)
 
     def work():
-        x, y = _tokens(batch, steps), _tokens(batch, steps)
+        if shifted:
+            seq = _tokens(batch, steps + 1)
+            x, y = seq[:, :-1], seq[:, 1:]
+        else:
+            x, y = _tokens(batch, steps), _tokens(batch, steps)
         logits = model(x)
         if module:
             loss = nn.NLLLoss()(F.log_softmax(logits, -1).transpose(1, 2), y)
@@ -70,15 +79,69 @@ def lm_permuted_loss(fixed: bool, kind: str = "GRU", batch: int = 8, steps: int 
     return model, work
 
 
-def lm_merged_loss(fixed: bool, kind: str = "LSTM", batch: int = 8, steps: int = 5):
-    """cross_entropy over (N*T, C): ``logits.view(-1, vocab)``."""
+def lm_merged_loss(fixed: bool, kind: str = "LSTM", batch: int = 8, steps: int = 5, shifted: bool = True):
+    """One pass, cross_entropy over (N*T, C): ``logits.view(-1, vocab)`` against
+    ``target.view(-1)``; next-token targets, or, not ``shifted``, drawn apart."""
     torch.manual_seed(0)
     model = LanguageModel(kind, fixed)
 
     def work():
-        x, y = _tokens(batch, steps), _tokens(batch, steps)
+        if shifted:
+            seq = _tokens(batch, steps + 1)
+            x, y = seq[:, :-1], seq[:, 1:].contiguous()
+        else:
+            x, y = _tokens(batch, steps), _tokens(batch, steps)
         loss = nn.CrossEntropyLoss()(model(x).view(-1, VOCAB), y.view(-1))
         loss.backward()
+
+    return model, work
+
+
+def batchified_lm(fixed: bool, batch: int = 4, bptt: int = 6, narrow: bool = False):
+    """word_language_model's loop on batch-first data: ``batchify`` to (B, N) without
+    its ``.t()``, windows cut along dim 1 (``data[:, i:i+T]`` against ``data[:, i+1:i+1+T]``,
+    or ``narrow``), the last one short; rows merged for the loss."""
+    torch.manual_seed(0)
+    model = LanguageModel("LSTM", fixed)
+    data = _tokens(batch * 40 + 3)
+    data = data[: data.size(0) // batch * batch].view(batch, -1)  # (B, N)
+
+    def work():
+        for i in range(0, data.size(1) - 1, bptt):
+            length = min(bptt, data.size(1) - 1 - i)
+            if narrow:
+                x, y = data.narrow(1, i, length), data.narrow(1, i + 1, length)
+            else:
+                x, y = data[:, i:i + length], data[:, i + 1:i + 1 + length]
+            logits = model(x)
+            F.cross_entropy(logits.reshape(-1, VOCAB), y.reshape(-1)).backward()
+
+    return model, work
+
+
+class NextTokenWindows(torch.utils.data.Dataset):
+    """Windows of a token stream, each as (input, target) = (w[:-1], w[1:])."""
+
+    def __init__(self, stream, window: int) -> None:
+        self.stream, self.window = stream, window
+
+    def __len__(self) -> int:
+        return len(self.stream) - self.window
+
+    def __getitem__(self, i):
+        w = self.stream[i:i + self.window + 1]
+        return w[:-1], w[1:]
+
+
+def dataset_pairs(fixed: bool, batch: int = 8, steps: int = 6):
+    """A Dataset of (w[:-1], w[1:]) pairs collated by a DataLoader into (B, T) batches."""
+    torch.manual_seed(0)
+    model = LanguageModel("GRU", fixed)
+    loader = DataLoader(NextTokenWindows(_tokens(60), steps), batch_size=batch)
+
+    def work():
+        for x, y in loader:
+            F.cross_entropy(model(x).view(-1, VOCAB), y.reshape(-1)).backward()
 
     return model, work
 
@@ -202,13 +265,18 @@ def word_language_model(fixed: bool = True, bsz: int = 10, bptt: int = 7):
     return model, work
 
 
-def seq_first_lm(fixed: bool = True, batch: int = 8, steps: int = 5, loss: str = "merged"):
-    """A seq-first LM on (T, B) tokens, its loss over rows merged or over (B, C, T)."""
+def seq_first_lm(fixed: bool = True, batch: int = 8, steps: int = 5, loss: str = "merged", shifted: bool = False):
+    """A seq-first LM on (T, B) tokens, its loss over rows merged, over (B, C, T) or (T, C, B);
+    targets drawn apart, or ``shifted``: (T + 1, B) tokens cut into ``seq[:-1]`` and ``seq[1:]``."""
     torch.manual_seed(0)
     model = LanguageModel("LSTM", False)
 
     def work():
-        x, y = _tokens(steps, batch), _tokens(steps, batch)
+        if shifted:
+            seq = _tokens(steps + 1, batch)
+            x, y = seq[:-1], seq[1:]
+        else:
+            x, y = _tokens(steps, batch), _tokens(steps, batch)
         out = model(x)
         if loss == "merged":
             value = F.cross_entropy(out.view(-1, VOCAB), y.view(-1))
@@ -223,6 +291,11 @@ def seq_first_lm(fixed: bool = True, batch: int = 8, steps: int = 5, loss: str =
 
 VARIANTS = {
     "permuted_gru": lambda fixed: lm_permuted_loss(fixed),
+    "permuted_unshifted": lambda fixed: lm_permuted_loss(fixed, shifted=False),
+    "merged_unshifted": lambda fixed: lm_merged_loss(fixed, shifted=False),
+    "batchified": lambda fixed: batchified_lm(fixed),
+    "batchified_narrow": lambda fixed: batchified_lm(fixed, narrow=True),
+    "dataset_pairs": lambda fixed: dataset_pairs(fixed),
     "permuted_nll_lstm": lambda fixed: lm_permuted_loss(fixed, "LSTM", 12, 7, module=True),
     "permuted_rnn_big": lambda fixed: lm_permuted_loss(fixed, "RNN", 32, 12),
     "classifier_gru": lambda fixed: classifier(fixed),
@@ -239,13 +312,15 @@ VARIANTS = {
     "seq_first_merged": lambda fixed: seq_first_lm(loss="merged"),
     "seq_first_batch_first_loss": lambda fixed: seq_first_lm(loss="batch_first"),
     "seq_first_time_as_n": lambda fixed: seq_first_lm(loss="time_as_n"),
+    "seq_first_shifted": lambda fixed: seq_first_lm(loss="time_as_n", shifted=True),
 }
 # Caught through trace(model) and shapetrace run alike.
 BUGGY = ["permuted_gru", "permuted_nll_lstm", "permuted_rnn_big", "classifier_gru", "classifier_lstm", "loader_short",
-         "loader_full", "loader_merged", "follow_up_index", "follow_up_transpose"]
-SILENT = ["merged"]
-CORRECT = ["word_language_model", "seq_first_merged", "seq_first_batch_first_loss", "loader_transposed",
-           "loader_pad_sequence"]
+         "loader_full", "loader_merged", "follow_up_index", "follow_up_transpose", "merged", "dataset_pairs"]
+TRACE_ONLY = ["batchified", "batchified_narrow"]
+SILENT = ["permuted_unshifted", "merged_unshifted"]
+CORRECT = ["word_language_model", "seq_first_merged", "seq_first_batch_first_loss", "seq_first_time_as_n",
+           "seq_first_shifted", "loader_transposed", "loader_pad_sequence"]
 
 
 def make(name: str, fixed: bool = False):

@@ -4,8 +4,10 @@ it fixes the model rather than moving the mistake.
 Flipping the flag swaps dims 0 and 1 of the RNN's input and output, never those of
 its state, which is ``(num_layers * directions, batch, hidden)`` in both layouts. So:
 
-- a state the caller passes was made for the old batch axis (else PyTorch would
-  raise): it is remade for the batch, from the input's size, in each call;
+- a state the caller passes was made for the old batch axis (unless PyTorch
+  raised): it is remade for the batch, from the input's size, in each call; not
+  so a state already made for the new batch (the call raised; or another RNN
+  returned it, an encoder's for a decoder);
 - code after the RNN written for the old layout moves with it: an index taking the
   last step (``out[-1]`` becomes ``out[:, -1]``), a transpose that turned the old
   layout into the new one (dropped).
@@ -23,6 +25,7 @@ from shapetrace.analyze.checks._attention import flag_text, is_attention
 from shapetrace.analyze.checks._common import argument_text, at_line, op_text
 from shapetrace.analyze.checks._positions import positional_tables, table_edit
 from shapetrace.analyze.checks._rnn import Layout, hidden_inputs, is_rnn, ops_after
+from shapetrace.analyze.checks._state_origin import state_origin
 from shapetrace.analyze.lineage.flow import TraceLineage
 from shapetrace.analyze.lineage.op_args import integer_indices
 
@@ -36,17 +39,23 @@ def batch_first_help(flow: TraceLineage, lay: Layout) -> str:
         parts = [flag_text(lay.call, wanted)]
     else:
         parts = [f"build it with nn.{lay.call.type}(..., batch_first={wanted})"]
-    state = _state_part(lay) if is_rnn(lay.call) else ""
+    state = _state_part(flow, lay) if is_rnn(lay.call) else ""
     if state:
         parts.append(state)
     parts += sorted(set(_follow_ups(flow, lay)))
     return "; ".join(parts)
 
 
-def _state_part(lay: Layout) -> str:
+def _state_part(flow: TraceLineage, lay: Layout) -> str:
     hidden = hidden_inputs(lay.call)
     if not hidden or any(meta.ndim != 3 for meta in hidden):
         return ""
+    if hidden[0].shape[1] == lay.steps:
+        # Made for the batch the flip gives (PyTorch raised here), or another RNN's
+        # state (an encoder's): it fits once flipped, and carrying it on stays right.
+        returned = state_origin(flow, lay.call, lay.call.inputs.index(hidden[0]))
+        if hidden[0].shape[1] != lay.batch_size or (returned is not None and is_rnn(returned.call)):
+            return ""
     source = argument_text(lay.call)
     passed = argument_text(lay.call, 1, "")
     # The batch is the axis the RNN steps through now: dim time_dim of the input as passed.

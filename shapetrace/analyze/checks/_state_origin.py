@@ -20,7 +20,7 @@ from shapetrace.core.trace import Trace
 _STATE_PATHS = ("1", "1.0", "1.1")
 
 
-def _origin(flow: TraceLineage, call: Call, index: int) -> Producer | None:
+def state_origin(flow: TraceLineage, call: Call, index: int) -> Producer | None:
     """The first call behind input ``index`` that made a state rather than passed one
     on: an RNN's (or a model's) returned state, or a tensor creation."""
     seen: set[int] = set()
@@ -56,7 +56,7 @@ def _returned_state(flow: TraceLineage, source: Producer) -> Producer | None:
 def describe_origin(flow: TraceLineage, call: Call, index: int, batch: int) -> tuple[str, bool] | None:
     """``("the h_n lstm returned on the previous pass (line 35), made for a batch of 32", True)``:
     where the state was made, and whether it was carried over from a pass."""
-    source = _origin(flow, call, index)
+    source = state_origin(flow, call, index)
     if source is None:
         return None
     made = source.call

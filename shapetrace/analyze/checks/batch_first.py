@@ -17,14 +17,25 @@ seq-first model looks the same), so this check weighs clues from the trace:
   its strides. Rows that merge both axes (``output.view(-1, vocab)``) tell
   nothing: a seq-first language model merges them the same way;
 - passes: the axis the RNN recurs over is the same size in every pass but a
-  shorter last one, while its batch axis stays: a short last batch;
+  shorter last one, while its batch axis stays: a short last batch, or the short
+  last window of truncated backpropagation through time (word_language_model's
+  ``get_batch``), so it only adds to other evidence;
+- the input/target shift: a next-step model is fed ``seq[:, :-1]`` against
+  ``seq[:, 1:]`` (or ``data[i:i+T]`` against ``data[i+1:i+1+T]``), two windows one
+  step apart along the time axis (``_shift.py``: from the recorded slicing, or a
+  model input's strides under ``shapetrace run``); by lineage, that axis is one of
+  the RNN's, the one it steps through or its batch;
 - the DataLoader: its default collate stacks the samples along a new dim 0, so
   a model input whose dim 0 has the loader's batch size (or its short last
   batch) holds the samples there; by lineage, that dim is one RNN axis
   (``run_info["loaders"]``, listed by ``shapetrace.trace`` and ``shapetrace run``).
 
 When batch and time have the same size the sizes cannot decide, and the
-finding says so rather than guess.
+finding says so rather than guess. A loss over class scores alone decides
+nothing: its mean is the same whichever axis is its N, and a correct seq-first
+model may hand it ``(T, C, B)``, which by lineage is exactly the buggy model's
+``(B, C, T)`` (the two programs differ only in what the data is); it only adds to
+other evidence.
 """
 
 from __future__ import annotations
@@ -36,15 +47,22 @@ from shapetrace.analyze.checks import finding, register
 from shapetrace.analyze.checks._attention import first_attention_layouts, is_attention, mask_readings
 from shapetrace.analyze.checks._batch_first_help import batch_first_help
 from shapetrace.analyze.checks._common import at_line, call_label, op_text, pass_root
-from shapetrace.analyze.checks._losses import is_class_loss, is_elementwise_loss, loss_operands
+from shapetrace.analyze.checks._losses import (
+    is_class_loss,
+    is_elementwise_loss,
+    loss_operands,
+    passes_before,
+    prediction_lineage,
+)
 from shapetrace.analyze.checks._positions import positional_tables
-from shapetrace.analyze.checks._rnn import Layout, first_layouts, hidden_inputs, is_rnn, ops_after
-from shapetrace.analyze.lineage.atoms import Lineage, origins
+from shapetrace.analyze.checks._rnn import Layout, first_layouts, hidden_inputs, is_rnn, layout, ops_after
+from shapetrace.analyze.checks._shift import AxisKey, Shift, axis_key, shifted_axes
+from shapetrace.analyze.checks._state_origin import state_origin
+from shapetrace.analyze.lineage.atoms import origins
 from shapetrace.analyze.lineage.flow import TraceLineage, analyze
 from shapetrace.analyze.lineage.op_args import integer_indices, reduced_axes
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
-from shapetrace.core.tensor_meta import TensorMeta
 from shapetrace.core.text import format_shape, tensor_name
 from shapetrace.core.trace import Trace
 
@@ -58,8 +76,9 @@ class Clue:
     text: str
     weak: bool = False  # an h_0 the caller built: it follows the caller's belief on the layout
     # A correct model may show it too (a mean cross-entropy is the same whichever axis is
-    # its N): alone, it makes a warning, not an error.
-    soft: bool = False
+    # its N): alone, it makes no finding; it adds to other evidence. Its kind
+    # ("loss", "passes"): soft clues of two kinds agreeing make a warning.
+    soft: str = ""
     # How the user's code reads the layer's output (or built its inputs), not what the
     # data is: where batch and time are the same size, it cannot tell a wrong flag from
     # wrong code.
@@ -139,37 +158,6 @@ def _size_clues(flow: TraceLineage, lay: Layout, losses: list[Call]) -> Iterator
             yield clue
 
 
-def _permutation(meta: TensorMeta, base: TensorMeta) -> tuple[int, ...] | None:
-    """``p`` with ``meta`` the view ``base.permute(p)``, told by sizes and strides
-    (which a permuted view keeps); None unless exactly one fits."""
-    if meta.ndim != base.ndim or meta.dtype != base.dtype or not meta.stride or not base.stride:
-        return None
-    order: list[int] = []
-    for size, stride in zip(meta.shape, meta.stride):
-        fits = [k for k in range(base.ndim) if (base.shape[k], base.stride[k]) == (size, stride) and k not in order]
-        if size != 1 and len(fits) != 1:
-            return None
-        if not fits:
-            return None
-        order.append(fits[0])
-    return tuple(order)
-
-
-def _prediction_lineage(flow: TraceLineage, loss: Call, index: int, root: Call) -> Lineage | None:
-    """The lineage of a loss's prediction. Where its producer was not recorded
-    (``shapetrace run`` records no op outside the model but losses), a permuted
-    view of the forward pass's output is known by its strides."""
-    if flow.source(loss, index) is not None:
-        return flow.input_lineage(loss, index)
-    meta = loss.inputs[index]
-    for j, out in enumerate(root.outputs):
-        order = _permutation(meta, out)
-        if order is not None:
-            lineage = flow.output_lineage(root, j)
-            return tuple(lineage[k] for k in order)
-    return None
-
-
 def _class_losses(flow: TraceLineage, lay: Layout, losses: list[tuple[Call, Call | None]]) -> Iterator[Clue]:
     """A cross-entropy/NLL loss after the pass takes its dim 0 as the batch (N):
     by lineage, that dim is one RNN axis, the batch or the time it steps through."""
@@ -178,7 +166,7 @@ def _class_losses(flow: TraceLineage, lay: Layout, losses: list[tuple[Call, Call
         prediction = loss.input_at("0") or loss.input_at("input")
         if prediction is None or prediction.ndim < 2 or not (after is root or pass_root(loss) is root):
             continue
-        lineage = _prediction_lineage(flow, loss, loss.inputs.index(prediction), root)
+        lineage = prediction_lineage(flow, loss, loss.inputs.index(prediction), root)
         if lineage is None:
             continue
         rows = origins(lineage[0])  # rows that merge batch and time (N*T) are neither: no evidence
@@ -188,25 +176,11 @@ def _class_losses(flow: TraceLineage, lay: Layout, losses: list[tuple[Call, Call
                 True,
                 f"{label} takes dim 0 of its input {format_shape(prediction)} as the batch (N), and that "
                 f"dim is the axis the {lay.call.type} {lay.verb}",
-                soft=True,
+                soft="loss",
                 reading=True,
             )
         elif rows == origins(lay.batch):
             yield Clue(False, f"{label} takes the {lay.call.type}'s batch axis as its batch (N)", reading=True)
-
-
-def _passes_before(calls: tuple[Call, ...], losses: list[Call]) -> list[tuple[Call, Call | None]]:
-    """Each loss with the forward pass that ran last before it (a top-level module
-    call that is no loss), which made its prediction."""
-    paired: list[tuple[Call, Call | None]] = []
-    last: Call | None = None
-    wanted = {loss.id for loss in losses}
-    for call in calls:
-        if call.id in wanted:
-            paired.append((call, last))
-        elif call.parent is None and call.kind == "module" and not (is_class_loss(call) or is_elementwise_loss(call)):
-            last = call
-    return paired
 
 
 def _loader_batch(trace: Trace, flow: TraceLineage, lay: Layout) -> Iterator[Clue]:
@@ -240,6 +214,46 @@ def _loader_batch(trace: Trace, flow: TraceLineage, lay: Layout) -> Iterator[Clu
         return
 
 
+def _shifted(lay: Layout, shifts: dict[AxisKey, Shift]) -> Iterator[Clue]:
+    """Input and target windows cut one step apart along one of the RNN's axes: that axis is time."""
+    if len(lay.batch) != 1 or len(lay.time) != 1:
+        return
+    batch, time = shifts.get(axis_key(lay.batch[0])), shifts.get(axis_key(lay.time[0]))
+    if batch is not None:
+        yield Clue(True, f"{batch.text} the axis it takes as the batch: that axis is time")
+    elif time is not None:
+        yield Clue(False, f"{time.text} the axis the {lay.call.type} {lay.verb}")
+
+
+def _shifted_in_time(lay: Layout, shifts: dict[AxisKey, Shift]) -> bool:
+    return len(lay.time) == 1 and axis_key(lay.time[0]) in shifts
+
+
+def _state_handed_on(flow: TraceLineage, lay: Layout, calls: tuple[Call, ...]) -> Iterator[Clue]:
+    """The RNN's h_n is another RNN's initial state (an encoder's, a decoder's): its batch
+    must be the other's batch. When the other's batch is the length of the axis this one
+    steps through, and not that of its batch, this one has batch and time swapped (the
+    other, flipped instead, would not fit either)."""
+    root = pass_root(lay.call)
+    for call in calls if is_rnn(lay.call) else ():
+        if call.id <= lay.call.id or pass_root(call) is not root or call is lay.call:
+            continue
+        other = layout(flow, call)
+        states = [k for k, meta in enumerate(call.inputs) if meta in hidden_inputs(call)] if other else []
+        for index in states:
+            made = state_origin(flow, call, index)
+            if made is None or made.call is not lay.call or other is None:
+                continue
+            batch = other.batch_size
+            if batch == lay.steps and batch != lay.batch_size:
+                yield Clue(
+                    True,
+                    f"its state goes on to {call_label(call, 'batch_first')} {at_line(call)} as the initial "
+                    f"state, whose batch is {batch}: the length of the axis this one steps through",
+                )
+            return
+
+
 def _across_passes(lay: Layout, group: list[Layout]) -> Iterator[Clue]:
     """The axis the RNN recurs over shrinks in the last pass while its batch axis
     stays: that is how a batch behaves at the end of an epoch (32, 32, then 27)."""
@@ -253,6 +267,7 @@ def _across_passes(lay: Layout, group: list[Layout]) -> Iterator[Clue]:
             f"its dim {lay.time_dim} is {steps[0]} in every pass but the last, which has "
             f"{steps[-1]}, as a batch size does at the end of an epoch, while dim {lay.batch_dim} "
             f"stays {lay.batch_size}",
+            soft="passes",  # truncated BPTT's last window is short on the time axis the same way
             passes=True,
         )
 
@@ -302,6 +317,11 @@ def undecided_reading(clues: list[Clue], collide: bool) -> bool:
 
 def _judge(flow: TraceLineage, lay: Layout, clues: list[Clue], collide: bool = False) -> Finding | None:
     swapped = [clue.text for clue in clues if clue.swapped]
+    # Soft clues (a loss's N, a short last pass) each fit some correct code: one alone
+    # is no evidence; two of them agreeing make a warning.
+    only_soft = all(clue.soft for clue in clues if clue.swapped)
+    if only_soft and len({clue.soft for clue in clues if clue.swapped}) < 2:
+        swapped = []
     agreeing = [clue.text for clue in clues if clue.swapped is False]
     undecided = [clue.text for clue in clues if clue.swapped is None]
     head = (
@@ -325,8 +345,9 @@ def _judge(flow: TraceLineage, lay: Layout, clues: list[Clue], collide: bool = F
         message = f"{head}, but " + "; ".join(swapped)
         if agreeing:
             message += f" (while {'; '.join(agreeing)})"
-        soft = all(clue.soft for clue in clues if clue.swapped)
-        return finding("ST001", lay.call, message, batch_first_help(flow, lay), "warning" if agreeing or soft else None)
+        return finding(
+            "ST001", lay.call, message, batch_first_help(flow, lay), "warning" if agreeing or only_soft else None
+        )
     if undecided:
         message = f"{head}; the sizes cannot tell whether the data agrees: {undecided[0]}"
         return finding("ST001", lay.call, message, hint, "info")
@@ -338,8 +359,10 @@ def layout_clues(trace: Trace) -> Iterator[tuple[Layout, list[Clue], bool]]:
     on its layout and whether batch and time collide in size in every pass."""
     flow = analyze(trace.calls)
     losses = [call for call in trace.calls if is_elementwise_loss(call)]
-    class_losses = _passes_before(trace.calls, [call for call in trace.calls if is_class_loss(call)])
+    class_losses = passes_before(trace.calls, [call for call in trace.calls if is_class_loss(call)])
     layouts = [*first_layouts(flow, trace.calls), *first_attention_layouts(flow, trace.calls)]
+    shifts = shifted_axes(flow, trace.calls) if layouts else {}
+    rnn_calls = tuple(call for call in trace.calls if is_rnn(call))
     groups: dict[str, list[Layout]] = {}
     for lay in layouts:
         groups.setdefault(lay.call.name, []).append(lay)
@@ -350,7 +373,11 @@ def layout_clues(trace: Trace) -> Iterator[tuple[Layout, list[Clue], bool]]:
             *_size_clues(flow, lay, losses),
             *_class_losses(flow, lay, class_losses),
             *_loader_batch(trace, flow, lay),
-            *_across_passes(lay, groups[lay.call.name]),
+            *_shifted(lay, shifts),
+            *_state_handed_on(flow, lay, rnn_calls),
+            # A window cut along the axis the RNN steps through is short at the end of the
+            # data (word_language_model's get_batch): the passes' shrinking axis is time then.
+            *(_across_passes(lay, groups[lay.call.name]) if not _shifted_in_time(lay, shifts) else ()),
             # a mask is built from the data by the code feeding the layer: what the data is
             *(Clue(swapped, text) for swapped, text in mask_readings(flow, lay)),
             *_positions_along_time(flow, lay),

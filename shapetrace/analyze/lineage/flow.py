@@ -110,6 +110,10 @@ class TraceLineage:
         self._guessed: set[tuple[int, int]] = set()  # (call id, input index) linked by metadata alone
         self._returned_guessed: set[tuple[int, int]] = set()  # (module call id, output index), the same
         self._guessed_ids: set[int] = set()  # tensors whose producer was found by metadata
+        # Tensors with no producer in the trace that ops read, by identity: each read
+        # shares one set of atoms, so ``seq[:, :-1]`` and ``seq[:, 1:]`` of a tensor
+        # made before the trace began are cut from the same axes.
+        self._orphans: dict[int, Lineage] = {}
 
     # ------------------------------------------------------------- queries
     def input_lineage(self, call: Call, index: int = 0) -> Lineage:
@@ -155,7 +159,8 @@ class TraceLineage:
         sources = self._link(call, scope)
         self._sources[call.id] = [entry.source if entry else None for entry in sources]
         ins = [
-            entry.lineage if entry else self._unknown(call, meta, scope) for entry, meta in zip(sources, call.inputs)
+            entry.lineage if entry else self._orphan(call, k, meta, scope)
+            for k, (entry, meta) in enumerate(zip(sources, call.inputs))
         ]
         self._inputs[call.id] = ins
         for k, entry in enumerate(sources):
@@ -243,6 +248,16 @@ class TraceLineage:
                 if (call.id, k) in self._guessed:
                     self._guessed_ids.add(identity)
         return result
+
+    def _orphan(self, call: Call, index: int, meta: TensorMeta, scope: _Scope) -> Lineage:
+        """The atoms of an input without a producer; an op's, shared by every op that reads that tensor."""
+        identity = call.input_ids[index] if call.kind == "op" and call.input_ids else None
+        if identity is None:
+            return self._unknown(call, meta, scope)
+        lineage = self._orphans.get(identity)
+        if lineage is None or len(lineage) != meta.ndim:
+            lineage = self._orphans[identity] = self._unknown(call, meta, scope)
+        return lineage
 
     @staticmethod
     def _unknown(call: Call, meta: TensorMeta, scope: _Scope) -> Lineage:
