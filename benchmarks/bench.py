@@ -4,8 +4,8 @@
     python benchmarks/bench.py --smoke         # tiny sizes, seconds, one process (CI)
     python benchmarks/bench.py --output PATH   # write the report elsewhere
     python benchmarks/bench.py --clock wall --threads 0   # on a quiet machine
-    python benchmarks/bench.py --real --budget 5   # real models (the `real` extra): their
-                                                   # section of results.md, ~10 minutes
+    python benchmarks/bench.py --real          # real models (the `real` extra), one row at a
+                                               # time: see real_bench.py and benchmarks/README.md
 
 Replaces its own section of ``benchmarks/results.md`` (sections.py), leaving the
 other benchmarks' sections, and prints the file. Each tool runs in a process of
@@ -27,7 +27,7 @@ if str(ROOT) not in sys.path:  # run as a script: make `benchmarks` and `demos` 
 
 import torch  # noqa: E402
 
-from benchmarks import measure, report, sections  # noqa: E402
+from benchmarks import measure, real_bench, report, sections  # noqa: E402
 from benchmarks.models import CASES  # noqa: E402
 from benchmarks.real_cases import REAL_CASES  # noqa: E402
 from benchmarks.tools import TOOLS, available  # noqa: E402
@@ -40,10 +40,10 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.real:
-        args.cases = args.cases or list(REAL_CASES)
-        args.no_script = True
+    if args.real and not args.worker:
+        return real_bench.run(args)
     args.cases = args.cases or list(CASES)
+    args.tools = args.tools or list(TOOLS)
     if args.worker:
         return _work(args)
     tools = [tool for tool in args.tools if tool in TOOLS]
@@ -53,12 +53,10 @@ def main(argv: list[str] | None = None) -> int:
     script = None if args.no_script else measure.script_mode(args.smoke, 1 if args.smoke else 7, args.clock)
     text = report.render(ratios, sizes, script, smoke=args.smoke, tools=tools, case_keys=args.cases, clock=args.clock)
     title, body = text.split("\n", 1)
-    if args.real:
-        body = f"{_REAL_HEADING}\n{body}"
-    elif title != sections.TITLE:  # the smoke run's title says so: kept inside its section
+    if title != sections.TITLE:  # the smoke run's title says so: kept inside its section
         body = f"{title.replace('# ', '**', 1)}**\n{body}"
     # Only this run's section is replaced: the other benchmarks' stay as they were.
-    print(sections.replace_section(args.output, "bench-real" if args.real else "bench", body))
+    print(sections.replace_section(args.output, "bench", body))
     return 0
 
 
@@ -70,10 +68,34 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--real",
         action="store_true",
-        help="the real models (Hugging Face, neuralforecast, nn.Transformer), in their own section of the output file",
+        help="the real models (Hugging Face, neuralforecast, nn.Transformer, torchvision-style), one row at a "
+        "time, in their own section of the output file and the README's summary",
     )
-    parser.add_argument("--tools", nargs="+", default=list(TOOLS), metavar="TOOL", help="any of: " + ", ".join(TOOLS))
-    parser.add_argument("--budget", type=float, help="seconds of timed runs per tool and model")
+    parser.add_argument("--tools", nargs="+", metavar="TOOL", help="any of: " + ", ".join(TOOLS))
+    parser.add_argument(
+        "--budget",
+        type=float,
+        help=f"seconds of timed runs per tool and model (default {_BUDGET_S[False]:g}; "
+        f"--real: {real_bench.DEFAULT_BUDGET_S:g})",
+    )
+    parser.add_argument(
+        "--model-timeout",
+        type=float,
+        default=real_bench.DEFAULT_MODEL_TIMEOUT_S,
+        help="--real: seconds (wall clock) one tool may take on one model, its process included, "
+        "before its cell reads 'timed out' (default %(default)g)",
+    )
+    parser.add_argument(
+        "--render",
+        action="store_true",
+        help="--real: measure nothing; render the section and the README summary again from results_real.json",
+    )
+    parser.add_argument(
+        "--readme",
+        type=Path,
+        default=ROOT / "README.md",
+        help="--real: the README whose marked goal summary is rewritten from the results",
+    )
     parser.add_argument("--no-script", action="store_true", help="skip the script-mode measurement")
     parser.add_argument(
         "--clock",
@@ -126,9 +148,6 @@ def _work(args: argparse.Namespace) -> int:
     ratios["max_rss_mb"] = {"value": measure.max_rss_mb()}
     print(json.dumps(ratios))
     return 0
-
-
-_REAL_HEADING = "# Real models (tiny configs)"
 
 
 def _budget(args: argparse.Namespace) -> float:

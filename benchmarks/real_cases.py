@@ -1,6 +1,8 @@
-"""Real models for the benchmark table: Hugging Face transformers, neuralforecast and
-``nn.Transformer``, built from the tiny configs of ``tests/models/real_models.py``
-(random init, nothing downloaded). A case whose library is not installed is left out.
+"""Real models for the benchmark table: Hugging Face transformers, neuralforecast,
+``nn.Transformer`` and torchvision's ResNet-18 and MobileNetV2 (rebuilt in
+``vision_models.py``: no torchvision imports here), built from the tiny configs of
+``tests/models/real_models.py`` (random init, nothing downloaded). A case whose
+library is not installed is left out.
 
 Run with ``python benchmarks/bench.py --real`` (not in the default or smoke runs:
 importing transformers alone takes seconds).
@@ -14,9 +16,14 @@ from collections.abc import Callable
 import torch
 
 from benchmarks.models import Case
-from tests.models.real_models import BY_NAME, EXTRA, importable
+from benchmarks.vision_models import MobileNetV2, ResNet18
+from tests.models.real_models import BY_NAME, EXTRA, RealModel, importable
 
-_ZOO = {**BY_NAME, **{entry.name: entry for entry in EXTRA}}
+_VISION = [
+    RealModel("tv_resnet18", "torch", lambda: (ResNet18(), None)),
+    RealModel("tv_mobilenet_v2", "torch", lambda: (MobileNetV2(), None)),
+]
+_ZOO = {**BY_NAME, **{entry.name: entry for entry in [*EXTRA, *_VISION]}}
 
 
 Inputs = tuple[tuple, dict]  # positional and keyword inputs
@@ -33,6 +40,10 @@ def _ids() -> Inputs:
 
 def _images() -> Inputs:
     return (torch.randn(2, 3, 32, 32),), {}
+
+
+def _full_images() -> Inputs:
+    return (torch.randn(2, 3, 64, 64),), {}
 
 
 def _windows() -> Inputs:
@@ -73,6 +84,11 @@ _INPUTS: dict[str, tuple[str, str, Callable[[], Inputs]]] = {
     "nf-lstm": ("nf_lstm", "neuralforecast LSTM (h=4, input 12), batch 3", _windows),
     "nf-nhits": ("nf_nhits", "neuralforecast NHITS (h=4, input 12), batch 3", _windows),
     "nf-tft": ("nf_tft", "neuralforecast TFT (h=4, input 12, hidden 16), batch 3", _windows),
+    "nf-gru": ("nf_gru", "neuralforecast GRU (h=4, input 12), batch 3", _windows),
+    "nf-rnn": ("nf_rnn", "neuralforecast RNN (h=4, input 12), batch 3", _windows),
+    "nf-deepar": ("nf_deepar", "neuralforecast DeepAR (h=4, input 12, hidden 16), batch 3", _windows),
+    "tv-resnet18": ("tv_resnet18", "torchvision-style ResNet-18 (rebuilt†), 2 × 3 × 64 × 64", _full_images),
+    "tv-mobilenet-v2": ("tv_mobilenet_v2", "torchvision-style MobileNetV2 (rebuilt†), 2 × 3 × 64 × 64", _full_images),
     "nn-transformer": ("nn_transformer", "nn.Transformer (2+2 layers, 32 wide), 2 × 9 → 2 × 5", _source_target),
 }
 
@@ -95,3 +111,13 @@ def _case(key: str) -> Callable[[bool], Case]:
 
 
 REAL_CASES: dict[str, Callable[[bool], Case]] = {key: _case(key) for key in _INPUTS}
+
+
+def label(key: str) -> str:
+    """The table's label of case ``key``, without building it."""
+    return _INPUTS[key][1]
+
+
+def library(key: str) -> str:
+    """The package case ``key`` needs (``torch`` for none)."""
+    return _ZOO[_INPUTS[key][0]].library

@@ -250,4 +250,7 @@ EXTRA: list[RealModel] = [
         "hf_mamba", "transformers",
         _causal_lm("MambaConfig", "MambaForCausalLM", hidden_size=32, num_hidden_layers=2, state_size=8),
     ),
+    RealModel("nf_gru", "neuralforecast", _forecaster("GRU", encoder_hidden_size=16, decoder_hidden_size=16)),
+    RealModel("nf_rnn", "neuralforecast", _forecaster("RNN", encoder_hidden_size=16, decoder_hidden_size=16)),
+    RealModel("nf_deepar", "neuralforecast", _forecaster("DeepAR", lstm_hidden_size=16)),
 ]

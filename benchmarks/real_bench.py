@@ -1,0 +1,135 @@
+"""``bench.py --real``: shapetrace and its peers on real models, one row at a time.
+
+Each (model, tool) pair is measured in a child process of its own
+(``isolate.run_isolated``) cut after ``--model-timeout`` seconds, so a peer that
+hangs or crashes on one model fills one cell ("timed out after 60 s", "fails:
+...") and the run goes on. After each model the run's data
+(``benchmarks/results_real.json``), its section of ``results.md`` and the README's
+summary are rewritten (``real_report``): an interrupted run keeps the rows it
+measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+from benchmarks import measure, real_cases, real_report, report, sections
+from benchmarks.isolate import cell_text, run_isolated
+from benchmarks.tools import TOOLS, available
+
+# Seconds of timed rounds per (model, tool), and the wall-clock limit of its process.
+DEFAULT_BUDGET_S = 1.0
+DEFAULT_MODEL_TIMEOUT_S = 60.0
+REAL_TOOLS = ["shapetrace", "shapetrace ops=False", "torchinfo", "torchview", "torchlens"]
+
+README_SECTION = "bench-real-goal"
+
+
+def run(args: argparse.Namespace) -> int:
+    """Measure ``args.cases`` (all real cases by default) with the installed tools of
+    ``args.tools``; write the data, the section and the README summary after each model."""
+    if args.render:
+        data = json.loads(data_path(args.output).read_text())
+        print(write(data, args.output, args.readme))
+        return 0
+    started = time.perf_counter()
+    budget = args.budget if args.budget is not None else DEFAULT_BUDGET_S
+    keys = args.cases or list(real_cases.REAL_CASES)
+    asked = args.tools or REAL_TOOLS
+    tools = [tool for tool in asked if tool in TOOLS and available(tool)]
+    data: dict = {"meta": _meta(args, budget, len(keys)), "tools": tools, "rows": [], "skipped": {}}
+    data["missing_tools"] = [tool for tool in asked if tool not in tools]
+    for key in keys:
+        library = real_cases.library(key)
+        # Imported here, once, before any fork: every child inherits it.
+        if not real_cases.importable(library):
+            data["skipped"][key] = f"{library} does not import"
+            data["meta"]["total"] -= 1
+            continue
+        print(f"{key}:", end="", flush=True)
+        cells = {}
+        for tool in tools:
+            cells[tool] = run_isolated(measure_cell, (key, tool, budget, args.clock, args.threads), args.model_timeout)
+            print(f" {tool} {cell_text(cells[tool])};", end="", flush=True)
+        print(flush=True)
+        data["rows"].append({"key": key, "label": real_cases.label(key), "cells": cells})
+        write(data, args.output, args.readme)
+    data["meta"]["wall_s"] = time.perf_counter() - started
+    print(write(data, args.output, args.readme))
+    return 0
+
+
+def measure_cell(key: str, tool: str, budget_s: float, clock: str, threads: int) -> dict:
+    """In the child: ``tool``'s traced / plain ratio on model ``key`` (``measure.tool_ratios``),
+    with the trace's size per event for shapetrace's full trace."""
+    if threads:
+        torch.set_num_threads(threads)
+    result = measure.tool_ratios(tool, [key], False, budget_s, clock)[key]
+    if tool == real_report.FULL and "ratio" in result:
+        size = measure.trace_size([key], False)[key]
+        result["bytes_per_event"] = size.get("bytes_per_event")
+    return result
+
+
+def write(data: dict, output: Path, readme: Path | None) -> str:
+    """Write the data beside ``output``, its section of ``output`` and the README's
+    summary; returns the new text of ``output``."""
+    data_path(output).write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+    text = sections.replace_section(output, "bench-real", real_report.section(data))
+    if readme is not None and readme.exists():
+        replace_readme_summary(readme, real_report.readme_summary(data))
+    return text
+
+
+def data_path(output: Path) -> Path:
+    return output.with_name("results_real.json")
+
+
+def replace_readme_summary(readme: Path, summary: str) -> None:
+    """Replace the README's marked summary (left alone where the markers are missing)."""
+    begin, end = sections.markers(README_SECTION)
+    text = readme.read_text()
+    if begin in text and end in text:
+        sections.replace_section(readme, README_SECTION, summary)
+
+
+def _meta(args: argparse.Namespace, budget: float, total: int) -> dict:
+    command = f"python benchmarks/bench.py --real --budget {budget:g} --model-timeout {args.model_timeout:g}"
+    if args.cases:
+        command += " --cases " + " ".join(args.cases)
+    if args.clock == "wall":
+        command += " --clock wall"
+    return {
+        "date": f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M}",
+        "commit": _commit(),
+        "command": command,
+        "total": total,
+        "wall_s": None,
+        "budget_s": budget,
+        "model_timeout_s": args.model_timeout,
+        "clock": "CPU time of the process" if args.clock == "cpu" else "wall-clock time",
+        "threads": args.threads or torch.get_num_threads(),
+        "machine": report.machine(),
+        "versions": ", ".join(
+            f"{name} {report.version(name)}"
+            for name in ("torch", "shapetrace", "transformers", "neuralforecast", "torchinfo", "torchview", "torchlens")
+        ),
+    }
+
+
+def _commit() -> str:
+    """The checkout's short commit (``+`` when it has uncommitted changes), or ``?``."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True)
+    except OSError:
+        return "?"
+    return head.stdout.strip() + ("+" if dirty.stdout.strip() else "") if head.returncode == 0 else "?"
