@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from benchmarks import measure, real_cases, real_report, report, sections
-from benchmarks.isolate import cell_text, run_isolated
+from benchmarks.isolate import cell_text, first_line, run_isolated
 from benchmarks.tools import TOOLS, available
 
 # Seconds of timed rounds per (model, tool), and the wall-clock limit of its process.
@@ -46,17 +46,19 @@ def run(args: argparse.Namespace) -> int:
     tools = [tool for tool in asked if tool in TOOLS and available(tool)]
     data: dict = {"meta": _meta(args, budget, len(keys)), "tools": tools, "rows": [], "skipped": {}}
     data["missing_tools"] = [tool for tool in asked if tool not in tools]
+    threads = args.threads or torch.get_num_threads()
+    torch.set_num_threads(1)  # the parent's builds start no OpenMP pool for the forks to inherit
     for key in keys:
-        library = real_cases.library(key)
-        # Imported here, once, before any fork: every child inherits it.
-        if not real_cases.importable(library):
-            data["skipped"][key] = f"{library} does not import"
+        # Imported and built here once, before the forks: every child inherits the imports.
+        why = _unbuildable(key)
+        if why:
+            data["skipped"][key] = why
             data["meta"]["total"] -= 1
             continue
         print(f"{key}:", end="", flush=True)
         cells = {}
         for tool in tools:
-            cells[tool] = run_isolated(measure_cell, (key, tool, budget, args.clock, args.threads), args.model_timeout)
+            cells[tool] = run_isolated(measure_cell, (key, tool, budget, args.clock, threads), args.model_timeout)
             print(f" {tool} {cell_text(cells[tool])};", end="", flush=True)
         print(flush=True)
         data["rows"].append({"key": key, "label": real_cases.label(key), "cells": cells})
@@ -66,11 +68,22 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _unbuildable(key: str) -> str | None:
+    """Why model ``key`` cannot be measured here, or None once it is built (and dropped)."""
+    library = real_cases.library(key)
+    if not real_cases.importable(library):
+        return f"{library} does not import"
+    try:
+        real_cases.REAL_CASES[key](False)
+    except Exception as exc:
+        return f"does not build: {type(exc).__name__}: {first_line(exc)}"
+    return None
+
+
 def measure_cell(key: str, tool: str, budget_s: float, clock: str, threads: int) -> dict:
     """In the child: ``tool``'s traced / plain ratio on model ``key`` (``measure.tool_ratios``),
     with the trace's size per event for shapetrace's full trace."""
-    if threads:
-        torch.set_num_threads(threads)
+    torch.set_num_threads(threads)
     result = measure.tool_ratios(tool, [key], False, budget_s, clock)[key]
     if tool == real_report.FULL and "ratio" in result:
         size = measure.trace_size([key], False)[key]
