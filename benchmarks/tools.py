@@ -72,7 +72,7 @@ def run_torchlens(case: Case) -> object:
     # As documented: torch's functions are wrapped on the first call and stay
     # wrapped (the plain runs of torchlens's process have them too).
     with case.context():
-        return torchlens.trace(case.model, list(case.inputs))
+        return torchlens.trace(case.model, list(case.inputs), input_kwargs=case.kwargs or None)
 
 
 def release(tool: str) -> None:
