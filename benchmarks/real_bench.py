@@ -46,26 +46,35 @@ def run(args: argparse.Namespace) -> int:
     tools = [tool for tool in asked if tool in TOOLS and available(tool)]
     data: dict = {"meta": _meta(args, budget, len(keys)), "tools": tools, "rows": [], "skipped": {}}
     data["missing_tools"] = [tool for tool in asked if tool not in tools]
-    threads = args.threads or torch.get_num_threads()
+    callers = torch.get_num_threads()
+    threads = args.threads or callers  # the children's
     torch.set_num_threads(1)  # the parent's builds start no OpenMP pool for the forks to inherit
-    for key in keys:
-        # Imported and built here once, before the forks: every child inherits the imports.
-        why = _unbuildable(key)
-        if why:
-            data["skipped"][key] = why
-            data["meta"]["total"] -= 1
-            continue
-        print(f"{key}:", end="", flush=True)
-        cells = {}
-        for tool in tools:
-            cells[tool] = run_isolated(measure_cell, (key, tool, budget, args.clock, threads), args.model_timeout)
-            print(f" {tool} {cell_text(cells[tool])};", end="", flush=True)
-        print(flush=True)
-        data["rows"].append({"key": key, "label": real_cases.label(key), "cells": cells})
-        write(data, args.output, args.readme)
+    try:
+        for key in keys:
+            _measure_row(data, key, args, budget, threads)
+    finally:
+        torch.set_num_threads(callers)
     data["meta"]["wall_s"] = time.perf_counter() - started
     print(write(data, args.output, args.readme))
     return 0
+
+
+def _measure_row(data: dict, key: str, args: argparse.Namespace, budget: float, threads: int) -> None:
+    """Measure model ``key`` with each tool, add its row to ``data`` and write everything."""
+    # Imported and built here once, before the forks: every child inherits the imports.
+    why = _unbuildable(key)
+    if why:
+        data["skipped"][key] = why
+        data["meta"]["total"] -= 1
+        return
+    print(f"{key}:", end="", flush=True)
+    cells = {}
+    for tool in data["tools"]:
+        cells[tool] = run_isolated(measure_cell, (key, tool, budget, args.clock, threads), args.model_timeout)
+        print(f" {tool} {cell_text(cells[tool])};", end="", flush=True)
+    print(flush=True)
+    data["rows"].append({"key": key, "label": real_cases.label(key), "cells": cells})
+    write(data, args.output, args.readme)
 
 
 def _unbuildable(key: str) -> str | None:

@@ -164,7 +164,13 @@ def test_each_row_is_written_when_its_model_is_measured(tmp_path, monkeypatch):
         tools=["shapetrace", "shapetrace ops=False", "torchinfo", "torchview"],
         clock="cpu", threads=1, output=output, readme=readme, render=False,
     )
-    assert real_bench.run(args) == 0
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        assert real_bench.run(args) == 0
+        assert torch.get_num_threads() == 2  # the parent's one-thread builds leave the caller's setting
+    finally:
+        torch.set_num_threads(threads)
 
     first, *_, final = snapshots
     # After the first model: its row, with torchview's cell timed out, and the run marked in progress.
