@@ -29,7 +29,7 @@ from shapetrace.analyze.checks._common import at_line, op_text, pass_root, recei
 from shapetrace.analyze.checks.hardcoded_batch import batch_axis
 from shapetrace.analyze.lineage.atoms import origins
 from shapetrace.analyze.lineage.flow import TraceLineage, analyze
-from shapetrace.analyze.lineage.op_args import plain_args
+from shapetrace.analyze.lineage.op_args import permutation, plain_args
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
 from shapetrace.core.text import format_shape
@@ -94,13 +94,33 @@ def _defines_n(call: Call) -> bool:
     return False
 
 
-def _n_layer(flow: TraceLineage, call: Call) -> Call | None:
-    """The layer whose N is, position by position, dim 0 of the squeeze's input."""
+def _keeps_dim0(call: Call) -> bool:
+    """True when ``call`` leaves its first input's dim 0 where it was (same rank,
+    same size there, and not an op that moves, cuts or joins dim 0; a permute
+    that fixes dim 0, ``transpose(1, 2)``, keeps it)."""
+    made, given = call.outputs[0] if call.outputs else None, call.inputs[0] if call.inputs else None
+    if made is None or given is None or made.ndim != given.ndim or made.shape[:1] != given.shape[:1]:
+        return False
+    if call.kind == "op" and call.name in PERMUTE_OPS:
+        order = permutation(call, given.ndim)
+        return order is not None and order[0] == 0
+    return not (call.kind == "op" and call.name in _MOVES_DIM0)
+
+
+def _dim0_source(flow: TraceLineage, call: Call) -> Call | tuple[Call, int] | None:
+    """Where dim 0 of the squeeze's input comes from, position by position: the
+    PyTorch layer that reads it as N, or ``(pass root, input index)`` when it is
+    dim 0 of what the model was given; None when a call on the way moved it."""
     current, index = call, 0
-    for _ in range(32):
+    for _ in range(64):
         source = flow.source(current, index)
-        if source is None or source.as_input:
+        if source is None:
             return None
+        if source.as_input:
+            if source.call.parent is None:
+                return source.call, source.index
+            current, index = source.call, source.index  # a user module's input: on to its caller's tensor
+            continue
         producer = source.call
         if producer.kind == "module" and (producer.defined_at is not None or producer.type in CONTAINER_TYPES):
             inner = flow.made_inside(producer, source.index)
@@ -109,28 +129,76 @@ def _n_layer(flow: TraceLineage, call: Call) -> Call | None:
             producer = inner.call
         if _defines_n(producer):
             return producer
-        made, given = producer.outputs[0] if producer.outputs else None, producer.inputs[0] if producer.inputs else None
-        if made is None or given is None or made.ndim != given.ndim or made.shape[:1] != given.shape[:1]:
-            return None
-        if producer.kind == "op" and producer.name in _MOVES_DIM0:
+        if not _keeps_dim0(producer):
             return None
         current, index = producer, 0
     return None
 
 
-def _lone_batch_of_one(flow: TraceLineage, call: Call) -> Finding | None:
-    """The finding for a squeeze whose dim 0 is a layer's N of size 1, from one pass."""
+def _n_layer(flow: TraceLineage, call: Call) -> Call | None:
+    """The layer whose N is, position by position, dim 0 of the squeeze's input."""
+    found = _dim0_source(flow, call)
+    return found if isinstance(found, Call) else None
+
+
+def _model_batch(trace: Trace, flow: TraceLineage, call: Call) -> str | None:
+    """How dim 0 of the squeeze's input is the batch axis of what the model was
+    given: it is, position by position, dim 0 of a model input that is
+
+    - the size of a DataLoader's batch (its batch size or short last batch) that
+      the loader's default collate stacks there; or
+    - larger in another pass of the same model, where the rest of that input's
+      shape stayed (a batch of 8, 8, then 1).
+    """
+    found = _dim0_source(flow, call)
+    if not isinstance(found, tuple):
+        return None
+    root, index = found
+    given = root.inputs[index]
+    if not given.shape:
+        return None
+    for info in trace.run_info.get("loaders", ()):
+        if not isinstance(info, dict) or not info.get("batch_size") or not info.get("default_collate", True):
+            continue
+        if given.shape[0] in (info["batch_size"], info.get("last_batch")):
+            where = f" at {str(info['location']).rpartition('/')[2]}" if info.get("location") else ""
+            return (
+                f"dim 0 of the model input {format_shape(given)}, stacked by the DataLoader{where} "
+                f"(batch_size={info['batch_size']})"
+            )
+    for other in trace.calls:
+        if other.parent is not None or other is root or other.kind != "module" or other.name != root.name:
+            continue
+        if other.type != root.type or len(other.inputs) <= index:
+            continue
+        shape = other.inputs[index].shape
+        if len(shape) == len(given.shape) and shape[1:] == given.shape[1:] and shape[0] > given.shape[0]:
+            return f"dim 0 of the model input {format_shape(given)}, {shape[0]} in another pass"
+    return None
+
+
+def _lone_batch_of_one(trace: Trace, flow: TraceLineage, call: Call) -> Finding | None:
+    """The finding for a squeeze whose dim 0 is the batch axis of a batch of one,
+    told without another pass of the squeeze (a size-1 dim holds no lineage)."""
     shape = call.inputs[0].shape
     if len(shape) < 2 or shape[0] != 1 or call.output is None or call.output.ndim == len(shape):
         return None
     layer = _n_layer(flow, call)
-    if layer is None:
+    why = (
+        f"the N of {layer.name or layer.type} ({layer.type}) {format_shape(layer.inputs[0])}"
+        if layer is not None
+        # in forward only: a user's loop squeezing what the model returned is theirs to decide
+        else _model_batch(trace, flow, call)
+        if call.parent is not None
+        else None
+    )
+    if why is None:
         return None
     keep = [i for i, size in enumerate(shape) if size == 1 and i != 0]
     message = (
         f"{op_text(call)} {at_line(call)} removes every size-1 dim of {format_shape(call.inputs[0])}, "
-        f"and this batch has one sample: the batch axis (dim 0, the N of {layer.name or layer.type} "
-        f"({layer.type}) {format_shape(layer.inputs[0])}) goes too, giving {format_shape(call.output)}"
+        f"and this batch has one sample: the batch axis (dim 0, {why}) goes too, giving "
+        f"{format_shape(call.output)}"
     )
     dims = ", ".join(map(str, keep))
     return finding(
@@ -173,6 +241,6 @@ def check_squeeze_batch(trace: Trace) -> Iterator[Finding]:
             hint = f"use {receiver_text(call)}.squeeze(({dims}{',' if len(keep) == 1 else ''}))"
             found = finding("ST014", call, message, hint)
             break
-        found = found or _lone_batch_of_one(flow, call)
+        found = found or _lone_batch_of_one(trace, flow, call)
         if found is not None:
             yield found
