@@ -250,3 +250,51 @@ def test_names_given_to_a_tensors_dims_raise_nothing_where_the_view_agrees_or_th
     assert traced((Agrees(), (torch.randn(2, 16, 4, 4),))).findings == []  # C == H * W
     # C == H == W: the permuted tensor's sizes fit the stale names, its axes do not
     assert traced((Moved(), (torch.randn(3, 2, 2, 2),))).findings == []
+
+
+def test_a_batch_of_one_through_linear_layers_is_told_by_the_loader_that_stacked_it():
+    """A DataLoader with batch_size=1 iterated inside the trace block: dim 0 of the model
+    input is its batch, and a bare squeeze() in forward whose dim 0 is, position by
+    position, that dim (Linear, softmax, a transpose(1, 2), bmm) drops it (ST014,
+    st014_d). The same squeeze of a learned (1, 1, 5) token, or the user's own loop
+    squeezing what the model returned, is no finding."""
+    import torch
+    from torch import nn
+    from torch.utils.data import DataLoader, TensorDataset
+
+    class Pool(nn.Module):
+        def __init__(self, token=False):
+            super().__init__()
+            self.token = token
+            self.score = nn.Linear(5, 1)
+            self.query = nn.Parameter(torch.randn(1, 1, 5))
+
+        def forward(self, h):  # (batch, items, 5)
+            if self.token:
+                return self.query.squeeze() + h.mean(dim=(0, 1))
+            w = torch.softmax(self.score(h), dim=1)
+            return torch.bmm(w.transpose(1, 2), h).squeeze()
+
+    def findings(model, squeeze_outside=False):
+        loader = DataLoader(TensorDataset(torch.randn(2, 3, 5)), batch_size=1)
+        with shapetrace.trace(model) as t:
+            for (h,) in loader:
+                out = model(h)
+                if squeeze_outside:
+                    out.squeeze()
+        return [f for f in t.findings if f.code == "ST014"]
+
+    (found,) = findings(Pool())
+    assert "dim 0 of the model input (1, 3, 5), stacked by the DataLoader" in found.message
+    assert found.hint == "use torch.bmm(w.transpose(1, 2), h).squeeze((1,))"
+    assert findings(Pool(token=True)) == []
+
+    class Plain(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(5, 1)
+
+        def forward(self, h):
+            return self.fc(h)
+
+    assert findings(Plain(), squeeze_outside=True) == []
