@@ -12,12 +12,15 @@ Evidence, either of:
 - in a single pass (a size-1 dim holds no lineage of its own): dim 0 of the
   squeezed tensor is, position by position, the N of a PyTorch layer that defines
   it, a batched convolution, pooling or batch norm (``(N, C, H, W)`` for the 2-d
-  ones) whose output reaches the squeeze through layers and element-wise ops that
-  keep dim 0 in place.
+  ones), or, for a squeeze in forward, dim 0 of a model input that a DataLoader
+  stacked (``run_info["loaders"]``: its batch size or short last batch) or that was
+  larger in another pass of the same model; reached through layers and ops that
+  keep dim 0 in place (Linear, element-wise ops, ``bmm``, ``transpose(1, 2)``).
 
 The finding is at the squeeze line, also when nothing fails afterwards.
-Limits: a batch of one that only went through Linear layers and matmuls has no
-layer that defines its N: nothing to tell it from a leading dim of 1.
+Limits: a lone batch of one through Linear layers and matmuls, with no DataLoader
+and no other pass, has nothing to tell its leading 1 from any other; a squeeze in
+the user's own loop of what the model returned is theirs to decide.
 """
 
 from __future__ import annotations
