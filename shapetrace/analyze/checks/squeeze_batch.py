@@ -29,6 +29,7 @@ from collections.abc import Iterator
 
 from shapetrace.analyze.checks import finding, register
 from shapetrace.analyze.checks._common import at_line, op_text, pass_root, receiver_text
+from shapetrace.analyze.checks._rnn import is_rnn
 from shapetrace.analyze.checks.hardcoded_batch import batch_axis
 from shapetrace.analyze.lineage.atoms import origins
 from shapetrace.analyze.lineage.flow import TraceLineage, analyze
@@ -85,35 +86,46 @@ def _batch_dims(flow: TraceLineage, call: Call) -> set[int]:
     return {d for d, dim in enumerate(flow.input_lineage(call, 0)) if batch.origin in origins(dim)}
 
 
-def _defines_n(call: Call) -> bool:
-    """True when ``call`` is a PyTorch layer that, given its input's rank, reads dim 0 as N."""
-    if call.kind != "module" or call.defined_at is not None or not call.inputs:
-        return False
-    kind = call.type
+def _n_dim(call: Call, index: int) -> int | None:
+    """Which dim of ``call``'s output ``index`` a PyTorch layer defines as N: dim 0 of
+    a batched convolution, pooling or batch norm; an RNN's output (dim 0 or 1 by
+    ``batch_first``) and its 3-d h_n/c_n (dim 1); a cell's 2-d output (dim 0)."""
+    if call.kind != "module" or call.defined_at is not None or not call.inputs or index >= len(call.outputs):
+        return None
+    kind, ndim = call.type, call.outputs[index].ndim
     if kind.startswith("BatchNorm"):
-        return True
+        return 0
     if kind[-2:] in ("1d", "2d", "3d") and kind[:-2] in _N_FIRST:
-        return call.inputs[0].ndim == 2 + int(kind[-2])
-    return False
+        return 0 if call.inputs[0].ndim == 2 + int(kind[-2]) else None
+    if is_rnn(call):
+        if kind.endswith("Cell"):
+            return 0 if ndim == 2 else None
+        if ndim != 3:
+            return None  # unbatched
+        return 1 if index > 0 or not call.config.get("batch_first") else 0
+    return None
 
 
-def _keeps_dim0(call: Call) -> bool:
-    """True when ``call`` leaves its first input's dim 0 where it was (same rank,
-    same size there, and not an op that moves, cuts or joins dim 0; a permute
-    that fixes dim 0, ``transpose(1, 2)``, keeps it)."""
+def _keeps_dim(call: Call, dim: int) -> bool:
+    """True when ``call`` leaves its first input's dim ``dim`` where it was (same
+    rank, same size there, and not an op that moves, cuts or joins dims; a permute
+    that fixes that dim, ``transpose(1, 2)`` for dim 0, keeps it)."""
     made, given = call.outputs[0] if call.outputs else None, call.inputs[0] if call.inputs else None
-    if made is None or given is None or made.ndim != given.ndim or made.shape[:1] != given.shape[:1]:
+    if made is None or given is None or made.ndim != given.ndim or dim >= made.ndim:
+        return False
+    if made.shape[dim] != given.shape[dim]:
         return False
     if call.kind == "op" and call.name in PERMUTE_OPS:
         order = permutation(call, given.ndim)
-        return order is not None and order[0] == 0
+        return order is not None and order[dim] == dim
     return not (call.kind == "op" and call.name in _MOVES_DIM0)
 
 
-def _dim0_source(flow: TraceLineage, call: Call) -> Call | tuple[Call, int] | None:
-    """Where dim 0 of the squeeze's input comes from, position by position: the
-    PyTorch layer that reads it as N, or ``(pass root, input index)`` when it is
-    dim 0 of what the model was given; None when a call on the way moved it."""
+def _dim_source(flow: TraceLineage, call: Call, dim: int) -> tuple[Call, int] | tuple[Call, int, int] | None:
+    """Where dim ``dim`` of the squeeze's input comes from, position by position:
+    ``(layer, dim)`` when a PyTorch layer defines it as its N, ``(pass root, input
+    index, dim)`` when it is a dim of what the model was given; None when a call
+    on the way moved it."""
     current, index = call, 0
     for _ in range(64):
         source = flow.source(current, index)
@@ -121,27 +133,28 @@ def _dim0_source(flow: TraceLineage, call: Call) -> Call | tuple[Call, int] | No
             return None
         if source.as_input:
             if source.call.parent is None:
-                return source.call, source.index
+                return source.call, source.index, dim
             current, index = source.call, source.index  # a user module's input: on to its caller's tensor
             continue
-        producer = source.call
+        producer, out = source.call, source.index
         if producer.kind == "module" and (producer.defined_at is not None or producer.type in CONTAINER_TYPES):
-            inner = flow.made_inside(producer, source.index)
+            inner = flow.made_inside(producer, out)
             if inner is None:
                 return None
-            producer = inner.call
-        if _defines_n(producer):
-            return producer
-        if not _keeps_dim0(producer):
+            producer, out = inner.call, inner.index
+        n = _n_dim(producer, out)
+        if n is not None:
+            return (producer, dim) if n == dim else None
+        if out != 0 or not _keeps_dim(producer, dim):
             return None
         current, index = producer, 0
     return None
 
 
-def _n_layer(flow: TraceLineage, call: Call) -> Call | None:
-    """The layer whose N is, position by position, dim 0 of the squeeze's input."""
-    found = _dim0_source(flow, call)
-    return found if isinstance(found, Call) else None
+def _n_layer(flow: TraceLineage, call: Call, dim: int) -> Call | None:
+    """The layer whose N is, position by position, dim ``dim`` of the squeeze's input."""
+    found = _dim_source(flow, call, dim)
+    return found[0] if found is not None and len(found) == 2 else None
 
 
 def _model_batch(trace: Trace, flow: TraceLineage, call: Call) -> str | None:
@@ -153,10 +166,10 @@ def _model_batch(trace: Trace, flow: TraceLineage, call: Call) -> str | None:
     - larger in another pass of the same model, where the rest of that input's
       shape stayed (a batch of 8, 8, then 1).
     """
-    found = _dim0_source(flow, call)
-    if not isinstance(found, tuple):
+    found = _dim_source(flow, call, 0)
+    if found is None or len(found) != 3 or found[2] != 0:
         return None
-    root, index = found
+    root, index = found[0], found[1]
     given = root.inputs[index]
     if not given.shape:
         return None
@@ -181,32 +194,34 @@ def _model_batch(trace: Trace, flow: TraceLineage, call: Call) -> str | None:
 
 
 def _lone_batch_of_one(trace: Trace, flow: TraceLineage, call: Call) -> Finding | None:
-    """The finding for a squeeze whose dim 0 is the batch axis of a batch of one,
+    """The finding for a squeeze that removed the batch axis of a batch of one,
     told without another pass of the squeeze (a size-1 dim holds no lineage)."""
     shape = call.inputs[0].shape
-    if len(shape) < 2 or shape[0] != 1 or call.output is None or call.output.ndim == len(shape):
+    if len(shape) < 2 or call.output is None or call.output.ndim == len(shape):
         return None
-    layer = _n_layer(flow, call)
-    why = (
-        f"the N of {layer.name or layer.type} ({layer.type}) {format_shape(layer.inputs[0])}"
-        if layer is not None
-        # in forward only: a user's loop squeezing what the model returned is theirs to decide
-        else _model_batch(trace, flow, call)
-        if call.parent is not None
-        else None
-    )
-    if why is None:
-        return None
-    keep = [i for i, size in enumerate(shape) if size == 1 and i != 0]
-    message = (
-        f"{op_text(call)} {at_line(call)} removes every size-1 dim of {format_shape(call.inputs[0])}, "
-        f"and this batch has one sample: the batch axis (dim 0, {why}) goes too, giving "
-        f"{format_shape(call.output)}"
-    )
-    dims = ", ".join(map(str, keep))
-    return finding(
-        "ST014", call, message, f"use {receiver_text(call)}.squeeze(({dims}{',' if len(keep) == 1 else ''}))"
-    )
+    for dim in (d for d, size in enumerate(shape) if size == 1):
+        layer = _n_layer(flow, call, dim)
+        why = (
+            f"the N of {layer.name or layer.type} ({layer.type}) {format_shape(layer.inputs[0])}"
+            if layer is not None
+            # in forward only: a user's loop squeezing what the model returned is theirs to decide
+            else _model_batch(trace, flow, call)
+            if call.parent is not None and dim == 0
+            else None
+        )
+        if why is None:
+            continue
+        keep = [i for i, size in enumerate(shape) if size == 1 and i != dim]
+        message = (
+            f"{op_text(call)} {at_line(call)} removes every size-1 dim of {format_shape(call.inputs[0])}, "
+            f"and this batch has one sample: the batch axis (dim {dim}, {why}) goes too, giving "
+            f"{format_shape(call.output)}"
+        )
+        dims = ", ".join(map(str, keep))
+        return finding(
+            "ST014", call, message, f"use {receiver_text(call)}.squeeze(({dims}{',' if len(keep) == 1 else ''}))"
+        )
+    return None
 
 
 @register(
