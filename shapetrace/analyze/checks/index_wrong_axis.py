@@ -1,4 +1,4 @@
-"""ST013 index-wrong-axis: an index that picks one feature where one time step was meant.
+"""ST013 index-wrong-axis: an index that picks one feature (or one sample) where one time step was meant.
 
 ``output[:, :, -1]`` on a batch_first RNN output (batch, time, hidden) takes the
 last hidden unit at every step, (batch, time), not the last step (batch, hidden).
@@ -11,13 +11,22 @@ so equal sizes do not hide it: the index drops the layer's feature axis, keeps i
 time axis, and the time axis ends up last, where the next layer reads features.
 The index may be an integer (``out[..., -1]``, ``out.select(2, -1)``) or a
 length-1 slice (``out.narrow(2, -1, 1)``, ``out[:, :, -1:]``) that a flatten or
-squeeze then drops.
+squeeze then drops. The same axes hold for a PyTorch layer applied per step to such
+an output (a Linear's (batch, time, classes) logits), and the reader may be a class
+loss (module or functional, past the end of forward), which reads classes in dim 1:
+``logits[..., -1]`` feeds it the steps as classes.
 
-Limits: the reverse (an index on the time axis whose result is then read as time)
-is not checked; nor is an index through a tensor whose lineage is unknown; a
-recurrent layer's batch axis picked where time was meant (a seq-first output read
-as batch-first) cannot be told from a wrong ``batch_first`` (ST001) when the batch
-and the sequence have the same length.
+The other way round: an integer index that takes one sample of a sequence layer's
+batch axis (an RNN, Conv1d, or attention layer by its MultiheadAttention's
+``batch_first``: a seq-first ``nn.TransformerEncoder``'s ``x[:, 0]`` where ``x[0]``
+was meant), after which a class loss reads the layer's time axis as its batch N
+while its target has as many rows as the batch that was indexed away.
+
+Limits: an index through a tensor whose lineage is unknown; a batch axis picked
+where time was meant cannot be told from a wrong layout (ST001's ``batch_first``)
+when the batch and the sequence have the same length, nor when no class loss with
+a target reads the result; an attention layer whose fused fast path ran (no
+MultiheadAttention call recorded inside) has no known layout.
 """
 
 from __future__ import annotations
@@ -29,6 +38,7 @@ from typing import NamedTuple
 from shapetrace.analyze.checks import finding, register
 from shapetrace.analyze.checks._attention import flag_text
 from shapetrace.analyze.checks._common import argument_text, at_line, call_label, op_text, receiver_text
+from shapetrace.analyze.checks._losses import is_class_loss
 from shapetrace.analyze.checks._rnn import is_rnn
 from shapetrace.analyze.checks._source import _parse, find_call
 from shapetrace.analyze.checks.batch_first import layout_clues, undecided_reading
@@ -56,7 +66,9 @@ class _Axes(NamedTuple):
 
 def _sequence_axes(flow: TraceLineage, trace: Trace) -> dict[str, _Axes]:
     """``{feature atom origin: its axes}`` of each RNN output (batch, time, hidden)
-    or (time, batch, hidden) and each Conv1d output (batch, channels, length)."""
+    or (time, batch, hidden), each Conv1d output (batch, channels, length), and each
+    PyTorch layer applied per step to one of those (a Linear's (batch, time, classes)
+    logits): its last dim is new, its batch and time axes are the sequence's."""
     axes: dict[str, _Axes] = {}
     for call in trace.calls:
         if not call.outputs or call.outputs[0].ndim != 3:
@@ -69,11 +81,62 @@ def _sequence_axes(flow: TraceLineage, trace: Trace) -> dict[str, _Axes]:
         elif is_builtin(call) and call.type in ("Conv1d", "LazyConv1d"):
             batch, feature, time = out
             words = ("channels", "position")
+        elif (first := _attention_batch_first(call)) is not None:
+            time, batch, feature = (out[1], out[0], out[2]) if first else out
+            words = ("features", "position")
         else:
+            per_step = _per_step(axes, call, out)
+            if per_step is not None:
+                axes.setdefault(out[2][0].origin, per_step)
             continue
         if len(feature) == 1 and len(time) == 1 and len(batch) == 1:
-            axes[feature[0].origin] = _Axes(time[0].origin, batch[0].origin, call, *words)
+            # the outermost layer first (calls are in pre-order): it names the axes
+            axes.setdefault(feature[0].origin, _Axes(time[0].origin, batch[0].origin, call, *words))
     return axes
+
+
+_ATTENTION = frozenset(
+    {
+        "MultiheadAttention",
+        "TransformerEncoder",
+        "TransformerEncoderLayer",
+        "TransformerDecoder",
+        "TransformerDecoderLayer",
+        "Transformer",
+    }
+)
+
+
+def _attention_batch_first(call: Call) -> bool | None:
+    """An attention layer's ``batch_first``: its own (MultiheadAttention), or that of
+    the first MultiheadAttention recorded inside it; None when not one or unknown
+    (a fused fast path calls no child)."""
+    if not is_builtin(call) or call.type not in _ATTENTION:
+        return None
+    for inner in call.walk():
+        if inner.kind == "module" and inner.type == "MultiheadAttention" and "batch_first" in inner.config:
+            return bool(inner.config["batch_first"])
+    return None
+
+
+def _per_step(axes: dict[str, _Axes], call: Call, out: tuple) -> _Axes | None:
+    """The axes of a PyTorch layer's (batch, time, features) output when it keeps a
+    sequence's batch and time axes in dims 0 and 1 (either order) and makes a new last dim."""
+    if not is_builtin(call) or call.type in _KEEPS_FEATURES or any(len(dim) != 1 for dim in out):
+        return None
+    first, second, last = (dim[0].origin for dim in out)
+    if last in axes or last in (first, second):
+        return None
+    for known in axes.values():
+        if {first, second} == {known.time, known.batch}:
+            return _Axes(known.time, known.batch, call, "output features", known.step)
+    return None
+
+
+# Layers whose output last dim is their input's: no new features to pick from.
+_KEEPS_FEATURES = frozenset(
+    {"Dropout", "LayerNorm", "ReLU", "GELU", "Tanh", "Sigmoid", "Identity", "Softmax", "LogSoftmax"}
+)
 
 
 def _picks(call: Call, ndim: int) -> dict[int, object]:
@@ -97,7 +160,8 @@ _ON_THE_WAY = _PASS_THROUGH | {"view", "reshape", "squeeze", "unsqueeze", "flatt
 
 
 def _feeds_a_layer(flow: TraceLineage, call: Call) -> tuple[Call, int] | None:
-    """The module call that next receives the op's result, and at which input."""
+    """The module call that next receives the op's result, and at which input (also
+    past the end of forward: a loss given what the model returned)."""
     frontier, seen = [call], set()
     while frontier:
         current = frontier.pop()
@@ -105,10 +169,16 @@ def _feeds_a_layer(flow: TraceLineage, call: Call) -> tuple[Call, int] | None:
             if consumer.id in seen:
                 continue
             seen.add(consumer.id)
-            if consumer.kind == "module":
+            if consumer.kind == "module" or is_class_loss(consumer):
                 return consumer, k
             if consumer.name in _ON_THE_WAY:
                 frontier.append(consumer)
+        parent = current.parent
+        if parent is not None and parent.outputs:
+            made = flow.made_inside(parent, 0)
+            if made is not None and made.call is current and parent.id not in seen:
+                seen.add(parent.id)
+                frontier.append(parent)  # what forward returned: on to whoever received it
     return None
 
 
@@ -155,6 +225,8 @@ def _hint(call: Call, picked: int, time: int) -> str | None:
 def check_index_wrong_axis(trace: Trace) -> Iterator[Finding]:
     flow = analyze(trace.calls)
     sequence_axes = _sequence_axes(flow, trace)
+    if sequence_axes:
+        yield from _batch_picked(flow, trace, sequence_axes)
     for call in trace.calls if sequence_axes else ():
         if call.kind != "op" or call.name not in _INDEXING or not call.inputs or call.output is None:
             continue
@@ -169,7 +241,10 @@ def check_index_wrong_axis(trace: Trace) -> Iterator[Finding]:
                 continue
             layer, k = fed
             read = flow.input_lineage(layer, k)
-            if not read or not origins(read[-1]) or not origins(read[-1]) <= {axes.time, axes.batch}:
+            # a class loss reads classes in dim 1 ((N, C) or (N, C, d1...)), a layer its last dim
+            loss = is_class_loss(layer) and k == 0
+            features = read[1] if loss and len(read) > 1 else read[-1] if read else ()
+            if not origins(features) or not origins(features) <= {axes.time, axes.batch}:
                 continue  # the layer reads features: the index was meant
             shape = call.inputs[0].shape
             which = f"unit {index}" if isinstance(index, int) else "one"
@@ -177,7 +252,8 @@ def check_index_wrong_axis(trace: Trace) -> Iterator[Finding]:
                 f"{op_text(call)} {at_line(call)} takes {which} of the {shape[dim]} {axes.features} "
                 f"(dim {dim}) of {call_label(axes.layer, 'batch_first')}'s output at every {axes.step}; "
                 f"{call_label(layer)} then reads the "
-                f"{axes.step + 's' if axes.time in origins(read[-1]) else 'batch'} as its features"
+                f"{axes.step + 's' if axes.time in origins(features) else 'batch'} as its "
+                f"{'classes' if loss else 'features'}"
             )
             yield finding(
                 "ST013",
@@ -226,3 +302,61 @@ def _batch_axis_indices(trace: Trace) -> Iterator[Finding]:
 
 
 _INDEXING = frozenset({"__getitem__", "select", "narrow"})
+
+
+def _loss_input_path(flow: TraceLineage, loss: Call) -> Iterator[Call]:
+    """The calls behind a loss's input, nearest first: into user modules (what made
+    their output), through PyTorch layers and ops by their first input."""
+    current, index = loss, 0
+    for _ in range(64):
+        source = flow.source(current, index)
+        if source is None or source.as_input:
+            return
+        producer = source.call
+        while producer.kind == "module" and not is_builtin(producer):
+            inner = flow.made_inside(producer, source.index)
+            if inner is None:
+                return
+            source, producer = inner, inner.call
+        yield producer
+        if not producer.inputs:
+            return
+        current, index = producer, 0
+
+
+def _batch_picked(flow: TraceLineage, trace: Trace, sequence_axes: dict[str, _Axes]) -> Iterator[Finding]:
+    """An integer index that took one sample of a sequence layer's batch axis (a
+    seq-first encoder's ``x[:, 0]`` where ``x[0]``, the first position, was meant),
+    so that a class loss reads the layer's positions as its batch N while its
+    target has as many rows as the batch that was indexed away."""
+    by_batch: dict[str, _Axes] = {}
+    for axes in sequence_axes.values():
+        by_batch.setdefault(axes.batch, axes)
+    for loss in trace.calls:
+        if not is_class_loss(loss) or len(loss.inputs) < 2 or not loss.inputs[1].shape:
+            continue
+        read = flow.input_lineage(loss, 0)
+        if not read or len(read[0]) != 1:
+            continue
+        for call in _loss_input_path(flow, loss):
+            if call.kind != "op" or call.name not in _INDEXING or call.output is None:
+                continue
+            lineage = flow.input_lineage(call, 0)
+            for dim, index in integer_indices(call, len(lineage)).items():
+                found = by_batch.get(lineage[dim][0].origin) if len(lineage[dim]) == 1 else None
+                if found is None or read[0][0].origin != found.time:
+                    continue
+                axes = found
+                picked, steps, target = call.inputs[0].shape[dim], read[0][0].size, loss.inputs[1].shape[0]
+                if target != picked or steps == picked:
+                    continue  # equal sizes: a wrong layout reads the same (see the limits)
+                time = next((d for d, axis in enumerate(lineage) if origins(axis) == {axes.time}), None)
+                message = (
+                    f"{op_text(call)} {at_line(call)} takes sample {index} of the {picked} in the batch axis "
+                    f"(dim {dim}) of {call_label(axes.layer, 'batch_first')}'s output at every {axes.step}; "
+                    f"{call_label(loss)} then reads the {steps} {axes.step}s as its batch, while its target "
+                    f"has {target} rows, one per sample"
+                )
+                hint = _hint(call, dim, time) if time is not None else None
+                yield finding("ST013", call, message, hint or f"index dim {time} (the {axes.step} axis) instead")
+                break
