@@ -89,6 +89,31 @@ def intended_order(atoms: Sequence[Atom], sizes: Sequence[int]) -> list[int] | N
     return best
 
 
+def intended_split(atoms: Sequence[Atom], sizes: Sequence[int]) -> tuple[list[Atom], list[int]] | None:
+    """When no order of whole axes can make ``sizes``: one axis split in two (its
+    major piece first, as a view splits it) and the order of the pieces that
+    ``intended_order`` picks, ``(atoms with that axis split, order)``. The split of
+    ``(B, L, H * D)`` that ``view(B * H, L, D)`` needs: ``[B, L, H, D]``, ``[0, 2, 1, 3]``.
+    Among splits that work, the one whose order moves least (fewest swaps, the
+    pieces of the split axis counted too); None when none works, or when two tie
+    (the sizes cannot tell)."""
+    found: list[tuple[list[Atom], list[int]]] = []
+    for i, atom in enumerate(atoms):
+        for major in range(2, atom.size):
+            if atom.size % major:
+                continue
+            minor = atom.size // major
+            pieces = [Atom(atom.origin, major, atom.stride * minor), Atom(atom.origin, minor, atom.stride)]
+            split = [*atoms[:i], *pieces, *atoms[i + 1 :]]
+            order = intended_order(split, sizes)
+            if order is not None:
+                found.append((split, order))
+    found.sort(key=lambda one: _inversions(one[1]))
+    if not found or (len(found) > 1 and _inversions(found[0][1]) == _inversions(found[1][1])):
+        return None
+    return found[0]
+
+
 def cuts(atoms: Sequence[Atom], sizes: Sequence[int]) -> list[list[int]]:
     """For each output size, the atoms (by position) whose elements it runs across:
     its span of the flat memory order overlaps theirs."""

@@ -79,3 +79,44 @@ def dim_names(location: Location | None, tensor: str, ndim: int) -> dict[str, in
     if best is None or any(best[2] < line < location.lineno for line in best[5]):
         return {}  # the name now holds another tensor, maybe of another layout
     return {name: dim for dim, name in enumerate(best[4]) if name is not None}
+
+
+@functools.lru_cache(maxsize=64)
+def _parameters(filename: str) -> tuple[tuple[int, int, tuple[str, ...]], ...]:
+    """``(first line, last line, parameter names after self)`` of each function of the file."""
+    try:
+        with open(filename, encoding="utf-8") as handle:
+            tree = ast.parse(handle.read())
+    except (OSError, SyntaxError, ValueError):
+        return ()
+    found = []
+    for function in ast.walk(tree):
+        if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            names = [a.arg for a in [*function.args.posonlyargs, *function.args.args]]
+            if names and names[0] == "self":
+                names = names[1:]
+            found.append((function.lineno, function.end_lineno or function.lineno, tuple(names)))
+    return tuple(found)
+
+
+def input_dim_names(location: Location | None) -> dict[int, dict[str, int]]:
+    """``{argument position: {name: dim}}`` for the arguments of the forward around
+    ``location`` whose shape it unpacked before assigning them anew (``b, c, t, h, w
+    = x.shape`` on the first line): those names stay the names of the axes the
+    caller passed in, also after ``x`` holds another tensor."""
+    if location is None:
+        return {}
+    function = next(
+        (f for f in _parameters(location.filename) if f[0] <= location.lineno <= f[1]),
+        None,
+    )
+    if function is None:
+        return {}
+    found: dict[int, dict[str, int]] = {}
+    for first, last, line, tensor, names, reassigned in _unpackings(location.filename):
+        if (first, last) != function[:2] or tensor not in function[2] or line >= location.lineno:
+            continue
+        if any(other < line for other in reassigned):
+            continue  # unpacked after the argument was replaced: not the caller's tensor
+        found.setdefault(function[2].index(tensor), {name: dim for dim, name in enumerate(names) if name})
+    return found

@@ -23,20 +23,26 @@ seen as splitting one axis (nothing to flag).
 from __future__ import annotations
 
 import ast
+import itertools
 import math
 from collections.abc import Iterator, Sequence
 
 from shapetrace.analyze.checks import finding, register
 from shapetrace.analyze.checks._axes import (
+    MAX_ATOMS,
+    _clean,
+    _inversions,
     cuts,
     downstream_clean,
     intended_order,
+    intended_split,
     label,
     source_names,
     swap_text,
 )
 from shapetrace.analyze.checks._common import at_line, op_text, receiver_text, view_calls, written_sizes
-from shapetrace.analyze.checks._shape_names import dim_names
+from shapetrace.analyze.checks._shape_names import dim_names, input_dim_names
+from shapetrace.analyze.checks.hardcoded_batch import baked_loop_view
 from shapetrace.analyze.lineage.atoms import Atom, origins, regroup
 from shapetrace.analyze.lineage.flow import TraceLineage, analyze
 from shapetrace.core.finding import Finding
@@ -75,6 +81,52 @@ def _hint(call: Call, atoms: list[Atom], order: list[int], names: dict, flow: Tr
     return f"use {text}"
 
 
+def _named_order(atoms: Sequence[Atom], sizes: list[int], texts: list[str], names: dict) -> list[int] | None:
+    """The order of ``atoms`` (fewest swaps first) whose groups are the axes the view's
+    sizes name (``b * h * w`` where ``b``, ``h``, ``w`` name axes): when sizes collide
+    (C == H == W), the names tell which axis goes where. None when no size is
+    written with names of those axes, or no order agrees."""
+    here = {(a.origin, a.stride, a.size) for a in atoms}
+    by_name = {word: atom_key for atom_key, word in names.items() if atom_key in here}
+    wanted = []
+    for text in texts:
+        words = _names_in(text) if text.strip() not in ("-1", "") else None
+        wanted.append({by_name[w] for w in words} if words and all(w in by_name for w in words) else None)
+    if not any(wanted) or len(atoms) > MAX_ATOMS:
+        return None
+    for order in sorted(itertools.permutations(range(len(atoms))), key=_inversions):
+        placed = [atoms[i] for i in order]
+        if not _clean(placed, sizes):
+            continue
+        groups = regroup(tuple((a,) for a in placed), tuple(sizes), "named").lineage
+        if all(
+            want is None or {(a.origin, a.stride, a.size) for a in group} == want for group, want in zip(groups, wanted)
+        ):
+            return list(order) if list(order) != list(range(len(atoms))) else None
+    return None
+
+
+def _input_names(flow: TraceLineage, call: Call) -> dict:
+    """Names forward gave the axes it was passed (``b, c, t, h, w = x.shape``), by
+    axis: they name those axes wherever lineage finds them, after ``x`` is reassigned."""
+    module = call.parent
+    if module is None:
+        return {}
+    found = {}
+    for position, dims in input_dim_names(call.location).items():
+        meta = module.input_at(str(position))
+        if meta is None:
+            continue
+        lineage = flow.input_lineage(module, module.inputs.index(meta))
+        if len(lineage) != meta.ndim or max(dims.values(), default=0) >= meta.ndim:
+            continue
+        for word, d in dims.items():
+            if len(lineage[d]) == 1 and meta.shape[d] != 1:
+                atom = lineage[d][0]
+                found[(atom.origin, atom.stride, atom.size)] = word
+    return found
+
+
 def _check(flow: TraceLineage, trace: Trace, call: Call) -> Finding | None:
     shape = call.output.shape  # type: ignore[union-attr]
     lineage = flow.input_lineage(call, 0)
@@ -87,17 +139,30 @@ def _check(flow: TraceLineage, trace: Trace, call: Call) -> Finding | None:
         return None  # axes an earlier view already scrambled: that view's finding is the cause
     atoms = [a for dim in lineage for a in dim if a.size != 1]
     names = source_names(flow, trace.calls, call)
-    # Names the view itself gives: an output dim that is one whole axis in the fixed grouping.
+    # the names this function gave the tensor's dims (``b, length, _ = t.shape``)
+    for word, d in dim_names(call.location, receiver_text(call), len(lineage)).items():
+        if len(lineage[d]) == 1:
+            names.setdefault((lineage[d][0].origin, lineage[d][0].stride, lineage[d][0].size), word)
+    for atom_key, word in _input_names(flow, call).items():
+        names.setdefault(atom_key, word)
+    written = written_sizes(call)
     order = list(range(len(atoms)))
     described = []
     for block_atoms, dims in blocks:
         sizes = [shape[d] for d in dims]
-        picks = intended_order(block_atoms, sizes)
+        texts = [written[d] for d in dims] if written is not None else []
+        picks = _named_order(block_atoms, sizes, texts, names) or intended_order(block_atoms, sizes)
         start = atoms.index(block_atoms[0])
         if picks is not None:
             order[start : start + len(block_atoms)] = [start + i for i in picks]
-    written = written_sizes(call)
+        elif len(blocks) == 1 and (split := intended_split(block_atoms, sizes)) is not None:
+            # heads split out of the features: the permute needs that axis in two first
+            pieces, picks = split
+            atoms[start : start + len(block_atoms)] = pieces
+            order = list(range(len(atoms)))
+            order[start : start + len(pieces)] = [start + i for i in picks]
     if written is not None:
+        # Names the view itself gives: an output dim that is one whole axis in the fixed grouping.
         # an output dim that is one whole axis once regrouped is that axis: the view names it
         placed = regroup(tuple((atoms[i],) for i in order), shape, "named").lineage
         for dim, text in zip(placed, written):
@@ -183,6 +248,8 @@ def _named(flow: TraceLineage, call: Call) -> Finding | None:
 def check_view_cuts_axes(trace: Trace) -> Iterator[Finding]:
     flow = analyze(trace.calls)
     for call in view_calls(trace):
+        if baked_loop_view(trace, call) is not None:
+            continue  # the batch size written in is the cause (ST003), not the axis order
         found = _check(flow, trace, call)
         if found is None and not regroup(flow.input_lineage(call, 0), call.output.shape, "check").mixed:  # type: ignore[union-attr]
             found = _named(flow, call)
