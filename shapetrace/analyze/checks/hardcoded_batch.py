@@ -258,6 +258,57 @@ def _latent(passes: list[_Pass]) -> Iterator[Finding]:
         yield finding("ST003", call, message, _hint(written), "warning")
 
 
+def loader_sizes(trace: Trace) -> list[dict]:
+    """The DataLoaders a run iterated (``run_info["loaders"]``) whose default collate
+    stacks the samples along a new dim 0, with a batch size."""
+    return [
+        info
+        for info in trace.run_info.get("loaders", ())
+        if isinstance(info, dict) and info.get("batch_size") and info.get("default_collate", True)
+    ]
+
+
+def baked_loop_view(trace: Trace, call: Call) -> tuple[dict, int] | None:
+    """``(loader, its batch size)`` when ``call`` is a view/reshape in the user's own
+    loop (outside the model) that asks for a loader's batch size in dim 0 of a
+    tensor whose dim 0 is that loader's short last batch: ``images.view(batch_size, -1)``
+    on a batch of 4 of a loader of 32."""
+    if call.parent is not None or call.kind != "op" or call.name not in SIZE_ARGUMENT_OPS or not call.inputs:
+        return None
+    shape, sizes = call.inputs[0].shape, size_args(call)
+    if not shape or not sizes or call.name.startswith("expand"):
+        return None
+    for info in loader_sizes(trace):
+        if shape[0] == info.get("last_batch") and sizes[0] == info["batch_size"] != shape[0]:
+            return info, sizes[0]
+    return None
+
+
+def _loop_views(trace: Trace) -> Iterator[Finding]:
+    """ST003 on a view in the user's loop that writes the loader's batch size (see ``baked_loop_view``)."""
+    for call in trace.calls:
+        found = baked_loop_view(trace, call)
+        if found is None:
+            continue
+        info, size = found
+        sizes = size_args(call)
+        source = _source(call, len(sizes))
+        written = source.args[0] if source is not None else ""
+        tensor = receiver_text(call)
+        where = f" at {str(info['location']).rpartition('/')[2]}" if info.get("location") else ""
+        message = (
+            f"{op_text(call)} {at_line(call)} asks for {format_dims(sizes)} from {format_shape(call.inputs[0])}: "
+            f"{size}{_written(written, size)} is the batch size of the DataLoader{where} baked in, and this "
+            f"batch, its short last one, has {call.inputs[0].shape[0]}"
+        )
+        hint = (
+            f"use {tensor}.{call.name}({', '.join([f'{tensor}.size(0)', *source.args[1:]])})"
+            if source is not None
+            else _hint(written or str(size))
+        )
+        yield finding("ST003", call, message, hint)
+
+
 def _passes(trace: Trace, flow: TraceLineage) -> list[_Pass]:
     roots = [call for call in trace.calls if call.parent is None and call.kind == "module"]
     batches = {root.id: batch_axis(flow, root) for root in roots}
@@ -273,7 +324,11 @@ def _passes(trace: Trace, flow: TraceLineage) -> list[_Pass]:
 )
 def check_hardcoded_batch(trace: Trace) -> Iterator[Finding]:
     passes = _passes(trace, analyze(trace.calls))
-    failures = [*failures_at_other_sizes(trace), *(found for one in passes for found in one.failed())]
+    failures = [
+        *failures_at_other_sizes(trace),
+        *(found for one in passes for found in one.failed()),
+        *_loop_views(trace),
+    ]
     yield from failures
     if not failures:  # the failure already names the baked-in size
         yield from _latent(passes)
