@@ -353,3 +353,26 @@ def test_correct_reads_of_a_sequence_and_loop_views_stay_clean():
             model(images.view(-1, 784))
             model(images.view(images.size(0), -1))
     assert serious_of(t.findings) == []
+
+
+def test_an_index_of_the_one_hidden_unit_into_an_elementwise_loss_is_no_wrong_axis():
+    """A per-step forecaster with hidden_size=1 returns ``out[..., 0]`` (batch, time)
+    to an MSE loss: the index only drops a size-1 axis, and an element-wise loss
+    reads no features (unlike st013_g's class loss). No ST013."""
+    import torch
+    from torch import nn
+
+    class PerStep(nn.Module):
+        def __init__(self, hidden):
+            super().__init__()
+            self.lstm = nn.LSTM(3, hidden, batch_first=True)
+
+        def forward(self, x):
+            out, _ = self.lstm(x)
+            return out[..., 0]
+
+    for hidden in (1, 4):
+        model = PerStep(hidden)
+        with shapetrace.trace(model) as t:
+            nn.MSELoss()(model(torch.randn(2, 5, 3)), torch.randn(2, 5))
+        assert [f for f in t.findings if f.code == "ST013"] == [], hidden

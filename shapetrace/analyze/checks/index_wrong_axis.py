@@ -23,9 +23,10 @@ was meant), after which a class loss reads the layer's time axis as its batch N
 while its target has as many rows as the batch that was indexed away.
 
 Limits: an index through a tensor whose lineage is unknown; a batch axis picked
-where time was meant cannot be told from a wrong layout (ST001's ``batch_first``)
-when the batch and the sequence have the same length, nor when no class loss with
-a target reads the result; an attention layer whose fused fast path ran (no
+where time was meant, with batch == sequence length, cannot be told from a wrong
+layout (ST001's ``batch_first``): the finding then gives both fixes
+(``_batch_axis_indices``); with other sizes it needs a class loss whose target
+reads the result; an attention layer whose fused fast path ran (no
 MultiheadAttention call recorded inside) has no known layout.
 """
 
@@ -38,7 +39,7 @@ from typing import NamedTuple
 from shapetrace.analyze.checks import finding, register
 from shapetrace.analyze.checks._attention import flag_text
 from shapetrace.analyze.checks._common import argument_text, at_line, call_label, op_text, receiver_text
-from shapetrace.analyze.checks._losses import is_class_loss
+from shapetrace.analyze.checks._losses import is_class_loss, is_elementwise_loss
 from shapetrace.analyze.checks._rnn import is_rnn
 from shapetrace.analyze.checks._source import _parse, find_call
 from shapetrace.analyze.checks.batch_first import layout_clues, undecided_reading
@@ -169,6 +170,8 @@ def _feeds_a_layer(flow: TraceLineage, call: Call) -> tuple[Call, int] | None:
             if consumer.id in seen:
                 continue
             seen.add(consumer.id)
+            if is_elementwise_loss(consumer):
+                continue  # compares element by element: it reads no features
             if consumer.kind == "module" or is_class_loss(consumer):
                 return consumer, k
             if consumer.name in _ON_THE_WAY:
@@ -234,6 +237,8 @@ def check_index_wrong_axis(trace: Trace) -> Iterator[Finding]:
         for dim, index in _picks(call, len(lineage)).items():
             if len(lineage[dim]) != 1 or lineage[dim][0].origin not in sequence_axes:
                 continue
+            if call.inputs[0].shape[dim] == 1:
+                continue  # the one unit there is: a squeeze, not a pick (hidden_size=1)
             axes = sequence_axes[lineage[dim][0].origin]
             time = next((d for d, axis in enumerate(lineage) if origins(axis) == {axes.time}), None)
             fed = _feeds_a_layer(flow, call)
