@@ -25,31 +25,15 @@ from shapetrace.record import frames
 from shapetrace.record.dynamo import skip_in_dynamo
 from shapetrace.record.events import Event, error_text, unique_name, unwrapped_name
 from shapetrace.record.frames import first_user_frame, location_of
-from shapetrace.record.hooks import GlobalHooks, ModuleHooks, kwargs_of_call
+from shapetrace.record.hooks import kwargs_of_call
 from shapetrace.record.module_info import ModuleInfo, is_builtin_module, module_info
-from shapetrace.record.recording_state import OpsSetting, RecordingState, RootFilter, _get_ident
+from shapetrace.record.recording_state import RecordingState, _get_ident
 
 _ScriptModule = ScriptModule
 
 
 class ModuleCalls(RecordingState):
     """The module side of a ``Recorder``: its hooks open and close module events."""
-
-    def __init__(
-        self,
-        model: nn.Module | None,
-        ops: OpsSetting = True,
-        *,
-        root_filter: RootFilter | None = None,
-        ops_at_top: bool = True,
-    ) -> None:
-        super().__init__(model, ops, root_filter=root_filter, ops_at_top=ops_at_top)
-        self._module_hooks = ModuleHooks(self._module_pre_hook, self._post_hook)
-        self._global_hooks = GlobalHooks(self._global_pre_hook, self._global_post_hook, self._pass_returned)
-        # The modules the global hooks record (None: all of them, no model given),
-        # and the model's others, hooked one by one.
-        self._global_members: set[int] | None = None
-        self._own_hooked: set[int] = set()
 
     def _module_pre_hook(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
         self._enter(module, args, kwargs, sys._getframe(1))

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from torch import nn
-
 from shapetrace.core.records import Location
 from shapetrace.core.tensor_meta import TensorMeta, index_path, summarize_arg
 from shapetrace.core.torch_facts import KEEP_WITHOUT_OUTPUT
 from shapetrace.record.events import Event, error_text
-from shapetrace.record.op_mode import OpMode
-from shapetrace.record.recording_state import OpsSetting, RecordingState, RootFilter, _Parameter, _Tensor
+from shapetrace.record.recording_state import RecordingState, _Parameter, _Tensor
 
 _PLAIN_ARGS = frozenset({int, bool, str, type(None)})  # summarize_arg returns them as they are
 
@@ -19,17 +16,6 @@ _PLAIN_ARGS = frozenset({int, bool, str, type(None)})  # summarize_arg returns t
 class OpEvents(RecordingState):
     """The op side of a ``Recorder``: the op mode calls ``op_started`` before an
     op runs and ``op_finished`` after, with its result or its exception."""
-
-    def __init__(
-        self,
-        model: nn.Module | None,
-        ops: OpsSetting = True,
-        *,
-        root_filter: RootFilter | None = None,
-        ops_at_top: bool = True,
-    ) -> None:
-        super().__init__(model, ops, root_filter=root_filter, ops_at_top=ops_at_top)
-        self._mode = OpMode(self)
 
     def op_started(self, described: tuple[str, str], location: Location | None, args: tuple, kwargs: dict) -> Event:
         """An op is about to run at ``location``: its event, not yet in the trace."""

@@ -26,7 +26,7 @@ from shapetrace.record import frames
 from shapetrace.record.module_info import COMPOSITE_CODES
 
 if TYPE_CHECKING:
-    from shapetrace.record.op_events import OpEvents
+    from shapetrace.record.recording_state import RecordingState
 
 _get_ident = threading.get_ident
 _internal = frames.internal_cache()
@@ -35,7 +35,7 @@ _COMPOSITE_IDS = frozenset(id(code) for code in COMPOSITE_CODES)
 
 
 class OpMode(TorchFunctionMode):
-    def __init__(self, recorder: OpEvents) -> None:
+    def __init__(self, recorder: RecordingState) -> None:
         super().__init__()
         self.recorder = recorder
 

@@ -22,6 +22,7 @@ from torch import nn
 from shapetrace.core.tensor_meta import MetaTable, collect_metas
 from shapetrace.core.torch_private import pop_torch_function_mode, push_torch_function_mode
 from shapetrace.record.events import Event
+from shapetrace.record.hooks import GlobalHooks, ModuleHooks
 from shapetrace.record.module_info import ModuleInfo, is_builtin_module, records_ops_inside
 from shapetrace.record.op_mode import OpMode, mode_on_top, remove_mode
 
@@ -41,7 +42,16 @@ class RecordingState:
     ``ops_at_top`` says whether ops outside any module are recorded.
     """
 
-    _mode: OpMode  # made by OpEvents, whose methods it calls
+    # The handlers of the hooks and of the op mode, defined by the recorder's
+    # parts (module_calls.py, op_events.py); the hooks and the mode are made
+    # here, so that the recorder's signature is written once.
+    _module_pre_hook: Callable[..., None]
+    _post_hook: Callable[..., None]
+    _global_pre_hook: Callable[..., None]
+    _global_post_hook: Callable[..., None]
+    _pass_returned: Callable[[], None]
+    op_started: Callable[..., Event]
+    op_finished: Callable[..., None]
 
     def __init__(
         self,
@@ -75,6 +85,13 @@ class RecordingState:
         table = MetaTable()
         self._meta_of = table.meta
         self._identities = table.identities  # of the tensors the last _meta_of calls met
+        self._module_hooks = ModuleHooks(self._module_pre_hook, self._post_hook)
+        self._global_hooks = GlobalHooks(self._global_pre_hook, self._global_post_hook, self._pass_returned)
+        # The modules the global hooks record (None: all of them, no model given),
+        # and the model's others, hooked one by one.
+        self._global_members: set[int] | None = None
+        self._own_hooked: set[int] = set()
+        self._mode = OpMode(self)
 
     # ---------------------------------------------------------- op mode
     def _set_ops(self, wanted: bool) -> None:
