@@ -25,6 +25,9 @@ from shapetrace.core.text import format_shape
 class ParsedGraph:
     nodes: dict[str, str]  # node id -> its label
     edges: list[tuple[str, str, str, dict[str, str]]]  # tail, head, label, other attributes
+    # node id -> the names of the subgraphs it is declared in, outermost first
+    clusters: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
+    labels: dict[str, str] = dataclasses.field(default_factory=dict)  # subgraph name -> its label
 
 
 # DOT's lexical grammar (graphviz.org/doc/info/lang.html), minus HTML strings,
@@ -80,6 +83,7 @@ class _Parser:
     def __init__(self, source: str) -> None:
         self.tokens, self.at = _tokens(source), 0
         self.graph = ParsedGraph({}, [])
+        self.inside: list[str] = []  # the subgraphs open at this point
 
     def peek(self, offset: int = 0) -> tuple[str, str]:
         at = self.at + offset
@@ -129,13 +133,20 @@ class _Parser:
             self.take()
             self.attributes()
         elif (kind == "kw" and text == "subgraph") or text == "{":
+            name = ""
             if text == "subgraph":
                 self.take()
                 if self.peek()[0] == "id":
-                    self.take()
+                    name = self.take()[1]
+            self.inside.append(name)
             self.block()
+            self.inside.pop()
         elif self.peek(1)[1] == "=":  # a graph attribute: label="..."
-            self.take(), self.take("="), self.take()
+            key = self.take()[1]
+            self.take("=")
+            value = self.take()[1]
+            if key == "label" and self.inside:
+                self.graph.labels[self.inside[-1]] = value
         else:
             chain = [self.node_id()]
             while self.peek()[1] == "->":
@@ -144,6 +155,7 @@ class _Parser:
             attrs = self.attributes()
             if len(chain) == 1:
                 self.graph.nodes[chain[0]] = attrs.get("label", chain[0])
+                self.graph.clusters[chain[0]] = tuple(self.inside)
             else:
                 label = attrs.pop("label", "")
                 for tail, head in itertools.pairwise(chain):

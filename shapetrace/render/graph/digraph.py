@@ -21,6 +21,7 @@ from shapetrace.errors import GraphTooLargeError
 from shapetrace.render.graph.layout import Box, Edge, End, GraphPlan, Origin, Unrecorded
 from shapetrace.render.graph.size import MAX_LAYOUT_SIZE, layout_size
 from shapetrace.render.marks import marks
+from shapetrace.render.sections import DataTransform, Section
 from shapetrace.render.source.names import input_name
 from shapetrace.render.structure import run_label
 
@@ -80,7 +81,10 @@ def _draw(
     import graphviz
 
     plan = GraphPlan(trace, depth=depth, ops=ops, collapse=collapse)
-    graph = graphviz.Digraph(name=trace.root.type if trace.root else "trace")
+    # Named after the report's model (the first section's), not whichever module ran first.
+    title = plan.sections[0].section if plan.sections else None
+    root = title.model if title is not None else trace.root
+    graph = graphviz.Digraph(name=root.type if root is not None else "trace")
     graph.attr(rankdir=rankdir, compound="true", fontname=_FONT, fontsize="11", nodesep="0.3")
     graph.attr("node", fontname=_FONT, fontsize="11")
     graph.attr("edge", fontname=_FONT, fontsize="9", color="#4b5563")
@@ -131,8 +135,21 @@ class _Drawing:
 
     def draw(self) -> None:
         self._draw_sources(self.graph, -1)
-        for box in self.plan.boxes:
-            self._draw_box(self.graph, box)
+        if not self.plan.sections:
+            for box in self.plan.boxes:
+                self._draw_box(self.graph, box)
+        for position, group in enumerate(self.plan.sections):  # as the report's sections
+            with self.graph.subgraph(name=f"cluster_section_{position}") as cluster:
+                cluster.attr(
+                    label=_section_title(group.section),
+                    style="rounded",
+                    color="#6b7280",
+                    fontname=_FONT,
+                    fontsize="12",
+                    labeljust="l",
+                )
+                for box in group.boxes:
+                    self._draw_box(cluster, box)
         for edge in self.plan.edges:
             self._draw_edge(edge)
 
@@ -163,7 +180,9 @@ class _Drawing:
         codes = self.findings.get(call.id, [])
         if codes:
             style.update(fillcolor=_FINDING_COLOR[_worst(codes)], color=_FINDING_LINE[_worst(codes)])
-        graph.node(node, _call_title(call, box.run, codes), **style)
+        transform = self.plan.transforms.get(call.id)
+        title = _call_title(call, box.run, codes) if transform is None else _transform_title(transform, codes)
+        graph.node(node, title, **style)
         return node
 
     def _draw_sources(self, graph: graphviz.Digraph, cluster_id: int) -> None:
@@ -203,7 +222,7 @@ class _Drawing:
             node += "_" + end.path.replace(".", "_")
         if node not in self.ends:
             self.ends.add(node)
-            meta = end.call.input_at(end.path) if end.is_input else end.call.output_at(end.path)
+            meta = end.call.input_at(end.path) if end.is_input and not end.made else end.call.output_at(end.path)
             name = tensor_name(end.call, meta, output=not end.is_input) if meta is not None else ""
             if end.is_input:  # the forward's own name for it: src, tgt, input_ids
                 call, path = self.plan.named_by(end)
@@ -275,6 +294,20 @@ def _call_title(call: Call, run: list[Call], findings: list[Finding]) -> str:
     else:
         text = f"{run_label(run)}\n{call.type}{_params(call)}"
     return _finding_lines(text, findings)
+
+
+def _section_title(section: Section | None) -> str:
+    """A section's cluster: its model as the report's title names it
+    (``Generator · 4,528 params``), or ``data transforms (in the DataLoader)``."""
+    if section is None:
+        return "data transforms (in the DataLoader)"
+    model = section.model
+    return (model.type if model.kind == "module" else format_op(model, 32)) + _params(model)
+
+
+def _transform_title(transform: DataTransform, findings: list[Finding]) -> str:
+    """``Normalize ×60 (data transform)``, as the table's row."""
+    return _finding_lines(f"{transform.label} (data transform)", findings)
 
 
 def _params(call: Call) -> str:

@@ -30,6 +30,7 @@ from shapetrace.core.records import Call
 from shapetrace.core.tensor_meta import TensorMeta, dtype_name
 from shapetrace.core.trace import Trace
 from shapetrace.render.graph.links import GraphLinks, GraphSource
+from shapetrace.render.sections import DataTransform, Section, split_sections
 from shapetrace.render.structure import repeated_runs, shown_children, shown_roots
 
 Role = str  # "node" | "cluster" | "inside" (a call under a node) | "hidden"
@@ -46,11 +47,14 @@ class Box:
 
 @dataclasses.dataclass(frozen=True)
 class End:
-    """A graph input (``is_input``) or output: a tensor of a top-level call."""
+    """A graph input (``is_input``) or output: a tensor of a top-level call.
+    ``made``: a graph input that a top-level op made from nothing recorded
+    (``torch.randn``): ``path`` is then that op's output path, not an input's."""
 
     call: Call
     path: str
     is_input: bool
+    made: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,7 +106,13 @@ class GraphPlan:
         self._drawn_as: dict[int, Call] = {}  # call id -> the drawn call standing for it
         self._members: dict[int, tuple[tuple[int, int], ...]] = {}  # (run, member) chains
         self._runs_by_first: dict[int, list[Call]] = {}
-        self.boxes = self._place(shown_roots(trace.calls, ops=ops), ())
+        parts = split_sections(trace)
+        folded = {call.id for transform in parts.transforms for call in transform.calls}
+        self.boxes = self._place([c for c in shown_roots(trace.calls, ops=ops) if c.id not in folded], ())
+        # The data transforms: one node each, every call of it folded in (as the table's row).
+        self.transforms = {transform.calls[0].id: transform for transform in parts.transforms}
+        self.boxes += [self._place_transform(transform) for transform in parts.transforms]
+        self.sections = _grouped(self.boxes, parts.models, self.transforms)
         self._flow = GraphLinks(trace.calls)
         self._resolved: dict[GraphSource, list[Route]] = {}
         self._final: dict[int, tuple[Call, dict[int, int]]] = {}
@@ -129,6 +139,17 @@ class GraphPlan:
             boxes.append(box)
         return boxes
 
+    def _place_transform(self, transform: DataTransform) -> Box:
+        """One node for a data transform: each recorded call of it (one per input
+        signature) stands for the first, and the calls inside them are inside it."""
+        first, run = transform.calls[0], list(transform.calls)
+        for member_index, member in enumerate(run):
+            self._role[member.id] = "node"
+            self._drawn_as[member.id] = first
+            self._members[member.id] = ((first.id, member_index),)
+        self._runs_by_first[first.id] = run
+        return Box(first, run)
+
     def _map_member(self, member: Call, first: Call, chain: tuple[tuple[int, int], ...]) -> None:
         """Let ``member`` and its shown calls stand for ``first`` and its own.
         (A call may be mapped twice: to its counterpart in a run's first
@@ -151,7 +172,7 @@ class GraphPlan:
         """The call and input path whose name a graph input takes: a tensor made
         at the top level (``torch.randn`` in the traced block) is named as the
         first top-level call it went into names it (``src``, ``input_ids``)."""
-        if end.is_input and end.call.kind == "op":
+        if end.made:
             for consumer, index in self._flow.consumers(end.call, end.path):
                 if consumer.parent is None and consumer.kind == "module":
                     return consumer, consumer.inputs[index].path
@@ -345,9 +366,36 @@ class GraphPlan:
             for route in self._resolve(self._flow.input_source(call, index))
         ]
         if not found:  # it made the tensor from nothing recorded (torch.randn, a parameter's view)
-            origin: Origin = End(call, source.path, is_input=True) if call.parent_id is None else call
+            origin: Origin = End(call, source.path, is_input=True, made=True) if call.parent_id is None else call
             return [Route(origin, (), guessed, made)]
         return list(dict.fromkeys(found))  # x * x reaches x twice
+
+
+@dataclasses.dataclass(frozen=True)
+class SectionGroup:
+    """The top-level boxes of one section of the report (``render/sections.py``):
+    a model's (``section``) or, with ``section=None``, the data transforms'."""
+
+    section: Section | None
+    boxes: tuple[Box, ...]
+
+
+def _grouped(
+    boxes: Sequence[Box], models: Sequence[Section], transforms: dict[int, DataTransform]
+) -> list[SectionGroup]:
+    """The boxes by section, models first (most parameters first), the data
+    transforms last; none (``[]``) when the trace has one section only, which
+    the graph then draws without a cluster around it."""
+    if len(models) <= 1 and not transforms:
+        return []
+    section_of = {call.id: position for position, section in enumerate(models) for call in section.roots}
+    grouped: list[list[Box]] = [[] for _ in models]
+    for box in boxes:
+        if box.call.id not in transforms:
+            grouped[section_of.get(box.call.id, 0)].append(box)
+    groups = [SectionGroup(section, tuple(found)) for section, found in zip(models, grouped) if found]
+    folded = tuple(box for box in boxes if box.call.id in transforms)
+    return groups + ([SectionGroup(None, folded)] if folded else [])
 
 
 def _data_inputs(op: Call) -> list[int]:
