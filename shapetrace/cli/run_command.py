@@ -221,6 +221,7 @@ def _with_data_notes(trace: Trace, loaders: list[LoaderFacts]) -> Trace:
     if not notes and not loaders:
         return trace
     added: dict[str, object] = {"loaders": [loader.as_info() for loader in loaders]}
+    notes = [*trace.meta.get("data", ()), *notes]  # the workers' notes the trace block made
     if notes:
         added["data"] = notes
     return Trace(

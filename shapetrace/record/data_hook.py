@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+import threading
 import weakref
 from collections.abc import Callable, Sequence
-from types import FrameType, TracebackType
+from types import TracebackType
 from typing import Any
 
 from torch.utils.data import DataLoader, DistributedSampler, IterableDataset, default_collate, get_worker_info
@@ -77,6 +78,7 @@ class LoaderFacts:
     num_replicas: int | None = None  # a DistributedSampler's world size
     samples_per_rank: int | None = None
     default_collate: bool = True  # PyTorch's own: it stacks the samples along a new dim 0
+    num_workers: int = 0  # worker processes: what the dataset runs there is not recorded
 
     @property
     def last_batch(self) -> int | None:
@@ -101,35 +103,35 @@ class LoaderFacts:
             "last_batch": None if self.drop_last else self.last_batch,
             "drop_last": self.drop_last,
             "default_collate": self.default_collate,
+            **({"num_workers": self.num_workers} if self.num_workers else {}),
         }
 
+    def worker_note(self) -> str | None:
+        """One line when the loader loads in worker processes, else None: the
+        dataset, its transforms and collate run there, out of the recorder's
+        reach (the batches it hands the main process are recorded as any input).
 
-def in_data_loader(limit: int = 200) -> bool:
+        >>> LoaderFacts(None, 100, 32, False, "SequentialSampler", num_workers=2).worker_note()
+        'data transforms ran in 2 DataLoader workers and were not recorded; set num_workers=0 to trace them'
+        """
+        if not self.num_workers:
+            return None
+        where = f" (the DataLoader at {self.as_info()['location']})" if self.location is not None else ""
+        workers = f"{self.num_workers} DataLoader worker{'s' * (self.num_workers != 1)}"
+        return f"data transforms ran in {workers}{where} and were not recorded; set num_workers=0 to trace them"
+
+
+def in_data_loader() -> bool:
     """Whether the caller runs inside a DataLoader's fetch (``dataset[i]``, the
-    iterable dataset's ``next``, ``collate_fn``): a module called there is a data
-    transform. Walks the stack (at most ``limit`` frames): for the script runner's
-    first pass of a signature only, never per call."""
-    frame: FrameType | None = sys._getframe(1)
-    for _ in range(limit):
-        if frame is None:
-            return False
-        if frame.f_code.co_filename == _fetch_file():
-            return True
-        frame = frame.f_back
-    return False
+    iterable dataset's ``next``, ``collate_fn``) in this thread: a module called
+    there is a data transform. Known while a ``DataWatch`` is active (it patches
+    the fetchers, which count who is inside them); False where this PyTorch has
+    no fetchers to patch."""
+    return _fetching.get(threading.get_ident(), 0) > 0
 
 
-def _fetch_file() -> str:
-    """The file of PyTorch's fetchers (``FETCH_MODULE``); ``""`` where it has none."""
-    global _FETCH_FILE
-    if _FETCH_FILE is None:
-        fetchers = dataset_fetchers()  # the module's file: its fetch may be patched (DataWatch)
-        module = sys.modules.get(fetchers[0].__module__) if fetchers is not None else None
-        _FETCH_FILE = getattr(module, "__file__", None) or ""
-    return _FETCH_FILE
-
-
-_FETCH_FILE: str | None = None
+# Thread ident -> how many fetches it is inside (a fetch may iterate another loader).
+_fetching: dict[int, int] = {}
 
 
 class DataWatch:
@@ -146,8 +148,11 @@ class DataWatch:
     []
     """
 
-    def __init__(self, explain: Explain | None) -> None:
+    def __init__(self, explain: Explain | None, *, on_fetch: Callable[[bool], None] | None = None) -> None:
         self.explain = explain
+        # Told ``True`` as a fetch of a batch starts in this process and ``False``
+        # as it ends (the recorder tells data transforms from the model by it).
+        self.on_fetch = on_fetch
         self.loaders: list[LoaderFacts] = []
         self._seen: weakref.WeakSet[DataLoader] = weakref.WeakSet()
 
@@ -217,6 +222,27 @@ def _patch(cls: type, name: str, replacement: Any) -> None:
 
 
 def _watched_fetch(original: Callable, *, iterable: bool) -> Callable:
+    explained = _explained_fetch(original, iterable=iterable)
+
+    def fetch(self: Any, possibly_batched_index: Any) -> Any:
+        thread = threading.get_ident()
+        _fetching[thread] = _fetching.get(thread, 0) + 1
+        listeners = [watch.on_fetch for watch in _active if watch.on_fetch is not None]
+        for listener in listeners:
+            listener(True)
+        try:
+            return explained(self, possibly_batched_index)
+        finally:
+            for listener in reversed(listeners):
+                listener(False)
+            depth = _fetching.pop(thread) - 1
+            if depth:
+                _fetching[thread] = depth
+
+    return fetch
+
+
+def _explained_fetch(original: Callable, *, iterable: bool) -> Callable:
     def fetch(self: Any, possibly_batched_index: Any) -> Any:
         watch = _explaining()
         if watch is None or not self.auto_collation:
@@ -325,4 +351,5 @@ def _facts_of(loader: DataLoader, location: Location | None) -> LoaderFacts:
         replicas,
         per_rank,
         loader.collate_fn is default_collate,
+        loader.num_workers if isinstance(loader.num_workers, int) else 0,
     )

@@ -43,7 +43,7 @@ class ModuleCalls(RecordingState):
         if (
             members is not None
             and id(module) not in members
-            and not (not self._stack and isinstance(module, _Loss) and self._adopt(module))
+            and not (not self._stack and (self.fetching or isinstance(module, _Loss)) and self._adopt(module))
         ):
             if (
                 self.ops_wanted
@@ -66,15 +66,35 @@ class ModuleCalls(RecordingState):
     def _adopt(self, module: nn.Module) -> bool:
         """Record a loss module called outside the traced model, as the
         script runner does: the loss that compares the model's output with
-        its target belongs to the trace (its error gets the note)."""
+        its target belongs to the trace (its error gets the note); so is a
+        data transform called in a DataLoader's fetch, with its submodules."""
         if self.busy or _get_ident() != self.thread or self._global_members is None:
             return False
-        self._global_members.add(id(module))
+        self._global_members.update(id(sub) for sub in module.modules())
         return True
 
     def _pass_returned(self) -> None:
         """The top-level call the global hooks stepped aside for has returned."""
         self._skipping = 0
+
+    def data_fetch(self, started: bool) -> None:
+        """A DataLoader's fetch of a batch starts (``started``) or ends: at the
+        top level, no op is recorded while it runs but inside a module it calls."""
+        if _get_ident() != self.thread:
+            return
+        if started:
+            self.fetching += 1
+            top = not self._stack
+            self._fetch_saved.append((self.ops_wanted, self.losses_only) if top else None)
+            if top:
+                self.losses_only = False
+                self._set_ops(False)
+        elif self._fetch_saved:
+            self.fetching -= 1
+            saved = self._fetch_saved.pop()
+            if saved is not None and not self._stack:
+                self._set_ops(saved[0])
+                self.losses_only = saved[1]
 
     def _post_hook(self, module: nn.Module, args: tuple, kwargs: dict, result: Any) -> None:
         # On the error path torch calls always_call hooks from _call_impl itself.
@@ -115,6 +135,13 @@ class ModuleCalls(RecordingState):
             skip_in_dynamo()  # (cheap) a model compiled since the trace began
             if self._suspended:
                 self._resume_ended_suspensions(call_frame)
+            if (
+                self.fetching
+                and self._root_filter is None
+                and not self.transforms.accept(module, args, kwargs, len(self._events))
+            ):
+                self._skipping = 1  # a data transform's call like one already recorded: counted
+                return
             if self._root_filter is not None and not self._root_filter(module, args, kwargs):
                 self._skipping = 1
                 if self.model is None:  # no hook is needed below this call: a faster pass
@@ -187,7 +214,7 @@ class ModuleCalls(RecordingState):
             if event.info is not None and event.info[1] is None:  # a lazy module, initialized by now
                 event.info = self._module_info[id(module)] = module_info(module)
         finally:
-            if not stack and not ops_outside and self.ops and exc is None:
+            if not stack and not ops_outside and self.ops and exc is None and not self.fetching:
                 self.losses_only = ops_outside = True  # the loss of this pass: see __init__
             self._set_ops(ops_outside)
             self.busy = False
@@ -232,7 +259,9 @@ class ModuleCalls(RecordingState):
             return name
         # Only without a model: name modules as they first run.
         if parent is None:
-            name = "" if "" not in self._counts else unique_name(type(module).__name__, self._counts)
+            # A data transform under the API never takes the model's name "" (the root).
+            transform = self.fetching and self._root_filter is None
+            name = "" if "" not in self._counts and not transform else unique_name(type(module).__name__, self._counts)
             for sub_name, sub in module.named_modules():
                 sub_name = unwrapped_name(sub_name, module)
                 self._names.setdefault(id(sub), f"{name}.{sub_name}" if name and sub_name else name or sub_name)

@@ -21,6 +21,7 @@ from torch import nn
 
 from shapetrace.core.tensor_meta import MetaTable, collect_metas
 from shapetrace.core.torch_private import pop_torch_function_mode, push_torch_function_mode
+from shapetrace.record.data_transforms import TransformFilter
 from shapetrace.record.events import Event
 from shapetrace.record.hooks import GlobalHooks, ModuleHooks
 from shapetrace.record.module_info import ModuleInfo, is_builtin_module, records_ops_inside
@@ -76,6 +77,11 @@ class RecordingState:
         # Open module calls: (event, ops state before it, its call frame).
         self._stack: list[tuple[Event, bool, FrameType]] = []
         self._suspended: list[FrameType] = []  # call frames of modules outside the model that turned ops off
+        # Inside a DataLoader's fetch (record/data_transforms.py): how deep, the
+        # op state each fetch found, and which transform calls to record.
+        self.fetching = 0
+        self._fetch_saved: list[tuple[bool, bool] | None] = []
+        self.transforms = TransformFilter()
         self._skipping = 0
         self._names: dict[int, str] = {}
         self._module_info: dict[int, ModuleInfo] = {}

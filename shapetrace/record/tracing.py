@@ -68,7 +68,7 @@ class _TraceBlock:
         self._dist_patch: contextlib.AbstractContextManager | None = None
         # The DataLoaders iterated in the block, for the checks (a batch axis is evidence);
         # it only lists them: collate is left alone.
-        self._loaders = DataWatch(None)
+        self._loaders = DataWatch(None, on_fetch=self._recorder.data_fetch)
 
     def __enter__(self) -> Trace:
         if self._recorder.ops == "all":
@@ -99,6 +99,9 @@ class _TraceBlock:
         self._loaders.__exit__(None, None, None)
         if self._loaders.loaders:
             self.trace._meta["loaders"] = [loader.as_info() for loader in self._loaders.loaders]
+            notes = [note for loader in self._loaders.loaders if (note := loader.worker_note()) is not None]
+            if notes:  # shown under the table, as "data: ..." (render/report.py, html_report.py)
+                self.trace._meta["data"] = notes
         if self._dist_patch is not None:
             self._dist_patch.__exit__(None, None, None)
             self._dist_patch = None
@@ -107,6 +110,9 @@ class _TraceBlock:
         if isinstance(exc, SystemExit) and exc.code in (0, None):
             exc = None  # a script that ends normally through sys.exit()
         self.trace._freeze(self._recorder.calls(last=True), exc)
+        if "in_loader" not in self.trace._meta:  # the script runner's filter keeps its own
+            roots = [call.id for call in self.trace.calls if call.parent_id is None and call.kind == "module"]
+            self.trace._meta.update(self._recorder.transforms.run_info(roots))
         if exc is not None:
             from shapetrace.analyze.error_note import add_trace_note
 
