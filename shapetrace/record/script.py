@@ -68,13 +68,23 @@ class FirstPassesFilter:
         self.max_calls = max_calls
         self._counts: dict[int, int] = {}
         self.in_loader: list[bool] = []  # as FirstPassFilter's
+        # As FirstPassFilter's, for the data transforms only: a transform's calls
+        # past ``max_calls`` count towards its last recorded one (so that its
+        # folded entry says how often it ran); a model's passes stand for themselves.
+        self.passes: list[int] = []
+        self._last: dict[int, int] = {}  # module id -> the position of its last recorded call
 
     def __call__(self, module: nn.Module, args: tuple, kwargs: dict) -> bool:
         count = self._counts.get(id(module), 0)
         self._counts[id(module)] = count + 1
         if count >= self.max_calls:
+            last = self._last[id(module)]
+            if self.in_loader[last]:
+                self.passes[last] += 1
             return False
+        self._last[id(module)] = len(self.passes)
         self.in_loader.append(in_data_loader())
+        self.passes.append(1)
         return True
 
 
@@ -120,10 +130,9 @@ def run_script(
         dist_dir=dist_dir if ranked else None,
         dist_check=dist_check,
     )
-    if isinstance(root_filter, FirstPassFilter):
-        # How many passes each recorded top-level call stands for, filled as
-        # the script runs (the findings count the batches of an epoch from it).
-        block.trace._meta["passes"] = root_filter.passes
+    # How many passes each recorded top-level call stands for, filled as the
+    # script runs (the findings count the batches of an epoch from it).
+    block.trace._meta["passes"] = root_filter.passes
     # Which recorded top-level calls are data transforms (render/sections.py folds them).
     block.trace._meta["in_loader"] = root_filter.in_loader
     saved_argv, saved_path = sys.argv[:], sys.path[:]
