@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 
 sys.path.insert(0, os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "real_scripts")))
-from mnist_small import Digits, Net, Normalize  # noqa: E402
+from mnist_small import Digits, Net, Normalize
 
 IMAGES, BATCH, EPOCHS = 20, 4, 2  # 10 images a rank: batches of 4, 4 and a short 2
 
