@@ -232,6 +232,9 @@ def _watched_fetch(original: Callable, *, iterable: bool) -> Callable:
             listener(True)
         try:
             return explained(self, possibly_batched_index)
+        except BaseException as error:
+            frames.strip_recording_frames(error)  # the user sees torch's frames and their own
+            raise
         finally:
             for listener in reversed(listeners):
                 listener(False)
