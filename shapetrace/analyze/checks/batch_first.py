@@ -354,9 +354,10 @@ def _judge(flow: TraceLineage, lay: Layout, clues: list[Clue], collide: bool = F
     return None
 
 
-def layout_clues(trace: Trace) -> Iterator[tuple[Layout, list[Clue], bool]]:
+def layout_clues(trace: Trace, colliding_only: bool = False) -> Iterator[tuple[Layout, list[Clue], bool]]:
     """Each RNN and outermost attention layer's first call per pass, with the clues
-    on its layout and whether batch and time collide in size in every pass."""
+    on its layout and whether batch and time collide in size in every pass
+    (``colliding_only``: only the layers where they do, the others' clues unread)."""
     flow = analyze(trace.calls)
     losses = [call for call in trace.calls if is_elementwise_loss(call)]
     class_losses = passes_before(trace.calls, [call for call in trace.calls if is_class_loss(call)])
@@ -367,6 +368,8 @@ def layout_clues(trace: Trace) -> Iterator[tuple[Layout, list[Clue], bool]]:
     for lay in layouts:
         groups.setdefault(lay.call.name, []).append(lay)
     for lay in layouts:
+        if colliding_only and not _collide(groups[lay.call.name]):
+            continue
         clues = [
             *_survival(flow, lay),
             *_time_reductions(flow, lay),

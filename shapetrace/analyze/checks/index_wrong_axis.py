@@ -274,7 +274,7 @@ def _batch_axis_indices(trace: Trace) -> Iterator[Finding]:
     batch axis, where batch and time have one size: the last sample at every step,
     where the last step was meant, or else a wrong ``batch_first`` (ST001 tells
     which when anything else in the trace does; here nothing does)."""
-    for lay, clues, collide in layout_clues(trace):
+    for lay, clues, collide in layout_clues(trace, colliding_only=True):
         if not undecided_reading(clues, collide):
             continue
         for clue in clues:
