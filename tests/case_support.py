@@ -33,6 +33,10 @@ from shapetrace.cli.exit_codes import EXIT_FINDINGS, EXIT_RAISED
 
 CASES = Path(__file__).resolve().parent / "cases"
 ROOT = CASES.parent.parent
+# The variants import their shared work loops (``variant_work``) from their own folder,
+# as python lets a script do; the tests import them from other folders (a variant with
+# a line rewritten lies in a temporary one), so that folder is importable here too.
+VARIANTS = CASES / "variants"
 
 
 def case_path(name: str) -> Path:
@@ -46,6 +50,8 @@ def case_path(name: str) -> Path:
 
 def load_file(path: Path, name: str | None = None) -> ModuleType:
     """A case-like module imported from any file (a case with a line rewritten)."""
+    if str(VARIANTS) not in sys.path:
+        sys.path.append(str(VARIANTS))
     spec = importlib.util.spec_from_file_location(name or f"case_{path.stem}", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -151,5 +157,5 @@ def model_outputs(module: ModuleType, fixed: bool = False) -> list:
     return outputs
 
 
-__all__ = ["CASES", "CaseRun", "at_line", "case_path", "culprit_line", "load_case", "load_file",
+__all__ = ["CASES", "VARIANTS", "CaseRun", "at_line", "case_path", "culprit_line", "load_case", "load_file",
            "model_outputs", "run_case", "run_case_subprocess", "serious", "traced_case", "traced_module"]

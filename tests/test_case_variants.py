@@ -5,8 +5,9 @@ as other users hit them: other sizes (time == hidden, heads == batch), other lay
 (GRU/RNN/LSTM, cells, Conv1d/2d/3d, attention), other spellings (``reshape``,
 ``unflatten``, ``select``, ``narrow``, ``x[..., -1]``, ``torch.squeeze(x)`` and
 ``x.squeeze()``, module and functional losses). Each file has the case interface
-(``make(fixed) -> (model, work)``, ``--fixed`` on its command line) and marks its
-culprit line with ``# culprit``; its name starts with the code that names the class.
+(``make(fixed) -> (model, work)``, ``--fixed`` on its command line; the plain work
+loops come from ``variants/variant_work.py``) and marks its culprit line with
+``# culprit``; its name starts with the code that names the class.
 
 Through ``trace(model)`` and ``shapetrace run --fail-on warning``: the buggy version
 gets a warning/error finding of its class on the culprit line, the fixed version none.
@@ -27,13 +28,12 @@ import pytest
 import shapetrace
 from shapetrace.cli import main
 from shapetrace.cli.exit_codes import EXIT_FINDINGS, EXIT_RAISED
-from tests.case_support import CASES, load_file, model_outputs, serious, traced_module
+from tests.case_support import VARIANTS, load_file, model_outputs, serious, traced_module
 from tests.test_cases_axes import _expression, _same, _span
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
-VARIANTS = CASES / "variants"
-NAMES = sorted(path.stem for path in VARIANTS.glob("st*.py"))
+NAMES = sorted(path.stem for path in VARIANTS.glob("st*.py"))  # not variant_work.py
 # A view that reorders axes is ST002 when the sizes are a shuffle, ST012 when it also
 # merges or splits: either names the class "a view where a permute was meant".
 CODES = {"st002": {"ST002", "ST012"}, "st012": {"ST012", "ST002"}}

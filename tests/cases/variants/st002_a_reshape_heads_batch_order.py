@@ -1,11 +1,10 @@
 """ST002 variant: the merged (B * H) dim split back with ``reshape(H, B, T, D)``, then read
 as (H, B, T, D) by ``permute(1, 2, 0, 3)``; the merge was batch-major."""
 
-import sys
-
 import torch
 import torch.nn.functional as F
 from torch import nn
+from variant_work import backward, run
 
 
 class Attention(nn.Module):
@@ -31,13 +30,8 @@ def make(fixed=False):
     torch.manual_seed(0)
     model = Attention(fixed=fixed)
 
-    def work():
-        y = model(torch.randn(3, 7, 30))
-        y.sum().backward()
-        print(y.shape)
-
-    return model, work
+    return model, backward(model, torch.randn(3, 7, 30))
 
 
 if __name__ == "__main__":
-    make("--fixed" in sys.argv)[1]()
+    run(make)

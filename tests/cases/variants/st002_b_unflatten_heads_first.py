@@ -1,9 +1,8 @@
 """ST002 variant: ``unflatten(0, (H, B))`` on a batch-major merged (B * H) dim."""
 
-import sys
-
 import torch
 from torch import nn
+from variant_work import forward, run
 
 
 class HeadMixer(nn.Module):
@@ -28,11 +27,8 @@ def make(fixed=False):
     torch.manual_seed(0)
     model = HeadMixer(fixed)
 
-    def work():
-        print(model(torch.randn(3, 5, 8)).shape)
-
-    return model, work
+    return model, forward(model, torch.randn(3, 5, 8))
 
 
 if __name__ == "__main__":
-    make("--fixed" in sys.argv)[1]()
+    run(make)

@@ -2,11 +2,10 @@
 (T, B * H, D) and transposed to (B * H, T, D); after attention the result is split as
 ``view(H, B, T, D)`` (head-major) although the merge was batch-major."""
 
-import sys
-
 import torch
 import torch.nn.functional as F
 from torch import nn
+from variant_work import backward, run
 
 
 class SeqFirstMHA(nn.Module):
@@ -34,13 +33,8 @@ def make(fixed=False):
     torch.manual_seed(0)
     model = SeqFirstMHA(fixed=fixed)
 
-    def work():
-        y = model(torch.randn(6, 2, 12))
-        y.sum().backward()
-        print(y.shape)
-
-    return model, work
+    return model, backward(model, torch.randn(6, 2, 12))
 
 
 if __name__ == "__main__":
-    make("--fixed" in sys.argv)[1]()
+    run(make)

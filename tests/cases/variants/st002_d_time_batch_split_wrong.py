@@ -1,10 +1,9 @@
 """ST002 variant: frames of a clip folded as (B * T, C) for a per-frame MLP, then unfolded
 with ``view(T, B, C)`` (time-major) although the fold was batch-major."""
 
-import sys
-
 import torch
 from torch import nn
+from variant_work import forward, run
 
 
 class ClipModel(nn.Module):
@@ -29,11 +28,8 @@ def make(fixed=False):
     torch.manual_seed(0)
     model = ClipModel(fixed)
 
-    def work():
-        print(model(torch.randn(3, 8, 10)).shape)
-
-    return model, work
+    return model, forward(model, torch.randn(3, 8, 10))
 
 
 if __name__ == "__main__":
-    make("--fixed" in sys.argv)[1]()
+    run(make)

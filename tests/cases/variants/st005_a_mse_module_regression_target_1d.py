@@ -1,10 +1,9 @@
 """ST005 variant: a regression head (B, 1) trained against a (B,) target with
 ``nn.MSELoss()``: every prediction is compared with every target (B, B)."""
 
-import sys
-
 import torch
 from torch import nn
+from variant_work import run, step
 
 
 def make(fixed=False):
@@ -16,12 +15,10 @@ def make(fixed=False):
         x, y = torch.randn(12, 5), torch.randn(12)
         if fixed:
             y = y.unsqueeze(1)
-        loss = criterion(model(x), y)  # culprit
-        loss.backward()
-        print(f"loss {loss.item():.3f}")
+        step(criterion(model(x), y))  # culprit
 
     return model, work
 
 
 if __name__ == "__main__":
-    make("--fixed" in sys.argv)[1]()
+    run(make)

@@ -1,11 +1,10 @@
 """ST005 variant: a binary segmentation net (B, 1, H, W) against masks loaded as (B, H, W),
 scored by ``F.mse_loss`` on the sigmoid (a soft-mask regression)."""
 
-import sys
-
 import torch
 import torch.nn.functional as F
 from torch import nn
+from variant_work import run, step
 
 
 def make(fixed=False):
@@ -18,12 +17,10 @@ def make(fixed=False):
         logits = model(img)
         if fixed:
             logits = logits.squeeze(1)
-        loss = F.mse_loss(torch.sigmoid(logits), mask)  # culprit
-        loss.backward()
-        print(f"loss {loss.item():.3f}")
+        step(F.mse_loss(torch.sigmoid(logits), mask))  # culprit
 
     return model, work
 
 
 if __name__ == "__main__":
-    make("--fixed" in sys.argv)[1]()
+    run(make)

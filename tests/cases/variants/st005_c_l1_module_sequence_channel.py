@@ -1,10 +1,9 @@
 """ST005 variant: a seq2seq forecaster outputs (B, T, 1); the target is (B, T);
 ``nn.L1Loss()`` broadcasts (B, T, T). Batch 6 == horizon 6."""
 
-import sys
-
 import torch
 from torch import nn
+from variant_work import run, step
 
 
 class Forecaster(nn.Module):
@@ -28,12 +27,10 @@ def make(fixed=False):
         pred = model(x)
         if fixed:
             pred = pred.squeeze(-1)
-        loss = loss_fn(pred, y)  # culprit
-        loss.backward()
-        print(f"loss {loss.item():.3f}")
+        step(loss_fn(pred, y))  # culprit
 
     return model, work
 
 
 if __name__ == "__main__":
-    make("--fixed" in sys.argv)[1]()
+    run(make)

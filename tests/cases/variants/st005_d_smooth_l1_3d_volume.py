@@ -1,10 +1,9 @@
 """ST005 variant: a 3-D (volumetric) depth head (B, 1, D, H, W) against (B, D, H, W)
 targets with ``nn.SmoothL1Loss`` inside the model's own training step."""
 
-import sys
-
 import torch
 from torch import nn
+from variant_work import run, step
 
 
 class VolumeNet(nn.Module):
@@ -26,12 +25,10 @@ def make(fixed=False):
     model = VolumeNet(fixed)
 
     def work():
-        loss = model(torch.randn(2, 1, 4, 8, 8), torch.randn(2, 4, 8, 8))
-        loss.backward()
-        print(f"loss {loss.item():.3f}")
+        step(model(torch.randn(2, 1, 4, 8, 8), torch.randn(2, 4, 8, 8)))
 
     return model, work
 
 
 if __name__ == "__main__":
-    make("--fixed" in sys.argv)[1]()
+    run(make)

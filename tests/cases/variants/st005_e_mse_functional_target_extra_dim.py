@@ -1,11 +1,10 @@
 """ST005 variant: the other way round: a (B,) prediction (squeezed logits) against a
 (B, 1) target column, ``F.mse_loss`` broadcasting (B, B)."""
 
-import sys
-
 import torch
 import torch.nn.functional as F
 from torch import nn
+from variant_work import run, step
 
 
 class Value(nn.Module):
@@ -25,12 +24,10 @@ def make(fixed=False):
         states, returns = torch.randn(10, 4), torch.randn(10, 1)
         if fixed:
             returns = returns.view(-1)
-        loss = F.mse_loss(model(states), returns)  # culprit
-        loss.backward()
-        print(f"loss {loss.item():.3f}")
+        step(F.mse_loss(model(states), returns))  # culprit
 
     return model, work
 
 
 if __name__ == "__main__":
-    make("--fixed" in sys.argv)[1]()
+    run(make)

@@ -1,11 +1,10 @@
 """ST007 variant: a GRU whose state lives on the model, made in __init__ for batch 16 and
 carried from pass to pass; 50 samples give batches of 16, 16, 16, 2."""
 
-import sys
-
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
+from variant_work import run
 
 BATCH = 16
 
@@ -45,4 +44,4 @@ def make(fixed=False):
 
 
 if __name__ == "__main__":
-    make("--fixed" in sys.argv)[1]()
+    run(make)

@@ -1,10 +1,9 @@
 """ST007 variant: a seq-first LSTM whose state is rebuilt every batch, but for the
 constant batch size; a hand-written slicing loop over 70 samples gives 32, 32, 6."""
 
-import sys
-
 import torch
 from torch import nn
+from variant_work import run
 
 BATCH, HIDDEN = 32, 20
 
@@ -39,4 +38,4 @@ def make(fixed=False):
 
 
 if __name__ == "__main__":
-    make("--fixed" in sys.argv)[1]()
+    run(make)

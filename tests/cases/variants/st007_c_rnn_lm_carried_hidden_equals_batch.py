@@ -1,11 +1,10 @@
 """ST007 variant: a batch_first RNN language model that carries h_n to the next batch
 (truncated BPTT); hidden size == batch size == 10, 45 sequences: 10, 10, 10, 10, 5."""
 
-import sys
-
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
+from variant_work import run
 
 VOCAB, BATCH, HIDDEN = 30, 10, 10
 
@@ -40,4 +39,4 @@ def make(fixed=False):
 
 
 if __name__ == "__main__":
-    make("--fixed" in sys.argv)[1]()
+    run(make)

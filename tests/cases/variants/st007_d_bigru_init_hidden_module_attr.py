@@ -1,11 +1,10 @@
 """ST007 variant: a bidirectional GRU classifier with init_hidden(self.batch_size) set
 once in __init__; an evaluation pass over 21 samples in batches of 8 ends with 5."""
 
-import sys
-
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
+from variant_work import run
 
 
 class Classifier(nn.Module):
@@ -38,4 +37,4 @@ def make(fixed=False):
 
 
 if __name__ == "__main__":
-    make("--fixed" in sys.argv)[1]()
+    run(make)

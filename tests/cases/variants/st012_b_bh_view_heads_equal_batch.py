@@ -1,11 +1,10 @@
 """ST012 variant: a (B * H, L, d) attention output viewed as (B, L, H * d); batch 4 ==
 heads 4, so the first dim even has the right size."""
 
-import sys
-
 import torch
 import torch.nn.functional as F
 from torch import nn
+from variant_work import backward, run
 
 
 class MHA(nn.Module):
@@ -33,13 +32,8 @@ def make(fixed=False):
     torch.manual_seed(0)
     model = MHA(fixed=fixed)
 
-    def work():
-        y = model(torch.randn(4, 7, 24))
-        y.mean().backward()
-        print(y.shape)
-
-    return model, work
+    return model, backward(model, torch.randn(4, 7, 24))
 
 
 if __name__ == "__main__":
-    make("--fixed" in sys.argv)[1]()
+    run(make)

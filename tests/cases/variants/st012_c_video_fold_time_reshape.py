@@ -1,10 +1,9 @@
 """ST012 variant: a (B, C, T, H, W) clip folded into frames with ``reshape(-1, C, H, W)``
 for a 2-D backbone, without moving time next to the batch first."""
 
-import sys
-
 import torch
 from torch import nn
+from variant_work import forward, run
 
 
 class FrameEncoder(nn.Module):
@@ -29,11 +28,8 @@ def make(fixed=False):
     torch.manual_seed(0)
     model = FrameEncoder(fixed)
 
-    def work():
-        print(model(torch.randn(2, 3, 5, 16, 16)).shape)
-
-    return model, work
+    return model, forward(model, torch.randn(2, 3, 5, 16, 16))
 
 
 if __name__ == "__main__":
-    make("--fixed" in sys.argv)[1]()
+    run(make)

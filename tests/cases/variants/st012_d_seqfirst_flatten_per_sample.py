@@ -1,10 +1,9 @@
 """ST012 variant: a seq-first GRU's output (T, B, H) flattened per sample with
 ``out.view(B, -1)``: each row then holds several samples' steps."""
 
-import sys
-
 import torch
 from torch import nn
+from variant_work import backward, run
 
 
 class Flattener(nn.Module):
@@ -27,13 +26,8 @@ def make(fixed=False):
     torch.manual_seed(0)
     model = Flattener(fixed)
 
-    def work():
-        y = model(torch.randn(9, 5, 4))
-        y.sum().backward()
-        print(y.shape)
-
-    return model, work
+    return model, backward(model, torch.randn(9, 5, 4))
 
 
 if __name__ == "__main__":
-    make("--fixed" in sys.argv)[1]()
+    run(make)

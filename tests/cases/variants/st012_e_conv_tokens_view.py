@@ -1,10 +1,9 @@
 """ST012 variant: a conv feature map (B, C, H, W) turned into tokens with
 ``view(B, H * W, C)`` where ``flatten(2).transpose(1, 2)`` was meant (ViT-style stem)."""
 
-import sys
-
 import torch
 from torch import nn
+from variant_work import forward, run
 
 
 class PatchEncoder(nn.Module):
@@ -28,11 +27,8 @@ def make(fixed=False):
     torch.manual_seed(0)
     model = PatchEncoder(fixed)
 
-    def work():
-        print(model(torch.randn(3, 3, 16, 16)).shape)
-
-    return model, work
+    return model, forward(model, torch.randn(3, 3, 16, 16))
 
 
 if __name__ == "__main__":
-    make("--fixed" in sys.argv)[1]()
+    run(make)

@@ -1,10 +1,9 @@
 """ST013 variant: ``out.select(2, -1)`` on a batch_first GRU output where
 ``out.select(1, -1)`` was meant; 24 steps == 24 hidden units."""
 
-import sys
-
 import torch
 from torch import nn
+from variant_work import run, train_step
 
 
 class Scorer(nn.Module):
@@ -25,14 +24,8 @@ def make(fixed=False):
     torch.manual_seed(0)
     model = Scorer(fixed)
 
-    def work():
-        x, y = torch.randn(5, 24, 8), torch.rand(5)
-        loss = nn.functional.binary_cross_entropy_with_logits(model(x), y)
-        loss.backward()
-        print(f"loss {loss.item():.3f}")
-
-    return model, work
+    return model, train_step(model, nn.functional.binary_cross_entropy_with_logits, torch.randn(5, 24, 8), torch.rand(5))
 
 
 if __name__ == "__main__":
-    make("--fixed" in sys.argv)[1]()
+    run(make)

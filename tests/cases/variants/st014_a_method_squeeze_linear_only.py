@@ -1,11 +1,10 @@
 """ST014 variant: ``x.squeeze()`` after global pooling; the loader's last batch holds one
 image and nothing fails afterwards (a Linear accepts the 1-d features)."""
 
-import sys
-
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
+from variant_work import run
 
 
 class Net(nn.Module):
@@ -38,4 +37,4 @@ def make(fixed=False):
 
 
 if __name__ == "__main__":
-    make("--fixed" in sys.argv)[1]()
+    run(make)

@@ -2,11 +2,10 @@
 last batch of 25 signals in batches of 8 holds one (evaluation: BatchNorm1d then
 raises "expected 2D or 3D input (got 1D input)")."""
 
-import sys
-
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
+from variant_work import run
 
 
 class SignalNet(nn.Module):
@@ -41,4 +40,4 @@ def make(fixed=False):
 
 
 if __name__ == "__main__":
-    make("--fixed" in sys.argv)[1]()
+    run(make)

@@ -2,10 +2,9 @@
 ``squeeze()`` turns (1, 10, 1, 1) into (10,), and the model's output loses its batch
 axis: the caller's ``logits.argmax(1)`` would fail, ``argmax(-1)`` silently works."""
 
-import sys
-
 import torch
 from torch import nn
+from variant_work import run
 
 
 class TinyResNetHead(nn.Module):
@@ -36,4 +35,4 @@ def make(fixed=False):
 
 
 if __name__ == "__main__":
-    make("--fixed" in sys.argv)[1]()
+    run(make)

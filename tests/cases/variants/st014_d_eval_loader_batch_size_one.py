@@ -2,11 +2,10 @@
 feature (batch, 1, features) squeezed to (features,), then compared to a (1,) target
 with a broadcasting loss."""
 
-import sys
-
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
+from variant_work import run
 
 
 class Regressor(nn.Module):
@@ -42,4 +41,4 @@ def make(fixed=False):
 
 
 if __name__ == "__main__":
-    make("--fixed" in sys.argv)[1]()
+    run(make)

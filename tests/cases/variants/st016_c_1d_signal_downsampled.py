@@ -1,11 +1,10 @@
 """ST016 variant: 1-D per-sample prediction (B, 1, L/2) after MaxPool1d(2) against a
 (B, 1, L) target, ``F.mse_loss``."""
 
-import sys
-
 import torch
 import torch.nn.functional as F
 from torch import nn
+from variant_work import run, step
 
 
 class Denoiser(nn.Module):
@@ -27,12 +26,10 @@ def make(fixed=False):
 
     def work():
         noisy, clean = torch.randn(4, 1, 64), torch.randn(4, 1, 64)
-        loss = F.mse_loss(model(noisy), clean)  # culprit
-        loss.backward()
-        print(f"loss {loss.item():.3f}")
+        step(F.mse_loss(model(noisy), clean))  # culprit
 
     return model, work
 
 
 if __name__ == "__main__":
-    make("--fixed" in sys.argv)[1]()
+    run(make)

@@ -1,11 +1,10 @@
 """ST016 variant: a saliency head downsampled by ``F.max_pool2d`` three times (1/8) against
 a full-size mask in ``nn.BCEWithLogitsLoss``."""
 
-import sys
-
 import torch
 import torch.nn.functional as F
 from torch import nn
+from variant_work import run, step
 
 
 class Saliency(nn.Module):
@@ -30,12 +29,10 @@ def make(fixed=False):
         img, mask = torch.randn(2, 3, 64, 64), (torch.rand(2, 1, 64, 64) > 0.5).float()
         if fixed:
             mask = F.max_pool2d(mask, 8)
-        loss = criterion(model(img), mask)  # culprit
-        loss.backward()
-        print(f"loss {loss.item():.3f}")
+        step(criterion(model(img), mask))  # culprit
 
     return model, work
 
 
 if __name__ == "__main__":
-    make("--fixed" in sys.argv)[1]()
+    run(make)
