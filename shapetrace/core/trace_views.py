@@ -1,7 +1,8 @@
 """``TraceViews``: the ways to look at a ``Trace`` (table, report, tree, graph,
 annotated source, JSON, snapshot), as methods of ``Trace``.
 
-Each method validates its options (``core/options.py``) and delegates to the
+Each method validates its options (``core/options.py``; the display options
+every view shares, in one place: ``_view_options``) and delegates to the
 layer that draws it, imported on use: the deliberate exceptions to the one-way
 rule, all listed in ``pyproject.toml`` (``[tool.importlinter]``,
 ``ignore_imports``). ``Trace`` (``core/trace.py``) holds the calls and their
@@ -39,6 +40,26 @@ def _show_ops(function: str, show_ops: bool, ops: bool | None, default: bool) ->
     return check_flag(function, "ops", ops)
 
 
+def _view_options(
+    function: str, *, show_ops: bool, ops: bool | None, default: bool, depth: int | None, **flags: bool
+) -> dict[str, Any]:
+    """The display options of a view, validated, as its renderer takes them:
+    ``ops`` (from ``show_ops=`` or its former name ``ops=``; ``default`` is the
+    view's own default for ``show_ops``), ``depth``, and each True/False option
+    in ``flags`` (``collapse``, ``graph``) under its name.
+
+    Raises:
+        ShapetraceError: a bad value, named as ``function`` and the option the
+            caller used; ``show_ops=`` and ``ops=`` both given and disagreeing.
+    """
+    checked: dict[str, Any] = {
+        "ops": _show_ops(function, show_ops, ops, default),
+        "depth": check_depth(function, depth),
+    }
+    checked.update((name, check_flag(function, name, value)) for name, value in flags.items())
+    return checked
+
+
 def _as_trace(view: TraceViews) -> Trace:
     """Every ``TraceViews`` is a ``Trace`` (the mixin's only subclass)."""
     return cast("Trace", view)
@@ -74,8 +95,8 @@ class TraceViews:
         """
         from shapetrace.render.table import trace_table
 
-        shown = _show_ops("Trace.table", show_ops, ops, True)
-        return trace_table(_as_trace(self), ops=shown, depth=check_depth("Trace.table", depth))
+        options = _view_options("Trace.table", show_ops=show_ops, ops=ops, default=True, depth=depth)
+        return trace_table(_as_trace(self), **options)
 
     def print(
         self, *, show_ops: bool = True, depth: int | None = None, file: Any = None, ops: bool | None = None
@@ -100,12 +121,8 @@ class TraceViews:
         """
         from shapetrace.render.report import print_report
 
-        print_report(
-            _as_trace(self),
-            ops=_show_ops("Trace.print", show_ops, ops, True),
-            depth=check_depth("Trace.print", depth),
-            file=file,
-        )
+        options = _view_options("Trace.print", show_ops=show_ops, ops=ops, default=True, depth=depth)
+        print_report(_as_trace(self), file=file, **options)
 
     def __rich__(self) -> RenderableType:
         """What ``rich.print(t)`` shows: the summary line, the table and the findings."""
@@ -241,11 +258,10 @@ class TraceViews:
         from shapetrace.render.graph.digraph import trace_graph
 
         function = "Trace.graph"
+        options = _view_options(function, show_ops=show_ops, ops=ops, default=False, depth=depth, collapse=collapse)
         return trace_graph(
             _as_trace(self),
-            depth=check_depth(function, depth),
-            ops=_show_ops(function, show_ops, ops, False),
-            collapse=check_flag(function, "collapse", collapse),
+            **options,
             rankdir=check_choice(function, "rankdir", rankdir, ("TB", "LR", "BT", "RL")),
             max_size=None if max_size is None else check_int(function, "max_size", max_size, minimum=1),
         )
@@ -278,13 +294,8 @@ class TraceViews:
         """
         from shapetrace.render.tree import trace_tree
 
-        function = "Trace.tree"
-        return trace_tree(
-            _as_trace(self),
-            ops=_show_ops(function, show_ops, ops, False),
-            depth=check_depth(function, depth),
-            collapse=check_flag(function, "collapse", collapse),
-        )
+        options = _view_options("Trace.tree", show_ops=show_ops, ops=ops, default=False, depth=depth, collapse=collapse)
+        return trace_tree(_as_trace(self), **options)
 
     def html(
         self, *, show_ops: bool = True, depth: int | None = None, graph: bool = True, ops: bool | None = None
@@ -316,13 +327,8 @@ class TraceViews:
         """
         from shapetrace.render.html_report import html_report
 
-        function = "Trace.html"
-        return html_report(
-            _as_trace(self),
-            ops=_show_ops(function, show_ops, ops, True),
-            depth=check_depth(function, depth),
-            graph=check_flag(function, "graph", graph),
-        )
+        options = _view_options("Trace.html", show_ops=show_ops, ops=ops, default=True, depth=depth, graph=graph)
+        return html_report(_as_trace(self), **options)
 
     def _repr_html_(self) -> str:
         from shapetrace.render.html import trace_html
