@@ -68,6 +68,13 @@ def test_a_trace_as_a_cells_value_is_shown_once(executed):
     assert "(3, 2)" in text
 
 
+def test_the_cell_shows_the_html_report(executed):
+    """The same report as ``t.html()``: its sections, in a ``<div>`` (no document)."""
+    html = executed.cells[1].outputs[0]["data"]["text/html"]
+    assert html.startswith('<div class="shapetrace" id="shapetrace-') and "<body" not in html
+    assert re.findall(r'<section id="shapetrace-\w+-(\w+)"', html)[:3] == ["calls", "findings", "source"]
+
+
 def test_cell_lines_read_in_brackets_line(executed):
     text = _text(executed.cells[1].outputs[0]["data"]["text/html"])
     assert "In [1], line 10" in text  # the view in forward, defined in the first cell

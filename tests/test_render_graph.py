@@ -167,7 +167,7 @@ def test_the_command_formats_write_dot_svg_and_png(seed, tmp_path):
 @pytest.mark.requires_dot
 def test_notebook_html_has_the_table_and_the_graph(seed):
     html = seed._repr_html_()
-    assert html.startswith('<div class="shapetrace"><pre')
+    assert html.startswith('<div class="shapetrace" id="shapetrace-')
     assert "lstm" in html and "(150, 64)" in html
     assert html.count("<svg") == 1 and "<?xml" not in html
 
@@ -175,4 +175,33 @@ def test_notebook_html_has_the_table_and_the_graph(seed):
 def test_notebook_html_without_dot_has_the_table_only(seed, monkeypatch):
     monkeypatch.setattr("shapetrace.render.html.shutil.which", lambda name: None)
     html = trace_html(seed)
-    assert "<pre" in html and "<svg" not in html
+    assert '<table class="calls">' in html and "<svg" not in html
+
+
+def _sections(html: str) -> list[str]:
+    return re.findall(r'<section id="(?:shapetrace-\w+-)?(\w+)"', html)
+
+
+def _ids(html: str) -> list[str]:
+    return re.findall(r'\bid="([^"]+)"', html)
+
+
+def test_the_notebook_view_is_the_html_report_in_a_div(seed, monkeypatch):
+    """``_repr_html_`` shows what ``t.html()`` shows (header, calls, findings,
+    source), in a ``<div>`` a notebook can hold: no document around it, the page's
+    style sheet applying inside the div only, every id unique to this rendering."""
+    monkeypatch.setattr("shapetrace.render.html.shutil.which", lambda name: None)
+    page, cell = seed.html(graph=False), seed._repr_html_()
+    assert _sections(cell) == [*_sections(page), "graph"] == ["calls", "findings", "source", "graph"]
+    for part in ("<!DOCTYPE", "<html", "<head>", "<body", "<title"):
+        assert part in page and part not in cell
+    scope = cell.split('id="', 1)[1].split('"', 1)[0]
+    rules = re.findall(r"([^{}]+)\{", cell.split("<style>", 1)[1].split("</style>", 1)[0])
+    assert rules and all(selector.strip().startswith(f"#{scope}") for rule in rules for selector in rule.split(","))
+    # each table row as on the page, its id and its links under this rendering's prefix
+    page_rows = re.findall(r'<tr id="(call-\d+)"', page)
+    assert page_rows and re.findall(rf'<tr id="{scope}-(call-\d+)"', cell) == page_rows
+    targets = set(re.findall(r'href="#([^"]+)"', cell))
+    assert targets and targets <= set(_ids(cell))
+    # two renderings (two cells showing one trace) share no id
+    assert not set(_ids(cell)) & set(_ids(seed._repr_html_()))

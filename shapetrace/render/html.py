@@ -1,45 +1,45 @@
-"""The notebook view (``Trace._repr_html_``): the report as HTML, and the
-graph as inline SVG where the ``dot`` program exists."""
+"""The notebook view (``Trace._repr_html_``): the HTML report of ``t.html()``
+as a fragment a notebook shows in a cell (its style sheet scoped to the
+fragment, its element ids made unique to it), and the graph as inline SVG
+where the ``dot`` program exists."""
 
 from __future__ import annotations
 
-import html
-import io
+import re
 import shutil
-
-from rich.console import Console
+import uuid
 
 from shapetrace.core.trace import Trace
-from shapetrace.errors import GraphTooLargeError
-from shapetrace.render.report import report
+from shapetrace.render.html_report import STYLE, report_body
 
-# rich fills in {code}; inline styles need no stylesheet, so the other fields go unused.
-_PRE = (
-    "<pre style=\"font-family: Menlo, 'DejaVu Sans Mono', Consolas, monospace; font-size: 12px; "
-    'line-height: 1.35; white-space: pre; overflow-x: auto">{code}</pre>'
-)
+# The selectors of the report's style sheet (plain rules: no at-rules, no nesting).
+_SELECTORS = re.compile(r"([^{}]+)\{")
+# Where the report names an element: its ids, and the links to them.
+_IDS = re.compile(r'\b(id="|href="#)')
 
 
-def trace_html(trace: Trace, *, graph: bool = True, width: int = 140) -> str:
-    """``<div>`` with the table and findings, then the graph's ``<svg>``."""
-    # force_jupyter=False: inside a notebook rich would also display what it prints, a second report.
-    console = Console(
-        record=True, file=io.StringIO(), width=width, force_terminal=True, color_system="truecolor", force_jupyter=False
-    )
-    console.print(report(trace))
-    parts = [console.export_html(inline_styles=True, code_format=_PRE)]
-    if graph:
-        try:
-            svg = graph_svg(trace)
-        except GraphTooLargeError as error:  # the report stands without the picture
-            svg = f'<p style="font-family: sans-serif; font-size: 12px">graph not drawn: {html.escape(str(error))}</p>'
-        if svg is not None:
-            parts.append(svg)
-        else:
-            from shapetrace.render.graph.digraph import INSTALL_DOT
+def trace_html(trace: Trace, *, graph: bool = True) -> str:
+    """The report of ``Trace.html()`` as one ``<div class="shapetrace">``: the
+    header, the call table, the findings, the annotated source and the graph
+    (one line saying it needs Graphviz where ``dot`` is missing).
 
-            parts.append(f'<p style="font-size: 12px">The graph needs Graphviz\'s dot program; {INSTALL_DOT}.</p>')
-    return '<div class="shapetrace">' + "".join(parts) + "</div>"
+    The page's style sheet applies inside the ``<div>`` only, so the notebook
+    around it keeps its look; every id (and every link to one) gains a prefix
+    of its own, so two reports in one notebook link each within itself.
+    """
+    scope = f"shapetrace-{uuid.uuid4().hex[:8]}"
+    body = _IDS.sub(lambda match: f"{match.group(1)}{scope}-", report_body(trace, graph=graph))
+    return f'<div class="shapetrace" id="{scope}"><style>{_scoped(STYLE, f"#{scope}")}</style>{body}</div>'
+
+
+def _scoped(style: str, scope: str) -> str:
+    """``style`` with each rule applying under ``scope`` only (``body`` becomes ``scope``)."""
+
+    def prefix(match: re.Match[str]) -> str:
+        selectors = [selector.strip() for selector in match.group(1).split(",")]
+        return ", ".join(scope if s == "body" else f"{scope} {s}" for s in selectors) + " {"
+
+    return _SELECTORS.sub(prefix, style)
 
 
 def graph_svg(trace: Trace) -> str | None:

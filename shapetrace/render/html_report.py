@@ -25,7 +25,7 @@ from shapetrace.render.marks import NON_CONTIGUOUS, folded_shapes
 from shapetrace.render.report import closing_line, summary_line, title_call
 from shapetrace.render.table import call_label, folded_transforms, short_location, table_rows, uniform
 
-_STYLE = """
+STYLE = """
 body {
   font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
   margin: 0 auto;
@@ -130,24 +130,37 @@ def html_report(trace: Trace, *, ops: bool = True, depth: int | None = None, gra
     ``graph=False`` leaves the graph out (it needs Graphviz's ``dot``; without
     it the page says so in one line).
     """
+    title = report_title(trace)
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>shapetrace: {html.escape(title)}</title><style>{STYLE}</style></head><body>"
+        f"{report_body(trace, ops=ops, depth=depth, graph=graph)}</body></html>\n"
+    )
+
+
+def report_title(trace: Trace) -> str:
+    """What the page is titled after: the type of the largest top-level model, else ``trace``."""
+    root = title_call(trace)
+    return root.type if root is not None else "trace"
+
+
+def report_body(trace: Trace, *, ops: bool = True, depth: int | None = None, graph: bool = True) -> str:
+    """The page's content without the document around it: header, calls,
+    findings, source and graph (``html_report``; the notebook view wraps it in
+    a ``<div>`` with the style sheet scoped to it)."""
     findings = trace.findings
     finding_ids = [(finding, f"finding-{k + 1}") for k, finding in enumerate(findings)]
     rows = table_rows(trace, ops=ops, depth=depth)
     places: list[Location] = [run[0].location for run in rows if run[0].location is not None]
     places += [finding.location for finding in findings if finding.location is not None]
     source, anchors = source_section(trace, places, finding_ids)
-    root = title_call(trace)
-    title = root.type if root is not None else "trace"
     parts = [
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>shapetrace: {html.escape(title)}</title><style>{_STYLE}</style></head><body>",
-        _header(trace, title, len(findings), graph),
+        _header(trace, report_title(trace), len(findings), graph),
         _table(trace, rows, anchors, finding_ids, ops=ops, depth=depth),
         _findings(trace, finding_ids, anchors, {member.id: run[0].id for run in rows for member in run}),
         source,
         _graph(trace, {run[0].id for run in rows}) if graph else "",
-        "</body></html>\n",
     ]
     return "".join(parts)
 
