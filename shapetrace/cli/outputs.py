@@ -162,11 +162,16 @@ def register_format(name: str, suffix: str, writer: Writer, *, machine: bool = F
         MACHINE_FORMATS.add(name)
 
 
+# Other suffixes a file of a format goes by (``report.htm`` opens as HTML too).
+SUFFIX_ALIASES = {".htm": "html"}
+
+
 def format_for_suffix(path: str) -> str | None:
-    """The format a file name asks for (``.json`` -> json), None for an unknown suffix."""
+    """The format a file name asks for (``.json`` -> json, ``.htm`` -> html), None for an unknown suffix."""
     lower = path.lower()
     best: tuple[int, str] | None = None
-    for name, (suffix, _) in FORMATS.items():
+    suffixes = [(suffix, name) for name, (suffix, _) in FORMATS.items()] + list(SUFFIX_ALIASES.items())
+    for suffix, name in suffixes:
         if lower.endswith(suffix) and (best is None or len(suffix) > best[0]):
             best = (len(suffix), name)
     return best[1] if best else None
