@@ -337,6 +337,54 @@ def test_without_dot_the_command_still_writes_the_report_and_exits_0(tmp_path):
     assert len(page.rows) == 13
 
 
+TINY_SCRIPT = ("import sys\nimport torch\n\nmodel = torch.nn.Linear(2, 3)\n"
+               "print(model(torch.randn(4, 2)).shape, sys.argv[1:])\n")
+
+
+def _run_in_process(*args: str) -> int:
+    import contextlib
+    import io
+
+    from shapetrace.cli import main
+
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        return main(list(args))
+
+
+def test_the_header_names_the_command_that_made_it_escaped(tmp_path):
+    """Under ``shapetrace run`` the header shows the command line, quoted as a shell
+    would need it and escaped (script arguments are markup here); a saved trace keeps
+    it (``run_info["command"]``), so ``show`` of it names the run that made it."""
+    script = tmp_path / "tiny.py"
+    script.write_text(TINY_SCRIPT)
+    out, saved = tmp_path / "report.htm", tmp_path / "trace.json"
+    assert _run_in_process("run", str(script), "-o", str(out), "--", "<i>&x", "a b") == 0
+    assert _run_in_process("run", str(script), "-o", str(saved), "--", "<i>&x", "a b") == 0
+    page = Page(out.read_text(encoding="utf-8"))  # .htm: the HTML report, as .html
+    assert "i" not in page.tags and page.rows
+    commands = [line for line in page.text.splitlines() if line.startswith("command: ")]
+    assert commands == [f"command: shapetrace run {script} -o {out} -- '<i>&x' 'a b'"]
+    assert_self_contained(page)
+    assert shapetrace.load(saved).run_info["command"] == f"shapetrace run {script} -o {saved} -- '<i>&x' 'a b'"
+    shown = tmp_path / "shown.html"
+    assert _run_in_process("show", str(saved), "-o", str(shown)) == 0
+    assert f"command: shapetrace run {script} -o {saved}" in Page(shown.read_text(encoding="utf-8")).text
+
+
+def test_a_trace_made_in_python_has_no_command_line(forecast):
+    assert "command: " not in Page(forecast.html(graph=False)).text
+
+
+def test_htm_is_an_html_suffix(tmp_path):
+    from shapetrace.cli.outputs import format_for_suffix, plan_outputs
+
+    assert [format_for_suffix(name) for name in ("r.htm", "R.HTM", "r.html", "r.htm.json")] == [
+        "html", "html", "html", "json"]
+    assert plan_outputs(None, str(tmp_path / "report.htm")).outputs == (("html", str(tmp_path / "report.htm")),)
+    assert plan_outputs(["html", "json"], str(tmp_path / "report.htm")).outputs == (
+        ("html", str(tmp_path / "report.html")), ("json", str(tmp_path / "report.json")))
+
+
 # ---------------------------------------------------------------- a real browser
 def _chromium() -> str:
     for name in ("chromium", "chromium-browser", "google-chrome"):

@@ -11,6 +11,7 @@ import argparse
 import difflib
 import platform
 import re
+import shlex
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -80,10 +81,13 @@ def _split_script_args(argv: list[str]) -> tuple[list[str], list[str]]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; return its exit code (``shapetrace.cli.exit_codes``: 0 ok, 1 the traced
     code raised, 2 usage error, 3 findings, 4 differences, or the script's own)."""
-    ours, script_args = _split_script_args(list(sys.argv[1:] if argv is None else argv))
+    given = list(sys.argv[1:] if argv is None else argv)
+    ours, script_args = _split_script_args(given)
     parser = build_parser()
     try:
         options = parser.parse_args(ours)
+        # The report names the command that made it (the HTML header; the JSON's run_info).
+        options.command_line = shlex.join(["shapetrace", *given])
         if options.command == "run":
             return run_command.execute(options, script_args)
         if options.command == "show":

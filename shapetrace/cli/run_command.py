@@ -152,6 +152,7 @@ def execute(options: argparse.Namespace, script_args: list[str]) -> int:
                 ignore=ignore,
                 vary_sizes=parse_vary(options.vary),
             )
+        trace = _with_run_info(trace, {"command": options.command_line})
         if trace.error is not None:
             _print_error(trace.error, None)
         code = render_and_judge(trace, options, plan)
@@ -192,7 +193,7 @@ def execute(options: argparse.Namespace, script_args: list[str]) -> int:
         result = run_script(
             script, arguments, ops=record_ops, max_calls=options.max_calls, ignore=ignore, module=options.module
         )
-    trace = _with_data_notes(result.trace, data.loaders)
+    trace = _with_run_info(result.trace, {"command": options.command_line, **_data_notes(result.trace, data.loaders)})
     if isinstance(result.error, KeyboardInterrupt):
         print("shapetrace: interrupted; reporting what was recorded", file=sys.stderr)
     elif result.error is not None:
@@ -214,16 +215,21 @@ def execute(options: argparse.Namespace, script_args: list[str]) -> int:
     return result.exit_code or code
 
 
-def _with_data_notes(trace: Trace, loaders: list[LoaderFacts]) -> Trace:
-    """The trace with ``meta["data"]``: what the loaders' short last batches did (see
-    ``short_batch_notes``), and ``meta["loaders"]``: each loader's batch size (ST001 reads it)."""
+def _data_notes(trace: Trace, loaders: list[LoaderFacts]) -> dict[str, object]:
+    """``run_info["data"]``: what the loaders' short last batches did (see
+    ``short_batch_notes``), and ``run_info["loaders"]``: each loader's batch size (ST001 reads it)."""
     notes = short_batch_notes(trace, loaders)
     if not notes and not loaders:
-        return trace
+        return {}
     added: dict[str, object] = {"loaders": [loader.as_info() for loader in loaders]}
     notes = [*trace.meta.get("data", ()), *notes]  # the workers' notes the trace block made
     if notes:
         added["data"] = notes
+    return added
+
+
+def _with_run_info(trace: Trace, added: dict[str, object]) -> Trace:
+    """The trace with ``added`` in its ``run_info`` (``"command"``: the command line that made it)."""
     return Trace(
         trace.calls, error=trace.error, ops=trace.ops_setting, ignore=trace.ignore, meta={**trace.meta, **added}
     )

@@ -172,6 +172,9 @@ def _header(trace: Trace, title: str, findings: int, graph: bool) -> str:
         f'<p class="summary">{html.escape(summary_line(trace).plain)}</p>',
         f'<p class="info">{html.escape(" · ".join(info))}</p>',
     ]
+    command = trace.run_info.get("command")  # under ``shapetrace run``: the command line that made it
+    if isinstance(command, str):
+        parts.append(f'<p class="info">command: <code class="command">{html.escape(command)}</code></p>')
     parts += [f'<p class="info"><b>data:</b> {html.escape(note)}</p>' for note in trace.run_info.get("data", ())]
     ending = closing_line(trace)
     if ending:
