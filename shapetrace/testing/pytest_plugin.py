@@ -235,11 +235,6 @@ def _project_config(config: pytest.Config) -> dict[str, Any]:
     return config.stash[_CONFIG]
 
 
-def _project_ignore(config: pytest.Config) -> tuple[str, ...]:
-    """The ``ignore`` codes of ``[tool.shapetrace]`` in the pyproject.toml of pytest's rootdir."""
-    return tuple(_project_config(config).get("ignore", ()))
-
-
 def _check_fail_on(item: pytest.Item) -> None:
     """Fail a test whose traces have a finding that reaches their ``fail-on``, listing them as the report does."""
     judged = item.stash.get(_FAIL_ON, [])
