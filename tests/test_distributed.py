@@ -254,6 +254,25 @@ def test_diff_of_rank_traces(tmp_path, capsys):
     assert main(["diff", str(tmp_path / "nothing*.json")]) == 2
 
 
+@pytest.mark.parametrize(("color", "environment", "coloured"), [
+    ("always", {"NO_COLOR": "1"}, True), ("never", {"FORCE_COLOR": "1"}, False),
+    ("auto", {"FORCE_COLOR": "1"}, True), ("auto", {"NO_COLOR": "1"}, False),
+])
+def test_diff_of_rank_traces_honours_color(tmp_path, capsys, monkeypatch, color, environment, coloured):
+    """``--color`` decides over the environment, as for a diff of two traces; auto leaves it to
+    NO_COLOR/FORCE_COLOR (capsys is no terminal)."""
+    for name in ("NO_COLOR", "FORCE_COLOR"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    for trace in rank_traces(torch.randn(2, 7, 16)):
+        (tmp_path / f"trace.rank{trace.meta['rank']}.json").write_text(trace.to_json())
+    assert main(["diff", str(tmp_path / "trace.rank*.json"), "--color", color]) == EXIT_DIFFERENCES
+    out = capsys.readouterr().out
+    assert "first divergence across ranks" in out
+    assert ("\x1b[" in out) is coloured
+
+
 # ------------------------------------------------------------- torchrun
 def free_port() -> int:
     with socket.socket() as sock:

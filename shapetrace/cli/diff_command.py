@@ -45,8 +45,9 @@ def execute(options: argparse.Namespace) -> int:
     if len(paths) < 2:  # as argparse says it, before any file is read
         raise ShapetraceError("the following arguments are required: B.json")
     traces = [load_trace_file(path) for path in paths]
+    color = {"auto": None, "always": True, "never": False}[options.color]
     if len(traces) >= 2 and are_ranks(traces):
-        return compare_ranks(traces, paths)
+        return compare_ranks(traces, paths, color=color)
     if len(traces) != 2:
         raise ShapetraceError(f"diff compares two traces, or the traces of a run's ranks; got {len(traces)}")
     options.before, options.after = paths
@@ -55,6 +56,5 @@ def execute(options: argparse.Namespace) -> int:
     names = os.path.basename(options.before), os.path.basename(options.after)
     if names[0] == names[1]:
         names = options.before, options.after
-    color = {"auto": None, "always": True, "never": False}[options.color]
     make_console(color=color).print(diff_report(changes, *names))
     return EXIT_DIFFERENCES if changes else EXIT_OK

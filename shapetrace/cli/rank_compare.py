@@ -35,10 +35,13 @@ def are_ranks(traces: Sequence[Trace]) -> bool:
     return all(isinstance(r, int) for r in ranks) and len(set(ranks)) == len(ranks)
 
 
-def compare_ranks(traces: Sequence[Trace], paths: Sequence[str]) -> int:
-    """Print the first divergence across ranks (exit 1, ``EXIT_DIFFERENCES``) or that they agree (exit 0)."""
+def compare_ranks(traces: Sequence[Trace], paths: Sequence[str], *, color: bool | None = None) -> int:
+    """Print the first divergence across ranks (exit 1, ``EXIT_DIFFERENCES``) or that they agree (exit 0).
+
+    ``color``: ``diff --color`` (True always, False never, None: the terminal
+    and ``NO_COLOR``/``FORCE_COLOR`` decide, as ``make_console`` does)."""
     ordered = sorted(zip(traces, paths), key=lambda pair: pair[0].meta["rank"])
-    console = make_console()
+    console = make_console(color=color)
     names = ", ".join(f"rank {t.meta['rank']} ({os.path.basename(p)})" for t, p in ordered)
     console.print(Text(f"comparing {names}", "bold"))
     divergence = first_divergence([trace for trace, _ in ordered])
