@@ -10,7 +10,6 @@ import torch
 import shapetrace
 from shapetrace.cli.outputs import View, plan_outputs, write_outputs
 from shapetrace.core.finding import Finding
-from shapetrace.render.graph import digraph as graph_module
 from shapetrace.render.graph.digraph import save_graph
 from shapetrace.render.graph.links import GraphLinks
 from shapetrace.render.html import trace_html
@@ -144,15 +143,27 @@ def test_png_rendering_runs_dot(seed, tmp_path):
     assert (tmp_path / "forecaster.png").read_bytes().startswith(b"\x89PNG")
 
 
-def test_without_dot_the_dot_file_is_written_and_how_to_get_dot_said(seed, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(graph_module.shutil, "which", lambda name: None)
-    written = save_graph(seed.graph(), str(tmp_path / "forecaster.svg"), "svg")
-    assert written == str(tmp_path / "forecaster.dot")
+@pytest.mark.parametrize("format", ["svg", "png"])
+def test_without_dot_a_picture_is_refused_in_one_line_naming_the_fix(seed, tmp_path, monkeypatch, format):
+    """With no ``dot`` on PATH nothing is written in its place: one line says how to
+    get Graphviz, or to ask for the DOT source, as ``--format svg`` is refused."""
+    bare = tmp_path / "bin"  # a PATH without dot
+    bare.mkdir()
+    monkeypatch.setenv("PATH", str(bare))
+    with pytest.raises(shapetrace.ShapetraceError) as refused:
+        save_graph(seed.graph(), str(tmp_path / f"forecaster.{format}"), format)
+    message = str(refused.value)
+    assert "\n" not in message and f"making {format} needs Graphviz's dot program" in message
+    assert "apt-get install graphviz" in message and 'format="dot"' in message
+    assert list(tmp_path.glob("forecaster.*")) == []
+    # the fix it names works without dot
+    assert save_graph(seed.graph(), str(tmp_path / "forecaster.dot"), "dot") == str(tmp_path / "forecaster.dot")
     assert (tmp_path / "forecaster.dot").read_text() == seed.graph().source
-    assert not (tmp_path / "forecaster.svg").exists()
-    message = capsys.readouterr().err.strip()
-    assert len(message.splitlines()) == 1
-    assert "apt-get install graphviz" in message and "brew install graphviz" in message
+
+
+def test_save_graph_names_its_formats(seed, tmp_path):
+    with pytest.raises(shapetrace.ShapetraceError, match=r'format is "svg", "png" or "dot", not \'pdf\''):
+        save_graph(seed.graph(), str(tmp_path / "forecaster.pdf"), "pdf")
 
 
 @pytest.mark.requires_dot

@@ -6,9 +6,7 @@ without tensor identity); this module only turns that plan into DOT.
 
 from __future__ import annotations
 
-import os
 import shutil
-import sys
 from collections import Counter
 from typing import TYPE_CHECKING
 
@@ -17,7 +15,7 @@ from shapetrace.core.records import Call
 from shapetrace.core.tensor_meta import TensorMeta, dtype_name
 from shapetrace.core.text import format_count, format_op, format_shape, tensor_name
 from shapetrace.core.trace import Trace
-from shapetrace.errors import GraphTooLargeError
+from shapetrace.errors import GraphTooLargeError, ShapetraceError
 from shapetrace.render.graph.layout import Box, Edge, End, GraphPlan, Origin, Unrecorded
 from shapetrace.render.graph.size import MAX_LAYOUT_SIZE, layout_size
 from shapetrace.render.marks import marks
@@ -337,18 +335,26 @@ def _findings_by_call(trace: Trace, plan: GraphPlan) -> dict[int, list[Finding]]
 
 
 def save_graph(graph: graphviz.Digraph, path: str, format: str = "svg") -> str:
-    """Render to ``path`` as ``svg`` or ``png``; return the file written.
+    """Write ``graph`` to ``path`` as ``svg`` or ``png`` (drawn by Graphviz's
+    ``dot`` program), or as ``dot`` (its DOT source, no program needed); return
+    the file written.
 
-    Without the ``dot`` program, write the DOT source next to it instead
-    (``model.dot``), say in one line on stderr how to get ``dot``, and
-    return that file.
+    Raises:
+        ShapetraceError: ``svg``/``png`` without ``dot`` on PATH (one line: how
+            to install Graphviz, or ``format="dot"``), as the command refuses
+            ``--format svg`` up front; an unknown ``format``.
     """
-    if shutil.which("dot") is None:
-        dot_path = os.path.splitext(path)[0] + ".dot"
-        with open(dot_path, "w", encoding="utf-8") as handle:
+    if format == "dot":
+        with open(path, "w", encoding="utf-8") as handle:
             handle.write(graph.source)
-        print(f"shapetrace: wrote {dot_path}: making {format} needs the dot program; {INSTALL_DOT}", file=sys.stderr)
-        return dot_path
+        return path
+    if format not in ("svg", "png"):
+        raise ShapetraceError(f'save_graph(): format is "svg", "png" or "dot", not {format!r}')
+    if shutil.which("dot") is None:
+        raise ShapetraceError(
+            f"save_graph(): making {format} needs Graphviz's dot program; {INSTALL_DOT} "
+            '(or pass format="dot" to write the DOT source)'
+        )
     with open(path, "wb") as handle:
         handle.write(graph.pipe(format=format))
     return path
