@@ -9,7 +9,7 @@ from rich_argparse import RichHelpFormatter
 
 from shapetrace.analyze.trace_diff import diff_traces
 from shapetrace.cli.exit_codes import EXIT_DIFFERENCES, EXIT_OK
-from shapetrace.cli.options import load_trace_file
+from shapetrace.cli.options import add_color_option, color_of, load_trace_file
 from shapetrace.cli.rank_compare import are_ranks, compare_ranks, expand
 from shapetrace.errors import ShapetraceError
 from shapetrace.render.diff_table import diff_report
@@ -32,12 +32,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help="or the traces of a torchrun's ranks (trace.rank0.json trace.rank1.json, or "
         "'trace.rank*.json'): the first call whose shapes differ across ranks",
     )
-    diff.add_argument(
-        "--color",
-        choices=("auto", "always", "never"),
-        default="auto",
-        help="colour the changed dims (default: auto: a terminal, unless NO_COLOR is set; FORCE_COLOR forces it)",
-    )
+    add_color_option(diff, "colour the changed dims")
 
 
 def execute(options: argparse.Namespace) -> int:
@@ -45,7 +40,7 @@ def execute(options: argparse.Namespace) -> int:
     if len(paths) < 2:  # as argparse says it, before any file is read
         raise ShapetraceError("the following arguments are required: B.json")
     traces = [load_trace_file(path) for path in paths]
-    color = {"auto": None, "always": True, "never": False}[options.color]
+    color = color_of(options)
     if len(traces) >= 2 and are_ranks(traces):
         return compare_ranks(traces, paths, color=color)
     if len(traces) != 2:

@@ -47,12 +47,7 @@ def add_display_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--ignore", metavar="CODES", default="", help="comma-separated finding codes to silence, e.g. ST006,ST003"
     )
-    parser.add_argument(
-        "--color",
-        choices=("auto", "always", "never"),
-        default="auto",
-        help="colour the terminal output (default: auto: a terminal, unless NO_COLOR is set; FORCE_COLOR forces it)",
-    )
+    add_color_option(parser, "colour the terminal output")
 
 
 def _depth(text: str) -> int:
@@ -101,9 +96,26 @@ def output_plan(options: argparse.Namespace) -> Plan:
     return plan_outputs(options.format, options.output)
 
 
+_COLOR = {"auto": None, "always": True, "never": False}
+
+
+def add_color_option(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--color auto|always|never`` (``color_of`` reads it); ``what``: what it colours, for --help."""
+    parser.add_argument(
+        "--color",
+        choices=tuple(_COLOR),
+        default="auto",
+        help=f"{what} (default: auto: a terminal, unless NO_COLOR is set; FORCE_COLOR forces it)",
+    )
+
+
+def color_of(options: argparse.Namespace) -> bool | None:
+    """``--color`` as ``make_console`` takes it: True, False, or None (auto: the terminal and the environment)."""
+    return _COLOR[options.color]
+
+
 def view_of(options: argparse.Namespace) -> View:
-    color = {"auto": None, "always": True, "never": False}[options.color]
-    return View(ops=not options.no_ops, depth=options.depth, color=color)
+    return View(ops=not options.no_ops, depth=options.depth, color=color_of(options))
 
 
 def render_and_judge(trace: Trace, options: argparse.Namespace, plan: Plan | None = None) -> int:
