@@ -376,3 +376,13 @@ def test_an_index_of_the_one_hidden_unit_into_an_elementwise_loss_is_no_wrong_ax
         with shapetrace.trace(model) as t:
             nn.MSELoss()(model(torch.randn(2, 5, 3)), torch.randn(2, 5))
         assert [f for f in t.findings if f.code == "ST013"] == [], hidden
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if not n.startswith("st001")])
+def test_no_layout_advice_where_the_layout_is_right(name):
+    """A model whose layout matches its data gets no ST001 warning/error, whatever its
+    bug: an index on the batch axis that a class loss then reads as its N (the target
+    having a row per sample of the layer's batch) is the index's fault (ST013), and
+    "set batch_first=True" there would make a second bug."""
+    t = traced_module(module(name))
+    assert [f.message for f in serious_of(t.findings) if f.code == "ST001"] == []

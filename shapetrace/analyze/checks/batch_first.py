@@ -171,7 +171,13 @@ def _class_losses(flow: TraceLineage, lay: Layout, losses: list[tuple[Call, Call
             continue
         rows = origins(lineage[0])  # rows that merge batch and time (N*T) are neither: no evidence
         label = f"{op_text(loss) if loss.kind == 'op' else loss.name or loss.type} {at_line(loss)}"
-        if rows == origins(lay.time):
+        target = loss.input_at("1") or loss.input_at("target")
+        if rows == origins(lay.time) and target is not None and target.shape[:1] == (lay.batch_size,) != (lay.steps,):
+            # The target has a row per sample of the layer's batch while the
+            # predictions have one per step: the code that dropped the batch axis
+            # (an index, ST013) is wrong, not the flag; PyTorch raises on the sizes.
+            yield Clue(False, f"the target of {label} has one row per sample of its batch ({lay.batch_size})")
+        elif rows == origins(lay.time):
             yield Clue(
                 True,
                 f"{label} takes dim 0 of its input {format_shape(prediction)} as the batch (N), and that "
@@ -341,6 +347,9 @@ def _judge(flow: TraceLineage, lay: Layout, clues: list[Clue], collide: bool = F
         return finding(
             "ST001", lay.call, message, f"{batch_first_help(flow, lay)} if the data is batch-first; {hint}", "info"
         )
+    data_agrees = any(not clue.reading for clue in clues if clue.swapped is False)
+    if swapped and data_agrees and all(clue.reading for clue in clues if clue.swapped):
+        return None  # the data agrees with the flag; only the code reading the output does not (ST013)
     if swapped:
         message = f"{head}, but " + "; ".join(swapped)
         if agreeing:
