@@ -340,3 +340,45 @@ def test_plugin_module_imports_no_torch():
 
 def test_pytest_start_up_imports_no_torch():
     assert "torch" not in _modules_after_import()
+
+
+# ---------------------------------------------------- [tool.shapetrace] format
+SOURCE_TEST = """
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 2)
+
+        def forward(self, x):
+            return self.fc(x.view(3, 4))
+
+    def test_fails_in_user_code(shapetrace):
+        model = Net()
+        with shapetrace(model) as t:
+            model(torch.randn(12))
+        assert t["fc"].outputs[0].shape == (3, 4)
+"""
+
+
+@pytest.mark.parametrize(("format", "lines"), [
+    ("tree", ["*- shapetrace -*", "Sequential (root)*40 params", "├── 0: Linear*40 params"]),
+    ("source", ["*- shapetrace -*", "# Net.forward (root) · *", "*return self.fc(x.view(3, 4))*# (3, 2)"]),
+    ("json", ["*- shapetrace -*", '*"calls": [*', '*"type": "Linear"*']),
+    ("html", ["*- shapetrace -*", "Call*Input shape*Output shape*"]),  # a page is no text: the table
+])
+def test_the_report_section_takes_the_format_of_the_pyproject(pytester, format, lines):
+    pytester.makepyprojecttoml(f'[tool.shapetrace]\nformat = "{format}"\n')
+    pytester.makepyfile(REPORTED_TEST + SOURCE_TEST)
+    # a fresh interpreter: the checks register their codes once per process
+    result = pytester.runpytest_subprocess("-p", "no:hypothesispytest", "-W", "ignore", "--shapetrace")
+    result.assert_outcomes(failed=3, passed=1)
+    result.stdout.fnmatch_lines(lines)
+
+
+def test_a_format_that_is_none_errors_the_tests_using_the_fixture(pytester):
+    pytester.makepyprojecttoml('[tool.shapetrace]\nformat = "yaml"\n')
+    pytester.makepyfile(REPORTED_TEST)
+    result = pytester.runpytest_subprocess("-p", "no:hypothesispytest", "-W", "ignore")
+    result.assert_outcomes(failed=1, errors=2)
+    assert ("ShapetraceError: [tool.shapetrace] format 'yaml' is not a format (choose from "
+            "table, tree, source, json, dot, github, sarif, svg, png, html)") in result.stdout.str()

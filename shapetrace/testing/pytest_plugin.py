@@ -13,7 +13,7 @@
   applies ``ignore``, ``max-calls`` (passes recorded per model, as the
   command records a script) and ``fail-on`` (a test whose traces have a
   finding that reaches it fails, listing the findings); ``format`` is the
-  command's alone.
+  format of the ``--shapetrace`` report sections (``SECTION_FORMATS``).
 
 This module must not import torch at pytest start-up: everything heavy is
 imported inside the fixtures and hooks that need it.
@@ -212,6 +212,7 @@ class ShapetraceFixture:
 @pytest.fixture
 def shapetrace(request: pytest.FixtureRequest) -> Generator[ShapetraceFixture, None, None]:
     """``with shapetrace(model) as t:`` traces like ``shapetrace.trace`` and cleans up after the test."""
+    _section_format(request.config)  # a bad [tool.shapetrace] format: this test errors, saying so
     tracer = ShapetraceFixture(
         request.node.stash.setdefault(_TRACES, []),
         project=_project_config(request.config),
@@ -349,16 +350,58 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if report.when == "call" and report.failed and traces and item.config.getoption("shapetrace"):
         for number, trace in enumerate(traces, 1):
             title = "shapetrace" if len(traces) == 1 else f"shapetrace {number}/{len(traces)}"
-            report.sections.append((title, _render(trace)))
+            report.sections.append((title, _render(trace, _section_format(item.config))))
     return report
 
 
-def _render(trace: Trace) -> str:
-    from shapetrace.render.report import make_console, report
+# The formats of ``[tool.shapetrace] format`` a test report shows as text; the
+# pictures and the page (``svg``, ``png``, ``html``) show as the table there.
+SECTION_FORMATS = ("table", "tree", "source", "json", "dot", "github", "sarif")
+_AS_TABLE = ("svg", "png", "html")
+
+
+def _section_format(config: pytest.Config) -> str:
+    """``format`` of ``[tool.shapetrace]`` as a report section shows it. Raises
+    ``ShapetraceError`` (one line, the choices) for a name that is no format: the
+    fixture checks it as it starts, so a test using it errors with that line."""
+    name = _project_config(config).get("format", "table")
+    if name in _AS_TABLE:
+        return "table"
+    if name not in SECTION_FORMATS:
+        from shapetrace.errors import ShapetraceError
+
+        raise ShapetraceError(
+            f"[tool.shapetrace] format {name!r} is not a format (choose from {', '.join(SECTION_FORMATS + _AS_TABLE)})"
+        )
+    return name
+
+
+def _render(trace: Trace, format: str = "table") -> str:
+    """The trace as ``format`` (one of ``SECTION_FORMATS``), plain text; the human
+    formats end with the findings block, as the command writes them."""
+    from shapetrace.render.report import findings_block, make_console, report
 
     text = io.StringIO()
+    console = make_console(text, color=False)
     try:
-        make_console(text, color=False).print(report(trace))
+        if format == "table":
+            console.print(report(trace))
+        elif format in ("tree", "source"):
+            if format == "tree":
+                console.print(trace.tree())
+            else:
+                text.write(trace.annotate().rstrip("\n") + "\n")
+            if trace.findings:
+                console.print()
+                console.print(findings_block(trace.findings))
+        elif format == "json":
+            text.write(trace.to_json(indent=1))
+        elif format == "dot":
+            text.write(trace.graph().source)
+        else:
+            from shapetrace.render.findings_data import github_annotations, sarif_log
+
+            text.write(github_annotations(trace.findings) if format == "github" else sarif_log(trace.findings))
     except Exception as error:  # a broken report must not turn one failed test into an INTERNALERROR
         return f"shapetrace could not render the trace: {type(error).__name__}: {error}"
     return text.getvalue()
