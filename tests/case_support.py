@@ -102,14 +102,21 @@ def _arguments(path: Path, fixed: bool, saved: Path, fail_on: str) -> list[str]:
     return ["run", str(path), "--fail-on", fail_on, "-o", str(saved), *(["--", "--fixed"] if fixed else [])]
 
 
-def run_case(name: str, fixed: bool = False, fail_on: str = "warning") -> CaseRun:
-    """``shapetrace run CASE --fail-on warning`` in this process (``shapetrace.cli.main``)."""
+def run_script(path: Path, *script_arguments: str, fail_on: str = "warning") -> CaseRun:
+    """``shapetrace run PATH --fail-on warning -- ARGS`` in this process (``shapetrace.cli.main``),
+    with the trace it saved and what it printed."""
     with tempfile.TemporaryDirectory() as folder:
         saved = Path(folder) / "trace.json"
         out, err = io.StringIO(), io.StringIO()
+        arguments = ["run", str(path), "--fail-on", fail_on, "-o", str(saved)]
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main(_arguments(case_path(name), fixed, saved, fail_on))
+            code = main([*arguments, *(["--", *script_arguments] if script_arguments else [])])
         return CaseRun(code, shapetrace.load(saved), out.getvalue() + err.getvalue())
+
+
+def run_case(name: str, fixed: bool = False, fail_on: str = "warning") -> CaseRun:
+    """``shapetrace run CASE --fail-on warning`` in this process (``shapetrace.cli.main``)."""
+    return run_script(case_path(name), *(["--fixed"] if fixed else []), fail_on=fail_on)
 
 
 def run_case_subprocess(name: str, fixed: bool = False, fail_on: str = "warning",

@@ -12,10 +12,7 @@ and the model then computes what the fixed version does, with no finding left.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import re
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -24,8 +21,7 @@ from torch import nn
 from torch.utils._pytree import tree_leaves
 
 import shapetrace
-from shapetrace.cli import main
-from tests.case_support import CASES, load_file, model_outputs, serious, traced_module
+from tests.case_support import CASES, load_file, model_outputs, run_script, serious, traced_module
 from tests.models import attention_layout_models as variants
 from tests.test_batch_first import _replace
 
@@ -45,13 +41,8 @@ def traced_variant(name: str, fixed: bool = False) -> shapetrace.Trace:
 
 
 def run_variant(name: str, fixed: bool = False) -> tuple[int, shapetrace.Trace, str]:
-    with tempfile.TemporaryDirectory() as folder:
-        saved = Path(folder) / "trace.json"
-        out = io.StringIO()
-        arguments = ["run", str(SCRIPT), "--fail-on", "warning", "-o", str(saved), "--", name]
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-            code = main([*arguments, *(["--fixed"] if fixed else [])])
-        return code, shapetrace.load(saved), out.getvalue()
+    done = run_script(SCRIPT, name, *(["--fixed"] if fixed else []))
+    return done.exit_code, done.trace, done.output
 
 
 def layer_lines() -> set[int]:

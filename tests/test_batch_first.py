@@ -5,10 +5,7 @@ DataLoader, through ``shapetrace.trace(model)`` and ``shapetrace run --fail-on w
 from __future__ import annotations
 
 import ast
-import contextlib
-import io
 import re
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -16,12 +13,12 @@ import torch
 from torch.utils._pytree import tree_leaves
 
 import shapetrace
-from shapetrace.cli import main
 from tests.case_support import (
     case_path,
     load_case,
     load_file,
     model_outputs,
+    run_script,
     serious,
     traced_case,
     traced_module,
@@ -40,13 +37,8 @@ def traced_variant(name: str, fixed: bool = False) -> shapetrace.Trace:
 
 
 def run_variant(name: str, fixed: bool = False) -> tuple[int, shapetrace.Trace, str]:
-    with tempfile.TemporaryDirectory() as folder:
-        saved = Path(folder) / "trace.json"
-        out = io.StringIO()
-        arguments = ["run", str(SCRIPT), "--fail-on", "warning", "-o", str(saved), "--", name]
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-            code = main([*arguments, *(["--fixed"] if fixed else [])])
-        return code, shapetrace.load(saved), out.getvalue()
+    done = run_script(SCRIPT, name, *(["--fixed"] if fixed else []))
+    return done.exit_code, done.trace, done.output
 
 
 def rnn_line() -> set[int]:
@@ -232,13 +224,9 @@ REAL_LM = Path(__file__).resolve().parent / "real_scripts" / "word_language_mode
 def test_word_language_model_script_gets_no_finding_through_the_command(arguments):
     """Its last window of each epoch is short on the time axis (5 after 7s), as a short
     last batch would be on the batch axis: alone, that is no evidence of a swap."""
-    with tempfile.TemporaryDirectory() as folder:
-        saved = Path(folder) / "trace.json"
-        out = io.StringIO()
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-            code = main(["run", str(REAL_LM), "--fail-on", "warning", "-o", str(saved), "--", *arguments])
-        t = shapetrace.load(saved)
-    assert code == 0 and serious(t) == [], out.getvalue()
+    done = run_script(REAL_LM, *arguments)
+    t = done.trace
+    assert done.exit_code == 0 and serious(t) == [], done.output
     assert len({call.inputs[0].shape for call in t.calls if call.type == "LSTM"}) >= 2 or "GRU" in arguments
 
 

@@ -18,17 +18,13 @@ finding left.
 
 from __future__ import annotations
 
-import contextlib
-import io
-import tempfile
 from pathlib import Path
 
 import pytest
 
 import shapetrace
-from shapetrace.cli import main
 from shapetrace.cli.exit_codes import EXIT_FINDINGS, EXIT_RAISED
-from tests.case_support import VARIANTS, load_file, model_outputs, serious, traced_module
+from tests.case_support import VARIANTS, load_file, model_outputs, run_script, serious, traced_module
 from tests.test_cases_axes import _expression, _same, _span
 
 pytestmark = pytest.mark.filterwarnings("ignore")
@@ -84,13 +80,8 @@ def module(name: str):
 
 
 def run(name: str, fixed: bool = False) -> tuple[int, shapetrace.Trace, str]:
-    with tempfile.TemporaryDirectory() as folder:
-        saved = Path(folder) / "trace.json"
-        out = io.StringIO()
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-            code = main(["run", str(path_of(name)), "--fail-on", "warning", "-o", str(saved),
-                         *(["--", "--fixed"] if fixed else [])])
-        return code, shapetrace.load(saved), out.getvalue()
+    done = run_script(path_of(name), *(["--fixed"] if fixed else []))
+    return done.exit_code, done.trace, done.output
 
 
 @pytest.mark.parametrize("name", marked(NAMES, MISSED))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import functools
 
+from shapetrace.analyze.checks._source import parsed_file
 from shapetrace.core.records import Location
 
 Unpacking = tuple[int, int, int, str, tuple[str | None, ...], tuple[int, ...]]
@@ -30,10 +31,8 @@ def _unpackings(filename: str) -> tuple[Unpacking, ...]:
     """``(function's first line, last line, assignment line, tensor, names, lines
     where the function assigns the tensor anew)`` of each ``a, b, _ = tensor.shape``
     in the file (``None`` for ``_``)."""
-    try:
-        with open(filename, encoding="utf-8") as handle:
-            tree = ast.parse(handle.read())
-    except (OSError, SyntaxError, ValueError):
+    tree = parsed_file(filename)
+    if tree is None:
         return ()
     found: list[Unpacking] = []
     for function in ast.walk(tree):
@@ -84,10 +83,8 @@ def dim_names(location: Location | None, tensor: str, ndim: int) -> dict[str, in
 @functools.lru_cache(maxsize=64)
 def _parameters(filename: str) -> tuple[tuple[int, int, tuple[str, ...]], ...]:
     """``(first line, last line, parameter names after self)`` of each function of the file."""
-    try:
-        with open(filename, encoding="utf-8") as handle:
-            tree = ast.parse(handle.read())
-    except (OSError, SyntaxError, ValueError):
+    tree = parsed_file(filename)
+    if tree is None:
         return ()
     found = []
     for function in ast.walk(tree):

@@ -27,6 +27,17 @@ class SourceCall:
     args: tuple[str, ...]
 
 
+@functools.lru_cache(maxsize=64)
+def parsed_file(filename: str) -> ast.Module | None:
+    """The syntax tree of a source file; None when it cannot be read or parsed (a file
+    gone or edited since the trace, a notebook cell's pseudo-file, a compiled module)."""
+    try:
+        with open(filename, encoding="utf-8") as handle:
+            return ast.parse(handle.read())
+    except (OSError, SyntaxError, ValueError):
+        return None
+
+
 @functools.lru_cache(maxsize=512)
 def _parse(code: str) -> ast.AST | None:
     for text in (code, code + "\n    pass", code.rstrip(":")):
@@ -186,10 +197,8 @@ def _assignments_from_data(filename: str) -> tuple[tuple[int, int, str], ...]:
     """``(first line, last line, attribute)`` of each class of the file, for each
     attribute (``self.batch_size``) an assignment in it sets from a tensor's size
     (``x.size(0)``, ``x.shape[0]``, ``len(x)``)."""
-    try:
-        with open(filename, encoding="utf-8") as handle:
-            tree = ast.parse(handle.read())
-    except (OSError, SyntaxError, ValueError):
+    tree = parsed_file(filename)
+    if tree is None:
         return ()
     found = []
     for cls in ast.walk(tree):
