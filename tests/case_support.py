@@ -32,6 +32,7 @@ from shapetrace.cli import main
 from shapetrace.cli.exit_codes import EXIT_FINDINGS, EXIT_RAISED
 
 CASES = Path(__file__).resolve().parent / "cases"
+REAL_SCRIPTS = Path(__file__).resolve().parent / "real_scripts"
 ROOT = CASES.parent.parent
 # The variants import their shared work loops (``variant_work``) from their own folder,
 # as python lets a script do; the tests import them from other folders (a variant with
@@ -166,3 +167,14 @@ def model_outputs(module: ModuleType, fixed: bool = False) -> list:
 
 __all__ = ["CASES", "VARIANTS", "CaseRun", "at_line", "case_path", "culprit_line", "load_case", "load_file",
            "model_outputs", "run_case", "run_case_subprocess", "serious", "traced_case", "traced_module"]
+
+
+def traced_real_script(name: str) -> shapetrace.Trace:
+    """``tests/real_scripts/NAME.py`` run as ``shapetrace run`` runs it (its output
+    silenced); it must finish with exit code 0."""
+    from shapetrace.record.script import run_script as run_traced_script
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        run = run_traced_script(str(REAL_SCRIPTS / f"{name}.py"))
+    assert run.error is None and run.exit_code == 0
+    return run.trace

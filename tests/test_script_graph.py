@@ -14,28 +14,21 @@ from pathlib import Path
 import pytest
 
 import shapetrace
-from shapetrace.record.script import run_script
 from shapetrace.render.sections import split_sections
+from tests.case_support import REAL_SCRIPTS, traced_real_script
 from tests.graph_check import check_graph
 
-SCRIPTS = Path(__file__).resolve().parent / "real_scripts"
-
-
-def _run(name: str) -> shapetrace.Trace:
-    with contextlib.redirect_stdout(io.StringIO()):
-        run = run_script(str(SCRIPTS / f"{name}.py"))
-    assert run.error is None and run.exit_code == 0
-    return run.trace
+SCRIPTS = REAL_SCRIPTS
 
 
 @pytest.fixture(scope="module")
 def mnist() -> shapetrace.Trace:
-    return _run("mnist_small")
+    return traced_real_script("mnist_small")
 
 
 @pytest.fixture(scope="module")
 def gan() -> shapetrace.Trace:
-    return _run("gan_small")
+    return traced_real_script("gan_small")
 
 
 def _section_of(graph, node: str) -> str:
@@ -114,7 +107,7 @@ def test_a_neuralforecast_script_has_one_cluster_per_model() -> None:
     fitting an LSTM and an NHITS through Lightning, then predicting."""
     pytest.importorskip("neuralforecast")
     with contextlib.redirect_stderr(io.StringIO()):
-        trace = _run("nf_small")
+        trace = traced_real_script("nf_small")
     parts = split_sections(trace)
     assert [s.model.type for s in parts.models] == ["LSTM", "NHITS"]  # by parameters: 3,681 then 3,611
     for show_ops in (False, True):

@@ -10,7 +10,6 @@ import contextlib
 import importlib.util
 import io
 import json
-from pathlib import Path
 
 import pytest
 import torch
@@ -20,8 +19,9 @@ import shapetrace
 from shapetrace.record.script import run_script
 from shapetrace.render.report import make_console, report, summary_line
 from shapetrace.render.sections import split_sections
+from tests.case_support import REAL_SCRIPTS, traced_real_script
 
-SCRIPTS = Path(__file__).resolve().parent / "real_scripts"
+SCRIPTS = REAL_SCRIPTS
 
 
 def _script_module(name: str):
@@ -32,21 +32,14 @@ def _script_module(name: str):
     return module
 
 
-def _run(name: str) -> shapetrace.Trace:
-    with contextlib.redirect_stdout(io.StringIO()):
-        run = run_script(str(SCRIPTS / f"{name}.py"))
-    assert run.error is None and run.exit_code == 0
-    return run.trace
-
-
 @pytest.fixture(scope="module")
 def mnist() -> shapetrace.Trace:
-    return _run("mnist_small")
+    return traced_real_script("mnist_small")
 
 
 @pytest.fixture(scope="module")
 def gan() -> shapetrace.Trace:
-    return _run("gan_small")
+    return traced_real_script("gan_small")
 
 
 def _text(renderable, width: int = 200) -> str:
