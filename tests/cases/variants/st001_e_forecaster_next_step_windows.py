@@ -8,10 +8,10 @@ the default layout (https://github.com/spdin/time-series-prediction-lstm-pytorch
 Fix: nn.GRU(..., batch_first=True)."""
 
 import math
-import sys
 
 import torch
 from torch import nn
+from variant_work import run, train_step
 
 
 class Forecaster(nn.Module):
@@ -32,14 +32,9 @@ def make(fixed=False):
     windows = series.view(32, 25, 3)
     model = Forecaster(fixed)
 
-    def work():
-        inputs, targets = windows[:, :-1], windows[:, 1:, :1]
-        loss = nn.functional.mse_loss(model(inputs), targets)
-        loss.backward()
-        print(f"loss {loss.item():.3f}")
-
-    return model, work
+    inputs, targets = windows[:, :-1], windows[:, 1:, :1]
+    return model, train_step(model, nn.functional.mse_loss, inputs, targets)
 
 
 if __name__ == "__main__":
-    make("--fixed" in sys.argv)[1]()
+    run(make)

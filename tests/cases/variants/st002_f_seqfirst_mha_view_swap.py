@@ -5,10 +5,9 @@ memory: each "sequence" is a slice of the batch-major tokens, so attention mixes
 samples. Diagnosis: a view where a transpose was meant. Fix: ``y.transpose(0, 1)``
 (and back after the attention)."""
 
-import sys
-
 import torch
 from torch import nn
+from variant_work import run, train_step
 
 
 class TokenMixer(nn.Module):
@@ -35,14 +34,9 @@ def make(fixed=False):
     torch.manual_seed(0)
     model = TokenMixer(fixed)
 
-    def work():
-        x, y = torch.randn(4, 5, 6), torch.randint(0, 3, (4,))
-        loss = nn.functional.cross_entropy(model(x), y)
-        loss.backward()
-        print(f"loss {loss.item():.3f}")
-
-    return model, work
+    x, y = torch.randn(4, 5, 6), torch.randint(0, 3, (4,))
+    return model, train_step(model, nn.functional.cross_entropy, x, y)
 
 
 if __name__ == "__main__":
-    make("--fixed" in sys.argv)[1]()
+    run(make)

@@ -7,10 +7,9 @@ loss treats positions as the batch. Diagnosis: an index on the batch axis where
 the position axis was meant. Fix: ``x[0]`` (or build the encoder with
 ``batch_first=True`` and feed it (batch, positions, d_model))."""
 
-import sys
-
 import torch
 from torch import nn
+from variant_work import run, train_step
 
 
 class Classifier(nn.Module):
@@ -35,14 +34,9 @@ def make(fixed=False):
     torch.manual_seed(0)
     model = Classifier(fixed)
 
-    def work():
-        tokens, labels = torch.randint(0, 30, (10, 8)), torch.randint(0, 3, (8,))
-        loss = nn.functional.cross_entropy(model(tokens), labels)
-        loss.backward()
-        print(f"loss {loss.item():.3f}")
-
-    return model, work
+    tokens, labels = torch.randint(0, 30, (10, 8)), torch.randint(0, 3, (8,))
+    return model, train_step(model, nn.functional.cross_entropy, tokens, labels)
 
 
 if __name__ == "__main__":
-    make("--fixed" in sys.argv)[1]()
+    run(make)
