@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from shapetrace.analyze.checks import finding, register
 from shapetrace.analyze.checks._common import at_line, call_label
 from shapetrace.analyze.checks._rnn import directions, hidden_inputs, is_rnn, rnn_input
+from shapetrace.analyze.checks._state_layout import layout_explains_state
 from shapetrace.analyze.checks._state_origin import describe_origin, short_last_batch
 from shapetrace.analyze.lineage.flow import analyze
 from shapetrace.core.finding import Finding
@@ -90,6 +91,23 @@ def _carried(trace: Trace, call: Call, meta: TensorMeta, why: str, hint: str) ->
     return "; ".join(parts), hint
 
 
+def _layout_first(trace: Trace, call: Call, meta: TensorMeta, why: str, hint: str) -> tuple[str, str]:
+    """Where a wrong ``batch_first`` (ST001) is why the state does not fit, the state
+    needs no edit: the help is the layout's fix (``_state_layout.py``)."""
+    explained = layout_explains_state(trace, analyze(trace.calls), call, call.inputs.index(meta))
+    if explained is None:
+        return why, hint
+    layout, layer = explained
+    line = f"line {layout.location.lineno}" if layout.location is not None else "its line"
+    name, fix = tensor_name(call, meta, output=False), layout.hint
+    if layer == "this layer":
+        why += f"; it is made for the data's batch of {meta.shape[1]}, which this layer takes as time (ST001 at {line})"
+    else:
+        why += f"; {layer} takes the data's time axis ({meta.shape[1]} steps) as its batch (ST001 at {line})"
+        fix = fix.replace("build it ", f"build {layer} ", 1)
+    return why, f"the state follows from the layout: {fix} (ST001 at {line}), and {name} fits as it is"
+
+
 @register("ST007", "hidden-state-mismatch", "error", "h_0/c_0 shape is not (layers*directions, batch, hidden)")
 def check_hidden_state(trace: Trace) -> Iterator[Finding]:
     for call in trace.calls:
@@ -102,6 +120,7 @@ def check_hidden_state(trace: Trace) -> Iterator[Finding]:
             why, hint = _reason(call, meta, expected)
             if len(meta.shape) == 3 == len(expected) and meta.shape[0] == expected[0] and meta.shape[1] != expected[1]:
                 why, hint = _carried(trace, call, meta, why, hint)
+                why, hint = _layout_first(trace, call, meta, why, hint)
             message = (
                 f"{call_label(call, 'num_layers', 'bidirectional', 'batch_first')} {at_line(call)} "
                 f"got {tensor_name(call, meta, output=False)} {format_shape(meta)}, expected "
