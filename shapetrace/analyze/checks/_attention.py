@@ -66,9 +66,10 @@ def _input(call: Call, paths: Sequence[str]) -> TensorMeta | None:
     return next((meta for path in paths if (meta := call.input_at(path)) is not None), None)
 
 
-def attention_layout(flow: TraceLineage, call: Call) -> Layout | None:
-    """The layout of an attention call on a 3-d input whose batch and sequence are one axis each."""
-    meta = _input(call, ATTENTION_INPUTS.get(call.type, ()))
+def attention_layout(flow: TraceLineage, call: Call, paths: Sequence[str] = ()) -> Layout | None:
+    """The layout of an attention call on a 3-d input whose batch and sequence are one axis each:
+    the input its flag sets (``ATTENTION_INPUTS``), or the one at ``paths`` (position, name)."""
+    meta = _input(call, paths or ATTENTION_INPUTS.get(call.type, ()))
     if not is_attention(call) or meta is None or meta.ndim != 3 or "batch_first" not in call.config:
         return None
     lineage = flow.input_lineage(call, call.inputs.index(meta))

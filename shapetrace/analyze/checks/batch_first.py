@@ -46,45 +46,21 @@ from collections.abc import Iterator
 from shapetrace.analyze.checks import finding, register
 from shapetrace.analyze.checks._attention import first_attention_layouts, is_attention, mask_readings
 from shapetrace.analyze.checks._batch_first_help import batch_first_help
+from shapetrace.analyze.checks._clue import Clue
 from shapetrace.analyze.checks._common import at_line, call_label, op_text, pass_root
-from shapetrace.analyze.checks._losses import (
-    is_class_loss,
-    is_elementwise_loss,
-    loss_operands,
-    passes_before,
-    prediction_lineage,
-)
+from shapetrace.analyze.checks._layout_pairs import handed_on, memory_pairs, target_clues
+from shapetrace.analyze.checks._losses import is_class_loss, is_elementwise_loss, passes_before
 from shapetrace.analyze.checks._positions import positional_tables
 from shapetrace.analyze.checks._rnn import Layout, first_layouts, hidden_inputs, is_rnn, layout, ops_after
 from shapetrace.analyze.checks._shift import AxisKey, Shift, axis_key, shifted_axes
+from shapetrace.analyze.checks._size_clues import class_losses, loader_batch, model_input_batch, size_clues
 from shapetrace.analyze.checks._state_origin import state_origin
-from shapetrace.analyze.lineage.atoms import origins
 from shapetrace.analyze.lineage.flow import TraceLineage, analyze
 from shapetrace.analyze.lineage.op_args import integer_indices, reduced_axes
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
-from shapetrace.core.text import format_shape, tensor_name
+from shapetrace.core.text import format_shape
 from shapetrace.core.trace import Trace
-
-
-@dataclasses.dataclass(frozen=True)
-class Clue:
-    """One piece of evidence on the data's layout; ``swapped`` when it says
-    batch and time are the other way round from what the RNN assumes."""
-
-    swapped: bool | None  # None: sizes collide, it cannot tell
-    text: str
-    weak: bool = False  # an h_0 the caller built: it follows the caller's belief on the layout
-    # A correct model may show it too (a mean cross-entropy is the same whichever axis is
-    # its N): alone, it makes no finding; it adds to other evidence. Its kind
-    # ("loss", "passes"): soft clues of two kinds agreeing make a warning.
-    soft: str = ""
-    # How the user's code reads the layer's output (or built its inputs), not what the
-    # data is: where batch and time are the same size, it cannot tell a wrong flag from
-    # wrong code.
-    reading: bool = False
-    op: Call | None = None  # the op the clue is about (an index), when there is one
-    passes: bool = False  # from the sizes of several passes
 
 
 def _survival(flow: TraceLineage, lay: Layout) -> Iterator[Clue]:
@@ -122,102 +98,6 @@ def _time_reductions(flow: TraceLineage, lay: Layout) -> Iterator[Clue]:
             )
             axis = "the batch axis" if dim == batch else "the time axis"
             yield Clue(dim == batch, f"{op_text(op)} {at_line(op)} {verb} {axis}", reading=True, op=op)
-
-
-def _by_size(what: str, rows: int, lay: Layout) -> Clue | None:
-    """A size that should equal the batch size."""
-    if lay.batch_size == lay.steps:
-        return Clue(None, f"{what} fits both, since batch and time are both {rows}")
-    if rows == lay.steps:
-        return Clue(True, f"{what} is made for a batch of {rows}, the length of its dim {lay.time_dim}")
-    return Clue(False, what) if rows == lay.batch_size else None
-
-
-def _size_clues(flow: TraceLineage, lay: Layout, losses: list[Call]) -> Iterator[Clue]:
-    hidden = hidden_inputs(lay.call) if is_rnn(lay.call) else []
-    if hidden and hidden[0].ndim == 3:
-        name = tensor_name(lay.call, hidden[0], output=False)
-        clue = _by_size(f"{name} {format_shape(hidden[0])}", hidden[0].shape[1], lay)
-        # A state the caller built to fit the RNN's layout says nothing on whether that layout is right.
-        if clue is not None and clue.swapped is not False:
-            yield dataclasses.replace(clue, weak=True)
-    for loss in losses:
-        operands = loss_operands(loss) if loss.id > lay.call.id else None
-        if operands is None or not operands[0].shape or not operands[1].shape:
-            continue
-        prediction = flow.input_lineage(loss, loss.inputs.index(operands[0]))
-        row_origins = origins(prediction[0])
-        if row_origins not in (origins(lay.batch), origins(lay.time)):
-            continue
-        rows = operands[1].shape[0]
-        clue = _by_size(f"the loss target {format_shape(operands[1])} {at_line(loss)}", rows, lay)
-        # Predictions with a row per time step only tell something when the
-        # target has as many rows: then time was the batch all along.
-        per_step = row_origins == origins(lay.time)
-        if clue is not None and not (per_step and clue.swapped is False):
-            yield clue
-
-
-def _class_losses(flow: TraceLineage, lay: Layout, losses: list[tuple[Call, Call | None]]) -> Iterator[Clue]:
-    """A cross-entropy/NLL loss after the pass takes its dim 0 as the batch (N):
-    by lineage, that dim is one RNN axis, the batch or the time it steps through."""
-    root = pass_root(lay.call)
-    for loss, after in losses:
-        prediction = loss.input_at("0") or loss.input_at("input")
-        if prediction is None or prediction.ndim < 2 or not (after is root or pass_root(loss) is root):
-            continue
-        lineage = prediction_lineage(flow, loss, loss.inputs.index(prediction), root)
-        if lineage is None:
-            continue
-        rows = origins(lineage[0])  # rows that merge batch and time (N*T) are neither: no evidence
-        label = f"{op_text(loss) if loss.kind == 'op' else loss.name or loss.type} {at_line(loss)}"
-        target = loss.input_at("1") or loss.input_at("target")
-        if rows == origins(lay.time) and target is not None and target.shape[:1] == (lay.batch_size,) != (lay.steps,):
-            # The target has a row per sample of the layer's batch while the
-            # predictions have one per step: the code that dropped the batch axis
-            # (an index, ST013) is wrong, not the flag; PyTorch raises on the sizes.
-            yield Clue(False, f"the target of {label} has one row per sample of its batch ({lay.batch_size})")
-        elif rows == origins(lay.time):
-            yield Clue(
-                True,
-                f"{label} takes dim 0 of its input {format_shape(prediction)} as the batch (N), and that "
-                f"dim is the axis the {lay.call.type} {lay.verb}",
-                soft="loss",
-                reading=True,
-            )
-        elif rows == origins(lay.batch):
-            yield Clue(False, f"{label} takes the {lay.call.type}'s batch axis as its batch (N)", reading=True)
-
-
-def _loader_batch(trace: Trace, flow: TraceLineage, lay: Layout) -> Iterator[Clue]:
-    """Dim 0 of a model input is a DataLoader's batch axis (its size is the loader's
-    batch size or short last batch, and the loader's default collate stacks there):
-    by lineage, which RNN axis is it?"""
-    loaders = [
-        info
-        for info in trace.run_info.get("loaders", ())
-        if isinstance(info, dict) and info.get("batch_size") and info.get("default_collate", True)
-    ]
-    root = pass_root(lay.call)
-    if not loaders or root is lay.call:
-        return
-    for index, meta in enumerate(root.inputs):
-        if not meta.shape:
-            continue
-        size, dim0 = meta.shape[0], flow.input_lineage(root, index)[0]
-        loader = next((info for info in loaders if size in (info["batch_size"], info.get("last_batch"))), None)
-        if loader is None or dim0 not in (lay.time, lay.batch):
-            continue
-        where = f" at {loader['location'].rpartition('/')[2]}" if loader.get("location") else ""
-        what = f"dim 0 of the model input {format_shape(meta)}"
-        batches = f"the DataLoader{where} (batch_size={loader['batch_size']})"
-        if lay.batch_size == lay.steps:
-            yield Clue(None, f"{what} is the batch of {batches}, and batch and time are both {size}")
-        elif dim0 == lay.time:
-            yield Clue(True, f"{what} is the batch of {batches}, and it is the axis the {lay.call.type} {lay.verb}")
-        else:
-            yield Clue(False, f"{what} is the batch of {batches}")
-        return
 
 
 def _shifted(lay: Layout, shifts: dict[AxisKey, Shift]) -> Iterator[Clue]:
@@ -294,22 +174,6 @@ def _positions_along_time(flow: TraceLineage, lay: Layout) -> Iterator[Clue]:
             )
 
 
-def _model_input_batch(flow: TraceLineage, lay: Layout) -> Clue | None:
-    """The RNN batches over dim 0 of the model's input, where a DataLoader stacks
-    the samples: against this, an h_0 that does not fit is the state's mistake
-    (ST007), not the layout's; advising the opposite layout would undo a fix."""
-    root = pass_root(lay.call)
-    if root is lay.call or root.kind != "module" or not root.inputs or not root.inputs[0].shape:
-        return None
-    if flow.input_lineage(root, 0)[0] == lay.batch:
-        return Clue(
-            False,
-            f"its batch axis is dim 0 of the model input {format_shape(root.inputs[0])}, "
-            f"where a DataLoader stacks the samples",
-        )
-    return None
-
-
 def _collide(group: list[Layout]) -> bool:
     """Batch and time have the same size in every pass of the layer: no size can tell them apart."""
     return all(one.batch_size == one.steps for one in group)
@@ -363,42 +227,86 @@ def _judge(flow: TraceLineage, lay: Layout, clues: list[Clue], collide: bool = F
     return None
 
 
+@dataclasses.dataclass(frozen=True)
+class _Evidence:
+    """What every layer's clues are read from, gathered once per trace."""
+
+    trace: Trace
+    flow: TraceLineage
+    losses: list[Call]
+    class_losses: list[tuple[Call, Call | None]]
+    shifts: dict[AxisKey, Shift]
+    rnn_calls: tuple[Call, ...]
+    groups: dict[str, list[Layout]]
+
+
+def _clues(ev: _Evidence, lay: Layout, whole: bool = True) -> list[Clue]:
+    """The clues on ``lay``; ``whole``: also those of the layer as a whole (its masks, its
+    passes), not only of the input ``lay`` is about (an nn.Transformer's tgt)."""
+    flow = ev.flow
+    group = ev.groups.get(lay.call.name, [lay])
+    clues = [
+        *_survival(flow, lay),
+        *_time_reductions(flow, lay),
+        *size_clues(flow, lay, ev.losses),
+        *class_losses(flow, lay, ev.class_losses),
+        *loader_batch(ev.trace, flow, lay),
+        *_shifted(lay, ev.shifts),
+        *_state_handed_on(flow, lay, ev.rnn_calls),
+        # A window cut along the axis the RNN steps through is short at the end of the
+        # data (word_language_model's get_batch): the passes' shrinking axis is time then.
+        *(_across_passes(lay, group) if whole and not _shifted_in_time(lay, ev.shifts) else ()),
+        # a mask is built from the data by the code feeding the layer: what the data is
+        *(Clue(swapped, text) for swapped, text in (mask_readings(flow, lay) if whole else ())),
+        *_positions_along_time(flow, lay),
+        *(target_clues(flow, lay, lambda target: _clues(ev, target, whole=False)) if whole else ()),
+    ]
+    if is_attention(lay.call) and any(clue.reading and clue.swapped is False for clue in clues):
+        # A seq-first language model cut into chunks of bptt steps (the PyTorch
+        # tutorial) has a short last chunk on its time axis, as batch-first data
+        # has a short last batch there: the code's own reading decides.
+        clues = [clue for clue in clues if not clue.passes]
+    return clues
+
+
 def layout_clues(trace: Trace, colliding_only: bool = False) -> Iterator[tuple[Layout, list[Clue], bool]]:
     """Each RNN and outermost attention layer's first call per pass, with the clues
     on its layout and whether batch and time collide in size in every pass
-    (``colliding_only``: only the layers where they do, the others' clues unread)."""
+    (``colliding_only``: only the layers where they do, the others' clues unread).
+    An encoder and the decoder reading its output as memory share their clues
+    (``_layout_pairs.py``)."""
     flow = analyze(trace.calls)
-    losses = [call for call in trace.calls if is_elementwise_loss(call)]
-    class_losses = passes_before(trace.calls, [call for call in trace.calls if is_class_loss(call)])
     layouts = [*first_layouts(flow, trace.calls), *first_attention_layouts(flow, trace.calls)]
-    shifts = shifted_axes(flow, trace.calls) if layouts else {}
-    rnn_calls = tuple(call for call in trace.calls if is_rnn(call))
     groups: dict[str, list[Layout]] = {}
     for lay in layouts:
         groups.setdefault(lay.call.name, []).append(lay)
-    for lay in layouts:
-        if colliding_only and not _collide(groups[lay.call.name]):
+    ev = _Evidence(
+        trace,
+        flow,
+        [call for call in trace.calls if is_elementwise_loss(call)],
+        passes_before(trace.calls, [call for call in trace.calls if is_class_loss(call)]),
+        shifted_axes(flow, trace.calls) if layouts else {},
+        tuple(call for call in trace.calls if is_rnn(call)),
+        groups,
+    )
+    wanted = [not colliding_only or _collide(groups[lay.call.name]) for lay in layouts]
+    own: dict[int, list[Clue]] = {}
+    pairs = list(memory_pairs(flow, layouts)) if any(is_attention(lay.call) for lay in layouts) else []
+
+    def clues_of(index: int) -> list[Clue]:
+        if index not in own:
+            own[index] = _clues(ev, layouts[index])
+        return own[index]
+
+    for index, lay in enumerate(layouts):
+        if not wanted[index]:
             continue
-        clues = [
-            *_survival(flow, lay),
-            *_time_reductions(flow, lay),
-            *_size_clues(flow, lay, losses),
-            *_class_losses(flow, lay, class_losses),
-            *_loader_batch(trace, flow, lay),
-            *_shifted(lay, shifts),
-            *_state_handed_on(flow, lay, rnn_calls),
-            # A window cut along the axis the RNN steps through is short at the end of the
-            # data (word_language_model's get_batch): the passes' shrinking axis is time then.
-            *(_across_passes(lay, groups[lay.call.name]) if not _shifted_in_time(lay, shifts) else ()),
-            # a mask is built from the data by the code feeding the layer: what the data is
-            *(Clue(swapped, text) for swapped, text in mask_readings(flow, lay)),
-            *_positions_along_time(flow, lay),
-        ]
-        if is_attention(lay.call) and any(clue.reading and clue.swapped is False for clue in clues):
-            # A seq-first language model cut into chunks of bptt steps (the PyTorch
-            # tutorial) has a short last chunk on its time axis, as batch-first data
-            # has a short last batch there: the code's own reading decides.
-            clues = [clue for clue in clues if not clue.passes]
+        clues = list(clues_of(index))
+        for encoder, decoder in pairs:
+            if index == encoder:
+                clues += handed_on(clues_of(decoder), layouts[decoder], reader=True)
+            elif index == decoder:
+                clues += handed_on(clues_of(encoder), layouts[encoder], reader=False)
         yield lay, clues, _collide(groups[lay.call.name])
 
 
@@ -412,7 +320,7 @@ def check_batch_first(trace: Trace) -> Iterator[Finding]:
     flow = analyze(trace.calls)
     for lay, clues, collide in layout_clues(trace):
         if clues and all(clue.weak for clue in clues if clue.swapped):
-            from_loader = _model_input_batch(flow, lay)
+            from_loader = model_input_batch(flow, lay)
             if from_loader is not None and any(clue.swapped for clue in clues):
                 continue  # only the state disagrees, and the data agrees: ST007 is the cause
         found = _judge(flow, lay, clues, collide)
