@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 
 from shapetrace.analyze.checks._common import at_line, pass_root
 from shapetrace.analyze.checks._rnn import Layout
-from shapetrace.analyze.lineage.atoms import origins
+from shapetrace.analyze.lineage.atoms import axes
 from shapetrace.analyze.lineage.flow import TraceLineage
 from shapetrace.analyze.lineage.module_rules import is_builtin
 from shapetrace.core.records import Call
@@ -76,7 +76,7 @@ def attention_layout(flow: TraceLineage, call: Call, paths: Sequence[str] = ()) 
     batch_dim = 0 if call.config.get("batch_first") else 1
     batch, time = lineage[batch_dim], lineage[1 - batch_dim]
     # One axis each, or several merged (image tokens: H * W), never sharing one.
-    if not batch or not time or origins(batch) & origins(time):
+    if not batch or not time or axes(batch) & axes(time):
         return None
     return Layout(call, meta, batch_dim, batch, time)
 
@@ -120,13 +120,13 @@ def mask_readings(flow: TraceLineage, lay: Layout) -> Iterator[tuple[bool, str]]
         if not rows or not batch or not sequence:
             continue
         what = f"{name} {format_shape(mask)} {at_line(call)}"
-        if origins(rows) == origins(sequence):
+        if axes(rows) == axes(sequence):
             yield (
                 True,
                 f"{what} is (N, S) in both layouts, and its dim 0 (N) is by lineage the axis the "
                 f"{call.type} attends over, dim {1 - batch_dim} of its {partner_paths[1]} {format_shape(partner)}",
             )
-        elif origins(rows) == origins(batch):
+        elif axes(rows) == axes(batch):
             yield False, f"{what} takes its batch axis as N"
 
 

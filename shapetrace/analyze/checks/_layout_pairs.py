@@ -21,7 +21,7 @@ from shapetrace.analyze.checks._attention import attention_layout
 from shapetrace.analyze.checks._clue import Clue
 from shapetrace.analyze.checks._common import at_line, call_label
 from shapetrace.analyze.checks._rnn import Layout
-from shapetrace.analyze.lineage.atoms import origins
+from shapetrace.analyze.lineage.atoms import axes
 from shapetrace.analyze.lineage.flow import TraceLineage
 from shapetrace.core.text import format_shape
 
@@ -56,7 +56,7 @@ def _memory_of(flow: TraceLineage, encoder: Layout, decoder: Layout) -> bool:
         return False
     lineage = flow.input_lineage(decoder.call, decoder.call.inputs.index(memory))
     batch, time = lineage[decoder.batch_dim], lineage[decoder.time_dim]
-    return bool(batch) and origins(batch) == origins(encoder.batch) and origins(time) == origins(encoder.time)
+    return bool(batch) and axes(batch) == axes(encoder.batch) and axes(time) == axes(encoder.time)
 
 
 def memory_pairs(flow: TraceLineage, layouts: Sequence[Layout]) -> Iterator[tuple[int, int]]:

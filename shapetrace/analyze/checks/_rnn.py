@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Iterator, Sequence
 
 from shapetrace.analyze.checks._common import pass_root
-from shapetrace.analyze.lineage.atoms import DimAtoms, Lineage, origins
+from shapetrace.analyze.lineage.atoms import DimAtoms, Lineage, axes
 from shapetrace.analyze.lineage.flow import TraceLineage
 from shapetrace.analyze.lineage.module_rules import is_builtin
 from shapetrace.core.records import Call
@@ -56,9 +56,10 @@ class Layout:
 
     def where(self, lineage: Lineage) -> tuple[int | None, int | None]:
         """The positions of the batch and of the time axis in ``lineage`` (each a dim made
-        of exactly those axes, sliced or not), None where there is none."""
-        batch, time = origins(self.batch), origins(self.time)
-        at = [origins(dim) for dim in lineage]
+        of exactly those axes, sliced or not; pieces of one split axis told apart by their
+        strides), None where there is none."""
+        batch, time = axes(self.batch), axes(self.time)
+        at = [axes(dim) for dim in lineage]
         return (at.index(batch) if batch in at else None), (at.index(time) if time in at else None)
 
     @property

@@ -10,7 +10,7 @@ from shapetrace.analyze.checks._clue import Clue
 from shapetrace.analyze.checks._common import at_line, op_text, pass_root
 from shapetrace.analyze.checks._losses import loss_operands, prediction_lineage
 from shapetrace.analyze.checks._rnn import Layout, hidden_inputs, is_rnn
-from shapetrace.analyze.lineage.atoms import origins
+from shapetrace.analyze.lineage.atoms import axes
 from shapetrace.analyze.lineage.flow import TraceLineage
 from shapetrace.core.records import Call
 from shapetrace.core.text import format_shape, tensor_name
@@ -39,14 +39,14 @@ def size_clues(flow: TraceLineage, lay: Layout, losses: list[Call]) -> Iterator[
         if operands is None or not operands[0].shape or not operands[1].shape:
             continue
         prediction = flow.input_lineage(loss, loss.inputs.index(operands[0]))
-        row_origins = origins(prediction[0])
-        if row_origins not in (origins(lay.batch), origins(lay.time)):
+        row_axes = axes(prediction[0])
+        if row_axes not in (axes(lay.batch), axes(lay.time)):
             continue
         rows = operands[1].shape[0]
         clue = by_size(f"the loss target {format_shape(operands[1])} {at_line(loss)}", rows, lay)
         # Predictions with a row per time step only tell something when the
         # target has as many rows: then time was the batch all along.
-        per_step = row_origins == origins(lay.time)
+        per_step = row_axes == axes(lay.time)
         if clue is not None and not (per_step and clue.swapped is False):
             yield clue
 
@@ -62,15 +62,15 @@ def class_losses(flow: TraceLineage, lay: Layout, losses: list[tuple[Call, Call 
         lineage = prediction_lineage(flow, loss, loss.inputs.index(prediction), root)
         if lineage is None:
             continue
-        rows = origins(lineage[0])  # rows that merge batch and time (N*T) are neither: no evidence
+        rows = axes(lineage[0])  # rows that merge batch and time (N*T) are neither: no evidence
         label = f"{op_text(loss) if loss.kind == 'op' else loss.name or loss.type} {at_line(loss)}"
         target = loss.input_at("1") or loss.input_at("target")
-        if rows == origins(lay.time) and target is not None and target.shape[:1] == (lay.batch_size,) != (lay.steps,):
+        if rows == axes(lay.time) and target is not None and target.shape[:1] == (lay.batch_size,) != (lay.steps,):
             # The target has a row per sample of the layer's batch while the
             # predictions have one per step: the code that dropped the batch axis
             # (an index, ST013) is wrong, not the flag; PyTorch raises on the sizes.
             yield Clue(False, f"the target of {label} has one row per sample of its batch ({lay.batch_size})")
-        elif rows == origins(lay.time):
+        elif rows == axes(lay.time):
             yield Clue(
                 True,
                 f"{label} takes dim 0 of its input {format_shape(prediction)} as the batch (N), and that "
@@ -78,7 +78,7 @@ def class_losses(flow: TraceLineage, lay: Layout, losses: list[tuple[Call, Call 
                 soft="loss",
                 reading=True,
             )
-        elif rows == origins(lay.batch):
+        elif rows == axes(lay.batch):
             yield Clue(False, f"{label} takes the {lay.call.type}'s batch axis as its batch (N)", reading=True)
 
 

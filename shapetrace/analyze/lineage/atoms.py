@@ -75,6 +75,13 @@ def origins(dim: DimAtoms) -> set[str]:
     return {atom.origin for atom in dim}
 
 
+def axes(dim: DimAtoms) -> set[tuple[str, int]]:
+    """The axes ``dim`` is made of, each known by its origin and stride, whatever its
+    length: the two pieces of an axis that a view split (word_language_model's
+    ``data.view(bsz, -1).t()``: its batch and its time) are two axes, though of one origin."""
+    return {(atom.origin, atom.stride) for atom in dim}
+
+
 def resize(lineage: Lineage, shape: Sequence[int]) -> Lineage:
     """Give single-atom dims the lengths that slicing or pooling left them."""
     if len(lineage) != len(shape):
@@ -88,8 +95,9 @@ def resize(lineage: Lineage, shape: Sequence[int]) -> Lineage:
 
 
 def dim_of(lineage: Lineage, atom: Atom) -> int | None:
-    """The position of the dim that is exactly that axis (sliced or not)."""
-    return next((i for i, dim in enumerate(lineage) if origins(dim) == {atom.origin}), None)
+    """The position of the dim that is exactly that axis (sliced or not; a piece of a split
+    axis is told from the other pieces by its stride)."""
+    return next((i for i, dim in enumerate(lineage) if axes(dim) == {(atom.origin, atom.stride)}), None)
 
 
 def _normalise(dim: list[Atom]) -> DimAtoms:
