@@ -39,10 +39,9 @@ HINTED = [name for name in NAMES if name[:5] in ("st002", "st003", "st012", "st0
 MISSED: dict[str, str] = {
 }
 HINT_MISSED = MISSED
-# Found through trace() only: `shapetrace run` records no op in the user's own loop
-# (only the functional losses after a pass), so a view written there is not seen; the
-# script still exits 1 (PyTorch raises in the model) and the note explains the error.
-RUN_UNSEEN = {"st003_a_batch_size_constant_in_loop_view"}
+# Found through trace() only (none now: `shapetrace run` records no op in the user's own
+# loop, but st003_a's view is told by the model input's sizes, analyze/checks/_loop_input.py).
+RUN_UNSEEN: set[str] = set()
 
 
 def marked(names, missed):

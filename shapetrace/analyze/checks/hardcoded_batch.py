@@ -28,6 +28,7 @@ from collections.abc import Iterator
 
 from shapetrace.analyze.checks import finding, register
 from shapetrace.analyze.checks._common import at_line, call_label, op_text, receiver_text
+from shapetrace.analyze.checks._loop_input import unrecorded_loop_views
 from shapetrace.analyze.checks._rnn import first_layouts, is_rnn
 from shapetrace.analyze.checks._source import SourceCall, assigned_from_data, batch_factor, find_call, is_fixed
 from shapetrace.analyze.checks.variation import failures_at_other_sizes
@@ -323,11 +324,14 @@ def _passes(trace: Trace, flow: TraceLineage) -> list[_Pass]:
     "a view/reshape/expand/randn whose size is a constant that only fits one batch size",
 )
 def check_hardcoded_batch(trace: Trace) -> Iterator[Finding]:
-    passes = _passes(trace, analyze(trace.calls))
+    flow = analyze(trace.calls)
+    passes = _passes(trace, flow)
+    roots = [call for call in trace.calls if call.parent is None and call.kind == "module"]
     failures = [
         *failures_at_other_sizes(trace),
         *(found for one in passes for found in one.failed()),
         *_loop_views(trace),
+        *unrecorded_loop_views(flow, roots, loader_sizes(trace)),
     ]
     yield from failures
     if not failures:  # the failure already names the baked-in size
