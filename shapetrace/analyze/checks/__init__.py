@@ -56,15 +56,26 @@ REGISTRY: dict[str, CheckInfo] = {}
 
 
 def register(code: str, name: str, severity: Severity, summary: str) -> Callable[[Detector], Detector]:
-    """Decorator adding a detector to the catalogue under a code never reused."""
+    """Decorator adding a detector to the catalogue under a code never reused.
+
+    Raises RuntimeError when another detector holds ``code``. The same detector (one
+    module and name) registering again replaces itself: its module ran twice while
+    this package stayed imported, as after pytester's in-process runs, which drop the
+    modules first imported during the run from ``sys.modules`` (the detectors, loaded
+    by the run's first ``t.findings``) and keep the ones imported before (this package)."""
 
     def add(detector: Detector) -> Detector:
-        if code in REGISTRY:
+        held = REGISTRY.get(code)
+        if held is not None and _identity(held.detector) != _identity(detector):
             raise RuntimeError(f"finding code {code} registered twice")
         REGISTRY[code] = CheckInfo(code, name, severity, summary, detector)
         return detector
 
     return add
+
+
+def _identity(detector: Detector) -> tuple[str, str]:
+    return getattr(detector, "__module__", ""), getattr(detector, "__qualname__", repr(detector))
 
 
 def finding(code: str, call: Call, message: str, hint: str = "", severity: Severity | None = None) -> Finding:
