@@ -202,8 +202,9 @@ def test_with_workers_the_report_says_the_transforms_were_not_recorded() -> None
     assert normalize.calls == 0  # in this process: every call ran in a worker
     lines, first = inspect.getsourcelines(_train)
     iterated = first + next(i for i, line in enumerate(lines) if "in loader:" in line)  # where it was iterated
+    here = Path(__file__).resolve().relative_to(Path.cwd())  # a line below the working directory: relative
     note = ("data transforms ran in 2 DataLoader workers (the DataLoader at "
-            f"{__file__}:{iterated}) and were not recorded; "
+            f"{here}:{iterated}) and were not recorded; "
             "set num_workers=0 to trace them")
     assert trace.run_info["data"] == [note]
     out = io.StringIO()

@@ -17,7 +17,7 @@ from typing import Any
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, IterableDataset
 
 from shapetrace.core.samples import sample_leaves
-from shapetrace.core.text import format_dims, format_location
+from shapetrace.core.text import format_dims, format_list, format_location
 from shapetrace.core.trace import Trace
 from shapetrace.errors import ShapetraceError
 from shapetrace.record.data_hook import LoaderFacts
@@ -192,31 +192,45 @@ def _rank_split(dataset: Any, sampler: DistributedSampler, rank: int, batch_size
 
 
 def short_batch_notes(trace: Trace, loaders: Iterable[LoaderFacts]) -> list[str]:
-    """One line per loader whose short last batch a recorded model ran on.
+    """One line per short last batch a recorded model ran on.
 
     ``len(dataset) % batch_size`` samples make the last batch of an epoch
     (PyTorch's DataLoader keeps it unless ``drop_last=True``); a model that
     bakes in the batch size fails there, often after a whole epoch. The line
-    names the loader's line, the arithmetic and the model call that saw it.
+    names the loader's line, the arithmetic and the model call that saw it:
+    a top-level call with parameters (the model) before one without (a padding
+    or a data transform that ran on the same batch). Loaders alike in all but
+    the line that iterated them (a trainer builds one per ``fit``) share a line.
     """
-    notes = []
     roots = [call for call in trace.roots if call.kind == "module" and call.inputs and call.inputs[0].shape]
+    candidates = [call for call in roots if call.num_params] + [call for call in roots if not call.num_params]
+    alike: dict[tuple[int, int, int, int], list[LoaderFacts]] = {}
     for loader in loaders:
         last = loader.last_batch
         if last is None or loader.drop_last or loader.batch_size is None:
             continue
         count = loader.samples_per_rank if loader.samples_per_rank is not None else loader.num_samples
         assert count is not None
-        saw = next((call for call in roots if call.inputs[0].shape[0] == last != loader.batch_size), None)
-        if saw is None:
-            continue
-        where = f" at {format_location(loader.location)}" if loader.location is not None else ""
+        saw = next((call for call in candidates if call.inputs[0].shape[0] == last != loader.batch_size), None)
+        if saw is not None:
+            alike.setdefault((count, loader.batch_size, last, saw.id), []).append(loader)
+    notes = []
+    for (count, size, last, seen), group in alike.items():
+        saw = next(call for call in candidates if call.id == seen)
+        places = list(dict.fromkeys(format_location(facts.location) for facts in group if facts.location is not None))
+        where = f" at {format_list(places)}" if places else ""
         seen_at = f" at {format_location(saw.location)}" if saw.location is not None else ""
+        several = len(places) > 1
+        if count < size:  # one batch, and it is short
+            batch = f"{'each' if several else 'its'} only batch has {last} (drop_last=False)"
+        else:
+            batch = (
+                f"{'each' if several else 'its'} last batch has {last} "
+                f"({count:,} = {count // size} × {size} + {last}, drop_last=False)"
+            )
         notes.append(
-            f"the DataLoader{where} gives {count:,} samples in batches of {loader.batch_size}: its last batch "
-            f"has {last} ({count:,} = {count // loader.batch_size} × {loader.batch_size} + {last}, "
-            f"drop_last=False), and {saw.type} ran on it{seen_at} "
-            f"with input {format_dims(saw.inputs[0].shape)}"
+            f"the DataLoader{'s' * several}{where} give{'s' * (not several)} {count:,} samples in batches of {size}: "
+            f"{batch}, and {saw.type} ran on it{seen_at} with input {format_dims(saw.inputs[0].shape)}"
         )
     return notes
 

@@ -85,6 +85,15 @@ def notebook_cell(filename: str) -> str | None:
     return None if number is None else f"In [{number}]"
 
 
+def format_list(items: Sequence[str]) -> str:
+    """Words joined as a sentence lists them.
+
+    >>> format_list(["a"]), format_list(["a", "b"]), format_list(["a", "b", "c"])
+    ('a', 'a and b', 'a, b and c')
+    """
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
 def format_location(location: Location | None) -> str:
     """``demos/lstm_forecaster.py:32``; ``In [2], line 2`` for a notebook cell."""
     if location is None:

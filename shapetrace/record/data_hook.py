@@ -36,6 +36,7 @@ from torch.utils.data import DataLoader, DistributedSampler, IterableDataset, de
 
 from shapetrace.core.records import Location
 from shapetrace.core.samples import SampleLeaf, sample_leaves
+from shapetrace.core.text import format_list, format_location
 from shapetrace.core.torch_private import FETCH_MODULE, dataset_fetchers
 from shapetrace.record import frames
 
@@ -114,11 +115,28 @@ class LoaderFacts:
         >>> LoaderFacts(None, 100, 32, False, "SequentialSampler", num_workers=2).worker_note()
         'data transforms ran in 2 DataLoader workers and were not recorded; set num_workers=0 to trace them'
         """
-        if not self.num_workers:
-            return None
-        where = f" (the DataLoader at {self.as_info()['location']})" if self.location is not None else ""
-        workers = f"{self.num_workers} DataLoader worker{'s' * (self.num_workers != 1)}"
-        return f"data transforms ran in {workers}{where} and were not recorded; set num_workers=0 to trace them"
+        return worker_notes([self])[0] if self.num_workers else None
+
+
+def worker_notes(loaders: Sequence[LoaderFacts]) -> list[str]:
+    """``LoaderFacts.worker_note`` of each loader with workers, one line for the
+    loaders with as many workers (a trainer makes a loader per ``fit``), naming
+    each line that iterated one: a library's relative to its site-packages, the
+    user's relative to the working directory, as the report writes lines."""
+    places: dict[int, list[str]] = {}
+    for loader in loaders:
+        if loader.num_workers:
+            where = places.setdefault(loader.num_workers, [])
+            if loader.location is not None and format_location(loader.location) not in where:
+                where.append(format_location(loader.location))
+    notes = []
+    for count, where in places.items():
+        workers = f"{count} DataLoader worker{'s' * (count != 1)}"
+        named = ""
+        if where:
+            named = f" (the DataLoader{'s' * (len(where) > 1)} at {format_list(where)})"
+        notes.append(f"data transforms ran in {workers}{named} and were not recorded; set num_workers=0 to trace them")
+    return notes
 
 
 def in_data_loader() -> bool:

@@ -13,7 +13,7 @@ from torch import nn
 from shapetrace._version import __version__
 from shapetrace.core.trace import Trace
 from shapetrace.errors import ShapetraceError, ShapetraceWarning
-from shapetrace.record.data_hook import DataWatch
+from shapetrace.record.data_hook import DataWatch, worker_notes
 from shapetrace.record.distributed import DEFAULT_WINDOW, DistSession, rank_info
 from shapetrace.record.frames import strip_recording_frames
 from shapetrace.record.recorder import OpsSetting, Recorder, RootFilter
@@ -99,7 +99,7 @@ class _TraceBlock:
         self._loaders.__exit__(None, None, None)
         if self._loaders.loaders:
             self.trace._meta["loaders"] = [loader.as_info() for loader in self._loaders.loaders]
-            notes = [note for loader in self._loaders.loaders if (note := loader.worker_note()) is not None]
+            notes = worker_notes(self._loaders.loaders)
             if notes:  # shown under the table, as "data: ..." (render/report.py, html_report.py)
                 self.trace._meta["data"] = notes
         if self._dist_patch is not None:

@@ -1,6 +1,7 @@
 """A small neuralforecast script: an LSTM and an NHITS fitted on synthetic
 series through NeuralForecast (Lightning underneath), then a forecast."""
 
+import argparse
 import logging
 import os
 
@@ -26,8 +27,12 @@ def series(count=2, length=48):
 
 
 def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (forked)")
+    workers = parser.parse_args().workers
+    loading = dict(num_workers=workers, multiprocessing_context="fork") if workers else {}
     common = dict(h=4, input_size=12, max_steps=2, enable_progress_bar=False, enable_model_summary=False,
-                  logger=False, enable_checkpointing=False, accelerator="cpu")
+                  logger=False, enable_checkpointing=False, accelerator="cpu", dataloader_kwargs=loading)
     models = [LSTM(encoder_hidden_size=16, decoder_hidden_size=16, **common),
               NHITS(mlp_units=[[16, 16]] * 3, **common)]
     nf = NeuralForecast(models=models, freq="D")
