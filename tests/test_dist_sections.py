@@ -13,7 +13,7 @@ import torch
 
 import shapetrace
 from shapetrace.render.report import summary_line
-from shapetrace.render.sections import split_sections
+from shapetrace.render.sections import sections_data, split_sections
 from tests.graph_check import check_graph
 from tests.test_distributed import pytestmark as distributed_only
 from tests.test_distributed import torchrun
@@ -39,14 +39,20 @@ def test_each_rank_has_the_model_then_its_folded_transform(tmp_path) -> None:
         # 20 images, 10 a rank, two epochs: Normalize ran 20 times on each rank (more than the 8 calls
         # a module's first passes record under torchrun).
         assert [(t.type, t.count) for t in parts.transforms] == [("Normalize", 20)]
+        # Titled by the model DDP holds (mnist_small's Net), saying it is wrapped.
         assert [s.model.type for s in parts.models] == ["DistributedDataParallel"]
+        assert [s.title for s in parts.models] == ["Net (in DistributedDataParallel)"]
         roots = parts.models[0].roots
         assert [c.type for c in roots] == ["DistributedDataParallel", "F.nll_loss"] * 6  # 3 batches an epoch
         assert [c.inputs[0].shape[0] for c in roots if c.kind == "module"] == [4, 4, 2] * 2
         first = summary_line(trace).plain
-        assert first.startswith(f"[rank {rank}] shapetrace DistributedDataParallel (also data transform Normalize ×20)")
+        assert first.startswith(
+            f"[rank {rank}] shapetrace Net (in DistributedDataParallel) (also data transform Normalize ×20)")
+        assert [(m["type"], m["wrapper"]) for m in sections_data(trace)["models"]] == [
+            ("Net", "DistributedDataParallel")]
+        assert "<title>shapetrace: Net (in DistributedDataParallel)</title>" in trace.html()
         graph = check_graph(trace, trace.graph().source, what=f"rank {rank}")
         assert "Normalize ×20 (data transform)" in graph.nodes.values()
         assert [label for name, label in graph.labels.items() if name.startswith("cluster_section_")] == [
-            "DistributedDataParallel · 9,802 params", "data transforms (in the DataLoader)"
+            "Net (in DistributedDataParallel) · 9,802 params", "data transforms (in the DataLoader)"
         ]

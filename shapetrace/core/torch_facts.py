@@ -147,6 +147,12 @@ CELL_TYPES = frozenset({"RNNCell", "LSTMCell", "GRUCell"})
 # found among the children's outputs.
 CONTAINER_TYPES = frozenset({"Sequential"})
 
+# Modules that hold the user's model and call it whole, as the recorder names the
+# call of the model inside: DDP and DataParallel keep it as ``.module``, FSDP as
+# ``._fsdp_wrapped_module`` (named ``module`` by ``record/events.unwrapped_name``).
+MODEL_WRAPPERS = frozenset({"DistributedDataParallel", "DataParallel", "FullyShardedDataParallel"})
+WRAPPED_MODEL_NAME = "module"
+
 # Names PyTorch's documentation gives the tensors of built-in modules, by path
 # (the position in the flattened value: ``"1.0"`` is h_n of ``(output, (h_n, c_n))``).
 OUTPUT_NAMES = {

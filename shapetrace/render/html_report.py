@@ -22,7 +22,7 @@ from shapetrace.core.trace import Trace
 from shapetrace.errors import GraphTooLargeError
 from shapetrace.render.html_source import Anchors, source_section
 from shapetrace.render.marks import NON_CONTIGUOUS, folded_shapes
-from shapetrace.render.report import closing_line, summary_line, title_call
+from shapetrace.render.report import closing_line, summary_line, title_text
 from shapetrace.render.table import call_label, folded_transforms, short_location, table_rows, uniform
 
 STYLE = """
@@ -140,9 +140,9 @@ def html_report(trace: Trace, *, ops: bool = True, depth: int | None = None, gra
 
 
 def report_title(trace: Trace) -> str:
-    """What the page is titled after: the type of the largest top-level model, else ``trace``."""
-    root = title_call(trace)
-    return root.type if root is not None else "trace"
+    """What the page is titled after: the type of the largest top-level model
+    (``Net (in DistributedDataParallel)`` for a wrapped one), else ``trace``."""
+    return title_text(trace)
 
 
 def report_body(trace: Trace, *, ops: bool = True, depth: int | None = None, graph: bool = True) -> str:

@@ -96,6 +96,15 @@ def title_call(trace: Trace) -> Call | None:
     return models[0].model
 
 
+def title_text(trace: Trace) -> str:
+    """What a report is titled after: the first section's title (``Net (in
+    DistributedDataParallel)`` for a wrapped model), else ``trace``."""
+    models = split_sections(trace).models
+    if not models or models[0].model.kind != "module":
+        return "trace"
+    return models[0].title
+
+
 def _others(trace: Trace, title: Call) -> str:
     """`` (also Discriminator; data transform Normalize ×48)``: the other sections'
     models, most parameters first, then the data transforms with their counts."""
@@ -103,7 +112,7 @@ def _others(trace: Trace, title: Call) -> str:
     counts: dict[str, int] = {}
     for section in parts.models:
         if section.model is not title and section.model.kind == "module":
-            counts[section.model.type] = counts.get(section.model.type, 0) + 1
+            counts[section.title] = counts.get(section.title, 0) + 1
     names = [f"{kind} ×{n}" if n > 1 else kind for kind, n in counts.items()]
     text = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
     if parts.transforms:
@@ -125,7 +134,7 @@ def counts_line(trace: Trace) -> str:
 
 def summary_line(trace: Trace) -> Text:
     root = title_call(trace)
-    title = root.type + _others(trace, root) if root is not None else "trace"
+    title = title_text(trace) + _others(trace, root) if root is not None else "trace"
     modules, ops, findings = len(trace.modules), len(trace.ops), len(trace.findings)
     rank = trace.meta.get("rank")
     line = Text.assemble(

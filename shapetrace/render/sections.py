@@ -17,9 +17,10 @@ the API have no such flags: every top-level module is then a model.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from shapetrace.core.records import Call
+from shapetrace.core.torch_facts import MODEL_WRAPPERS, WRAPPED_MODEL_NAME
 from shapetrace.core.trace import Trace
 
 
@@ -38,6 +39,19 @@ class Section:
     @property
     def num_params(self) -> int:
         return self.model.num_params or 0
+
+    @property
+    def wrapped(self) -> Call | None:
+        """The user's model inside a wrapper that calls it whole (DDP's ``.module``,
+        DataParallel's, FSDP's: ``core/torch_facts.MODEL_WRAPPERS``), else None."""
+        return wrapped_model(self.model)
+
+    @property
+    def title(self) -> str:
+        """What the views call the section: its model's type, a wrapped model's
+        with its wrapper (``Net (in DistributedDataParallel)``)."""
+        inner = self.wrapped
+        return f"{inner.type} (in {self.model.type})" if inner is not None else self.model.type
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,6 +87,16 @@ class Sections:
             if any(member is call for member in transform.calls):
                 return transform
         return None
+
+
+def wrapped_model(call: Call) -> Call | None:
+    """The call of the model a wrapper module's call (``call``) holds: its child
+    named ``module`` (``record/events.unwrapped_name``; ``ddp.module`` when the
+    wrapper has a name itself); None for any other call."""
+    if call.kind != "module" or call.type not in MODEL_WRAPPERS:
+        return None
+    inner = (WRAPPED_MODEL_NAME, f"{call.name}.{WRAPPED_MODEL_NAME}")
+    return next((child for child in call.children if child.kind == "module" and child.name in inner), None)
 
 
 def split_sections(trace: Trace) -> Sections:
@@ -143,30 +167,9 @@ def _owners(calls: Sequence[Call], models: dict[tuple[str, str], Call]) -> dict[
     own passes; else the model whose output it reads (a loss), else the model
     that reads its output (an input-making op), else the section before it.
     A loss reading two models' outputs joins the first's (its prediction's)."""
-    owner: dict[int, tuple[str, str]] = {}
-    made_by: dict[int, tuple[str, str]] = {}  # tensor id -> the model key whose section made it
-    for call in calls:
-        key = _key(call)
-        if key in models:
-            owner[call.id] = key
-        else:
-            for tensor in call.input_ids:  # the first such input: a loss's prediction, not its target
-                if tensor in made_by:
-                    owner[call.id] = made_by[tensor]
-                    break
-        if call.id in owner:
-            for tensor in call.output_ids:
-                made_by[tensor] = owner[call.id]
-    read_by: dict[int, tuple[str, str]] = {}  # tensor id -> the first model section reading it, later on
-    for call in reversed(calls):
-        if call.id not in owner:
-            for tensor in call.output_ids:
-                if tensor in read_by:
-                    owner[call.id] = read_by[tensor]
-                    break
-        if call.id in owner:
-            for tensor in call.input_ids:
-                read_by[tensor] = owner[call.id]
+    owner = {call.id: _key(call) for call in calls if _key(call) in models}
+    _sweep(calls, owner, lambda call: call.input_ids, lambda call: call.output_ids)  # what reads a model's output
+    _sweep(reversed(calls), owner, lambda call: call.output_ids, lambda call: call.input_ids)  # what makes its input
     previous: tuple[str, str] | None = None
     for call in calls:  # what no tensor ties to a model: the section before it (else the first)
         if call.id in owner:
@@ -174,6 +177,27 @@ def _owners(calls: Sequence[Call], models: dict[tuple[str, str], Call]) -> dict[
         else:
             owner[call.id] = previous if previous is not None else next(iter(models))
     return owner
+
+
+def _sweep(
+    calls: Iterable[Call],
+    owner: dict[int, tuple[str, str]],
+    reads: Callable[[Call], Iterable[int]],
+    passes: Callable[[Call], Iterable[int]],
+) -> None:
+    """Give each call without an owner the owner of the first tensor it ``reads``
+    that an owned call earlier in ``calls`` ``passes`` on (forward: a loss reads
+    a model's output; backward, in reverse: an op makes a model's input)."""
+    tied: dict[int, tuple[str, str]] = {}  # tensor id -> the section of the call that passed it
+    for call in calls:
+        if call.id not in owner:
+            for tensor in reads(call):  # the first such tensor: a loss's prediction, not its target
+                if tensor in tied:
+                    owner[call.id] = tied[tensor]
+                    break
+        if call.id in owner:
+            for tensor in passes(call):
+                tied[tensor] = owner[call.id]
 
 
 def sections_data(trace: Trace) -> dict[str, list[dict]]:
@@ -184,13 +208,16 @@ def sections_data(trace: Trace) -> dict[str, list[dict]]:
          "data_transforms": [{"type": "Normalize", "count": 12, "calls": [0]}]}
 
     ``calls``: the ids of the section's top-level calls, in the order they ran.
+    A model a wrapper holds (DDP) is named by its own type, with ``"wrapper":
+    "DistributedDataParallel"``.
     """
     parts = split_sections(trace)
     return {
         "models": [
             {
                 "name": section.model.name,
-                "type": section.model.type,
+                "type": (section.wrapped or section.model).type,
+                **({"wrapper": section.model.type} if section.wrapped is not None else {}),
                 "num_params": section.num_params,
                 "calls": [call.id for call in section.roots],
             }
