@@ -176,7 +176,9 @@ def parse_dot(source: str) -> ParsedGraph:
 
 def check_graph(trace: shapetrace.Trace, source: str, *, what: str = "") -> ParsedGraph:
     """Assert the graph of ``trace`` (its DOT ``source``) has no dangling node or edge
-    and that every input of every drawn call node arrives on an edge with its shape."""
+    and that every input of every drawn call node arrives on an edge of its own with
+    its shape: two inputs (a loss's prediction and its target, both ``(6,)``) need two
+    edges into the node, one tensor passed twice (``x * x``) one."""
     graph = parse_dot(source)
     ends = {end for tail, head, _, _ in graph.edges for end in (tail, head)}
     assert ends <= set(graph.nodes), f"{what}: edges name undeclared nodes {sorted(ends - set(graph.nodes))[:8]}"
@@ -188,11 +190,36 @@ def check_graph(trace: shapetrace.Trace, source: str, *, what: str = "") -> Pars
         if not (node.startswith("c") and node[1:].isdigit()):
             continue  # a graph input/output or a "not recorded" stub
         call = trace.calls[int(node[1:])]
-        for meta in call.inputs:
+        labels = into.get(node, [])
+        ids = call.input_ids
+        inputs = [meta for k, meta in enumerate(call.inputs) if not ids or ids[k] not in ids[:k]]
+        for meta in inputs:
             shape = format_shape(meta)
-            labels = into.get(node, [])
             assert any(shape in label for label in labels), (
                 f"{what}: input {meta.path} {shape} of {call.name or call.type} ({node}) has no edge; "
                 f"edges in: {labels}"
             )
+        unmatched = _unmatched(inputs, labels)
+        assert not unmatched, (
+            f"{what}: inputs {[f'{m.path} {format_shape(m)}' for m in unmatched]} of {call.name or call.type} "
+            f"({node}) share an edge with another input; edges in: {labels}"
+        )
     return graph
+
+
+def _unmatched(inputs: list, labels: list[str]) -> list:
+    """The inputs left without an edge of their own when each input takes a
+    distinct edge whose label shows its shape (a maximum bipartite matching)."""
+    taken: dict[int, int] = {}  # edge position -> input position
+
+    def place(k: int, seen: set[int]) -> bool:
+        shape = format_shape(inputs[k])
+        for e, label in enumerate(labels):
+            if shape in label and e not in seen:
+                seen.add(e)
+                if e not in taken or place(taken[e], seen):
+                    taken[e] = k
+                    return True
+        return False
+
+    return [meta for k, meta in enumerate(inputs) if not place(k, set())]

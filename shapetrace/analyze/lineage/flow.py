@@ -223,10 +223,17 @@ class TraceLineage:
                 continue
             else:
                 groups[tensor_key(meta)].append(k)
+        # A new tensor is not guessed to be one that another input of this call
+        # is by identity: ``BCELoss()(pred, label)`` with a label shaped as the
+        # prediction is two tensors, not the prediction twice; nor an older
+        # tensor alike, when the newest is that input (the label would be wired
+        # to an earlier pass's prediction).
+        held = {id(entry) for k, entry in enumerate(result) if entry is not None and ids and ids[k] in self._met}
         for key, positions in groups.items():
-            latest = scope.latest(key, _UNREAD_LOOKBACK)
-            if not latest:
+            alike = scope.latest(key, _UNREAD_LOOKBACK)
+            if not alike or id(alike[0]) in held:
                 continue
+            latest = [entry for entry in alike if id(entry) not in held]
             chosen = [latest[0]] * len(positions)
             if len(positions) > 1:
                 unread = [entry for entry in latest if not entry.read][: len(positions)][::-1]

@@ -16,7 +16,8 @@ from shapetrace.core.tensor_meta import TensorMeta, dtype_name
 from shapetrace.core.text import format_count, format_op, format_shape, tensor_name
 from shapetrace.core.trace import Trace
 from shapetrace.errors import GraphTooLargeError, ShapetraceError
-from shapetrace.render.graph.layout import Box, Edge, End, GraphPlan, Origin, Unrecorded
+from shapetrace.render.graph.layout import GraphPlan
+from shapetrace.render.graph.parts import Box, Edge, End, Origin, Unrecorded
 from shapetrace.render.graph.size import MAX_LAYOUT_SIZE, layout_size
 from shapetrace.render.marks import marks
 from shapetrace.render.sections import DataTransform, Section
@@ -81,7 +82,7 @@ def _draw(
     plan = GraphPlan(trace, depth=depth, ops=ops, collapse=collapse)
     # Named after the report's model (the first section's), not whichever module ran first.
     title = plan.sections[0].section if plan.sections else None
-    root = title.model if title is not None else trace.root
+    root = (title.wrapped or title.model) if title is not None else trace.root  # DDP's: the model it holds
     graph = graphviz.Digraph(name=root.type if root is not None else "trace")
     graph.attr(rankdir=rankdir, compound="true", fontname=_FONT, fontsize="11", nodesep="0.3")
     graph.attr("node", fontname=_FONT, fontsize="11")
@@ -300,7 +301,7 @@ def _section_title(section: Section | None) -> str:
     if section is None:
         return "data transforms (in the DataLoader)"
     model = section.model
-    return (model.type if model.kind == "module" else format_op(model, 32)) + _params(model)
+    return (section.title if model.kind == "module" else format_op(model, 32)) + _params(model)
 
 
 def _transform_title(transform: DataTransform, findings: list[Finding]) -> str:

@@ -24,72 +24,26 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import NamedTuple
 
 from shapetrace.core.records import Call
-from shapetrace.core.tensor_meta import TensorMeta, dtype_name
+from shapetrace.core.tensor_meta import TensorMeta
 from shapetrace.core.trace import Trace
 from shapetrace.render.graph.links import GraphLinks, GraphSource
-from shapetrace.render.sections import DataTransform, Section, split_sections
+from shapetrace.render.graph.parts import (
+    Box,
+    Edge,
+    End,
+    Origin,
+    Role,
+    Route,
+    Unrecorded,
+    data_inputs,
+    grouped,
+    identity,
+    input_slot,
+)
+from shapetrace.render.sections import DataTransform, split_sections
 from shapetrace.render.structure import repeated_runs, shown_children, shown_roots
-
-Role = str  # "node" | "cluster" | "inside" (a call under a node) | "hidden"
-
-
-@dataclasses.dataclass
-class Box:
-    """A drawn call: a node, or a cluster when it has ``children``."""
-
-    call: Call
-    run: list[Call]
-    children: list[Box] = dataclasses.field(default_factory=list)
-
-
-@dataclasses.dataclass(frozen=True)
-class End:
-    """A graph input (``is_input``) or output: a tensor of a top-level call.
-    ``made``: a graph input that a top-level op made from nothing recorded
-    (``torch.randn``): ``path`` is then that op's output path, not an input's."""
-
-    call: Call
-    path: str
-    is_input: bool
-    made: bool = False
-
-
-@dataclasses.dataclass(frozen=True)
-class Unrecorded:
-    """Where input ``path`` of ``call`` came from when no recorded call made it;
-    with ``read``, where its output ``path`` went when no recorded call read it
-    (a module without inputs whose output only unrecorded ops used)."""
-
-    call: Call
-    path: str
-    read: bool = False
-
-
-Origin = Call | End | Unrecorded  # a drawn call (node, cluster or source op), a graph input, a stub
-
-
-@dataclasses.dataclass(frozen=True)
-class Edge:
-    origin: Origin
-    target: Call | End | Unrecorded
-    meta: TensorMeta  # the tensor as the target receives it
-    via: tuple[Call, ...] = ()  # ops not drawn that it went through
-    guessed: bool = False  # some link on the way matched by metadata alone
-    loop: bool = False  # one step's output into the next step of the same drawn call
-    start: TensorMeta | None = None  # the tensor as it left the origin (before ``via``)
-
-
-class Route(NamedTuple):
-    """How a tensor reached a call: from ``origin`` (where it was ``start``)
-    through the hidden ops ``via``; ``guessed`` when a link was matched by shape."""
-
-    origin: Origin
-    via: tuple[Call, ...]
-    guessed: bool
-    start: TensorMeta | None
 
 
 class GraphPlan:
@@ -112,7 +66,7 @@ class GraphPlan:
         # The data transforms: one node each, every call of it folded in (as the table's row).
         self.transforms = {transform.calls[0].id: transform for transform in parts.transforms}
         self.boxes += [self._place_transform(transform) for transform in parts.transforms]
-        self.sections = _grouped(self.boxes, parts.models, self.transforms)
+        self.sections = grouped(self.boxes, parts.models, self.transforms)
         self._flow = GraphLinks(trace.calls)
         self._resolved: dict[GraphSource, list[Route]] = {}
         self._final: dict[int, tuple[Call, dict[int, int]]] = {}
@@ -231,7 +185,7 @@ class GraphPlan:
                 if source is None:  # nothing recorded made it: say so rather than leave it out
                     found = [Route(Unrecorded(self.drawn(call), meta.path), (), False, meta)]
                 for route in found:
-                    self._add(edges, route, call, meta)
+                    self._add(edges, route, call, meta, input_slot(call, index))
         for call in trace.calls:
             if call.parent_id is None and self.role(call) in ("node", "cluster"):
                 for meta in call.outputs:
@@ -253,7 +207,9 @@ class GraphPlan:
             if id(call) not in touched:
                 for meta in call.outputs:
                     stub = Unrecorded(call, meta.path, read=True)
-                    edges[(id(call), stub, meta.shape, meta.dtype, meta.device)] = Edge(call, stub, meta, start=meta)
+                    edges[(id(call), stub, -1, meta.shape, meta.dtype, meta.device)] = Edge(
+                        call, stub, meta, start=meta
+                    )
 
     def _node_calls(self, boxes: Sequence[Box]) -> list[Call]:
         found = []
@@ -282,16 +238,21 @@ class GraphPlan:
                     if not routes:
                         routes = [Route(Unrecorded(op, meta.path), (), False, meta)]
                     for route in routes:
-                        self._add_source_input(edges, route, op, meta)
+                        self._add_source_input(edges, route, op, meta, input_slot(op, index))
 
-    def _add_source_input(self, edges: dict[tuple, Edge], route: Route, op: Call, meta: TensorMeta) -> None:
+    def _add_source_input(self, edges: dict[tuple, Edge], route: Route, op: Call, meta: TensorMeta, slot: int) -> None:
         origin = self._canonical(route.origin) if isinstance(route.origin, Call) else route.origin
         if origin is op:
             return
-        key = (_identity(origin), _identity(op), meta.shape, meta.dtype, meta.device)
+        key = (identity(origin), identity(op), slot, meta.shape, meta.dtype, meta.device)
         edges.setdefault(key, Edge(origin, op, meta, route.via, route.guessed, False, route.start))
 
-    def _add(self, edges: dict[tuple, Edge], route: Route, target: Call | End, meta: TensorMeta) -> None:
+    def _add(
+        self, edges: dict[tuple, Edge], route: Route, target: Call | End, meta: TensorMeta, slot: int = -1
+    ) -> None:
+        """The edge of ``route`` into ``target``'s input ``slot`` (``_slot``; -1 for
+        a graph output): one per origin, input and tensor kind, so a run's members
+        share their edges and two inputs alike from one origin get one each."""
         origin, via, guessed = route.origin, route.via, route.guessed
         loop = False
         if isinstance(origin, Call):
@@ -307,7 +268,7 @@ class GraphPlan:
             target = self.drawn(target)
             if origin is target and not loop:
                 return
-        key = (_identity(origin), _identity(target), meta.shape, meta.dtype, meta.device)
+        key = (identity(origin), identity(target), slot, meta.shape, meta.dtype, meta.device)
         edge = edges.get(key)
         if edge is None:
             edges[key] = Edge(origin, target, meta, via, guessed, loop, route.start)
@@ -320,7 +281,7 @@ class GraphPlan:
         if self.role(call) != "hidden":
             return self.drawn(call)
         parent = self.drawn(call.parent) if call.parent is not None else None
-        key = (_identity(parent), call.location, call.name, tuple(m.shape for m in call.outputs))
+        key = (identity(parent), call.location, call.name, tuple(m.shape for m in call.outputs))
         return self._sources.setdefault(key, call)
 
     def _across_members(self, origin: Call, target: Call) -> bool:
@@ -362,50 +323,10 @@ class GraphPlan:
         # A hidden op: follow its inputs, or draw it as where the tensor was made.
         found = [
             Route(route.origin, (*route.via, call), guessed or route.guessed, route.start)
-            for index in _data_inputs(call)
+            for index in data_inputs(call)
             for route in self._resolve(self._flow.input_source(call, index))
         ]
         if not found:  # it made the tensor from nothing recorded (torch.randn, a parameter's view)
             origin: Origin = End(call, source.path, is_input=True, made=True) if call.parent_id is None else call
             return [Route(origin, (), guessed, made)]
         return list(dict.fromkeys(found))  # x * x reaches x twice
-
-
-@dataclasses.dataclass(frozen=True)
-class SectionGroup:
-    """The top-level boxes of one section of the report (``render/sections.py``):
-    a model's (``section``) or, with ``section=None``, the data transforms'."""
-
-    section: Section | None
-    boxes: tuple[Box, ...]
-
-
-def _grouped(
-    boxes: Sequence[Box], models: Sequence[Section], transforms: dict[int, DataTransform]
-) -> list[SectionGroup]:
-    """The boxes by section, models first (most parameters first), the data
-    transforms last; none (``[]``) when the trace has one section only, which
-    the graph then draws without a cluster around it."""
-    if len(models) <= 1 and not transforms:
-        return []
-    section_of = {call.id: position for position, section in enumerate(models) for call in section.roots}
-    grouped: list[list[Box]] = [[] for _ in models]
-    for box in boxes:
-        if box.call.id not in transforms:
-            grouped[section_of.get(box.call.id, 0)].append(box)
-    groups = [SectionGroup(section, tuple(found)) for section, found in zip(models, grouped) if found]
-    folded = tuple(box for box in boxes if box.call.id in transforms)
-    return groups + ([SectionGroup(None, folded)] if folded else [])
-
-
-def _data_inputs(op: Call) -> list[int]:
-    """The inputs of a hidden op whose data flows on: a boolean mask
-    (``masked_fill(mask)``, ``where(causal, ...)``) only selects, so an edge
-    through it would wire the mask's maker (``arange``) into the next module
-    with that module's input shape."""
-    data = [k for k, meta in enumerate(op.inputs) if dtype_name(meta.dtype) != "bool"]
-    return data if data else list(range(len(op.inputs)))
-
-
-def _identity(item: object) -> object:
-    return id(item) if isinstance(item, Call) else item
