@@ -8,16 +8,16 @@
                                                # time: see real_bench.py and benchmarks/README.md
 
 Replaces its own section of ``benchmarks/results.md`` (sections.py), leaving the
-other benchmarks' sections, and prints the file. Each tool runs in a process of
-its own (in the smoke run, all in this one); a peer that is not installed is
-skipped.
+other benchmarks' sections, and prints the file. Each (model, tool) pair runs in
+a process of its own, forked and cut after ``--model-timeout`` seconds (in the
+smoke run, all in this one), and each model's row is written as soon as it is
+measured (``real_bench.measure_rows``, as ``--real`` does): an interrupted run
+keeps its rows. A peer that is not installed is skipped.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -40,24 +40,62 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.real and not args.worker:
+    if args.real:
+        if args.model_timeout is None:
+            args.model_timeout = real_bench.DEFAULT_MODEL_TIMEOUT_S
         return real_bench.run(args)
     args.cases = args.cases or list(CASES)
     args.tools = args.tools or list(TOOLS)
-    if args.worker:
-        return _work(args)
     tools = [tool for tool in args.tools if tool in TOOLS]
-    measured = _in_this_process if args.smoke else _in_worker
-    ratios = {tool: measured(tool, args) for tool in tools if available(tool)}
-    sizes = measure.trace_size(args.cases, args.smoke)
+    measured = [tool for tool in tools if available(tool)]
+    ratios: dict[str, dict] = {tool: {} for tool in measured}
+    sizes: dict[str, dict] = {}
+    done: list[str] = []
+
+    def add_row(key: str, cells: dict[str, dict]) -> None:
+        for tool, cell in cells.items():
+            rss = cell.pop("max_rss_mb", None)
+            ratios[tool][key] = cell
+            if rss is not None:  # the peak over the processes that measured this tool
+                peak = ratios[tool].setdefault("max_rss_mb", {"value": rss})
+                peak["value"] = max(peak["value"], rss)
+        if all("error" not in cell for cell in cells.values()):
+            sizes.update(measure.trace_size([key], args.smoke, loop=False))
+        done.append(key)
+        _write(args, ratios, sizes, None, tools, done, pending=len(args.cases) - len(done))
+
+    def skip(key: str, why: str) -> None:  # a model that does not build: a failing cell per tool
+        add_row(key, {tool: {"error": why} for tool in measured})
+
+    budget = _budget(args)
+    if args.model_timeout is None:  # a cell's timed rounds, the model's build and its trace
+        args.model_timeout = max(600.0, 30 * budget)
+    real_bench.measure_rows(args.cases, measured, args, budget, add_row, skip, smoke=args.smoke)
+    sizes.update(measure.trace_size([], args.smoke))  # the loop's row
     script = None if args.no_script else measure.script_mode(args.smoke, 1 if args.smoke else 7, args.clock)
-    text = report.render(ratios, sizes, script, smoke=args.smoke, tools=tools, case_keys=args.cases, clock=args.clock)
+    print(_write(args, ratios, sizes, script, tools, done, pending=0))
+    return 0
+
+
+def _write(
+    args: argparse.Namespace,
+    ratios: dict[str, dict],
+    sizes: dict[str, dict],
+    script: dict | None,
+    tools: list[str],
+    done: list[str],
+    *,
+    pending: int,
+) -> str:
+    """Replace this run's section of ``args.output`` with the rows measured so far."""
+    text = report.render(ratios, sizes, script, smoke=args.smoke, tools=tools, case_keys=done, clock=args.clock)
     title, body = text.split("\n", 1)
+    if pending:
+        body = f"\n**in progress**: {len(done)} of {len(done) + pending} models measured\n{body}"
     if title != sections.TITLE:  # the smoke run's title says so: kept inside its section
         body = f"{title.replace('# ', '**', 1)}**\n{body}"
     # Only this run's section is replaced: the other benchmarks' stay as they were.
-    print(sections.replace_section(args.output, "bench", body))
-    return 0
+    return sections.replace_section(args.output, "bench", body)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -81,9 +119,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--model-timeout",
         type=float,
-        default=real_bench.DEFAULT_MODEL_TIMEOUT_S,
-        help="--real: seconds (wall clock) one tool may take on one model, its process included, "
-        "before its cell reads 'timed out' (default %(default)g)",
+        help="seconds (wall clock) one tool may take on one model, its process included, before its cell "
+        f"reads 'timed out' (default --real: {real_bench.DEFAULT_MODEL_TIMEOUT_S:g}; else 30 × the budget, "
+        "at least 600)",
     )
     parser.add_argument(
         "--render",
@@ -110,44 +148,7 @@ def _parser() -> argparse.ArgumentParser:
         help="torch's intra-op threads (default 1: idle OpenMP threads spin, and their "
         "CPU time would count; 0 keeps torch's default, for --clock wall)",
     )
-    parser.add_argument("--worker", help=argparse.SUPPRESS)  # internal: measure one tool, print JSON
     return parser
-
-
-def _in_worker(tool: str, args: argparse.Namespace) -> dict:
-    command = [
-        sys.executable,
-        str(Path(__file__).resolve()),
-        "--worker",
-        tool,
-        "--clock",
-        args.clock,
-        "--threads",
-        str(args.threads),
-        "--cases",
-        *args.cases,
-    ]
-    if args.smoke:
-        command.append("--smoke")
-    if args.budget is not None:
-        command += ["--budget", str(args.budget)]
-    print(f"measuring {tool} ...", file=sys.stderr, flush=True)
-    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
-    if done.returncode != 0:
-        tail = done.stderr.strip().splitlines()[-1:] or ["no output"]
-        return {key: {"error": f"worker failed: {tail[0][:120]}"} for key in args.cases}
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def _in_this_process(tool: str, args: argparse.Namespace) -> dict:
-    return measure.tool_ratios(tool, args.cases, args.smoke, _budget(args), args.clock)
-
-
-def _work(args: argparse.Namespace) -> int:
-    ratios = measure.tool_ratios(args.worker, args.cases, args.smoke, _budget(args), args.clock)
-    ratios["max_rss_mb"] = {"value": measure.max_rss_mb()}
-    print(json.dumps(ratios))
-    return 0
 
 
 def _budget(args: argparse.Namespace) -> float:

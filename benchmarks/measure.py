@@ -1,9 +1,9 @@
 """What one worker process measures: a tool's traced/plain ratios, and
 shapetrace's trace size and script-mode cost.
 
-Each tool runs in a process of its own (``bench.py --worker TOOL``): a peer
-that patches torch globally (torchlens wraps its functions) cannot slow the
-plain runs of another tool.
+Each (model, tool) pair runs in a process of its own (``real_bench.measure_rows``):
+a peer that patches torch globally (torchlens wraps its functions) cannot slow
+the plain runs of another tool.
 """
 
 from __future__ import annotations
@@ -82,8 +82,9 @@ class _Loop(nn.Module):
         return x
 
 
-def trace_size(case_keys: list[str], smoke: bool) -> dict[str, dict]:
-    """Bytes the finished Trace holds per event (tracemalloc), per model, and for 100k events."""
+def trace_size(case_keys: list[str], smoke: bool, *, loop: bool = True) -> dict[str, dict]:
+    """Bytes the finished Trace holds per event (tracemalloc), per model, and, with
+    ``loop`` (default True) and no real model among them, for a 50k-event loop."""
     sizes = {}
     for key in case_keys:
         try:
@@ -92,7 +93,7 @@ def trace_size(case_keys: list[str], smoke: bool) -> dict[str, dict]:
             sizes[key] = {"label": key, "error": str(exc)}
             continue
         sizes[key] = {"label": case.label, **_measured_size(case.model, case.inputs, case.inference, case.kwargs)}
-    if any(key in REAL_CASES for key in case_keys):
+    if not loop or any(key in REAL_CASES for key in case_keys):
         return sizes  # the real models' table: no loop row
     loop = _measured_size(_Loop(500 if smoke else 50_000), (torch.randn(4, 16),), False)
     sizes["loop"] = {"label": f"Linear + relu in a Python loop, {loop['events']:,} events", **loop}

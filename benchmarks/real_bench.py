@@ -15,6 +15,7 @@ import argparse
 import json
 import subprocess
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -22,6 +23,7 @@ import torch
 
 from benchmarks import measure, real_cases, real_report, report, sections
 from benchmarks.isolate import cell_text, first_line, run_isolated
+from benchmarks.models import CASES
 from benchmarks.tools import TOOLS, available
 
 # Seconds of timed rounds per (model, tool), and the wall-clock limit of its process.
@@ -46,57 +48,86 @@ def run(args: argparse.Namespace) -> int:
     tools = [tool for tool in asked if tool in TOOLS and available(tool)]
     data: dict = {"meta": _meta(args, budget, len(keys)), "tools": tools, "rows": [], "skipped": {}}
     data["missing_tools"] = [tool for tool in asked if tool not in tools]
-    callers = torch.get_num_threads()
-    threads = args.threads or callers  # the children's
-    torch.set_num_threads(1)  # the parent's builds start no OpenMP pool for the forks to inherit
-    try:
-        for key in keys:
-            _measure_row(data, key, args, budget, threads)
-    finally:
-        torch.set_num_threads(callers)
+
+    def add_row(key: str, cells: dict[str, dict]) -> None:
+        data["rows"].append({"key": key, "label": real_cases.label(key), "cells": cells})
+        write(data, args.output, args.readme)
+
+    def skip(key: str, why: str) -> None:
+        data["skipped"][key] = why
+        data["meta"]["total"] -= 1
+
+    measure_rows(keys, tools, args, budget, add_row, skip)
     data["meta"]["wall_s"] = time.perf_counter() - started
     print(write(data, args.output, args.readme))
     return 0
 
 
-def _measure_row(data: dict, key: str, args: argparse.Namespace, budget: float, threads: int) -> None:
-    """Measure model ``key`` with each tool, add its row to ``data`` and write everything."""
-    # Imported and built here once, before the forks: every child inherits the imports.
-    why = _unbuildable(key)
-    if why:
-        data["skipped"][key] = why
-        data["meta"]["total"] -= 1
-        return
-    print(f"{key}:", end="", flush=True)
-    cells = {}
-    for tool in data["tools"]:
-        cells[tool] = run_isolated(measure_cell, (key, tool, budget, args.clock, threads), args.model_timeout)
-        print(f" {tool} {cell_text(cells[tool])};", end="", flush=True)
-    print(flush=True)
-    data["rows"].append({"key": key, "label": real_cases.label(key), "cells": cells})
-    write(data, args.output, args.readme)
-
-
-def _unbuildable(key: str) -> str | None:
-    """Why model ``key`` cannot be measured here, or None once it is built (and dropped)."""
-    library = real_cases.library(key)
-    if not real_cases.importable(library):
-        return f"{library} does not import"
+def measure_rows(
+    keys: list[str],
+    tools: list[str],
+    args: argparse.Namespace,
+    budget: float,
+    on_row: Callable[[str, dict[str, dict]], None],
+    on_skip: Callable[[str, str], None],
+    *,
+    smoke: bool = False,
+) -> None:
+    """Measure each model of ``keys`` with each of ``tools`` and hand over its row
+    (``on_row(key, {tool: cell})``) as soon as it is measured, so that the caller
+    writes it: an interrupted run keeps the rows it measured. A model that does
+    not build goes to ``on_skip(key, why)``. Each cell is measured in a child
+    process cut after ``args.model_timeout`` seconds (``isolate.run_isolated``);
+    with ``smoke``, in this process (tiny sizes: the CI check that it runs)."""
+    callers = torch.get_num_threads()
+    threads = args.threads or callers  # the children's
+    if not smoke:
+        torch.set_num_threads(1)  # the parent's builds start no OpenMP pool for the forks to inherit
     try:
-        real_cases.REAL_CASES[key](False)
+        for key in keys:
+            # Imported and built here once, before the forks: every child inherits the imports.
+            why = _unbuildable(key, smoke)
+            if why:
+                on_skip(key, why)
+                continue
+            print(f"{key}:", end="", flush=True)
+            cells = {}
+            for tool in tools:
+                cell_args = (key, tool, budget, args.clock, threads, smoke)
+                cells[tool] = (
+                    measure_cell(*cell_args) if smoke else run_isolated(measure_cell, cell_args, args.model_timeout)
+                )
+                print(f" {tool} {cell_text(cells[tool])};", end="", flush=True)
+            print(flush=True)
+            on_row(key, cells)
+    finally:
+        torch.set_num_threads(callers)
+
+
+def _unbuildable(key: str, smoke: bool = False) -> str | None:
+    """Why model ``key`` cannot be measured here, or None once it is built (and dropped)."""
+    if key in real_cases.REAL_CASES:
+        library = real_cases.library(key)
+        if not real_cases.importable(library):
+            return f"{library} does not import"
+    try:
+        {**CASES, **real_cases.REAL_CASES}[key](smoke)
     except Exception as exc:
         return f"does not build: {type(exc).__name__}: {first_line(exc)}"
     return None
 
 
-def measure_cell(key: str, tool: str, budget_s: float, clock: str, threads: int) -> dict:
+def measure_cell(key: str, tool: str, budget_s: float, clock: str, threads: int, smoke: bool = False) -> dict:
     """In the child: ``tool``'s traced / plain ratio on model ``key`` (``measure.tool_ratios``),
-    with the trace's size per event for shapetrace's full trace."""
+    with the trace's size per event for shapetrace's full trace on a real model, and, on
+    the default models, the process's peak resident memory (``max_rss_mb``)."""
     torch.set_num_threads(threads)
-    result = measure.tool_ratios(tool, [key], False, budget_s, clock)[key]
-    if tool == real_report.FULL and "ratio" in result:
+    result = measure.tool_ratios(tool, [key], smoke, budget_s, clock)[key]
+    if tool == real_report.FULL and "ratio" in result and key in real_cases.REAL_CASES:
         size = measure.trace_size([key], False)[key]
         result["bytes_per_event"] = size.get("bytes_per_event")
+    if key not in real_cases.REAL_CASES and not smoke:  # bench.py's default table has a peak-memory line
+        result["max_rss_mb"] = measure.max_rss_mb()
     return result
 
 

@@ -9,6 +9,8 @@ from datetime import datetime, timezone
 
 import torch
 
+from benchmarks.isolate import cell_text
+
 
 def version(package: str) -> str:
     try:
@@ -53,7 +55,7 @@ def render(
         f"- machine: {machine()}; torch threads: {torch.get_num_threads()}",
         f"- Python {platform.python_version()}, torch {torch.__version__}, shapetrace {version('shapetrace')}, "
         + ", ".join(f"{name} {version(name)}" for name in ("torchinfo", "torchview", "torchlens")),
-        "- method: traced forward / plain forward, both in the same process (one process per tool), "
+        "- method: traced forward / plain forward, both in the same process (one process per model and tool), "
         "in rounds of one plain and one traced run (plain first in even rounds) after a full "
         "garbage collection; the ratio is the median of the rounds' ratios. The traced run "
         "includes the tool's set-up and tear-down (hooks on, forward, hooks off, the trace "
@@ -91,11 +93,8 @@ def _ratio_table(ratios: dict[str, dict], tools: list[str], case_keys: list[str]
 
 
 def _ratio_cell(result: dict | None) -> str:
-    if result is None:
-        return "–"
-    if "error" in result:
-        return "fails: " + result["error"].replace("|", "/")[:60]
-    return f"{result['ratio']:.2f}×"
+    """``2.35×``, ``timed out after 600 s``, ``fails: <first line>`` (``isolate.cell_text``)."""
+    return cell_text(result)[:66]
 
 
 def _duration(seconds: float | None) -> str:
@@ -129,7 +128,8 @@ def _event_table(ratios: dict[str, dict], sizes: dict[str, dict], case_keys: lis
     if rss:
         lines += [
             "",
-            "Peak resident memory of each tool's process (all its models, the meta ones included): "
+            "Peak resident memory of each tool's largest measuring process (one a model, forked from the "
+            "runner, which holds the models' libraries): "
             + ", ".join(f"{tool} {mb:,.0f} MB" for tool, mb in rss.items())
             + ".",
         ]

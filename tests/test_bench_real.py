@@ -132,7 +132,7 @@ def test_goal_not_measured_without_shapetrace_ratio():
 # -- rows written one model at a time ----------------------------------------------------------
 
 
-def _fake_measure(key, tool, budget_s, clock, threads):
+def _fake_measure(key, tool, budget_s, clock, threads, smoke=False):
     """Stands for measure_cell in the child: torchview hangs on the first model and
     torchinfo crashes on the second; the rest answer at once."""
     if tool == "torchview" and key == "nn-transformer":
