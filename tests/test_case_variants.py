@@ -388,3 +388,51 @@ def test_no_layout_advice_where_the_layout_is_right(name):
     "set batch_first=True" there would make a second bug."""
     t = traced_module(module(name))
     assert [f.message for f in serious_of(t.findings) if f.code == "ST001"] == []
+
+
+def test_a_view_that_folds_a_batch_into_one_row_is_found_before_it_fails_and_its_help_fixes_it(tmp_path):
+    """st003_b's ``x.view(-1, 4 * 8 * 2 * 6 * 6)``: on full batches of 4 (no short
+    batch, nothing raises) the view makes ONE row of the batch; ST003 says so (the
+    DataLoader tells dim 0 is the batch) with the per-sample size. Its help, applied
+    with the Linear resized as it says, gives the fixed model. An unbatched (T, F)
+    window viewed as one row, even with a DataLoader about, is no finding."""
+    import re
+
+    import torch
+    from torch import nn
+    from torch.utils.data import DataLoader, TensorDataset
+
+    name = "st003_b_view_folds_batch_into_features"
+    variant = module(name)
+    model = variant.Net()
+    loader = DataLoader(TensorDataset(torch.randn(8, 1, 4, 12, 12), torch.rand(8, 5)), batch_size=4)
+    with shapetrace.trace(model) as t:
+        for x, y in loader:
+            nn.functional.mse_loss(model(x), y)
+    (found,) = [f for f in t.findings if f.code == "ST003"]
+    assert found.severity == "warning" and found.location.lineno == culprit(name)
+    assert "is 4 samples of 576 values" in found.message
+    source = path_of(name).read_text().splitlines()
+    line = culprit(name) - 1
+    source[line] = source[line].replace("x.view(-1, 4 * 8 * 2 * 6 * 6)", _expression(found.hint))
+    per_sample = re.search(r"for (\d+) values", found.hint).group(1)
+    source = [s.replace("BATCH * 8 * 2 * 6 * 6", per_sample) for s in source]
+    patched = tmp_path / f"patched_{name}.py"
+    patched.write_text("\n".join(source) + "\n")
+    got, want = model_outputs(load_file(patched, f"patched_{name}")), model_outputs(variant, fixed=True)
+    for a, b in zip(got, want, strict=True):
+        _same(a, b)
+
+    class Window(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(30 * 5, 1)
+
+        def forward(self, w):  # (30, 5): one window, unbatched
+            return self.fc(w.view(-1, 30 * 5))
+
+    window = Window()
+    with shapetrace.trace(window) as t:
+        for (w,) in DataLoader(TensorDataset(torch.randn(6, 30, 5)), batch_size=2):
+            window(w[0])
+    assert serious_of(t.findings) == []

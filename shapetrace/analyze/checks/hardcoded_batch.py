@@ -24,6 +24,7 @@ cannot tell which of the two is the batch.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator
 
 from shapetrace.analyze.checks import finding, register
@@ -35,7 +36,7 @@ from shapetrace.analyze.checks.variation import failures_at_other_sizes
 from shapetrace.analyze.lineage.atoms import Atom, origins
 from shapetrace.analyze.lineage.flow import TraceLineage, analyze
 from shapetrace.analyze.lineage.op_args import reshape_fits, size_args
-from shapetrace.core.finding import Finding
+from shapetrace.core.finding import Finding, Severity
 from shapetrace.core.records import Call
 from shapetrace.core.text import format_dims, format_shape
 from shapetrace.core.torch_facts import PASS_THROUGH_OPS, SIZE_ARGUMENT_OPS, SIZED_CREATION_OPS
@@ -98,6 +99,9 @@ class _Pass:
             return None
         source = _source(call, len(sizes))
         texts = source.args if source is not None else ("",) * len(sizes)
+        folded = self._folded_batch(call, sizes, texts)
+        if folded is not None:
+            return folded
         fixable = [
             i
             for i, size in enumerate(sizes)
@@ -123,6 +127,46 @@ class _Pass:
                 f"tell for sure that dim {i} is the batch"
             )
         return finding("ST003", call, message, self._reshape_fix(call, source, i))
+
+    def _folded_batch(self, call: Call, sizes: list[int], texts: tuple[str, ...] | list[str]) -> Finding | None:
+        """A ``view(-1, N)`` whose N is k samples' worth of values, k another pass's
+        batch size: ``x.view(-1, 4 * 8 * 2 * 6 * 6)`` written for batches of 4 turns
+        a batch of 4 into ONE row (the layer after it sized to match) and fails on the
+        short last batch. The fix puts the batch in dim 0 and infers the rest."""
+        numel, now = math.prod(call.inputs[0].shape), self.batch.size
+        if len(sizes) != 2 or sizes[0] != -1 or numel % now:
+            return None
+        i = 1
+        per_sample = numel // now
+        k, rest = divmod(sizes[i], per_sample)
+        if rest or k < 2 or k == now or k not in self.others | {int(t) for t in _literals(texts[i])}:
+            return None
+        if self.flow.input_lineage(call, 0)[0] != (self.batch,):
+            return None
+        return _folded_finding(call, texts[i], k, per_sample, f"; this batch has {now}", "error")
+
+    def folded_rows(self, loader_batches: set[int]) -> Iterator[Finding]:
+        """Before any failure: a ``view(-1, N)`` that makes one row of a whole batch,
+        N being the batch's size (a DataLoader's ``batch_size``) times the values of
+        one sample. The DataLoader is the evidence that dim 0 is a batch: an
+        unbatched ``(T, F).view(-1, T * F)`` makes one row of one sample."""
+        now = self.batch.size
+        if now < 2 or now not in loader_batches:
+            return
+        for call in self.root.walk():
+            if call.kind != "op" or call.name not in SIZE_ARGUMENT_OPS or call.error is not None:
+                continue
+            sizes = size_args(call)
+            if not call.inputs or len(sizes) != 2 or sizes[0] != -1 or call.output is None:
+                continue
+            per_sample = math.prod(call.inputs[0].shape) // now
+            if call.output.shape[0] != 1 or per_sample * now != sizes[1]:
+                continue
+            if self.flow.input_lineage(call, 0)[0] != (self.batch,):
+                continue
+            source = _source(call, 2)
+            text = source.args[1] if source is not None else ""
+            yield _folded_finding(call, text, now, per_sample, "", "warning")
 
     def _reshape_fix(self, call: Call, source: SourceCall | None, index: int) -> str:
         tensor = receiver_text(call)
@@ -213,6 +257,26 @@ class _Pass:
                 elif is_rnn(consumer) and consumer.inputs[k].path not in ("0", "input"):
                     return True
         return False
+
+
+def _folded_finding(call: Call, text: str, k: int, per_sample: int, tail: str, severity: Severity) -> Finding:
+    """ST003 for a ``view(-1, k * per_sample)`` of batches of k (see ``_Pass.folded_rows``)."""
+    tensor, size = receiver_text(call), size_args(call)[1]
+    message = (
+        f"{op_text(call)} {at_line(call)} asks for {format_dims(size_args(call))} from "
+        f"{format_shape(call.inputs[0])}: {size}{_written(text, size)} is {k} samples of {per_sample} "
+        f"values, a batch size of {k} written into the feature size, so a batch of {k} becomes one row{tail}"
+    )
+    hint = (
+        f"use {tensor}.{call.name}({tensor}.size(0), -1): one row per sample, and size the layer that "
+        f"takes it for {per_sample} values"
+    )
+    return finding("ST003", call, message, hint, severity)
+
+
+def _literals(text: str) -> list[str]:
+    """The integer literals of a size expression (``4 * 8 * 2`` -> 4, 8, 2)."""
+    return re.findall(r"(?<![\w.])\d+(?![\w.])", text)
 
 
 def _collision(call: Call, index: int, batch: Atom, written: str) -> str:
@@ -336,3 +400,6 @@ def check_hardcoded_batch(trace: Trace) -> Iterator[Finding]:
     yield from failures
     if not failures:  # the failure already names the baked-in size
         yield from _latent(passes)
+        batches = {info["batch_size"] for info in loader_sizes(trace)}
+        lines = {(found.location, found.message): found for one in passes for found in one.folded_rows(batches)}
+        yield from lines.values()  # one finding per line and batch size, however many passes
