@@ -436,3 +436,17 @@ def test_a_view_that_folds_a_batch_into_one_row_is_found_before_it_fails_and_its
         for (w,) in DataLoader(TensorDataset(torch.randn(6, 30, 5)), batch_size=2):
             window(w[0])
     assert serious_of(t.findings) == []
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if n not in RUN_UNSEEN])
+def test_a_loud_variant_note_is_explained_by_its_class_on_the_culprit_line(name):
+    """Where PyTorch raises (on the culprit line or lines later: the loss that reads
+    the LSTM's batch axis, the expand after a squeeze), the note's "explained by"
+    names the variant's class at its culprit line, not only the call that raised."""
+    _, trace, output = run(name)
+    if trace.error is None:
+        return  # a silent variant: test_buggy_variant_is_found_on_its_culprit_line
+    assert "explained by:" in output, output
+    explained = output.split("explained by:")[1].split("also found:")[0]
+    assert any(line.lstrip().startswith(tuple(codes_of(name))) and f"line {culprit(name)}" in line
+               for line in explained.splitlines()), output

@@ -50,13 +50,17 @@ def _chain(flow: TraceLineage, call: Call, index: int) -> list[int]:
             source = flow.source(source.call, source.index)
             continue
         ids.append(source.call.id)
-        # A module's output was made inside it (an encoder's h_n by its LSTM): those calls made it too.
-        inner = flow.made_inside(source.call, source.index) if source.call.kind == "module" else None
+        # A module's output was made inside it (an encoder's h_n by its LSTM): those calls made it too,
+        # and the chain goes on from the innermost of them, through the module's own data path (a
+        # model's logits made by its head, from its LSTM's state), out at the module's input.
+        maker = source.call
+        inner = flow.made_inside(maker, source.index) if maker.kind == "module" else None
         while inner is not None and inner.call.id not in ids:
             ids.append(inner.call.id)
-            inner = flow.made_inside(inner.call, inner.index) if inner.call.kind == "module" else None
-        link = next((k for k, meta in enumerate(source.call.inputs) if meta.path in ("0", "")), None)
-        source = flow.source(source.call, link) if link is not None else None
+            maker = inner.call
+            inner = flow.made_inside(maker, inner.index) if maker.kind == "module" else None
+        link = next((k for k, meta in enumerate(maker.inputs) if meta.path in ("0", "")), None)
+        source = flow.source(maker, link) if link is not None else None
     return ids
 
 
