@@ -18,6 +18,7 @@ finding left.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -450,3 +451,49 @@ def test_a_loud_variant_note_is_explained_by_its_class_on_the_culprit_line(name)
     explained = output.split("explained by:")[1].split("also found:")[0]
     assert any(line.lstrip().startswith(tuple(codes_of(name))) and f"line {culprit(name)}" in line
                for line in explained.splitlines()), output
+
+
+def _printed(module, fixed: bool = False) -> str:
+    import contextlib
+    import io
+
+    _, work = module.make(fixed)
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        work()
+    return out.getvalue()
+
+
+def test_a_binary_cross_entropy_on_other_shapes_is_told_as_refused_and_its_help_gives_the_fixed_loss(tmp_path):
+    """st005_g: BCEWithLogitsLoss on (8,) logits and a (8, 1) target raises rather
+    than broadcasting; ST005 says PyTorch takes only equal shapes there, and its
+    help (the target squeezed), applied, gives the fixed version's loss."""
+    name = "st005_g_bce_logits_squeezed_column_target_raises"
+    t = traced_module(module(name))
+    (found,) = on_culprit(t.findings, name)
+    assert "takes only equal shapes (PyTorch raises)" in found.message
+    target = re.match(r"use (.+?) as the target", found.hint).group(1)
+    source = path_of(name).read_text().splitlines()
+    line = culprit(name) - 1
+    source[line] = source[line].replace("criterion(model(tokens), labels)", f"criterion(model(tokens), {target})")
+    patched = tmp_path / f"patched_{name}.py"
+    patched.write_text("\n".join(source) + "\n")
+    assert _printed(load_file(patched, f"patched_{name}")) == _printed(module(name), fixed=True)
+
+
+def test_the_loss_resolution_help_names_the_operands_of_its_own_loss_on_a_line_of_two(tmp_path):
+    """st016_e adds two F.binary_cross_entropy calls on one line; the second raises.
+    ST016's help names that call's operands (``branch``, ``branch_label``), not the
+    first call's, and upsampling the prediction as it says makes the step run clean."""
+    name = "st016_e_deep_supervision_branch_bce_raises"
+    t = traced_module(module(name))
+    (found,) = on_culprit(t.findings, name)
+    assert "F.interpolate(branch_label, size=(8, 8))" in found.hint
+    upsampled = re.search(r"upsample the prediction: (.+)$", found.hint).group(1)
+    assert upsampled == "F.interpolate(branch, scale_factor=4)"
+    source = path_of(name).read_text().splitlines()
+    line = culprit(name) - 1
+    source[line] = source[line].replace("F.binary_cross_entropy(branch,", f"F.binary_cross_entropy({upsampled},")
+    patched = tmp_path / f"patched_{name}.py"
+    patched.write_text("\n".join(source) + "\n")
+    helped = traced_module(load_file(patched, f"patched_{name}"))
+    assert helped.error is None and serious(helped) == []

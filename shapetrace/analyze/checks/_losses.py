@@ -3,6 +3,7 @@ lineage of a loss's prediction, and the forward pass that made it."""
 
 from __future__ import annotations
 
+from shapetrace.analyze.checks._source import find_call
 from shapetrace.analyze.lineage.atoms import Lineage
 from shapetrace.analyze.lineage.flow import TraceLineage
 from shapetrace.analyze.lineage.module_rules import is_builtin
@@ -35,6 +36,18 @@ def loss_operands(call: Call) -> tuple[TensorMeta, TensorMeta] | None:
     prediction = call.input_at("0") or call.input_at("input")
     target = call.input_at("1") or call.input_at("target")
     return (prediction, target) if prediction is not None and target is not None else None
+
+
+def loss_arguments(call: Call, default: tuple[str, str]) -> tuple[str, str]:
+    """How the loss's input and target were written on its line (``branch``,
+    ``label``), else ``default``. A functional loss is told among those of its name
+    on the line by ``call.index`` (``F.bce(out, y) + F.bce(branch, y4)``: the second
+    is ``branch``); a loss module is called under the user's name for it, so any
+    two-argument call of the line then."""
+    name = call.name.rpartition(".")[2]
+    occurrence = call.index if call.kind == "op" else None
+    source = find_call(call.location, {name}, 2, occurrence) or find_call(call.location, None, 2)
+    return (source.args[0], source.args[1]) if source is not None and len(source.args) >= 2 else default
 
 
 def _permutation(meta: TensorMeta, base: TensorMeta) -> tuple[int, ...] | None:

@@ -15,8 +15,7 @@ import torch
 
 from shapetrace.analyze.checks import finding, register
 from shapetrace.analyze.checks._common import at_line
-from shapetrace.analyze.checks._losses import is_elementwise_loss, loss_operands
-from shapetrace.analyze.checks._source import find_call
+from shapetrace.analyze.checks._losses import is_elementwise_loss, loss_arguments, loss_operands
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
 from shapetrace.core.tensor_meta import TensorMeta
@@ -66,6 +65,15 @@ def _pairwise(prediction: TensorMeta, target: TensorMeta) -> bool:
     return a_only and b_only
 
 
+# The binary cross-entropies check the shapes instead of broadcasting them.
+_SAME_SHAPE_OPS = frozenset({"binary_cross_entropy", "binary_cross_entropy_with_logits"})
+_SAME_SHAPE_MODULES = frozenset({"BCELoss", "BCEWithLogitsLoss"})
+
+
+def _refuses_other_shapes(call: Call) -> bool:
+    return call.name in _SAME_SHAPE_OPS if call.kind == "op" else call.type in _SAME_SHAPE_MODULES
+
+
 @register("ST005", "loss-broadcast", "error", "a loss whose input and target shapes differ and broadcast")
 def check_loss_broadcast(trace: Trace) -> Iterator[Finding]:
     for call in trace.calls:
@@ -99,8 +107,13 @@ def check_loss_broadcast(trace: Trace) -> Iterator[Finding]:
             message += ": the smaller one is repeated along the other's dims; right only if it is shared"
             yield finding("ST005", call, message, severity="info")
             continue
-        message += ", so each prediction is compared with every target"
-        # A loss module is called under the user's name for it: any two-argument call then.
-        source = find_call(call.location, {call.name.rpartition(".")[2]}, 2) or find_call(call.location, None, 2)
-        names = (source.args[0], source.args[1]) if source and len(source.args) >= 2 else ("pred", "target")
+        if _refuses_other_shapes(call):
+            message = (
+                f"{name} {at_line(call)} compares input {format_shape(prediction)} with target "
+                f"{format_shape(target)}: a binary cross-entropy takes only equal shapes (PyTorch raises); "
+                f"broadcast, as other losses do, they would make {format_dims(shape)}"
+            )
+        else:
+            message += ", so each prediction is compared with every target"
+        names = loss_arguments(call, ("pred", "target"))
         yield finding("ST005", call, message, _fix(prediction, target, names))

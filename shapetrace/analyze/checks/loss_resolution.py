@@ -14,8 +14,7 @@ from collections.abc import Iterator
 
 from shapetrace.analyze.checks import finding, register
 from shapetrace.analyze.checks._common import at_line
-from shapetrace.analyze.checks._losses import loss_operands
-from shapetrace.analyze.checks._source import find_call
+from shapetrace.analyze.checks._losses import loss_arguments, loss_operands
 from shapetrace.analyze.lineage.flow import TraceLineage, analyze
 from shapetrace.analyze.lineage.module_rules import is_builtin
 from shapetrace.core.finding import Finding
@@ -140,8 +139,7 @@ def check_loss_resolution(trace: Trace) -> Iterator[Finding]:
         )
         if resizers:
             message += f", {'downsampled' if smaller else 'upsampled'} by {_describe(resizers)}"
-        source = find_call(call.location, {call.name.rpartition(".")[2]}, 2) or find_call(call.location, None, 2)
-        pred, goal = (source.args[0], source.args[1]) if source and len(source.args) >= 2 else ("output", "target")
+        pred, goal = loss_arguments(call, ("output", "target"))
         size = format_dims([min(differ[k]) if smaller else max(differ[k]) for k in dims])
         if offset:  # class labels: resize the logits, never average labels
             full = format_dims([max(differ[k]) if smaller else min(differ[k]) for k in dims])
