@@ -238,6 +238,89 @@ def _named(flow: TraceLineage, call: Call) -> Finding | None:
     return finding("ST012", call, message, hint)
 
 
+def _product_of_names(text: str) -> list[str] | None:
+    """``["b", "t"]`` for ``b * t`` or ``b``; None for any other expression."""
+    try:
+        node = ast.parse(text, mode="eval").body
+    except SyntaxError:
+        return None
+    words, parts = [], [node]
+    while parts:
+        part = parts.pop()
+        if isinstance(part, ast.BinOp) and isinstance(part.op, ast.Mult):
+            parts += [part.right, part.left]
+        elif isinstance(part, ast.Name):
+            words.append(part.id)
+        else:
+            return None
+    return words
+
+
+def _named_elsewhere(flow: TraceLineage, call: Call) -> Finding | None:
+    """A view that only merges and splits, one of whose sizes is written with the
+    names forward gave the axes of its input (``batch_size, seq_len, _ = x.shape``)
+    for an axis that this tensor holds elsewhere: ``values.reshape(batch_size,
+    seq_len, heads * head_dim)`` of (batch, heads, seq_len, head_dim) with heads ==
+    seq_len. Names count where they name a whole axis by lineage; a name whose axis
+    the tensor does not hold (a size reused) says nothing."""
+    if call.name not in ("view", "reshape") or call.output is None:
+        return None
+    written = written_sizes(call)
+    by_word = {word: key for key, word in _input_names(flow, call).items()}
+    if written is None or not by_word:
+        return None
+    source, made = flow.input_lineage(call, 0), flow.output_lineage(call, 0)
+    keys = [tuple((a.origin, a.stride, a.size) for a in dim) for dim in source]
+    held = {key for dim in keys for key in dim}
+    wanted: list[tuple | None] = []
+    wrong = []
+    for k, (text, dim) in enumerate(zip(written, made)):
+        words = _product_of_names(text)
+        if not words or any(word not in by_word for word in words) or len(set(words)) != len(words):
+            wanted.append(None)
+            continue
+        want = tuple(by_word[word] for word in words)
+        if not set(want) <= held or math.prod(key[2] for key in want) != call.output.shape[k]:
+            wanted.append(None)
+            continue
+        wanted.append(want)
+        if {(a.origin, a.stride, a.size) for a in dim if a.size != 1} != set(want):
+            wrong.append((k, text))
+    if not wrong:
+        return None
+    # Input dims in the order the names ask for; the unnamed output dims take the rest in memory order.
+    whole = {key[0]: d for d, key in enumerate(keys) if len(key) == 1}
+    order: list[int] = []
+    rest = [d for d in range(len(keys)) if not any(keys[d] and set(keys[d]) <= set(w or ()) for w in wanted)]
+    for k, named in enumerate(wanted):
+        if named is not None and all(key in whole for key in named):
+            order += [whole[key] for key in named]
+            continue
+        taken, size = [], 1
+        while rest and size < call.output.shape[k]:
+            taken.append(rest.pop(0))
+            size *= call.inputs[0].shape[taken[-1]]
+        if size != call.output.shape[k] and call.output.shape[k] != 1:
+            return None
+        order += taken
+    order += rest
+    if sorted(order) != list(range(len(keys))):
+        return None
+    tensor = receiver_text(call)
+    said = "; ".join(
+        f"its dim {k} is written {text}, the name forward gave an axis of its input, which {tensor} "
+        f"holds as dim {next(d for d, key in enumerate(keys) if set(key) & set(wanted[k] or ()))}"
+        for k, text in wrong
+    )
+    message = (
+        f"{op_text(call)} {at_line(call)} makes {format_shape(call.output)} from {tensor} "
+        f"{format_shape(call.inputs[0])}: {said}. A view keeps memory order, so that dim holds another "
+        f"axis of the same size; the sizes fit only because they are equal"
+    )
+    hint = f"use {tensor}.permute({', '.join(map(str, order))}).reshape({', '.join(written)})"
+    return finding("ST012", call, message, hint)
+
+
 @register(
     "ST012",
     "view-cuts-across-axes",
@@ -252,6 +335,6 @@ def check_view_cuts_axes(trace: Trace) -> Iterator[Finding]:
             continue  # the batch size written in is the cause (ST003), not the axis order
         found = _check(flow, trace, call)
         if found is None and not regroup(flow.input_lineage(call, 0), call.output.shape, "check").mixed:  # type: ignore[union-attr]
-            found = _named(flow, call)
+            found = _named(flow, call) or _named_elsewhere(flow, call)
         if found is not None:
             yield found
