@@ -45,8 +45,6 @@ MISSED: dict[str, str] = {
     # fields 4 == heads 4: the view keeps memory order; only an attribute's name (self.num_heads)
     # and a parameter (batch_size) say otherwise, and neither names an axis of the data
     "st012_i_autoint_fields_split_equal_heads": "fields == heads: the view's sizes fit the wrong reading",
-    # out[..., -1] (n, t) read by F.normalize(dim=1) and a matmul, no Linear nor class loss
-    "st013_k_speaker_embedding_ellipsis_last_unit": "the kept time axis is read by normalize/matmul only",
 }
 HINT_MISSED = {
     **MISSED,
@@ -524,3 +522,36 @@ def test_names_of_the_inputs_axes_in_another_tensors_view_raise_nothing_where_th
 
     found = traced((Cross(), (torch.randn(3, 4, 8), torch.randn(3, 4, 8)))).findings
     assert [f for f in found if f.code == "ST012"] == []
+
+
+def test_an_index_of_a_hidden_unit_normalized_over_time_is_found_and_weights_over_steps_are_not():
+    """st013_k's ``F.normalize(out[..., -1], dim=1)`` makes unit vectors of the last
+    hidden unit over the steps (ST013, help ``out[:, -1, :]``). Attention weights
+    over the steps, a Linear(hidden, 1)'s ``[..., 0]`` L1-normalized along time, are
+    meant per step: no finding; nor is the last step normalized along its features."""
+    import torch
+    from torch import nn
+    from torch.nn import functional as F
+
+    from tests.check_support import traced
+
+    name = "st013_k_speaker_embedding_ellipsis_last_unit"
+    (found,) = on_culprit(traced_module(module(name)).findings, name)
+    assert "F.normalize then reads the time steps" in found.message and found.hint == "use out[:, -1, :]"
+
+    class Pool(nn.Module):
+        def __init__(self, last):
+            super().__init__()
+            self.last = last
+            self.gru = nn.GRU(5, 6, batch_first=True)
+            self.score = nn.Linear(6, 1)
+
+        def forward(self, x):
+            out, _ = self.gru(x)
+            if self.last:
+                return F.normalize(out[:, -1], dim=1)
+            weights = F.normalize(torch.relu(self.score(out))[..., 0], p=1, dim=1)  # (batch, steps)
+            return (weights.unsqueeze(-1) * out).sum(1)
+
+    for last in (False, True):
+        assert [f for f in traced((Pool(last), (torch.randn(4, 6, 5),))).findings if f.code == "ST013"] == []

@@ -46,7 +46,7 @@ from shapetrace.analyze.checks.batch_first import layout_clues, undecided_readin
 from shapetrace.analyze.lineage.atoms import origins
 from shapetrace.analyze.lineage.flow import TraceLineage, analyze
 from shapetrace.analyze.lineage.module_rules import is_builtin
-from shapetrace.analyze.lineage.op_args import integer_indices, plain_args
+from shapetrace.analyze.lineage.op_args import argument, integer_indices, plain_args
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
 from shapetrace.core.text import format_shape
@@ -160,6 +160,19 @@ def _picks(call: Call, ndim: int) -> dict[int, object]:
 _ON_THE_WAY = _PASS_THROUGH | {"view", "reshape", "squeeze", "unsqueeze", "flatten", "relu", "gelu", "sigmoid"}
 
 
+# Ops that read one dim of their input as a feature vector, by the argument naming it
+# (position after the tensor, keyword, default): ``F.normalize(x, dim=1)`` scales
+# each row to unit length, an embedding's features.
+_FEATURE_READERS = {"normalize": (1, "dim", 1)}
+
+
+def _read_dim(reader: Call, ndim: int) -> int | None:
+    """The dim a ``_FEATURE_READERS`` op reads as features, counted from 0."""
+    position, name, default = _FEATURE_READERS[reader.name]
+    dim = argument(reader, position, name, default)
+    return dim % ndim if isinstance(dim, int) and -ndim <= dim < ndim else None
+
+
 def _feeds_a_layer(flow: TraceLineage, call: Call) -> tuple[Call, int] | None:
     """The module call that next receives the op's result, and at which input (also
     past the end of forward: a loss given what the model returned)."""
@@ -172,7 +185,7 @@ def _feeds_a_layer(flow: TraceLineage, call: Call) -> tuple[Call, int] | None:
             seen.add(consumer.id)
             if is_elementwise_loss(consumer):
                 continue  # compares element by element: it reads no features
-            if consumer.kind == "module" or is_class_loss(consumer):
+            if consumer.kind == "module" or is_class_loss(consumer) or consumer.name in _FEATURE_READERS:
                 return consumer, k
             if consumer.name in _ON_THE_WAY:
                 frontier.append(consumer)
@@ -249,6 +262,9 @@ def check_index_wrong_axis(trace: Trace) -> Iterator[Finding]:
             # a class loss reads classes in dim 1 ((N, C) or (N, C, d1...)), a layer its last dim
             loss = is_class_loss(layer) and k == 0
             features = read[1] if loss and len(read) > 1 else read[-1] if read else ()
+            if layer.kind == "op" and layer.name in _FEATURE_READERS:
+                at = _read_dim(layer, len(read))
+                features = read[at] if at is not None else ()
             if not origins(features) or not origins(features) <= {axes.time, axes.batch}:
                 continue  # the layer reads features: the index was meant
             shape = call.inputs[0].shape
