@@ -15,6 +15,11 @@ Evidence, strongest first:
   the module's source assigns it from the data (``self.batch_size =
   x.size(0)`` in forward, for the short last batch).
 
+A ``view(-1, N)`` whose N is a whole batch's values (``x.view(-1, 4 * 8 * 2 * 6 *
+6)`` for batches of 4) folds the batch into ONE row, the next layer sized to match:
+found when the short batch fails, and before, where a DataLoader of that batch size
+tells dim 0 is the batch (an unbatched window viewed as one row is not).
+
 The batch axis of a pass is the one its RNNs batch over, else the model
 input axis that survives as dim 0 of the output, else input dim 0. When a
 literal batch size equals another size of the same call, the finding says it

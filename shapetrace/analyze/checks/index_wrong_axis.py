@@ -14,7 +14,8 @@ length-1 slice (``out.narrow(2, -1, 1)``, ``out[:, :, -1:]``) that a flatten or
 squeeze then drops. The same axes hold for a PyTorch layer applied per step to such
 an output (a Linear's (batch, time, classes) logits), and the reader may be a class
 loss (module or functional, past the end of forward), which reads classes in dim 1:
-``logits[..., -1]`` feeds it the steps as classes.
+``logits[..., -1]`` feeds it the steps as classes; or ``F.normalize`` along the kept
+time axis (an embedding made of one hidden unit at every step).
 
 The other way round: an integer index that takes one sample of a sequence layer's
 batch axis (an RNN, Conv1d, or attention layer by its MultiheadAttention's

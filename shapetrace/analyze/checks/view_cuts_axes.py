@@ -14,6 +14,15 @@ closest to memory order that the view's sizes can group, written with the user's
 own size expressions, then views; the fix is checked against the permutes and views
 that follow on the same tensor.
 
+Where sizes collide (heads == seq_len), a view that only merges and splits is still
+found when its sizes are written with names that say otherwise: the names a function
+gave the tensor's own dims (``B, C, H, W = f.shape``), or the names ``forward`` gave
+the axes of its input (``batch_size, seq_len, _ = x.shape``) used for a dim of
+another tensor that holds that axis elsewhere (``values.reshape(batch_size, seq_len,
+heads * head_dim)`` of (batch, heads, seq_len, head_dim)). Attribute names
+(``self.num_heads``) name no axis of the data: an AutoInt-style split with fields ==
+heads is not seen.
+
 Limits: lineage must know the axes; a tensor made where nothing was recorded (a
 buffer filled in place counts as made by its ``torch.zeros``) starts with fresh
 axes, one per dim, so a reshape of a flat buffer into rows of another length is
