@@ -137,7 +137,8 @@ def test_applied_help_gives_the_fixed_model_and_no_finding(name, tmp_path):
 # The RNN ones (the attention ones apply their help in tests/test_attention_layout.py).
 ST001_NAMES = ["st001_a_lm_one_pass_shifted_view", "st001_b_batchified_no_transpose_state_raises",
                "st001_c_char_rnn_dataset_pairs", "st001_d_seq2seq_encoder_seq_first_raises",
-               "st001_e_forecaster_next_step_windows"]
+               "st001_e_forecaster_next_step_windows", "st001_j_mnist_rows_gru_batch_first_commented",
+               "st001_l_video_frames_stacked_lstm_h_n_raises"]
 
 
 @pytest.mark.parametrize("name", ST001_NAMES)
