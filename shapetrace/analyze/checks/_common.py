@@ -33,7 +33,15 @@ def written_sizes(call: Call) -> list[str] | None:
     if found is None:
         return None
     if call.name != "unflatten":
-        return list(found.args) if len(found.args) == len(shape) else None
+        # torch.reshape(x, sizes) names the tensor first; sizes may be one tuple: view((b, -1))
+        args = list(found.args[1:] if is_function(call) else found.args)
+        if len(args) == 1 and len(shape) != 1:
+            try:
+                one = ast.parse(args[0], mode="eval").body
+            except SyntaxError:
+                return None
+            args = [ast.unparse(e) for e in one.elts] if isinstance(one, (ast.Tuple, ast.List)) else args
+        return args if len(args) == len(shape) else None
     if len(found.args) != 2 or not found.args[0].lstrip("-").isdigit():
         return None
     try:
@@ -96,12 +104,19 @@ def argument_text(call: Call, position: int = 0, default: str = "x") -> str:
     return default
 
 
+def is_function(call: Call) -> bool:
+    """True for an op called as a function of its tensor (``torch.reshape(x, ...)``,
+    under any alias of torch: ``th.reshape``), not as a method (``x.reshape(...)``)."""
+    return call.kind == "op" and not call.type.startswith("Tensor.") and call.type.endswith(f".{call.name}")
+
+
 def receiver_text(call: Call, default: str = "x") -> str:
     """The tensor an op was called on: ``out`` in ``out.view(150, 64)``."""
     if call.name == "__getitem__":
         return subscripted(call.location) or default
     found = find_call(call.location, {call.name}, occurrence=call.index)
-    if found is not None and found.receiver not in (None, "torch", "F", "nn.functional", "torch.nn.functional"):
+    functional = is_function(call) or (found is not None and found.receiver in ("torch", "F", "nn.functional"))
+    if found is not None and found.receiver not in (None, "torch.nn.functional") and not functional:
         return found.receiver
     if found is not None and found.args:  # torch.reshape(x, ...): the first argument
         return found.args[0]
