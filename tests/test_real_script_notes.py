@@ -36,7 +36,8 @@ def test_neuralforecast_data_notes_once_each_naming_the_model(tmp_path, capsys) 
     named = [call for call in calls.values() if call["parent"] is None and call["type"] == "LSTM"
              and call["inputs"][0]["shape"][0] == 2]
     assert named, "the LSTM ran on the short batch (its predict pass)"
-    assert "and LSTM ran on it at neuralforecast/common/_base_model.py:" in short[0]
+    # Lightning iterated the loader, neuralforecast called the model: "a batch of 2", not "it".
+    assert "and LSTM ran on a batch of 2 at neuralforecast/common/_base_model.py:" in short[0]
     assert f"with input {tuple(named[0]['inputs'][0]['shape'])}" in short[0]
     assert "ConstantPad1d" not in short[0]
     assert "its only batch has 2" in short[0] or "each only batch has 2" in short[0]

@@ -16,6 +16,7 @@ from typing import Any
 
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, IterableDataset
 
+from shapetrace.core.records import Call
 from shapetrace.core.samples import sample_leaves
 from shapetrace.core.text import format_dims, format_list, format_location
 from shapetrace.core.trace import Trace
@@ -211,7 +212,11 @@ def short_batch_notes(trace: Trace, loaders: Iterable[LoaderFacts]) -> list[str]
             continue
         count = loader.samples_per_rank if loader.samples_per_rank is not None else loader.num_samples
         assert count is not None
-        saw = next((call for call in candidates if call.inputs[0].shape[0] == last != loader.batch_size), None)
+        # A call in the function that iterated the loader first: a test loop's short
+        # batch is not the one its training loop saw.
+        here = [call for call in candidates if _same_function(call, loader)]
+        ran = [*here, *(call for call in candidates if call not in here)]
+        saw = next((call for call in ran if call.inputs[0].shape[0] == last != loader.batch_size), None)
         if saw is not None:
             alike.setdefault((count, loader.batch_size, last, saw.id), []).append(loader)
     notes = []
@@ -221,6 +226,8 @@ def short_batch_notes(trace: Trace, loaders: Iterable[LoaderFacts]) -> list[str]
         where = f" at {format_list(places)}" if places else ""
         seen_at = f" at {format_location(saw.location)}" if saw.location is not None else ""
         several = len(places) > 1
+        # Only where the loop over the loader made the call is it known to be that batch.
+        it = "it" if all(_same_function(saw, facts) for facts in group) else f"a batch of {last}"
         if count < size:  # one batch, and it is short
             batch = f"{'each' if several else 'its'} only batch has {last} (drop_last=False)"
         else:
@@ -230,9 +237,17 @@ def short_batch_notes(trace: Trace, loaders: Iterable[LoaderFacts]) -> list[str]
             )
         notes.append(
             f"the DataLoader{'s' * several}{where} give{'s' * (not several)} {count:,} samples in batches of {size}: "
-            f"{batch}, and {saw.type} ran on it{seen_at} with input {format_dims(saw.inputs[0].shape)}"
+            f"{batch}, and {saw.type} ran on {it}{seen_at} with input {format_dims(saw.inputs[0].shape)}"
         )
     return notes
+
+
+def _same_function(call: Call, loader: LoaderFacts) -> bool:
+    """Whether ``call`` was made in the function (file and name) whose line iterated ``loader``."""
+    made, started = call.location, loader.location
+    if made is None or started is None or not started.function:
+        return False
+    return (made.filename, made.function) == (started.filename, started.function)
 
 
 __all__ = ["BatchFacts", "Census", "KeyCensus", "RankSplit", "ShapeCount", "short_batch_notes", "take_census"]

@@ -9,7 +9,7 @@ from typing import Any
 
 from shapetrace.core.records import Call, Location
 from shapetrace.core.tensor_meta import TensorMeta, dtype_name
-from shapetrace.core.torch_facts import INPUT_NAMES, OUTPUT_NAMES, TENSOR_PROPERTIES
+from shapetrace.core.torch_facts import INPUT_NAMES, LOSS_OPS, OUTPUT_NAMES, TENSOR_PROPERTIES
 
 
 def format_dims(dims: Sequence[Any]) -> str:
@@ -32,7 +32,7 @@ def tensor_name(call: Call, meta: TensorMeta, *, output: bool = True) -> str:
     """``h_n`` for an LSTM's ``1.0`` output; the path itself otherwise."""
     if output:
         names = OUTPUT_NAMES.get(call.type, {})
-    elif call.type.endswith("Loss") or call.type.endswith("_loss"):
+    elif call.type.endswith(("Loss", "_loss")) or call.type.rsplit(".", 1)[-1] in LOSS_OPS:  # F.cross_entropy too
         names = _LOSS_INPUT_NAMES
     else:
         names = INPUT_NAMES.get(call.type, {})

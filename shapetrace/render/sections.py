@@ -5,7 +5,8 @@ a GAN's generator and discriminator), its loss, and, inside the DataLoader,
 data transforms that are ``nn.Module``\\ s (torchvision's ``Normalize`` runs
 once per image). The views show one section per model, the models with the
 most parameters first; each section holds the model's passes and the
-top-level calls that read its outputs (the loss) or make its inputs. The
+top-level calls that read its outputs (the loss) or make its inputs, and
+its parts called on their own (``model.decode(z)`` calling ``fc3``). The
 data transforms come last, folded: one entry each, with how many times it ran.
 
 A top-level module call is a data transform when the script runner saw it
@@ -116,8 +117,9 @@ def split_sections(trace: Trace) -> Sections:
             transforms.setdefault(call.type, []).append(call)
         else:
             rest.append(call)
-    models = _model_groups(rest)
-    owner = _owners(rest, models)
+    parts = _parts_called_alone(trace, rest)
+    models = _model_groups([call for call in rest if call.id not in parts])
+    owner = _owners(rest, models, {k: _key(root) for k, root in parts.items() if _key(root) in models})
     by_key: dict[tuple[str, str], list[Call]] = {key: [] for key in models}
     for call in rest:
         by_key[owner[call.id]].append(call)
@@ -150,6 +152,26 @@ def _key(call: Call) -> tuple[str, str]:
     return (call.name, call.type)
 
 
+def _parts_called_alone(trace: Trace, roots: Sequence[Call]) -> dict[int, Call]:
+    """Top-level call id -> the first top-level pass of another module inside
+    which the same module ran (same name, type and parameter count): a model's
+    part called on its own (the VAE example's ``model.decode(z)`` calls ``fc3``
+    and ``fc4`` from the script) is in that model's section, not a model."""
+    inside: dict[tuple[str, str, int], Call] = {}
+    root: Call | None = None
+    for call in trace.calls:  # in the order they began: a call's top-level pass is the last one begun
+        if call.parent_id is None:
+            root = call
+        elif call.kind == "module" and call.name and root is not None:
+            inside.setdefault((call.name, call.type, call.num_params), root)
+    parts = {}
+    for call in roots:
+        found = inside.get((call.name, call.type, call.num_params)) if call.kind == "module" and call.name else None
+        if found is not None and found is not call and _key(found) != _key(call):
+            parts[call.id] = found
+    return parts
+
+
 def _model_groups(calls: Sequence[Call]) -> dict[tuple[str, str], Call]:
     """The models: top-level module calls with parameters, one entry per module
     (name and type), first pass first. Where none has parameters, every
@@ -162,12 +184,15 @@ def _model_groups(calls: Sequence[Call]) -> dict[tuple[str, str], Call]:
     return groups
 
 
-def _owners(calls: Sequence[Call], models: dict[tuple[str, str], Call]) -> dict[int, tuple[str, str]]:
+def _owners(
+    calls: Sequence[Call], models: dict[tuple[str, str], Call], parts: dict[int, tuple[str, str]]
+) -> dict[int, tuple[str, str]]:
     """Call id -> the model key whose section a top-level call joins: a model's
-    own passes; else the model whose output it reads (a loss), else the model
-    that reads its output (an input-making op), else the section before it.
-    A loss reading two models' outputs joins the first's (its prediction's)."""
-    owner = {call.id: _key(call) for call in calls if _key(call) in models}
+    own passes and its ``parts`` called alone (``_parts_called_alone``); else the
+    model whose output it reads (a loss), else the model that reads its output
+    (an input-making op), else the section before it. A loss reading two models'
+    outputs joins the first's (its prediction's)."""
+    owner = {call.id: _key(call) for call in calls if _key(call) in models} | parts
     _sweep(calls, owner, lambda call: call.input_ids, lambda call: call.output_ids)  # what reads a model's output
     _sweep(reversed(calls), owner, lambda call: call.output_ids, lambda call: call.input_ids)  # what makes its input
     previous: tuple[str, str] | None = None
