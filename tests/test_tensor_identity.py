@@ -13,7 +13,7 @@ from torch import nn
 
 import shapetrace
 from shapetrace.analyze.lineage.flow import analyze
-from shapetrace.core.tensor_meta import MetaTable
+from shapetrace.core.meta_table import MetaTable
 from shapetrace.errors import TraceFormatError
 from shapetrace.render.graph.links import GraphLinks
 from tests.render_support import trace_of

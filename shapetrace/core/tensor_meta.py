@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import types
-import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -17,7 +16,7 @@ import torch
 from torch.nn.utils.rnn import PackedSequence
 
 from shapetrace.core.fast_init import fast_constructor
-from shapetrace.core.torch_private import PYTREE_NODES, DisableTorchFunction, DisableTorchFunctionSubclass
+from shapetrace.core.torch_private import PYTREE_NODES, DisableTorchFunction
 
 _NOT_WALKED = (torch.nn.Module, type, types.ModuleType, types.FunctionType, types.MethodType)
 
@@ -35,10 +34,6 @@ _DTYPE_NAMES: dict[torch.dtype, str] = {}
 _Tensor = torch.Tensor
 _Parameter = torch.nn.Parameter
 _STRIDED = torch.strided
-_new_ref = weakref.ref
-# Dead tensors are dropped from the identity table once it holds this many
-# entries, then once it holds twice what survived the last sweep.
-_FIRST_SWEEP = 4096
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,7 +132,7 @@ def tensor_meta(tensor: torch.Tensor, path: str) -> TensorMeta:
     else:
         contiguous, stride = True, ()
     nbytes = tensor.numel() * tensor.element_size()  # of the values stored (sparse: of the dense equivalent)
-    return _make_meta(
+    return make_meta(
         path,
         shape,
         tensor.dtype,
@@ -186,98 +181,7 @@ def _nested_shape(tensor: torch.Tensor) -> tuple[int, ...]:
         return tuple(int(dim) for dim in dims)
 
 
-_make_meta = fast_constructor(TensorMeta)  # one per new tensor layout: see fast_init
-
-
-class MetaTable:
-    """Makes the TensorMetas of one trace, one object per distinct value, and
-    numbers the tensors it meets.
-
-    The layers of a model see the same shapes again and again; TensorMetas
-    are frozen values, so equal ones are shared. That keeps a trace's size
-    proportional to its distinct tensors rather than to its calls (a
-    4,000-call MLP trace: 1.2 kB per call without sharing), and a repeated
-    value costs a lookup instead of a dataclass (1 us).
-
-    Metadata cannot tell two tensors alike apart (``x + f(x)`` where ``f``
-    keeps the shape), so each tensor also gets an identity: a number that
-    stays the same while the same tensor object is alive. The table holds
-    tensors by weak reference only (``id()`` alone is reused once a tensor is
-    freed). ``meta`` appends each identity to ``identities``, in the order of
-    the TensorMetas it returns; the recorder takes them from there.
-    """
-
-    def __init__(self) -> None:
-        self._known: dict[tuple, TensorMeta] = {}
-        self._numbers: dict[int, tuple[weakref.ref, int]] = {}
-        self._next_number = 0
-        self._sweep_at = _FIRST_SWEEP
-        self.identities: list[int] = []
-
-    def meta(self, tensor: torch.Tensor, path: str) -> TensorMeta:
-        # Runs for every tensor of every event: identity and metadata lookups
-        # are one function (two Python calls fewer a tensor, ~15% of this path).
-        address = id(tensor)
-        known = self._numbers.get(address)
-        if known is not None and known[0]() is tensor:
-            self.identities.append(known[1])
-        else:
-            self.identities.append(self._number(tensor, address))
-        kind = type(tensor)
-        if kind is not _Tensor and kind is not _Parameter:
-            # A subclass's __torch_function__ must not see shapetrace's metadata
-            # reads. (nn.Parameter's is PyTorch's disabled one: no context
-            # manager for the weights every layer passes, 1-2 us each.)
-            with DisableTorchFunctionSubclass():
-                return self._meta(tensor, path)
-        # _meta's body, inline for the plain tensors nearly every call holds.
-        if tensor.layout is not _STRIDED or tensor.is_nested:
-            return tensor_meta(tensor, path)
-        try:
-            key = (path, tensor.shape, tensor.stride(), tensor.dtype, tensor.device, tensor.requires_grad)
-        except RuntimeError:
-            return tensor_meta(tensor, path)
-        meta = self._known.get(key)
-        if meta is None:
-            meta = self._known[key] = tensor_meta(tensor, path)
-        return meta
-
-    def identity(self, tensor: torch.Tensor) -> int:
-        """The tensor's number: the same for the same live object."""
-        address = id(tensor)
-        known = self._numbers.get(address)
-        if known is not None and known[0]() is tensor:
-            return known[1]
-        return self._number(tensor, address)
-
-    def _number(self, tensor: torch.Tensor, address: int) -> int:
-        """A new number for a tensor met for the first time (or at a reused address)."""
-        number = self._next_number
-        self._next_number = number + 1
-        if len(self._numbers) >= self._sweep_at:
-            self._sweep()
-        self._numbers[address] = (_new_ref(tensor), number)
-        return number
-
-    def _sweep(self) -> None:
-        """Forget dead tensors: the table stays proportional to live ones."""
-        self._numbers = {address: known for address, known in self._numbers.items() if known[0]() is not None}
-        self._sweep_at = max(_FIRST_SWEEP, 2 * len(self._numbers))
-
-    def _meta(self, tensor: torch.Tensor, path: str) -> TensorMeta:
-        if tensor.layout is not _STRIDED or tensor.is_nested:  # sparse COO and mkldnn tensors have strides too
-            return tensor_meta(tensor, path)
-        try:
-            # The fields that determine the others: contiguity follows from
-            # shape and stride, the byte count from shape and dtype (the
-            # torch.Size hashes as the tuple it equals).
-            key = (path, tensor.shape, tensor.stride(), tensor.dtype, tensor.device, tensor.requires_grad)
-        except RuntimeError:  # (a tensor subclass's own refusal: not shared)
-            return tensor_meta(tensor, path)
-        meta = self._known.get(key)
-        if meta is None:
-            meta = self._known[key] = tensor_meta(tensor, path)
-        return meta
+make_meta = fast_constructor(TensorMeta)  # one per new tensor layout: see fast_init
 
 
 MetaOf = Callable[[torch.Tensor, str], TensorMeta]

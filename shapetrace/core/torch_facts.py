@@ -264,6 +264,32 @@ _BOOKKEEPING = frozenset(
 # Ops kept even though they return no tensor.
 KEEP_WITHOUT_OUTPUT = frozenset({"__setitem__", "barrier", "send", "isend"})
 
+# Tensor methods that change a tensor's metadata in place (shape, stride, dtype,
+# device or requires_grad; PyTorch's in-place view and resize ops) and property
+# assignment (``x.requires_grad = True``, ``x.data = y`` reach a torch function
+# mode as a getset descriptor's ``__set__``): after one, no metadata read before
+# it may be reused (core/meta_table.py).
+CHANGES_METADATA = frozenset(
+    {
+        "__set__",
+        "as_strided_",
+        "detach_",
+        "requires_grad_",
+        "resize_",
+        "resize_as_",
+        "resize_as_sparse_",
+        "set_",
+        "sparse_resize_",
+        "sparse_resize_and_clear_",
+        "squeeze_",
+        "swapaxes_",
+        "swapdims_",
+        "t_",
+        "transpose_",
+        "unsqueeze_",
+    }
+)
+
 # torch.distributed collectives shapetrace records: name -> (the arguments the
 # collective writes, what must agree across ranks). "all": every tensor's
 # shape and dtype; "first": the first tensor's (gather/scatter pass their list

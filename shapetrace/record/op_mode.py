@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from torch.overrides import TorchFunctionMode
 
-from shapetrace.core.torch_facts import LOSS_OPS, describe_op
+from shapetrace.core.torch_facts import CHANGES_METADATA, LOSS_OPS, describe_op
 from shapetrace.core.torch_private import (
     pop_torch_function_mode,
     push_torch_function_mode,
@@ -43,12 +43,19 @@ class OpMode(TorchFunctionMode):
         __tracebackhide__ = True  # pytest shows the user's line, not this frame
         if kwargs is None:
             kwargs = {}
-        recorder = self.recorder
-        if not recorder.ops_wanted or recorder.busy or _get_ident() != recorder.thread:
-            return func(*args, **kwargs)
         described = describe_op(func)
-        if described is None or (recorder.losses_only and described[0] not in LOSS_OPS):
+        if described is None:  # bookkeeping, never recorded
             return func(*args, **kwargs)
+        recorder = self.recorder
+        # (an ``out=`` tensor is resized in place when its shape differs)
+        changes = described[0] in CHANGES_METADATA or "out" in kwargs
+        if (
+            not recorder.ops_wanted
+            or recorder.busy
+            or _get_ident() != recorder.thread
+            or (recorder.losses_only and described[0] not in LOSS_OPS)
+        ):
+            return func(*args, **kwargs) if not changes else _changing(recorder, _call, func, args, kwargs)
         caller = frames.op_caller(sys._getframe(1))
         # The internal-code test is read from frames' cache inline: this runs
         # for every op (a call to frames.is_internal costs as much as the lookup).
@@ -64,7 +71,7 @@ class OpMode(TorchFunctionMode):
             # an op of library code, not of the user's (nor a transformer layer's add)
             described = frames.packing_op(caller, described[0])
             if described is None:
-                return func(*args, **kwargs)
+                return func(*args, **kwargs) if not changes else _changing(recorder, _call, func, args, kwargs)
         # A caller outside torch and shapetrace is the user's frame itself.
         user_frame = frames.first_user_frame(caller) if internal else caller
         if user_frame is not None:
@@ -72,14 +79,17 @@ class OpMode(TorchFunctionMode):
             location, call = frames.op_site(user_frame)
         else:
             location, call = None, _call
-        event = recorder.op_started(described, location, args, kwargs)
-        try:
-            result = call(func, args, kwargs)
-        except BaseException as exc:
-            recorder.op_finished(event, None, exc)
-            raise
-        recorder.op_finished(event, result, None)
-        return result
+        return recorder.run_op(described, location, call, func, args, kwargs, changes)
+
+
+def _changing(recorder: RecordingState, call: Callable, func: Callable, args: tuple, kwargs: dict) -> Any:
+    """Run an op not recorded that changes its tensors' metadata in place:
+    metadata read before it is not reused after it (core/meta_table.py)."""
+    __tracebackhide__ = True
+    try:
+        return call(func, args, kwargs)
+    finally:
+        recorder._table.changed()
 
 
 def _call(func: Callable, args: tuple, kwargs: dict) -> Any:
@@ -87,6 +97,7 @@ def _call(func: Callable, args: tuple, kwargs: dict) -> Any:
 
 
 frames.add_transparent(OpMode.__torch_function__.__code__)
+frames.add_transparent(_changing.__code__)
 
 
 def mode_on_top(mode: TorchFunctionMode) -> bool:

@@ -82,8 +82,9 @@ class Recorder(ModuleCalls, OpEvents):
             events.reverse()
             calls = []
             while events:
-                calls.append(events.pop().freeze())
+                event = events.pop()
+                calls.append(event if type(event) is Call else event.freeze())
         else:
-            calls = [event.freeze() for event in events]
+            calls = [event if type(event) is Call else event.freeze() for event in events]
         link_calls(calls)
         return calls

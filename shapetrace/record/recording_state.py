@@ -19,7 +19,9 @@ from typing import Any, Literal, Union
 import torch
 from torch import nn
 
-from shapetrace.core.tensor_meta import MetaTable, collect_metas
+from shapetrace.core.meta_table import MetaTable
+from shapetrace.core.records import Call
+from shapetrace.core.tensor_meta import collect_metas
 from shapetrace.core.torch_private import pop_torch_function_mode, push_torch_function_mode
 from shapetrace.record.data_transforms import TransformFilter
 from shapetrace.record.events import Event
@@ -73,7 +75,7 @@ class RecordingState:
         self._root_filter = root_filter
         self._ops_at_top = bool(ops) and ops_at_top
         self._mode_pushed = False
-        self._events: list[Event] = []
+        self._events: list[Event | Call] = []  # an op is recorded as its Call directly (op_events.py)
         # Open module calls: (event, ops state before it, its call frame).
         self._stack: list[tuple[Event, bool, FrameType]] = []
         self._suspended: list[FrameType] = []  # call frames of modules outside the model that turned ops off
@@ -88,7 +90,9 @@ class RecordingState:
         self._param_counts: dict[int, int] = {}  # of the model's modules, counted as recording starts
         self._counts: dict[str, int] = {}
         self._op_counts: dict[tuple[int, str], int] = {}
-        table = MetaTable()
+        table = self._table = MetaTable()
+        # True while the op mode is off for the recorder's own reads only (see _set_ops).
+        self._paused_for_reads = False
         self._meta_of = table.meta
         self._identities = table.identities  # of the tensors the last _meta_of calls met
         self._module_hooks = ModuleHooks(self._module_pre_hook, self._post_hook)
@@ -102,14 +106,28 @@ class RecordingState:
     # ---------------------------------------------------------- op mode
     def _set_ops(self, wanted: bool) -> None:
         self.ops_wanted = wanted
-        if wanted and not self._mode_pushed:
-            push_torch_function_mode(self._mode)
-            self._mode_pushed = True
-        elif not wanted and self._mode_pushed and mode_on_top(self._mode):
+        # The metadata table trusts what it read while the mode sees every op
+        # that could change metadata in place; code that runs with the mode
+        # off is unseen, so the table is told (``changed``) when the mode
+        # comes back or a read starts with it off. A pop for the recorder's
+        # own reads (``busy``) runs no other code: no change then.
+        if wanted:
+            if not self._mode_pushed:
+                push_torch_function_mode(self._mode)
+                self._mode_pushed = True
+                if not self._paused_for_reads:
+                    self._table.changed()
+            self._paused_for_reads = False
+        elif self._mode_pushed and mode_on_top(self._mode):
             pop_torch_function_mode()
             self._mode_pushed = False
-        # A mode pushed by someone else above ours keeps ours in place: ops
-        # are then ignored through ``ops_wanted`` (fast paths stay off).
+            self._paused_for_reads = self.busy
+        else:
+            # Off already, or a mode pushed by someone else above ours, which
+            # keeps ours in place (ops are then ignored through ``ops_wanted``,
+            # fast paths stay off) and may handle ops without passing them on.
+            self._table.changed()
+            self._paused_for_reads = False
 
     def _remove_mode(self) -> None:
         if self._mode_pushed:

@@ -1,0 +1,185 @@
+"""The table of one trace's tensor metadata: equal records shared, tensors numbered,
+and a tensor met again not read again.
+
+The recorder asks it for every tensor of every event (``meta``), which makes it
+the hottest code of a trace: each step below is there because it was measured.
+"""
+
+from __future__ import annotations
+
+import weakref
+
+import torch
+
+from shapetrace.core.tensor_meta import TensorMeta, make_meta, tensor_meta
+from shapetrace.core.torch_private import DisableTorchFunctionSubclass
+
+_Tensor = torch.Tensor
+_Parameter = torch.nn.Parameter
+_STRIDED = torch.strided
+_new_ref = weakref.ref
+# Dead tensors are dropped from the identity table once it holds this many
+# entries, then once it holds twice what survived the last sweep.
+_FIRST_SWEEP = 4096
+# An entry's epoch for a tensor whose metadata is never reused (nested,
+# sparse, or a subclass that refused a read): no epoch equals it.
+_NOT_KEPT = -1
+
+
+class MetaTable:
+    """Makes the TensorMetas of one trace, one object per distinct value, and
+    numbers the tensors it meets.
+
+    The layers of a model see the same shapes again and again; TensorMetas
+    are frozen values, so equal ones are shared. That keeps a trace's size
+    proportional to its distinct tensors rather than to its calls (a
+    4,000-call MLP trace: 1.2 kB per call without sharing), and a repeated
+    value costs a lookup instead of a dataclass (1 us).
+
+    Metadata cannot tell two tensors alike apart (``x + f(x)`` where ``f``
+    keeps the shape), so each tensor also gets an identity: a number that
+    stays the same while the same tensor object is alive. The table holds
+    tensors by weak reference only (``id()`` alone is reused once a tensor is
+    freed). ``meta`` appends each identity to ``identities``, in the order of
+    the TensorMetas it returns; the recorder takes them from there.
+
+    A tensor met again (an op's output read as the next op's input, the
+    weights every step passes) is not read again: its entry keeps the
+    metadata it had (reading shape, stride, dtype, device and requires_grad
+    and looking the five up cost ~1.7 us a tensor, an op's whole cost ~2 us).
+    The entry holds while two things are unchanged: the tensor's version
+    counter, which PyTorch bumps on every in-place op, those that change
+    shape or strides included (``unsqueeze_``, ``t_``, ``resize_``,
+    ``set_``, which no torch function mode sees), and ``epoch``, which the
+    recorder bumps (``changed()``) after what changes metadata without a
+    bump: ``requires_grad_()``, ``detach_()``, a ``requires_grad`` or
+    ``.data`` assignment, and any code that ran while the op mode was off
+    and could not see one. An inference tensor has no version counter: it
+    is read every time.
+    """
+
+    def __init__(self) -> None:
+        # (shape, stride, dtype, device, requires_grad) -> {path: TensorMeta}
+        self._by_fields: dict[tuple, dict[str, TensorMeta]] = {}
+        # id(tensor) -> (weak reference, number, epoch read at, its fields' {path: TensorMeta},
+        # its version counter then)
+        self._numbers: dict[int, tuple[weakref.ref, int, int, dict[str, TensorMeta] | None, int]] = {}
+        self._next_number = 0
+        self._sweep_at = _FIRST_SWEEP
+        self.identities: list[int] = []
+        self.epoch = 0
+
+    def changed(self) -> None:
+        """Any tensor's metadata may have changed unseen: read each again when next met."""
+        self.epoch += 1
+
+    def meta(self, tensor: torch.Tensor, path: str) -> TensorMeta:
+        """The TensorMeta of ``tensor`` at ``path``; its number goes to ``identities``."""
+        # Runs for every tensor of every event: identity and metadata lookups
+        # are one function, the plain tensor's read inline (each Python call
+        # saved is ~5% of this path).
+        address = id(tensor)
+        known = self._numbers.get(address)
+        if known is not None and known[0]() is tensor:
+            number = known[1]
+            self.identities.append(number)
+            if known[2] == self.epoch and known[4] == tensor._version:
+                paths = known[3]
+                meta = paths.get(path)  # type: ignore[union-attr]
+                if meta is None:
+                    meta = paths[path] = _at_path(paths, path)  # type: ignore[index]
+                return meta
+            ref = known[0]
+        else:
+            number = self._next_number
+            self._next_number = number + 1
+            if len(self._numbers) >= self._sweep_at:
+                self._sweep()
+            ref = _new_ref(tensor)
+            self.identities.append(number)
+        kind = type(tensor)
+        if kind is not _Tensor and kind is not _Parameter:
+            # A subclass's __torch_function__ must not see shapetrace's metadata
+            # reads. (nn.Parameter's is PyTorch's disabled one: no context
+            # manager for the weights every layer passes, 1-2 us each.)
+            with DisableTorchFunctionSubclass():
+                return self._read(tensor, path, address, ref, number)
+        if tensor.layout is not _STRIDED or tensor.is_nested:
+            self._numbers[address] = (ref, number, _NOT_KEPT, None, 0)
+            return tensor_meta(tensor, path)
+        # _read's body, inline for the plain tensors nearly every call holds.
+        try:
+            # The fields that determine the others: contiguity follows from
+            # shape and stride, the byte count from shape and dtype (the
+            # torch.Size hashes as the tuple it equals).
+            fields = (tensor.shape, tensor.stride(), tensor.dtype, tensor.device, tensor.requires_grad)
+        except RuntimeError:
+            self._numbers[address] = (ref, number, _NOT_KEPT, None, 0)
+            return tensor_meta(tensor, path)
+        paths = self._by_fields.get(fields)
+        if paths is None:
+            paths = self._by_fields[fields] = {}
+        meta = paths.get(path)
+        if meta is None:
+            meta = paths[path] = tensor_meta(tensor, path)
+        try:
+            self._numbers[address] = (ref, number, self.epoch, paths, tensor._version)
+        except RuntimeError:  # an inference tensor has no version counter: never reused
+            self._numbers[address] = (ref, number, _NOT_KEPT, None, 0)
+        return meta
+
+    def _read(self, tensor: torch.Tensor, path: str, address: int, ref: weakref.ref, number: int) -> TensorMeta:
+        if tensor.layout is not _STRIDED or tensor.is_nested:  # sparse COO and mkldnn tensors have strides too
+            self._numbers[address] = (ref, number, _NOT_KEPT, None, 0)
+            return tensor_meta(tensor, path)
+        try:
+            fields = (tensor.shape, tensor.stride(), tensor.dtype, tensor.device, tensor.requires_grad)
+        except RuntimeError:  # (a tensor subclass's own refusal: not shared)
+            self._numbers[address] = (ref, number, _NOT_KEPT, None, 0)
+            return tensor_meta(tensor, path)
+        paths = self._by_fields.get(fields)
+        if paths is None:
+            paths = self._by_fields[fields] = {}
+        meta = paths.get(path)
+        if meta is None:
+            meta = paths[path] = tensor_meta(tensor, path)
+        try:
+            self._numbers[address] = (ref, number, self.epoch, paths, tensor._version)
+        except RuntimeError:  # an inference tensor has no version counter: never reused
+            self._numbers[address] = (ref, number, _NOT_KEPT, None, 0)
+        return meta
+
+    def identity(self, tensor: torch.Tensor) -> int:
+        """The tensor's number: the same for the same live object."""
+        address = id(tensor)
+        known = self._numbers.get(address)
+        if known is not None and known[0]() is tensor:
+            return known[1]
+        number = self._next_number
+        self._next_number = number + 1
+        if len(self._numbers) >= self._sweep_at:
+            self._sweep()
+        self._numbers[address] = (_new_ref(tensor), number, _NOT_KEPT, None, 0)
+        return number
+
+    def _sweep(self) -> None:
+        """Forget dead tensors: the table stays proportional to live ones."""
+        self._numbers = {address: known for address, known in self._numbers.items() if known[0]() is not None}
+        self._sweep_at = max(_FIRST_SWEEP, 2 * len(self._numbers))
+
+
+def _at_path(paths: dict[str, TensorMeta], path: str) -> TensorMeta:
+    """The TensorMeta of ``paths``' fields at another path (made from one of them: no read)."""
+    other = next(iter(paths.values()))
+    return make_meta(
+        path,
+        other.shape,
+        other.dtype,
+        other.device,
+        other.contiguous,
+        other.stride,
+        other.requires_grad,
+        other.nbytes,
+        None,
+        other.layout,
+    )

@@ -1,0 +1,161 @@
+"""A tensor met again is not read again (core/meta_table.py): these hold that the
+metadata recorded is still the tensor's own after every way PyTorch has of
+changing a tensor's metadata in place, with the op mode on and off."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+import shapetrace
+from shapetrace.core.meta_table import MetaTable
+
+
+def _ops(t, name):
+    return [c for c in t.calls if c.kind == "op" and c.name == name]
+
+
+class _InPlace(nn.Module):
+    """Reads ``x`` (so its metadata is in the table), changes it in place, reads it again."""
+
+    def __init__(self, change) -> None:
+        super().__init__()
+        self.change = change
+
+    def forward(self, x):
+        x = x * 1  # a tensor of the trace's own
+        before = x + 1
+        self.change(x)
+        after = x + 1
+        return before, after
+
+
+def _changed_shapes(change, x):
+    model = _InPlace(change)
+    with shapetrace.trace(model) as t:
+        model(x)
+    adds = _ops(t, "add")
+    return adds[0].inputs[0], adds[1].inputs[0], adds[1].outputs[0]
+
+
+def test_in_place_view_ops_are_seen():
+    cases = {
+        "unsqueeze_": (lambda x: x.unsqueeze_(0), (1, 2, 3)),
+        "squeeze_": (lambda x: x.unsqueeze_(0).squeeze_(0), (2, 3)),
+        "t_": (lambda x: x.t_(), (3, 2)),
+        "transpose_": (lambda x: x.transpose_(0, 1), (3, 2)),
+        "swapdims_": (lambda x: x.swapdims_(0, 1), (3, 2)),
+        "resize_": (lambda x: x.resize_(6), (6,)),
+        "as_strided_": (lambda x: x.as_strided_((3,), (2,)), (3,)),
+        "set_": (lambda x: x.set_(torch.zeros(4, 1)), (4, 1)),
+        "Tensor.resize_ unbound": (lambda x: torch.Tensor.resize_(x, 1, 6), (1, 6)),
+    }
+    for name, (change, shape) in cases.items():
+        before, after, out = _changed_shapes(change, torch.randn(2, 3))
+        assert before.shape == (2, 3), name
+        assert after.shape == shape and out.shape == shape, name
+
+
+def test_a_transposed_in_place_tensor_keeps_its_strides():
+    _, after, _ = _changed_shapes(lambda x: x.t_(), torch.randn(2, 3))
+    assert after.stride == (1, 3) and not after.contiguous
+
+
+def test_requires_grad_and_data_assignment_are_seen():
+    def assign_data(x):
+        x.data = torch.zeros(5, dtype=torch.float64)
+
+    def set_flag(x):
+        x.detach_()
+        x.requires_grad = True
+
+    before, after, _ = _changed_shapes(assign_data, torch.randn(2, 3))
+    assert before.shape == (2, 3) and after.shape == (5,) and after.dtype == torch.float64
+    before, after, _ = _changed_shapes(lambda x: x.detach_().requires_grad_(), torch.randn(2, 3))
+    assert not before.requires_grad and after.requires_grad
+    before, after, _ = _changed_shapes(set_flag, torch.randn(2, 3))
+    assert not before.requires_grad and after.requires_grad
+
+
+def test_an_out_tensor_resized_by_an_op_is_seen():
+    class Model(nn.Module):
+        def forward(self, x):
+            buffer = x[:0] * 1  # empty, of the trace's own
+            first = buffer + 1
+            torch.cat([x, x], out=buffer)
+            return first, buffer + 1
+
+    model = Model()
+    with shapetrace.trace(model) as t:
+        model(torch.randn(2, 3))
+    adds = _ops(t, "add")
+    assert adds[0].inputs[0].shape == (0, 3) and adds[1].inputs[0].shape == (4, 3)
+
+
+def test_changes_made_while_the_op_mode_is_off_are_seen():
+    """A pre-hook of the user's on a built-in module runs with the op mode off."""
+    linear = nn.Linear(3, 3)
+    linear.register_forward_pre_hook(lambda module, args: None if args[0].unsqueeze_(0) is None else None)
+
+    class Model(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.linear = linear
+
+        def forward(self, x):
+            x = x * 1
+            x + 1
+            self.linear(x)
+            return x + 1
+
+    model = Model()
+    with shapetrace.trace(model) as t:
+        model(torch.randn(2, 3))
+    adds = _ops(t, "add")
+    assert adds[0].inputs[0].shape == (2, 3) and adds[1].inputs[0].shape == (1, 2, 3)
+
+
+def test_modules_only_traces_read_every_module_input_again():
+    class Model(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a, self.b = nn.Identity(), nn.Identity()
+
+        def forward(self, x):
+            self.a(x)
+            x.unsqueeze_(0)  # no op mode: unseen as an op
+            return self.b(x)
+
+    model = Model()
+    with shapetrace.trace(model, ops=False) as t:
+        model(torch.randn(2, 3))
+    assert t["a"].inputs[0].shape == (2, 3) and t["b"].inputs[0].shape == (1, 2, 3)
+
+
+def test_the_table_reuses_a_read_until_the_tensor_or_the_epoch_changes():
+    table = MetaTable()
+    x = torch.zeros(2, 3)
+    first = table.meta(x, "0")
+    assert table.meta(x, "0") is first
+    x.requires_grad_()  # outside any trace, and no version bump: unseen
+    assert table.meta(x, "0") is first  # reused: the recorder's job is to say
+    table.changed()
+    assert table.meta(x, "0").requires_grad
+    with torch.no_grad():
+        x.unsqueeze_(0)  # unseen too, but it bumps the version counter
+    assert table.meta(x, "0").shape == (1, 2, 3)
+    assert table.meta(x, "1").path == "1" and table.meta(x, "1").shape == (1, 2, 3)
+    assert table.identities == [table.identity(x)] * 7
+
+
+def test_inference_tensors_are_read_every_time():
+    table = MetaTable()
+    with torch.inference_mode():
+        x = torch.zeros(2, 3)
+        assert table.meta(x, "0").shape == (2, 3)
+        x.unsqueeze_(0)
+        assert table.meta(x, "0").shape == (1, 2, 3)
+    model = _InPlace(lambda x: x.unsqueeze_(0))
+    with torch.inference_mode(), shapetrace.trace(model) as t:
+        model(torch.randn(2, 3))
+    assert [c.inputs[0].shape for c in _ops(t, "add")] == [(2, 3), (1, 2, 3)]
