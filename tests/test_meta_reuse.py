@@ -95,7 +95,11 @@ def test_an_out_tensor_resized_by_an_op_is_seen():
 def test_changes_made_while_the_op_mode_is_off_are_seen():
     """A pre-hook of the user's on a built-in module runs with the op mode off."""
     linear = nn.Linear(3, 3)
-    linear.register_forward_pre_hook(lambda module, args: None if args[0].unsqueeze_(0) is None else None)
+
+    def unsqueeze_input(module, args):
+        args[0].unsqueeze_(0)
+
+    linear.register_forward_pre_hook(unsqueeze_input)
 
     class Model(nn.Module):
         def __init__(self) -> None:

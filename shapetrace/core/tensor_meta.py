@@ -185,12 +185,12 @@ make_meta = fast_constructor(TensorMeta)  # one per new tensor layout: see fast_
 
 
 MetaOf = Callable[[torch.Tensor, str], TensorMeta]
-_INDEX_PATHS = tuple(str(i) for i in range(16))
+INDEX_PATHS = tuple(str(i) for i in range(16))  # index_path's, for hot loops to read inline
 
 
 def index_path(index: int) -> str:
     """``str(index)``, made once for the small indices every call has."""
-    return _INDEX_PATHS[index] if index < 16 else str(index)
+    return INDEX_PATHS[index] if index < 16 else str(index)
 
 
 def _join(path: str, key: object) -> str:
@@ -298,10 +298,13 @@ def summarize_arg(value: Any, path: str, metas: list[TensorMeta], depth: int = 0
     if isinstance(value, float):
         return value if value == value and abs(value) != float("inf") else str(value)
     if isinstance(value, slice):
+        parts = (value.start, value.stop, value.step)
+        if type(parts[0]) in _PLAIN_ARGS and type(parts[1]) in _PLAIN_ARGS and type(parts[2]) in _PLAIN_ARGS:
+            return {"slice": parts}  # ``x[:, :-1]``: no part to walk (the indexing models do, per step)
         return {
             "slice": tuple(
                 summarize_arg(part, _join(path, name), metas, depth + 1, meta_of)
-                for name, part in (("start", value.start), ("stop", value.stop), ("step", value.step))
+                for name, part in (("start", parts[0]), ("stop", parts[1]), ("step", parts[2]))
             )
         }
     if value is Ellipsis:
@@ -311,7 +314,23 @@ def summarize_arg(value: Any, path: str, metas: list[TensorMeta], depth: int = 0
     if isinstance(value, torch.device):
         return {"device": _device_name(value)}
     if depth < _MAX_DEPTH and isinstance(value, (tuple, list)):
-        return tuple(summarize_arg(v, _join(path, i), metas, depth + 1, meta_of) for i, v in enumerate(value))
+        # A size or an index (``x[:, t]``), met once per step where a model
+        # loops over time: plain parts and slices of them without a call each.
+        summary = []
+        for index, part in enumerate(value):
+            kind = type(part)
+            if kind in _PLAIN_ARGS:
+                summary.append(part)
+            elif (
+                kind is slice
+                and type(part.start) in _PLAIN_ARGS
+                and type(part.stop) in _PLAIN_ARGS
+                and type(part.step) in _PLAIN_ARGS
+            ):
+                summary.append({"slice": (part.start, part.stop, part.step)})
+            else:
+                summary.append(summarize_arg(part, _join(path, index), metas, depth + 1, meta_of))
+        return tuple(summary)
     if depth < _MAX_DEPTH and type(value) is dict:
         return {str(k): summarize_arg(v, _join(path, k), metas, depth + 1, meta_of) for k, v in value.items()}
     collect_metas(value, path, metas, depth, meta_of)

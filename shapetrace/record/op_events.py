@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from shapetrace.core.records import Location, make_call
-from shapetrace.core.tensor_meta import TensorMeta, collect_metas, index_path, summarize_arg
+from shapetrace.core.tensor_meta import INDEX_PATHS, TensorMeta, collect_metas, index_path, summarize_arg
 from shapetrace.core.torch_facts import KEEP_WITHOUT_OUTPUT
 from shapetrace.record import frames
 from shapetrace.record.events import Event, error_text
@@ -56,14 +56,18 @@ class OpEvents(RecordingState):
             for index, arg in enumerate(args):
                 kind = type(arg)
                 if kind is _Tensor or kind is _Parameter:
-                    path = index_path(index)
+                    path = INDEX_PATHS[index] if index < 16 else index_path(index)
                     metas.append(meta_of(arg, path))
                     summary.append({"tensor": path})
                 elif kind in _PLAIN_ARGS:
                     summary.append(arg)
                 else:
                     summary.append(summarize_arg(arg, index_path(index), metas, 0, meta_of))
-            kw_summary = {k: summarize_arg(v, k, metas, 0, meta_of) for k, v in kwargs.items()} if kwargs else {}
+            kw_summary = (
+                {k: v if type(v) in _PLAIN_ARGS else summarize_arg(v, k, metas, 0, meta_of) for k, v in kwargs.items()}
+                if kwargs
+                else {}
+            )
             input_ids = tuple(identities)
             stack = self._stack
             parent_id = stack[-1][0].id if stack else None

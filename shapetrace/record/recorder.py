@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from shapetrace.core.records import Call, link_calls
 from shapetrace.record.dynamo import skip_in_dynamo
-from shapetrace.record.events import error_text, unwrapped_name
+from shapetrace.record.events import Event, error_text, unwrapped_name
 from shapetrace.record.hooks import needs_own_hooks
 from shapetrace.record.module_calls import ModuleCalls, _ScriptModule
 from shapetrace.record.module_info import is_builtin_module, parameter_counts
@@ -83,8 +83,8 @@ class Recorder(ModuleCalls, OpEvents):
             calls = []
             while events:
                 event = events.pop()
-                calls.append(event if type(event) is Call else event.freeze())
+                calls.append(event.freeze() if isinstance(event, Event) else event)
         else:
-            calls = [event if type(event) is Call else event.freeze() for event in events]
+            calls = [event.freeze() if isinstance(event, Event) else event for event in events]
         link_calls(calls)
         return calls

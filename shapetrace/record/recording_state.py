@@ -54,6 +54,7 @@ class RecordingState:
     _global_post_hook: Callable[..., None]
     _pass_returned: Callable[[], None]
     op_started: Callable[..., Event]
+    run_op: Callable[..., Any]
     op_finished: Callable[..., None]
 
     def __init__(
