@@ -28,7 +28,7 @@ _FIRST_SWEEP = 4096
 _SHARED: dict[tuple, dict[str, TensorMeta]] = {}
 _SHARED_LIMIT = 50_000
 # An entry's epoch for a tensor whose metadata is never reused (nested,
-# sparse, or a subclass that refused a read): no epoch equals it.
+# sparse, an inference tensor, a subclass): no epoch equals it.
 _NOT_KEPT = -1
 
 
@@ -137,13 +137,14 @@ class MetaTable:
         return meta
 
     def _read(self, tensor: torch.Tensor, path: str, address: int, ref: weakref.ref, number: int) -> TensorMeta:
+        """A subclass's metadata, under DisableTorchFunctionSubclass; never reused
+        (its reuse test, ``tensor._version``, would be seen by its __torch_function__)."""
+        self._numbers[address] = (ref, number, _NOT_KEPT, None, 0)
         if tensor.layout is not _STRIDED or tensor.is_nested:  # sparse COO and mkldnn tensors have strides too
-            self._numbers[address] = (ref, number, _NOT_KEPT, None, 0)
             return tensor_meta(tensor, path)
         try:
             fields = (tensor.shape, tensor.stride(), tensor.dtype, tensor.device, tensor.requires_grad)
         except RuntimeError:  # (a tensor subclass's own refusal: not shared)
-            self._numbers[address] = (ref, number, _NOT_KEPT, None, 0)
             return tensor_meta(tensor, path)
         paths = self._by_fields.get(fields)
         if paths is None:
@@ -151,10 +152,6 @@ class MetaTable:
         meta = paths.get(path)
         if meta is None:
             meta = paths[path] = tensor_meta(tensor, path)
-        try:
-            self._numbers[address] = (ref, number, self.epoch, paths, tensor._version)
-        except RuntimeError:  # an inference tensor has no version counter: never reused
-            self._numbers[address] = (ref, number, _NOT_KEPT, None, 0)
         return meta
 
     def identity(self, tensor: torch.Tensor) -> int:
