@@ -110,18 +110,20 @@ class MetaTable:
             # A subclass's __torch_function__ must not see shapetrace's metadata
             # reads. (nn.Parameter's is PyTorch's disabled one: no context
             # manager for the weights every layer passes, 1-2 us each.)
+            # Never reused, nor shared: the reuse test reads the version
+            # counter, which its __torch_function__ would see.
+            self._numbers[address] = (ref, number, _NOT_KEPT, None, 0)
             with DisableTorchFunctionSubclass():
-                return self._read(tensor, path, address, ref, number)
-        if tensor.layout is not _STRIDED or tensor.is_nested:
+                return tensor_meta(tensor, path)
+        if tensor.layout is not _STRIDED or tensor.is_nested:  # sparse COO and mkldnn tensors have strides too
             self._numbers[address] = (ref, number, _NOT_KEPT, None, 0)
             return tensor_meta(tensor, path)
-        # _read's body, inline for the plain tensors nearly every call holds.
         try:
             # The fields that determine the others: contiguity follows from
             # shape and stride, the byte count from shape and dtype (the
             # torch.Size hashes as the tuple it equals).
             fields = (tensor.shape, tensor.stride(), tensor.dtype, tensor.device, tensor.requires_grad)
-        except RuntimeError:
+        except RuntimeError:  # (a read refused: not shared)
             self._numbers[address] = (ref, number, _NOT_KEPT, None, 0)
             return tensor_meta(tensor, path)
         paths = self._by_fields.get(fields)
@@ -134,24 +136,6 @@ class MetaTable:
             self._numbers[address] = (ref, number, self.epoch, paths, tensor._version)
         except RuntimeError:  # an inference tensor has no version counter: never reused
             self._numbers[address] = (ref, number, _NOT_KEPT, None, 0)
-        return meta
-
-    def _read(self, tensor: torch.Tensor, path: str, address: int, ref: weakref.ref, number: int) -> TensorMeta:
-        """A subclass's metadata, under DisableTorchFunctionSubclass; never reused
-        (its reuse test, ``tensor._version``, would be seen by its __torch_function__)."""
-        self._numbers[address] = (ref, number, _NOT_KEPT, None, 0)
-        if tensor.layout is not _STRIDED or tensor.is_nested:  # sparse COO and mkldnn tensors have strides too
-            return tensor_meta(tensor, path)
-        try:
-            fields = (tensor.shape, tensor.stride(), tensor.dtype, tensor.device, tensor.requires_grad)
-        except RuntimeError:  # (a tensor subclass's own refusal: not shared)
-            return tensor_meta(tensor, path)
-        paths = self._by_fields.get(fields)
-        if paths is None:
-            paths = self._by_fields[fields] = {}
-        meta = paths.get(path)
-        if meta is None:
-            meta = paths[path] = tensor_meta(tensor, path)
         return meta
 
     def identity(self, tensor: torch.Tensor) -> int:
