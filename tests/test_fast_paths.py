@@ -274,6 +274,104 @@ def test_parameter_counts_of_a_tree_are_what_parameters_gives(make):
     assert [counts[id(each)] for each in modules] == [sum(p.numel() for p in each.parameters()) for each in modules]
 
 
+class SharedBlocks(nn.Module):
+    """Modules that are not a tree, as neuralforecast's NHITS: one activation used by
+    every block, one loss under two names, a module reached along two paths
+    (a diamond), and a weight tied across blocks."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        act = nn.ReLU()
+        self.blocks = nn.ModuleList(nn.Sequential(nn.Linear(4, 4), act) for _ in range(3))
+        self.loss = self.valid_loss = nn.L1Loss()
+        shared = nn.Linear(4, 2)
+        self.left, self.right = nn.Sequential(nn.Linear(4, 4), shared), nn.Sequential(shared, nn.Tanh())
+        self.blocks[2][0].weight = self.blocks[0][0].weight
+
+
+def _lazy_in_a_dag() -> nn.Module:
+    model = SharedBlocks()
+    model.lazy = nn.Sequential(nn.LazyLinear(3), model.blocks[0])  # a lazy module beside a shared one
+    return model
+
+
+def _cycle() -> nn.Module:
+    model = nn.Sequential(nn.Linear(2, 2), nn.Sequential(nn.Linear(2, 2)))
+    model[1].add_module("back", model)  # a module containing its own parent
+    return model
+
+
+def _torch_counted(module: nn.Module) -> int | None:
+    parameters = list(module.parameters())
+    return None if any(isinstance(p, nn.parameter.UninitializedParameter) for p in parameters) else sum(
+        p.numel() for p in parameters)
+
+
+@pytest.mark.parametrize("make", [SharedBlocks, lambda: nn.Sequential(SharedBlocks(), Tied()), _lazy_in_a_dag,
+                                  lambda: nn.Sequential(SharedBlocks(), Subset(4, 4)), _cycle],
+                         ids=["shared", "shared-and-tied", "lazy", "own-traversal", "cycle"])
+def test_parameter_counts_of_shared_modules_are_what_parameters_gives(make):
+    """Every module ``modules()`` lists is counted as ``parameters()`` counts it, or
+    left out (counted as it runs): only those holding a lazy parameter, those above a
+    class that finds its parameters its own way, and those on a cycle."""
+    model = make()
+    modules = list(model.modules())
+    counts = parameter_counts(modules)
+    for each in modules:
+        if id(each) in counts:
+            assert counts[id(each)] == _torch_counted(each), type(each).__name__
+    left_out = [each for each in modules if id(each) not in counts]
+    assert all(_torch_counted(each) is None or any(isinstance(m, Subset) for m in each.modules())
+               or model in list(each.modules()) for each in left_out)
+    if make is SharedBlocks:
+        assert not left_out
+
+
+def test_a_traced_model_with_shared_modules_records_parameters_counts():
+    """NHITS's shape: each call's ``num_params`` is that of its module's ``parameters()``."""
+    model = SharedBlocks()
+    with shapetrace.trace(model) as t:
+        for block in model.blocks:
+            block(torch.randn(2, 4))
+        model.left(torch.randn(2, 4))
+        model.right(torch.randn(2, 4))
+    by_name = dict(model.named_modules())
+    assert len(t.modules) == 15
+    assert all(call.params == sum(p.numel() for p in by_name[call.name].parameters()) for call in t.modules)
+
+
+class _Proxy:
+    """An object that says it is an int (``__class__``), as a proxy does, and one that
+    answers through a ``__getattribute__`` of its own (Hugging Face's configs do)."""
+
+    __class__ = int  # type: ignore[assignment]
+
+
+class _Config:
+    def __getattribute__(self, name):
+        return object.__getattribute__(self, name)
+
+
+class _Tuple(tuple):
+    pass
+
+
+def test_module_config_takes_what_isinstance_takes():
+    """The config's filter answers as ``isinstance(value, (bool, int, float, str, None))``
+    (or a tuple of those) for every kind of value, asking a class for ``__class__`` once."""
+    module = nn.Linear(2, 2)
+    values = {"flag": True, "size": 3, "rate": 0.5, "name": "x", "none": None, "sizes": (1, 2), "mixed": (1, [2]),
+              "sub": _Tuple((1, 2)), "proxy": _Proxy(), "config": _Config(), "listed": [1], "enum": torch.float32}
+    for key, value in values.items():
+        setattr(module, key, value)
+    config = module_config(module)
+    plain = (bool, int, float, str, type(None))
+    expected = {key for key, value in values.items() if isinstance(value, plain)
+                or (isinstance(value, tuple) and all(isinstance(v, plain) for v in value))}
+    assert {key for key in values if key in config} == expected == {
+        "flag", "size", "rate", "name", "none", "sizes", "sub", "proxy"}
+
+
 def test_module_config_keeps_public_plain_attributes_in_order():
     lstm = nn.LSTM(3, 4, batch_first=True)
     lstm.note = ("a", 1)
