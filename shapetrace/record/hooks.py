@@ -23,7 +23,7 @@ import inspect
 import sys
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from types import FrameType
 from typing import Any
 
@@ -31,7 +31,7 @@ from torch import nn
 from torch.utils.hooks import RemovableHandle
 
 from shapetrace.core.torch_private import torch_module_globals as torch_module
-from shapetrace.record.invisible import hide_handle, hide_key, remove_handle, unhide_keys
+from shapetrace.record.invisible import hide_handle, hide_keys, remove_handle, unhide_keys
 
 # Global forward hooks take kwargs since torch 2.? (2.13 has them).
 _GLOBAL_KWARGS = "with_kwargs" in inspect.signature(torch_module.register_module_forward_hook).parameters
@@ -128,14 +128,20 @@ class GlobalHooks:
         self._kwargs_flags.clear()
         self._aside_call = None
 
-    def pass_kwargs(self, module: nn.Module) -> None:
-        """From its next call on, the pre-hook gets ``module``'s kwargs."""
-        flags = getattr(module, "_forward_pre_hooks_with_kwargs", None)
-        if isinstance(flags, dict) and self._handles:
-            hook_id = self._handles[0].id
-            flags[hook_id] = True
-            hide_key(flags, hook_id)
-            self._kwargs_flags.append((flags, hook_id))
+    def pass_kwargs(self, modules: Iterable[nn.Module]) -> None:
+        """From their next call on, the pre-hook gets ``modules``' kwargs (all
+        of a model's as a trace starts: their flags are hidden in one go)."""
+        if not self._handles:
+            return
+        hook_id = self._handles[0].id
+        added = []
+        for module in modules:
+            flags = getattr(module, "_forward_pre_hooks_with_kwargs", None)
+            if isinstance(flags, dict):
+                flags[hook_id] = True
+                added.append((flags, hook_id))
+        hide_keys(added)
+        self._kwargs_flags += added
 
     def step_aside(self, module: nn.Module, inner_frame: FrameType) -> None:
         """Remove the global hooks until ``module``'s call (run by ``inner_frame``) returns."""

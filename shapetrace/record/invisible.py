@@ -44,14 +44,21 @@ _previous: list[Callable[[Any], Any] | None] = []  # the reducer of OrderedDict 
 
 def hide_key(hooks: dict, key: Hashable) -> None:
     """Leave ``key`` out of ``hooks`` (a module's hook dict) when it is pickled or copied."""
-    if type(hooks) is not OrderedDict:
-        return  # not a module's hook dict as torch makes them: nothing of ours can sit there unseen
+    hide_keys([(hooks, key)])
+
+
+def hide_keys(pairs: Sequence[tuple[dict, Hashable]]) -> None:
+    """``hide_key`` for each ``(hooks, key)``, under one lock: a trace hides a
+    flag on each of its model's modules as it starts (hooks.py ``pass_kwargs``)."""
     with _lock:
-        entry = _hidden.get(id(hooks))
-        if entry is None or entry[0]() is not hooks:
-            entry = _hidden[id(hooks)] = (weakref.ref(hooks), set())
-        entry[1].add(key)
-        if not _previous:
+        for hooks, key in pairs:
+            if type(hooks) is not OrderedDict:
+                continue  # not a module's hook dict as torch makes them: nothing of ours can sit there unseen
+            entry = _hidden.get(id(hooks))
+            if entry is None or entry[0]() is not hooks:
+                entry = _hidden[id(hooks)] = (weakref.ref(hooks), set())
+            entry[1].add(key)
+        if _hidden and not _previous:
             _previous.append(copyreg.dispatch_table.get(OrderedDict))
             copyreg.dispatch_table[OrderedDict] = _reduce
 

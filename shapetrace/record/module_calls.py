@@ -60,7 +60,7 @@ class ModuleCalls(RecordingState):
                 # Every module is recorded (no model given): pass kwargs from
                 # its next call on. (A root filter steps the hooks aside and
                 # back under new ids, which would leave stale flags behind.)
-                self._global_hooks.pass_kwargs(module)
+                self._global_hooks.pass_kwargs((module,))
         self._enter(module, args, kwargs, sys._getframe(1))
 
     def _adopt(self, module: nn.Module) -> bool:

@@ -38,21 +38,24 @@ class Recorder(ModuleCalls, OpEvents):
         skip_in_dynamo()
         self._global_hooks.attach()
         if self.model is not None:
-            self._global_members = set()
+            members = self._global_members = set()
             named = list(self.model.named_modules())
             self._param_counts = parameter_counts([module for _, module in named])
+            names = self._names
+            hooked_globally = []
             for name, module in named:
-                self._names[id(module)] = unwrapped_name(name, self.model)
+                names[id(module)] = unwrapped_name(name, self.model)
                 if isinstance(module, _ScriptModule):
                     # One opaque call: it runs outside Python, and its class refuses
                     # Python hooks of its own (the global ones see its calls).
-                    self._global_members.add(id(module))
+                    members.add(id(module))
                 elif needs_own_hooks(module):
                     self._module_hooks.attach(module)
                     self._own_hooked.add(id(module))
                 else:
-                    self._global_members.add(id(module))
-                    self._global_hooks.pass_kwargs(module)
+                    members.add(id(module))
+                    hooked_globally.append(module)
+            self._global_hooks.pass_kwargs(hooked_globally)
         self._set_ops(self._ops_at_top)
 
     def stop(self, exc: BaseException | None = None) -> None:
