@@ -34,6 +34,8 @@ if str(ROOT) not in sys.path:  # run as a script: make `benchmarks` and `tests` 
 WORKTREE = "WORKTREE"
 CASES = ["hf-gpt2", "hf-bert", "hf-t5", "hf-llama", "hf-rwkv", "hf-mamba"]
 OUTPUT = ROOT / "benchmarks" / "op_cost.md"
+# The tool a version's worker runs: the full trace, or module calls only (``--ops-off``).
+SHAPETRACE = {False: "shapetrace", True: "shapetrace ops=False"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,11 +52,11 @@ def main(argv: list[str] | None = None) -> int:
             order = ["before", "after"] if round_index % 2 == 0 else ["after", "before"]
             for side in [*order, "torchinfo"]:
                 tree = trees["after"] if side == "torchinfo" else trees[side]
-                tool = "torchinfo" if side == "torchinfo" else "shapetrace"
+                tool = "torchinfo" if side == "torchinfo" else SHAPETRACE[args.ops_off]
                 print(f"round {round_index + 1}/{args.rounds}: {side} ...", file=sys.stderr, flush=True)
                 runs[side].append(_in_worker(tree, tool, args))
     text = render(runs, args)
-    OUTPUT.write_text(text)
+    (OUTPUT.with_name("op_cost_modules.md") if args.ops_off else OUTPUT).write_text(text)
     print(text)
     return 0
 
@@ -100,7 +102,8 @@ def render(runs: dict[str, list[dict]], args: argparse.Namespace) -> str:
         "# Op recording cost on real models: before / after (A/B)",
         "",
         f"`python benchmarks/op_cost.py --before {args.before} --after {args.after} "
-        f"--rounds {args.rounds} --budget {args.budget}`: {args.rounds} rounds, each running one worker process "
+        f"--rounds {args.rounds} --budget {args.budget}{' --ops-off' if args.ops_off else ''}`: "
+        f"{args.rounds} rounds, each running one worker process "
         "per version in turn (the order flips every round) and one for torchinfo; a worker times plain and "
         f"traced forwards alternating for {args.budget} s per model, by CPU time, one intra-op thread. "
         "Each figure is the median over rounds of a worker's median. A recorded call costs "
@@ -157,6 +160,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--cases", nargs="+", default=CASES)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--budget", type=float, default=3.0, help="seconds of timed runs per model and worker")
+    parser.add_argument(
+        "--ops-off",
+        action="store_true",
+        help="time traces with ops=False (module calls only), written to op_cost_modules.md",
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)  # internal: measure one tool, print JSON
     return parser
 
