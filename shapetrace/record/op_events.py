@@ -19,6 +19,9 @@ from shapetrace.record.events import Event, error_text
 from shapetrace.record.recording_state import RecordingState, _Parameter, _Tensor
 
 _PLAIN_ARGS = frozenset({int, bool, str, type(None)})  # summarize_arg returns them as they are
+# An op's record before it runs: input metas and ids, location, depth, index,
+# parent id, argument summaries.
+_OpInputs = tuple[tuple[TensorMeta, ...], tuple[int, ...], Location | None, int, int, int | None, tuple, dict]
 
 
 class OpEvents(RecordingState):
@@ -41,107 +44,93 @@ class OpEvents(RecordingState):
 
         One function for the whole op, its ``Call`` made directly: an event
         frozen later cost ~2.7 us an op (its object, then the Call's), a
-        tenth of recording one, and each Python call saved ~0.15 us.
+        tenth of recording one.
         """
         __tracebackhide__ = True
-        meta_of = self._meta_of
-        identities = self._identities
         self.busy = True
         try:
-            metas: list[TensorMeta] = []
-            identities.clear()
-            # summarize_arg's first cases inline: nearly every argument is a
-            # tensor or a size, and a call per argument cost ~20% of this method.
-            summary = []
-            for index, arg in enumerate(args):
-                kind = type(arg)
-                if kind is _Tensor or kind is _Parameter:
-                    path = INDEX_PATHS[index] if index < 16 else index_path(index)
-                    metas.append(meta_of(arg, path))
-                    summary.append({"tensor": path})
-                elif kind in _PLAIN_ARGS:
-                    summary.append(arg)
-                else:
-                    summary.append(summarize_arg(arg, index_path(index), metas, 0, meta_of))
-            kw_summary = (
-                {k: v if type(v) in _PLAIN_ARGS else summarize_arg(v, k, metas, 0, meta_of) for k, v in kwargs.items()}
-                if kwargs
-                else {}
-            )
-            input_ids = tuple(identities)
-            stack = self._stack
-            parent_id = stack[-1][0].id if stack else None
-            name = described[0]
-            # Equal locations are one object: its id is a key that, unlike
-            # the dataclass, needs no hashing of four fields per op.
-            key = (id(location), name)
-            counts = self._op_counts
-            index = counts.get(key, 0)
-            counts[key] = index + 1
+            inputs = self._op_inputs(described[0], location, args, kwargs)
         finally:
             self.busy = False
         try:
             result = call(func, args, kwargs)
         except BaseException as exc:
-            if changes:
-                self._table.changed()
             self.busy = True
             try:
-                self._add_op(
-                    described,
-                    tuple(metas),
-                    (),
-                    location,
-                    index,
-                    parent_id,
-                    summary,
-                    kw_summary,
-                    input_ids,
-                    error_text(exc),
-                )
+                self._add_op(described, inputs, (), (), error_text(exc))
             finally:
                 self.busy = False
             raise
-        if changes:
-            self._table.changed()  # before its outputs (itself, changed) are read
+        finally:
+            if changes:
+                self._table.changed()  # before its outputs (itself, changed) are read
         self.busy = True
         try:
+            identities = self._identities
             identities.clear()
             kind = type(result)
             if kind is _Tensor or kind is _Parameter:  # most ops' result: no walk
-                outputs: tuple[TensorMeta, ...] = (meta_of(result, ""),)
+                outputs: tuple[TensorMeta, ...] = (self._meta_of(result, ""),)
             else:
-                outputs = tuple(collect_metas(result, "", None, 0, meta_of))
-                if not outputs and name not in KEEP_WITHOUT_OUTPUT:
+                outputs = tuple(collect_metas(result, "", None, 0, self._meta_of))
+                if not outputs and described[0] not in KEEP_WITHOUT_OUTPUT:
                     return result  # x.tolist(), x.backward(): no tensor, nothing to show
-            self._add_op(
-                described,
-                tuple(metas),
-                outputs,
-                location,
-                index,
-                parent_id,
-                summary,
-                kw_summary,
-                input_ids + tuple(identities),
-            )
+            self._add_op(described, inputs, outputs, tuple(identities))
         finally:
             self.busy = False
         return result
 
+    def _op_inputs(self, name: str, location: Location | None, args: tuple, kwargs: dict) -> _OpInputs:
+        """What an op's record takes from before it runs (the recorder is ``busy``)."""
+        meta_of = self._meta_of
+        identities = self._identities
+        identities.clear()
+        metas: list[TensorMeta] = []
+        # summarize_arg's first cases inline: nearly every argument is a
+        # tensor or a size, and a call per argument cost ~20% of this method.
+        summary = []
+        for index, arg in enumerate(args):
+            kind = type(arg)
+            if kind is _Tensor or kind is _Parameter:
+                path = INDEX_PATHS[index] if index < 16 else index_path(index)
+                metas.append(meta_of(arg, path))
+                summary.append({"tensor": path})
+            elif kind in _PLAIN_ARGS:
+                summary.append(arg)
+            else:
+                summary.append(summarize_arg(arg, index_path(index), metas, 0, meta_of))
+        kw_summary = (
+            {k: v if type(v) in _PLAIN_ARGS else summarize_arg(v, k, metas, 0, meta_of) for k, v in kwargs.items()}
+            if kwargs
+            else {}
+        )
+        stack = self._stack
+        # Equal locations are one object: its id is a key that, unlike
+        # the dataclass, needs no hashing of four fields per op.
+        key = (id(location), name)
+        counts = self._op_counts
+        index = counts.get(key, 0)
+        counts[key] = index + 1
+        return (
+            tuple(metas),
+            tuple(identities),
+            location,
+            len(stack),
+            index,
+            stack[-1][0].id if stack else None,
+            tuple(summary),
+            kw_summary,
+        )
+
     def _add_op(
         self,
         described: tuple[str, str],
-        inputs: tuple[TensorMeta, ...],
+        inputs: _OpInputs,
         outputs: tuple[TensorMeta, ...],
-        location: Location | None,
-        index: int,
-        parent_id: int | None,
-        summary: list,
-        kw_summary: dict,
-        tensor_ids: tuple[int, ...],
+        output_ids: tuple[int, ...],
         error: str | None = None,
     ) -> None:
+        metas, input_ids, location, depth, index, parent_id, summary, kw_summary = inputs
         events = self._events
         events.append(
             make_call(
@@ -149,19 +138,19 @@ class OpEvents(RecordingState):
                 "op",
                 described[0],
                 described[1],
-                inputs,
+                metas,
                 outputs,
                 location,
-                len(self._stack),
+                depth,
                 index,
                 parent_id,
-                tuple(summary),
+                summary,
                 kw_summary,
                 {},
                 0,
                 error,
                 None,
-                tensor_ids,
+                input_ids + output_ids,
             )
         )
 
@@ -169,42 +158,21 @@ class OpEvents(RecordingState):
         """An op is about to run at ``location``: its event, not yet in the trace."""
         self.busy = True
         try:
-            name, op_type = described
-            metas: list[TensorMeta] = []
-            meta_of = self._meta_of
-            self._identities.clear()
-            # summarize_arg's first cases inline: nearly every argument is a
-            # tensor or a size, and a call per argument cost ~20% of this method.
-            summary = []
-            for index, arg in enumerate(args):
-                kind = type(arg)
-                if kind in _PLAIN_ARGS:
-                    summary.append(arg)
-                elif kind is _Tensor or kind is _Parameter:
-                    path = index_path(index)
-                    metas.append(meta_of(arg, path))
-                    summary.append({"tensor": path})
-                else:
-                    summary.append(summarize_arg(arg, index_path(index), metas, 0, meta_of))
-            kw_summary = {k: summarize_arg(v, k, metas, 0, meta_of) for k, v in kwargs.items()} if kwargs else {}
-            parent = self._stack[-1][0] if self._stack else None
-            # Equal locations are one object: its id is a key that, unlike
-            # the dataclass, needs no hashing of four fields per op.
-            key = (id(location), name)
-            index = self._op_counts.get(key, 0)
-            self._op_counts[key] = index + 1
+            metas, input_ids, location, depth, index, parent_id, summary, kw_summary = self._op_inputs(
+                described[0], location, args, kwargs
+            )
             return Event(
                 -1,
                 "op",
-                name,
-                op_type,
-                tuple(metas),
-                tuple(self._identities),
+                described[0],
+                described[1],
+                metas,
+                input_ids,
                 location,
-                len(self._stack),
+                depth,
                 index,
-                parent.id if parent is not None else None,
-                tuple(summary),
+                parent_id,
+                summary,
                 kw_summary,
             )
         finally:

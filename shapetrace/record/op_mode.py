@@ -55,7 +55,7 @@ class OpMode(TorchFunctionMode):
             or _get_ident() != recorder.thread
             or (recorder.losses_only and described[0] not in LOSS_OPS)
         ):
-            return func(*args, **kwargs) if not changes else _changing(recorder, _call, func, args, kwargs)
+            return func(*args, **kwargs) if not changes else _changing(recorder, func, args, kwargs)
         caller = frames.op_caller(sys._getframe(1))
         # The internal-code test is read from frames' cache inline: this runs
         # for every op (a call to frames.is_internal costs as much as the lookup).
@@ -71,7 +71,7 @@ class OpMode(TorchFunctionMode):
             # an op of library code, not of the user's (nor a transformer layer's add)
             described = frames.packing_op(caller, described[0])
             if described is None:
-                return func(*args, **kwargs) if not changes else _changing(recorder, _call, func, args, kwargs)
+                return func(*args, **kwargs) if not changes else _changing(recorder, func, args, kwargs)
         # A caller outside torch and shapetrace is the user's frame itself.
         user_frame = frames.first_user_frame(caller) if internal else caller
         if user_frame is not None:
@@ -82,12 +82,12 @@ class OpMode(TorchFunctionMode):
         return recorder.run_op(described, location, call, func, args, kwargs, changes)
 
 
-def _changing(recorder: RecordingState, call: Callable, func: Callable, args: tuple, kwargs: dict) -> Any:
+def _changing(recorder: RecordingState, func: Callable, args: tuple, kwargs: dict) -> Any:
     """Run an op not recorded that changes its tensors' metadata in place:
     metadata read before it is not reused after it (core/meta_table.py)."""
     __tracebackhide__ = True
     try:
-        return call(func, args, kwargs)
+        return func(*args, **kwargs)
     finally:
         recorder._table.changed()
 
