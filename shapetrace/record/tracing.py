@@ -110,7 +110,9 @@ class _TraceBlock:
         if isinstance(exc, SystemExit) and exc.code in (0, None):
             exc = None  # a script that ends normally through sys.exit()
         self.trace._freeze(self._recorder.calls(last=True), exc)
-        if "in_loader" not in self.trace._meta:  # the script runner's filter keeps its own
+        # The script runner's filter keeps its own; without a data transform
+        # recorded there is nothing to say (and no walk of every call).
+        if "in_loader" not in self.trace._meta and self._recorder.transforms.counts:
             roots = [call.id for call in self.trace.calls if call.parent_id is None and call.kind == "module"]
             self.trace._meta.update(self._recorder.transforms.run_info(roots))
         if exc is not None:
