@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 import shapetrace
-from shapetrace.record import frames, hooks, module_info
+from shapetrace.record import frames, hooks, model_facts, module_info
 from tests.models.real_models import ZOO, RealModel, build
 
 _CONFIG_TYPES = (bool, int, float, str, type(None))
@@ -57,7 +57,8 @@ def _config(module: nn.Module) -> dict[str, Any]:
 def _cold_caches() -> None:
     """Forget every per-class and per-function fact the recorder keeps across traces."""
     for cache in (module_info._builtin_forward, module_info._public_names, module_info._plain_traversal,
-                  module_info._standard_class, hooks._plain_registration, frames._definitions):
+                  module_info._standard_class, hooks._plain_registration, frames._definitions,
+                  model_facts._kept):
         cache.clear()
 
 

@@ -23,7 +23,9 @@ import inspect
 import sys
 import threading
 import weakref
-from collections.abc import Callable, Iterable
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterable
+from operator import attrgetter
 from types import FrameType
 from typing import Any
 
@@ -31,13 +33,14 @@ from torch import nn
 from torch.utils.hooks import RemovableHandle
 
 from shapetrace.core.torch_private import torch_module_globals as torch_module
-from shapetrace.record.invisible import hide_handle, hide_keys, remove_handle, unhide_keys
+from shapetrace.record.invisible import DictSet, hide_handle, hide_in, hide_keys, remove_handle, unhide_in, unhide_keys
 
 # Global forward hooks take kwargs since torch 2.? (2.13 has them).
 _GLOBAL_KWARGS = "with_kwargs" in inspect.signature(torch_module.register_module_forward_hook).parameters
 
 
 _plain_registration: dict[type[nn.Module], bool] = {}
+_kwargs_flags = attrgetter("_forward_pre_hooks_with_kwargs")
 
 
 def needs_own_hooks(module: nn.Module) -> bool:
@@ -104,6 +107,9 @@ class GlobalHooks:
         self._pre_hook, self._post_hook, self._on_return = pre_hook, post_hook, on_return
         self._handles: list[RemovableHandle] = []
         self._kwargs_flags: list[tuple[dict, int]] = []  # (a module's with_kwargs dict, our id in it)
+        # The same, for a whole model's modules at once: their dicts, and the token hiding our id in them.
+        self._model_flags: list[dict] = []
+        self._model_token: tuple[DictSet, Hashable] | None = None
         # Per module stepped aside for, while its call runs: the forward hook that notices its return.
         self._returns: dict[int, tuple[weakref.ref[nn.Module], RemovableHandle]] = {}
         self._aside_call: int | None = None  # id of the _call_impl frame of that call
@@ -123,6 +129,13 @@ class GlobalHooks:
         for flags, hook_id in self._kwargs_flags:
             flags.pop(hook_id, None)
         unhide_keys(self._kwargs_flags)
+        if self._model_token is not None:
+            model_id = self._model_token[1]
+            for flags in self._model_flags:
+                flags.pop(model_id, None)
+            unhide_in(self._model_token)
+            self._model_token = None
+            self._model_flags = []
         self._handles.clear()
         self._returns.clear()
         self._kwargs_flags.clear()
@@ -142,6 +155,29 @@ class GlobalHooks:
                 added.append((flags, hook_id))
         hide_keys(added)
         self._kwargs_flags += added
+
+    def pass_model_kwargs(self, modules: list[nn.Module], known: DictSet | None) -> DictSet | None:
+        """``pass_kwargs`` for all of a model's modules, hidden in one go;
+        ``known``: the flag dicts of the last trace of that model. Returns
+        the dicts to use for its next trace (None if they cannot be)."""
+        if not self._handles or self._model_token is not None:
+            self.pass_kwargs(modules)
+            return None
+        try:
+            dicts = list(map(_kwargs_flags, modules))
+        except AttributeError:  # a module whose __init__ never ran
+            dicts = []
+        if not dicts or set(map(type, dicts)) != {OrderedDict}:  # (what PyTorch makes)
+            self.pass_kwargs(modules)
+            return None
+        hook_id = self._handles[0].id
+        for flags in dicts:
+            flags[hook_id] = True
+        if known is None or not known.holds(dicts):
+            known = DictSet(dicts)
+        self._model_flags = dicts
+        self._model_token = hide_in(known, hook_id)
+        return known
 
     def step_aside(self, module: nn.Module, inner_frame: FrameType) -> None:
         """Remove the global hooks until ``module``'s call (run by ``inner_frame``) returns."""

@@ -28,6 +28,7 @@ well when its hooks are its own.
 from __future__ import annotations
 
 import copyreg
+import operator
 import threading
 import weakref
 from collections import OrderedDict
@@ -38,6 +39,8 @@ from torch.utils.hooks import RemovableHandle
 
 # id(dict) -> (the dict, weakly; its hidden keys)
 _hidden: dict[int, tuple[weakref.ref, set[Hashable]]] = {}
+# Keys hidden in many dicts at once: (the dicts, a key hidden in each)
+_batches: list[tuple[DictSet, Hashable]] = []
 _lock = threading.Lock()
 _previous: list[Callable[[Any], Any] | None] = []  # the reducer of OrderedDict before ours, while ours is in
 
@@ -58,9 +61,64 @@ def hide_keys(pairs: Sequence[tuple[dict, Hashable]]) -> None:
             if entry is None or entry[0]() is not hooks:
                 entry = _hidden[id(hooks)] = (weakref.ref(hooks), set())
             entry[1].add(key)
-        if _hidden and not _previous:
-            _previous.append(copyreg.dispatch_table.get(OrderedDict))
-            copyreg.dispatch_table[OrderedDict] = _reduce
+        _use_reducer()
+
+
+def _use_reducer() -> None:
+    if (_hidden or _batches) and not _previous:
+        _previous.append(copyreg.dispatch_table.get(OrderedDict))
+        copyreg.dispatch_table[OrderedDict] = _reduce
+
+
+def _drop_reducer() -> None:
+    if not _hidden and not _batches and _previous:
+        previous = _previous.pop()
+        if copyreg.dispatch_table.get(OrderedDict) is _reduce:
+            if previous is None:
+                del copyreg.dispatch_table[OrderedDict]
+            else:
+                copyreg.dispatch_table[OrderedDict] = previous
+
+
+class DictSet:
+    """Some of the modules' hook dicts, by id and weakly, in which a trace
+    hides one key at once (``hide_in``): made once per model and used by its
+    later traces while ``holds`` their dicts (a model's 100 modules: 3 us
+    instead of 60 us to hide and unhide one key in each)."""
+
+    __slots__ = ("_ids", "_list", "refs")
+
+    def __init__(self, dicts: list[dict]) -> None:
+        self._list = [weakref.ref(hooks) for hooks in dicts]
+        self._ids = list(map(id, dicts))
+        self.refs = dict(zip(self._ids, self._list))
+
+    def holds(self, dicts: list[dict]) -> bool:
+        """Whether these are exactly the dicts of the set, in order."""
+        return list(map(id, dicts)) == self._ids and all(map(_is, map(_call, self._list), dicts))
+
+
+_is = operator.is_
+_call = operator.methodcaller("__call__")
+
+
+def hide_in(dicts: DictSet, key: Hashable) -> tuple[DictSet, Hashable]:
+    """Leave ``key`` out of each of ``dicts`` when pickled or copied, until ``unhide_in``."""
+    token = (dicts, key)
+    with _lock:
+        _batches.append(token)
+        _use_reducer()
+    return token
+
+
+def unhide_in(token: tuple[DictSet, Hashable]) -> None:
+    """Undo a ``hide_in`` (after the key was removed from the dicts)."""
+    with _lock:
+        for i, batch in enumerate(_batches):
+            if batch is token:
+                del _batches[i]
+                break
+        _drop_reducer()
 
 
 def unhide_key(hooks: dict, key: Hashable) -> None:
@@ -79,13 +137,7 @@ def unhide_keys(pairs: Sequence[tuple[dict, Hashable]]) -> None:
                 if not entry[1]:
                     del _hidden[id(hooks)]
         _drop_dead()
-        if not _hidden and _previous:
-            previous = _previous.pop()
-            if copyreg.dispatch_table.get(OrderedDict) is _reduce:
-                if previous is None:
-                    del copyreg.dispatch_table[OrderedDict]
-                else:
-                    copyreg.dispatch_table[OrderedDict] = previous
+        _drop_reducer()
 
 
 def hide_handle(handle: RemovableHandle) -> None:
@@ -111,11 +163,20 @@ def _drop_dead() -> None:
         del _hidden[address]
 
 
-def _reduce(value: OrderedDict) -> Any:
+def _hidden_keys(value: OrderedDict) -> set[Hashable]:
     entry = _hidden.get(id(value))
-    if entry is None or entry[0]() is not value:
+    hidden = set(entry[1]) if entry is not None and entry[0]() is value else set()
+    for dicts, key in _batches:
+        ref = dicts.refs.get(id(value))
+        if ref is not None and ref() is value:
+            hidden.add(key)
+    return hidden
+
+
+def _reduce(value: OrderedDict) -> Any:
+    hidden = _hidden_keys(value)
+    if not hidden:
         previous = _previous[0] if _previous else None
         return previous(value) if previous is not None else value.__reduce__()
-    hidden = entry[1]
     state = value.__reduce__()[2]  # the instance's own attributes, if any (as OrderedDict.__reduce__)
     return OrderedDict, (), state, None, iter([(key, item) for key, item in value.items() if key not in hidden])

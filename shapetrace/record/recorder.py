@@ -15,10 +15,11 @@ from __future__ import annotations
 
 from shapetrace.core.records import Call, link_calls
 from shapetrace.record.dynamo import skip_in_dynamo
-from shapetrace.record.events import Event, error_text, unwrapped_name
+from shapetrace.record.events import Event, error_text
 from shapetrace.record.hooks import needs_own_hooks
-from shapetrace.record.module_calls import ModuleCalls, _ScriptModule
-from shapetrace.record.module_info import is_builtin_module, parameter_counts
+from shapetrace.record.model_facts import has_own_hooks, model_facts
+from shapetrace.record.module_calls import ModuleCalls
+from shapetrace.record.module_info import is_builtin_module
 from shapetrace.record.op_events import OpEvents
 from shapetrace.record.recording_state import OpsSetting, RootFilter
 
@@ -38,27 +39,27 @@ class Recorder(ModuleCalls, OpEvents):
         skip_in_dynamo()
         self._global_hooks.attach()
         if self.model is not None:
-            members = self._global_members = set()
-            named = list(self.model.named_modules())
-            self._param_counts = parameter_counts([module for _, module in named])
-            names = self._names
-            hooked_globally = []
-            for name, module in named:
-                # Only a name with "module" in it is unwrapped (DDP's "module.",
-                # FSDP's "_fsdp_wrapped_module"): the others as they are (25 us of
-                # NHITS's 38 names).
-                names[id(module)] = unwrapped_name(name, self.model) if "module" in name else name
-                if isinstance(module, _ScriptModule):
-                    # One opaque call: it runs outside Python, and its class refuses
-                    # Python hooks of its own (the global ones see its calls).
-                    members.add(id(module))
-                elif needs_own_hooks(module):
-                    self._module_hooks.attach(module)
-                    self._own_hooked.add(id(module))
-                else:
-                    members.add(id(module))
-                    hooked_globally.append(module)
-            self._global_hooks.pass_kwargs(hooked_globally)
+            facts, modules = model_facts(self.model)
+            self._param_counts = facts.counts
+            self._names = dict(facts.names)
+            if facts.all_global and not has_own_hooks(modules):
+                self._global_members = set(facts.global_ids)
+                facts.kwargs_flags = self._global_hooks.pass_model_kwargs(modules, facts.kwargs_flags)
+            else:
+                self._global_members = set(facts.script_ids)
+                hooked_globally = []
+                for module in modules:
+                    if id(module) in facts.script_ids:
+                        # One opaque call: it runs outside Python, and its class refuses
+                        # Python hooks of its own (the global ones see its calls).
+                        continue
+                    if needs_own_hooks(module):
+                        self._module_hooks.attach(module)
+                        self._own_hooked.add(id(module))
+                    else:
+                        self._global_members.add(id(module))
+                        hooked_globally.append(module)
+                self._global_hooks.pass_kwargs(hooked_globally)
         self._set_ops(self._ops_at_top)
 
     def stop(self, exc: BaseException | None = None) -> None:
@@ -72,9 +73,9 @@ class Recorder(ModuleCalls, OpEvents):
             if event.error is None:
                 event.error = error_text(exc) if exc is not None else "interrupted"
         self._suspended.clear()
-        self._names.clear()
+        self._names = {}
         self._module_info.clear()
-        self._param_counts.clear()
+        self._param_counts = {}  # (the model's facts, kept for its next trace: never cleared)
 
     def calls(self, *, last: bool = False) -> list[Call]:
         """The calls recorded so far, frozen and linked into a tree.
