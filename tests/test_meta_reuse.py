@@ -4,6 +4,8 @@ changing a tensor's metadata in place, with the op mode on and off."""
 
 from __future__ import annotations
 
+import gc
+
 import torch
 from torch import nn
 
@@ -163,3 +165,57 @@ def test_inference_tensors_are_read_every_time():
     with torch.inference_mode(), shapetrace.trace(model) as t:
         model(torch.randn(2, 3))
     assert [c.inputs[0].shape for c in _ops(t, "add")] == [(2, 3), (1, 2, 3)]
+
+
+class _AddLoop(nn.Module):
+    def __init__(self, steps: int) -> None:
+        super().__init__()
+        self.steps = steps
+
+    def forward(self, x, y):
+        for _ in range(self.steps):
+            x = x + 1  # a tensor and a number
+            x = x * y  # two tensors
+        return x
+
+
+def _objects_kept(steps: int) -> int:
+    """The objects Python's collector counts (allocations minus frees of
+    container objects) that a trace of ``steps`` loop steps leaves behind."""
+    model, x, y = _AddLoop(steps), torch.randn(2, 3), torch.randn(2, 3)
+    gc.collect()
+    gc.disable()
+    try:
+        before = gc.get_count()[0]
+        with shapetrace.trace(model) as t:
+            model(x, y)
+        kept = gc.get_count()[0] - before
+    finally:
+        gc.enable()
+    assert len(t.calls) == 1 + 2 * steps
+    return kept
+
+
+def test_an_op_record_keeps_few_objects():
+    # Each object a record keeps brings Python's next collection nearer; on
+    # real models those collections were 0.15-0.45x of the plain forward.
+    # An op's Call, its dict and its tensor ids are its own; its outputs
+    # tuple, empty kwargs and config, and the stand-ins of tensor arguments
+    # are shared (nine objects an op before).
+    _objects_kept(50)
+    per_op = (_objects_kept(250) - _objects_kept(50)) / 400
+    assert per_op <= 5, per_op
+
+
+def test_shared_record_parts_are_equal_to_what_they_stand_for():
+    model, x, y = _AddLoop(2), torch.randn(2, 3), torch.randn(2, 3)
+    with shapetrace.trace(model) as t:
+        model(x, y)
+    adds, muls = _ops(t, "add"), _ops(t, "mul")
+    assert [c.args for c in adds] == [({"tensor": "0"}, 1)] * 2
+    assert [c.args for c in muls] == [({"tensor": "0"}, {"tensor": "1"})] * 2
+    assert all(c.kwargs == {} and c.config == {} for c in adds + muls)
+    assert [len(c.inputs) for c in muls] == [2, 2] and [len(c.outputs) for c in muls] == [1, 1]
+    assert muls[0].outputs[0].shape == (2, 3) and muls[0].outputs == muls[1].outputs  # one (meta,) tuple
+    loaded = shapetrace.load(t.to_json())
+    assert [c.args for c in loaded.calls if c.kind == "op"] == [c.args for c in t.calls if c.kind == "op"]

@@ -17,7 +17,6 @@ from shapetrace.core.torch_private import DisableTorchFunctionSubclass
 _Tensor = torch.Tensor
 _Parameter = torch.nn.Parameter
 _STRIDED = torch.strided
-_new_ref = weakref.ref
 # Dead tensors are dropped from the identity table once it holds this many
 # entries, then once it holds twice what survived the last sweep.
 _FIRST_SWEEP = 4096
@@ -27,9 +26,29 @@ _FIRST_SWEEP = 4096
 # traced forward). Emptied when it grows past _SHARED_LIMIT distinct fields.
 _SHARED: dict[tuple, dict[str, TensorMeta]] = {}
 _SHARED_LIMIT = 50_000
+# id(TensorMeta) -> (that TensorMeta,): the outputs of an op returning one
+# tensor (most ops), one object for every such record. The tuple holds its
+# TensorMeta, so the id is not reused while it is here. Emptied with _SHARED.
+_SINGLES: dict[int, tuple[TensorMeta]] = {}
 # An entry's epoch for a tensor whose metadata is never reused (nested,
 # sparse, an inference tensor, a subclass): no epoch equals it.
 _NOT_KEPT = -1
+
+
+class _Entry(weakref.ref):
+    """A tensor met by the table: a weak reference to it, with its number, and
+    the epoch, fields (``{path: TensorMeta}``, None when not kept) and version
+    counter of its last read; updated in place when it is read again.
+
+    One object per tensor, where a reference and a tuple were two: the
+    recorder makes one for nearly every tensor an op returns (see ``single``).
+    """
+
+    __slots__ = ("epoch", "number", "paths", "version")
+    number: int
+    epoch: int
+    paths: dict[str, TensorMeta] | None
+    version: int
 
 
 class MetaTable:
@@ -66,12 +85,11 @@ class MetaTable:
     """
 
     def __init__(self) -> None:
-        if len(_SHARED) > _SHARED_LIMIT:
+        if len(_SHARED) > _SHARED_LIMIT or len(_SINGLES) > _SHARED_LIMIT:
             _SHARED.clear()
+            _SINGLES.clear()
         self._by_fields = _SHARED
-        # id(tensor) -> (weak reference, number, epoch read at, its fields' {path: TensorMeta},
-        # its version counter then)
-        self._numbers: dict[int, tuple[weakref.ref, int, int, dict[str, TensorMeta] | None, int]] = {}
+        self._numbers: dict[int, _Entry] = {}  # by id(tensor)
         self._next_number = 0
         self._sweep_at = _FIRST_SWEEP
         self.identities: list[int] = []
@@ -87,24 +105,25 @@ class MetaTable:
         # are one function, the plain tensor's read inline (each Python call
         # saved is ~5% of this path).
         address = id(tensor)
-        known = self._numbers.get(address)
-        if known is not None and known[0]() is tensor:
-            number = known[1]
-            self.identities.append(number)
-            if known[2] == self.epoch and known[4] == tensor._version:
-                paths = known[3]
+        entry = self._numbers.get(address)
+        if entry is not None and entry() is tensor:
+            self.identities.append(entry.number)
+            if entry.epoch == self.epoch and entry.version == tensor._version:
+                paths = entry.paths
                 meta = paths.get(path)  # type: ignore[union-attr]
                 if meta is None:
                     meta = paths[path] = _at_path(paths, path)  # type: ignore[index, arg-type]
                 return meta
-            ref = known[0]
         else:
             number = self._next_number
             self._next_number = number + 1
             if len(self._numbers) >= self._sweep_at:
                 self._sweep()
-            ref = _new_ref(tensor)
+            entry = self._numbers[address] = _Entry(tensor)
+            entry.number = number
             self.identities.append(number)
+        # Not kept until read below (an entry just made has no epoch yet).
+        entry.epoch = _NOT_KEPT
         kind = type(tensor)
         if kind is not _Tensor and kind is not _Parameter:
             # A subclass's __torch_function__ must not see shapetrace's metadata
@@ -112,11 +131,9 @@ class MetaTable:
             # manager for the weights every layer passes, 1-2 us each.)
             # Never reused, nor shared: the reuse test reads the version
             # counter, which its __torch_function__ would see.
-            self._numbers[address] = (ref, number, _NOT_KEPT, None, 0)
             with DisableTorchFunctionSubclass():
                 return tensor_meta(tensor, path)
         if tensor.layout is not _STRIDED or tensor.is_nested:  # sparse COO and mkldnn tensors have strides too
-            self._numbers[address] = (ref, number, _NOT_KEPT, None, 0)
             return tensor_meta(tensor, path)
         try:
             # The fields that determine the others: contiguity follows from
@@ -124,7 +141,6 @@ class MetaTable:
             # torch.Size hashes as the tuple it equals).
             fields = (tensor.shape, tensor.stride(), tensor.dtype, tensor.device, tensor.requires_grad)
         except RuntimeError:  # (a read refused: not shared)
-            self._numbers[address] = (ref, number, _NOT_KEPT, None, 0)
             return tensor_meta(tensor, path)
         paths = self._by_fields.get(fields)
         if paths is None:
@@ -133,27 +149,45 @@ class MetaTable:
         if meta is None:
             meta = paths[path] = tensor_meta(tensor, path)
         try:
-            self._numbers[address] = (ref, number, self.epoch, paths, tensor._version)
+            entry.version = tensor._version
         except RuntimeError:  # an inference tensor has no version counter: never reused
-            self._numbers[address] = (ref, number, _NOT_KEPT, None, 0)
+            return meta
+        entry.paths = paths
+        entry.epoch = self.epoch
         return meta
+
+    @staticmethod
+    def single(meta: TensorMeta) -> tuple[TensorMeta]:
+        """``(meta,)``, the same tuple for the same TensorMeta.
+
+        Every object a record keeps brings Python's next garbage collection
+        nearer: an op's record kept nine (its Call, the Call's dict, four
+        tuples, three dicts), and the collections they caused cost 0.15-0.45x
+        of a real model's plain forward (GPT-2, RWKV; ``gc.callbacks``).
+        """
+        one = _SINGLES.get(id(meta))
+        if one is None:
+            one = _SINGLES[id(meta)] = (meta,)
+        return one
 
     def identity(self, tensor: torch.Tensor) -> int:
         """The tensor's number: the same for the same live object."""
         address = id(tensor)
-        known = self._numbers.get(address)
-        if known is not None and known[0]() is tensor:
-            return known[1]
+        entry = self._numbers.get(address)
+        if entry is not None and entry() is tensor:
+            return entry.number
         number = self._next_number
         self._next_number = number + 1
         if len(self._numbers) >= self._sweep_at:
             self._sweep()
-        self._numbers[address] = (_new_ref(tensor), number, _NOT_KEPT, None, 0)
+        entry = self._numbers[address] = _Entry(tensor)
+        entry.number = number
+        entry.epoch = _NOT_KEPT
         return number
 
     def _sweep(self) -> None:
         """Forget dead tensors: the table stays proportional to live ones."""
-        self._numbers = {address: known for address, known in self._numbers.items() if known[0]() is not None}
+        self._numbers = {address: known for address, known in self._numbers.items() if known() is not None}
         self._sweep_at = max(_FIRST_SWEEP, 2 * len(self._numbers))
 
 

@@ -173,6 +173,12 @@ class Call:
 # The recorder makes one per event: see fast_init for why not ``Call(...)``.
 make_call = fast_constructor(Call)
 
+# The ``kwargs`` and ``config`` the recorder gives a call that has none: one
+# dict for all of them, since every object a record keeps brings Python's
+# next garbage collection nearer (core/meta_table.py, ``MetaTable.single``).
+# Records are values: no code changes it.
+NO_ENTRIES: dict[str, Any] = {}
+
 
 def link_calls(calls: list[Call]) -> None:
     """Set ``parent`` and ``children`` of calls given in execution order.

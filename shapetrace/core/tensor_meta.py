@@ -186,6 +186,32 @@ make_meta = fast_constructor(TensorMeta)  # one per new tensor layout: see fast_
 
 MetaOf = Callable[[torch.Tensor, str], TensorMeta]
 INDEX_PATHS = tuple(str(i) for i in range(16))  # index_path's, for hot loops to read inline
+# (kind, value) -> ``{kind: value}``: the stand-ins ``summarize_arg`` gives
+# tensors (by path), plain slices, dtypes, devices and ``...``, one object
+# for equal ones. An op's record keeps its arguments' stand-ins, and every
+# object a record keeps brings Python's next garbage collection nearer
+# (core/meta_table.py, ``MetaTable.single``): a Mamba step's
+# ``x[:, :, i, :]`` kept seven. Records are values: no code changes them.
+_STANDINS: dict[tuple[str, Any], dict[str, Any]] = {}
+_STANDINS_LIMIT = 10_000  # past it (a loop's ever-new slice bounds), stand-ins are made anew
+
+
+def standin(kind: str, value: Any) -> dict[str, Any]:
+    """``{kind: value}``, the same dict for equal arguments (``value`` hashable)."""
+    key = (kind, value)
+    made = _STANDINS.get(key)
+    if made is None:
+        made = {kind: value}
+        if len(_STANDINS) < _STANDINS_LIMIT:
+            _STANDINS[key] = made
+    return made
+
+
+# ``{"tensor": path}`` of the first positional arguments, for hot loops to read inline.
+TENSOR_ARGS = tuple(standin("tensor", path) for path in INDEX_PATHS)
+# The stand-ins of an op whose positional arguments are all tensors (``a + b``,
+# ``torch.matmul(a, b)``): ``TENSOR_ARGS[:n]``, one tuple for each ``n``.
+ALL_TENSOR_ARGS = tuple(TENSOR_ARGS[:n] for n in range(len(TENSOR_ARGS) + 1))
 
 
 def index_path(index: int) -> str:
@@ -287,12 +313,14 @@ def summarize_arg(value: Any, path: str, metas: list[TensorMeta], depth: int = 0
     Tensors become ``{"tensor": path}`` (their metadata is in ``metas``),
     slices ``{"slice": (start, stop, step)}``; other objects are named by type
     only, because ``repr`` of an unknown object may read tensor data.
+    Equal stand-ins of tensors, plain slices, dtypes and devices are one
+    object (``standin``).
     """
     if type(value) in _PLAIN_ARGS:  # most arguments (sizes, dims): the quickest test first
         return value
     if isinstance(value, _Tensor):
         metas.append(meta_of(value, path))
-        return {"tensor": path}
+        return standin("tensor", path)
     if value is None or isinstance(value, (bool, int, str)):
         return value
     if isinstance(value, float):
@@ -300,7 +328,7 @@ def summarize_arg(value: Any, path: str, metas: list[TensorMeta], depth: int = 0
     if isinstance(value, slice):
         parts = (value.start, value.stop, value.step)
         if type(parts[0]) in _PLAIN_ARGS and type(parts[1]) in _PLAIN_ARGS and type(parts[2]) in _PLAIN_ARGS:
-            return {"slice": parts}  # ``x[:, :-1]``: no part to walk (the indexing models do, per step)
+            return standin("slice", parts)  # ``x[:, :-1]``: no part to walk (the indexing models do, per step)
         return {
             "slice": tuple(
                 summarize_arg(part, _join(path, name), metas, depth + 1, meta_of)
@@ -308,26 +336,31 @@ def summarize_arg(value: Any, path: str, metas: list[TensorMeta], depth: int = 0
             )
         }
     if value is Ellipsis:
-        return {"ellipsis": True}
+        return standin("ellipsis", True)
     if isinstance(value, torch.dtype):
-        return {"dtype": dtype_name(value)}
+        return standin("dtype", dtype_name(value))
     if isinstance(value, torch.device):
-        return {"device": _device_name(value)}
+        return standin("device", _device_name(value))
     if depth < _MAX_DEPTH and isinstance(value, (tuple, list)):
         # A size or an index (``x[:, t]``), met once per step where a model
-        # loops over time: plain parts and slices of them without a call each.
+        # loops over time, or the tensors ``torch.cat`` joins: plain parts,
+        # slices of them and tensors without a call each.
         summary = []
         for index, part in enumerate(value):
             kind = type(part)
             if kind in _PLAIN_ARGS:
                 summary.append(part)
+            elif kind is _Tensor or kind is _Parameter:
+                part_path = f"{path}.{index}" if path else index_path(index)
+                metas.append(meta_of(part, part_path))
+                summary.append(standin("tensor", part_path))
             elif (
                 kind is slice
                 and type(part.start) in _PLAIN_ARGS
                 and type(part.stop) in _PLAIN_ARGS
                 and type(part.step) in _PLAIN_ARGS
             ):
-                summary.append({"slice": (part.start, part.stop, part.step)})
+                summary.append(standin("slice", (part.start, part.stop, part.step)))
             else:
                 summary.append(summarize_arg(part, _join(path, index), metas, depth + 1, meta_of))
         return tuple(summary)

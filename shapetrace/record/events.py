@@ -6,7 +6,7 @@ import re
 
 from torch import nn
 
-from shapetrace.core.records import Call, CallKind, Location, make_call
+from shapetrace.core.records import NO_ENTRIES, Call, CallKind, Location, make_call
 from shapetrace.core.tensor_meta import TensorMeta
 from shapetrace.record.module_info import ModuleInfo
 
@@ -83,8 +83,8 @@ class Event:
             self.index,
             self.parent_id,
             self.args,
-            self.kwargs if self.kwargs is not None else {},
-            config or {},
+            self.kwargs or NO_ENTRIES,
+            config or NO_ENTRIES,
             num_params or 0,
             self.error,
             defined_at,

@@ -11,14 +11,25 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from shapetrace.core.records import Location, make_call
-from shapetrace.core.tensor_meta import INDEX_PATHS, TensorMeta, collect_metas, index_path, summarize_arg
+from shapetrace.core.meta_table import MetaTable
+from shapetrace.core.records import NO_ENTRIES, Location, make_call
+from shapetrace.core.tensor_meta import (
+    ALL_TENSOR_ARGS,
+    INDEX_PATHS,
+    TENSOR_ARGS,
+    TensorMeta,
+    collect_metas,
+    index_path,
+    standin,
+    summarize_arg,
+)
 from shapetrace.core.torch_facts import KEEP_WITHOUT_OUTPUT
 from shapetrace.record import frames
 from shapetrace.record.events import Event, error_text
 from shapetrace.record.recording_state import RecordingState, _Parameter, _Tensor
 
 _PLAIN_ARGS = frozenset({int, bool, str, type(None)})  # summarize_arg returns them as they are
+_single = MetaTable.single
 # An op's record before it runs: input metas and ids, location, depth, index,
 # parent id, argument summaries.
 _OpInputs = tuple[tuple[TensorMeta, ...], tuple[int, ...], Location | None, int, int, int | None, tuple, dict]
@@ -70,7 +81,7 @@ class OpEvents(RecordingState):
             identities.clear()
             kind = type(result)
             if kind is _Tensor or kind is _Parameter:  # most ops' result: no walk
-                outputs: tuple[TensorMeta, ...] = (self._meta_of(result, ""),)
+                outputs: tuple[TensorMeta, ...] = _single(self._meta_of(result, ""))
             else:
                 outputs = tuple(collect_metas(result, "", None, 0, self._meta_of))
                 if not outputs and described[0] not in KEEP_WITHOUT_OUTPUT:
@@ -89,20 +100,26 @@ class OpEvents(RecordingState):
         # summarize_arg's first cases inline: nearly every argument is a
         # tensor or a size, and a call per argument cost ~20% of this method.
         summary = []
+        tensors_only = True
         for index, arg in enumerate(args):
             kind = type(arg)
             if kind is _Tensor or kind is _Parameter:
-                path = INDEX_PATHS[index] if index < 16 else index_path(index)
+                if index < 16:
+                    metas.append(meta_of(arg, INDEX_PATHS[index]))
+                    summary.append(TENSOR_ARGS[index])
+                    continue
+                path = index_path(index)
                 metas.append(meta_of(arg, path))
-                summary.append({"tensor": path})
+                summary.append(standin("tensor", path))
             elif kind in _PLAIN_ARGS:
                 summary.append(arg)
             else:
                 summary.append(summarize_arg(arg, index_path(index), metas, 0, meta_of))
+            tensors_only = False
         kw_summary = (
             {k: v if type(v) in _PLAIN_ARGS else summarize_arg(v, k, metas, 0, meta_of) for k, v in kwargs.items()}
             if kwargs
-            else {}
+            else NO_ENTRIES
         )
         stack = self._stack
         # Equal locations are one object: its id is a key that, unlike
@@ -112,13 +129,13 @@ class OpEvents(RecordingState):
         index = counts.get(key, 0)
         counts[key] = index + 1
         return (
-            tuple(metas),
+            _single(metas[0]) if len(metas) == 1 else tuple(metas),
             tuple(identities),
             location,
             len(stack),
             index,
             stack[-1][0].id if stack else None,
-            tuple(summary),
+            ALL_TENSOR_ARGS[len(summary)] if tensors_only else tuple(summary),
             kw_summary,
         )
 
@@ -146,7 +163,7 @@ class OpEvents(RecordingState):
                 parent_id,
                 summary,
                 kw_summary,
-                {},
+                NO_ENTRIES,
                 0,
                 error,
                 None,

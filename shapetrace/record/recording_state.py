@@ -34,6 +34,7 @@ RootFilter = Callable[[nn.Module, tuple, dict], bool]
 _get_ident = threading.get_ident
 _Tensor = torch.Tensor
 _Parameter = nn.Parameter
+_single = MetaTable.single  # a call returning one tensor keeps no tuple of its own
 
 
 class RecordingState:
@@ -146,7 +147,7 @@ class RecordingState:
         identities.clear()
         kind = type(result)
         if kind is _Tensor or kind is _Parameter:  # most ops' result: no walk
-            event.outputs = (self._meta_of(result, ""),)
+            event.outputs = _single(self._meta_of(result, ""))
         else:
             event.outputs = tuple(collect_metas(result, "", None, 0, self._meta_of))
         if identities:
