@@ -9,6 +9,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+# Before any of shapetrace's dependencies: it reads what the interpreter had loaded.
+from shapetrace import _startup as _startup
 from shapetrace._version import __version__ as __version__
 
 _EXPORTS = {

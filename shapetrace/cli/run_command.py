@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import os
 import sys
 import traceback
@@ -28,6 +29,7 @@ from shapetrace.cli.options import (
 )
 from shapetrace.core.trace import Trace
 from shapetrace.errors import ShapetraceError
+from shapetrace.record.as_python import launched_path0
 from shapetrace.record.data_hook import LoaderFacts
 from shapetrace.record.distributed import rank_info
 from shapetrace.record.frames import is_internal
@@ -173,26 +175,26 @@ def execute(options: argparse.Namespace, script_args: list[str]) -> int:
         script, shown = os.path.abspath(options.target), options.target
         if not os.path.isfile(script):
             raise ShapetraceError(f"no such script: {options.target}")
+    # As python sets them for the script: argv[0] as typed, its folder instead of the launcher's.
+    run = functools.partial(
+        run_script,
+        script,
+        arguments,
+        ops=record_ops,
+        max_calls=options.max_calls,
+        ignore=ignore,
+        module=options.module,
+        shown=script if options.module else options.target,
+        launched=launched_path0(),
+    )
     if rank_info() is not None:  # under torchrun: a report per rank, one merged summary
         from shapetrace.cli.dist_run import finish_rank
 
         if not os.path.isdir(options.dist_dir):
             raise ShapetraceError(f"--dist-dir: no such directory: {options.dist_dir}")
-        result = run_script(
-            script,
-            arguments,
-            ops=record_ops,
-            max_calls=options.max_calls,
-            ignore=ignore,
-            dist_dir=options.dist_dir,
-            dist_check=options.dist_check,
-            module=options.module,
-        )
-        return finish_rank(result, options, script)
+        return finish_rank(run(dist_dir=options.dist_dir, dist_check=options.dist_check), options, script)
     with quiet_stdout, _progress(f"running {shown}"), trace_data() as data:
-        result = run_script(
-            script, arguments, ops=record_ops, max_calls=options.max_calls, ignore=ignore, module=options.module
-        )
+        result = run()
     trace = _with_run_info(result.trace, {"command": options.command_line, **_data_notes(result.trace, data.loaders)})
     if isinstance(result.error, KeyboardInterrupt):
         print("shapetrace: interrupted; reporting what was recorded", file=sys.stderr)

@@ -20,6 +20,7 @@ from torch import nn
 from shapetrace.core.tensor_meta import collect_metas
 from shapetrace.core.trace import Trace
 from shapetrace.errors import CollectiveMismatchError, ShapetraceError
+from shapetrace.record.as_python import python_sys, run_as_main
 from shapetrace.record.data_hook import in_data_loader
 from shapetrace.record.distributed import DistSession, rank_info
 from shapetrace.record.recorder import OpsSetting, error_text
@@ -106,6 +107,8 @@ def run_script(
     dist_dir: str | None = ".",
     dist_check: bool = False,
     module: str | None = None,
+    shown: str | None = None,
+    launched: bool = False,
 ) -> ScriptRun:
     """Run ``path`` as ``__main__`` with ``argv``; return the trace and exit code.
 
@@ -116,6 +119,13 @@ def run_script(
     With ``module`` (``pkg.train``), run that module as ``python -m`` does
     (``path`` is then its file, found with ``module_file``), from the current
     folder, so its relative imports work.
+
+    The script sees what ``python script.py`` gives it (``record/as_python.py``):
+    ``sys.argv[0]`` is ``shown`` (the path as the user typed it; default
+    ``path``), its real folder comes first on ``sys.path`` (replacing the
+    launcher's entry when ``launched``, as ``shapetrace run`` passes), and
+    ``__main__`` is a fresh module. Raises ``ShapetraceError`` when ``path``
+    is not a file; the script's own errors are returned in ``error``.
     """
     if not os.path.isfile(path):
         raise ShapetraceError(f"no such script: {path}")
@@ -135,24 +145,19 @@ def run_script(
     block.trace._meta["passes"] = root_filter.passes
     # Which recorded top-level calls are data transforms (render/sections.py folds them).
     block.trace._meta["in_loader"] = root_filter.in_loader
-    saved_argv, saved_path = sys.argv[:], sys.path[:]
-    sys.argv = [path, *argv]
-    sys.path.insert(0, os.getcwd() if module else os.path.dirname(os.path.abspath(path)))
     exit_code, error = 0, None  # type: tuple[int, BaseException | None]
     try:
-        with block:
+        with python_sys(path, shown or path, argv, module=module, replace_path0=launched), block:
             if module:
                 runpy.run_module(module, run_name="__main__", alter_sys=True)
             else:
-                runpy.run_path(path, run_name="__main__")
+                run_as_main(os.path.abspath(path))
     except SystemExit as stop:
         exit_code = _exit_code(stop.code)
     except KeyboardInterrupt as interrupt:
         exit_code, error = 130, interrupt
     except Exception as exc:  # the script's own error: reported, not ours
         exit_code, error = 1, exc
-    finally:
-        sys.argv, sys.path[:] = saved_argv, saved_path
     session = block.dist
     if session is not None and session.checker is not None:
         # Ranks still waiting in a check learn that this one has no more collectives.
