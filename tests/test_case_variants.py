@@ -162,13 +162,17 @@ def test_applied_batch_first_help_gives_the_fixed_model_and_no_finding(name, tmp
     assert helped.error is None and serious(helped) == [], found.hint
 
 
-def test_a_wrong_layout_seq2seq_note_names_the_layout_first():
+def test_a_wrong_layout_seq2seq_note_names_the_layout_fix_first():
     """The decoder raises on the encoder's state; the note's first "explained by" is the
-    encoder's ST001 (its fix makes the decoder's ST007 go away), then the ST007."""
+    decoder's ST007, which explains the rejected h_0 from the encoder's layout and whose help
+    is the layout fix, then the encoder's ST001 itself; the findings list keeps the cause
+    first (its fix makes the decoder's ST007 go away)."""
     code, trace, output = run("st001_d_seq2seq_encoder_seq_first_raises")
     assert code == EXIT_RAISED and trace.error is not None
     explained = output.split("explained by:")[1]
-    assert explained.index("ST001 batch-first-mismatch: encoder.lstm") < explained.index("ST007")
+    assert explained.index("ST007") < explained.index("ST001 batch-first-mismatch: encoder.lstm")
+    first_help = explained.split("help: ", 1)[1].splitlines()[0]
+    assert "build encoder.lstm with nn.LSTM(..., batch_first=True)" in first_help, first_help
     assert [f.code for f in trace.findings] == ["ST001", "ST007"]
     assert "its state goes on to decoder.lstm (LSTM, batch_first=True) at line 38" in trace.findings[0].message
     assert trace.findings[0].hint == "build it with nn.LSTM(..., batch_first=True)"

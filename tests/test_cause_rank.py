@@ -15,7 +15,7 @@ from shapetrace.analyze.cause_rank import rank_by_cause
 from shapetrace.cli import main
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Location
-from tests.case_support import traced_case
+from tests.case_support import VARIANTS, load_file, traced_case, traced_module
 from tests.check_support import traced
 
 
@@ -108,3 +108,40 @@ def test_the_order_does_not_depend_on_the_order_found(shuffled):
     t = traced((LastUnit(), (torch.randn(5, 7, 4),)))
     findings = t.findings[::-1] if shuffled else t.findings
     assert [f.code for f in rank_by_cause(findings, t)] == ["ST013", "ST010"]
+
+
+# Raising variants whose failing call has a finding that traces the rejected operand to
+# where it was made (the line of another finding): that finding is the note's first.
+OPERAND_EXPLAINED = {
+    "st001_d_seq2seq_encoder_seq_first_raises": ("ST007", "decoder.lstm"),
+    "st007_d_bigru_init_hidden_module_attr": ("ST007", "gru"),
+    "st007_e_han_word_state_reset_full_batch": ("ST007", "word_gru"),
+    "st007_f_bert_lstm_permuted_state_self_batch_size": ("ST007", "lstm"),
+}
+
+
+def _explained(t: shapetrace.Trace) -> list[str]:
+    note = "\n".join(t.error.__notes__)
+    block = note.split("explained by:", 1)[1].split("also found:", 1)[0]
+    return [line.strip() for line in block.splitlines() if line.strip().startswith("ST")]
+
+
+@pytest.mark.parametrize("name", sorted(OPERAND_EXPLAINED))
+def test_the_note_explains_the_rejected_operands_first(name):
+    code, call = OPERAND_EXPLAINED[name]
+    t = traced_module(load_file(VARIANTS / f"{name}.py"))
+    assert t.error is not None
+    explained = _explained(t)
+    assert len(explained) >= 2 and explained[0].startswith(f"{code} "), explained
+    assert explained[0].split(": ", 1)[1].startswith(f"{call} ("), explained[0]
+    # it is about the call that raised, and the other explanations follow it, in cause order
+    assert "\n".join(t.error.__notes__).startswith(f"shapetrace: raised by {call} ("), t.error.__notes__
+    others = [f for f in t.findings if f"{f.code} {f.name}: {f.message}" != explained[0]]
+    assert [f"{f.code} {f.name}: {f.message}" for f in others] == explained[1:]
+
+
+@pytest.mark.parametrize("name", ["st003_a_batch_size_constant_in_loop_view"])
+def test_a_finding_that_only_restates_the_mismatch_stays_after_its_cause(name):
+    """ST010 on the failing Linear names no line where its input was made: the view's ST003 stays first."""
+    t = traced_module(load_file(VARIANTS / f"{name}.py"))
+    assert [line[:5] for line in _explained(t)] == ["ST003", "ST010"]

@@ -4,7 +4,9 @@ One finding can explain another: a ``squeeze()`` that dropped the batch axis
 (ST014) makes the BatchNorm after it fail; a view that scrambled the axes feeds a
 wrong tensor to the layer after it. Fixing the first makes the second go away,
 so the first is listed first: in ``Trace.findings``, in the report and the JSON
-``findings``, and in the "explained by" of an exception's note (one order for all).
+``findings``, and in the "explained by" of an exception's note (one order for all,
+with one exception: the note puts first a finding on the call that raised which
+traces the rejected operand to another finding's line, ``error_note._operands_first``).
 
 The rule: finding A comes before finding B when A's call made an input of B's
 call (through the data path: each call's first input, going on outside a module

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import re
+
 from shapetrace.analyze.cause_rank import rank_by_cause, upstream
 from shapetrace.analyze.lineage.flow import analyze
 from shapetrace.analyze.operand_origin import operand_origins
@@ -56,7 +59,7 @@ def trace_note(trace: Trace) -> str | None:
 
 def split_findings(findings: list[Finding], call: Call, trace: Trace) -> tuple[list[Finding], list[Finding]]:
     """The findings that explain the failing call, and the rest, each in the order of
-    ``rank_by_cause`` (``Trace.findings``'s): causes first.
+    ``rank_by_cause`` (``Trace.findings``'s): causes first; but see ``_operands_first``.
 
     A finding explains it when it is about that call, a call around it, or a
     call that made one of its inputs (an h_0 made for another batch size).
@@ -68,7 +71,36 @@ def split_findings(findings: list[Finding], call: Call, trace: Trace) -> tuple[l
         node = node.parent
     ranked = rank_by_cause(findings, trace)
     explaining = [f for f in ranked if f.call_id in related]
-    return explaining, [f for f in ranked if f.call_id not in related]
+    return _operands_first(explaining, call), [f for f in ranked if f.call_id not in related]
+
+
+def _operands_first(explaining: list[Finding], call: Call) -> list[Finding]:
+    """``explaining`` with the findings that explain the raised error's operands first.
+
+    Such a finding is about the failing ``call`` itself and traces the operand
+    PyTorch rejected back to where it was made: its message names the line of
+    another explaining finding, one about the call that made the operand
+    (ST007's "h_0 is made at line 31 for a batch of 8" beside the ST003 of the
+    ``torch.zeros`` on line 31; "h_0 is the h_n that encoder.lstm returned
+    (line 26)" beside the encoder's ST001). It says what the error message
+    says, why, and where the fix goes, so it is read first; the findings at the
+    other lines follow, in cause order. A finding on the failing call that only
+    restates the mismatch (ST010's "got (5, 7): its last dim is 7, not 12")
+    names no such line and stays after the cause it does not explain.
+    """
+    elsewhere = [f for f in explaining if f.call_id != call.id and f.location is not None]
+    leading = [f for f in explaining if f.call_id == call.id and any(_names_line(f, other) for other in elsewhere)]
+    return [*leading, *(f for f in explaining if f not in leading)]
+
+
+def _names_line(finding: Finding, other: Finding) -> bool:
+    """Whether ``finding``'s message points at ``other``'s line (same file, or its name given)."""
+    assert other.location is not None
+    where = other.location
+    same_file = finding.location is not None and finding.location.filename == where.filename
+    if not same_file and os.path.basename(where.filename) not in finding.message:
+        return False
+    return re.search(rf"\bline {where.lineno}\b", finding.message) is not None
 
 
 def add_trace_note(exc: BaseException, trace: Trace) -> None:
