@@ -15,13 +15,25 @@ import re
 from collections.abc import Hashable, Sequence
 
 from shapetrace.core.records import Call
+from shapetrace.core.torch_facts import LOSS_OPS
 
 _NUMBERED = re.compile(r"^(.*?)(\d+)$")
 
 
 def is_shown(call: Call, *, ops: bool, depth: int | None) -> bool:
-    """Whether a view draws ``call``: ops only with ``ops``, nothing deeper than ``depth``."""
-    return (ops or call.kind == "module") and (depth is None or call.depth <= depth)
+    """Whether a view draws ``call``: ops only with ``ops`` (but see ``is_user_loss``),
+    nothing deeper than ``depth``."""
+    return (ops or call.kind == "module" or is_user_loss(call)) and (depth is None or call.depth <= depth)
+
+
+def is_user_loss(call: Call) -> bool:
+    """Whether ``call`` is a functional loss the user's own code computed, outside
+    any module (``F.mse_loss(pred, y)`` after the forward): drawn even with ops
+    hidden, like a loss module (``nn.MSELoss``), since the loss is where a
+    prediction and a target that disagree in shape show (ST005, ST016).
+    The names are ``torch_facts.LOSS_OPS``, the losses the recorder keeps
+    wherever they are called."""
+    return call.kind == "op" and call.parent_id is None and call.name in LOSS_OPS
 
 
 def shown_children(call: Call, *, ops: bool, depth: int | None) -> list[Call]:

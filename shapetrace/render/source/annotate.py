@@ -13,18 +13,19 @@ the user's own comment where it has one.
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from rich.cells import cell_len
 
 from shapetrace.core.records import Call, Location
-from shapetrace.core.text import format_location
+from shapetrace.core.text import format_location, labelled_shapes
 from shapetrace.core.trace import Trace
 from shapetrace.render.sections import DataTransform, split_sections
 from shapetrace.render.source.comments import statement_comment
-from shapetrace.render.source.reader import ForwardSource, SourceNotFoundError, read_forward
-from shapetrace.render.structure import run_name
+from shapetrace.render.source.reader import ForwardSource, SourceNotFoundError, read_forward, read_statement
+from shapetrace.render.structure import is_user_loss, run_name
 
 if TYPE_CHECKING:
     from rich.syntax import Syntax
@@ -102,12 +103,17 @@ class AnnotatedBlock:
 
 
 def annotated_blocks(trace: Trace, *, verbose: bool = False, max_column: int = MAX_COLUMN) -> list[AnnotatedBlock]:
-    """The parts of ``annotate``'s listing, one block per forward that ran (the root's first).
+    """The parts of ``annotate``'s listing, one block per forward that ran (the root's first),
+    then one per statement that computed a functional loss outside the model
+    (``_loss_blocks``), then the data transforms' forwards.
 
     Raises ``SourceNotFoundError`` when no user-defined forward ran, or none of
     their files can be read; a block whose file alone is missing says so in ``missing``.
     """
     forwards, transforms = _forwards(trace)
+    losses = _loss_blocks(trace, verbose=verbose, max_column=max_column)
+    if not forwards and losses:
+        return losses
     if not forwards:
         raise SourceNotFoundError(
             "nothing to annotate: no forward defined in user code ran in this trace "
@@ -128,6 +134,41 @@ def annotated_blocks(trace: Trace, *, verbose: bool = False, max_column: int = M
             blocks.append(AnnotatedBlock(header, place.filename, place.lineno, (), {}, 0, str(error)))
     if len(missing) == len(forwards):
         raise missing[0]
+    # The losses after the models' forwards, before the data transforms' (render/sections.py's order).
+    cut = next((n for n, forward in enumerate(forwards) if id(forward) in transforms), len(forwards))
+    return [*blocks[:cut], *losses, *blocks[cut:]]
+
+
+def _loss_blocks(trace: Trace, *, verbose: bool, max_column: int) -> list[AnnotatedBlock]:
+    """A block per statement of the user's that computed a functional loss outside
+    any module (``loss = F.mse_loss(model(x), y)``, ``structure.is_user_loss``):
+    the line where a prediction and a target that disagree in shape meet. A
+    statement whose file cannot be read is left out (the forwards' blocks say
+    what is missing)."""
+    by_statement: dict[tuple[str, int], tuple[ForwardSource, list[Call]]] = {}
+    for call in trace.calls:
+        if not is_user_loss(call) or call.location is None:
+            continue
+        try:
+            source = read_statement(call.location)
+        except SourceNotFoundError:
+            continue
+        key = (source.filename, source.first)
+        by_statement.setdefault(key, (source, []))[1].append(call)
+    blocks = []
+    for source, calls in by_statement.values():
+        statement = source.statements[source.first]
+        # What the loss compared, then what it made: `input (2, 1, 64, 64), target (2, 64, 64) -> loss ()`.
+        compared = Counter(", ".join(labelled_shapes(call, call.inputs, output=False)) for call in calls)
+        operands = "; ".join(text if count == 1 else f"{text} ×{count}" for text, count in compared.items())
+        comments = {statement.last: f"{operands} -> {statement_comment([calls], statement, verbose=verbose)}"}
+        for last, codes in _finding_codes(trace, source).items():
+            comments[last] = (comments.get(last, "") + "  " + " ".join(f"[{code}]" for code in codes)).strip()
+        lines = tuple(source.line(n) for n in range(source.first, source.last + 1))
+        where = Location(source.filename, source.first, "")
+        header = f"# the loss, outside the model · {format_location(where)}"
+        column = _comment_column(lines, source.first, comments, max_column)
+        blocks.append(AnnotatedBlock(header, source.filename, source.first, lines, comments, column))
     return blocks
 
 

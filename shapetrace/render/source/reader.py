@@ -73,6 +73,25 @@ def read_forward(defined_at: Location) -> ForwardSource:
     return ForwardSource(defined_at.filename, lines, first, function.end_lineno or function.lineno, statements)
 
 
+def read_statement(location: Location) -> ForwardSource:
+    """The statement at ``location`` alone (``loss = F.mse_loss(pred, y)`` in a
+    training loop, outside any forward), parsed as ``read_forward`` parses a
+    function. Raises ``SourceNotFoundError`` when the file cannot be read or
+    parsed, or holds no statement at that line any more."""
+    lines = _read_lines(location.filename)
+    try:
+        tree = ast.parse("\n".join(lines))
+    except SyntaxError as bad:
+        raise SourceNotFoundError(f"{location.filename} no longer parses ({bad.msg}, line {bad.lineno})") from None
+    every: dict[int, Statement] = {}
+    _map_statements(tree.body, every)
+    statement = every.get(location.lineno)
+    if statement is None:
+        raise SourceNotFoundError(f"{location} holds no statement any more; the file changed since the trace")
+    own = {lineno: statement for lineno in range(statement.first, statement.last + 1)}
+    return ForwardSource(location.filename, lines, statement.first, statement.last, own)
+
+
 def _read_lines(filename: str) -> list[str]:
     """The file's lines as written; a notebook cell lives in ``linecache`` only."""
     if os.path.isfile(filename):
