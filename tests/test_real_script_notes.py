@@ -29,6 +29,8 @@ def test_neuralforecast_data_notes_once_each_naming_the_model(tmp_path, capsys) 
     # each of 2 series in batches of 32: one line says so for them all.
     loaders = saved["meta"]["loaders"]
     assert len([loader for loader in loaders if loader["last_batch"] == 2]) == 4
+    # Their lines as the notes write them: Lightning's relative to its site-packages.
+    assert all(re.fullmatch(r"pytorch_lightning/[\w/]+\.py:\d+", loader["location"]) for loader in loaders), loaders
     short = [note for note in notes if "samples in batches of" in note]
     assert len(short) == 1, notes
     # The model that ran on the batch of 2, not the padding module neuralforecast applies first.

@@ -94,11 +94,17 @@ class LoaderFacts:
     def as_info(self) -> dict[str, Any]:
         """JSON-ready, for ``Trace.run_info["loaders"]`` (the checks read it there).
 
+        ``"location"`` is written as the report writes a line, and as the
+        run's other notes hold theirs (``format_location``): relative to the
+        working directory (``train.py:41``), a library's to its site-packages
+        (``pytorch_lightning/loops/fit_loop.py:120``), so a saved trace names no
+        folder of the machine that made it and loads back as it was written.
+
         >>> LoaderFacts(None, 100, 32, False, "SequentialSampler").as_info()["last_batch"]
         4
         """
         return {
-            "location": f"{self.location.filename}:{self.location.lineno}" if self.location is not None else None,
+            "location": format_location(self.location) if self.location is not None else None,
             "num_samples": self.num_samples,
             "batch_size": self.batch_size,
             "last_batch": None if self.drop_last else self.last_batch,
