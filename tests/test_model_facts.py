@@ -22,7 +22,14 @@ import torch
 from torch import nn
 
 import shapetrace
-from shapetrace.record import model_facts
+from shapetrace.record import model_facts, module_info
+
+
+@pytest.fixture(autouse=True)
+def _keep_every_module(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep the facts of small modules too (by default they are read again: cheaper
+    than checked), so that every check of a kept module's facts is exercised."""
+    monkeypatch.setattr(module_info, "_WORTH_KEEPING", 0)
 
 
 class Block(nn.Module):
@@ -131,6 +138,37 @@ def _add_hook(model: Net) -> None:
     model.blocks[0].fc.register_forward_hook(lambda module, args, out: None)
 
 
+def _config_of_another_class(model: Net) -> None:
+    model.blocks[0].scale = 2.0  # equal to 2, a float now
+    model.blocks[1].fc.in_features = True  # equal to 1 (not used by the forward)
+
+
+def _attribute_becomes_config(model: Net) -> None:
+    model.blocks[0].sizes = [3]
+    model.blocks[1].pair = (1, torch.ones(1))  # a tuple holding a tensor: not config
+
+
+def _attribute_added_and_removed(model: Net) -> None:
+    model.blocks[0].dropout_p = 0.1
+    del model.blocks[1].scale
+    model.blocks[1].forward = model.blocks[0].forward  # (its own forward needs scale)
+
+
+class Block2(Block):
+    pass
+
+
+def _forward_replaced(model: Net) -> None:
+    def forward(self: Block, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x)
+
+    Block2.forward = forward  # type: ignore[method-assign]
+
+
+def _class_changed(model: Net) -> None:
+    model.blocks[1].__class__ = Block2
+
+
 CHANGES: list[Callable[[Net], None]] = [
     _replace_head,
     _add_module,
@@ -142,7 +180,28 @@ CHANGES: list[Callable[[Net], None]] = [
     _share_module,
     _change_class,
     _add_hook,
+    _config_of_another_class,
+    _attribute_becomes_config,
+    _attribute_added_and_removed,
 ]
+
+
+def _then(first: Callable[[Net], None], second: Callable[[Net], None]) -> Callable[[Net], None]:
+    def both(model: Net) -> None:
+        first(model)
+        _trace(model)
+        second(model)
+
+    both.__name__ = f"{first.__name__}_then{second.__name__}"
+    return both
+
+
+def _sizes_to_config(model: Net) -> None:
+    model.blocks[0].sizes = 3
+    model.blocks[1].pair = (1, 2)
+
+
+CHANGES += [_then(_attribute_becomes_config, _sizes_to_config), _then(_class_changed, _forward_replaced)]
 
 
 @pytest.mark.parametrize("change", CHANGES, ids=[change.__name__.strip("_") for change in CHANGES])

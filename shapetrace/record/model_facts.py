@@ -31,7 +31,7 @@ from torch.nn.parameter import is_lazy
 from shapetrace.record.events import unwrapped_name
 from shapetrace.record.hooks import _registers_plainly
 from shapetrace.record.invisible import DictSet
-from shapetrace.record.module_info import parameter_counts
+from shapetrace.record.module_info import KeptInfo, parameter_counts
 
 _ScriptModule = ScriptModule
 _hook_dicts = attrgetter("_forward_hooks", "_forward_pre_hooks")
@@ -93,6 +93,7 @@ class ModelFacts:
         "all_global",
         "counts",
         "global_ids",
+        "infos",
         "kwargs_flags",
         "names",
         "script_ids",
@@ -111,6 +112,8 @@ class ModelFacts:
         self.all_global = not self.script_ids and all(map(_registers_plainly, map(type, modules)))
         self.global_ids = frozenset(map(id, modules))
         self.kwargs_flags: DictSet | None = None  # their dicts for the global pre-hook's flag (hooks.py)
+        # Each module's facts (config, count, forward) as its last trace read them.
+        self.infos: dict[int, KeptInfo] | None = {} if keep else None
         self._alive = _Alive()
         self._tree: tuple = ()
         self._refs: list[weakref.ref[Any]] = []

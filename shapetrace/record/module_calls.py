@@ -26,7 +26,7 @@ from shapetrace.record.dynamo import skip_in_dynamo
 from shapetrace.record.events import Event, error_text, unique_name, unwrapped_name
 from shapetrace.record.frames import first_user_frame, location_of
 from shapetrace.record.hooks import kwargs_of_call
-from shapetrace.record.module_info import ModuleInfo, is_builtin_module, module_info
+from shapetrace.record.module_info import ModuleInfo, is_builtin_module, kept_module_info, module_info
 from shapetrace.record.recording_state import RecordingState, _get_ident
 
 _ScriptModule = ScriptModule
@@ -273,7 +273,13 @@ class ModuleCalls(RecordingState):
     def _info_of(self, module: nn.Module) -> ModuleInfo:
         info = self._module_info.get(id(module))
         if info is None:
-            info = self._module_info[id(module)] = module_info(module, self._param_counts.get(id(module)))
+            count = self._param_counts.get(id(module))
+            kept = self._kept_infos
+            if count is not None and kept is not None:  # a module of the model's kept facts
+                info = kept_module_info(module, count, kept)
+            else:
+                info = module_info(module, count)
+            self._module_info[id(module)] = info
         return info
 
 

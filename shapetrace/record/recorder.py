@@ -41,6 +41,7 @@ class Recorder(ModuleCalls, OpEvents):
         if self.model is not None:
             facts, modules = model_facts(self.model)
             self._param_counts = facts.counts
+            self._kept_infos = facts.infos
             self._names = dict(facts.names)
             if facts.all_global and not has_own_hooks(modules):
                 self._global_members = set(facts.global_ids)
@@ -76,6 +77,7 @@ class Recorder(ModuleCalls, OpEvents):
         self._names = {}
         self._module_info.clear()
         self._param_counts = {}  # (the model's facts, kept for its next trace: never cleared)
+        self._kept_infos = None
 
     def calls(self, *, last: bool = False) -> list[Call]:
         """The calls recorded so far, frozen and linked into a tree.

@@ -26,7 +26,7 @@ from shapetrace.core.torch_private import pop_torch_function_mode, push_torch_fu
 from shapetrace.record.data_transforms import TransformFilter
 from shapetrace.record.events import Event
 from shapetrace.record.hooks import GlobalHooks, ModuleHooks
-from shapetrace.record.module_info import ModuleInfo, is_builtin_module, records_ops_inside
+from shapetrace.record.module_info import KeptInfo, ModuleInfo, is_builtin_module, records_ops_inside
 from shapetrace.record.op_mode import OpMode, mode_on_top, remove_mode
 
 OpsSetting = Union[bool, Literal["all"]]  # noqa: UP007 (a runtime alias on 3.10)
@@ -90,6 +90,8 @@ class RecordingState:
         self._names: dict[int, str] = {}
         self._module_info: dict[int, ModuleInfo] = {}
         self._param_counts: dict[int, int] = {}  # of the model's modules, counted as recording starts
+        # The module facts of the model's last trace, checked and updated by this one (model_facts.py).
+        self._kept_infos: dict[int, KeptInfo] | None = None
         self._counts: dict[str, int] = {}
         self._op_counts: dict[tuple[int, str], int] = {}
         table = self._table = MetaTable()
