@@ -226,12 +226,13 @@ _consumed: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
 
 
 def _install() -> None:
-    fetchers = dataset_fetchers()
+    fetchers = _fetchers()
     if fetchers is not None:
         map_fetcher, iterable_fetcher = fetchers
-        _patch(map_fetcher, "fetch", _watched_fetch(map_fetcher.__dict__["fetch"], iterable=False))
-        _patch(iterable_fetcher, "fetch", _watched_fetch(iterable_fetcher.__dict__["fetch"], iterable=True))
-    _patch(DataLoader, "__iter__", _watched_iter(DataLoader.__iter__, wrap_collate=fetchers is None))
+        _patch(map_fetcher, "fetch", lambda original: _watched_fetch(original, iterable=False))
+        _patch(iterable_fetcher, "fetch", lambda original: _watched_fetch(original, iterable=True))
+    wrap_collate = fetchers is None
+    _patch(DataLoader, "__iter__", lambda original: _watched_iter(original, wrap_collate=wrap_collate), wrap_collate)
 
 
 def _uninstall() -> None:
@@ -240,9 +241,25 @@ def _uninstall() -> None:
     _originals.clear()
 
 
-def _patch(cls: type, name: str, replacement: Any) -> None:
-    _originals[(cls, name)] = cls.__dict__[name]
-    setattr(cls, name, replacement)
+# (class, name, variant) -> (the original, our wrapper of it): made once, not per trace.
+_wrappers: dict[tuple[type, str, bool], tuple[Any, Any]] = {}
+# dataset_fetchers() (it imports a module), asked once: (the function asked, its answer)
+_fetcher_classes: list[tuple[Callable, tuple[type, type] | None]] = []
+
+
+def _fetchers() -> tuple[type, type] | None:
+    if not _fetcher_classes or _fetcher_classes[0][0] is not dataset_fetchers:
+        _fetcher_classes[:] = [(dataset_fetchers, dataset_fetchers())]
+    return _fetcher_classes[0][1]
+
+
+def _patch(cls: type, name: str, wrap: Callable[[Any], Any], variant: bool = False) -> None:
+    original = cls.__dict__[name]
+    made = _wrappers.get((cls, name, variant))
+    if made is None or made[0] is not original:
+        made = _wrappers[(cls, name, variant)] = (original, wrap(original))
+    _originals[(cls, name)] = original
+    setattr(cls, name, made[1])
 
 
 def _watched_fetch(original: Callable, *, iterable: bool) -> Callable:
