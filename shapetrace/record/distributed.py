@@ -57,11 +57,13 @@ class RankInfo:
 def rank_info() -> RankInfo | None:
     """This process's rank: from ``RANK``/``WORLD_SIZE`` (set by ``torchrun``),
     else from an initialised default process group; None outside a distributed run."""
-    try:
-        rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
-        return RankInfo(rank, world, int(os.environ.get("LOCAL_RANK", rank)))
-    except (KeyError, ValueError):
-        pass
+    environ = os.environ
+    if "RANK" in environ and "WORLD_SIZE" in environ:  # (no KeyError raised per trace outside torchrun)
+        try:
+            rank, world = int(environ["RANK"]), int(environ["WORLD_SIZE"])
+            return RankInfo(rank, world, int(environ.get("LOCAL_RANK", rank)))
+        except (KeyError, ValueError):
+            pass
     dist = torch.distributed
     if dist.is_available() and dist.is_initialized():
         return RankInfo(dist.get_rank(), dist.get_world_size(), dist.get_rank())

@@ -126,9 +126,10 @@ class GlobalHooks:
         self._remove_globals()
         for _, handle in self._returns.values():
             remove_handle(handle)
-        for flags, hook_id in self._kwargs_flags:
-            flags.pop(hook_id, None)
-        unhide_keys(self._kwargs_flags)
+        if self._kwargs_flags:
+            for flags, hook_id in self._kwargs_flags:
+                flags.pop(hook_id, None)
+            unhide_keys(self._kwargs_flags)
         if self._model_token is not None:
             model_id = self._model_token[1]
             for flags in self._model_flags:
