@@ -22,14 +22,14 @@ import torch
 from torch import nn
 
 import shapetrace
-from shapetrace.record import model_facts, module_info
+from shapetrace.record import kept_info, model_facts
 
 
 @pytest.fixture(autouse=True)
 def _keep_every_module(monkeypatch: pytest.MonkeyPatch) -> None:
     """Keep the facts of small modules too (by default they are read again: cheaper
     than checked), so that every check of a kept module's facts is exercised."""
-    monkeypatch.setattr(module_info, "_WORTH_KEEPING", 0)
+    monkeypatch.setattr(kept_info, "_WORTH_KEEPING", 0)
 
 
 class Block(nn.Module):

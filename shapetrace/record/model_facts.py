@@ -31,7 +31,8 @@ from torch.nn.parameter import is_lazy
 from shapetrace.record.events import unwrapped_name
 from shapetrace.record.hooks import _registers_plainly
 from shapetrace.record.invisible import DictSet
-from shapetrace.record.module_info import KeptInfo, parameter_counts
+from shapetrace.record.kept_info import KeptInfo
+from shapetrace.record.module_info import parameter_counts
 
 _ScriptModule = ScriptModule
 _hook_dicts = attrgetter("_forward_hooks", "_forward_pre_hooks")

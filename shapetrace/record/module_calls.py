@@ -26,7 +26,8 @@ from shapetrace.record.dynamo import skip_in_dynamo
 from shapetrace.record.events import Event, error_text, unique_name, unwrapped_name
 from shapetrace.record.frames import first_user_frame, location_of
 from shapetrace.record.hooks import kwargs_of_call
-from shapetrace.record.module_info import ModuleInfo, is_builtin_module, kept_module_info, module_info
+from shapetrace.record.kept_info import kept_module_info
+from shapetrace.record.module_info import ModuleInfo, is_builtin_module, module_info
 from shapetrace.record.recording_state import RecordingState, _get_ident
 
 _ScriptModule = ScriptModule

@@ -26,7 +26,8 @@ from shapetrace.core.torch_private import pop_torch_function_mode, push_torch_fu
 from shapetrace.record.data_transforms import TransformFilter
 from shapetrace.record.events import Event
 from shapetrace.record.hooks import GlobalHooks, ModuleHooks
-from shapetrace.record.module_info import KeptInfo, ModuleInfo, is_builtin_module, records_ops_inside
+from shapetrace.record.kept_info import KeptInfo
+from shapetrace.record.module_info import ModuleInfo, is_builtin_module, records_ops_inside
 from shapetrace.record.op_mode import OpMode, mode_on_top, remove_mode
 
 OpsSetting = Union[bool, Literal["all"]]  # noqa: UP007 (a runtime alias on 3.10)
