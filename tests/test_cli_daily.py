@@ -307,6 +307,13 @@ def test_script_arguments_before_double_dash_get_a_hint(capsys):
     assert f"arguments for the script go after --: shapetrace run {DEMO} -- --steps 2" in err
 
 
+def test_the_hint_keeps_options_given_before_the_script(capsys):
+    # `--fail-on warning` before the script: the hint once named "warning" the script
+    assert main(["run", "--fail-on", "warning", DEMO, "--fixed", "--steps", "2"]) == 2
+    err = capsys.readouterr().err
+    assert f"shapetrace run --fail-on warning {DEMO} -- --fixed --steps 2" in err
+
+
 def test_a_misspelt_command_gets_did_you_mean(capsys):
     assert main(["rnu", DEMO]) == 2
     assert "unknown command 'rnu'; did you mean run?" in capsys.readouterr().err

@@ -121,9 +121,17 @@ def _with_hint(message: str, argv: list[str]) -> str:
             + f" (commands: {known})"
         )
     if message.startswith("unrecognized arguments:") and argv[:1] == ["run"]:
-        extra = message.removeprefix("unrecognized arguments:").strip()
-        target = next((a for a in argv[1:] if not a.startswith("-")), "SCRIPT")
-        return f"{message}; arguments for the script go after --: shapetrace run {target} -- {extra}"
+        extra = message.removeprefix("unrecognized arguments:").split()
+        # The command as typed, the script's arguments moved behind ``--``
+        # (argparse names them in order; taken from the end, where they were).
+        ours = argv[1:]
+        for argument in reversed(extra):
+            if argument in ours:
+                del ours[len(ours) - 1 - ours[::-1].index(argument)]
+        return (
+            f"{message}; arguments for the script go after --: "
+            f"shapetrace run {shlex.join(ours) or 'SCRIPT'} -- {shlex.join(extra)}"
+        )
     return message
 
 
