@@ -219,3 +219,15 @@ def test_shared_record_parts_are_equal_to_what_they_stand_for():
     assert muls[0].outputs[0].shape == (2, 3) and muls[0].outputs == muls[1].outputs  # one (meta,) tuple
     loaded = shapetrace.load(t.to_json())
     assert [c.args for c in loaded.calls if c.kind == "op"] == [c.args for c in t.calls if c.kind == "op"]
+
+
+def test_single_tuples_stay_bounded(monkeypatch):
+    from shapetrace.core import meta_table
+
+    monkeypatch.setattr(meta_table, "_SHARED_LIMIT", 3)
+    monkeypatch.setattr(meta_table, "_SINGLES", {})
+    metas = [shapetrace.TensorMeta(str(i), (i,), torch.float32, "cpu") for i in range(6)]
+    singles = [MetaTable.single(meta) for meta in metas]
+    assert [one[0] for one in singles] == metas  # each (meta,), kept or not
+    assert len(meta_table._SINGLES) == 3
+    assert MetaTable.single(metas[0]) is singles[0]

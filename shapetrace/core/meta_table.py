@@ -28,7 +28,8 @@ _SHARED: dict[tuple, dict[str, TensorMeta]] = {}
 _SHARED_LIMIT = 50_000
 # id(TensorMeta) -> (that TensorMeta,): the outputs of an op returning one
 # tensor (most ops), one object for every such record. The tuple holds its
-# TensorMeta, so the id is not reused while it is here. Emptied with _SHARED.
+# TensorMeta, so the id is not reused while it is here. Holds at most
+# _SHARED_LIMIT; emptied with _SHARED.
 _SINGLES: dict[int, tuple[TensorMeta]] = {}
 # An entry's epoch for a tensor whose metadata is never reused (nested,
 # sparse, an inference tensor, a subclass): no epoch equals it.
@@ -167,7 +168,11 @@ class MetaTable:
         """
         one = _SINGLES.get(id(meta))
         if one is None:
-            one = _SINGLES[id(meta)] = (meta,)
+            one = (meta,)
+            # (a trace of subclass tensors, whose TensorMetas are never shared,
+            # would fill it: past the limit, tuples are made anew)
+            if len(_SINGLES) < _SHARED_LIMIT:
+                _SINGLES[id(meta)] = one
         return one
 
     def identity(self, tensor: torch.Tensor) -> int:
