@@ -116,15 +116,9 @@ class MetaTable:
                     meta = paths[path] = _at_path(paths, path)  # type: ignore[index, arg-type]
                 return meta
         else:
-            number = self._next_number
-            self._next_number = number + 1
-            if len(self._numbers) >= self._sweep_at:
-                self._sweep()
-            entry = self._numbers[address] = _Entry(tensor)
-            entry.number = number
-            self.identities.append(number)
-        # Not kept until read below (an entry just made has no epoch yet).
-        entry.epoch = _NOT_KEPT
+            entry = self._new_entry(tensor, address)
+            self.identities.append(entry.number)
+        entry.epoch = _NOT_KEPT  # until read below
         kind = type(tensor)
         if kind is not _Tensor and kind is not _Parameter:
             # A subclass's __torch_function__ must not see shapetrace's metadata
@@ -181,14 +175,19 @@ class MetaTable:
         entry = self._numbers.get(address)
         if entry is not None and entry() is tensor:
             return entry.number
+        entry = self._new_entry(tensor, address)
+        entry.epoch = _NOT_KEPT
+        return entry.number
+
+    def _new_entry(self, tensor: torch.Tensor, address: int) -> _Entry:
+        """The entry of a tensor met for the first time: the next number, no read kept yet."""
         number = self._next_number
         self._next_number = number + 1
         if len(self._numbers) >= self._sweep_at:
             self._sweep()
         entry = self._numbers[address] = _Entry(tensor)
         entry.number = number
-        entry.epoch = _NOT_KEPT
-        return number
+        return entry
 
     def _sweep(self) -> None:
         """Forget dead tensors: the table stays proportional to live ones."""
