@@ -84,4 +84,5 @@ def test_the_command_help_says_which_option_is_which(capsys):
     out = " ".join(capsys.readouterr().out.split())  # the help wraps at the terminal's width
     assert "--no-ops show module calls only, like show_ops=False in Python (display only" in out
     assert "--no-op-recording record module calls only, like trace(ops=False) in Python" in out
+    assert "the functional losses are still recorded" in out
     assert "fail-on in [tool.shapetrace] of pyproject.toml" in out  # not eaten as rich markup

@@ -110,7 +110,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     run.add_argument(
         "--no-op-recording",
         action="store_true",
-        help=f"record module calls only, like trace(ops=False) in Python (less work on a long script); "
+        help=f"record module calls only, like trace(ops=False) in Python (less work on a long script; "
+        f"the functional losses are still recorded); "
         f"turns off the checks "
         f"that read ops: {', '.join(CHECKS_NEEDING_OPS)}",
     )

@@ -86,16 +86,16 @@ class ModuleCalls(RecordingState):
         if started:
             self.fetching += 1
             top = not self._stack
-            self._fetch_saved.append((self.ops_wanted, self.losses_only) if top else None)
+            self._fetch_saved.append((self.ops_wanted, self.losses_only, self.pass_ended) if top else None)
             if top:
-                self.losses_only = False
+                self.losses_only = self.pass_ended = False
                 self._set_ops(False)
         elif self._fetch_saved:
             self.fetching -= 1
             saved = self._fetch_saved.pop()
             if saved is not None and not self._stack:
                 self._set_ops(saved[0])
-                self.losses_only = saved[1]
+                self.losses_only, self.pass_ended = saved[1], saved[2]
 
     def _post_hook(self, module: nn.Module, args: tuple, kwargs: dict, result: Any) -> None:
         # On the error path torch calls always_call hooks from _call_impl itself.
@@ -130,6 +130,7 @@ class ModuleCalls(RecordingState):
                 self._close_ended_calls(call_frame)
             location = stack[-1][0].location if user_frame is None and stack else location_of(user_frame)
         else:
+            self.pass_ended = False
             if self.losses_only:  # the next pass: the window for its predecessor's loss closes
                 self.losses_only = False
                 self._set_ops(self._ops_at_top)
@@ -215,8 +216,10 @@ class ModuleCalls(RecordingState):
             if event.info is not None and event.info[1] is None:  # a lazy module, initialized by now
                 event.info = self._module_info[id(module)] = module_info(module)
         finally:
-            if not stack and not ops_outside and self.ops and exc is None and not self.fetching:
-                self.losses_only = ops_outside = True  # the loss of this pass: see __init__
+            if not stack and exc is None and not self.fetching:
+                self.pass_ended = True  # the loss of this pass, with ops off: see __init__
+                if not ops_outside and self.ops:
+                    self.losses_only = ops_outside = True  # the loss of this pass: see __init__
             self._set_ops(ops_outside)
             self.busy = False
 

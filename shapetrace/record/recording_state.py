@@ -75,6 +75,10 @@ class RecordingState:
         # After a recorded top-level call, until the next one starts, record
         # the functional losses (LOSS_OPS) that ``ops_at_top=False`` would miss.
         self.losses_only = False
+        # The same window with ops off (``ops=False``): functional losses are
+        # then recorded by loss_calls.py, which reads these two flags.
+        self.pass_ended = False
+        self.losses_at_top = ops_at_top
         self._root_filter = root_filter
         self._ops_at_top = bool(ops) and ops_at_top
         self._mode_pushed = False
@@ -85,7 +89,7 @@ class RecordingState:
         # Inside a DataLoader's fetch (record/data_transforms.py): how deep, the
         # op state each fetch found, and which transform calls to record.
         self.fetching = 0
-        self._fetch_saved: list[tuple[bool, bool] | None] = []
+        self._fetch_saved: list[tuple[bool, bool, bool] | None] = []
         self.transforms = TransformFilter()
         self._skipping = 0
         self._names: dict[int, str] = {}

@@ -16,6 +16,7 @@ from shapetrace.errors import ShapetraceError, ShapetraceWarning
 from shapetrace.record.data_hook import DataWatch, worker_notes
 from shapetrace.record.distributed import DEFAULT_WINDOW, DistSession, rank_info
 from shapetrace.record.frames import strip_recording_frames
+from shapetrace.record.loss_calls import losses_recorded
 from shapetrace.record.recorder import OpsSetting, Recorder, RootFilter
 
 _ScriptModule = torch.jit.ScriptModule
@@ -66,6 +67,8 @@ class _TraceBlock:
             else DistSession(info, self._recorder, self.trace, directory=dist_dir, check=dist_check, window=dist_window)
         )
         self._dist_patch: contextlib.AbstractContextManager | None = None
+        # With ops off, the functional losses are still recorded (loss_calls.py).
+        self._loss_patch: contextlib.AbstractContextManager | None = None
         # The DataLoaders iterated in the block, for the checks (a batch axis is evidence);
         # it only lists them: collate is left alone.
         self._loaders = DataWatch(None, on_fetch=self._recorder.data_fetch)
@@ -82,21 +85,31 @@ class _TraceBlock:
         try:
             self._recorder.start()
             self._loaders.__enter__()
+            if not self._recorder.ops:
+                self._loss_patch = losses_recorded(self._recorder)
+                self._loss_patch.__enter__()
             if self.dist is not None:
                 self._dist_patch = self.dist.installed()
                 self._dist_patch.__enter__()
         except BaseException:
             self._recorder.stop()  # the hooks attached before the failure
             self._loaders.__exit__(None, None, None)
+            self._end_loss_patch()
             raise
         self.trace._live = self._recorder.calls
         return self.trace
+
+    def _end_loss_patch(self) -> None:
+        if self._loss_patch is not None:
+            self._loss_patch.__exit__(None, None, None)
+            self._loss_patch = None
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self._recorder.stop(exc)
         self._loaders.__exit__(None, None, None)
+        self._end_loss_patch()
         if self._loaders.loaders:
             self.trace._meta["loaders"] = [loader.as_info() for loader in self._loaders.loaders]
             notes = worker_notes(self._loaders.loaders)
@@ -140,7 +153,9 @@ def trace(model: nn.Module | None = None, *, ops: OpsSetting = True, ignore: Ite
         ops: which tensor ops to record: True (the default) those of the
             user's own code (``view``, ``permute``, indexing, ...); ``"all"``
             also those inside PyTorch's modules (slower: their fast paths are
-            off); False none, module calls only.
+            off); False none, module calls only, but for the functional
+            losses (``F.mse_loss``, ``F.cross_entropy``, ...), which the loss
+            checks read (record/loss_calls.py: no other op is intercepted).
         ignore: finding codes to silence, ``["ST006"]`` or ``"ST006,ST003"``;
             default none.
 
