@@ -209,7 +209,10 @@ def check_graph(trace: shapetrace.Trace, source: str, *, what: str = "") -> Pars
 
 def _unmatched(inputs: list, labels: list[str]) -> list:
     """The inputs left without an edge of their own when each input takes a
-    distinct edge whose label shows its shape (a maximum bipartite matching)."""
+    distinct edge whose label shows its shape (a maximum bipartite matching);
+    an edge that counts the steps of a folded run (``59 × (5, 1)`` into
+    ``cat(outputs)``) stands for that many inputs."""
+    labels = [label for label in labels for _ in range(_count(label))]
     taken: dict[int, int] = {}  # edge position -> input position
 
     def place(k: int, seen: set[int]) -> bool:
@@ -223,3 +226,9 @@ def _unmatched(inputs: list, labels: list[str]) -> list:
         return False
 
     return [meta for k, meta in enumerate(inputs) if not place(k, set())]
+
+
+def _count(label: str) -> int:
+    """How many inputs an edge stands for: ``N`` for ``[name ]N × (shape)``, else 1."""
+    found = re.match(r"(?:\S+ )?(\d+) × \(", label)
+    return int(found.group(1)) if found else 1

@@ -1,6 +1,7 @@
 """pytorch/examples' scripts not tested before, re-written small (synthetic data,
 one epoch or a few steps, nothing downloaded): vae, regression, mnist_rnn,
-super_resolution and fast_neural_style's TransformerNet (tests/real_scripts/).
+super_resolution, fast_neural_style's TransformerNet, time_sequence_prediction and
+reinforcement_learning's actor_critic (tests/real_scripts/).
 Under ``shapetrace run`` each prints what it prints untraced and exits 0; its
 report has one section per model, titled by it; its graph has an edge for every
 call input; the HTML page is titled by the model."""
@@ -31,6 +32,8 @@ SCRIPTS = {
     "mnist_rnn_small": ["Net"],
     "super_resolution_small": ["Net"],
     "fast_neural_style_small": ["TransformerNet"],
+    "time_sequence_prediction_small": ["Sequence"],
+    "actor_critic_small": ["Policy"],
 }
 
 
@@ -115,3 +118,24 @@ def test_super_resolution_test_loaders_short_batch_is_not_said_to_be_the_trainin
     assert "and Net ran on it at " in lines[str(train_loop)]
     assert lines[str(train_loop)].endswith(f"super_resolution_small.py:{model_call} with input (2, 1, 12, 12)")
     assert "and Net ran on a batch of 2 at " in lines[str(test_loop)]
+
+
+def test_a_loops_outputs_into_cat_are_one_edge_that_counts_them() -> None:
+    """time_sequence_prediction's Sequence runs LSTMCell, LSTMCell, Linear once per
+    step and ``torch.cat(outputs, dim=1)``: the graph draws each cell once (``×39``)
+    and the 39 Linear outputs into ``cat`` as one edge ``39 × (5, 1)``, not 39 edges
+    side by side (a 10,000-pixel-wide picture); an LSTMCell's h and c into the next
+    step stay an edge each."""
+    run, _ = _traced(str(REAL_SCRIPTS / "time_sequence_prediction_small.py"))
+    trace = run.trace
+    # ops shown, as ``shapetrace run -o graph.svg`` draws it
+    graph = check_graph(trace, trace.graph(show_ops=True).source, what="time_sequence_prediction")
+    cats = [node for node, label in graph.nodes.items() if label.startswith("cat(")]
+    linear = next(node for node, label in graph.nodes.items() if label.startswith("linear ×39"))
+    first_cat = cats[0]
+    into_cat = [(tail, label) for tail, head, label, _ in graph.edges if head == first_cat]
+    assert into_cat == [(linear, "39 × (5, 1)")]
+    cell = next(node for node, label in graph.nodes.items() if label.startswith("lstm1 ×39"))
+    loops = sorted(label.split()[0] for tail, head, label, _ in graph.edges if tail == head == cell)
+    assert loops == ["c_0", "h_0"]
+    assert len(graph.edges) < 50  # two passes (train and predict), each a handful of nodes

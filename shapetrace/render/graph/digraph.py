@@ -248,7 +248,7 @@ class _Drawing:
         """``input (5, 30, 1)``; through hidden ops, the tensor at both ends:
         ``output (5, 30, 64) non-contig → (150, 64)`` then ``via .contiguous() .view(150, 64)``."""
         meta = edge.meta
-        text = format_shape(meta)
+        text = format_shape(meta) if edge.count == 1 else f"{edge.count} × {format_shape(meta)}"
         if isinstance(edge.target, Call) and edge.target.kind == "module":
             name = tensor_name(edge.target, meta, output=False)
             text = f"{name} {text}" if name != meta.path else text

@@ -71,6 +71,7 @@ class GraphPlan:
         self._resolved: dict[GraphSource, list[Route]] = {}
         self._final: dict[int, tuple[Call, dict[int, int]]] = {}
         self._sources: dict[tuple, Call] = {}  # ops drawn because they made a tensor
+        self._slots: dict[tuple, set[int]] = {}  # edge key -> the inputs of its target it stands for
         self.edges = self._edges(trace)
 
     # ----------------------------------------------------------- placing
@@ -254,8 +255,9 @@ class GraphPlan:
         a graph output): one per origin, input and tensor kind, so a run's members
         share their edges and two inputs alike from one origin get one each."""
         origin, via, guessed = route.origin, route.via, route.guessed
-        loop = False
+        loop = folded = False
         if isinstance(origin, Call):
+            folded = self._steps_into(origin, target)
             across = isinstance(target, Call) and self._across_members(origin, target)
             origin = self._canonical(origin)
             if across:
@@ -263,17 +265,35 @@ class GraphPlan:
                 # block k into block k+1 of a folded stack is what the fold stands for.
                 if origin is not self.drawn(target):  # type: ignore[arg-type]
                     return
-                loop = True
+                loop, folded = True, False
         if isinstance(target, Call):
             target = self.drawn(target)
             if origin is target and not loop:
                 return
-        key = (identity(origin), identity(target), slot, meta.shape, meta.dtype, meta.device)
+        # The steps of a folded run drawn as one node feed their target as one edge that
+        # counts them (``59 × (5, 1)`` into ``cat(outputs)``), not one edge per step; one
+        # step's outputs (an LSTMCell's h and c) stay an edge each.
+        made = route.start.path if route.start is not None else None
+        where = ("steps", made) if folded else slot
+        key = (identity(origin), identity(target), where, meta.shape, meta.dtype, meta.device)
         edge = edges.get(key)
         if edge is None:
             edges[key] = Edge(origin, target, meta, via, guessed, loop, route.start)
-        elif edge.guessed and not guessed:  # an exact link stands for a guessed one alike
+            self._slots[key] = {slot}
+            return
+        if folded and slot not in self._slots[key]:
+            self._slots[key].add(slot)
+            edge = edges[key] = dataclasses.replace(edge, count=len(self._slots[key]))
+        if edge.guessed and not guessed:  # an exact link stands for a guessed one alike
             edges[key] = dataclasses.replace(edge, guessed=False)
+
+    def _steps_into(self, origin: Call, target: Call | End) -> bool:
+        """True when ``origin`` is one step of a folded run (a loop's steps, a stack of
+        blocks alike) that ``target`` is outside of: every step's output reaches it."""
+        target_runs = self._chain(target) if isinstance(target, Call) else {}
+        return any(
+            len(self._runs_by_first.get(run_id, ())) > 1 and run_id not in target_runs for run_id in self._chain(origin)
+        )
 
     def _canonical(self, call: Call) -> Call:
         """The drawn call for ``call``; one node for an op that made a tensor

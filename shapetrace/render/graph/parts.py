@@ -60,6 +60,7 @@ class Edge:
     guessed: bool = False  # some link on the way matched by metadata alone
     loop: bool = False  # one step's output into the next step of the same drawn call
     start: TensorMeta | None = None  # the tensor as it left the origin (before ``via``)
+    count: int = 1  # inputs alike it stands for: one per step of a folded run (a loop's outputs into cat)
 
 
 class Route(NamedTuple):
