@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from shapetrace.core.op_defaults import python_defaults
 from shapetrace.core.records import Call, Location
 from shapetrace.core.tensor_meta import TensorMeta, dtype_name
 from shapetrace.core.torch_facts import INPUT_NAMES, LOSS_OPS, OUTPUT_NAMES, TENSOR_PROPERTIES
@@ -145,12 +146,31 @@ def format_op(call: Call, max_width: int = 48) -> str:
     if call.name in TENSOR_PROPERTIES:
         return f".{call.name}"
     parts = [_format_arg(v) for v in args]
-    # Python-level functions receive every parameter; None ones are defaults.
-    parts += [f"{k}={_format_arg(v)}" for k, v in call.kwargs.items() if v is not None]
+    # Python-level functions receive every parameter: the ones at their default
+    # (``inplace=False``), None or private (``_stacklevel=3``) are not what the user wrote.
+    defaults = python_defaults(call.type) if call.kwargs else {}
+    parts += [
+        f"{k}={_format_arg(v)}"
+        for k, v in call.kwargs.items()
+        if v is not None and not k.startswith("_") and not _is_default(v, defaults.get(k, _NO_DEFAULT))
+    ]
     text = f"{call.name}({', '.join(parts)})"
     if len(text) > max_width:
         text = text[: max_width - 2] + "…)"
     return f".{text}" if method else text
+
+
+_NO_DEFAULT = object()
+
+
+def _is_default(value: Any, default: Any) -> bool:
+    """``value`` is ``default`` as written (``padding=0``), not merely equal (``False == 0``)."""
+    if default is _NO_DEFAULT or type(value) is not type(default):
+        return False
+    try:
+        return bool(value == default)
+    except Exception:  # a value whose == is not a plain bool
+        return False
 
 
 def format_count(n: int) -> str:

@@ -80,6 +80,12 @@ PRIVATE_APIS = (
         ("core/tensor_meta.py",),
     ),
     PrivateApi(
+        "torch._jit_internal:boolean_dispatched",
+        "the two functions behind a boolean-dispatch wrapper (F.max_pool2d): the defaults an op's text leaves out",
+        ("core/op_defaults.py",),
+        optional=True,
+    ),
+    PrivateApi(
         "torch._jit_internal:__file__",
         "the file of torch's boolean-dispatch wrappers (not a user line)",
         ("record/frames.py",),
@@ -209,5 +215,7 @@ DisableTorchFunction = torch._C.DisableTorchFunction
 TensorBase = torch._C.TensorBase
 PYTREE_NODES: dict[type, Any] = _pytree.SUPPORTED_NODES
 DISPATCH_WRAPPER_FILE: str = torch._jit_internal.__file__
+# wrapper -> {"if_true": f, "if_false": g, ...} (a WeakKeyDictionary); empty where PyTorch drops it
+BOOLEAN_DISPATCHED: Any = getattr(torch._jit_internal, "boolean_dispatched", {})
 torch_module_globals = _torch_module  # holds _global_forward_hooks and friends
 CALL_IMPL_NAME = "_call_impl"  # the name of Module._call_impl's frame
