@@ -1,7 +1,7 @@
 """pytorch/examples' scripts not tested before, re-written small (synthetic data,
 one epoch or a few steps, nothing downloaded): vae, regression, mnist_rnn,
 super_resolution, fast_neural_style's TransformerNet, time_sequence_prediction and
-reinforcement_learning's actor_critic (tests/real_scripts/).
+reinforcement_learning's actor_critic and gat (tests/real_scripts/).
 Under ``shapetrace run`` each prints what it prints untraced and exits 0; its
 report has one section per model, titled by it; its graph has an edge for every
 call input; the HTML page is titled by the model."""
@@ -34,6 +34,7 @@ SCRIPTS = {
     "fast_neural_style_small": ["TransformerNet"],
     "time_sequence_prediction_small": ["Sequence"],
     "actor_critic_small": ["Policy"],
+    "gat_small": ["GAT"],
 }
 
 
@@ -139,3 +140,28 @@ def test_a_loops_outputs_into_cat_are_one_edge_that_counts_them() -> None:
     loops = sorted(label.split()[0] for tail, head, label, _ in graph.edges if tail == head == cell)
     assert loops == ["c_0", "h_0"]
     assert len(graph.edges) < 50  # two passes (train and predict), each a handful of nodes
+
+
+@pytest.fixture(scope="module")
+def gat():
+    run, _ = _traced(str(REAL_SCRIPTS / "gat_small.py"))
+    return run.trace
+
+
+@pytest.mark.parametrize("width", [160, 125, 120, 100])
+def test_a_table_with_a_dtype_column_fits_the_terminal_and_cuts_nothing(gat, width) -> None:
+    """gat's trace has a dtype column (NLLLoss takes int64 targets) and a contig one:
+    the table picks the layout it really fits in (rich measures a no_wrap column by
+    its shortest word, but renders it whole or cut), so no line passes the width,
+    no dtype is cut (``float32, int64 → float…``) and no parameter count (``1,``)."""
+    out = io.StringIO()
+    make_console(out, width=width, color=False).print(report(gat))
+    lines = out.getvalue().splitlines()
+    assert max(len(line) for line in lines) <= width
+    header = next(line for line in lines if line.startswith("Call "))
+    assert header.rstrip().endswith("Params")
+    root = next(line for line in lines if line.startswith("GAT (root)"))
+    assert root.rstrip().endswith("1,462")
+    loss = next(line for line in lines if line.startswith("nll_loss: NLLLoss "))
+    assert "float32, int64 → float32" in loss
+    assert "…" not in out.getvalue()

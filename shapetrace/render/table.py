@@ -134,6 +134,13 @@ def _shapes_column(table: Table, title: str, cells: list[str], *, wrap: bool) ->
         table.add_column(title, no_wrap=True, min_width=max(widest, len(title)))
 
 
+def _words_column(table: Table, title: str, cells: list[str], *, wrap: bool) -> None:
+    if wrap:
+        table.add_column(title, overflow="fold")
+    else:
+        table.add_column(title, no_wrap=True, min_width=max((len(cell) for cell in cells), default=len(title)))
+
+
 # How the table gives way on a narrow terminal, in this order: the path of
 # the Line column is shortened from the left, then cut to the file's name,
 # then the line moves under the call's name, then shapes stack and wrap. A
@@ -244,10 +251,16 @@ def build_table(trace: Trace, *, ops: bool = True, depth: int | None = None, lay
         )
     _shapes_column(table, "Input shape", inputs, wrap=wrap)
     _shapes_column(table, "Output shape", outputs, wrap=wrap)
+    dtypes = [_dtype_cell(c) for c in calls] if show_dtype else []
+    devices = [device_label(c.outputs or c.inputs) for c in calls] if show_device else []
+    # A no_wrap column measures as narrow as its shortest word, yet renders whole or cut
+    # (``float32, int64 → float…``): its widest cell is its minimum, so the layouts above
+    # are tried against the width the table really takes.
+    # On the narrowest layout they wrap between words (``float32, int64 →`` over ``float32``).
     if show_dtype:
-        table.add_column("dtype", no_wrap=True)
+        _words_column(table, "dtype", dtypes, wrap=wrap)
     if show_device:
-        table.add_column("device", no_wrap=True)
+        _words_column(table, "device", devices, wrap=wrap)
     if show_contig:
         table.add_column("contig", no_wrap=True, min_width=len(NON_CONTIGUOUS))
     table.add_column("Params", justify="right", no_wrap=True, min_width=max(map(len, params), default=6))
@@ -269,9 +282,9 @@ def build_table(trace: Trace, *, ops: bool = True, depth: int | None = None, lay
             row.append(short_location(call, layout))
         row += [input_cell, output_text]
         if show_dtype:
-            row.append(_dtype_cell(call))
+            row.append(dtypes[i])
         if show_device:
-            row.append(device_label(call.outputs or call.inputs))
+            row.append(devices[i])
         if show_contig:
             row.append(_contiguity(call))
         row.append(param)
