@@ -154,7 +154,7 @@ class ModuleCalls(RecordingState):
         self.busy = True
         self._set_ops(False)  # else each metadata read goes through the op mode: 11 us a tensor, not 2.3
         try:
-            event = self._module_event(module, args, kwargs, location)
+            event = self._module_event(module, args, kwargs, location, call_frame)
             self._events.append(event)
             stack.append((event, ops_outside, call_frame))
             ops_inside = self._ops_inside(module)
@@ -162,13 +162,15 @@ class ModuleCalls(RecordingState):
             self._set_ops(ops_inside)
             self.busy = False
 
-    def _module_event(self, module: nn.Module, args: tuple, kwargs: dict, location: Location | None) -> Event:
+    def _module_event(
+        self, module: nn.Module, args: tuple, kwargs: dict, location: Location | None, call_frame: FrameType | None
+    ) -> Event:
         stack = self._stack
         parent = stack[-1][0] if stack else None
         module_id = id(module)
         name = self._names.get(module_id)
         if name is None:
-            name = self._name_of(module, parent)
+            name = self._name_of(module, parent, call_frame)
         info = self._module_info.get(module_id) or self._info_of(module)
         identities = self._identities
         identities.clear()
@@ -257,7 +259,7 @@ class ModuleCalls(RecordingState):
             event.error = "interrupted"
         self._set_ops(ops_outside)
 
-    def _name_of(self, module: nn.Module, parent: Event | None) -> str:
+    def _name_of(self, module: nn.Module, parent: Event | None, call_frame: FrameType | None = None) -> str:
         name = self._names.get(id(module))
         if name is not None:
             return name
@@ -265,7 +267,15 @@ class ModuleCalls(RecordingState):
         if parent is None:
             # A data transform under the API never takes the model's name "" (the root).
             transform = self.fetching and self._root_filter is None
+            owner = None if transform else _calling_owner(module, call_frame)
+            if owner is not None:
+                # Its parent's forward runs without hooks (``self.forward(x)``): it is named
+                # as a part of that parent (``relu``, ``layer_1.relu``), as when the parent is
+                # called later, not as a model of its own ("" or ``relu_1``).
+                self._name_of(owner, None, owner_frame(owner, call_frame))
+                return self._names[id(module)]
             name = "" if "" not in self._counts and not transform else unique_name(type(module).__name__, self._counts)
+            self._counts.setdefault(name, 0)  # taken, even before it runs (named as an owner)
             for sub_name, sub in module.named_modules():
                 sub_name = unwrapped_name(sub_name, module)
                 self._names.setdefault(id(sub), f"{name}.{sub_name}" if name and sub_name else name or sub_name)
@@ -285,6 +295,41 @@ class ModuleCalls(RecordingState):
                 info = module_info(module, count)
             self._module_info[id(module)] = info
         return info
+
+
+_OWNER_DEPTH = 8  # user frames searched for the module whose method made a call
+
+
+def _owners_up(call_frame: FrameType | None):
+    """``(module, frame)`` for each of the first user frames above ``call_frame`` that
+    runs a method of an ``nn.Module`` (its ``self``), nearest first."""
+    frame = first_user_frame(call_frame)
+    for _ in range(_OWNER_DEPTH):
+        if frame is None:
+            return
+        code = frame.f_code
+        if code.co_argcount and code.co_varnames[0] == "self":
+            owner = frame.f_locals.get("self")
+            if isinstance(owner, nn.Module):
+                yield owner, frame
+        frame = first_user_frame(frame.f_back)
+
+
+def _calling_owner(module: nn.Module, call_frame: FrameType | None) -> nn.Module | None:
+    """The module, other than ``module``, whose method called it and which holds it
+    as a submodule (``Layer.forward`` run as ``self.forward(x)`` calling ``self.relu``)."""
+    for owner, _ in _owners_up(call_frame):
+        if owner is not module and any(sub is module for sub in owner.modules()):
+            return owner
+    return None
+
+
+def owner_frame(owner: nn.Module, call_frame: FrameType | None) -> FrameType | None:
+    """The frame above the one where ``owner``'s method runs: where its own owner may be."""
+    for found, frame in _owners_up(call_frame):
+        if found is owner:
+            return frame.f_back
+    return None
 
 
 def _frames_up(frame: FrameType | None) -> set[int]:
