@@ -12,7 +12,8 @@ other benchmarks' sections, and prints the file. Each (model, tool) pair runs in
 a process of its own, forked and cut after ``--model-timeout`` seconds (in the
 smoke run, all in this one), and each model's row is written as soon as it is
 measured (``real_bench.measure_rows``, as ``--real`` does): an interrupted run
-keeps its rows. A peer that is not installed is skipped.
+keeps its rows. A peer that is not installed, or fails to import, is skipped; the
+table says which (with its import error in one line).
 """
 
 from __future__ import annotations

@@ -22,9 +22,10 @@ from pathlib import Path
 import torch
 
 from benchmarks import measure, real_cases, real_report, report, sections
+from benchmarks.imports import import_problem
 from benchmarks.isolate import cell_text, first_line, run_isolated
 from benchmarks.models import CASES
-from benchmarks.tools import TOOLS, available
+from benchmarks.tools import TOOLS, available, unavailable
 
 # Seconds of timed rounds per (model, tool), and the wall-clock limit of its process.
 DEFAULT_BUDGET_S = 1.0
@@ -47,7 +48,9 @@ def run(args: argparse.Namespace) -> int:
     asked = args.tools or REAL_TOOLS
     tools = [tool for tool in asked if tool in TOOLS and available(tool)]
     data: dict = {"meta": _meta(args, budget, len(keys)), "tools": tools, "rows": [], "skipped": {}}
-    data["missing_tools"] = [tool for tool in asked if tool not in tools]
+    data["missing_tools"] = {
+        tool: unavailable(tool) if tool in TOOLS else "no such tool" for tool in asked if tool not in tools
+    }
 
     def add_row(key: str, cells: dict[str, dict]) -> None:
         data["rows"].append({"key": key, "label": real_cases.label(key), "cells": cells})
@@ -108,8 +111,9 @@ def _unbuildable(key: str, smoke: bool = False) -> str | None:
     """Why model ``key`` cannot be measured here, or None once it is built (and dropped)."""
     if key in real_cases.REAL_CASES:
         library = real_cases.library(key)
-        if not real_cases.importable(library):
-            return f"{library} does not import"
+        problem = import_problem(library)
+        if problem is not None:
+            return f"{library} {problem}"
     try:
         {**CASES, **real_cases.REAL_CASES}[key](smoke)
     except Exception as exc:

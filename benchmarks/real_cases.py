@@ -2,7 +2,7 @@
 ``nn.Transformer`` and torchvision's ResNet-18 and MobileNetV2 (rebuilt in
 ``vision_models.py``: no torchvision imports here), built from the tiny configs of
 ``tests/models/real_models.py`` (random init, nothing downloaded). A case whose
-library is not installed is left out.
+library is not installed, or does not import, is left out (with the reason).
 
 Run with ``python benchmarks/bench.py --real`` (not in the default or smoke runs:
 importing transformers alone takes seconds).
@@ -15,9 +15,10 @@ from collections.abc import Callable
 
 import torch
 
+from benchmarks.imports import NOT_INSTALLED, import_problem
 from benchmarks.models import Case
 from benchmarks.vision_models import MobileNetV2, ResNet18
-from tests.models.real_models import BY_NAME, EXTRA, RealModel, importable
+from tests.models.real_models import BY_NAME, EXTRA, RealModel
 
 _VISION = [
     RealModel("tv_resnet18", "torch", lambda: (ResNet18(), None)),
@@ -98,8 +99,10 @@ def _case(key: str) -> Callable[[bool], Case]:
 
     def make(smoke: bool) -> Case:
         entry = _ZOO[entry_name]
-        if not importable(entry.library):
-            raise ModuleNotFoundError(f"{entry.library} is not installed (pip install -e '.[real]')")
+        problem = import_problem(entry.library)
+        if problem is not None:
+            hint = " (pip install -e '.[real]')" if problem == NOT_INSTALLED else ""
+            raise ModuleNotFoundError(f"{entry.library} {problem}{hint}")
         torch.manual_seed(0)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

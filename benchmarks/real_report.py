@@ -10,6 +10,7 @@ The data: ``{"meta": {...}, "tools": [...], "rows": [{"key", "label", "cells":
 from __future__ import annotations
 
 from benchmarks.isolate import cell_text
+from benchmarks.tools_line import skipped_tools_line
 
 FULL, MODULES_ONLY, TORCHINFO = "shapetrace", "shapetrace ops=False", "torchinfo"
 
@@ -69,8 +70,9 @@ def section(data: dict) -> str:
         lines.append(f"| {row['label']} | {_duration(plain)} | " + " | ".join(texts) + f" | {goal(cells)[1]} |")
     if any("†" in row["label"] for row in rows):
         lines += ["", VISION_NOTE]
-    if data.get("missing_tools"):
-        lines += ["", "Not installed, skipped: " + ", ".join(data["missing_tools"]) + "."]
+    missing = data.get("missing_tools")
+    if missing:
+        lines += ["", skipped_tools_line(missing)]
     if data.get("skipped"):
         lines += ["", "Not built here: " + "; ".join(f"{key} ({why})" for key, why in data["skipped"].items()) + "."]
     lines += ["", *_event_lines(rows)]

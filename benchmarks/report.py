@@ -10,6 +10,8 @@ from datetime import datetime, timezone
 import torch
 
 from benchmarks.isolate import cell_text
+from benchmarks.tools import unavailable
+from benchmarks.tools_line import skipped_tools_line
 
 
 def version(package: str) -> str:
@@ -86,9 +88,9 @@ def _ratio_table(ratios: dict[str, dict], tools: list[str], case_keys: list[str]
         plain = next((ratios[t][key]["plain_s"] for t in shown if "plain_s" in ratios[t].get(key, {})), None)
         cells = [_ratio_cell(ratios[tool].get(key)) for tool in shown]
         lines.append(f"| {labels.get(key, key)} | {_duration(plain)} | " + " | ".join(cells) + " |")
-    missing = [tool for tool in tools if tool not in ratios]
+    missing = {tool: unavailable(tool) for tool in tools if tool not in ratios}
     if missing:
-        lines += ["", "Not installed, skipped: " + ", ".join(missing) + "."]
+        lines += ["", skipped_tools_line(missing)]
     return lines
 
 

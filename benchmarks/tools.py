@@ -6,12 +6,12 @@ of the case's model, the way its documentation shows.
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable
 
 import torch
 
 import shapetrace
+from benchmarks.imports import import_problem
 from benchmarks.models import Case
 
 Tool = Callable[[Case], object]
@@ -93,6 +93,18 @@ TOOLS: dict[str, tuple[Tool, str | None]] = {
 }
 
 
+_unavailable: dict[str, str | None] = {}
+
+
+def unavailable(name: str) -> str | None:
+    """Why tool ``name`` cannot be measured here (``imports.import_problem``: "not
+    installed", or its import's error in one line), or None. Its import is tried in a
+    child process: the parent never imports a peer. Cached per tool."""
+    if name not in _unavailable:
+        package = TOOLS[name][1]
+        _unavailable[name] = None if package is None else import_problem(package, isolated=True)
+    return _unavailable[name]
+
+
 def available(name: str) -> bool:
-    package = TOOLS[name][1]
-    return package is None or importlib.util.find_spec(package) is not None
+    return unavailable(name) is None
