@@ -31,11 +31,13 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterator
+from typing import NamedTuple
 
 from shapetrace.analyze.checks import finding, register
 from shapetrace.analyze.checks._common import at_line, call_label, op_text, receiver_text
 from shapetrace.analyze.checks._loop_input import unrecorded_loop_views
 from shapetrace.analyze.checks._rnn import first_layouts, is_rnn
+from shapetrace.analyze.checks._same_cause import and_list, grouped, made_for
 from shapetrace.analyze.checks._source import SourceCall, assigned_from_data, batch_factor, find_call, is_fixed
 from shapetrace.analyze.checks.variation import failures_at_other_sizes
 from shapetrace.analyze.lineage.atoms import Atom, origins
@@ -43,6 +45,7 @@ from shapetrace.analyze.lineage.flow import TraceLineage, analyze
 from shapetrace.analyze.lineage.op_args import reshape_fits, size_args
 from shapetrace.core.finding import Finding, Severity
 from shapetrace.core.records import Call
+from shapetrace.core.tensor_meta import TensorMeta
 from shapetrace.core.text import format_dims, format_shape
 from shapetrace.core.torch_facts import PASS_THROUGH_OPS, SIZE_ARGUMENT_OPS, SIZED_CREATION_OPS
 from shapetrace.core.trace import Trace
@@ -187,7 +190,10 @@ class _Pass:
         return f"use {tensor}.{call.name}({', '.join(args)})"
 
     def _failed_with_made_tensor(self, failed: Call) -> Iterator[Finding]:
-        """A tensor made for another batch size that a failed module received."""
+        """A tensor made for another batch size that a failed module received;
+        several made with the same size, written the same way (an LSTM's h_0 and
+        c_0), are one finding naming each (``_same_cause``)."""
+        sites: list[_Made] = []
         for index in range(len(failed.inputs)):
             made = next(
                 (
@@ -208,13 +214,22 @@ class _Pass:
                 if size != self.batch.size and (size in self.others or batch_factor(texts[i]))
             ]
             if suspects:
-                i = suspects[0]
-                message = (
-                    f"{op_text(made)} {at_line(made)} makes {format_shape(made.output)} for a batch "
-                    f"of {sizes[i]}{_written(texts[i], sizes[i])}; {call_label(failed)} {at_line(failed)} "
-                    f"then failed on a batch of {self.batch.size}"
-                )
-                yield finding("ST003", made, message, _hint(batch_factor(texts[i]) or str(sizes[i])))
+                sites.append(_Made(index, made, made.output, suspects[0], sizes, tuple(texts)))
+        # the same wrong size written the same way: one mistake, one fix
+        for group in grouped(sites, lambda site: (site.sizes[site.dim], site.texts[site.dim])):
+            _, made, _, i, sizes, texts = group[0]
+            shapes = and_list(list(dict.fromkeys(format_shape(site.output) for site in group)))
+            makers = len({site.made.id for site in group})
+            subject = (
+                f"{op_text(made)} {at_line(made)}"
+                if len(group) == 1
+                else made_for(failed, [(site.made, site.position) for site in group])
+            ) + (" makes" if makers == 1 else " make")
+            message = (
+                f"{subject} {shapes} for a batch of {sizes[i]}{_written(texts[i], sizes[i])}; "
+                f"{call_label(failed)} {at_line(failed)} then failed on a batch of {self.batch.size}"
+            )
+            yield finding("ST003", made, message, _hint(batch_factor(texts[i]) or str(sizes[i])))
 
     # ------------------------------------------------------------ latent
     def fixed_sizes(self) -> Iterator[tuple[Call, int, str]]:
@@ -253,6 +268,10 @@ class _Pass:
 
     def _used_as_hidden_state(self, call: Call) -> bool:
         """True when the tensor (maybe after ``.to(device)``) is an RNN's h_0 or c_0."""
+        return self.state_receiver(call) is not None
+
+    def state_receiver(self, call: Call) -> Call | None:
+        """The RNN whose h_0 or c_0 the tensor is (maybe after ``.to(device)``), or None."""
         frontier = [(call, 0)]
         while frontier:
             producer, index = frontier.pop()
@@ -260,8 +279,19 @@ class _Pass:
                 if consumer.kind == "op" and consumer.name in PASS_THROUGH_OPS:
                     frontier.append((consumer, 0))
                 elif is_rnn(consumer) and consumer.inputs[k].path not in ("0", "input"):
-                    return True
-        return False
+                    return consumer
+        return None
+
+
+class _Made(NamedTuple):
+    """A tensor made for another batch size, given to a call as its input ``position``."""
+
+    position: int
+    made: Call
+    output: TensorMeta
+    dim: int  # the size argument that is the other batch size
+    sizes: list[int]
+    texts: tuple[str, ...]
 
 
 def _folded_finding(call: Call, text: str, k: int, per_sample: int, tail: str, severity: Severity) -> Finding:
@@ -307,7 +337,7 @@ def _latent(passes: list[_Pass]) -> Iterator[Finding]:
     groups: dict[str, list[tuple[Call, int, _Pass]]] = {}
     for one in passes:
         for call, index, written in one.fixed_sizes():
-            key = written if not written.isdigit() else f"{written}@{call.location}"
+            key = written if not written.isdigit() else f"{written}@{_literal_site(one, call)}"
             groups.setdefault(key, []).append((call, index, one))
     for key, uses in groups.items():
         if not key.partition("@")[0].isdigit() and _follows_data(uses, key):
@@ -318,7 +348,7 @@ def _latent(passes: list[_Pass]) -> Iterator[Finding]:
             {c.location.lineno for c, _, _ in uses if c.location is not None}
             - {call.location.lineno if call.location else -1}
         )
-        elsewhere = f", as do lines {', '.join(map(str, lines))}" if lines else ""
+        elsewhere = f", as do line{'s' * (len(lines) > 1)} {', '.join(map(str, lines))}" if lines else ""
         how = f"the literal {written}" if written.isdigit() else f"{written} ({one.batch.size})"
         message = (
             f"{op_text(call)} {at_line(call)} sizes the batch with {how}"
@@ -377,6 +407,13 @@ def _loop_views(trace: Trace) -> Iterator[Finding]:
             else _hint(written or str(size))
         )
         yield finding("ST003", call, message, hint)
+
+
+def _literal_site(one: _Pass, call: Call) -> object:
+    """Where a literal batch size counts as one mistake: its line; the RNN for the
+    states of one RNN (``h_0`` and ``c_0`` made on two lines, one fix: ``_same_cause``)."""
+    receiver = one.state_receiver(call)
+    return call.location if receiver is None else f"state of {receiver.name}"
 
 
 def _passes(trace: Trace, flow: TraceLineage) -> list[_Pass]:
