@@ -57,6 +57,10 @@ def test_library_lines_are_relative_to_site_packages() -> None:
         "neuralforecast", "models", "lstm.py")
     assert short_path("/opt/elsewhere/x.py") == "/opt/elsewhere/x.py"
     assert short_path(os.path.join(os.getcwd(), "demos", "a.py")) == os.path.join("demos", "a.py")
+    # a venv inside the project (.venv, or .ci/run's .ci/venv): the library's path, not the venv's
+    venv_site = os.path.join(os.getcwd(), ".venv", "lib", "python3.11", "site-packages")
+    assert short_path(os.path.join(venv_site, "torch", "nn", "modules", "rnn.py")) == os.path.join(
+        "torch", "nn", "modules", "rnn.py")
 
 
 @pytest.mark.slow

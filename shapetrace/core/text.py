@@ -59,21 +59,20 @@ _LIBRARY_DIRS = ("site-packages", "dist-packages")
 
 
 def short_path(filename: str) -> str:
-    """A path relative to the working directory when it lies below it; a library's
-    relative to its ``site-packages`` (``neuralforecast/models/lstm.py``); else as is."""
+    """A library's path relative to its ``site-packages`` (``neuralforecast/models/lstm.py``),
+    also in a venv inside the working directory (``.venv/lib/...``); another path relative
+    to the working directory when it lies below it; else as is."""
     if filename.startswith("<"):
         return filename
-    try:
-        relative = os.path.relpath(filename)
-    except ValueError:  # another drive on Windows
-        relative = ".."
-    if not relative.startswith(".."):
-        return relative
     parts = filename.split(os.sep)
     for index in range(len(parts) - 2, -1, -1):
         if parts[index] in _LIBRARY_DIRS:
             return os.sep.join(parts[index + 1 :])
-    return filename
+    try:
+        relative = os.path.relpath(filename)
+    except ValueError:  # another drive on Windows
+        relative = ".."
+    return filename if relative.startswith("..") else relative
 
 
 def notebook_cell(filename: str) -> str | None:
