@@ -12,11 +12,12 @@ same key: a size and how it is written), then writes one finding per group.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from shapetrace.analyze.checks._common import at_line, op_text
 from shapetrace.core.records import Call
-from shapetrace.core.text import tensor_name
+from shapetrace.core.tensor_meta import TensorMeta
+from shapetrace.core.text import format_shape, tensor_name
 
 Site = TypeVar("Site")
 
@@ -44,3 +45,26 @@ def made_for(receiver: Call, uses: list[tuple[Call, int]]) -> str:
         entry = names.setdefault(made.id, (made, []))
         entry[1].append(tensor_name(receiver, receiver.inputs[index], output=False))
     return and_list([f"{op_text(made)} {at_line(made)} ({', '.join(inputs)})" for made, inputs in names.values()])
+
+
+class Made(NamedTuple):
+    """A tensor made for a wrong size, given to a call as its input ``position``."""
+
+    position: int
+    made: Call
+    output: TensorMeta
+    dim: int  # the size argument that is wrong
+    sizes: list[int]
+    texts: tuple[str, ...]
+
+
+def made_subject(receiver: Call, group: list[Made]) -> str:
+    """``torch.zeros(1, 8, 12) at line 31 makes (1, 8, 12)``, or, for a group,
+    ``... at line 31 (h_0) and ... at line 32 (c_0) make (1, 8, 12)``."""
+    first = group[0].made
+    if len(group) == 1:
+        subject = f"{op_text(first)} {at_line(first)}"
+    else:
+        subject = made_for(receiver, [(site.made, site.position) for site in group])
+    verb = " makes " if len({site.made.id for site in group}) == 1 else " make "
+    return subject + verb + and_list(list(dict.fromkeys(format_shape(site.output) for site in group)))

@@ -31,13 +31,12 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterator
-from typing import NamedTuple
 
 from shapetrace.analyze.checks import finding, register
 from shapetrace.analyze.checks._common import at_line, call_label, op_text, receiver_text
 from shapetrace.analyze.checks._loop_input import unrecorded_loop_views
 from shapetrace.analyze.checks._rnn import first_layouts, is_rnn
-from shapetrace.analyze.checks._same_cause import and_list, grouped, made_for
+from shapetrace.analyze.checks._same_cause import Made, grouped, made_subject
 from shapetrace.analyze.checks._source import SourceCall, assigned_from_data, batch_factor, find_call, is_fixed
 from shapetrace.analyze.checks.variation import failures_at_other_sizes
 from shapetrace.analyze.lineage.atoms import Atom, origins
@@ -45,7 +44,6 @@ from shapetrace.analyze.lineage.flow import TraceLineage, analyze
 from shapetrace.analyze.lineage.op_args import reshape_fits, size_args
 from shapetrace.core.finding import Finding, Severity
 from shapetrace.core.records import Call
-from shapetrace.core.tensor_meta import TensorMeta
 from shapetrace.core.text import format_dims, format_shape
 from shapetrace.core.torch_facts import PASS_THROUGH_OPS, SIZE_ARGUMENT_OPS, SIZED_CREATION_OPS
 from shapetrace.core.trace import Trace
@@ -190,10 +188,8 @@ class _Pass:
         return f"use {tensor}.{call.name}({', '.join(args)})"
 
     def _failed_with_made_tensor(self, failed: Call) -> Iterator[Finding]:
-        """A tensor made for another batch size that a failed module received;
-        several made with the same size, written the same way (an LSTM's h_0 and
-        c_0), are one finding naming each (``_same_cause``)."""
-        sites: list[_Made] = []
+        """Tensors made for another batch size that a failed call received (``_same_cause``)."""
+        sites: list[Made] = []
         for index in range(len(failed.inputs)):
             made = next(
                 (
@@ -214,19 +210,11 @@ class _Pass:
                 if size != self.batch.size and (size in self.others or batch_factor(texts[i]))
             ]
             if suspects:
-                sites.append(_Made(index, made, made.output, suspects[0], sizes, tuple(texts)))
-        # the same wrong size written the same way: one mistake, one fix
+                sites.append(Made(index, made, made.output, suspects[0], sizes, tuple(texts)))
         for group in grouped(sites, lambda site: (site.sizes[site.dim], site.texts[site.dim])):
             _, made, _, i, sizes, texts = group[0]
-            shapes = and_list(list(dict.fromkeys(format_shape(site.output) for site in group)))
-            makers = len({site.made.id for site in group})
-            subject = (
-                f"{op_text(made)} {at_line(made)}"
-                if len(group) == 1
-                else made_for(failed, [(site.made, site.position) for site in group])
-            ) + (" makes" if makers == 1 else " make")
             message = (
-                f"{subject} {shapes} for a batch of {sizes[i]}{_written(texts[i], sizes[i])}; "
+                f"{made_subject(failed, group)} for a batch of {sizes[i]}{_written(texts[i], sizes[i])}; "
                 f"{call_label(failed)} {at_line(failed)} then failed on a batch of {self.batch.size}"
             )
             yield finding("ST003", made, message, _hint(batch_factor(texts[i]) or str(sizes[i])))
@@ -258,17 +246,13 @@ class _Pass:
                 yield call, i, text
 
     def _fixed_in_creation(self, call: Call, sizes: list[int], source: SourceCall) -> Iterator[tuple[Call, int, str]]:
-        as_hidden = self._used_as_hidden_state(call)
+        as_hidden = self.state_receiver(call) is not None
         for i, (size, text) in enumerate(zip(sizes, source.args)):
             if size != self.batch.size or not is_fixed(text):
                 continue
             factor = batch_factor(text)
             if factor or (as_hidden and i == 1):
                 yield call, i, factor or text
-
-    def _used_as_hidden_state(self, call: Call) -> bool:
-        """True when the tensor (maybe after ``.to(device)``) is an RNN's h_0 or c_0."""
-        return self.state_receiver(call) is not None
 
     def state_receiver(self, call: Call) -> Call | None:
         """The RNN whose h_0 or c_0 the tensor is (maybe after ``.to(device)``), or None."""
@@ -281,17 +265,6 @@ class _Pass:
                 elif is_rnn(consumer) and consumer.inputs[k].path not in ("0", "input"):
                     return consumer
         return None
-
-
-class _Made(NamedTuple):
-    """A tensor made for another batch size, given to a call as its input ``position``."""
-
-    position: int
-    made: Call
-    output: TensorMeta
-    dim: int  # the size argument that is the other batch size
-    sizes: list[int]
-    texts: tuple[str, ...]
 
 
 def _folded_finding(call: Call, text: str, k: int, per_sample: int, tail: str, severity: Severity) -> Finding:
