@@ -294,6 +294,16 @@ def collect_metas(
                 elif child is not None:
                     collect_metas(child, child_path, out, depth + 1, meta_of)
         return out
+    if kind is dict:
+        # A module's kwargs (Hugging Face passes a dozen, most None or flags):
+        # a leaf is told apart before its path is made or a call is spent on it.
+        if depth < _MAX_DEPTH:
+            for key, child in value.items():
+                if isinstance(child, _Tensor):
+                    out.append(meta_of(child, f"{path}.{key}" if path else str(key)))
+                elif child is not None and type(child) not in _PLAIN_ARGS:
+                    collect_metas(child, f"{path}.{key}" if path else str(key), out, depth + 1, meta_of)
+        return out
     if value is None or isinstance(value, _SCALARS) or depth >= _MAX_DEPTH:
         return out
     children = _children(value)
@@ -303,7 +313,8 @@ def collect_metas(
             depth = max(depth, _MAX_DEPTH - _OBJECT_LEVELS)
     if children:
         for key, child in children:
-            collect_metas(child, _join(path, key), out, depth + 1, meta_of)
+            if child is not None and type(child) not in _PLAIN_ARGS:
+                collect_metas(child, _join(path, key), out, depth + 1, meta_of)
     return out
 
 
