@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from torch.overrides import TorchFunctionMode
 
-from shapetrace.core.torch_facts import CHANGES_METADATA, LOSS_OPS, describe_op
+from shapetrace.core.torch_facts import CHANGES_METADATA, LOSS_WINDOW_OPS, describe_op
 from shapetrace.core.torch_private import (
     pop_torch_function_mode,
     push_torch_function_mode,
@@ -53,7 +53,7 @@ class OpMode(TorchFunctionMode):
             not recorder.ops_wanted
             or recorder.busy
             or _get_ident() != recorder.thread
-            or (recorder.losses_only and described[0] not in LOSS_OPS)
+            or (recorder.losses_only and described[0] not in LOSS_WINDOW_OPS)
         ):
             return func(*args, **kwargs) if not changes else _changing(recorder, func, args, kwargs)
         caller = frames.op_caller(sys._getframe(1))

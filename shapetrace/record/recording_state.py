@@ -73,7 +73,7 @@ class RecordingState:
         self.busy = False
         self.ops_wanted = False
         # After a recorded top-level call, until the next one starts, record
-        # the functional losses (LOSS_OPS) that ``ops_at_top=False`` would miss.
+        # the losses (LOSS_WINDOW_OPS: functional or written out) that ``ops_at_top=False`` would miss.
         self.losses_only = False
         # The same window with ops off (``ops=False``): functional losses are
         # then recorded by loss_calls.py, which reads these two flags.

@@ -225,3 +225,32 @@ def assigned_from_data(location: Location, expression: str) -> bool:
         first <= location.lineno <= last and name == expression
         for first, last, name in _assignments_from_data(location.filename)
     )
+
+
+def binary_operands(location: Location | None, operator: type[ast.operator], method: str) -> tuple[str, str] | None:
+    """The operands of the one binary op of the line written ``a OP b``,
+    ``a.method(b)`` or ``torch.method(a, b)``, as written (an operand that is an
+    expression comes in parentheses); None when the line has none or several."""
+    tree = _parse(location.code) if location is not None and location.code else None
+    if tree is None:
+        return None
+    pairs = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.BinOp) and isinstance(node.op, operator):
+            pairs.append((node.left, node.right))
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == method:
+            receiver = node.func.value
+            if isinstance(receiver, ast.Name) and receiver.id in ("torch", "th"):
+                if len(node.args) == 2:
+                    pairs.append((node.args[0], node.args[1]))
+            elif len(node.args) == 1:
+                pairs.append((receiver, node.args[0]))
+    if len(pairs) != 1:
+        return None  # several: which one ran is not told by the trace
+    return _operand_text(pairs[0][0]), _operand_text(pairs[0][1])
+
+
+def _operand_text(node: ast.expr) -> str:
+    text = ast.unparse(node)
+    simple = isinstance(node, (ast.Name, ast.Attribute, ast.Call, ast.Subscript, ast.Constant))
+    return text if simple else f"({text})"

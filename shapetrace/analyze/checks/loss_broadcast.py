@@ -15,7 +15,15 @@ import torch
 
 from shapetrace.analyze.checks import finding, register
 from shapetrace.analyze.checks._common import at_line
+from shapetrace.analyze.checks._hand_loss import (
+    BINARY_OPS,
+    operand_texts,
+    outer_broadcast,
+    same_tensor,
+    scalar_reduction,
+)
 from shapetrace.analyze.checks._losses import is_elementwise_loss, loss_arguments, loss_operands
+from shapetrace.analyze.lineage.flow import TraceLineage, analyze
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
 from shapetrace.core.tensor_meta import TensorMeta
@@ -76,7 +84,14 @@ def _refuses_other_shapes(call: Call) -> bool:
 
 @register("ST005", "loss-broadcast", "error", "a loss whose input and target shapes differ and broadcast")
 def check_loss_broadcast(trace: Trace) -> Iterator[Finding]:
+    flow: TraceLineage | None = None
     for call in trace.calls:
+        if call.kind == "op" and call.name in BINARY_OPS and len(call.inputs) == 2 and len(call.outputs) == 1:
+            flow = flow or analyze(trace.calls)
+            found = _hand_written(flow, call)
+            if found is not None:
+                yield found
+            continue
         operands = loss_operands(call) if is_elementwise_loss(call) else None
         if operands is None:
             continue
@@ -117,3 +132,54 @@ def check_loss_broadcast(trace: Trace) -> Iterator[Finding]:
             message += ", so each prediction is compared with every target"
         names = loss_arguments(call, ("pred", "target"))
         yield finding("ST005", call, message, _fix(prediction, target, names))
+
+
+_SYMBOLS = {"Sub": "-", "Add": "+", "Mult": "*", "Div": "/"}
+_NOUNS = {"-": "difference", "+": "sum", "*": "product", "/": "quotient"}
+
+
+def _hand_written(flow: TraceLineage, call: Call) -> Finding | None:
+    """ST005 of a loss written out by hand (``((pred - y) ** 2).mean()``): its
+    comparison broadcasts one tensor's axis against another's (``(N, 1)`` and
+    ``(N,)`` to ``(N, N)``) and the result is reduced to one number."""
+    a, b = call.inputs
+    pairs = outer_broadcast(a, b, call.outputs[0])
+    if not pairs or _pairwise(a, b):
+        return None  # (size-1 dims written out on both sides: all pairs meant, as in a margin ranking)
+    if same_tensor(flow, call):
+        return None  # one tensor against itself: all pairs meant (``s[:, None] - s``)
+    reduction = scalar_reduction(flow, call)
+    if reduction is None:
+        return None  # kept as a matrix of pairs, or reduced along an axis: a pairwise quantity
+    texts = operand_texts(call)
+    symbol = _SYMBOLS[BINARY_OPS[call.name].__name__]
+    written = f"{texts[0]} {symbol} {texts[1]}" if texts is not None else f"the {_NOUNS[symbol]}"
+    where = "" if reduction.location == call.location else f" {at_line(reduction)}"
+    message = (
+        f"{written} {at_line(call)} broadcasts {format_shape(a)} and {format_shape(b)} to "
+        f"{format_shape(call.outputs[0])}, then {reduction.name}(){where} reduces it to one number: "
+        f"a loss written out by hand that compares each prediction with every target, not only its own"
+    )
+    return finding("ST005", call, message, _hand_fix(a, b, texts, symbol))
+
+
+def _hand_fix(a: TensorMeta, b: TensorMeta, texts: tuple[str, str] | None, symbol: str) -> str:
+    """``use pred.squeeze(-1) - y: ...``: the operand with the extra size-1 dim loses it."""
+    for longer, shorter in ((a, b), (b, a)):
+        shape = longer.shape
+        for k in range(len(shape)):
+            if shape[k] == 1 and shape[:k] + shape[k + 1 :] == shorter.shape:
+                dim = -1 if k == len(shape) - 1 else k
+                if texts is None:
+                    return (
+                        f"give both operands of {symbol} one shape: squeeze({dim}) the "
+                        f"{format_shape(longer)} one, or unsqueeze({dim}) the {format_shape(shorter)} one"
+                    )
+                left, right = texts
+                squeeze, unsqueeze = f".squeeze({dim})", f".unsqueeze({dim})"
+                if longer is a:
+                    fixed, other = f"{left}{squeeze} {symbol} {right}", f"{left} {symbol} {right}{unsqueeze}"
+                else:
+                    fixed, other = f"{left} {symbol} {right}{squeeze}", f"{left}{unsqueeze} {symbol} {right}"
+                return f"use {fixed}: each element then meets its own (or {other})"
+    return f"make both operands of {symbol} one shape, each prediction beside its own target"

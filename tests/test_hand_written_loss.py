@@ -1,0 +1,155 @@
+"""ST005 on losses written out by hand (``((pred - y) ** 2).mean()``,
+``torch.mean(torch.abs(target - out))``, a BCE of products): the comparison of a
+(B, 1) prediction with a (B,) target broadcasts to (B, B) and is reduced to one
+number. Variants st005_h/i/j (tests/cases/variants/) hold the trigger through
+``trace()`` and ``shapetrace run``; here: the help applied, the same loss inside a
+model's forward, and the all-pairs comparisons people write on purpose, which
+must stay clean."""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import io
+import math
+
+import pytest
+import torch
+from torch import nn
+
+import shapetrace
+from tests.case_support import VARIANTS, load_file, serious, traced_module
+
+pytestmark = pytest.mark.filterwarnings("ignore")
+
+
+def st005(t: shapetrace.Trace) -> list:
+    return [f for f in serious(t) if f.code == "ST005"]
+
+
+def printed(module) -> str:
+    model, work = module.make(False)
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        work()
+    return out.getvalue()
+
+
+def printed_fixed(module) -> str:
+    model, work = module.make(True)
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        work()
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    "name, expected_help",
+    [
+        ("st005_h_mse_written_out_column_prediction", "use pred.squeeze(-1) - y"),
+        ("st005_i_l1_written_out_target_first", "use target - out.squeeze(-1)"),
+    ],
+)
+def test_the_applied_help_gives_the_fixed_loss_and_no_finding(name, expected_help, tmp_path):
+    module = load_file(VARIANTS / f"{name}.py", f"tests.cases.variants.{name}")
+    found = st005(traced_module(module))
+    assert len(found) == 1 and found[0].severity == "error", found
+    assert found[0].hint.startswith(expected_help + ":"), found[0].hint
+    expression = found[0].hint.removeprefix("use ").split(": ")[0]
+    source = (VARIANTS / f"{name}.py").read_text().splitlines()
+    line = found[0].location.lineno - 1
+    # the culprit's subtraction, as written, replaced by the help's expression
+    tree = ast.parse(source[line].strip())
+    node = next(n for n in ast.walk(tree) if isinstance(n, ast.BinOp) and isinstance(n.op, ast.Sub))
+    written = ast.get_source_segment(source[line].strip(), node)
+    assert source[line].count(written) == 1
+    source[line] = source[line].replace(written, expression)
+    patched = tmp_path / f"patched_{name}.py"
+    patched.write_text("\n".join(source) + "\n")
+    rewritten = load_file(patched, f"patched_{name}")
+    assert printed(rewritten) == printed_fixed(module) != printed(module)
+    assert st005(traced_module(rewritten)) == [], source[line]
+
+
+def test_the_product_of_a_written_out_bce_has_a_help_that_names_the_shapes():
+    name = "st005_j_bce_written_out_labels_1d"
+    module = load_file(VARIANTS / f"{name}.py", f"tests.cases.variants.{name}")
+    found = st005(traced_module(module))
+    assert len(found) == 1, found  # two products on the line: one finding
+    assert found[0].message.startswith("the product at line 19 broadcasts (9,) and (9, 1) to (9, 9)")
+    assert found[0].hint == "give both operands of * one shape: squeeze(-1) the (9, 1) one, or unsqueeze(-1) the (9,) one"
+
+
+class Regressor(nn.Module):
+    """A Hugging Face-style model: the loss is computed in forward when labels are given."""
+
+    def __init__(self, fixed: bool) -> None:
+        super().__init__()
+        self.fixed = fixed
+        self.body = nn.Sequential(nn.Linear(5, 12), nn.GELU())
+        self.head = nn.Linear(12, 1)
+
+    def forward(self, x, labels=None):
+        out = self.head(self.body(x))
+        if labels is None:
+            return out
+        if self.fixed:
+            labels = labels.unsqueeze(-1)
+        loss = (out - labels).pow(2).mean()
+        return loss, out
+
+
+@pytest.mark.parametrize("fixed", [False, True])
+def test_a_loss_written_out_inside_forward_is_found_and_its_fixed_form_is_not(fixed):
+    torch.manual_seed(0)
+    model = Regressor(fixed)
+    with shapetrace.trace(model) as t:
+        model(torch.randn(6, 5), labels=torch.randn(6))
+    found = st005(t)
+    if fixed:
+        assert found == []
+    else:
+        assert len(found) == 1 and found[0].location.code == "loss = (out - labels).pow(2).mean()"
+        assert "(6, 1) and (6,) to (6, 6)" in found[0].message
+
+
+class Scores(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def pairwise_losses():
+    """Comparisons of all pairs that their authors mean, each reduced to one number."""
+    torch.manual_seed(0)
+    model = Scores()
+    x, other = torch.randn(5, 4), torch.randn(5, 4)
+    centers = torch.randn(5, 8)
+    embed = nn.Linear(4, 8)
+    with shapetrace.trace(model) as t:
+        s = model(x).squeeze(-1)
+        # RankNet: every score against every other score of the same list
+        ranknet = torch.sigmoid(s[:, None] - s).mean()
+        # a margin ranking of positives against negatives, both size-1 dims written out
+        pos, neg = model(x).squeeze(-1), model(other).squeeze(-1)
+        margin = torch.relu(1 - (pos[:, None] - neg[None, :])).mean()
+        # distances to prototypes (as many as the batch), reduced along the features first
+        protos = ((embed(x)[:, None] - centers) ** 2).sum(-1).min(dim=1).values.mean()
+        # a centred loss: a (5, 1) against a scalar
+        pred = model(x)
+        centred = ((pred - pred.mean()) ** 2).mean()
+        # the right shapes
+        mse = ((model(x).squeeze(-1) - torch.randn(5)) ** 2).mean()
+        (ranknet + margin + protos + centred + mse).backward()
+    return t
+
+
+def test_comparisons_of_all_pairs_written_on_purpose_are_no_loss_broadcast():
+    t = pairwise_losses()
+    assert t.error is None
+    # the ops are recorded (this is not a test of nothing): the broadcasting ones among them
+    outer = [c for c in t.calls if c.kind == "op" and c.name == "sub" and c.outputs
+             and math.prod(c.outputs[0].shape) > max(math.prod(meta.shape) for meta in c.inputs)]
+    assert len(outer) == 3, [(c.inputs, c.outputs) for c in outer]
+    assert [f for f in t.findings if f.code == "ST005"] == []
