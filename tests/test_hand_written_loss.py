@@ -153,3 +153,59 @@ def test_comparisons_of_all_pairs_written_on_purpose_are_no_loss_broadcast():
              and math.prod(c.outputs[0].shape) > max(math.prod(meta.shape) for meta in c.inputs)]
     assert len(outer) == 3, [(c.inputs, c.outputs) for c in outer]
     assert [f for f in t.findings if f.code == "ST005"] == []
+
+
+SPELLINGS = {
+    "((p - y) ** 2).sum(dim=-1).mean()": lambda p, y: ((p - y) ** 2).sum(dim=-1).mean(),
+    "torch.norm(p - y)": lambda p, y: torch.norm(p - y),
+    "torch.sqrt(torch.mean(torch.square(p.sub(y))))": lambda p, y: torch.sqrt(torch.mean(torch.square(p.sub(y)))),
+    "(p / y - 1).abs().mean()": lambda p, y: (p / y - 1).abs().mean(),
+}
+
+
+@pytest.mark.parametrize("spelling", sorted(SPELLINGS))
+def test_other_spellings_of_a_written_out_loss_are_found(spelling):
+    torch.manual_seed(0)
+    model = Scores()
+    x, y = torch.randn(6, 4), torch.rand(6) + 1
+    with shapetrace.trace(model) as t:
+        SPELLINGS[spelling](model(x), y).backward()
+    found = st005(t)
+    assert len(found) == 1 and "(6, 1) and (6,) to (6, 6)" in found[0].message, [f.message for f in t.findings]
+    with shapetrace.trace(model) as t:
+        SPELLINGS[spelling](model(x).squeeze(-1), y).backward()
+    assert st005(t) == []
+
+
+SCRIPT = """
+import sys
+import torch
+from torch import nn
+
+torch.manual_seed(0)
+model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 1))
+for step in range(2):
+    x, y = torch.randn(6, 3), torch.randn(6)
+    out = model(x)
+    pred = out.view(-1) if "--fixed" in sys.argv else out.view(-1, 1)
+    loss = torch.mean((pred.float() - y) ** 2)
+    loss.backward()
+    hits = (out.argmax(0) == y.argmax()).float().mean()
+    total = (x.sum() + y.sum()).mean()
+print("ok")
+"""
+
+
+@pytest.mark.parametrize("fixed", [False, True])
+def test_run_records_the_ops_a_loss_takes_from_the_output_and_not_the_loops_others(fixed, tmp_path):
+    from tests.case_support import run_script
+
+    script = tmp_path / "manual_loss.py"
+    script.write_text(SCRIPT)
+    done = run_script(script, *(["--fixed"] if fixed else []))
+    ops = [(c.name, c.location.lineno) for c in done.trace.calls if c.kind == "op"]
+    # the loss's steps, from the output (line 11: the view, line 12: float, sub, pow, mean),
+    # once (one pass per input signature); not the accuracy (line 14) nor the sums of x and y (line 15)
+    assert ops == [("view", 11), ("float", 12), ("sub", 12), ("pow", 12), ("mean", 12)], ops
+    assert done.exit_code == (0 if fixed else 1), done.output
+    assert [f.code for f in serious(done.trace)] == ([] if fixed else ["ST005"])

@@ -179,6 +179,11 @@ class MetaTable:
         entry.epoch = _NOT_KEPT
         return entry.number
 
+    def known_identity(self, tensor: torch.Tensor) -> int | None:
+        """The tensor's number if the table has met this object, else None (no entry made)."""
+        entry = self._numbers.get(id(tensor))
+        return entry.number if entry is not None and entry() is tensor else None
+
     def _new_entry(self, tensor: torch.Tensor, address: int) -> _Entry:
         """The entry of a tensor met for the first time: the next number, no read kept yet."""
         number = self._next_number

@@ -362,10 +362,17 @@ LOSS_STEP_OPS = LOSS_ARITHMETIC_OPS | frozenset(
     | {"sqrt", "neg", "__neg__", "negative", "exp", "log", "log1p", "clamp", "clamp_min", "clip", "relu"}
     | {"sigmoid", "softplus", "where"}
 )
-SCALAR_REDUCTION_OPS = frozenset({"mean", "sum", "nanmean", "nansum"})
+SCALAR_REDUCTION_OPS = frozenset({"mean", "sum", "nanmean", "nansum", "norm", "vector_norm"})
 # What the op mode records after a forward pass where it records no other op
-# outside the model (``shapetrace run``): the loss, by function or by hand.
-LOSS_WINDOW_OPS = LOSS_OPS | LOSS_STEP_OPS | SCALAR_REDUCTION_OPS
+# outside the model (``shapetrace run``): the loss, by function or by hand, and
+# what reshapes or converts the output on its way there (``pred.view(-1, 1)``).
+LOSS_WINDOW_OPS = (
+    LOSS_OPS
+    | LOSS_STEP_OPS
+    | SCALAR_REDUCTION_OPS
+    | RESHAPE_OPS
+    | {"__getitem__", "float", "double", "to", "type", "contiguous", "detach"}
+)
 
 _NAMESPACES = {
     "torch": "torch",

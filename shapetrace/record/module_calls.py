@@ -221,7 +221,8 @@ class ModuleCalls(RecordingState):
             if not stack and exc is None and not self.fetching:
                 self.pass_ended = True  # the loss of this pass, with ops off: see __init__
                 if not ops_outside and self.ops:
-                    self.losses_only = ops_outside = True  # the loss of this pass: see __init__
+                    self.open_loss_window(event)  # the loss of this pass: see __init__
+                    ops_outside = True
             self._set_ops(ops_outside)
             self.busy = False
 

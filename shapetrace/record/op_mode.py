@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from torch.overrides import TorchFunctionMode
 
-from shapetrace.core.torch_facts import CHANGES_METADATA, LOSS_WINDOW_OPS, describe_op
+from shapetrace.core.torch_facts import CHANGES_METADATA, describe_op
 from shapetrace.core.torch_private import (
     pop_torch_function_mode,
     push_torch_function_mode,
@@ -53,7 +53,7 @@ class OpMode(TorchFunctionMode):
             not recorder.ops_wanted
             or recorder.busy
             or _get_ident() != recorder.thread
-            or (recorder.losses_only and described[0] not in LOSS_WINDOW_OPS)
+            or (recorder.losses_only and not recorder.in_loss_window(described[0], args))
         ):
             return func(*args, **kwargs) if not changes else _changing(recorder, func, args, kwargs)
         caller = frames.op_caller(sys._getframe(1))
@@ -79,6 +79,8 @@ class OpMode(TorchFunctionMode):
             location, call = frames.op_site(user_frame)
         else:
             location, call = None, _call
+        if recorder.losses_only:
+            return recorder.run_window_op(described, location, call, func, args, kwargs, changes)
         return recorder.run_op(described, location, call, func, args, kwargs, changes)
 
 

@@ -22,7 +22,9 @@ from torch import nn
 from shapetrace.core.meta_table import MetaTable
 from shapetrace.core.records import Call
 from shapetrace.core.tensor_meta import collect_metas
+from shapetrace.core.torch_facts import LOSS_OPS, LOSS_WINDOW_OPS
 from shapetrace.core.torch_private import pop_torch_function_mode, push_torch_function_mode
+from shapetrace.record import frames
 from shapetrace.record.data_transforms import TransformFilter
 from shapetrace.record.events import Event
 from shapetrace.record.hooks import GlobalHooks, ModuleHooks
@@ -36,6 +38,7 @@ _get_ident = threading.get_ident
 _Tensor = torch.Tensor
 _Parameter = nn.Parameter
 _single = MetaTable.single  # a call returning one tensor keeps no tuple of its own
+_TENSORS = (_Tensor, _Parameter)
 
 
 class RecordingState:
@@ -73,12 +76,16 @@ class RecordingState:
         self.busy = False
         self.ops_wanted = False
         # After a recorded top-level call, until the next one starts, record
-        # the losses (LOSS_WINDOW_OPS: functional or written out) that ``ops_at_top=False`` would miss.
+        # the losses that ``ops_at_top=False`` would miss: the functional ones
+        # (LOSS_OPS), and the steps of one written out (LOSS_WINDOW_OPS) taken
+        # from the call's output (identities in ``_window_ids``), not from
+        # anything else the loop computes (an accuracy's ``.sum()``).
         self.losses_only = False
         # The same window with ops off (``ops=False``): functional losses are
         # then recorded by loss_calls.py, which reads these two flags.
         self.pass_ended = False
         self.losses_at_top = ops_at_top
+        self._window_ids: set[int] = set()
         self._root_filter = root_filter
         self._ops_at_top = bool(ops) and ops_at_top
         self._mode_pushed = False
@@ -138,6 +145,32 @@ class RecordingState:
             self._table.changed()
             self._paused_for_reads = False
 
+    def open_loss_window(self, outputs_of: Event) -> None:
+        """Record the loss of the top-level call ``outputs_of``, which returned."""
+        self.losses_only = True
+        self._window_ids = set(outputs_of.tensor_ids[len(outputs_of.inputs) :])
+
+    def in_loss_window(self, name: str, args: tuple) -> bool:
+        """Whether the window after a pass records op ``name`` of ``args``: a
+        functional loss, or a step of a loss written out from the pass's output."""
+        if name in LOSS_OPS:
+            return True
+        if name not in LOSS_WINDOW_OPS:
+            return False
+        known = self._table.known_identity
+        return any(type(arg) in _TENSORS and known(arg) in self._window_ids for arg in args)
+
+    def run_window_op(self, *op: Any) -> Any:
+        """``run_op(*op)`` in the window after a pass: what the op made is the loss's too."""
+        __tracebackhide__ = True
+        events = self._events
+        count = len(events)
+        result = self.run_op(*op)
+        if len(events) > count:
+            made = events[-1]
+            self._window_ids.update(made.tensor_ids[len(made.inputs) :])
+        return result
+
     def _remove_mode(self) -> None:
         if self._mode_pushed:
             remove_mode(self._mode)
@@ -159,3 +192,6 @@ class RecordingState:
             event.outputs = tuple(collect_metas(result, "", None, 0, self._meta_of))
         if identities:
             event.tensor_ids = (*event.tensor_ids, *identities)
+
+
+frames.add_transparent(RecordingState.run_window_op.__code__)  # as run_op: an outer trace's op mode looks past it

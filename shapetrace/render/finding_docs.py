@@ -53,7 +53,8 @@ DOCS: dict[str, FindingDoc] = {
     ),
     "ST005": FindingDoc(
         "A loss of a (N, 1) prediction against a (N,) target broadcasts to (N, N): the loss is a number, "
-        "training runs, and the model learns the mean. PyTorch only warns.",
+        "training runs, and the model learns the mean. PyTorch only warns, and not at all for a loss "
+        "written out by hand (((pred - y) ** 2).mean()), which is found the same way.",
         "loss = F.mse_loss(pred, y)   # pred: (N, 1), y: (N,)",
         "loss = F.mse_loss(pred.squeeze(1), y)   # or y.unsqueeze(1)",
     ),

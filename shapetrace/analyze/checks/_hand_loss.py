@@ -35,9 +35,11 @@ _MAX_STEPS = 8
 
 
 def scalar_reduction(flow: TraceLineage, call: Call) -> Call | None:
-    """The reduction to one number (``.mean()``, ``torch.sum``) that ``call``'s
-    output reaches through elementwise steps only; None when it reaches none
-    (an outer difference kept as a matrix, a ``mean(dim)`` that keeps an axis)."""
+    """The reduction to one number (``.mean()``, ``torch.sum``, ``.norm()``) that
+    ``call``'s output reaches through elementwise steps and sums or means along
+    dims (``.sum(1).mean()``); None when it reaches none: an outer difference kept
+    as a matrix, or one step that picks among the pairs (``.min(dim=1)``, the
+    nearest of the prototypes) or mixes them otherwise (``@``)."""
     shape = call.outputs[0].shape if call.outputs else None
     for _ in range(_MAX_STEPS):
         consumers = flow.consumers(call, 0)
@@ -47,8 +49,10 @@ def scalar_reduction(flow: TraceLineage, call: Call) -> Call | None:
         if call.kind != "op" or not call.outputs:
             return None
         if call.name in SCALAR_REDUCTION_OPS:
-            return call if call.outputs[0].shape == () else None
-        if call.name not in LOSS_STEP_OPS or call.outputs[0].shape != shape:
+            if call.outputs[0].shape == ():
+                return call
+            shape = call.outputs[0].shape  # along some dims: on to the rest
+        elif call.name not in LOSS_STEP_OPS or call.outputs[0].shape != shape:
             return None
     return None
 
