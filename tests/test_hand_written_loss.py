@@ -27,15 +27,9 @@ def st005(t: shapetrace.Trace) -> list:
     return [f for f in serious(t) if f.code == "ST005"]
 
 
-def printed(module) -> str:
-    model, work = module.make(False)
-    with contextlib.redirect_stdout(io.StringIO()) as out:
-        work()
-    return out.getvalue()
-
-
-def printed_fixed(module) -> str:
-    model, work = module.make(True)
+def printed(module, fixed: bool = False) -> str:
+    """What ``work()`` prints: the loss of its step."""
+    _model, work = module.make(fixed)
     with contextlib.redirect_stdout(io.StringIO()) as out:
         work()
     return out.getvalue()
@@ -65,7 +59,7 @@ def test_the_applied_help_gives_the_fixed_loss_and_no_finding(name, expected_hel
     patched = tmp_path / f"patched_{name}.py"
     patched.write_text("\n".join(source) + "\n")
     rewritten = load_file(patched, f"patched_{name}")
-    assert printed(rewritten) == printed_fixed(module) != printed(module)
+    assert printed(rewritten) == printed(module, fixed=True) != printed(module)
     assert st005(traced_module(rewritten)) == [], source[line]
 
 
@@ -75,7 +69,8 @@ def test_the_product_of_a_written_out_bce_has_a_help_that_names_the_shapes():
     found = st005(traced_module(module))
     assert len(found) == 1, found  # two products on the line: one finding
     assert found[0].message.startswith("the product at line 19 broadcasts (9,) and (9, 1) to (9, 9)")
-    assert found[0].hint == "give both operands of * one shape: squeeze(-1) the (9, 1) one, or unsqueeze(-1) the (9,) one"
+    assert found[0].hint == ("give both operands of * one shape: squeeze(-1) the (9, 1) one, "
+                             "or unsqueeze(-1) the (9,) one")
 
 
 class Regressor(nn.Module):
