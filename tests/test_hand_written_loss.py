@@ -185,6 +185,7 @@ for step in range(2):
     pred = out.view(-1) if "--fixed" in sys.argv else out.view(-1, 1)
     loss = torch.mean((pred.float() - y) ** 2)
     loss.backward()
+    logged = [loss.detach().clone(), (loss * 2).item()]
     hits = (out.argmax(0) == y.argmax()).float().mean()
     total = (x.sum() + y.sum()).mean()
 print("ok")
@@ -200,7 +201,8 @@ def test_run_records_the_ops_a_loss_takes_from_the_output_and_not_the_loops_othe
     done = run_script(script, *(["--fixed"] if fixed else []))
     ops = [(c.name, c.location.lineno) for c in done.trace.calls if c.kind == "op"]
     # the loss's steps, from the output (line 11: the view, line 12: float, sub, pow, mean),
-    # once (one pass per input signature); not the accuracy (line 14) nor the sums of x and y (line 15)
+    # once (one pass per input signature); not what logs the loss (line 14), the accuracy
+    # (line 15) nor the sums of x and y (line 16)
     assert ops == [("view", 11), ("float", 12), ("sub", 12), ("pow", 12), ("mean", 12)], ops
     assert done.exit_code == (0 if fixed else 1), done.output
     assert [f.code for f in serious(done.trace)] == ([] if fixed else ["ST005"])

@@ -161,14 +161,18 @@ class RecordingState:
         return any(type(arg) in _TENSORS and known(arg) in self._window_ids for arg in args)
 
     def run_window_op(self, *op: Any) -> Any:
-        """``run_op(*op)`` in the window after a pass: what the op made is the loss's too."""
+        """``run_op(*op)`` in the window after a pass: what the op made is the loss's
+        too, until the loss itself is made."""
         __tracebackhide__ = True
         events = self._events
         count = len(events)
         result = self.run_op(*op)
         if len(events) > count:
             made = events[-1]
-            self._window_ids.update(made.tensor_ids[len(made.inputs) :])
+            # Past the loss (a functional one, or a reduction to one number) the
+            # loop logs or scales it (``loss.detach()``): no step of the loss.
+            if made.name not in LOSS_OPS and all(meta.shape for meta in made.outputs):
+                self._window_ids.update(made.tensor_ids[len(made.inputs) :])
         return result
 
     def _remove_mode(self) -> None:
