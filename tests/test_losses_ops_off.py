@@ -29,7 +29,10 @@ from tests.case_support import VARIANTS, case_path, culprit_line, load_file, ser
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
-LOSS_VARIANTS = sorted(path.stem for path in VARIANTS.glob("st0*.py") if path.stem[:5] in ("st005", "st016"))
+# (A loss written out by hand, ``((pred - y) ** 2).mean()``, is ops: with ops off it is not
+# recorded, as the README says; tests/test_hand_written_loss.py has it with ops on.)
+LOSS_VARIANTS = sorted(path.stem for path in VARIANTS.glob("st0*.py")
+                       if path.stem[:5] in ("st005", "st016") and "written_out" not in path.stem)
 # The handed cases whose bug is in the loss: (case, culprit text, code).
 LOSS_CASES = [("13", 'loss = F.smooth_l1_loss(pred, depth, reduction="sum")', "ST005"),
               ("15", "loss = criterion(output, density)", "ST016")]
