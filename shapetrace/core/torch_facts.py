@@ -349,31 +349,6 @@ LOSS_OPS = ELEMENTWISE_LOSS_OPS | frozenset(
     }
 )
 
-# A loss written out by hand (``((pred - y) ** 2).mean()``, ``-(y * p.log()).mean()``):
-# the comparison of two tensors (LOSS_ARITHMETIC_OPS, by the names the op mode
-# records: ``a - b`` runs ``Tensor.sub``), elementwise steps that keep its shape,
-# and the reduction to one number. Recorded after a forward pass as LOSS_OPS are.
-LOSS_ARITHMETIC_OPS = frozenset(
-    {"sub", "__sub__", "subtract", "add", "__add__", "mul", "__mul__", "multiply"}
-    | {"div", "__truediv__", "true_divide", "divide"}
-)
-LOSS_STEP_OPS = LOSS_ARITHMETIC_OPS | frozenset(
-    {"__rsub__", "rsub", "__radd__", "__rmul__", "__rtruediv__", "pow", "__pow__", "square", "abs", "absolute"}
-    | {"sqrt", "neg", "__neg__", "negative", "exp", "log", "log1p", "clamp", "clamp_min", "clip", "relu"}
-    | {"sigmoid", "softplus", "where"}
-)
-SCALAR_REDUCTION_OPS = frozenset({"mean", "sum", "nanmean", "nansum", "norm", "vector_norm"})
-# What the op mode records after a forward pass where it records no other op
-# outside the model (``shapetrace run``): the loss, by function or by hand, and
-# what reshapes or converts the output on its way there (``pred.view(-1, 1)``).
-LOSS_WINDOW_OPS = (
-    LOSS_OPS
-    | LOSS_STEP_OPS
-    | SCALAR_REDUCTION_OPS
-    | RESHAPE_OPS
-    | {"__getitem__", "float", "double", "to", "type", "contiguous", "detach"}
-)
-
 _NAMESPACES = {
     "torch": "torch",
     "torch.functional": "torch",

@@ -19,10 +19,11 @@ from typing import Any, Literal, Union
 import torch
 from torch import nn
 
+from shapetrace.core.loss_facts import LOSS_WINDOW_OPS
 from shapetrace.core.meta_table import MetaTable
 from shapetrace.core.records import Call
 from shapetrace.core.tensor_meta import collect_metas
-from shapetrace.core.torch_facts import LOSS_OPS, LOSS_WINDOW_OPS
+from shapetrace.core.torch_facts import LOSS_OPS
 from shapetrace.core.torch_private import pop_torch_function_mode, push_torch_function_mode
 from shapetrace.record import frames
 from shapetrace.record.data_transforms import TransformFilter

@@ -13,15 +13,10 @@ import math
 
 from shapetrace.analyze.checks._source import binary_operands
 from shapetrace.analyze.lineage.flow import TraceLineage
+from shapetrace.core.loss_facts import LOSS_ARITHMETIC_OPS, LOSS_STEP_OPS, SCALAR_REDUCTION_OPS
 from shapetrace.core.records import Call
 from shapetrace.core.tensor_meta import TensorMeta
-from shapetrace.core.torch_facts import (
-    LOSS_ARITHMETIC_OPS,
-    LOSS_STEP_OPS,
-    PERMUTE_OPS,
-    RESHAPE_OPS,
-    SCALAR_REDUCTION_OPS,
-)
+from shapetrace.core.torch_facts import PERMUTE_OPS, RESHAPE_OPS
 
 # The operator that writes each comparison op (``a - b`` runs ``Tensor.sub``).
 _OPERATORS: dict[str, type[ast.operator]] = {"sub": ast.Sub, "add": ast.Add, "mul": ast.Mult, "div": ast.Div}
