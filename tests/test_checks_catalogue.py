@@ -39,6 +39,7 @@ EXAMPLES = {
     "ST015": (buggy.lstm_given_one_state, correct.lstm_with_state),
     "ST016": (buggy.density_at_full_size, correct.pooled_density),
     "ST017": (attention.table_on_batch_example, attention.table_on_time_example),
+    "ST018": (buggy.tagger_classes_last, correct.tagger_classes_in_dim_1),
 }
 DEMOS = {
     "ST001": "st001_batch_first.py",
@@ -59,6 +60,7 @@ DEMOS = {
     "ST015": "st015_recurrent_state.py",
     "ST016": "st016_loss_resolution.py",
     "ST017": "st017_positional_table.py",
+    "ST018": "st018_class_scores_last.py",
 }
 # Demos that need ranks: run under torchrun by tests/test_distributed.py.
 TORCHRUN_DEMOS = {"ST020"}

@@ -132,6 +132,14 @@ DOCS: dict[str, FindingDoc] = {
         "x = x + self.pe[:x.size(0)]     # pe: (max_len, 1, d_model); x: (batch, seq_len, d_model)",
         "x = x + self.pe[:x.size(1)].transpose(0, 1)     # (1, seq_len, d_model): along time",
     ),
+    "ST018": FindingDoc(
+        "F.cross_entropy and F.nll_loss take the class scores in dim 1, (N, C) or (N, C, d1, ...), with "
+        "targets (N, d1, ...). A tagger's or language model's Linear gives (batch, time, classes): "
+        "PyTorch reads time as the classes and raises 'Expected target size', or, when time == classes, "
+        "trains on scores read across time.",
+        "scores = self.tag_scores(out)          # (batch, time, tags)\nloss = F.cross_entropy(scores, tags)",
+        "loss = F.cross_entropy(scores.transpose(1, 2), tags)   # or scores.reshape(-1, tags), tags.reshape(-1)",
+    ),
     "ST020": FindingDoc(
         "torch.chunk/split of an axis that the world size does not divide gives the ranks pieces of "
         "different sizes; the next collective (all_gather, all_reduce) hangs, aborts or raises on one rank.",

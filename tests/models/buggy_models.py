@@ -334,3 +334,23 @@ class DensityAtFullSize(nn.Module):
 
 def density_at_full_size() -> Example:
     return DensityAtFullSize(), (torch.rand(2, 3, 32, 32), torch.rand(2, 1, 32, 32))
+
+
+class TaggerLoss(nn.Module):
+    """A sequence tagger whose cross-entropy gets (B, T, C) scores: the classes last."""
+
+    def __init__(self, classes: int = 5) -> None:
+        super().__init__()
+        self.classes = classes
+        self.emb = nn.Embedding(20, 8)
+        self.gru = nn.GRU(8, 8, batch_first=True)
+        self.tags = nn.Linear(8, classes)
+
+    def forward(self, tokens, tags):
+        out, _ = self.gru(self.emb(tokens))
+        return nn.functional.cross_entropy(self.tags(out), tags)
+
+
+def tagger_classes_last() -> Example:
+    """Raises in PyTorch: (4, 7, 5) is read as 7 classes."""
+    return TaggerLoss(), (torch.randint(0, 20, (4, 7)), torch.randint(0, 5, (4, 7)))

@@ -244,3 +244,21 @@ CORRECT.update({
     "quantile_head": quantile_head,
     "packed_bigru": packed_bigru,
 })
+
+
+class TaggerLossTransposed(nn.Module):
+    """The tagger's cross-entropy on (B, C, T) scores, its length equal to its classes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(20, 8)
+        self.gru = nn.GRU(8, 8, batch_first=True)
+        self.tags = nn.Linear(8, 7)
+
+    def forward(self, tokens, tags):
+        out, _ = self.gru(self.emb(tokens))
+        return nn.functional.cross_entropy(self.tags(out).transpose(1, 2), tags)
+
+
+def tagger_classes_in_dim_1() -> Example:
+    return TaggerLossTransposed(), (torch.randint(0, 20, (4, 7)), torch.randint(0, 7, (4, 7)))

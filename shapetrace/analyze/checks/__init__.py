@@ -40,6 +40,7 @@ DETECTOR_MODULES: tuple[str, ...] = (
     "state_structure",
     "loss_resolution",
     "positional_table",
+    "class_dim",
 )
 
 

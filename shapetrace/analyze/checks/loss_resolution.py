@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from shapetrace.analyze.checks import finding, register
 from shapetrace.analyze.checks._common import at_line
 from shapetrace.analyze.checks._losses import loss_arguments, loss_operands
+from shapetrace.analyze.checks.class_dim import class_scores_last
 from shapetrace.analyze.lineage.flow import TraceLineage, analyze
 from shapetrace.analyze.lineage.module_rules import is_builtin
 from shapetrace.core.finding import Finding
@@ -115,6 +116,8 @@ def check_loss_resolution(trace: Trace) -> Iterator[Finding]:
         if operands is None:
             continue
         prediction, target = operands
+        if _class_target(call) and class_scores_last(prediction, target):
+            continue  # the class scores in the last dim: ST018
         pred_shape = prediction.shape
         if _class_target(call) and len(pred_shape) == len(target.shape) + 1:
             pred_shape = (pred_shape[0], *pred_shape[2:])  # the class dim has no counterpart
