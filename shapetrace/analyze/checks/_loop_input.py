@@ -3,7 +3,7 @@
 ``images.view(batch_size, -1)`` in a training loop fits every full batch and, on the
 short last batch (4 images of a loader of 32), still fits when 32 divides 4 * 784:
 the model gets (32, 98) and fails far from the cause. ``trace()`` records that view
-(``hardcoded_batch.baked_loop_view``); ``shapetrace run`` records no op outside the
+(``baked_loop_view``); ``shapetrace run`` records no op outside the
 model, but the sizes tell it all the same: a model input whose dim 0 is the loader's
 batch size while it holds the elements of the loader's short last batch (as many as
 ``last_batch`` samples of another pass's input) is that batch, re-cut with the batch
@@ -22,10 +22,13 @@ from collections.abc import Iterator
 from shapetrace.analyze.checks import finding
 from shapetrace.analyze.checks._source import parsed_file
 from shapetrace.analyze.lineage.flow import TraceLineage
+from shapetrace.analyze.lineage.op_args import size_args
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call, Location
 from shapetrace.core.tensor_meta import TensorMeta
 from shapetrace.core.text import format_shape
+from shapetrace.core.torch_facts import SIZE_ARGUMENT_OPS
+from shapetrace.core.trace import Trace
 
 _RESHAPES = ("view", "reshape")
 _FROM_DATA = ("size", "shape", "len", "numel")
@@ -143,4 +146,30 @@ def _recut(
     return dataclasses.replace(found, location=Location(location.filename, line, _line(location, line)))
 
 
-__all__ = ["unrecorded_loop_views"]
+def loader_sizes(trace: Trace) -> list[dict]:
+    """The DataLoaders a run iterated (``run_info["loaders"]``) whose default collate
+    stacks the samples along a new dim 0, with a batch size."""
+    return [
+        info
+        for info in trace.run_info.get("loaders", ())
+        if isinstance(info, dict) and info.get("batch_size") and info.get("default_collate", True)
+    ]
+
+
+def baked_loop_view(trace: Trace, call: Call) -> tuple[dict, int] | None:
+    """``(loader, its batch size)`` when ``call`` is a view/reshape in the user's own
+    loop (outside the model) that asks for a loader's batch size in dim 0 of a
+    tensor whose dim 0 is that loader's short last batch: ``images.view(batch_size, -1)``
+    on a batch of 4 of a loader of 32."""
+    if call.parent is not None or call.kind != "op" or call.name not in SIZE_ARGUMENT_OPS or not call.inputs:
+        return None
+    shape, sizes = call.inputs[0].shape, size_args(call)
+    if not shape or not sizes or call.name.startswith("expand"):
+        return None
+    for info in loader_sizes(trace):
+        if shape[0] == info.get("last_batch") and sizes[0] == info["batch_size"] != shape[0]:
+            return info, sizes[0]
+    return None
+
+
+__all__ = ["baked_loop_view", "loader_sizes", "unrecorded_loop_views"]

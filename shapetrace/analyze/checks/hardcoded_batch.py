@@ -34,7 +34,7 @@ from collections.abc import Iterator
 
 from shapetrace.analyze.checks import finding, register
 from shapetrace.analyze.checks._common import at_line, call_label, op_text, receiver_text
-from shapetrace.analyze.checks._loop_input import unrecorded_loop_views
+from shapetrace.analyze.checks._loop_input import baked_loop_view, loader_sizes, unrecorded_loop_views
 from shapetrace.analyze.checks._rnn import first_layouts, is_rnn
 from shapetrace.analyze.checks._same_cause import Made, grouped, made_subject
 from shapetrace.analyze.checks._source import SourceCall, assigned_from_data, batch_factor, find_call, is_fixed
@@ -95,6 +95,7 @@ class _Pass:
                     yield found
             elif call.kind == "module" and not call.children:
                 yield from self._failed_with_made_tensor(call)
+                yield from self._failed_after_reshape(call)
 
     def _failed_reshape(self, call: Call) -> Finding | None:
         """A failed view/reshape that this batch size in one place would have fixed."""
@@ -186,6 +187,33 @@ class _Pass:
         size = f"{tensor}.size({position})"
         args[index] = args[index].replace(factor, size) if factor else size
         return f"use {tensor}.{call.name}({', '.join(args)})"
+
+    def _failed_after_reshape(self, failed: Call) -> Iterator[Finding]:
+        """A view/reshape that ran, sized for another pass's batch, before a module
+        that failed: ``x.reshape(BATCH, -1)`` turns a short batch of 4 (4, 4, 50) into
+        (32, 25), which fits, and the Linear after it raises on its features."""
+        for index in range(len(failed.inputs)):
+            made = next(
+                (source.call for source in self.flow.producers(failed, index) if source.call.name in SIZE_ARGUMENT_OPS),
+                None,
+            )
+            if made is None or made.error is not None or not made.inputs or made.name.startswith("expand"):
+                continue
+            sizes, meta = size_args(made), made.inputs[0]
+            now = self.batch.size
+            holds_batch = any(self.batch.origin in origins(dim) for dim in self.flow.input_lineage(made, 0))
+            suspects = [i for i, size in enumerate(sizes) if size != now and size in self.others]
+            if not holds_batch or len(suspects) != 1:
+                continue
+            i = suspects[0]
+            source = _source(made, len(sizes))
+            texts = source.args if source is not None else ("",) * len(sizes)
+            message = (
+                f"{op_text(made)} {at_line(made)} asks for {format_dims(sizes)} from {format_shape(meta)}: "
+                f"{sizes[i]}{_written(texts[i], sizes[i])} is a batch size baked in, and this batch has {now}; "
+                f"the sizes fit, and {call_label(failed)} {at_line(failed)} then failed on what they made"
+            )
+            yield finding("ST003", made, message, self._reshape_fix(made, source, i))
 
     def _failed_with_made_tensor(self, failed: Call) -> Iterator[Finding]:
         """Tensors made for another batch size that a failed call received (``_same_cause``)."""
@@ -329,32 +357,6 @@ def _latent(passes: list[_Pass]) -> Iterator[Finding]:
             f"{_collision(call, index, one.batch, written)}"
         )
         yield finding("ST003", call, message, _hint(written), "warning")
-
-
-def loader_sizes(trace: Trace) -> list[dict]:
-    """The DataLoaders a run iterated (``run_info["loaders"]``) whose default collate
-    stacks the samples along a new dim 0, with a batch size."""
-    return [
-        info
-        for info in trace.run_info.get("loaders", ())
-        if isinstance(info, dict) and info.get("batch_size") and info.get("default_collate", True)
-    ]
-
-
-def baked_loop_view(trace: Trace, call: Call) -> tuple[dict, int] | None:
-    """``(loader, its batch size)`` when ``call`` is a view/reshape in the user's own
-    loop (outside the model) that asks for a loader's batch size in dim 0 of a
-    tensor whose dim 0 is that loader's short last batch: ``images.view(batch_size, -1)``
-    on a batch of 4 of a loader of 32."""
-    if call.parent is not None or call.kind != "op" or call.name not in SIZE_ARGUMENT_OPS or not call.inputs:
-        return None
-    shape, sizes = call.inputs[0].shape, size_args(call)
-    if not shape or not sizes or call.name.startswith("expand"):
-        return None
-    for info in loader_sizes(trace):
-        if shape[0] == info.get("last_batch") and sizes[0] == info["batch_size"] != shape[0]:
-            return info, sizes[0]
-    return None
 
 
 def _loop_views(trace: Trace) -> Iterator[Finding]:

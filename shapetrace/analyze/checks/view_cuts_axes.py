@@ -50,8 +50,8 @@ from shapetrace.analyze.checks._axes import (
     swap_text,
 )
 from shapetrace.analyze.checks._common import at_line, op_text, receiver_text, view_calls, written_sizes
+from shapetrace.analyze.checks._loop_input import baked_loop_view
 from shapetrace.analyze.checks._shape_names import dim_names, input_dim_names
-from shapetrace.analyze.checks.hardcoded_batch import baked_loop_view
 from shapetrace.analyze.lineage.atoms import Atom, origins, regroup
 from shapetrace.analyze.lineage.flow import TraceLineage, analyze
 from shapetrace.core.finding import Finding
