@@ -189,9 +189,8 @@ class _Pass:
         return f"use {tensor}.{call.name}({', '.join(args)})"
 
     def _failed_after_reshape(self, failed: Call) -> Iterator[Finding]:
-        """A view/reshape that ran, sized for another pass's batch, before a module
-        that failed: ``x.reshape(BATCH, -1)`` turns a short batch of 4 (4, 4, 50) into
-        (32, 25), which fits, and the Linear after it raises on its features."""
+        """A view/reshape sized for another pass's batch that ran before a failed module:
+        ``x.reshape(BATCH, -1)`` makes (32, 25) of a short batch (4, 4, 50); the Linear raises."""
         for index in range(len(failed.inputs)):
             made = next(
                 (source.call for source in self.flow.producers(failed, index) if source.call.name in SIZE_ARGUMENT_OPS),
@@ -199,8 +198,7 @@ class _Pass:
             )
             if made is None or made.error is not None or not made.inputs or made.name.startswith("expand"):
                 continue
-            sizes, meta = size_args(made), made.inputs[0]
-            now = self.batch.size
+            sizes, meta, now = size_args(made), made.inputs[0], self.batch.size
             holds_batch = any(self.batch.origin in origins(dim) for dim in self.flow.input_lineage(made, 0))
             suspects = [i for i, size in enumerate(sizes) if size != now and size in self.others]
             if not holds_batch or len(suspects) != 1:
