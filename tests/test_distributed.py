@@ -8,6 +8,7 @@ skipped where it is missing); the end-to-end ones run real gloo ranks under
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import re
@@ -58,11 +59,19 @@ def fake_world(rank: int, world_size: int = 2):
 
 @contextlib.contextmanager
 def gloo_world_of_one():
-    """A real gloo group of one rank: DDP's reducer runs for real (the fake group cannot back it)."""
+    """A real gloo group of one rank: DDP's reducer runs for real (the fake group cannot back it).
+
+    Yields a list: a DDP model put in it is freed before the group is destroyed. A reducer
+    freed after (the test's local, dropped when the test returns) destroys its gloo group
+    with the store gone, and ``~ProcessGroupGloo`` waits forever on its threads: the hang
+    seen twice under load."""
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{free_port()}", rank=0, world_size=1)
+    models: list = []
     try:
-        yield
+        yield models
     finally:
+        models.clear()
+        gc.collect()
         dist.destroy_process_group()
 
 
@@ -142,10 +151,10 @@ def test_functional_collectives_are_recorded():
 def test_collectives_inside_ddp_are_not_the_users():
     from torch.nn.parallel import DistributedDataParallel
 
-    with gloo_world_of_one():
-        model = DistributedDataParallel(nn.Linear(4, 2))
+    with gloo_world_of_one() as models:
+        models.append(DistributedDataParallel(nn.Linear(4, 2)))
         with shapetrace.trace() as t:
-            model(torch.randn(3, 4)).sum().backward()
+            models[0](torch.randn(3, 4)).sum().backward()
     assert not [c for c in t.calls if c.type.startswith("dist.")]
 
 
@@ -229,15 +238,17 @@ def test_ddp_trace_names_the_users_modules_and_changes_nothing():
         sys.path.remove(str(ROOT / "demos"))
     results = []
     for traced in (False, True):
-        with gloo_world_of_one():
+        with gloo_world_of_one() as models:
             torch.manual_seed(0)
-            model = DistributedDataParallel(LSTM(1, 8, 2, 1, 5), bucket_cap_mb=0.001)
+            models.append(DistributedDataParallel(LSTM(1, 8, 2, 1, 5), bucket_cap_mb=0.001))
+            model = models[0]
             x = torch.randn(5, 30)
             with shapetrace.trace() if traced else contextlib.nullcontext() as t:
                 out = model(x)
                 out.sum().backward()
             grads = [p.grad.clone() for p in model.parameters()]
             results.append((out.detach(), grads, model._get_ddp_logging_data().get("bucket_sizes"), t))
+            del model, out  # the group's models go before it (gloo_world_of_one)
     (out0, grads0, buckets0, _), (out1, grads1, buckets1, t) = results
     assert torch.equal(out0, out1) and all(torch.equal(a, b) for a, b in zip(grads0, grads1))
     assert buckets0 == buckets1
