@@ -3,7 +3,7 @@ written out by hand, and what ``shapetrace run`` records after a forward pass.""
 
 from __future__ import annotations
 
-from shapetrace.core.torch_facts import LOSS_OPS, RESHAPE_OPS
+from shapetrace.core.torch_facts import LOSS_OPS, PASS_THROUGH_OPS, RESHAPE_OPS
 
 # A loss written out by hand (``((pred - y) ** 2).mean()``, ``-(y * p.log()).mean()``):
 # the comparison of two tensors (LOSS_ARITHMETIC_OPS, by the names the op mode
@@ -22,10 +22,4 @@ SCALAR_REDUCTION_OPS = frozenset({"mean", "sum", "nanmean", "nansum", "norm", "v
 # What the op mode records after a forward pass where it records no other op
 # outside the model (``shapetrace run``): the loss, by function or by hand, and
 # what reshapes or converts the output on its way there (``pred.view(-1, 1)``).
-LOSS_WINDOW_OPS = (
-    LOSS_OPS
-    | LOSS_STEP_OPS
-    | SCALAR_REDUCTION_OPS
-    | RESHAPE_OPS
-    | {"__getitem__", "float", "double", "to", "type", "contiguous", "detach"}
-)
+LOSS_WINDOW_OPS = LOSS_OPS | LOSS_STEP_OPS | SCALAR_REDUCTION_OPS | RESHAPE_OPS | PASS_THROUGH_OPS | {"__getitem__"}

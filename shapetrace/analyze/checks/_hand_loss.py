@@ -16,7 +16,7 @@ from shapetrace.analyze.lineage.flow import TraceLineage
 from shapetrace.core.loss_facts import LOSS_ARITHMETIC_OPS, LOSS_STEP_OPS, SCALAR_REDUCTION_OPS
 from shapetrace.core.records import Call
 from shapetrace.core.tensor_meta import TensorMeta
-from shapetrace.core.torch_facts import PERMUTE_OPS, RESHAPE_OPS
+from shapetrace.core.torch_facts import PASS_THROUGH_OPS, PERMUTE_OPS, RESHAPE_OPS
 
 # The operator that writes each comparison op (``a - b`` runs ``Tensor.sub``).
 _OPERATORS: dict[str, type[ast.operator]] = {"sub": ast.Sub, "add": ast.Add, "mul": ast.Mult, "div": ast.Div}
@@ -71,7 +71,7 @@ def outer_broadcast(a: TensorMeta, b: TensorMeta, out: TensorMeta) -> list[tuple
 
 
 # Ops whose output is its input's elements again: ``s[:, None]`` is still ``s``.
-_SAME_ELEMENTS = RESHAPE_OPS | PERMUTE_OPS | {"__getitem__", "expand", "expand_as", "contiguous", "detach"}
+_SAME_ELEMENTS = RESHAPE_OPS | PERMUTE_OPS | PASS_THROUGH_OPS | {"__getitem__", "expand", "expand_as"}
 
 
 def same_tensor(flow: TraceLineage, call: Call) -> bool:

@@ -45,14 +45,19 @@ def _fix(prediction: TensorMeta, target: TensorMeta, names: tuple[str, str]) -> 
     if target.shape == (*prediction.shape, 1):
         return f"use {goal}.squeeze(-1) as the target, or {pred}.unsqueeze(-1) as the input"
     # A size-1 dim one operand has and the other lacks: a channel dim (B, 1, H, W) vs (B, H, W).
-    for longer, shorter, name, other in ((prediction, target, goal, pred), (target, prediction, pred, goal)):
-        shape = longer.shape
-        for k in range(len(shape)):
-            if shape[k] == 1 and shape[:k] + shape[k + 1 :] == shorter.shape:
-                if longer is prediction:
-                    return f"use {name}.unsqueeze({k}) as the target, or {other}.squeeze({k}) as the input"
-                return f"use {name}.unsqueeze({k}) as the input, or {other}.squeeze({k}) as the target"
+    k = _unit_dim(prediction, target)
+    if k is not None:
+        return f"use {goal}.unsqueeze({k}) as the target, or {pred}.squeeze({k}) as the input"
+    k = _unit_dim(target, prediction)
+    if k is not None:
+        return f"use {pred}.unsqueeze({k}) as the input, or {goal}.squeeze({k}) as the target"
     return f"make the target the input's shape: {goal}.view_as({pred})"
+
+
+def _unit_dim(longer: TensorMeta, shorter: TensorMeta) -> int | None:
+    """The size-1 dim of ``longer`` whose removal gives ``shorter``'s shape, else None."""
+    shape = longer.shape
+    return next((k for k in range(len(shape)) if shape[k] == 1 and shape[:k] + shape[k + 1 :] == shorter.shape), None)
 
 
 def reduction_of(call: Call) -> str:
@@ -166,20 +171,20 @@ def _hand_written(flow: TraceLineage, call: Call) -> Finding | None:
 def _hand_fix(a: TensorMeta, b: TensorMeta, texts: tuple[str, str] | None, symbol: str) -> str:
     """``use pred.squeeze(-1) - y: ...``: the operand with the extra size-1 dim loses it."""
     for longer, shorter in ((a, b), (b, a)):
-        shape = longer.shape
-        for k in range(len(shape)):
-            if shape[k] == 1 and shape[:k] + shape[k + 1 :] == shorter.shape:
-                dim = -1 if k == len(shape) - 1 else k
-                if texts is None:
-                    return (
-                        f"give both operands of {symbol} one shape: squeeze({dim}) the "
-                        f"{format_shape(longer)} one, or unsqueeze({dim}) the {format_shape(shorter)} one"
-                    )
-                left, right = texts
-                squeeze, unsqueeze = f".squeeze({dim})", f".unsqueeze({dim})"
-                if longer is a:
-                    fixed, other = f"{left}{squeeze} {symbol} {right}", f"{left} {symbol} {right}{unsqueeze}"
-                else:
-                    fixed, other = f"{left} {symbol} {right}{squeeze}", f"{left}{unsqueeze} {symbol} {right}"
-                return f"use {fixed}: each element then meets its own (or {other})"
+        k = _unit_dim(longer, shorter)
+        if k is None:
+            continue
+        dim = -1 if k == len(longer.shape) - 1 else k
+        if texts is None:
+            return (
+                f"give both operands of {symbol} one shape: squeeze({dim}) the "
+                f"{format_shape(longer)} one, or unsqueeze({dim}) the {format_shape(shorter)} one"
+            )
+        left, right = texts
+        squeeze, unsqueeze = f".squeeze({dim})", f".unsqueeze({dim})"
+        if longer is a:
+            fixed, other = f"{left}{squeeze} {symbol} {right}", f"{left} {symbol} {right}{unsqueeze}"
+        else:
+            fixed, other = f"{left} {symbol} {right}{squeeze}", f"{left}{unsqueeze} {symbol} {right}"
+        return f"use {fixed}: each element then meets its own (or {other})"
     return f"make both operands of {symbol} one shape, each prediction beside its own target"
