@@ -40,6 +40,7 @@ EXAMPLES = {
     "ST016": (buggy.density_at_full_size, correct.pooled_density),
     "ST017": (attention.table_on_batch_example, attention.table_on_time_example),
     "ST018": (buggy.tagger_classes_last, correct.tagger_classes_in_dim_1),
+    "ST019": (buggy.attention_pooling_over_batch, correct.attention_pooling_over_time),
 }
 DEMOS = {
     "ST001": "st001_batch_first.py",
@@ -61,6 +62,7 @@ DEMOS = {
     "ST016": "st016_loss_resolution.py",
     "ST017": "st017_positional_table.py",
     "ST018": "st018_class_scores_last.py",
+    "ST019": "st019_over_batch_axis.py",
 }
 # Demos that need ranks: run under torchrun by tests/test_distributed.py.
 TORCHRUN_DEMOS = {"ST020"}

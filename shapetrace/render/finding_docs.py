@@ -140,6 +140,15 @@ DOCS: dict[str, FindingDoc] = {
         "scores = self.tag_scores(out)          # (batch, time, tags)\nloss = F.cross_entropy(scores, tags)",
         "loss = F.cross_entropy(scores.transpose(1, 2), tags)   # or scores.reshape(-1, tags), tags.reshape(-1)",
     ),
+    "ST019": FindingDoc(
+        "A softmax along the batch axis normalises each class (or time step) over the samples of the "
+        "batch: every sample's probabilities or attention weights then depend on the others batched with "
+        "it. nn.Softmax(dim=0) on (batch, classes), softmax(scores, dim=0) on (batch, time) scores, and "
+        "F.softmax(x) without a dim on a 3-d input (PyTorch picks dim 0) all run. A mean/sum/max over "
+        "the batch axis of a batch-first output does the same where the time steps were meant.",
+        "weights = torch.softmax(scores, dim=0)   # scores: (batch, time)\npooled = out.mean(dim=0)",
+        "weights = torch.softmax(scores, dim=1)   # over each sample's time steps\npooled = out.mean(dim=1)",
+    ),
     "ST020": FindingDoc(
         "torch.chunk/split of an axis that the world size does not divide gives the ranks pieces of "
         "different sizes; the next collective (all_gather, all_reduce) hangs, aborts or raises on one rank.",

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 import shapetrace
-from tests.models.correct_models import Example
+from tests.models.correct_models import AttentionPooling, Example
 
 
 class SeqFirstCodeBatchFirstData(nn.Module):
@@ -354,3 +354,8 @@ class TaggerLoss(nn.Module):
 def tagger_classes_last() -> Example:
     """Raises in PyTorch: (4, 7, 5) is read as 7 classes."""
     return TaggerLoss(), (torch.randint(0, 20, (4, 7)), torch.randint(0, 5, (4, 7)))
+
+
+def attention_pooling_over_batch() -> Example:
+    """Silent: the attention weights sum to 1 over the 4 samples, not the 9 steps."""
+    return AttentionPooling(0), (torch.randint(0, 30, (4, 9)),)

@@ -262,3 +262,24 @@ class TaggerLossTransposed(nn.Module):
 
 def tagger_classes_in_dim_1() -> Example:
     return TaggerLossTransposed(), (torch.randint(0, 20, (4, 7)), torch.randint(0, 7, (4, 7)))
+
+
+class AttentionPooling(nn.Module):
+    """Attention pooling over a batch-first LSTM's time steps: softmax over dim ``over``."""
+
+    def __init__(self, over: int = 1) -> None:
+        super().__init__()
+        self.over = over
+        self.emb = nn.Embedding(30, 8)
+        self.lstm = nn.LSTM(8, 16, batch_first=True)
+        self.score = nn.Linear(16, 1)
+        self.out = nn.Linear(16, 3)
+
+    def forward(self, tokens):
+        h, _ = self.lstm(self.emb(tokens))
+        weights = torch.softmax(self.score(h).squeeze(-1), dim=self.over)
+        return self.out((weights.unsqueeze(-1) * h).sum(dim=1))
+
+
+def attention_pooling_over_time() -> Example:
+    return AttentionPooling(1), (torch.randint(0, 30, (4, 9)),)

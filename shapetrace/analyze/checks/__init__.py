@@ -41,6 +41,7 @@ DETECTOR_MODULES: tuple[str, ...] = (
     "loss_resolution",
     "positional_table",
     "class_dim",
+    "over_batch",
 )
 
 

@@ -45,9 +45,12 @@ def size_clues(flow: TraceLineage, lay: Layout, losses: list[Call]) -> Iterator[
         rows = operands[1].shape[0]
         clue = by_size(f"the loss target {format_shape(operands[1])} {at_line(loss)}", rows, lay)
         # Predictions with a row per time step only tell something when the
-        # target has as many rows: then time was the batch all along.
+        # target has as many rows: then time was the batch all along. Or when the
+        # code dropped the batch axis on the way (``out.sum(0)``, ST019): then the
+        # target's row per sample says the data is as the layer takes it.
         per_step = row_axes == axes(lay.time)
-        if clue is not None and not (per_step and clue.swapped is False):
+        dropped = not any(axes(dim) & axes(lay.batch) for dim in prediction)
+        if clue is not None and not (per_step and clue.swapped is False and not dropped):
             yield clue
 
 

@@ -185,7 +185,10 @@ def undecided_reading(clues: list[Clue], collide: bool) -> bool:
     return collide and any(clue.swapped for clue in clues) and all(clue.reading for clue in clues if clue.swapped)
 
 
-def _judge(flow: TraceLineage, lay: Layout, clues: list[Clue], collide: bool = False) -> Finding | None:
+def judge(flow: TraceLineage, lay: Layout, clues: list[Clue], collide: bool = False) -> Finding | None:
+    """ST001's verdict on one layer's layout from its clues: a finding with the
+    layer's flag judged wrong (severity warning or error), an ``info`` one when the
+    sizes cannot decide, or None when nothing says the flag is wrong."""
     swapped = [clue.text for clue in clues if clue.swapped]
     # Soft clues (a loss's N, a short last pass) each fit some correct code: one alone
     # is no evidence; two of them agreeing make a warning.
@@ -206,7 +209,7 @@ def _judge(flow: TraceLineage, lay: Layout, clues: list[Clue], collide: bool = F
         message = (
             f"{head}, but the code reads it the other way: " + "; ".join(swapped) + f". Batch and time are "
             f"both {size}, so the sizes cannot tell whether the data is batch-first (then the flag is "
-            f"wrong) or the code reading it is (an index on the wrong axis: see ST013)"
+            f"wrong) or the code reading it is (an index or a pooling on the wrong axis: see ST013, ST019)"
         )
         return finding(
             "ST001", lay.call, message, f"{batch_first_help(flow, lay)} if the data is batch-first; {hint}", "info"
@@ -323,6 +326,6 @@ def check_batch_first(trace: Trace) -> Iterator[Finding]:
             from_loader = model_input_batch(flow, lay)
             if from_loader is not None and any(clue.swapped for clue in clues):
                 continue  # only the state disagrees, and the data agrees: ST007 is the cause
-        found = _judge(flow, lay, clues, collide)
+        found = judge(flow, lay, clues, collide)
         if found is not None:
             yield found

@@ -1,0 +1,136 @@
+"""Which axes of a trace are the batch, by where they were born.
+
+ST019 needs to know that a softmax's or a reduction's dim is the batch before it
+can say that the dim mixes samples. Sizes cannot tell (a batch of 8 and 8 classes
+look alike), so each piece of evidence names an axis by its lineage atom:
+
+- an RNN's or attention layer's batch axis, by its ``batch_first``, unless ST001
+  judges the flag wrong (then that axis is time);
+- a convolution's or BatchNorm's dim 0 (N) on a batched input: PyTorch's layout
+  for those layers is ``(N, C, *)``, whatever the data;
+- dim 0 of a model input whose size is a DataLoader's batch size: the default
+  collate stacks the samples there;
+- dim 0 of a cross-entropy/NLL loss's input when its target has as many rows: the
+  loss takes it as the minibatch N. Last, because code that dropped the real
+  batch (``out.mean(0)``) hands the loss another axis as N: an axis a layer
+  steps through is never taken for the batch this way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+
+from shapetrace.analyze.checks._clue import Clue
+from shapetrace.analyze.checks._common import at_line, call_label, op_text
+from shapetrace.analyze.checks._losses import is_class_loss, loss_operands
+from shapetrace.analyze.checks._rnn import Layout
+from shapetrace.analyze.checks.batch_first import judge, layout_clues
+from shapetrace.analyze.lineage.flow import TraceLineage
+from shapetrace.analyze.lineage.module_rules import is_builtin
+from shapetrace.core.text import format_shape
+from shapetrace.core.trace import Trace
+
+# The dims of a batched input of each layer, whose dim 0 is then N (PyTorch's docs).
+_BATCHED_NDIM = {
+    "Conv1d": 3,
+    "Conv2d": 4,
+    "Conv3d": 5,
+    "ConvTranspose1d": 3,
+    "ConvTranspose2d": 4,
+    "ConvTranspose3d": 5,
+    "BatchNorm2d": 4,
+    "BatchNorm3d": 5,
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchAxis:
+    """One axis known to be the batch.
+
+    Attributes:
+        origin: its lineage atom's origin.
+        why: what says so, as the end of a sentence ("the batch axis of lstm (LSTM,
+            batch_first=True)").
+        layout: the sequence layer whose flag says so; None for other evidence.
+        undecided: the layer's batch and time have one size and nothing in the trace
+            tells which is which: its flag may be wrong instead (ST001's ``info``).
+    """
+
+    origin: str
+    why: str
+    layout: Layout | None = None
+    undecided: bool = False
+
+
+def _from_layouts(trace: Trace, flow: TraceLineage, excluded: set[str]) -> Iterator[BatchAxis]:
+    """The sequence layers' batch axes; ``excluded`` gets the axes they step through,
+    and both axes of a layer whose flag ST001 judges wrong (it speaks for those)."""
+    for lay, clues, collide in layout_clues(trace):
+        verdict = judge(flow, lay, clues, collide)
+        if len(lay.batch) != 1 or len(lay.time) != 1:
+            continue
+        excluded.add(lay.time[0].origin)
+        if verdict is not None and verdict.severity != "info":
+            excluded.add(lay.batch[0].origin)
+            continue
+        why = f"the batch axis of {call_label(lay.call, 'batch_first')}"
+        yield BatchAxis(lay.batch[0].origin, why, lay, collide and not _data_decides(clues))
+
+
+def _data_decides(clues: list[Clue]) -> bool:
+    """A clue from the data (a target's rows, a DataLoader) agrees with the flag."""
+    return any(clue.swapped is False and not clue.reading for clue in clues)
+
+
+def _from_layers(trace: Trace, flow: TraceLineage) -> Iterator[BatchAxis]:
+    for call in trace.calls:
+        ndim = _BATCHED_NDIM.get(call.type) if is_builtin(call) else None
+        if ndim is None or not call.inputs or call.inputs[0].ndim != ndim:
+            continue
+        dim0 = flow.input_lineage(call, 0)[0]
+        if len(dim0) == 1:
+            yield BatchAxis(dim0[0].origin, f"dim 0 (N) of the input of {call_label(call)} {at_line(call)}")
+
+
+def _from_loaders(trace: Trace, flow: TraceLineage) -> Iterator[BatchAxis]:
+    loaders = [info for info in trace.run_info.get("loaders", ()) if isinstance(info, dict) and info.get("batch_size")]
+    sizes = {size for info in loaders for size in (info["batch_size"], info.get("last_batch")) if size}
+    for root in trace.calls if sizes else ():
+        if root.parent is not None:
+            continue
+        for index, meta in enumerate(root.inputs):
+            dim0 = flow.input_lineage(root, index)[0] if meta.shape else ()
+            if meta.shape and meta.shape[0] in sizes and len(dim0) == 1:
+                why = f"dim 0 of the model input {format_shape(meta)}, a DataLoader's batch"
+                yield BatchAxis(dim0[0].origin, why)
+
+
+def _from_class_losses(trace: Trace, flow: TraceLineage) -> Iterator[BatchAxis]:
+    for loss in trace.calls:
+        operands = loss_operands(loss) if is_class_loss(loss) else None
+        if operands is None or operands[0].ndim < 2 or not operands[1].shape:
+            continue
+        prediction, target = operands
+        dim0 = flow.input_lineage(loss, loss.inputs.index(prediction))[0]
+        if len(dim0) == 1 and target.shape[0] == prediction.shape[0]:
+            label = op_text(loss) if loss.kind == "op" else call_label(loss)
+            why = f"dim 0 of the input of {label} {at_line(loss)}, which it takes as the batch (N)"
+            yield BatchAxis(dim0[0].origin, why)
+
+
+def batch_axes(trace: Trace, flow: TraceLineage) -> dict[str, BatchAxis]:
+    """``{atom origin: BatchAxis}`` for every axis the trace says is a batch, the
+    strongest evidence kept where several name one axis. An axis that a sequence
+    layer steps through (its time) is never one."""
+    found: dict[str, BatchAxis] = {}
+    excluded: set[str] = set()
+    for axis in _from_layouts(trace, flow, excluded):
+        found.setdefault(axis.origin, axis)
+    for source in (_from_layers, _from_loaders, _from_class_losses):
+        for axis in source(trace, flow):
+            found.setdefault(axis.origin, axis)
+    return {origin: axis for origin, axis in found.items() if origin not in excluded}
+
+
+__all__ = ["BatchAxis", "batch_axes"]

@@ -1,0 +1,253 @@
+"""ST019 over-batch-axis: a softmax or a reduction along the batch axis.
+
+``F.softmax(logits, dim=0)`` on ``(batch, classes)`` scores runs, and gives each
+class a distribution over the samples of the batch: every sample's probabilities
+then depend on the other samples, and the loss trains on nonsense. The same for
+``nn.Softmax(dim=0)``, attention weights normalised over the batch instead of the
+time steps, and ``F.softmax(x)`` without a dim on a 3-d input, for which PyTorch
+picks dim 0 (``torch.nn.functional._get_softmax_dim``, deprecated with a warning
+that scripts print and users skip). A reduction does it the other way:
+``out.mean(dim=0)`` on a batch-first RNN output pools the batch where the time
+steps were meant, and what follows reads the time steps as the samples.
+
+Which axis is the batch comes from lineage (``_batch_axes.py``): a sequence
+layer's flag, a convolution's N, a DataLoader's batch, a class loss's N. So the
+check holds when the sizes coincide (8 samples, 8 classes) and stays quiet on the
+same ops along other axes: a seq-first attention's softmax over dim 0 (time), a
+similarity matrix between two batches (both axes are samples), a batch statistic
+broadcast back (``x - x.mean(0)``: the batch axis reaches the output).
+
+Limits: a reduction is flagged only after a sequence layer whose output loses its
+batch axis on the way to the model's output; a softmax needs an axis known to be
+the batch. Where a layer's batch and time have one size and nothing else tells
+them apart, the layer's ``batch_first`` may be the mistake instead: the finding
+gives both fixes (ST001 says the same at ``info``).
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+from collections.abc import Iterator
+
+from shapetrace.analyze.checks import finding, register
+from shapetrace.analyze.checks._batch_axes import BatchAxis, batch_axes
+from shapetrace.analyze.checks._batch_first_help import batch_first_help
+from shapetrace.analyze.checks._common import at_line, call_label, op_text
+from shapetrace.analyze.checks._rnn import is_rnn
+from shapetrace.analyze.checks._source import _call_name, _parse
+from shapetrace.analyze.lineage.atoms import Lineage, origins
+from shapetrace.analyze.lineage.flow import TraceLineage, analyze
+from shapetrace.analyze.lineage.module_rules import is_builtin
+from shapetrace.analyze.lineage.op_args import argument, axis_of, reduced_axes
+from shapetrace.core.finding import Finding
+from shapetrace.core.records import Call
+from shapetrace.core.text import format_shape
+from shapetrace.core.trace import Trace
+
+_SOFTMAX_OPS = frozenset({"softmax", "log_softmax", "softmin"})
+_SOFTMAX_MODULES = frozenset({"Softmax", "LogSoftmax", "Softmin"})
+_POOLING = {"mean": "averages", "sum": "sums", "max": "takes the maximum", "amax": "takes the maximum"}
+_POOLING |= {"min": "takes the minimum", "amin": "takes the minimum", "prod": "multiplies"}
+_POOLING |= {"logsumexp": "takes the log-sum-exp", "nanmean": "averages", "nansum": "sums"}
+_FUNCTION_RECEIVERS = frozenset({"torch", "F", "nn.functional", "torch.nn.functional"})
+
+
+def _softmax_dim(call: Call) -> tuple[int, bool] | None:
+    """``(dim, implicit)`` of a softmax call, the dim counted from 0; ``implicit``
+    when none was given and PyTorch picked it (0 for 0-, 1- and 3-d inputs, else 1:
+    ``torch.nn.functional._get_softmax_dim``). None when not a softmax."""
+    if call.kind == "op" and call.name in _SOFTMAX_OPS:
+        dim = argument(call, 0, "dim")
+    elif is_builtin(call) and call.type in _SOFTMAX_MODULES:
+        dim = call.config.get("dim")
+    else:
+        return None
+    ndim = call.inputs[0].ndim if call.inputs else 0
+    implicit = dim is None
+    if implicit:
+        dim = 0 if ndim in (0, 1, 3) else 1
+    axis = axis_of(dim, ndim)
+    return (axis, implicit) if axis is not None else None
+
+
+def _another_batch(lineage: Lineage, dim: int, known: dict[str, BatchAxis]) -> bool:
+    """Another axis may hold samples too (a similarity matrix of two batches): one
+    known as a batch, or, of the same size, dim 0 of another tensor."""
+    size = sum(atom.size for atom in lineage[dim])
+    for k, atoms in enumerate(lineage):
+        if k == dim:
+            continue
+        if origins(atoms) & (known.keys() | origins(lineage[dim])):
+            return True
+        if sum(atom.size for atom in atoms) == size and any(o.endswith(":0") for o in origins(atoms)):
+            return True
+    return False
+
+
+def _dim_node(node: ast.Call) -> ast.expr | None:
+    """The dim argument of a written call: by keyword, else by position (after the
+    tensor in ``torch.softmax(x, 0)``, first in ``x.softmax(0)``)."""
+    keyword = next((kw for kw in node.keywords if kw.arg == "dim"), None)
+    if keyword is not None:
+        return keyword.value
+    receiver = node.func.value if isinstance(node.func, ast.Attribute) else None
+    position = 1 if receiver is None or ast.unparse(receiver) in _FUNCTION_RECEIVERS else 0
+    return node.args[position] if len(node.args) > position else None
+
+
+def _rewritten(call: Call, dim: int | str, ran: int | None) -> tuple[str, str] | None:
+    """The call as written on its line, and the same with its dim argument set to
+    ``dim`` (added when it had none): ``F.softmax(logits, dim=1)``; None when not
+    found. ``ran``: the dim the call ran with (told apart from a call of the same
+    name in another branch of the line, ``x.sum(1) if a else x.sum(0)``)."""
+    tree = _parse(call.location.code) if call.location is not None and call.location.code else None
+    nodes = [node for node in ast.walk(tree) if isinstance(node, ast.Call)] if tree is not None else []
+    nodes = [node for node in nodes if _call_name(node) == call.name]
+    ndim = call.inputs[0].ndim if call.inputs else 0
+    fitting = [node for node in nodes if _written_dim(node, ndim) in (ran, None)]
+    nodes = fitting or nodes
+    if not nodes:
+        return None
+    written = nodes[call.index % len(nodes)]
+    node = copy.deepcopy(written)
+    value = ast.Constant(dim) if isinstance(dim, int) else ast.Name(dim)
+    old = _dim_node(node)
+    keyword = next((kw for kw in node.keywords if kw.arg == "dim"), None)
+    if keyword is not None:
+        keyword.value = value
+    elif old is not None:
+        node.args[node.args.index(old)] = value
+    else:
+        node.keywords.append(ast.keyword("dim", value))
+    return ast.unparse(written), ast.unparse(node)
+
+
+def _written_dim(node: ast.Call, ndim: int) -> int | None:
+    """The dim a written call gives as an integer literal, counted from 0; None otherwise."""
+    value = _dim_node(node)
+    if isinstance(value, ast.UnaryOp) and isinstance(value.op, ast.USub) and isinstance(value.operand, ast.Constant):
+        value = ast.Constant(-value.operand.value) if isinstance(value.operand.value, int) else None
+    number = value.value if isinstance(value, ast.Constant) else None
+    return axis_of(number, ndim) if isinstance(number, int) else None
+
+
+def _what(lineage: Lineage, dim: int, size: int, axis: BatchAxis) -> str:
+    """``the 12 time steps``: what a dim holds, as far as the trace tells."""
+    lay = axis.layout
+    if lay is not None and len(lay.time) == 1 and origins(lineage[dim]) == {lay.time[0].origin}:
+        return f"the {size} {'time steps' if is_rnn(lay.call) else 'positions'}"
+    return f"the {size} values of each sample"
+
+
+def _meant(lineage: Lineage, dim: int, axis: BatchAxis) -> int | None:
+    """The dim a softmax over the batch ``dim`` was meant for, as the help writes it:
+    the last (classes, a sample's scores; ``-1`` past 2 dims), or, where the batch is
+    last ((time, batch) scores of a seq-first layer), the layer's time axis."""
+    ndim = len(lineage)
+    if dim != ndim - 1:
+        return ndim - 1 if ndim == 2 else -1
+    return axis.layout.where(lineage)[1] if axis.layout is not None else None
+
+
+def _undecided(axis: BatchAxis, flow: TraceLineage) -> tuple[str, str]:
+    """The message's and the help's last words when the layer's flag may be the mistake."""
+    lay = axis.layout
+    if lay is None or not axis.undecided:
+        return "", ""
+    message = (
+        f". Batch and time are both {lay.batch_size}, so it runs either way; if the data is "
+        f"(time, batch, ...), {call_label(lay.call, 'batch_first')}'s flag is wrong instead (ST001)"
+    )
+    return message, f"; or, if the data is seq-first, {batch_first_help(flow, lay)}"
+
+
+def _softmaxes(trace: Trace, flow: TraceLineage, known: dict[str, BatchAxis]) -> Iterator[Finding]:
+    for call in trace.calls:
+        got = _softmax_dim(call)
+        if got is None or (call.parent is not None and _softmax_dim(call.parent) is not None):
+            continue
+        dim, implicit = got
+        lineage = flow.input_lineage(call, 0)
+        ndim = len(lineage)
+        # a 1-d softmax over samples has no other axis that could have been meant (ListNet's scores)
+        if ndim < 2 or len(lineage[dim]) != 1 or lineage[dim][0].origin not in known:
+            continue
+        axis = known[lineage[dim][0].origin]
+        meant = _meant(lineage, dim, axis)
+        if meant is None or _another_batch(lineage, dim, known):
+            continue
+        shape = call.inputs[0].shape
+        texts = _rewritten(call, meant, None if implicit else dim) if call.kind == "op" else None
+        label = texts[0] if texts else op_text(call) if call.kind == "op" else call_label(call, "dim")
+        implicit_text = f" gives no dim, so PyTorch picks dim 0 of a {ndim}-d input, and" if implicit else ""
+        more, also = _undecided(axis, flow)
+        message = (
+            f"{label} {at_line(call)}{implicit_text} normalizes over dim {dim} of {format_shape(call.inputs[0])}, "
+            f"{axis.why}: its values sum to 1 over the {shape[dim]} samples of the batch, not over "
+            f"{_what(lineage, meant, shape[meant], axis)}, so each sample's result depends on the others "
+            f"batched with it{more}"
+        )
+        if call.kind == "module":
+            hint = f"build it with nn.{call.type}(dim={meant})"
+        else:
+            hint = f"use {texts[1]}" if texts else f"pass dim={meant}"
+        yield finding("ST019", call, message, hint + also)
+
+
+def _reductions(trace: Trace, flow: TraceLineage, known: dict[str, BatchAxis]) -> Iterator[Finding]:
+    for root in trace.calls:
+        if root.parent is not None or root.kind != "module" or not root.outputs or not root.outputs[0].shape:
+            continue
+        reached = {o for k in range(len(root.outputs)) for dim in flow.output_lineage(root, k) for o in origins(dim)}
+        flagged: set[str] = set()
+        for op in root.walk():
+            if op.kind != "op" or op.name not in _POOLING or not op.inputs or op.output is None:
+                continue
+            lineage = flow.input_lineage(op, 0)
+            for batch in reduced_axes(op, len(lineage)) or ():
+                origin = lineage[batch][0].origin if len(lineage[batch]) == 1 else None
+                # the batch reaching the output: a batch statistic used on purpose (x - x.mean(0))
+                if origin not in known or origin in reached or origin in flagged:
+                    continue
+                flagged.add(origin)
+                yield _pooled(flow, op, batch, lineage, known[origin], root)
+
+
+def _pooled(flow: TraceLineage, op: Call, batch: int, lineage: Lineage, axis: BatchAxis, root: Call) -> Finding:
+    lay = axis.layout
+    time = lay.where(lineage)[1] if lay is not None else None
+    steps = "time steps" if lay is not None and is_rnn(lay.call) else "positions"
+    pooled = reduced_axes(op, len(lineage)) or ()
+    if time in pooled:
+        time = None
+    size = op.inputs[0].shape[batch]
+    rows = f"; its rows are the {lay.steps} {steps}" if lay is not None and time is not None else ""
+    more, also = _undecided(axis, flow)
+    texts = _rewritten(op, time if time is not None else batch, batch)
+    label = texts[0] if texts else op_text(op)
+    message = (
+        f"{label} {at_line(op)} {_POOLING[op.name]} over dim {batch} of {format_shape(op.inputs[0])}, "
+        f"{axis.why}: the result mixes all {size} samples, and the model's output "
+        f"{format_shape(root.outputs[0])} has no batch axis left{rows}{more}"
+    )
+    hint = (
+        f"use {texts[1]}"
+        if texts and time is not None
+        else f"reduce the axis that was meant, not dim {batch} (the batch), so that each sample keeps its row"
+    )
+    return finding("ST019", op, message, hint + also)
+
+
+@register(
+    "ST019",
+    "over-batch-axis",
+    "warning",
+    "a softmax or a mean/sum/max along the batch axis (dim=0 where the classes or time steps were meant)",
+)
+def check_over_batch(trace: Trace) -> Iterator[Finding]:
+    flow = analyze(trace.calls)
+    known = batch_axes(trace, flow)
+    if known:
+        yield from _softmaxes(trace, flow, known)
+        yield from _reductions(trace, flow, known)
