@@ -40,11 +40,16 @@ def tensor_name(call: Call, meta: TensorMeta, *, output: bool = True) -> str:
     return names.get(meta.path, meta.path)
 
 
-def labelled_shapes(call: Call, metas: Sequence[TensorMeta], *, output: bool = True) -> list[str]:
-    """One ``name (shape)`` per tensor; a lone tensor is just its shape."""
+def labelled_shapes(
+    call: Call, metas: Sequence[TensorMeta], *, output: bool = True, names: Sequence[str] | None = None
+) -> list[str]:
+    """One ``name (shape)`` per tensor, by ``tensor_name`` unless ``names``
+    gives them; a lone tensor is just its shape."""
     if len(metas) == 1 and (metas[0].path in ("", "0")):
         return [format_shape(metas[0])]
-    return [f"{tensor_name(call, m, output=output)} {format_shape(m)}".strip() for m in metas]
+    if names is None:
+        names = [tensor_name(call, m, output=output) for m in metas]
+    return [f"{name} {format_shape(m)}".strip() for name, m in zip(names, metas)]
 
 
 def dtype_label(metas: Sequence[TensorMeta]) -> str:

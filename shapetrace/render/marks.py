@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from shapetrace.core.records import Call
 from shapetrace.core.tensor_meta import TensorMeta
 from shapetrace.core.text import format_shape, labelled_shapes, tensor_name
+from shapetrace.render.source.names import forward_input_name
 
 NON_CONTIGUOUS = "non-contig"
 
@@ -40,16 +41,23 @@ def folded_shapes(
     """Each label with the tensors it stands for: one, or a folded run of
     ``FOLD_AT`` or more consecutive tensors with one shape (and marks) that
     PyTorch gives no names (``split``'s outputs, a list passed to ``cat``)."""
-    labels = labelled_shapes(call, metas, output=output)
+    names = [tensor_name(call, meta, output=output) for meta in metas]
+    if not output:  # the forward's own names: src, tgt; hx[0] inside a tuple
+        names = [
+            forward_input_name(call, meta.path, None if name == meta.path else name) or name
+            for name, meta in zip(names, metas)
+        ]
+    labels = labelled_shapes(call, metas, output=output, names=names)
+    unnamed = [name == meta.path and meta.path.rsplit(".", 1)[-1].isdigit() for name, meta in zip(names, metas)]
     found: list[tuple[str, list[TensorMeta]]] = []
     start = 0
     while start < len(metas):
         end = start + 1
-        if _unnamed(call, metas[start], output):
+        if unnamed[start]:
             shape = marked_shape(metas[start])
             while (
                 end < len(metas)
-                and _unnamed(call, metas[end], output)
+                and unnamed[end]
                 and marked_shape(metas[end]) == shape
                 and _parent_path(metas[end]) == _parent_path(metas[start])
             ):
@@ -66,10 +74,6 @@ def folded_shapes(
             found += [(labels[k] + (marks(metas[k]) if with_marks else ""), [metas[k]]) for k in range(start, end)]
         start = end
     return found
-
-
-def _unnamed(call: Call, meta: TensorMeta, output: bool) -> bool:
-    return tensor_name(call, meta, output=output) == meta.path and meta.path.rsplit(".", 1)[-1].isdigit()
 
 
 def _parent_path(meta: TensorMeta) -> str:

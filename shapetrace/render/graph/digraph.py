@@ -21,7 +21,7 @@ from shapetrace.render.graph.parts import Box, Edge, End, Origin, Unrecorded
 from shapetrace.render.graph.size import MAX_LAYOUT_SIZE, layout_size
 from shapetrace.render.marks import marks
 from shapetrace.render.sections import DataTransform, Section
-from shapetrace.render.source.names import input_name
+from shapetrace.render.source.names import forward_input_name
 from shapetrace.render.structure import run_label
 
 if TYPE_CHECKING:
@@ -225,8 +225,7 @@ class _Drawing:
             name = tensor_name(end.call, meta, output=not end.is_input) if meta is not None else ""
             if end.is_input:  # the forward's own name for it: src, tgt, input_ids
                 call, path = self.plan.named_by(end)
-                if call.defined_at is not None or name == end.path:  # a user's forward names its own inputs
-                    name = input_name(call, path) or name
+                name = forward_input_name(call, path, None if name == end.path else name) or name
             label = "input" if end.is_input else "output"
             if name and name != end.path:
                 label = name if end.is_input else f"{label} {name}"

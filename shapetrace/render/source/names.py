@@ -35,6 +35,23 @@ def input_name(call: Call, path: str) -> str | None:
     return names[position] + "".join(f"[{part}]" for part in rest.split(".") if part)
 
 
+def forward_input_name(call: Call, path: str, known: str | None) -> str | None:
+    """The name a view gives input ``path`` of ``call``, ``known`` being the
+    one ``torch_facts`` gives it (None if none): a user's forward names its own
+    inputs (``x``, ``lengths``); PyTorch's names those ``torch_facts`` leaves
+    unnamed (``tgt`` and ``memory`` of ``TransformerDecoder``; ``LSTM`` keeps
+    ``h_0``). None when neither names it.
+
+    >>> forward_input_name(t.root, "0", None)        # the article's forward(self, input_seq)
+    'input_seq'
+    >>> forward_input_name(t["lstm"], "1.0", "h_0")  # PyTorch's name for an LSTM's state
+    'h_0'
+    """
+    if call.defined_at is not None or known is None:
+        return input_name(call, path) or known
+    return known
+
+
 def parameter_names(call: Call) -> tuple[str, ...] | None:
     """The forward's positional parameters after ``self`` ("" from ``*args`` on)."""
     if call.kind != "module":
