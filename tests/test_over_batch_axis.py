@@ -413,3 +413,37 @@ def test_correct_models_are_quiet(tmp_path, body):
     _, _, t = traced(load(tmp_path, "ok", body))
     assert t.error is None
     assert st019(t) == [], st019(t)
+
+
+# A softmax written in the training loop, between the model and the loss.
+SOFTMAX_IN_LOOP = """
+import sys
+import torch
+from torch import nn
+
+dim = 1 if "--fixed" in sys.argv else 0
+model = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 3))
+opt = torch.optim.SGD(model.parameters(), lr=0.1)
+criterion = nn.NLLLoss()
+for step in range(3):
+    x, y = torch.randn(12, 6), torch.randint(0, 3, (12,))
+    probs = torch.softmax(model(x), dim=dim)
+    loss = criterion(torch.log(probs), y)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+"""
+
+
+@pytest.mark.parametrize("fixed", [False, True])
+def test_run_records_a_softmax_between_the_model_and_its_loss(tmp_path, fixed):
+    from tests.case_support import run_script
+
+    script = tmp_path / "softmax_in_loop.py"
+    script.write_text(SOFTMAX_IN_LOOP)
+    done = run_script(script, *(["--fixed"] if fixed else []))
+    assert ("softmax", 12) in [(c.name, c.location.lineno) for c in done.trace.calls if c.kind == "op"]
+    assert done.exit_code == (0 if fixed else 1), done.output
+    assert [f.code for f in done.trace.findings] == ([] if fixed else ["ST019"])
+    if not fixed:
+        assert st019(done.trace)[0].hint == "use torch.softmax(model(x), dim=1)"

@@ -19,7 +19,12 @@ LOSS_STEP_OPS = LOSS_ARITHMETIC_OPS | frozenset(
     | {"sigmoid", "softplus", "where"}
 )
 SCALAR_REDUCTION_OPS = frozenset({"mean", "sum", "nanmean", "nansum", "norm", "vector_norm"})
+# Scores turned into probabilities on the way to a loss (``torch.log(torch.softmax(out, 1))``
+# into NLL): recorded after a pass so that their dim can be checked (ST019).
+NORMALIZE_OPS = frozenset({"softmax", "log_softmax", "softmin"})
 # What the op mode records after a forward pass where it records no other op
 # outside the model (``shapetrace run``): the loss, by function or by hand, and
 # what reshapes or converts the output on its way there (``pred.view(-1, 1)``).
-LOSS_WINDOW_OPS = LOSS_OPS | LOSS_STEP_OPS | SCALAR_REDUCTION_OPS | RESHAPE_OPS | PASS_THROUGH_OPS | {"__getitem__"}
+LOSS_WINDOW_OPS = (
+    LOSS_OPS | LOSS_STEP_OPS | NORMALIZE_OPS | SCALAR_REDUCTION_OPS | RESHAPE_OPS | PASS_THROUGH_OPS | {"__getitem__"}
+)
