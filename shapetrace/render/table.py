@@ -24,7 +24,8 @@ from shapetrace.core.text import (
 from shapetrace.core.trace import Trace
 from shapetrace.render.marks import NON_CONTIGUOUS, folded_shapes, marked_shapes
 from shapetrace.render.sections import DataTransform, split_sections
-from shapetrace.render.structure import is_shown, loop_repeats, repeat_mark, shown_children
+from shapetrace.render.structure import is_shown, loop_repeats, relative_name, repeat_mark, shown_children
+from shapetrace.render.table_fit import NameOverLine, fit_columns
 
 __all__ = [
     "NON_CONTIGUOUS",
@@ -82,14 +83,17 @@ def table_sections(
     return found
 
 
-def call_label(call: Call, run: list[Call] | None = None) -> Text:
+def call_label(call: Call, run: list[Call] | None = None, *, relative: bool = False) -> Text:
+    """``  └─ encoder.layers.0: TransformerEncoderLayer``; with ``relative`` the
+    name within the row above it, as the tree writes it (``layers.0``)."""
     indent = "  " * call.depth + ("└─ " if call.depth else "")
     if call.kind == "op":
         return Text.assemble(indent, (format_op(call), "cyan"))
     if call.parent_id is None and call.name == "":
         title = Text.assemble(indent, (call.type, "bold"), (" (root)", "dim"))
     else:
-        title = Text.assemble(indent, (call.name, "bold"), (f": {call.type}", "dim"))
+        name = relative_name(call) if relative else call.name
+        title = Text.assemble(indent, (name, "bold"), (f": {call.type}", "dim"))
     mark = repeat_mark(run) if run else ""
     if mark:
         title.append(mark, "dim")
@@ -125,27 +129,31 @@ def uniform(trace: Trace, field: str) -> str | None:
 
 
 def _shapes_column(table: Table, title: str, cells: list[str], *, wrap: bool) -> None:
-    # Shapes are the point of the table: never truncate them. They wrap between
-    # numbers only when nothing else is left to give up on a narrow terminal.
+    # Shapes are the point of the table: never truncate them. Stacked under their
+    # names (``memory_key_padding_mask``), the names fold before a shape does.
     widest = max((len(line) for cell in cells for line in cell.split("\n")), default=0)
     if wrap:
-        table.add_column(title, overflow="fold", min_width=min(widest, 12))
+        shapes = [line for cell in cells for line in cell.split("\n") if "(" in line]
+        table.add_column(title, overflow="fold", min_width=max(map(len, shapes), default=min(widest, 12)))
     else:
         table.add_column(title, no_wrap=True, min_width=max(widest, len(title)))
 
 
 def _words_column(table: Table, title: str, cells: list[str], *, wrap: bool) -> None:
-    if wrap:
-        table.add_column(title, overflow="fold")
+    if wrap:  # between words only: fit_columns keeps the longest word (``float32``) whole
+        table.add_column(title)
     else:
         table.add_column(title, no_wrap=True, min_width=max((len(cell) for cell in cells), default=len(title)))
 
 
 # How the table gives way on a narrow terminal, in this order: the path of
 # the Line column is shortened from the left, then cut to the file's name,
-# then the line moves under the call's name, then shapes stack and wrap. A
-# file:line, a finding code, a header and a number are never cut.
-LAYOUTS: tuple[str, ...] = ("path", "name", "under", "wrap")
+# then the line moves under the call's name, then a module is named within
+# the row above it (``layers.0`` under ``encoder``, as the tree names it) and
+# dtypes wrap between words, then shapes stack and wrap, and a call's name
+# wraps too. A file:line, a finding code, a header and a number are never cut.
+LAYOUTS: tuple[str, ...] = ("path", "name", "under", "short", "wrap")
+_UNDER = ("under", "short", "wrap")
 _MAX_PATH = 40
 
 
@@ -189,6 +197,7 @@ class TraceTable:
             unclamped = options.update(max_width=10_000)  # Measurement clamps to the width it is given
             if Measurement.get(console, unclamped, table).minimum <= options.max_width:
                 break
+        fit_columns(table, console, options)
         yield table
 
     def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
@@ -243,8 +252,12 @@ def build_table(trace: Trace, *, ops: bool = True, depth: int | None = None, lay
     ]
 
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    widest_label = max((len(line) for label in labels for line in label.plain.split("\n")), default=4)
-    table.add_column("Call", no_wrap=True, min_width=widest_label)
+    if wrap:  # the name gives way before a number (fit_columns narrows names last), its line number never
+        narrowest = [label.narrowest for label in labels if isinstance(label, NameOverLine)]
+        table.add_column("Call", overflow="fold", min_width=max(narrowest, default=4))
+    else:
+        widest_label = max((len(line) for label in labels for line in str(label).split("\n")), default=4)
+        table.add_column("Call", no_wrap=True, min_width=widest_label)
     if show_line:
         table.add_column(
             "Line", style="dim", no_wrap=True, min_width=max((len(short_location(c, layout)) for c in calls), default=4)
@@ -258,9 +271,9 @@ def build_table(trace: Trace, *, ops: bool = True, depth: int | None = None, lay
     # are tried against the width the table really takes.
     # On the narrowest layout they wrap between words (``float32, int64 →`` over ``float32``).
     if show_dtype:
-        _words_column(table, "dtype", dtypes, wrap=wrap)
+        _words_column(table, "dtype", dtypes, wrap=layout in ("short", "wrap"))
     if show_device:
-        _words_column(table, "device", devices, wrap=wrap)
+        _words_column(table, "device", devices, wrap=layout in ("short", "wrap"))
     if show_contig:
         table.add_column("contig", no_wrap=True, min_width=len(NON_CONTIGUOUS))
     table.add_column("Params", justify="right", no_wrap=True, min_width=max(map(len, params), default=6))
@@ -321,16 +334,19 @@ def _section_starts(sections: list[tuple[list[list[Call]], DataTransform | None]
     return starts
 
 
-def _call_cell(run: list[Call], layout: str, transform: DataTransform | None = None) -> Text:
-    """The call's name; in the narrow layouts its ``file:line`` under it.
+def _call_cell(run: list[Call], layout: str, transform: DataTransform | None = None) -> Text | NameOverLine:
+    """The call's name; in the narrow layouts its ``file:line`` under it (in
+    the narrowest, fitted to the column: ``NameOverLine``).
     A data transform's row: ``Normalize ×48 (data transform)``."""
     call = run[0]
     if transform is not None:
         label = Text.assemble((transform.type, "bold"), (f" ×{transform.count}" if transform.count > 1 else "", "dim"))
         label.append(" (data transform)", "dim")
     else:
-        label = call_label(call, run)
-    if layout in ("under", "wrap") and call.location is not None:
+        label = call_label(call, run, relative=layout in ("short", "wrap"))
+    if layout in _UNDER and call.location is not None:
         indent = "  " * call.depth + ("   " if call.depth else "")
+        if layout == "wrap":
+            return NameOverLine(label, short_location(call, layout), len(indent))
         label.append(f"\n{indent}{short_location(call, layout)}", "dim")
     return label
