@@ -13,6 +13,7 @@ import re
 
 import pytest
 
+from shapetrace.cli.app import main
 from shapetrace.core.text import format_count, format_shape
 from shapetrace.record.script import run_script
 from shapetrace.render.report import make_console, report
@@ -74,3 +75,24 @@ def test_the_translator_at_120_names_modules_within_their_parent(script_trace) -
     make_console(out, width=240, color=False).print(report(script_trace))
     assert "        └─ transformer.encoder.layers.0.self_attn: MultiheadAttention" in out.getvalue()
 
+
+def test_no_line_of_the_report_ends_in_a_blank(script_trace) -> None:
+    """rich pads each cell to its column's width: a pipe or file got rows ending
+    in up to a hundred blanks. Right-aligned counts still line up with Params."""
+    out = io.StringIO()
+    script_trace.print(file=out)  # not a terminal: plain text, 160 columns
+    lines = out.getvalue().splitlines()
+    assert not [line for line in lines if line != line.rstrip()]
+    header = next(line for line in lines if line.startswith("Call "))
+    root = next(line for line in lines if line.startswith(f"{script_trace.root.type} (root)"))
+    assert len(root) == len(header) and header.endswith("Params")
+    assert root.endswith(format_count(script_trace.root.num_params))
+
+
+@pytest.mark.parametrize("width", ["80", "120"])
+def test_shapetrace_run_prints_no_trailing_blanks(monkeypatch, capsys, width) -> None:
+    monkeypatch.setenv("COLUMNS", width)
+    assert main(["run", str(REAL_SCRIPTS / "gat_small.py")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("GAT (root)") for line in lines)
+    assert not [line for line in lines if line != line.rstrip()]

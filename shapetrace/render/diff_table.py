@@ -19,6 +19,7 @@ from shapetrace.analyze.trace_diff import CallChange, TensorChange
 from shapetrace.core.records import Call
 from shapetrace.core.tensor_meta import TensorMeta, dtype_name
 from shapetrace.core.text import format_location, format_op
+from shapetrace.render.table_fit import Trimmed
 
 MARK = "*"  # around a changed dim: *64*
 _CHANGED = "bold yellow"
@@ -101,4 +102,4 @@ def diff_report(changes: Sequence[CallChange], before_name: str, after_name: str
         f"{len(changes)} call{'s differ' if len(changes) != 1 else ' differs'} between {before_name} and {after_name}",
         style="bold red",
     )
-    return Group(title, table)
+    return Trimmed(Group(title, table))

@@ -16,6 +16,7 @@ from shapetrace.core.text import format_location
 from shapetrace.core.trace import Trace
 from shapetrace.render.sections import split_sections
 from shapetrace.render.table import caption_text, trace_table
+from shapetrace.render.table_fit import Trimmed
 
 _SEVERITY_STYLE = {"error": "bold red", "warning": "bold yellow", "info": "bold blue"}
 
@@ -82,7 +83,7 @@ def findings_block(findings: Iterable[Finding]) -> RenderableType:
     parts: list[RenderableType] = []
     for finding in findings:
         parts += [finding_text(finding), Text("")]
-    return Group(*parts)
+    return Trimmed(Group(*parts))
 
 
 def title_call(trace: Trace) -> Call | None:
@@ -168,7 +169,7 @@ def report(trace: Trace, *, ops: bool = True, depth: int | None = None) -> Rende
     ending = closing_line(trace)
     if ending:
         parts.append(Text(ending[:500], "bold red"))
-    return Group(*parts)
+    return Trimmed(Group(*parts))
 
 
 def closing_line(trace: Trace) -> str | None:

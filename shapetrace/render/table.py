@@ -25,7 +25,7 @@ from shapetrace.core.trace import Trace
 from shapetrace.render.marks import NON_CONTIGUOUS, folded_shapes, marked_shapes
 from shapetrace.render.sections import DataTransform, split_sections
 from shapetrace.render.structure import is_shown, loop_repeats, relative_name, repeat_mark, shown_children
-from shapetrace.render.table_fit import NameOverLine, fit_columns
+from shapetrace.render.table_fit import NameOverLine, Trimmed, fit_columns
 
 __all__ = [
     "NON_CONTIGUOUS",
@@ -198,7 +198,7 @@ class TraceTable:
             if Measurement.get(console, unclamped, table).minimum <= options.max_width:
                 break
         fit_columns(table, console, options)
-        yield table
+        yield Trimmed(table)
 
     def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
         return Measurement.get(console, options, self.build("wrap"))

@@ -1,4 +1,5 @@
-"""Fitting a rich table into the terminal without cutting what must stay whole.
+"""Fitting a rich table into the terminal without cutting what must stay
+whole, and printing it (and the report around it) without trailing blanks.
 
 rich narrows a table that is too wide by taking width from its widest
 wrapping columns (``Table._collapse_widths``), without looking at their
@@ -14,12 +15,13 @@ first, then those that fold a word (a tensor's name), and the call's name last.
 
 from __future__ import annotations
 
-from rich.console import Console, ConsoleOptions, RenderResult
+from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 from rich.measure import Measurement
+from rich.segment import Segment
 from rich.table import Column, Table
 from rich.text import Text
 
-__all__ = ["MIN_LOCATION", "NameOverLine", "fit_columns"]
+__all__ = ["MIN_LOCATION", "NameOverLine", "Trimmed", "fit_columns"]
 
 
 def fit_columns(table: Table, console: Console, options: ConsoleOptions) -> None:
@@ -93,3 +95,31 @@ class NameOverLine:
             width = max(options.max_width, self.narrowest)
             text = self.location if len(self.location) <= width else "…" + self.location[1 - width :]
             yield Text(" " * min(self.indent, width - len(text)) + text, "dim")
+
+
+class Trimmed:
+    """``renderable`` without the spaces that end its lines: rich pads every
+    table cell to its column's width and leaves the space where it wraps a
+    line of text, blanks a file, a pipe or a copied report keeps (and ``diff``
+    shows). A blank with a background colour is kept: it shows."""
+
+    def __init__(self, renderable: RenderableType) -> None:
+        self.renderable = renderable
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        return Measurement.get(console, options, self.renderable)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        for line in console.render_lines(self.renderable, options, pad=False):
+            while line and _blank(line[-1]):
+                line.pop()
+            if line and not line[-1].control and (line[-1].style is None or line[-1].style.bgcolor is None):
+                last = line[-1]
+                line[-1] = Segment(last.text.rstrip(" "), last.style)
+            yield from line
+            yield Segment.line()
+
+
+def _blank(segment: Segment) -> bool:
+    style = segment.style
+    return not segment.control and not segment.text.strip(" ") and (style is None or style.bgcolor is None)
