@@ -182,3 +182,41 @@ def test_sys_exit_codes_and_messages_as_under_python(tmp_path):
         traced = _run([sys.executable, "-m", "shapetrace", "run", "train.py"], tmp_path)
         assert plain.returncode == traced.returncode == shown, (code, traced.stderr)
         assert plain.stderr in traced.stderr
+
+
+def test_python_m_shapetrace_works_from_a_folder_whose_files_shadow_its_dependencies(tmp_path):
+    # python -m puts the current folder first on sys.path: shapetrace's own
+    # `import rich` got the user's rich.py ("'rich' is not a package").
+    (tmp_path / "rich.py").write_text("MINE = 'my rich'\n")
+    (tmp_path / "graphviz.py").write_text("MINE = 'my graphviz'\n")
+    (tmp_path / "train.py").write_text(USES_SHADOWS)
+    (tmp_path / "models.py").write_text("import rich, torch\n\ndef build():\n    return torch.nn.Linear(3, 2)\n")
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "train.py").write_text(USES_SHADOWS)
+    plain = _run([sys.executable, "train.py"], tmp_path)
+    assert _seen(plain) == ["SEEN modules my rich my graphviz"], plain.stderr
+    explained = _run([sys.executable, "-m", "shapetrace", "explain", "ST003"], tmp_path)
+    assert explained.returncode == 0 and "ST003" in explained.stdout, explained.stderr
+    traced = _run([sys.executable, "-m", "shapetrace", "run", "train.py", "-o", "graph.dot"], tmp_path)
+    assert traced.returncode == 0, traced.stderr
+    assert _seen(traced) == _seen(plain) and "Traceback" not in traced.stderr
+    assert "digraph" in (tmp_path / "graph.dot").read_text()
+    as_module = _run([sys.executable, "-m", "shapetrace", "run", "-m", "pkg.train"], tmp_path)
+    assert as_module.returncode == 0, as_module.stderr
+    assert _seen(as_module) == _seen(plain) and "Linear (root)" in as_module.stdout
+    factory = _run([sys.executable, "-m", "shapetrace", "run", "models:build", "--input", "4x3"], tmp_path)
+    assert factory.returncode == 0 and "(4, 2)" in factory.stdout, factory.stderr
+
+
+def test_python_m_shapetrace_keeps_a_pythonpath_entry_that_is_the_current_folder(tmp_path):
+    # With the -m entry taken off, a PYTHONPATH entry equal to the current
+    # folder comes first: it is the user's and stays, as under python.
+    (tmp_path / "project").mkdir()
+    (tmp_path / "project" / "train.py").write_text(PROBE)
+    path = f"{tmp_path}{os.pathsep}{ROOT}"
+    plain = _run([sys.executable, "project/train.py"], tmp_path, PYTHONPATH=path)
+    traced = _run([sys.executable, "-m", "shapetrace", "run", "project/train.py"], tmp_path, PYTHONPATH=path)
+    assert (plain.returncode, traced.returncode) == (3, 3), traced.stderr
+    assert _seen(traced) == _seen(plain)

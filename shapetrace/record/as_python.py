@@ -2,8 +2,8 @@
 
 ``shapetrace run`` is itself a Python program, so before the script starts the
 interpreter already differs from the one ``python script.py`` gives it: its
-``sys.path[0]`` is the launcher's folder (the console script's ``bin/``, or
-the current folder under ``python -m shapetrace``), and ``sys.modules``
+``sys.path[0]`` is the launcher's folder (the console script's ``bin/``;
+``python -m shapetrace``'s current folder is taken off by ``__main__.py``), and ``sys.modules``
 caches the packages shapetrace imported (rich, graphviz, numpy, ...).
 ``runpy.run_path`` adds more: an absolute ``sys.argv[0]``, ``__package__ = ''``
 and no ``__loader__``. Each of these changes what a script sees: a
@@ -53,18 +53,17 @@ _SAFE_PATH = bool(getattr(sys.flags, "safe_path", False))  # -P, PYTHONSAFEPATH 
 def launched_path0() -> bool:
     """Whether ``sys.path[0]`` is the entry python made for shapetrace's launcher.
 
-    That is the console script's folder (``.venv/bin`` for ``.venv/bin/shapetrace``)
-    or, under ``python -m shapetrace``, the current folder. In-process callers
-    (``run_script`` from Python, the tests) have their own ``sys.path[0]``,
-    which is kept. Never raises.
+    That is the console script's folder (``.venv/bin`` for ``.venv/bin/shapetrace``).
+    ``python -m shapetrace`` takes its entry (the current folder) off itself
+    (``shapetrace/__main__.py``), so what is first then is the user's own
+    (``PYTHONPATH``) and is kept, as are in-process callers' (``run_script``
+    from Python, the tests). Never raises.
     """
     if _SAFE_PATH or not sys.argv or not sys.path:
         return False
     launcher, first = sys.argv[0], sys.path[0]
     if os.path.basename(launcher) in ("shapetrace", "shapetrace.exe"):
         return _same_folder(os.path.dirname(os.path.abspath(launcher)), first)
-    if launcher.endswith(os.path.join("shapetrace", "__main__.py")):
-        return first in ("", os.getcwd())
     return False
 
 
