@@ -17,6 +17,7 @@ from rich_argparse import RawDescriptionRichHelpFormatter
 
 from shapetrace.analyze.census import short_batch_notes
 from shapetrace.analyze.collate_note import trace_data
+from shapetrace.cli.child_report import report_children
 from shapetrace.cli.exit_codes import EXIT_RAISED
 from shapetrace.cli.factory import is_factory_target, trace_factory
 from shapetrace.cli.input_spec import parse_input_spec, parse_vary
@@ -201,18 +202,28 @@ def execute(options: argparse.Namespace, script_args: list[str]) -> int:
         print("shapetrace: interrupted; reporting what was recorded", file=sys.stderr)
     elif result.error is not None:
         _print_error(result.error, script)
-    if not trace.calls:
+    children = result.children
+    if not trace.calls and any(child.calls for child in children.traces):  # training in the children only
+        print(
+            f"shapetrace: no nn.Module ran in {shown}'s own process; its child processes' traces follow",
+            file=sys.stderr,
+        )
+        code = report_children(children, options, plan, shown)
+    elif not trace.calls:
         print(
             f"shapetrace: no nn.Module ran in {shown}: nothing to report (shapetrace records the modules "
             "a script calls; a factory target builds one: pkg.module:factory --input SHAPE)",
             file=sys.stderr,
         )
+        report_children(children, options, plan, shown)  # (only the line on children that left no trace)
         if plan.outputs == (("table", None),):
             ending = closing_line(trace)  # how the script ended is still worth a line
             if ending:
                 print(f"shapetrace: {ending}", file=sys.stderr)
             return result.exit_code
-    code = render_and_judge(trace, options, plan)
+        code = render_and_judge(trace, options, plan)
+    else:
+        code = max(render_and_judge(trace, options, plan), report_children(children, options, plan, shown))
     if result.error is not None and not isinstance(result.error, KeyboardInterrupt):
         return EXIT_RAISED
     return result.exit_code or code

@@ -9,11 +9,12 @@ and no op mode at all.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
 import runpy
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from torch import nn
 
@@ -21,6 +22,7 @@ from shapetrace.core.tensor_meta import collect_metas
 from shapetrace.core.trace import Trace
 from shapetrace.errors import CollectiveMismatchError, ShapetraceError
 from shapetrace.record.as_python import python_sys, run_as_main
+from shapetrace.record.children import Children, children_traced
 from shapetrace.record.data_hook import in_data_loader
 from shapetrace.record.distributed import DistSession, rank_info
 from shapetrace.record.recorder import OpsSetting, error_text
@@ -89,12 +91,14 @@ class FirstPassesFilter:
         return True
 
 
-@dataclass
+@dataclasses.dataclass
 class ScriptRun:
     trace: Trace
     exit_code: int
     error: BaseException | None  # what the script raised (SystemExit excluded)
     dist: DistSession | None = None  # under torchrun: this rank's session
+    # The child processes' traces (mp.Process, torch.multiprocessing.spawn: children.py).
+    children: Children = dataclasses.field(default_factory=Children)
 
 
 def run_script(
@@ -130,24 +134,12 @@ def run_script(
     if not os.path.isfile(path):
         raise ShapetraceError(f"no such script: {path}")
     ranked = rank_info() is not None
-    root_filter = FirstPassesFilter(max_calls) if ranked else FirstPassFilter(max_calls)
-    block = _TraceBlock(
-        None,
-        ops,
-        ignore,
-        root_filter=root_filter,
-        ops_at_top=False,
-        dist_dir=dist_dir if ranked else None,
-        dist_check=dist_check,
-    )
-    # How many passes each recorded top-level call stands for, filled as the
-    # script runs (the findings count the batches of an epoch from it).
-    block.trace._meta["passes"] = root_filter.passes
-    # Which recorded top-level calls are data transforms (render/sections.py folds them).
-    block.trace._meta["in_loader"] = root_filter.in_loader
+    block = script_block(ops, max_calls, ignore, ranked=ranked, dist_dir=dist_dir, dist_check=dist_check)
+    # Under torchrun each rank is its own `shapetrace run`: its children are left alone.
+    children = contextlib.nullcontext(Children()) if ranked else children_traced(ops, max_calls, tuple(ignore), block)
     exit_code, error = 0, None  # type: tuple[int, BaseException | None]
     try:
-        with python_sys(path, shown or path, argv, module=module, replace_path0=launched), block:
+        with python_sys(path, shown or path, argv, module=module, replace_path0=launched), children as started, block:
             if module:
                 runpy.run_module(module, run_name="__main__", alter_sys=True)
             else:
@@ -169,7 +161,37 @@ def run_script(
             exit_code, error = 1, late
     # The report's closing line says how the script ended (see render/report.py).
     block.trace._meta["script_exit"] = exit_code
-    return ScriptRun(block.trace, exit_code, error, session)
+    return ScriptRun(block.trace, exit_code, error, session, started)
+
+
+def script_block(
+    ops: OpsSetting,
+    max_calls: int,
+    ignore: Sequence[str],
+    *,
+    ranked: bool = False,
+    dist_dir: str | None = None,
+    dist_check: bool = False,
+) -> _TraceBlock:
+    """The trace block of a script's run (or of a child process's, ``children.py``):
+    top-level calls filtered to one pass per input signature (under torchrun,
+    ``ranked``: the first ``max_calls`` passes, the same on every rank)."""
+    root_filter = FirstPassesFilter(max_calls) if ranked else FirstPassFilter(max_calls)
+    block = _TraceBlock(
+        None,
+        ops,
+        ignore,
+        root_filter=root_filter,
+        ops_at_top=False,
+        dist_dir=dist_dir if ranked else None,
+        dist_check=dist_check,
+    )
+    # How many passes each recorded top-level call stands for, filled as the
+    # script runs (the findings count the batches of an epoch from it).
+    block.trace._meta["passes"] = root_filter.passes
+    # Which recorded top-level calls are data transforms (render/sections.py folds them).
+    block.trace._meta["in_loader"] = root_filter.in_loader
+    return block
 
 
 def module_file(name: str) -> str:

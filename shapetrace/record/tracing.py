@@ -99,6 +99,17 @@ class _TraceBlock:
         self.trace._live = self._recorder.calls
         return self.trace
 
+    def abandon(self) -> None:
+        """Stop recording and drop what was recorded, without finishing the trace:
+        in a forked child (``children.py``), which holds a copy of the parent's block."""
+        self._recorder.stop()
+        self._recorder._events = []
+        self._loaders.__exit__(None, None, None)
+        self._end_loss_patch()
+        if self._dist_patch is not None:
+            self._dist_patch.__exit__(None, None, None)
+            self._dist_patch = None
+
     def _end_loss_patch(self) -> None:
         if self._loss_patch is not None:
             self._loss_patch.__exit__(None, None, None)

@@ -184,11 +184,12 @@ def closing_line(trace: Trace) -> str | None:
     if exit_code is None:
         return None if error is None else f"the traced block raised {error!s}"
     kind = getattr(error, "type_name", type(error).__name__) if error is not None else None
+    who = "process" if "process" in trace.run_info else "script"  # a script's child (record/children.py)
     if kind == "KeyboardInterrupt":
-        return f"script interrupted (exit {exit_code})"
+        return f"{who} interrupted (exit {exit_code})"
     if kind is not None and kind != "SystemExit":
-        return f"script raised {kind} (exit {exit_code})"
-    return f"script exited with {exit_code}" if exit_code else None
+        return f"{who} raised {kind} (exit {exit_code})"
+    return f"{who} exited with {exit_code}" if exit_code else None
 
 
 def print_report(trace: Trace, *, ops: bool = True, depth: int | None = None, file: IO[str] | None = None) -> None:
