@@ -219,22 +219,29 @@ def test_a_correct_training_loop_with_ops_off_has_no_finding_and_the_same_result
 
 # ------------------------------------------------------------ cheap, and left as found
 def test_ops_off_pushes_no_torch_function_mode_and_puts_the_losses_back():
+    import inspect
+    import pickle
+
     from torch.overrides import _get_current_function_mode_stack
 
     model, x, y = _regression()
     originals = {name: getattr(F, name) for name in ("mse_loss", "cross_entropy", "l1_loss")}
+    codes = {name: function.__code__ for name, function in originals.items()}
+    signatures = {name: inspect.signature(function) for name, function in originals.items()}
     with shapetrace.trace(model, ops=False):
         assert _get_current_function_mode_stack() == []
-        assert F.mse_loss is not originals["mse_loss"]  # wrapped while the block runs
-        kept = F.mse_loss  # a name bound inside the block, used after it
-    assert {name: getattr(F, name) for name in originals} == originals
-    with shapetrace.trace(model, ops=False) as t:
-        kept(model(x), y)
-    assert list(t.ops) == []  # the stale wrapper records nothing, for no trace
+        # The same function objects (a name bound before the block is one of them), their code swapped
+        assert {name: getattr(F, name) for name in originals} == originals
+        assert F.mse_loss.__code__ is not codes["mse_loss"]
+        assert {name: inspect.signature(getattr(F, name)) for name in originals} == signatures
+        assert pickle.loads(pickle.dumps(F.mse_loss)) is F.mse_loss
+        kept = F.mse_loss
+    assert {name: getattr(F, name).__code__ for name in originals} == codes
+    assert not any(hasattr(function, "__wrapped__") for function in originals.values())
     assert torch.equal(kept(model(x), y), F.mse_loss(model(x), y))
     with pytest.raises(ZeroDivisionError), shapetrace.trace(model, ops=False):
         raise ZeroDivisionError
-    assert {name: getattr(F, name) for name in originals} == originals
+    assert {name: getattr(F, name).__code__ for name in originals} == codes
 
 
 def test_pytorchs_broadcast_warning_still_names_the_users_line_with_ops_off():

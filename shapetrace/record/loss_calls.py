@@ -14,16 +14,23 @@ user's code (not from a loss module's ``forward``, which is recorded as the
 module), inside a recorded module, or outside any where the trace records ops
 at the top level (``trace()``), or, under ``shapetrace run``, after a
 recorded pass until the next one starts (module_calls.py's ``pass_ended``).
-A name bound before the block (``from torch.nn.functional import mse_loss``)
-keeps the original function and is not recorded.
+The functions themselves are changed, not ``torch.nn.functional``'s names:
+each loss function's code is swapped, for the block, for a two-line
+trampoline that hands the call to its hook (a copy of the function with the
+original code runs the loss). So a name bound before the block (``from
+torch.nn.functional import mse_loss`` at a script's top, a loss kept in a
+dict or a default argument) is the same function and is recorded; nothing
+else changes (``is``, pickling by name, ``inspect.signature`` through
+``__wrapped__``, which the block sets and removes).
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import sys
 import threading
+import types
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -45,47 +52,113 @@ def _wants_loss(recorder: RecordingState) -> bool:
     return not recorder.fetching and (recorder.losses_at_top or recorder.pass_ended)
 
 
-def _wrap(recorder: RecordingState, original: Callable, live: list[bool]) -> Callable:
-    described = describe_op(original)
-    assert described is not None  # (a loss: torch_facts names every one)
+_SENTINEL = "shapetrace: the loss hook"  # replaced, in the trampoline's constants, by the hook
 
-    def loss(*args: Any, **kwargs: Any) -> Any:
+
+class _LossHook:
+    """What a loss's trampoline calls: the loss recorded by the innermost
+    block that wants it (``recorders``: the blocks' recorders, outermost
+    first), or run as it is."""
+
+    def __init__(self, function: Callable) -> None:
+        self.function = function
+        self.code = function.__code__
+        self.original = _copy_of(function)
+        described = describe_op(function)
+        assert described is not None  # (a loss: torch_facts names every one)
+        self.described = described
+        self.recorders: list[RecordingState] = []
+        self.trampoline = _trampoline(function.__name__, self)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         __tracebackhide__ = True
-        if not live[0] or not _wants_loss(recorder):
-            return original(*args, **kwargs)
-        caller = frames.op_caller(sys._getframe(1))
+        return self._run(len(self.recorders) - 1, sys._getframe(1), args, kwargs)
+
+    def _run(self, level: int, frame: Any, args: tuple, kwargs: dict) -> Any:
+        __tracebackhide__ = True
+        while level >= 0 and not _wants_loss(self.recorders[level]):
+            level -= 1
+        if level < 0:
+            return self.original(*args, **kwargs)
+        caller = frames.op_caller(frame)  # (past the trampoline, a transparent frame)
         if caller is None or frames.is_internal(caller.f_code):
-            return original(*args, **kwargs)  # a loss module's forward, or library code
+            return self.original(*args, **kwargs)  # a loss module's forward, or library code
+        recorder = self.recorders[level]
         # Code ran unseen since the last read (no op mode): metadata read
         # before may be stale (an in-place unsqueeze_).
         recorder._table.changed()
         # PyTorch's warning on broadcasting names the line that called the loss.
         location, call = frames.op_site(caller)
-        return recorder.run_op(described, location, call, original, args, kwargs)
+        if level == 0:
+            return recorder.run_op(self.described, location, call, self.original, args, kwargs)
 
-    frames.add_transparent(loss.__code__)
-    return functools.update_wrapper(loss, original)  # (its name, and pickled by reference)
+        def outer(*args: Any, **kwargs: Any) -> Any:  # the blocks around this one
+            return self._run(level - 1, frame, args, kwargs)
+
+        return recorder.run_op(self.described, location, call, outer, args, kwargs)
+
+
+def _copy_of(function: Callable) -> Callable:
+    """The loss as it is, a function object of its own (the original is
+    changed while a block runs)."""
+    copy = types.FunctionType(
+        function.__code__, function.__globals__, function.__name__, function.__defaults__, function.__closure__
+    )
+    copy.__kwdefaults__ = function.__kwdefaults__
+    copy.__qualname__, copy.__module__, copy.__doc__ = function.__qualname__, function.__module__, function.__doc__
+    copy.__annotations__ = function.__annotations__
+    return copy
+
+
+def _trampoline(name: str, hook: _LossHook) -> types.CodeType:
+    """``def name(*args, **kwargs): return hook(*args, **kwargs)``, with the
+    hook a constant: no free variable (the loss has none: its code can be
+    swapped) and no global (nothing added to ``torch.nn.functional``)."""
+    source = f"def {name}(*args, **kwargs):\n    return {_SENTINEL!r}(*args, **kwargs)\n"
+    namespace: dict[str, Any] = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SyntaxWarning)  # ("'str' object is not callable": replaced below)
+        exec(compile(source, __file__, "exec"), namespace)
+    code = namespace[name].__code__
+    consts = tuple(hook if isinstance(c, str) and c == _SENTINEL else c for c in code.co_consts)
+    code = code.replace(co_consts=consts)
+    frames.add_transparent(code)
+    return code
+
+
+_HOOKS: list[_LossHook] = []
+
+
+def _hooks() -> list[_LossHook]:
+    """One hook per loss, made once (their trampolines are kept as transparent frames)."""
+    if not _HOOKS:
+        for name in sorted(LOSS_OPS):
+            function = getattr(F, name, None)
+            if isinstance(function, types.FunctionType) and not function.__code__.co_freevars:
+                _HOOKS.append(_LossHook(function))
+    return _HOOKS
 
 
 @contextlib.contextmanager
 def losses_recorded(recorder: RecordingState) -> Iterator[None]:
     """While the block runs, ``torch.nn.functional``'s losses are recorded by ``recorder``.
 
-    For a recorder with ops off; the originals are put back when the block
-    ends, also when it raises. A wrapper kept past the block (bound by name
-    inside it) calls the original and records nothing.
+    For a recorder with ops off; the losses' code is put back when the
+    (outermost) block ends, also when it raises.
     """
-    live = [True]
-    saved = []
-    for name in sorted(LOSS_OPS):
-        original = getattr(F, name, None)
-        if original is None:
-            continue
-        saved.append((name, original))
-        setattr(F, name, _wrap(recorder, original, live))
+    hooks = _hooks()
+    for hook in hooks:
+        if not hook.recorders:
+            hook.function.__code__ = hook.trampoline
+            hook.function.__wrapped__ = hook.original  # type: ignore[attr-defined]
+        hook.recorders.append(recorder)
     try:
         yield
     finally:
-        live[0] = False
-        for name, original in reversed(saved):
-            setattr(F, name, original)
+        for hook in hooks:
+            if recorder in hook.recorders:
+                hook.recorders.remove(recorder)
+            if not hook.recorders:
+                hook.function.__code__ = hook.code
+                with contextlib.suppress(AttributeError):
+                    del hook.function.__wrapped__  # type: ignore[attr-defined]
