@@ -41,6 +41,7 @@ EXAMPLES = {
     "ST017": (attention.table_on_batch_example, attention.table_on_time_example),
     "ST018": (buggy.tagger_classes_last, correct.tagger_classes_in_dim_1),
     "ST019": (buggy.attention_pooling_over_batch, correct.attention_pooling_over_time),
+    "ST021": (buggy.attention_softmax_over_heads, correct.attention_softmax_over_keys),
 }
 DEMOS = {
     "ST001": "st001_batch_first.py",
@@ -63,6 +64,7 @@ DEMOS = {
     "ST017": "st017_positional_table.py",
     "ST018": "st018_class_scores_last.py",
     "ST019": "st019_over_batch_axis.py",
+    "ST021": "st021_softmax_not_summed_axis.py",
 }
 # Demos that need ranks: run under torchrun by tests/test_distributed.py.
 TORCHRUN_DEMOS = {"ST020"}
@@ -74,8 +76,8 @@ VARIED_DEMOS = {"ST011": ["demos.bugs.st011_size_dependent:LengthRouter", "--inp
 def test_every_code_has_a_summary_a_trigger_and_a_non_trigger():
     registry = load_detectors()
     assert all(re.fullmatch(r"ST\d{3}", code) for code in registry)
-    # ST020 was taken above the codes other issues were claiming at the time.
-    numbers = sorted(int(code[2:]) for code in registry if code != "ST020")
+    # ST020 was taken above the codes other issues were claiming at the time; ST019 has filled the gap.
+    numbers = sorted(int(code[2:]) for code in registry)
     assert numbers == list(range(1, len(numbers) + 1)) and "ST020" in registry
     assert set(EXAMPLES) == set(registry) == set(DEMOS)
     for code, info in registry.items():

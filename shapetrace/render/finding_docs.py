@@ -155,6 +155,14 @@ DOCS: dict[str, FindingDoc] = {
         "mine = torch.chunk(x, world, dim=1)[rank]   # x: (2, 7, 16), two ranks: 4 and 3 steps",
         "x = F.pad(x, (0, 0, 0, (-x.size(1)) % world))   # 7 -> 8 steps\nmine = torch.chunk(x, world, dim=1)[rank]",
     ),
+    "ST021": FindingDoc(
+        "Attention weights must sum to 1 over the keys, the dim that weights @ v sums over (their last). "
+        "A softmax left at dim=1 after the scores became (batch, heads, queries, keys) normalises over the "
+        "heads; dim=-2 over the queries. It runs whenever the sizes allow the product, and each query's "
+        "output is then a weighted sum whose weights do not add up to 1.",
+        "weights = torch.softmax(scores, dim=1)   # scores: (batch, heads, queries, keys)\nout = weights @ v",
+        "weights = torch.softmax(scores, dim=-1)  # over the keys\nout = weights @ v",
+    ),
 }
 
 

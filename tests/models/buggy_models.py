@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 import shapetrace
-from tests.models.correct_models import AttentionPooling, Example
+from tests.models.correct_models import AttentionPooling, Example, HeadsAttention
 
 
 class SeqFirstCodeBatchFirstData(nn.Module):
@@ -359,3 +359,8 @@ def tagger_classes_last() -> Example:
 def attention_pooling_over_batch() -> Example:
     """Silent: the attention weights sum to 1 over the 4 samples, not the 9 steps."""
     return AttentionPooling(0), (torch.randint(0, 30, (4, 9)),)
+
+
+def attention_softmax_over_heads() -> Example:
+    """Silent: 4 heads and 4 positions, the weights normalised over the heads."""
+    return HeadsAttention(1), (torch.randn(2, 4, 16),)

@@ -283,3 +283,22 @@ class AttentionPooling(nn.Module):
 
 def attention_pooling_over_time() -> Example:
     return AttentionPooling(1), (torch.randint(0, 30, (4, 9)),)
+
+
+class HeadsAttention(nn.Module):
+    """Multi-head self-attention written out, its softmax over dim ``over`` of (B, heads, T, T)."""
+
+    def __init__(self, over: int = -1, d: int = 16, heads: int = 4) -> None:
+        super().__init__()
+        self.over, self.heads = over, heads
+        self.qkv = nn.Linear(d, 3 * d)
+
+    def forward(self, x):
+        b, t, d = x.shape
+        q, k, v = self.qkv(x).view(b, t, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        weights = torch.softmax(q @ k.transpose(-2, -1) / (d // self.heads) ** 0.5, dim=self.over)
+        return (weights @ v).transpose(1, 2).reshape(b, t, d)
+
+
+def attention_softmax_over_keys() -> Example:
+    return HeadsAttention(-1), (torch.randn(2, 4, 16),)

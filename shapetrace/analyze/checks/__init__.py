@@ -42,6 +42,7 @@ DETECTOR_MODULES: tuple[str, ...] = (
     "positional_table",
     "class_dim",
     "over_batch",
+    "softmax_axis",
 )
 
 

@@ -26,49 +26,25 @@ gives both fixes (ST001 says the same at ``info``).
 
 from __future__ import annotations
 
-import ast
-import copy
 from collections.abc import Iterator
 
 from shapetrace.analyze.checks import finding, register
 from shapetrace.analyze.checks._batch_axes import BatchAxis, batch_axes
 from shapetrace.analyze.checks._batch_first_help import batch_first_help
 from shapetrace.analyze.checks._common import at_line, call_label, op_text
+from shapetrace.analyze.checks._dim_call import rewritten, softmax_dim
 from shapetrace.analyze.checks._rnn import is_rnn
-from shapetrace.analyze.checks._source import _call_name, _parse
 from shapetrace.analyze.lineage.atoms import Lineage, origins
 from shapetrace.analyze.lineage.flow import TraceLineage, analyze
-from shapetrace.analyze.lineage.module_rules import is_builtin
-from shapetrace.analyze.lineage.op_args import argument, axis_of, reduced_axes
+from shapetrace.analyze.lineage.op_args import reduced_axes
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
 from shapetrace.core.text import format_shape
 from shapetrace.core.trace import Trace
 
-_SOFTMAX_OPS = frozenset({"softmax", "log_softmax", "softmin"})
-_SOFTMAX_MODULES = frozenset({"Softmax", "LogSoftmax", "Softmin"})
 _POOLING = {"mean": "averages", "sum": "sums", "max": "takes the maximum", "amax": "takes the maximum"}
 _POOLING |= {"min": "takes the minimum", "amin": "takes the minimum", "prod": "multiplies"}
 _POOLING |= {"logsumexp": "takes the log-sum-exp", "nanmean": "averages", "nansum": "sums"}
-_FUNCTION_RECEIVERS = frozenset({"torch", "F", "nn.functional", "torch.nn.functional"})
-
-
-def _softmax_dim(call: Call) -> tuple[int, bool] | None:
-    """``(dim, implicit)`` of a softmax call, the dim counted from 0; ``implicit``
-    when none was given and PyTorch picked it (0 for 0-, 1- and 3-d inputs, else 1:
-    ``torch.nn.functional._get_softmax_dim``). None when not a softmax."""
-    if call.kind == "op" and call.name in _SOFTMAX_OPS:
-        dim = argument(call, 0, "dim")
-    elif is_builtin(call) and call.type in _SOFTMAX_MODULES:
-        dim = call.config.get("dim")
-    else:
-        return None
-    ndim = call.inputs[0].ndim if call.inputs else 0
-    implicit = dim is None
-    if implicit:
-        dim = 0 if ndim in (0, 1, 3) else 1
-    axis = axis_of(dim, ndim)
-    return (axis, implicit) if axis is not None else None
 
 
 def _another_batch(lineage: Lineage, dim: int, known: dict[str, BatchAxis]) -> bool:
@@ -83,53 +59,6 @@ def _another_batch(lineage: Lineage, dim: int, known: dict[str, BatchAxis]) -> b
         if sum(atom.size for atom in atoms) == size and any(o.endswith(":0") for o in origins(atoms)):
             return True
     return False
-
-
-def _dim_node(node: ast.Call) -> ast.expr | None:
-    """The dim argument of a written call: by keyword, else by position (after the
-    tensor in ``torch.softmax(x, 0)``, first in ``x.softmax(0)``)."""
-    keyword = next((kw for kw in node.keywords if kw.arg == "dim"), None)
-    if keyword is not None:
-        return keyword.value
-    receiver = node.func.value if isinstance(node.func, ast.Attribute) else None
-    position = 1 if receiver is None or ast.unparse(receiver) in _FUNCTION_RECEIVERS else 0
-    return node.args[position] if len(node.args) > position else None
-
-
-def _rewritten(call: Call, dim: int | str, ran: int | None) -> tuple[str, str] | None:
-    """The call as written on its line, and the same with its dim argument set to
-    ``dim`` (added when it had none): ``F.softmax(logits, dim=1)``; None when not
-    found. ``ran``: the dim the call ran with (told apart from a call of the same
-    name in another branch of the line, ``x.sum(1) if a else x.sum(0)``)."""
-    tree = _parse(call.location.code) if call.location is not None and call.location.code else None
-    nodes = [node for node in ast.walk(tree) if isinstance(node, ast.Call)] if tree is not None else []
-    nodes = [node for node in nodes if _call_name(node) == call.name]
-    ndim = call.inputs[0].ndim if call.inputs else 0
-    fitting = [node for node in nodes if _written_dim(node, ndim) in (ran, None)]
-    nodes = fitting or nodes
-    if not nodes:
-        return None
-    written = nodes[call.index % len(nodes)]
-    node = copy.deepcopy(written)
-    value = ast.Constant(dim) if isinstance(dim, int) else ast.Name(dim)
-    old = _dim_node(node)
-    keyword = next((kw for kw in node.keywords if kw.arg == "dim"), None)
-    if keyword is not None:
-        keyword.value = value
-    elif old is not None:
-        node.args[node.args.index(old)] = value
-    else:
-        node.keywords.append(ast.keyword("dim", value))
-    return ast.unparse(written), ast.unparse(node)
-
-
-def _written_dim(node: ast.Call, ndim: int) -> int | None:
-    """The dim a written call gives as an integer literal, counted from 0; None otherwise."""
-    value = _dim_node(node)
-    if isinstance(value, ast.UnaryOp) and isinstance(value.op, ast.USub) and isinstance(value.operand, ast.Constant):
-        value = ast.Constant(-value.operand.value) if isinstance(value.operand.value, int) else None
-    number = value.value if isinstance(value, ast.Constant) else None
-    return axis_of(number, ndim) if isinstance(number, int) else None
 
 
 def _what(lineage: Lineage, dim: int, size: int, axis: BatchAxis) -> str:
@@ -164,8 +93,8 @@ def _undecided(axis: BatchAxis, flow: TraceLineage) -> tuple[str, str]:
 
 def _softmaxes(trace: Trace, flow: TraceLineage, known: dict[str, BatchAxis]) -> Iterator[Finding]:
     for call in trace.calls:
-        got = _softmax_dim(call)
-        if got is None or (call.parent is not None and _softmax_dim(call.parent) is not None):
+        got = softmax_dim(call)
+        if got is None or (call.parent is not None and softmax_dim(call.parent) is not None):
             continue
         dim, implicit = got
         lineage = flow.input_lineage(call, 0)
@@ -178,7 +107,7 @@ def _softmaxes(trace: Trace, flow: TraceLineage, known: dict[str, BatchAxis]) ->
         if meant is None or _another_batch(lineage, dim, known):
             continue
         shape = call.inputs[0].shape
-        texts = _rewritten(call, meant, None if implicit else dim) if call.kind == "op" else None
+        texts = rewritten(call, meant, None if implicit else dim) if call.kind == "op" else None
         label = texts[0] if texts else op_text(call) if call.kind == "op" else call_label(call, "dim")
         implicit_text = f" gives no dim, so PyTorch picks dim 0 of a {ndim}-d input, and" if implicit else ""
         more, also = _undecided(axis, flow)
@@ -224,7 +153,7 @@ def _pooled(flow: TraceLineage, op: Call, batch: int, lineage: Lineage, axis: Ba
     size = op.inputs[0].shape[batch]
     rows = f"; its rows are the {lay.steps} {steps}" if lay is not None and time is not None else ""
     more, also = _undecided(axis, flow)
-    texts = _rewritten(op, time if time is not None else batch, batch)
+    texts = rewritten(op, time if time is not None else batch, batch)
     label = texts[0] if texts else op_text(op)
     message = (
         f"{label} {at_line(op)} {_POOLING[op.name]} over dim {batch} of {format_shape(op.inputs[0])}, "
