@@ -196,7 +196,7 @@ def traced(module, **options):
     x, y = module.batch()
     with shapetrace.trace(model, **options) as t:
         try:
-            module.loss_of(model(x), y).backward()
+            module.loss_of(model(*x) if isinstance(x, tuple) else model(x), y).backward()
         except RuntimeError:
             pass
     return model, x, t
@@ -256,10 +256,21 @@ def test_found_on_its_line_and_the_help_fixes_it(tmp_path, name):
         ("implicit_dim", "use F.log_softmax(logits, dim=-1)"),  # the classes
         ("method_softmax", "use scores.softmax(1)"),
         ("seq_first_batch_last", "use F.softmax(scores, dim=0)"),  # the time steps
+        ("scores_of_one", "build it with nn.Softmax(dim=1)"),  # the steps, not the size-1 last dim
     ],
 )
 def test_the_help_names_the_axis_meant(tmp_path, name, hint):
-    assert st019(traced(load(tmp_path, name, CASES[name][0]))[2])[0].hint == hint
+    body = CASES[name][0] if name in CASES else SCORES_OF_ONE
+    assert st019(traced(load(tmp_path, name, body))[2])[0].hint == hint
+
+
+# Attention scores (batch, time, 1) normalised by a module over the batch: a softmax over
+# the size-1 last dim would make every weight 1, the steps were meant.
+SCORES_OF_ONE = ATTENTION_POOLING.replace(
+    "scores = self.att(h).squeeze(-1)\n        w = torch.softmax(scores, dim=0)\n        "
+    "return self.out((w.unsqueeze(-1) * h).sum(dim=1))",
+    "w = self.norm(self.att(h))\n        return self.out((w * h).sum(dim=1))",
+).replace("self.out = nn.Linear(32, 3)", "self.out = nn.Linear(32, 3)\n        self.norm = nn.Softmax(dim=0)")
 
 
 def test_equal_sizes_give_both_fixes(tmp_path):
@@ -399,7 +410,56 @@ def loss_of(out, y):
     return -(y * out).sum()
 """
 
+# Attention-based multiple-instance learning (Ilse et al., 2018): one bag per forward,
+# its instances in a convolution's N, pooled with weights normalised over them.
+MIL_BAG = """
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.att = nn.Linear(4, 1)
+        self.cls = nn.Linear(4, 2)
+
+    def forward(self, bag):
+        h = self.features(bag)
+        a = F.softmax(self.att(h), dim=0)
+        return self.cls((a * h).sum(0, keepdim=True))
+
+
+def batch():
+    return torch.randn(5, 1, 8, 8), torch.tensor([1])
+
+
+def loss_of(out, y):
+    return F.cross_entropy(out, y)
+"""
+
+# A prototypical network: a support set whitened by its statistics, prototypes the
+# means of each class's shots, stored shot-major.
+PROTOTYPES = """
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.enc = nn.Sequential(nn.Conv2d(1, 8, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+
+    def forward(self, support, query):
+        s = self.enc(support)
+        s = (s - s.mean(dim=0, keepdim=True)) / (s.std(dim=0, keepdim=True) + 1e-5)
+        prototypes = s.view(4, 3, -1).mean(0)
+        return -torch.cdist(self.enc(query), prototypes)
+
+
+def batch():
+    return (torch.randn(12, 1, 8, 8), torch.randn(6, 1, 8, 8)), torch.randint(0, 3, (6,))
+
+
+def loss_of(out, y):
+    return F.cross_entropy(out, y)
+"""
+
 QUIET = {
+    "mil_bag": MIL_BAG,
+    "prototypes": PROTOTYPES,
     "seq_first_attention": SEQ_FIRST_ATTENTION,
     "two_batch_similarity": TWO_BATCH_SIMILARITY,
     "batch_statistics": BATCH_STATISTICS,

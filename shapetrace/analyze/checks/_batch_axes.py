@@ -6,10 +6,12 @@ look alike), so each piece of evidence names an axis by its lineage atom:
 
 - an RNN's or attention layer's batch axis, by its ``batch_first``, unless ST001
   judges the flag wrong (then that axis is time);
-- a convolution's or BatchNorm's dim 0 (N) on a batched input: PyTorch's layout
-  for those layers is ``(N, C, *)``, whatever the data;
-- dim 0 of a model input whose size is a DataLoader's batch size: the default
-  collate stacks the samples there;
+- dim 0 of a model input whose size is a DataLoader's batch size, where the
+  loader's default collate stacks the samples there (a ``collate_fn`` such as
+  ``pad_sequence`` may put them elsewhere);
+
+A convolution's N is not taken for a batch: multiple-instance learning feeds one
+bag's instances there, and a softmax or pooling over them is the model.
 - dim 0 of a cross-entropy/NLL loss's input when its target has as many rows: the
   loss takes it as the minibatch N. Last, because code that dropped the real
   batch (``out.mean(0)``) hands the loss another axis as N: an axis a layer
@@ -27,21 +29,8 @@ from shapetrace.analyze.checks._losses import is_class_loss, loss_operands
 from shapetrace.analyze.checks._rnn import Layout
 from shapetrace.analyze.checks.batch_first import judge, layout_clues
 from shapetrace.analyze.lineage.flow import TraceLineage
-from shapetrace.analyze.lineage.module_rules import is_builtin
 from shapetrace.core.text import format_shape
 from shapetrace.core.trace import Trace
-
-# The dims of a batched input of each layer, whose dim 0 is then N (PyTorch's docs).
-_BATCHED_NDIM = {
-    "Conv1d": 3,
-    "Conv2d": 4,
-    "Conv3d": 5,
-    "ConvTranspose1d": 3,
-    "ConvTranspose2d": 4,
-    "ConvTranspose3d": 5,
-    "BatchNorm2d": 4,
-    "BatchNorm3d": 5,
-}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,18 +72,12 @@ def _data_decides(clues: list[Clue]) -> bool:
     return any(clue.swapped is False and not clue.reading for clue in clues)
 
 
-def _from_layers(trace: Trace, flow: TraceLineage) -> Iterator[BatchAxis]:
-    for call in trace.calls:
-        ndim = _BATCHED_NDIM.get(call.type) if is_builtin(call) else None
-        if ndim is None or not call.inputs or call.inputs[0].ndim != ndim:
-            continue
-        dim0 = flow.input_lineage(call, 0)[0]
-        if len(dim0) == 1:
-            yield BatchAxis(dim0[0].origin, f"dim 0 (N) of the input of {call_label(call)} {at_line(call)}")
-
-
 def _from_loaders(trace: Trace, flow: TraceLineage) -> Iterator[BatchAxis]:
-    loaders = [info for info in trace.run_info.get("loaders", ()) if isinstance(info, dict) and info.get("batch_size")]
+    loaders = [
+        info
+        for info in trace.run_info.get("loaders", ())
+        if isinstance(info, dict) and info.get("batch_size") and info.get("default_collate", True)
+    ]
     sizes = {size for info in loaders for size in (info["batch_size"], info.get("last_batch")) if size}
     for root in trace.calls if sizes else ():
         if root.parent is not None:
@@ -127,7 +110,7 @@ def batch_axes(trace: Trace, flow: TraceLineage) -> dict[str, BatchAxis]:
     excluded: set[str] = set()
     for axis in _from_layouts(trace, flow, excluded):
         found.setdefault(axis.origin, axis)
-    for source in (_from_layers, _from_loaders, _from_class_losses):
+    for source in (_from_loaders, _from_class_losses):
         for axis in source(trace, flow):
             found.setdefault(axis.origin, axis)
     return {origin: axis for origin, axis in found.items() if origin not in excluded}

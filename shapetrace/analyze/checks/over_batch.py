@@ -11,14 +11,16 @@ that scripts print and users skip). A reduction does it the other way:
 steps were meant, and what follows reads the time steps as the samples.
 
 Which axis is the batch comes from lineage (``_batch_axes.py``): a sequence
-layer's flag, a convolution's N, a DataLoader's batch, a class loss's N. So the
+layer's flag, a DataLoader's batch, a class loss's N. So the
 check holds when the sizes coincide (8 samples, 8 classes) and stays quiet on the
 same ops along other axes: a seq-first attention's softmax over dim 0 (time), a
 similarity matrix between two batches (both axes are samples), a batch statistic
-broadcast back (``x - x.mean(0)``: the batch axis reaches the output).
+broadcast back (``x - x.mean(0)``: the batch axis reaches the output; any
+``keepdim=True`` statistic), one bag's instances pooled by multiple-instance
+learning (a convolution's N is not taken for a batch).
 
-Limits: a reduction is flagged only after a sequence layer whose output loses its
-batch axis on the way to the model's output; a softmax needs an axis known to be
+Limits: a reduction is flagged only over a sequence layer's batch axis, when that
+axis reaches none of the model's outputs; a softmax needs an axis known to be
 the batch. Where a layer's batch and time have one size and nothing else tells
 them apart, the layer's ``batch_first`` may be the mistake instead: the finding
 gives both fixes (ST001 says the same at ``info``).
@@ -69,14 +71,22 @@ def _what(lineage: Lineage, dim: int, size: int, axis: BatchAxis) -> str:
     return f"the {size} values of each sample"
 
 
-def _meant(lineage: Lineage, dim: int, axis: BatchAxis) -> int | None:
-    """The dim a softmax over the batch ``dim`` was meant for, as the help writes it:
-    the last (classes, a sample's scores; ``-1`` past 2 dims), or, where the batch is
-    last ((time, batch) scores of a seq-first layer), the layer's time axis."""
+def _meant(lineage: Lineage, shape: tuple[int, ...], dim: int, axis: BatchAxis) -> int | None:
+    """The dim a softmax over the batch ``dim`` was meant for: a convolution output's
+    channels (dim 1 of ``(N, C, L)``, where a loss reads the classes), else the last
+    dim (the classes, a sample's scores), else, where the last is the sequence layer's
+    time axis or of size 1, that time axis; never one of size 1 (a softmax there makes
+    every weight 1). None when no dim fits."""
     ndim = len(lineage)
-    if dim != ndim - 1:
-        return ndim - 1 if ndim == 2 else -1
-    return axis.layout.where(lineage)[1] if axis.layout is not None else None
+    fits = [k for k in range(ndim) if k != dim and shape[k] > 1]
+    if ndim >= 3 and 1 in fits and any(o.endswith(":channels") for o in origins(lineage[1])):
+        return 1
+    time = axis.layout.where(lineage)[1] if axis.layout is not None else None
+    if ndim - 1 in fits and time != ndim - 1:
+        return ndim - 1
+    if time in fits:
+        return time
+    return fits[-1] if fits else None
 
 
 def _undecided(axis: BatchAxis, flow: TraceLineage) -> tuple[str, str]:
@@ -103,11 +113,12 @@ def _softmaxes(trace: Trace, flow: TraceLineage, known: dict[str, BatchAxis]) ->
         if ndim < 2 or len(lineage[dim]) != 1 or lineage[dim][0].origin not in known:
             continue
         axis = known[lineage[dim][0].origin]
-        meant = _meant(lineage, dim, axis)
+        meant = _meant(lineage, call.inputs[0].shape, dim, axis)
         if meant is None or _another_batch(lineage, dim, known):
             continue
         shape = call.inputs[0].shape
-        texts = rewritten(call, meant, None if implicit else dim) if call.kind == "op" else None
+        written = -1 if ndim >= 3 and meant == ndim - 1 else meant
+        texts = rewritten(call, written, None if implicit else dim) if call.kind == "op" else None
         label = texts[0] if texts else op_text(call) if call.kind == "op" else call_label(call, "dim")
         implicit_text = f" gives no dim, so PyTorch picks dim 0 of a {ndim}-d input, and" if implicit else ""
         more, also = _undecided(axis, flow)
@@ -118,13 +129,15 @@ def _softmaxes(trace: Trace, flow: TraceLineage, known: dict[str, BatchAxis]) ->
             f"batched with it{more}"
         )
         if call.kind == "module":
-            hint = f"build it with nn.{call.type}(dim={meant})"
+            hint = f"build it with nn.{call.type}(dim={written})"
         else:
-            hint = f"use {texts[1]}" if texts else f"pass dim={meant}"
+            hint = f"use {texts[1]}" if texts else f"pass dim={written}"
         yield finding("ST019", call, message, hint + also)
 
 
 def _reductions(trace: Trace, flow: TraceLineage, known: dict[str, BatchAxis]) -> Iterator[Finding]:
+    """Poolings over a sequence layer's batch axis (only there: a convolution's N may
+    hold one bag's instances, a prototypical network's support set, pooled on purpose)."""
     for root in trace.calls:
         if root.parent is not None or root.kind != "module" or not root.outputs or not root.outputs[0].shape:
             continue
@@ -133,14 +146,17 @@ def _reductions(trace: Trace, flow: TraceLineage, known: dict[str, BatchAxis]) -
         for op in root.walk():
             if op.kind != "op" or op.name not in _POOLING or not op.inputs or op.output is None:
                 continue
+            if op.kwargs.get("keepdim"):
+                continue  # a batch statistic kept to broadcast back (whitening, normalisation)
             lineage = flow.input_lineage(op, 0)
             for batch in reduced_axes(op, len(lineage)) or ():
                 origin = lineage[batch][0].origin if len(lineage[batch]) == 1 else None
+                axis = known.get(origin) if origin is not None else None
                 # the batch reaching the output: a batch statistic used on purpose (x - x.mean(0))
-                if origin not in known or origin in reached or origin in flagged:
+                if origin is None or axis is None or axis.layout is None or origin in reached or origin in flagged:
                     continue
                 flagged.add(origin)
-                yield _pooled(flow, op, batch, lineage, known[origin], root)
+                yield _pooled(flow, op, batch, lineage, axis, root)
 
 
 def _pooled(flow: TraceLineage, op: Call, batch: int, lineage: Lineage, axis: BatchAxis, root: Call) -> Finding:

@@ -1,4 +1,4 @@
-"""ST021 softmax-not-summed-axis: attention weights normalised over one dim and summed over another.
+"""ST021 softmax-not-summed-axis: attention weights normalized over one dim and summed over another.
 
 Attention weights are a softmax over the keys, and ``weights @ v`` sums them
 against the values over their last dim, the keys. ``torch.softmax(scores, dim=1)``
@@ -24,7 +24,7 @@ import ast
 from collections.abc import Iterator
 
 from shapetrace.analyze.checks import finding, register
-from shapetrace.analyze.checks._common import at_line, op_text
+from shapetrace.analyze.checks._common import at_line, call_label, op_text
 from shapetrace.analyze.checks._dim_call import rewritten, softmax_dim
 from shapetrace.analyze.checks._source import binary_operands
 from shapetrace.analyze.lineage.flow import TraceLineage, analyze
@@ -71,8 +71,8 @@ def _summed_by(flow: TraceLineage, softmax: Call, dim: int) -> tuple[Call, int] 
 
 
 def _product_text(matmul: Call) -> str:
-    """``att @ v`` as written, else the op's text (``torch.bmm``)."""
-    operands = binary_operands(matmul.location, ast.MatMult, "matmul") if matmul.name != "bmm" else None
+    """``att @ v`` as written, else the op's text (``torch.matmul``, ``torch.bmm``)."""
+    operands = binary_operands(matmul.location, ast.MatMult, "matmul") if matmul.name == "__matmul__" else None
     return f"{operands[0]} @ {operands[1]}" if operands else op_text(matmul)
 
 
@@ -80,13 +80,13 @@ def _product_text(matmul: Call) -> str:
     "ST021",
     "softmax-not-summed-axis",
     "error",
-    "attention weights normalised over one dim (softmax dim=1 over the heads, dim=-2 over the queries) and summed "
+    "attention weights normalized over one dim (softmax dim=1 over the heads, dim=-2 over the queries) and summed "
     "over another by weights @ v",
 )
 def check_softmax_axis(trace: Trace) -> Iterator[Finding]:
     flow = analyze(trace.calls)
     for call in trace.calls:
-        got = softmax_dim(call) if call.kind == "op" else None
+        got = softmax_dim(call)
         if got is None:
             continue
         dim, implicit = got
@@ -97,12 +97,17 @@ def check_softmax_axis(trace: Trace) -> Iterator[Finding]:
         ndim = matmul.inputs[0].ndim
         if normalised == ndim - 1 or call.inputs[0].shape[dim] == 1:
             continue
-        texts = rewritten(call, -1, None if implicit else dim)
+        texts = rewritten(call, -1, None if implicit else dim) if call.kind == "op" else None
+        label = texts[0] if texts else op_text(call) if call.kind == "op" else call_label(call, "dim")
         shape = call.inputs[0].shape
         message = (
-            f"{texts[0] if texts else op_text(call)} {at_line(call)} normalises dim {dim} "
+            f"{label} {at_line(call)} normalizes dim {dim} "
             f"({shape[dim]}) of {format_shape(call.inputs[0])}, but {_product_text(matmul)} {at_line(matmul)} "
             f"sums the weights over their last dim ({matmul.inputs[0].shape[-1]}): the weights it uses do "
             f"not sum to 1 over what they weigh"
         )
-        yield finding("ST021", call, message, f"use {texts[1]}" if texts else "pass dim=-1")
+        if call.kind == "module":
+            hint = f"build it with nn.{call.type}(dim=-1)"
+        else:
+            hint = f"use {texts[1]}" if texts else "pass dim=-1"
+        yield finding("ST021", call, message, hint)
