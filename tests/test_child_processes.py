@@ -7,6 +7,7 @@ the script prints, exits and sees its children exit as under python."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -37,8 +38,12 @@ def _traced(script: str, cwd: Path, *args: str, options: tuple[str, ...] = ()) -
 
 
 def _script_lines(result: subprocess.CompletedProcess) -> list[str]:
-    """What the script printed: stdout up to shapetrace's first report (children interleave: sorted)."""
-    lines = result.stdout.split("\nshapetrace ")[0].splitlines()
+    """What the script printed: stdout up to shapetrace's first report. Children write
+    to one pipe at once, so their lines interleave, even within a line (a log line's
+    text and its newline may reach the pipe in two writes): the records are cut apart
+    at each worker's log prefix (``0\tTrain Epoch``) and sorted."""
+    text = result.stdout.split("\nshapetrace ")[0]
+    lines = re.sub(r"(?<!\n)(\d\tTrain Epoch)", r"\n\1", text).splitlines()
     return sorted(line for line in lines if line.strip() and not line.startswith(("2 child", "child process")))
 
 
