@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import copy
 
+from shapetrace.analyze.checks._common import call_label, op_text
 from shapetrace.analyze.checks._source import _call_name, _parse
 from shapetrace.analyze.lineage.module_rules import is_builtin
 from shapetrace.analyze.lineage.op_args import argument, axis_of
@@ -81,4 +82,15 @@ def _written_dim(node: ast.Call, ndim: int) -> int | None:
     return axis_of(number, ndim) if isinstance(number, int) else None
 
 
-__all__ = ["SOFTMAX_MODULES", "SOFTMAX_OPS", "rewritten", "softmax_dim"]
+def softmax_fix(call: Call, dim: int, ran: int | None) -> tuple[str, str]:
+    """``(label, help)`` for a softmax that should have run over ``dim``: the call as
+    written and the same with ``dim`` (``use F.softmax(x, dim=1)``), or, for a module,
+    its label and how to build it (``build it with nn.Softmax(dim=1)``). ``ran``: the
+    dim it ran with, None when PyTorch picked it."""
+    if call.kind == "module":
+        return call_label(call, "dim"), f"build it with nn.{call.type}(dim={dim})"
+    texts = rewritten(call, dim, ran)
+    return (texts[0], f"use {texts[1]}") if texts else (op_text(call), f"pass dim={dim}")
+
+
+__all__ = ["SOFTMAX_MODULES", "SOFTMAX_OPS", "rewritten", "softmax_dim", "softmax_fix"]

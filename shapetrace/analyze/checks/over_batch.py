@@ -34,7 +34,7 @@ from shapetrace.analyze.checks import finding, register
 from shapetrace.analyze.checks._batch_axes import BatchAxis, batch_axes
 from shapetrace.analyze.checks._batch_first_help import batch_first_help
 from shapetrace.analyze.checks._common import at_line, call_label, op_text
-from shapetrace.analyze.checks._dim_call import rewritten, softmax_dim
+from shapetrace.analyze.checks._dim_call import rewritten, softmax_dim, softmax_fix
 from shapetrace.analyze.checks._rnn import is_rnn
 from shapetrace.analyze.lineage.atoms import Lineage, origins
 from shapetrace.analyze.lineage.flow import TraceLineage, analyze
@@ -118,8 +118,7 @@ def _softmaxes(trace: Trace, flow: TraceLineage, known: dict[str, BatchAxis]) ->
             continue
         shape = call.inputs[0].shape
         written = -1 if ndim >= 3 and meant == ndim - 1 else meant
-        texts = rewritten(call, written, None if implicit else dim) if call.kind == "op" else None
-        label = texts[0] if texts else op_text(call) if call.kind == "op" else call_label(call, "dim")
+        label, hint = softmax_fix(call, written, None if implicit else dim)
         implicit_text = f" gives no dim, so PyTorch picks dim 0 of a {ndim}-d input, and" if implicit else ""
         more, also = _undecided(axis, flow)
         message = (
@@ -128,10 +127,6 @@ def _softmaxes(trace: Trace, flow: TraceLineage, known: dict[str, BatchAxis]) ->
             f"{_what(lineage, meant, shape[meant], axis)}, so each sample's result depends on the others "
             f"batched with it{more}"
         )
-        if call.kind == "module":
-            hint = f"build it with nn.{call.type}(dim={written})"
-        else:
-            hint = f"use {texts[1]}" if texts else f"pass dim={written}"
         yield finding("ST019", call, message, hint + also)
 
 

@@ -24,8 +24,8 @@ import ast
 from collections.abc import Iterator
 
 from shapetrace.analyze.checks import finding, register
-from shapetrace.analyze.checks._common import at_line, call_label, op_text
-from shapetrace.analyze.checks._dim_call import rewritten, softmax_dim
+from shapetrace.analyze.checks._common import at_line, op_text
+from shapetrace.analyze.checks._dim_call import softmax_dim, softmax_fix
 from shapetrace.analyze.checks._source import binary_operands
 from shapetrace.analyze.lineage.flow import TraceLineage, analyze
 from shapetrace.analyze.lineage.module_rules import is_builtin
@@ -97,8 +97,7 @@ def check_softmax_axis(trace: Trace) -> Iterator[Finding]:
         ndim = matmul.inputs[0].ndim
         if normalised == ndim - 1 or call.inputs[0].shape[dim] == 1:
             continue
-        texts = rewritten(call, -1, None if implicit else dim) if call.kind == "op" else None
-        label = texts[0] if texts else op_text(call) if call.kind == "op" else call_label(call, "dim")
+        label, hint = softmax_fix(call, -1, None if implicit else dim)
         shape = call.inputs[0].shape
         message = (
             f"{label} {at_line(call)} normalizes dim {dim} "
@@ -106,8 +105,4 @@ def check_softmax_axis(trace: Trace) -> Iterator[Finding]:
             f"sums the weights over their last dim ({matmul.inputs[0].shape[-1]}): the weights it uses do "
             f"not sum to 1 over what they weigh"
         )
-        if call.kind == "module":
-            hint = f"build it with nn.{call.type}(dim=-1)"
-        else:
-            hint = f"use {texts[1]}" if texts else "pass dim=-1"
         yield finding("ST021", call, message, hint)
