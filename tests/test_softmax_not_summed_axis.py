@@ -196,8 +196,10 @@ def test_correct_uses_are_quiet(tmp_path, source):
     assert st021(t) == []
 
 
-def test_pooling_weights_over_the_wrong_dim_are_found_through_unsqueeze(tmp_path):
+def test_pooling_weights_over_the_batch_are_one_finding_through_unsqueeze(tmp_path):
+    """Over a batch-first GRU's batch: ST019 names it (test_softmax_summed_by_hand.py), with the dim bmm sums."""
     source = POOLING.replace("dim=1)", "dim=0)")
     t, _, _ = traced(load(tmp_path, "pool", source))
-    [found] = st021(t)
-    assert "normalizes dim 0 (3) of (3, 6)" in found.message and found.hint.endswith("dim=-1)")
+    assert st021(t) == []
+    [found] = [f for f in t.findings if f.code == "ST019"]
+    assert "torch.bmm at line" in found.message and found.severity == "error" and found.hint.endswith("dim=1)")

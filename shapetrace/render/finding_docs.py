@@ -145,7 +145,9 @@ DOCS: dict[str, FindingDoc] = {
         "batch: every sample's probabilities or attention weights then depend on the others batched with "
         "it. nn.Softmax(dim=0) on (batch, classes), softmax(scores, dim=0) on (batch, time) scores, and "
         "F.softmax(x) without a dim on a 3-d input (PyTorch picks dim 0) all run. A mean/sum/max over "
-        "the batch axis of a batch-first output does the same where the time steps were meant.",
+        "the batch axis of a batch-first output does the same where the time steps were meant. Weights "
+        "over the batch that a product then sums over another axis (ST021's mistake as well) are one "
+        "finding, an error, whose help names the axis summed.",
         "weights = torch.softmax(scores, dim=0)   # scores: (batch, time)\npooled = out.mean(dim=0)",
         "weights = torch.softmax(scores, dim=1)   # over each sample's time steps\npooled = out.mean(dim=1)",
     ),
@@ -156,12 +158,17 @@ DOCS: dict[str, FindingDoc] = {
         "x = F.pad(x, (0, 0, 0, (-x.size(1)) % world))   # 7 -> 8 steps\nmine = torch.chunk(x, world, dim=1)[rank]",
     ),
     "ST021": FindingDoc(
-        "Attention weights must sum to 1 over the keys, the dim that weights @ v sums over (their last). "
-        "A softmax left at dim=1 after the scores became (batch, heads, queries, keys) normalises over the "
-        "heads; dim=-2 over the queries. It runs whenever the sizes allow the product, and each query's "
-        "output is then a weighted sum whose weights do not add up to 1.",
-        "weights = torch.softmax(scores, dim=1)   # scores: (batch, heads, queries, keys)\nout = weights @ v",
-        "weights = torch.softmax(scores, dim=-1)  # over the keys\nout = weights @ v",
+        "Attention weights must sum to 1 over the keys, the dim that weights @ v sums over (their last), "
+        "or the index torch.einsum('bhij,bhjd->bhid', weights, v) sums (j). A softmax left at dim=1 after "
+        "the scores became (batch, heads, queries, keys) normalises over the heads; dim=-2 over the "
+        "queries. Attention pooling by hand, (w.unsqueeze(-1) * h).sum(1), needs w normalised over the "
+        "summed time steps, not the features or the batch. It runs whenever the sizes allow the product, "
+        "and each output is then a weighted sum whose weights do not add up to 1. Over a batch axis, "
+        "ST019 reports it.",
+        "weights = torch.softmax(scores, dim=1)   # scores: (batch, heads, queries, keys)\n"
+        "out = torch.einsum('bhij,bhjd->bhid', weights, v)",
+        "weights = torch.softmax(scores, dim=-1)  # over the keys, j\n"
+        "out = torch.einsum('bhij,bhjd->bhid', weights, v)",
     ),
 }
 

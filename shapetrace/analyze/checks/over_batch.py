@@ -29,6 +29,7 @@ gives both fixes (ST001 says the same at ``info``).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import NamedTuple
 
 from shapetrace.analyze.checks import finding, register
 from shapetrace.analyze.checks._batch_axes import BatchAxis, batch_axes
@@ -36,6 +37,7 @@ from shapetrace.analyze.checks._batch_first_help import batch_first_help
 from shapetrace.analyze.checks._common import at_line, call_label, op_text
 from shapetrace.analyze.checks._dim_call import rewritten, softmax_dim, softmax_fix
 from shapetrace.analyze.checks._rnn import is_rnn
+from shapetrace.analyze.checks._weights_use import WeightsUse, misweighted
 from shapetrace.analyze.lineage.atoms import Lineage, origins
 from shapetrace.analyze.lineage.flow import TraceLineage, analyze
 from shapetrace.analyze.lineage.op_args import reduced_axes
@@ -101,33 +103,58 @@ def _undecided(axis: BatchAxis, flow: TraceLineage) -> tuple[str, str]:
     return message, f"; or, if the data is seq-first, {batch_first_help(flow, lay)}"
 
 
+class OverBatch(NamedTuple):
+    """A softmax over a batch axis, and the axis it was meant for."""
+
+    dim: int
+    implicit: bool
+    lineage: Lineage
+    axis: BatchAxis
+    meant: int
+    use: WeightsUse | None  # a product summing the weights over the axis meant (ST021's case as well)
+
+
+def over_batch_softmax(call: Call, flow: TraceLineage, known: dict[str, BatchAxis]) -> OverBatch | None:
+    """The softmax ``call`` normalising a batch axis (``batch_axes``), and the axis
+    meant: the one a product sums the weights over (``misweighted``), else a
+    sample's scores (``_meant``); None when it is not one, or no axis fits."""
+    got = softmax_dim(call)
+    if got is None or (call.parent is not None and softmax_dim(call.parent) is not None):
+        return None
+    dim, implicit = got
+    lineage = flow.input_lineage(call, 0)
+    # a 1-d softmax over samples has no other axis that could have been meant (ListNet's scores)
+    if len(lineage) < 2 or len(lineage[dim]) != 1 or lineage[dim][0].origin not in known:
+        return None
+    axis = known[lineage[dim][0].origin]
+    if _another_batch(lineage, dim, known):
+        return None
+    use = misweighted(flow, call, dim)
+    meant = use.summed[0] if use is not None else _meant(lineage, call.inputs[0].shape, dim, axis)
+    return OverBatch(dim, implicit, lineage, axis, meant, use) if meant is not None else None
+
+
 def _softmaxes(trace: Trace, flow: TraceLineage, known: dict[str, BatchAxis]) -> Iterator[Finding]:
     for call in trace.calls:
-        got = softmax_dim(call)
-        if got is None or (call.parent is not None and softmax_dim(call.parent) is not None):
+        found = over_batch_softmax(call, flow, known)
+        if found is None:
             continue
-        dim, implicit = got
-        lineage = flow.input_lineage(call, 0)
+        dim, implicit, lineage, axis, meant, use = found
         ndim = len(lineage)
-        # a 1-d softmax over samples has no other axis that could have been meant (ListNet's scores)
-        if ndim < 2 or len(lineage[dim]) != 1 or lineage[dim][0].origin not in known:
-            continue
-        axis = known[lineage[dim][0].origin]
-        meant = _meant(lineage, call.inputs[0].shape, dim, axis)
-        if meant is None or _another_batch(lineage, dim, known):
-            continue
         shape = call.inputs[0].shape
         written = -1 if ndim >= 3 and meant == ndim - 1 else meant
         label, hint = softmax_fix(call, written, None if implicit else dim)
         implicit_text = f" gives no dim, so PyTorch picks dim 0 of a {ndim}-d input, and" if implicit else ""
         more, also = _undecided(axis, flow)
+        # summed over another axis as well: one finding for both mistakes, at ST021's severity
+        summed = f", which {use.text} {at_line(use.call)} sums them over (ST021)" if use is not None else ""
         message = (
             f"{label} {at_line(call)}{implicit_text} normalizes over dim {dim} of {format_shape(call.inputs[0])}, "
             f"{axis.why}: its values sum to 1 over the {shape[dim]} samples of the batch, not over "
-            f"{_what(lineage, meant, shape[meant], axis)}, so each sample's result depends on the others "
+            f"{_what(lineage, meant, shape[meant], axis)}{summed}, so each sample's result depends on the others "
             f"batched with it{more}"
         )
-        yield finding("ST019", call, message, hint + also)
+        yield finding("ST019", call, message, hint + also, "error" if use is not None else None)
 
 
 def _reductions(trace: Trace, flow: TraceLineage, known: dict[str, BatchAxis]) -> Iterator[Finding]:

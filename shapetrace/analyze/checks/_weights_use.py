@@ -1,0 +1,304 @@
+"""Where a softmax's weights are summed: the dims of the softmax's input that the
+product using them contracts.
+
+Attention weights are summed against what they weigh: ``weights @ v`` (and
+``torch.matmul``, ``torch.bmm``) over the weights' last dim, or the one before it
+when the weights come second (``h.transpose(1, 2) @ w.unsqueeze(-1)``);
+``torch.einsum('bhij,bhjd->bhid', w, v)`` over each index of the weights missing
+from the output (``j``; ``...`` kept unless the output drops it); attention
+pooling by hand, ``(w.unsqueeze(-1) * h).sum(1)``, over the dims the sum folds,
+matched to the weights' dims from the right as broadcasting does. Between the
+softmax and the product, ops that move the weights along keep their dims (dropout,
+a cast, a scalar factor), and ``unsqueeze``, ``w[:, None]`` and ``transpose`` move
+them; anything else (a renormalisation, a second use, a reshape) ends the search.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import Any, NamedTuple
+
+from shapetrace.analyze.checks._common import op_text
+from shapetrace.analyze.checks._source import _call_name, _parse, binary_operands
+from shapetrace.analyze.lineage.flow import TraceLineage
+from shapetrace.analyze.lineage.module_rules import is_builtin
+from shapetrace.analyze.lineage.op_args import argument, axis_of, permutation, reduced_axes
+from shapetrace.core.records import Call
+from shapetrace.core.torch_facts import PASS_THROUGH_OPS
+
+_MATMUL = frozenset({"matmul", "__matmul__", "bmm"})
+_ALONG = PASS_THROUGH_OPS | {"dropout", "masked_fill", "type_as"}
+_SCALED = frozenset({"mul", "div", "__truediv__"})  # by a number: the dims stay
+_ALONG_MODULES = frozenset({"Dropout", "Identity"})
+_PRODUCT = frozenset({"mul"})
+_SUM = frozenset({"sum", "nansum"})
+# between attention scores and their softmax: a scale, a mask, a bias, a cast
+_SCORING = frozenset({"div", "__truediv__", "mul", "masked_fill", "add", "sub", "float", "to", "type_as", "where"})
+
+Dims = list[int | None]  # for each dim of the weights as used, the softmax input's dim it is (None: added)
+
+
+class WeightsUse(NamedTuple):
+    """The op that sums a softmax's weights against something, and over which dims."""
+
+    call: Call  # the matmul, the einsum, or the sum of ``weights * h``
+    text: str  # as written: ``weights @ v``, ``torch.einsum('bij,bjd->bid', w, v)``, ``(w * h).sum(dim=1)``
+    summed: tuple[int, ...]  # the softmax input's dims it contracts (those of size 1 left out)
+    paired: frozenset[int]  # the softmax input's dims the other operand has too (size > 1, aligned)
+    size: int  # the size of the dims summed, multiplied
+    letter: str  # the einsum index summed (``j``), else ""
+
+
+class _Contracted(NamedTuple):
+    """A product's contraction, in the dims of the weights as it got them."""
+
+    summed: list[int]
+    paired: set[int]
+    letter: str = ""
+
+
+def weights_use(flow: TraceLineage, softmax: Call) -> WeightsUse | None:
+    """How the output of ``softmax`` (a softmax op or module) is summed, found by
+    following it through its one consumer at a time; None when it goes elsewhere
+    first, to several consumers, or is summed over nothing of its own."""
+    current: Call = softmax
+    dims: Dims = list(range(softmax.inputs[0].ndim))
+    for _ in range(8):
+        consumers = flow.consumers(current, 0)
+        if len(consumers) != 1:
+            return None
+        consumer, k = consumers[0]
+        if consumer.output is None:
+            return None
+        if consumer.kind == "module":
+            if not is_builtin(consumer) or consumer.type not in _ALONG_MODULES:
+                return None
+        elif consumer.name in _MATMUL and len(consumer.inputs) == 2:
+            return _used(softmax, consumer, dims, _matmul_contracted(consumer, k), _matmul_text(consumer))
+        elif consumer.name == "einsum":
+            return _used(softmax, consumer, dims, _einsum_contracted(consumer, k), _written(consumer, "einsum"))
+        elif consumer.name in _PRODUCT and len(consumer.inputs) == 2:
+            return _summed_product(flow, softmax, consumer, dims, k)
+        else:
+            moved = _moved(consumer, dims)
+            if moved is None:
+                return None
+            dims = moved
+        current = consumer
+    return None
+
+
+def misweighted(flow: TraceLineage, softmax: Call, dim: int) -> WeightsUse | None:
+    """The product that sums the weights of ``softmax`` (normalised over ``dim`` of
+    its input) over one other dim: each output then weighs by values that do not
+    sum to 1 over what they weigh. None when it sums the normalised dim, or several,
+    or the weights are log-probabilities (``log_softmax``: summed over time on purpose
+    for a sequence's log-likelihood). Where the other operand lacks the normalised dim
+    (``(b, i, j) @ (b, j, d)`` normalised over ``i``), the weights may be a soft
+    assignment that keeps it on purpose (NetVLAD's clusters, from a convolution): only
+    attention scores, made by a product of two tensors (``q @ k.transpose(-2, -1)``),
+    count then."""
+    if softmax.name == "log_softmax" or (softmax.kind == "module" and softmax.type == "LogSoftmax"):
+        return None
+    if softmax.inputs[0].shape[dim] == 1:
+        return None
+    use = weights_use(flow, softmax)
+    if use is None or len(use.summed) != 1 or dim in use.summed:
+        return None
+    return use if dim in use.paired or _scores_of_product(flow, softmax) else None
+
+
+def _scores_of_product(flow: TraceLineage, softmax: Call) -> bool:
+    """True when the softmax's input is a product of two tensors (``q @ k.mT``,
+    ``torch.einsum('bid,bjd->bij', q, k)``), scaled, masked or biased after."""
+    for source in flow.producers(softmax, 0):
+        made = source.call
+        if made.kind == "op" and made.name in _MATMUL | {"einsum", "baddbmm"} and len(made.inputs) >= 2:
+            return True
+        if made.kind != "op" or made.name not in _SCORING:
+            return False
+    return False
+
+
+def _moved(op: Call, dims: Dims) -> Dims | None:
+    """The weights' dims after an op that moves them along; None for any other op."""
+    ndim = len(dims)
+    if op.name in _ALONG or (op.name in _SCALED and len(op.inputs) == 1):
+        return dims if op.output is not None and op.output.shape == op.inputs[0].shape else None
+    if op.name == "unsqueeze":
+        at = axis_of(argument(op, 0, "dim"), ndim + 1)
+        return None if at is None else [*dims[:at], None, *dims[at:]]
+    order = permutation(op, ndim)  # transpose, permute, .mT, movedim
+    if order is not None:
+        return [dims[p] for p in order] if sorted(order) == list(range(ndim)) else None
+    if op.name == "__getitem__":
+        return _indexed(argument(op, 0, "index"), dims)
+    return None
+
+
+def _indexed(index: Any, dims: Dims) -> Dims | None:
+    """``w[:, None]``, ``w[..., None]``: the dims after an index of full slices,
+    ``None`` and ``...`` only; None for one that picks or cuts."""
+    items = list(index) if isinstance(index, (tuple, list)) else [index]
+    full = {"slice": (None, None, None)}
+    if any(item is not None and item != full and item != {"ellipsis": True} for item in items):
+        return None
+    kept = sum(item == full for item in items)
+    if sum(item == {"ellipsis": True} for item in items) > 1 or kept > len(dims):
+        return None
+    out: Dims = []
+    position = 0
+    for item in items:
+        if item is None:
+            out.append(None)
+        elif item == full:
+            out.append(dims[position])
+            position += 1
+        else:
+            rest = len(dims) - kept
+            out.extend(dims[position : position + rest])
+            position += rest
+    return out + dims[position:]
+
+
+def _used(softmax: Call, call: Call, dims: Dims, contracted: _Contracted | None, text: str) -> WeightsUse | None:
+    """The use, its dims of the weights as used turned back into the softmax input's
+    (added and size-1 dims left out: summing them sums nothing)."""
+    if contracted is None:
+        return None
+    shape = softmax.inputs[0].shape
+    own = sorted({d for k in contracted.summed if (d := dims[k]) is not None and shape[d] > 1})
+    if not own:
+        return None
+    paired = frozenset(d for k in contracted.paired if (d := dims[k]) is not None)
+    size = 1
+    for d in own:
+        size *= shape[d]
+    return WeightsUse(call, text, tuple(own), paired, size, contracted.letter)
+
+
+def _broadcast_paired(ndim: int, other: tuple[int, ...], lead: int) -> set[int]:
+    """The dims among the first ``lead`` of an ``ndim``-d operand that the other
+    operand's leading dims (``other``) match, aligned from the right, of size > 1."""
+    paired = set()
+    for p in range(lead):
+        at = len(other) - (lead - p)
+        if at >= 0 and other[at] > 1:
+            paired.add(p)
+    return paired
+
+
+def _matmul_contracted(call: Call, k: int) -> _Contracted | None:
+    """The dim of a matmul's operand ``k`` it contracts (the first operand's last,
+    the second's one before the last, its only for a vector), and its batch dims
+    that the other operand has."""
+    ndim, other = call.inputs[k].ndim, call.inputs[1 - k].shape
+    if ndim == 0:
+        return None
+    summed = ndim - 1 if k == 0 else max(ndim - 2, 0)
+    lead = max(ndim - 2, 0)
+    return _Contracted([summed], _broadcast_paired(ndim, other[:-2] if len(other) >= 2 else (), lead))
+
+
+def _einsum_contracted(call: Call, k: int) -> _Contracted | None:
+    """The dims of einsum operand ``k`` (an input index) missing from the output:
+    the ones it sums over; and those whose index another operand has. None for an
+    equation this does not read (a repeated index within one operand: a diagonal)."""
+    equation = call.args[0] if call.args and isinstance(call.args[0], str) else None
+    paths = [meta.path.split(".") for meta in call.inputs]
+    if equation is None or not all(path[0].isdigit() for path in paths):
+        return None
+    operands = [int(path[-1]) if len(path) == 2 else int(path[0]) - 1 for path in paths]
+    terms, arrow, output = equation.replace(" ", "").partition("->")
+    written = terms.split(",")
+    if len(written) != len(call.inputs) or sorted(operands) != list(range(len(written))):
+        return None
+    labels = [_labels(written[o], meta.ndim) for o, meta in zip(operands, call.inputs)]
+    mine = labels[k]
+    if mine is None or len(set(mine)) != len(mine):
+        return None
+    if arrow:
+        kept = set(output.replace("...", "")) | (
+            {label for label in mine if label.startswith(".")} if "..." in output else set()
+        )
+    else:  # implicit: the indices seen once, and the ellipsis
+        letters = terms.replace("...", "").replace(",", "")
+        kept = {c for c in letters if letters.count(c) == 1} | {label for label in mine if label.startswith(".")}
+    others = {
+        label
+        for j, (theirs, meta) in enumerate(zip(labels, call.inputs))
+        if j != k and theirs is not None
+        for label, size in zip(theirs, meta.shape)
+        if size > 1
+    }
+    summed = [d for d, label in enumerate(mine) if label not in kept]
+    index = "".join(label for label in (mine[d] for d in summed) if not label.startswith("."))
+    return _Contracted(summed, {d for d, label in enumerate(mine) if label in others}, index)
+
+
+def _labels(term: str, ndim: int) -> list[str] | None:
+    """One label per dim of an operand of ``ndim`` dims: its letters, and ``.0``,
+    ``.1``... counted from the right for the dims ``...`` stands for (broadcasting
+    aligns them so); None when the term does not fit."""
+    before, dots, after = term.partition("...")
+    if (before + after) and not (before + after).isalpha():
+        return None
+    covered = ndim - len(before) - len(after)
+    if covered < 0 or (covered and not dots):
+        return None
+    return [*before, *(f".{covered - 1 - i}" for i in range(covered)), *after]
+
+
+def _summed_product(flow: TraceLineage, softmax: Call, product: Call, dims: Dims, k: int) -> WeightsUse | None:
+    """``(w * h).sum(dim)``: the sum of the product's one consumer, its dims matched
+    to the weights' from the right (broadcasting)."""
+    consumers = flow.consumers(product, 0)
+    if len(consumers) != 1 or product.output is None:
+        return None
+    total = consumers[0][0]
+    if total.kind != "op" or total.name not in _SUM or total.output is None:
+        return None
+    ndim = product.output.ndim
+    folded = reduced_axes(total, ndim)
+    if folded is None:
+        return None  # all of it: no dim left to tell
+    offset = ndim - len(dims)
+    other = product.inputs[1 - k].shape
+    paired = {p for p in range(len(dims)) if (at := p + offset - (ndim - len(other))) >= 0 and other[at] > 1}
+    contracted = _Contracted([d - offset for d in folded if d >= offset], paired)
+    return _used(softmax, total, dims, contracted, _sum_text(total))
+
+
+def _matmul_text(call: Call) -> str:
+    """``att @ v`` as written, else the op's text (``torch.matmul``, ``torch.bmm``)."""
+    operands = binary_operands(call.location, ast.MatMult, "matmul") if call.name == "__matmul__" else None
+    return f"{operands[0]} @ {operands[1]}" if operands else op_text(call)
+
+
+def _written(call: Call, name: str) -> str:
+    """The call named ``name`` on the op's line as written (its ``index``-th there,
+    where several are); the op's text when the line does not parse."""
+    tree = _parse(call.location.code) if call.location is not None and call.location.code else None
+    nodes = [node for node in ast.walk(tree) if isinstance(node, ast.Call) and _call_name(node) == name] if tree else []
+    return ast.unparse(nodes[call.index % len(nodes)]) if nodes else op_text(call)
+
+
+def _sum_text(call: Call) -> str:
+    """``(w.unsqueeze(-1) * h).sum(dim=1)``: the sum of a product as written."""
+    tree = _parse(call.location.code) if call.location is not None and call.location.code else None
+    for node in ast.walk(tree) if tree is not None else ():
+        if isinstance(node, ast.Call) and _call_name(node) in _SUM and isinstance(node.func, ast.Attribute):
+            receiver = node.func.value
+            product = receiver if not (isinstance(receiver, ast.Name) and receiver.id == "torch") else None
+            if product is None and node.args:
+                product = node.args[0]
+            if (isinstance(product, ast.BinOp) and isinstance(product.op, ast.Mult)) or _is_mul_call(product):
+                return ast.unparse(node)
+    return _written(call, call.name)
+
+
+def _is_mul_call(node: ast.AST | None) -> bool:
+    return isinstance(node, ast.Call) and _call_name(node) == "mul"
+
+
+__all__ = ["WeightsUse", "misweighted", "weights_use"]
