@@ -9,8 +9,8 @@ from the output (``j``; ``...`` kept unless the output drops it); attention
 pooling by hand, ``(w.unsqueeze(-1) * h).sum(1)``, over the dims the sum folds,
 matched to the weights' dims from the right as broadcasting does. Between the
 softmax and the product, ops that move the weights along keep their dims (dropout,
-a cast, a scalar factor), and ``unsqueeze``, ``w[:, None]`` and ``transpose`` move
-them; anything else (a renormalisation, a second use, a reshape) ends the search.
+a cast, a scalar factor), and ``unsqueeze``, ``w[:, None]``, ``transpose`` and
+``permute`` move them; anything else (a renormalisation, a second use, a reshape) ends the search.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ _ALONG_MODULES = frozenset({"Dropout", "Identity"})
 _PRODUCT = frozenset({"mul"})
 _SUM = frozenset({"sum", "nansum"})
 # between attention scores and their softmax: a scale, a mask, a bias, a cast
-_SCORING = frozenset({"div", "__truediv__", "mul", "masked_fill", "add", "sub", "float", "to", "type_as", "where"})
+_SCORING = frozenset({"div", "__truediv__", "mul", "masked_fill", "add", "sub", "float", "to", "type_as"})
 
 Dims = list[int | None]  # for each dim of the weights as used, the softmax input's dim it is (None: added)
 
