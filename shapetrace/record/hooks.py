@@ -168,13 +168,15 @@ class GlobalHooks:
             dicts = list(map(_kwargs_flags, modules))
         except AttributeError:  # a module whose __init__ never ran
             dicts = []
-        if not dicts or set(map(type, dicts)) != {OrderedDict}:  # (what PyTorch makes)
+        # The dicts of the model's last trace are the same objects, of the same class.
+        same = known is not None and bool(dicts) and known.holds(dicts)
+        if not same and (not dicts or set(map(type, dicts)) != {OrderedDict}):  # (what PyTorch makes)
             self.pass_kwargs(modules)
             return None
         hook_id = self._handles[0].id
         for flags in dicts:
             flags[hook_id] = True
-        if known is None or not known.holds(dicts):
+        if known is None or not same:
             known = DictSet(dicts)
         self._model_flags = dicts
         self._model_token = hide_in(known, hook_id)

@@ -19,10 +19,10 @@ from shapetrace.record.module_info import (
 )
 
 # What a module's facts were read from, kept across traces of its model
-# (model_facts.py): (the facts; the names in its __dict__; its config's names
+# (model_facts.py): (the facts; the names in its __dict__, in order; its config's names
 # and values; the names, and classes, of its other public attributes; those
 # whose class may claim another one, weakly; its class's forward).
-KeptInfo = tuple[ModuleInfo, frozenset, tuple, tuple, tuple, tuple, tuple, tuple, Any]  # or _READ_AGAIN
+KeptInfo = tuple[ModuleInfo, tuple, tuple, tuple, tuple, tuple, tuple, tuple, Any]  # or _READ_AGAIN
 
 
 def kept_module_info(module: nn.Module, params: int, kept: dict[int, KeptInfo]) -> ModuleInfo:
@@ -44,7 +44,7 @@ def kept_module_info(module: nn.Module, params: int, kept: dict[int, KeptInfo]) 
         try:
             if (
                 type(module).forward is forward
-                and attributes.keys() == names
+                and tuple(attributes) == names  # (in order: pointers compared, see _public_attributes)
                 and all(map(_is, map(get, config_names), config_values))
                 and tuple(map(type, map(get, other_names))) == other_classes
                 and all(map(_is, map(get, claim_names), map(_call, claims)))
@@ -87,7 +87,7 @@ def _kept_entry(module: nn.Module, info: ModuleInfo) -> KeptInfo | None:
         return None  # read again faster than checked
     return (
         info,
-        frozenset(attributes),
+        tuple(attributes),
         tuple(config),
         tuple(config.values()),
         tuple(other_names),

@@ -95,5 +95,5 @@ class Recorder(ModuleCalls, OpEvents):
                 calls.append(event.freeze() if isinstance(event, Event) else event)
         else:
             calls = [event.freeze() if isinstance(event, Event) else event for event in events]
-        link_calls(calls)
+        link_calls(calls, numbered=True)  # (an event's id is its index: module_calls.py, op_events.py)
         return calls
