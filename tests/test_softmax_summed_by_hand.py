@@ -415,3 +415,31 @@ def test_correct_uses_are_quiet(tmp_path, name):
 def test_the_correct_einsum_spellings_give_attention(tmp_path, name):
     _, (out, q, k, v) = traced(load(tmp_path, name, QUIET[name]))
     assert is_attention(out, q, k, v)
+
+
+# einops.einsum runs torch.einsum with its own letters, from its own file.
+EINOPS = """
+from einops import einsum
+
+
+class Model(nn.Module):
+    def forward(self, q, k, v):
+        sim = einsum(q, k, 'b h i d, b h j d -> b h i j') * 4 ** -0.5
+        attn = sim.softmax(dim=-2)
+        return einsum(attn, v, 'b h i j, b h j d -> b h i d'), q, k, v
+
+
+def inputs():
+    return torch.randn(2, 2, 6, 4), torch.randn(2, 2, 6, 4), torch.randn(2, 2, 6, 4)
+"""
+
+
+def test_einops_einsum_is_named_by_the_equation_it_ran(tmp_path):
+    pytest.importorskip("einops")
+    t, (out, q, k, v) = traced(load(tmp_path, "einops_attention", EINOPS))
+    assert not is_attention(out, q, k, v)
+    [found] = findings(t, "ST021")
+    assert "torch.einsum('" in found.message and ", ...) at " in found.message and ".py:" in found.message
+    assert found.hint == "use sim.softmax(dim=-1)"
+    t, (out, q, k, v) = traced(load(tmp_path, "einops_fixed", applied(found.hint, "sim.softmax(dim=-2)", EINOPS)))
+    assert t.findings == [] and is_attention(out, q, k, v)

@@ -76,7 +76,7 @@ def weights_use(flow: TraceLineage, softmax: Call) -> WeightsUse | None:
         elif consumer.name in _MATMUL and len(consumer.inputs) == 2:
             return _used(softmax, consumer, dims, _matmul_contracted(consumer, k), _matmul_text(consumer))
         elif consumer.name == "einsum":
-            return _used(softmax, consumer, dims, _einsum_contracted(consumer, k), _written(consumer, "einsum"))
+            return _used(softmax, consumer, dims, _einsum_contracted(consumer, k), _einsum_text(consumer))
         elif consumer.name in _PRODUCT and len(consumer.inputs) == 2:
             return _summed_product(flow, softmax, consumer, dims, k)
         else:
@@ -281,6 +281,15 @@ def _written(call: Call, name: str) -> str:
     tree = _parse(call.location.code) if call.location is not None and call.location.code else None
     nodes = [node for node in ast.walk(tree) if isinstance(node, ast.Call) and _call_name(node) == name] if tree else []
     return ast.unparse(nodes[call.index % len(nodes)]) if nodes else op_text(call)
+
+
+def _einsum_text(call: Call) -> str:
+    """``torch.einsum('bhij,bhjd->bhid', attn, v)`` as written; with the equation the
+    op ran where the line does not write it out (a variable, or einops, which spells
+    its own letters: the index a message names is one of these)."""
+    text = _written(call, "einsum")
+    equation = call.args[0] if call.args and isinstance(call.args[0], str) else ""
+    return text if repr(equation) in text else f"torch.einsum({equation!r}, ...)"
 
 
 def _sum_text(call: Call) -> str:

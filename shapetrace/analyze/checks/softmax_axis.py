@@ -28,6 +28,7 @@ the product.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 from shapetrace.analyze.checks import finding, register
@@ -78,10 +79,19 @@ def check_softmax_axis(trace: Trace) -> Iterator[Finding]:
         shape = call.inputs[0].shape
         message = (
             f"{label} {at_line(call)} normalizes dim {dim} ({shape[dim]}) of {format_shape(call.inputs[0])}, "
-            f"but {use.text} {at_line(use.call)} sums the weights over {_over_what(use, ndim)}: the weights "
+            f"but {use.text} {_where(use.call, call)} sums the weights over {_over_what(use, ndim)}: the weights "
             f"it uses do not sum to 1 over what they weigh"
         )
         yield finding("ST021", call, message, hint)
+
+
+def _where(use: Call, softmax: Call) -> str:
+    """``at line 12``; ``at _backends.py:291`` for a product in another file (a library's
+    helper, einops.einsum)."""
+    there, here = use.location, softmax.location
+    if there is None or here is None or there.filename == here.filename:
+        return at_line(use)
+    return f"at {os.path.basename(there.filename)}:{there.lineno}"
 
 
 def _reported_by_st019(call: Call, flow: TraceLineage, known: dict[str, BatchAxis]) -> bool:
