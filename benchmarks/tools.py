@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+from torch.overrides import TorchFunctionMode
 
 import shapetrace
 from benchmarks.imports import import_problem
@@ -52,6 +53,26 @@ def run_hook_loop(case: Case) -> object:
     return records
 
 
+class EmptyOpMode(TorchFunctionMode):
+    """A torch function mode whose handler only runs the op."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        return func(*args, **(kwargs or {}))
+
+
+def run_empty_op_mode(case: Case) -> object:
+    """The floor of any tracer that sees each op through PyTorch's torch function
+    mode (shapetrace's op recording): the forward under a mode that records
+    nothing. PyTorch calls the mode's Python handler for every
+    op, which parses the op's arguments again when it runs it. This mode is on
+    inside built-in modules too, where shapetrace's is popped, so on a model
+    made of few built-in layers it is a little above what shapetrace's mode
+    itself costs; on a model of Python loops over ops (RWKV, Mamba) it is that
+    cost."""
+    with case.context(), EmptyOpMode():
+        return case.model(*case.inputs, **case.kwargs)
+
+
 def run_torchinfo(case: Case) -> object:
     import torchinfo
 
@@ -87,6 +108,7 @@ TOOLS: dict[str, tuple[Tool, str | None]] = {
     "shapetrace": (run_shapetrace, None),
     "shapetrace ops=False": (run_shapetrace_modules_only, None),
     "hook loop": (run_hook_loop, None),
+    "empty op mode": (run_empty_op_mode, None),
     "torchinfo": (run_torchinfo, "torchinfo"),
     "torchview": (run_torchview, "torchview"),
     "torchlens": (run_torchlens, "torchlens"),

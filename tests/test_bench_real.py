@@ -113,6 +113,16 @@ def test_goal_missed_against_torchinfo():
     assert text == "missed: 2.50× > 1.5 × torchinfo = 1.75×"
 
 
+def test_goal_missed_against_torchinfo_names_an_empty_op_mode_at_or_above_the_bound():
+    cells = _cells(full=4.44, info=1.14)
+    cells["empty op mode"] = {"ratio": 1.73}
+    ok, text = real_report.goal(cells)
+    assert ok is False
+    assert text == "missed: 4.44× > 3× plain; 4.44× > 1.5 × torchinfo = 1.71× (at or below the empty op mode's 1.73×)"
+    cells["empty op mode"] = {"ratio": 1.40}  # below the bound: a recorder could meet it
+    assert real_report.goal(cells)[1] == "missed: 4.44× > 3× plain; 4.44× > 1.5 × torchinfo = 1.71×"
+
+
 def test_goal_is_decided_on_the_figures_shown():
     # torchinfo 1.897 is shown as 1.90×, whose 1.5 × is 2.85: a full trace shown as 2.85× meets it
     assert real_report.goal(_cells(full=2.853, info=1.897)) == (True, "met")
