@@ -128,14 +128,14 @@ class MetaTable:
             # counter, which its __torch_function__ would see.
             with DisableTorchFunctionSubclass():
                 return tensor_meta(tensor, path)
-        if tensor.layout is not _STRIDED or tensor.is_nested:  # sparse COO and mkldnn tensors have strides too
+        if tensor.layout is not _STRIDED:  # sparse COO and mkldnn tensors have strides too
             return tensor_meta(tensor, path)
         try:
             # The fields that determine the others: contiguity follows from
             # shape and stride, the byte count from shape and dtype (the
             # torch.Size hashes as the tuple it equals).
             fields = (tensor.shape, tensor.stride(), tensor.dtype, tensor.device, tensor.requires_grad)
-        except RuntimeError:  # (a read refused: not shared)
+        except RuntimeError:  # a strided nested tensor refuses shape and strides; not shared
             return tensor_meta(tensor, path)
         paths = self._by_fields.get(fields)
         if paths is None:
