@@ -14,6 +14,7 @@ import inspect
 
 from shapetrace.core.records import Call, Location
 from shapetrace.errors import SourceNotFoundError
+from shapetrace.render.source.operands import operand_name
 from shapetrace.render.source.reader import _function_at as function_at  # one parser for both
 from shapetrace.render.source.reader import _read_lines as read_lines
 
@@ -46,7 +47,12 @@ def forward_input_name(call: Call, path: str, known: str | None) -> str | None:
     'input_seq'
     >>> forward_input_name(t["lstm"], "1.0", "h_0")  # PyTorch's name for an LSTM's state
     'h_0'
+
+    An op's inputs PyTorch leaves unnamed are named by their source text
+    (``operands.operand_name``): ``h`` and ``self.W`` for ``torch.mm(h, self.W)``.
     """
+    if call.kind == "op":  # PyTorch's names first: a loss's ``input`` and ``target``
+        return known or operand_name(call, path)
     if call.defined_at is not None or known is None:
         return input_name(call, path) or known
     return known
