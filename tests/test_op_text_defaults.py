@@ -55,3 +55,19 @@ def test_defaults_are_left_out_and_what_differs_is_kept() -> None:
         "leaky_relu(T)",  # 0.01 is F.leaky_relu's default
         "normalize(T, p=1.0)",
     ]
+
+
+class _LongView(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1280).view(1280)
+
+
+def test_a_long_op_leaves_out_whole_arguments_never_part_of_a_number() -> None:
+    model, x = _LongView(), torch.randn(1280)
+    with shapetrace.trace(model) as trace:
+        model(x)
+    reshape, view = [format_op(call) for call in trace.calls if call.kind == "op"]
+    assert view == ".view(1280)"
+    assert len(reshape) <= 49 and reshape.endswith(", …)")
+    assert reshape.startswith(".reshape(1, 1, 1") and "128" not in reshape  # 1280 is left out whole
+    assert format_op(next(c for c in trace.calls if c.name == "reshape"), max_width=12) == ".reshape(…)"

@@ -160,7 +160,12 @@ def format_op(call: Call, max_width: int = 48) -> str:
     ]
     text = f"{call.name}({', '.join(parts)})"
     if len(text) > max_width:
-        text = text[: max_width - 2] + "…)"
+        # Whole arguments are left out, never part of one: a cut number
+        # (``reshape(3, 12…)`` for ``reshape(3, 1280)``) reads as another size.
+        kept = parts[:]
+        while kept and len(f"{call.name}({', '.join([*kept, '…'])})") > max_width:
+            kept.pop()
+        text = f"{call.name}({', '.join([*kept, '…'])})"
     return f".{text}" if method else text
 
 
