@@ -80,7 +80,11 @@ def test_spawned_children_with_a_shape_bug_are_explained_and_exit_as_under_pytho
     report = " ".join(traced.stdout.split())
     assert "ST010 feature-mismatch: body.2 (Linear, in_features=6) at line 19 got (16, 8)" in report
     assert "help: build nn.Linear with in_features=8" in report
-    assert "process exited with 1" in report
+    assert "process raised RuntimeError (exit 1)" in report
+    # The error text torch sends from the child carries shapetrace's note, as the script's own error would.
+    child_error = traced.stderr.split("terminated with the following error:")[1]
+    assert "shapetrace: raised by body.2 (Linear)" in child_error and "explained by:" in child_error
+    assert "children.py" not in child_error  # the child's frames as under python
 
 
 def test_spawned_children_of_a_correct_script_are_traced_and_saved_with_o(tmp_path):
@@ -145,3 +149,43 @@ def test_children_exit_codes_and_pools_are_untouched_and_an_untraced_child_is_na
     assert "(5, 3)" not in report  # the os._exit child wrote nothing...
     assert "1 child process(es) of children.py left no trace (Process-2)" in traced.stderr  # ...and is named
     assert "ForkPoolWorker" not in traced.stderr
+
+
+FAILING_CHILD = textwrap.dedent("""
+    import sys
+    import multiprocessing as mp
+    import torch
+
+    def train(width):
+        model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Linear(width, 1))
+        model(torch.zeros(16, 4))
+
+    if __name__ == "__main__":
+        mp.set_start_method(sys.argv[1])
+        child = mp.Process(target=train, args=(6,))
+        child.start()
+        child.join()
+        print("exit code", child.exitcode)
+""")
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_an_error_in_a_child_process_gets_shapetraces_note_where_multiprocessing_prints_it(tmp_path, method):
+    (tmp_path / "failing.py").write_text(FAILING_CHILD)
+    plain = _plain("failing.py", tmp_path, method)
+    traced = _traced("failing.py", tmp_path, method)
+    assert plain.returncode == traced.returncode == 0
+    assert "exit code 1" in plain.stdout and "exit code 1" in traced.stdout
+    child_error = traced.stderr.split("Process Process-1:")[1]
+    # (torch's own frames differ: a module call with hooks runs through ``inner``)
+    assert _outside_torch(child_error) == _outside_torch(plain.stderr)
+    assert "shapetrace" not in " ".join(_outside_torch(child_error))
+    assert "RuntimeError: mat1 and mat2 shapes cannot be multiplied (16x8 and 6x1)" in child_error
+    assert "shapetrace: raised by 1 (Linear)" in child_error
+    assert "help: build nn.Linear with in_features=8" in child_error
+    assert "process raised RuntimeError (exit 1)" in " ".join(traced.stdout.split())
+
+
+def _outside_torch(stderr: str) -> list[str]:
+    """The traceback's frames outside torch: multiprocessing's, the script's, and any other."""
+    return [line for line in stderr.splitlines() if line.startswith("  File ") and "/torch/" not in line]

@@ -24,15 +24,21 @@ when the script is done, and the command reports them after the script's.
   ``Pool``'s workers are traced when the pool is closed and joined (its
   ``with`` block terminates them: no trace, and no note either).
 
+An error raised by a child's work ends its trace block as it propagates,
+which adds shapetrace's note (``_note_errors``) before multiprocessing prints
+it or torch's spawn sends its text to the parent.
+
 The program sees no difference: the same process objects, targets and
-arguments, the same exit codes and outputs; only a spawned child's ``-c``
-program text differs. A child that cannot write its trace runs unchanged.
+arguments in the parent, the same exit codes and outputs; only a spawned
+child's ``-c`` program text differs, and in the child its process object's
+target is wrapped. A child that cannot write its trace runs unchanged.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import multiprocessing.process
 import multiprocessing.spawn
 import os
@@ -112,12 +118,14 @@ def _bootstrap_wrapper(options: ChildOptions, inherited: Any, original: Callable
             block.__enter__()
         if block is None:
             return original(self, *args, **kwargs)
+        ended = _note_errors(self, block)
         code = 1
         try:
             code = original(self, *args, **kwargs)
         finally:
             with contextlib.suppress(Exception):
-                block.__exit__(None, None, None)
+                if not ended:
+                    block.__exit__(None, None, None)
                 trace = block.trace
                 trace._meta["script_exit"] = code
                 trace._meta["process"] = {
@@ -130,6 +138,44 @@ def _bootstrap_wrapper(options: ChildOptions, inherited: Any, original: Callable
         return code
 
     return _bootstrap
+
+
+def _note_errors(process: Any, block: Any) -> list[bool]:
+    """Make an error raised by the child's work end its trace block, which
+    adds shapetrace's note to it, before multiprocessing prints it
+    (``BaseProcess._bootstrap``) or ``torch.multiprocessing.spawn`` sends its
+    text to the parent (``_wrap`` formats it inside the child). Returns a list
+    that holds True once the block has ended.
+
+    The function wrapped is the one whose error those catch: spawn's ``fn``
+    (the first of ``_wrap``'s arguments), else the target, else a ``run``
+    override; set on this process object, which exists in the child only.
+    """
+    ended: list[bool] = []
+
+    def noted(work: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(work)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return work(*args, **kwargs)
+            except BaseException as error:
+                if not ended:
+                    ended.append(True)
+                    with contextlib.suppress(Exception):
+                        block.__exit__(type(error), error, error.__traceback__)
+                raise
+
+        return run
+
+    target = getattr(process, "_target", None)
+    args = getattr(process, "_args", ())
+    if getattr(target, "__module__", "") == "torch.multiprocessing.spawn" and args and callable(args[0]):
+        process._args = (noted(args[0]), *args[1:])
+    elif target is not None:
+        process._target = noted(target)
+    else:
+        process.run = noted(process.run)
+    return ended
 
 
 def _write(path: str, text: str) -> None:
