@@ -31,7 +31,8 @@ class Attention(nn.Module):
         total = wh.sum(0, keepdim=True)
         total += wh[:1]
         long = torch.mm(wh[:, : self.W.shape[1] - 4], self.W[: self.W.shape[1] - 4])
-        return joined, stacked, both, total, long, wh.add(total)
+        summed = (total + wh.mean(0, keepdim=True) * 2.0) * (wh.abs().sum(0, keepdim=True) + 1.0)
+        return joined, stacked, both, total, long, wh.add(total), summed
 
 
 def _trace():
@@ -52,14 +53,15 @@ def _names(call):
 def test_a_function_call_names_its_tensor_arguments():
     t = _trace()
     assert _names(_ops(t, "mm")[0]) == ["h", "self.W"]
-    # (``torch.full_like(adj, -1e9)`` is longer than a label: its position stays)
-    assert _names(_ops(t, "where")[0]) == ["adj > 0", "scores[..., 0]", None]
+    # (``torch.full_like(adj, -1e9)`` is longer than a label: its head stands for it)
+    assert _names(_ops(t, "where")[0]) == ["adj > 0", "scores[..., 0]", "torch.full_like(…)"]
 
 
 def test_operators_methods_and_augmented_assignments_name_both_sides():
     t = _trace()
     add = next(call for call in _ops(t, "add") if call.location.code.startswith("scores"))
-    assert _names(add) == ["wh.unsqueeze(1)", None]  # the right side is longer than a label
+    # the right side is longer than a label: its index is left out
+    assert _names(add) == ["wh.unsqueeze(1)", "wh.unsqueeze(0).mT[…].mT"]
     assert _names(_ops(t, "add_")[0]) == ["total", "wh[:1]"]
     method = next(call for call in _ops(t, "add") if call.location.code.startswith("return"))
     assert _names(method) == ["wh", "total"]
@@ -80,10 +82,12 @@ def test_two_expressions_of_the_op_on_one_line_keep_positions():
     assert all(_names(call) == [None, None] for call in both)
 
 
-def test_an_operand_longer_than_a_label_keeps_its_position():
+def test_an_operand_longer_than_a_label_is_shortened_to_its_head_or_keeps_its_position():
     t = _trace()
     long = next(call for call in _ops(t, "mm") if call.location.code.startswith("long"))
-    assert _names(long) == [None, None]
+    assert _names(long) == ["wh[…]", "self.W[…]"]  # the indices left out, never cut
+    summed = next(call for call in _ops(t, "mul") if call.location.code.startswith("summed") and len(call.inputs) == 2)
+    assert _names(summed) == [None, None]  # sums: no head to stand for them
 
 
 def test_pytorchs_own_names_come_first_a_loss_keeps_input_and_target():

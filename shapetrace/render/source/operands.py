@@ -38,8 +38,9 @@ _BINARY = {
 _COMPARE = {ast.Gt: "gt", ast.Lt: "lt", ast.GtE: "ge", ast.LtE: "le", ast.Eq: "eq", ast.NotEq: "ne"}
 # The names PyTorch's function namespaces go by: ``torch.add(a, b)`` is no method call.
 _MODULE_NAMES = frozenset({"torch", "F", "functional", "nn", "fft", "linalg", "special"})
-# Longer operand texts stay positions: a label is read beside a shape.
-MAX_NAME = 20
+# A label is read beside a shape: a longer operand is shortened to its head
+# (``position_embeds.to(…)``), or stays a position.
+MAX_NAME = 24
 
 
 def operand_name(call: Call, path: str) -> str | None:
@@ -49,7 +50,9 @@ def operand_name(call: Call, path: str) -> str | None:
     None when the line cannot be read, has changed since the trace, holds no
     single expression for this op, or the operand is not written out (the
     elements of a list passed by name, ``torch.cat(outputs)``, stay numbered
-    and fold) or is longer than ``MAX_NAME`` characters.
+    and fold). An operand longer than ``MAX_NAME`` characters is shortened to
+    its head, its arguments or index left out (``x.view(…)``, ``self.a[…]``),
+    or, where that is still too long, stays a position.
     """
     location = call.location
     if call.kind != "op" or location is None:
@@ -61,22 +64,37 @@ def operand_name(call: Call, path: str) -> str | None:
     head, _, rest = path.partition(".")
     if not head.isdigit() or int(head) >= len(operands):
         return None
-    node, text = operands[int(head)]
+    node = operands[int(head)]
     for part in rest.split(".") if rest else ():
         if not isinstance(node, (ast.List, ast.Tuple)) or not part.isdigit() or int(part) >= len(node.elts):
             return None
         node = node.elts[int(part)]
-        text = ast.unparse(node)
-    return text if len(text) <= MAX_NAME else None
+    return _short_text(node)
+
+
+def _short_text(node: ast.expr) -> str | None:
+    """``node``'s source, or its head with the arguments or index left out
+    (``torch.full_like(…)``), within ``MAX_NAME`` characters; else None."""
+    text = ast.unparse(node)
+    if len(text) <= MAX_NAME:
+        return text
+    head: str | None = None
+    if isinstance(node, ast.Call):
+        head = _short_text(node.func)
+        head = head and f"{head}(…)"
+    elif isinstance(node, ast.Subscript):
+        head = _short_text(node.value)
+        head = head and f"{head}[…]"
+    elif isinstance(node, ast.Attribute):
+        head = _short_text(node.value)
+        head = head and f"{head}.{node.attr}"
+    return head if head is not None and len(head) <= MAX_NAME else None
 
 
 @functools.lru_cache(maxsize=1024)
-def _operands_at(
-    filename: str, lineno: int, code: str, name: str, method: bool
-) -> tuple[tuple[ast.expr, str], ...] | None:
-    """The operands, with their text, of the one expression on line ``lineno``
-    that records op ``name``; ``method``: the op is a Tensor method (its
-    receiver is operand 0)."""
+def _operands_at(filename: str, lineno: int, code: str, name: str, method: bool) -> tuple[ast.expr, ...] | None:
+    """The operands of the one expression on line ``lineno`` that records op
+    ``name``; ``method``: the op is a Tensor method (its receiver is operand 0)."""
     nodes = _expressions_by_line(filename)
     if nodes is None:
         return None
@@ -86,7 +104,7 @@ def _operands_at(
     found = [operands for node in by_line.get(lineno, ()) if (operands := _operands_of(node, name, method)) is not None]
     if len(found) != 1:
         return None
-    return tuple((operand, ast.unparse(operand)) for operand in found[0])
+    return tuple(found[0])
 
 
 def _operands_of(node: ast.AST, name: str, method: bool) -> list[ast.expr] | None:
