@@ -25,7 +25,11 @@ SPAWN = str(REAL_SCRIPTS / "mp_spawn_small.py")
 
 
 def _run(command: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200", "OMP_NUM_THREADS": "1"}
+    # Without PYTHONUNBUFFERED (set on the CI machines): unbuffered, a print's text and its
+    # newline reach the pipe in two writes, so two children's lines can interleave within a
+    # line, under python as under shapetrace; block-buffered, ``print(..., flush=True)`` is one write.
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONUNBUFFERED"}
+    env.update({"PYTHONPATH": str(ROOT), "COLUMNS": "200", "OMP_NUM_THREADS": "1"})
     return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
 
 
