@@ -30,6 +30,13 @@ VISION_NOTE = (
     "timm needs torchvision (`timm.layers` imports `torchvision.ops`), so neither is in the table."
 )
 
+EMPTY_MODE_NOTE = (
+    "*empty op mode*: the forward under a torch function mode whose handler only runs the op "
+    "(`benchmarks/tools.py`), the least that recording ops through PyTorch's torch function mode "
+    "costs before anything is recorded. Where it is at or above 1.5 × torchinfo's ratio, no such "
+    "recorder can meet that bound (said in the goal column)."
+)
+
 
 def goal(cells: dict[str, dict]) -> tuple[bool | None, str]:
     """Whether the full trace meets the goal on one model: ``(met, cell text)``;
@@ -74,6 +81,8 @@ def section(data: dict) -> str:
         plain = next((cells[tool]["plain_s"] for tool in tools if "plain_s" in cells.get(tool, {})), None)
         texts = [cell_text(cells.get(tool)) for tool in tools]
         lines.append(f"| {row['label']} | {_duration(plain)} | " + " | ".join(texts) + f" | {goal(cells)[1]} |")
+    if EMPTY_MODE in tools:
+        lines += ["", EMPTY_MODE_NOTE]
     if any("†" in row["label"] for row in rows):
         lines += ["", VISION_NOTE]
     missing = data.get("missing_tools")
