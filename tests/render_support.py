@@ -61,3 +61,11 @@ def assert_golden(name: str, text: str) -> None:
     assert text == path.read_text(encoding="utf-8"), (
         f"the output differs from {path.relative_to(REPO)}; if the change is meant, rewrite it with "
         "pytest --update-goldens and review `git diff tests/golden`")
+
+
+def cut_text(text: str) -> bool:
+    """Whether rich cut something in a rendered report (a ``…`` it put in):
+    a file's name giving way from the left (a line starting ``…``) and an op
+    operand's head written with ``(…)`` or ``[…]`` (``x.view(…)``,
+    render/source/operands.py) are whole text, not cuts."""
+    return "…" in text.replace("\n…", "\n").replace("(…)", "").replace("[…]", "")

@@ -22,6 +22,7 @@ from shapetrace.render.report import make_console, report
 from shapetrace.render.sections import split_sections
 from tests.case_support import REAL_SCRIPTS
 from tests.graph_check import check_graph
+from tests.render_support import cut_text
 
 pytestmark = pytest.mark.slow
 
@@ -162,6 +163,10 @@ def test_a_table_with_a_dtype_column_fits_the_terminal_and_cuts_nothing(gat, wid
     assert header.rstrip().endswith("Params")
     root = next(line for line in lines if line.startswith("GAT (root)"))
     assert root.rstrip().endswith("1,462")
-    loss = next(line for line in lines if line.startswith("nll_loss: NLLLoss "))
-    assert "float32, int64 → float32" in loss
-    assert "…" not in out.getvalue()
+    # The dtype whole, on the row's line or wrapped between its words onto the next
+    # (where the inputs' names, ``h_transformed (4, 60, 16)``, take the width).
+    row = next(index for index, line in enumerate(lines) if line.startswith("nll_loss: NLLLoss "))
+    column = header.index("dtype")
+    dtype = " ".join(" ".join(line[column:] for line in lines[row : row + 2]).split())
+    assert dtype.startswith("float32, int64 → float32"), lines[row : row + 2]
+    assert not cut_text(out.getvalue())

@@ -19,6 +19,7 @@ from shapetrace.record.script import run_script
 from shapetrace.render.report import make_console, report
 from shapetrace.render.table import table_rows
 from tests.case_support import REAL_SCRIPTS
+from tests.render_support import cut_text
 
 pytestmark = pytest.mark.slow
 
@@ -44,9 +45,7 @@ def test_every_shape_count_and_line_stays_whole(script_trace, width) -> None:
     text = out.getvalue()
     lines = text.splitlines()
     assert max(len(line) for line in lines) <= width
-    # Only a file's name gives way, from the left; an op operand's head (``x.view(…)``,
-    # ``self.a[…]``: render/source/operands.py) is written so, whole.
-    assert "…" not in text.replace("\n…", "\n").replace("(…)", "").replace("[…]", "")
+    assert not cut_text(text)  # only a file's name gives way, from the left
     header = next(line for line in lines if line.startswith("Call "))
     assert header.rstrip().endswith("Params")
     shown = [row[0] for row in table_rows(script_trace)]
