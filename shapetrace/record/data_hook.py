@@ -178,7 +178,9 @@ class DataWatch:
         # as it ends (the recorder tells data transforms from the model by it).
         self.on_fetch = on_fetch
         self.loaders: list[LoaderFacts] = []
-        self._seen: weakref.WeakSet[DataLoader] = weakref.WeakSet()
+        # Made at the first loader: every trace makes a watch, and making a
+        # WeakSet was 0.13% of NHITS's traced forward (py-spy).
+        self._seen: weakref.WeakSet[DataLoader] | None = None
 
     def __enter__(self) -> DataWatch:
         if not _active:
@@ -196,7 +198,9 @@ class DataWatch:
 
     # ------------------------------------------------------------ callbacks
     def loader_started(self, loader: DataLoader) -> None:
-        if loader in self._seen:
+        if self._seen is None:
+            self._seen = weakref.WeakSet()
+        elif loader in self._seen:
             return
         self._seen.add(loader)
         self.loaders.append(_facts_of(loader, frames.location_of(frames.first_user_frame(sys._getframe(2)))))

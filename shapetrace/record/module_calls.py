@@ -14,12 +14,13 @@ import sys
 from types import FrameType
 from typing import Any
 
-from torch import nn
+from torch import Tensor, nn
 from torch.jit import ScriptModule
 from torch.nn.modules.loss import _Loss
 
+from shapetrace.core.meta_table import MetaTable
 from shapetrace.core.records import Location
-from shapetrace.core.tensor_meta import collect_metas
+from shapetrace.core.tensor_meta import collect_metas, index_path
 from shapetrace.core.torch_private import CALL_IMPL_NAME
 from shapetrace.record import frames
 from shapetrace.record.dynamo import skip_in_dynamo
@@ -31,6 +32,9 @@ from shapetrace.record.module_info import ModuleInfo, is_builtin_module, module_
 from shapetrace.record.recording_state import RecordingState, _get_ident
 
 _ScriptModule = ScriptModule
+_TENSORS = frozenset((Tensor, nn.Parameter))
+_single = MetaTable.single
+_FIRST_ARG = index_path(0)  # (collect_metas's path of args[0])
 
 
 class ModuleCalls(RecordingState):
@@ -174,9 +178,15 @@ class ModuleCalls(RecordingState):
         info = self._module_info.get(module_id) or self._info_of(module)
         identities = self._identities
         identities.clear()
-        inputs = collect_metas(args, "", None, 0, self._meta_of)
-        if kwargs:
-            collect_metas(kwargs, "", inputs, 0, self._meta_of)
+        if not kwargs and len(args) == 1 and type(args[0]) in _TENSORS:
+            # Most calls (a layer given one tensor): its record without the
+            # walk, in the tuple shared by equal records (MetaTable.single).
+            # T5 ops on: 2/3 of its module calls, 1% of its traced forward.
+            inputs: tuple | list = _single(self._meta_of(args[0], _FIRST_ARG))
+        else:
+            inputs = collect_metas(args, "", None, 0, self._meta_of)
+            if kwargs:
+                collect_metas(kwargs, "", inputs, 0, self._meta_of)
         index = self._counts.get(name, 0)
         self._counts[name] = index + 1
         return Event(
@@ -184,7 +194,7 @@ class ModuleCalls(RecordingState):
             "module",
             name,
             type(module).__name__,
-            tuple(inputs),
+            inputs if type(inputs) is tuple else tuple(inputs),
             tuple(identities),
             location,
             len(stack),
