@@ -116,3 +116,24 @@ def test_the_table_and_a_trace_loaded_from_json_show_the_names():
     rows = console.export_text().splitlines()
     mm_row = next(index for index, row in enumerate(rows) if "mm(T, T)" in row)
     assert "h (5, 6)" in rows[mm_row] and "self.W (6, 8)" in rows[mm_row + 1]
+
+
+class _ResidualAroundALayer(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layer = nn.TransformerEncoderLayer(16, 2, 32, dropout=0.0)
+
+    def forward(self, x, y):
+        return self.layer(x) + y
+
+
+def test_an_op_inside_pytorchs_layer_placed_at_the_users_line_is_not_named_by_it():
+    model, x, y = _ResidualAroundALayer().train(), torch.randn(5, 3, 16), torch.randn(5, 3, 16)
+    with shapetrace.trace(model) as t:
+        model(x, y)
+    adds = _ops(t, "add")
+    inside = [call for call in adds if call.parent is not None and call.parent.name == "layer"]
+    assert len(inside) == 2  # the layer's two residual adds, recorded at this forward's line
+    assert all(_names(call) == [None, None] for call in inside)
+    (own,) = [call for call in adds if call.parent is not None and call.parent.name == ""]
+    assert _names(own) == ["self.layer(x)", "y"]

@@ -55,7 +55,7 @@ def operand_name(call: Call, path: str) -> str | None:
     or, where that is still too long, stays a position.
     """
     location = call.location
-    if call.kind != "op" or location is None:
+    if call.kind != "op" or location is None or _inside_library_call(call):
         return None
     method = call.type.startswith("Tensor.")
     operands = _operands_at(location.filename, location.lineno, location.code, call.name, method)
@@ -89,6 +89,14 @@ def _short_text(node: ast.expr) -> str | None:
         head = _short_text(node.value)
         head = head and f"{head}.{node.attr}"
     return head if head is not None and len(head) <= MAX_NAME else None
+
+
+def _inside_library_call(call: Call) -> bool:
+    """Whether op ``call`` ran inside a module whose code is PyTorch's (a
+    ``TransformerEncoderLayer``'s residual add): such an op is placed at the
+    user's line that called the module, where no expression is its own."""
+    parent = call.parent
+    return parent is not None and parent.kind == "module" and parent.location == call.location
 
 
 @functools.lru_cache(maxsize=1024)
