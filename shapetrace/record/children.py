@@ -85,13 +85,20 @@ def _is_plumbing(process: Any) -> bool:
     return module.startswith(("multiprocessing.", "torch.utils.data."))
 
 
-def target_name(process: Any) -> str:
-    """``train`` for ``mp.Process(target=train)``; ``fn`` for ``torch.multiprocessing.spawn(fn)``
-    (its children run torch's ``_wrap(fn, i, ...)``); the class name for a ``run`` override."""
+def _spawned_fn(process: Any) -> Callable[..., Any] | None:
+    """The ``fn`` of a ``torch.multiprocessing.spawn(fn)`` child, whose target is
+    torch's ``_wrap(fn, i, ...)``; None for any other process."""
     target = getattr(process, "_target", None)
     args = getattr(process, "_args", ())
     if getattr(target, "__module__", "") == "torch.multiprocessing.spawn" and args and callable(args[0]):
-        target = args[0]
+        return args[0]
+    return None
+
+
+def target_name(process: Any) -> str:
+    """``train`` for ``mp.Process(target=train)``; ``fn`` for ``torch.multiprocessing.spawn(fn)``
+    (its children run torch's ``_wrap(fn, i, ...)``); the class name for a ``run`` override."""
+    target = _spawned_fn(process) or getattr(process, "_target", None)
     if target is None:
         return f"{type(process).__name__}.run"
     return getattr(target, "__qualname__", None) or type(target).__name__
@@ -167,10 +174,9 @@ def _note_errors(process: Any, block: Any) -> list[bool]:
 
         return run
 
-    target = getattr(process, "_target", None)
-    args = getattr(process, "_args", ())
-    if getattr(target, "__module__", "") == "torch.multiprocessing.spawn" and args and callable(args[0]):
-        process._args = (noted(args[0]), *args[1:])
+    spawned, target = _spawned_fn(process), getattr(process, "_target", None)
+    if spawned is not None:
+        process._args = (noted(spawned), *process._args[1:])
     elif target is not None:
         process._target = noted(target)
     else:

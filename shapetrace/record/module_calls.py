@@ -14,7 +14,7 @@ import sys
 from types import FrameType
 from typing import Any
 
-from torch import Tensor, nn
+from torch import nn
 from torch.jit import ScriptModule
 from torch.nn.modules.loss import _Loss
 
@@ -29,10 +29,9 @@ from shapetrace.record.frames import first_user_frame, location_of
 from shapetrace.record.hooks import kwargs_of_call
 from shapetrace.record.kept_info import kept_module_info
 from shapetrace.record.module_info import ModuleInfo, is_builtin_module, module_info
-from shapetrace.record.recording_state import RecordingState, _get_ident
+from shapetrace.record.recording_state import _TENSORS, RecordingState, _get_ident
 
 _ScriptModule = ScriptModule
-_TENSORS = frozenset((Tensor, nn.Parameter))
 _single = MetaTable.single
 _FIRST_ARG = index_path(0)  # (collect_metas's path of args[0])
 
