@@ -63,3 +63,23 @@ def test_real_attention_is_quiet_and_its_weights_are_followed(name):
         assert use is not None and use.summed == (dim,), (call.location, use)
     products = {use.call.name for call, _ in softmaxes if (use := weights_use(flow, call)) is not None}
     assert products == ({"einsum"} if name in ("xlnet", "funnel") else {"matmul"})
+
+
+@pytest.mark.parametrize("prompt", [1, 4])
+def test_gpt2_generate_is_quiet_with_a_first_step_over_one_key(prompt):
+    """generate() from a one-token prompt: the first step's scores are (batch, heads, 1, 1),
+    a softmax over one key that the product sums, weights all 1 on purpose; later steps
+    (and a longer prompt) attend over the cache."""
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        config = transformers.GPT2Config(vocab_size=99, n_embd=32, n_layer=1, n_head=4, n_positions=64)
+        config._attn_implementation = "eager"
+        model = transformers.GPT2LMHeadModel(config).eval()
+    ids = torch.randint(3, 99, (1, prompt))
+    with shapetrace.trace(model) as t:
+        model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=3, do_sample=False, pad_token_id=0)
+    assert t.error is None
+    assert [f for f in t.findings if f.code in ("ST019", "ST021")] == []
+    keys = [call.inputs[0].shape[-1] for call in t.calls if softmax_dim(call) is not None]
+    assert keys == [prompt, prompt + 1, prompt + 2]

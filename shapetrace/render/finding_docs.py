@@ -162,9 +162,11 @@ DOCS: dict[str, FindingDoc] = {
         "or the index torch.einsum('bhij,bhjd->bhid', weights, v) sums (j). A softmax left at dim=1 after "
         "the scores became (batch, heads, queries, keys) normalises over the heads; dim=-2 over the "
         "queries. Attention pooling by hand, (w.unsqueeze(-1) * h).sum(1), needs w normalised over the "
-        "summed time steps, not the features or the batch. It runs whenever the sizes allow the product, "
-        "and each output is then a weighted sum whose weights do not add up to 1. Over a batch axis, "
-        "ST019 reports it.",
+        "summed time steps, not the features or the batch; a softmax over a dim of size 1, such as "
+        "(batch, time, 1) scores at dim=-1, gives weights that are all 1. It runs whenever the sizes allow "
+        "the product, and each output is then a weighted sum whose weights do not add up to 1. Over a "
+        "batch axis, ST019 reports it. Routing and soft assignment keep the normalised axis on purpose "
+        "(capsule couplings over the output capsules, NetVLAD's over the clusters) and are left alone.",
         "weights = torch.softmax(scores, dim=1)   # scores: (batch, heads, queries, keys)\n"
         "out = torch.einsum('bhij,bhjd->bhid', weights, v)",
         "weights = torch.softmax(scores, dim=-1)  # over the keys, j\n"

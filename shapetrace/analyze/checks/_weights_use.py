@@ -6,16 +6,19 @@ Attention weights are summed against what they weigh: ``weights @ v`` (and
 when the weights come second (``h.transpose(1, 2) @ w.unsqueeze(-1)``);
 ``torch.einsum('bhij,bhjd->bhid', w, v)`` over each index of the weights missing
 from the output (``j``; ``...`` kept unless the output drops it); attention
-pooling by hand, ``(w.unsqueeze(-1) * h).sum(1)``, over the dims the sum folds,
-matched to the weights' dims from the right as broadcasting does. Between the
-softmax and the product, ops that move the weights along keep their dims (dropout,
-a cast, a scalar factor), and ``unsqueeze``, ``w[:, None]``, ``transpose`` and
-``permute`` move them; anything else (a renormalisation, a second use, a reshape) ends the search.
+pooling by hand, ``(w.unsqueeze(-1) * h).sum(1)`` (or ``.mean(1)``), over the dims
+the sum folds, matched to the weights' dims from the right as broadcasting does.
+Between the softmax and the product, ops that move the weights along keep their
+dims (dropout, a cast, a scalar factor, a mask multiplied in or applied by
+``masked_fill`` or ``torch.where``), and ``unsqueeze``, ``w[:, None]``, ``transpose``
+and ``permute`` move them; anything else (a renormalisation, a second use, a
+reshape) ends the search.
 """
 
 from __future__ import annotations
 
 import ast
+import math
 from typing import Any, NamedTuple
 
 from shapetrace.analyze.checks._common import op_text
@@ -31,9 +34,7 @@ _ALONG = PASS_THROUGH_OPS | {"dropout", "masked_fill", "type_as"}
 _SCALED = frozenset({"mul", "div", "__truediv__"})  # by a number: the dims stay
 _ALONG_MODULES = frozenset({"Dropout", "Identity"})
 _PRODUCT = frozenset({"mul"})
-_SUM = frozenset({"sum", "nansum"})
-# between attention scores and their softmax: a scale, a mask, a bias, a cast
-_SCORING = frozenset({"div", "__truediv__", "mul", "masked_fill", "add", "sub", "float", "to", "type_as"})
+_SUM = frozenset({"sum", "nansum", "mean", "nanmean"})
 
 Dims = list[int | None]  # for each dim of the weights as used, the softmax input's dim it is (None: added)
 
@@ -47,6 +48,9 @@ class WeightsUse(NamedTuple):
     paired: frozenset[int]  # the softmax input's dims the other operand has too (size > 1, aligned)
     size: int  # the size of the dims summed, multiplied
     letter: str  # the einsum index summed (``j``), else ""
+    free: frozenset[int]  # the softmax input's dims of size > 1 neither summed nor paired (attention's queries)
+    spread: bool  # the other operand has a kept axis the weights lack: each weight scales a vector
+    data: bool = True  # the other operand carries an axis of the model's input (not a parameter alone)
 
 
 class _Contracted(NamedTuple):
@@ -55,6 +59,7 @@ class _Contracted(NamedTuple):
     summed: list[int]
     paired: set[int]
     letter: str = ""
+    spread: bool = False  # the other operand has a kept axis of size > 1 the weights lack
 
 
 def weights_use(flow: TraceLineage, softmax: Call) -> WeightsUse | None:
@@ -74,11 +79,16 @@ def weights_use(flow: TraceLineage, softmax: Call) -> WeightsUse | None:
             if not is_builtin(consumer) or consumer.type not in _ALONG_MODULES:
                 return None
         elif consumer.name in _MATMUL and len(consumer.inputs) == 2:
-            return _used(softmax, consumer, dims, _matmul_contracted(consumer, k), _matmul_text(consumer))
+            use = _used(softmax, consumer, dims, _matmul_contracted(consumer, k), _matmul_text(consumer))
+            return _with_data(flow, use, consumer, k)
         elif consumer.name == "einsum":
-            return _used(softmax, consumer, dims, _einsum_contracted(consumer, k), _einsum_text(consumer))
-        elif consumer.name in _PRODUCT and len(consumer.inputs) == 2:
-            return _summed_product(flow, softmax, consumer, dims, k)
+            use = _used(softmax, consumer, dims, _einsum_contracted(consumer, k), _einsum_text(consumer))
+            return _with_data(flow, use, consumer, k)
+        elif consumer.name in _PRODUCT and len(consumer.inputs) == 2 and _summed(flow, consumer) is not None:
+            return _with_data(flow, _summed_product(flow, softmax, consumer, dims, k), consumer, k)
+        elif consumer.name in _PRODUCT | {"where"} and len(consumer.inputs) >= 2:
+            if not _masked(consumer, k):
+                return None
         else:
             moved = _moved(consumer, dims)
             if moved is None:
@@ -88,36 +98,18 @@ def weights_use(flow: TraceLineage, softmax: Call) -> WeightsUse | None:
     return None
 
 
-def misweighted(flow: TraceLineage, softmax: Call, dim: int) -> WeightsUse | None:
-    """The product that sums the weights of ``softmax`` (normalised over ``dim`` of
-    its input) over one other dim: each output then weighs by values that do not
-    sum to 1 over what they weigh. None when it sums the normalised dim, or several,
-    or the weights are log-probabilities (``log_softmax``: summed over time on purpose
-    for a sequence's log-likelihood). Where the other operand lacks the normalised dim
-    (``(b, i, j) @ (b, j, d)`` normalised over ``i``), the weights may be a soft
-    assignment that keeps it on purpose (NetVLAD's clusters, from a convolution): only
-    attention scores, made by a product of two tensors (``q @ k.transpose(-2, -1)``),
-    count then."""
-    if softmax.name == "log_softmax" or (softmax.kind == "module" and softmax.type == "LogSoftmax"):
+def _with_data(flow: TraceLineage, use: WeightsUse | None, product: Call, k: int) -> WeightsUse | None:
+    """``use``, told whether the product's other operands carry an axis of the model's input."""
+    if use is None:
         return None
-    if softmax.inputs[0].shape[dim] == 1:
-        return None
-    use = weights_use(flow, softmax)
-    if use is None or len(use.summed) != 1 or dim in use.summed:
-        return None
-    return use if dim in use.paired or _scores_of_product(flow, softmax) else None
-
-
-def _scores_of_product(flow: TraceLineage, softmax: Call) -> bool:
-    """True when the softmax's input is a product of two tensors (``q @ k.mT``,
-    ``torch.einsum('bid,bjd->bij', q, k)``), scaled, masked or biased after."""
-    for source in flow.producers(softmax, 0):
-        made = source.call
-        if made.kind == "op" and made.name in _MATMUL | {"einsum", "baddbmm"} and len(made.inputs) >= 2:
-            return True
-        if made.kind != "op" or made.name not in _SCORING:
-            return False
-    return False
+    data = any(
+        atom.origin.startswith("input#")
+        for j in range(len(product.inputs))
+        if j != k
+        for dim in flow.input_lineage(product, j)
+        for atom in dim
+    )
+    return use._replace(data=data)
 
 
 def _moved(op: Call, dims: Dims) -> Dims | None:
@@ -171,10 +163,10 @@ def _used(softmax: Call, call: Call, dims: Dims, contracted: _Contracted | None,
     if not own:
         return None
     paired = frozenset(d for k in contracted.paired if (d := dims[k]) is not None)
-    size = 1
-    for d in own:
-        size *= shape[d]
-    return WeightsUse(call, text, tuple(own), paired, size, contracted.letter)
+    free = frozenset(d for d, n in enumerate(shape) if n > 1 and d not in own and d not in paired)
+    return WeightsUse(
+        call, text, tuple(own), paired, math.prod(shape[d] for d in own), contracted.letter, free, contracted.spread
+    )
 
 
 def _broadcast_paired(ndim: int, other: tuple[int, ...], lead: int) -> set[int]:
@@ -197,7 +189,9 @@ def _matmul_contracted(call: Call, k: int) -> _Contracted | None:
         return None
     summed = ndim - 1 if k == 0 else max(ndim - 2, 0)
     lead = max(ndim - 2, 0)
-    return _Contracted([summed], _broadcast_paired(ndim, other[:-2] if len(other) >= 2 else (), lead))
+    # the other operand's columns (its rows, when the weights come second) are kept: each weight scales a row
+    spread = len(other) >= 2 and other[-1 if k == 0 else -2] > 1
+    return _Contracted([summed], _broadcast_paired(ndim, other[:-2] if len(other) >= 2 else (), lead), "", spread)
 
 
 def _einsum_contracted(call: Call, k: int) -> _Contracted | None:
@@ -233,7 +227,8 @@ def _einsum_contracted(call: Call, k: int) -> _Contracted | None:
     }
     summed = [d for d, label in enumerate(mine) if label not in kept]
     index = "".join(label for label in (mine[d] for d in summed) if not label.startswith("."))
-    return _Contracted(summed, {d for d, label in enumerate(mine) if label in others}, index)
+    spread = any(label in kept and label not in mine for label in others)
+    return _Contracted(summed, {d for d, label in enumerate(mine) if label in others}, index, spread)
 
 
 def _labels(term: str, ndim: int) -> list[str] | None:
@@ -249,14 +244,34 @@ def _labels(term: str, ndim: int) -> list[str] | None:
     return [*before, *(f".{covered - 1 - i}" for i in range(covered)), *after]
 
 
-def _summed_product(flow: TraceLineage, softmax: Call, product: Call, dims: Dims, k: int) -> WeightsUse | None:
-    """``(w * h).sum(dim)``: the sum of the product's one consumer, its dims matched
-    to the weights' from the right (broadcasting)."""
+def _summed(flow: TraceLineage, product: Call) -> Call | None:
+    """The sum (or mean) that is the one consumer of ``product``, else None."""
     consumers = flow.consumers(product, 0)
     if len(consumers) != 1 or product.output is None:
         return None
     total = consumers[0][0]
-    if total.kind != "op" or total.name not in _SUM or total.output is None:
+    return total if total.kind == "op" and total.name in _SUM and total.output is not None else None
+
+
+def _masked(op: Call, k: int) -> bool:
+    """True when ``op`` (a multiply, ``torch.where``) leaves the weights, its operand
+    ``k``, as they were but for some entries: ``w * mask`` with a mask of the weights'
+    shape or one that broadcasts to it, ``torch.where(mask, w, 0)``; the weights
+    then go on to the product with their dims."""
+    mine = op.inputs[k].shape
+    if op.output is None or op.output.shape != mine:
+        return False
+    if op.name == "where":
+        return op.inputs[k].path != "0"
+    other = op.inputs[1 - k].shape
+    return len(other) <= len(mine) and all(n in (1, m) for n, m in zip(reversed(other), reversed(mine)))
+
+
+def _summed_product(flow: TraceLineage, softmax: Call, product: Call, dims: Dims, k: int) -> WeightsUse | None:
+    """``(w * h).sum(dim)``, ``.mean(dim)``: the sum of the product's one consumer,
+    its dims matched to the weights' from the right (broadcasting)."""
+    total = _summed(flow, product)
+    if total is None or product.output is None:
         return None
     ndim = product.output.ndim
     folded = reduced_axes(total, ndim)
@@ -265,13 +280,42 @@ def _summed_product(flow: TraceLineage, softmax: Call, product: Call, dims: Dims
     offset = ndim - len(dims)
     other = product.inputs[1 - k].shape
     paired = {p for p in range(len(dims)) if (at := p + offset - (ndim - len(other))) >= 0 and other[at] > 1}
-    contracted = _Contracted([d - offset for d in folded if d >= offset], paired)
+    mine = product.inputs[k].shape
+    spread = any(
+        other[at] > 1 and (p < offset or mine[p - offset] == 1)
+        for p in range(ndim)
+        if p not in folded and (at := p - (ndim - len(other))) >= 0
+    )
+    if not spread and _apart(flow, product, k, folded):
+        return None
+    contracted = _Contracted([d - offset for d in folded if d >= offset], paired, "", spread)
     return _used(softmax, total, dims, contracted, _sum_text(total))
+
+
+def _apart(flow: TraceLineage, product: Call, k: int, folded: list[int]) -> bool:
+    """True when the dims the sum folds are, in the two operands, axes of two different
+    inputs of the model: probabilities times a one-hot target of their shape, summed
+    over the batch (a soft confusion row), is a statistic, not weights pooling what
+    they scored (values that the weights scale as vectors are not asked this: keys and
+    values may come in apart)."""
+    ndim = product.output.ndim if product.output is not None else 0
+    mine, theirs = flow.input_lineage(product, k), flow.input_lineage(product, 1 - k)
+    told = False
+    for p in folded:
+        a, b = p - (ndim - len(mine)), p - (ndim - len(theirs))
+        if a < 0 or b < 0 or not mine[a] or not theirs[b]:
+            continue
+        here, there = {atom.origin for atom in mine[a]}, {atom.origin for atom in theirs[b]}
+        if not all(o.startswith("input#") for o in here | there) or here & there:
+            return False
+        told = True
+    return told
 
 
 def _matmul_text(call: Call) -> str:
     """``att @ v`` as written, else the op's text (``torch.matmul``, ``torch.bmm``)."""
-    operands = binary_operands(call.location, ast.MatMult, "matmul") if call.name == "__matmul__" else None
+    # ``w @ v`` runs as Tensor.matmul in recent PyTorch: only the ``@`` of the line is read (no method name)
+    operands = binary_operands(call.location, ast.MatMult, "") if call.name in ("matmul", "__matmul__") else None
     return f"{operands[0]} @ {operands[1]}" if operands else op_text(call)
 
 
@@ -310,4 +354,4 @@ def _is_mul_call(node: ast.AST | None) -> bool:
     return isinstance(node, ast.Call) and _call_name(node) == "mul"
 
 
-__all__ = ["WeightsUse", "misweighted", "weights_use"]
+__all__ = ["WeightsUse", "weights_use"]

@@ -36,8 +36,9 @@ from shapetrace.analyze.checks._batch_axes import BatchAxis, batch_axes
 from shapetrace.analyze.checks._batch_first_help import batch_first_help
 from shapetrace.analyze.checks._common import at_line, call_label, op_text
 from shapetrace.analyze.checks._dim_call import rewritten, softmax_dim, softmax_fix
+from shapetrace.analyze.checks._misweighted import misweighted
 from shapetrace.analyze.checks._rnn import is_rnn
-from shapetrace.analyze.checks._weights_use import WeightsUse, misweighted
+from shapetrace.analyze.checks._weights_use import WeightsUse
 from shapetrace.analyze.lineage.atoms import Lineage, origins
 from shapetrace.analyze.lineage.flow import TraceLineage, analyze
 from shapetrace.analyze.lineage.op_args import reduced_axes
