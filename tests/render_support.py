@@ -67,5 +67,5 @@ def cut_text(text: str) -> bool:
     """Whether rich cut something in a rendered report (a ``…`` it put in):
     a file's name giving way from the left (a line starting ``…``) and an op
     operand's head written with ``(…)`` or ``[…]`` (``x.view(…)``,
-    render/source/operands.py) are whole text, not cuts."""
+    analyze/operand_text.py) are whole text, not cuts."""
     return "…" in text.replace("\n…", "\n").replace("(…)", "").replace("[…]", "")

@@ -1,7 +1,7 @@
 """An op's inputs are labelled with their source text (``h``, ``self.W`` for
 ``torch.mm(h, self.W)``) in the table, the tree and the graph, where they were
 positions (``0``, ``1``); a line where the trace cannot tell which expression
-ran keeps the positions."""
+ran keeps the positions, and so does the note on a raised error."""
 
 import dataclasses
 
@@ -11,8 +11,8 @@ from rich.console import Console
 from torch import nn
 
 import shapetrace
+from shapetrace.analyze.operand_text import operand_name
 from shapetrace.render.marks import marked_shapes
-from shapetrace.render.source.operands import operand_name
 
 
 class Attention(nn.Module):
@@ -75,11 +75,79 @@ def test_a_written_out_list_names_its_elements_and_a_list_by_name_still_folds():
     assert marked_shapes(stacked, stacked.inputs, output=False) == ["5 × (5, 1) non-contig"]
 
 
-def test_two_expressions_of_the_op_on_one_line_keep_positions():
+def test_two_expressions_of_the_op_on_one_line_are_told_apart_by_the_order_they_run():
     t = _trace()
     both = [call for call in _ops(t, "matmul") if call.location.code.startswith("both")]
     assert len(both) == 2
-    assert all(_names(call) == [None, None] for call in both)
+    assert all(_names(call) == ["wh", "wh.T"] for call in both)
+
+
+class _CellByHand(nn.Module):
+    """An LSTM-like cell written by hand, stepped over time: two products on one line."""
+
+    def __init__(self):
+        super().__init__()
+        self.W = nn.Parameter(torch.randn(3, 8))
+        self.U = nn.Parameter(torch.randn(8, 8))
+
+    def forward(self, xs, h):
+        for x in xs.unbind(1):
+            h = torch.tanh(x @ self.W + h @ self.U)
+        picked = xs[:, 0] @ self.W if xs.shape[0] > 1 else h @ self.U
+        return h, torch.add(picked, other=h, alpha=2)
+
+
+def test_a_loop_over_a_line_with_two_products_names_each_in_every_step():
+    model = _CellByHand()
+    with shapetrace.trace(model) as t:
+        model(torch.randn(4, 5, 3), torch.zeros(4, 8))
+    steps = [call for call in _ops(t, "matmul") if "tanh" in call.location.code]
+    assert [call.inputs[1].shape for call in steps] == [(3, 8), (8, 8)] * 5
+    assert [_names(call) for call in steps] == [["x", "self.W"], ["h", "self.U"]] * 5
+    # an ``if``-expression runs one of its products: which one is not told by the order
+    (picked,) = [call for call in _ops(t, "matmul") if call.location.code.startswith("picked")]
+    assert _names(picked) == [None, None]
+
+
+def test_a_tensor_passed_by_keyword_is_named_by_its_argument():
+    model = _CellByHand()
+    with shapetrace.trace(model) as t:
+        model(torch.randn(4, 5, 3), torch.zeros(4, 8))
+    (add,) = _ops(t, "add")[-1:]
+    assert [meta.path for meta in add.inputs] == ["0", "other"]
+    assert _names(add) == ["picked", "h"]
+
+
+def test_an_index_assignment_names_the_tensor_and_the_value():
+    def fill(x, y):
+        z = torch.zeros_like(x)
+        z[:, 0] = y[:, 1]
+        return z
+
+    with shapetrace.trace(nn.Identity()) as t:
+        fill(torch.randn(3, 4), torch.randn(3, 2))
+    (store,) = _ops(t, "__setitem__")
+    assert marked_shapes(store, store.inputs, output=False) == ["z (3, 4)", "y[:, 1] (3,) non-contig"]
+
+
+def test_the_note_on_a_raised_error_names_the_operands_as_the_table_does():
+    class Cell(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.W, self.U = nn.Parameter(torch.randn(4, 8)), nn.Parameter(torch.randn(6, 8))
+
+        def forward(self, x, h):
+            return x @ self.W + h @ self.U
+
+    model = Cell()
+    try:
+        with shapetrace.trace(model):
+            model(torch.randn(3, 4), torch.randn(3, 8))
+    except RuntimeError as error:
+        note = "\n".join(error.__notes__)
+    else:
+        raise AssertionError("the (3, 8) @ (6, 8) product did not raise")
+    assert "  operands: h (3, 8), self.U (6, 8)\n" in note
 
 
 def test_an_operand_longer_than_a_label_is_shortened_to_its_head_or_keeps_its_position():

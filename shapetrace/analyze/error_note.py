@@ -8,9 +8,10 @@ import re
 from shapetrace.analyze.cause_rank import rank_by_cause, upstream
 from shapetrace.analyze.lineage.flow import analyze
 from shapetrace.analyze.operand_origin import operand_origins
+from shapetrace.analyze.operand_text import operand_labels
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
-from shapetrace.core.text import format_location, format_op, labelled_shapes
+from shapetrace.core.text import format_location, format_op
 from shapetrace.core.trace import Trace
 
 NOTE_PREFIX = "shapetrace:"
@@ -39,7 +40,7 @@ def trace_note(trace: Trace) -> str | None:
     lines = [f"{NOTE_PREFIX} raised by {what} at {format_location(call.location)}"]
     if call.location is not None and call.location.code:
         lines.append(f"    {call.location.code}")
-    shapes = ", ".join(labelled_shapes(call, call.inputs, output=False)) or "no tensors"
+    shapes = ", ".join(operand_labels(call, call.inputs)) or "no tensors"
     lines.append(f"  operands: {shapes}")
     lines.append(f"  call path: {call_path(call)}")
     explaining, others = split_findings(trace.findings, call, trace)

@@ -15,6 +15,8 @@ import re
 from collections.abc import Collection, Iterable, Iterator
 
 from shapetrace.core.records import Location
+from shapetrace.core.source_file import read_lines
+from shapetrace.errors import SourceNotFoundError
 
 _BATCH_NAME = re.compile(r"batch|(^|_)bs($|_)|^n_?samples$", re.IGNORECASE)
 
@@ -32,9 +34,8 @@ def parsed_file(filename: str) -> ast.Module | None:
     """The syntax tree of a source file; None when it cannot be read or parsed (a file
     gone or edited since the trace, a notebook cell's pseudo-file, a compiled module)."""
     try:
-        with open(filename, encoding="utf-8") as handle:
-            return ast.parse(handle.read())
-    except (OSError, SyntaxError, ValueError):
+        return ast.parse("\n".join(read_lines(filename)))
+    except (SourceNotFoundError, SyntaxError, ValueError):
         return None
 
 
@@ -62,7 +63,7 @@ def _args(node: ast.Call) -> tuple[str, ...]:
     return tuple(ast.unparse(arg) for arg in args)
 
 
-def _evaluated(node: ast.AST, depth: int = 0) -> Iterator[tuple[ast.AST, int]]:
+def evaluated(node: ast.AST, depth: int = 0) -> Iterator[tuple[ast.AST, int]]:
     """The nodes under ``node``, with their depth, in the order Python
     evaluates them: a call after its receiver and arguments. Fields come in
     that order but for an assignment's value (before its targets) and a
@@ -74,7 +75,7 @@ def _evaluated(node: ast.AST, depth: int = 0) -> Iterator[tuple[ast.AST, int]]:
         children = [part for pair in zip(node.keys, node.values) for part in pair]
     for child in children:
         if child is not None:
-            yield from _evaluated(child, depth + 1)
+            yield from evaluated(child, depth + 1)
     yield node, depth
 
 
@@ -85,7 +86,7 @@ def _calls(code: str) -> tuple[tuple[str | None, int, SourceCall], ...]:
     if tree is None:
         return ()
     calls = []
-    for node, depth in _evaluated(tree):
+    for node, depth in evaluated(tree):
         if isinstance(node, ast.Call):
             func = node.func
             receiver = ast.unparse(func.value) if isinstance(func, ast.Attribute) else None

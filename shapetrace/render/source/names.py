@@ -12,11 +12,11 @@ import ast
 import functools
 import inspect
 
+from shapetrace.analyze.operand_text import operand_name
 from shapetrace.core.records import Call, Location
+from shapetrace.core.source_file import read_lines
 from shapetrace.errors import SourceNotFoundError
-from shapetrace.render.source.operands import operand_name
 from shapetrace.render.source.reader import _function_at as function_at  # one parser for both
-from shapetrace.render.source.reader import _read_lines as read_lines
 
 
 def input_name(call: Call, path: str) -> str | None:

@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import ast
 import dataclasses
-import linecache
-import os
-import tokenize
 from collections import Counter
 
 from shapetrace.core.records import Location
+from shapetrace.core.source_file import read_lines
 from shapetrace.core.torch_facts import TENSOR_PROPERTIES
 from shapetrace.errors import SourceNotFoundError
 
@@ -59,7 +57,7 @@ class ForwardSource:
 
 def read_forward(defined_at: Location) -> ForwardSource:
     """Find the function defined at ``defined_at`` in its file and parse it."""
-    lines = _read_lines(defined_at.filename)
+    lines = read_lines(defined_at.filename)
     try:
         tree = ast.parse("\n".join(lines))
     except SyntaxError as bad:
@@ -78,7 +76,7 @@ def read_statement(location: Location) -> ForwardSource:
     training loop, outside any forward), parsed as ``read_forward`` parses a
     function. Raises ``SourceNotFoundError`` when the file cannot be read or
     parsed, or holds no statement at that line any more."""
-    lines = _read_lines(location.filename)
+    lines = read_lines(location.filename)
     try:
         tree = ast.parse("\n".join(lines))
     except SyntaxError as bad:
@@ -90,20 +88,6 @@ def read_statement(location: Location) -> ForwardSource:
         raise SourceNotFoundError(f"{location} holds no statement any more; the file changed since the trace")
     own = {lineno: statement for lineno in range(statement.first, statement.last + 1)}
     return ForwardSource(location.filename, lines, statement.first, statement.last, own)
-
-
-def _read_lines(filename: str) -> list[str]:
-    """The file's lines as written; a notebook cell lives in ``linecache`` only."""
-    if os.path.isfile(filename):
-        try:
-            with tokenize.open(filename) as handle:  # honours a coding cookie
-                return handle.read().splitlines()
-        except (OSError, SyntaxError, UnicodeDecodeError) as bad:
-            raise SourceNotFoundError(f"cannot read {filename}: {bad}") from None
-    cached = linecache.getlines(filename)
-    if cached:
-        return "".join(cached).splitlines()
-    raise SourceNotFoundError(f"source file {filename} not found: the trace was recorded elsewhere or the file moved")
 
 
 def _function_at(tree: ast.AST, lineno: int) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
