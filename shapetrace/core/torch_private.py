@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 from collections.abc import Callable
+from types import CodeType
 from typing import Any
 
 import torch
@@ -112,6 +113,17 @@ PRIVATE_APIS = (
         ("record/hooks.py", "record/module_calls.py"),
     ),
     PrivateApi("nn.Module()._forward_hooks", "a module with hooks of its own gets its own hooks", ("record/hooks.py",)),
+    # Module._call_impl's fast path, taken without hooks: a user's traceback
+    # keeps the hook path's inner() frame only where that path ran untraced too.
+    *(
+        PrivateApi(path, "whether a module ran through the hook path untraced", ("record/frames.py",))
+        for path in (
+            "torch.nn.modules.module:_global_backward_hooks",
+            "torch.nn.modules.module:_global_backward_pre_hooks",
+            "nn.Module()._backward_hooks",
+            "nn.Module()._backward_pre_hooks",
+        )
+    ),
     PrivateApi(
         "nn.Module()._forward_pre_hooks", "a module with hooks of its own gets its own hooks", ("record/hooks.py",)
     ),
@@ -219,3 +231,30 @@ DISPATCH_WRAPPER_FILE: str = torch._jit_internal.__file__
 BOOLEAN_DISPATCHED: Any = getattr(torch._jit_internal, "boolean_dispatched", {})
 torch_module_globals = _torch_module  # holds _global_forward_hooks and friends
 CALL_IMPL_NAME = "_call_impl"  # the name of Module._call_impl's frame
+
+
+def _nested_code(function: Any, name: str) -> CodeType | None:
+    return next(
+        (c for c in function.__code__.co_consts if isinstance(c, CodeType) and c.co_name == name),
+        None,
+    )
+
+
+# Module._call_impl runs a module with hooks through a nested ``inner``: a
+# frame a traceback shows only because hooks are on (torch/nn/modules/module.py).
+HOOKED_CALL_CODE: CodeType | None = _nested_code(torch.nn.Module._call_impl, "inner")
+
+
+def has_hooks(module: Any) -> bool:
+    """Whether ``module`` runs through Module._call_impl's hook path: it or the
+    globals hold a forward or backward hook (the condition of its fast path)."""
+    return bool(
+        module._forward_hooks
+        or module._forward_pre_hooks
+        or module._backward_hooks
+        or module._backward_pre_hooks
+        or _torch_module._global_forward_hooks
+        or _torch_module._global_forward_pre_hooks
+        or _torch_module._global_backward_hooks
+        or _torch_module._global_backward_pre_hooks
+    )

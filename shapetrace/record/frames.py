@@ -26,9 +26,10 @@ from typing import Any
 import torch
 import torch.nn.utils.rnn
 import torch.overrides
+from torch import nn
 
 from shapetrace.core.records import Location
-from shapetrace.core.torch_private import DISPATCH_WRAPPER_FILE
+from shapetrace.core.torch_private import DISPATCH_WRAPPER_FILE, HOOKED_CALL_CODE, has_hooks
 
 _INTERNAL_PREFIXES = (
     os.path.dirname(torch.__file__) + os.sep,
@@ -251,11 +252,22 @@ def _is_recording_code(code: CodeType) -> bool:
     return code.co_name == _CALL_NAME or code.co_filename.startswith(_RECORD_PREFIX)
 
 
+def _is_hook_path_only(frame: FrameType) -> bool:
+    """``Module._call_impl``'s ``inner()``, run only because the recorder's
+    hooks were on: once they are off, the module has no hook of its own, so
+    untraced it takes the fast path, which has no such frame."""
+    if frame.f_code is not HOOKED_CALL_CODE:
+        return False
+    module = frame.f_locals.get("self")
+    return isinstance(module, nn.Module) and not has_hooks(module)
+
+
 def strip_recording_frames(exc: BaseException) -> None:
     """Unlink the recorder's frames from an exception's traceback (and from
     those of the exceptions it chains), so that a user's error shows the
     frames ``python script.py`` shows: no op handler, no ``<shapetrace op>``,
-    no DataLoader watch (``data_hook.py``). The one traceback splice of the
+    no DataLoader watch (``data_hook.py``), no ``inner()`` of PyTorch's hook
+    path where the module has no hook of the user's. The one traceback splice of the
     package: a traced block's exit and the data hook both use it.
     Never raises: the user's error must come through."""
     seen: set[int] = set()
@@ -270,7 +282,7 @@ def strip_recording_frames(exc: BaseException) -> None:
             kept = []
             tb = error.__traceback__
             while tb is not None:
-                if not _is_recording_code(tb.tb_frame.f_code):
+                if not _is_recording_code(tb.tb_frame.f_code) and not _is_hook_path_only(tb.tb_frame):
                     kept.append(tb)
                 tb = tb.tb_next
             for outer, inner in itertools.pairwise(kept):
