@@ -85,6 +85,14 @@ class Call:
         tensor_ids: one number for each input, then each output, by tensor
             object: two calls saw the same tensor when they give it the same
             number. ``()`` when unknown (a trace written before identities were recorded).
+        site: which expression of its line made an op: the bytecode offset
+            (``f_lasti``) of the instruction in the user's frame that called it,
+            so that ``x.mul(w) * m`` records two sites on one line; for an op
+            PyTorch's own code ran at the user's line (a ``TransformerEncoderLayer``'s
+            two residual adds), ``-1 - offset`` in that code. Two calls of one
+            expression share it (a loop's steps). None for a module call, and
+            for an op where it is unknown (a trace written before sites were
+            recorded, a collective): the line alone places it.
         parent: the enclosing module call (the call with ``parent_id``), or None.
         children: the calls made directly inside this one, in execution order.
 
@@ -109,6 +117,7 @@ class Call:
     error: str | None = None
     defined_at: Location | None = None
     tensor_ids: tuple[int, ...] = ()
+    site: int | None = None
     parent: Call | None = dataclasses.field(default=None, repr=False)
     children: tuple[Call, ...] = dataclasses.field(default=(), repr=False)
 

@@ -63,6 +63,7 @@ def _call(call: Call) -> dict[str, Any]:
         "params": call.num_params,
         "error": call.error,
         "tensor_ids": list(call.tensor_ids),
+        "site": call.site,
     }
 
 
@@ -250,6 +251,7 @@ def _load_call(value: Any, earlier: list[Call]) -> Call:
             error=None if error is None else _expect(error, str, f"{what}.error"),
             defined_at=_load_location(value.get("defined_at"), f"{what}.defined_at"),
             tensor_ids=_load_tensor_ids(value.get("tensor_ids", []), len(inputs) + len(outputs), f"{what}.tensor_ids"),
+            site=_load_site(value.get("site"), f"{what}.site"),
         )
     except KeyError as missing:
         raise TraceFormatError(f"{what} lacks the field {missing}") from None
@@ -263,6 +265,13 @@ def _num_params(value: dict[str, Any], what: str) -> int:
             f"{what}.num_params and {what}.params differ: {counts['num_params']} and {counts['params']}"
         )
     return next(iter(counts.values()), 0)
+
+
+def _load_site(value: Any, what: str) -> int | None:
+    """An op's site (``Call.site``); None in a trace written without sites."""
+    if value is not None and type(value) is not int:
+        raise TraceFormatError(f"{what} should be an integer or null, got {value!r}")
+    return value
 
 
 def _load_tensor_ids(value: Any, tensors: int, what: str) -> tuple[int, ...]:

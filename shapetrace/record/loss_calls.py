@@ -90,12 +90,12 @@ class _LossHook:
         # PyTorch's warning on broadcasting names the line that called the loss.
         location, call = frames.op_site(caller)
         if level == 0:
-            return recorder.run_op(self.described, location, call, self.original, args, kwargs)
+            return recorder.run_op(self.described, location, call, self.original, args, kwargs, False, caller.f_lasti)
 
         def outer(*args: Any, **kwargs: Any) -> Any:  # the blocks around this one
             return self._run(level - 1, frame, args, kwargs)
 
-        return recorder.run_op(self.described, location, call, outer, args, kwargs)
+        return recorder.run_op(self.described, location, call, outer, args, kwargs, False, caller.f_lasti)
 
 
 def _copy_of(function: Callable) -> Callable:

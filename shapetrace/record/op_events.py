@@ -31,8 +31,10 @@ from shapetrace.record.recording_state import RecordingState, _Parameter, _Tenso
 _PLAIN_ARGS = frozenset({int, bool, str, type(None)})  # summarize_arg returns them as they are
 _single = MetaTable.single
 # An op's record before it runs: input metas and ids, location, depth, index,
-# parent id, argument summaries.
-_OpInputs = tuple[tuple[TensorMeta, ...], tuple[int, ...], Location | None, int, int, int | None, tuple, dict]
+# parent id, argument summaries, site.
+_OpInputs = tuple[
+    tuple[TensorMeta, ...], tuple[int, ...], Location | None, int, int, int | None, tuple, dict, int | None
+]
 
 
 class OpEvents(RecordingState):
@@ -49,9 +51,11 @@ class OpEvents(RecordingState):
         args: tuple,
         kwargs: dict,
         changes: bool = False,
+        site: int | None = None,
     ) -> Any:
         """Run ``call(func, args, kwargs)`` and record it as an op made at ``location``;
-        ``changes``: the op changes its tensors' metadata in place (``unsqueeze_``).
+        ``changes``: the op changes its tensors' metadata in place (``unsqueeze_``);
+        ``site``: which expression of the line (``records.Call.site``).
 
         One function for the whole op, its ``Call`` made directly: an event
         frozen later cost ~2.7 us an op (its object, then the Call's), a
@@ -60,7 +64,7 @@ class OpEvents(RecordingState):
         __tracebackhide__ = True
         self.busy = True
         try:
-            inputs = self._op_inputs(described[0], location, args, kwargs)
+            inputs = self._op_inputs(described[0], location, args, kwargs, site)
         finally:
             self.busy = False
         try:
@@ -91,7 +95,9 @@ class OpEvents(RecordingState):
             self.busy = False
         return result
 
-    def _op_inputs(self, name: str, location: Location | None, args: tuple, kwargs: dict) -> _OpInputs:
+    def _op_inputs(
+        self, name: str, location: Location | None, args: tuple, kwargs: dict, site: int | None = None
+    ) -> _OpInputs:
         """What an op's record takes from before it runs (the recorder is ``busy``)."""
         meta_of = self._meta_of
         identities = self._identities
@@ -137,6 +143,7 @@ class OpEvents(RecordingState):
             stack[-1][0].id if stack else None,
             ALL_TENSOR_ARGS[len(summary)] if tensors_only else tuple(summary),
             kw_summary,
+            site,
         )
 
     def _add_op(
@@ -147,7 +154,7 @@ class OpEvents(RecordingState):
         output_ids: tuple[int, ...],
         error: str | None = None,
     ) -> None:
-        metas, input_ids, location, depth, index, parent_id, summary, kw_summary = inputs
+        metas, input_ids, location, depth, index, parent_id, summary, kw_summary, site = inputs
         events = self._events
         events.append(
             make_call(
@@ -168,6 +175,7 @@ class OpEvents(RecordingState):
                 error,
                 None,
                 input_ids + output_ids,
+                site,
             )
         )
 
@@ -175,7 +183,7 @@ class OpEvents(RecordingState):
         """An op is about to run at ``location``: its event, not yet in the trace."""
         self.busy = True
         try:
-            metas, input_ids, location, depth, index, parent_id, summary, kw_summary = self._op_inputs(
+            metas, input_ids, location, depth, index, parent_id, summary, kw_summary, _ = self._op_inputs(
                 described[0], location, args, kwargs
             )
             return Event(

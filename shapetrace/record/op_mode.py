@@ -77,11 +77,16 @@ class OpMode(TorchFunctionMode):
         if user_frame is not None:
             # PyTorch's warnings name the op's caller: call it from the user's line.
             location, call = frames.op_site(user_frame)
+            # Which expression of the line (records.Call.site): the instruction that
+            # called the op, in library code that ran it (~: negative) where not the user's.
+            site: int | None = (
+                user_frame.f_lasti if user_frame is caller else ~caller.f_lasti if caller is not None else None
+            )
         else:
-            location, call = None, _call
+            location, call, site = None, _call, None
         if recorder.losses_only:
-            return recorder.run_window_op(described, location, call, func, args, kwargs, changes)
-        return recorder.run_op(described, location, call, func, args, kwargs, changes)
+            return recorder.run_window_op(described, location, call, func, args, kwargs, changes, site)
+        return recorder.run_op(described, location, call, func, args, kwargs, changes, site)
 
 
 def _changing(recorder: RecordingState, func: Callable, args: tuple, kwargs: dict) -> Any:

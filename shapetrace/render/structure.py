@@ -5,8 +5,12 @@ sibling calls into one entry that shows the first of them:
 
 - a run of identical sibling calls (the 12 layers of a transformer) becomes
   ``layers.0-11 ×12`` (tree and graph);
-- calls of one module or op from one line with the same shapes (a loop over
-  time steps, anywhere among its siblings) become ``lstm1 ×1999`` (every view).
+- calls of one module, or of one op expression, from one line with the same
+  shapes (a loop over time steps, anywhere among its siblings) become
+  ``lstm1 ×1999`` or ``.mul(T) ×1999`` (every view). Two ops of one line
+  (``x.mul(w) * m``, the two residual adds a ``TransformerEncoderLayer`` runs
+  at the line that called it) are two expressions (``Call.site``): each its
+  own entry, with its own count.
 """
 
 from __future__ import annotations
@@ -137,12 +141,14 @@ def loop_repeats(
 
 
 def _line_key(call: Call, *, ops: bool, depth: int | None, memo: dict[int, Hashable]) -> Hashable:
-    """What calls of one loop share: module (or op), line, signature. None
-    without a line: nothing says two such calls are one statement."""
+    """What calls of one loop share: module (or op), line, the op's expression
+    on that line (``Call.site``: None where unknown, when the line alone decides),
+    signature. None without a line: nothing says two such calls are one statement."""
     location = call.location
     if location is None:
         return None
-    return (call.name, location.filename, location.lineno, signature(call, ops=ops, depth=depth, memo=memo))
+    site = call.site if call.kind == "op" else None
+    return (call.name, location.filename, location.lineno, site, signature(call, ops=ops, depth=depth, memo=memo))
 
 
 def run_name(run: Sequence[Call]) -> str:
@@ -165,8 +171,9 @@ def run_label(run: Sequence[Call]) -> str:
 
 
 def repeat_mark(run: Sequence[Call]) -> str:
-    """`` ×1999`` for calls of a module from its first; `` #2000-2001 ×2``
-    for a later range of its calls (a second loop); ``""`` for one call."""
+    """`` ×1999`` for calls of a module from its first, or for an op's steps;
+    `` #2000-2001 ×2`` for a later range of a module's calls (a second loop);
+    ``""`` for one call."""
     if len(run) < 2:
         return ""
     first, last = run[0], run[-1]

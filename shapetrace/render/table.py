@@ -88,7 +88,7 @@ def call_label(call: Call, run: list[Call] | None = None, *, relative: bool = Fa
     name within the row above it, as the tree writes it (``layers.0``)."""
     indent = "  " * call.depth + ("└─ " if call.depth else "")
     if call.kind == "op":
-        return Text.assemble(indent, (format_op(call), "cyan"))
+        return Text.assemble(indent, (format_op(call), "cyan"), (repeat_mark(run) if run else "", "dim"))
     if call.parent_id is None and call.name == "":
         title = Text.assemble(indent, (call.type, "bold"), (" (root)", "dim"))
     else:

@@ -18,7 +18,7 @@ from shapetrace.core.text import format_count, format_op
 from shapetrace.core.trace import Trace
 from shapetrace.render.marks import marked_shapes
 from shapetrace.render.sections import split_sections
-from shapetrace.render.structure import is_shown, repeated_runs, run_label, shown_children
+from shapetrace.render.structure import is_shown, repeat_mark, repeated_runs, run_label, shown_children
 
 
 def trace_tree(trace: Trace, *, ops: bool = False, depth: int | None = None, collapse: bool = True) -> Tree:
@@ -61,7 +61,7 @@ class _TreeBuilder:
 
     def _label(self, call: Call, run: list[Call]) -> _Label:
         if call.kind == "op":
-            title = Text(format_op(call), "cyan")
+            title = Text.assemble((format_op(call), "cyan"), (repeat_mark(run), "dim"))
         elif call.parent_id is None and not call.name:
             title = Text.assemble((call.type, "bold"), (" (root)", "dim"))
         else:

@@ -22,7 +22,7 @@ from shapetrace.render.graph.size import MAX_LAYOUT_SIZE, layout_size
 from shapetrace.render.marks import marks
 from shapetrace.render.sections import DataTransform, Section
 from shapetrace.render.source.names import forward_input_name
-from shapetrace.render.structure import run_label
+from shapetrace.render.structure import repeat_mark, run_label
 
 if TYPE_CHECKING:
     import graphviz
@@ -286,7 +286,7 @@ def _node_id(call: Call) -> str:
 def _call_title(call: Call, run: list[Call], findings: list[Finding]) -> str:
     """``lstm`` over ``LSTM · 150,272 params``; ``layers.0-11 ×12`` for a folded run."""
     if call.kind == "op":
-        text = format_op(call, 32)
+        text = format_op(call, 32) + repeat_mark(run)
     elif not call.name:  # the root module: its type is its name
         text = call.type + _params(call)
     else:

@@ -18,7 +18,7 @@ from shapetrace.core.records import Call
 from shapetrace.core.tensor_meta import TensorMeta
 from shapetrace.core.text import format_op, format_shape, tensor_name
 from shapetrace.render.marks import marked_shape, marked_shapes
-from shapetrace.render.source.reader import Statement
+from shapetrace.render.source.reader import UNBOUNDED, Statement
 from shapetrace.render.structure import relative_name
 
 
@@ -46,33 +46,41 @@ def split_runs(calls: Sequence[Call], statement: Statement) -> list[list[Call]]:
     (``steps``) and how often it names each (``called``). Of the ways to cut
     the calls into equal runs, the first whose runs call each name as often as
     the code does wins; then any that fits; else the calls are cut greedily.
+    Where the ops' expressions are known (``Call.site``) and the statement has
+    no comprehension, each expression runs once a run: a run holds an op's
+    site once, whatever the names (``x.mul(w) * m`` runs two muls where the
+    code names one), and the code's names judge the module calls only.
     """
     count = len(calls)
+    sited = statement.steps < UNBOUNDED and all(call.kind == "module" or call.site is not None for call in calls)
     fitting = [
         size
         for size in range(1, count + 1)
         if count % size == 0
         and size <= statement.steps
         and _repeats(calls, size)
-        and all(_fits(chunk, statement) for chunk in _chunks(calls, size))
+        and all(_fits(chunk, statement, sited=sited) for chunk in _chunks(calls, size))
     ]
-    seen = {_called_as(call) for call in calls}  # once: a 1,999-step loop has 1,999 chunks
+    # once: a 1,999-step loop has 1,999 chunks
+    seen = {_called_as(call) for call in calls if not (sited and call.kind == "op")}
     exact = [
         size for size in fitting if all(_calls_as_written(chunk, seen, statement) for chunk in _chunks(calls, size))
     ]
     if exact or fitting:
         return _chunks(calls, (exact or fitting)[0])
-    return _greedy(calls, statement)
+    return _greedy(calls, statement, sited=sited)
 
 
 def _chunks(calls: Sequence[Call], size: int) -> list[list[Call]]:
     return [list(calls[i : i + size]) for i in range(0, len(calls), size)]
 
 
-def _kind(call: Call) -> tuple[str, str]:
-    """Calls of one run repeat by kind: an op by name, a module by type
-    (``layers.0`` and ``layers.1`` are one ``layer(x)`` in a loop)."""
-    return call.kind, call.name if call.kind == "op" else call.type
+def _kind(call: Call) -> tuple[str, str, int | None]:
+    """Calls of one run repeat by kind: an op by name and expression (site), a
+    module by type (``layers.0`` and ``layers.1`` are one ``layer(x)`` in a loop)."""
+    if call.kind == "op":
+        return call.kind, call.name, call.site
+    return call.kind, call.type, None
 
 
 def _repeats(calls: Sequence[Call], size: int) -> bool:
@@ -85,7 +93,12 @@ def _called_as(call: Call) -> str:
     return call.name.rsplit(".", 1)[-1] if call.kind == "module" else call.name
 
 
-def _fits(chunk: Sequence[Call], statement: Statement) -> bool:
+def _fits(chunk: Sequence[Call], statement: Statement, *, sited: bool = False) -> bool:
+    if sited:
+        sites = [call.site for call in chunk if call.kind == "op"]
+        if len(set(sites)) < len(sites):
+            return False
+        chunk = [call for call in chunk if call.kind == "module"]
     used = Counter(_called_as(call) for call in chunk)
     return all(n <= statement.called[name] for name, n in used.items() if name in statement.called)
 
@@ -95,10 +108,10 @@ def _calls_as_written(chunk: Sequence[Call], seen: set[str], statement: Statemen
     return all(used[name] == n for name, n in statement.called.items() if name in seen)
 
 
-def _greedy(calls: Sequence[Call], statement: Statement) -> list[list[Call]]:
+def _greedy(calls: Sequence[Call], statement: Statement, *, sited: bool = False) -> list[list[Call]]:
     runs: list[list[Call]] = [[]]
     for call in calls:
-        if len(runs[-1]) >= statement.steps or not _fits([*runs[-1], call], statement):
+        if len(runs[-1]) >= statement.steps or not _fits([*runs[-1], call], statement, sited=sited):
             runs.append([])
         runs[-1].append(call)
     return [run for run in runs if run]
