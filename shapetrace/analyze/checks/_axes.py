@@ -14,7 +14,7 @@ import math
 import re
 from collections.abc import Sequence
 
-from shapetrace.analyze.checks._source import find_call
+from shapetrace.analyze.checks._source import batch_factor, find_call
 from shapetrace.analyze.lineage.atoms import Atom, Lineage, _blocks, regroup
 from shapetrace.analyze.lineage.flow import TraceLineage
 from shapetrace.analyze.lineage.op_args import permutation
@@ -161,6 +161,40 @@ def downstream_clean(flow: TraceLineage, call: Call, lineage: Lineage) -> bool:
             lin = regrouped.lineage
         current = nxt
     return True
+
+
+def keeps_memory_order(sizes: Sequence[int], index: int, shape: Sequence[int], position: int) -> bool:
+    """True when a view of a tensor of ``shape`` to ``sizes`` (one of them may be -1) puts
+    the input's dim ``position`` at output dim ``index`` without crossing other axes:
+    the output dims before ``index`` hold exactly the elements of the input dims before
+    ``position``. ``(8, 4).view(-1, 8)`` puts no batch of 8 in dim 1 (rows of two samples);
+    ``(8, 4).view(8, 2, 2)`` keeps it in dim 0."""
+    numel = math.prod(shape)
+    known = math.prod(size for size in sizes if size != -1)
+    whole = [numel // known if size == -1 and known else size for size in sizes]
+    return math.prod(whole[:index]) == math.prod(shape[:position]) and whole[index] == shape[position]
+
+
+def batch_view(call: Call, tensor: str, args: list[str], index: int, layout: tuple[list[int], int]) -> str | None:
+    """ST003's fix of ``tensor.view(*args)`` (``call``) whose ``args[index]`` was a
+    batch size baked in, ``layout`` being its sizes with this batch's there and the
+    input dim the batch is in. A written multiple of the batch (``self.batch * 4``)
+    has its factor replaced (``tensor.size(0) * 4``). Else ``use h.view(-1, h.size(0))``
+    when the batch lands there in memory order (see ``keeps_memory_order``); else, for a
+    view/reshape whose batch leads in memory, the view with the batch first and a
+    permute moving it to ``index`` (``h.view(h.size(0), -1).transpose(0, 1)`` for an
+    ``(8, 4).view(-1, 3)``); else None (no view there keeps the samples apart)."""
+    sizes, position = layout
+    size = f"{tensor}.size({position})"
+    factor = batch_factor(args[index])
+    written = [*args[:index], args[index].replace(factor, size) if factor else size, *args[index + 1 :]]
+    if factor or keeps_memory_order(sizes, index, call.inputs[0].shape, position):
+        return f"use {tensor}.{call.name}({', '.join(written)})"
+    if position != 0 or call.name not in ("view", "reshape"):
+        return None
+    order = [*range(1, index + 1), 0, *range(index + 1, len(args))]
+    natural = [size, *args[:index], *args[index + 1 :]]
+    return f"use {tensor}.{call.name}({', '.join(natural)}).{swap_text(order)}"
 
 
 def swap_text(order: Sequence[int]) -> str:

@@ -33,6 +33,7 @@ import re
 from collections.abc import Iterator
 
 from shapetrace.analyze.checks import finding, register
+from shapetrace.analyze.checks._axes import batch_view
 from shapetrace.analyze.checks._common import at_line, call_label, op_text, receiver_text
 from shapetrace.analyze.checks._loop_input import baked_loop_view, loader_sizes, unrecorded_loop_views
 from shapetrace.analyze.checks._rnn import first_layouts, is_rnn
@@ -182,11 +183,8 @@ class _Pass:
         if source is None or position is None:
             factor = batch_factor(source.args[index]) if source is not None else None
             return _hint(factor or "the fixed size")
-        args = list(source.args)
-        factor = batch_factor(args[index])
-        size = f"{tensor}.size({position})"
-        args[index] = args[index].replace(factor, size) if factor else size
-        return f"use {tensor}.{call.name}({', '.join(args)})"
+        sizes = [*size_args(call)[:index], self.batch.size, *size_args(call)[index + 1 :]]
+        return batch_view(call, tensor, list(source.args), index, (sizes, position)) or _hint("the fixed size")
 
     def _failed_after_reshape(self, failed: Call) -> Iterator[Finding]:
         """A view/reshape sized for another pass's batch that ran before a failed module:

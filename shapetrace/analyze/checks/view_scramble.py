@@ -7,8 +7,20 @@ then T). A view whose new dims are those same axes in another order, like
 ``(B, T, F).view(T, B, F)`` or ``(B*T, H).view(T, B, H)``, cuts the data into
 the right sizes but mixes samples and time steps.
 
+A view whose swapped dims are cropped right after is not that mistake but
+the skew (relative-shift) idiom of relative-position attention: XLNet's and
+Funnel's ``x.reshape(b, n, klen, qlen)[:, :, 1:, :].reshape(b, n, qlen, klen - 1)``,
+Longformer's pad-then-view diagonalisation. Reading the same memory with the
+row length changed by one shifts each row against the next, on purpose; the
+crop drops the rows the shift wrapped. So a view whose every use is an index
+(a slice or a gather, never a whole-axis read) that crops one of its
+reordered dims is left alone, and so is the view that reads such a cropped
+block back (its axes are the skew's, never the original ones).
+
 Limits: axes of equal size (B == T) are told apart by lineage only where
-the sizes differ; ``(5, 5, 8).view(5, 5, 8)`` shows nothing to check.
+the sizes differ; ``(5, 5, 8).view(5, 5, 8)`` shows nothing to check. A
+wrong view whose output is only ever sliced shorter (``x.view(T, B, F)[1:]``
+and nothing else) reads as a skew and is not reported.
 """
 
 from __future__ import annotations
@@ -23,6 +35,7 @@ from shapetrace.analyze.lineage.flow import TraceLineage, analyze
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
 from shapetrace.core.text import format_shape
+from shapetrace.core.torch_facts import CREATION_OPS
 from shapetrace.core.trace import Trace
 
 
@@ -73,6 +86,33 @@ def _fix(call: Call, blocks: list[tuple[tuple[Atom, ...], tuple[int, ...], list[
     return f"use {view}.{_swap_text(order)}"
 
 
+# Ops that read part of a tensor by position: after a skew view, the code only indexes
+# (or makes a new tensor of its dtype and device, reading no data: Longformer's new_zeros).
+_INDEXING = frozenset({"__getitem__", "narrow", "index_select", "select", "slice"}) | CREATION_OPS
+
+
+def _mixed_origins(call: Call, dims: Sequence[int]) -> set[str]:
+    """The origins the lineage gives a view's reordered output ``dims`` (``regroup``'s
+    fresh atoms, named after the call as ``op_rules`` names them)."""
+    return {f"{call.name}#{call.id}:{dim}" for dim in dims}
+
+
+def _is_skew(flow: TraceLineage, call: Call, dims: Sequence[int]) -> bool:
+    """True when every use of ``call``'s output indexes it and one crops a reordered dim:
+    the output is sliced shorter along it (its atom comes back resized), as the
+    relative shift's ``[:, :, 1:, :]`` does."""
+    used = flow.consumers(call, 0)
+    if not used or any(user.kind != "op" or user.name not in _INDEXING or index != 0 for user, index in used):
+        return False
+    shape = call.output.shape  # type: ignore[union-attr]
+    sizes = {f"{call.name}#{call.id}:{dim}": shape[dim] for dim in dims}
+    for user, _ in used:
+        for dim in flow.output_lineage(user, 0):
+            if any(atom.origin in sizes and atom.size < sizes[atom.origin] for atom in dim):
+                return True
+    return False
+
+
 @register(
     "ST002",
     "view-scrambles-dims",
@@ -82,11 +122,17 @@ def _fix(call: Call, blocks: list[tuple[tuple[Atom, ...], tuple[int, ...], list[
 )
 def check_view_scramble(trace: Trace) -> Iterator[Finding]:
     flow = analyze(trace.calls)
+    skewed: set[str] = set()  # the origins of the axes that skew views made
     for call in view_calls(trace):
         shape = call.output.shape  # type: ignore[union-attr]
         mixed = regroup(flow.input_lineage(call, 0), shape, "check").mixed
         blocks = []
         for atoms, dims in mixed:
+            if all(atom.origin in skewed for atom in atoms):
+                continue  # reads a skewed block back: its axes were never the original ones
+            if _is_skew(flow, call, dims):
+                skewed |= _mixed_origins(call, dims)
+                continue
             picks = _reordering(atoms, [shape[d] for d in dims])
             if picks is not None:
                 blocks.append((atoms, dims, picks))
