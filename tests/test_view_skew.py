@@ -66,6 +66,19 @@ class DiagonalSkew(nn.Module):
         return out
 
 
+class OverlappingChunks(nn.Module):
+    """Longformer's ``_chunk``: a sequence of 4 blocks of 2 (an earlier chunking) re-cut
+    into 2 chunks of 4, then read as overlapping chunks by ``as_strided``."""
+
+    def forward(self, blocks: torch.Tensor) -> torch.Tensor:
+        b, n, w, d = blocks.shape
+        seq = blocks.reshape(b, n * w, d)
+        chunks = seq.view(b, seq.size(1) // (2 * w), 2 * w, d)
+        size, stride = list(chunks.size()), list(chunks.stride())
+        size[1], stride[1] = size[1] * 2 - 1, stride[1] // 2
+        return chunks.as_strided(size=size, stride=stride)
+
+
 class SwappedIntoLSTM(nn.Module):
     """The bug ST002 is for: (B, T, F) viewed as (T, B, F) for a time-major LSTM."""
 
@@ -88,8 +101,13 @@ class SwappedLastStep(nn.Module):
 
 @pytest.mark.parametrize(
     "model, shape",
-    [(XLNetShift(), (2, 4, 7, 14)), (TransfoXLShift(), (5, 9, 2)), (DiagonalSkew(), (3, 4, 4))],
-    ids=["xlnet", "transfo_xl", "diagonal"],
+    [
+        (XLNetShift(), (2, 4, 7, 14)),
+        (TransfoXLShift(), (5, 9, 2)),
+        (DiagonalSkew(), (3, 4, 4)),
+        (OverlappingChunks(), (3, 4, 2, 8)),
+    ],
+    ids=["xlnet", "transfo_xl", "diagonal", "overlapping_chunks"],
 )
 def test_a_skew_view_is_quiet(model, shape):
     assert _st002(model, torch.randn(*shape)) == []
@@ -111,7 +129,8 @@ def _hf(config_name: str, model_name: str, length: int, **kwargs):
     ids = torch.randint(3, 99, (2, length))
     mask = torch.ones_like(ids)
     mask[1, :2] = 0
-    return model, dict(input_ids=ids, attention_mask=mask, labels=torch.tensor([0, 2]))
+    labels = torch.tensor([0, 2]) if "Classification" in model_name else ids
+    return model, dict(input_ids=ids, attention_mask=mask, labels=labels)
 
 
 @pytest.mark.parametrize(
@@ -124,8 +143,12 @@ def _hf(config_name: str, model_name: str, length: int, **kwargs):
         ("LongformerConfig", "LongformerForSequenceClassification", 8,
          dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
               attention_window=4, max_position_embeddings=64), "_pad_and_transpose_last_two_dims"),
+        # the base model: no global attention, so its second layer re-chunks by `_chunk`
+        ("LongformerConfig", "LongformerForMaskedLM", 8,
+         dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
+              attention_window=4, max_position_embeddings=64), "_chunk"),
     ],
-    ids=["xlnet", "funnel", "longformer"],
+    ids=["xlnet", "funnel", "longformer", "longformer_chunks"],
 )
 @pytest.mark.parametrize("mode", ["eval", "train"])
 def test_real_relative_shifts_are_quiet(config_name, model_name, length, kwargs, shift, mode):

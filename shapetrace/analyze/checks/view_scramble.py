@@ -15,7 +15,9 @@ row length changed by one shifts each row against the next, on purpose; the
 crop drops the rows the shift wrapped. So a view whose every use is an index
 (a slice or a gather, never a whole-axis read) that crops one of its
 reordered dims is left alone, and so is the view that reads such a cropped
-block back (its axes are the skew's, never the original ones).
+block back (its axes are the skew's, never the original ones). So is a view
+whose result goes to ``as_strided`` (Longformer's overlapping chunks): that
+reads the memory with strides of its own, not the view's axes.
 
 Limits: axes of equal size (B == T) are told apart by lineage only where
 the sizes differ; ``(5, 5, 8).view(5, 5, 8)`` shows nothing to check. A
@@ -88,7 +90,7 @@ def _fix(call: Call, blocks: list[tuple[tuple[Atom, ...], tuple[int, ...], list[
 
 # Ops that read part of a tensor by position: after a skew view, the code only indexes
 # (or makes a new tensor of its dtype and device, reading no data: Longformer's new_zeros).
-_INDEXING = frozenset({"__getitem__", "narrow", "index_select", "select", "slice"}) | CREATION_OPS
+_INDEXING = frozenset({"__getitem__", "narrow", "index_select", "select", "slice", "as_strided"}) | CREATION_OPS
 
 
 def _mixed_origins(call: Call, dims: Sequence[int]) -> set[str]:
@@ -100,10 +102,13 @@ def _mixed_origins(call: Call, dims: Sequence[int]) -> set[str]:
 def _is_skew(flow: TraceLineage, call: Call, dims: Sequence[int]) -> bool:
     """True when every use of ``call``'s output indexes it and one crops a reordered dim:
     the output is sliced shorter along it (its atom comes back resized), as the
-    relative shift's ``[:, :, 1:, :]`` does."""
+    relative shift's ``[:, :, 1:, :]`` does; or one is ``as_strided``, which reads the
+    memory with strides of its own (Longformer's overlapping chunks), not the view's axes."""
     used = flow.consumers(call, 0)
     if not used or any(user.kind != "op" or user.name not in _INDEXING or index != 0 for user, index in used):
         return False
+    if any(user.name == "as_strided" for user, _ in used):
+        return True
     shape = call.output.shape  # type: ignore[union-attr]
     sizes = {f"{call.name}#{call.id}:{dim}": shape[dim] for dim in dims}
     for user, _ in used:
