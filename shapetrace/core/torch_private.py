@@ -108,6 +108,19 @@ PRIVATE_APIS = (
         ("record/hooks.py",),
     ),
     PrivateApi(
+        "torch.nn.modules.module:_has_any_global_hook",
+        "stood in for while tracing, blind to our hooks (it reads the global hook registries, backward ones too):"
+        " torch.compile(module) warns of global hooks",
+        ("record/hooks.py",),
+        optional=True,
+    ),
+    PrivateApi(
+        "torch.nn.modules.module:_global_forward_hooks_always_called",
+        "whether the user registered a global hook (read where _has_any_global_hook is stood in for)",
+        ("record/hooks.py",),
+        optional=True,
+    ),
+    PrivateApi(
         "torch.nn.modules.module:Module._call_impl",
         "the frame that runs a module's hooks (its name tells the error path; its inner() holds kwargs)",
         ("record/hooks.py", "record/module_calls.py"),
@@ -146,6 +159,12 @@ PRIVATE_APIS = (
         "torch._dynamo.trace_rules:add",
         "tell torch.compile not to trace shapetrace's own files",
         ("record/dynamo.py",),
+        optional=True,
+    ),
+    PrivateApi(
+        "torch._C:_current_graph_task_id",
+        "a module call made while autograd runs a backward pass (a checkpointed block recomputed) is no pass",
+        ("record/module_calls.py",),
         optional=True,
     ),
     PrivateApi(
@@ -231,6 +250,8 @@ DISPATCH_WRAPPER_FILE: str = torch._jit_internal.__file__
 BOOLEAN_DISPATCHED: Any = getattr(torch._jit_internal, "boolean_dispatched", {})
 torch_module_globals = _torch_module  # holds _global_forward_hooks and friends
 CALL_IMPL_NAME = "_call_impl"  # the name of Module._call_impl's frame
+# -1 outside a backward pass; without it (a torch that dropped it) no call is taken for a recomputation
+current_graph_task_id: Callable[[], int] = getattr(torch._C, "_current_graph_task_id", lambda: -1)
 
 
 def _nested_code(function: Any, name: str) -> CodeType | None:

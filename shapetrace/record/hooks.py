@@ -39,6 +39,18 @@ from shapetrace.record.invisible import DictSet, hide_handle, hide_in, hide_keys
 _GLOBAL_KWARGS = "with_kwargs" in inspect.signature(torch_module.register_module_forward_hook).parameters
 
 
+# What torch.compile(module) asks before it warns of global hooks, and the
+# registries it reads (keyed by hook id).
+_ANY_GLOBAL_HOOK = "_has_any_global_hook"
+_GLOBAL_HOOK_DICTS = (
+    "_global_backward_pre_hooks",
+    "_global_backward_hooks",
+    "_global_forward_pre_hooks",
+    "_global_forward_hooks",
+    "_global_forward_hooks_always_called",
+    "_global_forward_hooks_with_kwargs",
+)
+
 _plain_registration: dict[type[nn.Module], bool] = {}
 _kwargs_flags = attrgetter("_forward_pre_hooks_with_kwargs")
 
@@ -114,6 +126,7 @@ class GlobalHooks:
         self._returns: dict[int, tuple[weakref.ref[nn.Module], RemovableHandle]] = {}
         self._aside_call: int | None = None  # id of the _call_impl frame of that call
         self._thread = threading.get_ident()
+        self._torch_asks: Callable[[], Any] | None = None  # PyTorch's _has_any_global_hook, while ours stands in
 
     def attach(self) -> None:
         options = {"with_kwargs": True} if _GLOBAL_KWARGS else {}
@@ -121,9 +134,25 @@ class GlobalHooks:
             torch_module.register_module_forward_pre_hook(self._pre_hook),
             torch_module.register_module_forward_hook(self._post_hook, always_call=True, **options),
         ]
+        asks = getattr(torch_module, _ANY_GLOBAL_HOOK, None)
+        if asks is not None and asks != self._others_hooked:
+            self._torch_asks = asks
+            setattr(torch_module, _ANY_GLOBAL_HOOK, self._others_hooked)
+
+    def _others_hooked(self) -> bool:
+        """PyTorch's ``_has_any_global_hook``, blind to ours. Its one caller,
+        ``torch.compile(module)``'s wrapper, warns on every call when a global
+        hook is registered: not when the user's program registered none."""
+        if self._torch_asks is None or not self._torch_asks():
+            return False
+        ours = {handle.id for handle in self._handles}
+        return any(key not in ours for name in _GLOBAL_HOOK_DICTS for key in getattr(torch_module, name, ()))
 
     def detach(self) -> None:
         self._remove_globals()
+        if self._torch_asks is not None and getattr(torch_module, _ANY_GLOBAL_HOOK, None) == self._others_hooked:
+            setattr(torch_module, _ANY_GLOBAL_HOOK, self._torch_asks)
+        self._torch_asks = None
         for _, handle in self._returns.values():
             remove_handle(handle)
         if self._kwargs_flags:

@@ -14,14 +14,17 @@ import sys
 from types import FrameType
 from typing import Any
 
+import torch
 from torch import nn
 from torch.jit import ScriptModule
+from torch.jit import is_tracing as _is_tracing
 from torch.nn.modules.loss import _Loss
 
 from shapetrace.core.meta_table import MetaTable
 from shapetrace.core.records import Location
 from shapetrace.core.tensor_meta import collect_metas, index_path
 from shapetrace.core.torch_private import CALL_IMPL_NAME
+from shapetrace.core.torch_private import current_graph_task_id as _graph_task_id
 from shapetrace.record import frames
 from shapetrace.record.dynamo import skip_in_dynamo
 from shapetrace.record.events import Event, error_text, unique_name, unwrapped_name
@@ -32,6 +35,8 @@ from shapetrace.record.module_info import ModuleInfo, is_builtin_module, module_
 from shapetrace.record.recording_state import _TENSORS, RecordingState, _get_ident
 
 _ScriptModule = ScriptModule
+# True while torch.export (make_fx) runs the model on fake tensors (torch >= 2.3)
+_is_compiling = getattr(getattr(torch, "compiler", None), "is_compiling", lambda: False)
 _single = MetaTable.single
 _FIRST_ARG = index_path(0)  # (collect_metas's path of args[0])
 
@@ -127,6 +132,9 @@ class ModuleCalls(RecordingState):
             self._skipping += 1
             return
         stack = self._stack
+        if not stack and _replayed():
+            self._skip_replay()
+            return
         if stack:
             user_frame, nested = frames.user_frame_within(call_frame, stack[-1][2])
             if not nested:
@@ -164,6 +172,17 @@ class ModuleCalls(RecordingState):
         finally:
             self._set_ops(ops_inside)
             self.busy = False
+
+    def _skip_replay(self) -> None:
+        """Leave out a top-level call that replays the model for PyTorch: a
+        checkpointed block recomputed in the backward pass, the runs of
+        ``torch.jit.trace`` (whose sizes are traced tensors) or of
+        ``torch.export`` (on fake tensors, and an output our op mode wrapped
+        breaks its graph). The user's program did not make it, so it is no
+        pass of the report; nor are its ops."""
+        self._skipping = 1
+        self._replay_ops = self.ops_wanted
+        self._set_ops(False)
 
     def _module_event(
         self, module: nn.Module, args: tuple, kwargs: dict, location: Location | None, call_frame: FrameType | None
@@ -210,6 +229,9 @@ class ModuleCalls(RecordingState):
             return
         if self._skipping:
             self._skipping -= 1
+            if not self._skipping and self._replay_ops is not None:
+                self._set_ops(self._replay_ops)
+                self._replay_ops = None
             return
         stack = self._stack
         if not stack:
@@ -308,6 +330,11 @@ class ModuleCalls(RecordingState):
 
 
 _OWNER_DEPTH = 8  # user frames searched for the module whose method made a call
+
+
+def _replayed() -> bool:
+    """Whether a module call now replays the model for PyTorch (see ``_skip_replay``)."""
+    return _graph_task_id() != -1 or _is_tracing() or _is_compiling()
 
 
 def _owners_up(call_frame: FrameType | None):

@@ -100,6 +100,7 @@ class RecordingState:
         self._fetch_saved: list[tuple[bool, bool, bool] | None] = []
         self.transforms = TransformFilter()
         self._skipping = 0
+        self._replay_ops: bool | None = None  # the op state a skipped replay of the model found
         self._names: dict[int, str] = {}
         self._module_info: dict[int, ModuleInfo] = {}
         self._param_counts: dict[int, int] = {}  # of the model's modules, counted as recording starts
