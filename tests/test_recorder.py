@@ -312,6 +312,56 @@ def test_nested_traces_both_record():
     assert torch._C._len_torch_function_stack() == 0
 
 
+def test_a_users_mode_entered_inside_the_model_stays_on_top_and_sees_every_op():
+    """The recorder takes its own mode off the stack around module calls: a
+    user's mode above it is left on top, in place, and still sees the ops it
+    saw untraced, in order."""
+    from torch.overrides import TorchFunctionMode
+
+    class Counting(TorchFunctionMode):
+        def __init__(self) -> None:
+            super().__init__()
+            self.names: list[str] = []
+            self.on_top: list[bool] = []
+
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            self.names.append(getattr(func, "__name__", str(func)))
+            return func(*args, **(kwargs or {}))
+
+    class Model(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = zoo.Inner()
+            self.out = nn.Linear(4, 3)
+
+        def forward(self, x):
+            with self.mode:
+                y = self.out(self.inner(x).relu())
+                self.mode.on_top.append(torch._C._len_torch_function_stack() > 0)
+            return y.view(-1)
+
+    torch.manual_seed(0)
+    model, x = Model(), torch.randn(2, 4)
+    model.mode = Counting()
+    expected = model(x)
+    untraced = model.mode.names
+    model.mode = Counting()
+    with shapetrace.trace(model) as t:
+        got = model(x)
+    assert torch.equal(got, expected)
+    # (it sees the recorder's metadata reads too, between them)
+    seen = iter(model.mode.names)
+    assert "linear" in untraced and all(name in seen for name in untraced)
+    assert model.mode.on_top == [True]
+    assert [c.name for c in t.calls if c.kind == "module"] == ["", "inner", *_inner_children(t), "out"]
+    assert t.calls[-1].name == "view"  # recorded again once the user's mode is gone
+    assert torch._C._len_torch_function_stack() == 0
+
+
+def _inner_children(t) -> list[str]:
+    return [c.name for c in t.calls if c.kind == "module" and c.name.startswith("inner.")]
+
+
 def test_no_warnings_by_default():
     model = zoo.article_model()
     with warnings.catch_warnings():
@@ -392,3 +442,36 @@ def test_tensor_meta_builds_the_same_meta_as_the_dataclass(tensor):
     assert list(vars(made)) == [field.name for field in dataclasses.fields(TensorMeta)]  # a new field: add it
     with pytest.raises(dataclasses.FrozenInstanceError):
         made.shape = (1,)  # type: ignore[misc]
+
+
+def test_op_arguments_are_summarized_by_kind():
+    """An op's arguments as the trace keeps them: sizes and lists item by
+    item, floats as numbers (or their text when not finite), dtypes and
+    devices by name, tensors by path; a float subclass as a float."""
+
+    class FloatLike(float):
+        pass
+
+    x = torch.randn(2, 8)
+    with shapetrace.trace() as t:
+        x * 0.5
+        x * float("inf")
+        x * FloatLike(2.0)
+        x.view(torch.Size([4, 4]))
+        x.view((16,))
+        x.to(torch.float64)
+        x.to(torch.device("cpu"))
+        torch.cat([x, x[:, :2]], 1)
+        torch.zeros(2, dtype=torch.float16, device="cpu")
+    assert [call.args for call in t.calls if call.kind == "op" and call.name != "__getitem__"] == [
+        ({"tensor": "0"}, 0.5),
+        ({"tensor": "0"}, "inf"),
+        ({"tensor": "0"}, 2.0),
+        ({"tensor": "0"}, (4, 4)),
+        ({"tensor": "0"}, (16,)),
+        ({"tensor": "0"}, {"dtype": "float64"}),
+        ({"tensor": "0"}, {"device": "cpu"}),
+        (({"tensor": "0.0"}, {"tensor": "0.1"}), 1),
+        (2,),
+    ]
+    assert t.calls[-1].kwargs == {"dtype": {"dtype": "float16"}, "device": "cpu"}

@@ -33,6 +33,10 @@ _DEVICE_NAMES: dict[torch.device, str] = {}
 _DTYPE_NAMES: dict[torch.dtype, str] = {}
 _Tensor = torch.Tensor
 _Parameter = torch.nn.Parameter
+_Size = torch.Size
+_dtype = torch.dtype
+_device = torch.device
+_INF = float("inf")
 _STRIDED = torch.strided
 
 
@@ -327,15 +331,28 @@ def summarize_arg(value: Any, path: str, metas: list[TensorMeta], depth: int = 0
     Equal stand-ins of tensors, plain slices, dtypes and devices are one
     object (``standin``).
     """
-    if type(value) in _PLAIN_ARGS:  # most arguments (sizes, dims): the quickest test first
+    kind = type(value)
+    if kind in _PLAIN_ARGS:  # most arguments (sizes, dims): the quickest test first
         return value
+    # The other common arguments by their exact class, before the isinstance
+    # chain below (an isinstance of torch.Tensor asks its metaclass): a size
+    # (``view``'s), a float (``x * 0.5``), a dtype or a device cost 1-2 us through it.
+    if kind is tuple or kind is _Size or kind is list:
+        if depth < _MAX_DEPTH:
+            return _summarize_sequence(value, path, metas, depth, meta_of)
+    elif kind is float:
+        return value if value == value and abs(value) != _INF else str(value)
+    elif kind is _dtype:
+        return standin("dtype", dtype_name(value))
+    elif kind is _device:
+        return standin("device", _device_name(value))
     if isinstance(value, _Tensor):
         metas.append(meta_of(value, path))
         return standin("tensor", path)
     if value is None or isinstance(value, (bool, int, str)):
         return value
     if isinstance(value, float):
-        return value if value == value and abs(value) != float("inf") else str(value)
+        return value if value == value and abs(value) != _INF else str(value)
     if isinstance(value, slice):
         parts = (value.start, value.stop, value.step)
         if type(parts[0]) in _PLAIN_ARGS and type(parts[1]) in _PLAIN_ARGS and type(parts[2]) in _PLAIN_ARGS:
@@ -353,29 +370,36 @@ def summarize_arg(value: Any, path: str, metas: list[TensorMeta], depth: int = 0
     if isinstance(value, torch.device):
         return standin("device", _device_name(value))
     if depth < _MAX_DEPTH and isinstance(value, (tuple, list)):
-        # A size or an index (``x[:, t]``), met once per step where a model
-        # loops over time, or the tensors ``torch.cat`` joins: plain parts,
-        # slices of them and tensors without a call each.
-        summary = []
-        for index, part in enumerate(value):
-            kind = type(part)
-            if kind in _PLAIN_ARGS:
-                summary.append(part)
-            elif kind is _Tensor or kind is _Parameter:
-                part_path = f"{path}.{index}" if path else index_path(index)
-                metas.append(meta_of(part, part_path))
-                summary.append(standin("tensor", part_path))
-            elif (
-                kind is slice
-                and type(part.start) in _PLAIN_ARGS
-                and type(part.stop) in _PLAIN_ARGS
-                and type(part.step) in _PLAIN_ARGS
-            ):
-                summary.append(standin("slice", (part.start, part.stop, part.step)))
-            else:
-                summary.append(summarize_arg(part, _join(path, index), metas, depth + 1, meta_of))
-        return tuple(summary)
+        return _summarize_sequence(value, path, metas, depth, meta_of)
     if depth < _MAX_DEPTH and type(value) is dict:
         return {str(k): summarize_arg(v, _join(path, k), metas, depth + 1, meta_of) for k, v in value.items()}
     collect_metas(value, path, metas, depth, meta_of)
     return {"object": type(value).__name__}
+
+
+def _summarize_sequence(
+    value: tuple | list, path: str, metas: list[TensorMeta], depth: int, meta_of: MetaOf
+) -> tuple[Any, ...]:
+    """``summarize_arg`` of a tuple or list, ``depth`` below ``_MAX_DEPTH``."""
+    # A size or an index (``x[:, t]``), met once per step where a model
+    # loops over time, or the tensors ``torch.cat`` joins: plain parts,
+    # slices of them and tensors without a call each.
+    summary = []
+    for index, part in enumerate(value):
+        kind = type(part)
+        if kind in _PLAIN_ARGS:
+            summary.append(part)
+        elif kind is _Tensor or kind is _Parameter:
+            part_path = f"{path}.{index}" if path else index_path(index)
+            metas.append(meta_of(part, part_path))
+            summary.append(standin("tensor", part_path))
+        elif (
+            kind is slice
+            and type(part.start) in _PLAIN_ARGS
+            and type(part.stop) in _PLAIN_ARGS
+            and type(part.step) in _PLAIN_ARGS
+        ):
+            summary.append(standin("slice", (part.start, part.stop, part.step)))
+        else:
+            summary.append(summarize_arg(part, _join(path, index), metas, depth + 1, meta_of))
+    return tuple(summary)

@@ -48,9 +48,8 @@ PRIVATE_APIS = (
         "push the op mode (suspended per module)",
         ("record/recording_state.py",),
     ),
-    PrivateApi("torch._C:_pop_torch_function_stack", "pop the op mode", ("record/recording_state.py",)),
+    PrivateApi("torch._C:_pop_torch_function_stack", "pop the op mode", ("record/op_mode.py",)),
     PrivateApi("torch._C:_len_torch_function_stack", "find the op mode among other modes", ("record/op_mode.py",)),
-    PrivateApi("torch._C:_get_function_stack_at", "whether the op mode is on top", ("record/op_mode.py",)),
     PrivateApi(
         "torch._C:DisableTorchFunctionSubclass",
         "read a tensor subclass's metadata without its __torch_function__ seeing it",
@@ -240,7 +239,6 @@ def missing() -> list[PrivateApi]:
 push_torch_function_mode: Callable[[Any], None] = torch._C._push_on_torch_function_stack
 pop_torch_function_mode: Callable[[], Any] = torch._C._pop_torch_function_stack
 torch_function_mode_count: Callable[[], int] = torch._C._len_torch_function_stack
-torch_function_mode_at: Callable[[int], Any] = torch._C._get_function_stack_at
 DisableTorchFunctionSubclass = torch._C.DisableTorchFunctionSubclass
 DisableTorchFunction = torch._C.DisableTorchFunction
 TensorBase = torch._C.TensorBase

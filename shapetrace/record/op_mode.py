@@ -19,7 +19,6 @@ from shapetrace.core.torch_facts import CHANGES_METADATA, describe_op
 from shapetrace.core.torch_private import (
     pop_torch_function_mode,
     push_torch_function_mode,
-    torch_function_mode_at,
     torch_function_mode_count,
 )
 from shapetrace.record import frames
@@ -107,10 +106,18 @@ frames.add_transparent(OpMode.__torch_function__.__code__)
 frames.add_transparent(_changing.__code__)
 
 
-def mode_on_top(mode: TorchFunctionMode) -> bool:
-    """Whether ``mode`` is the innermost torch function mode."""
-    depth = torch_function_mode_count()
-    return depth > 0 and torch_function_mode_at(depth - 1) is mode
+def pop_if_on_top(mode: TorchFunctionMode) -> bool:
+    """Take ``mode`` off the stack if it is the innermost torch function mode;
+    whether it was. The top is popped and compared, and pushed back at once
+    when it is another mode: reading the top in place cost 0.5 us, a pop
+    0.15 us, and the recorder asks around each module call."""
+    if torch_function_mode_count() == 0:
+        return False
+    top = pop_torch_function_mode()
+    if top is mode:
+        return True
+    push_torch_function_mode(top)
+    return False
 
 
 def remove_mode(mode: TorchFunctionMode) -> None:

@@ -24,14 +24,14 @@ from shapetrace.core.meta_table import MetaTable
 from shapetrace.core.records import Call
 from shapetrace.core.tensor_meta import collect_metas
 from shapetrace.core.torch_facts import LOSS_OPS
-from shapetrace.core.torch_private import pop_torch_function_mode, push_torch_function_mode
+from shapetrace.core.torch_private import push_torch_function_mode
 from shapetrace.record import frames
 from shapetrace.record.data_transforms import TransformFilter
 from shapetrace.record.events import Event
 from shapetrace.record.hooks import GlobalHooks, ModuleHooks
 from shapetrace.record.kept_info import KeptInfo
 from shapetrace.record.module_info import ModuleInfo, is_builtin_module, records_ops_inside
-from shapetrace.record.op_mode import OpMode, mode_on_top, remove_mode
+from shapetrace.record.op_mode import OpMode, pop_if_on_top, remove_mode
 
 OpsSetting = Union[bool, Literal["all"]]  # noqa: UP007 (a runtime alias on 3.10)
 RootFilter = Callable[[nn.Module, tuple, dict], bool]
@@ -136,8 +136,7 @@ class RecordingState:
                 if not self._paused_for_reads:
                     self._table.changed()
             self._paused_for_reads = False
-        elif self._mode_pushed and mode_on_top(self._mode):
-            pop_torch_function_mode()
+        elif self._mode_pushed and pop_if_on_top(self._mode):
             self._mode_pushed = False
             self._paused_for_reads = self.busy
         else:
