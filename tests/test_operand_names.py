@@ -205,3 +205,57 @@ def test_an_op_inside_pytorchs_layer_placed_at_the_users_line_is_not_named_by_it
     assert all(_names(call) == [None, None] for call in inside)
     (own,) = [call for call in adds if call.parent is not None and call.parent.name == ""]
     assert _names(own) == ["self.layer(x)", "y"]
+
+
+class _PlainValuesOnTheLine(nn.Module):
+    """Lines whose other expressions of the op's kind run on Python values and
+    record nothing (newcomer review: they were taken for the op's)."""
+
+    def __init__(self):
+        super().__init__()
+        self.pos = nn.Parameter(torch.randn(1, 10, 4))
+        self.bias = nn.Parameter(torch.randn(4))
+        self.w = nn.Parameter(torch.randn(8, 4))
+
+    def forward(self, x, skip, features):
+        n = x.shape[1]
+        x = x + self.pos[:, 1 : (n + 1)]
+        y = torch.add(x[:, 0], x[:, 1]) + self.bias + skip
+        joined = torch.cat([*features, y], 1)
+        s = 0
+        for t in range(x.shape[1]):
+            s = s * 0.5 + x[:, t] * self.w[t]
+        return joined, s
+
+
+def test_expressions_on_python_values_are_not_taken_for_the_ops():
+    model = _PlainValuesOnTheLine()
+    x, skip, features = torch.randn(2, 8, 4), torch.randn(2, 4), [torch.randn(2, 1), torch.randn(2, 2)]
+    with shapetrace.trace(model) as t:
+        model(x, skip, features)
+    pos_add = next(call for call in _ops(t, "add") if call.location.code.startswith("x = x +"))
+    # ``n + 1`` adds ints and records nothing: which of the two adds ran is not told, so
+    # positions stand, never the ints' names (lucidrains' ViT: ``n (2, 17, 32)`` was shown)
+    assert _names(pos_add) == [None, None]
+    function, first, second = [call for call in t.calls if call.kind == "op" and call.location.code.startswith("y =")
+                               and call.name == "add"]
+    assert _names(function) == ["x[:, 0]", "x[:, 1]"]
+    assert _names(first) == ["torch.add(…)", "self.bias"]
+    assert _names(second) == [None, "skip"]  # its left side is a sum: no head to stand for it
+    (cat,) = _ops(t, "cat")
+    assert _names(cat) == [None, None, None]  # ``[*features, y]``: no element is at its position
+    steps = [call for call in _ops(t, "mul") if len(call.inputs) == 2]
+    # the first step's ``s * 0.5`` multiplies an int: the line's tensor products are told apart all the same
+    assert {tuple(_names(call)) for call in steps} == {("x[:, t]", "self.w[t]")}
+    scaled = [call for call in _ops(t, "mul") if len(call.inputs) == 1]
+    assert scaled and all(_names(call) == ["s"] for call in scaled)
+
+
+def test_a_label_with_an_index_is_shown_whole_in_the_terminal_table():
+    model = _PlainValuesOnTheLine()
+    with shapetrace.trace(model) as t:
+        model(torch.randn(2, 8, 4), torch.randn(2, 4), [torch.randn(2, 1)])
+    console = Console(width=220, record=True)
+    console.print(t.table())
+    text = console.export_text()
+    assert "self.w[t] (4,)" in text  # rich would read ``[t]`` as a style tag

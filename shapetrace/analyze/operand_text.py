@@ -11,12 +11,13 @@ tensor passed by keyword is named by its argument (``torch.add(a, other=h)``
 names ``other`` ``h``).
 
 With several such expressions on a line (``x @ self.W + h @ self.U``), the
-op's ``index`` (how many ops of its name ran at that line before it) picks
-one: the line records them in the order Python evaluates them, each once per
-run. That holds only while every one of them runs each time the line does, so
-a line with a conditional part (``a if c else b``, ``and``/``or``, a
-comprehension or a lambda) names none of them: a wrong name is worse than a
-position.
+op's site (``Call.site``, the offset of the instruction that called it) tells
+which ran: the line's ops of that kind have as many sites as it has such
+expressions, in the order Python evaluates them. Where the counts differ (an
+expression on plain Python values, ``n + 1``, records nothing), where the
+sites are unknown (a trace written before them), or where a part of the line
+may not run (``a if c else b``, ``and``/``or``, a comprehension or a lambda),
+none is named: a wrong name is worse than a position.
 
 The names live here, below the views, so that the note on a raised error
 names the operands as the table does.
@@ -78,9 +79,10 @@ def operand_name(call: Call, path: str) -> str | None:
         return None
     method = call.type.startswith("Tensor.")
     found = _operands_at(location.filename, location.lineno, location.code, call.name, method)
-    if not found:
+    which = _expression_index(call, len(found))
+    if which is None:
         return None
-    positional, keywords = found[call.index % len(found)]
+    positional, keywords = found[which]
     head, _, rest = path.partition(".")
     if head.isdigit():
         if int(head) >= len(positional):
@@ -93,8 +95,54 @@ def operand_name(call: Call, path: str) -> str | None:
     for part in rest.split(".") if rest else ():
         if not isinstance(node, (ast.List, ast.Tuple)) or not part.isdigit() or int(part) >= len(node.elts):
             return None
+        if any(isinstance(element, ast.Starred) for element in node.elts):
+            return None  # ``[*features, x]``: the positions of the elements are not the list's
         node = node.elts[int(part)]
     return _short_text(node)
+
+
+def _expression_index(call: Call, candidates: int) -> int | None:
+    """Which of the line's ``candidates`` expressions that may record op
+    ``call`` (in the order they run) did; None when that cannot be told.
+
+    One candidate is it, unless its op ran in library code the line called
+    (``F.normalize``'s inner ``div``: a negative ``Call.site``). With several,
+    the ops of this kind that the line's expressions recorded under the same
+    parent call are told apart by their sites (the calling instruction's
+    offset, which grows in the order the line runs). Only where there are as
+    many sites as candidates is the op's rank among them its expression's: an
+    expression on plain Python values (``n + 1``, ``out.shape[0]``) records
+    nothing, and then the count differs.
+    """
+    if candidates == 0 or (call.site is not None and call.site < 0):
+        return None
+    if candidates == 1:
+        return 0
+    if call.site is None or call.parent is None:
+        return None
+    sites = _sites(call.parent).get((call.location, call.type), ())
+    if len(sites) != candidates or call.site not in sites:
+        return None
+    return sites.index(call.site)
+
+
+# The sites of the last parents asked about: naming every op of a loop's
+# call asks about one parent thousands of times.
+_SITES_CACHE: list[tuple[Call, dict[tuple[object, str], list[int]]]] = []
+
+
+def _sites(parent: Call) -> dict[tuple[object, str], list[int]]:
+    """The sorted sites of ``parent``'s op children, by (location, op type)."""
+    for cached, sites in _SITES_CACHE:
+        if cached is parent:
+            return sites
+    by_kind: dict[tuple[object, str], set[int]] = {}
+    for child in parent.children:
+        if child.kind == "op" and child.site is not None and child.site >= 0:
+            by_kind.setdefault((child.location, child.type), set()).add(child.site)
+    sites = {kind: sorted(found) for kind, found in by_kind.items()}
+    _SITES_CACHE[:] = [(parent, sites), *_SITES_CACHE[:7]]
+    return sites
 
 
 def operand_labels(call: Call, metas: Sequence[TensorMeta], *, output: bool = False) -> list[str]:
@@ -164,6 +212,8 @@ def _operands_at(filename: str, lineno: int, code: str, name: str, method: bool)
 
 def _operands_of(node: ast.AST, name: str, method: bool) -> _Operands | None:
     """The operands of ``node`` when it records op ``name``, else None."""
+    if not method and not isinstance(node, ast.Call):
+        return None  # an operator, an index or an assignment records a Tensor method
     if isinstance(node, ast.BinOp):
         return ((node.left, node.right), {}) if _BINARY.get(type(node.op)) == name else None
     if isinstance(node, ast.AugAssign):

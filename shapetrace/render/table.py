@@ -293,7 +293,7 @@ def build_table(trace: Trace, *, ops: bool = True, depth: int | None = None, lay
         row: list[RenderableType] = [label]
         if show_line:
             row.append(short_location(call, layout))
-        row += [input_cell, output_text]
+        row += [Text(input_cell), output_text]  # a label is source text: x[t] is no markup
         if show_dtype:
             row.append(dtypes[i])
         if show_device:
