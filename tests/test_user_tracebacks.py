@@ -63,3 +63,24 @@ def test_a_module_with_a_hook_of_the_users_keeps_the_hook_paths_frame_as_untrace
         handle.remove()
     assert [name for _, name in plain].count("inner") == 1  # fc's, under python too
     assert with_trace == plain
+
+
+class _Splits(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 8)
+
+    def forward(self, x):
+        first, second = self.fc(x).split([3, 4], dim=1)  # 3 + 4 is not 8
+        return first, second
+
+
+def test_an_error_in_a_python_level_tensor_method_shows_it_once_as_untraced():
+    # Tensor.split is Python: under the op mode it runs through handle_torch_function
+    # and then again; the traceback shows it once, as python does.
+    model, x = _Splits(), torch.randn(2, 4)
+    plain = _frames(lambda: model(x))
+    with_trace = _frames(_traced(model, x))
+    assert [name for _, name in plain][-1] == "split"
+    assert with_trace == plain
+    assert all(name != "handle_torch_function" for _, name in with_trace)

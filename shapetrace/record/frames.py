@@ -20,7 +20,7 @@ import runpy
 import shutil
 import sys
 from collections.abc import Callable
-from types import CodeType, FrameType, FunctionType
+from types import CodeType, FrameType, FunctionType, TracebackType
 from typing import Any
 
 import torch
@@ -252,6 +252,9 @@ def _is_recording_code(code: CodeType) -> bool:
     return code.co_name == _CALL_NAME or code.co_filename.startswith(_RECORD_PREFIX)
 
 
+_HANDLE_TORCH_FUNCTION = torch.overrides.handle_torch_function.__code__
+
+
 def _is_hook_path_only(frame: FrameType) -> bool:
     """``Module._call_impl``'s ``inner()``, run only because the recorder's
     hooks were on: once they are off, the module has no hook of its own, so
@@ -262,12 +265,28 @@ def _is_hook_path_only(frame: FrameType) -> bool:
     return isinstance(module, nn.Module) and not has_hooks(module)
 
 
+def _without_redispatch(kept: list[TracebackType]) -> list[TracebackType]:
+    """``kept`` without the detour the op mode makes a Python-level torch
+    function take: ``Tensor.split`` calls ``handle_torch_function``, whose mode
+    (the recorder's, unlinked already) runs ``Tensor.split`` again. Untraced,
+    the traceback holds that function once, so its first frame and
+    ``handle_torch_function``'s go."""
+    dropped: set[int] = set()
+    for i in range(1, len(kept) - 1):
+        if kept[i].tb_frame.f_code is _HANDLE_TORCH_FUNCTION and (
+            kept[i - 1].tb_frame.f_code is kept[i + 1].tb_frame.f_code
+        ):
+            dropped |= {i - 1, i}
+    return [tb for i, tb in enumerate(kept) if i not in dropped]
+
+
 def strip_recording_frames(exc: BaseException) -> None:
     """Unlink the recorder's frames from an exception's traceback (and from
     those of the exceptions it chains), so that a user's error shows the
     frames ``python script.py`` shows: no op handler, no ``<shapetrace op>``,
     no DataLoader watch (``data_hook.py``), no ``inner()`` of PyTorch's hook
-    path where the module has no hook of the user's. The one traceback splice of the
+    path where the module has no hook of the user's, no second run of a
+    Python-level torch function through ``handle_torch_function``. The one traceback splice of the
     package: a traced block's exit and the data hook both use it.
     Never raises: the user's error must come through."""
     seen: set[int] = set()
@@ -285,6 +304,7 @@ def strip_recording_frames(exc: BaseException) -> None:
                 if not _is_recording_code(tb.tb_frame.f_code) and not _is_hook_path_only(tb.tb_frame):
                     kept.append(tb)
                 tb = tb.tb_next
+            kept = _without_redispatch(kept)
             for outer, inner in itertools.pairwise(kept):
                 if outer.tb_next is not inner:
                     outer.tb_next = inner
