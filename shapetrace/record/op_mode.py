@@ -109,8 +109,9 @@ frames.add_transparent(_changing.__code__)
 def pop_if_on_top(mode: TorchFunctionMode) -> bool:
     """Take ``mode`` off the stack if it is the innermost torch function mode;
     whether it was. The top is popped and compared, and pushed back at once
-    when it is another mode: reading the top in place cost 0.5 us, a pop
-    0.15 us, and the recorder asks around each module call."""
+    when it is another mode: on an idle machine reading the top in place costs
+    about 0.26 us and a pop about 0.1 us (a small saving; the recorder asks
+    around each module call)."""
     if torch_function_mode_count() == 0:
         return False
     top = pop_torch_function_mode()
