@@ -59,3 +59,33 @@ def test_the_batch_in_memory_order_keeps_the_view():
     t = _run(BakedInOrder())
     (st003,) = [f for f in t.findings if f.code == "ST003"]
     assert st003.hint == "use h.view(h.size(0), 2, 2)"
+
+
+class FeatureSplit(Baked):
+    """The batch is read from the data; the wrong number is a feature split (4 * 3 is not 8)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x).view(x.size(0), 4, 3)
+
+
+class FeatureSplitBaked(FeatureSplit):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x).view(5, 4, 2)
+
+
+def _failed_findings(model, x):
+    with contextlib.suppress(RuntimeError), shapetrace.trace(model) as t:
+        model(x)
+    return [f.code for f in t.findings]
+
+
+def test_a_view_that_reads_the_batch_from_the_data_has_no_baked_batch_size():
+    # newcomer review: ST003 called the feature literal 3 a batch size baked in, and its
+    # help swapped a feature size for the batch, which then runs wrong for batches of 2
+    assert "ST003" not in _failed_findings(FeatureSplit(), torch.randn(2, 4))
+    # the same view with the batch written as a literal is ST003's
+    assert "ST003" in _failed_findings(FeatureSplitBaked(), torch.randn(2, 4))

@@ -107,6 +107,8 @@ class _Pass:
             return None
         source = _source(call, len(sizes))
         texts = source.args if source is not None else ("",) * len(sizes)
+        if any(size == now and text and not is_fixed(text) for size, text in zip(sizes, texts)):
+            return None  # the batch is read from the data (x.size(0)): a literal is the wrong feature size
         folded = self._folded_batch(call, sizes, texts)
         if folded is not None:
             return folded
