@@ -149,9 +149,11 @@ CONTAINER_TYPES = frozenset({"Sequential"})
 
 # Modules that hold the user's model and call it whole, as the recorder names the
 # call of the model inside: DDP and DataParallel keep it as ``.module``, FSDP as
-# ``._fsdp_wrapped_module`` (named ``module`` by ``record/events.unwrapped_name``).
-MODEL_WRAPPERS = frozenset({"DistributedDataParallel", "DataParallel", "FullyShardedDataParallel"})
+# ``._fsdp_wrapped_module`` (named ``module`` by ``record/events.unwrapped_name``),
+# ``torch.compile(model)``'s OptimizedModule as ``._orig_mod`` (WRAPPED_CHILD_NAMES).
+MODEL_WRAPPERS = frozenset({"DistributedDataParallel", "DataParallel", "FullyShardedDataParallel", "OptimizedModule"})
 WRAPPED_MODEL_NAME = "module"
+WRAPPED_CHILD_NAMES = {"OptimizedModule": "_orig_mod"}  # where it is not WRAPPED_MODEL_NAME
 
 # Names PyTorch's documentation gives the tensors of built-in modules, by path
 # (the position in the flattened value: ``"1.0"`` is h_n of ``(output, (h_n, c_n))``).

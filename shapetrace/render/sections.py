@@ -21,7 +21,7 @@ import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 
 from shapetrace.core.records import Call
-from shapetrace.core.torch_facts import MODEL_WRAPPERS, WRAPPED_MODEL_NAME
+from shapetrace.core.torch_facts import MODEL_WRAPPERS, WRAPPED_CHILD_NAMES, WRAPPED_MODEL_NAME
 from shapetrace.core.trace import Trace
 
 
@@ -44,7 +44,8 @@ class Section:
     @property
     def wrapped(self) -> Call | None:
         """The user's model inside a wrapper that calls it whole (DDP's ``.module``,
-        DataParallel's, FSDP's: ``core/torch_facts.MODEL_WRAPPERS``), else None."""
+        DataParallel's, FSDP's, torch.compile's: ``core/torch_facts.MODEL_WRAPPERS``),
+        else None."""
         return wrapped_model(self.model)
 
     @property
@@ -93,10 +94,12 @@ class Sections:
 def wrapped_model(call: Call) -> Call | None:
     """The call of the model a wrapper module's call (``call``) holds: its child
     named ``module`` (``record/events.unwrapped_name``; ``ddp.module`` when the
-    wrapper has a name itself); None for any other call."""
+    wrapper has a name itself), ``_orig_mod`` in ``torch.compile``'s wrapper;
+    None for any other call."""
     if call.kind != "module" or call.type not in MODEL_WRAPPERS:
         return None
-    inner = (WRAPPED_MODEL_NAME, f"{call.name}.{WRAPPED_MODEL_NAME}")
+    child = WRAPPED_CHILD_NAMES.get(call.type, WRAPPED_MODEL_NAME)
+    inner = (child, f"{call.name}.{child}")
     return next((child for child in call.children if child.kind == "module" and child.name in inner), None)
 
 
