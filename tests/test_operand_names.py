@@ -259,3 +259,34 @@ def test_a_label_with_an_index_is_shown_whole_in_the_terminal_table():
     console.print(t.table())
     text = console.export_text()
     assert "self.w[t] (4,)" in text  # rich would read ``[t]`` as a style tag
+
+
+class _OpsNoExpressionStartsOn(nn.Module):
+    """Ops Python places on a line where no candidate expression of theirs starts
+    (second newcomer review: each was given another expression's operands)."""
+
+    def __init__(self):
+        super().__init__()
+        self.W = nn.Parameter(torch.randn(4, 4))
+
+    def forward(self, scores, v, x, agg, src, dst):
+        out = (scores.softmax(-1)
+               .matmul(v) + x.matmul(self.W))
+        agg[dst] += x[src]
+        return out, sum([out, x]) + 0.5 * x
+
+
+def test_chained_calls_index_loads_of_an_augmented_target_and_sums_are_not_misnamed():
+    model = _OpsNoExpressionStartsOn()
+    args = (torch.randn(2, 3, 3), torch.randn(2, 3, 4), torch.randn(2, 3, 4), torch.zeros(5, 3, 4),
+            torch.tensor([0, 1]), torch.tensor([3, 4]))
+    with shapetrace.trace(model) as t:
+        model(*args)
+    chained, own = _ops(t, "matmul")
+    assert _names(chained) == ["scores.softmax(-1)", "v"]  # Python places it on the .matmul line
+    assert _names(own) == ["x", "self.W"]
+    target, value = [call for call in _ops(t, "__getitem__") if call.location.code.startswith("agg")]
+    assert _names(target) == ["agg", "dst"] and _names(value) == ["x", "src"]
+    # ``sum`` adds its list with its own + : no expression of the line is those adds
+    last = [call for call in _ops(t, "add") if call.location.code.startswith("return")]
+    assert last and all(_names(call) in ([None, None], [None]) for call in last)

@@ -105,21 +105,22 @@ def _expression_index(call: Call, candidates: int) -> int | None:
     """Which of the line's ``candidates`` expressions that may record op
     ``call`` (in the order they run) did; None when that cannot be told.
 
-    One candidate is it, unless its op ran in library code the line called
-    (``F.normalize``'s inner ``div``: a negative ``Call.site``). With several,
-    the ops of this kind that the line's expressions recorded under the same
-    parent call are told apart by their sites (the calling instruction's
-    offset, which grows in the order the line runs). Only where there are as
-    many sites as candidates is the op's rank among them its expression's: an
-    expression on plain Python values (``n + 1``, ``out.shape[0]``) records
-    nothing, and then the count differs.
+    The ops of this kind that the line recorded under the same parent call
+    are told apart by their sites (the calling instruction's offset, which
+    grows in the order the line runs). Only where there are as many sites as
+    candidates is the op's rank among them its expression's: an expression on
+    plain Python values (``n + 1``, ``out.shape[0]``) records nothing, while
+    an op no candidate wrote records one more (a chained ``.matmul(v)`` that
+    Python places on its own line, the adds of a ``sum(losses)``, the load of
+    ``agg[dst]`` in ``agg[dst] += v``). An op library code ran (``F.normalize``'s
+    inner ``div``: a negative site) is none of them. Without sites (a trace
+    written before them, an op outside any module call) only a lone candidate
+    is taken.
     """
     if candidates == 0 or (call.site is not None and call.site < 0):
         return None
-    if candidates == 1:
-        return 0
     if call.site is None or call.parent is None:
-        return None
+        return 0 if candidates == 1 else None
     sites = _sites(call.parent).get((call.location, call.type), ())
     if len(sites) != candidates or call.site not in sites:
         return None
@@ -190,6 +191,9 @@ def _inside_library_call(call: Call) -> bool:
 _Operands = tuple[tuple[ast.expr, ...], dict[str, ast.expr]]
 # Parts of a line that may run some of its expressions and not others.
 _CONDITIONAL = (ast.IfExp, ast.BoolOp, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp, ast.Lambda)
+# Built-ins that run tensor operators of their own on the line (``sum(losses)``
+# adds them): an op of the line may be theirs, which no expression writes.
+_OPERATOR_RUNNERS = frozenset({"sum", "max", "min", "map", "reduce", "sorted", "filter"})
 
 
 @functools.lru_cache(maxsize=1024)
@@ -207,7 +211,17 @@ def _operands_at(filename: str, lineno: int, code: str, name: str, method: bool)
     found = tuple(operands for node in expressions if (operands := _operands_of(node, name, method)) is not None)
     if len(found) > 1 and any(isinstance(node, _CONDITIONAL) for node in expressions):
         return ()
+    if any(_runs_operators(node) for node in expressions):
+        return ()
     return found
+
+
+def _runs_operators(node: ast.AST) -> bool:
+    if not isinstance(node, ast.Call):
+        return False
+    func = node.func
+    name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
+    return name in _OPERATOR_RUNNERS
 
 
 def _operands_of(node: ast.AST, name: str, method: bool) -> _Operands | None:
@@ -234,8 +248,11 @@ def _operands_of(node: ast.AST, name: str, method: bool) -> _Operands | None:
         keywords = {keyword.arg: keyword.value for keyword in node.keywords if keyword.arg is not None}
         func = node.func
         if isinstance(func, ast.Attribute) and func.attr == name:
-            # ``x.add(y)`` passes x first; ``torch.add(x, y)`` and ``F.linear(x, w)`` do not.
+            # ``x.add(y)`` passes x first; ``torch.add(x, y)``, ``F.linear(x, w)`` and
+            # ``torch.Tensor.add(x, y)`` (unbound) do not.
             on_module = isinstance(func.value, ast.Name) and func.value.id in _MODULE_NAMES
+            if method and ast.unparse(func.value) in ("Tensor", "torch.Tensor"):
+                return tuple(node.args), keywords
             if method:
                 return None if on_module else ((func.value, *node.args), keywords)
             return tuple(node.args), keywords
@@ -246,17 +263,28 @@ def _operands_of(node: ast.AST, name: str, method: bool) -> _Operands | None:
 
 @functools.lru_cache(maxsize=64)
 def _expressions_by_line(filename: str) -> tuple[list[str], dict[int, list[ast.AST]]] | None:
-    """The file's lines, and its nodes by the line each starts on (the line
-    Python reports while it runs them), in the order Python evaluates them."""
+    """The file's lines, and its nodes by the line Python reports while it runs
+    them, in the order Python evaluates them: the line a node starts on, but
+    for a method call the line of its name (Python 3.11 places ``.matmul(v)``
+    of a chain spread over lines there)."""
     try:
         lines = read_lines(filename)
         tree = ast.parse("\n".join(lines))
     except (SourceNotFoundError, SyntaxError, ValueError):
         return None
+    # ``agg[dst] += v`` loads ``agg[dst]`` (``__getitem__``) before it stores it
+    loaded_targets = {
+        id(node.target)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Subscript)
+    }
     by_line: dict[int, list[ast.AST]] = {}
     for node, _ in evaluated(tree):
-        if isinstance(node, ast.Subscript) and not isinstance(node.ctx, ast.Load):
+        if isinstance(node, ast.Subscript) and not isinstance(node.ctx, ast.Load) and id(node) not in loaded_targets:
             continue  # ``x[i] = v`` records ``__setitem__``, read from the assignment
         if isinstance(node, (ast.expr, ast.Assign, ast.AugAssign)):
-            by_line.setdefault(getattr(node, "lineno", 0), []).append(node)
+            line = node.lineno
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.end_lineno:
+                line = node.func.end_lineno
+            by_line.setdefault(line, []).append(node)
     return lines, by_line
