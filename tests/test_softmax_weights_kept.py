@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 import shapetrace
+from tests.test_softmax_summed_by_hand import POOL_FEATURES
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
@@ -236,25 +237,7 @@ def test_attention_is_found_and_the_help_gives_attention(tmp_path, name):
 
 # Poolings by hand: forward returns (pooled, weights); SUMMED is the weights' dim pooled over.
 # Attention pooling averaged over time, the softmax over the features.
-MEAN_FEATURES = """
-SUMMED = 1
-
-
-class Model(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.proj = nn.Linear(6, 8)
-        self.att = nn.Linear(8, 8)
-
-    def forward(self, x):
-        h = torch.tanh(self.proj(x))
-        w = torch.softmax(self.att(h), dim=-1)
-        return (w * h).mean(dim=1), w
-
-
-def inputs():
-    return (torch.randn(4, 7, 6),)
-"""
+MEAN_FEATURES = POOL_FEATURES.replace("(w * h).sum(dim=1)", "(w * h).mean(dim=1)")
 
 # Bahdanau pooling: one score per step, (batch, time, 1), normalised over its last dim
 # of size 1: every weight is 1 and the sum is unweighted.
