@@ -16,7 +16,7 @@ import torch
 from torch.nn.utils.rnn import PackedSequence
 
 from shapetrace.core.fast_init import fast_constructor
-from shapetrace.core.torch_private import PYTREE_NODES, DisableTorchFunction
+from shapetrace.core.torch_private import PYTREE_NODES, DisableTorchFunction, DisableTorchFunctionSubclass
 
 _NOT_WALKED = (torch.nn.Module, type, types.ModuleType, types.FunctionType, types.MethodType)
 
@@ -126,7 +126,16 @@ def tensor_meta(tensor: torch.Tensor, path: str) -> TensorMeta:
 
     Only metadata is read: a nested tensor's component sizes are metadata
     PyTorch keeps on the CPU (a jagged one's offsets are read only there).
+    A subclass's ``__torch_function__`` does not see the reads.
     """
+    kind = type(tensor)
+    if kind is not _Tensor and kind is not _Parameter:
+        with DisableTorchFunctionSubclass():
+            return _read_meta(tensor, path)
+    return _read_meta(tensor, path)
+
+
+def _read_meta(tensor: torch.Tensor, path: str) -> TensorMeta:
     if tensor.is_nested:
         shape, layout = _nested_shape(tensor), "nested"
     else:

@@ -49,19 +49,31 @@ PRIVATE_APIS = (
         ("record/recording_state.py",),
     ),
     PrivateApi("torch._C:_pop_torch_function_stack", "pop the op mode", ("record/op_mode.py",)),
-    PrivateApi("torch._C:_len_torch_function_stack", "find the op mode among other modes", ("record/op_mode.py",)),
+    PrivateApi(
+        "torch._C:_len_torch_function_stack",
+        "find the op mode among other modes; whether a user's mode could see the recorder's reads",
+        ("record/op_mode.py", "record/module_calls.py", "record/op_events.py"),
+    ),
     PrivateApi(
         "torch._C:DisableTorchFunctionSubclass",
         "read a tensor subclass's metadata without its __torch_function__ seeing it",
-        ("core/tensor_meta.py",),
+        ("core/tensor_meta.py", "core/meta_table.py"),
     ),
     PrivateApi(
         "torch._C:TensorBase", "tell Tensor methods from torch functions when naming an op", ("core/torch_facts.py",)
     ),
     PrivateApi(
         "torch._C:DisableTorchFunction",
-        "read a nested tensor's sizes without any mode or subclass seeing it",
-        ("core/tensor_meta.py",),
+        "read metadata (a nested tensor's sizes; any tensor while a user's mode is on the stack)"
+        " without any mode or subclass seeing it",
+        (
+            "core/tensor_meta.py",
+            "record/module_calls.py",
+            "record/op_events.py",
+            "record/recorder.py",
+            "record/distributed.py",
+            "record/data_hook.py",
+        ),
     ),
     PrivateApi(
         "torch:Tensor._nested_tensor_size",

@@ -37,7 +37,7 @@ from torch.utils.data import DataLoader, DistributedSampler, IterableDataset, de
 from shapetrace.core.records import Location
 from shapetrace.core.samples import SampleLeaf, sample_leaves
 from shapetrace.core.text import format_list, format_location
-from shapetrace.core.torch_private import FETCH_MODULE, dataset_fetchers
+from shapetrace.core.torch_private import FETCH_MODULE, DisableTorchFunction, dataset_fetchers
 from shapetrace.record import frames
 
 
@@ -378,7 +378,8 @@ def _watched_iter(original: Callable, *, wrap_collate: bool) -> Callable:
 def _leaves_of(data: Sequence[Any]) -> tuple[tuple[SampleLeaf, ...], ...]:
     if not isinstance(data, (list, tuple)):
         return ()
-    return tuple(sample_leaves(sample) for sample in data)
+    with DisableTorchFunction():  # no mode or tensor subclass of the user's sees the reads
+        return tuple(sample_leaves(sample) for sample in data)
 
 
 def _facts_of(loader: DataLoader, location: Location | None) -> LoaderFacts:

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from shapetrace.core.torch_facts import COLLECTIVES, FUNCTIONAL_COLLECTIVES
+from shapetrace.core.torch_private import DisableTorchFunction
 from shapetrace.record import frames
 
 if TYPE_CHECKING:
@@ -199,10 +200,11 @@ class DistSession:
         try:
             recorder.busy = True  # the check's own tensors are not the user's ops
             try:
-                self.checkpoint(pending=event)
-                if self.checker is not None and rule != "p2p" and size in (None, self.info.world_size):
-                    sent = [value for key, value in bound.items() if key not in outputs and key != "group"]
-                    self.checker.before(event, rule, sent, self)
+                with DisableTorchFunction():  # nor seen by the user's modes
+                    self.checkpoint(pending=event)
+                    if self.checker is not None and rule != "p2p" and size in (None, self.info.world_size):
+                        sent = [value for key, value in bound.items() if key not in outputs and key != "group"]
+                        self.checker.before(event, rule, sent, self)
             finally:
                 recorder.busy = False
             # PyTorch's warnings (deprecations) name the collective's caller: the user's line.

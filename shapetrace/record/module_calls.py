@@ -23,7 +23,7 @@ from torch.nn.modules.loss import _Loss
 from shapetrace.core.meta_table import MetaTable
 from shapetrace.core.records import Location
 from shapetrace.core.tensor_meta import collect_metas, index_path
-from shapetrace.core.torch_private import CALL_IMPL_NAME
+from shapetrace.core.torch_private import CALL_IMPL_NAME, DisableTorchFunction, torch_function_mode_count
 from shapetrace.core.torch_private import current_graph_task_id as _graph_task_id
 from shapetrace.record import frames
 from shapetrace.record.dynamo import skip_in_dynamo
@@ -128,6 +128,15 @@ class ModuleCalls(RecordingState):
         """A module call starts."""
         if self.busy or _get_ident() != self.thread:
             return
+        if torch_function_mode_count() > self._mode_pushed:
+            # Another mode is on the stack (a user's, entered in a forward, above
+            # ours, which then stays): the reads below must not reach it.
+            with DisableTorchFunction():
+                self._start_call(module, args, kwargs, call_frame)
+        else:
+            self._start_call(module, args, kwargs, call_frame)
+
+    def _start_call(self, module: nn.Module, args: tuple, kwargs: dict, call_frame: FrameType) -> None:
         if self._skipping:
             self._skipping += 1
             return
@@ -227,6 +236,13 @@ class ModuleCalls(RecordingState):
     def _exit(self, module: nn.Module, result: Any, exc: BaseException | None) -> None:
         if self.busy or _get_ident() != self.thread:
             return
+        if torch_function_mode_count() > self._mode_pushed:  # (as in _enter)
+            with DisableTorchFunction():
+                self._end_call(module, result, exc)
+        else:
+            self._end_call(module, result, exc)
+
+    def _end_call(self, module: nn.Module, result: Any, exc: BaseException | None) -> None:
         if self._skipping:
             self._skipping -= 1
             if not self._skipping and self._replay_ops is not None:

@@ -14,6 +14,7 @@ per code object and instruction) and, at the end, a frozen ``Call``.
 from __future__ import annotations
 
 from shapetrace.core.records import Call, link_calls
+from shapetrace.core.torch_private import DisableTorchFunction
 from shapetrace.record.dynamo import skip_in_dynamo
 from shapetrace.record.events import Event, error_text
 from shapetrace.record.hooks import needs_own_hooks
@@ -39,7 +40,8 @@ class Recorder(ModuleCalls, OpEvents):
         skip_in_dynamo()
         self._global_hooks.attach()
         if self.model is not None:
-            facts, modules = model_facts(self.model)
+            with DisableTorchFunction():  # the parameters' counts: no user's mode sees them read
+                facts, modules = model_facts(self.model)
             self._param_counts = facts.counts
             self._kept_infos = facts.infos
             self._names = dict(facts.names)
