@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 
+from shapetrace.analyze.backward_note import backward_note
 from shapetrace.analyze.cause_rank import rank_by_cause, upstream
 from shapetrace.analyze.lineage.flow import analyze
 from shapetrace.analyze.operand_origin import operand_origins
@@ -107,7 +108,8 @@ def _names_line(finding: Finding, other: Finding) -> bool:
 def add_trace_note(exc: BaseException, trace: Trace) -> None:
     """Add the note; never raise, since the user's own error must come through."""
     try:
-        note = trace_note(trace)
+        # An error of the backward pass: the forward call behind it (backward_note.py).
+        note = backward_note(trace) or trace_note(trace)
     except Exception:  # a bug of ours must not mask the user's error
         return
     if note is None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from shapetrace.core.records import Call, link_calls
 from shapetrace.core.torch_private import DisableTorchFunction
+from shapetrace.record.backward_error import FunctionCalls, backward_facts, unwatch_functions, watch_functions
 from shapetrace.record.dynamo import skip_in_dynamo
 from shapetrace.record.events import Event, error_text
 from shapetrace.record.hooks import needs_own_hooks
@@ -36,8 +37,14 @@ class Recorder(ModuleCalls, OpEvents):
     ``ops_at_top`` says whether ops outside any module are recorded.
     """
 
+    # The facts of the block's error, if raised in a backward pass (backward_error.py).
+    backward_error: dict | None = None
+    _functions: FunctionCalls | None = None
+
     def start(self) -> None:
         skip_in_dynamo()
+        self._functions = FunctionCalls(self.thread, lambda: self.busy)
+        watch_functions(self._functions)
         self._global_hooks.attach()
         if self.model is not None:
             with DisableTorchFunction():  # the parameters' counts: no user's mode sees them read
@@ -67,6 +74,11 @@ class Recorder(ModuleCalls, OpEvents):
 
     def stop(self, exc: BaseException | None = None) -> None:
         """Remove every hook and the mode; close calls left open by an error."""
+        if self._functions is not None:
+            unwatch_functions(self._functions)
+            if exc is not None:
+                self.backward_error = backward_facts(exc, self._table.known_identity, self._functions)
+            self._functions = None
         self._module_hooks.detach()
         self._global_hooks.detach()
         self.ops_wanted = self.losses_only = False

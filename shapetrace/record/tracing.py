@@ -133,6 +133,8 @@ class _TraceBlock:
             strip_recording_frames(exc)
         if isinstance(exc, SystemExit) and exc.code in (0, None):
             exc = None  # a script that ends normally through sys.exit()
+        if self._recorder.backward_error is not None:  # for the note (analyze/backward_note.py)
+            self.trace._meta["backward_error"] = self._recorder.backward_error
         self.trace._freeze(self._recorder.calls(last=True), exc)
         # The script runner's filter keeps its own; without a data transform
         # recorded there is nothing to say (and no walk of every call).
