@@ -17,12 +17,13 @@ crop drops the rows the shift wrapped. So a view whose every use is an index
 reordered dims is left alone, and so is the view that reads such a cropped
 block back (its axes are the skew's, never the original ones). So is a view
 whose result goes to ``as_strided`` (Longformer's overlapping chunks): that
-reads the memory with strides of its own, not the view's axes.
+reads the memory with strides of its own, not the view's axes. A skew
+changes the row length, so its view reads a padded block or its crop is read
+back by another view; a swapped view cropped and used as axes
+(``x.view(T, B, F)[:-1]`` into a time-major GRU) is reported.
 
 Limits: axes of equal size (B == T) are told apart by lineage only where
-the sizes differ; ``(5, 5, 8).view(5, 5, 8)`` shows nothing to check. A
-wrong view whose output is only ever sliced shorter (``x.view(T, B, F)[1:]``
-and nothing else) reads as a skew and is not reported.
+the sizes differ; ``(5, 5, 8).view(5, 5, 8)`` shows nothing to check.
 """
 
 from __future__ import annotations
@@ -111,10 +112,40 @@ def _is_skew(flow: TraceLineage, call: Call, dims: Sequence[int]) -> bool:
         return True
     shape = call.output.shape  # type: ignore[union-attr]
     sizes = {f"{call.name}#{call.id}:{dim}": shape[dim] for dim in dims}
-    for user, _ in used:
-        for dim in flow.output_lineage(user, 0):
-            if any(atom.origin in sizes and atom.size < sizes[atom.origin] for atom in dim):
-                return True
+    cropped = [
+        user
+        for user, _ in used
+        if any(
+            atom.origin in sizes and atom.size < sizes[atom.origin]
+            for dim in flow.output_lineage(user, 0)
+            for atom in dim
+        )
+    ]
+    return bool(cropped) and (_padded(flow, call) or any(_read_back(flow, user) for user in cropped))
+
+
+# A skew changes the row length of a block: by padding it first (Transformer-XL's and
+# Longformer's zero column or row) or by reading the cropped block back with a view of
+# its own (XLNet's and Funnel's reshape, Transformer-XL's view_as). A view swapped by
+# mistake and then cropped (every step but the last, ``x.view(T, B, F)[:-1]``) goes on
+# to be used as axes.
+_PADS = frozenset({"pad", "constant_pad_nd"})
+_READ_BACK = frozenset({"view", "reshape", "view_as", "reshape_as"})
+
+
+def _padded(flow: TraceLineage, call: Call) -> bool:
+    """True when the view's input was made by a pad (the row grown by one)."""
+    source = flow.source(call, 0)
+    return source is not None and not source.as_input and source.call.name in _PADS
+
+
+def _read_back(flow: TraceLineage, crop: Call, depth: int = 3) -> bool:
+    """True when the cropped block goes, through more indexing, to a view that reads it back."""
+    for user, index in flow.consumers(crop, 0):
+        if index != 0:
+            continue
+        if user.name in _READ_BACK or (depth > 1 and user.name in _INDEXING and _read_back(flow, user, depth - 1)):
+            return True
     return False
 
 
