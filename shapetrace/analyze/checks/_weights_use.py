@@ -10,7 +10,8 @@ pooling by hand, ``(w.unsqueeze(-1) * h).sum(1)`` (or ``.mean(1)``), over the di
 the sum folds, matched to the weights' dims from the right as broadcasting does.
 Between the softmax and the product, ops that move the weights along keep their
 dims (dropout, a cast, a scalar factor, a mask multiplied in or applied by
-``masked_fill`` or ``torch.where``), and ``unsqueeze``, ``w[:, None]``, ``transpose``
+``masked_fill`` or ``torch.where``, its fill a number or a tensor made like
+the weights, ``torch.zeros_like(w)``, which reads their shape only), and ``unsqueeze``, ``w[:, None]``, ``transpose``
 and ``permute`` move them; anything else (a renormalisation, a second use, a
 reshape) ends the search.
 """
@@ -27,7 +28,7 @@ from shapetrace.analyze.lineage.flow import TraceLineage
 from shapetrace.analyze.lineage.module_rules import is_builtin
 from shapetrace.analyze.lineage.op_args import argument, axis_of, permutation, reduced_axes
 from shapetrace.core.records import Call
-from shapetrace.core.torch_facts import PASS_THROUGH_OPS
+from shapetrace.core.torch_facts import CREATION_OPS, LIKE_CREATION_OPS, PASS_THROUGH_OPS
 
 _MATMUL = frozenset({"matmul", "__matmul__", "bmm"})
 _ALONG = PASS_THROUGH_OPS | {"dropout", "masked_fill", "type_as"}
@@ -35,6 +36,9 @@ _SCALED = frozenset({"mul", "div", "__truediv__"})  # by a number: the dims stay
 _ALONG_MODULES = frozenset({"Dropout", "Identity"})
 _PRODUCT = frozenset({"mul"})
 _SUM = frozenset({"sum", "nansum", "mean", "nanmean"})
+# Ops that read only the weights' shape, dtype and device: the tensor fill of
+# ``torch.where(keep, w, torch.zeros_like(w))`` is not a second use of the weights.
+_SHAPE_ONLY = CREATION_OPS | LIKE_CREATION_OPS
 
 Dims = list[int | None]  # for each dim of the weights as used, the softmax input's dim it is (None: added)
 
@@ -69,7 +73,7 @@ def weights_use(flow: TraceLineage, softmax: Call) -> WeightsUse | None:
     current: Call = softmax
     dims: Dims = list(range(softmax.inputs[0].ndim))
     for _ in range(8):
-        consumers = flow.consumers(current, 0)
+        consumers = [(user, k) for user, k in flow.consumers(current, 0) if user.name not in _SHAPE_ONLY]
         if len(consumers) != 1:
             return None
         consumer, k = consumers[0]
