@@ -5,7 +5,9 @@ input's resolution; a target loaded at full resolution then meets a
 prediction 8 times smaller in each spatial dim, and PyTorch raises "The size
 of tensor a (16) must match the size of tensor b (128) at non-singleton
 dimension 3". The finding names the calls that shrank (or grew) the
-prediction's axes, from the lineage, and the factor.
+prediction's axes, from the lineage, and the factor. A resize given its size
+as (width, height), ``F.interpolate(d, size=(w, h))``, makes a prediction whose
+last two dims are the target's swapped; the finding names that resize.
 """
 
 from __future__ import annotations
@@ -53,6 +55,43 @@ def _factors(pred: tuple[int, ...], goal: tuple[int, ...]) -> dict[int, tuple[in
         return None
     ratios = {max(a, b) // min(a, b) for a, b in differ.values()}
     return differ if len(ratios) == 1 else None
+
+
+def _swapped(pred: tuple[int, ...], goal: tuple[int, ...]) -> bool:
+    """True when the prediction's last two dims are the target's, height and width
+    traded (``(N, C, 48, 32)`` against ``(N, C, 32, 48)``), the dims before them equal."""
+    if len(pred) != len(goal) or len(pred) < 3 or pred[:-2] != goal[:-2]:
+        return False
+    return pred[-2] != pred[-1] and pred[-2:] == goal[-2:][::-1] and 1 not in pred[-2:]
+
+
+def _swapped_finding(flow: TraceLineage, trace: Trace, loss: Call, prediction, target, offset: int) -> Finding:
+    """ST016 for a prediction whose height and width were traded by a resize."""
+    ndim = len(target.shape)
+    dims = [ndim - 2 + offset, ndim - 1 + offset]
+    resizers = [c for c in _resizers(flow, trace, loss, dims) if _sized(c)]
+    name = loss.name if loss.kind == "op" else f"{loss.name} ({loss.type})"
+    height, width = target.shape[-2:]
+    message = (
+        f"{name} {at_line(loss)} compares input {format_shape(prediction)} with target "
+        f"{format_shape(target)}: the prediction's last two dims are the target's with height and "
+        f"width swapped"
+    )
+    if resizers:  # ops recorded: the resize is named (the help stays the same without them)
+        message += f", resized by {_describe(resizers)}, which takes size=(height, width)"
+    hint = (
+        f"resize the prediction to size=({height}, {width}), (height, width) as F.interpolate and "
+        f"nn.Upsample take it (size=x.shape[-2:]), not (width, height)"
+    )
+    return finding("ST016", loss, message, hint)
+
+
+def _sized(call: Call) -> bool:
+    """A resize given its output size: ``F.interpolate(x, size=...)``, ``nn.Upsample(size=...)``,
+    an adaptive pooling."""
+    if call.kind == "op":
+        return call.name in ("interpolate", "upsample", "adaptive_avg_pool2d", "adaptive_max_pool2d")
+    return call.type in ("Upsample", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d")
 
 
 def _resizers(flow: TraceLineage, trace: Trace, loss: Call, dims: list[int]) -> list[Call]:
@@ -126,6 +165,9 @@ def check_loss_resolution(trace: Trace) -> Iterator[Finding]:
             offset = 0
         differ = _factors(pred_shape, target.shape)
         if differ is None:
+            if _swapped(pred_shape, target.shape):
+                flow = flow or analyze(trace.calls)
+                yield _swapped_finding(flow, trace, call, prediction, target, offset)
             continue
         dims = sorted(differ)
         a, b = differ[dims[0]]
