@@ -36,7 +36,7 @@ def call_path(call: Call) -> str:
 def trace_note(trace: Trace) -> str | None:
     call = failing_call(trace)
     if call is None:
-        return None
+        return _unplaced_note(trace)
     what = format_op(call) if call.kind == "op" else f"{call.name or 'the root'} ({call.type})"
     lines = [f"{NOTE_PREFIX} raised by {what} at {format_location(call.location)}"]
     if call.location is not None and call.location.code:
@@ -56,6 +56,28 @@ def trace_note(trace: Trace) -> str | None:
             lines.append(f"    {finding.code} {finding.name}: {finding.message}")
             if finding.hint:
                 lines.append(f"    help: {finding.hint}")
+    return "\n".join(lines)
+
+
+def _unplaced_note(trace: Trace) -> str | None:
+    """The note for an error raised where no call was recorded (a ``loss.backward()``
+    in a script's own loop, which ``shapetrace run`` does not record): the findings
+    about the last call recorded or what made its inputs, as they would explain that
+    call; None when there are none at warning or error (a KeyError in a dataset)."""
+    last = max((c for c in trace.calls if c.parent is None), key=lambda c: c.id, default=None)
+    if last is None:
+        return None
+    explaining, _ = split_findings(trace.findings, last, trace)
+    explaining = [f for f in explaining if f.severity in ("warning", "error")]
+    if not explaining:
+        return None
+    what = format_op(last) if last.kind == "op" else f"{last.name or 'the root'} ({last.type})"
+    lines = [f"{NOTE_PREFIX} raised after the last call recorded, {what} at {format_location(last.location)}"]
+    lines.append("  explained by:")
+    for finding in explaining:
+        lines.append(f"    {finding.code} {finding.name}: {finding.message}")
+        if finding.hint:
+            lines.append(f"    help: {finding.hint}")
     return "\n".join(lines)
 
 

@@ -16,11 +16,16 @@ Evidence, either of:
   stacked (``run_info["loaders"]``: its batch size or short last batch) or that was
   larger in another pass of the same model; reached through layers and ops that
   keep dim 0 in place (Linear, element-wise ops, ``bmm``, ``transpose(1, 2)``).
+- or, in forward or in the user's loop, the loss that reads the squeezed tensor:
+  its target fits the tensor squeezed of its other size-1 dims only (a (1,) target
+  for (1, 1) scores, or for (1, 1, 5) class logits), so it keeps the batch of one.
 
 The finding is at the squeeze line, also when nothing fails afterwards.
-Limits: a lone batch of one through Linear layers and matmuls, with no DataLoader
-and no other pass, has nothing to tell its leading 1 from any other; a squeeze in
-the user's own loop of what the model returned is theirs to decide.
+
+Limits: a lone batch of one through Linear layers and matmuls, with no DataLoader,
+no other pass and no loss reading it, has nothing to tell its leading 1 from any
+other; otherwise a squeeze in the user's own loop of what the model returned is
+theirs to decide.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from collections.abc import Iterator
 
 from shapetrace.analyze.checks import finding, register
 from shapetrace.analyze.checks._common import at_line, op_text, pass_root, receiver_text
+from shapetrace.analyze.checks._losses import is_class_loss, is_elementwise_loss, loss_operands
 from shapetrace.analyze.checks._rnn import is_rnn
 from shapetrace.analyze.checks.hardcoded_batch import batch_axis
 from shapetrace.analyze.lineage.atoms import origins
@@ -193,6 +199,44 @@ def _model_batch(trace: Trace, flow: TraceLineage, call: Call) -> str | None:
     return None
 
 
+def _reader(flow: TraceLineage, call: Call) -> tuple[Call, int] | None:
+    """The one call that reads the squeeze's output, also when the squeeze's module
+    returns it (``return pooled.squeeze()``: the reader is the caller's loss)."""
+    current: Call = call
+    for _ in range(8):
+        consumers = flow.consumers(current, 0)
+        if consumers:
+            return consumers[0] if len(consumers) == 1 else None
+        parent = current.parent
+        made = flow.made_inside(parent, 0) if parent is not None else None
+        if parent is None or made is None or made.call is not current or made.index != 0:
+            return None
+        current = parent
+    return None
+
+
+def _loss_batch(flow: TraceLineage, call: Call) -> str | None:
+    """How dim 0 of the squeeze's input is the batch axis a loss reads: the loss given
+    the squeezed tensor as its input has a target that fits the tensor with only its
+    other size-1 dims squeezed (a (1,) target for (1, 1) scores, a (1,) class target for
+    (1, 1, 5) logits), so the target keeps the batch of one that the squeeze dropped."""
+    read = _reader(flow, call)
+    if read is None or read[1] != 0:
+        return None
+    loss = read[0]
+    elementwise, by_class = is_elementwise_loss(loss), is_class_loss(loss)
+    operands = loss_operands(loss) if elementwise or by_class else None
+    if operands is None or call.output is None or operands[0].shape != call.output.shape:
+        return None
+    target = operands[1].shape
+    kept = tuple(size for d, size in enumerate(call.inputs[0].shape) if d == 0 or size != 1)
+    fits = target == kept if elementwise else len(kept) >= 2 and target == (kept[0], *kept[2:])
+    if not fits or target == call.output.shape:
+        return None
+    name = loss.name if loss.kind == "op" else f"{loss.name} ({loss.type})"
+    return f"the batch of the target {format_shape(operands[1])} of {name} {at_line(loss)}"
+
+
 def _lone_batch_of_one(trace: Trace, flow: TraceLineage, call: Call) -> Finding | None:
     """The finding for a squeeze that removed the batch axis of a batch of one,
     told without another pass of the squeeze (a size-1 dim holds no lineage)."""
@@ -209,6 +253,8 @@ def _lone_batch_of_one(trace: Trace, flow: TraceLineage, call: Call) -> Finding 
             if call.parent is not None and dim == 0
             else None
         )
+        if why is None and dim == 0:
+            why = _loss_batch(flow, call)  # a loss whose target keeps the batch of one
         if why is None:
             continue
         keep = [i for i, size in enumerate(shape) if size == 1 and i != dim]
