@@ -10,12 +10,14 @@ look alike), so each piece of evidence names an axis by its lineage atom:
   loader's default collate stacks the samples there (a ``collate_fn`` such as
   ``pad_sequence`` may put them elsewhere);
 
-A convolution's N is not taken for a batch: multiple-instance learning feeds one
-bag's instances there, and a softmax or pooling over them is the model.
 - dim 0 of a cross-entropy/NLL loss's input when its target has as many rows: the
   loss takes it as the minibatch N. Last, because code that dropped the real
   batch (``out.mean(0)``) hands the loss another axis as N: an axis a layer
   steps through is never taken for the batch this way.
+
+A convolution's N is not taken for a batch by itself: multiple-instance learning
+feeds one bag's instances there (a loader's batch of one bag, squeezed away), and
+a softmax or pooling over them is the model.
 """
 
 from __future__ import annotations
@@ -44,12 +46,14 @@ class BatchAxis:
         layout: the sequence layer whose flag says so; None for other evidence.
         undecided: the layer's batch and time have one size and nothing in the trace
             tells which is which: its flag may be wrong instead (ST001's ``info``).
+        loader: a DataLoader stacked the samples there (dim 0 of a model input).
     """
 
     origin: str
     why: str
     layout: Layout | None = None
     undecided: bool = False
+    loader: bool = False
 
 
 def _from_layouts(trace: Trace, flow: TraceLineage, excluded: set[str]) -> Iterator[BatchAxis]:
@@ -86,7 +90,7 @@ def _from_loaders(trace: Trace, flow: TraceLineage) -> Iterator[BatchAxis]:
             dim0 = flow.input_lineage(root, index)[0] if meta.shape else ()
             if meta.shape and meta.shape[0] in sizes and len(dim0) == 1:
                 why = f"dim 0 of the model input {format_shape(meta)}, a DataLoader's batch"
-                yield BatchAxis(dim0[0].origin, why)
+                yield BatchAxis(dim0[0].origin, why, loader=True)
 
 
 def _from_class_losses(trace: Trace, flow: TraceLineage) -> Iterator[BatchAxis]:

@@ -19,8 +19,11 @@ broadcast back (``x - x.mean(0)``: the batch axis reaches the output; any
 ``keepdim=True`` statistic), one bag's instances pooled by multiple-instance
 learning (a convolution's N is not taken for a batch).
 
-Limits: a reduction is flagged only over a sequence layer's batch axis, when that
-axis reaches none of the model's outputs; a softmax needs an axis known to be
+A CNN pooled by hand over its batch, ``f.mean(0)`` where ``f.mean((2, 3))``
+was meant, is found when a DataLoader stacked that batch.
+
+Limits: a reduction is flagged only over a sequence layer's or a DataLoader's
+batch axis, when that axis reaches none of the model's outputs; a softmax needs an axis known to be
 the batch. Where a layer's batch and time have one size and nothing else tells
 them apart, the layer's ``batch_first`` may be the mistake instead: the finding
 gives both fixes (ST001 says the same at ``info``).
@@ -159,8 +162,9 @@ def _softmaxes(trace: Trace, flow: TraceLineage, known: dict[str, BatchAxis]) ->
 
 
 def _reductions(trace: Trace, flow: TraceLineage, known: dict[str, BatchAxis]) -> Iterator[Finding]:
-    """Poolings over a sequence layer's batch axis (only there: a convolution's N may
-    hold one bag's instances, a prototypical network's support set, pooled on purpose)."""
+    """Poolings over a sequence layer's batch axis or a DataLoader's (never a convolution's
+    N alone: it may hold one bag's instances, a prototypical network's support set,
+    pooled on purpose)."""
     for root in trace.calls:
         if root.parent is not None or root.kind != "module" or not root.outputs or not root.outputs[0].shape:
             continue
@@ -176,7 +180,9 @@ def _reductions(trace: Trace, flow: TraceLineage, known: dict[str, BatchAxis]) -
                 origin = lineage[batch][0].origin if len(lineage[batch]) == 1 else None
                 axis = known.get(origin) if origin is not None else None
                 # the batch reaching the output: a batch statistic used on purpose (x - x.mean(0))
-                if origin is None or axis is None or axis.layout is None or origin in reached or origin in flagged:
+                if origin is None or axis is None or origin in reached or origin in flagged:
+                    continue
+                if axis.layout is None and not axis.loader:
                     continue
                 flagged.add(origin)
                 yield _pooled(flow, op, batch, lineage, axis, root)
@@ -192,8 +198,11 @@ def _pooled(flow: TraceLineage, op: Call, batch: int, lineage: Lineage, axis: Ba
     size = op.inputs[0].shape[batch]
     rows = f"; its rows are the {lay.steps} {steps}" if lay is not None and time is not None else ""
     more, also = _undecided(axis, flow)
-    texts = rewritten(op, time if time is not None else batch, batch)
+    spatial = _spatial(lineage, batch, op) if time is None else None
+    texts = rewritten(op, spatial or (time if time is not None else batch), batch)
     label = texts[0] if texts else op_text(op)
+    if spatial is not None:
+        rows = f"; its dims {spatial} are the feature map's positions"
     message = (
         f"{label} {at_line(op)} {_POOLING[op.name]} over dim {batch} of {format_shape(op.inputs[0])}, "
         f"{axis.why}: the result mixes all {size} samples, and the model's output "
@@ -201,10 +210,25 @@ def _pooled(flow: TraceLineage, op: Call, batch: int, lineage: Lineage, axis: Ba
     )
     hint = (
         f"use {texts[1]}"
-        if texts and time is not None
+        if texts and (time is not None or spatial is not None)
         else f"reduce the axis that was meant, not dim {batch} (the batch), so that each sample keeps its row"
     )
     return finding("ST019", op, message, hint + also)
+
+
+# Reductions that take a tuple of dims, as the spatial pooling of a feature map needs.
+_MANY_DIMS = frozenset({"mean", "sum", "amax", "amin", "nanmean", "nansum", "logsumexp"})
+
+
+def _spatial(lineage: Lineage, batch: int, op: Call) -> str | None:
+    """``(2, 3)``: the positions of a convolution's (N, C, *spatial) output that a
+    pooling over its N (dim 0) was meant for, its dim 1 the channels; None otherwise."""
+    ndim = len(lineage)
+    if batch != 0 or ndim < 3 or op.name not in _MANY_DIMS:
+        return None
+    if not any(o.endswith(":channels") for o in origins(lineage[1])):
+        return None
+    return f"({', '.join(map(str, range(2, ndim)))}{',' if ndim == 3 else ''})"
 
 
 @register(
