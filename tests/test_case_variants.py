@@ -35,7 +35,7 @@ NAMES = sorted(path.stem for path in VARIANTS.glob("st*.py"))  # not variant_wor
 # merges or splits: either names the class "a view where a permute was meant".
 CODES = {"st002": {"ST002", "ST012"}, "st012": {"ST012", "ST002"}}
 # Classes whose help is an expression to put in place of the culprit op ("use EXPR").
-HINTED = [name for name in NAMES if name[:5] in ("st002", "st003", "st012", "st013", "st014")]
+HINTED = [name for name in NAMES if name[:5] in ("st002", "st003", "st012", "st013", "st014", "st019", "st021")]
 # Variants not diagnosed yet (strict: a fix flips them to passing, and the mark must go).
 MISSED: dict[str, str] = {
     # batch 10 == question length 10: ST001 says "info" (trace another batch size): dim 0 of the

@@ -120,7 +120,8 @@ DOCS: dict[str, FindingDoc] = {
     ),
     "ST016": FindingDoc(
         "A dense prediction pooled or strided down (1/8 of the input) against a target at full "
-        "resolution: the loss raises, or broadcasts a singleton dim and compares the wrong pixels.",
+        "resolution: the loss raises, or broadcasts a singleton dim and compares the wrong pixels. A "
+        "resize given (width, height), F.interpolate(d, size=(w, h)), swaps the last two dims instead.",
         "loss = criterion(model(img), density)       # (2, 1, 16, 16) vs (2, 1, 128, 128)",
         "density = F.avg_pool2d(density, 8) * 64     # pooled as the model is, the count kept\n"
         "loss = criterion(model(img), density)",
@@ -145,7 +146,8 @@ DOCS: dict[str, FindingDoc] = {
         "batch: every sample's probabilities or attention weights then depend on the others batched with "
         "it. nn.Softmax(dim=0) on (batch, classes), softmax(scores, dim=0) on (batch, time) scores, and "
         "F.softmax(x) without a dim on a 3-d input (PyTorch picks dim 0) all run. A mean/sum/max over "
-        "the batch axis of a batch-first output does the same where the time steps were meant. Weights "
+        "the batch axis of a batch-first output does the same where the time steps were meant, and "
+        "f.mean(0) on a CNN's (batch, C, H, W) map where the spatial mean f.mean((2, 3)) was. Weights "
         "over the batch that a product then sums over another axis (ST021's mistake as well) are one "
         "finding, an error, whose help names the axis summed.",
         "weights = torch.softmax(scores, dim=0)   # scores: (batch, time)\npooled = out.mean(dim=0)",
