@@ -13,9 +13,11 @@ from __future__ import annotations
 from shapetrace.analyze.checks._weights_use import WeightsUse, weights_use
 from shapetrace.analyze.lineage.flow import TraceLineage
 from shapetrace.core.records import Call
+from shapetrace.core.torch_facts import CREATION_OPS, LIKE_CREATION_OPS
 
 _PRODUCTS = frozenset({"matmul", "__matmul__", "bmm", "einsum", "baddbmm"})
 # between attention scores and their softmax: a scale, a mask, a bias, a cast
+_BLANK = CREATION_OPS | LIKE_CREATION_OPS
 _SCORING = frozenset({"div", "__truediv__", "mul", "masked_fill", "add", "sub", "float", "to", "type_as"})
 
 
@@ -71,7 +73,8 @@ def _routing(flow: TraceLineage, softmax: Call, dim: int, use: WeightsUse) -> bo
 def _scores_of_product(flow: TraceLineage, softmax: Call) -> bool:
     """True when the softmax's input is a product of two tensors (``q @ k.mT``,
     ``torch.einsum('bid,bjd->bij', q, k)``), scaled, masked (``masked_fill``,
-    ``torch.where(mask, scores, -inf)``) or biased after."""
+    ``torch.where(mask, scores, -inf)``, also with a tensor fill made by
+    ``torch.full_like``) or biased after."""
     call, index = softmax, 0
     for _ in range(16):
         source = flow.source(call, index)
@@ -86,6 +89,8 @@ def _scores_of_product(flow: TraceLineage, softmax: Call) -> bool:
             # torch.where(mask, scores, -inf) or (mask, -inf, scores): the scores are the
             # tensor operand of the output's shape that is not the condition
             at = [k for k, meta in enumerate(made.inputs) if meta.path != "0" and meta.shape == made.output.shape]
+            # a tensor fill made like the scores (torch.full_like(scores, -inf)) is not them
+            at = [k for k in at if not _made_blank(flow, made, k)] or at
         elif made.name in _SCORING:
             at = [k for k, meta in enumerate(made.inputs) if meta.path in ("0", "")]
         else:
@@ -94,6 +99,13 @@ def _scores_of_product(flow: TraceLineage, softmax: Call) -> bool:
             return False
         call, index = made, at[0]
     return False
+
+
+def _made_blank(flow: TraceLineage, call: Call, index: int) -> bool:
+    """True when input ``index`` of ``call`` was made by a creation op (``full_like``,
+    ``zeros``), which holds no scores."""
+    source = flow.source(call, index)
+    return source is not None and not source.as_input and source.call.name in _BLANK
 
 
 __all__ = ["misweighted"]
