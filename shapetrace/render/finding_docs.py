@@ -60,7 +60,9 @@ DOCS: dict[str, FindingDoc] = {
     ),
     "ST006": FindingDoc(
         "The last time step of a bidirectional RNN's output holds the forward direction's final state "
-        "but the backward direction's first step: half the features have seen one step.",
+        "but the backward direction's first step: half the features have seen one step. Its final state "
+        "h_n is (num_layers * 2, batch, hidden), layer by layer, forward then backward: h_n[-1] is the last "
+        "layer's backward direction alone, and h_n.view(2, num_layers, ...) splits it in the wrong order.",
         "out, _ = self.lstm(x)          # bidirectional=True\nlast = out[:, -1, :]",
         "out, (h_n, c_n) = self.lstm(x)\nlast = torch.cat([h_n[-2], h_n[-1]], dim=1)  # both final states",
     ),

@@ -5,6 +5,12 @@ state (all steps up to it) and the backward state (all steps from it to the
 end). At the last step the backward half has seen that one step only, so
 ``out[:, -1, :]`` summarises the sequence in one direction only. Taking the
 forward half alone (``out[:, -1, :hidden]``) is fine and not reported.
+
+The final state ``h_n`` is (num_layers * 2, batch, hidden), layer by layer and,
+in each layer, forward then backward: ``h_n[-1]`` is the last layer's
+BACKWARD direction alone, not "the last layer". An index that picks one
+direction of a layer whose other direction the code never reads is reported
+(``torch.cat((h_n[-2], h_n[-1]), dim=1)`` reads both and is not).
 """
 
 from __future__ import annotations
@@ -12,7 +18,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from shapetrace.analyze.checks import finding, register
-from shapetrace.analyze.checks._common import at_line, call_label, op_text, receiver_text
+from shapetrace.analyze.checks._common import at_line, call_label, op_text, pass_root, receiver_text
+from shapetrace.analyze.checks._final_state import one_direction_picks, state_name
 from shapetrace.analyze.checks._rnn import Layout, first_layouts, is_rnn, ops_after
 from shapetrace.analyze.lineage.atoms import dim_of
 from shapetrace.analyze.lineage.flow import TraceLineage, analyze
@@ -120,6 +127,39 @@ def _gathered_last_steps(flow: TraceLineage, lay: Layout, after: Call) -> Iterat
             yield op
 
 
+def _direction_hint(call: Call, name: str) -> str:
+    hidden = call.config.get("hidden_size", "hidden_size")
+    width = 2 * hidden if isinstance(hidden, int) else "2 * hidden_size"
+    return (
+        f"read both directions of the last layer: torch.cat(({name}[-2], {name}[-1]), dim=1), "
+        f"(batch, 2 * {hidden}); the layer that reads it then takes {width} features"
+    )
+
+
+def _one_direction_findings(flow: TraceLineage, trace: Trace) -> Iterator[Finding]:
+    """ST006 on a final state read one direction of a layer at a time
+    (``h_n[-1]``), for the first call of each bidirectional RNN in each pass,
+    packed input or not."""
+    seen: set[tuple[int, str]] = set()
+    for call in trace.calls:
+        key = (pass_root(call).id, call.name)
+        if not is_rnn(call) or not call.config.get("bidirectional") or key in seen:
+            continue
+        seen.add(key)
+        layers = int(call.config.get("num_layers", 1) or 1)
+        state = next((meta for meta in call.outputs if meta.ndim == 3 and meta.shape[0] == 2 * layers), None)
+        for op, row in one_direction_picks(flow, call):
+            layer, direction = divmod(row, 2)
+            name = state_name(flow, op, 2 * layers)
+            message = (
+                f"{op_text(op)} {at_line(op)} reads one row of {call_label(call, 'bidirectional')} final state "
+                f"{name} {format_shape(state) if state else ''}, (num_layers * 2, batch, hidden): row {row} is "
+                f"layer {layer}{' (the last)' if layer == layers - 1 else ''}'s {('forward', 'backward')[direction]} "
+                f"direction alone; its {('backward', 'forward')[direction]} direction (row {row ^ 1}) is never read"
+            )
+            yield finding("ST006", op, message, _direction_hint(call, name))
+
+
 @register(
     "ST006",
     "bidirectional-last-step",
@@ -139,6 +179,7 @@ def check_bidirectional_last_step(trace: Trace) -> Iterator[Finding]:
                 f"{call.config.get('hidden_size')}:) has seen only that one step"
             )
             yield finding("ST006", op, message, _hint(lay, op))
+    yield from _one_direction_findings(flow, trace)
     layouts = [
         (lay, lay.call)
         for lay in first_layouts(flow, trace.calls)
