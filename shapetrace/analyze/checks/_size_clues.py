@@ -81,6 +81,15 @@ def class_losses(flow: TraceLineage, lay: Layout, losses: list[tuple[Call, Call 
                 soft="loss",
                 reading=True,
             )
+        elif rows == axes(lay.batch) and target is not None and target.shape[:1] == (lay.steps,) != (lay.batch_size,):
+            # The predictions have a row per sample of the layer's batch, the target one per
+            # step: the target's samples lie along the axis the layer steps through.
+            yield Clue(
+                True,
+                f"the target {format_shape(target)} of {label} has {lay.steps} rows, the length of dim "
+                f"{lay.time_dim}, while its predictions {format_shape(prediction)} have a row per sample of dim "
+                f"{lay.batch_dim}",
+            )
         elif rows == axes(lay.batch):
             yield Clue(False, f"{label} takes the {lay.call.type}'s batch axis as its batch (N)", reading=True)
 

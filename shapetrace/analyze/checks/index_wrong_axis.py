@@ -366,6 +366,9 @@ def _batch_picked(flow: TraceLineage, trace: Trace, sequence_axes: dict[str, _Ax
             lineage = flow.input_lineage(call, 0)
             for dim, index in integer_indices(call, len(lineage)).items():
                 found = by_batch.get(lineage[dim][0].origin) if len(lineage[dim]) == 1 else None
+                if found is not None and dim == 1 and _reads_state_layers(found, lineage, read[0][0].origin):
+                    yield from _state_batch_picked(call, index, loss, found)
+                    break
                 if found is None or read[0][0].origin != found.time:
                     continue
                 axes = found
@@ -382,3 +385,25 @@ def _batch_picked(flow: TraceLineage, trace: Trace, sequence_axes: dict[str, _Ax
                 hint = _hint(call, dim, time) if time is not None else None
                 yield finding("ST013", call, message, hint or f"index dim {time} (the {axes.step} axis) instead")
                 break
+
+
+def _reads_state_layers(axes: _Axes, lineage: tuple, read: str) -> bool:
+    """The indexed tensor is the RNN's final state (layers, batch, hidden), and the
+    loss reads its layers axis as the batch N."""
+    layers = f"{axes.layer.name}:layers"
+    return is_rnn(axes.layer) and len(lineage) == 3 and origins(lineage[0]) == {layers} and read == layers
+
+
+def _state_batch_picked(call: Call, index: object, loss: Call, axes: _Axes) -> Iterator[Finding]:
+    """``h_n[:, -1, :]``: one sample of a final state read as if it were batch-first."""
+    picked, layers, target = call.inputs[0].shape[1], call.inputs[0].shape[0], loss.inputs[1].shape[0]
+    if target != picked or layers == picked:
+        return
+    message = (
+        f"{op_text(call)} {at_line(call)} takes sample {index} of the {picked} in the batch axis (dim 1) of "
+        f"{call_label(axes.layer, 'batch_first')}'s final state {format_shape(call.inputs[0])}, "
+        f"(num_layers * directions, batch, hidden) whatever batch_first says; {call_label(loss)} then reads "
+        f"its {layers} layers as the batch, while its target has {target} rows, one per sample"
+    )
+    name = receiver_text(call, "h_n")
+    yield finding("ST013", call, message, f"use {name}[-1]: the last layer's state of every sample")
