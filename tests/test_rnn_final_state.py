@@ -56,8 +56,9 @@ def _resized_like(model: nn.Module, fixed: nn.Module, width: int) -> None:
 @pytest.mark.parametrize("name", ONE_DIRECTION)
 def test_one_direction_of_a_bidirectional_state_is_found_and_its_help_fixes_it(name, tmp_path):
     """ST006 names the row h_n[-1] reads (the last layer's backward direction), or a row a
-    view in the wrong order picks, and the one never read; the help's torch.cat((h_n[-2], h_n[-1]), dim=1), with the reading layer as
-    wide as the help says, computes what the fixed version does and leaves no finding."""
+    view in the wrong order picks, and the one never read; the help's
+    torch.cat((h_n[-2], h_n[-1]), dim=1), with the reading layer as wide as the help says,
+    computes what the fixed version does and leaves no finding."""
     t = traced_module(module(name))
     found = on_culprit(t.findings, name)
     assert [f.code for f in found] == ["ST006"], found
