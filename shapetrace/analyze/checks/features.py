@@ -11,10 +11,19 @@ bidirectional LSTM needs ``2 * hidden_size``).
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Iterator
 
 from shapetrace.analyze.checks import finding, register
-from shapetrace.analyze.checks._common import argument_text, at_line, call_label, pass_root
+from shapetrace.analyze.checks._common import (
+    argument_text,
+    at_line,
+    call_label,
+    op_text,
+    pass_root,
+    receiver_text,
+    written_sizes,
+)
 from shapetrace.analyze.checks._rnn import is_rnn
 from shapetrace.analyze.lineage.flow import TraceLineage, analyze
 from shapetrace.analyze.lineage.module_rules import hidden_origin, is_builtin
@@ -84,7 +93,37 @@ def _hint(flow: TraceLineage, call: Call, expectation: Expectation, wanted: int)
     rnn = _bidirectional_source(flow, call, got)
     if rnn is not None:
         return f"{rnn.name} is bidirectional: build nn.{call.type}({got}, ...) (2 * hidden_size features)"
-    return f"build nn.{call.type} with {expectation.key}={got}, or make the input's dim {axis} {wanted}"
+    flattened = _flattened_sizes(flow, call) if expectation.key == "in_features" else None
+    if flattened is not None:
+        product, source = flattened
+        out_features = call.config.get("out_features", "...")
+        return f"{source} makes {got} features ({product}): build {call.name} as nn.Linear({product}, {out_features})"
+    where = "last dim" if axis == meta.ndim - 1 else f"dim {axis}"
+    return f"build nn.{call.type} with {expectation.key}={got}, or make the input's {where} {wanted}"
+
+
+def _as_written(call: Call) -> str:
+    """``x.view(x.size(0), -1)`` as the line writes it, else as recorded (``x.view(4, -1)``)."""
+    written = written_sizes(call) if call.name in ("view", "reshape") else None
+    return f"{receiver_text(call)}.{call.name}({', '.join(written)})" if written else op_text(call)
+
+
+def _flattened_sizes(flow: TraceLineage, call: Call) -> tuple[str, str] | None:
+    """``("16 * 5 * 5", "torch.flatten of (4, 16, 5, 5)")`` when a Linear's input is a
+    feature map whose trailing dims a flatten, view or reshape merged into its last
+    dim: the sizes a user writes as ``in_features`` (LeNet's ``16 * 5 * 5``)."""
+    source = flow.source(call, 0)
+    if source is None or source.as_input or not source.call.inputs:
+        return None
+    made, before = source.meta.shape, source.call.inputs[0].shape
+    kept = len(made) - 1
+    if len(before) <= len(made) or tuple(before[:kept]) != tuple(made[:kept]):
+        return None
+    merged = before[kept:]
+    if math.prod(merged) != made[-1]:
+        return None
+    what = _as_written(source.call) if source.call.kind == "op" else source.call.name
+    return " * ".join(str(size) for size in merged), f"{what} of {format_shape(source.call.inputs[0])}"
 
 
 @register("ST010", "feature-mismatch", "error", "a Linear/LSTM input's last dim does not match in_features/input_size")

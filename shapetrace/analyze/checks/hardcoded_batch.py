@@ -35,6 +35,7 @@ from collections.abc import Iterator
 from shapetrace.analyze.checks import finding, register
 from shapetrace.analyze.checks._axes import batch_view
 from shapetrace.analyze.checks._common import at_line, call_label, op_text, receiver_text
+from shapetrace.analyze.checks._flatten_rows import wrong_row_length
 from shapetrace.analyze.checks._loop_input import baked_loop_view, loader_sizes, unrecorded_loop_views
 from shapetrace.analyze.checks._rnn import first_layouts, is_rnn
 from shapetrace.analyze.checks._same_cause import Made, grouped, made_subject
@@ -103,10 +104,9 @@ class _Pass:
         sizes, meta = size_args(call), call.inputs[0]
         numel, now = math.prod(meta.shape), self.batch.size
         holds_batch = any(self.batch.origin in origins(dim) for dim in self.flow.input_lineage(call, 0))
-        if not holds_batch or reshape_fits(sizes, numel):
-            return None
-        source = _source(call, len(sizes))
-        texts = source.args if source is not None else ("",) * len(sizes)
+        if not holds_batch or reshape_fits(sizes, numel) or wrong_row_length(self.flow, call) is not None:
+            return None  # (a row of the wrong length is no batch size: ST012)
+        texts = source.args if (source := _source(call, len(sizes))) is not None else ("",) * len(sizes)
         if any(size == now and text and not is_fixed(text) for size, text in zip(sizes, texts)):
             return None  # the batch is read from the data (x.size(0)): a literal is the wrong feature size
         folded = self._folded_batch(call, sizes, texts)

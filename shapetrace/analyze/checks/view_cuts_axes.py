@@ -50,6 +50,7 @@ from shapetrace.analyze.checks._axes import (
     swap_text,
 )
 from shapetrace.analyze.checks._common import at_line, op_text, receiver_text, view_calls, written_sizes
+from shapetrace.analyze.checks._flatten_rows import wrong_row_length
 from shapetrace.analyze.checks._loop_input import baked_loop_view
 from shapetrace.analyze.checks._shape_names import dim_names, input_dim_names
 from shapetrace.analyze.lineage.atoms import Atom, origins, regroup
@@ -339,10 +340,13 @@ def _named_elsewhere(flow: TraceLineage, call: Call) -> Finding | None:
 )
 def check_view_cuts_axes(trace: Trace) -> Iterator[Finding]:
     flow = analyze(trace.calls)
+    for call in trace.calls:
+        if call.error and call.kind == "op" and (found := wrong_row_length(flow, call)) is not None:
+            yield found  # a failed view: rows of the wrong length (_flatten_rows.py)
     for call in view_calls(trace):
         if baked_loop_view(trace, call) is not None:
             continue  # the batch size written in is the cause (ST003), not the axis order
-        found = _check(flow, trace, call)
+        found = wrong_row_length(flow, call) or _check(flow, trace, call)
         if found is None and not regroup(flow.input_lineage(call, 0), call.output.shape, "check").mixed:  # type: ignore[union-attr]
             found = _named(flow, call) or _named_elsewhere(flow, call)
         if found is not None:
