@@ -15,7 +15,7 @@ from tests.models import attention_layout_models as attention
 from tests.models import axis_models as axis
 from tests.models import buggy_models as buggy
 from tests.models import correct_models as correct
-from tests.models import dist_models
+from tests.models import dist_models, skip_models
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using a target size")
 
@@ -42,6 +42,7 @@ EXAMPLES = {
     "ST018": (buggy.tagger_classes_last, correct.tagger_classes_in_dim_1),
     "ST019": (buggy.attention_pooling_over_batch, correct.attention_pooling_over_time),
     "ST021": (buggy.attention_softmax_over_heads, correct.attention_softmax_over_keys),
+    "ST022": (skip_models.unet_at_odd_size, skip_models.unet_at_multiple_of_four),
 }
 DEMOS = {
     "ST001": "st001_batch_first.py",
@@ -65,6 +66,7 @@ DEMOS = {
     "ST018": "st018_class_scores_last.py",
     "ST019": "st019_over_batch_axis.py",
     "ST021": "st021_softmax_not_summed_axis.py",
+    "ST022": "st022_skip_size_mismatch.py",
 }
 # Demos that need ranks: run under torchrun by tests/test_distributed.py.
 TORCHRUN_DEMOS = {"ST020"}

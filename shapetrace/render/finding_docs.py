@@ -176,6 +176,16 @@ DOCS: dict[str, FindingDoc] = {
         "weights = torch.softmax(scores, dim=-1)  # over the keys, j\n"
         "out = torch.einsum('bhij,bhjd->bhid', weights, v)",
     ),
+    "ST022": FindingDoc(
+        "An encoder-decoder (U-Net, hourglass, FPN) joins each feature map it saved with one that went "
+        "down and came back up. Downsampling by 2 rounds an odd size (MaxPool2d(2) takes 25 to 12; a "
+        "3 x 3 convolution of stride 2 and padding 1 takes 25 to 13), so the way back up gives 24 or 26 "
+        "and torch.cat or the residual add raises, naming neither the layer that rounded nor the rule: "
+        "the model keeps its sizes only for inputs that are multiples of its downsampling factors.",
+        "d2 = self.dec2(torch.cat([self.up2(b), e2], dim=1))   # 50 x 50 input: 24 against 25",
+        "up = F.interpolate(self.up2(b), size=e2.shape[2:])   # or pad the input to a multiple of 4\n"
+        "d2 = self.dec2(torch.cat([up, e2], dim=1))",
+    ),
 }
 
 

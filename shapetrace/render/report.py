@@ -23,7 +23,7 @@ _SEVERITY_STYLE = {"error": "bold red", "warning": "bold yellow", "info": "bold 
 
 # The checks that read recorded ops: a trace made with ops=False cannot
 # raise them (measured on demos/bugs/: each finds nothing without ops).
-CHECKS_NEEDING_OPS = ("ST001", "ST002", "ST003", "ST004", "ST006")
+CHECKS_NEEDING_OPS = ("ST001", "ST002", "ST003", "ST004", "ST006", "ST022")
 # Of those, the checks that keep some evidence from module calls alone (ST001: a
 # DataLoader's batch axis and the passes' batch sizes).
 CHECKS_PARTLY_WITHOUT_OPS = frozenset({"ST001"})

@@ -43,6 +43,7 @@ DETECTOR_MODULES: tuple[str, ...] = (
     "class_dim",
     "over_batch",
     "softmax_axis",
+    "skip_size",
 )
 
 
