@@ -33,6 +33,33 @@ def call_path(call: Call) -> str:
     return " > ".join(reversed(steps))
 
 
+def short_batch_line(trace: Trace, call: Call) -> str | None:
+    """``this batch has 1 sample: the short last batch of the DataLoader at train.py:6
+    (33 samples in batches of 8, drop_last=False)``, when the pass that raised ran on a
+    loader's short last batch (``run_info["loaders"]``): the error then comes after a whole
+    epoch that worked, from a size only that batch has (a BatchNorm given one sample in
+    training, a batch size baked in, a ``squeeze()`` of a batch of one)."""
+    root = call
+    while root.parent is not None:
+        root = root.parent
+    if root.kind != "module" or not root.inputs or not root.inputs[0].shape:
+        return None
+    size = root.inputs[0].shape[0]
+    for loader in trace.run_info.get("loaders", ()):
+        last, batch_size, count = loader.get("last_batch"), loader.get("batch_size"), loader.get("num_samples")
+        if last != size or not batch_size or batch_size == size or count is None:
+            continue
+        where = f" at {loader['location']}" if loader.get("location") else ""
+        samples = "1 sample" if size == 1 else f"{size} samples"
+        # (a DistributedSampler splits the samples first: each rank's count is not in the trace)
+        total = f"{count:,} samples in " if count % batch_size == last else ""
+        return (
+            f"this batch has {samples}: the short last batch of the DataLoader{where} "
+            f"({total}batches of {batch_size}, drop_last=False)"
+        )
+    return None
+
+
 def trace_note(trace: Trace) -> str | None:
     call = failing_call(trace)
     if call is None:
@@ -44,6 +71,9 @@ def trace_note(trace: Trace) -> str | None:
     shapes = ", ".join(operand_labels(call, call.inputs)) or "no tensors"
     lines.append(f"  operands: {shapes}")
     lines.append(f"  call path: {call_path(call)}")
+    batch = short_batch_line(trace, call)
+    if batch is not None:
+        lines.append(f"  data: {batch}")
     explaining, others = split_findings(trace.findings, call, trace)
     origins = [] if explaining else operand_origins(trace, call, analyze(trace.calls))
     if origins:
