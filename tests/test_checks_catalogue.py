@@ -43,6 +43,7 @@ EXAMPLES = {
     "ST019": (buggy.attention_pooling_over_batch, correct.attention_pooling_over_time),
     "ST021": (buggy.attention_softmax_over_heads, correct.attention_softmax_over_keys),
     "ST022": (skip_models.unet_at_odd_size, skip_models.unet_at_multiple_of_four),
+    "ST023": (buggy.labels_as_a_column, correct.labels_as_indices),
 }
 DEMOS = {
     "ST001": "st001_batch_first.py",
@@ -67,6 +68,7 @@ DEMOS = {
     "ST019": "st019_over_batch_axis.py",
     "ST021": "st021_softmax_not_summed_axis.py",
     "ST022": "st022_skip_size_mismatch.py",
+    "ST023": "st023_class_target_layout.py",
 }
 # Demos that need ranks: run under torchrun by tests/test_distributed.py.
 TORCHRUN_DEMOS = {"ST020"}

@@ -80,6 +80,8 @@ class LoaderFacts:
     samples_per_rank: int | None = None
     default_collate: bool = True  # PyTorch's own: it stacks the samples along a new dim 0
     num_workers: int = 0  # worker processes: what the dataset runs there is not recorded
+    getitem: Location | None = None  # the user's Dataset.__getitem__ (its def line), where samples are made
+    collate: Location | None = None  # the user's collate_fn (its def line), where batches are made
 
     @property
     def last_batch(self) -> int | None:
@@ -111,6 +113,8 @@ class LoaderFacts:
             "drop_last": self.drop_last,
             "default_collate": self.default_collate,
             **({"num_workers": self.num_workers} if self.num_workers else {}),
+            **({"getitem": format_location(self.getitem)} if self.getitem is not None else {}),
+            **({"collate": format_location(self.collate)} if self.collate is not None else {}),
         }
 
     def worker_note(self) -> str | None:
@@ -401,4 +405,16 @@ def _facts_of(loader: DataLoader, location: Location | None) -> LoaderFacts:
         per_rank,
         loader.collate_fn is default_collate,
         loader.num_workers if isinstance(loader.num_workers, int) else 0,
+        _user_function(getattr(type(dataset), "__getitem__", None)),
+        _user_function(loader.collate_fn),
     )
+
+
+def _user_function(function: object) -> Location | None:
+    """Where a function the user wrote is defined (a Dataset's ``__getitem__``, a
+    ``collate_fn``; not PyTorch's TensorDataset or default_collate): read from the
+    function's code object, with no call."""
+    code = getattr(function, "__code__", None)
+    if code is None or frames.is_internal(code) or "site-packages" in code.co_filename:
+        return None
+    return frames.definition_of(function)

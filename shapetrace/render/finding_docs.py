@@ -186,6 +186,15 @@ DOCS: dict[str, FindingDoc] = {
         "up = F.interpolate(self.up2(b), size=e2.shape[2:])   # or pad the input to a multiple of 4\n"
         "d2 = self.dec2(torch.cat([up, e2], dim=1))",
     ),
+    "ST023": FindingDoc(
+        "F.cross_entropy and F.nll_loss take class indices (N,) (or (N, d1, ...)) with scores (N, C, ...). "
+        "A Dataset that returns each label as a 1-element tensor makes batches of (N, 1) labels ('multi-target "
+        "not supported'); F.one_hot in the Dataset makes integer (N, C) targets ('Expected floating point type "
+        "for target'); samples kept as (1, F) rows and stacked make scores (N, 1, C). PyTorch raises at the "
+        "loss, far from the line that made the labels.",
+        "label = torch.tensor([self.y[i]])   # in Dataset.__getitem__: a (1,) label",
+        "label = torch.tensor(self.y[i])     # a 0-d class index; batches of labels are (N,)",
+    ),
 }
 
 

@@ -356,6 +356,22 @@ def tagger_classes_last() -> Example:
     return TaggerLoss(), (torch.randint(0, 20, (4, 7)), torch.randint(0, 5, (4, 7)))
 
 
+class ClassifierLoss(nn.Module):
+    """A classifier whose cross-entropy is taken in forward, on the labels as given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3))
+
+    def forward(self, x, labels):
+        return nn.functional.cross_entropy(self.net(x), labels)
+
+
+def labels_as_a_column() -> Example:
+    """Raises in PyTorch: labels (4, 1), "multi-target not supported"."""
+    return ClassifierLoss(), (torch.randn(4, 6), torch.randint(0, 3, (4, 1)))
+
+
 def attention_pooling_over_batch() -> Example:
     """Silent: the attention weights sum to 1 over the 4 samples, not the 9 steps."""
     return AttentionPooling(0), (torch.randint(0, 30, (4, 9)),)

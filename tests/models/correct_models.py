@@ -264,6 +264,12 @@ def tagger_classes_in_dim_1() -> Example:
     return TaggerLossTransposed(), (torch.randint(0, 20, (4, 7)), torch.randint(0, 7, (4, 7)))
 
 
+def labels_as_indices() -> Example:
+    from tests.models.buggy_models import ClassifierLoss
+
+    return ClassifierLoss(), (torch.randn(4, 6), torch.randint(0, 3, (4,)))
+
+
 class AttentionPooling(nn.Module):
     """Attention pooling over a batch-first LSTM's time steps: softmax over dim ``over``."""
 

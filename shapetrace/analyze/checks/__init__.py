@@ -44,6 +44,7 @@ DETECTOR_MODULES: tuple[str, ...] = (
     "over_batch",
     "softmax_axis",
     "skip_size",
+    "class_target",
 )
 
 

@@ -24,6 +24,7 @@ from shapetrace.analyze.checks._common import (
     receiver_text,
     written_sizes,
 )
+from shapetrace.analyze.checks._dataset_source import sample_return
 from shapetrace.analyze.checks._rnn import is_rnn
 from shapetrace.analyze.lineage.flow import TraceLineage, analyze
 from shapetrace.analyze.lineage.module_rules import hidden_origin, is_builtin
@@ -84,10 +85,11 @@ def _hint(flow: TraceLineage, call: Call, expectation: Expectation, wanted: int)
     axis = expectation.dim % meta.ndim
     got = meta.shape[axis]
     source = argument_text(call)
-    elsewhere = [i for i, size in enumerate(meta.shape) if size == wanted and i != axis]
-    if elsewhere:
-        pair = sorted((elsewhere[-1], axis))
-        return f"the features are in dim {elsewhere[-1]}: pass {source}.transpose({pair[0]}, {pair[1]})"
+    order = _layout_fix(meta.shape, axis, wanted)
+    if order is not None:
+        if len(order) > 3 and order[1] == meta.ndim - 1 and order[2] == 1:
+            return f"the channels are in the last dim (channels-last data): pass {source}{_moved(order)}"
+        return f"the features are in dim {order[axis]}: pass {source}{_moved(order)}"
     if expectation.key == "input_size" and wanted == 1 and meta.ndim == 2:
         return f"add the feature dim: pass {source}.unsqueeze(-1)"
     rnn = _bidirectional_source(flow, call, got)
@@ -126,6 +128,49 @@ def _flattened_sizes(flow: TraceLineage, call: Call) -> tuple[str, str] | None:
     return " * ".join(str(size) for size in merged), f"{what} of {format_shape(source.call.inputs[0])}"
 
 
+def _layout_fix(shape: tuple[int, ...], axis: int, wanted: int) -> tuple[int, ...] | None:
+    """The order of dims that puts the features in ``axis``: a channels-last batch
+    ``(B, H, W, C)`` for a convolution moves its last dim to 1, the rest keep their
+    order (``permute(0, 3, 1, 2)``; a transpose would swap H and W too); else the
+    last dim holding the wanted size is swapped with ``axis``. None when none holds it."""
+    elsewhere = [i for i, size in enumerate(shape) if size == wanted and i != axis]
+    if not elsewhere:
+        return None
+    order = list(range(len(shape)))
+    if axis == 1 and elsewhere[-1] == len(shape) - 1:
+        return (0, len(shape) - 1, *range(1, len(shape) - 1))
+    order[axis], order[elsewhere[-1]] = order[elsewhere[-1]], order[axis]
+    return tuple(order)
+
+
+def _moved(order: tuple[int, ...] | list[int]) -> str:
+    """``.transpose(1, 2)`` for a swap of two dims, else ``.permute(...)``."""
+    moved = [i for i, j in enumerate(order) if i != j]
+    if len(moved) == 2:
+        return f".transpose({moved[0]}, {moved[1]})"
+    return f".permute({', '.join(map(str, order))})"
+
+
+def _from_dataset(trace: Trace, flow: TraceLineage, call: Call, order: tuple[int, ...], found: Finding) -> Finding:
+    """The finding moved to the Dataset line that makes the samples, when the layer got
+    the batch as loaded (the model's input, dims untouched): the layout is the data's."""
+    made = sample_return(trace)
+    root = pass_root(call)
+    if made is None or order[0] != 0 or root is call or not root.inputs:
+        return found
+    if flow.input_lineage(call, 0) != flow.input_lineage(root, 0):
+        return found
+    per_sample = _moved([i - 1 for i in order[1:]])
+    hint = (
+        f"return {made.sample}{per_sample} from {made.dataset}.__getitem__ (a batch of them is what "
+        f"{call_label(call)} takes), or {found.hint.partition(': ')[2]}"
+    )
+    message = (
+        f"{found.message}; the batch is as {made.dataset}.__getitem__ makes its samples, at line {made.location.lineno}"
+    )
+    return dataclasses.replace(found, location=made.location, message=message, hint=hint)
+
+
 @register("ST010", "feature-mismatch", "error", "a Linear/LSTM input's last dim does not match in_features/input_size")
 def check_features(trace: Trace) -> Iterator[Finding]:
     flow = analyze(trace.calls)
@@ -143,4 +188,9 @@ def check_features(trace: Trace) -> Iterator[Finding]:
             f"{call_label(call, expectation.key)} {at_line(call)} got {format_shape(meta)}: "
             f"its {where} is {meta.shape[axis]}, not {wanted}"
         )
-        yield finding("ST010", call, message, _hint(flow, call, expectation, wanted))
+        found = finding("ST010", call, message, _hint(flow, call, expectation, wanted))
+        order = _layout_fix(meta.shape, axis, wanted)
+        # one dim holds the wanted size: the data's layout; two (a square image of the
+        # wanted size) tell a layer built for the wrong size as well
+        unique = meta.shape.count(wanted) == 1
+        yield _from_dataset(trace, flow, call, order, found) if order is not None and unique else found

@@ -34,6 +34,7 @@ from collections.abc import Iterator
 
 from shapetrace.analyze.checks import finding, register
 from shapetrace.analyze.checks._axes import batch_view
+from shapetrace.analyze.checks._batch_tensors import batch_sized_tensors
 from shapetrace.analyze.checks._common import at_line, call_label, op_text, receiver_text
 from shapetrace.analyze.checks._flatten_rows import wrong_row_length
 from shapetrace.analyze.checks._loop_input import baked_loop_view, loader_sizes, unrecorded_loop_views
@@ -396,12 +397,10 @@ def _passes(trace: Trace, flow: TraceLineage) -> list[_Pass]:
     return [_Pass(flow, root, batch, sizes - {batch.size}) for root in roots if (batch := batches[root.id]) is not None]
 
 
-@register(
-    "ST003",
-    "hardcoded-batch-size",
-    "error",
-    "a view/reshape/expand/randn whose size is a constant that only fits one batch size",
-)
+_SUMMARY = "a view/reshape/expand/randn whose size is a constant that only fits one batch size"
+
+
+@register("ST003", "hardcoded-batch-size", "error", _SUMMARY)
 def check_hardcoded_batch(trace: Trace) -> Iterator[Finding]:
     flow = analyze(trace.calls)
     passes = _passes(trace, flow)
@@ -411,6 +410,7 @@ def check_hardcoded_batch(trace: Trace) -> Iterator[Finding]:
         *(found for one in passes for found in one.failed()),
         *_loop_views(trace),
         *unrecorded_loop_views(flow, roots, loader_sizes(trace)),
+        *batch_sized_tensors(trace, flow, [(one.root, one.batch) for one in passes]),
     ]
     yield from failures
     if not failures:  # the failure already names the baked-in size
