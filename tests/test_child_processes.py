@@ -61,14 +61,15 @@ def test_hogwild_workers_training_is_reported_once_for_identical_workers(tmp_pat
     assert "Traceback" not in traced.stderr
     parent, children = traced.stdout.split("2 child processes ran train() with the same calls: ")
     assert "Process-1 (pid" in children.splitlines()[0] and "Process-2 (pid" in children.splitlines()[0]
-    # The parent's test passes (batches of 32, reduction='sum'); the workers' training passes (16 and the last 8).
-    assert "(32, 1, 28, 28)" in parent and "(16, 1, 28, 28)" not in parent
+    # The parent's test passes (batches of 32 and the last 8, reduction='sum'); the workers' training
+    # passes (16 and the last 8): each folded into one row, the batch sizes in order (render/passes.py).
+    assert "(32|8, 1, 28, 28)" in parent and "(16|8, 1, 28, 28)" not in parent
     here = "…/real_scripts/mnist_hogwild_small.py"
     rows = [" ".join(line.split()).replace(here, "") for line in children.splitlines()]
-    assert any(row.startswith("Net (root) :78 (16, 1, 28, 28) (16, 10)") for row in rows), rows
-    assert any(row.startswith("Net (root) #2 :78 (8, 1, 28, 28) (8, 10)") for row in rows)
-    assert any(row.startswith("└─ fc1: Linear :43 (16, 320) (16, 50)") for row in rows)
-    assert any(row.startswith("nll_loss(T, T) :79 input (16, 10) ()") for row in rows)
+    assert any(row.startswith("Net (root) :78 (16|8, 1, 28, 28) (16|8, 10)") for row in rows), rows
+    assert not any(row.startswith("Net (root) #2") for row in rows)
+    assert any(row.startswith("└─ fc1: Linear :43 (16|8, 320) (16|8, 50)") for row in rows)
+    assert any(row.startswith("nll_loss(T, T) :79 input (16|8, 10) ()") for row in rows)
     assert traced.stdout.count("shapetrace Net:") == 2  # the parent's, then the workers' (once)
 
 

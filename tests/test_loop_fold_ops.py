@@ -138,12 +138,11 @@ def test_a_one_op_loop_folds_into_one_row_with_its_count() -> None:
 def test_the_encoder_layers_two_residual_adds_are_two_rows() -> None:
     t = _encoder_trace()
     adds = [row for row in table_rows(t) if row[0].name == "add"]
-    # two layers, two adds each: none folds with another (each layer's adds are its own rows)
-    assert [(row[0].parent.name, len(row)) for row in adds] == [
-        ("encoder.layers.0", 1),
-        ("encoder.layers.0", 1),
-        ("encoder.layers.1", 1),
-        ("encoder.layers.1", 1),
+    # two identical layers share one row (layers.0-1 ×2); its two adds stay two rows, each
+    # holding that add of both layers, never the two adds of one layer
+    assert [[(call.parent.name, call.site) for call in row] for row in adds] == [
+        [("encoder.layers.0", adds[0][0].site), ("encoder.layers.1", adds[0][0].site)],
+        [("encoder.layers.0", adds[1][0].site), ("encoder.layers.1", adds[1][0].site)],
     ]
     assert adds[0][0].site != adds[1][0].site
     assert adds[0][0].location.lineno == _line("ENCODER-LINE")

@@ -16,6 +16,7 @@ import pytest
 from shapetrace.cli.app import main
 from shapetrace.core.text import format_count, format_shape
 from shapetrace.record.script import run_script
+from shapetrace.render.passes import row_shapes
 from shapetrace.render.report import make_console, report
 from shapetrace.render.table import table_rows
 from tests.case_support import REAL_SCRIPTS
@@ -48,14 +49,19 @@ def test_every_shape_count_and_line_stays_whole(script_trace, width) -> None:
     assert not cut_text(text)  # only a file's name gives way, from the left
     header = next(line for line in lines if line.startswith("Call "))
     assert header.rstrip().endswith("Params")
-    shown = [row[0] for row in table_rows(script_trace)]
+    rows = table_rows(script_trace)
+    shown = [row[0] for row in rows]
     counts = [format_count(call.num_params) for call in shown if call.kind == "module" and call.num_params]
     assert counts
     for count in set(counts):
         assert _whole(count, text) >= counts.count(count), count
-    for call in shown:
+    for row, call in zip(rows, shown):
         for meta in (*call.inputs, *call.outputs):
-            assert format_shape(meta) in text, (call.name, format_shape(meta))
+            if len(row.starts) == 1:  # a row of one batch size shows its call's shapes as they are
+                assert format_shape(meta) in text, (call.name, format_shape(meta))
+        # passes of other batch sizes folded in: each size that differs as its values, (16|8, 10)
+        for shape_text, _ in (*row_shapes(row, output=False), *row_shapes(row, output=True)):
+            assert shape_text[shape_text.find("(") :] in text, (call.name, shape_text)
         if call.location is not None:  # the line number whole, the file's name at least its end
             name = call.location.filename.rsplit("/", 1)[-1]
             assert re.search(rf"{re.escape(name[-10:])}:{call.location.lineno}\b", text), call.location
@@ -69,12 +75,12 @@ def test_the_translator_at_120_names_modules_within_their_parent(script_trace) -
     text = out.getvalue()
     # the tree's indentation says whose part it is, as t.tree() writes it
     assert "    └─ encoder: TransformerEncoder" in text
-    assert "      └─ layers.0: TransformerEncoderLayer" in text
+    assert "      └─ layers.0-1: TransformerEncoderLayer ×2" in text  # two identical layers, one row
     assert "        └─ self_attn: MultiheadAttention" in text
     assert "transformer.encoder.layers.0" not in text
     out = io.StringIO()
     make_console(out, width=240, color=False).print(report(script_trace))
-    assert "        └─ transformer.encoder.layers.0.self_attn: MultiheadAttention" in out.getvalue()
+    assert "        └─ transformer.encoder.layers.0-1.self_attn: MultiheadAttention ×2" in out.getvalue()
 
 
 def test_no_line_of_the_report_ends_in_a_blank(script_trace) -> None:

@@ -21,9 +21,10 @@ from shapetrace.core.text import device_label, dtype_label, format_count, format
 from shapetrace.core.trace import Trace
 from shapetrace.errors import GraphTooLargeError
 from shapetrace.render.html_source import Anchors, source_section
-from shapetrace.render.marks import NON_CONTIGUOUS, folded_shapes
+from shapetrace.render.marks import NON_CONTIGUOUS
+from shapetrace.render.passes import row_shapes
 from shapetrace.render.report import closing_line, summary_line, title_text
-from shapetrace.render.table import call_label, folded_transforms, short_location, table_rows, uniform
+from shapetrace.render.table import call_label, folded_transforms, row_location, table_rows, uniform
 
 STYLE = """
 body {
@@ -205,13 +206,14 @@ def _codes_by_call(findings: Sequence[tuple[Finding, str]]) -> dict[int, list[tu
     return found
 
 
-def _shapes_cell(call: Call, output: bool) -> str:
+def _shapes_cell(run: list[Call], output: bool) -> str:
+    """A row's shapes (``row_shapes``: ``(16|8, 10)`` for passes of two batch sizes)."""
+    call = run[0]
     if output and call.error is not None:
         return f'<span class="ending">✗ {html.escape(call.error.split(":")[0])}</span>'
-    metas = call.outputs if output else call.inputs
     lines = []
-    for text, members in folded_shapes(call, metas, output=output, with_marks=False):
-        flag = output and any(not m.contiguous for m in members)
+    for text, contiguous in row_shapes(run, output=output):
+        flag = output and not contiguous
         mark = f'<span class="noncontig">{NON_CONTIGUOUS}</span>' if flag else ""
         lines.append(html.escape(text) + mark)
     return "<br>".join(lines)
@@ -255,15 +257,15 @@ def _table(
         else:
             label_html = html.escape(label)
         anchor = anchors.get(call.location)
-        place = html.escape(short_location(call, "path"))
+        place = html.escape(row_location(run, "path"))
         if anchor is not None:
             full = html.escape(format_location(call.location), quote=True)
             place = f'<a href="#{anchor}" title="{full}">{place}</a>'
         cells = [
             f'<td class="call" style="padding-left: {0.6 + 1.4 * call.depth:.1f}em">{label_html}</td>',
             f"<td>{place}</td>",
-            f"<td>{_shapes_cell(call, False)}</td>",
-            f"<td>{_shapes_cell(call, True)}</td>",
+            f"<td>{_shapes_cell(run, False)}</td>",
+            f"<td>{_shapes_cell(run, True)}</td>",
         ]
         if show_dtype:
             into, out_ = dtype_label(call.inputs), dtype_label(call.outputs)  # an Embedding: int64 → float32

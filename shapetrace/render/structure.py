@@ -16,7 +16,7 @@ sibling calls into one entry that shows the first of them:
 from __future__ import annotations
 
 import re
-from collections.abc import Hashable, Sequence
+from collections.abc import Container, Hashable, Sequence
 
 from shapetrace.core.records import Call
 from shapetrace.core.torch_facts import LOSS_OPS
@@ -82,12 +82,20 @@ def signature(call: Call, *, ops: bool, depth: int | None, memo: dict[int, Hasha
 
 
 def repeated_runs(
-    calls: Sequence[Call], *, ops: bool, depth: int | None, loops: bool = True, memo: dict[int, Hashable] | None = None
+    calls: Sequence[Call],
+    *,
+    ops: bool,
+    depth: int | None,
+    loops: bool = True,
+    memo: dict[int, Hashable] | None = None,
+    alone: Container[int] = (),
 ) -> list[list[Call]]:
     """Consecutive module calls with one signature, grouped; with ``loops``,
     each call also joins an earlier one of its module or op from the same line
     with the same signature (``loop_repeats``). Groups keep the order of their
-    first calls.
+    first calls. A call whose id is in ``alone`` (``pinned_calls``: a finding
+    or an error in it) joins no run of siblings, so the row, entry or node that
+    shows it is its own (``h.1`` with a finding stays beside ``h.0``).
 
     >>> [len(run) for run in repeated_runs(encoder.children, ops=False, depth=2)]
     [12]
@@ -103,8 +111,18 @@ def repeated_runs(
         line_key = _line_key(call, ops=ops, depth=depth, memo=memo) if loops else None
         earlier = same_line.get(line_key) if line_key is not None else None
         if earlier is not None:
+            # a loop's later step, drawn with its first: its neighbours are each other's
+            # (blocks.0 and blocks.1 around a mask's .mul fold as blocks.0-1)
             earlier.append(call)
-        elif runs and key is not None and key == previous and runs[-1][0].kind == "module":
+            continue
+        if (
+            runs
+            and key is not None
+            and key == previous
+            and runs[-1][0].kind == "module"
+            and call.id not in alone
+            and runs[-1][-1].id not in alone
+        ):
             runs[-1].append(call)
         else:
             runs.append([call])
@@ -153,16 +171,35 @@ def _line_key(call: Call, *, ops: bool, depth: int | None, memo: dict[int, Hasha
 
 def run_name(run: Sequence[Call]) -> str:
     """``layers.0-11`` for numbered siblings, ``fc`` for one module called again."""
-    names = [relative_name(call) for call in run]
+    return merged_name([relative_name(call) for call in run])
+
+
+def merged_name(names: Sequence[str]) -> str:
+    """One name for the calls of a folded run: ``layers.0-11`` for numbered
+    siblings, ``encoder.layers.0-11.linear1`` for the same part of each of them
+    (the one dotted part that differs), ``k_proj…v_proj`` for other siblings,
+    the name itself when they share it."""
     if len(set(names)) == 1:
         return names[0]
+    split = [name.split(".") for name in names]
+    if len({len(parts) for parts in split}) == 1:
+        differ = [k for k in range(len(split[0])) if len({parts[k] for parts in split}) > 1]
+        if len(differ) == 1:
+            k = differ[0]
+            merged = _numbered_range([parts[k] for parts in split]) or f"{split[0][k]}…{split[-1][k]}"
+            return ".".join([*split[0][:k], merged, *split[0][k + 1 :]])
+    return f"{names[0]}…{names[-1]}"
+
+
+def _numbered_range(names: Sequence[str]) -> str | None:
+    """``conv1-3`` for ``conv1``, ``conv2``, ``conv3``; None unless consecutive."""
     numbered = [_NUMBERED.match(name) for name in names]
     if all(numbered):
         prefixes = {m.group(1) for m in numbered if m}
         numbers = [int(m.group(2)) for m in numbered if m]
         if len(prefixes) == 1 and numbers == list(range(numbers[0], numbers[0] + len(numbers))):
             return f"{prefixes.pop()}{numbers[0]}-{numbers[-1]}"
-    return f"{names[0]}…{names[-1]}"
+    return None
 
 
 def run_label(run: Sequence[Call]) -> str:
@@ -173,7 +210,9 @@ def run_label(run: Sequence[Call]) -> str:
 def repeat_mark(run: Sequence[Call]) -> str:
     """`` ×1999`` for calls of a module from its first, or for an op's steps;
     `` #2000-2001 ×2`` for a later range of a module's calls (a second loop);
-    ``""`` for one call."""
+    ``""`` for one call. A ``Row`` that folds passes of other batch sizes
+    counts the calls of its first pass only (``conv1`` once a pass, not ×3)."""
+    run = run.first_variant if isinstance(run, Row) else run
     if len(run) < 2:
         return ""
     first, last = run[0], run[-1]
@@ -181,3 +220,24 @@ def repeat_mark(run: Sequence[Call]) -> str:
     if same and first.index and last.index - first.index + 1 == len(run):
         return f" #{first.index + 1}-{last.index + 1} ×{len(run)}"
     return f" ×{len(run)}"
+
+
+class Row(list):  # type: ignore[type-arg]
+    """A table row: the calls it folds (a list of ``Call``, first call first),
+    and ``starts``, where each pass of another batch size begins among them
+    (``(0,)`` when none is folded: ``render/passes.py``). The calls of one such
+    pass fold as any row's do (a loop's steps, identical blocks)."""
+
+    def __init__(self, calls: Sequence[Call], starts: tuple[int, ...] = (0,)) -> None:
+        super().__init__(calls)
+        self.starts = starts
+
+    @property
+    def first_variant(self) -> list[Call]:
+        """The row's calls in its first pass (all of them with one batch size)."""
+        return list(self[: self.starts[1]]) if len(self.starts) > 1 else list(self)
+
+    @property
+    def variants(self) -> list[Call]:
+        """The first call of each batch size the row folds, in the order they ran."""
+        return [self[start] for start in self.starts]

@@ -5,6 +5,7 @@ steps of a loop (calls of one module or op from one line, alike) share a row
 from __future__ import annotations
 
 import os
+from itertools import accumulate
 
 from rich import box
 from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
@@ -22,9 +23,18 @@ from shapetrace.core.text import (
     notebook_cell,
 )
 from shapetrace.core.trace import Trace
-from shapetrace.render.marks import NON_CONTIGUOUS, folded_shapes, marked_shapes
+from shapetrace.render.marks import NON_CONTIGUOUS, folded_shapes
+from shapetrace.render.passes import pass_groups, pinned_calls, row_shapes
 from shapetrace.render.sections import DataTransform, split_sections
-from shapetrace.render.structure import is_shown, loop_repeats, relative_name, repeat_mark, shown_children
+from shapetrace.render.structure import (
+    Row,
+    is_shown,
+    merged_name,
+    relative_name,
+    repeat_mark,
+    repeated_runs,
+    shown_children,
+)
 from shapetrace.render.table_fit import NameOverLine, Trimmed, fit_columns
 
 __all__ = [
@@ -33,6 +43,7 @@ __all__ = [
     "build_table",
     "call_label",
     "folded_transforms",
+    "row_location",
     "table_rows",
     "table_sections",
     "trace_table",
@@ -48,9 +59,9 @@ def visible_calls(trace: Trace, *, ops: bool = True, depth: int | None = None) -
 
 def table_rows(trace: Trace, *, ops: bool = True, depth: int | None = None, fold: bool = True) -> list[list[Call]]:
     """The calls of ``visible_calls``, each row a list: one call, or with
-    ``fold`` the steps of a loop (``loop_repeats``) at the place of the first,
-    with the calls they hold alike (first call first), section by section
-    (``table_sections``)."""
+    ``fold`` a ``Row``: the steps of a loop, a run of identical blocks, passes
+    at other batch sizes, at the place of the first, with the calls they hold
+    alike (first call first), section by section (``table_sections``)."""
     if not fold:
         return [[call] for call in visible_calls(trace, ops=ops, depth=depth)]
     return [row for rows, _ in table_sections(trace, ops=ops, depth=depth) for row in rows]
@@ -61,25 +72,37 @@ def table_sections(
 ) -> list[tuple[list[list[Call]], DataTransform | None]]:
     """The rows of each section (``render/sections.py``): a model's section,
     the models with the most parameters first, with ``None``; then one row
-    for each data transform, all its calls folded, with that transform."""
+    for each data transform, all its calls folded, with that transform.
+    Each row is a ``Row``: the steps of a loop and a run of identical blocks
+    (``repeated_runs``) share one, and so do the passes of other batch sizes
+    (``render/passes.py``), unless a finding or an error is in a call
+    (``pinned_calls``)."""
     memo: dict = {}
+    alone = pinned_calls(trace)
 
-    def add(rows: list[list[Call]], aligned: list[list[Call]]) -> None:
-        # aligned[0]: calls shown under the row's first call; aligned[k]: the same under its k-th call
+    def add(rows: list[list[Call]], aligned: list[list[Call]], starts: tuple[int, ...]) -> None:
+        # aligned[0]: calls shown under the row's first call; aligned[k]: the same under its k-th call;
+        # starts: where in aligned each pass of another batch size begins.
         position = {call.id: p for p, call in enumerate(aligned[0])}
-        for group in loop_repeats(aligned[0], ops=ops, depth=depth, memo=memo):
+        for group in repeated_runs(aligned[0], ops=ops, depth=depth, memo=memo, alone=alone):
             spots = [position[call.id] for call in group]
-            rows.append([calls[p] for calls in aligned for p in spots])
-            add(rows, [shown_children(calls[p], ops=ops, depth=depth) for calls in aligned for p in spots])
+            inner = tuple(start * len(spots) for start in starts)
+            rows.append(Row([calls[p] for calls in aligned for p in spots], inner))
+            add(rows, [shown_children(calls[p], ops=ops, depth=depth) for calls in aligned for p in spots], inner)
 
     parts = split_sections(trace)
     found: list[tuple[list[list[Call]], DataTransform | None]] = []
     for section in parts.models:
         rows: list[list[Call]] = []
-        add(rows, [[call for call in section.roots if is_shown(call, ops=ops, depth=None)]])
+        roots = [call for call in section.roots if is_shown(call, ops=ops, depth=None)]
+        for entry in pass_groups(roots, ops=ops, depth=depth, memo=memo, alone=alone):
+            members = [call for group in entry for call in group]
+            starts = tuple(accumulate((len(group) for group in entry[:-1]), initial=0))
+            rows.append(Row(members, starts))
+            add(rows, [shown_children(call, ops=ops, depth=depth) for call in members], starts)
         if rows:
             found.append((rows, None))
-    found += [([list(transform.calls)], transform) for transform in parts.transforms]
+    found += [([Row(transform.calls)], transform) for transform in parts.transforms]
     return found
 
 
@@ -92,7 +115,8 @@ def call_label(call: Call, run: list[Call] | None = None, *, relative: bool = Fa
     if call.parent_id is None and call.name == "":
         title = Text.assemble(indent, (call.type, "bold"), (" (root)", "dim"))
     else:
-        name = relative_name(call) if relative else call.name
+        members = run.first_variant if isinstance(run, Row) else (run or [call])
+        name = merged_name([relative_name(member) if relative else member.name for member in members])
         title = Text.assemble(indent, (name, "bold"), (f": {call.type}", "dim"))
     mark = repeat_mark(run) if run else ""
     if mark:
@@ -171,6 +195,20 @@ def short_location(call: Call, layout: str) -> str:
     return text
 
 
+def row_location(run: list[Call], layout: str) -> str:
+    """``short_location`` of the row's first call; where it folds passes of other
+    batch sizes made at other lines (an evaluation loop), each line once:
+    ``mnist.py:40, 48``."""
+    calls = run.variants if isinstance(run, Row) else run[:1]
+    places = list(dict.fromkeys(short_location(call, layout) for call in calls))
+    if len(places) == 1:
+        return places[0]
+    file = places[0].rpartition(":")[0]
+    if all(place.rpartition(":")[0] == file for place in places):
+        return places[0] + "".join(", " + place.rpartition(":")[2] for place in places[1:])
+    return ", ".join(places)
+
+
 def caption_text(trace: Trace) -> str:
     """What the report's header says of every tensor: ``every tensor float32 on cpu``."""
     common = [value for value in (uniform(trace, "dtype"), uniform(trace, "device")) if value]
@@ -228,21 +266,14 @@ def build_table(trace: Trace, *, ops: bool = True, depth: int | None = None, lay
     calls = [row[0] for row in rows]
     show_line = layout in ("path", "name")
     wrap = layout == "wrap"
+    shapes_in = [row_shapes(run, output=False) for run in rows]
+    shapes_out = [row_shapes(run, output=True) for run in rows]
     if wrap:  # name, shape and mark on lines of their own; the mark leaves its column
-        inputs = [
-            "\n".join(_stacked(text, True) for text in marked_shapes(c, c.inputs, output=False, with_marks=False))
-            for c in calls
-        ]
-        outputs = [
-            "\n".join(
-                _stacked(text, all(m.contiguous for m in metas))
-                for text, metas in folded_shapes(c, c.outputs, with_marks=False)
-            )
-            for c in calls
-        ]
+        inputs = ["\n".join(_stacked(text, True) for text, _ in shapes) for shapes in shapes_in]
+        outputs = ["\n".join(_stacked(text, contiguous) for text, contiguous in shapes) for shapes in shapes_out]
     else:
-        inputs = ["\n".join(marked_shapes(c, c.inputs, output=False, with_marks=False)) for c in calls]
-        outputs = ["\n".join(marked_shapes(c, c.outputs, with_marks=False)) for c in calls]
+        inputs = ["\n".join(text for text, _ in shapes) for shapes in shapes_in]
+        outputs = ["\n".join(text for text, _ in shapes) for shapes in shapes_out]
     show_dtype, show_device = uniform(trace, "dtype") is None, uniform(trace, "device") is None
     show_contig = not wrap and any(not m.contiguous for c in calls for m in c.outputs)
     labels = [_call_cell(run, layout, folded.get(i)) for i, run in enumerate(rows)]
@@ -260,7 +291,10 @@ def build_table(trace: Trace, *, ops: bool = True, depth: int | None = None, lay
         table.add_column("Call", no_wrap=True, min_width=widest_label)
     if show_line:
         table.add_column(
-            "Line", style="dim", no_wrap=True, min_width=max((len(short_location(c, layout)) for c in calls), default=4)
+            "Line",
+            style="dim",
+            no_wrap=True,
+            min_width=max((len(row_location(run, layout)) for run in rows), default=4),
         )
     _shapes_column(table, "Input shape", inputs, wrap=wrap)
     _shapes_column(table, "Output shape", outputs, wrap=wrap)
@@ -292,7 +326,7 @@ def build_table(trace: Trace, *, ops: bool = True, depth: int | None = None, lay
             output_text = Text(f"✗ {call.error.split(':')[0]}", style="bold red")
         row: list[RenderableType] = [label]
         if show_line:
-            row.append(short_location(call, layout))
+            row.append(row_location(run, layout))
         row += [Text(input_cell), output_text]  # a label is source text: x[t] is no markup
         if show_dtype:
             row.append(dtypes[i])
@@ -347,6 +381,6 @@ def _call_cell(run: list[Call], layout: str, transform: DataTransform | None = N
     if layout in _UNDER and call.location is not None:
         indent = "  " * call.depth + ("   " if call.depth else "")
         if layout == "wrap":
-            return NameOverLine(label, short_location(call, layout), len(indent))
-        label.append(f"\n{indent}{short_location(call, layout)}", "dim")
+            return NameOverLine(label, row_location(run, layout), len(indent))
+        label.append(f"\n{indent}{row_location(run, layout)}", "dim")
     return label

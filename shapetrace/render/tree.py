@@ -8,6 +8,7 @@ siblings are folded as in the graph (``layers.0-11 ×12``).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import accumulate
 
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.text import Text
@@ -16,9 +17,10 @@ from rich.tree import Tree
 from shapetrace.core.records import Call
 from shapetrace.core.text import format_count, format_op
 from shapetrace.core.trace import Trace
-from shapetrace.render.marks import marked_shapes
+from shapetrace.render.marks import NON_CONTIGUOUS
+from shapetrace.render.passes import pass_groups, pinned_calls, row_shapes
 from shapetrace.render.sections import split_sections
-from shapetrace.render.structure import is_shown, repeat_mark, repeated_runs, run_label, shown_children
+from shapetrace.render.structure import Row, is_shown, repeat_mark, repeated_runs, run_label, shown_children
 
 
 def trace_tree(trace: Trace, *, ops: bool = False, depth: int | None = None, collapse: bool = True) -> Tree:
@@ -37,29 +39,59 @@ def trace_tree(trace: Trace, *, ops: bool = False, depth: int | None = None, col
     # Section by section (render/sections.py): the models, most parameters first, then
     # each data transform folded into one entry with its count.
     tree = Tree("", guide_style="dim", hide_root=True)
-    builder = _TreeBuilder(ops, depth, collapse, codes)
+    builder = _TreeBuilder(ops, depth, collapse, codes, pinned_calls(trace))
     parts = split_sections(trace)
     for section in parts.models:
-        builder.add(tree, [call for call in section.roots if is_shown(call, ops=ops, depth=None)])
+        builder.add_roots(tree, [call for call in section.roots if is_shown(call, ops=ops, depth=None)])
     for transform in parts.transforms:
-        label = builder._label(transform.calls[0], list(transform.calls))
+        label = builder._label(transform.calls[0], list(transform.calls), Row(transform.calls))
         label.title = Text.assemble((transform.label, "bold"), (" (data transform)", "dim"))
         tree.add(label)
     return tree
 
 
 class _TreeBuilder:
-    def __init__(self, ops: bool, depth: int | None, collapse: bool, codes: dict[int, list[str]]) -> None:
+    def __init__(
+        self, ops: bool, depth: int | None, collapse: bool, codes: dict[int, list[str]], alone: set[int]
+    ) -> None:
         self.ops, self.depth, self.collapse, self.codes = ops, depth, collapse, codes
+        self.memo: dict = {}
+        self.alone = alone  # calls with a finding or an error in them: never folded into siblings
 
-    def add(self, branch: Tree, calls: Sequence[Call]) -> None:
-        runs = repeated_runs(calls, ops=self.ops, depth=self.depth) if self.collapse else [[c] for c in calls]
+    def add_roots(self, branch: Tree, roots: Sequence[Call]) -> None:
+        """A section's top-level calls; passes that differ only by batch size
+        share one entry (``render/passes.py``), as in the table."""
+        if not self.collapse:
+            self.add(branch, [list(roots)])
+            return
+        for entry in pass_groups(roots, ops=self.ops, depth=self.depth, memo=self.memo, alone=self.alone):
+            members = [call for group in entry for call in group]
+            starts = tuple(accumulate((len(group) for group in entry[:-1]), initial=0))
+            child = branch.add(self._label(members[0], entry[0], Row(members, starts)))
+            self.add(child, [shown_children(call, ops=self.ops, depth=self.depth) for call in members], starts)
+
+    def add(self, branch: Tree, aligned: list[list[Call]], starts: tuple[int, ...] = (0,)) -> None:
+        """``aligned[0]``: the calls under an entry's first call; ``aligned[k]`` the
+        same under its k-th (a folded run's other members, passes of other batch
+        sizes from ``starts`` on): their shapes join the entry's (``row_shapes``)."""
+        calls = aligned[0]
+        if self.collapse:
+            runs = repeated_runs(calls, ops=self.ops, depth=self.depth, memo=self.memo, alone=self.alone)
+        else:
+            runs = [[c] for c in calls]
+        position = {call.id: p for p, call in enumerate(calls)}
         for run in runs:
-            first = run[0]
-            child = branch.add(self._label(first, run))
-            self.add(child, shown_children(first, ops=self.ops, depth=self.depth))
+            spots = [position[call.id] for call in run]
+            inner = tuple(start * len(spots) for start in starts)
+            row = Row([members[p] for members in aligned for p in spots], inner)
+            child = branch.add(self._label(run[0], run, row))
+            self.add(
+                child,
+                [shown_children(members[p], ops=self.ops, depth=self.depth) for members in aligned for p in spots],
+                inner,
+            )
 
-    def _label(self, call: Call, run: list[Call]) -> _Label:
+    def _label(self, call: Call, run: list[Call], row: Row) -> _Label:
         if call.kind == "op":
             title = Text.assemble((format_op(call), "cyan"), (repeat_mark(run), "dim"))
         elif call.parent_id is None and not call.name:
@@ -71,12 +103,17 @@ class _TreeBuilder:
         codes = {code for member in run for code in self.codes.get(member.id, ())}
         if codes:
             title.append("  " + " ".join(sorted(codes)), "bold red")
-        inputs = [Text(shape) for shape in marked_shapes(call, call.inputs, output=False)]
+        inputs = [_shape(text, contiguous) for text, contiguous in row_shapes(row, output=False)]
         if call.error is not None:
             outputs = [Text(f"✗ {call.error.split(':')[0]}", "bold red")]
         else:
-            outputs = [Text(shape) for shape in marked_shapes(call, call.outputs)]
+            outputs = [_shape(text, contiguous) for text, contiguous in row_shapes(row, output=True)]
         return _Label(title, inputs, outputs)
+
+
+def _shape(text: str, contiguous: bool) -> Text:
+    """``(5, 1) non-contig``: the mark every view puts after a shape (``marks``)."""
+    return Text(text if contiguous else f"{text} {NON_CONTIGUOUS}")
 
 
 class _Label:

@@ -22,6 +22,7 @@ from rich.cells import cell_len
 from shapetrace.core.records import Call, Location
 from shapetrace.core.text import format_location, labelled_shapes
 from shapetrace.core.trace import Trace
+from shapetrace.render.passes import fold_sizes
 from shapetrace.render.sections import DataTransform, split_sections
 from shapetrace.render.source.comments import statement_comment
 from shapetrace.render.source.reader import ForwardSource, SourceNotFoundError, read_forward, read_statement
@@ -160,7 +161,7 @@ def _loss_blocks(trace: Trace, *, verbose: bool, max_column: int) -> list[Annota
         statement = source.statements[source.first]
         # What the loss compared, then what it made: `input (2, 1, 64, 64), target (2, 64, 64) -> loss ()`.
         compared = Counter(", ".join(labelled_shapes(call, call.inputs, output=False)) for call in calls)
-        operands = "; ".join(text if count == 1 else f"{text} ×{count}" for text, count in compared.items())
+        operands = "; ".join(text if count == 1 else f"{text} ×{count}" for text, count in fold_sizes(compared))
         comments = {statement.last: f"{operands} -> {statement_comment([calls], statement, verbose=verbose)}"}
         for last, codes in _finding_codes(trace, source).items():
             comments[last] = (comments.get(last, "") + "  " + " ".join(f"[{code}]" for code in codes)).strip()

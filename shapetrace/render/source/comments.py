@@ -18,6 +18,7 @@ from shapetrace.core.records import Call
 from shapetrace.core.tensor_meta import TensorMeta
 from shapetrace.core.text import format_op, format_shape, tensor_name
 from shapetrace.render.marks import marked_shape, marked_shapes
+from shapetrace.render.passes import fold_sizes
 from shapetrace.render.source.reader import UNBOUNDED, Statement
 from shapetrace.render.structure import relative_name
 
@@ -26,14 +27,19 @@ def statement_comment(
     calls_per_forward: Sequence[Sequence[Call]], statement: Statement, *, verbose: bool = False
 ) -> str:
     """The comment for the calls one statement recorded, per forward call."""
-    texts = [
-        describe_run(run, statement, verbose=verbose)
+    per_forward = [
+        [describe_run(run, statement, verbose=verbose) for run in split_runs(calls, statement)]
         for calls in calls_per_forward
-        for run in split_runs(calls, statement)
     ]
+    texts = [text for found in per_forward for text in found]
     if len(texts) == 1:
         return texts[0]
-    return "; ".join(f"{text} ×{count}" for text, count in Counter(texts).items())
+    counts = Counter(texts)
+    if all(len(found) == 1 for found in per_forward):
+        # once a pass, passes at other batch sizes: one text, (16|8, 10) ×2 (render/passes.py);
+        # a loop's steps within one pass keep a text per shape
+        return "; ".join(f"{text} ×{count}" for text, count in fold_sizes(counts))
+    return "; ".join(f"{text} ×{count}" for text, count in counts.items())
 
 
 # ------------------------------------------------------------------ runs
