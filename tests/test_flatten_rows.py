@@ -157,3 +157,45 @@ def test_correct_flattening_is_quiet():
     with shapetrace.trace(rows) as t:
         rows(torch.randn(3, 5, 8), torch.randn(3, 2, 4, 7))
     assert t.findings == []
+
+
+class FlatHead(nn.Module):
+    """A flat (B, 256) input viewed as rows of fc's in_features, 400 (newcomer review)."""
+
+    def __init__(self, in_features: int = 400) -> None:
+        super().__init__()
+        self.fc = nn.Linear(in_features, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x.view(-1, 400) if self.fc.in_features == 400 else x)
+
+
+def test_a_flat_input_viewed_as_rows_of_another_length_is_no_batch_size():
+    model = FlatHead()
+    with pytest.raises(RuntimeError, match="invalid for input of size 2048"), shapetrace.trace(model) as t:
+        model(torch.randn(8, 256))
+    assert [f.code for f in t.findings] == ["ST012"]
+    (found,) = t.findings
+    assert "flattens (8, 256) into rows of 400, but each sample holds 256 values" in found.message
+    assert found.hint == (
+        "use x as it is, one row per sample (drop the view), and build the layer that takes it for 256 features"
+    )
+    helped = FlatHead(256)
+    with shapetrace.trace(helped) as t:
+        assert helped(torch.randn(8, 256)).shape == (8, 2)
+    assert t.findings == []
+
+
+def test_a_sample_split_into_equal_rows_is_quiet():
+    class Split(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(8, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.fc(x.view(-1, 8))  # (B, 64): 8 rows of 8 per sample, on purpose
+
+    model = Split()
+    with shapetrace.trace(model) as t:
+        model(torch.randn(4, 64))
+    assert t.findings == []

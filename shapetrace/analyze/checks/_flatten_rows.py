@@ -18,6 +18,7 @@ failed view to it.
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 
 from shapetrace.analyze.checks import finding
 from shapetrace.analyze.checks._common import at_line, op_text, pass_root, receiver_text
@@ -49,17 +50,21 @@ def _batch_first(flow: TraceLineage, call: Call) -> bool:
     return len(batch) == 1 and flow.input_lineage(call, 0)[0] == batch
 
 
-def wrong_row_length(flow: TraceLineage, call: Call) -> Finding | None:
+def wrong_row_length(flow: TraceLineage, call: Call, batch_sizes: Collection[int] = ()) -> Finding | None:
     """ST012 for a feature map of a batch viewed as ``(-1, k)``, ``k`` being neither one
     sample's values (C * H * W) nor a block of trailing axes (rows of W), nor a whole
-    number of samples (ST003's batch folded into one row). Ran or failed."""
+    number of samples (ST003's batch folded into one row), nor one of ``batch_sizes``,
+    the batch sizes of the trace's passes (a batch size baked in: ST003's). Ran or failed."""
     k = _row_length(call)
+    if k in batch_sizes:
+        return None
     shape = call.inputs[0].shape if k is not None else ()
-    if k is None or len(shape) < 3 or shape[0] < 2 or not _batch_first(flow, call):
+    if k is None or len(shape) < 2 or shape[0] < 2 or not _batch_first(flow, call):
         return None
     per_sample = math.prod(shape[1:])
     trailing = {math.prod(shape[j:]) for j in range(1, len(shape))}
-    if k in trailing or k % per_sample == 0:
+    # rows of whole trailing axes, a sample split into equal rows, or whole samples (ST003's)
+    if k in trailing or per_sample % k == 0 or k % per_sample == 0:
         return None
     sizes = " * ".join(map(str, shape[1:]))
     tensor = receiver_text(call)
@@ -70,14 +75,18 @@ def wrong_row_length(flow: TraceLineage, call: Call) -> Finding | None:
         outcome = f"so {math.prod(shape)} values do not even make whole rows of {k}"
     message = (
         f"{op_text(call)} {at_line(call)} flattens {format_shape(call.inputs[0])} into rows of {k}, "
-        f"but each sample holds {sizes} = {per_sample} values, {outcome}"
+        f"but each sample holds {sizes if len(shape) == 2 else f'{sizes} = {per_sample}'} values, {outcome}"
     )
     return finding("ST012", call, message, _help(flow, call, tensor, sizes), "error" if call.error else None)
 
 
 def _help(flow: TraceLineage, call: Call, tensor: str, sizes: str) -> str:
-    """View one row per sample; the Linear that reads the rows, built for them."""
-    view = f"use {tensor}.{call.name}({tensor}.size(0), -1)"
+    """View one row per sample (a 2-d input is one already); the Linear that reads the
+    rows, built for them."""
+    if call.inputs[0].ndim == 2:
+        view = f"use {tensor} as it is, one row per sample (drop the {call.name})"
+    else:
+        view = f"use {tensor}.{call.name}({tensor}.size(0), -1)"
     if call.output is None:
         return f"{view}, and build the layer that takes it for {sizes} features"
     linear = next(

@@ -105,7 +105,7 @@ class _Pass:
         sizes, meta = size_args(call), call.inputs[0]
         numel, now = math.prod(meta.shape), self.batch.size
         holds_batch = any(self.batch.origin in origins(dim) for dim in self.flow.input_lineage(call, 0))
-        if not holds_batch or reshape_fits(sizes, numel) or wrong_row_length(self.flow, call) is not None:
+        if not holds_batch or reshape_fits(sizes, numel) or wrong_row_length(self.flow, call, self.others) is not None:
             return None  # (a row of the wrong length is no batch size: ST012)
         texts = source.args if (source := _source(call, len(sizes))) is not None else ("",) * len(sizes)
         if any(size == now and text and not is_fixed(text) for size, text in zip(sizes, texts)):

@@ -340,13 +340,18 @@ def _named_elsewhere(flow: TraceLineage, call: Call) -> Finding | None:
 )
 def check_view_cuts_axes(trace: Trace) -> Iterator[Finding]:
     flow = analyze(trace.calls)
+    batches = {
+        root.inputs[0].shape[0]
+        for root in trace.roots
+        if root.kind == "module" and root.inputs and root.inputs[0].shape
+    }
     for call in trace.calls:
-        if call.error and call.kind == "op" and (found := wrong_row_length(flow, call)) is not None:
+        if call.error and call.kind == "op" and (found := wrong_row_length(flow, call, batches)) is not None:
             yield found  # a failed view: rows of the wrong length (_flatten_rows.py)
     for call in view_calls(trace):
         if baked_loop_view(trace, call) is not None:
             continue  # the batch size written in is the cause (ST003), not the axis order
-        found = wrong_row_length(flow, call) or _check(flow, trace, call)
+        found = wrong_row_length(flow, call, batches) or _check(flow, trace, call)
         if found is None and not regroup(flow.input_lineage(call, 0), call.output.shape, "check").mixed:  # type: ignore[union-attr]
             found = _named(flow, call) or _named_elsewhere(flow, call)
         if found is not None:
