@@ -7,6 +7,7 @@ import re
 
 from shapetrace.analyze.backward_note import backward_note
 from shapetrace.analyze.cause_rank import rank_by_cause, upstream
+from shapetrace.analyze.checks._common import pass_root
 from shapetrace.analyze.lineage.flow import analyze
 from shapetrace.analyze.operand_origin import operand_origins
 from shapetrace.analyze.operand_text import operand_labels
@@ -39,9 +40,7 @@ def short_batch_line(trace: Trace, call: Call) -> str | None:
     loader's short last batch (``run_info["loaders"]``): the error then comes after a whole
     epoch that worked, from a size only that batch has (a BatchNorm given one sample in
     training, a batch size baked in, a ``squeeze()`` of a batch of one)."""
-    root = call
-    while root.parent is not None:
-        root = root.parent
+    root = pass_root(call)
     if root.kind != "module" or not root.inputs or not root.inputs[0].shape:
         return None
     size = root.inputs[0].shape[0]

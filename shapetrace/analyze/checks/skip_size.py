@@ -30,7 +30,8 @@ from shapetrace.core.records import Call, TensorMeta
 from shapetrace.core.text import format_shape
 from shapetrace.core.trace import Trace
 
-_JOINS = frozenset({"cat", "concat", "concatenate", "stack", "add", "sub", "mul", "add_", "sub_", "mul_"})
+_CONCATS = frozenset({"cat", "concat", "concatenate", "stack"})
+_JOINS = _CONCATS | {"add", "sub", "mul", "add_", "sub_", "mul_"}
 
 
 class _Downsampling:
@@ -88,7 +89,7 @@ def _multiple(downsamplings: list[_Downsampling], dim: int, size: int) -> int:
 
 def _join_text(call: Call) -> str:
     """``torch.cat``; ``the add`` for an elementwise op (its operands are named after it)."""
-    return op_text(call) if call.name in ("cat", "concat", "concatenate", "stack") else f"the {call.name}"
+    return op_text(call) if call.name in _CONCATS else f"the {call.name}"
 
 
 def _name(call: Call, meta: TensorMeta) -> str:
