@@ -12,6 +12,7 @@ import gc
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -116,6 +117,31 @@ def test_a_missing_dist_dir_is_a_usage_error(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("WORLD_SIZE", "2")
     assert main(["run", "--dist-dir", str(tmp_path / "nowhere"), str(DIVERGENCES)]) == 2
     assert capsys.readouterr().err.strip().endswith(f"--dist-dir: no such directory: {tmp_path / 'nowhere'}")
+
+
+def test_a_sigterm_inside_a_collective_keeps_it_in_the_rank_file(monkeypatch, tmp_path):
+    # torchrun ends the other ranks with SIGTERM when one fails; a rank inside a collective
+    # (gloo returns to Python only then) wrote it before running it, and the trace the
+    # SIGTERM handler writes must still end with it (CI once saw torch.chunk last instead).
+    from shapetrace.record import distributed
+    from shapetrace.record.tracing import _TraceBlock
+
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        pytest.skip("the handler is only installed over SIGTERM's default")
+    on_disk = []
+    monkeypatch.setattr(distributed.os, "kill", lambda pid, signum: on_disk.append(
+        [c.type for c in shapetrace.load(tmp_path / "trace.rank0.json").calls if c.kind == "op"]))
+
+    def killed_inside(tensor, *args, **kwargs):
+        signal.raise_signal(signal.SIGTERM)  # the handler runs here, inside the collective
+        return None
+
+    monkeypatch.setattr(dist, "all_reduce", killed_inside)
+    with fake_world(0), _TraceBlock(None, True, (), dist_dir=str(tmp_path)):
+        torch.chunk(torch.randn(2, 7), 2, dim=1)[0].sum()
+        dist.all_reduce(torch.randn(3))
+    assert on_disk == [["torch.randn", "torch.chunk", "Tensor.sum", "torch.randn", "dist.all_reduce"]]
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
 
 
 def test_collectives_are_calls_at_the_users_line():

@@ -123,6 +123,9 @@ class DistSession:
         self._saved: list[tuple[Any, str, Any]] = []
         self._signatures: dict[Callable, inspect.Signature] = {}
         self._old_sigterm: Any = None
+        # The collective this rank is inside, if any: a SIGTERM from torchrun (another rank
+        # failed) must not write over the checkpoint that already holds it.
+        self._pending: Any = None
 
     @property
     def open(self) -> bool:
@@ -201,6 +204,7 @@ class DistSession:
             recorder.busy = True  # the check's own tensors are not the user's ops
             try:
                 with DisableTorchFunction():  # nor seen by the user's modes
+                    self._pending = event
                     self.checkpoint(pending=event)
                     if self.checker is not None and rule != "p2p" and size in (None, self.info.world_size):
                         sent = [value for key, value in bound.items() if key not in outputs and key != "group"]
@@ -211,9 +215,11 @@ class DistSession:
             result = frames.call_from(caller)(original, args, kwargs)
         except BaseException as exc:
             recorder.op_finished(event, None, exc)
+            self._pending = None
             raise
         written = result if outputs == ("<result>",) else [bound.get(arg) for arg in outputs]
         recorder.op_finished(event, written, None)
+        self._pending = None
         return result
 
     def _bind(self, original: Callable, args: tuple, kwargs: dict) -> dict[str, Any]:
@@ -235,12 +241,13 @@ class DistSession:
         write_atomically(rank_path(self.directory, self.info.rank), trace_to_json(self.snapshot(pending)))
 
     def snapshot(self, pending: Any = None) -> Trace:
-        """The trace so far; ``pending``: the collective about to run (a rank may die inside it)."""
+        """The trace so far; ``pending``: the collective about to run (a rank may die inside it),
+        left out once it is in the trace (its id is no longer -1)."""
         from shapetrace.core.records import link_calls
         from shapetrace.core.trace import Trace
 
         calls = self.recorder.calls()
-        if pending is not None:
+        if pending is not None and pending.id == -1:
             saved, pending.id = pending.id, len(calls)
             try:
                 calls.append(pending.freeze())
@@ -267,7 +274,7 @@ class DistSession:
 
         def on_sigterm(signum: int, frame: Any) -> None:
             with contextlib.suppress(Exception):
-                self.checkpoint()
+                self.checkpoint(pending=self._pending)
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             os.kill(os.getpid(), signal.SIGTERM)
 
