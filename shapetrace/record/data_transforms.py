@@ -34,19 +34,27 @@ class TransformFilter:
         self._recorded: dict[tuple[int, tuple], int] = {}  # (module id, signature) -> call id
         self._first: dict[int, int] = {}  # module id -> its first recorded call id
 
-    def accept(self, module: nn.Module, args: tuple, kwargs: dict, call_id: int) -> bool:
-        """Whether to record this call (the next call's id is ``call_id``)."""
+    def accept(self, module: nn.Module, args: tuple, kwargs: dict, call_id: int, key: int | None = None) -> bool:
+        """Whether to record this call (the next call's id is ``call_id``); ``key``
+        stands for ``module`` (default its id: see ``FirstPassFilter``)."""
+        if key is None:
+            key = id(module)
         signature = tuple((m.path, m.shape, m.dtype, m.device) for m in collect_metas((args, kwargs)))
-        known = self._recorded.get((id(module), signature))
-        if known is None and sum(1 for key in self._recorded if key[0] == id(module)) >= MAX_SIGNATURES:
-            known = self._first[id(module)]
+        known = self._recorded.get((key, signature))
+        if known is None and sum(1 for recorded in self._recorded if recorded[0] == key) >= MAX_SIGNATURES:
+            known = self._first[key]
         if known is not None:
             self.counts[known] += 1
             return False
-        self._recorded[(id(module), signature)] = call_id
-        self._first.setdefault(id(module), call_id)
+        self._recorded[(key, signature)] = call_id
+        self._first.setdefault(key, call_id)
         self.counts[call_id] = 1
         return True
+
+    def forget(self, key: int) -> None:
+        """The module of ``key`` was freed: a module given its id later is another one."""
+        if self._first.pop(key, None) is not None:
+            self._recorded = {seen: at for seen, at in self._recorded.items() if seen[0] != key}
 
     def run_info(self, roots: list[int]) -> dict[str, list]:
         """``in_loader`` and ``passes`` for ``Trace.run_info``, one entry per

@@ -45,9 +45,13 @@ class ModuleCalls(RecordingState):
     """The module side of a ``Recorder``: its hooks open and close module events."""
 
     def _module_pre_hook(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
+        if self._module_keys.freed:
+            self._forget_freed()
         self._enter(module, args, kwargs, sys._getframe(1))
 
     def _global_pre_hook(self, module: nn.Module, args: tuple, kwargs: dict | None = None) -> None:
+        if self._module_keys.freed:
+            self._forget_freed()
         members = self._global_members
         if (
             members is not None
@@ -79,7 +83,9 @@ class ModuleCalls(RecordingState):
         data transform called in a DataLoader's fetch, with its submodules."""
         if self.busy or _get_ident() != self.thread or self._global_members is None:
             return False
-        self._global_members.update(id(sub) for sub in module.modules())
+        for sub in module.modules():
+            self._module_keys.watch(sub)
+            self._global_members.add(id(sub))
         return True
 
     def _pass_returned(self) -> None:
@@ -157,19 +163,20 @@ class ModuleCalls(RecordingState):
             skip_in_dynamo()  # (cheap) a model compiled since the trace began
             if self._suspended:
                 self._resume_ended_suspensions(call_frame)
+            location = location_of(first_user_frame(call_frame))
+            key = self._module_keys.key(module, location) if module is not self.model else id(module)
             if (
                 self.fetching
                 and self._root_filter is None
-                and not self.transforms.accept(module, args, kwargs, len(self._events))
+                and not self.transforms.accept(module, args, kwargs, len(self._events), key)
             ):
                 self._skipping = 1  # a data transform's call like one already recorded: counted
                 return
-            if self._root_filter is not None and not self._root_filter(module, args, kwargs):
+            if self._root_filter is not None and not self._root_filter(module, args, kwargs, key):
                 self._skipping = 1
                 if self.model is None:  # no hook is needed below this call: a faster pass
                     self._global_hooks.step_aside(module, call_frame)
                 return
-            location = location_of(first_user_frame(call_frame))
         ops_outside = ops_inside = self.ops_wanted
         self.busy = True
         self._set_ops(False)  # else each metadata read goes through the op mode: 11 us a tensor, not 2.3
@@ -322,13 +329,23 @@ class ModuleCalls(RecordingState):
                 # called later, not as a model of its own ("" or ``relu_1``).
                 self._name_of(owner, None, owner_frame(owner, call_frame))
                 return self._names[id(module)]
-            name = "" if "" not in self._counts and not transform else unique_name(type(module).__name__, self._counts)
+            keys = self._module_keys
+            key = keys.known_key(module)
+            name = keys.names.get(key) if key is not None else None  # a rebuild's: its predecessor's
+            if name is None:
+                name = (
+                    "" if "" not in self._counts and not transform else unique_name(type(module).__name__, self._counts)
+                )
+                if key is not None and key < 0:
+                    keys.names[key] = name
             self._counts.setdefault(name, 0)  # taken, even before it runs (named as an owner)
             for sub_name, sub in module.named_modules():
                 sub_name = unwrapped_name(sub_name, module)
+                keys.watch(sub)
                 self._names.setdefault(id(sub), f"{name}.{sub_name}" if name and sub_name else name or sub_name)
             return self._names[id(module)]
         name = f"{parent.name}.<{type(module).__name__}>" if parent.name else f"<{type(module).__name__}>"
+        self._module_keys.watch(module)
         self._names[id(module)] = name
         return name
 

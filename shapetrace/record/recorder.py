@@ -88,6 +88,7 @@ class Recorder(ModuleCalls, OpEvents):
             if event.error is None:
                 event.error = error_text(exc) if exc is not None else "interrupted"
         self._suspended.clear()
+        self._module_keys.clear()
         self._names = {}
         self._module_info.clear()
         self._param_counts = {}  # (the model's facts, kept for its next trace: never cleared)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from types import FrameType
-from typing import Any, Literal, Union
+from typing import Any, Literal, Protocol, Union
 
 import torch
 from torch import nn
@@ -31,10 +31,23 @@ from shapetrace.record.events import Event
 from shapetrace.record.hooks import GlobalHooks, ModuleHooks
 from shapetrace.record.kept_info import KeptInfo
 from shapetrace.record.module_info import ModuleInfo, is_builtin_module, records_ops_inside
+from shapetrace.record.module_keys import ModuleKeys
 from shapetrace.record.op_mode import OpMode, pop_if_on_top, remove_mode
 
 OpsSetting = Union[bool, Literal["all"]]  # noqa: UP007 (a runtime alias on 3.10)
-RootFilter = Callable[[nn.Module, tuple, dict], bool]
+
+
+class RootFilter(Protocol):
+    """Decides which top-level module calls to record (script.py's pass filters)."""
+
+    def __call__(self, module: nn.Module, args: tuple, kwargs: dict, key: int) -> bool:
+        """Whether to record this call of ``module``; ``key`` stands for the module
+        (its id, or one its rebuilds share: ``ModuleKeys.key``)."""
+
+    def forget(self, key: int) -> None:
+        """The module of ``key`` is gone: a later module may get its id."""
+
+
 _get_ident = threading.get_ident
 _Tensor = torch.Tensor
 _Parameter = nn.Parameter
@@ -102,6 +115,8 @@ class RecordingState:
         self._skipping = 0
         self._replay_ops: bool | None = None  # the op state a skipped replay of the model found
         self._names: dict[int, str] = {}
+        # Ids of modules outside the model, forgotten when they die (module_keys.py).
+        self._module_keys = ModuleKeys()
         self._module_info: dict[int, ModuleInfo] = {}
         self._param_counts: dict[int, int] = {}  # of the model's modules, counted as recording starts
         # The module facts of the model's last trace, checked and updated by this one (model_facts.py).
@@ -175,6 +190,19 @@ class RecordingState:
             if made.name not in LOSS_OPS and all(meta.shape for meta in made.outputs):
                 self._window_ids.update(made.tensor_ids[len(made.inputs) :])
         return result
+
+    def _forget_freed(self) -> None:
+        """Forget what is kept by the ids of modules freed since the last call:
+        a new module may have one of them now (module_keys.py)."""
+        for address, own_key in self._module_keys.take_freed():
+            self._names.pop(address, None)
+            self._module_info.pop(address, None)
+            if self._global_members is not None:
+                self._global_members.discard(address)
+            if own_key:
+                self.transforms.forget(address)
+                if self._root_filter is not None:
+                    self._root_filter.forget(address)
 
     def _remove_mode(self) -> None:
         if self._mode_pushed:

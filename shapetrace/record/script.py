@@ -47,19 +47,28 @@ class FirstPassFilter:
         self.in_loader: list[bool] = []
         self._recorded: dict[tuple[int, tuple], int] = {}
 
-    def __call__(self, module: nn.Module, args: tuple, kwargs: dict) -> bool:
-        seen = self._seen.setdefault(id(module), set())
+    def __call__(self, module: nn.Module, args: tuple, kwargs: dict, key: int | None = None) -> bool:
+        """Whether to record this top-level call; ``key`` stands for ``module`` (default
+        its id; the recorder gives a module rebuilt at one line the key of the first)."""
+        if key is None:
+            key = id(module)
+        seen = self._seen.setdefault(key, set())
         signature = tuple((m.path, m.shape, m.dtype, m.device) for m in collect_metas((args, kwargs)))
         if signature in seen:
-            self.passes[self._recorded[(id(module), signature)]] += 1
+            self.passes[self._recorded[(key, signature)]] += 1
             return False
         if len(seen) >= self.max_calls:
             return False
         seen.add(signature)
-        self._recorded[(id(module), signature)] = len(self.passes)
+        self._recorded[(key, signature)] = len(self.passes)
         self.passes.append(1)
         self.in_loader.append(in_data_loader())
         return True
+
+    def forget(self, key: int) -> None:
+        """The module of ``key`` was freed: a module given its id later is another one."""
+        if self._seen.pop(key, None) is not None:
+            self._recorded = {seen: at for seen, at in self._recorded.items() if seen[0] != key}
 
 
 class FirstPassesFilter:
@@ -77,18 +86,26 @@ class FirstPassesFilter:
         self.passes: list[int] = []
         self._last: dict[int, int] = {}  # module id -> the position of its last recorded call
 
-    def __call__(self, module: nn.Module, args: tuple, kwargs: dict) -> bool:
-        count = self._counts.get(id(module), 0)
-        self._counts[id(module)] = count + 1
+    def __call__(self, module: nn.Module, args: tuple, kwargs: dict, key: int | None = None) -> bool:
+        """Whether to record this top-level call (``key``: as ``FirstPassFilter``'s)."""
+        if key is None:
+            key = id(module)
+        count = self._counts.get(key, 0)
+        self._counts[key] = count + 1
         if count >= self.max_calls:
-            last = self._last[id(module)]
+            last = self._last[key]
             if self.in_loader[last]:
                 self.passes[last] += 1
             return False
-        self._last[id(module)] = len(self.passes)
+        self._last[key] = len(self.passes)
         self.in_loader.append(in_data_loader())
         self.passes.append(1)
         return True
+
+    def forget(self, key: int) -> None:
+        """As ``FirstPassFilter.forget``."""
+        self._counts.pop(key, None)
+        self._last.pop(key, None)
 
 
 @dataclasses.dataclass
