@@ -42,6 +42,26 @@ def loss_of(out, y):
     return F.nll_loss(torch.log(out), y)
 """
 
+# The module built in the forward itself: under trace(model) it is no module of the
+# model's, and it was not recorded at all (nor its softmax checked).
+SOFTMAX_BUILT_IN_FORWARD = """
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(5, 4)
+
+    def forward(self, x):
+        return nn.Softmax(dim=0)(self.fc(x))
+
+
+def batch():
+    return torch.randn(8, 5), torch.randint(0, 4, (8,))
+
+
+def loss_of(out, y):
+    return F.nll_loss(torch.log(out), y)
+"""
+
 ATTENTION_POOLING = """
 class Model(nn.Module):
     def __init__(self):
@@ -217,6 +237,12 @@ def depends_on_batch(module, model, x) -> bool:
 # (source, the written code, where the finding points, the help's first words)
 CASES = {
     "softmax_module": (SOFTMAX_MODULE, "nn.Softmax(dim=0)", "return self.softmax(", "build it with nn.Softmax(dim=1)"),
+    "softmax_built_in_forward": (
+        SOFTMAX_BUILT_IN_FORWARD,
+        "nn.Softmax(dim=0)",
+        "return nn.Softmax(dim=0)",
+        "build it with nn.Softmax(dim=1)",
+    ),
     "attention_pooling": (ATTENTION_POOLING, "torch.softmax(scores, dim=0)", "w = torch.softmax", "use "),
     "implicit_dim": (IMPLICIT_DIM, "F.log_softmax(logits)", "return F.log_softmax", "use "),
     "method_softmax": (METHOD_SOFTMAX, "scores.softmax(0)", "return scores.softmax", "use "),

@@ -56,7 +56,7 @@ class ModuleCalls(RecordingState):
         if (
             members is not None
             and id(module) not in members
-            and not (not self._stack and (self.fetching or isinstance(module, _Loss)) and self._adopt(module))
+            and not ((self._stack or self.fetching or isinstance(module, _Loss)) and self._adopt(module))
         ):
             if (
                 self.ops_wanted
@@ -77,10 +77,14 @@ class ModuleCalls(RecordingState):
         self._enter(module, args, kwargs, sys._getframe(1))
 
     def _adopt(self, module: nn.Module) -> bool:
-        """Record a loss module called outside the traced model, as the
-        script runner does: the loss that compares the model's output with
-        its target belongs to the trace (its error gets the note); so is a
-        data transform called in a DataLoader's fetch, with its submodules."""
+        """Record a module that is not the model's, with its submodules, as the
+        script runner does: one called inside a recorded call (built in the
+        forward, ``nn.Softmax(dim=0)(h)``, or held where the model does not
+        register it, a plain list of layers): it makes the model's tensors, and
+        left out, its ops were missing from every view and every check; a loss
+        called outside the traced model: the loss that compares the model's
+        output with its target belongs to the trace (its error gets the note);
+        a data transform called in a DataLoader's fetch."""
         if self.busy or _get_ident() != self.thread or self._global_members is None:
             return False
         for sub in module.modules():
