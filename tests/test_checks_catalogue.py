@@ -44,6 +44,7 @@ EXAMPLES = {
     "ST021": (buggy.attention_softmax_over_heads, correct.attention_softmax_over_keys),
     "ST022": (skip_models.unet_at_odd_size, skip_models.unet_at_multiple_of_four),
     "ST023": (buggy.labels_as_a_column, correct.labels_as_indices),
+    "ST024": (buggy.layers_in_a_plain_list, correct.layers_in_a_module_list),
 }
 DEMOS = {
     "ST001": "st001_batch_first.py",
@@ -69,6 +70,7 @@ DEMOS = {
     "ST021": "st021_softmax_not_summed_axis.py",
     "ST022": "st022_skip_size_mismatch.py",
     "ST023": "st023_class_target_layout.py",
+    "ST024": "st024_unregistered_layer.py",
 }
 # Demos that need ranks: run under torchrun by tests/test_distributed.py.
 TORCHRUN_DEMOS = {"ST020"}

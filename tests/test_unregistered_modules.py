@@ -3,7 +3,7 @@
 register them (a plain list of layers). Under ``trace(model)`` they were neither
 recorded nor their ops: the table jumped from ``unsqueeze`` to ``squeeze``, the
 graph drew that as one edge, and no check saw them. They are recorded as the
-script runner records them, ``<MaxPool1d>`` under their caller, with the same
+script runner records them, ``<MaxPool1d>`` or ``<layers[0]>`` under their caller, with the same
 results as untraced and the graph's edges running through them."""
 
 from __future__ import annotations
@@ -82,8 +82,8 @@ def test_layers_held_in_a_plain_list_show_with_their_parameters() -> None:
     calls = [c for c in t.calls if c.kind == "module"]
     assert [(c.name, c.type) for c in calls] == [
         ("", "LayersInAList"),
-        ("<Linear>", "Linear"),
-        ("<Linear>", "Linear"),
+        ("<layers[0]>", "Linear"),
+        ("<layers[1]>", "Linear"),
         ("out", "Linear"),
     ]
     # The model's count is what model.parameters() holds (its optimizer's); the two

@@ -31,7 +31,8 @@ from shapetrace.record.events import Event, error_text, unique_name, unwrapped_n
 from shapetrace.record.frames import first_user_frame, location_of
 from shapetrace.record.hooks import kwargs_of_call
 from shapetrace.record.kept_info import kept_module_info
-from shapetrace.record.module_info import ModuleInfo, is_builtin_module, module_info
+from shapetrace.record.module_info import ModuleInfo, is_builtin_module, module_info, unregistered_info
+from shapetrace.record.module_owners import caller_label, calling_owner, owner_frame
 from shapetrace.record.recording_state import _TENSORS, RecordingState, _get_ident
 
 _ScriptModule = ScriptModule
@@ -326,7 +327,7 @@ class ModuleCalls(RecordingState):
         if parent is None:
             # A data transform under the API never takes the model's name "" (the root).
             transform = self.fetching and self._root_filter is None
-            owner = None if transform else _calling_owner(module, call_frame)
+            owner = None if transform else calling_owner(module, call_frame)
             if owner is not None:
                 # Its parent's forward runs without hooks (``self.forward(x)``): it is named
                 # as a part of that parent (``relu``, ``layer_1.relu``), as when the parent is
@@ -348,8 +349,17 @@ class ModuleCalls(RecordingState):
                 keys.watch(sub)
                 self._names.setdefault(id(sub), f"{name}.{sub_name}" if name and sub_name else name or sub_name)
             return self._names[id(module)]
-        name = f"{parent.name}.<{type(module).__name__}>" if parent.name else f"<{type(module).__name__}>"
-        self._module_keys.watch(module)
+        # Not among the model's submodules when recording began. Registered by its caller
+        # since (``self.fc = nn.Linear(...)`` run in the forward), it has that name; else
+        # (built in the forward, held in a plain list) it is named by where its caller
+        # keeps it (``<layers[0]>``) or by its class, and its facts say so (ST024).
+        label, registered = caller_label(module, call_frame)
+        name = f"{parent.name}.{label}" if parent.name else label
+        if not registered:
+            self._module_info[id(module)] = unregistered_info(module)
+        for sub_name, sub in module.named_modules():
+            self._module_keys.watch(sub)
+            self._names.setdefault(id(sub), f"{name}.{sub_name}" if sub_name else name)
         self._names[id(module)] = name
         return name
 
@@ -366,44 +376,9 @@ class ModuleCalls(RecordingState):
         return info
 
 
-_OWNER_DEPTH = 8  # user frames searched for the module whose method made a call
-
-
 def _replayed() -> bool:
     """Whether a module call now replays the model for PyTorch (see ``_skip_replay``)."""
     return _graph_task_id() != -1 or _is_tracing() or _is_compiling()
-
-
-def _owners_up(call_frame: FrameType | None):
-    """``(module, frame)`` for each of the first user frames above ``call_frame`` that
-    runs a method of an ``nn.Module`` (its ``self``), nearest first."""
-    frame = first_user_frame(call_frame)
-    for _ in range(_OWNER_DEPTH):
-        if frame is None:
-            return
-        code = frame.f_code
-        if code.co_argcount and code.co_varnames[0] == "self":
-            owner = frame.f_locals.get("self")
-            if isinstance(owner, nn.Module):
-                yield owner, frame
-        frame = first_user_frame(frame.f_back)
-
-
-def _calling_owner(module: nn.Module, call_frame: FrameType | None) -> nn.Module | None:
-    """The module, other than ``module``, whose method called it and which holds it
-    as a submodule (``Layer.forward`` run as ``self.forward(x)`` calling ``self.relu``)."""
-    for owner, _ in _owners_up(call_frame):
-        if owner is not module and any(sub is module for sub in owner.modules()):
-            return owner
-    return None
-
-
-def owner_frame(owner: nn.Module, call_frame: FrameType | None) -> FrameType | None:
-    """The frame above the one where ``owner``'s method runs: where its own owner may be."""
-    for found, frame in _owners_up(call_frame):
-        if found is owner:
-            return frame.f_back
-    return None
 
 
 def _frames_up(frame: FrameType | None) -> set[int]:

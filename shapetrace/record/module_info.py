@@ -342,3 +342,32 @@ def _plain(kind: type) -> bool:
             getattr(kind, name, None) is getattr(nn.Module, name) for name in _TRAVERSAL
         )
     return plain
+
+
+def held_in(owner: nn.Module, module: nn.Module) -> str | None:
+    """Where ``owner`` keeps ``module`` outside its registered submodules: ``layers[0]``
+    in a plain list or tuple attribute, ``heads['en']`` in a dict; None when no attribute
+    of ``owner`` holds it (built in the forward, or held elsewhere). Only ``vars(owner)``
+    is read: nn.Module registers what it assigns in ``_modules``, never in a list
+    (PyTorch's ``Module.__setattr__``), so a module found here is one it never registered."""
+    for attribute, value in vars(owner).items():
+        kind = type(value)
+        if kind is list or kind is tuple:
+            for index, item in enumerate(value):
+                if item is module:
+                    return f"{attribute}[{index}]"
+        elif kind is dict:
+            for key, item in value.items():
+                if item is module:
+                    return f"{attribute}[{key!r}]"
+    return None
+
+
+def unregistered_info(module: nn.Module) -> ModuleInfo:
+    """``module_info`` of a module the model calls without registering it; its
+    config adds ``trainable_params``, the count of its parameters that require
+    grad (ST024 tells a frozen one, kept out of the optimizer on purpose, apart)."""
+    config, count, defined_at = module_info(module)
+    if count:
+        config = {**config, "trainable_params": sum(p.numel() for p in module.parameters() if p.requires_grad)}
+    return config, count, defined_at

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 import shapetrace
-from tests.models.correct_models import AttentionPooling, Example, HeadsAttention
+from tests.models.correct_models import AttentionPooling, Example, HeadsAttention, StackedLayers
 
 
 class SeqFirstCodeBatchFirstData(nn.Module):
@@ -380,3 +380,8 @@ def attention_pooling_over_batch() -> Example:
 def attention_softmax_over_heads() -> Example:
     """Silent: 4 heads and 4 positions, the weights normalised over the heads."""
     return HeadsAttention(1), (torch.randn(2, 4, 16),)
+
+
+def layers_in_a_plain_list() -> Example:
+    """Silent: the hidden layers run, but model.parameters() holds only the output layer."""
+    return StackedLayers(list), (torch.randn(5, 6),)

@@ -308,3 +308,22 @@ class HeadsAttention(nn.Module):
 
 def attention_softmax_over_keys() -> Example:
     return HeadsAttention(-1), (torch.randn(2, 4, 16),)
+
+
+class StackedLayers(nn.Module):
+    """Hidden layers held in ``container`` (``nn.ModuleList`` registers them; a plain
+    ``list`` does not: ST024)."""
+
+    def __init__(self, container: Callable = nn.ModuleList) -> None:
+        super().__init__()
+        self.hidden = container([nn.Linear(6, 16), nn.Linear(16, 16)])
+        self.out = nn.Linear(16, 1)
+
+    def forward(self, x):
+        for layer in self.hidden:
+            x = torch.relu(layer(x))
+        return self.out(x)
+
+
+def layers_in_a_module_list() -> Example:
+    return StackedLayers(), (torch.randn(5, 6),)

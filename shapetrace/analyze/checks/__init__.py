@@ -45,6 +45,7 @@ DETECTOR_MODULES: tuple[str, ...] = (
     "softmax_axis",
     "skip_size",
     "class_target",
+    "unregistered_layer",
 )
 
 

@@ -1,0 +1,237 @@
+"""ST024: a layer with parameters that the model calls but never registered.
+
+Each buggy model here trains and runs with the right shapes; the layers it keeps
+in a plain list or dict, or builds in its forward, are missing from
+``model.parameters()``, so an optimizer built from it leaves their weights as
+they were: each test checks that first. Each help is applied to the model's
+source: the finding goes, and the optimizer then updates those weights."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import textwrap
+
+import pytest
+import torch
+
+import shapetrace
+
+HEADER = """
+import torch
+from torch import nn
+"""
+
+IN_A_LIST = """
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layers = [nn.Linear(6, 16), nn.Linear(16, 16)]
+        self.out = nn.Linear(16, 1)
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = torch.relu(layer(x))
+        return self.out(x)
+
+
+def trained_layers(model):
+    return list(model.layers)
+"""
+
+IN_A_DICT = """
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Linear(6, 16)
+        self.heads = {"price": nn.Linear(16, 1), "volume": nn.Linear(16, 1)}
+
+    def forward(self, x):
+        h = torch.relu(self.body(x))
+        return self.heads["price"](h) + self.heads["volume"](h)
+
+
+def trained_layers(model):
+    return list(model.heads.values())
+"""
+
+BUILT_IN_FORWARD = """
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Linear(6, 16)
+
+    def forward(self, x):
+        return nn.Linear(16, 1)(torch.relu(self.body(x)))
+"""
+
+
+def load(tmp_path, name: str, source: str):
+    path = tmp_path / f"{name}.py"
+    path.write_text(HEADER + source)
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def train_step(model) -> None:
+    """One step of the usual loop: the optimizer built from model.parameters()."""
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    loss = (model(torch.randn(8, 6)) - 1).pow(2).mean()
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+
+
+def traced(model) -> shapetrace.Trace:
+    with shapetrace.trace(model) as t:
+        train_step(model)
+    return t
+
+
+def st024(t: shapetrace.Trace) -> list:
+    return [f for f in t.findings if f.code == "ST024"]
+
+
+def updated(model, layers) -> bool:
+    """Whether one training step changes the weights of ``layers``."""
+    before = [layer.weight.detach().clone() for layer in layers]
+    train_step(model)
+    return any(not torch.equal(old, layer.weight) for old, layer in zip(before, layers))
+
+
+def with_container(help_text: str, source: str) -> str:
+    """The source with the help's container made: ``self.layers = nn.ModuleList([...])``
+    filled with what the plain list or dict held."""
+    code = help_text.split(": ", 1)[1]
+    attribute, wrapper = re.fullmatch(r"self\.(\w+) = (nn\.Module\w+)\(.*\)", code).groups()
+    line = re.search(rf"self\.{attribute} = (.*)\n", source)
+    return source.replace(line.group(0), f"self.{attribute} = {wrapper}({line.group(1)})\n")
+
+
+@pytest.mark.parametrize(
+    ("name", "source", "hint", "words"),
+    [
+        (
+            "in_a_list",
+            IN_A_LIST,
+            "hold them in nn.ModuleList: self.layers = nn.ModuleList([...])",
+            "Model keeps 2 layers (Linear, 384 parameters) in a plain list `self.layers`",
+        ),
+        (
+            "in_a_dict",
+            IN_A_DICT,
+            "hold them in nn.ModuleDict: self.heads = nn.ModuleDict({...})",
+            "Model keeps 2 layers (Linear, 34 parameters) in a plain dict `self.heads`",
+        ),
+    ],
+)
+def test_layers_in_a_plain_container_are_found_and_the_help_registers_them(tmp_path, name, source, hint, words):
+    module = load(tmp_path, name, textwrap.dedent(source))
+    torch.manual_seed(0)
+    model = module.Model()
+    assert not updated(model, module.trained_layers(model))  # the bug is real: never trained
+    [found] = st024(traced(model))
+    assert found.severity == "warning" and found.hint == hint
+    assert found.message.startswith(words), found.message
+    assert "model.parameters() leaves them out" in found.message
+    fixed = load(tmp_path, f"{name}_fixed", with_container(found.hint, textwrap.dedent(source)))
+    model = fixed.Model()
+    assert not [f for f in traced(model).findings if f.severity != "info"]
+    assert updated(model, fixed.trained_layers(model))
+
+
+def test_a_layer_built_in_the_forward_is_found_and_the_help_builds_it_once(tmp_path):
+    module = load(tmp_path, "built", textwrap.dedent(BUILT_IN_FORWARD))
+    t = traced(module.Model())
+    [found] = st024(t)
+    assert found.message.startswith("Linear at line 11 (17 parameters) is built in the forward")
+    assert "new random weights at every call" in found.message
+    assert found.hint == "build it once in __init__ (self.linear = nn.Linear(...)) and call self.linear in the forward"
+    # The help applied: the layer built once, as an attribute, with the arguments it was built with.
+    source = textwrap.dedent(BUILT_IN_FORWARD).replace(
+        "self.body = nn.Linear(6, 16)\n", "self.body = nn.Linear(6, 16)\n        self.linear = nn.Linear(16, 1)\n"
+    )
+    fixed = load(tmp_path, "built_fixed", source.replace("nn.Linear(16, 1)(torch", "self.linear(torch"))
+    model = fixed.Model()
+    assert not [f for f in traced(model).findings if f.severity != "info"]
+    assert updated(model, [model.linear])
+
+
+FROZEN_IN_A_LIST = """
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        extractor = nn.Linear(6, 16).requires_grad_(False)
+        self._frozen = [extractor]  # kept out of parameters() on purpose
+        self.head = nn.Linear(16, 1)
+
+    def forward(self, x):
+        return self.head(self._frozen[0](x))
+"""
+
+TEACHER_UNDER_NO_GRAD = """
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.student = nn.Linear(6, 1)
+        self.__dict__["teacher"] = nn.Linear(6, 1)  # not registered, on purpose
+
+    def forward(self, x):
+        with torch.no_grad():
+            target = self.teacher(x)
+        return self.student(x) - target
+"""
+
+REGISTERED_IN_THE_FORWARD = """
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Linear(6, 16)
+
+    def forward(self, x):
+        h = torch.relu(self.body(x))
+        if not hasattr(self, "head"):
+            self.head = nn.Linear(h.shape[-1], 1)  # registered: setattr of a module
+        return self.head(h)
+"""
+
+PARAMETERLESS_IN_THE_FORWARD = """
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv1d(1, 4, 3)
+        self.fc = nn.Linear(8, 1)
+
+    def forward(self, x):
+        h = nn.MaxPool1d(2)(nn.ReLU()(self.conv(x.unsqueeze(1))))
+        return self.fc(nn.Flatten()(h))
+"""
+
+
+@pytest.mark.parametrize(
+    "source", [FROZEN_IN_A_LIST, TEACHER_UNDER_NO_GRAD, REGISTERED_IN_THE_FORWARD, PARAMETERLESS_IN_THE_FORWARD]
+)
+def test_correct_models_are_not_flagged(tmp_path, source):
+    module = load(tmp_path, "correct", textwrap.dedent(source))
+    t = traced(module.Model())
+    assert st024(t) == []
+    assert not [f for f in t.findings if f.severity != "info"]
+
+
+def test_a_layer_registered_in_the_forward_keeps_its_attribute_name(tmp_path):
+    module = load(tmp_path, "lazy", textwrap.dedent(REGISTERED_IN_THE_FORWARD))
+    t = traced(module.Model())
+    assert [c.name for c in t.calls if c.kind == "module"] == ["", "body", "head"]
+
+
+def test_the_table_names_a_layer_by_where_the_model_keeps_it(tmp_path):
+    module = load(tmp_path, "listed", textwrap.dedent(IN_A_LIST))
+    t = traced(module.Model())
+    assert [(c.name, c.type, c.num_params) for c in t.calls if c.kind == "module"] == [
+        ("", "Model", 17),
+        ("<layers[0]>", "Linear", 112),
+        ("<layers[1]>", "Linear", 272),
+        ("out", "Linear", 17),
+    ]
