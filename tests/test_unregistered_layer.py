@@ -235,3 +235,20 @@ def test_the_table_names_a_layer_by_where_the_model_keeps_it(tmp_path):
         ("<layers[1]>", "Linear", 272),
         ("out", "Linear", 17),
     ]
+
+
+def test_the_device_error_it_causes_is_explained_by_it(tmp_path):
+    """``model.to(device)`` moves the registered layers only: the first unregistered one
+    raises PyTorch's device error, which the note explains by ST024, not by ST008's
+    "move the model" (the model was moved). ``meta`` stands in for the GPU here."""
+    module = load(tmp_path, "moved", textwrap.dedent(IN_A_LIST))
+    model = module.Model().to("meta")
+    with pytest.raises(RuntimeError, match="device") as raised, shapetrace.trace(model) as t:
+        model(torch.randn(4, 6, device="meta"))
+    assert [f.code for f in t.findings if f.severity != "info"] == ["ST024"]
+    [note] = raised.value.__notes__
+    assert "explained by:\n    ST024 unregistered-layer" in note
+    assert "device error at line 13: model.to(device) moved the registered layers only" in " ".join(note.split())
+    fixed = load(tmp_path, "moved_fixed", with_container(st024(t)[0].hint, textwrap.dedent(IN_A_LIST)))
+    model = fixed.Model().to("meta")
+    assert model(torch.randn(4, 6, device="meta")).shape == (4, 1)

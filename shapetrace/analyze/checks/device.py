@@ -46,7 +46,13 @@ def check_device(trace: Trace) -> Iterator[Finding]:
                 message,
                 "create it on the input's device (device=x.device) or move it with .to(x.device)",
             )
-        elif raised_here(call) and _DEVICE_ERROR.search(call.error or "") and call.kind == "module" and devices:
+        elif (
+            raised_here(call)
+            and _DEVICE_ERROR.search(call.error or "")
+            and call.kind == "module"
+            and devices
+            and not call.config.get("trainable_params")  # a layer the model never registered: ST024's
+        ):
             (device,) = devices
             named = [d for d in dict.fromkeys(_DEVICE.findall(call.error or "")) if d != device]
             if not named:

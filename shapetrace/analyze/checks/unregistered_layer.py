@@ -45,7 +45,7 @@ def check_unregistered_layer(trace: Trace) -> Iterator[Finding]:
     for call in trace.calls:
         if call.kind != "module" or call.parent is None or not call.config.get("trainable_params"):
             continue
-        if not any(meta.requires_grad for meta in call.outputs):
+        if call.error is None and not any(meta.requires_grad for meta in call.outputs):
             continue  # run under torch.no_grad(): a teacher or a feature extractor used, not trained
         last = _last_segment(call.name)
         if not last.startswith("<"):
@@ -78,17 +78,25 @@ def _finding(calls: list[Call]) -> Finding:
             container, hint = "list", f"hold them in nn.ModuleList: self.{attribute} = nn.ModuleList([...])"
         message = (
             f"{owner} keeps {count} ({kinds}, {params:,} parameters) in a plain {container} `self.{attribute}`: "
-            f"they run {at_line(first)}, but a plain {container} registers nothing, so {cost}"
+            f"they run {at_line(first)}, but a plain {container} registers nothing, so {cost}{_raised(calls)}"
         )
         return finding("ST024", first, message, hint)
     name = unique_name(first.type, {})
     message = (
         f"{first.type} {at_line(first)} ({params:,} parameters) is built in the forward or held outside {owner}: "
         f"it is no registered submodule, so {cost.replace('them', 'it')}; built in the forward, it also starts "
-        "from new random weights at every call"
+        f"from new random weights at every call{_raised(calls)}"
     )
     hint = f"build it once in __init__ (self.{name} = nn.{first.type}(...)) and call self.{name} in the forward"
     return finding("ST024", first, message, hint)
+
+
+def _raised(calls: list[Call]) -> str:
+    """The end of the message where one of the calls raised PyTorch's device error."""
+    failed = next((call for call in calls if call.error is not None and "device" in call.error), None)
+    if failed is None:
+        return ""
+    return f"; that is PyTorch's device error {at_line(failed)}: model.to(device) moved the registered layers only"
 
 
 def _last_segment(name: str) -> str:
