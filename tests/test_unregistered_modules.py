@@ -114,3 +114,16 @@ def test_a_built_in_layer_built_in_the_forward_keeps_its_fast_path() -> None:
             got = model(x)
     assert torch.equal(got, expected)
     assert [c.type for c in t.calls if c.kind == "module"][:3] == ["Encoder", "Identity", "TransformerEncoderLayer"]
+
+
+def test_a_layer_of_the_model_with_a_hook_of_the_users_is_recorded_once() -> None:
+    """Such a layer is recorded by hooks of its own (run after the user's), not by the
+    global ones: it is no module "the model does not own", recorded a second time."""
+    model = nn.Sequential(nn.Linear(2, 2), nn.ReLU(), nn.Linear(2, 1))
+    seen = []
+    model[1].register_forward_hook(lambda module, args, output: seen.append(output.shape))
+    with shapetrace.trace(model) as t:
+        model(torch.randn(3, 2))
+    names = [(c.name, c.type) for c in t.modules]
+    assert names == [("", "Sequential"), ("0", "Linear"), ("1", "ReLU"), ("2", "Linear")]
+    assert seen == [(3, 2)]

@@ -54,11 +54,7 @@ class ModuleCalls(RecordingState):
         if self._module_keys.freed:
             self._forget_freed()
         members = self._global_members
-        if (
-            members is not None
-            and id(module) not in members
-            and not ((self._stack or self.fetching or isinstance(module, _Loss)) and self._adopt(module))
-        ):
+        if members is not None and id(module) not in members and not (self._adoptable(module) and self._adopt(module)):
             if (
                 self.ops_wanted
                 and self.ops is True
@@ -76,6 +72,15 @@ class ModuleCalls(RecordingState):
                 # back under new ids, which would leave stale flags behind.)
                 self._global_hooks.pass_kwargs((module,))
         self._enter(module, args, kwargs, sys._getframe(1))
+
+    def _adoptable(self, module: nn.Module) -> bool:
+        """Whether a module outside the recorded ones is recorded from this call on
+        (``_adopt``): inside a recorded call, unless it is one of the model's that
+        its own hooks record (it has hooks of the user's); at the top level, a loss
+        or a data transform."""
+        if self._stack:
+            return id(module) not in self._own_hooked
+        return bool(self.fetching) or isinstance(module, _Loss)
 
     def _adopt(self, module: nn.Module) -> bool:
         """Record a module that is not the model's, with its submodules, as the
