@@ -252,3 +252,35 @@ def test_the_device_error_it_causes_is_explained_by_it(tmp_path):
     fixed = load(tmp_path, "moved_fixed", with_container(st024(t)[0].hint, textwrap.dedent(IN_A_LIST)))
     model = fixed.Model().to("meta")
     assert model(torch.randn(4, 6, device="meta")).shape == (4, 1)
+
+
+THROUGH_DICT = """
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.student = nn.Linear(6, 1)
+        self.__dict__["teacher"] = nn.Linear(6, 1)
+
+    def forward(self, x):
+        return self.student(x) - self.teacher(x)
+"""
+
+
+def test_a_layer_set_through_dict_is_found_and_either_help_ends_it(tmp_path):
+    module = load(tmp_path, "through_dict", textwrap.dedent(THROUGH_DICT))
+    model = module.Model()
+    assert not updated(model, [model.teacher])
+    [found] = st024(traced(model))
+    assert found.message.startswith("Model keeps `self.teacher` (Linear, 7 parameters) through `__dict__`")
+    assert found.hint == (
+        "register it (self.teacher = ..., not through __dict__); or, if it is not to be trained, "
+        "freeze it: self.teacher.requires_grad_(False)"
+    )
+    written = 'self.__dict__["teacher"] = nn.Linear(6, 1)'
+    registered = textwrap.dedent(THROUGH_DICT).replace(written, "self.teacher = nn.Linear(6, 1)")
+    frozen = textwrap.dedent(THROUGH_DICT).replace(written, f"{written}\n        self.teacher.requires_grad_(False)")
+    for name, source in (("registered", registered), ("frozen", frozen)):
+        model = load(tmp_path, name, source).Model()
+        assert not [f for f in traced(model).findings if f.severity != "info"], name
+    model = load(tmp_path, "registered_again", registered).Model()
+    assert updated(model, [model.teacher])

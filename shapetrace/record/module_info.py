@@ -346,12 +346,15 @@ def _plain(kind: type) -> bool:
 
 def held_in(owner: nn.Module, module: nn.Module) -> str | None:
     """Where ``owner`` keeps ``module`` outside its registered submodules: ``layers[0]``
-    in a plain list or tuple attribute, ``heads['en']`` in a dict; None when no attribute
-    of ``owner`` holds it (built in the forward, or held elsewhere). Only ``vars(owner)``
-    is read: nn.Module registers what it assigns in ``_modules``, never in a list
-    (PyTorch's ``Module.__setattr__``), so a module found here is one it never registered."""
+    in a plain list or tuple attribute, ``heads['en']`` in a dict, ``teacher`` set
+    through ``__dict__``; None when no attribute of ``owner`` holds it (built in the
+    forward, or held elsewhere). Only ``vars(owner)`` is read: nn.Module registers what
+    it assigns in ``_modules``, never in a list (PyTorch's ``Module.__setattr__``), so a
+    module found here is one it never registered."""
     for attribute, value in vars(owner).items():
         kind = type(value)
+        if value is module:
+            return attribute
         if kind is list or kind is tuple:
             for index, item in enumerate(value):
                 if item is module:

@@ -31,6 +31,8 @@ from shapetrace.record.events import unique_name
 
 # ``<layers[0]>``, ``<heads['en']>``: the attribute and, for a dict, that it is one.
 _HELD = re.compile(r"<(?P<attribute>\w+)\[(?P<key>'?)")
+# ``<teacher>``: an attribute set through ``__dict__`` (``<Linear>``, its class, is none).
+_ATTRIBUTE = re.compile(r"<(?P<attribute>\w+)>")
 
 
 @register(
@@ -50,7 +52,7 @@ def check_unregistered_layer(trace: Trace) -> Iterator[Finding]:
         last = _last_segment(call.name)
         if not last.startswith("<"):
             continue
-        held = _HELD.match(last)
+        held = _HELD.match(last) or _attribute(call, last)
         # Layers of one container are one mistake; a layer built in the forward is one per line.
         key = held.group("attribute") if held else f"{call.type}@{call.location}"
         groups.setdefault((call.parent.name, key), []).append(call)
@@ -81,6 +83,19 @@ def _finding(calls: list[Call]) -> Finding:
             f"they run {at_line(first)}, but a plain {container} registers nothing, so {cost}{_raised(calls)}"
         )
         return finding("ST024", first, message, hint)
+    attribute = _attribute(first, _last_segment(first.name))
+    if attribute is not None:  # set through __dict__, past nn.Module's registration
+        name = attribute.group("attribute")
+        message = (
+            f"{owner} keeps `self.{name}` ({first.type}, {params:,} parameters) through `__dict__`, past "
+            f"nn.Module's registration: it runs {at_line(first)} with its weights requiring grad, but "
+            f"{cost.replace('them', 'it')}{_raised(calls)}"
+        )
+        hint = (
+            f"register it (self.{name} = ..., not through __dict__); or, if it is not to be trained, "
+            f"freeze it: self.{name}.requires_grad_(False)"
+        )
+        return finding("ST024", first, message, hint)
     name = unique_name(first.type, {})
     message = (
         f"{first.type} {at_line(first)} ({params:,} parameters) is built in the forward or held outside {owner}: "
@@ -89,6 +104,13 @@ def _finding(calls: list[Call]) -> Finding:
     )
     hint = f"build it once in __init__ (self.{name} = nn.{first.type}(...)) and call self.{name} in the forward"
     return finding("ST024", first, message, hint)
+
+
+def _attribute(call: Call, label: str) -> re.Match | None:
+    """``<teacher>``: the attribute a module is set as through ``__dict__``; None for
+    ``<Linear>``, a call named by its class."""
+    found = _ATTRIBUTE.fullmatch(label)
+    return found if found is not None and found.group("attribute") != call.type else None
 
 
 def _raised(calls: list[Call]) -> str:
