@@ -39,6 +39,24 @@ def trained_layers(model):
     return list(model.layers)
 """
 
+IN_NESTED_LISTS = """
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stages = [[nn.Linear(6, 16), nn.Linear(16, 16)], [nn.Linear(16, 16)]]
+        self.head = nn.Linear(16, 1)
+
+    def forward(self, x):
+        for stage in self.stages:
+            for layer in stage:
+                x = torch.relu(layer(x))
+        return self.head(x)
+
+
+def trained_layers(model):
+    return [layer for stage in model.stages for layer in stage]
+"""
+
 IN_A_DICT = """
 class Model(nn.Module):
     def __init__(self):
@@ -102,17 +120,24 @@ def updated(model, layers) -> bool:
 
 
 def with_container(help_text: str, source: str) -> str:
-    """The source with the help's container made: ``self.layers = nn.ModuleList([...])``
-    filled with what the plain list or dict held."""
+    """The source with the help's line written in, its ``[...]`` or ``{...}`` being what
+    the plain container held (``self.layers = nn.ModuleList([...])``)."""
     code = help_text.split(": ", 1)[1]
-    attribute, wrapper = re.fullmatch(r"self\.(\w+) = (nn\.Module\w+)\(.*\)", code).groups()
+    attribute = re.match(r"self\.(\w+) = ", code).group(1)
     line = re.search(rf"self\.{attribute} = (.*)\n", source)
-    return source.replace(line.group(0), f"self.{attribute} = {wrapper}({line.group(1)})\n")
+    written = code.replace("[...]", line.group(1)).replace("{...}", line.group(1))
+    return source.replace(line.group(0), written + "\n")
 
 
 @pytest.mark.parametrize(
     ("name", "source", "hint", "words"),
     [
+        (
+            "in_nested_lists",
+            IN_NESTED_LISTS,
+            "hold them in nested nn.ModuleLists: self.stages = nn.ModuleList(nn.ModuleList(inner) for inner in [...])",
+            "Model keeps 3 layers (Linear, 656 parameters) in a plain list of lists `self.stages`",
+        ),
         (
             "in_a_list",
             IN_A_LIST,

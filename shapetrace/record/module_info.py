@@ -352,17 +352,30 @@ def held_in(owner: nn.Module, module: nn.Module) -> str | None:
     it assigns in ``_modules``, never in a list (PyTorch's ``Module.__setattr__``), so a
     module found here is one it never registered."""
     for attribute, value in vars(owner).items():
-        kind = type(value)
         if value is module:
             return attribute
-        if kind is list or kind is tuple:
-            for index, item in enumerate(value):
-                if item is module:
-                    return f"{attribute}[{index}]"
-        elif kind is dict:
-            for key, item in value.items():
-                if item is module:
-                    return f"{attribute}[{key!r}]"
+        place = _place_in(value, module)
+        if place is None and type(value) in (list, tuple):  # stages of blocks: [[conv, conv], [conv]]
+            place = next(
+                (f"[{i}]{inner}" for i, item in enumerate(value) if (inner := _place_in(item, module)) is not None),
+                None,
+            )
+        if place is not None:
+            return attribute + place
+    return None
+
+
+def _place_in(value: Any, module: nn.Module) -> str | None:
+    """``[0]`` or ``['en']``: where a plain list, tuple or dict ``value`` holds ``module``."""
+    kind = type(value)
+    if kind is list or kind is tuple:
+        for index, item in enumerate(value):
+            if item is module:
+                return f"[{index}]"
+    elif kind is dict:
+        for key, item in value.items():
+            if item is module:
+                return f"[{key!r}]"
     return None
 
 

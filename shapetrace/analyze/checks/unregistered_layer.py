@@ -31,6 +31,7 @@ from shapetrace.record.events import unique_name
 
 # ``<layers[0]>``, ``<heads['en']>``: the attribute and, for a dict, that it is one.
 _HELD = re.compile(r"<(?P<attribute>\w+)\[(?P<key>'?)")
+_NESTED = re.compile(r"<\w+\[\d+\]\[")  # ``<stages[1][0]>``
 # ``<teacher>``: an attribute set through ``__dict__`` (``<Linear>``, its class, is none).
 _ATTRIBUTE = re.compile(r"<(?P<attribute>\w+)>")
 
@@ -76,6 +77,12 @@ def _finding(calls: list[Call]) -> Finding:
         count = f"{len(layers)} layer{'s' if len(layers) > 1 else ''}"
         if held.group("key"):
             container, hint = "dict", f"hold them in nn.ModuleDict: self.{attribute} = nn.ModuleDict({{...}})"
+        elif _NESTED.match(_last_segment(first.name)):
+            container = "list of lists"
+            hint = (
+                f"hold them in nested nn.ModuleLists: "
+                f"self.{attribute} = nn.ModuleList(nn.ModuleList(inner) for inner in [...])"
+            )
         else:
             container, hint = "list", f"hold them in nn.ModuleList: self.{attribute} = nn.ModuleList([...])"
         message = (
