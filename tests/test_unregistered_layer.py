@@ -309,3 +309,121 @@ def test_a_layer_set_through_dict_is_found_and_either_help_ends_it(tmp_path):
         assert not [f for f in traced(model).findings if f.severity != "info"], name
     model = load(tmp_path, "registered_again", registered).Model()
     assert updated(model, [model.teacher])
+
+
+IN_A_TUPLE = """
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layers = (nn.Linear(6, 16), nn.Linear(16, 16))
+        self.out = nn.Linear(16, 1)
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = torch.relu(layer(x))
+        return self.out(x)
+
+
+def trained_layers(model):
+    return list(model.layers)
+"""
+
+
+def test_a_tuple_is_called_a_tuple_and_the_help_registers_it(tmp_path):
+    module = load(tmp_path, "tupled", textwrap.dedent(IN_A_TUPLE))
+    [found] = st024(traced(module.Model()))
+    assert "in a plain tuple `self.layers`: they run at line 13, but a plain tuple registers nothing" in found.message
+    fixed = load(tmp_path, "tupled_fixed", with_container(found.hint, textwrap.dedent(IN_A_TUPLE)))
+    model = fixed.Model()
+    assert st024(traced(model)) == [] and updated(model, fixed.trained_layers(model))
+
+
+INT_KEYS = """
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Linear(6, 16)
+        self.heads = {3: nn.Linear(16, 1), 7: nn.Linear(16, 1)}
+
+    def forward(self, x, task=3):
+        return self.heads[task](torch.relu(self.body(x)))
+
+
+def trained_layers(model):
+    return [model.heads[key] for key in (3, 7)]
+"""
+
+
+def test_a_dict_with_int_keys_gets_string_keys_in_its_help(tmp_path):
+    module = load(tmp_path, "int_keys", textwrap.dedent(INT_KEYS))
+    [found] = st024(traced(module.Model()))
+    assert "in a plain dict `self.heads`: it runs at line 12" in found.message
+    assert found.hint == (
+        "hold them in nn.ModuleDict, whose keys are strings: self.heads = nn.ModuleDict({str(key): layer for key, "
+        "layer in {...}.items()}), read as self.heads[str(key)]"
+    )
+    code, read = found.hint.split(": ", 1)[1].split(", read as ")
+    source = with_container(f"x: {code}", textwrap.dedent(INT_KEYS))
+    source = source.replace("self.heads[task]", "self.heads[str(task)]")
+    assert read == "self.heads[str(key)]"
+    fixed = load(tmp_path, "int_keys_fixed", source.replace("model.heads[key]", "model.heads[str(key)]"))
+    model = fixed.Model()
+    assert st024(traced(model)) == [] and updated(model, fixed.trained_layers(model)[:1])
+
+
+CUSTOM_BUILT_IN_FORWARD = """
+class Gated(nn.Module):
+    def __init__(self, width):
+        super().__init__()
+        self.gate = nn.Linear(width, width)
+
+    def forward(self, h):
+        return h * torch.sigmoid(self.gate(h))
+
+
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Linear(6, 16)
+        self.out = nn.Linear(16, 1)
+
+    def forward(self, x):
+        return self.out(Gated(16)(torch.relu(self.body(x))))
+"""
+
+
+def test_a_class_of_the_users_built_in_the_forward_is_helped_without_nn(tmp_path):
+    module = load(tmp_path, "gated", textwrap.dedent(CUSTOM_BUILT_IN_FORWARD))
+    [found] = st024(traced(module.Model()))
+    assert found.hint == "build it once in __init__ (self.gated = Gated(...)) and call self.gated in the forward"
+    source = (
+        textwrap.dedent(CUSTOM_BUILT_IN_FORWARD)
+        .replace("self.out = nn.Linear(16, 1)\n", "self.out = nn.Linear(16, 1)\n        self.gated = Gated(16)\n")
+        .replace("Gated(16)(torch", "self.gated(torch")
+    )
+    model = load(tmp_path, "gated_fixed", source).Model()
+    assert st024(traced(model)) == [] and updated(model, [model.gated.gate])
+
+
+PASSED_IN = """
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Linear(6, 16)
+        self.out = nn.Linear(16, 1)
+
+    def forward(self, x, adapter):
+        h = torch.relu(self.body(x))
+        return self.out(h + adapter(h))
+"""
+
+
+def test_a_layer_passed_to_the_forward_is_its_owners_to_register(tmp_path):
+    """Per-task adapters kept (and trained) outside the model, passed in: no finding."""
+    model = load(tmp_path, "passed", textwrap.dedent(PASSED_IN)).Model()
+    adapters = torch.nn.ModuleDict({"a": torch.nn.Linear(16, 16), "b": torch.nn.Linear(16, 16)})
+    with shapetrace.trace(model) as t:
+        for task in ("a", "b"):
+            model(torch.randn(4, 6), adapters[task]).sum().backward()
+    assert st024(t) == [] and not [f for f in t.findings if f.severity != "info"]
+    assert [c.name for c in t.modules][:4] == ["", "body", "<adapter>", "out"]

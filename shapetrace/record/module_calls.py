@@ -31,8 +31,8 @@ from shapetrace.record.events import Event, error_text, unique_name, unwrapped_n
 from shapetrace.record.frames import first_user_frame, location_of
 from shapetrace.record.hooks import kwargs_of_call
 from shapetrace.record.kept_info import kept_module_info
-from shapetrace.record.module_info import ModuleInfo, is_builtin_module, module_info, unregistered_info
-from shapetrace.record.module_owners import caller_label, calling_owner, owner_frame
+from shapetrace.record.module_info import ModuleInfo, is_builtin_module, module_info
+from shapetrace.record.module_owners import caller_label, calling_owner, owner_frame, unregistered_info
 from shapetrace.record.recording_state import _TENSORS, RecordingState, _get_ident
 
 _ScriptModule = ScriptModule
@@ -358,10 +358,10 @@ class ModuleCalls(RecordingState):
         # since (``self.fc = nn.Linear(...)`` run in the forward), it has that name; else
         # (built in the forward, held in a plain list) it is named by where its caller
         # keeps it (``<layers[0]>``) or by its class, and its facts say so (ST024).
-        label, registered = caller_label(module, call_frame)
+        label, holding = caller_label(module, call_frame)
         name = f"{parent.name}.{label}" if parent.name else label
-        if not registered:
-            self._module_info[id(module)] = unregistered_info(module)
+        if holding is not None:
+            self._module_info[id(module)] = unregistered_info(module, holding)
         for sub_name, sub in module.named_modules():
             self._module_keys.watch(sub)
             self._names.setdefault(id(sub), f"{name}.{sub_name}" if sub_name else name)

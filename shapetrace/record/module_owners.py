@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from types import FrameType
+from typing import NamedTuple
 
 from torch import nn
 
 from shapetrace.record.frames import first_user_frame
-from shapetrace.record.module_info import held_in
+from shapetrace.record.module_info import ModuleInfo, module_info
 
 _OWNER_DEPTH = 8  # user frames searched for the module whose method made a call
 
@@ -52,16 +53,92 @@ def owner_frame(owner: nn.Module, call_frame: FrameType | None) -> FrameType | N
     return None
 
 
-def caller_label(module: nn.Module, call_frame: FrameType | None) -> tuple[str, bool]:
-    """``(label, registered)`` of a module called inside a recorded call that was not
-    among the model's submodules when recording began: the attribute its caller
-    registered it under since (``fc``, True), or, unregistered (False), where the
-    caller keeps it (``<layers[0]>``: ``module_info.held_in``) or its class
-    (``<Linear>``: built in the forward, or held elsewhere)."""
-    caller = next((owner for owner, _ in _owners_up(call_frame) if owner is not module), None)
-    if caller is None:
-        return f"<{type(module).__name__}>", False
+def caller_label(module: nn.Module, call_frame: FrameType | None) -> tuple[str, Holding | None]:
+    """How to name a module called inside a recorded call that was not among the
+    model's submodules when recording began, and how its caller holds it:
+
+    - ``("fc", None)``: registered by its caller since (``self.fc = nn.Linear(...)``
+      run in the forward): a submodule like the others;
+    - ``("<adapter>", None)``: passed to the caller's method as an argument, its
+      owner's to register;
+    - ``("<layers[0]>", holding)``: kept where ``nn.Module`` registers nothing
+      (``holding``: see ``Holding``);
+    - ``("<Linear>", holding)``: no attribute of its caller holds it (built in the
+      forward, or held elsewhere), ``holding.kind`` ``"forward"``.
+    """
+    found = next(((owner, frame) for owner, frame in _owners_up(call_frame) if owner is not module), None)
+    if found is None:
+        return f"<{type(module).__name__}>", Holding("forward", "")
+    caller, frame = found
     for name, child in caller.named_children():
         if child is module:
-            return name, True
-    return f"<{held_in(caller, module) or type(module).__name__}>", False
+            return name, None
+    code = frame.f_code
+    for name in code.co_varnames[1 : code.co_argcount + code.co_kwonlyargcount]:
+        if frame.f_locals.get(name) is module:
+            return f"<{name}>", None
+    holding = held_in(caller, module)
+    if holding is None:
+        return f"<{type(module).__name__}>", Holding("forward", "")
+    return f"<{holding.place}>", holding
+
+
+class Holding(NamedTuple):
+    """How a caller holds a layer it never registered: ``kind`` is ``"list"``,
+    ``"tuple"``, ``"dict"``, ``"dict with non-string keys"``, ``"list of lists"``,
+    ``"attribute"`` (set through ``__dict__``) or ``"forward"`` (no attribute holds
+    it); ``place`` is where (``layers[0]``, ``heads['en']``, ``teacher``)."""
+
+    kind: str
+    place: str
+
+    @property
+    def attribute(self) -> str:
+        """The caller's attribute that holds it (``layers``), or "" (``"forward"``)."""
+        return self.place.split("[", 1)[0]
+
+
+def held_in(owner: nn.Module, module: nn.Module) -> Holding | None:
+    """Where ``owner`` keeps ``module`` outside its registered submodules: in a plain
+    list, tuple or dict attribute, one list deep in a list (``stages[1][0]``), or as
+    an attribute set through ``__dict__``; None when no attribute of ``owner`` holds it.
+    Only ``vars(owner)`` is read: nn.Module registers what it assigns in ``_modules``,
+    never in a list (PyTorch's ``Module.__setattr__``), so a module found here is one
+    it never registered."""
+    for attribute, value in vars(owner).items():
+        if value is module:
+            return Holding("attribute", attribute)
+        found = _place_in(value, module)
+        if found is None and type(value) in (list, tuple):  # stages of blocks: [[conv, conv], [conv]]
+            for index, item in enumerate(value):
+                inner = _place_in(item, module)
+                if inner is not None:
+                    return Holding("list of lists", f"{attribute}[{index}]{inner[1]}")
+        if found is not None:
+            return Holding(found[0], attribute + found[1])
+    return None
+
+
+def _place_in(value: object, module: nn.Module) -> tuple[str, str] | None:
+    """``(kind, "[0]")``: how a plain list, tuple or dict ``value`` holds ``module``."""
+    if isinstance(value, (list, tuple)) and type(value) in (list, tuple):
+        for index, item in enumerate(value):
+            if item is module:
+                return type(value).__name__, f"[{index}]"
+    elif isinstance(value, dict) and type(value) is dict:
+        for key, item in value.items():
+            if item is module:
+                return ("dict" if type(key) is str else "dict with non-string keys"), f"[{key!r}]"
+    return None
+
+
+def unregistered_info(module: nn.Module, holding: Holding) -> ModuleInfo:
+    """``module_info`` of a layer with parameters that the model calls without
+    registering it; its config adds ``trainable_params`` (the count of its parameters
+    that require grad: ST024 tells a frozen one, kept out of the optimizer on purpose,
+    apart), ``held_in`` (``holding.kind``) and ``held_as`` (the caller's attribute)."""
+    config, count, defined_at = module_info(module)
+    if count:
+        trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
+        config = {**config, "trainable_params": trainable, "held_in": holding.kind, "held_as": holding.attribute}
+    return config, count, defined_at
