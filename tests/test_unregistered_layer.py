@@ -311,22 +311,7 @@ def test_a_layer_set_through_dict_is_found_and_either_help_ends_it(tmp_path):
     assert updated(model, [model.teacher])
 
 
-IN_A_TUPLE = """
-class Model(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.layers = (nn.Linear(6, 16), nn.Linear(16, 16))
-        self.out = nn.Linear(16, 1)
-
-    def forward(self, x):
-        for layer in self.layers:
-            x = torch.relu(layer(x))
-        return self.out(x)
-
-
-def trained_layers(model):
-    return list(model.layers)
-"""
+IN_A_TUPLE = IN_A_LIST.replace("[nn.Linear(6, 16), nn.Linear(16, 16)]", "(nn.Linear(6, 16), nn.Linear(16, 16))")
 
 
 def test_a_tuple_is_called_a_tuple_and_the_help_registers_it(tmp_path):
