@@ -133,3 +133,35 @@ def test_a_layer_rebuilt_with_new_parameters_is_a_new_model_each_time(tmp_path) 
     assert run.exit_code == 0, run.error
     # Each has its own weights: three models, whatever ids CPython gave them.
     assert _module_calls(run.trace) == [("", "Linear"), ("linear", "Linear"), ("linear_1", "Linear")]
+
+
+CHANGING_SETTINGS_SCRIPT = """
+import torch
+from torch import nn
+
+torch.manual_seed(0)
+model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+opt = torch.optim.SGD(model.parameters(), lr=0.1)
+for step in range(6):
+    x, y = torch.randn(5, 4), torch.randint(0, 3, (5,))
+    out = model(x)
+    p = nn.Softmax(dim=1 if step < 3 else 0)(out)
+    loss = nn.NLLLoss()(torch.log(p), y)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+"""
+
+
+def test_a_module_rebuilt_with_other_settings_is_another_module(tmp_path) -> None:
+    """``nn.Softmax(dim=d)`` rebuilt at one line is one module while ``d`` stays, and
+    another once ``d`` changes: its calls are then recorded and checked (ST019 on the
+    softmax over the batch from step 3 on), not only counted as passes of the first."""
+    script = tmp_path / "settings.py"
+    script.write_text(CHANGING_SETTINGS_SCRIPT)
+    run = run_script(str(script))
+    assert run.exit_code == 0, run.error
+    softmaxes = [c for c in run.trace.calls if c.type == "Softmax"]
+    assert [c.config["dim"] for c in softmaxes] == [1, 0]
+    assert [f.code for f in run.trace.findings if f.severity != "info"] == ["ST019"]
+    assert run.trace.findings[0].call_id == softmaxes[1].id

@@ -136,19 +136,20 @@ def with_container(help_text: str, source: str) -> str:
             "in_nested_lists",
             IN_NESTED_LISTS,
             "hold them in nested nn.ModuleLists: self.stages = nn.ModuleList(nn.ModuleList(inner) for inner in [...])",
-            "Model keeps 3 layers (Linear, 656 parameters) in a plain list of lists `self.stages`",
+            "Model calls 3 layers (Linear, 656 parameters) at line 14 that it keeps in a plain list of lists "
+            "`self.stages`",
         ),
         (
             "in_a_list",
             IN_A_LIST,
             "hold them in nn.ModuleList: self.layers = nn.ModuleList([...])",
-            "Model keeps 2 layers (Linear, 384 parameters) in a plain list `self.layers`",
+            "Model calls 2 layers (Linear, 384 parameters) at line 13 that it keeps in a plain list `self.layers`",
         ),
         (
             "in_a_dict",
             IN_A_DICT,
             "hold them in nn.ModuleDict: self.heads = nn.ModuleDict({...})",
-            "Model keeps 2 layers (Linear, 34 parameters) in a plain dict `self.heads`",
+            "Model calls 2 layers (Linear, 34 parameters) at line 13 that it keeps in a plain dict `self.heads`",
         ),
     ],
 )
@@ -172,7 +173,7 @@ def test_a_layer_built_in_the_forward_is_found_and_the_help_builds_it_once(tmp_p
     t = traced(module.Model())
     [found] = st024(t)
     assert found.message.startswith("Linear at line 11 (17 parameters) is built in the forward")
-    assert "new random weights at every call" in found.message
+    assert "its weights are also initialized anew at every call" in found.message
     assert found.hint == "build it once in __init__ (self.linear = nn.Linear(...)) and call self.linear in the forward"
     # The help applied: the layer built once, as an attribute, with the arguments it was built with.
     source = textwrap.dedent(BUILT_IN_FORWARD).replace(
@@ -317,7 +318,7 @@ IN_A_TUPLE = IN_A_LIST.replace("[nn.Linear(6, 16), nn.Linear(16, 16)]", "(nn.Lin
 def test_a_tuple_is_called_a_tuple_and_the_help_registers_it(tmp_path):
     module = load(tmp_path, "tupled", textwrap.dedent(IN_A_TUPLE))
     [found] = st024(traced(module.Model()))
-    assert "in a plain tuple `self.layers`: they run at line 13, but a plain tuple registers nothing" in found.message
+    assert "at line 13 that it keeps in a plain tuple `self.layers`, which registers nothing" in found.message
     fixed = load(tmp_path, "tupled_fixed", with_container(found.hint, textwrap.dedent(IN_A_TUPLE)))
     model = fixed.Model()
     assert st024(traced(model)) == [] and updated(model, fixed.trained_layers(model))
@@ -342,7 +343,8 @@ def trained_layers(model):
 def test_a_dict_with_int_keys_gets_string_keys_in_its_help(tmp_path):
     module = load(tmp_path, "int_keys", textwrap.dedent(INT_KEYS))
     [found] = st024(traced(module.Model()))
-    assert "in a plain dict `self.heads`: it runs at line 12" in found.message
+    assert found.message.startswith("Model calls a layer (Linear, 17 parameters) at line 12 that it keeps in a plain")
+    assert "a plain dict `self.heads`, which registers nothing" in found.message
     assert found.hint == (
         "hold them in nn.ModuleDict, whose keys are strings: self.heads = nn.ModuleDict({str(key): layer for key, "
         "layer in {...}.items()}), read as self.heads[str(key)]"

@@ -12,8 +12,8 @@ weak reference whose callback notes the id as freed (``freed``), and the
 recorder forgets those ids before the next call.
 
 The same loop also rebuilds "the same" module each step: to its reader, a
-module without parameters called at the line where another of its class was
-called before, now freed, is that module again (one name, ``cross_entropy_loss``
+module without parameters called at the line where another of its class, with
+the same settings, was called before, now freed, is that module again (one name, ``cross_entropy_loss``
 not ``cross_entropy_loss_49``; one pass filter: its later calls are counted,
 not recorded again). Its key (``key``) is then shared; a module with
 parameters, or one whose predecessor at that line is alive, keeps its own.
@@ -25,6 +25,8 @@ import weakref
 from typing import Any
 
 from torch import nn
+
+from shapetrace.record.module_info import module_config
 
 
 class _Watch(weakref.ref):
@@ -44,8 +46,8 @@ class ModuleKeys:
         self.freed: list[int] = []
         self._watches: dict[int, _Watch] = {}
         self._keys: dict[int, int] = {}  # id of a top-level module -> its key
-        # (class, id(location)) -> (shared key, the watch of the module that has it now)
-        self._by_line: dict[tuple[type, int], tuple[int, _Watch]] = {}
+        # (class, id(location), settings) -> (shared key, the watch of the module that has it now)
+        self._by_line: dict[tuple[type, int, str], tuple[int, _Watch]] = {}
         self.names: dict[int, str] = {}  # a shared key's name, given to each rebuild
 
     def watch(self, module: nn.Module) -> None:
@@ -72,7 +74,7 @@ class ModuleKeys:
         key = address
         watch = self._watches.get(address)
         if watch is not None and _has_no_parameters(module):
-            line = (type(module), id(location))
+            line = (type(module), id(location), _settings(module))
             held = self._by_line.get(line)
             if held is None:
                 key = -(len(self._by_line) + 1)  # (ids are never negative)
@@ -107,3 +109,12 @@ class ModuleKeys:
 
 def _has_no_parameters(module: nn.Module) -> bool:
     return next(iter(module.parameters()), None) is None
+
+
+def _settings(module: nn.Module) -> str:
+    """What tells two modules of one class apart without reading tensor data: their
+    settings (``module_config``: ``dim``, ``reduction``, ``label_smoothing``) and their
+    buffers' shapes (a loss's class ``weight``). ``nn.Softmax(dim=d)`` rebuilt with
+    another ``d`` is another module: its later calls are checked, not only counted."""
+    buffers = [(name, tuple(buffer.shape)) for name, buffer in module.named_buffers()]
+    return repr((sorted(module_config(module).items()), buffers))

@@ -200,8 +200,8 @@ DOCS: dict[str, FindingDoc] = {
         "nn.Sequential; a plain list, tuple or dict registers nothing, nor does a layer built in forward(). "
         "The layer runs and every shape is right, but model.parameters() leaves its weights out: the "
         "optimizer never updates them, model.to(device) does not move them (a device mismatch on the GPU), "
-        "state_dict() does not save them and train()/eval() do not switch them. Built in forward(), it "
-        "also starts from new random weights at every call.",
+        "state_dict() does not save them and train()/eval() do not switch them. Built in forward(), its "
+        "weights are also initialized anew at every call.",
         "self.layers = [nn.Linear(64, 64) for _ in range(3)]   # a plain list: never trained",
         "self.layers = nn.ModuleList([nn.Linear(64, 64) for _ in range(3)])",
     ),

@@ -7,8 +7,8 @@ the forward. Such a layer runs and its output has the right shape, but
 ``model.parameters()`` leaves its weights out: an optimizer built from it never
 updates them, ``model.to(device)`` does not move them (a device mismatch once
 the model is on the GPU), ``state_dict()`` does not save them and
-``train()``/``eval()`` do not switch them. Built in the forward, it also starts
-from new random weights at every call.
+``train()``/``eval()`` do not switch them. Built in the forward, its weights are
+also initialized anew at every call.
 
 The recorder names such a call ``<layers[0]>`` (where its caller keeps it) or
 ``<Linear>`` (no attribute of its caller holds it), says how it is held
@@ -83,12 +83,12 @@ def _finding(calls: list[Call]) -> Finding:
     raised = _raised(calls)
     if kind in _CONTAINERS:
         kinds = ", ".join(dict.fromkeys(call.type for call in layers))
-        some = f"{len(layers)} layers" if len(layers) > 1 else "1 layer"
-        they = "they run" if len(layers) > 1 else "it runs"
+        # (the layers recorded: under `shapetrace run`, a pass like one recorded is only counted)
+        some = f"{len(layers)} layers" if len(layers) > 1 else "a layer"
         container = kind.removesuffix(" with non-string keys")
         message = (
-            f"{owner} keeps {some} ({kinds}, {params:,} parameters) in a plain {container} `self.{attribute}`: "
-            f"{they} {at_line(first)}, but a plain {container} registers nothing, so "
+            f"{owner} calls {some} ({kinds}, {params:,} parameters) {at_line(first)} that it keeps in a plain "
+            f"{container} `self.{attribute}`, which registers nothing, so "
             f"{_COST.format(them='them' if len(layers) > 1 else 'it')}{raised}"
         )
         return finding("ST024", first, message, _CONTAINERS[kind].format(a=attribute))
@@ -107,8 +107,8 @@ def _finding(calls: list[Call]) -> Finding:
     built = f"nn.{first.type}" if first.defined_at is None else first.type  # (PyTorch's own layers have none)
     message = (
         f"{first.type} {at_line(first)} ({params:,} parameters) is built in the forward or held outside {owner}: "
-        f"it is no registered submodule, so {cost}; built in the forward, it also starts from new random "
-        f"weights at every call{raised}"
+        f"it is no registered submodule, so {cost}; built in the forward, its weights are also initialized "
+        f"anew at every call{raised}"
     )
     hint = f"build it once in __init__ (self.{name} = {built}(...)) and call self.{name} in the forward"
     return finding("ST024", first, message, hint)
