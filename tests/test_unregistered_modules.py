@@ -127,3 +127,23 @@ def test_a_layer_of_the_model_with_a_hook_of_the_users_is_recorded_once() -> Non
     names = [(c.name, c.type) for c in t.modules]
     assert names == [("", "Sequential"), ("0", "Linear"), ("1", "ReLU"), ("2", "Linear")]
     assert seen == [(3, 2)]
+
+
+def test_a_parameterless_module_on_the_models_output_is_recorded_as_its_function_is() -> None:
+    """At the top level of the traced block, ``nn.Softmax(dim=0)(out)`` is recorded as
+    ``F.softmax(out, dim=0)`` is, and checked alike (ST019: over the batch); another
+    model, with parameters of its own, is not the one traced and stays out."""
+    torch.manual_seed(0)
+    model, critic = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3)), nn.Linear(3, 1)
+    found = {}
+    for form in ("module", "function"):
+        with shapetrace.trace(model) as t:
+            for step in range(4):
+                out = model(torch.randn(5, 4))
+                dim = 1 if step < 2 else 0
+                p = nn.Softmax(dim=dim)(out) if form == "module" else torch.softmax(out, dim=dim)
+                critic(p)
+                nn.NLLLoss()(torch.log(p), torch.randint(0, 3, (5,)))
+        found[form] = [(f.code, t.calls[f.call_id].location.lineno) for f in t.findings if f.severity != "info"]
+        assert "Linear" not in [c.type for c in t.roots if c.parent is None and c.type != "Sequential"]
+    assert found["module"] == found["function"] == [("ST019", found["function"][0][1])]

@@ -76,11 +76,13 @@ class ModuleCalls(RecordingState):
     def _adoptable(self, module: nn.Module) -> bool:
         """Whether a module outside the recorded ones is recorded from this call on
         (``_adopt``): inside a recorded call, unless it is one of the model's that
-        its own hooks record (it has hooks of the user's); at the top level, a loss
-        or a data transform."""
+        its own hooks record (it has hooks of the user's); at the top level, a loss,
+        a data transform, or a module without parameters (``nn.Softmax(dim=0)(out)``
+        on the model's output is recorded as ``F.softmax(out, dim=0)`` is; another
+        model, with parameters, is not the one traced)."""
         if self._stack:
             return id(module) not in self._own_hooked
-        return bool(self.fetching) or isinstance(module, _Loss)
+        return bool(self.fetching) or isinstance(module, _Loss) or next(iter(module.parameters()), None) is None
 
     def _adopt(self, module: nn.Module) -> bool:
         """Record a module that is not the model's, with its submodules, as the
