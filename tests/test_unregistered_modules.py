@@ -134,7 +134,8 @@ def test_a_parameterless_module_on_the_models_output_is_recorded_as_its_function
     ``F.softmax(out, dim=0)`` is, and checked alike (ST019: over the batch); another
     model, with parameters of its own, is not the one traced and stays out."""
     torch.manual_seed(0)
-    model, critic = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3)), nn.Linear(3, 1)
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    critic = nn.Sequential(nn.Linear(3, 3), nn.Tanh(), nn.Linear(3, 1), nn.Sigmoid())  # not traced, nor its parts
     found = {}
     for form in ("module", "function"):
         with shapetrace.trace(model) as t:
@@ -145,5 +146,7 @@ def test_a_parameterless_module_on_the_models_output_is_recorded_as_its_function
                 critic(p)
                 nn.NLLLoss()(torch.log(p), torch.randint(0, 3, (5,)))
         found[form] = [(f.code, t.calls[f.call_id].location.lineno) for f in t.findings if f.severity != "info"]
-        assert "Linear" not in [c.type for c in t.roots if c.parent is None and c.type != "Sequential"]
+        roots = [c.type for c in t.calls if c.kind == "module" and c.parent is None]
+        assert roots == (["Sequential", "Softmax", "NLLLoss"] if form == "module" else ["Sequential", "NLLLoss"]) * 4
+        assert not {"Tanh", "Sigmoid"} & {c.type for c in t.calls}
     assert found["module"] == found["function"] == [("ST019", found["function"][0][1])]

@@ -32,7 +32,13 @@ from shapetrace.record.frames import first_user_frame, location_of
 from shapetrace.record.hooks import kwargs_of_call
 from shapetrace.record.kept_info import kept_module_info
 from shapetrace.record.module_info import ModuleInfo, is_builtin_module, module_info
-from shapetrace.record.module_owners import caller_label, calling_owner, owner_frame, unregistered_info
+from shapetrace.record.module_owners import (
+    caller_label,
+    calling_owner,
+    inside_another_call,
+    owner_frame,
+    unregistered_info,
+)
 from shapetrace.record.recording_state import _TENSORS, RecordingState, _get_ident
 
 _ScriptModule = ScriptModule
@@ -54,7 +60,11 @@ class ModuleCalls(RecordingState):
         if self._module_keys.freed:
             self._forget_freed()
         members = self._global_members
-        if members is not None and id(module) not in members and not (self._adoptable(module) and self._adopt(module)):
+        if (
+            members is not None
+            and id(module) not in members
+            and not (self._adoptable(module, sys._getframe(1)) and self._adopt(module))
+        ):
             if (
                 self.ops_wanted
                 and self.ops is True
@@ -73,16 +83,19 @@ class ModuleCalls(RecordingState):
                 self._global_hooks.pass_kwargs((module,))
         self._enter(module, args, kwargs, sys._getframe(1))
 
-    def _adoptable(self, module: nn.Module) -> bool:
+    def _adoptable(self, module: nn.Module, call_frame: FrameType) -> bool:
         """Whether a module outside the recorded ones is recorded from this call on
         (``_adopt``): inside a recorded call, unless it is one of the model's that
         its own hooks record (it has hooks of the user's); at the top level, a loss,
-        a data transform, or a module without parameters (``nn.Softmax(dim=0)(out)``
-        on the model's output is recorded as ``F.softmax(out, dim=0)`` is; another
-        model, with parameters, is not the one traced)."""
+        a data transform, or a module without parameters called by the user's code
+        itself (``nn.Softmax(dim=0)(out)`` on the model's output is recorded as
+        ``F.softmax(out, dim=0)`` is; another model, with parameters, is not the one
+        traced, nor are the activations it runs)."""
         if self._stack:
             return id(module) not in self._own_hooked
-        return bool(self.fetching) or isinstance(module, _Loss) or next(iter(module.parameters()), None) is None
+        if self.fetching or isinstance(module, _Loss):
+            return True
+        return next(iter(module.parameters()), None) is None and not inside_another_call(call_frame)
 
     def _adopt(self, module: nn.Module) -> bool:
         """Record a module that is not the model's, with its submodules, as the

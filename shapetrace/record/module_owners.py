@@ -53,6 +53,21 @@ def owner_frame(owner: nn.Module, call_frame: FrameType | None) -> FrameType | N
     return None
 
 
+_CALL_IMPL_CODE = nn.Module._call_impl.__code__
+
+
+def inside_another_call(call_frame: FrameType) -> bool:
+    """Whether a module call (``call_frame``: its ``_call_impl``'s ``inner()``) runs
+    inside another module's call: a frame of ``Module._call_impl`` above its own."""
+    frame = call_frame.f_back  # its own _call_impl (or, on the error path, above it)
+    frame = frame.f_back if frame is not None and frame.f_code is _CALL_IMPL_CODE else frame
+    while frame is not None:
+        if frame.f_code is _CALL_IMPL_CODE:
+            return True
+        frame = frame.f_back
+    return False
+
+
 def caller_label(module: nn.Module, call_frame: FrameType | None) -> tuple[str, Holding | None]:
     """How to name a module called inside a recorded call that was not among the
     model's submodules when recording began, and how its caller holds it:
