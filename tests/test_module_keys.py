@@ -11,6 +11,7 @@ from torch import nn
 
 import shapetrace
 from shapetrace.record.script import run_script
+from shapetrace.render.sections import split_sections
 
 
 def _module_calls(trace: shapetrace.Trace) -> list[tuple[str, str]]:
@@ -165,3 +166,40 @@ def test_a_module_rebuilt_with_other_settings_is_another_module(tmp_path) -> Non
     assert [c.config["dim"] for c in softmaxes] == [1, 0]
     assert [f.code for f in run.trace.findings if f.severity != "info"] == ["ST019"]
     assert run.trace.findings[0].call_id == softmaxes[1].id
+
+
+TWO_MODELS_SCRIPT = """
+import torch
+from torch import nn
+
+
+def train(hidden, steps=4):
+    model = nn.Sequential(nn.Linear(6, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    for _ in range(steps):
+        x, y = torch.randn(16, 6), torch.randn(16, 1)
+        loss = nn.MSELoss()(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+
+train(16)
+train(32)
+"""
+
+
+def test_each_model_a_script_trains_keeps_the_row_of_its_loss(tmp_path) -> None:
+    """The loss rebuilt each step is one module, but the loss of another model (k-fold,
+    a sweep) is recorded again: each model's section shows its loss; each loss's later
+    passes with its own model are counted."""
+    script = tmp_path / "two.py"
+    script.write_text(TWO_MODELS_SCRIPT)
+    run = run_script(str(script))
+    assert run.exit_code == 0, run.error
+    roots = [c for c in run.trace.calls if c.parent is None and c.kind == "module"]
+    assert [c.type for c in roots] == ["Sequential", "MSELoss", "Sequential", "MSELoss"]
+    assert {c.name for c in roots if c.type == "MSELoss"} == {"mse_loss"}
+    assert run.trace.run_info["passes"] == [4, 4, 4, 4]
+    sections = split_sections(run.trace).models
+    assert sorted([c.type for c in section.roots] for section in sections) == [["Sequential", "MSELoss"]] * 2

@@ -14,6 +14,8 @@ as the script runner writes them).
 
 from __future__ import annotations
 
+from collections.abc import Hashable
+
 from torch import nn
 
 from shapetrace.core.tensor_meta import collect_metas
@@ -31,10 +33,10 @@ class TransformFilter:
 
     def __init__(self) -> None:
         self.counts: dict[int, int] = {}
-        self._recorded: dict[tuple[int, tuple], int] = {}  # (module id, signature) -> call id
-        self._first: dict[int, int] = {}  # module id -> its first recorded call id
+        self._recorded: dict[tuple[Hashable, tuple], int] = {}  # (module id, signature) -> call id
+        self._first: dict[Hashable, int] = {}  # module id -> its first recorded call id
 
-    def accept(self, module: nn.Module, args: tuple, kwargs: dict, call_id: int, key: int | None = None) -> bool:
+    def accept(self, module: nn.Module, args: tuple, kwargs: dict, call_id: int, key: Hashable = None) -> bool:
         """Whether to record this call (the next call's id is ``call_id``); ``key``
         stands for ``module`` (default its id: see ``FirstPassFilter``)."""
         if key is None:

@@ -12,7 +12,7 @@ metadata too: each read would go through it.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from types import FrameType
 from typing import Any, Literal, Protocol, Union
 
@@ -40,12 +40,14 @@ OpsSetting = Union[bool, Literal["all"]]  # noqa: UP007 (a runtime alias on 3.10
 class RootFilter(Protocol):
     """Decides which top-level module calls to record (script.py's pass filters)."""
 
-    def __call__(self, module: nn.Module, args: tuple, kwargs: dict, key: int) -> bool:
+    def __call__(self, module: nn.Module, args: tuple, kwargs: dict, key: Hashable) -> bool:
         """Whether to record this call of ``module``; ``key`` stands for the module
-        (its id, or one its rebuilds share: ``ModuleKeys.key``)."""
+        (its id, or one its rebuilds share: ``ModuleKeys.key``; for a loss, with the
+        model whose pass it follows: ``(key, model key)``)."""
 
     def forget(self, key: int) -> None:
-        """The module of ``key`` is gone: a later module may get its id."""
+        """The module of ``key`` (its id) is gone, and the keys made with it: a later
+        module may get its id."""
 
 
 _get_ident = threading.get_ident
@@ -117,6 +119,7 @@ class RecordingState:
         self._names: dict[int, str] = {}
         # Ids of modules outside the model, forgotten when they die (module_keys.py).
         self._module_keys = ModuleKeys()
+        self._last_model_key: Hashable = None  # of the last top-level call that is no loss
         self._module_info: dict[int, ModuleInfo] = {}
         self._param_counts: dict[int, int] = {}  # of the model's modules, counted as recording starts
         # The module facts of the model's last trace, checked and updated by this one (model_facts.py).

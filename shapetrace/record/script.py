@@ -14,7 +14,7 @@ import dataclasses
 import os
 import runpy
 import sys
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 
 from torch import nn
 
@@ -37,7 +37,7 @@ class FirstPassFilter:
 
     def __init__(self, max_calls: int = DEFAULT_MAX_CALLS) -> None:
         self.max_calls = max_calls
-        self._seen: dict[int, set[tuple]] = {}
+        self._seen: dict[Hashable, set[tuple]] = {}
         # How many calls each recorded one stands for: itself and the later
         # calls of the same signature (``3`` for the full batches of an epoch
         # of 100 samples in batches of 32), in the order they were recorded.
@@ -45,9 +45,9 @@ class FirstPassFilter:
         # Whether each recorded call ran inside a DataLoader's fetch (a data
         # transform that is an nn.Module, like torchvision's Normalize), same order.
         self.in_loader: list[bool] = []
-        self._recorded: dict[tuple[int, tuple], int] = {}
+        self._recorded: dict[tuple[Hashable, tuple], int] = {}
 
-    def __call__(self, module: nn.Module, args: tuple, kwargs: dict, key: int | None = None) -> bool:
+    def __call__(self, module: nn.Module, args: tuple, kwargs: dict, key: Hashable = None) -> bool:
         """Whether to record this top-level call; ``key`` stands for ``module`` (default
         its id; the recorder gives a module rebuilt at one line the key of the first)."""
         if key is None:
@@ -66,9 +66,11 @@ class FirstPassFilter:
         return True
 
     def forget(self, key: int) -> None:
-        """The module of ``key`` was freed: a module given its id later is another one."""
-        if self._seen.pop(key, None) is not None:
-            self._recorded = {seen: at for seen, at in self._recorded.items() if seen[0] != key}
+        """The module of ``key`` (its id) was freed: a module given its id later is
+        another one (the keys made with it go too: ``made_with``)."""
+        for made in [known for known in self._seen if made_with(known, key)]:
+            del self._seen[made]
+        self._recorded = {seen: at for seen, at in self._recorded.items() if not made_with(seen[0], key)}
 
 
 class FirstPassesFilter:
@@ -78,15 +80,15 @@ class FirstPassesFilter:
 
     def __init__(self, max_calls: int = DEFAULT_MAX_CALLS) -> None:
         self.max_calls = max_calls
-        self._counts: dict[int, int] = {}
+        self._counts: dict[Hashable, int] = {}
         self.in_loader: list[bool] = []  # as FirstPassFilter's
         # As FirstPassFilter's, for the data transforms only: a transform's calls
         # past ``max_calls`` count towards its last recorded one (so that its
         # folded entry says how often it ran); a model's passes stand for themselves.
         self.passes: list[int] = []
-        self._last: dict[int, int] = {}  # module id -> the position of its last recorded call
+        self._last: dict[Hashable, int] = {}  # module id -> the position of its last recorded call
 
-    def __call__(self, module: nn.Module, args: tuple, kwargs: dict, key: int | None = None) -> bool:
+    def __call__(self, module: nn.Module, args: tuple, kwargs: dict, key: Hashable = None) -> bool:
         """Whether to record this top-level call (``key``: as ``FirstPassFilter``'s)."""
         if key is None:
             key = id(module)
@@ -104,8 +106,14 @@ class FirstPassesFilter:
 
     def forget(self, key: int) -> None:
         """As ``FirstPassFilter.forget``."""
-        self._counts.pop(key, None)
-        self._last.pop(key, None)
+        self._counts = {known: n for known, n in self._counts.items() if not made_with(known, key)}
+        self._last = {known: at for known, at in self._last.items() if not made_with(known, key)}
+
+
+def made_with(known: Hashable, key: int) -> bool:
+    """Whether a pass filter's ``known`` key is ``key`` or a loss's ``(key, model key)``
+    made with it (``ModuleCalls._pass_key``)."""
+    return known == key or (type(known) is tuple and key in known)
 
 
 @dataclasses.dataclass
