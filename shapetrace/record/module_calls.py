@@ -11,7 +11,6 @@ trace (``module_info``).
 from __future__ import annotations
 
 import sys
-from collections.abc import Hashable
 from types import FrameType
 from typing import Any
 
@@ -190,7 +189,7 @@ class ModuleCalls(RecordingState):
             if self._suspended:
                 self._resume_ended_suspensions(call_frame)
             location = location_of(first_user_frame(call_frame))
-            key = self._pass_key(module, location)
+            key = self._module_keys.pass_key(module, location, self.model)
             if (
                 self.fetching
                 and self._root_filter is None
@@ -214,17 +213,6 @@ class ModuleCalls(RecordingState):
         finally:
             self._set_ops(ops_inside)
             self.busy = False
-
-    def _pass_key(self, module: nn.Module, location: Location | None) -> Hashable:
-        """What the pass filters know a top-level call by: its module's key
-        (``ModuleKeys.key``), and for a loss, also the model whose pass it follows,
-        so that each model a script trains (k-fold, a sweep) keeps its loss's row,
-        while the loss of the same model's later passes is counted."""
-        key = self._module_keys.key(module, location) if module is not self.model else id(module)
-        if isinstance(module, _Loss):
-            return (key, self._last_model_key)
-        self._last_model_key = key
-        return key
 
     def _skip_replay(self) -> None:
         """Leave out a top-level call that replays the model for PyTorch: a

@@ -22,9 +22,11 @@ parameters, or one whose predecessor at that line is alive, keeps its own.
 from __future__ import annotations
 
 import weakref
+from collections.abc import Hashable
 from typing import Any
 
 from torch import nn
+from torch.nn.modules.loss import _Loss
 
 from shapetrace.record.module_info import module_config
 
@@ -49,6 +51,7 @@ class ModuleKeys:
         # (class, id(location), settings) -> (shared key, the watch of the module that has it now)
         self._by_line: dict[tuple[type, int, str], tuple[int, _Watch]] = {}
         self.names: dict[int, str] = {}  # a shared key's name, given to each rebuild
+        self._last_model: int | None = None  # the key of the last top-level call that is no loss
 
     def watch(self, module: nn.Module) -> None:
         """Note ``id(module)`` in ``freed`` once ``module`` is freed."""
@@ -85,6 +88,18 @@ class ModuleKeys:
         self._keys[address] = key
         return key
 
+    def pass_key(self, module: nn.Module, location: Any, model: nn.Module | None) -> Hashable:
+        """What the pass filters know a top-level call by: its module's ``key`` (the
+        traced ``model``'s id for the model), and for a loss also the key of the
+        module whose top-level call came before it (the model whose pass it
+        follows), so that each model a script trains (k-fold, a sweep) keeps its
+        loss's row, while the loss of the same model's later passes is counted."""
+        key = self.key(module, location) if module is not model else id(module)
+        if isinstance(module, _Loss):
+            return (key, self._last_model)
+        self._last_model = key
+        return key
+
     def known_key(self, module: nn.Module) -> int | None:
         """The key ``key`` gave ``module``, if it was called at the top level."""
         return self._keys.get(id(module))
@@ -105,6 +120,7 @@ class ModuleKeys:
         self._keys.clear()
         self._by_line.clear()
         self.freed.clear()
+        self._last_model = None
 
 
 def _has_no_parameters(module: nn.Module) -> bool:

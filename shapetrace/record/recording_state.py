@@ -119,7 +119,6 @@ class RecordingState:
         self._names: dict[int, str] = {}
         # Ids of modules outside the model, forgotten when they die (module_keys.py).
         self._module_keys = ModuleKeys()
-        self._last_model_key: Hashable = None  # of the last top-level call that is no loss
         self._module_info: dict[int, ModuleInfo] = {}
         self._param_counts: dict[int, int] = {}  # of the model's modules, counted as recording starts
         # The module facts of the model's last trace, checked and updated by this one (model_facts.py).
