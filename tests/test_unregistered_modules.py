@@ -150,3 +150,19 @@ def test_a_parameterless_module_on_the_models_output_is_recorded_as_its_function
         assert roots == (["Sequential", "Softmax", "NLLLoss"] if form == "module" else ["Sequential", "NLLLoss"]) * 4
         assert not {"Tanh", "Sigmoid"} & {c.type for c in t.calls}
     assert found["module"] == found["function"] == [("ST019", found["function"][0][1])]
+
+
+def test_a_parameterless_model_with_a_hook_of_the_users_is_recorded_once() -> None:
+    """The traced model itself, without parameters and with a hook of the user's, is
+    recorded by hooks of its own: not adopted at the top level as a module "without
+    parameters the user's code calls" (the fuzz run's reused block of ops)."""
+
+    class Ops(nn.Module):
+        def forward(self, x):
+            return torch.relu(x) + 1
+
+    model = Ops()
+    model.register_forward_pre_hook(lambda module, args: None)
+    with shapetrace.trace(model) as t:
+        model(torch.randn(2, 3))
+    assert [c.name for c in t.modules] == [""]

@@ -85,14 +85,16 @@ class ModuleCalls(RecordingState):
 
     def _adoptable(self, module: nn.Module, call_frame: FrameType) -> bool:
         """Whether a module outside the recorded ones is recorded from this call on
-        (``_adopt``): inside a recorded call, unless it is one of the model's that
-        its own hooks record (it has hooks of the user's); at the top level, a loss,
+        (``_adopt``), unless it is one of the model's that its own hooks record (it
+        has hooks of the user's): inside a recorded call, any; at the top level, a loss,
         a data transform, or a module without parameters called by the user's code
         itself (``nn.Softmax(dim=0)(out)`` on the model's output is recorded as
         ``F.softmax(out, dim=0)`` is; another model, with parameters, is not the one
         traced, nor are the activations it runs)."""
+        if id(module) in self._own_hooked:
+            return False  # the model's own, recorded by hooks of its own (it has the user's)
         if self._stack:
-            return id(module) not in self._own_hooked
+            return True
         if self.fetching or isinstance(module, _Loss):
             return True
         return next(iter(module.parameters()), None) is None and not inside_another_call(call_frame)
