@@ -19,6 +19,7 @@ from collections.abc import Hashable
 from torch import nn
 
 from shapetrace.core.tensor_meta import collect_metas
+from shapetrace.record.module_keys import made_with
 
 MAX_SIGNATURES = 8  # recorded calls per transform module; later new signatures are only counted
 
@@ -36,11 +37,9 @@ class TransformFilter:
         self._recorded: dict[tuple[Hashable, tuple], int] = {}  # (module id, signature) -> call id
         self._first: dict[Hashable, int] = {}  # module id -> its first recorded call id
 
-    def accept(self, module: nn.Module, args: tuple, kwargs: dict, call_id: int, key: Hashable = None) -> bool:
+    def accept(self, module: nn.Module, args: tuple, kwargs: dict, call_id: int, key: Hashable) -> bool:
         """Whether to record this call (the next call's id is ``call_id``); ``key``
-        stands for ``module`` (default its id: see ``FirstPassFilter``)."""
-        if key is None:
-            key = id(module)
+        stands for ``module`` (``ModuleKeys.pass_key``)."""
         signature = tuple((m.path, m.shape, m.dtype, m.device) for m in collect_metas((args, kwargs)))
         known = self._recorded.get((key, signature))
         if known is None and sum(1 for recorded in self._recorded if recorded[0] == key) >= MAX_SIGNATURES:
@@ -55,8 +54,8 @@ class TransformFilter:
 
     def forget(self, key: int) -> None:
         """The module of ``key`` was freed: a module given its id later is another one."""
-        if self._first.pop(key, None) is not None:
-            self._recorded = {seen: at for seen, at in self._recorded.items() if seen[0] != key}
+        self._first = {known: at for known, at in self._first.items() if not made_with(known, key)}
+        self._recorded = {seen: at for seen, at in self._recorded.items() if not made_with(seen[0], key)}
 
     def run_info(self, roots: list[int]) -> dict[str, list]:
         """``in_loader`` and ``passes`` for ``Trace.run_info``, one entry per

@@ -32,6 +32,7 @@ from shapetrace.record.frames import first_user_frame, location_of
 from shapetrace.record.hooks import kwargs_of_call
 from shapetrace.record.kept_info import kept_module_info
 from shapetrace.record.module_info import ModuleInfo, is_builtin_module, module_info
+from shapetrace.record.module_keys import has_no_parameters
 from shapetrace.record.module_owners import (
     caller_label,
     calling_owner,
@@ -97,7 +98,7 @@ class ModuleCalls(RecordingState):
             return True
         if self.fetching or isinstance(module, _Loss):
             return True
-        return next(iter(module.parameters()), None) is None and not inside_another_call(call_frame)
+        return has_no_parameters(module) and not inside_another_call(call_frame)
 
     def _adopt(self, module: nn.Module) -> bool:
         """Record a module that is not the model's, with its submodules, as the
@@ -366,10 +367,7 @@ class ModuleCalls(RecordingState):
                 if key is not None and key < 0:
                     keys.names[key] = name
             self._counts.setdefault(name, 0)  # taken, even before it runs (named as an owner)
-            for sub_name, sub in module.named_modules():
-                sub_name = unwrapped_name(sub_name, module)
-                keys.watch(sub)
-                self._names.setdefault(id(sub), f"{name}.{sub_name}" if name and sub_name else name or sub_name)
+            self._name_parts(module, name)
             return self._names[id(module)]
         # Not among the model's submodules when recording began. Registered by its caller
         # since (``self.fc = nn.Linear(...)`` run in the forward), it has that name; else
@@ -379,11 +377,17 @@ class ModuleCalls(RecordingState):
         name = f"{parent.name}.{label}" if parent.name else label
         if holding is not None:
             self._module_info[id(module)] = unregistered_info(module, holding)
-        for sub_name, sub in module.named_modules():
-            self._module_keys.watch(sub)
-            self._names.setdefault(id(sub), f"{name}.{sub_name}" if sub_name else name)
         self._names[id(module)] = name
+        self._name_parts(module, name)
         return name
+
+    def _name_parts(self, module: nn.Module, name: str) -> None:
+        """Name ``module``'s submodules (those not named yet) under ``name``, and watch
+        them: their ids are forgotten when they die (module_keys.py)."""
+        for sub_name, sub in module.named_modules():
+            sub_name = unwrapped_name(sub_name, module)
+            self._module_keys.watch(sub)
+            self._names.setdefault(id(sub), f"{name}.{sub_name}" if name and sub_name else name or sub_name)
 
     def _info_of(self, module: nn.Module) -> ModuleInfo:
         info = self._module_info.get(id(module))

@@ -76,7 +76,7 @@ class ModuleKeys:
         self.watch(module)
         key = address
         watch = self._watches.get(address)
-        if watch is not None and _has_no_parameters(module):
+        if watch is not None and has_no_parameters(module):
             line = (type(module), id(location), _settings(module))
             held = self._by_line.get(line)
             if held is None:
@@ -123,8 +123,15 @@ class ModuleKeys:
         self._last_model = None
 
 
-def _has_no_parameters(module: nn.Module) -> bool:
+def has_no_parameters(module: nn.Module) -> bool:
+    """Whether ``module`` (its submodules included) holds no parameter."""
     return next(iter(module.parameters()), None) is None
+
+
+def made_with(known: Hashable, key: int) -> bool:
+    """Whether a pass filter's ``known`` key is ``key`` or a loss's ``(key, model key)``
+    made with it (``ModuleKeys.pass_key``): what goes when the module of ``key`` is freed."""
+    return known == key or (type(known) is tuple and key in known)
 
 
 def _settings(module: nn.Module) -> str:

@@ -25,6 +25,7 @@ from shapetrace.record.as_python import python_sys, run_as_main
 from shapetrace.record.children import Children, children_traced
 from shapetrace.record.data_hook import in_data_loader
 from shapetrace.record.distributed import DistSession, rank_info
+from shapetrace.record.module_keys import made_with
 from shapetrace.record.recorder import OpsSetting, error_text
 from shapetrace.record.tracing import _TraceBlock
 
@@ -47,11 +48,9 @@ class FirstPassFilter:
         self.in_loader: list[bool] = []
         self._recorded: dict[tuple[Hashable, tuple], int] = {}
 
-    def __call__(self, module: nn.Module, args: tuple, kwargs: dict, key: Hashable = None) -> bool:
-        """Whether to record this top-level call; ``key`` stands for ``module`` (default
-        its id; the recorder gives a module rebuilt at one line the key of the first)."""
-        if key is None:
-            key = id(module)
+    def __call__(self, module: nn.Module, args: tuple, kwargs: dict, key: Hashable) -> bool:
+        """Whether to record this top-level call; ``key`` stands for ``module``
+        (``ModuleKeys.pass_key``: a module rebuilt at one line has the first's)."""
         seen = self._seen.setdefault(key, set())
         signature = tuple((m.path, m.shape, m.dtype, m.device) for m in collect_metas((args, kwargs)))
         if signature in seen:
@@ -88,10 +87,8 @@ class FirstPassesFilter:
         self.passes: list[int] = []
         self._last: dict[Hashable, int] = {}  # module id -> the position of its last recorded call
 
-    def __call__(self, module: nn.Module, args: tuple, kwargs: dict, key: Hashable = None) -> bool:
+    def __call__(self, module: nn.Module, args: tuple, kwargs: dict, key: Hashable) -> bool:
         """Whether to record this top-level call (``key``: as ``FirstPassFilter``'s)."""
-        if key is None:
-            key = id(module)
         count = self._counts.get(key, 0)
         self._counts[key] = count + 1
         if count >= self.max_calls:
@@ -108,12 +105,6 @@ class FirstPassesFilter:
         """As ``FirstPassFilter.forget``."""
         self._counts = {known: n for known, n in self._counts.items() if not made_with(known, key)}
         self._last = {known: at for known, at in self._last.items() if not made_with(known, key)}
-
-
-def made_with(known: Hashable, key: int) -> bool:
-    """Whether a pass filter's ``known`` key is ``key`` or a loss's ``(key, model key)``
-    made with it (``ModuleCalls._pass_key``)."""
-    return known == key or (type(known) is tuple and key in known)
 
 
 @dataclasses.dataclass
