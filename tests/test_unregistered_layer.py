@@ -414,3 +414,49 @@ def test_a_layer_passed_to_the_forward_is_its_owners_to_register(tmp_path):
             model(torch.randn(4, 6), adapters[task]).sum().backward()
     assert st024(t) == [] and not [f for f in t.findings if f.severity != "info"]
     assert [c.name for c in t.modules][:4] == ["", "body", "<adapter>", "out"]
+
+
+SHARED_WITH_THE_MODEL = """
+class Head(nn.Module):
+    def __init__(self, shared):
+        super().__init__()
+        self.fc = nn.Linear(8, 4)
+        self.extra = [shared]  # the model's proj, kept out of the head's parameters on purpose
+
+    def forward(self, x):
+        return self.fc(self.extra[0](x))
+
+
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.proj = nn.Linear(8, 8)
+        self.head = Head(self.proj)
+        scale = nn.Linear(4, 4)
+        self.scale = scale
+        self.tail = lambda h: scale(h)  # reached through a closure: registered as scale
+
+    def forward(self, x):
+        return self.tail(self.head(torch.relu(self.proj(x))))
+"""
+
+
+def test_a_layer_the_traced_part_shares_with_its_model_is_not_flagged(tmp_path):
+    """``trace(model.head)`` of a head that reaches a layer its model registers (through a
+    list, or a closure): the model's optimizer trains it, so no finding; the same head
+    traced with a layer that no enclosing module registers is still flagged."""
+    module = load(tmp_path, "shared", textwrap.dedent(SHARED_WITH_THE_MODEL))
+    model = module.Model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    before = model.proj.weight.detach().clone()
+    with shapetrace.trace(model.head) as t:
+        model(torch.randn(3, 8)).sum().backward()
+    optimizer.step()
+    assert not torch.equal(model.proj.weight, before)  # it is trained: sharing it is no bug
+    assert st024(t) == []
+    assert "<extra[0]>" in [c.name.split(".")[-1] for c in t.modules]
+
+    alone = module.Head(torch.nn.Linear(8, 8))
+    with shapetrace.trace(alone) as t:
+        alone(torch.randn(3, 8)).sum().backward()
+    assert [f.location.code for f in st024(t)] == ["return self.fc(self.extra[0](x))"]

@@ -79,7 +79,9 @@ def caller_label(module: nn.Module, call_frame: FrameType | None) -> tuple[str, 
     - ``("<layers[0]>", holding)``: kept where ``nn.Module`` registers nothing
       (``holding``: see ``Holding``);
     - ``("<Linear>", holding)``: no attribute of its caller holds it (built in the
-      forward, or held elsewhere), ``holding.kind`` ``"forward"``.
+      forward, or held elsewhere), ``holding.kind`` ``"forward"``;
+    - ``("<extra[0]>", None)``: kept so, but registered by a module whose call
+      encloses this one (a layer the traced part shares with its model).
     """
     found = next(((owner, frame) for owner, frame in _owners_up(call_frame) if owner is not module), None)
     if found is None:
@@ -93,9 +95,21 @@ def caller_label(module: nn.Module, call_frame: FrameType | None) -> tuple[str, 
         if frame.f_locals.get(name) is module:
             return f"<{name}>", None
     holding = held_in(caller, module)
-    if holding is None:
-        return f"<{type(module).__name__}>", Holding("forward", "")
-    return f"<{holding.place}>", holding
+    label = f"<{type(module).__name__}>" if holding is None else f"<{holding.place}>"
+    if _registered_above(module, caller, call_frame):
+        return label, None  # shared: a module whose call encloses this one registers it
+    return label, holding or Holding("forward", "")
+
+
+def _registered_above(module: nn.Module, caller: nn.Module, call_frame: FrameType | None) -> bool:
+    """Whether a module running a method further up the stack, other than the caller,
+    registers ``module``: a layer shared with the part that is traced
+    (``trace(model.head)`` of a head that reaches the model's ``proj`` through a list,
+    or through a closure) is in that model's ``parameters()``, and its optimizer's."""
+    for owner, _ in _owners_up(call_frame):
+        if owner is not caller and owner is not module and any(sub is module for sub in owner.modules()):
+            return True
+    return False
 
 
 class Holding(NamedTuple):
