@@ -124,6 +124,49 @@ def test_a_loop_is_one_node_in_the_graph_with_its_state_on_a_loop_edge():
         assert loops and "next step" in loops[0]
 
 
+class LayerLoop(torch.nn.Module):
+    """A loop over layers with an op between them, and layers of one type and shape
+    called once each at one line outside any loop."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inp = torch.nn.Linear(4, 8)
+        self.hidden = torch.nn.ModuleList(torch.nn.Linear(8, 8) for _ in range(3))
+        self.fc1 = torch.nn.Linear(8, 8)
+        self.fc2 = torch.nn.Linear(8, 8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.inp(x)
+        for layer in self.hidden:
+            x = torch.relu(layer(x))
+        return self.fc2(torch.tanh(self.fc1(x)))
+
+
+def test_a_loop_over_layers_is_one_row_beside_its_ops():
+    """``for layer in self.hidden: x = torch.relu(layer(x))`` is read as it is written,
+    the layers in one entry and the op in one, in the table, the tree and the graph;
+    ``fc2(tanh(fc1(x)))``, run once, stays as it ran."""
+    t = trace_of(LayerLoop(), torch.randn(2, 4))
+    names = [re.sub(r"\s{2,}.*", "", line.strip()) for line in plain_text(t.table(), width=200).splitlines()[3:]]
+    start = names.index("└─ inp: Linear")
+    assert names[start : start + 6] == [
+        "└─ inp: Linear",
+        "└─ hidden.0-2: Linear ×3",
+        "└─ relu(T) ×3",
+        "└─ fc1: Linear",
+        "└─ tanh(T)",
+        "└─ fc2: Linear",
+    ], names
+    tree = plain_text(t.tree(ops=True), width=100)
+    assert "hidden.0-2 ×3: Linear" in tree and "relu(T) ×3" in tree and "fc1: Linear" in tree
+    source = t.graph(ops=True).source
+    assert_no_dangling(source)
+    assert "hidden.0-2 ×3\nLinear" in source and "relu(T) ×3" in source
+    layers, relu = f"c{t['hidden.0'].id}", f"c{t['hidden.0'].id + 1}"
+    edges = {(tail, head) for tail, head, _, _ in graph_edges(source)}
+    assert {(layers, relu), (relu, layers)} <= edges  # each layer's output into the next layer
+
+
 def test_the_annotated_source_folds_a_long_list_of_tensors():
     text = annotate(time_sequence_trace())
     line = next(line for line in text.splitlines() if "input.split(1, dim=1)" in line)

@@ -16,6 +16,7 @@ sibling calls into one entry that shows the first of them:
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Container, Hashable, Sequence
 
 from shapetrace.core.records import Call
@@ -106,10 +107,13 @@ def repeated_runs(
     runs: list[list[Call]] = []
     previous: Hashable = None
     same_line: dict[Hashable, list[Call]] = {}
+    steps = _layers_looped(calls, ops=ops, depth=depth, memo=memo) if loops else {}
     for call in calls:
         key = signature(call, ops=ops, depth=depth, memo=memo) if call.kind == "module" else None
         line_key = _line_key(call, ops=ops, depth=depth, memo=memo) if loops else None
         earlier = same_line.get(line_key) if line_key is not None else None
+        if earlier is None and call.id in steps and call.id not in alone:
+            earlier = same_line.get(steps[call.id])  # a later layer of a loop over layers
         if earlier is not None:
             # a loop's later step, drawn with its first: its neighbours are each other's
             # (blocks.0 and blocks.1 around a mask's .mul fold as blocks.0-1)
@@ -130,6 +134,32 @@ def repeated_runs(
                 same_line[line_key] = runs[-1]
         previous = key
     return runs
+
+
+def _layers_looped(
+    calls: Sequence[Call], *, ops: bool, depth: int | None, memo: dict[int, Hashable]
+) -> dict[int, Hashable]:
+    """Call id -> the line key of the first layer of its loop, for the later layers
+    of a loop over layers (``for layer in self.layers: x = torch.relu(layer(x))``):
+    modules of one type called once each from one line with one signature, with a
+    call between the first and the last that repeats (the loop's own ops; without
+    one, ``fc2(tanh(fc1(x)))`` run once is no loop, and layers with nothing between
+    fold as neighbours anyway). They fold into one entry, ``hidden.0-2: Linear ×3``,
+    beside ``relu(T) ×3``, where they read ``hidden.0``, ``relu(T) ×3``, ``hidden.1-2 ×2``."""
+    keys = [_line_key(call, ops=ops, depth=depth, memo=memo) for call in calls]
+    counts: Counter[tuple | None] = Counter(key for key in keys if key is not None)
+    groups: dict[Hashable, list[int]] = {}
+    for position, (call, key) in enumerate(zip(calls, keys)):
+        if call.kind == "module" and key is not None:
+            groups.setdefault((call.type, *key[1:]), []).append(position)
+    found: dict[int, Hashable] = {}
+    for positions in groups.values():
+        names = [calls[p].name for p in positions]
+        if len(positions) < 2 or len(set(names)) < len(names):
+            continue  # one layer, or modules called again (each a loop of its own)
+        if any(counts.get(keys[p], 0) > 1 for p in range(positions[0] + 1, positions[-1])):
+            found.update((calls[p].id, keys[positions[0]]) for p in positions[1:])
+    return found
 
 
 def loop_repeats(
@@ -158,7 +188,7 @@ def loop_repeats(
     return groups
 
 
-def _line_key(call: Call, *, ops: bool, depth: int | None, memo: dict[int, Hashable]) -> Hashable:
+def _line_key(call: Call, *, ops: bool, depth: int | None, memo: dict[int, Hashable]) -> tuple | None:
     """What calls of one loop share: module (or op), line, the op's expression
     on that line (``Call.site``: None where unknown, when the line alone decides),
     signature. None without a line: nothing says two such calls are one statement."""
