@@ -15,6 +15,7 @@ Every expectation is written by hand from the models' code.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import io
 import os
 import re
@@ -58,13 +59,14 @@ def test_a_short_last_batch_and_an_eval_batch_fold_into_the_first_pass(mnist) ->
     net, loss = rows[0], rows[-1]
     assert [call.inputs[0].shape[0] for call in net.variants] == [16, 8, 20]
     assert [call.inputs[0].shape[0] for call in loss.variants] == [16, 8]
-    assert _labels(mnist)[0] == "Net (root)" and "#2" not in " ".join(_labels(mnist))
+    # 2 epochs of batches of 16, 16 and 8, then one of 20: 7 calls, one row
+    assert _labels(mnist)[0] == "Net (root) ×7" and "#2" not in " ".join(_labels(mnist))
     out = io.StringIO()
     mnist.print(file=out)
     text = out.getvalue()
     train, evaluate = _script_line("loss = F.nll_loss(model(data), target)"), _script_line("output = model(data)")
     place = rf"\S*mnist_eval_small\.py:{train}, {evaluate}"
-    assert re.search(rf"Net \(root\) +{place} +\(16\|8\|20, 1, 28, 28\) +\(16\|8\|20, 10\)", text)
+    assert re.search(rf"Net \(root\) ×7 +{place} +\(16\|8\|20, 1, 28, 28\) +\(16\|8\|20, 10\)", text)
     assert re.search(r"fc1: Linear +\S+ +\(16\|8\|20, 2304\) +\(16\|8\|20, 32\)", text)
     assert "input (16|8, 10)" in text and "target (16|8,)" in text
 
@@ -226,7 +228,8 @@ def test_blocks_of_other_shapes_never_fold() -> None:
         stack(large)  # another batch size: folded beside it
     passes = [row for row in table_rows(t) if row[0].parent_id is None and row[0].kind == "module"]
     assert [[call.inputs[0].shape[0] for call in row.variants] for row in passes] == [[3, 5]]
-    assert passes[0].starts == (0, 2) and _labels(t)[0] == "Sequential (root) ×2"
+    assert passes[0].starts == (0, 2) and _labels(t)[0] == "Sequential (root) ×3"  # every call it folds
+    assert _labels(t)[1:] == ["0-1: Linear ×2", "2: Linear"]  # one pass's calls
 
 
 class Masked(nn.Module):
@@ -248,3 +251,49 @@ def test_identical_blocks_with_a_loop_op_between_them_fold_too() -> None:
     # each .mul is a step of the loop, drawn with the first: the blocks are neighbours
     assert _labels(t)[1:] == [".mul(T) ×4", "blocks.0-3: Linear ×4"]
     assert "blocks.0-3 ×4: Linear" in plain_text(t.tree(), width=100)
+
+
+STEPS = """
+import torch
+from torch import nn
+
+torch.manual_seed(0)
+model = nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 1))
+loss_fn = nn.MSELoss()
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+
+
+def train():
+    for batch in (4, 4, 4, 4, 4, 2):  # 22 samples in batches of 4: a short last batch
+        loss = loss_fn(model(torch.randn(batch, 3)), torch.randn(batch, 1))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+
+if __name__ == "__main__":
+    train()
+"""
+
+
+def test_a_scripts_pass_shows_how_many_calls_it_stands_for_as_a_trace_does(tmp_path) -> None:
+    """``shapetrace run`` records the first call of each input signature and counts the
+    others; the pass's row says how many steps it stands for, every batch size's (5 of 4
+    and 1 of 2), in the table and the tree, as a trace that records every step does."""
+    from shapetrace.record.script import run_script
+
+    path = tmp_path / "steps.py"
+    path.write_text(STEPS)
+    run = run_script(str(path))
+    assert run.exit_code == 0 and len([c for c in run.trace.calls if c.type == "Sequential"]) == 2
+    spec = importlib.util.spec_from_file_location("steps", path)
+    steps = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(steps)
+    with shapetrace.trace(steps.model) as traced:
+        steps.train()
+    for t in (run.trace, traced):
+        labels = _labels(t)
+        assert next(label for label in labels if "(root)" in label) == "Sequential (root) ×6", labels
+        assert "mse_loss: MSELoss ×6" in labels, labels
+        assert "0: Linear" in labels  # once a pass, however many passes
+        assert "Sequential (root) ×6" in plain_text(t.tree(), width=100)

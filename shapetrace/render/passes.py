@@ -21,7 +21,8 @@ finding or an error in it is never folded (``pinned_calls``).
 from __future__ import annotations
 
 import re
-from collections.abc import Container, Hashable, Sequence
+from collections.abc import Container, Hashable, Mapping, Sequence
+from itertools import accumulate
 
 from shapetrace.core.records import Call
 from shapetrace.core.tensor_meta import TensorMeta
@@ -81,6 +82,30 @@ def pass_groups(
         else:
             entry.append(group)
     return found
+
+
+def pass_row(entry: Sequence[Sequence[Call]], stands_for: Mapping[int, int]) -> Row:
+    """The ``Row`` of one ``pass_groups`` entry: its calls, where each pass of another
+    batch size begins, and how many calls it stands for, every batch size's
+    (``Net (root) ×4`` for batches of 16, 16, 8 and 20), counting those a script left
+    unrecorded as alike a recorded one (``stands_for``, call id -> calls:
+    ``Sections.stands_for``): ``LSTM (root) ×41`` for 41 training steps, as a trace
+    that records every step shows them. Rows under it count one pass's calls."""
+    members = [call for group in entry for call in group]
+    starts = tuple(accumulate((len(group) for group in entry[:-1]), initial=0))
+    counted = sum(stands_for.get(call.id, 1) for call in members)
+    return Row(members, starts, counted if counted > len(entry[0]) else None)
+
+
+def inner_row(aligned: Sequence[Sequence[Call]], spots: Sequence[int], starts: tuple[int, ...], passes: int) -> Row:
+    """The ``Row`` of the calls at ``spots`` among those under each call of a row
+    (``aligned[k]``: under its k-th call; ``starts``: where its passes of other batch
+    sizes begin); ``passes``: how many alike passes the top-level row folds in its
+    first, whose calls the row counts for one pass (``Row.one_pass``)."""
+    row = Row([calls[p] for calls in aligned for p in spots], tuple(start * len(spots) for start in starts))
+    if passes > 1:
+        row.one_pass = len(row.first_variant) // passes
+    return row
 
 
 def batch_alike(a: Call, b: Call, *, ops: bool, depth: int | None) -> bool:

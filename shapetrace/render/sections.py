@@ -74,8 +74,13 @@ class DataTransform:
 
 @dataclasses.dataclass(frozen=True)
 class Sections:
+    """``models``, most parameters first; ``transforms``; ``stands_for``: top-level call id
+    -> how many calls it stands for where more than itself (a script records a model's
+    first pass of each input signature and counts the others: ``record/script.py``)."""
+
     models: tuple[Section, ...]
     transforms: tuple[DataTransform, ...]
+    stands_for: dict[int, int] = dataclasses.field(default_factory=dict)
 
     def ordered_roots(self) -> list[Call]:
         """Every top-level call, section by section, the transforms' calls last."""
@@ -133,7 +138,7 @@ def split_sections(trace: Trace) -> Sections:
         DataTransform(kind, tuple(calls), sum(counts.get(call.id, 1) for call in calls))
         for kind, calls in transforms.items()
     ]
-    return Sections(tuple(sections), tuple(folded))
+    return Sections(tuple(sections), tuple(folded), {key: n for key, n in counts.items() if n > 1})
 
 
 def _loader_flags(trace: Trace, roots: Sequence[Call]) -> tuple[dict[int, bool], dict[int, int]]:

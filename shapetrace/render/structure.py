@@ -241,31 +241,52 @@ def repeat_mark(run: Sequence[Call]) -> str:
     """`` ×1999`` for calls of a module from its first, or for an op's steps;
     `` #2000-2001 ×2`` for a later range of a module's calls (a second loop);
     ``""`` for one call. A ``Row`` that folds passes of other batch sizes
-    counts the calls of its first pass only (``conv1`` once a pass, not ×3)."""
-    run = run.first_variant if isinstance(run, Row) else run
-    if len(run) < 2:
+    counts the calls of its first pass only (``conv1`` once a pass, not ×3); a
+    pass's own row, every call it stands for (``Row.stands_for``: ``Net (root) ×4``)."""
+    count = None
+    if isinstance(run, Row):
+        count = run.stands_for
+        run = run.first_pass
+    if len(run) < 2 and not count:
         return ""
     first, last = run[0], run[-1]
     same = first.kind == "module" and first.name == last.name
-    if same and first.index and last.index - first.index + 1 == len(run):
+    if same and first.index and last.index - first.index + 1 == len(run) and not count:
         return f" #{first.index + 1}-{last.index + 1} ×{len(run)}"
-    return f" ×{len(run)}"
+    return f" ×{count or len(run)}"
 
 
 class Row(list):  # type: ignore[type-arg]
     """A table row: the calls it folds (a list of ``Call``, first call first),
     and ``starts``, where each pass of another batch size begins among them
     (``(0,)`` when none is folded: ``render/passes.py``). The calls of one such
-    pass fold as any row's do (a loop's steps, identical blocks)."""
+    pass fold as any row's do (a loop's steps, identical blocks). ``stands_for``: how
+    many calls a pass's row stands for (``passes.pass_row``), else None (its first
+    pass's length); ``one_pass``: under a row of alike passes folded, how many of
+    its first calls one pass made (``fc ×1``, not ``×41`` under ``Net (root) ×41``)."""
 
-    def __init__(self, calls: Sequence[Call], starts: tuple[int, ...] = (0,)) -> None:
+    def __init__(
+        self,
+        calls: Sequence[Call],
+        starts: tuple[int, ...] = (0,),
+        stands_for: int | None = None,
+        one_pass: int | None = None,
+    ) -> None:
         super().__init__(calls)
         self.starts = starts
+        self.stands_for = stands_for
+        self.one_pass = one_pass
 
     @property
     def first_variant(self) -> list[Call]:
         """The row's calls in its first pass (all of them with one batch size)."""
         return list(self[: self.starts[1]]) if len(self.starts) > 1 else list(self)
+
+    @property
+    def first_pass(self) -> list[Call]:
+        """The row's calls in one pass: its first variant's, or their first ``one_pass``."""
+        first = self.first_variant
+        return first[: self.one_pass] if self.one_pass else first
 
     @property
     def variants(self) -> list[Call]:

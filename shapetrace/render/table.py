@@ -5,7 +5,6 @@ steps of a loop (calls of one module or op from one line, alike) share a row
 from __future__ import annotations
 
 import os
-from itertools import accumulate
 
 from rich import box
 from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
@@ -24,7 +23,7 @@ from shapetrace.core.text import (
 )
 from shapetrace.core.trace import Trace
 from shapetrace.render.marks import NON_CONTIGUOUS, folded_shapes
-from shapetrace.render.passes import pass_groups, pinned_calls, row_shapes
+from shapetrace.render.passes import inner_row, pass_groups, pass_row, pinned_calls, row_shapes
 from shapetrace.render.sections import DataTransform, split_sections
 from shapetrace.render.structure import (
     Row,
@@ -80,15 +79,20 @@ def table_sections(
     memo: dict = {}
     alone = pinned_calls(trace)
 
-    def add(rows: list[list[Call]], aligned: list[list[Call]], starts: tuple[int, ...]) -> None:
+    def add(rows: list[list[Call]], aligned: list[list[Call]], starts: tuple[int, ...], passes: int) -> None:
         # aligned[0]: calls shown under the row's first call; aligned[k]: the same under its k-th call;
-        # starts: where in aligned each pass of another batch size begins.
+        # starts: where in aligned each pass of another batch size begins (passes: see inner_row).
         position = {call.id: p for p, call in enumerate(aligned[0])}
         for group in repeated_runs(aligned[0], ops=ops, depth=depth, memo=memo, alone=alone):
             spots = [position[call.id] for call in group]
-            inner = tuple(start * len(spots) for start in starts)
-            rows.append(Row([calls[p] for calls in aligned for p in spots], inner))
-            add(rows, [shown_children(calls[p], ops=ops, depth=depth) for calls in aligned for p in spots], inner)
+            row = inner_row(aligned, spots, starts, passes)
+            rows.append(row)
+            add(
+                rows,
+                [shown_children(calls[p], ops=ops, depth=depth) for calls in aligned for p in spots],
+                row.starts,
+                passes,
+            )
 
     parts = split_sections(trace)
     found: list[tuple[list[list[Call]], DataTransform | None]] = []
@@ -96,10 +100,9 @@ def table_sections(
         rows: list[list[Call]] = []
         roots = [call for call in section.roots if is_shown(call, ops=ops, depth=None)]
         for entry in pass_groups(roots, ops=ops, depth=depth, memo=memo, alone=alone):
-            members = [call for group in entry for call in group]
-            starts = tuple(accumulate((len(group) for group in entry[:-1]), initial=0))
-            rows.append(Row(members, starts))
-            add(rows, [shown_children(call, ops=ops, depth=depth) for call in members], starts)
+            row = pass_row(entry, parts.stands_for)
+            rows.append(row)
+            add(rows, [shown_children(call, ops=ops, depth=depth) for call in row], row.starts, len(row.first_variant))
         if rows:
             found.append((rows, None))
     found += [([Row(transform.calls)], transform) for transform in parts.transforms]
@@ -115,7 +118,7 @@ def call_label(call: Call, run: list[Call] | None = None, *, relative: bool = Fa
     if call.parent_id is None and call.name == "":
         title = Text.assemble(indent, (call.type, "bold"), (" (root)", "dim"))
     else:
-        members = run.first_variant if isinstance(run, Row) else (run or [call])
+        members = run.first_pass if isinstance(run, Row) else (run or [call])
         name = merged_name([relative_name(member) if relative else member.name for member in members])
         title = Text.assemble(indent, (name, "bold"), (f": {call.type}", "dim"))
     mark = repeat_mark(run) if run else ""

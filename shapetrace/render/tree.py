@@ -8,7 +8,6 @@ siblings are folded as in the graph (``layers.0-11 ×12``).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from itertools import accumulate
 
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.text import Text
@@ -18,7 +17,7 @@ from shapetrace.core.records import Call
 from shapetrace.core.text import format_count, format_op
 from shapetrace.core.trace import Trace
 from shapetrace.render.marks import NON_CONTIGUOUS
-from shapetrace.render.passes import pass_groups, pinned_calls, row_shapes
+from shapetrace.render.passes import inner_row, pass_groups, pass_row, pinned_calls, row_shapes
 from shapetrace.render.sections import split_sections
 from shapetrace.render.structure import Row, is_shown, repeat_mark, repeated_runs, run_label, shown_children
 
@@ -39,8 +38,8 @@ def trace_tree(trace: Trace, *, ops: bool = False, depth: int | None = None, col
     # Section by section (render/sections.py): the models, most parameters first, then
     # each data transform folded into one entry with its count.
     tree = Tree("", guide_style="dim", hide_root=True)
-    builder = _TreeBuilder(ops, depth, collapse, codes, pinned_calls(trace))
     parts = split_sections(trace)
+    builder = _TreeBuilder(ops, depth, collapse, codes, pinned_calls(trace), parts.stands_for)
     for section in parts.models:
         builder.add_roots(tree, [call for call in section.roots if is_shown(call, ops=ops, depth=None)])
     for transform in parts.transforms:
@@ -52,9 +51,16 @@ def trace_tree(trace: Trace, *, ops: bool = False, depth: int | None = None, col
 
 class _TreeBuilder:
     def __init__(
-        self, ops: bool, depth: int | None, collapse: bool, codes: dict[int, list[str]], alone: set[int]
+        self,
+        ops: bool,
+        depth: int | None,
+        collapse: bool,
+        codes: dict[int, list[str]],
+        alone: set[int],
+        stands_for: dict[int, int],
     ) -> None:
         self.ops, self.depth, self.collapse, self.codes = ops, depth, collapse, codes
+        self.stands_for = stands_for  # top-level call id -> calls it stands for (Sections.stands_for)
         self.memo: dict = {}
         self.alone = alone  # calls with a finding or an error in them: never folded into siblings
 
@@ -65,12 +71,12 @@ class _TreeBuilder:
             self.add(branch, [list(roots)])
             return
         for entry in pass_groups(roots, ops=self.ops, depth=self.depth, memo=self.memo, alone=self.alone):
-            members = [call for group in entry for call in group]
-            starts = tuple(accumulate((len(group) for group in entry[:-1]), initial=0))
-            child = branch.add(self._label(members[0], entry[0], Row(members, starts)))
-            self.add(child, [shown_children(call, ops=self.ops, depth=self.depth) for call in members], starts)
+            row = pass_row(entry, self.stands_for)
+            child = branch.add(self._label(row[0], entry[0], row))
+            children = [shown_children(call, ops=self.ops, depth=self.depth) for call in row]
+            self.add(child, children, row.starts, len(row.first_variant))
 
-    def add(self, branch: Tree, aligned: list[list[Call]], starts: tuple[int, ...] = (0,)) -> None:
+    def add(self, branch: Tree, aligned: list[list[Call]], starts: tuple[int, ...] = (0,), passes: int = 1) -> None:
         """``aligned[0]``: the calls under an entry's first call; ``aligned[k]`` the
         same under its k-th (a folded run's other members, passes of other batch
         sizes from ``starts`` on): their shapes join the entry's (``row_shapes``)."""
@@ -82,20 +88,20 @@ class _TreeBuilder:
         position = {call.id: p for p, call in enumerate(calls)}
         for run in runs:
             spots = [position[call.id] for call in run]
-            inner = tuple(start * len(spots) for start in starts)
-            row = Row([members[p] for members in aligned for p in spots], inner)
+            row = inner_row(aligned, spots, starts, passes)
             child = branch.add(self._label(run[0], run, row))
             self.add(
                 child,
                 [shown_children(members[p], ops=self.ops, depth=self.depth) for members in aligned for p in spots],
-                inner,
+                row.starts,
+                passes,
             )
 
     def _label(self, call: Call, run: list[Call], row: Row) -> _Label:
         if call.kind == "op":
             title = Text.assemble((format_op(call), "cyan"), (repeat_mark(run), "dim"))
         elif call.parent_id is None and not call.name:
-            title = Text.assemble((call.type, "bold"), (" (root)", "dim"))
+            title = Text.assemble((call.type, "bold"), (" (root)", "dim"), (repeat_mark(row), "dim"))
         else:
             title = Text.assemble((run_label(run), "bold"), (f": {call.type}", "dim"))
         if call.kind == "module" and call.num_params:
