@@ -220,3 +220,43 @@ def test_python_m_shapetrace_keeps_a_pythonpath_entry_that_is_the_current_folder
     traced = _run([sys.executable, "-m", "shapetrace", "run", "project/train.py"], tmp_path, PYTHONPATH=path)
     assert (plain.returncode, traced.returncode) == (3, 3), traced.stderr
     assert _seen(traced) == _seen(plain)
+
+
+WARNS = textwrap.dedent('''
+    import warnings
+    import torch
+
+    model = torch.nn.Linear(3, 1)
+    out = model(torch.randn(4, 3)).sum()
+    a = float(out)  # C++: a tensor requiring grad converted to a scalar
+    b = float(out * 2)  # the same warning at another line
+    y = out * 3
+    g = y.grad  # C++: .grad of a non-leaf
+    c = torch.tensor(out.detach())  # C++: copy construct from a tensor
+    warnings.filterwarnings("ignore", message="To copy construct", module="__main__")
+    d = torch.tensor(out.detach())  # filtered by this module's name: not shown
+    for step in range(3):
+        e = torch.tensor(out.detach() * step)  # filtered here too
+    print("done")
+''')
+
+
+def _warning_lines(stderr: str) -> list[str]:
+    """``warns.py:7: UserWarning`` for each warning shown."""
+    return [os.path.basename(line.split(": ", 1)[0]) + ": " + line.split(": ", 2)[1]
+            for line in stderr.splitlines() if "Warning: " in line]
+
+
+def test_pytorchs_cpp_warnings_name_the_lines_python_names(tmp_path):
+    """A warning PyTorch's C++ raises names the Python frame running when it fires: from
+    ops the op mode does not record (``float(t)``, ``.grad``, ``torch.tensor(t)`` outside
+    the model's forward) too, it is the user's line, so filters by module and the "once
+    per location" registry work as untraced."""
+    (tmp_path / "warns.py").write_text(WARNS)
+    plain = _run([sys.executable, "-W", "default", "warns.py"], tmp_path)
+    traced = _run([sys.executable, "-W", "default", "-m", "shapetrace", "run", "warns.py"], tmp_path)
+    assert plain.returncode == traced.returncode == 0, traced.stderr
+    # (PyTorch warns of a scalar conversion once a process, line 8's and 15's included)
+    expected = [f"warns.py:{line}: UserWarning" for line in (7, 10, 11)]
+    assert _warning_lines(plain.stderr) == expected, plain.stderr
+    assert _warning_lines(traced.stderr) == expected, traced.stderr

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import Callable
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from torch.overrides import TorchFunctionMode
@@ -44,7 +45,7 @@ class OpMode(TorchFunctionMode):
             kwargs = {}
         described = describe_op(func)
         if described is None:  # bookkeeping, never recorded
-            return func(*args, **kwargs)
+            return _unrecorded(sys._getframe(1), func, args, kwargs)
         recorder = self.recorder
         # (an ``out=`` tensor is resized in place when its shape differs)
         changes = described[0] in CHANGES_METADATA or "out" in kwargs
@@ -54,7 +55,7 @@ class OpMode(TorchFunctionMode):
             or _get_ident() != recorder.thread
             or (recorder.losses_only and not recorder.in_loss_window(described[0], args))
         ):
-            return func(*args, **kwargs) if not changes else _changing(recorder, func, args, kwargs)
+            return _unrecorded(sys._getframe(1), func, args, kwargs, recorder if changes else None)
         caller = frames.op_caller(sys._getframe(1))
         # The internal-code test is read from frames' cache inline: this runs
         # for every op (a call to frames.is_internal costs as much as the lookup).
@@ -70,7 +71,7 @@ class OpMode(TorchFunctionMode):
             # an op of library code, not of the user's (nor a transformer layer's add)
             described = frames.packing_op(caller, described[0])
             if described is None:
-                return func(*args, **kwargs) if not changes else _changing(recorder, func, args, kwargs)
+                return _unrecorded(sys._getframe(1), func, args, kwargs, recorder if changes else None)
         # A caller outside torch and shapetrace is the user's frame itself.
         user_frame = frames.first_user_frame(caller) if internal else caller
         if user_frame is not None:
@@ -88,14 +89,27 @@ class OpMode(TorchFunctionMode):
         return recorder.run_op(described, location, call, func, args, kwargs, changes, site)
 
 
-def _changing(recorder: RecordingState, func: Callable, args: tuple, kwargs: dict) -> Any:
-    """Run an op not recorded that changes its tensors' metadata in place:
-    metadata read before it is not reused after it (core/meta_table.py)."""
+def _unrecorded(
+    frame: FrameType, func: Callable, args: tuple, kwargs: dict, changing: RecordingState | None = None
+) -> Any:
+    """Run an op the mode does not record as if from the line that called it
+    (``frame``: the frame that called the mode), as ``run_op`` runs a recorded one: a
+    warning PyTorch's C++ raises (``float(t)`` of a tensor requiring grad,
+    ``torch.tensor(t)``, ``.grad`` of a non-leaf) names the Python frame running when
+    it fires, and called from here that was the mode's handler, which moved it to
+    shapetrace's file: its location, the filters by module and line, and the "once
+    per location" registry. ``changing``: the recorder, where the op changes its
+    tensors' metadata in place (metadata read before it is not reused after it:
+    core/meta_table.py)."""
     __tracebackhide__ = True
+    caller = frames.op_caller(frame)
+    call = _call if caller is None else frames.op_site(caller)[1]
+    if changing is None:
+        return call(func, args, kwargs)
     try:
-        return func(*args, **kwargs)
+        return call(func, args, kwargs)
     finally:
-        recorder._table.changed()
+        changing._table.changed()
 
 
 def _call(func: Callable, args: tuple, kwargs: dict) -> Any:
@@ -103,7 +117,7 @@ def _call(func: Callable, args: tuple, kwargs: dict) -> Any:
 
 
 frames.add_transparent(OpMode.__torch_function__.__code__)
-frames.add_transparent(_changing.__code__)
+frames.add_transparent(_unrecorded.__code__)
 
 
 def pop_if_on_top(mode: TorchFunctionMode) -> bool:
