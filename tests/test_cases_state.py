@@ -362,6 +362,38 @@ def test_lstm_cell_given_one_state_tensor():
     assert found[0].hint == "pass (h, c), e.g. (h, torch.zeros_like(h))"
 
 
+def test_lstm_given_a_tuple_of_one_state_tensor_and_its_help_applied():
+    """``self.lstm(x, (h0,))`` (c_0 dropped in a refactor): PyTorch raises "tuple index out
+    of range" inside the LSTM; ST015 names it, and the help's pair runs clean."""
+    import torch
+    from torch import nn
+
+    class Seq(nn.Module):
+        def __init__(self, state_of):
+            super().__init__()
+            self.lstm = nn.LSTM(5, 9, num_layers=3)
+            self.state_of = state_of
+
+        def forward(self, x):
+            h0 = x.new_zeros(3, x.size(1), 9)
+            state = self.state_of(h0)
+            out, _ = self.lstm(x, state)
+            return out[-1]
+
+    x = torch.randn(8, 2, 5)
+    with pytest.raises(IndexError, match="tuple index out of range") as raised:
+        with shapetrace.trace(buggy := Seq(lambda h0: (h0,))):
+            buggy(x)
+    found = [f for f in _findings(buggy, x) if f.code == "ST015"]
+    assert found and "a state tuple of one tensor, (3, 2, 9), where an LSTM takes the pair (h_0, c_0)" in (
+        found[0].message
+    )
+    assert found[0].hint == "pass (h_0, c_0), e.g. (state[0], torch.zeros_like(state[0]))"
+    assert "ST015 recurrent-state-structure" in explanation(raised.value)
+    helped = Seq(lambda h0: (lambda state: (state[0], torch.zeros_like(state[0])))((h0,)))  # the help, applied
+    assert helped(x).shape == (2, 9) and [f for f in _findings(helped, x) if f.severity != "info"] == []
+
+
 def test_resolution_mismatch_from_strided_convs_and_functional_pools():
     import torch
     import torch.nn.functional as F

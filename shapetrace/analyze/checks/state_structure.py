@@ -1,4 +1,4 @@
-"""ST015 recurrent-state-structure: an LSTM given one tensor, a GRU/RNN a pair.
+"""ST015 recurrent-state-structure: an LSTM given one tensor (or a tuple of one), a GRU/RNN a pair.
 
 ``nn.LSTM`` takes its initial state as the pair ``(h_0, c_0)``; ``nn.GRU``
 and ``nn.RNN`` take ``h_0`` alone. Code ported from one to the other keeps
@@ -6,7 +6,8 @@ the old structure, and PyTorch then fails with an error that names neither:
 an LSTM given one ``(1, 2, 10)`` tensor unpacks it along dim 0 (``hx[0]``,
 ``hx[1]``) and raises "index 1 is out of bounds for dimension 0 with size 1"
 or "Expected hidden[0] size (1, 2, 10), got [2, 10]"; a GRU given a tuple
-raises a TypeError about tuples.
+raises a TypeError about tuples; an LSTM given ``(h_0,)`` raises "tuple index out of
+range".
 """
 
 from __future__ import annotations
@@ -58,7 +59,16 @@ def check_state_structure(trace: Trace) -> Iterator[Finding]:
         single = [meta for meta in call.inputs if meta.path in _SINGLE]
         pair = [meta for meta in call.inputs if meta.path in _PAIR]
         label = call_label(call)
-        if call.type in ("LSTM", "LSTMCell") and single and not pair:
+        if call.type in ("LSTM", "LSTMCell") and len(pair) == 1:  # ``(h_0,)``: c_0 left out
+            text = _state_text(call, "state")
+            pair_name = "(h_0, c_0)" if call.type == "LSTM" else "(h, c)"
+            first = _first_of(text)
+            message = (
+                f"{label} {at_line(call)} got a state tuple of one tensor, {format_shape(pair[0])}, where an "
+                f"{call.type} takes the pair {pair_name}: PyTorch reads c_0 past the tuple's end"
+            )
+            yield finding("ST015", call, message, f"pass {pair_name}, e.g. ({first}, torch.zeros_like({first}))")
+        elif call.type in ("LSTM", "LSTMCell") and single and not pair:
             state = single[0]
             text = _state_text(call, "h_0")
             pair_name = "(h_0, c_0)" if call.type == "LSTM" else "(h, c)"
