@@ -381,9 +381,9 @@ def test_lstm_given_a_tuple_of_one_state_tensor_and_its_help_applied():
             return out[-1]
 
     x = torch.randn(8, 2, 5)
-    with pytest.raises(IndexError, match="tuple index out of range") as raised:
-        with shapetrace.trace(buggy := Seq(lambda h0: (h0,))):
-            buggy(x)
+    buggy = Seq(lambda h0: (h0,))
+    with pytest.raises(IndexError, match="tuple index out of range") as raised, shapetrace.trace(buggy):
+        buggy(x)
     found = [f for f in _findings(buggy, x) if f.code == "ST015"]
     assert found and "a state tuple of one tensor, (3, 2, 9), where an LSTM takes the pair (h_0, c_0)" in (
         found[0].message

@@ -68,6 +68,19 @@ class Layout:
         return "steps through" if is_rnn(self.call) else "attends over"
 
 
+def both_directions_hint(rnn: Call, output: str, time_dim: int) -> str:
+    """The help for reading a bidirectional RNN's "last step" from its output
+    ``output`` (time at ``time_dim``): the last step holds the backward direction's
+    first (PyTorch runs it from the end), so the final states of both directions, or
+    the forward half at the last step."""
+    hidden = rnn.config.get("hidden_size", "hidden_size")
+    last = "[:, -1, " if time_dim == 1 else "[-1, :, "
+    return (
+        f"use torch.cat([h_n[-2], h_n[-1]], dim=-1): the final forward and backward states; "
+        f"or the forward half alone, {output}{last}:{hidden}]"
+    )
+
+
 def ops_after(flow: TraceLineage, lay: Layout) -> Iterator[tuple[Call, Lineage]]:
     """The ops of the same forward pass after the RNN call, with the lineage of
     the tensor each works on."""

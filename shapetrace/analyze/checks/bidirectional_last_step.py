@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from shapetrace.analyze.checks import finding, register
 from shapetrace.analyze.checks._common import at_line, call_label, op_text, pass_root, receiver_text
 from shapetrace.analyze.checks._final_state import one_direction_picks, state_name
-from shapetrace.analyze.checks._rnn import Layout, first_layouts, is_rnn, ops_after
+from shapetrace.analyze.checks._rnn import Layout, both_directions_hint, first_layouts, is_rnn, ops_after
 from shapetrace.analyze.lineage.atoms import dim_of
 from shapetrace.analyze.lineage.flow import TraceLineage, analyze
 from shapetrace.analyze.lineage.module_rules import hidden_origin
@@ -52,12 +52,7 @@ def _last_steps(flow: TraceLineage, lay: Layout) -> Iterator[Call]:
 
 
 def _hint(lay: Layout, op: Call) -> str:
-    hidden = lay.call.config.get("hidden_size", "hidden_size")
-    last = "[:, -1, " if lay.time_dim == 1 else "[-1, :, "
-    return (
-        f"use torch.cat([h_n[-2], h_n[-1]], dim=-1) (the final forward and backward states), "
-        f"or the forward half alone: {receiver_text(op, 'output')}{last}:{hidden}]"
-    )
+    return both_directions_hint(lay.call, receiver_text(op, "output"), lay.time_dim)
 
 
 _UNPACK = frozenset({"pad_packed_sequence", "_pad_packed_sequence"})

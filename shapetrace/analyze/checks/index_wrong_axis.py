@@ -41,7 +41,7 @@ from shapetrace.analyze.checks import finding, register
 from shapetrace.analyze.checks._attention import flag_text
 from shapetrace.analyze.checks._common import argument_text, at_line, call_label, op_text, receiver_text
 from shapetrace.analyze.checks._losses import is_class_loss, is_elementwise_loss
-from shapetrace.analyze.checks._rnn import is_rnn
+from shapetrace.analyze.checks._rnn import both_directions_hint, is_rnn
 from shapetrace.analyze.checks._source import _parse, find_call
 from shapetrace.analyze.checks.batch_first import layout_clues, undecided_reading
 from shapetrace.analyze.lineage.atoms import origins
@@ -277,12 +277,12 @@ def check_index_wrong_axis(trace: Trace) -> Iterator[Finding]:
                 f"{axes.step + 's' if axes.time in origins(features) else 'batch'} as its "
                 f"{'classes' if loss else 'features'}"
             )
-            yield finding(
-                "ST013",
-                call,
-                message,
-                _hint(call, dim, time) or f"index dim {time} (the {axes.step} axis) instead of dim {dim}",
-            )
+            if axes.layer.config.get("bidirectional") and len(shape) == 3 and time in (0, 1):
+                # the last step moved to the time axis is the backward direction's first (ST006)
+                hint = both_directions_hint(axes.layer, receiver_text(call, "output"), time)
+            else:
+                hint = _hint(call, dim, time) or f"index dim {time} (the {axes.step} axis) instead of dim {dim}"
+            yield finding("ST013", call, message, hint)
     yield from _batch_axis_indices(trace)
 
 
