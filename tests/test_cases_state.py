@@ -135,6 +135,26 @@ def test_dense_prediction_at_1_8_names_the_poolings_both_ways():
     assert "ST016 loss-resolution-mismatch" in explanation(raised.value)
 
 
+def test_a_signal_at_1_4_gets_the_1d_pool_whose_help_gives_the_loss():
+    """A strided Conv1d envelope regressor scored against the full-rate envelope: the
+    help pools the 1-d target with avg_pool1d (avg_pool2d refuses a (N, C, L) tensor)."""
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    model = nn.Sequential(nn.Conv1d(1, 8, 5, stride=2, padding=2), nn.ReLU(), nn.Conv1d(8, 1, 5, stride=2, padding=2))
+    signal, env = torch.randn(4, 1, 256), torch.rand(4, 1, 256)
+    with pytest.raises(RuntimeError), shapetrace.trace(model) as t:
+        F.l1_loss(model(signal), env)
+    found = [f for f in t.findings if f.code == "ST016"]
+    assert found and "1/4 of the target's size in dim 2" in found[0].message, t.findings
+    assert "F.avg_pool1d(env, 4) * 4" in found[0].hint
+    pooled = F.avg_pool1d(env, 4) * 4  # the help, applied
+    with shapetrace.trace(model) as t:
+        F.l1_loss(model(signal), pooled)
+    assert [f for f in t.findings if f.severity != "info"] == []
+
+
 # ------------------------------------------------ tracebacks and the closing line
 LOOP = '''\
 import torch

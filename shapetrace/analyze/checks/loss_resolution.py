@@ -193,9 +193,11 @@ def check_loss_resolution(trace: Trace) -> Iterator[Finding]:
                 f"mode='bilinear'), or the labels with mode='nearest'"
             )
         elif smaller:
+            # (batch, channels, *spatial): the pool of as many spatial dims (a signal's is 1-d)
+            pool = f"avg_pool{min(3, max(1, target.ndim - 2))}d"
             hint = (
                 f"resize the target to the prediction's size, e.g. F.interpolate({goal}, size={size}) "
-                f"(a density map: F.avg_pool2d({goal}, {factor}) * {factor ** len(dims)} keeps its sum), "
+                f"(a density map: F.{pool}({goal}, {factor}) * {factor ** len(dims)} keeps its sum), "
                 f"or upsample the prediction: F.interpolate({pred}, scale_factor={factor})"
             )
         else:
