@@ -470,3 +470,56 @@ def test_a_state_made_once_outside_the_model_and_reused():
     explained = explanation(raised.value)
     assert "h_0 is made at line" in explained and "outside this pass, for a batch of 4" in explained
     assert "10 = 2 × 4 + 2" in explained and "drop_last=True" in explained
+
+
+COLLECTED = '''\
+import sys
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+torch.manual_seed(0)
+gru, fc = nn.GRU(6, 18, batch_first=True), nn.Linear(18, 3)
+
+
+class Summarizer(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.gru, self.fc = gru, fc
+
+    def forward(self, x):
+        _, h_n = self.gru(x)
+        return self.fc(h_n.squeeze(0) if "--fixed" in sys.argv else h_n.squeeze())
+
+
+model = Summarizer().eval()
+preds = []
+with torch.no_grad():
+    for (x,) in DataLoader(TensorDataset(torch.randn(11, 9, 6)), batch_size=5):  # 5, 5, 1
+        preds.append(model(x))
+if "--lookup" in sys.argv:
+    {}["missing"]  # an error nothing recorded explains
+print(torch.cat(preds).argmax(1))
+'''
+
+
+def test_an_error_after_the_last_call_recorded_is_explained_by_what_ran_inside_it(tmp_path):
+    """``torch.cat(preds)`` after the loop (an op ``shapetrace run`` does not record) fails
+    on the prediction of a batch of one, squeezed to (3,) in the forward: the note names
+    the squeeze; a KeyError there gets no note, and the fixed script runs clean."""
+    from shapetrace.record.script import run_script
+
+    path = tmp_path / "collected.py"
+    path.write_text(COLLECTED)
+    with contextlib.redirect_stdout(io.StringIO()):
+        run = run_script(str(path))
+    assert isinstance(run.error, RuntimeError) and "same number of dimensions" in str(run.error)
+    note = "\n".join(getattr(run.error, "__notes__", []))
+    assert note.startswith("shapetrace: raised after the last call recorded"), note
+    assert "ST014 squeeze-drops-batch: h_n.squeeze() at line 17" in note
+    with contextlib.redirect_stdout(io.StringIO()):
+        lookup = run_script(str(path), ["--lookup"])
+    assert isinstance(lookup.error, KeyError) and "ST014" not in "\n".join(getattr(lookup.error, "__notes__", []))
+    with contextlib.redirect_stdout(io.StringIO()):
+        fixed = run_script(str(path), ["--fixed"])
+    assert fixed.error is None and fixed.exit_code == 0 and serious(fixed.trace) == []

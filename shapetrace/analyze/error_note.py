@@ -59,10 +59,11 @@ def short_batch_line(trace: Trace, call: Call) -> str | None:
     return None
 
 
-def trace_note(trace: Trace) -> str | None:
+def trace_note(trace: Trace, error: BaseException | None = None) -> str | None:
+    """The note for ``error`` (None: unknown), raised in the block ``trace`` recorded."""
     call = failing_call(trace)
     if call is None:
-        return _unplaced_note(trace)
+        return _unplaced_note(trace) if error is None or isinstance(error, _SHAPE_ERRORS) else None
     what = format_op(call) if call.kind == "op" else f"{call.name or 'the root'} ({call.type})"
     lines = [f"{NOTE_PREFIX} raised by {what} at {format_location(call.location)}"]
     if call.location is not None and call.location.code:
@@ -88,15 +89,26 @@ def trace_note(trace: Trace) -> str | None:
     return "\n".join(lines)
 
 
+# Errors a tensor's shape can cause where nothing recorded raised them: PyTorch's own
+# (RuntimeError, IndexError, ValueError, TypeError) and a user's assert on a shape; not a
+# KeyError of a dataset or an OSError, which no shape finding explains.
+_SHAPE_ERRORS = (RuntimeError, IndexError, ValueError, TypeError, AssertionError)
+
+
 def _unplaced_note(trace: Trace) -> str | None:
     """The note for an error raised where no call was recorded (a ``loss.backward()``
-    in a script's own loop, which ``shapetrace run`` does not record): the findings
-    about the last call recorded or what made its inputs, as they would explain that
-    call; None when there are none at warning or error (a KeyError in a dataset)."""
+    in a script's own loop, or ``torch.cat(predictions)`` after it, which ``shapetrace
+    run`` does not record): the findings about the last call recorded, what ran inside
+    it or what made its inputs, as they would explain what it returned; None when there
+    are none at warning or error (a KeyError in a dataset)."""
     last = max((c for c in trace.calls if c.parent is None), key=lambda c: c.id, default=None)
     if last is None:
         return None
-    explaining, _ = split_findings(trace.findings, last, trace)
+    explaining, others = split_findings(trace.findings, last, trace)
+    # The error came after it, from what it returned: what ran inside it made that too
+    # (a squeeze of a batch of one in the forward, then torch.cat of the outputs fails).
+    inside = {call.id for call in last.walk()}
+    explaining = [f for f in trace.findings if f in explaining or (f in others and f.call_id in inside)]
     explaining = [f for f in explaining if f.severity in ("warning", "error")]
     if not explaining:
         return None
@@ -160,7 +172,7 @@ def add_trace_note(exc: BaseException, trace: Trace) -> None:
     """Add the note; never raise, since the user's own error must come through."""
     try:
         # An error of the backward pass: the forward call behind it (backward_note.py).
-        note = backward_note(trace) or trace_note(trace)
+        note = backward_note(trace) or trace_note(trace, exc)
     except Exception:  # a bug of ours must not mask the user's error
         return
     if note is None:
