@@ -114,9 +114,22 @@ def _matmul(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
     shape = call.output.shape
     if call.name == "linear":  # F.linear(x, weight): the weight's rows are new features
         return [(*ins[0][:-1], fresh_dim(f"linear#{call.id}", shape[-1]))] if shape else None
-    # (..., n, k) @ (k, m) -> (..., n, m); a 1-d right operand drops m.
-    out = ins[0][:-1] + ((ins[1][-1],) if len(ins[1]) >= 2 else ())
+    return _product(shape, ins[0], ins[1])
+
+
+def _product(shape: Sequence[int], left: Lineage, right: Lineage) -> list[Lineage] | None:
+    """(..., n, k) @ (k, m) -> (..., n, m); a 1-d right operand drops m."""
+    out = left[:-1] + ((right[-1],) if len(right) >= 2 else ())
     return [out] if len(out) == len(shape) else None
+
+
+def _added_product(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
+    """``baddbmm``/``addmm(input, a, b)``: ``beta * input + alpha * (a @ b)``, the
+    product's axes (``input``, a bias, broadcasts onto it: attention scores made with
+    their mask in one call)."""
+    if call.output is None or len(ins) < 3 or not ins[1] or not ins[2]:
+        return None
+    return _product(call.output.shape, ins[1], ins[2])
 
 
 def _pieces(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
@@ -255,6 +268,7 @@ RULES: dict[str, OpRule] = {
     **dict.fromkeys(CREATION_OPS | LIKE_CREATION_OPS, _creation),
     **dict.fromkeys(("cat", "concat", "concatenate", "stack"), _concatenate),
     **dict.fromkeys(("matmul", "__matmul__", "bmm", "mm", "linear"), _matmul),
+    **dict.fromkeys(("baddbmm", "addmm"), _added_product),
     **dict.fromkeys(("expand", "expand_as", "broadcast_to"), _expand),
     "__getitem__": _getitem,
     "select": _drop_axis,
