@@ -523,3 +523,30 @@ def test_an_error_after_the_last_call_recorded_is_explained_by_what_ran_inside_i
     with contextlib.redirect_stdout(io.StringIO()):
         fixed = run_script(str(path), ["--fixed"])
     assert fixed.error is None and fixed.exit_code == 0 and serious(fixed.trace) == []
+
+
+def test_a_loss_refusing_an_extra_size_1_dim_is_explained_and_its_help_runs():
+    """(B, T, 1) against (B, T): lined up from the right, T meets B and PyTorch raises.
+    ST005 names the extra size-1 dim; its help (``pred.squeeze(-1)``) gives a loss of
+    each step against its own target. Sizes that differ otherwise are not this class."""
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1))
+    x, target = torch.randn(6, 20, 4), torch.randn(6, 20)
+    with pytest.raises(RuntimeError, match="must match the size") as raised, shapetrace.trace(model) as t:
+        pred = model(x)
+        F.l1_loss(pred, target)
+    found = [f for f in t.findings if f.code == "ST005"]
+    assert found and "input (6, 20, 1) with target (6, 20): the input has a size-1 dim" in found[0].message
+    assert found[0].hint == "use pred.squeeze(-1) as the input, or target.unsqueeze(-1) as the target"
+    assert "ST005 loss-broadcast" in explanation(raised.value)
+    with shapetrace.trace(model) as t:
+        pred = model(x)
+        loss = F.l1_loss(pred.squeeze(-1), target)  # the help, applied
+    assert loss.shape == () and [f for f in t.findings if f.severity != "info"] == []
+    assert torch.equal(loss, (pred.squeeze(-1) - target).abs().mean())
+    with pytest.raises(RuntimeError), shapetrace.trace(model) as t:
+        F.l1_loss(model(x)[:, :10], target)  # (6, 10, 1) against (6, 20): no size-1 dim to drop
+    assert [f for f in t.findings if f.code == "ST005"] == []

@@ -3,7 +3,8 @@
 ``F.mse_loss`` of a ``(N, 1)`` prediction and a ``(N,)`` target broadcasts
 them to ``(N, N)``: every prediction is compared with every target, and the
 loss is wrong without an error (PyTorch only warns). The BCE losses raise
-instead; the finding then explains the error.
+instead, and so does any loss where the missing dim, lined up from the right, meets
+another size (``(B, T, 1)`` against ``(B, T)``); the finding then explains the error.
 """
 
 from __future__ import annotations
@@ -104,9 +105,14 @@ def check_loss_broadcast(trace: Trace) -> Iterator[Finding]:
         if prediction.shape == target.shape:
             continue
         shape = _broadcast(prediction.shape, target.shape)
-        if shape is None or math.prod(shape) == math.prod(prediction.shape) == math.prod(target.shape):
-            continue  # no broadcast (ST016), or one only of size-1 dims: each element meets its own
         name = call.name if call.kind == "op" else f"{call.name} ({call.type})"
+        if shape is None:
+            found = _unit_dim_refused(call, name, prediction, target)
+            if found is not None:
+                yield found
+            continue  # else no broadcast of a missing dim (ST016: other sizes)
+        if math.prod(shape) == math.prod(prediction.shape) == math.prod(target.shape):
+            continue  # a broadcast only of size-1 dims: each element meets its own
         message = (
             f"{name} {at_line(call)} compares input {format_shape(prediction)} with target "
             f"{format_shape(target)}: they broadcast to {format_dims(shape)}"
@@ -137,6 +143,25 @@ def check_loss_broadcast(trace: Trace) -> Iterator[Finding]:
             message += ", so each prediction is compared with every target"
         names = loss_arguments(call, ("pred", "target"))
         yield finding("ST005", call, message, _fix(prediction, target, names))
+
+
+def _unit_dim_refused(call: Call, name: str, prediction: TensorMeta, target: TensorMeta) -> Finding | None:
+    """The loud form of the class: one operand has a size-1 dim the other lacks
+    (``(B, T, 1)`` against ``(B, T)``), and PyTorch, lining their dims up from the right,
+    meets two other sizes and raises ("The size of tensor a (20) must match the size of
+    tensor b (6)"); with B == T it would have broadcast to ``(B, T, T)`` silently."""
+    longer, shorter = (prediction, target) if len(prediction.shape) > len(target.shape) else (target, prediction)
+    if _unit_dim(longer, shorter) is None:
+        return None
+    which = "input" if longer is prediction else "target"
+    message = (
+        f"{name} {at_line(call)} compares input {format_shape(prediction)} with target "
+        f"{format_shape(target)}: the {which} has a size-1 dim the other lacks, so PyTorch lines their "
+        f"dims up from the right and they do not broadcast (with equal sizes there, it would have "
+        f"compared each prediction with every target)"
+    )
+    names = loss_arguments(call, ("pred", "target"))
+    return finding("ST005", call, message, _fix(prediction, target, names))
 
 
 _SYMBOLS = {"Sub": "-", "Add": "+", "Mult": "*", "Div": "/"}
