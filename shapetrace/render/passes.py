@@ -84,15 +84,19 @@ def pass_groups(
     return found
 
 
-def pass_row(entry: Sequence[Sequence[Call]], stands_for: Mapping[int, int]) -> Row:
+def pass_row(entry: Sequence[Sequence[Call]], stands_for: Mapping[int, int], uncounted: Container[int] = ()) -> Row:
     """The ``Row`` of one ``pass_groups`` entry: its calls, where each pass of another
     batch size begins, and how many calls it stands for, every batch size's
     (``Net (root) ×4`` for batches of 16, 16, 8 and 20), counting those a script left
     unrecorded as alike a recorded one (``stands_for``, call id -> calls:
     ``Sections.stands_for``): ``LSTM (root) ×41`` for 41 training steps, as a trace
-    that records every step shows them. Rows under it count one pass's calls."""
+    that records every step shows them. Rows under it count one pass's calls. A row
+    of calls a script left out uncounted (``uncounted``: ``Sections.uncounted``) claims
+    no total, only its first pass's calls."""
     members = [call for group in entry for call in group]
     starts = tuple(accumulate((len(group) for group in entry[:-1]), initial=0))
+    if entry[0][0].id in uncounted:
+        return Row(members, starts)
     counted = sum(stands_for.get(call.id, 1) for call in members)
     return Row(members, starts, counted if counted > len(entry[0]) else None)
 

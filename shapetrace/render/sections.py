@@ -81,6 +81,9 @@ class Sections:
     models: tuple[Section, ...]
     transforms: tuple[DataTransform, ...]
     stands_for: dict[int, int] = dataclasses.field(default_factory=dict)
+    # Top-level ops of a script (a functional loss): the passes it did not record ran them
+    # too, uncounted, so their rows claim no total.
+    uncounted: frozenset[int] = frozenset()
 
     def ordered_roots(self) -> list[Call]:
         """Every top-level call, section by section, the transforms' calls last."""
@@ -138,7 +141,8 @@ def split_sections(trace: Trace) -> Sections:
         DataTransform(kind, tuple(calls), sum(counts.get(call.id, 1) for call in calls))
         for kind, calls in transforms.items()
     ]
-    return Sections(tuple(sections), tuple(folded), {key: n for key, n in counts.items() if n > 1})
+    uncounted = frozenset(call.id for call in roots if call.kind == "op") if "passes" in trace.run_info else frozenset()
+    return Sections(tuple(sections), tuple(folded), {key: n for key, n in counts.items() if n > 1}, uncounted)
 
 
 def _loader_flags(trace: Trace, roots: Sequence[Call]) -> tuple[dict[int, bool], dict[int, int]]:

@@ -100,7 +100,7 @@ def table_sections(
         rows: list[list[Call]] = []
         roots = [call for call in section.roots if is_shown(call, ops=ops, depth=None)]
         for entry in pass_groups(roots, ops=ops, depth=depth, memo=memo, alone=alone):
-            row = pass_row(entry, parts.stands_for)
+            row = pass_row(entry, parts.stands_for, parts.uncounted)
             rows.append(row)
             add(rows, [shown_children(call, ops=ops, depth=depth) for call in row], row.starts, len(row.first_variant))
         if rows:

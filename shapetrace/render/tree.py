@@ -18,7 +18,7 @@ from shapetrace.core.text import format_count, format_op
 from shapetrace.core.trace import Trace
 from shapetrace.render.marks import NON_CONTIGUOUS
 from shapetrace.render.passes import inner_row, pass_groups, pass_row, pinned_calls, row_shapes
-from shapetrace.render.sections import split_sections
+from shapetrace.render.sections import Sections, split_sections
 from shapetrace.render.structure import Row, is_shown, repeat_mark, repeated_runs, run_label, shown_children
 
 
@@ -39,7 +39,7 @@ def trace_tree(trace: Trace, *, ops: bool = False, depth: int | None = None, col
     # each data transform folded into one entry with its count.
     tree = Tree("", guide_style="dim", hide_root=True)
     parts = split_sections(trace)
-    builder = _TreeBuilder(ops, depth, collapse, codes, pinned_calls(trace), parts.stands_for)
+    builder = _TreeBuilder(ops, depth, collapse, codes, pinned_calls(trace), parts)
     for section in parts.models:
         builder.add_roots(tree, [call for call in section.roots if is_shown(call, ops=ops, depth=None)])
     for transform in parts.transforms:
@@ -57,10 +57,10 @@ class _TreeBuilder:
         collapse: bool,
         codes: dict[int, list[str]],
         alone: set[int],
-        stands_for: dict[int, int],
+        parts: Sections,
     ) -> None:
         self.ops, self.depth, self.collapse, self.codes = ops, depth, collapse, codes
-        self.stands_for = stands_for  # top-level call id -> calls it stands for (Sections.stands_for)
+        self.parts = parts  # the pass counts (Sections.stands_for, Sections.uncounted)
         self.memo: dict = {}
         self.alone = alone  # calls with a finding or an error in them: never folded into siblings
 
@@ -71,7 +71,7 @@ class _TreeBuilder:
             self.add(branch, [list(roots)])
             return
         for entry in pass_groups(roots, ops=self.ops, depth=self.depth, memo=self.memo, alone=self.alone):
-            row = pass_row(entry, self.stands_for)
+            row = pass_row(entry, self.parts.stands_for, self.parts.uncounted)
             child = branch.add(self._label(row[0], entry[0], row))
             children = [shown_children(call, ops=self.ops, depth=self.depth) for call in row]
             self.add(child, children, row.starts, len(row.first_variant))
