@@ -104,11 +104,7 @@ def _unplaced_note(trace: Trace) -> str | None:
     last = max((c for c in trace.calls if c.parent is None), key=lambda c: c.id, default=None)
     if last is None:
         return None
-    explaining, others = split_findings(trace.findings, last, trace)
-    # The error came after it, from what it returned: what ran inside it made that too
-    # (a squeeze of a batch of one in the forward, then torch.cat of the outputs fails).
-    inside = {call.id for call in last.walk()}
-    explaining = [f for f in trace.findings if f in explaining or (f in others and f.call_id in inside)]
+    explaining, _ = split_findings(trace.findings, last, trace)
     explaining = [f for f in explaining if f.severity in ("warning", "error")]
     if not explaining:
         return None
@@ -126,10 +122,13 @@ def split_findings(findings: list[Finding], call: Call, trace: Trace) -> tuple[l
     """The findings that explain the failing call, and the rest, each in the order of
     ``rank_by_cause`` (``Trace.findings``'s): causes first; but see ``_operands_first``.
 
-    A finding explains it when it is about that call, a call around it, or a
-    call that made one of its inputs (an h_0 made for another batch size).
+    A finding explains it when it is about that call, a call around it, a call
+    inside it (what it returned was made there: a ``squeeze()`` of a batch of one in
+    the forward, then ``torch.cat`` of the outputs fails after it), or a call that
+    made one of its inputs (an h_0 made for another batch size).
     """
     related: set[int] = set(upstream(analyze(trace.calls), call))
+    related.update(inner.id for inner in call.walk())
     node: Call | None = call
     while node is not None:
         related.add(node.id)

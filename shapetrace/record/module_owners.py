@@ -80,8 +80,9 @@ def caller_label(module: nn.Module, call_frame: FrameType | None) -> tuple[str, 
       (``holding``: see ``Holding``);
     - ``("<Linear>", holding)``: no attribute of its caller holds it (built in the
       forward, or held elsewhere), ``holding.kind`` ``"forward"``;
-    - ``("<extra[0]>", None)``: kept so, but registered by a module whose call
-      encloses this one (a layer the traced part shares with its model).
+    - ``("<extra[0]>", None)``: kept so, but registered by the caller deeper down or
+      by a module whose call encloses this one (a layer the traced part shares with
+      its model).
     """
     found = next(((owner, frame) for owner, frame in _owners_up(call_frame) if owner is not module), None)
     if found is None:
@@ -96,20 +97,20 @@ def caller_label(module: nn.Module, call_frame: FrameType | None) -> tuple[str, 
             return f"<{name}>", None
     holding = held_in(caller, module)
     label = f"<{type(module).__name__}>" if holding is None else f"<{holding.place}>"
-    if _registered_above(module, caller, call_frame):
-        return label, None  # shared: a module whose call encloses this one registers it
+    if _registered_above(module, call_frame):
+        return label, None  # shared: registered by the caller deeper down, or a module around it
     return label, holding or Holding("forward", "")
 
 
-def _registered_above(module: nn.Module, caller: nn.Module, call_frame: FrameType | None) -> bool:
-    """Whether a module running a method further up the stack, other than the caller,
-    registers ``module``: a layer shared with the part that is traced
-    (``trace(model.head)`` of a head that reaches the model's ``proj`` through a list,
-    or through a closure) is in that model's ``parameters()``, and its optimizer's."""
-    for owner, _ in _owners_up(call_frame):
-        if owner is not caller and owner is not module and any(sub is module for sub in owner.modules()):
-            return True
-    return False
+def _registered_above(module: nn.Module, call_frame: FrameType | None) -> bool:
+    """Whether a module running a method up the stack registers ``module`` anywhere
+    below it: the caller itself (``self.layers = [self.block.fc]``), or the model of the
+    part that is traced (``trace(model.head)`` of a head that reaches the model's
+    ``proj`` through a list, or through a closure); it is then in that module's
+    ``parameters()``, and its optimizer's."""
+    return any(
+        owner is not module and any(sub is module for sub in owner.modules()) for owner, _ in _owners_up(call_frame)
+    )
 
 
 class Holding(NamedTuple):

@@ -107,10 +107,10 @@ def repeated_runs(
     runs: list[list[Call]] = []
     previous: Hashable = None
     same_line: dict[Hashable, list[Call]] = {}
-    steps = _layers_looped(calls, ops=ops, depth=depth, memo=memo) if loops else {}
-    for call in calls:
+    line_keys = [_line_key(call, ops=ops, depth=depth, memo=memo) if loops else None for call in calls]
+    steps = _layers_looped(calls, line_keys)
+    for call, line_key in zip(calls, line_keys):
         key = signature(call, ops=ops, depth=depth, memo=memo) if call.kind == "module" else None
-        line_key = _line_key(call, ops=ops, depth=depth, memo=memo) if loops else None
         earlier = same_line.get(line_key) if line_key is not None else None
         if earlier is None and call.id in steps and call.id not in alone:
             earlier = same_line.get(steps[call.id])  # a later layer of a loop over layers
@@ -136,17 +136,15 @@ def repeated_runs(
     return runs
 
 
-def _layers_looped(
-    calls: Sequence[Call], *, ops: bool, depth: int | None, memo: dict[int, Hashable]
-) -> dict[int, Hashable]:
+def _layers_looped(calls: Sequence[Call], keys: Sequence[tuple | None]) -> dict[int, Hashable]:
     """Call id -> the line key of the first layer of its loop, for the later layers
     of a loop over layers (``for layer in self.layers: x = torch.relu(layer(x))``):
     modules of one type called once each from one line with one signature, with a
     call between the first and the last that repeats (the loop's own ops; without
     one, ``fc2(tanh(fc1(x)))`` run once is no loop, and layers with nothing between
     fold as neighbours anyway). They fold into one entry, ``hidden.0-2: Linear ×3``,
-    beside ``relu(T) ×3``, where they read ``hidden.0``, ``relu(T) ×3``, ``hidden.1-2 ×2``."""
-    keys = [_line_key(call, ops=ops, depth=depth, memo=memo) for call in calls]
+    beside ``relu(T) ×3``, where they read ``hidden.0``, ``relu(T) ×3``, ``hidden.1-2 ×2``.
+    ``keys``: each call's ``_line_key``."""
     counts: Counter[tuple | None] = Counter(key for key in keys if key is not None)
     groups: dict[Hashable, list[int]] = {}
     for position, (call, key) in enumerate(zip(calls, keys)):

@@ -59,10 +59,9 @@ def check_state_structure(trace: Trace) -> Iterator[Finding]:
         single = [meta for meta in call.inputs if meta.path in _SINGLE]
         pair = [meta for meta in call.inputs if meta.path in _PAIR]
         label = call_label(call)
+        pair_name = "(h_0, c_0)" if call.type == "LSTM" else "(h, c)"
         if call.type in ("LSTM", "LSTMCell") and len(pair) == 1:  # ``(h_0,)``: c_0 left out
-            text = _state_text(call, "state")
-            pair_name = "(h_0, c_0)" if call.type == "LSTM" else "(h, c)"
-            first = _first_of(text)
+            first = _first_of(_state_text(call, "state"))
             message = (
                 f"{label} {at_line(call)} got a state tuple of one tensor, {format_shape(pair[0])}, where an "
                 f"{call.type} takes the pair {pair_name}: PyTorch reads c_0 past the tuple's end"
@@ -71,7 +70,6 @@ def check_state_structure(trace: Trace) -> Iterator[Finding]:
         elif call.type in ("LSTM", "LSTMCell") and single and not pair:
             state = single[0]
             text = _state_text(call, "h_0")
-            pair_name = "(h_0, c_0)" if call.type == "LSTM" else "(h, c)"
             message = (
                 f"{label} {at_line(call)} got one state tensor {format_shape(state)} where an {call.type} "
                 f"takes the pair {pair_name}"
