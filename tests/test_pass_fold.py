@@ -294,6 +294,6 @@ def test_a_scripts_pass_shows_how_many_calls_it_stands_for_as_a_trace_does(tmp_p
     for t in (run.trace, traced):
         labels = _labels(t)
         assert next(label for label in labels if "(root)" in label) == "Sequential (root) ×6", labels
-        assert "mse_loss: MSELoss ×6" in labels, labels
+        assert "loss_fn: MSELoss ×6" in labels, labels
         assert "0: Linear" in labels  # once a pass, however many passes
         assert "Sequential (root) ×6" in plain_text(t.tree(), width=100)

@@ -185,10 +185,21 @@ def test_findings_put_their_code_on_the_line(seed, monkeypatch):
     assert our_comment(seed.annotate(), "output = output.contiguous().view(") == "(150, 64)  [ST004]"
 
 
-def test_builtin_modules_only_have_nothing_to_annotate():
+def test_builtin_modules_only_annotate_the_line_that_called_them():
+    """A model of PyTorch's modules only has no forward of the user's: the user's line
+    that called it is the source to annotate (a GAN of ``nn.Sequential`` in a script)."""
     t = trace_of(transformer(2), torch.randn(2, 10, 32))
+    listing = str(t.annotate())
+    header, line = listing.splitlines()
+    assert header.startswith("# TransformerEncoder (root), called from your code · tests/render_support.py:")
+    assert line.startswith("        model(*inputs)") and line.endswith("# (2, 10, 32)")
+    # With that line's file gone too, there is nothing to annotate.
+    document = json.loads(t.to_json())
+    for call in document["calls"]:
+        if call["location"]:
+            call["location"][0] = "/elsewhere/model.py"
     with pytest.raises(SourceNotFoundError, match="no forward defined in user code"):
-        t.annotate()
+        shapetrace.load(json.dumps(document)).annotate()
 
 
 # ------------------------------------------------------- loaded traces

@@ -66,7 +66,7 @@ def test_mnist_the_model_first_the_transform_folded_after_it(mnist) -> None:
     assert lines[0].startswith(f"shapetrace Net (also data transform Normalize ×{ran}): "), lines[0]
     row = [i for i, line in enumerate(lines) if line.startswith(f"Normalize ×{ran} (data transform)")]
     assert len(row) == 1 and "(1, 12, 12)" in lines[row[0]]
-    model_rows = [i for i, line in enumerate(lines) if "net." in line or line.startswith("net: Net")]
+    model_rows = [i for i, line in enumerate(lines) if "model." in line or line.startswith("model: Net")]
     assert model_rows and max(model_rows) < row[0]  # not interleaved: every model row above it
     assert ".sub(" not in text and ".div(" not in text  # folded: the transform's own ops are not rows
 
@@ -74,11 +74,11 @@ def test_mnist_the_model_first_the_transform_folded_after_it(mnist) -> None:
 def test_mnist_tree_source_and_json_follow_the_sections(mnist) -> None:
     ran = split_sections(mnist).transforms[0].count
     tree = _text(mnist.tree(ops=True)).splitlines()
-    assert tree[0].startswith("net: Net")
+    assert tree[0].startswith("model: Net")
     assert tree[-2] == f"Normalize ×{ran} (data transform)" and tree[-1].strip() == "(1, 12, 12) → (1, 12, 12)"
     source = str(mnist.annotate())
     headers = [line for line in source.splitlines() if line.startswith("# ")]
-    assert headers[0].startswith("# Net.forward (net, 2 calls)")
+    assert headers[0].startswith("# Net.forward (model, 2 calls)")
     assert headers[-1].startswith(f"# Normalize.forward (data transform ×{ran})")
     # A saved trace keeps what a call ran in: loaded back, it has the same sections.
     loaded = shapetrace.load(mnist.to_json())
@@ -121,7 +121,7 @@ def test_gan_two_models_by_parameters_the_loss_with_the_model_it_reads(gan) -> N
     assert first.startswith("shapetrace Generator (also Discriminator; data transform Normalize ×12): "), first
     lines = _text(report(gan)).splitlines()
     starts = [next(i for i, line in enumerate(lines) if line.startswith(p))
-              for p in ("generator: Generator", "discriminator: Discriminator", "bce_loss: BCELoss",
+              for p in ("generator: Generator", "discriminator: Discriminator", "criterion: BCELoss",
                         "Normalize ×12 (data transform)")]
     assert starts == sorted(starts)
     # One section per model: no generator row inside the discriminator's, nor the reverse.

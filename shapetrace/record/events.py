@@ -99,9 +99,10 @@ def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z][a-z])", "_", name).lower()
 
 
-def unique_name(class_name: str, taken: dict[str, int]) -> str:
-    """``multi_head`` for ``MultiHead``; ``multi_head_1`` when that name is taken."""
-    base = _snake(class_name)
+def unique_name(class_name: str, taken: dict[str, int], *, base: str | None = None) -> str:
+    """``multi_head`` for ``MultiHead``; ``multi_head_1`` when that name is taken.
+    ``base``: the name to start from instead of the class's (a variable's, ``G``)."""
+    base = base or _snake(class_name)
     name, n = base, 1
     while name in taken:
         name, n = f"{base}_{n}", n + 1

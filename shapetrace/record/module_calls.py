@@ -39,6 +39,7 @@ from shapetrace.record.module_owners import (
     inside_another_call,
     owner_frame,
     unregistered_info,
+    variable_name,
 )
 from shapetrace.record.recording_state import _TENSORS, RecordingState, _get_ident
 
@@ -361,9 +362,10 @@ class ModuleCalls(RecordingState):
             key = keys.known_key(module)
             name = keys.names.get(key) if key is not None else None  # a rebuild's: its predecessor's
             if name is None:
-                name = (
-                    "" if "" not in self._counts and not transform else unique_name(type(module).__name__, self._counts)
-                )
+                name = "" if "" not in self._counts and not transform else None
+                if name is None:  # by the user's variable (``G``, ``ema``), else by class (``sequential``)
+                    held_as = None if transform else variable_name(module, call_frame)
+                    name = unique_name(type(module).__name__, self._counts, base=held_as)
                 if key is not None and key < 0:
                     keys.names[key] = name
             self._counts.setdefault(name, 0)  # taken, even before it runs (named as an owner)

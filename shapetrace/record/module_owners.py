@@ -36,6 +36,28 @@ def _owners_up(call_frame: FrameType | None) -> Iterator[tuple[nn.Module, FrameT
         frame = first_user_frame(frame.f_back)
 
 
+def variable_name(module: nn.Module, call_frame: FrameType | None) -> str | None:
+    """The name the user's code holds a model by where it calls it: a variable of the
+    calling frame (``D`` for ``out = D(real)``, ``model`` in ``train(model, loader)``),
+    else an attribute of the plain object whose method calls it (a trainer's
+    ``self.model``), else a global; None when nothing there holds it
+    (``make_model()(x)``). Read once per model, when it is first named."""
+    frame = first_user_frame(call_frame)
+    if frame is None:
+        return None
+    local = frame.f_locals
+    scopes = [local]
+    owner = local.get("self")
+    if owner is not None and not isinstance(owner, nn.Module):
+        scopes.append(getattr(owner, "__dict__", {}))
+    scopes.append(frame.f_globals)
+    for scope in scopes:
+        for name, value in list(scope.items()):
+            if value is module and name != "self" and isinstance(name, str) and name.isidentifier():
+                return name
+    return None
+
+
 def calling_owner(module: nn.Module, call_frame: FrameType | None) -> nn.Module | None:
     """The module, other than ``module``, whose method called it and which holds it
     as a submodule (``Layer.forward`` run as ``self.forward(x)`` calling ``self.relu``)."""

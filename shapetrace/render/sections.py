@@ -18,6 +18,7 @@ the API have no such flags: every top-level module is then a model.
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 
 from shapetrace.core.records import Call
@@ -36,6 +37,8 @@ class Section:
 
     model: Call
     roots: tuple[Call, ...]
+    # Another section's model has this one's type: the title names it (``split_sections``).
+    shares_type: bool = False
 
     @property
     def num_params(self) -> int:
@@ -51,9 +54,16 @@ class Section:
     @property
     def title(self) -> str:
         """What the views call the section: its model's type, a wrapped model's
-        with its wrapper (``Net (in DistributedDataParallel)``)."""
+        with its wrapper (``Net (in DistributedDataParallel)``); where another
+        section's model has its type, with its name (the variable a script holds it
+        by: a GAN's ``G: Sequential`` beside the root's ``Sequential``;
+        ``record/module_owners.variable_name``)."""
         inner = self.wrapped
-        return f"{inner.type} (in {self.model.type})" if inner is not None else self.model.type
+        model = self.model
+        title = f"{inner.type} (in {model.type})" if inner is not None else model.type
+        if self.shares_type and model.name:
+            title = f"{model.name}: {title}"
+        return title
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,7 +144,8 @@ def split_sections(trace: Trace) -> Sections:
     by_key: dict[tuple[str, str], list[Call]] = {key: [] for key in models}
     for call in rest:
         by_key[owner[call.id]].append(call)
-    sections = [Section(models[key], tuple(calls)) for key, calls in by_key.items() if calls]
+    types = Counter(model.type for key, model in models.items() if by_key[key])
+    sections = [Section(models[key], tuple(calls), types[key[1]] > 1) for key, calls in by_key.items() if calls]
     order = {id(section): position for position, section in enumerate(sections)}
     sections.sort(key=lambda section: (-section.num_params, order[id(section)]))
     folded = [

@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 from rich.cells import cell_len
 
 from shapetrace.core.records import Call, Location
-from shapetrace.core.text import format_location, labelled_shapes
+from shapetrace.core.text import format_list, format_location, labelled_shapes
 from shapetrace.core.trace import Trace
 from shapetrace.render.passes import fold_sizes
 from shapetrace.render.sections import DataTransform, split_sections
 from shapetrace.render.source.comments import statement_comment
-from shapetrace.render.source.reader import ForwardSource, SourceNotFoundError, read_forward, read_statement
+from shapetrace.render.source.reader import ForwardSource, SourceNotFoundError, read_forward, read_statements
 from shapetrace.render.structure import is_user_loss, run_name
 
 if TYPE_CHECKING:
@@ -106,13 +106,14 @@ class AnnotatedBlock:
 def annotated_blocks(trace: Trace, *, verbose: bool = False, max_column: int = MAX_COLUMN) -> list[AnnotatedBlock]:
     """The parts of ``annotate``'s listing, one block per forward that ran (the root's first),
     then one per statement that computed a functional loss outside the model
-    (``_loss_blocks``), then the data transforms' forwards.
+    or called PyTorch's modules from outside any forward (``_outside_blocks``), then the
+    data transforms' forwards.
 
     Raises ``SourceNotFoundError`` when no user-defined forward ran, or none of
     their files can be read; a block whose file alone is missing says so in ``missing``.
     """
     forwards, transforms = _forwards(trace)
-    losses = _loss_blocks(trace, verbose=verbose, max_column=max_column)
+    losses = _outside_blocks(trace, verbose=verbose, max_column=max_column)
     if not forwards and losses:
         return losses
     if not forwards:
@@ -140,37 +141,103 @@ def annotated_blocks(trace: Trace, *, verbose: bool = False, max_column: int = M
     return [*blocks[:cut], *losses, *blocks[cut:]]
 
 
-def _loss_blocks(trace: Trace, *, verbose: bool, max_column: int) -> list[AnnotatedBlock]:
-    """A block per statement of the user's that computed a functional loss outside
-    any module (``loss = F.mse_loss(model(x), y)``, ``structure.is_user_loss``):
-    the line where a prediction and a target that disagree in shape meet. A
-    statement whose file cannot be read is left out (the forwards' blocks say
-    what is missing)."""
-    by_statement: dict[tuple[str, int], tuple[ForwardSource, list[Call]]] = {}
-    for call in trace.calls:
-        if not is_user_loss(call) or call.location is None:
-            continue
+# Statements of the user's at most this many lines apart share one block.
+_BLOCK_GAP = 3
+
+
+def _outside_blocks(trace: Trace, *, verbose: bool, max_column: int) -> list[AnnotatedBlock]:
+    """A block per stretch of the user's code, outside any forward of theirs, that called
+    what has no source of the user's: a loss (``F.mse_loss``, ``nn.BCELoss``), where a
+    prediction and a target that disagree in shape meet, or a PyTorch module used as a
+    model (a GAN's ``nn.Sequential``). Statements at most ``_BLOCK_GAP`` lines apart
+    share a block; each statement of it that made a top-level call gets its comment
+    (``out = D(real).view(-1)  # out (16,)``). A file that cannot be read is left out
+    (the forwards' blocks say what is missing)."""
+    transforms = {call.id for transform in split_sections(trace).transforms for call in transform.calls}
+    roots = [c for c in trace.calls if c.parent_id is None and c.location is not None and c.id not in transforms]
+    anchors: dict[str, set[int]] = {}
+    for call in roots:
+        if is_user_loss(call) or _is_loss_module(call) or (call.kind == "module" and call.defined_at is None):
+            anchors.setdefault(call.location.filename, set()).add(call.location.lineno)  # type: ignore[union-attr]
+    blocks = []
+    for filename, linenos in anchors.items():
         try:
-            source = read_statement(call.location)
+            source = read_statements(filename, sorted(linenos))
         except SourceNotFoundError:
             continue
-        key = (source.filename, source.first)
-        by_statement.setdefault(key, (source, []))[1].append(call)
-    blocks = []
-    for source, calls in by_statement.values():
-        statement = source.statements[source.first]
-        # What the loss compared, then what it made: `input (2, 1, 64, 64), target (2, 64, 64) -> loss ()`.
-        compared = Counter(", ".join(labelled_shapes(call, call.inputs, output=False)) for call in calls)
-        operands = "; ".join(text if count == 1 else f"{text} ×{count}" for text, count in fold_sizes(compared))
-        comments = {statement.last: f"{operands} -> {statement_comment([calls], statement, verbose=verbose)}"}
-        for last, codes in _finding_codes(trace, source).items():
-            comments[last] = (comments.get(last, "") + "  " + " ".join(f"[{code}]" for code in codes)).strip()
-        lines = tuple(source.line(n) for n in range(source.first, source.last + 1))
-        where = Location(source.filename, source.first, "")
-        header = f"# the loss, outside the model · {format_location(where)}"
-        column = _comment_column(lines, source.first, comments, max_column)
-        blocks.append(AnnotatedBlock(header, source.filename, source.first, lines, comments, column))
+        for first, last in _stretches(source):
+            blocks.append(_outside_block(trace, source, roots, first, last, verbose=verbose, max_column=max_column))
     return blocks
+
+
+def _is_loss_module(call: Call) -> bool:
+    return call.kind == "module" and call.defined_at is None and call.type.endswith("Loss")
+
+
+def _stretches(source: ForwardSource) -> list[tuple[int, int]]:
+    """``(first, last)`` line of each run of ``source``'s statements, at most ``_BLOCK_GAP`` apart."""
+    stretches: list[tuple[int, int]] = []
+    unique = {statement.first: statement for statement in source.statements.values()}
+    for statement in sorted(unique.values(), key=lambda statement: statement.first):
+        if stretches and statement.first - stretches[-1][1] <= _BLOCK_GAP:
+            stretches[-1] = (stretches[-1][0], max(stretches[-1][1], statement.last))
+        else:
+            stretches.append((statement.first, statement.last))
+    return stretches
+
+
+def _outside_block(
+    trace: Trace,
+    source: ForwardSource,
+    roots: Sequence[Call],
+    first: int,
+    last: int,
+    *,
+    verbose: bool,
+    max_column: int,
+) -> AnnotatedBlock:
+    """The block of lines ``first``..``last``: each statement's shapes, a loss's
+    with what it compared (``input (2, 1, 64, 64), target (2, 64, 64) -> loss ()``)."""
+    part = dataclasses.replace(
+        source,
+        first=first,
+        last=last,
+        statements={n: st for n, st in source.statements.items() if first <= n <= last},
+    )
+    per_statement: dict[int, list[Call]] = {}
+    for call in roots:
+        last_line = _statement_line(part, call.location)
+        if last_line is not None:
+            per_statement.setdefault(last_line, []).append(call)
+    comments = {}
+    for last_line, calls in per_statement.items():
+        statement = part.statements[last_line]
+        comment = statement_comment([calls], statement, verbose=verbose)
+        losses = [call for call in calls if is_user_loss(call) or _is_loss_module(call)]
+        if losses:
+            # What the loss compared, then what it made: `input (2, 1, 64, 64), target (2, 64, 64) -> loss ()`.
+            compared = Counter(", ".join(labelled_shapes(call, call.inputs, output=False)) for call in losses)
+            operands = "; ".join(text if count == 1 else f"{text} ×{count}" for text, count in fold_sizes(compared))
+            comment = f"{operands} -> {comment}"
+        comments[last_line] = comment
+    for line, codes in _finding_codes(trace, part).items():
+        comments[line] = (comments.get(line, "") + "  " + " ".join(f"[{code}]" for code in codes)).strip()
+    lines = tuple(part.line(n) for n in range(first, last + 1))
+    models = [
+        call
+        for calls in per_statement.values()
+        for call in calls
+        if call.kind == "module" and call.defined_at is None and not _is_loss_module(call)
+    ]
+    where = format_location(Location(source.filename, first, ""))
+    if models:
+        called = list(dict.fromkeys(call.name or f"{call.type} (root)" for call in models))
+        header = f"# {format_list(called)}, called from your code · {where}"
+    else:
+        header = f"# the loss, outside the model · {where}"
+    return AnnotatedBlock(
+        header, source.filename, first, lines, comments, _comment_column(lines, first, comments, max_column)
+    )
 
 
 class AnnotatedSource(str):

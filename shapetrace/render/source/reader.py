@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 from collections import Counter
+from collections.abc import Iterable
 
 from shapetrace.core.records import Location
 from shapetrace.core.source_file import read_lines
@@ -71,23 +72,24 @@ def read_forward(defined_at: Location) -> ForwardSource:
     return ForwardSource(defined_at.filename, lines, first, function.end_lineno or function.lineno, statements)
 
 
-def read_statement(location: Location) -> ForwardSource:
-    """The statement at ``location`` alone (``loss = F.mse_loss(pred, y)`` in a
-    training loop, outside any forward), parsed as ``read_forward`` parses a
-    function. Raises ``SourceNotFoundError`` when the file cannot be read or
-    parsed, or holds no statement at that line any more."""
-    lines = read_lines(location.filename)
+def read_statements(filename: str, linenos: Iterable[int]) -> ForwardSource:
+    """The statements of ``filename`` at ``linenos`` (lines of a training loop, outside
+    any forward: ``loss = F.mse_loss(pred, y)``, ``out = D(real).view(-1)``), parsed
+    once as ``read_forward`` parses a function; the result spans the first to the
+    last of them and maps the statements found. Raises ``SourceNotFoundError`` when
+    the file cannot be read or parsed, or holds none of those statements any more."""
+    lines = read_lines(filename)
     try:
         tree = ast.parse("\n".join(lines))
     except SyntaxError as bad:
-        raise SourceNotFoundError(f"{location.filename} no longer parses ({bad.msg}, line {bad.lineno})") from None
+        raise SourceNotFoundError(f"{filename} no longer parses ({bad.msg}, line {bad.lineno})") from None
     every: dict[int, Statement] = {}
     _map_statements(tree.body, every)
-    statement = every.get(location.lineno)
-    if statement is None:
-        raise SourceNotFoundError(f"{location} holds no statement any more; the file changed since the trace")
-    own = {lineno: statement for lineno in range(statement.first, statement.last + 1)}
-    return ForwardSource(location.filename, lines, statement.first, statement.last, own)
+    found = [every[lineno] for lineno in linenos if lineno in every]
+    if not found:
+        raise SourceNotFoundError(f"{filename} holds none of those statements any more; it changed since the trace")
+    own = {lineno: statement for statement in found for lineno in range(statement.first, statement.last + 1)}
+    return ForwardSource(filename, lines, min(own), max(own), own)
 
 
 def _function_at(tree: ast.AST, lineno: int) -> ast.FunctionDef | ast.AsyncFunctionDef | None:

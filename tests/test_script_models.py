@@ -1,0 +1,119 @@
+"""A script's models of PyTorch's own modules, and models beside others.
+
+They are named by the variables that hold them where the script calls them
+(``record/module_owners.variable_name``): a GAN's two ``nn.Sequential`` are ``G``
+and ``D``'s, not ``sequential`` and ``sequential_1``; a copy of the model kept for
+evaluation is ``ema``, not ``net_1``. The first model to run stays the root ("",
+its rows ``0: Linear``), as under ``trace(model)``. With no forward of the user's
+to annotate, ``-f source`` annotates the script's lines that called them."""
+
+from __future__ import annotations
+
+from shapetrace.cli.app import main
+from shapetrace.record.script import run_script
+from shapetrace.render.report import summary_line
+from shapetrace.render.sections import split_sections
+from tests.render_support import plain_text
+
+GAN = """
+import torch
+from torch import nn
+
+torch.manual_seed(0)
+G = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 6))
+D = nn.Sequential(nn.Linear(6, 8), nn.LeakyReLU(0.2), nn.Linear(8, 1), nn.Sigmoid())
+criterion = nn.BCELoss()
+for step in range(3):
+    real = torch.rand(5, 6)
+    d_real = criterion(D(real).view(-1), torch.ones(5))
+    fake = G(torch.randn(5, 4))
+    d_fake = criterion(D(fake.detach()).view(-1), torch.zeros(5))
+"""
+
+COPIES = """
+import copy
+import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(3, 2)
+
+    def forward(self, x):
+        return self.fc(x)
+
+
+class Trainer:
+    def __init__(self, net):
+        self.net = net
+        self.ema = copy.deepcopy(net)
+
+    def step(self, x):
+        self.net(x)
+        with torch.no_grad():
+            return self.ema(x)
+
+
+def build():
+    return Net()
+
+
+trainer = Trainer(Net())
+trainer.step(torch.randn(4, 3))
+build()(torch.randn(4, 3))
+for model in [Net(), Net()]:
+    model(torch.randn(2, 3))
+"""
+
+
+def _run(tmp_path, source: str):
+    path = tmp_path / "script.py"
+    path.write_text(source)
+    run = run_script(str(path))
+    assert run.exit_code == 0
+    return run.trace
+
+
+def _module_names(trace) -> list[tuple[str, str]]:
+    return list(dict.fromkeys((c.name, c.type) for c in trace.modules if c.parent_id is None))
+
+
+def test_a_gans_two_sequentials_are_named_by_their_variables(tmp_path) -> None:
+    trace = _run(tmp_path, GAN)
+    assert _module_names(trace) == [("", "Sequential"), ("criterion", "BCELoss"), ("G", "Sequential")]
+    assert [c.name for c in trace.modules if c.name.startswith("G.")][:3] == ["G.0", "G.1", "G.2"]
+    # G has more parameters: its section comes first, and the titles tell the two apart.
+    assert [s.title for s in split_sections(trace).models] == ["G: Sequential", "Sequential"]
+    assert summary_line(trace).plain.startswith("shapetrace G: Sequential (also Sequential): ")
+    table = plain_text(trace.table(), width=120)
+    assert "G: Sequential" in table and "G.0: Linear" in table
+    assert "sequential:" not in table and "sequential." not in table
+
+
+def test_copies_and_models_made_in_an_expression_are_named_as_the_script_holds_them(tmp_path) -> None:
+    trace = _run(tmp_path, COPIES)
+    # The trainer's model is the root; its EMA copy is named by the trainer's attribute;
+    # a model called straight from `build()` has no name of the script's (its class's);
+    # one variable bound to two models in turn names both, the second with a suffix.
+    assert _module_names(trace) == [("", "Net"), ("ema", "Net"), ("net", "Net"), ("model", "Net"), ("model_1", "Net")]
+    # Where one type has several models, the titles carry the names; the root has none.
+    assert sorted(s.title for s in split_sections(trace).models) == [
+        "Net", "ema: Net", "model: Net", "model_1: Net", "net: Net"
+    ]
+
+
+def test_source_of_a_script_whose_models_are_all_pytorchs_annotates_the_calling_lines(tmp_path, capsys) -> None:
+    path = tmp_path / "gan.py"
+    path.write_text(GAN + "raise SystemExit(4)\n")
+    assert main(["run", "-f", "source", str(path)]) == 4  # the script's own exit code
+    out = capsys.readouterr().out
+    lines = GAN.splitlines()
+    first = next(n for n, line in enumerate(lines, 1) if line.startswith("    d_real ="))
+    assert f"# Sequential (root) and G, called from your code · {path.name}:{first}" in out.replace(
+        str(tmp_path) + "/", ""
+    ), out
+    by_code = {line.split("#")[0].strip(): line.split("#", 1)[1].strip() for line in out.splitlines() if "  # " in line}
+    assert by_code["d_real = criterion(D(real).view(-1), torch.ones(5))"] == "input (5,), target (5,) -> d_real ()"
+    assert by_code["fake = G(torch.randn(5, 4))"] == "fake (5, 6)"
