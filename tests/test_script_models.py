@@ -117,3 +117,39 @@ def test_source_of_a_script_whose_models_are_all_pytorchs_annotates_the_calling_
     by_code = {line.split("#")[0].strip(): line.split("#", 1)[1].strip() for line in out.splitlines() if "  # " in line}
     assert by_code["d_real = criterion(D(real).view(-1), torch.ones(5))"] == "input (5,), target (5,) -> d_real ()"
     assert by_code["fake = G(torch.randn(5, 4))"] == "fake (5, 6)"
+
+
+PARAMETRIZED = """
+import torch
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm, weight_norm
+
+head = spectral_norm(nn.Linear(4, 3))  # computes its weight as it registers
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = weight_norm(nn.Linear(6, 4))  # the same, inside the model's __init__
+
+    def forward(self, x):
+        return self.fc(x).relu()
+
+
+net = Net()
+for _ in range(2):
+    out = head(net(torch.randn(5, 6)))
+    print(tuple(out.shape), head.weight.detach().norm().item() > 0)  # reading the weight runs it too
+"""
+
+
+def test_a_parametrization_computing_a_weight_outside_a_forward_is_no_model(tmp_path) -> None:
+    """``spectral_norm``/``weight_norm`` compute the weight as they register it, before
+    the layer is any model's part: that call took the root's name and its own section
+    (``shapetrace Net (also ParametrizationList)``), and the model's later calls of it
+    read ``: ParametrizationList #2``. Only the forwards' calls of it are recorded."""
+    trace = _run(tmp_path, PARAMETRIZED)
+    assert _module_names(trace) == [("", "Net"), ("head", "ParametrizedLinear")]
+    assert [s.title for s in split_sections(trace).models] == ["Net", "ParametrizedLinear"]
+    lists = [c.name for c in trace.modules if c.type == "ParametrizationList"]
+    assert lists == ["fc.parametrizations.weight", "head.parametrizations.weight"]

@@ -14,23 +14,21 @@ import sys
 from types import FrameType
 from typing import Any
 
-import torch
 from torch import nn
 from torch.jit import ScriptModule
-from torch.jit import is_tracing as _is_tracing
 from torch.nn.modules.loss import _Loss
 
 from shapetrace.core.meta_table import MetaTable
 from shapetrace.core.records import Location
 from shapetrace.core.tensor_meta import collect_metas, index_path
 from shapetrace.core.torch_private import CALL_IMPL_NAME, DisableTorchFunction, torch_function_mode_count
-from shapetrace.core.torch_private import current_graph_task_id as _graph_task_id
 from shapetrace.record import frames
 from shapetrace.record.dynamo import skip_in_dynamo
 from shapetrace.record.events import Event, error_text, unique_name, unwrapped_name
 from shapetrace.record.frames import first_user_frame, location_of
 from shapetrace.record.hooks import kwargs_of_call
 from shapetrace.record.kept_info import kept_module_info
+from shapetrace.record.made_for_pytorch import made_for_pytorch
 from shapetrace.record.module_info import ModuleInfo, is_builtin_module, module_info
 from shapetrace.record.module_keys import has_no_parameters
 from shapetrace.record.module_owners import (
@@ -44,8 +42,6 @@ from shapetrace.record.module_owners import (
 from shapetrace.record.recording_state import _TENSORS, RecordingState, _get_ident
 
 _ScriptModule = ScriptModule
-# True while torch.export (make_fx) runs the model on fake tensors (torch >= 2.3)
-_is_compiling = getattr(getattr(torch, "compiler", None), "is_compiling", lambda: False)
 _single = MetaTable.single
 _FIRST_ARG = index_path(0)  # (collect_metas's path of args[0])
 
@@ -176,7 +172,7 @@ class ModuleCalls(RecordingState):
             self._skipping += 1
             return
         stack = self._stack
-        if not stack and _replayed():
+        if not stack and made_for_pytorch(module):
             self._skip_replay()
             return
         if stack:
@@ -219,12 +215,11 @@ class ModuleCalls(RecordingState):
             self.busy = False
 
     def _skip_replay(self) -> None:
-        """Leave out a top-level call that replays the model for PyTorch: a
-        checkpointed block recomputed in the backward pass, the runs of
-        ``torch.jit.trace`` (whose sizes are traced tensors) or of
-        ``torch.export`` (on fake tensors, and an output our op mode wrapped
-        breaks its graph). The user's program did not make it, so it is no
-        pass of the report; nor are its ops."""
+        """Leave out a top-level call PyTorch makes (``record/made_for_pytorch.py``: a
+        checkpointed block recomputed in the backward pass, the runs of ``torch.jit.trace``
+        or ``torch.export``, where an output our op mode wrapped breaks its graph; a
+        parametrization computing a weight). The user's program did not make it, so it
+        is no pass of the report; nor are its ops."""
         self._skipping = 1
         self._replay_ops = self.ops_wanted
         self._set_ops(False)
@@ -402,11 +397,6 @@ class ModuleCalls(RecordingState):
                 info = module_info(module, count)
             self._module_info[id(module)] = info
         return info
-
-
-def _replayed() -> bool:
-    """Whether a module call now replays the model for PyTorch (see ``_skip_replay``)."""
-    return _graph_task_id() != -1 or _is_tracing() or _is_compiling()
 
 
 def _frames_up(frame: FrameType | None) -> set[int]:
