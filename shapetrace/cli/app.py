@@ -21,6 +21,7 @@ from rich_argparse import RawDescriptionRichHelpFormatter
 from shapetrace._version import __version__
 from shapetrace.cli import data_command, diff_command, explain_command, run_command, show_command
 from shapetrace.cli.exit_codes import EXIT_CODES_HELP, EXIT_OK, EXIT_USAGE
+from shapetrace.cli.internal_error import report_internal_error
 from shapetrace.cli.outputs import silence_stdout
 from shapetrace.errors import ShapetraceError
 
@@ -106,6 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # the reader left (`| head -1`): end quietly, as git and ruff do
         silence_stdout()
         return EXIT_OK
+    except Exception as error:  # shapetrace's own bug: one line, not a traceback that reads like the user's
+        return report_internal_error(error, f"running shapetrace {' '.join(ours[:1])}".rstrip())
 
 
 def _with_hint(message: str, argv: list[str]) -> str:

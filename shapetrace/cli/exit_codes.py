@@ -11,6 +11,7 @@ EXIT_FINDINGS = 1  # a finding reached --fail-on (run, show)
 EXIT_DIFFERENCES = 1  # the traces differ (diff), as diff(1) and git diff --exit-code
 EXIT_RAISED = 1  # the traced script or model raised, as python exits: its traceback is on stderr
 EXIT_USAGE = 2  # a bad command line or input file: one line on stderr
+EXIT_INTERNAL = 70  # a bug in shapetrace itself (sysexits.h's EX_SOFTWARE): one line on stderr
 EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports it
 
 EXIT_CODES_HELP = """\
@@ -19,4 +20,5 @@ exit codes:
   1    a finding reached --fail-on; diff: the traces differ; or
        the traced script or model raised (as python exits 1; traceback on stderr)
   2    usage error (bad arguments, unreadable file): one line on stderr
-  N    the script's own sys.exit(N), which wins over findings; 130 when interrupted"""
+  70   a bug in shapetrace itself: one line on stderr (SHAPETRACE_DEBUG=1 for its traceback)
+  N    the script's own sys.exit(N), which wins over findings and 70; 130 when interrupted"""

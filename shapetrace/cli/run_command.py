@@ -8,7 +8,7 @@ import functools
 import os
 import sys
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from rich.console import Console
 from rich.live import Live
@@ -18,9 +18,10 @@ from rich_argparse import RawDescriptionRichHelpFormatter
 from shapetrace.analyze.census import short_batch_notes
 from shapetrace.analyze.collate_note import trace_data
 from shapetrace.cli.child_report import report_children
-from shapetrace.cli.exit_codes import EXIT_RAISED
+from shapetrace.cli.exit_codes import EXIT_OK, EXIT_RAISED, EXIT_USAGE
 from shapetrace.cli.factory import is_factory_target, trace_factory
 from shapetrace.cli.input_spec import parse_input_spec, parse_vary
+from shapetrace.cli.internal_error import guarded
 from shapetrace.cli.options import (
     add_display_options,
     apply_project_config,
@@ -28,9 +29,11 @@ from shapetrace.cli.options import (
     output_plan,
     render_and_judge,
 )
+from shapetrace.cli.outputs import Plan
 from shapetrace.core.trace import Trace
 from shapetrace.errors import ShapetraceError
 from shapetrace.record.as_python import launched_path0
+from shapetrace.record.children import Children
 from shapetrace.record.data_hook import LoaderFacts
 from shapetrace.record.distributed import rank_info
 from shapetrace.record.frames import is_internal
@@ -202,14 +205,33 @@ def execute(options: argparse.Namespace, script_args: list[str]) -> int:
         print("shapetrace: interrupted; reporting what was recorded", file=sys.stderr)
     elif result.error is not None:
         _print_error(result.error, script)
-    children = result.children
+    code = _reported(lambda: _report(trace, result.children, options, plan, shown))
+    if result.error is not None and not isinstance(result.error, KeyboardInterrupt):
+        return EXIT_RAISED
+    return result.exit_code or code
+
+
+def _reported(report: Callable[[], int]) -> int:
+    """``report()``'s exit code; the script ran, so a report that cannot be written (a
+    ``ShapetraceError``: one line, ``EXIT_USAGE``; a bug of ours: ``EXIT_INTERNAL``)
+    leaves the script's own exit code to win, as it does over findings."""
+    try:
+        return guarded("writing the report", report)
+    except ShapetraceError as error:
+        print(f"shapetrace: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _report(trace: Trace, children: Children, options: argparse.Namespace, plan: Plan, shown: str) -> int:
+    """Write a script's report and its child processes'; the exit code the findings give
+    (``render_and_judge``), 0 where nothing ran to report."""
     if not trace.calls and any(child.calls for child in children.traces):  # training in the children only
         print(
             f"shapetrace: no nn.Module ran in {shown}'s own process; its child processes' traces follow",
             file=sys.stderr,
         )
-        code = report_children(children, options, plan, shown)
-    elif not trace.calls:
+        return report_children(children, options, plan, shown)
+    if not trace.calls:
         print(
             f"shapetrace: no nn.Module ran in {shown}: nothing to report (shapetrace records the modules "
             "a script calls; a factory target builds one: pkg.module:factory --input SHAPE)",
@@ -220,13 +242,9 @@ def execute(options: argparse.Namespace, script_args: list[str]) -> int:
             ending = closing_line(trace)  # how the script ended is still worth a line
             if ending:
                 print(f"shapetrace: {ending}", file=sys.stderr)
-            return result.exit_code
-        code = render_and_judge(trace, options, plan)
-    else:
-        code = max(render_and_judge(trace, options, plan), report_children(children, options, plan, shown))
-    if result.error is not None and not isinstance(result.error, KeyboardInterrupt):
-        return EXIT_RAISED
-    return result.exit_code or code
+            return EXIT_OK
+        return render_and_judge(trace, options, plan)
+    return max(render_and_judge(trace, options, plan), report_children(children, options, plan, shown))
 
 
 def _data_notes(trace: Trace, loaders: list[LoaderFacts]) -> dict[str, object]:
