@@ -46,8 +46,9 @@ def test_neuralforecast_data_notes_once_each_naming_the_model(tmp_path, capsys) 
     workers = [note for note in notes if "DataLoader worker" in note]
     assert len(workers) == 1, notes
     lightning = r"pytorch_lightning/utilities/combined_loader\.py:\d+"
-    assert re.fullmatch(rf"data transforms ran in 1 DataLoader worker \(the DataLoaders at {lightning} and "
-                        rf"{lightning}\) and were not recorded; set num_workers=0 to trace them", workers[0]), workers
+    assert re.fullmatch(rf"data loading \(the dataset, its transforms, collate\) ran in 1 DataLoader worker "
+                        rf"\(the DataLoaders at {lightning} and "
+                        rf"{lightning}\) and was not recorded; set num_workers=0 to trace it", workers[0]), workers
     # The text report shows each line once, too.
     capsys.readouterr()
     assert main(["show", str(out)]) == 0

@@ -203,9 +203,9 @@ def test_with_workers_the_report_says_the_transforms_were_not_recorded() -> None
     lines, first = inspect.getsourcelines(_train)
     iterated = first + next(i for i, line in enumerate(lines) if "in loader:" in line)  # where it was iterated
     here = Path(__file__).resolve().relative_to(Path.cwd())  # a line below the working directory: relative
-    note = ("data transforms ran in 2 DataLoader workers (the DataLoader at "
-            f"{here}:{iterated}) and were not recorded; "
-            "set num_workers=0 to trace them")
+    note = ("data loading (the dataset, its transforms, collate) ran in 2 DataLoader workers (the DataLoader at "
+            f"{here}:{iterated}) and was not recorded; "
+            "set num_workers=0 to trace it")
     assert trace.run_info["data"] == [note]
     out = io.StringIO()
     make_console(out, width=400, color=False).print(report(trace))
@@ -233,8 +233,9 @@ def test_run_says_so_too_in_text_and_json(tmp_path, capsys) -> None:
     script.write_text(source.replace("batch_size=8)", 'batch_size=8, num_workers=2, multiprocessing_context="fork")'))
     lines = script.read_text().splitlines()
     line = next(i for i, text in enumerate(lines, 1) if "for images, labels in train_loader" in text)
-    note = (f"data transforms ran in 2 DataLoader workers (the DataLoader at {script}:{line}) and were not recorded; "
-            "set num_workers=0 to trace them")
+    note = (f"data loading (the dataset, its transforms, collate) ran in 2 DataLoader workers "
+            f"(the DataLoader at {script}:{line}) and was not recorded; "
+            "set num_workers=0 to trace it")
     assert main(["run", str(script)]) == 0
     assert f"data: {note}" in " ".join(capsys.readouterr().out.split())  # wrapped at the terminal's width
     out = tmp_path / "trace.json"

@@ -122,8 +122,8 @@ class LoaderFacts:
         dataset, its transforms and collate run there, out of the recorder's
         reach (the batches it hands the main process are recorded as any input).
 
-        >>> LoaderFacts(None, 100, 32, False, "SequentialSampler", num_workers=2).worker_note()
-        'data transforms ran in 2 DataLoader workers and were not recorded; set num_workers=0 to trace them'
+        >>> LoaderFacts(None, 100, 32, False, "SequentialSampler", num_workers=2).worker_note()  # doctest: +ELLIPSIS
+        'data loading (the dataset, its transforms, collate) ran in 2 DataLoader workers and was not recorded; ...'
         """
         return worker_notes([self])[0] if self.num_workers else None
 
@@ -145,7 +145,10 @@ def worker_notes(loaders: Sequence[LoaderFacts]) -> list[str]:
         named = ""
         if where:
             named = f" (the DataLoader{'s' * (len(where) > 1)} at {format_list(where)})"
-        notes.append(f"data transforms ran in {workers}{named} and were not recorded; set num_workers=0 to trace them")
+        notes.append(
+            f"data loading (the dataset, its transforms, collate) ran in {workers}{named} and was not recorded; "
+            "set num_workers=0 to trace it"
+        )
     return notes
 
 
