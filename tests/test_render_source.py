@@ -259,3 +259,40 @@ def test_the_command_writes_the_annotated_source(seed, tmp_path):
     saved.write_text(seed.to_json())
     assert main(["show", str(saved), "--format", "source", "-o", str(tmp_path / "annotated.py")]) == 0
     assert (tmp_path / "annotated.py").read_text() == seed.annotate() + "\n"
+
+
+class _PackedClassifier(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lstm = torch.nn.LSTM(16, 24, batch_first=True, bidirectional=True)
+
+    def forward(self, e, lengths, sorted_batch=False):
+        packed = torch.nn.utils.rnn.pack_padded_sequence(
+            e, lengths, batch_first=True, enforce_sorted=sorted_batch
+        )
+        out, (h, c) = self.lstm(packed)
+        out, _ = torch.nn.utils.rnn.pad_packed_sequence(out, batch_first=True)
+        return out
+
+
+@pytest.mark.parametrize("sorted_batch", [False, True])
+def test_packed_sequences_read_as_their_data_and_library_steps_as_one_call(sorted_batch):
+    """``pack_padded_sequence`` and ``pad_packed_sequence`` run ops of PyTorch's at the
+    user's line (an ``index_select`` that sorts the batch): one call of the user's, one
+    comment (it read ``packed (6, 9, 16) ×1; packed[0] (34, 16), packed[1] (9,) ×1``).
+    The LSTM's PackedSequence output is its data (it read ``out['data'] (34, 48),
+    out['batch_sizes'] (9,), out['sorted_indices'] (6,), out['unsorted_indices'] (6,)``)."""
+    lengths = torch.tensor([9, 8, 7, 5, 3, 2] if sorted_batch else [5, 9, 3, 7, 2, 8])
+    model = _PackedClassifier()
+    with shapetrace.trace(model) as t:
+        model(torch.randn(6, 9, 16), lengths, sorted_batch)
+    comments = {
+        line.split("#")[0].strip(): line.split("#", 1)[1].strip()
+        for line in str(t.annotate()).splitlines()[1:]
+        if "  # " in line
+    }
+    assert comments[")"] == "packed[0] (34, 16), packed[1] (9,)"
+    assert comments["out, (h, c) = self.lstm(packed)"] == "out packed (34, 48), h (2, 6, 24), c (2, 6, 24)"
+    # Unsorted, the batch's order is restored by an index_select, the statement's last op.
+    padded = "out (6, 9, 48) non-contig, (6,)" if sorted_batch else "(6, 9, 48)"
+    assert comments["out, _ = torch.nn.utils.rnn.pad_packed_sequence(out, batch_first=True)"] == padded

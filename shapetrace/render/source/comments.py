@@ -11,6 +11,7 @@ its count: ``(4, 2) ×7``.
 from __future__ import annotations
 
 import ast
+import dataclasses
 from collections import Counter
 from collections.abc import Sequence
 
@@ -63,9 +64,11 @@ def split_runs(calls: Sequence[Call], statement: Statement) -> list[list[Call]]:
         size
         for size in range(1, count + 1)
         if count % size == 0
-        and size <= statement.steps
         and _repeats(calls, size)
-        and all(_fits(chunk, statement, sited=sited) for chunk in _chunks(calls, size))
+        and all(
+            _own_steps(chunk) <= statement.steps and _fits(chunk, statement, sited=sited)
+            for chunk in _chunks(calls, size)
+        )
     ]
     # once: a 1,999-step loop has 1,999 chunks
     seen = {_called_as(call) for call in calls if not (sited and call.kind == "op")}
@@ -75,6 +78,13 @@ def split_runs(calls: Sequence[Call], statement: Statement) -> list[list[Call]]:
     if exact or fitting:
         return _chunks(calls, (exact or fitting)[0])
     return _greedy(calls, statement, sited=sited)
+
+
+def _own_steps(calls: Sequence[Call]) -> int:
+    """How many of the statement's own expressions ``calls`` take: an op PyTorch's Python
+    code ran at the user's line (``pack_padded_sequence``'s ``index_select``, a negative
+    ``Call.site``) is a step of the user's call, not one of its own."""
+    return sum(1 for call in calls if not (call.kind == "op" and call.site is not None and call.site < 0))
 
 
 def _chunks(calls: Sequence[Call], size: int) -> list[list[Call]]:
@@ -117,7 +127,7 @@ def _calls_as_written(chunk: Sequence[Call], seen: set[str], statement: Statemen
 def _greedy(calls: Sequence[Call], statement: Statement, *, sited: bool = False) -> list[list[Call]]:
     runs: list[list[Call]] = [[]]
     for call in calls:
-        if len(runs[-1]) >= statement.steps or not _fits([*runs[-1], call], statement, sited=sited):
+        if _own_steps([*runs[-1], call]) > statement.steps or not _fits([*runs[-1], call], statement, sited=sited):
             runs.append([])
         runs[-1].append(call)
     return [run for run in runs if run]
@@ -147,17 +157,41 @@ def _steps(run: Sequence[Call], result: str) -> str:
     return " -> ".join([*parts, result])
 
 
+# A PackedSequence's fields (torch.nn.utils.rnn): shown as one tensor, its data.
+_PACKED_FIELDS = ("data", "batch_sizes", "sorted_indices", "unsorted_indices")
+
+
 def named_shapes(call: Call, statement: Statement) -> list[str]:
-    """The call's outputs, labelled by the names the statement binds them to."""
+    """The call's outputs, labelled by the names the statement binds them to; a
+    PackedSequence as its data, ``out packed (34, 48)`` (its other fields are the
+    batch's bookkeeping, not a shape of the model's)."""
     names = _bound_names(statement)
-    if not names:
+    packed = _packed_prefixes(call.outputs)
+    if not names and not packed:
         return marked_shapes(call, call.outputs)
     labels = []
     for meta in call.outputs:
-        label = _label(call, meta, names)
+        prefix, _, field = meta.path.rpartition(".")
+        if prefix in packed and field != "data":
+            continue
+        if prefix in packed:
+            label = _label(call, dataclasses.replace(meta, path=prefix), names) if names else ""
+            labels.append(f"{label} packed {marked_shape(meta)}".strip())
+            continue
+        label = _label(call, meta, names) if names else ""
         shape = marked_shape(meta)
         labels.append(f"{label} {shape}" if label else shape)
     return labels
+
+
+def _packed_prefixes(metas: Sequence[TensorMeta]) -> set[str]:
+    """The output paths that hold a PackedSequence (``0`` for an LSTM given one)."""
+    fields: dict[str, set[str]] = {}
+    for meta in metas:
+        prefix, _, field = meta.path.rpartition(".")
+        fields.setdefault(prefix, set()).add(field)
+    # sorted_indices and unsorted_indices are None where the batch came sorted
+    return {prefix for prefix, found in fields.items() if {"data", "batch_sizes"} <= found <= set(_PACKED_FIELDS)}
 
 
 def _label(call: Call, meta: TensorMeta, names: dict[str, str]) -> str:
