@@ -296,3 +296,33 @@ def test_packed_sequences_read_as_their_data_and_library_steps_as_one_call(sorte
     # Unsorted, the batch's order is restored by an index_select, the statement's last op.
     padded = "out (6, 9, 48) non-contig, (6,)" if sorted_batch else "(6, 9, 48)"
     assert comments["out, _ = torch.nn.utils.rnn.pad_packed_sequence(out, batch_first=True)"] == padded
+
+
+class _Writes(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.cell = torch.nn.GRUCell(3, 5)
+
+    def forward(self, x):
+        outputs = torch.zeros(x.size(0), x.size(1), 5)
+        h = torch.zeros(x.size(1), 5)
+        for t in range(x.size(0)):
+            h = self.cell(x[t], h)
+            outputs[t] = h
+        outputs[outputs < 0] = 0.0
+        return outputs
+
+
+def test_a_write_into_a_tensor_shows_what_went_where():
+    """``outputs[t] = h`` makes no tensor: its comment is the value written and the
+    tensor written into (it read ``#  ×4``, a count of nothing)."""
+    model = _Writes()
+    with shapetrace.trace(model) as t:
+        model(torch.randn(4, 2, 3))
+    comments = {
+        line.split("#")[0].strip(): line.split("#", 1)[1].strip()
+        for line in str(t.annotate()).splitlines()[1:]
+        if "  # " in line
+    }
+    assert comments["outputs[t] = h"] == "(2, 5) into (4, 2, 5) ×4"
+    assert comments["outputs[outputs < 0] = 0.0"] == "into (4, 2, 5)"

@@ -138,8 +138,21 @@ def describe_run(run: Sequence[Call], statement: Statement, *, verbose: bool = F
     """``output (150, 64)``; verbose: ``(5, 30, 64) -> contiguous -> view -> (150, 64)``."""
     last = run[-1]
     failed = last.error is not None
-    result = f"✗ {str(last.error).split(':')[0]}" if failed else ", ".join(named_shapes(last, statement))
+    if failed:
+        result = f"✗ {str(last.error).split(':')[0]}"
+    elif not last.outputs and last.inputs:  # `outputs[t] = o`: no result, a write into a tensor
+        result = _written(last)
+    else:
+        result = ", ".join(named_shapes(last, statement))
     return _steps(run, result) if verbose else result
+
+
+def _written(call: Call) -> str:
+    """``(4, 25) into (6, 4, 25)`` for ``outputs[t] = o``: the value written and the
+    tensor written into (``into (6, 4, 25)`` for a number)."""
+    target, value = call.inputs[0], call.input_at("2")
+    written = f"{marked_shape(value)} into " if value is not None else "into "
+    return written + marked_shape(target)
 
 
 def _steps(run: Sequence[Call], result: str) -> str:
