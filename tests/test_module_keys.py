@@ -36,8 +36,8 @@ def test_a_loss_given_a_dead_loss_id_keeps_its_own_name_under_the_api() -> None:
         else:
             raise AssertionError("no freed id was reused: the test did not set up its case")
     calls = _module_calls(t)
-    assert calls[-1] == ("l1_loss", "L1Loss")
-    assert {name for name, kind in calls if kind == "MSELoss"} == {"mse_loss"}  # rebuilt at one line: one name
+    assert calls[-1] == ("l1", "L1Loss")  # the variable holding it
+    assert {name for name, kind in calls if kind == "MSELoss"} == {"mse"}  # rebuilt at one line: one name
 
 
 REUSED_ID_SCRIPT = """
@@ -70,7 +70,7 @@ def test_a_module_given_a_dead_loss_id_is_recorded_under_its_own_name(tmp_path) 
     calls = _module_calls(run.trace)
     # Before: the Softmax was named after the dead loss (``mse_loss_1: Softmax``), or
     # filtered away as a pass of it already recorded.
-    assert calls == [("", "Linear"), ("mse_loss", "MSELoss"), ("softmax", "Softmax")]
+    assert calls == [("", "Linear"), ("loss", "MSELoss"), ("softmax", "Softmax")]
 
 
 REBUILT_LOSS_SCRIPT = """
@@ -114,7 +114,7 @@ def test_two_live_modules_called_at_one_line_stay_two(tmp_path) -> None:
     script.write_text(LIVE_TWINS_SCRIPT)
     run = run_script(str(script))
     assert run.exit_code == 0, run.error
-    assert _module_calls(run.trace) == [("", "ReLU"), ("relu", "ReLU")]
+    assert _module_calls(run.trace) == [("", "ReLU"), ("act", "ReLU")]
     assert run.trace.run_info["passes"] == [3, 3]
 
 

@@ -272,7 +272,7 @@ class _PackedClassifier(torch.nn.Module):
         )
         out, (h, c) = self.lstm(packed)
         out, _ = torch.nn.utils.rnn.pad_packed_sequence(out, batch_first=True)
-        return out
+        return out, h, c
 
 
 @pytest.mark.parametrize("sorted_batch", [False, True])

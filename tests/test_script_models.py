@@ -153,3 +153,63 @@ def test_a_parametrization_computing_a_weight_outside_a_forward_is_no_model(tmp_
     assert [s.title for s in split_sections(trace).models] == ["Net", "ParametrizedLinear"]
     lists = [c.name for c in trace.modules if c.type == "ParametrizationList"]
     assert lists == ["fc.parametrizations.weight", "head.parametrizations.weight"]
+
+
+def test_naming_a_model_keeps_none_of_the_callers_locals_alive() -> None:
+    """The name is read from the calling line's source, not the caller's ``f_locals``:
+    on Python 3.11 that snapshot holds every local of the frame (a batch the loop
+    deletes) for as long as the frame runs."""
+    import weakref
+
+    import torch
+    from torch import nn
+
+    import shapetrace
+
+    def train() -> tuple[bool, str]:
+        first = nn.Linear(3, 2)
+        first(torch.randn(2, 3))  # the root
+        batch = torch.randn(2, 3)
+        kept = weakref.ref(batch)
+        second = nn.Linear(3, 2)
+        second(batch)  # named here, while `batch` is a local
+        del batch
+        return kept() is None, t.module_names()[-1]
+
+    with shapetrace.trace() as t:
+        freed, name = train()
+    assert name == "second"
+    assert freed
+
+
+TRAINER = """
+import weakref
+import torch
+from torch import nn
+
+
+class Trainer:
+    def __init__(self, model):
+        self.model = model
+
+    def fit(self, batches):
+        kept = []
+        for step in range(batches):
+            batch = torch.randn(4, 3)
+            kept.append(weakref.ref(batch))
+            self.model(batch)
+            del batch
+        return [ref() is None for ref in kept]
+
+
+print(Trainer(nn.Linear(3, 2)).fit(3))
+"""
+
+
+def test_a_trainers_loop_keeps_no_batch_alive(tmp_path, capsys) -> None:
+    """Naming the model its trainer calls reads no locals of the trainer's ``fit``
+    (Python 3.11's ``f_locals`` snapshot kept its first batch alive to the end)."""
+    path = tmp_path / "trainer.py"
+    path.write_text(TRAINER)
+    assert run_script(str(path)).exit_code == 0
+    assert capsys.readouterr().out.strip() == "[True, True, True]"

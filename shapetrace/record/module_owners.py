@@ -9,6 +9,9 @@ registers nothing (``caller_label``).
 
 from __future__ import annotations
 
+import ast
+import itertools
+import linecache
 from collections.abc import Iterator
 from types import FrameType
 from typing import NamedTuple
@@ -29,33 +32,84 @@ def _owners_up(call_frame: FrameType | None) -> Iterator[tuple[nn.Module, FrameT
         if frame is None:
             return
         code = frame.f_code
-        if code.co_argcount and code.co_varnames[0] == "self":
+        if code.co_argcount and code.co_varnames[0] == "self" and _may_run_on_a_module(frame):
             owner = frame.f_locals.get("self")
             if isinstance(owner, nn.Module):
                 yield owner, frame
         frame = first_user_frame(frame.f_back)
 
 
+def _may_run_on_a_module(frame: FrameType) -> bool:
+    """Whether the method ``frame`` runs may have an ``nn.Module`` as ``self``: False
+    for a method of a class of the user's that is no module nor a base of one (a
+    trainer's ``fit``), found by its qualified name in the frame's globals. Its
+    ``f_locals`` is then never read: on Python 3.11 that snapshot keeps the frame's
+    locals (the first batch) alive while the training loop runs, and refreshes a
+    dict its code holds from ``locals()``."""
+    qualname = getattr(frame.f_code, "co_qualname", "")  # Python >= 3.11
+    owner: object = None
+    path = qualname.split(".")[:-1]
+    if path and "<locals>" not in path:
+        owner = frame.f_globals.get(path[0])
+        for part in path[1:]:
+            owner = getattr(owner, part, None)
+    if not isinstance(owner, type):
+        return True  # unknown: a nested class, or no qualified name
+    return issubclass(owner, nn.Module) or any(issubclass(sub, nn.Module) for sub in _subclasses(owner))
+
+
+def _subclasses(cls: type) -> Iterator[type]:
+    subclasses: list[type] = type.__subclasses__(cls)
+    for sub in subclasses:
+        yield sub
+        yield from _subclasses(sub)
+
+
 def variable_name(module: nn.Module, call_frame: FrameType | None) -> str | None:
-    """The name the user's code holds a model by where it calls it: a variable of the
-    calling frame (``D`` for ``out = D(real)``, ``model`` in ``train(model, loader)``),
-    else an attribute of the plain object whose method calls it (a trainer's
-    ``self.model``), else a global; None when nothing there holds it
-    (``make_model()(x)``). Read once per model, when it is first named."""
+    """The name the user's code calls a model by, read from the call's own source: ``D``
+    for ``out = D(real)``, ``model`` for ``self.model(x)`` in a trainer of the user's;
+    None when the callee is no plain name or attribute (``make_model()(x)``), or the
+    user's frame does not call the module itself (a library's trainer does).
+
+    The expression is the one the calling instruction spans (``co_positions``, as
+    Python's tracebacks place it). No frame's ``f_locals`` is read: on Python 3.11
+    that snapshot keeps every local of the caller (a deleted batch) alive as long
+    as the frame runs, which tracing must never do."""
     frame = first_user_frame(call_frame)
-    if frame is None:
+    if frame is None or not _calls_module_itself(call_frame, frame):
         return None
-    local = frame.f_locals
-    scopes = [local]
-    owner = local.get("self")
-    if owner is not None and not isinstance(owner, nn.Module):
-        scopes.append(getattr(owner, "__dict__", {}))
-    scopes.append(frame.f_globals)
-    for scope in scopes:
-        for name, value in list(scope.items()):
-            if value is module and name != "self" and isinstance(name, str) and name.isidentifier():
-                return name
+    code = frame.f_code
+    positions = getattr(code, "co_positions", None)  # Python >= 3.11; before, models keep class names
+    if positions is None:
+        return None
+    position = next(itertools.islice(positions(), frame.f_lasti // 2, None), None)
+    if position is None or None in position:
+        return None
+    first, last, start, end = position  # type: ignore[misc]
+    lines = linecache.getlines(code.co_filename)[first - 1 : last]
+    if not lines:
+        return None
+    lines[-1] = lines[-1][:end]  # (columns are UTF-8 byte offsets; names here are ASCII)
+    lines[0] = lines[0][start:]
+    try:
+        expression = ast.parse("".join(lines).strip(), mode="eval").body
+    except SyntaxError:
+        return None
+    callee = expression.func if isinstance(expression, ast.Call) else None
+    if isinstance(callee, ast.Name):
+        return callee.id
+    if isinstance(callee, ast.Attribute):
+        return callee.attr
     return None
+
+
+def _calls_module_itself(call_frame: FrameType | None, user_frame: FrameType) -> bool:
+    """Whether only ``nn.Module``'s own call frames lie between the module call
+    (``call_frame``) and ``user_frame``: the user's line calls the module."""
+    frame = call_frame
+    while frame is not None and frame.f_code.co_filename == _MODULE_FILE:
+        frame = frame.f_back
+    return frame is user_frame
 
 
 def calling_owner(module: nn.Module, call_frame: FrameType | None) -> nn.Module | None:
@@ -76,6 +130,7 @@ def owner_frame(owner: nn.Module, call_frame: FrameType | None) -> FrameType | N
 
 
 _CALL_IMPL_CODE = nn.Module._call_impl.__code__
+_MODULE_FILE = _CALL_IMPL_CODE.co_filename
 
 
 def inside_another_call(call_frame: FrameType) -> bool:
