@@ -61,6 +61,9 @@ HINT_MISSED = {
     # ST003's help is "read the batch size from the data ... and use it instead of BATCH", not one
     # expression: applied in tests/test_rnn_final_state.py
     "st003_d_lstmcell_loop_state_batch_constant_raises": "the help names a value to use in place of a constant",
+    # index_select keeps the picked dim: its squeeze after it changes too, as the help says
+    # ("then squeeze dim 1, not dim 2"); tests/test_index_wrong_axis.py applies both edits
+    "st013_p_gru_index_select_last_unit": "two edits: the index's dim and the squeeze after it",
 }
 # Found through trace() only (none now: `shapetrace run` records no op in the user's own
 # loop, but st003_a's view is told by the model input's sizes, analyze/checks/_loop_input.py).
@@ -141,6 +144,27 @@ def test_applied_help_gives_the_fixed_model_and_no_finding(name, tmp_path):
     got, want = model_outputs(rewritten), model_outputs(module(name), fixed=True)
     assert len(got) == len(want), source[line]
     for a, b in zip(got, want):
+        _same(a, b)
+    assert serious(traced_module(rewritten)) == [], source[line]
+
+
+def test_an_index_select_help_applied_with_the_squeeze_it_names(tmp_path):
+    """ST013 on ``torch.index_select(out, 2, last).squeeze(2)``: index_select keeps the
+    picked dim, so the help names both edits: the index's dim, and the squeeze after it."""
+    name = "st013_p_gru_index_select_last_unit"
+    t = traced_module(module(name))
+    found = on_culprit(t.findings, name)[0]
+    assert found.hint == "use torch.index_select(out, 1, last): then squeeze dim 1, not dim 2"
+    wanted, wrong = re.search(r"then squeeze dim (\d+), not dim (\d+)$", found.hint).groups()
+    source = path_of(name).read_text().splitlines()
+    line = culprit(name) - 1
+    start, end = _span(source[line], t, found)
+    patched_line = source[line][:start] + _expression(found.hint.split(": then")[0]) + source[line][end:]
+    source[line] = patched_line.replace(f".squeeze({wrong})", f".squeeze({wanted})")
+    patched = tmp_path / f"patched_{name}.py"
+    patched.write_text("\n".join(source) + "\n")
+    rewritten = load_file(patched, f"patched_{name}")
+    for a, b in zip(model_outputs(rewritten), model_outputs(module(name), fixed=True), strict=True):
         _same(a, b)
     assert serious(traced_module(rewritten)) == [], source[line]
 

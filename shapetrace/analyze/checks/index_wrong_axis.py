@@ -150,6 +150,10 @@ def _picks(call: Call, ndim: int) -> dict[int, object]:
         dim = args[0] if args else call.kwargs.get("dim")
         if isinstance(dim, int) and -ndim <= dim < ndim and call.output.shape[dim % ndim] == 1:
             picked[dim % ndim] = args[1] if len(args) > 1 else "start"
+    elif call.name == "index_select" and call.output is not None and call.output.ndim == ndim:
+        dim = argument(call, 0, "dim", None)  # torch.index_select(out, 2, last) as out.index_select(2, last)
+        if isinstance(dim, int) and -ndim <= dim < ndim and call.output.shape[dim % ndim] == 1:
+            picked[dim % ndim] = "index"  # a one-element index: one unit kept, as a length-1 slice
     elif call.name == "__getitem__" and call.output is not None and call.output.ndim == ndim:
         for d, (before, after) in enumerate(zip(call.inputs[0].shape, call.output.shape)):
             if after == 1 and before > 1:  # out[:, :, -1:]: a slice, the dim kept
@@ -202,6 +206,15 @@ def _feeds_a_layer(flow: TraceLineage, call: Call) -> tuple[Call, int] | None:
 def _hint(call: Call, picked: int, time: int) -> str | None:
     """``use output[:, -1, :]``: the same index moved from the feature axis to time
     (``x[..., -1]`` written out dim by dim; ``select``/``narrow`` given the time dim)."""
+    if call.name == "index_select":
+        found = find_call(call.location, {call.name}, None, call.index)
+        at = 1 if found is not None and found.receiver in ("torch", None) else 0  # torch.index_select(out, 2, i)
+        if found is None or len(found.args) < at + 2 or not found.args[at].lstrip("-").isdigit():
+            return None
+        args = [*found.args[:at], str(time), *found.args[at + 1 :]]
+        written = f"{'torch' if at else found.receiver}.index_select({', '.join(args)})"
+        # it keeps the picked dim (length 1): a squeeze of it after the index moves too
+        return f"use {written}: then squeeze dim {time}, not dim {picked}"
     if call.name in ("select", "narrow"):
         found = find_call(call.location, {call.name}, None, call.index)
         if found is None or not found.args or not found.args[0].lstrip("-").isdigit():
@@ -323,7 +336,7 @@ def _batch_axis_indices(trace: Trace) -> Iterator[Finding]:
             yield finding("ST013", op, message, hint)
 
 
-_INDEXING = frozenset({"__getitem__", "select", "narrow"})
+_INDEXING = frozenset({"__getitem__", "select", "narrow", "index_select"})
 
 
 def _loss_input_path(flow: TraceLineage, loss: Call) -> Iterator[Call]:
