@@ -274,6 +274,29 @@ def test_last_step_of_a_bidirectional_output():
     assert "output[:, -1, :48]" in finding.hint and "h_n[-2], h_n[-1]" in finding.hint
 
 
+class _TransposedLastStep(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lstm = torch.nn.LSTM(6, 12, batch_first=True, bidirectional=True)
+
+    def forward(self, x):
+        out, _ = self.lstm(x)
+        return out.transpose(0, 1)[-1]
+
+
+def test_the_forward_half_help_indexes_the_tensor_the_code_indexes():
+    """``out.transpose(0, 1)[-1]``: the help's forward half indexes the transposed tensor
+    at its own time dim (0), ``[-1, :, :12]``; it read ``[:, -1, :12]``, the RNN output's
+    layout, which on (T, B, 2H) takes the last sample of every step."""
+    model = _TransposedLastStep()
+    x = torch.randn(8, 15, 6)
+    finding = only(traced((model, (x,))), "ST006")
+    forward_half = finding.hint.rsplit("or the forward half alone, ", 1)[1]
+    assert forward_half == "out.transpose(0, 1)[-1, :, :12]"
+    out, _ = model.lstm(x)
+    torch.testing.assert_close(eval(forward_half, {"out": out}), out[:, -1, :12])
+
+
 def test_reading_h_n_of_both_directions_is_fine():
     assert "ST006" not in codes(traced(correct.bidirectional_forecaster()))
 

@@ -51,8 +51,11 @@ def _last_steps(flow: TraceLineage, lay: Layout) -> Iterator[Call]:
             yield op
 
 
-def _hint(lay: Layout, op: Call) -> str:
-    return both_directions_hint(lay.call, receiver_text(op, "output"), lay.time_dim)
+def _hint(flow: TraceLineage, lay: Layout, op: Call) -> str:
+    """The help, its forward-half form indexing the tensor the op indexes: time where
+    that tensor has it (``out.transpose(0, 1)[-1, :, :12]``, not the RNN output's dim)."""
+    time = dim_of(flow.input_lineage(op, 0), lay.time[0])
+    return both_directions_hint(lay.call, receiver_text(op, "output"), lay.time_dim if time is None else time)
 
 
 _UNPACK = frozenset({"pad_packed_sequence", "_pad_packed_sequence"})
@@ -173,7 +176,7 @@ def check_bidirectional_last_step(trace: Trace) -> Iterator[Finding]:
                 f"output {format_shape(call.outputs[0])}: its backward half (features "
                 f"{call.config.get('hidden_size')}:) has seen only that one step"
             )
-            yield finding("ST006", op, message, _hint(lay, op))
+            yield finding("ST006", op, message, _hint(flow, lay, op))
     yield from _one_direction_findings(flow, trace)
     layouts = [
         (lay, lay.call)
@@ -187,7 +190,7 @@ def check_bidirectional_last_step(trace: Trace) -> Iterator[Finding]:
                 f"{call_label(call, 'bidirectional')} output {format_shape(call.outputs[0])}: its backward "
                 f"half (features {call.config.get('hidden_size')}:) has seen only that one step"
             )
-            yield finding("ST006", op, message, _hint(lay, op))
+            yield finding("ST006", op, message, _hint(flow, lay, op))
     for lay, unpack in _packed_layouts(flow, trace):
         call = lay.call
         gathered = list(_gathered_last_steps(flow, lay, unpack))
