@@ -40,6 +40,7 @@ def printed(module, fixed: bool = False) -> str:
     [
         ("st005_h_mse_written_out_column_prediction", "use pred.squeeze(-1) - y"),
         ("st005_i_l1_written_out_target_first", "use target - out.squeeze(-1)"),
+        ("st005_q_unreduced_loss_times_sample_weights", "use per_sample.squeeze(-1) * w"),
     ],
 )
 def test_the_applied_help_gives_the_fixed_loss_and_no_finding(name, expected_help, tmp_path):
@@ -50,9 +51,9 @@ def test_the_applied_help_gives_the_fixed_loss_and_no_finding(name, expected_hel
     expression = found[0].hint.removeprefix("use ").split(": ")[0]
     source = (VARIANTS / f"{name}.py").read_text().splitlines()
     line = found[0].location.lineno - 1
-    # the culprit's subtraction, as written, replaced by the help's expression
+    # the culprit's subtraction (or product), as written, replaced by the help's expression
     tree = ast.parse(source[line].strip())
-    node = next(n for n in ast.walk(tree) if isinstance(n, ast.BinOp) and isinstance(n.op, ast.Sub))
+    node = next(n for n in ast.walk(tree) if isinstance(n, ast.BinOp) and isinstance(n.op, (ast.Sub, ast.Mult)))
     written = ast.get_source_segment(source[line].strip(), node)
     assert source[line].count(written) == 1
     source[line] = source[line].replace(written, expression)

@@ -187,9 +187,10 @@ class RecordingState:
         result = self.run_op(*op)
         if len(events) > count:
             made = events[-1]
-            # Past the loss (a functional one, or a reduction to one number) the
-            # loop logs or scales it (``loss.detach()``): no step of the loss.
-            if made.name not in LOSS_OPS and all(meta.shape for meta in made.outputs):
+            # Past the loss (reduced to one number) the loop logs or scales it
+            # (``loss.detach()``): no step of the loss. An unreduced one
+            # (``reduction="none"``) is weighted and reduced next: steps of the loss.
+            if all(meta.shape for meta in made.outputs):
                 self._window_ids.update(made.tensor_ids[len(made.inputs) :])
         return result
 
