@@ -207,3 +207,42 @@ def test_run_records_the_ops_a_loss_takes_from_the_output_and_not_the_loops_othe
     assert ops == [("view", 11), ("float", 12), ("sub", 12), ("pow", 12), ("mean", 12)], ops
     assert done.exit_code == (0 if fixed else 1), done.output
     assert [f.code for f in serious(done.trace)] == ([] if fixed else ["ST005"])
+
+
+def test_a_similarity_loss_help_applied_gives_the_fixed_loss(tmp_path):
+    """``F.cosine_similarity`` of (B, D) and (B, 1, D), reduced to one number: the help
+    squeezes the target's extra dim inside the call as written."""
+    name = "st005_r_cosine_embedding_target_extra_dim"
+    module = load_file(VARIANTS / f"{name}.py", f"tests.cases.variants.{name}")
+    [found] = st005(traced_module(module))
+    assert found.hint == (
+        "use F.cosine_similarity(model(x), target.squeeze(1), dim=-1): each prediction then meets its own target"
+    )
+    source = (VARIANTS / f"{name}.py").read_text()
+    written = "F.cosine_similarity(model(x), target, dim=-1)"
+    assert source.count(written) == 1
+    patched = tmp_path / f"patched_{name}.py"
+    patched.write_text(source.replace(written, found.hint.removeprefix("use ").split(": ")[0]))
+    rewritten = load_file(patched, f"patched_{name}")
+    assert printed(rewritten) == printed(module, fixed=True) != printed(module)
+    assert st005(traced_module(rewritten)) == []
+
+
+@pytest.mark.parametrize(
+    "similarity",
+    [
+        "F.cosine_similarity(a.unsqueeze(1), b.unsqueeze(0), dim=-1).mean()",  # a similarity matrix
+        "F.cosine_similarity(a.unsqueeze(1), a.unsqueeze(0), dim=-1).mean()",  # one tensor against itself
+        "F.cross_entropy(F.cosine_similarity(a.unsqueeze(1), b, dim=-1), torch.arange(4))",  # InfoNCE
+        "(1 - F.cosine_similarity(a, b, dim=-1)).mean()",  # each with its own
+        "F.pairwise_distance(a, b).mean()",
+    ],
+)
+def test_similarities_of_all_pairs_meant_or_of_equal_shapes_are_no_loss_broadcast(similarity):
+    import torch.nn.functional as F
+
+    a, b = torch.randn(4, 8, requires_grad=True), torch.randn(4, 8)
+    with shapetrace.trace() as t:
+        loss = eval(similarity, {"F": F, "torch": torch, "a": a, "b": b})
+        loss.backward()
+    assert st005(t) == [], t.findings

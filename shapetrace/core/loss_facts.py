@@ -22,9 +22,19 @@ SCALAR_REDUCTION_OPS = frozenset({"mean", "sum", "nanmean", "nansum", "norm", "v
 # Scores turned into probabilities on the way to a loss (``torch.log(torch.softmax(out, 1))``
 # into NLL): recorded after a pass so that their dim can be checked (ST019).
 NORMALIZE_OPS = frozenset({"softmax", "log_softmax", "softmin"})
+# Comparisons of two tensors vector by vector along a dim, broadcasting the others:
+# a loss made of them (``1 - F.cosine_similarity(pred, y).mean()``) compares as one.
+SIMILARITY_OPS = frozenset({"cosine_similarity", "pairwise_distance"})
 # What the op mode records after a forward pass where it records no other op
 # outside the model (``shapetrace run``): the loss, by function or by hand, and
 # what reshapes or converts the output on its way there (``pred.view(-1, 1)``).
 LOSS_WINDOW_OPS = (
-    LOSS_OPS | LOSS_STEP_OPS | NORMALIZE_OPS | SCALAR_REDUCTION_OPS | RESHAPE_OPS | PASS_THROUGH_OPS | {"__getitem__"}
+    LOSS_OPS
+    | LOSS_STEP_OPS
+    | NORMALIZE_OPS
+    | SCALAR_REDUCTION_OPS
+    | SIMILARITY_OPS
+    | RESHAPE_OPS
+    | PASS_THROUGH_OPS
+    | {"__getitem__"}
 )

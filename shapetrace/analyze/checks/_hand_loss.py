@@ -70,6 +70,23 @@ def outer_broadcast(a: TensorMeta, b: TensorMeta, out: TensorMeta) -> list[tuple
     return [(i - pad_a, j - pad_b) for i, x in alone_a for j, y in alone_b if x == y]
 
 
+def complementary_unit_dims(a: TensorMeta, b: TensorMeta) -> bool:
+    """Complementary size-1 dims written out in both operands, ``(m, N, 1)``
+    against ``(m, 1, N)``: the shape of a deliberate all-pairs comparison
+    (quantile regression, pairwise ranking, a similarity matrix), not of a missing dim."""
+    if len(a.shape) != len(b.shape):
+        return False
+    a_only = any(x == 1 and y != 1 for x, y in zip(a.shape, b.shape))
+    b_only = any(y == 1 and x != 1 for x, y in zip(a.shape, b.shape))
+    return a_only and b_only
+
+
+def unit_dim(longer: TensorMeta, shorter: TensorMeta) -> int | None:
+    """The size-1 dim of ``longer`` whose removal gives ``shorter``'s shape, else None."""
+    shape = longer.shape
+    return next((k for k in range(len(shape)) if shape[k] == 1 and shape[:k] + shape[k + 1 :] == shorter.shape), None)
+
+
 # Ops whose output is its input's elements again: ``s[:, None]`` is still ``s``.
 _SAME_ELEMENTS = RESHAPE_OPS | PERMUTE_OPS | PASS_THROUGH_OPS | {"__getitem__", "expand", "expand_as"}
 

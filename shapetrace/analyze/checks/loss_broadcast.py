@@ -18,12 +18,15 @@ from shapetrace.analyze.checks import finding, register
 from shapetrace.analyze.checks._common import at_line
 from shapetrace.analyze.checks._hand_loss import (
     BINARY_OPS,
+    complementary_unit_dims,
     operand_texts,
     outer_broadcast,
     same_tensor,
     scalar_reduction,
+    unit_dim,
 )
 from shapetrace.analyze.checks._losses import is_elementwise_loss, loss_arguments, loss_operands
+from shapetrace.analyze.checks._similarity_loss import is_similarity, similarity_broadcast
 from shapetrace.analyze.lineage.flow import TraceLineage, analyze
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
@@ -46,37 +49,19 @@ def _fix(prediction: TensorMeta, target: TensorMeta, names: tuple[str, str]) -> 
     if target.shape == (*prediction.shape, 1):
         return f"use {goal}.squeeze(-1) as the target, or {pred}.unsqueeze(-1) as the input"
     # A size-1 dim one operand has and the other lacks: a channel dim (B, 1, H, W) vs (B, H, W).
-    k = _unit_dim(prediction, target)
+    k = unit_dim(prediction, target)
     if k is not None:
         return f"use {goal}.unsqueeze({k}) as the target, or {pred}.squeeze({k}) as the input"
-    k = _unit_dim(target, prediction)
+    k = unit_dim(target, prediction)
     if k is not None:
         return f"use {pred}.unsqueeze({k}) as the input, or {goal}.squeeze({k}) as the target"
     return f"make the target the input's shape: {goal}.view_as({pred})"
-
-
-def _unit_dim(longer: TensorMeta, shorter: TensorMeta) -> int | None:
-    """The size-1 dim of ``longer`` whose removal gives ``shorter``'s shape, else None."""
-    shape = longer.shape
-    return next((k for k in range(len(shape)) if shape[k] == 1 and shape[:k] + shape[k + 1 :] == shorter.shape), None)
 
 
 def reduction_of(call: Call) -> str:
     """``'mean'``, ``'sum'`` or ``'none'``, of a loss op or module (PyTorch's default: mean)."""
     value = call.kwargs.get("reduction") if call.kind == "op" else call.config.get("reduction")
     return value if isinstance(value, str) else "mean"
-
-
-def _pairwise(prediction: TensorMeta, target: TensorMeta) -> bool:
-    """Complementary size-1 dims written out in both operands, ``(m, N, 1)``
-    against ``(m, 1, N)``: the shape of a deliberate all-pairs comparison
-    (quantile regression, pairwise ranking), not of a missing dim."""
-    a, b = prediction.shape, target.shape
-    if len(a) != len(b):
-        return False
-    a_only = any(x == 1 and y != 1 for x, y in zip(a, b))
-    b_only = any(y == 1 and x != 1 for x, y in zip(a, b))
-    return a_only and b_only
 
 
 # The binary cross-entropies check the shapes instead of broadcasting them.
@@ -98,6 +83,12 @@ def check_loss_broadcast(trace: Trace) -> Iterator[Finding]:
             if found is not None:
                 yield found
             continue
+        if is_similarity(call):
+            flow = flow or analyze(trace.calls)
+            similar = similarity_broadcast(flow, call)
+            if similar is not None:
+                yield finding("ST005", call, similar[0], similar[1])
+            continue
         operands = loss_operands(call) if is_elementwise_loss(call) else None
         if operands is None:
             continue
@@ -118,7 +109,7 @@ def check_loss_broadcast(trace: Trace) -> Iterator[Finding]:
             f"{format_shape(target)}: they broadcast to {format_dims(shape)}"
         )
         reduction = reduction_of(call)
-        if shape not in (prediction.shape, target.shape) and _pairwise(prediction, target):
+        if shape not in (prediction.shape, target.shape) and complementary_unit_dims(prediction, target):
             if reduction == "none":
                 continue  # all pairs kept apart, as pairwise losses mean to
             message += (
@@ -151,7 +142,7 @@ def _unit_dim_refused(call: Call, name: str, prediction: TensorMeta, target: Ten
     meets two other sizes and raises ("The size of tensor a (20) must match the size of
     tensor b (6)"); with B == T it would have broadcast to ``(B, T, T)`` silently."""
     longer, shorter = (prediction, target) if len(prediction.shape) > len(target.shape) else (target, prediction)
-    if _unit_dim(longer, shorter) is None:
+    if unit_dim(longer, shorter) is None:
         return None
     which = "input" if longer is prediction else "target"
     message = (
@@ -174,7 +165,7 @@ def _hand_written(flow: TraceLineage, call: Call) -> Finding | None:
     ``(N,)`` to ``(N, N)``) and the result is reduced to one number."""
     a, b = call.inputs
     pairs = outer_broadcast(a, b, call.outputs[0])
-    if not pairs or _pairwise(a, b):
+    if not pairs or complementary_unit_dims(a, b):
         return None  # (size-1 dims written out on both sides: all pairs meant, as in a margin ranking)
     if same_tensor(flow, call):
         return None  # one tensor against itself: all pairs meant (``s[:, None] - s``)
@@ -196,7 +187,7 @@ def _hand_written(flow: TraceLineage, call: Call) -> Finding | None:
 def _hand_fix(a: TensorMeta, b: TensorMeta, texts: tuple[str, str] | None, symbol: str) -> str:
     """``use pred.squeeze(-1) - y: ...``: the operand with the extra size-1 dim loses it."""
     for longer, shorter in ((a, b), (b, a)):
-        k = _unit_dim(longer, shorter)
+        k = unit_dim(longer, shorter)
         if k is None:
             continue
         dim = -1 if k == len(longer.shape) - 1 else k
