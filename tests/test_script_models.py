@@ -213,3 +213,38 @@ def test_a_trainers_loop_keeps_no_batch_alive(tmp_path, capsys) -> None:
     path.write_text(TRAINER)
     assert run_script(str(path)).exit_code == 0
     assert capsys.readouterr().out.strip() == "[True, True, True]"
+
+
+PART_FIRST = """
+import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.pad = nn.ConstantPad1d((0, 2), 0.0)
+        self.fc = nn.Linear(5, 2)
+
+    def windows(self, x):
+        return self.pad(x)
+
+    def forward(self, x):
+        return self.fc(x)
+
+
+def step(model, x):
+    w = model.windows(x)  # a part runs first, through a method of the model that is no forward
+    return model(w)
+
+
+nn.Linear(3, 3)(torch.randn(1, 3))  # the root
+step(Net(), torch.randn(4, 3))
+"""
+
+
+def test_a_model_named_for_its_part_is_not_named_after_the_method_that_ran_it(tmp_path) -> None:
+    """neuralforecast's ``self._create_windows(batch)`` runs the model's padder before the
+    model: the model, named as the part's owner, read ``_create_windows: TFT``."""
+    trace = _run(tmp_path, PART_FIRST)
+    assert _module_names(trace) == [("", "Linear"), ("net.pad", "ConstantPad1d"), ("net", "Net")]

@@ -97,7 +97,7 @@ def variable_name(module: nn.Module, call_frame: FrameType | None) -> str | None
         return None
     callee = expression.func if isinstance(expression, ast.Call) else None
     if isinstance(callee, ast.Name):
-        return callee.id
+        return callee.id if callee.id != "self" else None  # a model calling itself (a library's generate)
     if isinstance(callee, ast.Attribute):
         return callee.attr
     return None
@@ -107,6 +107,8 @@ def _calls_module_itself(call_frame: FrameType | None, user_frame: FrameType) ->
     """Whether only ``nn.Module``'s own call frames lie between the module call
     (``call_frame``) and ``user_frame``: the user's line calls the module."""
     frame = call_frame
+    if frame is None or frame.f_code.co_filename != _MODULE_FILE:
+        return False  # (a frame above a call: the caller of a part's owner, named for it)
     while frame is not None and frame.f_code.co_filename == _MODULE_FILE:
         frame = frame.f_back
     return frame is user_frame
