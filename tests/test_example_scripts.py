@@ -166,7 +166,7 @@ def test_a_table_with_a_dtype_column_fits_the_terminal_and_cuts_nothing(gat, wid
     assert root.rstrip().endswith("1,462")
     # The dtype whole, on the row's line or wrapped between its words onto the next
     # (where the inputs' names, ``h_transformed (4, 60, 16)``, take the width).
-    row = next(index for index, line in enumerate(lines) if line.startswith("nll_loss: NLLLoss "))
+    row = next(index for index, line in enumerate(lines) if line.startswith("criterion: NLLLoss "))
     column = header.index("dtype")
     dtype = " ".join(" ".join(line[column:] for line in lines[row : row + 2]).split())
     assert dtype.startswith("float32, int64 → float32"), lines[row : row + 2]

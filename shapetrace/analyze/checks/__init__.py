@@ -112,7 +112,23 @@ def run_checks(trace: Trace, ignore: Iterable[str] = ()) -> list[Finding]:
             if key not in seen:
                 seen.add(key)
                 findings.append(found)
-    return rank_by_cause(findings, trace)
+    return rank_by_cause(_caught_errors_told(findings, trace), trace)
+
+
+def _caught_errors_told(findings: list[Finding], trace: Trace) -> list[Finding]:
+    """A finding about a call whose error the program caught (``try: model(probe)
+    except RuntimeError``), the run ending without one, is ``info``: the program saw
+    the error and went on, so it decides no ``--fail-on``; the message says so. An
+    error that ended the run keeps its findings' severities."""
+    if trace.error is not None:
+        return findings
+    failed = {call.id for call in trace.calls if call.error is not None and call.error != "interrupted"}
+    return [
+        dataclasses.replace(found, severity="info", message=f"{found.message} (the program caught the error it raised)")
+        if found.call_id in failed and found.severity != "info"
+        else found
+        for found in findings
+    ]
 
 
 def at_least(findings: Iterable[Finding], severity: Severity) -> list[Finding]:
