@@ -47,6 +47,11 @@ class FirstPassFilter:
         # transform that is an nn.Module, like torchvision's Normalize), same order.
         self.in_loader: list[bool] = []
         self._recorded: dict[tuple[Hashable, tuple], int] = {}
+        # Calls past ``max_calls`` signatures: ``[position of the module's first recorded
+        # call, calls, new signatures]`` per module, so the report says what it left out.
+        self.beyond: list[list[int]] = []
+        self._first: dict[Hashable, int] = {}
+        self._beyond_at: dict[Hashable, tuple[list[int], set[tuple]]] = {}
 
     def __call__(self, module: nn.Module, args: tuple, kwargs: dict, key: Hashable) -> bool:
         """Whether to record this top-level call; ``key`` stands for ``module``
@@ -57,12 +62,24 @@ class FirstPassFilter:
             self.passes[self._recorded[(key, signature)]] += 1
             return False
         if len(seen) >= self.max_calls:
+            self._left_out(key, signature)
             return False
         seen.add(signature)
+        self._first.setdefault(key, len(self.passes))
         self._recorded[(key, signature)] = len(self.passes)
         self.passes.append(1)
         self.in_loader.append(in_data_loader())
         return True
+
+    def _left_out(self, key: Hashable, signature: tuple) -> None:
+        entry, signatures = self._beyond_at.get(key) or ([self._first[key], 0, 0], set())
+        if not entry[1]:
+            self._beyond_at[key] = (entry, signatures)
+            self.beyond.append(entry)
+        entry[1] += 1
+        if signature not in signatures:
+            signatures.add(signature)
+            entry[2] += 1
 
     def forget(self, key: int) -> None:
         """The module of ``key`` (its id) was freed: a module given its id later is
@@ -70,6 +87,8 @@ class FirstPassFilter:
         for made in [known for known in self._seen if made_with(known, key)]:
             del self._seen[made]
         self._recorded = {seen: at for seen, at in self._recorded.items() if not made_with(seen[0], key)}
+        self._first = {known: at for known, at in self._first.items() if not made_with(known, key)}
+        self._beyond_at = {known: out for known, out in self._beyond_at.items() if not made_with(known, key)}
 
 
 class FirstPassesFilter:
@@ -207,6 +226,9 @@ def script_block(
     block.trace._meta["passes"] = root_filter.passes
     # Which recorded top-level calls are data transforms (render/sections.py folds them).
     block.trace._meta["in_loader"] = root_filter.in_loader
+    if isinstance(root_filter, FirstPassFilter):  # the calls of signatures past --max-calls
+        block.trace._meta["beyond_max_calls"] = root_filter.beyond
+        block.trace._meta["max_calls"] = max_calls
     return block
 
 

@@ -156,6 +156,30 @@ def split_sections(trace: Trace) -> Sections:
     return Sections(tuple(sections), tuple(folded), {key: n for key, n in counts.items() if n > 1}, uncounted)
 
 
+def left_out_notes(trace: Trace) -> list[str]:
+    """A line per model whose input shapes outnumbered what ``shapetrace run`` records
+    (``--max-calls``: the first N input signatures per model, ``record/script.py``):
+    ``GPT (root) ran 169 more times, on 25 more input shapes than --max-calls 8
+    records``; without it a generation loop whose shape grows each step reads as if
+    it stopped at the last shape recorded."""
+    info = trace.run_info
+    entries, limit = info.get("beyond_max_calls"), info.get("max_calls")
+    modules = [call for call in trace.calls if call.parent_id is None and call.kind == "module"]
+    notes = []
+    for entry in entries if isinstance(entries, list) else ():
+        position, calls, shapes = entry
+        if not 0 <= position < len(modules):
+            continue
+        call = modules[position]
+        name = f"{call.name}: {call.type}" if call.name else f"{call.type} (root)"
+        notes.append(
+            f"{name} ran {calls} more time{'s' * (calls != 1)}, on {shapes} more input "
+            f"shape{'s' * (shapes != 1)} than --max-calls {limit} records (a model's first {limit} "
+            f"shapes); run with a larger --max-calls to see them"
+        )
+    return notes
+
+
 def _loader_flags(trace: Trace, roots: Sequence[Call]) -> tuple[dict[int, bool], dict[int, int]]:
     """Call id -> ran in a DataLoader, and call id -> calls it stands for, of the
     top-level module calls (both lists in ``run_info`` follow their order)."""
