@@ -53,3 +53,44 @@ def test_no_note_when_every_shape_was_recorded(tmp_path, capsys) -> None:
     path.write_text(GROWING)
     assert main(["run", "--max-calls", "12", str(path)]) == 0
     assert "not recorded:" not in capsys.readouterr().out
+
+
+TWO_LOOPS = """
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+model = nn.Linear(6, 2)
+train_dl = DataLoader(TensorDataset(torch.randn(40, 6)), batch_size=16)  # last batch: 8
+val_dl = DataLoader(TensorDataset(torch.randn(8, 6)), batch_size=16)  # one batch: 8, as train's last
+for (x,) in train_dl:
+    model(x)
+with torch.no_grad():
+    for (x,) in val_dl:
+        model(x)
+"""
+
+
+def test_a_short_batch_is_tied_to_the_call_in_the_loop_over_its_loader(tmp_path, capsys) -> None:
+    """A script's training and validation loops share a function (``<module>``): a short
+    batch is "it" only for a call inside the loop over its loader. The validation pass,
+    of the shape of the training's last batch, is not recorded again: its note names the
+    training call as having run on "a batch of 8", not on "it" (it claimed that line saw
+    the validation batch)."""
+    path = tmp_path / "loops.py"
+    path.write_text(TWO_LOOPS)
+    lines = TWO_LOOPS.splitlines()
+    train_call, val_call = (n for n, line in enumerate(lines, 1) if line.strip() == "model(x)")
+    assert main(["run", "--color", "never", str(path)]) == 0
+    notes = " ".join(" ".join(line.split()) for line in capsys.readouterr().out.splitlines()).split("data: ")[1:]
+    assert any(
+        "gives 40 samples" in note
+        and "Linear ran on it at " in note
+        and f"loops.py:{train_call} with input (8, 6)" in note
+        for note in notes
+    ), notes
+    assert any(
+        "gives 8 samples" in note and "Linear ran on a batch of 8 at " in note and f"loops.py:{train_call} " in note
+        for note in notes
+    ), notes
+    assert val_call > train_call

@@ -9,6 +9,7 @@ own ``len()``, not from a formula of ours.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import itertools
 from collections.abc import Callable, Iterable
@@ -16,6 +17,7 @@ from typing import Any
 
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, IterableDataset
 
+from shapetrace.analyze.checks._source import parsed_file
 from shapetrace.core.records import Call
 from shapetrace.core.samples import sample_leaves
 from shapetrace.core.text import format_dims, format_list, format_location
@@ -212,9 +214,10 @@ def short_batch_notes(trace: Trace, loaders: Iterable[LoaderFacts]) -> list[str]
             continue
         count = loader.samples_per_rank if loader.samples_per_rank is not None else loader.num_samples
         assert count is not None
-        # A call in the function that iterated the loader first: a test loop's short
-        # batch is not the one its training loop saw.
-        here = [call for call in candidates if _same_function(call, loader)]
+        # A call in the loop over the loader first (else in its function): a test loop's
+        # short batch is not the one its training loop saw.
+        here = [call for call in candidates if _in_loop(call, loader)]
+        here += [call for call in candidates if call not in here and _same_function(call, loader)]
         ran = [*here, *(call for call in candidates if call not in here)]
         saw = next((call for call in ran if call.inputs[0].shape[0] == last != loader.batch_size), None)
         if saw is not None:
@@ -227,7 +230,7 @@ def short_batch_notes(trace: Trace, loaders: Iterable[LoaderFacts]) -> list[str]
         seen_at = f" at {format_location(saw.location)}" if saw.location is not None else ""
         several = len(places) > 1
         # Only where the loop over the loader made the call is it known to be that batch.
-        it = "it" if all(_same_function(saw, facts) for facts in group) else f"a batch of {last}"
+        it = "it" if all(_in_loop(saw, facts) for facts in group) else f"a batch of {last}"
         if count < size:  # one batch, and it is short
             batch = f"{'each' if several else 'its'} only batch has {last} (drop_last=False)"
         else:
@@ -240,6 +243,21 @@ def short_batch_notes(trace: Trace, loaders: Iterable[LoaderFacts]) -> list[str]
             f"{batch}, and {saw.type} ran on {it}{seen_at} with input {format_dims(saw.inputs[0].shape)}"
         )
     return notes
+
+
+def _in_loop(call: Call, loader: LoaderFacts) -> bool:
+    """Whether ``call`` was made in the body of the ``for`` statement that iterated
+    ``loader`` (a script's training and validation loops share a function, ``<module>``);
+    where no ``for`` statement starts at the loader's line (``next(iter(loader))``),
+    whether it was made in that function."""
+    made, started = call.location, loader.location
+    if made is None or started is None or made.filename != started.filename:
+        return False
+    tree = parsed_file(started.filename)
+    for node in ast.walk(tree) if tree is not None else ():
+        if isinstance(node, (ast.For, ast.AsyncFor)) and node.lineno == started.lineno:
+            return node.lineno <= made.lineno <= (node.end_lineno or node.lineno)
+    return _same_function(call, loader)
 
 
 def _same_function(call: Call, loader: LoaderFacts) -> bool:
