@@ -1,7 +1,10 @@
-"""``shapetrace run`` records a model's first ``--max-calls`` input signatures (8);
-the calls of later ones are left out, and the report says so in one line per model
+"""The lines under a script's report that say what the table cannot.
+
+``shapetrace run`` records a model's first ``--max-calls`` input signatures (8); the
+calls of later ones are left out, and the report says so in one line per model
 (``render/sections.left_out_notes``): a generation loop whose sequence grows each
-step read as if it had stopped at the eighth length."""
+step read as if it had stopped at the eighth length. A short last batch's note
+(``analyze/census.short_batch_notes``) ties it to the call in the loop over its loader."""
 
 from __future__ import annotations
 
