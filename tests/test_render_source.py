@@ -326,3 +326,25 @@ def test_a_write_into_a_tensor_shows_what_went_where():
     }
     assert comments["outputs[t] = h"] == "(2, 5) into (4, 2, 5) ×4"
     assert comments["outputs[outputs < 0] = 0.0"] == "into (4, 2, 5)"
+
+
+class _TwoHeads(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = torch.nn.Linear(6, 8)
+        self.label_head = torch.nn.Linear(8, 4)
+        self.domain_head = torch.nn.Linear(8, 1)
+
+    def forward(self, x):
+        f = self.body(x)
+        return self.label_head(f), self.domain_head(f).squeeze(1)
+
+
+def test_a_return_of_a_tuple_shows_every_element():
+    """``return a(f), b(f).squeeze(1)`` read ``# (12,)``, the last call's result only."""
+    model = _TwoHeads()
+    with shapetrace.trace(model) as t:
+        for batch in (12, 12, 3):
+            model(torch.randn(batch, 6))
+    line = next(line for line in str(t.annotate()).splitlines() if "return self.label_head" in line)
+    assert line.split("# ", 1)[1] == "(12|3, 4), (12|3,) ×3"

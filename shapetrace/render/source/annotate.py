@@ -22,6 +22,7 @@ from rich.cells import cell_len
 from shapetrace.core.records import Call, Location
 from shapetrace.core.text import format_list, format_location, labelled_shapes
 from shapetrace.core.trace import Trace
+from shapetrace.render.marks import marked_shape
 from shapetrace.render.passes import fold_sizes
 from shapetrace.render.sections import DataTransform, split_sections
 from shapetrace.render.source.comments import statement_comment
@@ -327,9 +328,33 @@ def _comments(trace: Trace, forward: _Forward, source: ForwardSource, *, verbose
         last: statement_comment(groups, source.statements[last], verbose=verbose)
         for last, groups in per_statement.items()
     }
+    for last, text in _tuple_returns(forward, source, per_statement, verbose=verbose).items():
+        comments[last] = text
     for last, codes in _finding_codes(trace, source).items():
         comments[last] = (comments.get(last, "") + "  " + " ".join(f"[{code}]" for code in codes)).strip()
     return comments
+
+
+def _tuple_returns(
+    forward: _Forward, source: ForwardSource, per_statement: dict[int, list[list[Call]]], *, verbose: bool
+) -> dict[int, str]:
+    """``return self.head(f), self.aux(f).squeeze(1)  # (12, 4), (12,)``: a ``return`` of a
+    tuple shows every element, the outputs of the forward's calls that ran it (each
+    statement's own comment shows the last call's result: one element). Verbose, the
+    steps stay as they are."""
+    if verbose:
+        return {}
+    texts: dict[int, Counter[str]] = {}
+    for module_call in forward.calls:
+        ran = {_statement_line(source, call.location) for call in module_call.children}
+        for last in ran:
+            if last is not None and last in per_statement and source.statements[last].returns_tuple:
+                text = ", ".join(marked_shape(meta) for meta in module_call.outputs)
+                texts.setdefault(last, Counter())[text] += 1
+    return {
+        last: next(iter(counts)) if sum(counts.values()) == 1 else "; ".join(f"{t} ×{n}" for t, n in fold_sizes(counts))
+        for last, counts in texts.items()
+    }
 
 
 def _statement_line(source: ForwardSource, location: Location | None) -> int | None:

@@ -40,6 +40,7 @@ class Statement:
     reads: frozenset[str] = frozenset()  # names the right-hand side reads
     steps: int = 1
     called: Counter[str] = dataclasses.field(default_factory=Counter)
+    returns_tuple: bool = False  # ``return a, b``: the forward's outputs are its result
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,7 +144,8 @@ def _simple(node: ast.stmt) -> Statement:
         target, value = node.target, node.value
     reads = frozenset(n.id for n in ast.walk(value) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load))
     steps, called = _count_steps([node])
-    return Statement(node.lineno, node.end_lineno or node.lineno, target, reads, steps, called)
+    returns_tuple = isinstance(node, ast.Return) and isinstance(node.value, ast.Tuple)
+    return Statement(node.lineno, node.end_lineno or node.lineno, target, reads, steps, called, returns_tuple)
 
 
 def _header(node: ast.stmt) -> Statement:
