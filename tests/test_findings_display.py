@@ -20,11 +20,11 @@ from tests.models.correct_models import Example
 
 def traced(example: Example) -> shapetrace.Trace:
     model, inputs = example[0], example[1]
-    with shapetrace.trace(model) as t:
-        try:
+    try:
+        with shapetrace.trace(model) as t:
             model(*inputs)
-        except RuntimeError:  # this one raises in PyTorch too; the findings explain it
-            pass
+    except RuntimeError:  # this one raises in PyTorch too; the findings explain it
+        pass
     return t
 
 

@@ -40,7 +40,7 @@ def printed(module, fixed: bool = False) -> str:
     [
         ("st005_h_mse_written_out_column_prediction", "use pred.squeeze(-1) - y"),
         ("st005_i_l1_written_out_target_first", "use target - out.squeeze(-1)"),
-        ("st005_q_unreduced_loss_times_sample_weights", "use per_sample.squeeze(-1) * w"),
+        ("st005_q_written_out_weights_times_unreduced_loss", "use per_sample.squeeze(-1) * w"),
     ],
 )
 def test_the_applied_help_gives_the_fixed_loss_and_no_finding(name, expected_help, tmp_path):
@@ -212,7 +212,7 @@ def test_run_records_the_ops_a_loss_takes_from_the_output_and_not_the_loops_othe
 def test_a_similarity_loss_help_applied_gives_the_fixed_loss(tmp_path):
     """``F.cosine_similarity`` of (B, D) and (B, 1, D), reduced to one number: the help
     squeezes the target's extra dim inside the call as written."""
-    name = "st005_r_cosine_embedding_target_extra_dim"
+    name = "st005_r_written_out_cosine_target_extra_dim"
     module = load_file(VARIANTS / f"{name}.py", f"tests.cases.variants.{name}")
     [found] = st005(traced_module(module))
     assert found.hint == (

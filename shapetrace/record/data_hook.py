@@ -118,9 +118,8 @@ class LoaderFacts:
         }
 
     def worker_note(self) -> str | None:
-        """One line when the loader loads in worker processes, else None: the
-        dataset, its transforms and collate run there, out of the recorder's
-        reach (the batches it hands the main process are recorded as any input).
+        """One line when the loader loads in worker processes, else None: the dataset, its transforms
+        and collate run there, out of reach (the batches handed over are recorded as any input).
 
         >>> LoaderFacts(None, 100, 32, False, "SequentialSampler", num_workers=2).worker_note()  # doctest: +ELLIPSIS
         'data loading (the dataset, its transforms, collate) ran in 2 DataLoader workers and was not recorded; ...'
@@ -142,9 +141,7 @@ def worker_notes(loaders: Sequence[LoaderFacts]) -> list[str]:
     notes = []
     for count, where in places.items():
         workers = f"{count} DataLoader worker{'s' * (count != 1)}"
-        named = ""
-        if where:
-            named = f" (the DataLoader{'s' * (len(where) > 1)} at {format_list(where)})"
+        named = f" (the DataLoader{'s' * (len(where) > 1)} at {format_list(where)})" if where else ""
         notes.append(
             f"data loading (the dataset, its transforms, collate) ran in {workers}{named} and was not recorded; "
             "set num_workers=0 to trace it"

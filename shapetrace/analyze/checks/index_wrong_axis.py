@@ -47,7 +47,7 @@ from shapetrace.analyze.checks.batch_first import layout_clues, undecided_readin
 from shapetrace.analyze.lineage.atoms import origins
 from shapetrace.analyze.lineage.flow import TraceLineage, analyze
 from shapetrace.analyze.lineage.module_rules import is_builtin
-from shapetrace.analyze.lineage.op_args import argument, integer_indices, plain_args
+from shapetrace.analyze.lineage.op_args import argument, integer_indices
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
 from shapetrace.core.text import format_shape
@@ -145,15 +145,10 @@ def _picks(call: Call, ndim: int) -> dict[int, object]:
     """``{input dim: index}`` for each dim an op keeps one element of: an integer
     index (``out[..., -1]``, ``select``), or a length-1 ``narrow``/slice."""
     picked: dict[int, object] = dict(integer_indices(call, ndim))
-    if call.name == "narrow" and call.output is not None:
-        args = plain_args(call)
-        dim = args[0] if args else call.kwargs.get("dim")
+    if call.name in ("narrow", "index_select") and call.output is not None:
+        dim = argument(call, 0, "dim", None)  # an index_select with one index keeps one unit, as narrow's 1
         if isinstance(dim, int) and -ndim <= dim < ndim and call.output.shape[dim % ndim] == 1:
-            picked[dim % ndim] = args[1] if len(args) > 1 else "start"
-    elif call.name == "index_select" and call.output is not None and call.output.ndim == ndim:
-        dim = argument(call, 0, "dim", None)  # torch.index_select(out, 2, last) as out.index_select(2, last)
-        if isinstance(dim, int) and -ndim <= dim < ndim and call.output.shape[dim % ndim] == 1:
-            picked[dim % ndim] = "index"  # a one-element index: one unit kept, as a length-1 slice
+            picked[dim % ndim] = argument(call, 1, "start", "start") if call.name == "narrow" else "index"
     elif call.name == "__getitem__" and call.output is not None and call.output.ndim == ndim:
         for d, (before, after) in enumerate(zip(call.inputs[0].shape, call.output.shape)):
             if after == 1 and before > 1:  # out[:, :, -1:]: a slice, the dim kept
@@ -206,15 +201,15 @@ def _feeds_a_layer(flow: TraceLineage, call: Call) -> tuple[Call, int] | None:
 def _hint(call: Call, picked: int, time: int) -> str | None:
     """``use output[:, -1, :]``: the same index moved from the feature axis to time
     (``x[..., -1]`` written out dim by dim; ``select``/``narrow`` given the time dim)."""
-    if call.name == "index_select":
+    if call.name == "index_select":  # it keeps the picked dim (length 1): a squeeze after it moves too
         found = find_call(call.location, {call.name}, None, call.index)
         at = 1 if found is not None and found.receiver in ("torch", None) else 0  # torch.index_select(out, 2, i)
         if found is None or len(found.args) < at + 2 or not found.args[at].lstrip("-").isdigit():
             return None
-        args = [*found.args[:at], str(time), *found.args[at + 1 :]]
-        written = f"{'torch' if at else found.receiver}.index_select({', '.join(args)})"
-        # it keeps the picked dim (length 1): a squeeze of it after the index moves too
-        return f"use {written}: then squeeze dim {time}, not dim {picked}"
+        args = ", ".join([*found.args[:at], str(time), *found.args[at + 1 :]])
+        return (
+            f"use {'torch' if at else found.receiver}.index_select({args}): then squeeze dim {time}, not dim {picked}"
+        )
     if call.name in ("select", "narrow"):
         found = find_call(call.location, {call.name}, None, call.index)
         if found is None or not found.args or not found.args[0].lstrip("-").isdigit():
