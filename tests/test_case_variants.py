@@ -39,7 +39,7 @@ CODES = {"st002": {"ST002", "ST012"}, "st012": {"ST012", "ST002"}}
 # applied in tests/test_baked_batch_tensors.py.
 HELP_APPLIED_ELSEWHERE = {"st003_e_buffer_zeros_batch_added_raises", "st003_f_global_start_token_cat_raises",
                           "st003_h_mask_buffer_full_batches_silent", "st003_i_offset_parameter_broadcasts_batch_of_one"}
-HINTED = [name for name in NAMES if name[:5] in ("st002", "st003", "st012", "st013", "st014", "st019", "st021")
+HINTED = [name for name in NAMES if name[:5] in ("st002", "st003", "st012", "st013", "st014", "st019", "st021", "st025")
           and name not in HELP_APPLIED_ELSEWHERE]
 # Variants not diagnosed yet (strict: a fix flips them to passing, and the mark must go).
 MISSED: dict[str, str] = {
@@ -64,6 +64,8 @@ HINT_MISSED = {
     # index_select keeps the picked dim: its squeeze after it changes too, as the help says
     # ("then squeeze dim 1, not dim 2"); tests/test_index_wrong_axis.py applies both edits
     "st013_p_gru_index_select_last_unit": "two edits: the index's dim and the squeeze after it",
+    # gather keeps the dim it picks along too: its help names the squeeze (applied below)
+    "st013_s_gru_gather_hidden_axis_last_valid": "two edits: the gather's dim and index, and the squeeze",
 }
 # Found through trace() only (none now: `shapetrace run` records no op in the user's own
 # loop, but st003_a's view is told by the model input's sizes, analyze/checks/_loop_input.py).
@@ -148,13 +150,24 @@ def test_applied_help_gives_the_fixed_model_and_no_finding(name, tmp_path):
     assert serious(traced_module(rewritten)) == [], source[line]
 
 
-def test_an_index_select_help_applied_with_the_squeeze_it_names(tmp_path):
-    """ST013 on ``torch.index_select(out, 2, last).squeeze(2)``: index_select keeps the
-    picked dim, so the help names both edits: the index's dim, and the squeeze after it."""
-    name = "st013_p_gru_index_select_last_unit"
+@pytest.mark.parametrize(
+    ("name", "hint"),
+    [
+        ("st013_p_gru_index_select_last_unit", "use torch.index_select(out, 1, last): then squeeze dim 1, not dim 2"),
+        (
+            "st013_s_gru_gather_hidden_axis_last_valid",
+            "use out.gather(1, idx[:, :1].expand(-1, -1, out.size(2))): then squeeze dim 1, not dim 2",
+        ),
+    ],
+)
+def test_a_help_that_keeps_the_picked_dim_applied_with_the_squeeze_it_names(name, hint, tmp_path):
+    """ST013 on ``torch.index_select(out, 2, last).squeeze(2)`` and on
+    ``out.gather(2, idx).squeeze(2)``: both keep the picked dim, so the help names both
+    edits: the op's dim (and, for gather, the index: the step of each sample, spread over
+    the features), and the squeeze after it."""
     t = traced_module(module(name))
     found = on_culprit(t.findings, name)[0]
-    assert found.hint == "use torch.index_select(out, 1, last): then squeeze dim 1, not dim 2"
+    assert found.hint == hint
     wanted, wrong = re.search(r"then squeeze dim (\d+), not dim (\d+)$", found.hint).groups()
     source = path_of(name).read_text().splitlines()
     line = culprit(name) - 1

@@ -45,6 +45,7 @@ EXAMPLES = {
     "ST022": (skip_models.unet_at_odd_size, skip_models.unet_at_multiple_of_four),
     "ST023": (buggy.labels_as_a_column, correct.labels_as_indices),
     "ST024": (buggy.layers_in_a_plain_list, correct.layers_in_a_module_list),
+    "ST025": (attention.mask_repeated_head_major, attention.mask_repeated_batch_major),
 }
 DEMOS = {
     "ST001": "st001_batch_first.py",
@@ -71,6 +72,7 @@ DEMOS = {
     "ST022": "st022_skip_size_mismatch.py",
     "ST023": "st023_class_target_layout.py",
     "ST024": "st024_unregistered_layer.py",
+    "ST025": "st025_mask_head_order.py",
 }
 # Demos that need ranks: run under torchrun by tests/test_distributed.py.
 TORCHRUN_DEMOS = {"ST020"}

@@ -205,6 +205,15 @@ DOCS: dict[str, FindingDoc] = {
         "self.layers = [nn.Linear(64, 64) for _ in range(3)]   # a plain list: never trained",
         "self.layers = nn.ModuleList([nn.Linear(64, 64) for _ in range(3)])",
     ),
+    "ST025": FindingDoc(
+        "nn.MultiheadAttention takes a 3-D attn_mask as (N * num_heads, L, S) and reads row b * num_heads + h "
+        "as sample b's mask for head h; F.scaled_dot_product_attention broadcasts a (N, heads, L, S) mask. "
+        "mask.repeat(num_heads, 1, 1) copies the whole batch num_heads times (row h * N + b), so each sample's "
+        "heads are masked with other samples' padding: the shapes fit and nothing raises, and the model "
+        "attends to padding and misses real tokens.",
+        "attn_mask = mask.repeat(num_heads, 1, 1)   # (N, L, S) -> (num_heads * N, L, S), head-major",
+        "attn_mask = mask.repeat_interleave(num_heads, dim=0)   # row b * num_heads + h, as PyTorch reads it",
+    ),
 }
 
 

@@ -380,6 +380,34 @@ def table_on_time_example():
     return PositionalClassifier(layer=True, table=True), (_tokens(8, 5), torch.zeros(8, dtype=torch.long))
 
 
+class PaddedSelfAttention(nn.Module):
+    """``nn.MultiheadAttention`` (batch_first) given a per-sample padding mask made 3-D
+    per head, by ``repeat`` (head-major: ST025) or ``repeat_interleave`` (batch-major)."""
+
+    def __init__(self, interleave: bool) -> None:
+        super().__init__()
+        self.interleave = interleave
+        self.attn = nn.MultiheadAttention(EMB, HEADS, batch_first=True)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        steps = torch.arange(x.shape[1])
+        mask = (steps[None, None, :] >= lengths[:, None, None]).expand(-1, x.shape[1], -1)  # (B, L, S)
+        per_head = mask.repeat_interleave(HEADS, dim=0) if self.interleave else mask.repeat(HEADS, 1, 1)
+        return self.attn(x, x, x, attn_mask=per_head, need_weights=False)[0]
+
+
+def mask_repeated_head_major():
+    """A padding mask repeated head-major for MultiheadAttention: ST025's trigger."""
+    torch.manual_seed(0)
+    return PaddedSelfAttention(interleave=False), (torch.randn(3, 5, EMB), torch.tensor([5, 2, 4]))
+
+
+def mask_repeated_batch_major():
+    """The same mask repeated with repeat_interleave, as the layer reads it: no ST025."""
+    torch.manual_seed(0)
+    return PaddedSelfAttention(interleave=True), (torch.randn(3, 5, EMB), torch.tensor([5, 2, 4]))
+
+
 def make(name: str, fixed: bool = False):
     return VARIANTS[name](fixed)
 

@@ -46,6 +46,7 @@ DETECTOR_MODULES: tuple[str, ...] = (
     "skip_size",
     "class_target",
     "unregistered_layer",
+    "mask_head_order",
 )
 
 

@@ -35,13 +35,13 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Iterator
-from typing import NamedTuple
 
 from shapetrace.analyze.checks import finding, register
 from shapetrace.analyze.checks._attention import flag_text
 from shapetrace.analyze.checks._common import argument_text, at_line, call_label, op_text, receiver_text
 from shapetrace.analyze.checks._losses import is_class_loss, is_elementwise_loss
 from shapetrace.analyze.checks._rnn import both_directions_hint, is_rnn
+from shapetrace.analyze.checks._sequence_axes import Axes, sequence_axes
 from shapetrace.analyze.checks._source import _parse, find_call
 from shapetrace.analyze.checks.batch_first import layout_clues, undecided_reading
 from shapetrace.analyze.lineage.atoms import origins
@@ -56,91 +56,6 @@ from shapetrace.core.trace import Trace
 _PASS_THROUGH = frozenset({"contiguous", "clone", "detach", "to", "float", "relu", "dropout", "tanh"})
 
 
-class _Axes(NamedTuple):
-    """The axes of a sequence layer's output, by atom origin, and how to name them."""
-
-    time: str
-    batch: str
-    layer: Call
-    features: str  # "hidden features", "channels"
-    step: str  # "time step", "position"
-
-
-def _sequence_axes(flow: TraceLineage, trace: Trace) -> dict[str, _Axes]:
-    """``{feature atom origin: its axes}`` of each RNN output (batch, time, hidden)
-    or (time, batch, hidden), each Conv1d output (batch, channels, length), and each
-    PyTorch layer applied per step to one of those (a Linear's (batch, time, classes)
-    logits): its last dim is new, its batch and time axes are the sequence's."""
-    axes: dict[str, _Axes] = {}
-    for call in trace.calls:
-        if not call.outputs or call.outputs[0].ndim != 3:
-            continue
-        out = flow.output_lineage(call, 0)
-        if is_rnn(call):
-            time_dim = 1 if call.config.get("batch_first") else 0
-            time, batch, feature = out[time_dim], out[1 - time_dim], out[2]
-            words = ("hidden features", "time step")
-        elif is_builtin(call) and call.type in ("Conv1d", "LazyConv1d"):
-            batch, feature, time = out
-            words = ("channels", "position")
-        elif (first := _attention_batch_first(call)) is not None:
-            time, batch, feature = (out[1], out[0], out[2]) if first else out
-            words = ("features", "position")
-        else:
-            per_step = _per_step(axes, call, out)
-            if per_step is not None:
-                axes.setdefault(out[2][0].origin, per_step)
-            continue
-        if len(feature) == 1 and len(time) == 1 and len(batch) == 1:
-            # the outermost layer first (calls are in pre-order): it names the axes
-            axes.setdefault(feature[0].origin, _Axes(time[0].origin, batch[0].origin, call, *words))
-    return axes
-
-
-_ATTENTION = frozenset(
-    {
-        "MultiheadAttention",
-        "TransformerEncoder",
-        "TransformerEncoderLayer",
-        "TransformerDecoder",
-        "TransformerDecoderLayer",
-        "Transformer",
-    }
-)
-
-
-def _attention_batch_first(call: Call) -> bool | None:
-    """An attention layer's ``batch_first``: its own (MultiheadAttention), or that of
-    the first MultiheadAttention recorded inside it; None when not one or unknown
-    (a fused fast path calls no child)."""
-    if not is_builtin(call) or call.type not in _ATTENTION:
-        return None
-    for inner in call.walk():
-        if inner.kind == "module" and inner.type == "MultiheadAttention" and "batch_first" in inner.config:
-            return bool(inner.config["batch_first"])
-    return None
-
-
-def _per_step(axes: dict[str, _Axes], call: Call, out: tuple) -> _Axes | None:
-    """The axes of a PyTorch layer's (batch, time, features) output when it keeps a
-    sequence's batch and time axes in dims 0 and 1 (either order) and makes a new last dim."""
-    if not is_builtin(call) or call.type in _KEEPS_FEATURES or any(len(dim) != 1 for dim in out):
-        return None
-    first, second, last = (dim[0].origin for dim in out)
-    if last in axes or last in (first, second):
-        return None
-    for known in axes.values():
-        if {first, second} == {known.time, known.batch}:
-            return _Axes(known.time, known.batch, call, "output features", known.step)
-    return None
-
-
-# Layers whose output last dim is their input's: no new features to pick from.
-_KEEPS_FEATURES = frozenset(
-    {"Dropout", "LayerNorm", "ReLU", "GELU", "Tanh", "Sigmoid", "Identity", "Softmax", "LogSoftmax"}
-)
-
-
 def _picks(call: Call, ndim: int) -> dict[int, object]:
     """``{input dim: index}`` for each dim an op keeps one element of: an integer
     index (``out[..., -1]``, ``select``), or a length-1 ``narrow``/slice."""
@@ -149,6 +64,16 @@ def _picks(call: Call, ndim: int) -> dict[int, object]:
         dim = argument(call, 0, "dim", None)  # an index_select with one index keeps one unit, as narrow's 1
         if isinstance(dim, int) and -ndim <= dim < ndim and call.output.shape[dim % ndim] == 1:
             picked[dim % ndim] = argument(call, 1, "start", "start") if call.name == "narrow" else "index"
+    elif call.name == "gather" and call.output is not None and call.output.ndim == ndim:
+        # one unit of ``dim`` at every position of the others (an index of the input's
+        # shape but 1 there): ``out.gather(2, last)`` with ``last`` (B, T, 1)
+        dim = argument(call, 0, "dim", None)
+        if isinstance(dim, int) and -ndim <= dim < ndim:
+            kept = [size for d, size in enumerate(call.output.shape) if d != dim % ndim]
+            if call.output.shape[dim % ndim] == 1 and kept == [
+                s for d, s in enumerate(call.inputs[0].shape) if d != dim % ndim
+            ]:
+                picked[dim % ndim] = "gather"
     elif call.name == "__getitem__" and call.output is not None and call.output.ndim == ndim:
         for d, (before, after) in enumerate(zip(call.inputs[0].shape, call.output.shape)):
             if after == 1 and before > 1:  # out[:, :, -1:]: a slice, the dim kept
@@ -201,6 +126,8 @@ def _feeds_a_layer(flow: TraceLineage, call: Call) -> tuple[Call, int] | None:
 def _hint(call: Call, picked: int, time: int) -> str | None:
     """``use output[:, -1, :]``: the same index moved from the feature axis to time
     (``x[..., -1]`` written out dim by dim; ``select``/``narrow`` given the time dim)."""
+    if call.name == "gather":
+        return _gather_hint(call, picked, time)
     if call.name == "index_select":  # it keeps the picked dim (length 1): a squeeze after it moves too
         found = find_call(call.location, {call.name}, None, call.index)
         at = 1 if found is not None and found.receiver in ("torch", None) else 0  # torch.index_select(out, 2, i)
@@ -241,6 +168,30 @@ def _hint(call: Call, picked: int, time: int) -> str | None:
     return None
 
 
+def _gather_hint(call: Call, picked: int, time: int) -> str | None:
+    """``out.gather(2, last)``, ``last`` (B, T, 1) holding each sample's step: the same
+    steps, one per sample, taken along time and spread over the features,
+    ``out.gather(1, last[:, :1].expand(-1, -1, out.size(2)))`` (gather keeps the dim it picks
+    along: the squeeze after it moves too)."""
+    found = find_call(call.location, {"gather"}, None, call.index)
+    at = 1 if found is not None and found.receiver in ("torch", None) else 0  # torch.gather(out, 2, last)
+    if found is None or len(found.args) != at + 2 or not found.args[at].lstrip("-").isdigit():
+        return None
+    ndim = len(call.inputs[0].shape)
+    rows = [":"] * ndim
+    rows[time] = ":1"
+    while rows[-1] == ":":
+        rows.pop()
+    spread = ["-1"] * ndim
+    spread[picked] = f"{found.args[0] if at else found.receiver}.size({picked})"
+    index = found.args[at + 1]
+    if not index.isidentifier():
+        index = f"({index})"
+    index = f"{index}[{', '.join(rows)}].expand({', '.join(spread)})"
+    args = ", ".join([*found.args[:at], str(time), index])
+    return f"use {'torch' if at else found.receiver}.gather({args}): then squeeze dim {time}, not dim {picked}"
+
+
 @register(
     "ST013",
     "index-wrong-axis",
@@ -249,19 +200,19 @@ def _hint(call: Call, picked: int, time: int) -> str | None:
 )
 def check_index_wrong_axis(trace: Trace) -> Iterator[Finding]:
     flow = analyze(trace.calls)
-    sequence_axes = _sequence_axes(flow, trace)
-    if sequence_axes:
-        yield from _batch_picked(flow, trace, sequence_axes)
-    for call in trace.calls if sequence_axes else ():
+    axes_of = sequence_axes(flow, trace)
+    if axes_of:
+        yield from _batch_picked(flow, trace, axes_of)
+    for call in trace.calls if axes_of else ():
         if call.kind != "op" or call.name not in _INDEXING or not call.inputs or call.output is None:
             continue
         lineage = flow.input_lineage(call, 0)
         for dim, index in _picks(call, len(lineage)).items():
-            if len(lineage[dim]) != 1 or lineage[dim][0].origin not in sequence_axes:
+            if len(lineage[dim]) != 1 or lineage[dim][0].origin not in axes_of:
                 continue
             if call.inputs[0].shape[dim] == 1:
                 continue  # the one unit there is: a squeeze, not a pick (hidden_size=1)
-            axes = sequence_axes[lineage[dim][0].origin]
+            axes = axes_of[lineage[dim][0].origin]
             time = next((d for d, axis in enumerate(lineage) if origins(axis) == {axes.time}), None)
             fed = _feeds_a_layer(flow, call)
             if time is None or fed is None:
@@ -331,7 +282,7 @@ def _batch_axis_indices(trace: Trace) -> Iterator[Finding]:
             yield finding("ST013", op, message, hint)
 
 
-_INDEXING = frozenset({"__getitem__", "select", "narrow", "index_select"})
+_INDEXING = frozenset({"__getitem__", "select", "narrow", "index_select", "gather"})
 
 
 def _loss_input_path(flow: TraceLineage, loss: Call) -> Iterator[Call]:
@@ -354,12 +305,12 @@ def _loss_input_path(flow: TraceLineage, loss: Call) -> Iterator[Call]:
         current, index = producer, 0
 
 
-def _batch_picked(flow: TraceLineage, trace: Trace, sequence_axes: dict[str, _Axes]) -> Iterator[Finding]:
+def _batch_picked(flow: TraceLineage, trace: Trace, sequence_axes: dict[str, Axes]) -> Iterator[Finding]:
     """An integer index that took one sample of a sequence layer's batch axis (a
     seq-first encoder's ``x[:, 0]`` where ``x[0]``, the first position, was meant),
     so that a class loss reads the layer's positions as its batch N while its
     target has as many rows as the batch that was indexed away."""
-    by_batch: dict[str, _Axes] = {}
+    by_batch: dict[str, Axes] = {}
     for axes in sequence_axes.values():
         by_batch.setdefault(axes.batch, axes)
     for loss in trace.calls:
@@ -395,14 +346,14 @@ def _batch_picked(flow: TraceLineage, trace: Trace, sequence_axes: dict[str, _Ax
                 break
 
 
-def _reads_state_layers(axes: _Axes, lineage: tuple, read: str) -> bool:
+def _reads_state_layers(axes: Axes, lineage: tuple, read: str) -> bool:
     """The indexed tensor is the RNN's final state (layers, batch, hidden), and the
     loss reads its layers axis as the batch N."""
     layers = f"{axes.layer.name}:layers"
     return is_rnn(axes.layer) and len(lineage) == 3 and origins(lineage[0]) == {layers} and read == layers
 
 
-def _state_batch_picked(call: Call, index: object, loss: Call, axes: _Axes) -> Iterator[Finding]:
+def _state_batch_picked(call: Call, index: object, loss: Call, axes: Axes) -> Iterator[Finding]:
     """``h_n[:, -1, :]``: one sample of a final state read as if it were batch-first."""
     picked, layers, target = call.inputs[0].shape[1], call.inputs[0].shape[0], loss.inputs[1].shape[0]
     if target != picked or layers == picked:

@@ -33,6 +33,15 @@ class Atom:
 DimAtoms = tuple[Atom, ...]
 Lineage = tuple[DimAtoms, ...]
 
+# The origin of the axis of copies that ``repeat``/``repeat_interleave`` make (op_rules.py);
+# ``expand`` names the axis it makes ``expand#``.
+COPIES = "copies#"
+
+
+def is_copies(atom: Atom) -> bool:
+    """Whether the axis holds copies of the same data (``repeat``, ``expand``): no data of its own."""
+    return atom.origin.startswith((COPIES, "expand#"))
+
 
 @dataclasses.dataclass(frozen=True)
 class PackedAtom(Atom):

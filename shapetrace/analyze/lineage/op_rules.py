@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from shapetrace.analyze.lineage.atoms import (
+    COPIES,
     DimAtoms,
     Lineage,
     PackedAtom,
@@ -28,6 +29,7 @@ from shapetrace.analyze.lineage.op_args import (
     permutation,
     raw_argument,
     reduced_axes,
+    size_args,
 )
 from shapetrace.core.records import Call
 from shapetrace.core.torch_facts import (
@@ -168,6 +170,37 @@ def _expand(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
     ]
 
 
+def _repeat(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
+    """``Tensor.repeat(*counts)``: each dim tiled ``count`` times, the copies its major
+    piece (the whole dim, then the whole dim again: ``(B, L).repeat(H, 1)`` is H copies
+    of the batch, row ``h * B + b``); extra leading counts are new dims of copies."""
+    if not ins or call.output is None:
+        return None
+    counts, shape = size_args(call), call.output.shape
+    if len(counts) != len(shape) or len(counts) < len(ins[0]) or any(count < 1 for count in counts):
+        return None
+    source = ((),) * (len(shape) - len(ins[0])) + ins[0]
+    return [
+        tuple(
+            dim if count == 1 else (*fresh_dim(f"{COPIES}{call.id}:{d}", count), *dim)
+            for d, (dim, count) in enumerate(zip(source, counts))
+        )
+    ]
+
+
+def _repeat_interleave(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
+    """``repeat_interleave(count, dim)``: each element of ``dim`` repeated ``count``
+    times in a row, the copies its minor piece (row ``b * count + h``)."""
+    if not ins or call.output is None or len(call.output.shape) != len(ins[0]):
+        return None
+    count, axis = argument(call, 0, "repeats"), axis_of(argument(call, 1, "dim"), len(ins[0]))
+    if isinstance(count, bool) or not isinstance(count, int) or axis is None:
+        return None
+    out = list(ins[0])
+    out[axis] = (*ins[0][axis], *fresh_dim(f"{COPIES}{call.id}:{axis}", count))
+    return [tuple(out)]
+
+
 def _embedding(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
     if call.output is None or not ins:
         return None
@@ -279,6 +312,8 @@ RULES: dict[str, OpRule] = {
     **dict.fromkeys(("pad_packed_sequence", "_pad_packed_sequence"), _unpack),
     "pad_sequence": _pad_sequence,
     "gather": _gather,
+    "repeat": _repeat,
+    "repeat_interleave": _repeat_interleave,
     **dict.fromkeys(SPATIAL_OPS, _spatial),
 }
 

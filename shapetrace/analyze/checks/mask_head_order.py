@@ -1,0 +1,153 @@
+"""ST025 mask-head-order: a per-sample attention mask repeated per head head-major,
+where the attention reads it batch-major.
+
+A padding or causal mask made per sample, (B, L, S), is copied once per head for an
+attention that takes one mask per (sample, head). ``nn.MultiheadAttention`` takes a
+3-D ``attn_mask`` as (N * num_heads, L, S) and reads row ``b * num_heads + h`` as
+sample b's mask for head h (its documentation; it views the mask as
+(N, num_heads, L, S)); ``F.scaled_dot_product_attention`` broadcasts a 4-D mask against
+its (N, heads, L, S) scores. ``mask.repeat(num_heads, 1, 1)`` copies the whole batch
+num_heads times, head-major (row ``h * B + b``), so the attention gives each sample's
+heads other samples' masks: the shapes fit, and nothing raises.
+``mask.repeat_interleave(num_heads, dim=0)`` repeats each sample's mask in a row.
+
+Lineage tells the copies from the data (``repeat``, ``repeat_interleave`` and
+``expand`` make an axis of copies, ``atoms.is_copies``), whatever the sizes: with
+batch == heads the copies are still copies. The finding is placed at the op that
+made the copies, the line to change.
+
+Hand-written attention is the same mistake one step earlier: scores ``bmm(q, k)`` of
+(B * H, L, S) whose dim 0 is batch-major (``q.view(B, L, H, D).transpose(1, 2)
+.reshape(B * H, L, D)``) meet a head-major mask in ``masked_fill`` or ``+``.
+
+Limits: a mask made per head by other means (a loop, ``torch.cat`` of copies) has no
+axis of copies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from shapetrace.analyze.checks import finding, register
+from shapetrace.analyze.checks._common import at_line, call_label, op_text, receiver_text
+from shapetrace.analyze.checks._source import find_call
+from shapetrace.analyze.lineage.atoms import Atom, DimAtoms, dim_size, is_copies
+from shapetrace.analyze.lineage.flow import TraceLineage, analyze
+from shapetrace.analyze.lineage.module_rules import is_builtin
+from shapetrace.core.finding import Finding
+from shapetrace.core.records import Call
+from shapetrace.core.text import format_shape
+from shapetrace.core.trace import Trace
+
+
+def _head_major(dim: DimAtoms) -> Atom | None:
+    """The axis of copies a merged (copies, samples) dim starts with: the batch repeated
+    whole, head-major; None when the dim is not that."""
+    if len(dim) < 2 or not is_copies(dim[0]) or all(is_copies(atom) for atom in dim[1:]):
+        return None
+    return dim[0]
+
+
+def _mask_input(call: Call) -> int | None:
+    """The position in ``call.inputs`` of an attention call's ``attn_mask``."""
+    for k, meta in enumerate(call.inputs):
+        if meta.path == "attn_mask" or (call.kind == "op" and meta.path == "3"):
+            return k
+    return None
+
+
+def _misplaced_copies(flow: TraceLineage, call: Call, mask: int) -> tuple[Atom, str] | None:
+    """The copies of a mask that sit where the attention reads samples, and how it reads them."""
+    dims = flow.input_lineage(call, mask)
+    if call.kind == "module":
+        # (N * num_heads, L, S), row b * num_heads + h
+        copies = _head_major(dims[0]) if len(dims) == 3 else None
+        if copies is not None and copies.size == call.config.get("num_heads"):
+            return copies, "reads a 3-D attn_mask (N * num_heads, L, S) batch-major, row b * num_heads + h"
+        return None
+    query = call.inputs[0]
+    if len(dims) == 3 and query.ndim == 3 and (copies := _head_major(dims[0])) is not None:
+        return copies, "reads its batch dim 0 (N * heads) batch-major, row b * heads + h"
+    if len(dims) == 4 and query.ndim == 4:
+        batch, heads = dims[0], dims[1]
+        if (
+            len(batch) == 1
+            and is_copies(batch[0])
+            and batch[0].size == query.shape[1]
+            and heads
+            and not any(is_copies(atom) for atom in heads)
+        ):
+            return batch[0], "reads dim 0 of its (N, heads, L, S) mask as the batch and dim 1 as the heads"
+    return None
+
+
+_MASKING = frozenset({"masked_fill", "masked_fill_", "add", "add_", "__add__", "__radd__", "__iadd__", "where"})
+
+
+def _against_scores(flow: TraceLineage, call: Call) -> tuple[Atom, str] | None:
+    """A head-major mask in ``masked_fill``/``+`` with scores whose same dim is batch-major."""
+    lineages = [flow.input_lineage(call, k) for k in range(len(call.inputs))]
+    for mask in lineages:
+        for back in range(1, len(mask) + 1):
+            copies = _head_major(mask[-back])
+            if copies is None:
+                continue
+            for k, scores in enumerate(lineages):
+                dim = scores[-back] if back <= len(scores) else ()
+                if len(dim) >= 2 and not is_copies(dim[0]) and dim_size(dim) == dim_size(mask[-back]):
+                    scored = f"the {format_shape(call.inputs[k])} scores, whose dim {len(scores) - back}"
+                    return copies, f"puts it on {scored} is batch-major (row b * H + h)"
+    return None
+
+
+def _maker(trace: Trace, copies: Atom) -> Call | None:
+    """The ``repeat`` (or ``expand``) op whose copies these are (origin ``copies#ID:DIM``)."""
+    number = copies.origin.partition("#")[2].partition(":")[0]
+    if not number.isdigit() or int(number) >= len(trace.calls):
+        return None
+    return trace.calls[int(number)]
+
+
+def _hint(maker: Call, copies: Atom) -> str:
+    """``use mask.repeat_interleave(self.nhead, dim=0)``: the same counts, each sample's
+    copies in a row."""
+    found = find_call(maker.location, {maker.name}, None, maker.index) if maker.name == "repeat" else None
+    dim = int(copies.origin.rpartition(":")[2])
+    counts = found.args if found is not None else ()
+    if len(counts) == len(maker.outputs[0].shape) == len(maker.inputs[0].shape):
+        repeated = [k for k, text in enumerate(counts) if text.strip() != "1"]
+        if repeated == [dim]:
+            return f"use {receiver_text(maker, 'mask')}.repeat_interleave({counts[dim]}, dim={dim})"
+    return f"repeat each sample's mask once per head in a row: mask.repeat_interleave({copies.size}, dim=0)"
+
+
+@register(
+    "ST025",
+    "mask-head-order",
+    "warning",
+    "a per-sample attention mask repeated per head head-major, where the attention reads it batch-major",
+)
+def check_mask_head_order(trace: Trace) -> Iterator[Finding]:
+    flow: TraceLineage | None = None
+    seen: set[int] = set()
+    for call in trace.calls:
+        attention = (call.kind == "module" and is_builtin(call) and call.type == "MultiheadAttention") or (
+            call.kind == "op" and call.name == "scaled_dot_product_attention"
+        )
+        mask = _mask_input(call) if attention else None
+        masking = call.kind == "op" and call.name in _MASKING and len(call.inputs) >= 2
+        if mask is None and not masking:
+            continue
+        flow = flow or analyze(trace.calls)
+        misplaced = _misplaced_copies(flow, call, mask) if mask is not None else _against_scores(flow, call)
+        maker = _maker(trace, misplaced[0]) if misplaced is not None else None
+        if misplaced is None or maker is None or maker.id in seen or not maker.inputs or not maker.outputs:
+            continue
+        seen.add(maker.id)
+        copies, reads = misplaced
+        message = (
+            f"{op_text(maker)} {at_line(maker)} copies the {format_shape(maker.inputs[0])} mask "
+            f"{copies.size} times, the whole batch each time (row h * B + b); {call_label(call)} "
+            f"{at_line(call)} {reads}, so each sample gets other samples' masks"
+        )
+        yield finding("ST025", maker, message, _hint(maker, copies))
