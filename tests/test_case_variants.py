@@ -182,6 +182,30 @@ def test_a_help_that_keeps_the_picked_dim_applied_with_the_squeeze_it_names(name
     assert serious(traced_module(rewritten)) == [], source[line]
 
 
+@pytest.mark.parametrize(
+    "name", ["st005_s_smooth_l1_depth_target_channels_last", "st005_t_l1_mask_target_channels_last_raises"]
+)
+def test_a_channels_last_target_help_applied_gives_the_fixed_loss(name, tmp_path):
+    """ST005 on a target stored channels-last, (B, H, W, 1) against a (B, 1, H, W)
+    prediction: its help ("use T.permute(0, 3, 1, 2) as the target") put in place of the
+    target argument computes the fixed version's loss, with no finding left."""
+    t = traced_module(module(name))
+    found = on_culprit(t.findings, name)[0]
+    expression = re.fullmatch(r"use (\w+)\.permute\(([\d, ]+)\) as the target", found.hint)
+    assert expression is not None, found.hint
+    target = expression.group(1)
+    source = path_of(name).read_text().splitlines()
+    line = culprit(name) - 1
+    assert f", {target})" in source[line]
+    source[line] = source[line].replace(f", {target})", f", {found.hint[4:-len(' as the target')]})")
+    patched = tmp_path / f"patched_{name}.py"
+    patched.write_text("\n".join(source) + "\n")
+    rewritten = load_file(patched, f"patched_{name}")
+    assert _printed(rewritten) == _printed(module(name), fixed=True)
+    helped = traced_module(rewritten)
+    assert helped.error is None and serious(helped) == [], source[line]
+
+
 # The RNN ones (the attention ones apply their help in tests/test_attention_layout.py).
 ST001_NAMES = ["st001_a_lm_one_pass_shifted_view", "st001_b_batchified_no_transpose_state_raises",
                "st001_c_char_rnn_dataset_pairs", "st001_d_seq2seq_encoder_seq_first_raises",

@@ -97,6 +97,10 @@ def check_loss_broadcast(trace: Trace) -> Iterator[Finding]:
             continue
         shape = _broadcast(prediction.shape, target.shape)
         name = call.name if call.kind == "op" else f"{call.name} ({call.type})"
+        moved = _unit_dim_moved(prediction.shape, target.shape)
+        if moved is not None:
+            yield _channels_moved(call, name, prediction, target, shape, moved)
+            continue
         if shape is None:
             found = _unit_dim_refused(call, name, prediction, target)
             if found is not None:
@@ -134,6 +138,55 @@ def check_loss_broadcast(trace: Trace) -> Iterator[Finding]:
             message += ", so each prediction is compared with every target"
         names = loss_arguments(call, ("pred", "target"))
         yield finding("ST005", call, message, _fix(prediction, target, names))
+
+
+def _unit_dim_moved(prediction: tuple[int, ...], target: tuple[int, ...]) -> tuple[int, int] | None:
+    """``(k, j)`` when ``target`` is ``prediction`` with its one size-1 dim moved from
+    dim ``k`` to dim ``j`` and the other dims in order, a shared batch first:
+    (B, 1, H, W) against (B, H, W, 1), a map stored channels-last. Two dims are a
+    transposed pair ((N, 1) against (1, N)), a pairwise loss's layout: not this."""
+    if len(prediction) != len(target) or len(prediction) < 3 or prediction[0] != target[0]:
+        return None
+    if prediction.count(1) != 1 or target.count(1) != 1:
+        return None
+    k, j = prediction.index(1), target.index(1)
+    if k == j or [s for s in prediction if s != 1] != [s for s in target if s != 1]:
+        return None
+    return k, j
+
+
+def _channels_moved(
+    call: Call,
+    name: str,
+    prediction: TensorMeta,
+    target: TensorMeta,
+    shape: tuple[int, ...] | None,
+    moved: tuple[int, int],
+) -> Finding:
+    """ST005 of a target stored channels-last against a channels-first prediction
+    (``_unit_dim_moved``): broadcast (H == W) or refused (PyTorch raises)."""
+    outcome = (
+        f"they broadcast to {format_dims(shape)}, each element against every element of another axis"
+        if shape is not None
+        else "PyTorch cannot broadcast them and raises"
+    )
+    message = (
+        f"{name} {at_line(call)} compares input {format_shape(prediction)} with target {format_shape(target)}, "
+        f"the input's shape with its size-1 dim moved from dim {moved[0]} to dim {moved[1]} (channels-last "
+        f"data against a channels-first prediction): {outcome}"
+    )
+    order = ", ".join(map(str, _moved_back(len(target.shape), moved)))
+    return finding(
+        "ST005", call, message, f"use {loss_arguments(call, ('pred', 'target'))[1]}.permute({order}) as the target"
+    )
+
+
+def _moved_back(ndim: int, moved: tuple[int, int]) -> list[int]:
+    """The ``permute`` order that puts the target's size-1 dim (at ``moved[1]``) back at
+    ``moved[0]``, the other dims in order: ``[0, 3, 1, 2]`` for (B, H, W, 1)."""
+    order = [d for d in range(ndim) if d != moved[1]]
+    order.insert(moved[0], moved[1])
+    return order
 
 
 def _unit_dim_refused(call: Call, name: str, prediction: TensorMeta, target: TensorMeta) -> Finding | None:
