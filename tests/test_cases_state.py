@@ -550,3 +550,21 @@ def test_a_loss_refusing_an_extra_size_1_dim_is_explained_and_its_help_runs():
     with pytest.raises(RuntimeError), shapetrace.trace(model) as t:
         F.l1_loss(model(x)[:, :10], target)  # (6, 10, 1) against (6, 20): no size-1 dim to drop
     assert [f for f in t.findings if f.code == "ST005"] == []
+
+
+def test_a_cells_state_carried_into_the_short_last_batch_is_st007_with_its_origin():
+    """GRUCell's hx made once per epoch for 16 and carried: the short last batch of 13
+    raises inside the cell; ST007 says where hx came from (the state the model returned on
+    the previous pass) and the batches before, and its help builds the state per batch
+    (what the fixed version does) or drops the short batch."""
+    from tests.case_support import VARIANTS, run_script
+
+    path = VARIANTS / "st007_i_grucell_tagger_state_per_epoch_short_batch_raises.py"
+    done = run_script(path)
+    (found,) = [f for f in done.trace.findings if f.code == "ST007"]
+    assert "cell (GRUCell) at line 24 got hx (16, 24) with an input of (13, 24), expected (13, 24)" in found.message
+    assert "hx is the state that the model returned on the previous pass" in found.message
+    assert "45 = 2 × 16 + 13, the short last batch of an epoch" in found.message
+    assert found.hint.startswith("build the state for each batch from the data, with x.size(0) in dim 0")
+    assert found.hint.endswith("or drop the short last batch: DataLoader(..., drop_last=True)")
+    assert "explained by:\n    ST007 hidden-state-mismatch: cell (GRUCell)" in done.output

@@ -168,7 +168,9 @@ INPUT_NAMES = {
     "LSTM": {"0": "input", "1.0": "h_0", "1.1": "c_0", "hx.0": "h_0", "hx.1": "c_0"},
     "GRU": {"0": "input", "1": "h_0", "hx": "h_0"},
     "RNN": {"0": "input", "1": "h_0", "hx": "h_0"},
-    "LSTMCell": {"0": "input", "1.0": "h_0", "1.1": "c_0"},
+    "LSTMCell": {"0": "input", "1.0": "h_0", "1.1": "c_0", "hx.0": "h_0", "hx.1": "c_0"},
+    "GRUCell": {"0": "input", "1": "hx", "hx": "hx"},
+    "RNNCell": {"0": "input", "1": "hx", "hx": "hx"},
 }
 # Where an RNN's initial state sits among its inputs: positional or ``hx=``.
 HIDDEN_STATE_PATHS = frozenset(

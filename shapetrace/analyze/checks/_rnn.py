@@ -11,11 +11,26 @@ from shapetrace.analyze.lineage.flow import TraceLineage
 from shapetrace.analyze.lineage.module_rules import is_builtin
 from shapetrace.core.records import Call
 from shapetrace.core.tensor_meta import TensorMeta
-from shapetrace.core.torch_facts import HIDDEN_STATE_PATHS, RNN_TYPES
+from shapetrace.core.torch_facts import CELL_TYPES, HIDDEN_STATE_PATHS, RNN_TYPES
 
 
 def is_rnn(call: Call) -> bool:
     return is_builtin(call) and call.type in RNN_TYPES
+
+
+def is_cell(call: Call) -> bool:
+    """An ``nn.RNNCell``/``GRUCell``/``LSTMCell`` call: one step, input (batch, features), hx (batch, hidden)."""
+    return is_builtin(call) and call.type in CELL_TYPES
+
+
+def batch_axis(call: Call) -> tuple[int, int] | None:
+    """``(ndim, dim)``: the batched input's rank and its batch dim, for an RNN (by
+    ``batch_first``) or a cell ((batch, features)); None for other calls."""
+    if is_cell(call):
+        return 2, 0
+    if is_rnn(call):
+        return 3, 0 if call.config.get("batch_first") else 1
+    return None
 
 
 def rnn_input(call: Call) -> TensorMeta | None:

@@ -11,7 +11,7 @@ stands for under ``shapetrace run``, which records one per input signature).
 from __future__ import annotations
 
 from shapetrace.analyze.checks._common import pass_root
-from shapetrace.analyze.checks._rnn import is_rnn, rnn_input
+from shapetrace.analyze.checks._rnn import batch_axis, is_rnn, rnn_input
 from shapetrace.analyze.lineage.flow import Producer, TraceLineage
 from shapetrace.core.records import Call
 from shapetrace.core.torch_facts import CREATION_OPS
@@ -67,6 +67,8 @@ def describe_origin(flow: TraceLineage, call: Call, index: int, batch: int) -> t
         return f"made at {line}, outside this pass, for a batch of {batch} and kept for the next batches", True
     when = "on the previous pass" if pass_root(made) is not pass_root(call) else "earlier in this pass"
     name = "h_n" if source.meta.path in ("1", "1.0") else "c_n"
+    if made.kind == "module" and not is_rnn(made):  # a model's own returned state (a cell's hx carried out)
+        name = "state"
     return f"the {name} that {made.name or 'the model'} returned {when} ({line}), made for a batch of {batch}", True
 
 
@@ -81,25 +83,26 @@ def _pass_counts(trace: Trace) -> dict[int, int]:
 
 def short_last_batch(trace: Trace, call: Call, full: int) -> str | None:
     """``this batch has 4 samples where the 3 before it had 32: 100 = 3 × 32 + 4,
-    a short last batch`` when every earlier call of this RNN ran at ``full``."""
-    meta = rnn_input(call)
-    if meta is None or meta.ndim != 3:
+    a short last batch`` when every earlier call of this RNN (or cell) ran at ``full``."""
+    meta, where = rnn_input(call), batch_axis(call)
+    if meta is None or where is None or meta.ndim != where[0]:
         return None
-    axis = 0 if call.config.get("batch_first") else 1
+    ndim, axis = where
     batch = meta.shape[axis]
     if batch >= full:
         return None
     counts = _pass_counts(trace)
-    before = 0
+    passes: set[int] = set()  # (a cell runs once per step: the batches are its passes)
     for other in trace.calls:
         if other.id >= call.id:
             break
-        if other.name != call.name or not is_rnn(other):
+        if other.name != call.name or batch_axis(other) != where:
             continue
         source = rnn_input(other)
-        if source is None or source.ndim != 3 or source.shape[axis] != full:
+        if source is None or source.ndim != ndim or source.shape[axis] != full:
             return None
-        before += counts.get(pass_root(other).id, 1)
+        passes.add(pass_root(other).id)
+    before = sum(counts.get(root, 1) for root in passes)
     if not before:
         return None
     batches = "batch" if before == 1 else f"{before} batches"

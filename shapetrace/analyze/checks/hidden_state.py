@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 from shapetrace.analyze.checks import finding, register
 from shapetrace.analyze.checks._common import at_line, call_label
-from shapetrace.analyze.checks._rnn import directions, hidden_inputs, is_rnn, rnn_input
+from shapetrace.analyze.checks._rnn import directions, hidden_inputs, is_cell, is_rnn, rnn_input
 from shapetrace.analyze.checks._state_layout import layout_explains_state
 from shapetrace.analyze.checks._state_origin import describe_origin, short_last_batch
 from shapetrace.analyze.lineage.flow import analyze
@@ -69,23 +69,26 @@ def _reason(call: Call, meta: TensorMeta, expected: tuple[int, ...]) -> tuple[st
 
 
 def _carried(trace: Trace, call: Call, meta: TensorMeta, why: str, hint: str) -> tuple[str, str]:
-    """A state made for another batch size: where it was made, and the batches before."""
+    """A state made for another batch size: where it was made, and the batches before
+    (a state's batch is its dim 1, a cell's hx's its dim 0)."""
     flow = analyze(trace.calls)
-    origin = describe_origin(flow, call, call.inputs.index(meta), meta.shape[1])
-    short = short_last_batch(trace, call, meta.shape[1])
+    state_dim = 0 if is_cell(call) else 1
+    full = meta.shape[state_dim]
+    origin = describe_origin(flow, call, call.inputs.index(meta), full)
+    short = short_last_batch(trace, call, full)
     if origin is None and short is None:
         return why, hint
     name = tensor_name(call, meta, output=False)
-    made, carried = origin or (f"built for a batch of {meta.shape[1]} (its dim 1) where nothing was recorded", True)
+    made, carried = origin or (f"built for a batch of {full} (its dim {state_dim}) where nothing was recorded", True)
     parts = [why, f"{name} is {made}"] + ([short] if short else [])
-    axis = 0 if call.config.get("batch_first") else 1
+    axis = 0 if call.config.get("batch_first") or state_dim == 0 else 1
     if carried:  # a state kept from batch to batch
         hint = (
-            f"build the state for each batch from the data, with x.size({axis}) in dim 1 "
+            f"build the state for each batch from the data, with x.size({axis}) in dim {state_dim} "
             f"(init_hidden(x.size({axis})) per batch, not once per epoch)"
         )
     else:
-        hint = f"make it with x.size({axis}) in dim 1 where it is made"
+        hint = f"make it with x.size({axis}) in dim {state_dim} where it is made"
     if short:
         hint += ", or drop the short last batch: DataLoader(..., drop_last=True)"
     return "; ".join(parts), hint
@@ -128,3 +131,27 @@ def check_hidden_state(trace: Trace) -> Iterator[Finding]:
             )
             yield finding("ST007", call, message, hint)
             break  # c_0 is usually built like h_0: one finding says it
+    for call in trace.calls:
+        if is_cell(call):
+            yield from _cell_state(trace, call)
+
+
+def _cell_state(trace: Trace, call: Call) -> Iterator[Finding]:
+    """A cell's hx (h, or an LSTMCell's (h, c)) whose dim 0 is not its input's batch:
+    PyTorch raises "Input batch size 13 doesn't match hidden0 batch size 16"."""
+    source = rnn_input(call)
+    size = call.config.get("hidden_size")
+    if source is None or source.ndim != 2 or not isinstance(size, int):
+        return
+    for meta in hidden_inputs(call):
+        if meta.ndim != 2 or meta.shape[0] == source.shape[0]:
+            continue
+        why, hint = _carried(
+            trace, call, meta, f"dim 0 must be the input's batch, {source.shape[0]}", "make it with x.size(0) in dim 0"
+        )
+        message = (
+            f"{call_label(call)} {at_line(call)} got {tensor_name(call, meta, output=False)} {format_shape(meta)} "
+            f"with an input of {format_shape(source)}, expected {format_dims((source.shape[0], size))}: {why}"
+        )
+        yield finding("ST007", call, message, hint)
+        return

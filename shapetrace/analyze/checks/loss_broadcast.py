@@ -142,15 +142,15 @@ def check_loss_broadcast(trace: Trace) -> Iterator[Finding]:
 
 def _unit_dim_moved(prediction: tuple[int, ...], target: tuple[int, ...]) -> tuple[int, int] | None:
     """``(k, j)`` when ``target`` is ``prediction`` with its one size-1 dim moved from
-    dim ``k`` to dim ``j`` and the other dims in order, a shared batch first:
-    (B, 1, H, W) against (B, H, W, 1), a map stored channels-last. Two dims are a
-    transposed pair ((N, 1) against (1, N)), a pairwise loss's layout: not this."""
+    dim ``k`` to dim ``j`` past at least two others, the other dims in order, a shared
+    batch first: (B, 1, H, W) against (B, H, W, 1), a map stored channels-last. A unit
+    dim moved by one ((B, N, 1) against (B, 1, N)) is a pairwise loss's layout: not this."""
     if len(prediction) != len(target) or len(prediction) < 3 or prediction[0] != target[0]:
         return None
     if prediction.count(1) != 1 or target.count(1) != 1:
         return None
     k, j = prediction.index(1), target.index(1)
-    if k == j or [s for s in prediction if s != 1] != [s for s in target if s != 1]:
+    if abs(k - j) < 2 or [s for s in prediction if s != 1] != [s for s in target if s != 1]:
         return None
     return k, j
 

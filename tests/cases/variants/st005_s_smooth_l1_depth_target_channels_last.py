@@ -5,7 +5,7 @@ whole row of the target. The fix: ``depth.permute(0, 3, 1, 2)``."""
 
 import torch
 from torch import nn
-from variant_work import step, run
+from variant_work import run, step
 
 
 class DepthCompletion(nn.Module):

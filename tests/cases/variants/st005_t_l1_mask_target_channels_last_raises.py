@@ -6,7 +6,7 @@ would have broadcast. The fix: ``alpha.permute(0, 3, 1, 2)``."""
 import torch
 import torch.nn.functional as F
 from torch import nn
-from variant_work import step, run
+from variant_work import run, step
 
 
 class Matting(nn.Module):
