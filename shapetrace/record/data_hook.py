@@ -150,11 +150,10 @@ def worker_notes(loaders: Sequence[LoaderFacts]) -> list[str]:
 
 
 def in_data_loader() -> bool:
-    """Whether the caller runs inside a DataLoader's fetch (``dataset[i]``, the
-    iterable dataset's ``next``, ``collate_fn``) in this thread: a module called
-    there is a data transform. Known while a ``DataWatch`` is active (it patches
-    the fetchers, which count who is inside them); False where this PyTorch has
-    no fetchers to patch."""
+    """Whether the caller runs inside a DataLoader's fetch (``dataset[i]``, the iterable
+    dataset's ``next``, ``collate_fn``) in this thread: a module called there is a data
+    transform. Known while a ``DataWatch`` is active (it patches the fetchers, which count
+    who is inside them); False where this PyTorch has no fetchers to patch."""
     return _fetching.get(threading.get_ident(), 0) > 0
 
 
@@ -176,10 +175,10 @@ class DataWatch:
     []
     """
 
-    def __init__(self, explain: Explain | None, *, on_fetch: Callable[[bool], None] | None = None) -> None:
+    def __init__(self, explain: Explain | None, *, on_fetch: Callable[[bool, Any], None] | None = None) -> None:
         self.explain = explain
-        # Told ``True`` as a fetch of a batch starts in this process and ``False``
-        # as it ends (the recorder tells data transforms from the model by it).
+        # Told (True, None) as a fetch starts in this process, (False, batch or None) as it ends:
+        # the recorder tells data transforms from the model by it, and numbers the batch's tensors.
         self.on_fetch = on_fetch
         self.loaders: list[LoaderFacts] = []
         # Made at the first loader: every trace makes a watch, and making a
@@ -229,8 +228,7 @@ def _explaining() -> DataWatch | None:
 
 
 _originals: dict[tuple[type, str], Any] = {}
-# Samples an iterable dataset's fetcher has handed out, for the ordinal of the next one.
-_consumed: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
+_consumed: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()  # samples an iterable dataset gave
 
 
 def _install() -> None:
@@ -239,8 +237,8 @@ def _install() -> None:
         map_fetcher, iterable_fetcher = fetchers
         _patch(map_fetcher, "fetch", lambda original: _watched_fetch(original, iterable=False))
         _patch(iterable_fetcher, "fetch", lambda original: _watched_fetch(original, iterable=True))
-    wrap_collate = fetchers is None
-    _patch(DataLoader, "__iter__", lambda original: _watched_iter(original, wrap_collate=wrap_collate), wrap_collate)
+    wrap = fetchers is None
+    _patch(DataLoader, "__iter__", lambda original: _watched_iter(original, wrap_collate=wrap), wrap)
 
 
 def _uninstall() -> None:
@@ -278,18 +276,20 @@ def _watched_fetch(original: Callable, *, iterable: bool) -> Callable:
         _fetching[thread] = _fetching.get(thread, 0) + 1
         listeners = [watch.on_fetch for watch in _active if watch.on_fetch is not None]
         for listener in listeners:
-            listener(True)
+            listener(True, None)
+        batch = None
         try:
-            return explained(self, possibly_batched_index)
+            batch = explained(self, possibly_batched_index)
         except BaseException as error:
             frames.strip_recording_frames(error)  # the user sees torch's frames and their own
             raise
         finally:
             for listener in reversed(listeners):
-                listener(False)
+                listener(False, batch)
             depth = _fetching.pop(thread) - 1
             if depth:
                 _fetching[thread] = depth
+        return batch
 
     return fetch
 

@@ -39,7 +39,7 @@ from shapetrace.record.module_owners import (
     unregistered_info,
     variable_name,
 )
-from shapetrace.record.recording_state import _TENSORS, RecordingState, _get_ident
+from shapetrace.record.recording_state import _TENSORS, RecordingState, _get_ident, tensor_leaves
 
 _ScriptModule = ScriptModule
 _single = MetaTable.single
@@ -117,11 +117,14 @@ class ModuleCalls(RecordingState):
         """The top-level call the global hooks stepped aside for has returned."""
         self._skipping = 0
 
-    def data_fetch(self, started: bool) -> None:
-        """A DataLoader's fetch of a batch starts (``started``) or ends: at the
-        top level, no op is recorded while it runs but inside a module it calls."""
+    def data_fetch(self, started: bool, batch: Any = None) -> None:
+        """A DataLoader's fetch of a batch starts (``started``) or ends (with the
+        ``batch`` it made): at the top level, no op is recorded while it runs but inside
+        a module it calls. The batch's tensors are numbered (``loader_tensors``)."""
         if _get_ident() != self.thread:
             return
+        if batch is not None:
+            self.loader_tensors.update(map(self._table.identity, tensor_leaves(batch)))
         if started:
             self.fetching += 1
             top = not self._stack

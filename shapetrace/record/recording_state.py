@@ -18,6 +18,7 @@ from typing import Any, Literal, Protocol, Union
 
 import torch
 from torch import nn
+from torch.utils._pytree import tree_leaves
 
 from shapetrace.core.loss_facts import LOSS_WINDOW_OPS
 from shapetrace.core.meta_table import MetaTable
@@ -55,6 +56,11 @@ _Tensor = torch.Tensor
 _Parameter = nn.Parameter
 _single = MetaTable.single  # a call returning one tensor keeps no tuple of its own
 _TENSORS = (_Tensor, _Parameter)
+
+
+def tensor_leaves(value: Any) -> list[torch.Tensor]:
+    """The tensors in a batch (tuples, lists, dicts, namedtuples: ``torch.utils._pytree``)."""
+    return [leaf for leaf in tree_leaves(value) if isinstance(leaf, torch.Tensor)]
 
 
 class RecordingState:
@@ -112,6 +118,7 @@ class RecordingState:
         # Inside a DataLoader's fetch (record/data_transforms.py): how deep, the
         # op state each fetch found, and which transform calls to record.
         self.fetching = 0
+        self.loader_tensors: set[int] = set()  # the numbers of the tensors DataLoaders yielded
         self._fetch_saved: list[tuple[bool, bool, bool] | None] = []
         self.transforms = TransformFilter()
         self._skipping = 0

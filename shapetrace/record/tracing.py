@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from shapetrace._version import __version__
+from shapetrace.core.records import Call
 from shapetrace.core.trace import Trace
 from shapetrace.errors import ShapetraceError, ShapetraceWarning
 from shapetrace.record.data_hook import DataWatch, worker_notes
@@ -135,7 +136,11 @@ class _TraceBlock:
             exc = None  # a script that ends normally through sys.exit()
         if self._recorder.backward_error is not None:  # for the note (analyze/backward_note.py)
             self.trace._meta["backward_error"] = self._recorder.backward_error
-        self.trace._freeze(self._recorder.calls(last=True), exc)
+        calls = self._recorder.calls(last=True)
+        fed = _loader_inputs(calls, self._recorder.loader_tensors)
+        if fed:  # the model inputs that are a DataLoader's batch as it yielded it (checks/_size_clues.py)
+            self.trace._meta["loader_tensors"] = fed
+        self.trace._freeze(calls, exc)
         # The script runner's filter keeps its own; without a data transform
         # recorded there is nothing to say (and no walk of every call).
         if "in_loader" not in self.trace._meta and self._recorder.transforms.counts:
@@ -182,3 +187,19 @@ def trace(model: nn.Module | None = None, *, ops: OpsSetting = True, ignore: Ite
             TorchScript module), a bad ``ops``, or an unknown code in ``ignore``.
     """
     return _TraceBlock(model, ops, ignore)
+
+
+def _loader_inputs(calls: list[Call], yielded: set[int]) -> list[int]:
+    """The numbers (``Call.tensor_ids``) of the top-level calls' input tensors that a
+    DataLoader yielded: their dim 0 is its batch, stacked there by its collate."""
+    if not yielded:
+        return []
+    return sorted(
+        {
+            number
+            for call in calls
+            if call.parent_id is None and call.kind == "module"
+            for number in call.tensor_ids[: len(call.inputs)]
+            if number in yielded
+        }
+    )

@@ -116,13 +116,28 @@ def loader_batch(trace: Trace, flow: TraceLineage, lay: Layout) -> Iterator[Clue
         where = f" at {loader['location'].rpartition('/')[2]}" if loader.get("location") else ""
         what = f"dim 0 of the model input {format_shape(meta)}"
         batches = f"the DataLoader{where} (batch_size={loader['batch_size']})"
-        if lay.batch_size == lay.steps:
+        if lay.batch_size == lay.steps and yielded(trace, root, index):
+            # the very tensor the loader yielded: its collate stacked the samples in dim 0
+            batches += ", which yielded that very tensor"
+            if dim0 == lay.time:
+                yield Clue(True, f"{what} is the batch of {batches}, and it is the axis the {lay.call.type} {lay.verb}")
+            else:
+                yield Clue(False, f"{what} is the batch of {batches}")
+        elif lay.batch_size == lay.steps:
             yield Clue(None, f"{what} is the batch of {batches}, and batch and time are both {size}")
         elif dim0 == lay.time:
             yield Clue(True, f"{what} is the batch of {batches}, and it is the axis the {lay.call.type} {lay.verb}")
         else:
             yield Clue(False, f"{what} is the batch of {batches}")
         return
+
+
+def yielded(trace: Trace, root: Call, index: int) -> bool:
+    """Whether input ``index`` of the top-level call ``root`` is a tensor a DataLoader
+    yielded as it yielded it (``run_info["loader_tensors"]``, by ``Call.tensor_ids``):
+    then its dim 0 is the loader's batch whatever the sizes (a transposed copy is not it)."""
+    numbers = trace.run_info.get("loader_tensors")
+    return isinstance(numbers, list) and index < len(root.tensor_ids) and root.tensor_ids[index] in numbers
 
 
 def model_input_batch(flow: TraceLineage, lay: Layout) -> Clue | None:
