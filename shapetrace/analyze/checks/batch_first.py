@@ -46,6 +46,7 @@ from collections.abc import Iterator
 from shapetrace.analyze.checks import finding, register
 from shapetrace.analyze.checks._attention import first_attention_layouts, is_attention, mask_readings
 from shapetrace.analyze.checks._batch_first_help import batch_first_help
+from shapetrace.analyze.checks._cell_loop import cell_loop_findings
 from shapetrace.analyze.checks._clue import Clue
 from shapetrace.analyze.checks._common import at_line, call_label, op_text, pass_root
 from shapetrace.analyze.checks._layout_pairs import handed_on, memory_pairs, target_clues
@@ -329,3 +330,4 @@ def check_batch_first(trace: Trace) -> Iterator[Finding]:
         found = judge(flow, lay, clues, collide)
         if found is not None:
             yield found
+    yield from cell_loop_findings(trace, flow)
