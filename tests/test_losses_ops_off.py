@@ -263,13 +263,14 @@ FUNCTIONAL_ST005 = [name for name in LOSS_VARIANTS
 
 @pytest.mark.parametrize("name", FUNCTIONAL_ST005)
 def test_the_st005_help_found_with_ops_off_applied_leaves_no_finding(name, tmp_path):
-    """Each alternative of the help (``use A as the input, or B as the target``), put in
-    place of its operand on the culprit line: the loss then runs on equal shapes."""
+    """Each alternative of the help (``use A as the input, or B as the target``; a squeeze,
+    unsqueeze or permute of the operand), put in place of its operand on the culprit line:
+    the loss then runs on equal shapes."""
     path = VARIANTS / f"{name}.py"
     line = _culprit(path)
     (found,) = _on_line(traced_module(_loaded(path), ops=False).findings, "ST005", line)
     for expression in re.findall(r"use (.+?) as the (?:input|target)", found.hint):
-        operand = re.match(r"(.+)\.(?:un)?squeeze\(-?\d+\)$", expression).group(1)
+        operand = re.match(r"(.+)\.(?:(?:un)?squeeze\(-?\d+\)|permute\([\d, ]+\))$", expression).group(1)
         source = path.read_text().splitlines()
         assert operand in source[line - 1], (operand, source[line - 1])
         source[line - 1] = source[line - 1].replace(operand, expression, 1)
