@@ -33,10 +33,12 @@ def key(atom: Atom) -> AtomKey:
 
 def source_names(flow: TraceLineage, calls: Sequence[Call], at: Call) -> dict[AtomKey, str]:
     """A name for each axis that a view/reshape/creation made from a written size,
-    usable at ``at``'s line: ``{axis: "self.h"}``."""
+    usable at ``at``'s line: ``{axis: "self.h"}``. Not ``at``'s own sizes: where they
+    collide (heads == batch), its output's axes are placed by size, and naming them from
+    it would take its mistake for the names."""
     names: dict[AtomKey, str] = {}
     for call in calls:
-        if call.kind != "op" or call.output is None or call.name not in RESHAPE_OPS | CREATION_OPS:
+        if call.kind != "op" or call.output is None or call.name not in RESHAPE_OPS | CREATION_OPS or call is at:
             continue
         if call.name in ("squeeze", "unsqueeze", "flatten", "unflatten", "ravel"):
             continue

@@ -34,6 +34,7 @@ from __future__ import annotations
 import ast
 import itertools
 import math
+import re
 from collections.abc import Iterator, Sequence
 
 from shapetrace.analyze.checks import finding, register
@@ -156,9 +157,14 @@ def _check(flow: TraceLineage, trace: Trace, call: Call) -> Finding | None:
     for atom_key, word in _input_names(flow, call).items():
         names.setdefault(atom_key, word)
     written = written_sizes(call)
+    names.update(_sizes_read(call, lineage, written))
     order = list(range(len(atoms)))
     described = []
-    for block_atoms, dims in blocks:
+    # The names the sizes are written with, over the whole view first: the blocks are cut
+    # by size, and an axis whose size another one shares (heads == batch) may sit in the
+    # wrong block.
+    named = _named_order(atoms, list(shape), written, names) if written is not None else None
+    for block_atoms, dims in blocks if named is None else ():
         sizes = [shape[d] for d in dims]
         texts = [written[d] for d in dims] if written is not None else []
         picks = _named_order(block_atoms, sizes, texts, names) or intended_order(block_atoms, sizes)
@@ -171,6 +177,8 @@ def _check(flow: TraceLineage, trace: Trace, call: Call) -> Finding | None:
             atoms[start : start + len(block_atoms)] = pieces
             order = list(range(len(atoms)))
             order[start : start + len(pieces)] = [start + i for i in picks]
+    if named is not None:
+        order = named
     if written is not None:
         # Names the view itself gives: an output dim that is one whole axis in the fixed grouping.
         # an output dim that is one whole axis once regrouped is that axis: the view names it
@@ -194,7 +202,29 @@ def _check(flow: TraceLineage, trace: Trace, call: Call) -> Finding | None:
     return finding("ST012", call, message, hint or "permute the axes into the order the view groups, then view")
 
 
+# ``t.size(2)``, ``t.shape[-1]``: a size read off the viewed tensor itself.
+_SIZE_OF = re.compile(r"^\s*(.+?)\.(?:size\((-?\d+)\)|shape\[(-?\d+)\])\s*$")
+
+
+def _sizes_read(call: Call, lineage: tuple, written: list[str] | None) -> dict:
+    """``{axis: "tensor.size(2)"}`` for each size the view reads off the tensor it views:
+    it names that axis exactly, whatever other axis has its size (T == E)."""
+    tensor = receiver_text(call).removesuffix(".contiguous()")
+    found = {}
+    for text in written or ():
+        match = _SIZE_OF.match(text)
+        if match is None or match.group(1) != tensor:
+            continue
+        dim = int(match.group(2) or match.group(3))
+        if -len(lineage) <= dim < len(lineage) and len(lineage[dim]) == 1:
+            atom = lineage[dim][0]
+            found[(atom.origin, atom.stride, atom.size)] = text.strip()
+    return found
+
+
 def _names_in(text: str) -> list[str] | None:
+    if _SIZE_OF.match(text):
+        return [text.strip()]  # (``_sizes_read`` names the axis by the whole expression)
     try:
         tree = ast.parse(text, mode="eval")
     except SyntaxError:
