@@ -226,3 +226,34 @@ def test_a_per_sample_embedding_beside_the_encoder_is_no_table():
     from the data (one label per sample): a conditioning, not positions."""
     t = traced_variant("positional_label_only")
     assert [f for f in t.findings if f.code == "ST017"] == []
+
+
+def test_a_batch_first_table_before_an_encoder_left_seq_first_is_st001_alone():
+    """A learned (1, T, E) positional table added to batch-first embeddings before a
+    TransformerEncoder left at batch_first=False: the table is right for the data and the
+    layer's flag is wrong. ST001 says so; ST017 (the table along the layer's batch axis)
+    would move the table to dim 0, wrong once the flag is fixed: no ST017."""
+    import torch
+    from torch import nn
+
+    import shapetrace
+
+    class EventClassifier(nn.Module):
+        def __init__(self, batch_first: bool) -> None:
+            super().__init__()
+            self.emb = nn.Embedding(90, 32)
+            self.pos = nn.Parameter(torch.zeros(1, 12, 32))
+            layer = nn.TransformerEncoderLayer(32, 4, 64, dropout=0.0, batch_first=batch_first)
+            self.encoder = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
+            self.head = nn.Linear(32, 3)
+
+        def forward(self, tokens):
+            return self.head(self.encoder(self.emb(tokens) + self.pos).mean(dim=1))
+
+    for batch_first in (False, True):
+        torch.manual_seed(0)
+        model = EventClassifier(batch_first)
+        with shapetrace.trace(model) as t:
+            torch.nn.functional.cross_entropy(model(torch.randint(0, 90, (16, 12))), torch.randint(0, 3, (16,)))
+        serious = [f.code for f in t.findings if f.severity != "info"]
+        assert serious == ([] if batch_first else ["ST001"]), t.findings

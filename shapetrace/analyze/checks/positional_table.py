@@ -12,7 +12,10 @@ so not a per-sample conditioning such as a class or time-step embedding) varies
 along the axis the attention layer it feeds takes as its batch, and has size 1
 along the axis the layer attends over. That holds whatever the sizes, B == T
 included. When the layer's own flag is what is wrong (the table and the layer
-agree, the data does not), ST001 says so instead, its help moving the table too.
+agree, the data does not), ST001 says so instead, its help moving the table too;
+and when ST001 finds the flag wrong while the table agrees with the data (a
+batch-first table before a layer left seq-first), the table is right: no ST017,
+whose help would move it to the wrong axis.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from shapetrace.analyze.checks import finding, register
 from shapetrace.analyze.checks._attention import first_attention_layouts
 from shapetrace.analyze.checks._common import at_line, call_label, op_text
 from shapetrace.analyze.checks._positions import positional_tables, table_edit
+from shapetrace.analyze.checks.batch_first import check_batch_first
 from shapetrace.analyze.lineage.flow import analyze
 from shapetrace.core.finding import Finding
 from shapetrace.core.text import format_shape
@@ -38,10 +42,15 @@ from shapetrace.core.trace import Trace
 )
 def check_positional_table(trace: Trace) -> Iterator[Finding]:
     flow = analyze(trace.calls)
+    wrong_flag: set[int | None] | None = None
     for lay in first_attention_layouts(flow, trace.calls):
         for table in positional_tables(flow, lay):
             if table.on_time:
                 continue
+            if wrong_flag is None:
+                wrong_flag = {found.call_id for found in check_batch_first(trace) if found.severity != "info"}
+            if lay.call.id in wrong_flag:
+                continue  # the data is batch-first and so is the table: the layer's flag is wrong (ST001)
             x, added = table.op.inputs[1 - table.index], table.op.inputs[table.index]
             edit = table_edit(flow, table, table.constant)
             layer = call_label(lay.call, "batch_first")
