@@ -62,6 +62,7 @@ HINT_MISSED = {
     "st013_p_gru_index_select_last_unit": "two edits: the index's dim and the squeeze after it",
     # gather keeps the dim it picks along too: its help names the squeeze (applied below)
     "st013_s_gru_gather_hidden_axis_last_valid": "two edits: the gather's dim and index, and the squeeze",
+    "st013_t_gru_gather_inline_index_hidden_axis": "two edits: the gather's dim and index, and the squeeze",
 }
 # Found through trace() only (none now: `shapetrace run` records no op in the user's own
 # loop, but st003_a's view is told by the model input's sizes, analyze/checks/_loop_input.py).
@@ -153,6 +154,11 @@ def test_applied_help_gives_the_fixed_model_and_no_finding(name, tmp_path):
         (
             "st013_s_gru_gather_hidden_axis_last_valid",
             "use out.gather(1, idx[:, :1].expand(-1, -1, out.size(2))): then squeeze dim 1, not dim 2",
+        ),
+        (
+            "st013_t_gru_gather_inline_index_hidden_axis",
+            "use out.gather(1, (lengths - 1).view(-1, 1, 1).expand(-1, 1, out.size(2))): "
+            "then squeeze dim 1, not dim 2",
         ),
     ],
 )

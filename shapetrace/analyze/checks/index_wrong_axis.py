@@ -185,11 +185,33 @@ def _gather_hint(call: Call, picked: int, time: int) -> str | None:
     spread = ["-1"] * ndim
     spread[picked] = f"{found.args[0] if at else found.receiver}.size({picked})"
     index = found.args[at + 1]
-    if not index.isidentifier():
-        index = f"({index})"
-    index = f"{index}[{', '.join(rows)}].expand({', '.join(spread)})"
+    expanded = _expanded(index, ndim)
+    if expanded is not None:  # the index's own expand, given the time and feature sizes
+        written, sizes = expanded
+        sizes[time], sizes[picked] = "1", spread[picked]
+        index = f"{written}.expand({', '.join(sizes)})"
+    else:
+        index = f"{index if index.isidentifier() else f'({index})'}[{', '.join(rows)}].expand({', '.join(spread)})"
     args = ", ".join([*found.args[:at], str(time), index])
     return f"use {'torch' if at else found.receiver}.gather({args}): then squeeze dim {time}, not dim {picked}"
+
+
+def _expanded(index: str, ndim: int) -> tuple[str, list[str]] | None:
+    """``("(lengths - 1).view(-1, 1, 1)", ["-1", "out.size(1)", "1"])`` for an index written
+    ``(lengths - 1).view(-1, 1, 1).expand(-1, out.size(1), 1)``: what it expands, and to what."""
+    try:
+        node = ast.parse(index, mode="eval").body
+    except SyntaxError:
+        return None
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "expand"
+        and len(node.args) == ndim
+        and not node.keywords
+    ):
+        return ast.unparse(node.func.value), [ast.unparse(arg) for arg in node.args]
+    return None
 
 
 @register(
