@@ -328,13 +328,17 @@ def _named_elsewhere(flow: TraceLineage, call: Call) -> Finding | None:
             wrong.append((k, text))
     if not wrong:
         return None
-    # Input dims in the order the names ask for; the unnamed output dims take the rest in memory order.
-    whole = {key[0]: d for d, key in enumerate(keys) if len(key) == 1}
+    # Input dims in the order the names ask for; the unnamed output dims take the rest in memory
+    # order. A dim whose axes the names cover together (``h``, ``w`` of a flattened (H * W)) is
+    # placed at the first of them.
+    named_keys = {key for want in wanted if want for key in want}
+    covered = {d for d, key in enumerate(keys) if key and set(key) <= named_keys}
     order: list[int] = []
-    rest = [d for d in range(len(keys)) if not any(keys[d] and set(keys[d]) <= set(w or ()) for w in wanted)]
+    rest = [d for d in range(len(keys)) if d not in covered]
     for k, named in enumerate(wanted):
-        if named is not None and all(key in whole for key in named):
-            order += [whole[key] for key in named]
+        holding = [d for d, key in enumerate(keys) if named and set(key) & set(named)]
+        if holding and all(d in covered for d in holding):
+            order += [d for d in holding if d not in order]
             continue
         taken, size = [], 1
         while rest and size < call.output.shape[k]:
@@ -346,6 +350,12 @@ def _named_elsewhere(flow: TraceLineage, call: Call) -> Finding | None:
     order += rest
     if sorted(order) != list(range(len(keys))):
         return None
+    fixed = regroup(tuple(atom for d in order for atom in ((a,) for a in source[d])), call.output.shape, "fix")
+    if fixed.mixed or any(
+        want is not None and {(a.origin, a.stride, a.size) for a in dim} != set(want)
+        for dim, want in zip(fixed.lineage, wanted)
+    ):
+        return None  # the names ask for an order no permute of these dims gives
     tensor = receiver_text(call)
     said = "; ".join(
         f"its dim {k} is written {text}, the name forward gave an axis of its input, which {tensor} "
