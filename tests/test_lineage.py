@@ -111,3 +111,29 @@ def _trace(example):
     with shapetrace.trace(model) as t:
         model(*inputs)
     return t
+
+
+def test_heads_folded_by_split_and_cat_keep_the_head_piece_outermost():
+    """``torch.cat(x.split(d, dim=-1), dim=0)``: the pieces of the features, in order,
+    joined along the batch: dim 0 is (heads, batch), head-major, and the features keep
+    their minor piece; a cat of other tensors, or of pieces out of order, is a new axis."""
+    import torch
+
+    import shapetrace
+    from shapetrace.analyze.lineage.flow import analyze
+
+    with shapetrace.trace() as t:
+        x = torch.randn(2, 5, 24)
+        folded = torch.cat(x.split(6, dim=-1), dim=0)
+        a, b = x.chunk(2, dim=-1)
+        swapped = torch.cat([b, a], dim=0)
+    flow = analyze(t.calls)
+    cats = [c for c in t.calls if c.name == "cat"]
+    dims = flow.output_lineage(cats[0], 0)
+    features = flow.input_lineage(t.calls[[c.name for c in t.calls].index("split")], 0)[2][0]
+    major, batch = dims[0]
+    assert (major.origin, major.size, major.stride) == (features.origin, 4, 6)
+    assert batch.size == 2 and batch.origin != features.origin
+    assert [(atom.origin, atom.size, atom.stride) for atom in dims[2]] == [(features.origin, 6, 1)]
+    assert folded.shape == (8, 5, 6) and swapped.shape == (4, 5, 12)
+    assert flow.output_lineage(cats[1], 0)[0][0].origin.startswith("cat#")

@@ -22,8 +22,9 @@ from collections import defaultdict
 from collections.abc import Iterator
 from itertools import islice
 
-from shapetrace.analyze.lineage.atoms import Lineage, fresh
+from shapetrace.analyze.lineage.atoms import Atom, Lineage, fresh
 from shapetrace.analyze.lineage.module_rules import module_lineage
+from shapetrace.analyze.lineage.op_args import argument, axis_of
 from shapetrace.analyze.lineage.op_rules import fallback, op_lineage
 from shapetrace.core.records import Call
 from shapetrace.core.tensor_meta import TensorMeta
@@ -274,7 +275,7 @@ class TraceLineage:
 
     def _output_lineages(self, call: Call, ins: list[Lineage], inner: _Scope | None) -> list[Lineage]:
         if call.kind == "op":
-            return op_lineage(call, ins)
+            return self._rejoined(call) or op_lineage(call, ins)
         found = self._made_inside(call, inner) if inner is not None else []
         # A user's module (or a Sequential) returns what its children made;
         # a built-in module's inner ops (ops="all") do not show all it did: its rule decides.
@@ -282,6 +283,37 @@ class TraceLineage:
         if traced and inner is not None and all(found):
             return [entry.lineage for entry in found]  # type: ignore[union-attr]
         return module_lineage(call, ins) or fallback(call, ins)
+
+    def _rejoined(self, call: Call) -> list[Lineage] | None:
+        """``torch.cat(x.split(d, dim=s), dim=a)``: the pieces of axis s, all of them in
+        order, joined along another axis a. Axis s keeps its minor piece (d) and axis a
+        gains its major piece (how many), outermost: the lineage of
+        ``x.unflatten(s, (n, d))`` moved to the front of a and merged with it (heads folded
+        into the batch, head-major). None for any other join."""
+        if call.name not in ("cat", "concat", "concatenate") or len(call.inputs) < 2 or call.output is None:
+            return None
+        made = self._sources[call.id]
+        splitter = made[0].call if made[0] is not None and not made[0].as_input else None
+        if (
+            splitter is None
+            or splitter.name not in ("split", "chunk")
+            or len(made) != len(splitter.outputs)
+            or any(m is None or m.as_input or m.call is not splitter or m.index != k for k, m in enumerate(made))
+        ):
+            return None
+        whole = self._inputs[splitter.id][0]
+        s = axis_of(argument(splitter, 1, "dim", 0), len(whole))  # split(size, dim), chunk(chunks, dim)
+        a = axis_of(argument(call, 1, "dim", 0), len(whole))
+        piece = call.inputs[0].shape[s] if s is not None else 0
+        if s is None or a is None or s == a or len(whole[s]) != 1 or any(m.shape[s] != piece for m in call.inputs):
+            return None
+        atom = whole[s][0]
+        pieces = atom.size // piece
+        major = Atom(atom.origin, pieces, atom.stride * piece)
+        out = list(self._inputs[call.id][0])
+        out[s] = (Atom(atom.origin, piece, atom.stride),)
+        out[a] = (major, *out[a])
+        return [tuple(out)]
 
     def _made_inside(self, call: Call, inner: _Scope) -> list[_Entry | None]:
         """The entry each output of a module is, of the tensors seen inside it."""
