@@ -233,3 +233,56 @@ def test_run_explains_the_demos_collate_error():
                             "--fail-on", "warning", "--", "--fixed"], capture_output=True, text=True, timeout=300,
                            cwd=ROOT)
     assert fixed.returncode == 0, fixed.stderr
+
+
+SEQ_FIRST_COLLATE = """\
+import torch, torch.nn as nn, torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset, TensorDataset
+
+
+class Sequences(Dataset):
+    def __init__(self):
+        self.x, self.y = torch.randn(21, 7, 3), torch.randn(21, 1)
+
+    def __len__(self):
+        return 21
+
+    def __getitem__(self, i):
+        return self.x[i], self.y[i]
+
+
+def collate(batch):
+    xs, ys = zip(*batch)
+    return torch.stack(xs, dim=1), torch.stack(ys)  # (T, B, F): seq-first
+
+
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lstm, self.fc = nn.LSTM(3, 12, 2), nn.Linear(12, 1)
+
+    def forward(self, x):
+        out, _ = self.lstm(x)
+        return self.fc(out[-1])
+
+
+model = Model()
+for x, y in DataLoader(Sequences(), batch_size=7, collate_fn=collate):
+    F.mse_loss(model(x), y).backward()
+for x, y in DataLoader(TensorDataset(torch.randn(21, 7, 3), torch.randn(21, 1)), batch_size=7):
+    F.mse_loss(model(x.permute(1, 0, 2)), y).backward()
+"""
+
+
+def test_a_batch_a_custom_collate_stacked_in_dim_1_is_not_taken_for_batch_first(tmp_path):
+    """Only PyTorch's default_collate stacks the samples in dim 0: the tensors a custom
+    collate made (seq-first, (T, B, F)) are not numbered as a loader's batch, so a correct
+    seq-first LSTM with batch == sequence length gets no warning (it got ST001 when a
+    default-collated loader of the same batch size ran in the same script)."""
+    from tests.case_support import run_script
+
+    script = tmp_path / "seq_first_collate.py"
+    script.write_text(SEQ_FIRST_COLLATE)
+    done = run_script(script)
+    assert done.exit_code == 0, done.output
+    assert [f for f in done.trace.findings if f.severity != "info"] == []

@@ -177,8 +177,8 @@ class DataWatch:
 
     def __init__(self, explain: Explain | None, *, on_fetch: Callable[[bool, Any], None] | None = None) -> None:
         self.explain = explain
-        # Told (True, None) as a fetch starts in this process, (False, batch or None) as it ends:
-        # the recorder tells data transforms from the model by it, and numbers the batch's tensors.
+        # Told (True, None) as a fetch starts here, (False, batch) as it ends (None: it raised, or not
+        # default_collate's): it tells data transforms from the model, and numbers the batch's tensors.
         self.on_fetch = on_fetch
         self.loaders: list[LoaderFacts] = []
         # Made at the first loader: every trace makes a watch, and making a
@@ -284,8 +284,9 @@ def _watched_fetch(original: Callable, *, iterable: bool) -> Callable:
             frames.strip_recording_frames(error)  # the user sees torch's frames and their own
             raise
         finally:
+            stacked = batch if getattr(self, "collate_fn", None) is default_collate else None  # dim 0: the batch
             for listener in reversed(listeners):
-                listener(False, batch)
+                listener(False, stacked)
             depth = _fetching.pop(thread) - 1
             if depth:
                 _fetching[thread] = depth
@@ -300,11 +301,7 @@ def _explained_fetch(original: Callable, *, iterable: bool) -> Callable:
         if watch is None or not self.auto_collation:
             return original(self, possibly_batched_index)
         collate = self.collate_fn
-        if iterable:
-            start = _consumed.get(self, 0)
-            indices = None
-        else:
-            start, indices = None, tuple(possibly_batched_index)
+        start, indices = (_consumed.get(self, 0), None) if iterable else (None, tuple(possibly_batched_index))
 
         def collate_watched(data: Sequence[Any]) -> Any:
             if iterable:
