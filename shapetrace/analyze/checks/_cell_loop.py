@@ -48,13 +48,24 @@ def _recurrent(flow: TraceLineage, cell: Call) -> bool:
     return source is not None and not source.as_input and source.call.name == cell.name and is_cell(source.call)
 
 
-def _written(pick: Call, tensor: str) -> str:
-    """The index as written on its line (``x[t]``), else as recorded (``x[3]``)."""
+def _written(pick: Call, cell: Call) -> tuple[str, str]:
+    """The index as written on its line and the tensor it indexes: the cell call's first
+    argument (``x[t]`` of ``h = self.cell(x[t], h)``, whatever else the line indexes, as
+    ``x.shape[0]`` in a one-line loop), else the line's subscript, else as recorded."""
     tree = _parse(pick.location.code) if pick.location is not None and pick.location.code else None
-    for node in ast.walk(tree) if tree is not None else ():
+    attribute = cell.name.rpartition(".")[2]
+    nodes = list(ast.walk(tree)) if tree is not None else []
+    for node in nodes:
+        if not isinstance(node, ast.Call) or not node.args or not isinstance(node.args[0], ast.Subscript):
+            continue
+        func = node.func
+        if (func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)) == attribute:
+            return ast.unparse(node.args[0]), ast.unparse(node.args[0].value)
+    tensor = receiver_text(pick, "x")
+    for node in nodes:
         if isinstance(node, ast.Subscript) and ast.unparse(node.value) == tensor:
-            return ast.unparse(node)
-    return op_text(pick)
+            return ast.unparse(node), tensor
+    return op_text(pick), tensor
 
 
 def cell_loop_findings(trace: Trace, flow: TraceLineage) -> Iterator[Finding]:
@@ -80,10 +91,10 @@ def cell_loop_findings(trace: Trace, flow: TraceLineage) -> Iterator[Finding]:
                 continue
             seen.add(cell.name)
             steps = next((d for d in range(len(lineage)) if d != dim), None)
-            tensor = receiver_text(pick, "x")
+            written, tensor = _written(pick, cell)
             rows = f"each of its {format_shape(cell.outputs[0])} rows" if cell.outputs else "each row"
             message = (
-                f"{_written(pick, tensor)} {at_line(pick)} hands {call_label(cell)} one element of dim {dim} of "
+                f"{written} {at_line(pick)} hands {call_label(cell)} one element of dim {dim} of "
                 f"{tensor} {format_shape(pick.inputs[0])}, {why}: one whole sample per step, and the state the "
                 f"cell carries runs across the samples of the batch; {rows} is a position of another axis"
             )
