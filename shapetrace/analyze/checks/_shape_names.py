@@ -117,3 +117,36 @@ def input_dim_names(location: Location | None) -> dict[int, dict[str, int]]:
             continue  # unpacked after the argument was replaced: not the caller's tensor
         found.setdefault(function[2].index(tensor), {name: dim for dim, name in enumerate(names) if name})
     return found
+
+
+def argument_position(location: Location | None, name: str) -> int | None:
+    """The position (after ``self``) of the argument ``name`` of the method around
+    ``location``, when nothing assigns ``name`` anew before that line: then ``name.size(0)``
+    there reads the tensor the caller passed."""
+    tree = parsed_file(location.filename) if location is not None else None
+    if tree is None or location is None:
+        return None
+    found = None
+    for owner in ast.walk(tree):
+        if not isinstance(owner, ast.ClassDef):
+            continue
+        for function in owner.body:
+            if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)) and function.lineno <= location.lineno <= (
+                function.end_lineno or function.lineno
+            ):
+                found = function
+    if found is None:
+        return None
+    names = [a.arg for a in [*found.args.posonlyargs, *found.args.args]][1:]  # a method: after self
+    if name not in names:
+        return None
+    for node in ast.walk(found):
+        if isinstance(node, ast.Assign):
+            targets = node.targets
+        elif isinstance(node, (ast.AugAssign, ast.AnnAssign, ast.For)):
+            targets = [node.target]
+        else:
+            continue
+        if node.lineno < location.lineno and any(isinstance(t, ast.Name) and t.id == name for t in targets):
+            return None
+    return names.index(name)

@@ -53,7 +53,7 @@ from shapetrace.analyze.checks._axes import (
 from shapetrace.analyze.checks._common import at_line, op_text, receiver_text, view_calls, written_sizes
 from shapetrace.analyze.checks._flatten_rows import wrong_row_length
 from shapetrace.analyze.checks._loop_input import baked_loop_view
-from shapetrace.analyze.checks._shape_names import dim_names, input_dim_names
+from shapetrace.analyze.checks._shape_names import argument_position, dim_names, input_dim_names
 from shapetrace.analyze.lineage.atoms import Atom, origins, regroup
 from shapetrace.analyze.lineage.flow import TraceLineage, analyze
 from shapetrace.core.finding import Finding
@@ -157,7 +157,7 @@ def _check(flow: TraceLineage, trace: Trace, call: Call) -> Finding | None:
     for atom_key, word in _input_names(flow, call).items():
         names.setdefault(atom_key, word)
     written = written_sizes(call)
-    names.update(_sizes_read(call, lineage, written))
+    names.update(_sizes_read(flow, call, lineage, written))
     order = list(range(len(atoms)))
     described = []
     # The names the sizes are written with, over the whole view first: the blocks are cut
@@ -206,20 +206,33 @@ def _check(flow: TraceLineage, trace: Trace, call: Call) -> Finding | None:
 _SIZE_OF = re.compile(r"^\s*(.+?)\.(?:size\((-?\d+)\)|shape\[(-?\d+)\])\s*$")
 
 
-def _sizes_read(call: Call, lineage: tuple, written: list[str] | None) -> dict:
-    """``{axis: "tensor.size(2)"}`` for each size the view reads off the tensor it views:
-    it names that axis exactly, whatever other axis has its size (T == E)."""
+def _sizes_read(flow: TraceLineage, call: Call, lineage: tuple, written: list[str] | None) -> dict:
+    """``{axis: "tensor.size(2)"}`` for each size the view reads off the tensor it views, or
+    off an argument of the forward (``x.size(0)``): it names that axis exactly, whatever
+    other axis has its size (T == E, heads == batch)."""
     tensor = receiver_text(call).removesuffix(".contiguous()")
     found = {}
     for text in written or ():
         match = _SIZE_OF.match(text)
-        if match is None or match.group(1) != tensor:
+        read = lineage if match is not None and match.group(1) == tensor else None
+        if match is not None and read is None:
+            read = _argument_lineage(flow, call, match.group(1))
+        if match is None or read is None:
             continue
         dim = int(match.group(2) or match.group(3))
-        if -len(lineage) <= dim < len(lineage) and len(lineage[dim]) == 1:
-            atom = lineage[dim][0]
+        if -len(read) <= dim < len(read) and len(read[dim]) == 1:
+            atom = read[dim][0]
             found[(atom.origin, atom.stride, atom.size)] = text.strip()
     return found
+
+
+def _argument_lineage(flow: TraceLineage, call: Call, name: str) -> tuple | None:
+    """The lineage of the forward's argument ``name`` (``x`` of ``x.size(0)``), as passed."""
+    module, position = call.parent, argument_position(call.location, name)
+    if module is None or position is None:
+        return None
+    meta = module.input_at(str(position))
+    return flow.input_lineage(module, module.inputs.index(meta)) if meta is not None else None
 
 
 def _names_in(text: str) -> list[str] | None:
