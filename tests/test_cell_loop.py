@@ -25,6 +25,9 @@ class CellNet(nn.Module):
         h = torch.zeros(x.size(0), 16)
         if self.loop == "one line":
             for t in range(x.shape[0]): h = self.cell(x[t], h)  # noqa: E701
+        elif self.loop == "unbind":
+            for step in x.unbind(0):
+                h = self.cell(step, h)
         elif self.loop == "time":
             for t in range(x.size(1)):
                 h = self.cell(x[:, t], h)
@@ -56,3 +59,9 @@ def test_a_one_line_loop_over_the_batch_is_found_with_a_help_for_its_data():
 @pytest.mark.parametrize("loop", ["time", "seq-first"])
 def test_loops_over_time_are_clean(loop):
     assert _findings(loop) == []
+
+
+def test_a_loop_over_the_batchs_unbind_is_found_with_the_time_axis_unbound():
+    (found,) = _findings("unbind")
+    assert found.code == "ST001" and found.message.startswith("x.unbind(0) at line ")
+    assert found.hint == "use x.unbind(1): one step of every sample each time, with a state of x.size(0) rows"

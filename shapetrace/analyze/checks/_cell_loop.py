@@ -7,6 +7,8 @@ range(x.size(0)): h = cell(x[t], h)``, hands the cell one whole sample per step 
 carries its state from sample to sample: the recurrence runs across the batch, and
 each row of the state is a time position. With batch == steps every shape fits.
 
+The step input may be an index (``x[t]``, ``x.select(0, t)``) or one of ``x.unbind(0)``'s
+tensors. (``for x_t in x`` unbinds inside PyTorch, where no op is recorded: not seen.)
 The batch axis is known here when the model's input is the very tensor a DataLoader
 yielded (its collate stacks the samples in dim 0, ``_size_clues.yielded``), and the
 loop is a recurrence when the cell's state at one call is what it returned at the call
@@ -25,7 +27,7 @@ from shapetrace.analyze.checks._rnn import is_cell
 from shapetrace.analyze.checks._size_clues import yielded
 from shapetrace.analyze.checks._source import _parse
 from shapetrace.analyze.lineage.flow import TraceLineage
-from shapetrace.analyze.lineage.op_args import integer_indices
+from shapetrace.analyze.lineage.op_args import argument, axis_of, integer_indices
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
 from shapetrace.core.text import format_shape
@@ -68,6 +70,15 @@ def _written(pick: Call, cell: Call) -> tuple[str, str]:
     return op_text(pick), tensor
 
 
+def _picked(pick: Call, ndim: int) -> list[int]:
+    """The dims an op hands out one element of: an integer index (``x[t]``, ``select``),
+    or ``unbind``'s dim (``for x_t in x.unbind(0)``)."""
+    if pick.name == "unbind":
+        dim = axis_of(argument(pick, 0, "dim", 0), ndim)
+        return [dim] if dim is not None else []
+    return list(integer_indices(pick, ndim))
+
+
 def cell_loop_findings(trace: Trace, flow: TraceLineage) -> Iterator[Finding]:
     """ST001 where a cell's step input takes one element of a DataLoader's batch axis
     and the cell carries its state from step to step (one finding per cell)."""
@@ -84,7 +95,7 @@ def cell_loop_findings(trace: Trace, flow: TraceLineage) -> Iterator[Finding]:
         if root.id not in batches_of:
             batches_of[root.id] = _loader_batches(trace, flow, root)
         lineage = flow.input_lineage(pick, 0)
-        for dim, _ in integer_indices(pick, len(lineage)).items():
+        for dim in _picked(pick, len(lineage)):
             axis = lineage[dim]
             why = batches_of[root.id].get(axis[0].origin) if len(axis) == 1 else None
             if why is None:
@@ -98,11 +109,13 @@ def cell_loop_findings(trace: Trace, flow: TraceLineage) -> Iterator[Finding]:
                 f"{tensor} {format_shape(pick.inputs[0])}, {why}: one whole sample per step, and the state the "
                 f"cell carries runs across the samples of the batch; {rows} is a position of another axis"
             )
-            hint = (
-                f"use {tensor}[:, t]: step along dim {steps}, for t in range({tensor}.size({steps})), "
-                f"with a state of {tensor}.size({dim}) rows"
-                if dim == 0 and steps == 1
-                else f"index the time axis of {tensor} each step, not dim {dim} (the batch)"
-            )
+            state = f"with a state of {tensor}.size({dim}) rows"
+            if pick.name == "unbind":  # for x_t in x.unbind(0)
+                tensor = receiver_text(pick, "x")
+                hint = f"use {tensor}.unbind({steps}): one step of every sample each time, {state}"
+            elif dim == 0 and steps == 1:
+                hint = f"use {tensor}[:, t]: step along dim {steps}, for t in range({tensor}.size({steps})), {state}"
+            else:
+                hint = f"index the time axis of {tensor} each step, not dim {dim} (the batch)"
             yield finding("ST001", pick, message, hint)
             break
