@@ -257,3 +257,45 @@ def test_a_batch_first_table_before_an_encoder_left_seq_first_is_st001_alone():
             torch.nn.functional.cross_entropy(model(torch.randint(0, 90, (16, 12))), torch.randint(0, 3, (16,)))
         serious = [f.code for f in t.findings if f.severity != "info"]
         assert serious == ([] if batch_first else ["ST001"]), t.findings
+
+
+@pytest.mark.parametrize(
+    ("spelling", "hint"),
+    [
+        ("tile", "use mask.repeat_interleave(self.heads, dim=0)"),
+        ("cat", "repeat each sample's mask once per head in a row: mask.repeat_interleave(2, dim=0)"),
+        ("interleave", None),
+    ],
+)
+def test_a_mask_copied_per_head_by_tile_or_cat_is_st025(spelling, hint):
+    """``mask.tile(H, 1, 1)`` and ``torch.cat([mask] * H)`` copy the batch head-major as
+    ``repeat`` does (lineage: an axis of copies); ``repeat_interleave`` is what
+    MultiheadAttention reads."""
+    import torch
+    from torch import nn
+
+    import shapetrace
+
+    class Padded(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.heads = 2
+            self.mha = nn.MultiheadAttention(8, 2, batch_first=True)
+
+        def forward(self, x, lengths):
+            steps = torch.arange(x.size(1))
+            mask = (steps[None, None, :] >= lengths[:, None, None]).expand(-1, x.size(1), -1)
+            if spelling == "tile":
+                per_head = mask.tile(self.heads, 1, 1)
+            elif spelling == "cat":
+                per_head = torch.cat([mask] * self.heads, dim=0)
+            else:
+                per_head = mask.repeat_interleave(self.heads, dim=0)
+            return self.mha(x, x, x, attn_mask=per_head, need_weights=False)[0]
+
+    torch.manual_seed(0)
+    model = Padded()
+    with shapetrace.trace(model) as t:
+        model(torch.randn(4, 6, 8), torch.tensor([6, 2, 4, 5]))
+    found = [f for f in t.findings if f.code == "ST025"]
+    assert [f.hint for f in found] == ([hint] if hint else [])

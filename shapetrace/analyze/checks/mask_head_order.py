@@ -11,8 +11,9 @@ num_heads times, head-major (row ``h * B + b``), so the attention gives each sam
 heads other samples' masks: the shapes fit, and nothing raises.
 ``mask.repeat_interleave(num_heads, dim=0)`` repeats each sample's mask in a row.
 
-Lineage tells the copies from the data (``repeat``, ``repeat_interleave`` and
-``expand`` make an axis of copies, ``atoms.is_copies``), whatever the sizes: with
+Lineage tells the copies from the data (``repeat``, ``tile``, ``repeat_interleave``,
+``expand`` and ``torch.cat([mask] * H)`` make an axis of copies, ``atoms.is_copies``),
+whatever the sizes: with
 batch == heads the copies are still copies. The finding is placed at the op that
 made the copies, the line to change.
 
@@ -20,8 +21,9 @@ Hand-written attention is the same mistake one step earlier: scores ``bmm(q, k)`
 (B * H, L, S) whose dim 0 is batch-major (``q.view(B, L, H, D).transpose(1, 2)
 .reshape(B * H, L, D)``) meet a head-major mask in ``masked_fill`` or ``+``.
 
-Limits: a mask made per head by other means (a loop, ``torch.cat`` of copies) has no
-axis of copies.
+Limits: a mask made per head by other means (a loop of ``torch.cat``) has no axis of
+copies; a mask a ``nn.TransformerEncoderLayer`` converts (a bool ``src_mask`` made float
+inside PyTorch) reaches its attention without lineage.
 """
 
 from __future__ import annotations
@@ -111,7 +113,7 @@ def _maker(trace: Trace, copies: Atom) -> Call | None:
 def _hint(maker: Call, copies: Atom) -> str:
     """``use mask.repeat_interleave(self.nhead, dim=0)``: the same counts, each sample's
     copies in a row."""
-    found = find_call(maker.location, {maker.name}, None, maker.index) if maker.name == "repeat" else None
+    found = find_call(maker.location, {maker.name}, None, maker.index) if maker.name in ("repeat", "tile") else None
     dim = int(copies.origin.rpartition(":")[2])
     counts = found.args if found is not None else ()
     if len(counts) == len(maker.outputs[0].shape) == len(maker.inputs[0].shape):

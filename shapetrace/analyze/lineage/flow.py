@@ -22,7 +22,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from itertools import islice
 
-from shapetrace.analyze.lineage.atoms import Atom, Lineage, fresh
+from shapetrace.analyze.lineage.atoms import COPIES, Atom, Lineage, fresh
 from shapetrace.analyze.lineage.module_rules import module_lineage
 from shapetrace.analyze.lineage.op_args import argument, axis_of
 from shapetrace.analyze.lineage.op_rules import fallback, op_lineage
@@ -293,6 +293,9 @@ class TraceLineage:
         if call.name not in ("cat", "concat", "concatenate") or len(call.inputs) < 2 or call.output is None:
             return None
         made = self._sources[call.id]
+        copied = self._copies(call, made)
+        if copied is not None:
+            return copied
         splitter = made[0].call if made[0] is not None and not made[0].as_input else None
         if (
             splitter is None
@@ -313,6 +316,20 @@ class TraceLineage:
         out = list(self._inputs[call.id][0])
         out[s] = (Atom(atom.origin, piece, atom.stride),)
         out[a] = (major, *out[a])
+        return [tuple(out)]
+
+    def _copies(self, call: Call, made: list[Producer | None]) -> list[Lineage] | None:
+        """``torch.cat([mask] * H, dim=0)``: one tensor joined with itself, whole copies of it
+        along that axis, outermost (as ``mask.repeat(H, 1, 1)``)."""
+        ids = call.input_ids
+        if made[0] is None or not ids or len(set(ids)) != 1 or any(m != made[0] for m in made):
+            return None
+        lineage = self._inputs[call.id][0]
+        axis = axis_of(argument(call, 1, "dim", 0), len(lineage))
+        if axis is None:
+            return None
+        out = list(lineage)
+        out[axis] = (Atom(f"{COPIES}{call.id}:{axis}", len(call.inputs)), *lineage[axis])
         return [tuple(out)]
 
     def _made_inside(self, call: Call, inner: _Scope) -> list[_Entry | None]:

@@ -171,12 +171,14 @@ def _expand(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
 
 
 def _repeat(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
-    """``Tensor.repeat(*counts)``: each dim tiled ``count`` times, the copies its major
+    """``Tensor.repeat(*counts)`` (and ``tile``): each dim tiled ``count`` times, the copies its major
     piece (the whole dim, then the whole dim again: ``(B, L).repeat(H, 1)`` is H copies
     of the batch, row ``h * B + b``); extra leading counts are new dims of copies."""
     if not ins or call.output is None:
         return None
     counts, shape = size_args(call), call.output.shape
+    if call.name == "tile":  # fewer counts than dims: the leading ones are 1
+        counts = [1] * (len(shape) - len(counts)) + counts
     if len(counts) != len(shape) or len(counts) < len(ins[0]) or any(count < 1 for count in counts):
         return None
     source = ((),) * (len(shape) - len(ins[0])) + ins[0]
@@ -312,7 +314,7 @@ RULES: dict[str, OpRule] = {
     **dict.fromkeys(("pad_packed_sequence", "_pad_packed_sequence"), _unpack),
     "pad_sequence": _pad_sequence,
     "gather": _gather,
-    "repeat": _repeat,
+    **dict.fromkeys(("repeat", "tile"), _repeat),
     "repeat_interleave": _repeat_interleave,
     **dict.fromkeys(SPATIAL_OPS, _spatial),
 }
