@@ -246,3 +246,28 @@ def test_similarities_of_all_pairs_meant_or_of_equal_shapes_are_no_loss_broadcas
         loss = eval(similarity, {"F": F, "torch": torch, "a": a, "b": b})
         loss.backward()
     assert st005(t) == [], t.findings
+
+
+def test_a_hand_written_loss_on_a_channels_last_target_gets_the_permute():
+    """``((pred - y) ** 2).mean()`` with pred (B, 1, H, W) and y stored channels-last
+    (B, H, W, 1), H == W: it broadcasts to (B, H, W, W); the help permutes the target, and
+    applied it gives the loss on equal shapes, with no finding."""
+    import torch
+    from torch import nn
+
+    import shapetrace
+
+    torch.manual_seed(0)
+    model = nn.Conv2d(3, 1, 3, padding=1)
+    x, y = torch.randn(4, 3, 8, 8), torch.rand(4, 8, 8, 1)
+    with shapetrace.trace(model) as t:
+        pred = model(x)
+        ((pred - y) ** 2).mean()
+    (found,) = [f for f in t.findings if f.code == "ST005"]
+    assert found.severity == "error" and "stored channels-last" in found.message
+    assert found.hint == "use pred - y.permute(0, 3, 1, 2)"
+    with shapetrace.trace(model) as helped:
+        pred = model(x)
+        loss = ((pred - y.permute(0, 3, 1, 2)) ** 2).mean()
+    assert [f for f in helped.findings if f.severity != "info"] == []
+    assert torch.equal(loss, ((pred - y.squeeze(-1).unsqueeze(1)) ** 2).mean())

@@ -218,7 +218,8 @@ def _hand_written(flow: TraceLineage, call: Call) -> Finding | None:
     ``(N,)`` to ``(N, N)``) and the result is reduced to one number."""
     a, b = call.inputs
     pairs = outer_broadcast(a, b, call.outputs[0])
-    if not pairs or complementary_unit_dims(a, b):
+    moved = _unit_dim_moved(a.shape, b.shape)
+    if not pairs or (complementary_unit_dims(a, b) and moved is None):
         return None  # (size-1 dims written out on both sides: all pairs meant, as in a margin ranking)
     if same_tensor(flow, call):
         return None  # one tensor against itself: all pairs meant (``s[:, None] - s``)
@@ -234,6 +235,13 @@ def _hand_written(flow: TraceLineage, call: Call) -> Finding | None:
         f"{format_shape(call.outputs[0])}, then {reduction.name}(){where} reduces it to one number: "
         f"a loss written out by hand that compares each prediction with every target, not only its own"
     )
+    if moved is not None:  # (B, 1, H, W) against (B, H, W, 1): the second stored channels-last
+        order = ", ".join(map(str, _moved_back(len(b.shape), moved)))
+        message += (
+            f" (the {format_shape(b)} one is stored channels-last: its size-1 dim is at {moved[1]}, not {moved[0]})"
+        )
+        hint = f"use {texts[0]} {symbol} {texts[1]}.permute({order})" if texts is not None else f"permute it ({order})"
+        return finding("ST005", call, message, hint)
     return finding("ST005", call, message, _hand_fix(a, b, texts, symbol))
 
 
