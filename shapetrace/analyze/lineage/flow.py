@@ -321,8 +321,8 @@ class TraceLineage:
     def _copies(self, call: Call, made: list[Producer | None]) -> list[Lineage] | None:
         """``torch.cat([mask] * H, dim=0)``: one tensor joined with itself, whole copies of it
         along that axis, outermost (as ``mask.repeat(H, 1, 1)``)."""
-        ids = call.input_ids
-        if made[0] is None or not ids or len(set(ids)) != 1 or any(m != made[0] for m in made):
+        ids = call.input_ids  # (one tensor object each time: one producer)
+        if made[0] is None or not ids or len(set(ids)) != 1:
             return None
         lineage = self._inputs[call.id][0]
         axis = axis_of(argument(call, 1, "dim", 0), len(lineage))
