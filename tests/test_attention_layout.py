@@ -299,3 +299,37 @@ def test_a_mask_copied_per_head_by_tile_or_cat_is_st025(spelling, hint):
         model(torch.randn(4, 6, 8), torch.tensor([6, 2, 4, 5]))
     found = [f for f in t.findings if f.code == "ST025"]
     assert [f.hint for f in found] == ([hint] if hint else [])
+
+
+@pytest.mark.parametrize("interleave", [False, True])
+def test_a_per_head_mask_given_to_a_transformer_encoder_is_checked_at_the_encoder(interleave):
+    """nn.TransformerEncoder(Layer) makes a bool mask float before its MultiheadAttention
+    sees it (no lineage inside): ST025 reads the encoder's own ``mask`` input, with the
+    heads of the attention inside."""
+    import torch
+    from torch import nn
+
+    import shapetrace
+
+    class Encoder(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            layer = nn.TransformerEncoderLayer(16, 2, 32, dropout=0.0, batch_first=True)
+            self.encoder = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
+
+        def forward(self, x, lengths):
+            steps = torch.arange(x.size(1))
+            mask = (steps[None, None, :] >= lengths[:, None, None]).expand(-1, x.size(1), -1)
+            per_head = mask.repeat_interleave(2, dim=0) if interleave else mask.repeat(2, 1, 1)
+            return self.encoder(x, mask=per_head)
+
+    torch.manual_seed(0)
+    model = Encoder()
+    with shapetrace.trace(model) as t:
+        model(torch.randn(3, 5, 16), torch.tensor([5, 2, 4]))
+    found = [f for f in t.findings if f.code == "ST025"]
+    if interleave:
+        assert found == []
+    else:
+        (one,) = found
+        assert "encoder (TransformerEncoder)" in one.message and one.hint == "use mask.repeat_interleave(2, dim=0)"

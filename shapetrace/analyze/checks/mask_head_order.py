@@ -21,9 +21,12 @@ Hand-written attention is the same mistake one step earlier: scores ``bmm(q, k)`
 (B * H, L, S) whose dim 0 is batch-major (``q.view(B, L, H, D).transpose(1, 2)
 .reshape(B * H, L, D)``) meet a head-major mask in ``masked_fill`` or ``+``.
 
+PyTorch's transformer modules hand their masks (``src_mask``, ``mask``, ``tgt_mask``,
+``memory_mask``) to a MultiheadAttention, made float on the way (no lineage inside): the
+module's own mask input is checked, against its attention's ``num_heads``.
+
 Limits: a mask made per head by other means (a loop of ``torch.cat``) has no axis of
-copies; a mask a ``nn.TransformerEncoderLayer`` converts (a bool ``src_mask`` made float
-inside PyTorch) reaches its attention without lineage.
+copies.
 """
 
 from __future__ import annotations
@@ -50,12 +53,34 @@ def _head_major(dim: DimAtoms) -> Atom | None:
     return dim[0]
 
 
-def _mask_input(call: Call) -> int | None:
-    """The position in ``call.inputs`` of an attention call's ``attn_mask``."""
-    for k, meta in enumerate(call.inputs):
-        if meta.path == "attn_mask" or (call.kind == "op" and meta.path == "3"):
-            return k
-    return None
+# PyTorch's transformer modules and the names of their masks, each handed to a
+# MultiheadAttention inside (made float there: its lineage ends at the module).
+_MASK_HOLDERS = {
+    "MultiheadAttention": ("attn_mask",),
+    "TransformerEncoderLayer": ("src_mask",),
+    "TransformerEncoder": ("mask",),
+    "TransformerDecoderLayer": ("tgt_mask", "memory_mask"),
+    "TransformerDecoder": ("tgt_mask", "memory_mask"),
+    "Transformer": ("src_mask", "tgt_mask", "memory_mask"),
+}
+
+
+def _mask_inputs(call: Call) -> list[int]:
+    """The positions in ``call.inputs`` of an attention call's masks (``attn_mask``,
+    ``src_mask``...; ``scaled_dot_product_attention``'s fourth argument)."""
+    if call.kind == "op":
+        names: tuple[str, ...] = ("attn_mask", "3") if call.name == "scaled_dot_product_attention" else ()
+    else:
+        names = _MASK_HOLDERS.get(call.type, ()) if is_builtin(call) else ()
+    return [k for k, meta in enumerate(call.inputs) if meta.path in names]
+
+
+def _heads(call: Call) -> object:
+    """A transformer module's ``num_heads``: its own, or its first MultiheadAttention's."""
+    return next(
+        (inner.config.get("num_heads") for inner in call.walk() if inner.type == "MultiheadAttention"),
+        call.config.get("num_heads"),
+    )
 
 
 def _misplaced_copies(flow: TraceLineage, call: Call, mask: int) -> tuple[Atom, str] | None:
@@ -64,7 +89,7 @@ def _misplaced_copies(flow: TraceLineage, call: Call, mask: int) -> tuple[Atom, 
     if call.kind == "module":
         # (N * num_heads, L, S), row b * num_heads + h
         copies = _head_major(dims[0]) if len(dims) == 3 else None
-        if copies is not None and copies.size == call.config.get("num_heads"):
+        if copies is not None and copies.size == _heads(call):
             return copies, "reads a 3-D attn_mask (N * num_heads, L, S) batch-major, row b * num_heads + h"
         return None
     query = call.inputs[0]
@@ -133,15 +158,13 @@ def check_mask_head_order(trace: Trace) -> Iterator[Finding]:
     flow: TraceLineage | None = None
     seen: set[int] = set()
     for call in trace.calls:
-        attention = (call.kind == "module" and is_builtin(call) and call.type == "MultiheadAttention") or (
-            call.kind == "op" and call.name == "scaled_dot_product_attention"
-        )
-        mask = _mask_input(call) if attention else None
+        masks = _mask_inputs(call)
         masking = call.kind == "op" and call.name in _MASKING and len(call.inputs) >= 2
-        if mask is None and not masking:
+        if not masks and not masking:
             continue
         flow = flow or analyze(trace.calls)
-        misplaced = _misplaced_copies(flow, call, mask) if mask is not None else _against_scores(flow, call)
+        found = [_misplaced_copies(flow, call, mask) for mask in masks] if masks else [_against_scores(flow, call)]
+        misplaced = next((one for one in found if one is not None), None)
         maker = _maker(trace, misplaced[0]) if misplaced is not None else None
         if misplaced is None or maker is None or maker.id in seen or not maker.inputs or not maker.outputs:
             continue
