@@ -25,7 +25,7 @@ from shapetrace.analyze.checks import finding
 from shapetrace.analyze.checks._common import at_line, call_label, op_text, pass_root, receiver_text
 from shapetrace.analyze.checks._rnn import is_cell
 from shapetrace.analyze.checks._size_clues import yielded
-from shapetrace.analyze.checks._source import _parse
+from shapetrace.analyze.checks._source import find_call
 from shapetrace.analyze.lineage.flow import TraceLineage
 from shapetrace.analyze.lineage.op_args import argument, axis_of, integer_indices
 from shapetrace.core.finding import Finding
@@ -53,21 +53,15 @@ def _recurrent(flow: TraceLineage, cell: Call) -> bool:
 def _written(pick: Call, cell: Call) -> tuple[str, str]:
     """The index as written on its line and the tensor it indexes: the cell call's first
     argument (``x[t]`` of ``h = self.cell(x[t], h)``, whatever else the line indexes, as
-    ``x.shape[0]`` in a one-line loop), else the line's subscript, else as recorded."""
-    tree = _parse(pick.location.code) if pick.location is not None and pick.location.code else None
-    attribute = cell.name.rpartition(".")[2]
-    nodes = list(ast.walk(tree)) if tree is not None else []
-    for node in nodes:
-        if not isinstance(node, ast.Call) or not node.args or not isinstance(node.args[0], ast.Subscript):
-            continue
-        func = node.func
-        if (func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)) == attribute:
-            return ast.unparse(node.args[0]), ast.unparse(node.args[0].value)
-    tensor = receiver_text(pick, "x")
-    for node in nodes:
-        if isinstance(node, ast.Subscript) and ast.unparse(node.value) == tensor:
-            return ast.unparse(node), tensor
-    return op_text(pick), tensor
+    ``x.shape[0]`` in a one-line loop), else as recorded."""
+    found = find_call(pick.location, {cell.name.rpartition(".")[2]})
+    try:
+        node = ast.parse(found.args[0], mode="eval").body if found is not None and found.args else None
+    except SyntaxError:
+        node = None
+    if isinstance(node, ast.Subscript):
+        return ast.unparse(node), ast.unparse(node.value)
+    return op_text(pick), receiver_text(pick, "x")
 
 
 def _picked(pick: Call, ndim: int) -> list[int]:

@@ -26,6 +26,23 @@ def _shape_of(value: ast.AST) -> str | None:
     return None
 
 
+def _assigned(function: ast.FunctionDef | ast.AsyncFunctionDef) -> dict[str, tuple[int, ...]]:
+    """``{name: lines}`` where ``function`` assigns each name (``=``, ``+=``, a ``for`` target)."""
+    assigned: dict[str, list[int]] = {}
+    for node in ast.walk(function):
+        if isinstance(node, ast.Assign):
+            targets, line = node.targets, node.lineno
+        elif isinstance(node, (ast.AugAssign, ast.AnnAssign, ast.For)):
+            targets, line = [node.target], node.lineno
+        else:
+            continue
+        for target in targets:
+            for part in ast.walk(target):
+                if isinstance(part, ast.Name):
+                    assigned.setdefault(part.id, []).append(line)
+    return {name: tuple(lines) for name, lines in assigned.items()}
+
+
 @functools.lru_cache(maxsize=64)
 def _unpackings(filename: str) -> tuple[Unpacking, ...]:
     """``(function's first line, last line, assignment line, tensor, names, lines
@@ -38,18 +55,7 @@ def _unpackings(filename: str) -> tuple[Unpacking, ...]:
     for function in ast.walk(tree):
         if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
             continue
-        assigned: dict[str, list[int]] = {}
-        for node in ast.walk(function):
-            if isinstance(node, ast.Assign):
-                targets, line = node.targets, node.lineno
-            elif isinstance(node, (ast.AugAssign, ast.AnnAssign, ast.For)):
-                targets, line = [node.target], node.lineno
-            else:
-                continue
-            for target in targets:
-                for part in ast.walk(target):
-                    if isinstance(part, ast.Name):
-                        assigned.setdefault(part.id, []).append(line)
+        assigned = _assigned(function)
         for node in ast.walk(function):
             if not isinstance(node, ast.Assign) or len(node.targets) != 1:
                 continue
@@ -80,20 +86,40 @@ def dim_names(location: Location | None, tensor: str, ndim: int) -> dict[str, in
     return {name: dim for dim, name in enumerate(best[4]) if name is not None}
 
 
+Function = tuple[int, int, tuple[str, ...], dict[str, tuple[int, ...]]]
+
+
 @functools.lru_cache(maxsize=64)
-def _parameters(filename: str) -> tuple[tuple[int, int, tuple[str, ...]], ...]:
-    """``(first line, last line, parameter names after self)`` of each function of the file."""
+def _parameters(filename: str) -> tuple[Function, ...]:
+    """``(first line, last line, parameter names, {name: lines it is assigned at})`` of
+    each function of the file; a method's names start after its instance (``self``,
+    or whatever it is called), a static method's do not."""
     tree = parsed_file(filename)
     if tree is None:
         return ()
+    methods = {
+        id(node)
+        for owner in ast.walk(tree)
+        if isinstance(owner, ast.ClassDef)
+        for node in owner.body
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        and not any(ast.unparse(d) == "staticmethod" for d in node.decorator_list)
+    }
     found = []
     for function in ast.walk(tree):
         if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
             names = [a.arg for a in [*function.args.posonlyargs, *function.args.args]]
-            if names and names[0] == "self":
+            if names and (names[0] == "self" or id(function) in methods):
                 names = names[1:]
-            found.append((function.lineno, function.end_lineno or function.lineno, tuple(names)))
+            end = function.end_lineno or function.lineno
+            found.append((function.lineno, end, tuple(names), _assigned(function)))
     return tuple(found)
+
+
+def _function_at(location: Location) -> Function | None:
+    """The innermost function of the file around ``location``'s line."""
+    around = [f for f in _parameters(location.filename) if f[0] <= location.lineno <= f[1]]
+    return max(around, key=lambda f: f[0], default=None)
 
 
 def input_dim_names(location: Location | None) -> dict[int, dict[str, int]]:
@@ -103,10 +129,7 @@ def input_dim_names(location: Location | None) -> dict[int, dict[str, int]]:
     caller passed in, also after ``x`` holds another tensor."""
     if location is None:
         return {}
-    function = next(
-        (f for f in _parameters(location.filename) if f[0] <= location.lineno <= f[1]),
-        None,
-    )
+    function = _function_at(location)
     if function is None:
         return {}
     found: dict[int, dict[str, int]] = {}
@@ -120,33 +143,12 @@ def input_dim_names(location: Location | None) -> dict[int, dict[str, int]]:
 
 
 def argument_position(location: Location | None, name: str) -> int | None:
-    """The position (after ``self``) of the argument ``name`` of the method around
+    """The position (after ``self``) of the argument ``name`` of the function around
     ``location``, when nothing assigns ``name`` anew before that line: then ``name.size(0)``
     there reads the tensor the caller passed."""
-    tree = parsed_file(location.filename) if location is not None else None
-    if tree is None or location is None:
+    function = _function_at(location) if location is not None else None
+    if function is None or location is None or name not in function[2]:
         return None
-    found = None
-    for owner in ast.walk(tree):
-        if not isinstance(owner, ast.ClassDef):
-            continue
-        for function in owner.body:
-            if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)) and function.lineno <= location.lineno <= (
-                function.end_lineno or function.lineno
-            ):
-                found = function
-    if found is None:
+    if any(line < location.lineno for line in function[3].get(name, ())):
         return None
-    names = [a.arg for a in [*found.args.posonlyargs, *found.args.args]][1:]  # a method: after self
-    if name not in names:
-        return None
-    for node in ast.walk(found):
-        if isinstance(node, ast.Assign):
-            targets = node.targets
-        elif isinstance(node, (ast.AugAssign, ast.AnnAssign, ast.For)):
-            targets = [node.target]
-        else:
-            continue
-        if node.lineno < location.lineno and any(isinstance(t, ast.Name) and t.id == name for t in targets):
-            return None
-    return names.index(name)
+    return function[2].index(name)
