@@ -106,6 +106,24 @@ def test_reductions_and_indexing_drop_dims():
     assert _dims_from_input(trace, cat)[:2] == [("x0",), ("x1",)]
 
 
+def test_einsum_keeps_the_axes_its_output_labels_name():
+    class Model(nn.Module):
+        def forward(self, x, w):
+            return (
+                torch.einsum("bth,bt->bh", x, w),  # the steps summed away
+                torch.einsum("bht,bt->bh", x, w),  # labels swapped: the hidden axis summed
+                torch.einsum("bih,bjh->bij", [x, x]),  # the list form: both operands' steps
+                torch.einsum("...h,h", x, x[0, 0]),  # implicit output, after the ellipsis
+            )
+
+    trace = _trace((Model(), (torch.randn(2, 4, 4), torch.randn(2, 4))))
+    summed, swapped, scores, implicit = [op for op in trace.ops if op.name == "einsum"]
+    assert _dims_from_input(trace, summed) == [("x0",), ("x2",)]
+    assert _dims_from_input(trace, swapped) == [("x0",), ("x1",)]
+    assert _dims_from_input(trace, scores) == [("x0",), ("x1",), ("x1",)]
+    assert _dims_from_input(trace, implicit) == [("x0",), ("x1",)]
+
+
 def _trace(example):
     model, inputs = example
     with shapetrace.trace(model) as t:

@@ -104,7 +104,8 @@ DOCS: dict[str, FindingDoc] = {
     ),
     "ST013": FindingDoc(
         "output[:, :, -1] of a batch_first RNN is the last hidden unit at every step, (batch, seq_len), "
-        "not the last step. It runs whenever seq_len equals hidden_size.",
+        "not the last step. It runs whenever seq_len equals hidden_size. A pool over the same axis "
+        "(output.mean(-1), max, sum, an einsum summing it) is the same mistake.",
         "last = output[:, :, -1]     # output: (batch, seq_len, hidden)",
         "last = output[:, -1, :]     # (batch, hidden)",
     ),

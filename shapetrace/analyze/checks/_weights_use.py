@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 
 from shapetrace.analyze.checks._common import op_text
 from shapetrace.analyze.checks._source import _call_name, _parse, binary_operands
+from shapetrace.analyze.lineage.einsum import einsum_terms
 from shapetrace.analyze.lineage.flow import TraceLineage
 from shapetrace.analyze.lineage.module_rules import is_builtin
 from shapetrace.analyze.lineage.op_args import argument, axis_of, permutation, reduced_axes
@@ -201,31 +202,15 @@ def _matmul_contracted(call: Call, k: int) -> _Contracted | None:
 def _einsum_contracted(call: Call, k: int) -> _Contracted | None:
     """The dims of einsum operand ``k`` (an input index) missing from the output:
     the ones it sums over; and those whose index another operand has. None for an
-    equation this does not read (a repeated index within one operand: a diagonal)."""
-    equation = call.args[0] if call.args and isinstance(call.args[0], str) else None
-    paths = [meta.path.split(".") for meta in call.inputs]
-    if equation is None or not all(path[0].isdigit() for path in paths):
+    equation ``einsum_terms`` does not read (a repeated index within one operand: a diagonal)."""
+    terms = einsum_terms(call)
+    if terms is None:
         return None
-    operands = [int(path[-1]) if len(path) == 2 else int(path[0]) - 1 for path in paths]
-    terms, arrow, output = equation.replace(" ", "").partition("->")
-    written = terms.split(",")
-    if len(written) != len(call.inputs) or sorted(operands) != list(range(len(written))):
-        return None
-    labels = [_labels(written[o], meta.ndim) for o, meta in zip(operands, call.inputs)]
-    mine = labels[k]
-    if mine is None or len(set(mine)) != len(mine):
-        return None
-    if arrow:
-        kept = set(output.replace("...", "")) | (
-            {label for label in mine if label.startswith(".")} if "..." in output else set()
-        )
-    else:  # implicit: the indices seen once, and the ellipsis
-        letters = terms.replace("...", "").replace(",", "")
-        kept = {c for c in letters if letters.count(c) == 1} | {label for label in mine if label.startswith(".")}
+    mine, kept = terms.labels[k], set(terms.output)
     others = {
         label
-        for j, (theirs, meta) in enumerate(zip(labels, call.inputs))
-        if j != k and theirs is not None
+        for j, (theirs, meta) in enumerate(zip(terms.labels, call.inputs))
+        if j != k
         for label, size in zip(theirs, meta.shape)
         if size > 1
     }
@@ -233,19 +218,6 @@ def _einsum_contracted(call: Call, k: int) -> _Contracted | None:
     index = "".join(label for label in (mine[d] for d in summed) if not label.startswith("."))
     spread = any(label in kept and label not in mine for label in others)
     return _Contracted(summed, {d for d, label in enumerate(mine) if label in others}, index, spread)
-
-
-def _labels(term: str, ndim: int) -> list[str] | None:
-    """One label per dim of an operand of ``ndim`` dims: its letters, and ``.0``,
-    ``.1``... counted from the right for the dims ``...`` stands for (broadcasting
-    aligns them so); None when the term does not fit."""
-    before, dots, after = term.partition("...")
-    if (before + after) and not (before + after).isalpha():
-        return None
-    covered = ndim - len(before) - len(after)
-    if covered < 0 or (covered and not dots):
-        return None
-    return [*before, *(f".{covered - 1 - i}" for i in range(covered)), *after]
 
 
 def _summed(flow: TraceLineage, product: Call) -> Call | None:

@@ -15,7 +15,11 @@ squeeze then drops. The same axes hold for a PyTorch layer applied per step to s
 an output (a Linear's (batch, time, classes) logits), and the reader may be a class
 loss (module or functional, past the end of forward), which reads classes in dim 1:
 ``logits[..., -1]`` feeds it the steps as classes; or ``F.normalize`` along the kept
-time axis (an embedding made of one hidden unit at every step).
+time axis (an embedding made of one hidden unit at every step). A pool that
+removes the feature axis and keeps time (``out.mean(dim=-1)``, ``max``, ``sum``, an
+einsum that sums it, ``_dropped_axes.py``) is the same mistake when the next layer
+was built for as many features as were pooled (with other sizes it is a pooling
+meant so: a head over the steps).
 
 The other way round: an integer index that takes one sample of a sequence layer's
 batch axis (an RNN, Conv1d, or attention layer by its MultiheadAttention's
@@ -39,6 +43,7 @@ from collections.abc import Iterator
 from shapetrace.analyze.checks import finding, register
 from shapetrace.analyze.checks._attention import flag_text
 from shapetrace.analyze.checks._common import argument_text, at_line, call_label, op_text, receiver_text
+from shapetrace.analyze.checks._dropped_axes import dropped_dims, dropped_hint
 from shapetrace.analyze.checks._losses import is_class_loss, is_elementwise_loss
 from shapetrace.analyze.checks._rnn import both_directions_hint, is_rnn
 from shapetrace.analyze.checks._sequence_axes import Axes, sequence_axes
@@ -226,13 +231,14 @@ def check_index_wrong_axis(trace: Trace) -> Iterator[Finding]:
     if axes_of:
         yield from _batch_picked(flow, trace, axes_of)
     for call in trace.calls if axes_of else ():
-        if call.kind != "op" or call.name not in _INDEXING or not call.inputs or call.output is None:
+        if call.kind != "op" or not call.inputs or call.output is None:
             continue
-        lineage = flow.input_lineage(call, 0)
-        for dim, index in _picks(call, len(lineage)).items():
+        for operand, dim, index, pooled in _removed(flow, call):
+            lineage = flow.input_lineage(call, operand)
             if len(lineage[dim]) != 1 or lineage[dim][0].origin not in axes_of:
                 continue
-            if call.inputs[0].shape[dim] == 1:
+            shape = call.inputs[operand].shape
+            if shape[dim] == 1:
                 continue  # the one unit there is: a squeeze, not a pick (hidden_size=1)
             axes = axes_of[lineage[dim][0].origin]
             time = next((d for d, axis in enumerate(lineage) if origins(axis) == {axes.time}), None)
@@ -249,16 +255,21 @@ def check_index_wrong_axis(trace: Trace) -> Iterator[Finding]:
                 features = read[at] if at is not None else ()
             if not origins(features) or not origins(features) <= {axes.time, axes.batch}:
                 continue  # the layer reads features: the index was meant
-            shape = call.inputs[0].shape
+            if pooled and sum(atom.size for atom in features) != shape[dim]:
+                continue  # a layer built for as many steps as there are: a pooling meant so
             which = f"unit {index}" if isinstance(index, int) else "one"
+            how = index[0] if pooled else f"takes {which} of"  # type: ignore[index]
+            label = f", einsum index {index[1]!r}" if pooled and index[1] else ""  # type: ignore[index]
             message = (
-                f"{op_text(call)} {at_line(call)} takes {which} of the {shape[dim]} {axes.features} "
-                f"(dim {dim}) of {call_label(axes.layer, 'batch_first')}'s output at every {axes.step}; "
+                f"{op_text(call)} {at_line(call)} {how} the {shape[dim]} {axes.features} (dim {dim}{label}) "
+                f"of {call_label(axes.layer, 'batch_first')}'s output at every {axes.step}; "
                 f"{call_label(layer)} then reads the "
                 f"{axes.step + 's' if axes.time in origins(features) else 'batch'} as its "
                 f"{'classes' if loss else 'features'}"
             )
-            if axes.layer.config.get("bidirectional") and len(shape) == 3 and time in (0, 1):
+            if pooled:
+                hint = dropped_hint(call, operand, dim, time) or f"reduce dim {time} (the {axes.step} axis), not {dim}"
+            elif axes.layer.config.get("bidirectional") and len(shape) == 3 and time in (0, 1):
                 # the last step moved to the time axis is the backward direction's first (ST006)
                 hint = both_directions_hint(axes.layer, receiver_text(call, "output"), time)
             else:
@@ -305,6 +316,18 @@ def _batch_axis_indices(trace: Trace) -> Iterator[Finding]:
 
 
 _INDEXING = frozenset({"__getitem__", "select", "narrow", "index_select", "gather"})
+
+
+def _removed(flow: TraceLineage, call: Call) -> Iterator[tuple[int, int, object, bool]]:
+    """``(operand, dim, index, pooled)`` for each dim an op keeps one unit of
+    (``index``: the integer, or how) or, ``pooled``, sums or pools away (``index``:
+    how, in words)."""
+    if call.name in _INDEXING:
+        for dim, index in _picks(call, len(flow.input_lineage(call, 0))).items():
+            yield 0, dim, index, False
+    else:
+        for operand, dim, how, label in dropped_dims(call):
+            yield operand, dim, (how, label), True
 
 
 def _loss_input_path(flow: TraceLineage, loss: Call) -> Iterator[Call]:

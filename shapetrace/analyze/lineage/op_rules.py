@@ -21,6 +21,7 @@ from shapetrace.analyze.lineage.atoms import (
     regroup,
     resize,
 )
+from shapetrace.analyze.lineage.einsum import einsum_terms
 from shapetrace.analyze.lineage.op_args import (
     argument,
     axis_of,
@@ -123,6 +124,24 @@ def _product(shape: Sequence[int], left: Lineage, right: Lineage) -> list[Lineag
     """(..., n, k) @ (k, m) -> (..., n, m); a 1-d right operand drops m."""
     out = left[:-1] + ((right[-1],) if len(right) >= 2 else ())
     return [out] if len(out) == len(shape) else None
+
+
+def _einsum(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
+    """``einsum("bth,bt->bh", out, mask)``: each output dim is the axis its label
+    names in an operand (one that is not broadcast there, the first if all are);
+    the labels summed over are gone."""
+    terms = einsum_terms(call)
+    if terms is None or call.output is None or len(ins) != len(terms.labels):
+        return None
+    places: dict[str, DimAtoms] = {}
+    sizes: dict[str, int] = {}
+    for lineage, labels, meta in zip(ins, terms.labels, call.inputs):
+        for label, dim, size in zip(labels, lineage, meta.shape):
+            if label not in places or (size > 1 and sizes[label] == 1):
+                places[label], sizes[label] = dim, size
+    if any(label not in places for label in terms.output):
+        return None
+    return [resize(tuple(places[label] for label in terms.output), call.output.shape)]
 
 
 def _added_product(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
@@ -306,6 +325,7 @@ RULES: dict[str, OpRule] = {
     **dict.fromkeys(("baddbmm", "addmm"), _added_product),
     **dict.fromkeys(("expand", "expand_as", "broadcast_to"), _expand),
     "__getitem__": _getitem,
+    "einsum": _einsum,
     "select": _drop_axis,
     **dict.fromkeys(("chunk", "split", "split_with_sizes", "tensor_split", "narrow"), _pieces),
     "unbind": _drop_axis,
