@@ -333,3 +333,38 @@ def test_a_per_head_mask_given_to_a_transformer_encoder_is_checked_at_the_encode
     else:
         (one,) = found
         assert "encoder (TransformerEncoder)" in one.message and one.hint == "use mask.repeat_interleave(2, dim=0)"
+
+
+@pytest.mark.parametrize("copies", ["repeat", "repeat_interleave"])
+def test_heads_folded_head_major_take_the_mask_copied_head_major(copies):
+    """Scores folded head-major by ``torch.cat(q.split(d, -1), 0)`` (row h * B + b) read a
+    mask copied whole once per head (``repeat``) right, and one whose copies are interleaved
+    (row b * H + h) wrong: ST025 the other way round, with batch 3 != heads 2, and the
+    ``repeat`` the help gives is clean."""
+    import torch
+    from torch import nn
+
+    import shapetrace
+
+    class SplitCat(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.qk = nn.Linear(8, 16)
+
+        def forward(self, x, pad):
+            q, k = self.qk(x).chunk(2, dim=-1)
+            q, k = torch.cat(q.split(4, dim=-1), dim=0), torch.cat(k.split(4, dim=-1), dim=0)
+            mask = pad[:, None, :].expand(-1, x.size(1), -1)
+            mask = mask.repeat(2, 1, 1) if copies == "repeat" else mask.repeat_interleave(2, dim=0)
+            return torch.bmm(q, k.transpose(1, 2)).masked_fill(mask, float("-inf")).softmax(-1)
+
+    pad = torch.arange(5)[None, :] >= torch.tensor([5, 2, 4])[:, None]
+    model = SplitCat()
+    with shapetrace.trace(model) as t:
+        model(torch.randn(3, 5, 8), pad)
+    found = [f for f in t.findings if f.code == "ST025"]
+    if copies == "repeat":
+        assert found == []
+    else:
+        assert [f.hint for f in found] == ["use mask.repeat(2, 1, 1)"]
+        assert "whose dim 0 is head-major (row h * B + b)" in found[0].message

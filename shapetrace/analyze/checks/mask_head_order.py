@@ -19,7 +19,12 @@ made the copies, the line to change.
 
 Hand-written attention is the same mistake one step earlier: scores ``bmm(q, k)`` of
 (B * H, L, S) whose dim 0 is batch-major (``q.view(B, L, H, D).transpose(1, 2)
-.reshape(B * H, L, D)``) meet a head-major mask in ``masked_fill`` or ``+``.
+.reshape(B * H, L, D)``) meet a head-major mask in ``masked_fill`` or ``+``; or the
+other way round, scores folded head-major (``torch.cat(q.split(D, -1), 0)``, row
+h * B + b) meet a mask copied batch-major (``repeat_interleave``), help
+``mask.repeat(H, 1, 1)``. Which of the scores' two merged axes is the batch: the
+mask's own samples' axis where the lineage shares it, else the one of the batch's
+size, else the one a model input gave (the heads come from a layer's features).
 
 PyTorch's transformer modules hand their masks (``src_mask``, ``mask``, ``tgt_mask``,
 ``memory_mask``) to a MultiheadAttention, made float on the way (no lineage inside): the
@@ -83,18 +88,19 @@ def _heads(call: Call) -> object:
     )
 
 
-def _misplaced_copies(flow: TraceLineage, call: Call, mask: int) -> tuple[Atom, str] | None:
-    """The copies of a mask that sit where the attention reads samples, and how it reads them."""
+def _misplaced_copies(flow: TraceLineage, call: Call, mask: int) -> tuple[Atom, str, bool, int] | None:
+    """The copies of a mask that sit where the attention reads samples, how it reads
+    them, and False: head-major copies (the attention's own masks are read batch-major)."""
     dims = flow.input_lineage(call, mask)
     if call.kind == "module":
         # (N * num_heads, L, S), row b * num_heads + h
         copies = _head_major(dims[0]) if len(dims) == 3 else None
         if copies is not None and copies.size == _heads(call):
-            return copies, "reads a 3-D attn_mask (N * num_heads, L, S) batch-major, row b * num_heads + h"
+            return copies, "reads a 3-D attn_mask (N * num_heads, L, S) batch-major, row b * num_heads + h", False, 3
         return None
     query = call.inputs[0]
     if len(dims) == 3 and query.ndim == 3 and (copies := _head_major(dims[0])) is not None:
-        return copies, "reads its batch dim 0 (N * heads) batch-major, row b * heads + h"
+        return copies, "reads its batch dim 0 (N * heads) batch-major, row b * heads + h", False, 3
     if len(dims) == 4 and query.ndim == 4:
         batch, heads = dims[0], dims[1]
         if (
@@ -104,27 +110,59 @@ def _misplaced_copies(flow: TraceLineage, call: Call, mask: int) -> tuple[Atom, 
             and heads
             and not any(is_copies(atom) for atom in heads)
         ):
-            return batch[0], "reads dim 0 of its (N, heads, L, S) mask as the batch and dim 1 as the heads"
+            return batch[0], "reads dim 0 of its (N, heads, L, S) mask as the batch and dim 1 as the heads", False, 4
     return None
 
 
 _MASKING = frozenset({"masked_fill", "masked_fill_", "add", "add_", "__add__", "__radd__", "__iadd__", "where"})
 
 
-def _against_scores(flow: TraceLineage, call: Call) -> tuple[Atom, str] | None:
-    """A head-major mask in ``masked_fill``/``+`` with scores whose same dim is batch-major."""
+def _against_scores(flow: TraceLineage, call: Call) -> tuple[Atom, str, bool, int] | None:
+    """A mask copied per head in ``masked_fill``/``+`` with scores whose same dim folds
+    batch and heads in the other order: ``(copies, how the scores read it, whether
+    the mask's copies are interleaved, the mask's number of dims)``."""
     lineages = [flow.input_lineage(call, k) for k in range(len(call.inputs))]
     for mask in lineages:
         for back in range(1, len(mask) + 1):
-            copies = _head_major(mask[-back])
-            if copies is None:
+            order = _copies_order(mask[-back])
+            if order is None:
                 continue
+            copies, data, interleaved = order
             for k, scores in enumerate(lineages):
                 dim = scores[-back] if back <= len(scores) else ()
-                if len(dim) >= 2 and not is_copies(dim[0]) and dim_size(dim) == dim_size(mask[-back]):
-                    scored = f"the {format_shape(call.inputs[k])} scores, whose dim {len(scores) - back}"
-                    return copies, f"puts it on {scored} is batch-major (row b * H + h)"
+                if len(dim) != 2 or any(is_copies(atom) for atom in dim) or dim_size(dim) != dim_size(mask[-back]):
+                    continue
+                batch = _batch_position(dim, data, copies)
+                if batch is None or (batch == 0) == interleaved:
+                    continue  # the scores fold batch and heads as the mask does
+                scored = f"the {format_shape(call.inputs[k])} scores, whose dim {len(scores) - back}"
+                order_text = "batch-major (row b * H + h)" if batch == 0 else "head-major (row h * B + b)"
+                return copies, f"puts it on {scored} is {order_text}", interleaved, len(mask)
     return None
+
+
+def _copies_order(dim: DimAtoms) -> tuple[Atom, Atom, bool] | None:
+    """``(copies, data, interleaved)`` for a dim that merges a mask's samples with
+    copies of them: head-major (copies outermost), or interleaved (each sample's
+    copies in a row, ``repeat_interleave``)."""
+    if len(dim) == 2 and is_copies(dim[1]) and not is_copies(dim[0]):
+        return dim[1], dim[0], True
+    copies = _head_major(dim)
+    return (copies, dim[1], False) if copies is not None else None
+
+
+def _batch_position(dim: DimAtoms, data: Atom, copies: Atom) -> int | None:
+    """Which of the scores' two merged axes is the batch: the mask's own samples' axis,
+    else the one of the batch's size (batch != heads), else the one a model input
+    gave (the heads come from a layer's features); None when nothing tells."""
+    same = [k for k, atom in enumerate(dim) if atom.origin == data.origin]
+    if len(same) == 1:
+        return same[0]
+    if data.size != copies.size:
+        sized = [k for k, atom in enumerate(dim) if atom.size == data.size]
+        return sized[0] if len(sized) == 1 else None
+    given = [k for k, atom in enumerate(dim) if atom.origin.startswith("input#")]
+    return given[0] if len(given) == 1 else None
 
 
 def _maker(trace: Trace, copies: Atom) -> Call | None:
@@ -152,7 +190,7 @@ def _hint(maker: Call, copies: Atom) -> str:
     "ST025",
     "mask-head-order",
     "warning",
-    "a per-sample attention mask repeated per head head-major, where the attention reads it batch-major",
+    "a per-sample attention mask copied per head head-major where the attention reads it batch-major, or the other way",
 )
 def check_mask_head_order(trace: Trace) -> Iterator[Finding]:
     flow: TraceLineage | None = None
@@ -169,10 +207,23 @@ def check_mask_head_order(trace: Trace) -> Iterator[Finding]:
         if misplaced is None or maker is None or maker.id in seen or not maker.inputs or not maker.outputs:
             continue
         seen.add(maker.id)
-        copies, reads = misplaced
+        copies, reads, interleaved, ndim = misplaced
+        copied = "each sample's mask" if interleaved else "the whole batch each time"
         message = (
             f"{op_text(maker)} {at_line(maker)} copies the {format_shape(maker.inputs[0])} mask "
-            f"{copies.size} times, the whole batch each time (row h * B + b); {call_label(call)} "
-            f"{at_line(call)} {reads}, so each sample gets other samples' masks"
+            f"{copies.size} times, {copied} (row {'b * H + h' if interleaved else 'h * B + b'}); "
+            f"{call_label(call)} {at_line(call)} {reads}, so each sample gets other samples' masks"
         )
-        yield finding("ST025", maker, message, _hint(maker, copies))
+        hint = _head_major_hint(maker, copies, ndim) if interleaved else _hint(maker, copies)
+        yield finding("ST025", maker, message, hint)
+
+
+def _head_major_hint(maker: Call, copies: Atom, ndim: int) -> str:
+    """``use mask.repeat(4, 1, 1)``: the whole batch copied once per head, as scores
+    folded head-major (``torch.cat(q.split(d, -1), 0)``) read it; ``ndim``: the
+    copied mask's number of dims."""
+    found = find_call(maker.location, {maker.name}, None, maker.index) if maker.name == "repeat_interleave" else None
+    ones = ", 1" * (ndim - 1)
+    if found is not None and found.args and copies.origin.endswith(":0"):
+        return f"use {receiver_text(maker, 'mask')}.repeat({found.args[0]}{ones})"
+    return f"copy the whole batch once per head, head-major as the scores are: mask.repeat({copies.size}{ones})"
