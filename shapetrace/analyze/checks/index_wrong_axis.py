@@ -44,6 +44,7 @@ from shapetrace.analyze.checks import finding, register
 from shapetrace.analyze.checks._attention import flag_text
 from shapetrace.analyze.checks._common import argument_text, at_line, call_label, op_text, receiver_text
 from shapetrace.analyze.checks._dropped_axes import dropped_dims, dropped_hint
+from shapetrace.analyze.checks._gather_dim import gathered_for_another_dim
 from shapetrace.analyze.checks._losses import is_class_loss, is_elementwise_loss
 from shapetrace.analyze.checks._rnn import both_directions_hint, is_rnn
 from shapetrace.analyze.checks._sequence_axes import Axes, sequence_axes
@@ -230,6 +231,7 @@ def check_index_wrong_axis(trace: Trace) -> Iterator[Finding]:
     axes_of = sequence_axes(flow, trace)
     if axes_of:
         yield from _batch_picked(flow, trace, axes_of)
+        yield from gathered_for_another_dim(flow, trace, axes_of)
     for call in trace.calls if axes_of else ():
         if call.kind != "op" or not call.inputs or call.output is None:
             continue
