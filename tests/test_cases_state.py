@@ -568,3 +568,49 @@ def test_a_cells_state_carried_into_the_short_last_batch_is_st007_with_its_origi
     assert found.hint.startswith("build the state for each batch from the data, with x.size(0) in dim 0")
     assert found.hint.endswith("or drop the short last batch: DataLoader(..., drop_last=True)")
     assert "explained by:\n    ST007 hidden-state-mismatch: cell (GRUCell)" in done.output
+
+
+KEPT_ON_THE_MODEL = '''\
+import sys
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+
+class CharRNN(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.RNN(4, 8, 2, batch_first=True)
+        self.hidden = None
+
+    def forward(self, x):
+        if self.hidden is None or ("--fixed" in sys.argv and self.hidden.size(1) != x.size(0)):
+            self.hidden = torch.zeros(2, 6 if "--fixed" not in sys.argv else x.size(0), 8)
+        out, h = self.rnn(x, self.hidden)
+        self.hidden = h.detach()
+        return out
+
+
+model = CharRNN()
+for (x,) in DataLoader(TensorDataset(torch.randn(27, 5, 4)), batch_size=6):  # 6, 6, 6, 6, 3
+    model(x).sum().backward()
+'''
+
+
+def test_a_state_kept_on_the_model_between_unrecorded_passes_names_where_it_was_made(tmp_path):
+    """``self.hidden = h.detach()`` carried from batch to batch: under ``shapetrace run``
+    the passes in between are not recorded, so nothing in the failing pass made the state;
+    ST007 names the op that made it on an earlier pass (not "where nothing was recorded")."""
+    from shapetrace.record.script import run_script
+
+    path = tmp_path / "kept.py"
+    path.write_text(KEPT_ON_THE_MODEL)
+    with contextlib.redirect_stdout(io.StringIO()):
+        run = run_script(str(path))
+    assert isinstance(run.error, RuntimeError)
+    explained = explanation(run.error)
+    assert "h_0 is not made in this pass: zeros at line 15 made it for a batch of 6 on an earlier pass" in explained
+    assert "27 = 4 × 6 + 3" in explained and "per batch" in explained
+    with contextlib.redirect_stdout(io.StringIO()):
+        fixed = run_script(str(path), ["--fixed"])
+    assert fixed.error is None and serious(fixed.trace) == []

@@ -286,3 +286,50 @@ def test_a_batch_a_custom_collate_stacked_in_dim_1_is_not_taken_for_batch_first(
     done = run_script(script)
     assert done.exit_code == 0, done.output
     assert [f for f in done.trace.findings if f.severity != "info"] == []
+
+
+LOADER_BATCH_EQUALS_LENGTH = """
+import sys
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+
+class IntentNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(50, 8)
+        self.gru = nn.GRU(8, 12, batch_first="--fixed" in sys.argv)
+        self.out = nn.Linear(12, 4)
+
+    def forward(self, tokens):
+        h0 = torch.zeros(1, tokens.size(0), 12)
+        _, h_n = self.gru(self.emb(tokens), h0)
+        return self.out(h_n[-1])
+
+
+model = IntentNet()
+data = TensorDataset(torch.randint(0, 50, (30, 10)), torch.randint(0, 4, (30,)))
+for x, y in DataLoader(data, batch_size=10):  # batch == sequence length == 10
+    nn.functional.cross_entropy(model(x), y).backward()
+"""
+
+
+def test_a_loader_batch_read_as_time_is_an_error_whatever_the_code_reading_it_says(tmp_path):
+    """Batch == sequence length, and the model input is the very tensor a DataLoader
+    yielded (default_collate stacks samples in dim 0): a seq-first GRU steps through the
+    batch. The code built for that layout reads the output its way too (an h_0 of
+    tokens.size(0), a loss over h_n's rows): that is no evidence on the data, so ST001 is
+    an error. With batch_first=True, the data decides: no finding, not even an info
+    that the sizes cannot tell."""
+    from tests.case_support import run_script
+
+    script = tmp_path / "intent.py"
+    script.write_text(LOADER_BATCH_EQUALS_LENGTH)
+    done = run_script(script)
+    found = [f for f in done.trace.findings if f.code == "ST001"]
+    assert [f.severity for f in found] == ["error"], found
+    assert "which yielded that very tensor" in found[0].message
+    fixed = run_script(script, "--fixed")
+    assert fixed.exit_code == 0, fixed.output
+    assert [f for f in fixed.trace.findings if f.code == "ST001"] == []

@@ -53,12 +53,12 @@ def _returned_state(flow: TraceLineage, source: Producer) -> Producer | None:
     return source if source.meta.path in _STATE_PATHS else None
 
 
-def describe_origin(flow: TraceLineage, call: Call, index: int, batch: int) -> tuple[str, bool] | None:
+def describe_origin(trace: Trace, flow: TraceLineage, call: Call, index: int, batch: int) -> tuple[str, bool] | None:
     """``("the h_n lstm returned on the previous pass (line 35), made for a batch of 32", True)``:
     where the state was made, and whether it was carried over from a pass."""
     source = state_origin(flow, call, index)
     if source is None:
-        return None
+        return _made_on_an_earlier_pass(trace, flow, call, index, batch)
     made = source.call
     line = f"line {made.location.lineno}" if made.location is not None else "an earlier line"
     if made.kind == "op":
@@ -70,6 +70,33 @@ def describe_origin(flow: TraceLineage, call: Call, index: int, batch: int) -> t
     if made.kind == "module" and not is_rnn(made):  # a model's own returned state (a cell's hx carried out)
         name = "state"
     return f"the {name} that {made.name or 'the model'} returned {when} ({line}), made for a batch of {batch}", True
+
+
+def _made_on_an_earlier_pass(
+    trace: Trace, flow: TraceLineage, call: Call, index: int, batch: int
+) -> tuple[str, bool] | None:
+    """Where no recorded op made the state in this pass (kept on the model as
+    ``self.hidden = h.detach()``, whose passes in between ``shapetrace run`` did not
+    record): the state of the same shape that this layer was given on an earlier pass,
+    where an op made it."""
+    shape = call.inputs[index].shape
+    for other in trace.calls:
+        if other.id >= call.id:
+            break
+        if other.name != call.name or pass_root(other) is pass_root(call) or len(other.inputs) <= index:
+            continue
+        if other.inputs[index].path != call.inputs[index].path or other.inputs[index].shape != shape:
+            continue
+        source = state_origin(flow, other, index)
+        if source is None or source.call.kind != "op":
+            continue
+        line = f"line {source.call.location.lineno}" if source.call.location is not None else "an earlier line"
+        return (
+            f"not made in this pass: {source.call.name} at {line} made it for a batch of {batch} on an earlier "
+            f"pass, and the model carries it from batch to batch",
+            True,
+        )
+    return None
 
 
 def _pass_counts(trace: Trace) -> dict[int, int]:

@@ -222,10 +222,12 @@ def judge(flow: TraceLineage, lay: Layout, clues: list[Clue], collide: bool = Fa
         message = f"{head}, but " + "; ".join(swapped)
         if agreeing:
             message += f" (while {'; '.join(agreeing)})"
-        return finding(
-            "ST001", lay.call, message, batch_first_help(flow, lay), "warning" if agreeing or only_soft else None
-        )
-    if undecided:
+        # What the data is outweighs how the code reads it: code written for the wrong
+        # layout reads the output the wrong way too.
+        data_swapped = any(clue.swapped and not (clue.reading or clue.soft or clue.weak) for clue in clues)
+        doubt = (agreeing and (data_agrees or not data_swapped)) or only_soft
+        return finding("ST001", lay.call, message, batch_first_help(flow, lay), "warning" if doubt else None)
+    if undecided and not data_agrees:  # what the data is decides it: the sizes need not
         message = f"{head}; the sizes cannot tell whether the data agrees: {undecided[0]}"
         return finding("ST001", lay.call, message, hint, "info")
     return None

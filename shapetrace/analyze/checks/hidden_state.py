@@ -74,7 +74,7 @@ def _carried(trace: Trace, call: Call, meta: TensorMeta, why: str, hint: str) ->
     flow = analyze(trace.calls)
     state_dim = 0 if is_cell(call) else 1
     full = meta.shape[state_dim]
-    origin = describe_origin(flow, call, call.inputs.index(meta), full)
+    origin = describe_origin(trace, flow, call, call.inputs.index(meta), full)
     short = short_last_batch(trace, call, full)
     if origin is None and short is None:
         return why, hint
