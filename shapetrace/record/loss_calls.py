@@ -14,6 +14,11 @@ user's code (not from a loss module's ``forward``, which is recorded as the
 module), inside a recorded module, or outside any where the trace records ops
 at the top level (``trace()``), or, under ``shapetrace run``, after a
 recorded pass until the next one starts (module_calls.py's ``pass_ended``).
+Under ``shapetrace run`` (ops on or off) it also records, after a pass left out
+as like one recorded (``repeat_ended``), a loss whose name and shapes no loss
+recorded had (``loss_signatures``): an actor-critic's value loss after an
+episode of steps, each a pass of the same shapes, of which only the first
+was recorded. With ops on, what the op mode records it leaves to the mode.
 The functions themselves are changed, not ``torch.nn.functional``'s names:
 each loss function's code is swapped, for the block, for a two-line
 trampoline that hands the call to its hook (a copy of the function with the
@@ -38,15 +43,20 @@ import torch.nn.functional as F
 
 from shapetrace.core.torch_facts import LOSS_OPS, describe_op
 from shapetrace.record import frames
-from shapetrace.record.recording_state import RecordingState
+from shapetrace.record.recording_state import RecordingState, loss_signature
 
 _get_ident = threading.get_ident
 
 
-def _wants_loss(recorder: RecordingState) -> bool:
+def _wants_loss(recorder: RecordingState, args: tuple, name: str) -> bool:
     """Whether a loss called now is one the trace keeps (its caller aside)."""
     if recorder.busy or _get_ident() != recorder.thread or recorder._skipping:
         return False
+    if recorder.repeat_ended and not recorder._stack and not recorder.fetching and not recorder.ops_wanted:
+        # after a pass like one recorded: only a loss the trace has not seen yet
+        return loss_signature(name, args) not in recorder.loss_signatures
+    if recorder.ops:
+        return False  # the op mode records the rest
     if recorder._stack:
         return True
     return not recorder.fetching and (recorder.losses_at_top or recorder.pass_ended)
@@ -76,14 +86,18 @@ class _LossHook:
 
     def _run(self, level: int, frame: Any, args: tuple, kwargs: dict) -> Any:
         __tracebackhide__ = True
-        while level >= 0 and not _wants_loss(self.recorders[level]):
+        while level >= 0 and not _wants_loss(self.recorders[level], args, self.described[0]):
             level -= 1
-        if level < 0:
-            return self.original(*args, **kwargs)
         caller = frames.op_caller(frame)  # (past the trampoline, a transparent frame)
-        if caller is None or frames.is_internal(caller.f_code):
-            return self.original(*args, **kwargs)  # a loss module's forward, or library code
+        if level < 0 or caller is None or frames.is_internal(caller.f_code):
+            # not recorded here (a loss module's forward, library code: recorded as
+            # the module, or by the op mode), and run as if from its caller's line,
+            # where PyTorch's warnings (stacklevel=2) name it untraced
+            if caller is None:
+                return self.original(*args, **kwargs)
+            return frames.op_site(caller)[1](self.original, args, kwargs)
         recorder = self.recorders[level]
+        recorder.loss_signatures.add(loss_signature(self.described[0], args))
         # Code ran unseen since the last read (no op mode): metadata read
         # before may be stale (an in-place unsqueeze_).
         recorder._table.changed()
@@ -126,6 +140,11 @@ def _trampoline(name: str, hook: _LossHook) -> types.CodeType:
     return code
 
 
+# With ops on, a loss the hook leaves to the op mode reaches the mode from the
+# original's body, called here: the mode's caller is the user's line above these.
+frames.add_transparent(_LossHook.__call__.__code__)
+frames.add_transparent(_LossHook._run.__code__)
+
 _HOOKS: list[_LossHook] = []
 
 
@@ -143,8 +162,9 @@ def _hooks() -> list[_LossHook]:
 def losses_recorded(recorder: RecordingState) -> Iterator[None]:
     """While the block runs, ``torch.nn.functional``'s losses are recorded by ``recorder``.
 
-    For a recorder with ops off; the losses' code is put back when the
-    (outermost) block ends, also when it raises.
+    For a recorder with ops off, and one that leaves out passes like one recorded
+    (``shapetrace run``: the loss after such a pass, where no op mode runs); the
+    losses' code is put back when the (outermost) block ends, also when it raises.
     """
     hooks = _hooks()
     for hook in hooks:

@@ -116,6 +116,7 @@ class ModuleCalls(RecordingState):
     def _pass_returned(self) -> None:
         """The top-level call the global hooks stepped aside for has returned."""
         self._skipping = 0
+        self.repeat_ended = not self.fetching
 
     def data_fetch(self, started: bool, batch: Any = None) -> None:
         """A DataLoader's fetch of a batch starts (``started``) or ends (with the
@@ -184,7 +185,7 @@ class ModuleCalls(RecordingState):
                 self._close_ended_calls(call_frame)
             location = stack[-1][0].location if user_frame is None and stack else location_of(user_frame)
         else:
-            self.pass_ended = False
+            self.pass_ended = self.repeat_ended = False
             if self.losses_only:  # the next pass: the window for its predecessor's loss closes
                 self.losses_only = False
                 self._set_ops(self._ops_at_top)
@@ -282,6 +283,8 @@ class ModuleCalls(RecordingState):
             if not self._skipping and self._replay_ops is not None:
                 self._set_ops(self._replay_ops)
                 self._replay_ops = None
+            elif not self._skipping and not self._stack:
+                self.repeat_ended = not self.fetching  # a pass like one recorded (not a data transform's)
             return
         stack = self._stack
         if not stack:

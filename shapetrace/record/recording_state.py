@@ -25,7 +25,7 @@ from shapetrace.core.meta_table import MetaTable
 from shapetrace.core.records import Call
 from shapetrace.core.tensor_meta import collect_metas
 from shapetrace.core.torch_facts import LOSS_OPS
-from shapetrace.core.torch_private import push_torch_function_mode
+from shapetrace.core.torch_private import DisableTorchFunction, push_torch_function_mode
 from shapetrace.record import frames
 from shapetrace.record.data_transforms import TransformFilter
 from shapetrace.record.events import Event
@@ -106,6 +106,12 @@ class RecordingState:
         # The same window with ops off (``ops=False``): functional losses are
         # then recorded by loss_calls.py, which reads these two flags.
         self.pass_ended = False
+        # After a top-level call like one recorded before (``shapetrace run`` records one
+        # per input signature; the others are not), until the next one starts: a
+        # functional loss of shapes no loss had yet (``loss_signatures``) is recorded
+        # (loss_calls.py), the critic's loss after an episode of unrecorded steps.
+        self.repeat_ended = False
+        self.loss_signatures: set[tuple] = set()
         self.losses_at_top = ops_at_top
         self._window_ids: set[int] = set()
         self._root_filter = root_filter
@@ -144,6 +150,11 @@ class RecordingState:
         self._global_members: set[int] | None = None
         self._own_hooked: set[int] = set()
         self._mode = OpMode(self)
+
+    @property
+    def records_passes_once(self) -> bool:
+        """Whether a top-level call like one recorded is left out (``shapetrace run``)."""
+        return self._root_filter is not None
 
     # ---------------------------------------------------------- op mode
     def _set_ops(self, wanted: bool) -> None:
@@ -194,6 +205,8 @@ class RecordingState:
         result = self.run_op(*op)
         if len(events) > count:
             made = events[-1]
+            if made.name in LOSS_OPS:
+                self.loss_signatures.add(loss_signature(made.name, op[4]))
             # Past the loss (reduced to one number) the loop logs or scales it
             # (``loss.detach()``): no step of the loss. An unreduced one
             # (``reduction="none"``) is weighted and reduced next: steps of the loss.
@@ -238,3 +251,10 @@ class RecordingState:
 
 
 frames.add_transparent(RecordingState.run_window_op.__code__)  # as run_op: an outer trace's op mode looks past it
+
+
+def loss_signature(name: str, args: tuple) -> tuple:
+    """What makes a loss call new for the checks: its name and its tensors' shapes
+    (read unseen by the user's torch function modes and tensor subclasses)."""
+    with DisableTorchFunction():
+        return (name, *(tuple(arg.shape) for arg in args if isinstance(arg, torch.Tensor)))

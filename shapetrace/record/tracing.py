@@ -86,7 +86,7 @@ class _TraceBlock:
         try:
             self._recorder.start()
             self._loaders.__enter__()
-            if not self._recorder.ops:
+            if not self._recorder.ops or self._recorder.records_passes_once:
                 self._loss_patch = losses_recorded(self._recorder)
                 self._loss_patch.__enter__()
             if self.dist is not None:
