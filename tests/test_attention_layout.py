@@ -119,6 +119,32 @@ def test_equal_sizes_and_only_an_index_give_no_confident_advice():
                                "nn.TransformerEncoderLayer(..., batch_first=True) instead")
 
 
+def test_equal_sizes_and_an_index_on_a_batch_first_layer_name_the_layouts_right_way_round():
+    """The other flag: a batch_first GRU read with ``output[-1]`` (batch == time, no DataLoader):
+    the flag is wrong only if the data is seq-first, and the help flips it to False then."""
+
+    class Tagger(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.gru, self.fc = nn.GRU(3, 8, batch_first=True), nn.Linear(8, 2)
+
+        def forward(self, x):
+            output, _ = self.gru(x)
+            return self.fc(output[-1])
+
+    model = Tagger()
+    with shapetrace.trace(model) as t:
+        nn.functional.cross_entropy(model(torch.randn(6, 6, 3)), torch.randint(0, 2, (6,)))
+    [layout] = [f for f in t.findings if f.code == "ST001"]
+    assert layout.severity == "info" and "cannot tell whether the data is seq-first" in layout.message
+    assert layout.hint.startswith("build it with nn.GRU(..., batch_first=False) if the data is seq-first; ")
+    [index] = [f for f in t.findings if f.code == "ST013"]
+    assert index.hint == (
+        "use output[:, -1]: if x is (batch, time, ...) as gru takes it; if it is seq-first, "
+        "build gru with nn.GRU(..., batch_first=False) instead"
+    )
+
+
 def test_the_flag_of_a_transformer_layer_is_recorded_on_the_fast_path():
     """In eval under no_grad the layers take their fused path and never call ``self_attn``:
     the recorder copies its batch_first into the layer's config."""

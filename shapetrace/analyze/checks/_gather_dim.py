@@ -1,4 +1,5 @@
-"""ST013's gather given an index built for the other dim.
+"""ST013's gathers: one given an index built for the other dim, and the help for one
+along the features.
 
 The last valid step of padded sequences is ``out.gather(1, idx)`` with ``idx`` of
 shape (batch, 1, hidden), each sample's ``lengths - 1`` expanded over the features.
@@ -16,6 +17,7 @@ than 1 in the input) and full length in the features.
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Iterator
 
 from shapetrace.analyze.checks import finding
@@ -69,3 +71,49 @@ def _hint(call: Call, time: int) -> str | None:
         return None
     args = ", ".join([*found.args[:at], str(time), *found.args[at + 1 :]])
     return f"use {'torch' if at else found.receiver}.gather({args})"
+
+
+def gather_hint(call: Call, picked: int, time: int) -> str | None:
+    """``out.gather(2, last)``, ``last`` (B, T, 1) holding each sample's step: the same
+    steps, one per sample, taken along time and spread over the features,
+    ``out.gather(1, last[:, :1].expand(-1, -1, out.size(2)))`` (gather keeps the dim it picks
+    along: the squeeze after it moves too)."""
+    found = find_call(call.location, {"gather"}, None, call.index)
+    at = 1 if found is not None and found.receiver in ("torch", None) else 0  # torch.gather(out, 2, last)
+    if found is None or len(found.args) != at + 2 or not found.args[at].lstrip("-").isdigit():
+        return None
+    ndim = len(call.inputs[0].shape)
+    rows = [":"] * ndim
+    rows[time] = ":1"
+    while rows[-1] == ":":
+        rows.pop()
+    spread = ["-1"] * ndim
+    spread[picked] = f"{found.args[0] if at else found.receiver}.size({picked})"
+    index = found.args[at + 1]
+    expanded = _expanded(index, ndim)
+    if expanded is not None:  # the index's own expand, given the time and feature sizes
+        written, sizes = expanded
+        sizes[time], sizes[picked] = "1", spread[picked]
+        index = f"{written}.expand({', '.join(sizes)})"
+    else:
+        index = f"{index if index.isidentifier() else f'({index})'}[{', '.join(rows)}].expand({', '.join(spread)})"
+    args = ", ".join([*found.args[:at], str(time), index])
+    return f"use {'torch' if at else found.receiver}.gather({args}): then squeeze dim {time}, not dim {picked}"
+
+
+def _expanded(index: str, ndim: int) -> tuple[str, list[str]] | None:
+    """``("(lengths - 1).view(-1, 1, 1)", ["-1", "out.size(1)", "1"])`` for an index written
+    ``(lengths - 1).view(-1, 1, 1).expand(-1, out.size(1), 1)``: what it expands, and to what."""
+    try:
+        node = ast.parse(index, mode="eval").body
+    except SyntaxError:
+        return None
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "expand"
+        and len(node.args) == ndim
+        and not node.keywords
+    ):
+        return ast.unparse(node.func.value), [ast.unparse(arg) for arg in node.args]
+    return None

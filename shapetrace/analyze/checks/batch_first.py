@@ -181,9 +181,20 @@ def _collide(group: list[Layout]) -> bool:
 
 
 def undecided_reading(clues: list[Clue], collide: bool) -> bool:
-    """Only the code reading the layer's output disagrees with its layout, and batch
-    and time are the same size in every pass: the flag or that code may be wrong."""
-    return collide and any(clue.swapped for clue in clues) and all(clue.reading for clue in clues if clue.swapped)
+    """Only the code reading the layer's output disagrees with its layout, batch and
+    time are the same size in every pass, and nothing says what the data is (a
+    DataLoader's batch): the flag or that code may be wrong."""
+    return (
+        collide
+        and any(clue.swapped for clue in clues)
+        and all(clue.reading for clue in clues if clue.swapped)
+        and not data_agrees(clues)
+    )
+
+
+def data_agrees(clues: list[Clue]) -> bool:
+    """Evidence on what the data is, not on how code reads it, agrees with the flag."""
+    return any(not clue.reading for clue in clues if clue.swapped is False)
 
 
 def judge(flow: TraceLineage, lay: Layout, clues: list[Clue], collide: bool = False) -> Finding | None:
@@ -203,20 +214,22 @@ def judge(flow: TraceLineage, lay: Layout, clues: list[Clue], collide: bool = Fa
         f"its input {format_shape(lay.input)} and takes dim {lay.batch_dim} as the batch"
     )
     size = lay.batch_size
+    # the layout under which the layer's flag is wrong: the other one
+    other = "seq-first" if lay.call.config.get("batch_first") else "batch-first"
     hint = f"trace a batch whose size differs from the sequence length, e.g. x[:{size - 1}] of a batch-first x"
     if undecided_reading(clues, collide):
         # The code reads the layer's output the other way; with batch and time both
         # `size`, either the flag or that code is wrong, and nothing in the trace says which.
         message = (
             f"{head}, but the code reads it the other way: " + "; ".join(swapped) + f". Batch and time are "
-            f"both {size}, so the sizes cannot tell whether the data is batch-first (then the flag is "
+            f"both {size}, so the sizes cannot tell whether the data is {other} (then the flag is "
             f"wrong) or the code reading it is (an index or a pooling on the wrong axis: see ST013, ST019)"
         )
         return finding(
-            "ST001", lay.call, message, f"{batch_first_help(flow, lay)} if the data is batch-first; {hint}", "info"
+            "ST001", lay.call, message, f"{batch_first_help(flow, lay)} if the data is {other}; {hint}", "info"
         )
-    data_agrees = any(not clue.reading for clue in clues if clue.swapped is False)
-    if swapped and data_agrees and all(clue.reading for clue in clues if clue.swapped):
+    agrees = data_agrees(clues)
+    if swapped and agrees and all(clue.reading for clue in clues if clue.swapped):
         return None  # the data agrees with the flag; only the code reading the output does not (ST013)
     if swapped:
         message = f"{head}, but " + "; ".join(swapped)
@@ -225,9 +238,9 @@ def judge(flow: TraceLineage, lay: Layout, clues: list[Clue], collide: bool = Fa
         # What the data is outweighs how the code reads it: code written for the wrong
         # layout reads the output the wrong way too.
         data_swapped = any(clue.swapped and not (clue.reading or clue.soft or clue.weak) for clue in clues)
-        doubt = (agreeing and (data_agrees or not data_swapped)) or only_soft
+        doubt = (agreeing and (agrees or not data_swapped)) or only_soft
         return finding("ST001", lay.call, message, batch_first_help(flow, lay), "warning" if doubt else None)
-    if undecided and not data_agrees:  # what the data is decides it: the sizes need not
+    if undecided and not agrees:  # what the data is decides it: the sizes need not
         message = f"{head}; the sizes cannot tell whether the data agrees: {undecided[0]}"
         return finding("ST001", lay.call, message, hint, "info")
     return None

@@ -44,12 +44,12 @@ from shapetrace.analyze.checks import finding, register
 from shapetrace.analyze.checks._attention import flag_text
 from shapetrace.analyze.checks._common import argument_text, at_line, call_label, op_text, receiver_text
 from shapetrace.analyze.checks._dropped_axes import dropped_dims, dropped_hint
-from shapetrace.analyze.checks._gather_dim import gathered_for_another_dim
+from shapetrace.analyze.checks._gather_dim import gather_hint, gathered_for_another_dim
 from shapetrace.analyze.checks._losses import is_class_loss, is_elementwise_loss
 from shapetrace.analyze.checks._rnn import both_directions_hint, is_rnn
 from shapetrace.analyze.checks._sequence_axes import Axes, sequence_axes
 from shapetrace.analyze.checks._source import _parse, find_call
-from shapetrace.analyze.checks.batch_first import layout_clues, undecided_reading
+from shapetrace.analyze.checks.batch_first import data_agrees, layout_clues, undecided_reading
 from shapetrace.analyze.lineage.atoms import origins
 from shapetrace.analyze.lineage.flow import TraceLineage, analyze
 from shapetrace.analyze.lineage.module_rules import is_builtin
@@ -133,7 +133,7 @@ def _hint(call: Call, picked: int, time: int) -> str | None:
     """``use output[:, -1, :]``: the same index moved from the feature axis to time
     (``x[..., -1]`` written out dim by dim; ``select``/``narrow`` given the time dim)."""
     if call.name == "gather":
-        return _gather_hint(call, picked, time)
+        return gather_hint(call, picked, time)
     if call.name == "index_select":  # it keeps the picked dim (length 1): a squeeze after it moves too
         found = find_call(call.location, {call.name}, None, call.index)
         at = 1 if found is not None and found.receiver in ("torch", None) else 0  # torch.index_select(out, 2, i)
@@ -171,52 +171,6 @@ def _hint(call: Call, picked: int, time: int) -> str | None:
             while len(items) > 1 and items[-1] == ":" and time != len(items) - 1 and picked != len(items) - 1:
                 items.pop()
             return f"use {ast.unparse(node.value)}[{', '.join(items)}]"
-    return None
-
-
-def _gather_hint(call: Call, picked: int, time: int) -> str | None:
-    """``out.gather(2, last)``, ``last`` (B, T, 1) holding each sample's step: the same
-    steps, one per sample, taken along time and spread over the features,
-    ``out.gather(1, last[:, :1].expand(-1, -1, out.size(2)))`` (gather keeps the dim it picks
-    along: the squeeze after it moves too)."""
-    found = find_call(call.location, {"gather"}, None, call.index)
-    at = 1 if found is not None and found.receiver in ("torch", None) else 0  # torch.gather(out, 2, last)
-    if found is None or len(found.args) != at + 2 or not found.args[at].lstrip("-").isdigit():
-        return None
-    ndim = len(call.inputs[0].shape)
-    rows = [":"] * ndim
-    rows[time] = ":1"
-    while rows[-1] == ":":
-        rows.pop()
-    spread = ["-1"] * ndim
-    spread[picked] = f"{found.args[0] if at else found.receiver}.size({picked})"
-    index = found.args[at + 1]
-    expanded = _expanded(index, ndim)
-    if expanded is not None:  # the index's own expand, given the time and feature sizes
-        written, sizes = expanded
-        sizes[time], sizes[picked] = "1", spread[picked]
-        index = f"{written}.expand({', '.join(sizes)})"
-    else:
-        index = f"{index if index.isidentifier() else f'({index})'}[{', '.join(rows)}].expand({', '.join(spread)})"
-    args = ", ".join([*found.args[:at], str(time), index])
-    return f"use {'torch' if at else found.receiver}.gather({args}): then squeeze dim {time}, not dim {picked}"
-
-
-def _expanded(index: str, ndim: int) -> tuple[str, list[str]] | None:
-    """``("(lengths - 1).view(-1, 1, 1)", ["-1", "out.size(1)", "1"])`` for an index written
-    ``(lengths - 1).view(-1, 1, 1).expand(-1, out.size(1), 1)``: what it expands, and to what."""
-    try:
-        node = ast.parse(index, mode="eval").body
-    except SyntaxError:
-        return None
-    if (
-        isinstance(node, ast.Call)
-        and isinstance(node.func, ast.Attribute)
-        and node.func.attr == "expand"
-        and len(node.args) == ndim
-        and not node.keywords
-    ):
-        return ast.unparse(node.func.value), [ast.unparse(arg) for arg in node.args]
     return None
 
 
@@ -284,9 +238,11 @@ def _batch_axis_indices(trace: Trace) -> Iterator[Finding]:
     """An index taking the last (or, after attention, the first) element of a layer's
     batch axis, where batch and time have one size: the last sample at every step,
     where the last step was meant, or else a wrong ``batch_first`` (ST001 tells
-    which when anything else in the trace does; here nothing does)."""
+    which when anything else in the trace does; a DataLoader's batch that agrees with
+    the flag says the index is wrong; else nothing does)."""
     for lay, clues, collide in layout_clues(trace, colliding_only=True):
-        if not undecided_reading(clues, collide):
+        known = data_agrees(clues)
+        if not undecided_reading(clues, collide) and not (collide and known):
             continue
         for clue in clues:
             op = clue.op
@@ -297,22 +253,30 @@ def _batch_axis_indices(trace: Trace) -> Iterator[Finding]:
             if batch is None or time is None or batch not in integer_indices(op, len(lineage)):
                 continue
             shape = format_shape(op.inputs[0])
-            flag = flag_text(lay.call, not lay.call.config.get("batch_first"), lay.call.name)
-            message = (
+            first = bool(lay.call.config.get("batch_first"))
+            flag = flag_text(lay.call, not first, lay.call.name)
+            source = argument_text(lay.call)
+            axis = "time" if lay.verb == "steps through" else "sequence"
+            hint = _hint(op, batch, time)
+            head = (
                 f"{op_text(op)} {at_line(op)} takes one element of dim {batch} of "
                 f"{call_label(lay.call, 'batch_first')}'s output {shape}, which it takes as the batch: "
                 f"the same sample at every step, not one step of every sample. Batch and time are both "
-                f"{lay.batch_size}, so it runs; if the data is batch-first, the layer's flag is wrong "
-                f"instead (ST001)"
+                f"{lay.batch_size}, so it runs"
             )
-            hint = _hint(op, batch, time)
-            source = argument_text(lay.call)
-            axis = "time" if lay.verb == "steps through" else "sequence"
+            if known:  # the data is as the layer takes it: the index is wrong
+                evidence = "; ".join(c.text for c in clues if c.swapped is False and not c.reading)
+                message = f"{head}; the layer's layout is the data's ({evidence})"
+                hint = hint or f"index dim {time} (the {axis} axis) instead of dim {batch}"
+                yield finding("ST013", op, message, hint)
+                continue
+            other = "seq-first" if first else "batch-first"
+            taken = f"(batch, {axis}, ...)" if first else f"({axis}, batch, ...)"
+            message = f"{head}; if the data is {other}, the layer's flag is wrong instead (ST001)"
             if hint:
-                hint += f": if {source} is ({axis}, batch, ...) as {lay.call.name} takes it; if it is batch-first, "
-                hint += f"{flag} instead"
+                hint += f": if {source} is {taken} as {lay.call.name} takes it; if it is {other}, {flag} instead"
             else:
-                hint = f"index dim {time} (the {axis} axis) instead of dim {batch}; or, if {source} is batch-first, "
+                hint = f"index dim {time} (the {axis} axis) instead of dim {batch}; or, if {source} is {other}, "
                 hint += flag
             yield finding("ST013", op, message, hint)
 
