@@ -394,3 +394,42 @@ def test_heads_folded_head_major_take_the_mask_copied_head_major(copies):
     else:
         assert [f.hint for f in found] == ["use mask.repeat(2, 1, 1)"]
         assert "whose dim 0 is head-major (row h * B + b)" in found[0].message
+
+
+@pytest.mark.parametrize(
+    ("layout", "found"),
+    [("sdpa", True), ("scores", True), ("sdpa transposed", False), ("scores permuted", False)],
+)
+def test_attention_over_the_heads_is_st026_whether_sdpa_or_hand_written(layout, found):
+    """q, k, v viewed (B, T, heads, head_dim) and attended as they are, by SDPA or by
+    ``q @ k.transpose(-2, -1)``, attend over the heads (ST026, heads == tokens == 4 here);
+    transposed or permuted to (B, heads, T, head_dim) first, they are right."""
+    import math
+
+    class Heads(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.qkv, self.out = nn.Linear(16, 48), nn.Linear(16, 16)
+
+        def forward(self, x):
+            b, t, e = x.shape
+            q, k, v = (part.view(b, t, 4, 4) for part in self.qkv(x).chunk(3, dim=-1))
+            if layout.endswith(("transposed", "permuted")):
+                q, k, v = (part.permute(0, 2, 1, 3) for part in (q, k, v))
+            if layout.startswith("sdpa"):
+                y = F.scaled_dot_product_attention(q, k, v)
+            else:
+                y = (q @ k.transpose(-2, -1) / math.sqrt(4)).softmax(-1) @ v
+            if layout.endswith(("transposed", "permuted")):
+                y = y.transpose(1, 2)
+            return self.out(y.reshape(b, t, e))
+
+    import torch.nn.functional as F
+
+    model = Heads()
+    with shapetrace.trace(model) as t:
+        model(torch.randn(2, 4, 16))
+    st026 = [f for f in t.findings if f.code == "ST026"]
+    assert [f.severity for f in t.findings if f.severity != "info"] == (["error"] if found else [])
+    if found:
+        assert "attends over dim 2 of its query (2, 4, 4, 4), 4 pieces split off one axis of qkv" in st026[0].message

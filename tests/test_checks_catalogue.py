@@ -46,6 +46,7 @@ EXAMPLES = {
     "ST023": (buggy.labels_as_a_column, correct.labels_as_indices),
     "ST024": (buggy.layers_in_a_plain_list, correct.layers_in_a_module_list),
     "ST025": (attention.mask_repeated_head_major, attention.mask_repeated_batch_major),
+    "ST026": (attention.heads_not_transposed, attention.heads_transposed),
 }
 DEMOS = {
     "ST001": "st001_batch_first.py",
@@ -73,6 +74,7 @@ DEMOS = {
     "ST023": "st023_class_target_layout.py",
     "ST024": "st024_unregistered_layer.py",
     "ST025": "st025_mask_head_order.py",
+    "ST026": "st026_attention_over_heads.py",
 }
 # Demos that need ranks: run under torchrun by tests/test_distributed.py.
 TORCHRUN_DEMOS = {"ST020"}

@@ -215,6 +215,15 @@ DOCS: dict[str, FindingDoc] = {
         "attn_mask = mask.repeat(num_heads, 1, 1)   # (N, L, S) -> (num_heads * N, L, S), head-major",
         "attn_mask = mask.repeat_interleave(num_heads, dim=0)   # row b * num_heads + h, as PyTorch reads it",
     ),
+    "ST026": FindingDoc(
+        "F.scaled_dot_product_attention takes (N, ..., L, E) and attends over dim -2. Heads split off the "
+        "features with q.view(B, T, n_head, head_dim) are (B, T, heads, head_dim) until .transpose(1, 2): "
+        "given as they are, the attention runs over each token's heads and no token sees another. The "
+        "output keeps the shape, the view merging the heads fits, and nothing raises.",
+        "y = F.scaled_dot_product_attention(q, k, v)       # q: (B, T, n_head, head_dim)\ny = y.reshape(B, T, C)",
+        "q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)   # (B, n_head, T, head_dim)\n"
+        "y = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(B, T, C)",
+    ),
 }
 
 

@@ -408,6 +408,39 @@ def mask_repeated_batch_major():
     return PaddedSelfAttention(interleave=True), (torch.randn(3, 5, EMB), torch.tensor([5, 2, 4]))
 
 
+class SplitHeadsAttention(nn.Module):
+    """nanoGPT-style heads split off one projection, ``view(B, T, heads, head_dim)``, given
+    to ``F.scaled_dot_product_attention`` transposed to (B, heads, T, head_dim) or not (ST026)."""
+
+    def __init__(self, transposed: bool) -> None:
+        super().__init__()
+        self.transposed = transposed
+        self.qkv = nn.Linear(EMB, 3 * EMB)
+        self.proj = nn.Linear(EMB, EMB)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, t, e = x.shape
+        q, k, v = (part.view(b, t, HEADS, e // HEADS) for part in self.qkv(x).split(e, dim=2))
+        if self.transposed:
+            y = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
+            y = y.transpose(1, 2)
+        else:
+            y = F.scaled_dot_product_attention(q, k, v)
+        return self.proj(y.reshape(b, t, e))
+
+
+def heads_not_transposed():
+    """Heads left (B, T, heads, head_dim) for SDPA: ST026's trigger."""
+    torch.manual_seed(0)
+    return SplitHeadsAttention(transposed=False), (torch.randn(3, 5, EMB),)
+
+
+def heads_transposed():
+    """The same heads transposed to (B, heads, T, head_dim), as SDPA takes them: no ST026."""
+    torch.manual_seed(0)
+    return SplitHeadsAttention(transposed=True), (torch.randn(3, 5, EMB),)
+
+
 def make(name: str, fixed: bool = False):
     return VARIANTS[name](fixed)
 

@@ -47,6 +47,7 @@ DETECTOR_MODULES: tuple[str, ...] = (
     "class_target",
     "unregistered_layer",
     "mask_head_order",
+    "attention_over_heads",
 )
 
 
