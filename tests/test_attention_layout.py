@@ -433,3 +433,40 @@ def test_attention_over_the_heads_is_st026_whether_sdpa_or_hand_written(layout, 
     assert [f.severity for f in t.findings if f.severity != "info"] == (["error"] if found else [])
     if found:
         assert "attends over dim 2 of its query (2, 4, 4, 4), 4 pieces split off one axis of qkv" in st026[0].message
+
+
+@pytest.mark.parametrize("holder", ["MultiheadAttention", "TransformerEncoderLayer"])
+def test_a_per_sample_3d_mask_where_one_per_head_is_taken_is_explained(holder):
+    """A (N, L, S) mask given as a 3-D attn_mask/src_mask, which PyTorch takes as
+    (N * num_heads, L, S): it raises, and the note's ST025 gives the batch-major copies
+    (``repeat_interleave``), which, applied, run with no finding."""
+
+    class Masked(nn.Module):
+        def __init__(self, per_head: bool) -> None:
+            super().__init__()
+            self.per_head = per_head
+            if holder == "MultiheadAttention":
+                self.attn = nn.MultiheadAttention(16, 4, batch_first=True)
+            else:
+                self.attn = nn.TransformerEncoderLayer(16, 4, 32, dropout=0.0, batch_first=True)
+
+        def forward(self, x, pad):
+            blocked = pad[:, None, :].expand(-1, x.size(1), -1)  # (N, L, S)
+            if self.per_head:
+                blocked = blocked.repeat_interleave(4, dim=0)
+            if holder == "MultiheadAttention":
+                return self.attn(x, x, x, attn_mask=blocked, need_weights=False)[0]
+            return self.attn(x, src_mask=blocked)
+
+    x, pad = torch.randn(3, 5, 16), torch.arange(5)[None, :] >= torch.tensor([5, 2, 4])[:, None]
+    model = Masked(per_head=False)
+    with pytest.raises(RuntimeError) as raised, shapetrace.trace(model):
+        model(x, pad)
+    note = "\n".join(raised.value.__notes__)
+    name = "attn_mask" if holder == "MultiheadAttention" else "src_mask"
+    assert f"is given a per-sample {name} (3, 5, 5), one (L, S) mask per sample" in note
+    assert "help: use blocked.repeat_interleave(4, dim=0)" in note
+    helped = Masked(per_head=True)
+    with shapetrace.trace(helped) as t:
+        helped(x, pad)
+    assert [f for f in t.findings if f.severity != "info"] == []

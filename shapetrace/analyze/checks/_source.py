@@ -118,6 +118,18 @@ def find_call(
     return fitting[0] if fitting else found[0][1]
 
 
+def keyword_text(location: Location | None, keyword: str) -> str | None:
+    """``mask`` for a line that calls ``self.attn(x, x, x, attn_mask=mask)`` and asks
+    for ``attn_mask``: the source of the first keyword argument of that name."""
+    tree = _parse(location.code) if location is not None and location.code else None
+    for node in ast.walk(tree) if tree is not None else ():
+        if isinstance(node, ast.Call):
+            for item in node.keywords:
+                if item.arg == keyword:
+                    return ast.unparse(item.value)
+    return None
+
+
 def subscripted(location: Location | None) -> str | None:
     """``out`` for a line that indexes ``out[:, -1, :]``."""
     tree = _parse(location.code) if location is not None and location.code else None

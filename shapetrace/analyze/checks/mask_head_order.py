@@ -30,6 +30,11 @@ PyTorch's transformer modules hand their masks (``src_mask``, ``mask``, ``tgt_ma
 ``memory_mask``) to a MultiheadAttention, made float on the way (no lineage inside): the
 module's own mask input is checked, against its attention's ``num_heads``.
 
+A per-sample (N, L, S) mask given where one per (sample, head) is taken (3-D
+``attn_mask``, ``src_mask``...) makes PyTorch raise; the finding (an error) gives
+the copies batch-major, ``mask.repeat_interleave(num_heads, dim=0)``, not the
+``repeat`` that looks alike.
+
 Limits: a mask made per head by other means (a loop of ``torch.cat``) has no axis of
 copies.
 """
@@ -40,13 +45,13 @@ from collections.abc import Iterator
 
 from shapetrace.analyze.checks import finding, register
 from shapetrace.analyze.checks._common import at_line, call_label, op_text, receiver_text
-from shapetrace.analyze.checks._source import find_call
+from shapetrace.analyze.checks._source import find_call, keyword_text
 from shapetrace.analyze.lineage.atoms import Atom, DimAtoms, dim_size, is_copies
 from shapetrace.analyze.lineage.flow import TraceLineage, analyze
 from shapetrace.analyze.lineage.module_rules import is_builtin
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
-from shapetrace.core.text import format_shape
+from shapetrace.core.text import format_dims, format_shape
 from shapetrace.core.trace import Trace
 
 
@@ -186,6 +191,37 @@ def _hint(maker: Call, copies: Atom) -> str:
     return f"repeat each sample's mask once per head in a row: mask.repeat_interleave({copies.size}, dim=0)"
 
 
+def _per_sample(call: Call) -> Finding | None:
+    """A 3-D mask of one (L, S) mask per sample given where PyTorch takes one per
+    (sample, head): its dim 0 is the batch N, not N * num_heads (PyTorch raises)."""
+    masks = _mask_inputs(call) if call.kind == "module" else []
+    heads = _heads(call) if masks else None
+    if not isinstance(heads, int) or heads < 2 or not call.inputs or call.inputs[0].ndim != 3:
+        return None
+    first = call.config.get("batch_first")
+    if first is None:  # a transformer module's flag is its attention's
+        first = next((c.config.get("batch_first") for c in call.walk() if c.type == "MultiheadAttention"), False)
+    batch = call.inputs[0].shape[0 if first else 1]
+    for k in masks:
+        mask = call.inputs[k]
+        if mask.ndim != 3 or mask.shape[0] != batch or batch * heads == mask.shape[0]:
+            continue
+        wanted = format_dims((batch * heads, *mask.shape[1:]))
+        message = (
+            f"{call_label(call)} {at_line(call)} is given a per-sample {mask.path} {format_shape(mask)}, one (L, S) "
+            f"mask per sample, where a 3-D mask is (N * num_heads, L, S) = {wanted}, one per (sample, head), "
+            f"read batch-major (row b * num_heads + h)"
+        )
+        name = keyword_text(call.location, mask.path) or mask.path
+        name = name if name.isidentifier() else f"({name})"
+        hint = (
+            f"use {name}.repeat_interleave({heads}, dim=0) (not .repeat({heads}, 1, 1): that copies the "
+            f"batch head-major)"
+        )
+        return finding("ST025", call, message, hint, "error")
+    return None
+
+
 @register(
     "ST025",
     "mask-head-order",
@@ -196,6 +232,10 @@ def check_mask_head_order(trace: Trace) -> Iterator[Finding]:
     flow: TraceLineage | None = None
     seen: set[int] = set()
     for call in trace.calls:
+        per_sample = _per_sample(call)
+        if per_sample is not None:
+            yield per_sample
+            continue
         masks = _mask_inputs(call)
         masking = call.kind == "op" and call.name in _MASKING and len(call.inputs) >= 2
         if not masks and not masking:
