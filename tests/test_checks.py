@@ -297,6 +297,34 @@ def test_the_forward_half_help_indexes_the_tensor_the_code_indexes():
     torch.testing.assert_close(eval(forward_half, {"out": out}), out[:, -1, :12])
 
 
+@pytest.mark.parametrize(
+    "pick",
+    [
+        "out.index_select(1, torch.tensor([x.size(1) - 1])).squeeze(1)",
+        "out.narrow(1, -1, 1).squeeze(1)",
+        "out[:, -1:, :].flatten(1)",
+        "out.index_select(1, torch.tensor([0])).squeeze(1)",
+    ],
+)
+def test_the_last_step_of_a_bidirectional_output_in_every_spelling(pick):
+    """``index_select`` of a one-number index (its value is the creation's recorded
+    argument), ``narrow`` and a length-1 slice take the last step as ``out[:, -1]`` does
+    (ST006); the first step (index 0) is not the last."""
+
+    class Picked(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm = torch.nn.LSTM(6, 12, batch_first=True, bidirectional=True)
+            self.head = torch.nn.Linear(24, 2)
+
+        def forward(self, x):
+            out, _ = self.lstm(x)
+            return self.head(eval(pick, {"torch": torch, "out": out, "x": x}))
+
+    found = [f for f in traced((Picked(), (torch.randn(3, 7, 6),))).findings if f.code == "ST006"]
+    assert len(found) == (0 if "[0]" in pick else 1), found
+
+
 def test_reading_h_n_of_both_directions_is_fine():
     assert "ST006" not in codes(traced(correct.bidirectional_forecaster()))
 
