@@ -47,6 +47,7 @@ EXAMPLES = {
     "ST024": (buggy.layers_in_a_plain_list, correct.layers_in_a_module_list),
     "ST025": (attention.mask_repeated_head_major, attention.mask_repeated_batch_major),
     "ST026": (attention.heads_not_transposed, attention.heads_transposed),
+    "ST027": (axis.packed_padded_last_column, axis.packed_final_state),
 }
 DEMOS = {
     "ST001": "st001_batch_first.py",
@@ -75,6 +76,7 @@ DEMOS = {
     "ST024": "st024_unregistered_layer.py",
     "ST025": "st025_mask_head_order.py",
     "ST026": "st026_attention_over_heads.py",
+    "ST027": "st027_padded_last_step.py",
 }
 # Demos that need ranks: run under torchrun by tests/test_distributed.py.
 TORCHRUN_DEMOS = {"ST020"}

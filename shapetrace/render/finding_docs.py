@@ -224,6 +224,13 @@ DOCS: dict[str, FindingDoc] = {
         "q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)   # (B, n_head, T, head_dim)\n"
         "y = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(B, T, C)",
     ),
+    "ST027": FindingDoc(
+        "An RNN run on a PackedSequence stops each sequence at its own length; pad_packed_sequence pads "
+        "its output back to the longest with zeros. Its last column, padded[:, -1], is the last step of the "
+        "longest sequences only: every shorter one gives zeros, and nothing raises.",
+        "padded, _ = pad_packed_sequence(out, batch_first=True)\nlast = padded[:, -1, :]",
+        "last = padded[torch.arange(padded.size(0)), lengths - 1]   # or h_n[-1]",
+    ),
 }
 
 

@@ -292,3 +292,28 @@ def state_from_reset_attribute() -> Example:
 
 def state_from_fixed_attribute() -> Example:
     return StateFromFixedAttribute(4), (torch.randn(4, 6, 3),)
+
+
+class PackedSummary(nn.Module):
+    """A packed GRU over padded sentences, summarized by the last padded column
+    (ST027) or by each sentence's final state ``h_n[-1]``."""
+
+    def __init__(self, padded_last: bool) -> None:
+        super().__init__()
+        self.padded_last = padded_last
+        self.gru = nn.GRU(4, 8, batch_first=True)
+        self.fc = nn.Linear(8, 2)
+
+    def forward(self, x, lengths):
+        packed = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+        out, h_n = self.gru(packed)
+        padded, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True)
+        return self.fc(padded[:, -1] if self.padded_last else h_n[-1])
+
+
+def packed_padded_last_column() -> Example:
+    return PackedSummary(padded_last=True), (torch.randn(3, 6, 4), torch.tensor([6, 2, 4]))
+
+
+def packed_final_state() -> Example:
+    return PackedSummary(padded_last=False), (torch.randn(3, 6, 4), torch.tensor([6, 2, 4]))

@@ -48,6 +48,7 @@ DETECTOR_MODULES: tuple[str, ...] = (
     "unregistered_layer",
     "mask_head_order",
     "attention_over_heads",
+    "padded_last_step",
 )
 
 

@@ -21,10 +21,10 @@ from shapetrace.analyze.checks import finding, register
 from shapetrace.analyze.checks._common import at_line, call_label, op_text, pass_root, receiver_text
 from shapetrace.analyze.checks._final_state import one_direction_picks, state_name
 from shapetrace.analyze.checks._rnn import Layout, both_directions_hint, first_layouts, is_rnn, ops_after
+from shapetrace.analyze.checks._steps import step_index
 from shapetrace.analyze.lineage.atoms import dim_of
 from shapetrace.analyze.lineage.flow import TraceLineage, analyze
 from shapetrace.analyze.lineage.module_rules import hidden_origin
-from shapetrace.analyze.lineage.op_args import argument, index_items, integer_indices
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
 from shapetrace.core.text import format_shape
@@ -46,34 +46,9 @@ def _last_steps(flow: TraceLineage, lay: Layout) -> Iterator[Call]:
         ]
         if not whole:
             continue
-        index = _step_index(flow, op, time, len(lineage))
+        index = step_index(flow, op, time, len(lineage))
         if index in (-1, op.inputs[0].shape[time] - 1):
             yield op
-
-
-def _step_index(flow: TraceLineage, op: Call, time: int, ndim: int) -> object:
-    """The one step an op keeps of dim ``time``: an integer index (``out[:, -1]``,
-    ``select``), ``narrow(time, start, 1)``, a length-1 slice (``out[:, -1:]``), or
-    ``index_select(time, idx)`` of an ``idx`` made from one number (``torch.tensor([T - 1])``:
-    its value is recorded as the creation's argument); None for none of these."""
-    index = integer_indices(op, ndim).get(time)
-    if index is not None or not op.outputs or op.outputs[0].ndim != ndim or op.outputs[0].shape[time] != 1:
-        return index
-    if op.name in ("narrow", "index_select") and argument(op, 0, "dim", None) in (time, time - ndim):
-        if op.name == "narrow":
-            return argument(op, 1, "start", None)
-        source = flow.source(op, 1)
-        made = source.call if source is not None and not source.as_input else None
-        if made is not None and made.kind == "op" and made.name in ("tensor", "as_tensor", "LongTensor"):
-            values = made.args[0] if made.args else None
-            return values[0] if isinstance(values, (list, tuple)) and len(values) == 1 else None
-    if op.name == "__getitem__":
-        items = index_items(op) or []
-        plain = all(isinstance(item, int) or (isinstance(item, dict) and "slice" in item) for item in items[: time + 1])
-        if plain and len(items) > time and isinstance(items[time], dict):  # item k is input dim k
-            start = items[time]["slice"][0] if isinstance(items[time]["slice"], (list, tuple)) else None
-            return start
-    return None
 
 
 def _hint(flow: TraceLineage, lay: Layout, op: Call) -> str:

@@ -1,0 +1,103 @@
+"""ST027 padded-last-step: the last column of a padded batch read as each sequence's last step.
+
+An RNN run on a PackedSequence stops each sequence at its own length;
+``pad_packed_sequence`` gives its output back padded to the longest, with zeros after
+each sequence's end (PyTorch's documentation: "padded with padding_value", 0 by
+default). ``padded[:, -1, :]`` is then the last step of the longest sequences only:
+every shorter one gives a row of zeros, and the next layer sees the same vector for
+all of them. The shapes are right and nothing raises. Each sequence's last step is
+``padded[torch.arange(B), lengths - 1]``, or the RNN's final state ``h_n[-1]``
+(the packed RNN takes it at each sequence's length).
+
+Told by lineage: the index keeps one step of the time axis of a
+``pad_packed_sequence`` output, the last (``-1`` or ``T - 1``), with any spelling
+``_steps.step_index`` reads. A bidirectional RNN's last step is ST006 (its backward
+half is wrong even for the longest sequence), not this.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from shapetrace.analyze.checks import finding, register
+from shapetrace.analyze.checks._common import at_line, call_label, op_text, receiver_text
+from shapetrace.analyze.checks._rnn import is_rnn
+from shapetrace.analyze.checks._source import find_call
+from shapetrace.analyze.checks._steps import step_index
+from shapetrace.analyze.lineage.atoms import origins
+from shapetrace.analyze.lineage.flow import TraceLineage, analyze
+from shapetrace.core.finding import Finding
+from shapetrace.core.records import Call
+from shapetrace.core.text import format_shape
+from shapetrace.core.trace import Trace
+
+_UNPACK = frozenset({"pad_packed_sequence", "_pad_packed_sequence"})
+_PACK = frozenset({"pack_padded_sequence", "_pack_padded_sequence"})
+
+
+def _unpacked(flow: TraceLineage, trace: Trace) -> Iterator[tuple[Call, Call, int]]:
+    """``(unpack op, rnn, time dim)`` for each one-direction RNN's packed output padded back."""
+    for op in trace.calls:
+        if op.kind != "op" or op.name not in _UNPACK or not op.outputs or op.outputs[0].ndim < 3:
+            continue
+        source = flow.source(op, 0)
+        rnn = source.call if source is not None and not source.as_input else None
+        if rnn is None or not is_rnn(rnn) or rnn.config.get("bidirectional"):
+            continue
+        first = op.args[2:3] == (True,) or op.kwargs.get("batch_first") is True
+        yield op, rnn, 1 if first else 0
+
+
+def _lengths_text(trace: Trace, rnn: Call) -> str:
+    """The lengths the sequences were packed with before ``rnn`` ran, as written (``lengths``)."""
+    text = "lengths"
+    for op in trace.calls:
+        if op.id >= rnn.id:
+            break
+        if op.kind == "op" and op.name in _PACK:
+            found = find_call(op.location, {op.name.lstrip("_")}, None)
+            if found is not None and len(found.args) >= 2 and found.args[1].isidentifier():
+                text = found.args[1]
+    return text
+
+
+def _hint(trace: Trace, op: Call, rnn: Call, time: int) -> str:
+    """``use padded[torch.arange(padded.size(0)), lengths - 1]``: each sequence's own last step."""
+    name = receiver_text(op, "padded")
+    lengths = _lengths_text(trace, rnn)
+    batch = 1 - time
+    rows = f"torch.arange({name}.size({batch}))"
+    index = f"{rows}, {lengths} - 1" if time == 1 else f"{lengths} - 1, {rows}"
+    return f"use {name}[{index}]: each sequence's last step (or {rnn.name}'s final state, h_n[-1])"
+
+
+@register(
+    "ST027",
+    "padded-last-step",
+    "warning",
+    "the last column of pad_packed_sequence's output read as each sequence's last step (zeros for shorter ones)",
+)
+def check_padded_last_step(trace: Trace) -> Iterator[Finding]:
+    if not any(call.kind == "op" and call.name in _UNPACK for call in trace.calls):
+        return
+    flow = analyze(trace.calls)
+    for unpack, rnn, time_dim in _unpacked(flow, trace):
+        time = origins(flow.output_lineage(unpack, 0)[time_dim])
+        if not time:
+            continue
+        for op in trace.calls:
+            if op.id <= unpack.id or op.kind != "op" or not op.inputs:
+                continue
+            lineage = flow.input_lineage(op, 0)
+            dim = next((d for d, axis in enumerate(lineage) if axis and origins(axis) == time), None)
+            if dim is None:
+                continue
+            index = step_index(flow, op, dim, len(lineage))
+            if index not in (-1, op.inputs[0].shape[dim] - 1):
+                continue
+            message = (
+                f"{op_text(op)} {at_line(op)} takes the last step of the {format_shape(unpack.outputs[0])} "
+                f"batch pad_packed_sequence {at_line(unpack)} made of {call_label(rnn)}'s packed output: for "
+                f"every sequence shorter than the longest, that step is padding (zeros), not its last step"
+            )
+            yield finding("ST027", op, message, _hint(trace, op, rnn, dim))
