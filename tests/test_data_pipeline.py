@@ -333,3 +333,57 @@ def test_a_loader_batch_read_as_time_is_an_error_whatever_the_code_reading_it_sa
     fixed = run_script(script, "--fixed")
     assert fixed.exit_code == 0, fixed.output
     assert [f for f in fixed.trace.findings if f.code == "ST001"] == []
+
+
+PADDED_SEQ_FIRST = """
+import sys
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_sequence
+from torch.utils.data import DataLoader
+
+
+def collate(batch):
+    seqs = [torch.tensor(s) for s in batch]
+    lengths = torch.tensor([len(s) for s in seqs])
+    return pad_sequence(seqs, batch_first="--fixed" in sys.argv), lengths
+
+
+class Reviews(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Embedding(50, 8)
+        self.lstm = nn.LSTM(8, 12, batch_first=True)
+        self.fc = nn.Linear(12, 2)
+
+    def forward(self, tokens, lengths):
+        packed = pack_padded_sequence(self.embed(tokens), lengths, batch_first=True, enforce_sorted=False)
+        _, (h_n, _) = self.lstm(packed)
+        return self.fc(h_n[-1])
+
+
+torch.manual_seed(0)
+sentences = [torch.randint(1, 50, (int(n),)).tolist() for n in torch.randint(3, 15, (16,))]
+model = Reviews()
+for tokens, lengths in DataLoader(sentences, batch_size=4, collate_fn=collate):
+    model(tokens, lengths).sum().backward()
+"""
+
+
+def test_lengths_counting_the_other_axis_of_a_packed_batch_explain_the_rnns_error(tmp_path):
+    """pad_sequence's default pads seq-first, (T, B): packed with batch_first=True, the 4
+    lengths count dim 1, and the LSTM raises an error naming neither. ST001 at the
+    pack_padded_sequence explains it; the collate padding batch-first is clean."""
+    from tests.case_support import run_script
+
+    script = tmp_path / "reviews.py"
+    script.write_text(PADDED_SEQ_FIRST)
+    done = run_script(script)
+    assert done.exit_code == 1
+    [found] = [f for f in done.trace.findings if f.code == "ST001"]
+    assert "but lengths has 4 entries, the size of dim 1: the input is (time, batch, ...)" in found.message
+    assert found.hint.startswith("pad the batch batch-first where it is made (pad_sequence(..., batch_first=True))")
+    assert "explained by" in done.output and "ST001 batch-first-mismatch: pack_padded_sequence" in done.output
+    fixed = run_script(script, "--fixed")
+    assert fixed.exit_code == 0, fixed.output
+    assert [f for f in fixed.trace.findings if f.severity != "info"] == []

@@ -51,6 +51,7 @@ from shapetrace.analyze.checks._clue import Clue
 from shapetrace.analyze.checks._common import at_line, call_label, op_text, pass_root
 from shapetrace.analyze.checks._layout_pairs import handed_on, memory_pairs, target_clues
 from shapetrace.analyze.checks._losses import is_class_loss, is_elementwise_loss, passes_before
+from shapetrace.analyze.checks._pack_layout import packed_layout_findings
 from shapetrace.analyze.checks._positions import positional_tables
 from shapetrace.analyze.checks._rnn import Layout, first_layouts, hidden_inputs, is_rnn, layout, ops_after
 from shapetrace.analyze.checks._shift import AxisKey, Shift, axis_key, shifted_axes
@@ -346,3 +347,4 @@ def check_batch_first(trace: Trace) -> Iterator[Finding]:
         if found is not None:
             yield found
     yield from cell_loop_findings(trace, flow)
+    yield from packed_layout_findings(trace, flow)
