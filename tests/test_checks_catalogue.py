@@ -48,6 +48,7 @@ EXAMPLES = {
     "ST025": (attention.mask_repeated_head_major, attention.mask_repeated_batch_major),
     "ST026": (attention.heads_not_transposed, attention.heads_transposed),
     "ST027": (axis.packed_padded_last_column, axis.packed_final_state),
+    "ST028": (attention.mask_on_queries, attention.mask_on_keys),
 }
 DEMOS = {
     "ST001": "st001_batch_first.py",
@@ -77,6 +78,7 @@ DEMOS = {
     "ST025": "st025_mask_head_order.py",
     "ST026": "st026_attention_over_heads.py",
     "ST027": "st027_padded_last_step.py",
+    "ST028": "st028_mask_on_queries.py",
 }
 # Demos that need ranks: run under torchrun by tests/test_distributed.py.
 TORCHRUN_DEMOS = {"ST020"}

@@ -231,6 +231,14 @@ DOCS: dict[str, FindingDoc] = {
         "padded, _ = pad_packed_sequence(out, batch_first=True)\nlast = padded[:, -1, :]",
         "last = padded[torch.arange(padded.size(0)), lengths - 1]   # or h_n[-1]",
     ),
+    "ST028": FindingDoc(
+        "A (B, S) padding mask made 4-D for (B, heads, L, S) scores is mask[:, None, None, :]. Written "
+        "mask[:, None, :, None], (B, 1, L, 1), it lies along the queries: added to the scores it shifts each "
+        "query's row by a constant, which the softmax over the keys cancels, so padded keys are still "
+        "attended. Self-attention has L == S: nothing raises.",
+        "extended = attention_mask[:, None, :, None]          # (B, 1, L, 1)",
+        "extended = attention_mask[:, None, None, :]          # (B, 1, 1, S): one value per key",
+    ),
 }
 
 

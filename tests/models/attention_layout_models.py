@@ -441,6 +441,37 @@ def heads_transposed():
     return SplitHeadsAttention(transposed=True), (torch.randn(3, 5, EMB),)
 
 
+class ExtendedMaskAttention(nn.Module):
+    """BERT-style scores plus an extended padding mask, laid along the keys
+    (``mask[:, None, None, :]``) or along the queries (``mask[:, None, :, None]``: ST028)."""
+
+    def __init__(self, on_keys: bool) -> None:
+        super().__init__()
+        self.on_keys = on_keys
+        self.qk = nn.Linear(EMB, 2 * EMB)
+
+    def forward(self, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        b, t, e = x.shape
+        q, k = (part.view(b, t, HEADS, e // HEADS).transpose(1, 2) for part in self.qk(x).chunk(2, dim=-1))
+        extended = keep[:, None, None, :] if self.on_keys else keep[:, None, :, None]
+        scores = q @ k.transpose(-2, -1) / math.sqrt(e // HEADS) + (1.0 - extended.float()) * -10000.0
+        return F.softmax(scores, dim=-1)
+
+
+def mask_on_queries():
+    """A padding mask extended along the queries: ST028's trigger."""
+    torch.manual_seed(0)
+    keep = torch.arange(5)[None, :] < torch.tensor([5, 2, 4])[:, None]
+    return ExtendedMaskAttention(on_keys=False), (torch.randn(3, 5, EMB), keep)
+
+
+def mask_on_keys():
+    """The same mask extended along the keys, as the softmax reads it: no ST028."""
+    torch.manual_seed(0)
+    keep = torch.arange(5)[None, :] < torch.tensor([5, 2, 4])[:, None]
+    return ExtendedMaskAttention(on_keys=True), (torch.randn(3, 5, EMB), keep)
+
+
 def make(name: str, fixed: bool = False):
     return VARIANTS[name](fixed)
 

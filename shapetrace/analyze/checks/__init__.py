@@ -49,6 +49,7 @@ DETECTOR_MODULES: tuple[str, ...] = (
     "mask_head_order",
     "attention_over_heads",
     "padded_last_step",
+    "mask_on_queries",
 )
 
 
