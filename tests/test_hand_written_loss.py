@@ -271,3 +271,44 @@ def test_a_hand_written_loss_on_a_channels_last_target_gets_the_permute():
         loss = ((pred - y.permute(0, 3, 1, 2)) ** 2).mean()
     assert [f for f in helped.findings if f.severity != "info"] == []
     assert torch.equal(loss, ((pred - y.squeeze(-1).unsqueeze(1)) ** 2).mean())
+
+
+class _Density(nn.Module):
+    """A CSRNet-like density head: three 2x max-pools, the map at 1/8 of the image."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        for width_in, width_out in ((3, 8), (8, 8), (8, 8)):
+            layers += [nn.Conv2d(width_in, width_out, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
+        self.frontend = nn.Sequential(*layers)
+        self.output = nn.Conv2d(8, 1, 1)
+
+    def forward(self, x):
+        return self.output(self.frontend(x))
+
+
+@pytest.mark.parametrize("fixed", [False, True])
+def test_a_loss_written_by_hand_at_another_resolution_is_st016(fixed):
+    """``((et - gt) ** 2).sum()`` of a (B, 1, H/8, W/8) density map against the full-size
+    target raises at the subtraction; ST016 explains it (the three pools) with the
+    help's sum-keeping pooling, which, applied, runs clean."""
+    import torch.nn.functional as F
+
+    model = _Density()
+    img, gt = torch.randn(2, 3, 32, 48), torch.rand(2, 1, 32, 48)
+    if not fixed:
+        with pytest.raises(RuntimeError) as raised, shapetrace.trace(model) as t:
+            et = model(img)
+            ((et - gt) ** 2).sum()
+        [found] = [f for f in t.findings if f.code == "ST016"]
+        assert found.message.startswith("et - gt at line")
+        assert "by hand, compares (2, 1, 4, 6) with (2, 1, 32, 48): the prediction is 1/8" in found.message
+        assert "downsampled by three MaxPool2d(2)" in found.message
+        assert "F.avg_pool2d(gt, 8) * 64 keeps its sum" in found.hint
+        assert "ST016 loss-resolution-mismatch" in "\n".join(raised.value.__notes__)
+        return
+    with shapetrace.trace(model) as t:
+        et = model(img)
+        loss = ((et - F.avg_pool2d(gt, 8) * 64) ** 2).sum()
+    assert loss.shape == () and serious(t) == []

@@ -5,7 +5,8 @@ input's resolution; a target loaded at full resolution then meets a
 prediction 8 times smaller in each spatial dim, and PyTorch raises "The size
 of tensor a (16) must match the size of tensor b (128) at non-singleton
 dimension 3". The finding names the calls that shrank (or grew) the
-prediction's axes, from the lineage, and the factor. A resize given its size
+prediction's axes, from the lineage, and the factor; for a loss written by
+hand, at the subtraction that raised (``et - gt``). A resize given its size
 as (width, height), ``F.interpolate(d, size=(w, h))``, makes a prediction whose
 last two dims are the target's swapped; the finding names that resize.
 """
@@ -16,12 +17,14 @@ from collections.abc import Iterator
 
 from shapetrace.analyze.checks import finding, register
 from shapetrace.analyze.checks._common import at_line
+from shapetrace.analyze.checks._hand_loss import operand_texts
 from shapetrace.analyze.checks._losses import loss_arguments, loss_operands
 from shapetrace.analyze.checks.class_dim import class_scores_last
 from shapetrace.analyze.lineage.flow import TraceLineage, analyze
 from shapetrace.analyze.lineage.module_rules import is_builtin
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
+from shapetrace.core.tensor_meta import TensorMeta
 from shapetrace.core.text import format_dims, format_shape
 from shapetrace.core.torch_facts import LOSS_OPS
 from shapetrace.core.trace import Trace
@@ -150,11 +153,7 @@ def _describe(calls: list[Call]) -> str:
 )
 def check_loss_resolution(trace: Trace) -> Iterator[Finding]:
     flow = None
-    for call in trace.calls:
-        operands = loss_operands(call) if _is_loss(call) else None
-        if operands is None:
-            continue
-        prediction, target = operands
+    for call, prediction, target, name, texts in _compared(trace):
         if _class_target(call) and class_scores_last(prediction, target):
             continue  # the class scores in the last dim: ST018
         pred_shape = prediction.shape
@@ -165,7 +164,7 @@ def check_loss_resolution(trace: Trace) -> Iterator[Finding]:
             offset = 0
         differ = _factors(pred_shape, target.shape)
         if differ is None:
-            if _swapped(pred_shape, target.shape):
+            if _swapped(pred_shape, target.shape) and name is not None:
                 flow = flow or analyze(trace.calls)
                 yield _swapped_finding(flow, trace, call, prediction, target, offset)
             continue
@@ -175,16 +174,20 @@ def check_loss_resolution(trace: Trace) -> Iterator[Finding]:
         smaller = a < b
         flow = flow or analyze(trace.calls)
         resizers = _resizers(flow, trace, call, [k + offset for k in dims])
-        name = call.name if call.kind == "op" else f"{call.name} ({call.type})"
         which = ", ".join(str(k + offset) for k in dims)
+        compares = (
+            f"{name} {at_line(call)} compares input {format_shape(prediction)} with target {format_shape(target)}"
+            if name is not None
+            else f"{texts[0]} - {texts[1]} {at_line(call)}, a loss written by hand, compares "
+            f"{format_shape(prediction)} with {format_shape(target)}"
+        )
         message = (
-            f"{name} {at_line(call)} compares input {format_shape(prediction)} with target "
-            f"{format_shape(target)}: the prediction is {'1/' if smaller else ''}{factor}"
+            f"{compares}: the prediction is {'1/' if smaller else ''}{factor}"
             f"{' of' if smaller else ' times'} the target's size in dim{'s' * (len(dims) > 1)} {which}"
         )
         if resizers:
             message += f", {'downsampled' if smaller else 'upsampled'} by {_describe(resizers)}"
-        pred, goal = loss_arguments(call, ("output", "target"))
+        pred, goal = texts
         size = format_dims([min(differ[k]) if smaller else max(differ[k]) for k in dims])
         if offset:  # class labels: resize the logits, never average labels
             full = format_dims([max(differ[k]) if smaller else min(differ[k]) for k in dims])
@@ -206,3 +209,27 @@ def check_loss_resolution(trace: Trace) -> Iterator[Finding]:
                 f"or the target: F.interpolate({goal}, scale_factor={factor})"
             )
         yield finding("ST016", call, message, hint)
+
+
+_SUBTRACTIONS = frozenset({"sub", "__sub__", "rsub", "__rsub__"})
+
+
+def _compared(trace: Trace) -> Iterator[tuple[Call, TensorMeta, TensorMeta, str | None, tuple[str, str]]]:
+    """``(call, prediction, target, name, (prediction text, target text))`` for each
+    loss call, and for each subtraction of dense maps of different sizes that raised
+    (``et - gt`` of a loss written by hand: name None)."""
+    for call in trace.calls:
+        operands = loss_operands(call) if _is_loss(call) else None
+        if operands is not None:
+            name = call.name if call.kind == "op" else f"{call.name} ({call.type})"
+            yield call, operands[0], operands[1], name, loss_arguments(call, ("output", "target"))
+        elif (
+            call.kind == "op"
+            and call.name in _SUBTRACTIONS
+            and call.error is not None
+            and len(call.inputs) == 2
+            and call.inputs[0].ndim == call.inputs[1].ndim >= 3
+        ):
+            texts = operand_texts(call)
+            if texts is not None:
+                yield call, call.inputs[0], call.inputs[1], None, texts
