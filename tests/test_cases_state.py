@@ -614,3 +614,32 @@ def test_a_state_kept_on_the_model_between_unrecorded_passes_names_where_it_was_
     with contextlib.redirect_stdout(io.StringIO()):
         fixed = run_script(str(path), ["--fixed"])
     assert fixed.error is None and serious(fixed.trace) == []
+
+
+def test_a_batch_no_dataloader_gives_is_not_called_the_short_last_batch():
+    """A state sized for the loader's 8 meets a batch of 1 from elsewhere (a sampling
+    step after training): ST007 says no DataLoader of the run gives it, and its help
+    does not offer drop_last (the loader ends on a full batch)."""
+    import torch
+    from torch import nn
+    from torch.utils.data import DataLoader, TensorDataset
+
+    class Decoder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.cell = nn.GRUCell(4, 6)
+
+        def forward(self, x):
+            h = torch.zeros(8, 6)  # the loader's batch size, written in
+            for t in range(x.size(1)):
+                h = self.cell(x[:, t], h)
+            return h
+
+    model = Decoder()
+    with pytest.raises(RuntimeError), shapetrace.trace(model) as t:
+        for (x,) in DataLoader(TensorDataset(torch.randn(32, 3, 4)), batch_size=8):
+            model(x)
+        model(torch.randn(1, 3, 4))  # sampling, one sequence
+    [found] = [f for f in t.findings if f.code == "ST007"]
+    assert "no DataLoader of this run gives a batch of 1: it was made another way" in found.message
+    assert "short last batch" not in found.message and "drop_last" not in found.hint

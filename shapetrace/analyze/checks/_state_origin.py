@@ -133,7 +133,10 @@ def short_last_batch(trace: Trace, call: Call, full: int) -> str | None:
     if not before:
         return None
     batches = "batch" if before == 1 else f"{before} batches"
-    return (
-        f"this batch has {batch} samples where the {batches} before it had {full}: "
-        f"{before * full + batch} = {before} × {full} + {batch}, the short last batch of an epoch"
-    )
+    samples = "sample" if batch == 1 else "samples"
+    said = f"this batch has {batch} {samples} where the {batches} before it had {full}"
+    loaders = [info for info in trace.run_info.get("loaders", ()) if isinstance(info, dict)]
+    if loaders and not any(info.get("batch_size") == full and info.get("last_batch") == batch for info in loaders):
+        # no DataLoader the trace saw ends on such a batch: it came from elsewhere
+        return f"{said}, and no DataLoader of this run gives a batch of {batch}: it was made another way"
+    return f"{said}: {before * full + batch} = {before} × {full} + {batch}, the short last batch of an epoch"

@@ -89,7 +89,7 @@ def _carried(trace: Trace, call: Call, meta: TensorMeta, why: str, hint: str) ->
         )
     else:
         hint = f"make it with x.size({axis}) in dim {state_dim} where it is made"
-    if short:
+    if short and "the short last batch" in short:
         hint += ", or drop the short last batch: DataLoader(..., drop_last=True)"
     return "; ".join(parts), hint
 
