@@ -470,3 +470,60 @@ def test_a_per_sample_3d_mask_where_one_per_head_is_taken_is_explained(holder):
     with shapetrace.trace(helped) as t:
         helped(x, pad)
     assert [f for f in t.findings if f.severity != "info"] == []
+
+
+@pytest.mark.parametrize(
+    ("tokens", "found"),
+    [
+        ("x.reshape(b, -1, 16)", True),  # the channels as tokens (16 positions == 16 channels)
+        ("x.flatten(2).transpose(1, 2)", False),  # (B, positions, channels): right
+        ("x.view(b, 16, -1).transpose(1, 2)", False),  # (B, C, N) then transposed: right
+    ],
+)
+def test_a_conv_map_reshaped_to_tokens_without_the_transpose_is_st002(tokens, found):
+    """A patch embedding's (B, 16, 4, 4) map made tokens for an encoder: reshaped to
+    (B, -1, 16), the encoder reads the 16 positions as features (ST002, help the
+    flatten and transpose); the right layouts are clean."""
+
+    class Patches(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.proj = nn.Conv2d(3, 16, 4, stride=4)
+            self.encoder = nn.TransformerEncoderLayer(16, 2, 32, dropout=0.0, batch_first=True)
+
+        def forward(self, images):
+            x = self.proj(images)
+            b = x.size(0)
+            return self.encoder(eval(tokens, {"x": x, "b": b}))
+
+    model = Patches()
+    with shapetrace.trace(model) as t:
+        model(torch.randn(2, 3, 16, 16))
+    st002 = [f for f in t.findings if f.code == "ST002"]
+    assert [f for f in t.findings if f.severity != "info"] == st002
+    assert len(st002) == found
+    if found:
+        assert "tokens whose dim 1 is its 16 channels and whose last dim its 4 × 4 positions" in st002[0].message
+        assert st002[0].hint == "use x.flatten(2).transpose(1, 2)"
+
+
+def test_token_mixing_over_positions_is_no_patch_token_mixup():
+    """An MLP-Mixer's token mixing reads the positions as features on purpose: a conv map
+    viewed (B, C, -1) into a Linear over the positions gets no finding."""
+
+    class Mixer(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.stem = nn.Conv2d(3, 16, 4, stride=4)
+            self.token_mix = nn.Linear(16, 16)
+            self.norm = nn.LayerNorm(16)
+
+        def forward(self, images):
+            x = self.stem(images)
+            x = self.token_mix(x.view(x.size(0), 16, -1))  # (B, C, N): mixes the N positions
+            return self.norm(x.transpose(1, 2))
+
+    model = Mixer()
+    with shapetrace.trace(model) as t:
+        model(torch.randn(2, 3, 16, 16))
+    assert [f for f in t.findings if f.severity != "info"] == []

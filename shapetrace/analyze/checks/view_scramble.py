@@ -33,6 +33,7 @@ from collections.abc import Iterator, Sequence
 from shapetrace.analyze.checks import finding, register
 from shapetrace.analyze.checks._axes import downstream_clean
 from shapetrace.analyze.checks._common import at_line, op_text, receiver_text, view_calls, view_text, written_sizes
+from shapetrace.analyze.checks._patch_tokens import channels_as_tokens
 from shapetrace.analyze.lineage.atoms import Atom, regroup
 from shapetrace.analyze.lineage.flow import TraceLineage, analyze
 from shapetrace.core.finding import Finding
@@ -181,3 +182,4 @@ def check_view_scramble(trace: Trace) -> Iterator[Finding]:
             f"reorder axes, so this mixes them up instead of swapping them"
         )
         yield finding("ST002", call, message, _fix(call, blocks, flow))
+    yield from channels_as_tokens(trace, flow)

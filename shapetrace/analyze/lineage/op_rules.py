@@ -108,7 +108,21 @@ def _concatenate(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
     if axis is None:
         return None
     joined = fresh_dim(f"cat#{call.id}", call.output.shape[axis])
-    return [(*first[:axis], joined, *first[axis + 1 :])]
+    kept = [_known_axis([lin[d] for lin in ins if len(lin) == len(first)]) for d in range(len(first))]
+    return [(*kept[:axis], joined, *kept[axis + 1 :])]
+
+
+# Origins of axes nothing told: a broadcast parameter (``cls_token.expand(B, -1, -1)``),
+# a tensor seen first here.
+_UNTOLD = ("unknown#", "expand#")
+
+
+def _known_axis(candidates: list[DimAtoms]) -> DimAtoms:
+    """The axis the joined tensors share at a dim they are not joined along: the first
+    told one (``torch.cat([cls_token.expand(B, -1, -1), patches], 1)`` keeps the
+    patches' batch and features, not the expanded token's)."""
+    told = next((dim for dim in candidates if dim and not any(a.origin.startswith(_UNTOLD) for a in dim)), None)
+    return told if told is not None else candidates[0]
 
 
 def _matmul(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
