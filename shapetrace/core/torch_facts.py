@@ -265,6 +265,11 @@ _BOOKKEEPING = frozenset(
         "dim_order",
     }
 )
+# The ops that pack padded sequences for an RNN and pad its packed output back
+# (the public names and the private ones the functions call).
+PACKING_OPS = frozenset({"pack_padded_sequence", "_pack_padded_sequence"})
+UNPACKING_OPS = frozenset({"pad_packed_sequence", "_pad_packed_sequence"})
+
 # Ops kept even though they return no tensor.
 KEEP_WITHOUT_OUTPUT = frozenset({"__setitem__", "barrier", "send", "isend"})
 

@@ -22,9 +22,8 @@ from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
 from shapetrace.core.tensor_meta import TensorMeta
 from shapetrace.core.text import format_shape
+from shapetrace.core.torch_facts import PACKING_OPS
 from shapetrace.core.trace import Trace
-
-_PACK = frozenset({"pack_padded_sequence", "_pack_padded_sequence"})
 
 
 def _given(flow: TraceLineage, pack: Call, batch_dim: int) -> TensorMeta:
@@ -46,7 +45,7 @@ def _given(flow: TraceLineage, pack: Call, batch_dim: int) -> TensorMeta:
 def packed_layout_findings(trace: Trace, flow: TraceLineage) -> Iterator[Finding]:
     """ST001 for each ``pack_padded_sequence`` whose lengths count its input's other leading dim."""
     for pack in trace.calls:
-        if pack.kind != "op" or pack.name not in _PACK or len(pack.inputs) < 2:
+        if pack.kind != "op" or pack.name not in PACKING_OPS or len(pack.inputs) < 2:
             continue
         lengths = pack.inputs[1]
         first = argument(pack, 1, "batch_first", False) is True  # (positions count after the input)

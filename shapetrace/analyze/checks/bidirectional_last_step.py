@@ -28,6 +28,7 @@ from shapetrace.analyze.lineage.module_rules import hidden_origin
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
 from shapetrace.core.text import format_shape
+from shapetrace.core.torch_facts import UNPACKING_OPS
 from shapetrace.core.trace import Trace
 
 
@@ -58,14 +59,11 @@ def _hint(flow: TraceLineage, lay: Layout, op: Call) -> str:
     return both_directions_hint(lay.call, receiver_text(op, "output"), lay.time_dim if time is None else time)
 
 
-_UNPACK = frozenset({"pad_packed_sequence", "_pad_packed_sequence"})
-
-
 def _packed_layouts(flow: TraceLineage, trace: Trace) -> Iterator[tuple[Layout, Call]]:
     """A bidirectional RNN run on a PackedSequence, read through
     ``pad_packed_sequence``: the layout of the padded output, and the unpacking op."""
     for op in trace.calls:
-        if op.kind != "op" or op.name not in _UNPACK or not op.outputs or op.outputs[0].ndim != 3:
+        if op.kind != "op" or op.name not in UNPACKING_OPS or not op.outputs or op.outputs[0].ndim != 3:
             continue
         source = flow.source(op, 0)
         rnn = source.call if source is not None and not source.as_input else None

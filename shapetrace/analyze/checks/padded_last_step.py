@@ -29,16 +29,14 @@ from shapetrace.analyze.lineage.flow import TraceLineage, analyze
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
 from shapetrace.core.text import format_shape
+from shapetrace.core.torch_facts import PACKING_OPS, UNPACKING_OPS
 from shapetrace.core.trace import Trace
-
-_UNPACK = frozenset({"pad_packed_sequence", "_pad_packed_sequence"})
-_PACK = frozenset({"pack_padded_sequence", "_pack_padded_sequence"})
 
 
 def _unpacked(flow: TraceLineage, trace: Trace) -> Iterator[tuple[Call, Call, int]]:
     """``(unpack op, rnn, time dim)`` for each one-direction RNN's packed output padded back."""
     for op in trace.calls:
-        if op.kind != "op" or op.name not in _UNPACK or not op.outputs or op.outputs[0].ndim < 3:
+        if op.kind != "op" or op.name not in UNPACKING_OPS or not op.outputs or op.outputs[0].ndim < 3:
             continue
         source = flow.source(op, 0)
         rnn = source.call if source is not None and not source.as_input else None
@@ -54,7 +52,7 @@ def _lengths_text(trace: Trace, rnn: Call) -> str:
     for op in trace.calls:
         if op.id >= rnn.id:
             break
-        if op.kind == "op" and op.name in _PACK:
+        if op.kind == "op" and op.name in PACKING_OPS:
             found = find_call(op.location, {op.name.lstrip("_")}, None)
             if found is not None and len(found.args) >= 2 and found.args[1].isidentifier():
                 text = found.args[1]
@@ -78,7 +76,7 @@ def _hint(trace: Trace, op: Call, rnn: Call, time: int) -> str:
     "the last column of pad_packed_sequence's output read as each sequence's last step (zeros for shorter ones)",
 )
 def check_padded_last_step(trace: Trace) -> Iterator[Finding]:
-    if not any(call.kind == "op" and call.name in _UNPACK for call in trace.calls):
+    if not any(call.kind == "op" and call.name in UNPACKING_OPS for call in trace.calls):
         return
     flow = analyze(trace.calls)
     for unpack, rnn, time_dim in _unpacked(flow, trace):

@@ -36,10 +36,12 @@ from shapetrace.core.records import Call
 from shapetrace.core.torch_facts import (
     CREATION_OPS,
     LIKE_CREATION_OPS,
+    PACKING_OPS,
     PERMUTE_OPS,
     REDUCTION_OPS,
     RESHAPE_OPS,
     SPATIAL_OPS,
+    UNPACKING_OPS,
 )
 
 OpRule = Callable[[Call, list[Lineage]], "list[Lineage] | None"]
@@ -344,8 +346,8 @@ RULES: dict[str, OpRule] = {
     **dict.fromkeys(("chunk", "split", "split_with_sizes", "tensor_split", "narrow"), _pieces),
     "unbind": _drop_axis,
     "embedding": _embedding,
-    **dict.fromkeys(("pack_padded_sequence", "_pack_padded_sequence"), _pack),
-    **dict.fromkeys(("pad_packed_sequence", "_pad_packed_sequence"), _unpack),
+    **dict.fromkeys(PACKING_OPS, _pack),
+    **dict.fromkeys(UNPACKING_OPS, _unpack),
     "pad_sequence": _pad_sequence,
     "gather": _gather,
     **dict.fromkeys(("repeat", "tile"), _repeat),
