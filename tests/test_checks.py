@@ -387,3 +387,16 @@ def test_head_too_small_for_a_bidirectional_lstm():
 def test_channels_last_data_into_conv1d():
     assert only(traced(buggy.channels_last_conv()), "ST010").hint == \
         "the features are in dim 2: pass x.transpose(1, 2)"
+
+
+@pytest.mark.parametrize("lengths", [[6, 2, 4], [6, 6, 6]])
+def test_the_last_padded_column_is_st027_only_when_some_sequence_is_shorter(lengths):
+    """pad_packed_sequence's last column is padding for every shorter sequence (ST027); with
+    every sequence full, the packed data has a row per place and the column is right."""
+    from tests.models.axis_models import PackedSummary
+
+    trace = traced((PackedSummary(padded_last=True), (torch.randn(3, 6, 4), torch.tensor(lengths))))
+    if lengths == [6, 6, 6]:
+        assert "ST027" not in codes(trace)
+    else:
+        assert "(6 of the 18 places are padding)" in only(trace, "ST027").message

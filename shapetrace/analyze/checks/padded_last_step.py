@@ -9,6 +9,10 @@ all of them. The shapes are right and nothing raises. Each sequence's last step 
 ``padded[torch.arange(B), lengths - 1]``, or the RNN's final state ``h_n[-1]``
 (the packed RNN takes it at each sequence's length).
 
+The packed data has one row per real step (its dim 0): fewer rows than the padded
+batch has places means some sequence is shorter, and padding is read; as many
+means every sequence is full, and the last column is right.
+
 Told by lineage: the index keeps one step of the time axis of a
 ``pad_packed_sequence`` output, the last (``-1`` or ``T - 1``), with any spelling
 ``_steps.step_index`` reads. A bidirectional RNN's last step is ST006 (its backward
@@ -81,8 +85,10 @@ def check_padded_last_step(trace: Trace) -> Iterator[Finding]:
     flow = analyze(trace.calls)
     for unpack, rnn, time_dim in _unpacked(flow, trace):
         time = origins(flow.output_lineage(unpack, 0)[time_dim])
-        if not time:
-            continue
+        padded = unpack.outputs[0].shape
+        steps = unpack.inputs[0].shape[0] if unpack.inputs and unpack.inputs[0].ndim else None
+        if not time or steps is None or steps >= padded[0] * padded[1]:
+            continue  # (the packed data has a row per real step: all sequences full, no padding)
         for op in trace.calls:
             if op.id <= unpack.id or op.kind != "op" or not op.inputs:
                 continue
@@ -96,6 +102,7 @@ def check_padded_last_step(trace: Trace) -> Iterator[Finding]:
             message = (
                 f"{op_text(op)} {at_line(op)} takes the last step of the {format_shape(unpack.outputs[0])} "
                 f"batch pad_packed_sequence {at_line(unpack)} made of {call_label(rnn)}'s packed output: for "
-                f"every sequence shorter than the longest, that step is padding (zeros), not its last step"
+                f"every sequence shorter than the longest, that step is padding (zeros), not its last step "
+                f"({padded[0] * padded[1] - steps} of the {padded[0] * padded[1]} places are padding)"
             )
             yield finding("ST027", op, message, _hint(trace, op, rnn, dim))
