@@ -527,3 +527,26 @@ def test_token_mixing_over_positions_is_no_patch_token_mixup():
     with shapetrace.trace(model) as t:
         model(torch.randn(2, 3, 16, 16))
     assert [f for f in t.findings if f.severity != "info"] == []
+
+
+def test_a_per_head_bias_repeated_per_sample_is_not_st025():
+    """An ALiBi-style (H, L, S) bias, one per head and the same for every sample, repeated
+    B times is batch-major (row b * H + h = bias[h]), as MultiheadAttention reads it: no
+    ST025 even with batch == heads == 4 (its axis is made in the forward, not a sample's)."""
+
+    class Alibi(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.mha = nn.MultiheadAttention(16, 4, batch_first=True)
+
+        def forward(self, x):
+            b, t, _ = x.shape
+            slopes = torch.tensor([2.0 ** (-2 * (h + 1)) for h in range(4)])
+            distance = (torch.arange(t)[None, :] - torch.arange(t)[:, None]).abs().float()
+            bias = (-slopes[:, None, None] * distance).repeat(b, 1, 1)  # (B * H, T, T)
+            return self.mha(x, x, x, attn_mask=bias, need_weights=False)[0]
+
+    model = Alibi()
+    with shapetrace.trace(model) as t:
+        model(torch.randn(4, 4, 16))
+    assert [f for f in t.findings if f.code == "ST025"] == []

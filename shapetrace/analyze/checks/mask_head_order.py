@@ -93,6 +93,15 @@ def _heads(call: Call) -> object:
     )
 
 
+def _per_sample_data(dim: DimAtoms, copies: Atom) -> bool:
+    """Whether the copied block is per sample (its axis the batch), not per head: an
+    (H, L, S) bias repeated B times, ``bias.repeat(B, 1, 1)``, is batch-major as it should
+    be. A model input's axis is the batch; with as many samples as heads an axis made
+    in the forward cannot be told from the heads."""
+    data = [atom for atom in dim if atom is not copies]
+    return bool(data) and (data[0].origin.startswith("input#") or data[0].size != copies.size)
+
+
 def _misplaced_copies(flow: TraceLineage, call: Call, mask: int) -> tuple[Atom, str, bool, int] | None:
     """The copies of a mask that sit where the attention reads samples, how it reads
     them, and False: head-major copies (the attention's own masks are read batch-major)."""
@@ -100,7 +109,7 @@ def _misplaced_copies(flow: TraceLineage, call: Call, mask: int) -> tuple[Atom, 
     if call.kind == "module":
         # (N * num_heads, L, S), row b * num_heads + h
         copies = _head_major(dims[0]) if len(dims) == 3 else None
-        if copies is not None and copies.size == _heads(call):
+        if copies is not None and copies.size == _heads(call) and _per_sample_data(dims[0], copies):
             return copies, "reads a 3-D attn_mask (N * num_heads, L, S) batch-major, row b * num_heads + h", False, 3
         return None
     query = call.inputs[0]
