@@ -550,3 +550,45 @@ def test_a_per_head_bias_repeated_per_sample_is_not_st025():
     with shapetrace.trace(model) as t:
         model(torch.randn(4, 4, 16))
     assert [f for f in t.findings if f.code == "ST025"] == []
+
+
+@pytest.mark.parametrize(
+    ("extend", "hint"),
+    [
+        ("keep[:, None, :, None]", "use keep[:, None, None, :]: its keys in the last dim, (B, 1, 1, S)"),
+        ("keep.unsqueeze(1).unsqueeze(3)", "use keep[:, None, None, :]: its keys in the last dim, (B, 1, 1, S)"),
+        ("keep[:, None, None, :]", None),
+        ("keep.unsqueeze(1).unsqueeze(2)", None),
+    ],
+)
+def test_a_padding_mask_laid_along_the_queries_is_st028(extend, hint):
+    """(B, 1, T, 1) added to (B, H, T, T) scores is a constant per query row, which the
+    softmax over the keys cancels (ST028, placed at the op that made it 4-D, by index or by
+    an unsqueeze chain); (B, 1, 1, T) masks the keys."""
+    import math
+
+    class Masked(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.qk = nn.Linear(16, 32)
+
+        def forward(self, x, keep):
+            b, t, _ = x.shape
+            q, k = (p.view(b, t, 2, 8).transpose(1, 2) for p in self.qk(x).chunk(2, -1))
+            if extend == "keep[:, None, :, None]":
+                ext = keep[:, None, :, None]
+            elif extend == "keep.unsqueeze(1).unsqueeze(3)":
+                ext = keep.unsqueeze(1).unsqueeze(3)
+            elif extend == "keep[:, None, None, :]":
+                ext = keep[:, None, None, :]
+            else:
+                ext = keep.unsqueeze(1).unsqueeze(2)
+            ext = (1.0 - ext.float()) * -10000.0
+            return torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(8) + ext, dim=-1)
+
+    model = Masked()
+    keep = torch.arange(6)[None, :] < torch.tensor([6, 3, 5])[:, None]
+    with shapetrace.trace(model) as t:
+        model(torch.randn(3, 6, 16), keep)
+    found = [f for f in t.findings if f.code == "ST028"]
+    assert [f.hint for f in found] == ([hint] if hint else [])

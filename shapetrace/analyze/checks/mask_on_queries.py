@@ -15,6 +15,7 @@ the mask got its axes (the index or ``unsqueeze`` that made it 4-D), the line to
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from shapetrace.analyze.checks import finding, register
@@ -80,10 +81,14 @@ def _placer(flow: TraceLineage, call: Call, k: int) -> Call | None:
 
 
 def _hint(placer: Call, ndim: int) -> str:
-    """``use attention_mask[:, None, None, :]``: the (B, S) mask's keys in the last dim."""
+    """``use attention_mask[:, None, None, :]``: the (B, S) mask's keys in the last dim
+    (of the mask before ``.unsqueeze(1).unsqueeze(3)``, when a chain of them made it)."""
     name = receiver_text(placer, "mask")
+    base = re.sub(r"(\.unsqueeze\(\s*-?\d+\s*\))+$", "", name) if placer.name == "unsqueeze" else name
+    chained = base != name and placer.outputs[0].ndim - (name.count(".unsqueeze(") - base.count(".unsqueeze(")) == 3
+    name = base if chained else name
     name = name if name.isidentifier() else f"({name})"
-    if placer.inputs[0].ndim == 2:
+    if placer.inputs[0].ndim == 2 or chained:
         return f"use {name}[:, {'None, ' * (ndim - 2)}:]: its keys in the last dim, (B, {'1, ' * (ndim - 2)}S)"
     return f"lay the mask's keys along the scores' last dim (B, {'1, ' * (ndim - 2)}S), as the softmax reads them"
 
