@@ -197,6 +197,14 @@ def _hint(maker: Call, copies: Atom) -> str:
         repeated = [k for k, text in enumerate(counts) if text.strip() != "1"]
         if repeated == [dim]:
             return f"use {receiver_text(maker, 'mask')}.repeat_interleave({counts[dim]}, dim={dim})"
+    if maker.name == "expand" and dim == 0:
+        # ``m.unsqueeze(0).expand(H, B, L, S)``: the copies of ``m``, then interleaved
+        base = receiver_text(maker, "")
+        if base.endswith(".unsqueeze(0)") and base.removesuffix(".unsqueeze(0)").isidentifier():
+            return (
+                f"use {base.removesuffix('.unsqueeze(0)')}.repeat_interleave({copies.size}, dim=0) for the "
+                f"(N * heads, L, S) mask: each sample's copies in a row"
+            )
     return f"repeat each sample's mask once per head in a row: mask.repeat_interleave({copies.size}, dim=0)"
 
 
