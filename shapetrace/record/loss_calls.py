@@ -48,13 +48,13 @@ from shapetrace.record.recording_state import RecordingState, loss_signature
 _get_ident = threading.get_ident
 
 
-def _wants_loss(recorder: RecordingState, args: tuple, name: str) -> bool:
+def _wants_loss(recorder: RecordingState, name: str, args: tuple, kwargs: dict) -> bool:
     """Whether a loss called now is one the trace keeps (its caller aside)."""
     if recorder.busy or _get_ident() != recorder.thread or recorder._skipping:
         return False
     if recorder.repeat_ended and not recorder._stack and not recorder.fetching and not recorder.ops_wanted:
         # after a pass like one recorded: only a loss the trace has not seen yet
-        return loss_signature(name, args) not in recorder.loss_signatures
+        return loss_signature(name, args, kwargs) not in recorder.loss_signatures
     if recorder.ops:
         return False  # the op mode records the rest
     if recorder._stack:
@@ -86,7 +86,7 @@ class _LossHook:
 
     def _run(self, level: int, frame: Any, args: tuple, kwargs: dict) -> Any:
         __tracebackhide__ = True
-        while level >= 0 and not _wants_loss(self.recorders[level], args, self.described[0]):
+        while level >= 0 and not _wants_loss(self.recorders[level], self.described[0], args, kwargs):
             level -= 1
         caller = frames.op_caller(frame)  # (past the trampoline, a transparent frame)
         if level < 0 or caller is None or frames.is_internal(caller.f_code):
@@ -97,19 +97,18 @@ class _LossHook:
                 return self.original(*args, **kwargs)
             return frames.op_site(caller)[1](self.original, args, kwargs)
         recorder = self.recorders[level]
-        recorder.loss_signatures.add(loss_signature(self.described[0], args))
         # Code ran unseen since the last read (no op mode): metadata read
         # before may be stale (an in-place unsqueeze_).
         recorder._table.changed()
         # PyTorch's warning on broadcasting names the line that called the loss.
         location, call = frames.op_site(caller)
         if level == 0:
-            return recorder.run_op(self.described, location, call, self.original, args, kwargs, False, caller.f_lasti)
+            return recorder.run_loss_op(self.described, location, call, self.original, args, kwargs, caller.f_lasti)
 
         def outer(*args: Any, **kwargs: Any) -> Any:  # the blocks around this one
             return self._run(level - 1, frame, args, kwargs)
 
-        return recorder.run_op(self.described, location, call, outer, args, kwargs, False, caller.f_lasti)
+        return recorder.run_loss_op(self.described, location, call, outer, args, kwargs, caller.f_lasti)
 
 
 def _copy_of(function: Callable) -> Callable:

@@ -196,6 +196,18 @@ class RecordingState:
         known = self._table.known_identity
         return any(type(arg) in _TENSORS and known(arg) in self._window_ids for arg in args)
 
+    def run_loss_op(self, *op: Any) -> Any:
+        """``run_op`` of a functional loss the op mode does not see (loss_calls.py): the
+        recorded call's signature joins ``loss_signatures``."""
+        __tracebackhide__ = True
+        events = self._events
+        count = len(events)
+        described, location, call, func, args, kwargs, site = op
+        result = self.run_op(described, location, call, func, args, kwargs, False, site)
+        if len(events) > count:
+            self.loss_signatures.add(recorded_signature(events[-1]))
+        return result
+
     def run_window_op(self, *op: Any) -> Any:
         """``run_op(*op)`` in the window after a pass: what the op made is the loss's
         too, until the loss itself is made."""
@@ -206,7 +218,7 @@ class RecordingState:
         if len(events) > count:
             made = events[-1]
             if made.name in LOSS_OPS:
-                self.loss_signatures.add(loss_signature(made.name, op[4]))
+                self.loss_signatures.add(recorded_signature(made))
             # Past the loss (reduced to one number) the loop logs or scales it
             # (``loss.detach()``): no step of the loss. An unreduced one
             # (``reduction="none"``) is weighted and reduced next: steps of the loss.
@@ -251,10 +263,18 @@ class RecordingState:
 
 
 frames.add_transparent(RecordingState.run_window_op.__code__)  # as run_op: an outer trace's op mode looks past it
+frames.add_transparent(RecordingState.run_loss_op.__code__)
 
 
-def loss_signature(name: str, args: tuple) -> tuple:
-    """What makes a loss call new for the checks: its name and its tensors' shapes
-    (read unseen by the user's torch function modes and tensor subclasses)."""
+def loss_signature(name: str, args: tuple, kwargs: dict) -> tuple:
+    """What makes a loss call new for the checks: its name and its tensors' shapes, of
+    its arguments in order (read unseen by the user's torch function modes and tensor
+    subclasses); ``recorded_signature`` of its call once recorded."""
     with DisableTorchFunction():
-        return (name, *(tuple(arg.shape) for arg in args if isinstance(arg, torch.Tensor)))
+        values = (*args, *kwargs.values())
+        return (name, *(tuple(value.shape) for value in values if isinstance(value, torch.Tensor)))
+
+
+def recorded_signature(call: Event | Call) -> tuple:
+    """``loss_signature`` of a recorded loss, from the metadata its call already holds."""
+    return (call.name, *(tuple(meta.shape) for meta in call.inputs))

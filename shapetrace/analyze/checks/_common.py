@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Iterator
+from typing import NamedTuple
 
 from shapetrace.analyze.checks._source import find_call, subscripted
 from shapetrace.core.records import Call
@@ -141,3 +142,29 @@ def operand(call: Call, meta: TensorMeta) -> str:
     if name and name != meta.path:
         return f"{name} {format_shape(meta)}"
     return f"a {format_shape(meta)} tensor"
+
+
+class DimCall(NamedTuple):
+    """An op that takes a dim first after its tensor (``out.gather(2, idx)``,
+    ``torch.index_select(out, 2, i)``), as written on its line."""
+
+    callee: str  # ``out.gather``, ``torch.index_select``
+    tensor: str  # ``out``
+    before: tuple[str, ...]  # the arguments before the dim: the tensor, in the function form
+    after: tuple[str, ...]  # the arguments after the dim
+
+    def along(self, dim: int, *after: str) -> str:
+        """The call written along ``dim`` (with other arguments after it, if given)."""
+        return f"{self.callee}({', '.join([*self.before, str(dim), *(after or self.after)])})"
+
+
+def dim_call(call: Call, arguments: int) -> DimCall | None:
+    """``call`` as written, with its dim a literal and at least ``arguments`` arguments
+    after its tensor (the dim among them); None when the line does not show it so."""
+    found = find_call(call.location, {call.name}, None, call.index)
+    at = 1 if found is not None and found.receiver in ("torch", None) else 0  # torch.gather(out, 2, idx)
+    if found is None or len(found.args) < at + arguments or not found.args[at].lstrip("-").isdigit():
+        return None
+    tensor = found.args[0] if at else str(found.receiver)
+    callee = f"torch.{call.name}" if at else f"{found.receiver}.{call.name}"
+    return DimCall(callee, tensor, tuple(found.args[:at]), tuple(found.args[at + 1 :]))

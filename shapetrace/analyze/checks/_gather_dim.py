@@ -21,9 +21,8 @@ import ast
 from collections.abc import Iterator
 
 from shapetrace.analyze.checks import finding
-from shapetrace.analyze.checks._common import at_line, call_label, op_text
+from shapetrace.analyze.checks._common import at_line, call_label, dim_call, op_text
 from shapetrace.analyze.checks._sequence_axes import Axes
-from shapetrace.analyze.checks._source import find_call
 from shapetrace.analyze.lineage.atoms import origins
 from shapetrace.analyze.lineage.flow import TraceLineage
 from shapetrace.analyze.lineage.op_args import argument
@@ -65,12 +64,8 @@ def gathered_for_another_dim(flow: TraceLineage, trace: Trace, axes_of: dict[str
 
 def _hint(call: Call, time: int) -> str | None:
     """``use out.gather(1, idx)``: the same call along the time axis."""
-    found = find_call(call.location, {"gather"}, None, call.index)
-    at = 1 if found is not None and found.receiver in ("torch", None) else 0  # torch.gather(out, 2, idx)
-    if found is None or len(found.args) != at + 2 or not found.args[at].lstrip("-").isdigit():
-        return None
-    args = ", ".join([*found.args[:at], str(time), *found.args[at + 1 :]])
-    return f"use {'torch' if at else found.receiver}.gather({args})"
+    as_written = dim_call(call, 2)
+    return f"use {as_written.along(time)}" if as_written is not None and len(as_written.after) == 1 else None
 
 
 def gather_hint(call: Call, picked: int, time: int) -> str | None:
@@ -78,9 +73,8 @@ def gather_hint(call: Call, picked: int, time: int) -> str | None:
     steps, one per sample, taken along time and spread over the features,
     ``out.gather(1, last[:, :1].expand(-1, -1, out.size(2)))`` (gather keeps the dim it picks
     along: the squeeze after it moves too)."""
-    found = find_call(call.location, {"gather"}, None, call.index)
-    at = 1 if found is not None and found.receiver in ("torch", None) else 0  # torch.gather(out, 2, last)
-    if found is None or len(found.args) != at + 2 or not found.args[at].lstrip("-").isdigit():
+    as_written = dim_call(call, 2)
+    if as_written is None or len(as_written.after) != 1:
         return None
     ndim = len(call.inputs[0].shape)
     rows = [":"] * ndim
@@ -88,8 +82,8 @@ def gather_hint(call: Call, picked: int, time: int) -> str | None:
     while rows[-1] == ":":
         rows.pop()
     spread = ["-1"] * ndim
-    spread[picked] = f"{found.args[0] if at else found.receiver}.size({picked})"
-    index = found.args[at + 1]
+    spread[picked] = f"{as_written.tensor}.size({picked})"
+    index = as_written.after[0]
     expanded = _expanded(index, ndim)
     if expanded is not None:  # the index's own expand, given the time and feature sizes
         written, sizes = expanded
@@ -97,8 +91,7 @@ def gather_hint(call: Call, picked: int, time: int) -> str | None:
         index = f"{written}.expand({', '.join(sizes)})"
     else:
         index = f"{index if index.isidentifier() else f'({index})'}[{', '.join(rows)}].expand({', '.join(spread)})"
-    args = ", ".join([*found.args[:at], str(time), index])
-    return f"use {'torch' if at else found.receiver}.gather({args}): then squeeze dim {time}, not dim {picked}"
+    return f"use {as_written.along(time, index)}: then squeeze dim {time}, not dim {picked}"
 
 
 def _expanded(index: str, ndim: int) -> tuple[str, list[str]] | None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from shapetrace.analyze.checks import finding
+from shapetrace.analyze.checks._attention import is_attention
 from shapetrace.analyze.checks._common import at_line, call_label, op_text, receiver_text
 from shapetrace.analyze.lineage.atoms import origins
 from shapetrace.analyze.lineage.flow import TraceLineage
@@ -26,17 +27,6 @@ from shapetrace.core.text import format_shape
 from shapetrace.core.trace import Trace
 
 _CONVS = frozenset({"Conv2d", "Conv3d", "LazyConv2d", "LazyConv3d"})
-# (Not a Linear: an MLP-Mixer's token mixing reads the positions as features on purpose.)
-_FEATURE_READERS = frozenset(
-    {
-        "LayerNorm",
-        "MultiheadAttention",
-        "TransformerEncoderLayer",
-        "TransformerEncoder",
-        "TransformerDecoderLayer",
-        "TransformerDecoder",
-    }
-)
 
 
 def channels_as_tokens(trace: Trace, flow: TraceLineage) -> Iterator[Finding]:
@@ -48,7 +38,12 @@ def channels_as_tokens(trace: Trace, flow: TraceLineage) -> Iterator[Finding]:
     }
     if not convs:
         return
-    readers = [call for call in trace.calls if is_builtin(call) and call.type in _FEATURE_READERS and call.inputs]
+    # (Not a Linear: an MLP-Mixer's token mixing reads the positions as features on purpose.)
+    readers = [
+        call
+        for call in trace.calls
+        if call.inputs and (is_attention(call) or (is_builtin(call) and call.type == "LayerNorm"))
+    ]
     for call in trace.calls:
         if call.kind != "op" or call.name not in ("view", "reshape") or not call.outputs:
             continue

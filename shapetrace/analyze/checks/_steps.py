@@ -1,10 +1,16 @@
-"""Which one step of a sequence an op keeps, in every spelling (ST006, ST027)."""
+"""Steps of sequences (ST006, ST027): which one step an op keeps, in every spelling,
+and an RNN's packed output padded back by ``pad_packed_sequence``."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+from shapetrace.analyze.checks._rnn import is_rnn
 from shapetrace.analyze.lineage.flow import TraceLineage
 from shapetrace.analyze.lineage.op_args import argument, index_items, integer_indices
 from shapetrace.core.records import Call
+from shapetrace.core.torch_facts import UNPACKING_OPS
+from shapetrace.core.trace import Trace
 
 
 def step_index(flow: TraceLineage, op: Call, time: int, ndim: int) -> object:
@@ -30,3 +36,16 @@ def step_index(flow: TraceLineage, op: Call, time: int, ndim: int) -> object:
             start = items[time]["slice"][0] if isinstance(items[time]["slice"], (list, tuple)) else None
             return start
     return None
+
+
+def unpacked_outputs(flow: TraceLineage, trace: Trace) -> Iterator[tuple[Call, Call, int]]:
+    """``(unpack op, rnn, batch dim)`` for each RNN's packed output that
+    ``pad_packed_sequence`` padded back to (B, T, *) (``batch_first=True``) or (T, B, *)."""
+    for op in trace.calls:
+        if op.kind != "op" or op.name not in UNPACKING_OPS or not op.outputs or op.outputs[0].ndim != 3:
+            continue
+        source = flow.source(op, 0)
+        rnn = source.call if source is not None and not source.as_input else None
+        if rnn is not None and is_rnn(rnn):
+            first = op.args[2:3] == (True,) or op.kwargs.get("batch_first") is True
+            yield op, rnn, 0 if first else 1

@@ -20,11 +20,12 @@ separate projections) have no such lineage.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import NamedTuple
 
 from shapetrace.analyze.checks import finding, register
 from shapetrace.analyze.checks._common import at_line, call_label, op_text
 from shapetrace.analyze.checks._source import find_call
-from shapetrace.analyze.lineage.atoms import DimAtoms, origins
+from shapetrace.analyze.lineage.atoms import origins
 from shapetrace.analyze.lineage.flow import TraceLineage, analyze
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
@@ -34,44 +35,42 @@ from shapetrace.core.trace import Trace
 _PRODUCTS = frozenset({"matmul", "__matmul__", "bmm"})
 
 
-def _split_feature(flow: TraceLineage, call: Call, k: int) -> str | None:
-    """The layer axis whose two pieces are input ``k``'s last two dims (heads, head_dim),
-    when another dim holds something else of size > 1 (the tokens); else None."""
+class _Split(NamedTuple):
+    """A query whose last two dims are two pieces of one layer axis (``origin``: its
+    heads and head_dim), and the dim of the query that holds the tokens."""
+
+    origin: str
+    tokens: int
+
+
+def _split_feature(flow: TraceLineage, call: Call, k: int) -> _Split | None:
+    """Input ``k``'s last two dims as the heads and head_dim of one layer axis, when
+    another dim holds something else of size > 1 (the tokens: the last such dim)."""
     dims = flow.input_lineage(call, k)
-    if len(dims) < 3:
+    if len(dims) < 3 or len(dims[-2]) != 1 or len(dims[-1]) != 1:
         return None
-    rows, columns = dims[-2], dims[-1]
-    if len(rows) != 1 or len(columns) != 1 or rows[0].size < 2:
+    row, column = dims[-2][0], dims[-1][0]
+    if row.size < 2 or row.origin != column.origin or row.stride <= column.stride or row.origin.startswith("input#"):
         return None
-    row, column = rows[0], columns[0]
-    if row.origin != column.origin or row.stride <= column.stride or row.origin.startswith("input#"):
-        return None
-    others: list[DimAtoms] = [dim for dim in dims[:-2] if dim and row.origin not in origins(dim)]
-    return row.origin if any(atom.size > 1 for dim in others for atom in dim) else None
+    held = [d for d, dim in enumerate(dims[:-2]) if row.origin not in origins(dim) and any(a.size > 1 for a in dim)]
+    return _Split(row.origin, held[-1]) if held else None
 
 
-def _tokens_dim(flow: TraceLineage, call: Call, origin: str) -> int | None:
-    """The dim of the query that holds what is not the split axis (the tokens), counted from 0."""
-    dims = flow.input_lineage(call, 0)
-    held = [d for d, dim in enumerate(dims[:-2]) if origin not in origins(dim) and any(a.size > 1 for a in dim)]
-    return held[-1] if held else None
-
-
-def _attends(flow: TraceLineage, call: Call) -> str | None:
+def _attends(flow: TraceLineage, call: Call) -> _Split | None:
     """The split axis an attention call attends over, for SDPA's query and a product of
     a query with a key transposed (both split the same way)."""
     if call.kind != "op" or not call.inputs:
         return None
-    if call.name == "scaled_dot_product_attention":
-        return _split_feature(flow, call, 0)
+    split = _split_feature(flow, call, 0)
+    if call.name == "scaled_dot_product_attention" or split is None:
+        return split
     if call.name in _PRODUCTS and len(call.inputs) == 2 and call.output is not None:
-        query, key = flow.input_lineage(call, 0), flow.input_lineage(call, 1)
-        split = _split_feature(flow, call, 0)
-        if split is None or len(key) < 3 or len(key[-1]) != 1 or len(key[-2]) != 1:
+        key = flow.input_lineage(call, 1)
+        if len(key) != call.inputs[0].ndim or len(key[-1]) != 1 or len(key[-2]) != 1:
             return None
         # k.transpose(-2, -1): its rows are the head_dim, its columns the heads
-        if {key[-1][0].origin, key[-2][0].origin} == {split} and key[-1][0].stride > key[-2][0].stride:
-            return split if len(query) == len(key) else None
+        if {key[-1][0].origin, key[-2][0].origin} == {split.origin} and key[-1][0].stride > key[-2][0].stride:
+            return split
     return None
 
 
@@ -108,12 +107,9 @@ def check_attention_over_heads(trace: Trace) -> Iterator[Finding]:
         split = _attends(flow, call)
         if split is None:
             continue
-        query = call.inputs[0]
-        tokens = _tokens_dim(flow, call, split)
-        if tokens is None:
-            continue
+        query, tokens = call.inputs[0], split.tokens
         heads, ndim = query.shape[-2], query.ndim
-        layer = split.partition(":")[0] if ":" in split else split
+        layer = split.origin.partition(":")[0]
         message = (
             f"{op_text(call)} {at_line(call)} attends over dim {ndim - 2} of its query {format_shape(query)}, "
             f"{heads} pieces split off one axis of {_layer_text(trace, layer)} (the heads), not over the "
@@ -124,5 +120,4 @@ def check_attention_over_heads(trace: Trace) -> Iterator[Finding]:
 
 def _layer_text(trace: Trace, origin: str) -> str:
     """``c_attn (Linear)``: the module an axis origin names, else the origin itself."""
-    module = next((call for call in trace.calls if call.kind == "module" and call.name == origin), None)
-    return f"{call_label(module)}'s output" if module is not None else origin
+    return f"{call_label(trace[origin])}'s output" if origin in trace else origin

@@ -21,14 +21,13 @@ from shapetrace.analyze.checks import finding, register
 from shapetrace.analyze.checks._common import at_line, call_label, op_text, pass_root, receiver_text
 from shapetrace.analyze.checks._final_state import one_direction_picks, state_name
 from shapetrace.analyze.checks._rnn import Layout, both_directions_hint, first_layouts, is_rnn, ops_after
-from shapetrace.analyze.checks._steps import step_index
+from shapetrace.analyze.checks._steps import step_index, unpacked_outputs
 from shapetrace.analyze.lineage.atoms import dim_of
 from shapetrace.analyze.lineage.flow import TraceLineage, analyze
 from shapetrace.analyze.lineage.module_rules import hidden_origin
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
 from shapetrace.core.text import format_shape
-from shapetrace.core.torch_facts import UNPACKING_OPS
 from shapetrace.core.trace import Trace
 
 
@@ -62,15 +61,10 @@ def _hint(flow: TraceLineage, lay: Layout, op: Call) -> str:
 def _packed_layouts(flow: TraceLineage, trace: Trace) -> Iterator[tuple[Layout, Call]]:
     """A bidirectional RNN run on a PackedSequence, read through
     ``pad_packed_sequence``: the layout of the padded output, and the unpacking op."""
-    for op in trace.calls:
-        if op.kind != "op" or op.name not in UNPACKING_OPS or not op.outputs or op.outputs[0].ndim != 3:
-            continue
-        source = flow.source(op, 0)
-        rnn = source.call if source is not None and not source.as_input else None
-        if rnn is None or not is_rnn(rnn) or not rnn.config.get("bidirectional"):
+    for op, rnn, batch_dim in unpacked_outputs(flow, trace):
+        if not rnn.config.get("bidirectional"):
             continue
         lineage = flow.output_lineage(op, 0)
-        batch_dim = 0 if op.args[2:3] == (True,) or op.kwargs.get("batch_first") else 1
         batch, time = lineage[batch_dim], lineage[1 - batch_dim]
         if len(batch) == 1 and len(time) == 1:
             yield Layout(rnn, op.outputs[0], batch_dim, batch, time), op

@@ -42,7 +42,7 @@ from collections.abc import Iterator
 
 from shapetrace.analyze.checks import finding, register
 from shapetrace.analyze.checks._attention import flag_text
-from shapetrace.analyze.checks._common import argument_text, at_line, call_label, op_text, receiver_text
+from shapetrace.analyze.checks._common import argument_text, at_line, call_label, dim_call, op_text, receiver_text
 from shapetrace.analyze.checks._dropped_axes import dropped_dims, dropped_hint
 from shapetrace.analyze.checks._gather_dim import gather_hint, gathered_for_another_dim
 from shapetrace.analyze.checks._losses import is_class_loss, is_elementwise_loss
@@ -135,14 +135,8 @@ def _hint(call: Call, picked: int, time: int) -> str | None:
     if call.name == "gather":
         return gather_hint(call, picked, time)
     if call.name == "index_select":  # it keeps the picked dim (length 1): a squeeze after it moves too
-        found = find_call(call.location, {call.name}, None, call.index)
-        at = 1 if found is not None and found.receiver in ("torch", None) else 0  # torch.index_select(out, 2, i)
-        if found is None or len(found.args) < at + 2 or not found.args[at].lstrip("-").isdigit():
-            return None
-        args = ", ".join([*found.args[:at], str(time), *found.args[at + 1 :]])
-        return (
-            f"use {'torch' if at else found.receiver}.index_select({args}): then squeeze dim {time}, not dim {picked}"
-        )
+        as_written = dim_call(call, 2)
+        return f"use {as_written.along(time)}: then squeeze dim {time}, not dim {picked}" if as_written else None
     if call.name in ("select", "narrow"):
         found = find_call(call.location, {call.name}, None, call.index)
         if found is None or not found.args or not found.args[0].lstrip("-").isdigit():

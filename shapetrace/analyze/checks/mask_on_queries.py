@@ -85,12 +85,12 @@ def _hint(placer: Call, ndim: int) -> str:
     (of the mask before ``.unsqueeze(1).unsqueeze(3)``, when a chain of them made it)."""
     name = receiver_text(placer, "mask")
     base = re.sub(r"(\.unsqueeze\(\s*-?\d+\s*\))+$", "", name) if placer.name == "unsqueeze" else name
-    chained = base != name and placer.outputs[0].ndim - (name.count(".unsqueeze(") - base.count(".unsqueeze(")) == 3
-    name = base if chained else name
+    two_d = placer.inputs[0].ndim - (name.count(".unsqueeze(") - base.count(".unsqueeze(")) == 2
+    if not two_d and placer.inputs[0].ndim != 2:
+        return f"lay the mask's keys along the scores' last dim (B, {'1, ' * (ndim - 2)}S), as the softmax reads them"
+    name = base if two_d else name
     name = name if name.isidentifier() else f"({name})"
-    if placer.inputs[0].ndim == 2 or chained:
-        return f"use {name}[:, {'None, ' * (ndim - 2)}:]: its keys in the last dim, (B, {'1, ' * (ndim - 2)}S)"
-    return f"lay the mask's keys along the scores' last dim (B, {'1, ' * (ndim - 2)}S), as the softmax reads them"
+    return f"use {name}[:, {'None, ' * (ndim - 2)}:]: its keys in the last dim, (B, {'1, ' * (ndim - 2)}S)"
 
 
 @register(

@@ -25,29 +25,15 @@ from collections.abc import Iterator
 
 from shapetrace.analyze.checks import finding, register
 from shapetrace.analyze.checks._common import at_line, call_label, op_text, receiver_text
-from shapetrace.analyze.checks._rnn import is_rnn
 from shapetrace.analyze.checks._source import find_call
-from shapetrace.analyze.checks._steps import step_index
+from shapetrace.analyze.checks._steps import step_index, unpacked_outputs
 from shapetrace.analyze.lineage.atoms import origins
-from shapetrace.analyze.lineage.flow import TraceLineage, analyze
+from shapetrace.analyze.lineage.flow import analyze
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
 from shapetrace.core.text import format_shape
 from shapetrace.core.torch_facts import PACKING_OPS, UNPACKING_OPS
 from shapetrace.core.trace import Trace
-
-
-def _unpacked(flow: TraceLineage, trace: Trace) -> Iterator[tuple[Call, Call, int]]:
-    """``(unpack op, rnn, time dim)`` for each one-direction RNN's packed output padded back."""
-    for op in trace.calls:
-        if op.kind != "op" or op.name not in UNPACKING_OPS or not op.outputs or op.outputs[0].ndim < 3:
-            continue
-        source = flow.source(op, 0)
-        rnn = source.call if source is not None and not source.as_input else None
-        if rnn is None or not is_rnn(rnn) or rnn.config.get("bidirectional"):
-            continue
-        first = op.args[2:3] == (True,) or op.kwargs.get("batch_first") is True
-        yield op, rnn, 1 if first else 0
 
 
 def _lengths_text(trace: Trace, rnn: Call) -> str:
@@ -83,8 +69,10 @@ def check_padded_last_step(trace: Trace) -> Iterator[Finding]:
     if not any(call.kind == "op" and call.name in UNPACKING_OPS for call in trace.calls):
         return
     flow = analyze(trace.calls)
-    for unpack, rnn, time_dim in _unpacked(flow, trace):
-        time = origins(flow.output_lineage(unpack, 0)[time_dim])
+    for unpack, rnn, batch_dim in unpacked_outputs(flow, trace):
+        if rnn.config.get("bidirectional"):
+            continue  # its last step is wrong even for the longest sequence: ST006
+        time = origins(flow.output_lineage(unpack, 0)[1 - batch_dim])
         padded = unpack.outputs[0].shape
         steps = unpack.inputs[0].shape[0] if unpack.inputs and unpack.inputs[0].ndim else None
         if not time or steps is None or steps >= padded[0] * padded[1]:
