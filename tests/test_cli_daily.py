@@ -158,7 +158,7 @@ def test_writing_a_file_prints_one_summary_line_on_stderr(tmp_path, capsys):
     target = tmp_path / "trace.json"
     assert main(["run", DEMO, "-o", str(target)]) == 0
     captured = capsys.readouterr()
-    assert f"shapetrace: wrote {target}: 4 module calls, 9 ops, 1 finding\n" in captured.err
+    assert f"shapetrace: wrote {target}: 4 module calls, 11 ops, 1 finding\n" in captured.err
     assert "shapetrace LSTM" not in captured.out
 
 
@@ -186,7 +186,9 @@ def test_the_report_keeps_every_line_number_code_and_number_at_any_width(demo_tr
     out = _render(demo_trace, width)
     table = out.split("\nST003 ")[0]
     assert max(cell_len(line.rstrip()) for line in out.splitlines()) <= width
-    for call in demo_trace.calls:  # file:line of every row, at least as file name:line
+    made_before = set(demo_trace.run_info["made_before"])  # the ops outside the model: a line of their own
+    assert made_before and "outside the model: 2 ops at line 67" in out
+    for call in (call for call in demo_trace.calls if call.id not in made_before):  # file:line of every row
         assert f"{Path(call.location.filename).name}:{call.location.lineno}" in table
     assert re.search(r"\bST003\b", table)  # the code in its row, never cut
     assert "Findings" in table and "Params" in table
@@ -277,7 +279,7 @@ def _readme_block(starting: str) -> list[str]:
 @pytest.mark.parametrize("width", [120, 80])
 def test_the_readme_sample_is_what_a_terminal_of_that_width_shows(demo_trace, width):
     shown = [line.rstrip() for line in _render(demo_trace, width).rstrip("\n").splitlines()]
-    first = "shapetrace LSTM: 4 module calls, 9 ops, 1 finding, 150,337 parameters; every"
+    first = "shapetrace LSTM: 4 module calls, 11 ops, 1 finding, 150,337 parameters; every"
     sample = _readme_block(first + (" tensor" if width == 120 else "\n"))
     if sample[-1] == "...":  # the 80-column sample shows the first rows
         sample = sample[:-1]

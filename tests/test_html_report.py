@@ -298,7 +298,7 @@ def test_run_o_report_html_writes_the_html_report(demo_report):
     assert text.startswith("<!DOCTYPE html>")
     page = Page(text)
     assert len(page.rows) == 13 and "finding-1" in page.ids  # the terminal table's 13 rows: the forward and its loss
-    assert f"wrote {out}: 4 module calls, 9 ops, 1 finding" in done.stderr
+    assert f"wrote {out}: 4 module calls, 11 ops, 1 finding" in done.stderr
     # the script's own lines (`pred = model(input_seq)`) are listed, so its rows link somewhere too
     assert "pred = model(input_seq)" in page.text
     assert_self_contained(page)

@@ -32,7 +32,7 @@ def recorded_batches(tmp_path: Path, *argv: str) -> list[int]:
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         assert main(["run", str(tmp_path / "four.py"), "-o", str(saved), *argv]) == 0
     calls = json.loads(saved.read_text())["calls"]
-    return [call["inputs"][0]["shape"][0] for call in calls if call["parent"] is None]
+    return [call["inputs"][0]["shape"][0] for call in calls if call["parent"] is None and call["kind"] == "module"]
 
 
 def test_max_calls_from_pyproject_limits_the_recorded_passes(tmp_path, monkeypatch):

@@ -123,8 +123,9 @@ def test_a_neuralforecast_script_has_one_cluster_per_model() -> None:
 @pytest.mark.parametrize("show_ops", [False, True])
 def test_the_gan_losss_label_is_an_input_of_its_own(gan, show_ops) -> None:
     """``criterion(discriminator(x), label)``: the prediction and the label are both
-    ``(6,)``; the label (``torch.full`` in the script, not recorded under ``run``) is
-    drawn as a graph input into the loss, not as the prediction a second time."""
+    ``(6,)``; the label is drawn from the ``torch.full`` that made it (recorded under
+    ``run`` as it made the loss's target: record/before_pass.py) into the loss, not as
+    the prediction a second time."""
     graph = check_graph(gan, gan.graph(show_ops=show_ops).source, what=f"gan show_ops={show_ops}")
     losses = [node for node in graph.nodes if node[0] == "c" and node[1:].isdigit()
               and gan.calls[int(node[1:])].type == "BCELoss"]
@@ -133,5 +134,8 @@ def test_the_gan_losss_label_is_an_input_of_its_own(gan, show_ops) -> None:
         into = [(tail, label) for tail, head, label, _ in graph.edges if head == node]
         assert len(into) == 2, into
         (label_tail, label_text), = [(tail, label) for tail, label in into if "target" in label]
-        assert "(6,)" in label_text and not label_tail.startswith("c")  # a graph input, not a call
-        assert graph.nodes[label_tail] == "target"
+        assert "(6,)" in label_text
+        if show_ops:  # the op that made it
+            assert label_tail.startswith("c") and gan.calls[int(label_tail[1:])].name == "full"
+        else:  # ops hidden: a graph input, not a call
+            assert not label_tail.startswith("c"), graph.nodes[label_tail]

@@ -115,7 +115,8 @@ def test_gan_two_models_by_parameters_the_loss_with_the_model_it_reads(gan) -> N
     assert [(s.model.type, s.num_params) for s in parts.models] == [
         ("Generator", sizes["Generator"]), ("Discriminator", sizes["Discriminator"])
     ]
-    assert [c.type for c in parts.models[1].roots] == ["Discriminator", "BCELoss"]
+    # (the label, torch.full, made the loss's target outside the model: record/before_pass.py)
+    assert [c.type for c in parts.models[1].roots] == ["Discriminator", "torch.full", "BCELoss"]
     assert [(t.type, t.count) for t in parts.transforms] == [("Normalize", 12)]  # 12 images, one epoch
     first = summary_line(gan).plain
     assert first.startswith("shapetrace Generator (also Discriminator; data transform Normalize ×12): "), first

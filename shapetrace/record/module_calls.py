@@ -129,16 +129,16 @@ class ModuleCalls(RecordingState):
         if started:
             self.fetching += 1
             top = not self._stack
-            self._fetch_saved.append((self.ops_wanted, self.losses_only, self.pass_ended) if top else None)
+            self._fetch_saved.append((self.ops_wanted, self.losses_only, self.pass_ended, self.aside) if top else None)
             if top:
-                self.losses_only = self.pass_ended = False
+                self.losses_only = self.pass_ended = self.aside = False
                 self._set_ops(False)
         elif self._fetch_saved:
             self.fetching -= 1
             saved = self._fetch_saved.pop()
             if saved is not None and not self._stack:
                 self._set_ops(saved[0])
-                self.losses_only, self.pass_ended = saved[1], saved[2]
+                self.losses_only, self.pass_ended, self.aside = saved[1:]
 
     def _post_hook(self, module: nn.Module, args: tuple, kwargs: dict, result: Any) -> None:
         # On the error path torch calls always_call hooks from _call_impl itself.
@@ -186,8 +186,8 @@ class ModuleCalls(RecordingState):
             location = stack[-1][0].location if user_frame is None and stack else location_of(user_frame)
         else:
             self.pass_ended = self.repeat_ended = False
-            if self.losses_only:  # the next pass: the window for its predecessor's loss closes
-                self.losses_only = False
+            if self.losses_only or self.aside:  # the next pass: the window for its predecessor's loss closes
+                self.losses_only = self.aside = False
                 self._set_ops(self._ops_at_top)
             skip_in_dynamo()  # (cheap) a model compiled since the trace began
             if self._suspended:
@@ -205,7 +205,12 @@ class ModuleCalls(RecordingState):
                 self._skipping = 1
                 if self.model is None:  # no hook is needed below this call: a faster pass
                     self._global_hooks.step_aside(module, call_frame)
+                if self.before_pass is not None:
+                    self.before_pass.clear()
                 return
+            if self.before_pass is not None and not self.fetching:  # the ops that made its inputs
+                known = map(self._table.known_identity, tensor_leaves((args, kwargs)))
+                self.before_pass.take({number for number in known if number is not None}, self._events, self._op_counts)
         ops_outside = ops_inside = self.ops_wanted
         self.busy = True
         self._set_ops(False)  # else each metadata read goes through the op mode: 11 us a tensor, not 2.3

@@ -109,6 +109,28 @@ class OpEvents(RecordingState):
             self.busy = False
         return result
 
+    def run_op_aside(self, *op: Any) -> Any:
+        """``run_op(*op)`` of an op outside any pass under ``shapetrace run``: its record
+        is kept aside, and joins the trace if it made a recorded pass's inputs
+        (before_pass.py); an op of a site recorded often enough is not recorded."""
+        __tracebackhide__ = True
+        before = self.before_pass
+        described, location, call, func, args, kwargs, changes, _ = op
+        if before is None or not before.wanted(location, described[0]):
+            if not changes:
+                return call(func, args, kwargs)
+            try:
+                return call(func, args, kwargs)
+            finally:
+                self._table.changed()
+        events, counts = self._events, self._op_counts
+        self._events, self._op_counts = before.scratch, before.counts
+        try:
+            return self.run_op(*op)
+        finally:
+            self._events, self._op_counts = events, counts
+            before.keep()
+
     def _op_inputs(
         self, name: str, location: Location | None, args: tuple, kwargs: dict, site: int | None = None
     ) -> _OpInputs:
@@ -236,3 +258,4 @@ class OpEvents(RecordingState):
 
 
 frames.add_transparent(OpEvents.run_op.__code__)  # an outer trace's op mode looks past it
+frames.add_transparent(OpEvents.run_op_aside.__code__)

@@ -49,12 +49,12 @@ class OpMode(TorchFunctionMode):
         recorder = self.recorder
         # (an ``out=`` tensor is resized in place when its shape differs)
         changes = described[0] in CHANGES_METADATA or "out" in kwargs
-        if (
-            not recorder.ops_wanted
-            or recorder.busy
-            or _get_ident() != recorder.thread
-            or (recorder.losses_only and not recorder.in_loss_window(described[0], args))
-        ):
+        if not recorder.ops_wanted or recorder.busy or _get_ident() != recorder.thread:
+            return _unrecorded(sys._getframe(1), func, args, kwargs, recorder if changes else None)
+        # Outside any pass (``outside``): the loss of the pass that returned, or an op
+        # recorded aside under ``shapetrace run`` (record/before_pass.py), or neither.
+        outside = (recorder.losses_only or recorder.aside) and recorder.outside_kind(described[0], args)
+        if outside is None:
             return _unrecorded(sys._getframe(1), func, args, kwargs, recorder if changes else None)
         caller = frames.op_caller(sys._getframe(1))
         # The internal-code test is read from frames' cache inline: this runs
@@ -84,8 +84,9 @@ class OpMode(TorchFunctionMode):
             )
         else:
             location, call, site = None, _call, None
-        if recorder.losses_only:
-            return recorder.run_window_op(described, location, call, func, args, kwargs, changes, site)
+        if outside:
+            run = recorder.run_window_op if outside == "loss" else recorder.run_op_aside
+            return run(described, location, call, func, args, kwargs, changes, site)
         return recorder.run_op(described, location, call, func, args, kwargs, changes, site)
 
 

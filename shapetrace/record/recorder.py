@@ -70,7 +70,8 @@ class Recorder(ModuleCalls, OpEvents):
                         self._global_members.add(id(module))
                         hooked_globally.append(module)
                 self._global_hooks.pass_kwargs(hooked_globally)
-        self._set_ops(self._ops_at_top)
+        self.aside = self.before_pass is not None  # the ops before the first pass (before_pass.py)
+        self._set_ops(self._ops_at_top or self.aside)
 
     def stop(self, exc: BaseException | None = None) -> None:
         """Remove every hook and the mode; close calls left open by an error."""
@@ -81,7 +82,7 @@ class Recorder(ModuleCalls, OpEvents):
             self._functions = None
         self._module_hooks.detach()
         self._global_hooks.detach()
-        self.ops_wanted = self.losses_only = False
+        self.ops_wanted = self.losses_only = self.aside = False
         self._remove_mode()
         while self._stack:  # an exception that skipped the always_call hooks
             event = self._stack.pop()[0]

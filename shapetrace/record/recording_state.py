@@ -27,6 +27,7 @@ from shapetrace.core.tensor_meta import collect_metas
 from shapetrace.core.torch_facts import LOSS_OPS
 from shapetrace.core.torch_private import DisableTorchFunction, push_torch_function_mode
 from shapetrace.record import frames
+from shapetrace.record.before_pass import BeforePass
 from shapetrace.record.data_transforms import TransformFilter
 from shapetrace.record.events import Event
 from shapetrace.record.hooks import GlobalHooks, ModuleHooks
@@ -82,6 +83,7 @@ class RecordingState:
     _pass_returned: Callable[[], None]
     op_started: Callable[..., Event]
     run_op: Callable[..., Any]
+    run_op_aside: Callable[..., Any]
     op_finished: Callable[..., None]
 
     def __init__(
@@ -113,6 +115,12 @@ class RecordingState:
         self.repeat_ended = False
         self.loss_signatures: set[tuple] = set()
         self.losses_at_top = ops_at_top
+        # ``shapetrace run`` (a root filter, ops on): the ops outside any pass are
+        # recorded aside while ``aside`` (before the first pass, and after each
+        # recorded one until the next starts), and those that made a recorded
+        # pass's inputs join the trace as it starts (before_pass.py).
+        self.before_pass = BeforePass() if root_filter is not None and ops and not ops_at_top else None
+        self.aside = False
         self._window_ids: set[int] = set()
         self._root_filter = root_filter
         self._ops_at_top = bool(ops) and ops_at_top
@@ -125,7 +133,7 @@ class RecordingState:
         # op state each fetch found, and which transform calls to record.
         self.fetching = 0
         self.loader_tensors: set[int] = set()  # the numbers of the tensors DataLoaders yielded
-        self._fetch_saved: list[tuple[bool, bool, bool] | None] = []
+        self._fetch_saved: list[tuple[bool, bool, bool, bool] | None] = []
         self.transforms = TransformFilter()
         self._skipping = 0
         self._replay_ops: bool | None = None  # the op state a skipped replay of the model found
@@ -184,7 +192,16 @@ class RecordingState:
     def open_loss_window(self, outputs_of: Event) -> None:
         """Record the loss of the top-level call ``outputs_of``, which returned."""
         self.losses_only = True
+        self.aside = self.before_pass is not None
         self._window_ids = set(outputs_of.tensor_ids[len(outputs_of.inputs) :])
+
+    def outside_kind(self, name: str, args: tuple) -> str | None:
+        """How the op mode records op ``name`` of ``args`` run outside any pass: ``"loss"``,
+        a step of the loss of the pass that returned (``in_loss_window``); ``"aside"``, an
+        op that may make the next pass's inputs (``before_pass``); None, not at all."""
+        if self.losses_only and self.in_loss_window(name, args):
+            return "loss"
+        return "aside" if self.aside else None
 
     def in_loss_window(self, name: str, args: tuple) -> bool:
         """Whether the window after a pass records op ``name`` of ``args``: a
@@ -212,6 +229,12 @@ class RecordingState:
         """``run_op(*op)`` in the window after a pass: what the op made is the loss's
         too, until the loss itself is made."""
         __tracebackhide__ = True
+        if self.before_pass is not None:  # what made its tensors outside the pass, kept aside
+            known = self._table.known_identity
+            numbers = {known(arg) for arg in op[4] if type(arg) in _TENSORS}
+            numbers.discard(None)
+            if numbers:
+                self.before_pass.take(numbers, self._events, self._op_counts)  # type: ignore[arg-type]
         events = self._events
         count = len(events)
         result = self.run_op(*op)

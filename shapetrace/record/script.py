@@ -226,6 +226,9 @@ def script_block(
     block.trace._meta["passes"] = root_filter.passes
     # Which recorded top-level calls are data transforms (render/sections.py folds them).
     block.trace._meta["in_loader"] = root_filter.in_loader
+    before_pass = block._recorder.before_pass
+    if before_pass is not None:  # the ops outside the model that made what a pass read (record/before_pass.py)
+        block.trace._meta["made_before"] = before_pass.taken
     if isinstance(root_filter, FirstPassFilter):  # the calls of signatures past --max-calls
         block.trace._meta["beyond_max_calls"] = root_filter.beyond
         block.trace._meta["max_calls"] = max_calls

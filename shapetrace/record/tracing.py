@@ -190,15 +190,16 @@ def trace(model: nn.Module | None = None, *, ops: OpsSetting = True, ignore: Ite
 
 
 def _loader_inputs(calls: list[Call], yielded: set[int]) -> list[int]:
-    """The numbers (``Call.tensor_ids``) of the top-level calls' input tensors that a
-    DataLoader yielded: their dim 0 is its batch, stacked there by its collate."""
+    """The numbers (``Call.tensor_ids``) of the input tensors of the top-level calls (a
+    pass of the model, an op outside it) that a DataLoader yielded: their dim 0 is
+    its batch, stacked there by its collate."""
     if not yielded:
         return []
     return sorted(
         {
             number
             for call in calls
-            if call.parent_id is None and call.kind == "module"
+            if call.parent_id is None
             for number in call.tensor_ids[: len(call.inputs)]
             if number in yielded
         }

@@ -14,7 +14,7 @@ from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
 from shapetrace.core.text import format_location
 from shapetrace.core.trace import Trace
-from shapetrace.render.sections import left_out_notes, split_sections
+from shapetrace.render.sections import before_note, left_out_notes, split_sections
 from shapetrace.render.table import caption_text, trace_table
 from shapetrace.render.table_fit import Trimmed
 
@@ -164,6 +164,9 @@ def report(trace: Trace, *, ops: bool = True, depth: int | None = None) -> Rende
     parts: list[RenderableType] = [summary_line(trace), trace_table(trace, ops=ops, depth=depth, caption=False)]
     parts += [Text.assemble(("data: ", "bold"), note) for note in trace.meta.get("data", ())]
     parts += [Text.assemble(("not recorded: ", "bold yellow"), note) for note in left_out_notes(trace)]
+    before = before_note(trace)
+    if before:
+        parts.append(Text.assemble(("outside the model: ", "bold"), before))
     findings = trace.findings
     if findings:
         parts += [Text(""), findings_block(findings)]

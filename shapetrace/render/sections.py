@@ -156,6 +156,29 @@ def split_sections(trace: Trace) -> Sections:
     return Sections(tuple(sections), tuple(folded), {key: n for key, n in counts.items() if n > 1}, uncounted)
 
 
+def made_before(trace: Trace) -> set[int]:
+    """The ids of the ops outside the model that ``shapetrace run`` recorded for making a
+    pass's inputs or a loss's target (record/before_pass.py): a data pipeline's chain,
+    which the table leaves to the tree and the JSON trace (``before_note``)."""
+    ids = trace.run_info.get("made_before")
+    return set(ids) if isinstance(ids, list) else set()
+
+
+def before_note(trace: Trace) -> str | None:
+    """``14 ops at lines 49-61 made what the passes read (--format tree shows them)``:
+    the ops of ``made_before``, which made the passes' inputs and the losses' targets."""
+    before = made_before(trace)
+    calls = [call for call in trace.calls if call.id in before]
+    if not calls:
+        return None
+    lines = sorted({call.location.lineno for call in calls if call.location is not None})
+    where = (
+        f" at line{'s' * (len(lines) > 1)} {lines[0]}" + (f"-{lines[-1]}" if len(lines) > 1 else "") if lines else ""
+    )
+    count = len(calls)
+    return f"{count} op{'s' * (count != 1)}{where} made what the passes read (--format tree shows them)"
+
+
 def left_out_notes(trace: Trace) -> list[str]:
     """A line per model whose input shapes outnumbered what ``shapetrace run`` records
     (``--max-calls``: the first N input signatures per model, ``record/script.py``):

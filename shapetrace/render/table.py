@@ -24,7 +24,7 @@ from shapetrace.core.text import (
 from shapetrace.core.trace import Trace
 from shapetrace.render.marks import NON_CONTIGUOUS, folded_shapes
 from shapetrace.render.passes import inner_row, pass_groups, pass_row, pinned_calls, row_shapes
-from shapetrace.render.sections import DataTransform, split_sections
+from shapetrace.render.sections import DataTransform, made_before, split_sections
 from shapetrace.render.structure import (
     Row,
     is_shown,
@@ -96,9 +96,10 @@ def table_sections(
 
     parts = split_sections(trace)
     found: list[tuple[list[list[Call]], DataTransform | None]] = []
+    before = made_before(trace)
     for section in parts.models:
         rows: list[list[Call]] = []
-        roots = [call for call in section.roots if is_shown(call, ops=ops, depth=None)]
+        roots = [call for call in section.roots if is_shown(call, ops=ops, depth=None) and call.id not in before]
         for entry in pass_groups(roots, ops=ops, depth=depth, memo=memo, alone=alone):
             row = pass_row(entry, parts.stands_for, parts.uncounted)
             rows.append(row)

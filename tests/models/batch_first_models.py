@@ -6,10 +6,10 @@ forward passes and the loss as a user's script does. As a script
 
 ``BUGGY`` variants have a real clue in the trace (input and target cut one step apart
 along the RNN's batch axis, the last step taken of the RNN's batch axis, a DataLoader whose
-batch axis the RNN recurs over, a short last batch); ``TRACE_ONLY`` ones show it only to
-``shapetrace.trace`` (the slicing of contiguous rows, which ``shapetrace run`` does not
-record); ``SILENT`` ones have none: input and target drawn apart, a loss over (N, C, T)
-whose N is the time axis is what a correct seq-first model handing cross_entropy
+batch axis the RNN recurs over, a short last batch, the slicing of contiguous rows
+outside the model, which ``shapetrace run`` records as it made the pass's inputs);
+``SILENT`` ones have none: input and target drawn apart, a loss over (N, C, T) whose N
+is the time axis is what a correct seq-first model handing cross_entropy
 (T, C, B) shows too (rows merged with ``view(-1, vocab)`` say nothing either). ``CORRECT``
 are seq-first on purpose (word_language_model).
 """
@@ -316,8 +316,8 @@ VARIANTS = {
 }
 # Caught through trace(model) and shapetrace run alike.
 BUGGY = ["permuted_gru", "permuted_nll_lstm", "permuted_rnn_big", "classifier_gru", "classifier_lstm", "loader_short",
-         "loader_full", "loader_merged", "follow_up_index", "follow_up_transpose", "merged", "dataset_pairs"]
-TRACE_ONLY = ["batchified", "batchified_narrow"]
+         "loader_full", "loader_merged", "follow_up_index", "follow_up_transpose", "merged", "dataset_pairs",
+         "batchified", "batchified_narrow"]
 SILENT = ["permuted_unshifted", "merged_unshifted"]
 CORRECT = ["word_language_model", "seq_first_merged", "seq_first_batch_first_loss", "seq_first_time_as_n",
            "seq_first_shifted", "loader_transposed", "loader_pad_sequence"]

@@ -170,6 +170,10 @@ def shifted_axes(flow: TraceLineage, calls: Sequence[Call]) -> dict[AxisKey, Shi
     found: dict[AxisKey, Shift] = {}
     for shift in (*_from_ops(flow, calls), *_from_strides(flow, calls)):
         found.setdefault(shift.axis, shift)
+    # a window cut outside the model is a pass's given axis inside it (flow.outside_axis)
+    for stand_in, outside in flow.given_axes():
+        if axis_key(outside) in found:
+            found.setdefault(axis_key(stand_in), found[axis_key(outside)])
     return found
 
 

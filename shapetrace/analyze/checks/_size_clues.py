@@ -124,12 +124,51 @@ def loader_batch(trace: Trace, flow: TraceLineage, lay: Layout) -> Iterator[Clue
             else:
                 yield Clue(False, f"{what} is the batch of {batches}")
         elif lay.batch_size == lay.steps:
-            yield Clue(None, f"{what} is the batch of {batches}, and batch and time are both {size}")
+            yield _cut_from_batch(trace, flow, root, lay, batches) or Clue(
+                None, f"{what} is the batch of {batches}, and batch and time are both {size}"
+            )
         elif dim0 == lay.time:
             yield Clue(True, f"{what} is the batch of {batches}, and it is the axis the {lay.call.type} {lay.verb}")
         else:
             yield Clue(False, f"{what} is the batch of {batches}")
         return
+
+
+def _cut_from_batch(trace: Trace, flow: TraceLineage, root: Call, lay: Layout, batches: str) -> Clue | None:
+    """The model's input was made, before the pass, by ops reading a tensor the DataLoader
+    yielded (``torch.cat([bos, tgt[:, :-1]], dim=1)``): that tensor's dim 0 is the
+    loader's batch (its collate stacked the samples there), and lineage follows that
+    axis into the layer whatever the sizes. None when no such op was recorded (the
+    ops outside the model: ``shapetrace run`` records those that made a pass's inputs)."""
+    numbers = trace.run_info.get("loader_tensors")
+    if not isinstance(numbers, list) or not numbers:
+        return None
+    for call in _made_before(trace, root):
+        for index, number in enumerate(call.input_ids):
+            if number not in numbers or not call.inputs[index].shape:
+                continue
+            batch = axes(flow.input_lineage(call, index)[0])
+            what = (
+                f"{op_text(call)} {at_line(call)} reads a batch {format_shape(call.inputs[index])} that "
+                f"{batches} yielded, and its dim 0 (the samples)"
+            )
+            if batch == axes(tuple(map(flow.outside_axis, lay.time))):
+                return Clue(True, f"{what} is the axis the {lay.call.type} {lay.verb}")
+            if batch == axes(tuple(map(flow.outside_axis, lay.batch))):
+                return Clue(False, f"{what} is the {lay.call.type}'s batch axis")
+    return None
+
+
+def _made_before(trace: Trace, root: Call) -> Iterator[Call]:
+    """The ops outside any module between the top-level call before ``root`` and it, nearest first."""
+    calls = trace.calls
+    position = next(k for k, call in enumerate(calls) if call is root)
+    for call in reversed(calls[:position]):
+        if call.parent_id is not None:
+            continue
+        if call.kind == "module":
+            return
+        yield call
 
 
 def yielded(trace: Trace, root: Call, index: int) -> bool:

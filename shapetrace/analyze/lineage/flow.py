@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from itertools import islice
 
 from shapetrace.analyze.lineage.atoms import COPIES, Atom, Lineage, fresh
+from shapetrace.analyze.lineage.given import GivenAxes
 from shapetrace.analyze.lineage.module_rules import module_lineage
 from shapetrace.analyze.lineage.op_args import argument, axis_of
 from shapetrace.analyze.lineage.op_rules import fallback, op_lineage
@@ -115,6 +116,7 @@ class TraceLineage:
         # shares one set of atoms, so ``seq[:, :-1]`` and ``seq[:, 1:]`` of a tensor
         # made before the trace began are cut from the same axes.
         self._orphans: dict[int, Lineage] = {}
+        self._given = GivenAxes()  # a pass's input axes born outside the model
 
     # ------------------------------------------------------------- queries
     def input_lineage(self, call: Call, index: int = 0) -> Lineage:
@@ -156,13 +158,28 @@ class TraceLineage:
             source = self.source(source.call, link) if link is not None else None
 
     # ------------------------------------------------------------ building
+    def outside_axis(self, atom: Atom) -> Atom:
+        """The axis born outside the model (in the script's ops) that a pass's input axis
+        ``atom`` stands for (lineage/given.py); ``atom`` itself for any other."""
+        return self._given.outside_axis(atom)
+
+    def given_axes(self) -> Iterator[tuple[Atom, Atom]]:
+        """Each pass's input axis born outside the model, with the axis it stands for."""
+        return self._given.stand_ins()
+
     def visit(self, call: Call, scope: _Scope) -> None:
+        top = scope.parent is None
+        if top and call.kind == "op":
+            self._given.outside_ops.add(call.id)
         sources = self._link(call, scope)
         self._sources[call.id] = [entry.source if entry else None for entry in sources]
+        op_ids = call.input_ids if call.kind == "op" else ()
         ins = [
-            entry.lineage if entry else self._orphan(call, k, meta, scope)
+            entry.lineage if entry else self._orphan(call, op_ids[k] if op_ids else None, meta, scope)
             for k, (entry, meta) in enumerate(zip(sources, call.inputs))
         ]
+        if top and call.kind == "module" and self._given.outside_ops:
+            ins = self._given.pass_inputs(call, ins)
         self._inputs[call.id] = ins
         for k, entry in enumerate(sources):
             if entry is not None and not entry.source.as_input:
@@ -212,6 +229,9 @@ class TraceLineage:
         result: list[_Entry | None] = [None] * len(call.inputs)
         groups: dict[TensorKey, list[int]] = defaultdict(list)
         ids = call.input_ids
+        first: dict[int, int] = {}  # identity -> its first position (a stack of 50,000 tensors: no rescans)
+        for k, identity in enumerate(ids):
+            first.setdefault(identity, k)
         for k, meta in enumerate(call.inputs):
             if ids and ids[k] in self._met:
                 # the tensor's newest producer in sight, else anywhere (a tensor a module kept)
@@ -220,7 +240,7 @@ class TraceLineage:
                     entry.read = True
                     if ids[k] in self._guessed_ids:
                         self._guessed.add((call.id, k))
-            elif ids and ids[k] in ids[:k]:  # the same new tensor passed twice
+            elif ids and first[ids[k]] < k:  # the same new tensor passed twice
                 continue
             else:
                 groups[tensor_key(meta)].append(k)
@@ -247,9 +267,9 @@ class TraceLineage:
             if identity in self._met:
                 continue
             entry = result[k]
-            if entry is None and identity in ids[:k]:
-                result[k] = result[ids.index(identity)]
-                if (call.id, ids.index(identity)) in self._guessed:
+            if entry is None and first[identity] < k:
+                result[k] = result[first[identity]]
+                if (call.id, first[identity]) in self._guessed:
                     self._guessed.add((call.id, k))
             elif entry is not None:  # later reads of this tensor take the same producer
                 scope.by_identity[identity] = self._newest[identity] = entry
@@ -257,9 +277,9 @@ class TraceLineage:
                     self._guessed_ids.add(identity)
         return result
 
-    def _orphan(self, call: Call, index: int, meta: TensorMeta, scope: _Scope) -> Lineage:
-        """The atoms of an input without a producer; an op's, shared by every op that reads that tensor."""
-        identity = call.input_ids[index] if call.kind == "op" and call.input_ids else None
+    def _orphan(self, call: Call, identity: int | None, meta: TensorMeta, scope: _Scope) -> Lineage:
+        """The atoms of an input without a producer; an op's (its tensor's ``identity``),
+        shared by every op that reads that tensor."""
         if identity is None:
             return self._unknown(call, meta, scope)
         lineage = self._orphans.get(identity)

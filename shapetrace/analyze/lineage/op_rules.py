@@ -40,6 +40,7 @@ from shapetrace.core.torch_facts import (
     PERMUTE_OPS,
     REDUCTION_OPS,
     RESHAPE_OPS,
+    SIZED_CREATION_OPS,
     SPATIAL_OPS,
     UNPACKING_OPS,
 )
@@ -122,9 +123,26 @@ _UNTOLD = ("unknown#", "expand#")
 def _known_axis(candidates: list[DimAtoms]) -> DimAtoms:
     """The axis the joined tensors share at a dim they are not joined along: the first
     told one (``torch.cat([cls_token.expand(B, -1, -1), patches], 1)`` keeps the
-    patches' batch and features, not the expanded token's)."""
-    told = next((dim for dim in candidates if dim and not any(a.origin.startswith(_UNTOLD) for a in dim)), None)
-    return told if told is not None else candidates[0]
+    patches' batch and features, not the expanded token's), one that came with data
+    before one a creation op made to fit it (``torch.cat([torch.full((B, 1), bos),
+    tgt[:, :-1]], 1)`` keeps the target's batch)."""
+    ranked = sorted((_rank(dim), position) for position, dim in enumerate(candidates) if dim)
+    return candidates[ranked[0][1]] if ranked else candidates[0]
+
+
+def _rank(dim: DimAtoms) -> int:
+    """0: an axis told by data; 1: one of a tensor seen first there (a batch a DataLoader
+    yielded); 2: one a creation op made; 3: a broadcast one (``expand``)."""
+    if any(atom.origin.startswith("expand#") for atom in dim):
+        return 3
+    if any(_created(atom.origin) for atom in dim):
+        return 2
+    return 1 if any(atom.origin.startswith(_UNTOLD) for atom in dim) else 0
+
+
+def _created(origin: str) -> bool:
+    """Whether an axis was born in a creation op that took its size as an argument (``torch.full((B, 1), v)``)."""
+    return origin.partition("#")[0] in SIZED_CREATION_OPS
 
 
 def _matmul(call: Call, ins: list[Lineage]) -> list[Lineage] | None:

@@ -1,0 +1,101 @@
+"""The ops that made a pass's inputs, for ``shapetrace run``.
+
+The script runner records the model's passes, not the script's ops around
+them: a training loop's optimizer steps and metrics would bury the trace. But
+the code that builds a pass's inputs outside the model is where a layout is
+decided (``torch.cat([bos, tgt[:, :-1]], dim=1)`` of a DataLoader's batch,
+``source[i:i + bptt]`` of a corpus laid out seq-first, ``x.transpose(0, 1)``):
+without it, which axis of the input is the batch is a guess. So the ops outside
+any module are recorded aside as they run, the last ``KEPT`` of them, each code
+site ``PER_SITE`` times at most (a loop preparing data runs one site thousands
+of times, and only the last runs before a pass can matter); when a recorded pass
+starts, those that made its inputs, followed back by tensor identity, join the
+trace before it; the rest wait for the loss after the pass (its target was cut
+from the same batch), and go when the next pass starts.
+
+The op mode records aside before the first pass and after each recorded one
+until the next starts; after a pass left out it is off outside the model, as
+before (a training loop's every step would pay for it): the short last batch of
+an epoch, recorded after passes left out, comes without the ops that made it.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+from shapetrace.core.records import Call
+
+# How many ops outside the model are kept aside, the newest; and how many times
+# one code site (line and op) is recorded before its next runs go unrecorded.
+KEPT = 256
+PER_SITE = 64
+
+
+class BeforePass:
+    """The ops outside the model recorded aside since the last pass started."""
+
+    def __init__(self) -> None:
+        self.calls: deque[Call] = deque(maxlen=KEPT)
+        # The recorder swaps these in while it records an op aside: the op's
+        # record lands in ``scratch``, its ``index`` counted in ``counts``.
+        self.scratch: list[Any] = []
+        self.counts: dict[tuple[int, str], int] = {}
+        self._sites: dict[tuple[int, str], int] = {}
+        # What the last pass's start left, which a loss after it may read.
+        self.pending: list[Call] = []
+        # The ids of the ops taken into the trace: the table leaves them to the tree
+        # and the JSON trace, with a line saying so (render/sections.py, ``made_before``).
+        self.taken: list[int] = []
+
+    def wanted(self, location: object, name: str) -> bool:
+        """Whether an op ``name`` at ``location`` is recorded aside (its site is not spent)."""
+        key = (id(location), name)
+        seen = self._sites.get(key, 0)
+        if seen >= PER_SITE:
+            if seen == PER_SITE:  # spent now: its records go too, none is kept of a loop cut short
+                self._sites[key] = seen + 1
+                self.calls = deque((call for call in self.calls if (id(call.location), call.name) != key), KEPT)
+            return False
+        self._sites[key] = seen + 1
+        return True
+
+    def keep(self) -> None:
+        """Move the op just recorded into ``scratch`` to the kept ones."""
+        self.calls.extend(self.scratch)
+        self.scratch.clear()
+
+    def take(self, input_ids: set[int], events: list, counts: dict[tuple[int, str], int]) -> None:
+        """A recorded pass whose input tensors have the numbers ``input_ids`` starts: append
+        to ``events`` the ops kept aside that made them, directly or through other such
+        ops, in the order they ran, numbered as the trace numbers its records (an
+        event's ``id`` is its index; ``index`` counts the op's calls at its site in
+        ``counts``). Then start afresh, for the next pass."""
+        made: list[Call] = []
+        rest: list[Call] = []
+        needed = set(input_ids)
+        for call in reversed([*self.pending, *self.calls]):
+            outputs = call.tensor_ids[len(call.inputs) :]
+            if needed.intersection(outputs):
+                made.append(call)
+                needed.update(call.tensor_ids[: len(call.inputs)])
+            else:
+                rest.append(call)
+        for call in reversed(made):
+            key = (id(call.location), call.name)
+            index = counts.get(key, 0)
+            counts[key] = index + 1
+            # (records are frozen once in the trace; these were never shared)
+            call.__dict__.update(id=len(events), index=index)
+            self.taken.append(call.id)
+            events.append(call)
+        self.clear()
+        # Until the next pass, a loss (a module call, or an op: ``take`` again) may read
+        # what they made: the target cut from the batch beside the input.
+        self.pending = rest[KEPT - 1 :: -1]
+
+    def clear(self) -> None:
+        self.calls.clear()
+        self.pending = []
+        self._sites.clear()
+        self.counts.clear()
