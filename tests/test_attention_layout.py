@@ -419,7 +419,8 @@ def test_attention_over_the_heads_is_st026_whether_sdpa_or_hand_written(layout, 
             if layout.startswith("sdpa"):
                 y = F.scaled_dot_product_attention(q, k, v)
             else:
-                y = (q @ k.transpose(-2, -1) / math.sqrt(4)).softmax(-1) @ v
+                scores = q @ k.transpose(-2, -1)
+                y = (scores / math.sqrt(4)).softmax(-1) @ v
             if layout.endswith(("transposed", "permuted")):
                 y = y.transpose(1, 2)
             return self.out(y.reshape(b, t, e))
@@ -433,6 +434,9 @@ def test_attention_over_the_heads_is_st026_whether_sdpa_or_hand_written(layout, 
     assert [f.severity for f in t.findings if f.severity != "info"] == (["error"] if found else [])
     if found:
         assert "attends over dim 2 of its query (2, 4, 4, 4), 4 pieces split off one axis of qkv" in st026[0].message
+        # the op as written: the operator, not the method it runs (Tensor.matmul)
+        written = "F.scaled_dot_product_attention" if layout == "sdpa" else "q @ k.transpose(-2, -1)"
+        assert st026[0].message.startswith(f"{written} at line "), st026[0].message
 
 
 @pytest.mark.parametrize("holder", ["MultiheadAttention", "TransformerEncoderLayer"])

@@ -6,12 +6,21 @@ import ast
 from collections.abc import Iterator
 from typing import NamedTuple
 
-from shapetrace.analyze.checks._source import find_call, subscripted
+from shapetrace.analyze.checks._source import find_call, operator_expression, subscripted
 from shapetrace.core.records import Call
 from shapetrace.core.tensor_meta import TensorMeta
 from shapetrace.core.text import format_op, format_shape, tensor_name
 from shapetrace.core.torch_facts import VIEW_OPS
 from shapetrace.core.trace import Trace
+
+# The operator that runs each Tensor method (``q @ k`` runs ``Tensor.matmul``).
+_OPERATORS: dict[str, type[ast.operator]] = {
+    "matmul": ast.MatMult,
+    "add": ast.Add,
+    "sub": ast.Sub,
+    "mul": ast.Mult,
+    "div": ast.Div,
+}
 
 
 def view_calls(trace: Trace) -> Iterator[Call]:
@@ -125,8 +134,12 @@ def receiver_text(call: Call, default: str = "x") -> str:
 
 
 def op_text(call: Call) -> str:
-    """The op as written: ``out.view(150, 64)``, ``out[:, -1, :]``,
+    """The op as written: ``out.view(150, 64)``, ``out[:, -1, :]``, ``q @ k.mT``,
     ``torch.zeros(1, 5, 64)``; a function of tensors by name: ``F.mse_loss``."""
+    operator = _OPERATORS.get(call.name) if call.type.startswith("Tensor.") else None
+    written = operator_expression(call.location, operator, call.name) if operator is not None else None
+    if written is not None:
+        return written
     text = format_op(call)
     if text.startswith((".", "[")):
         return receiver_text(call) + text

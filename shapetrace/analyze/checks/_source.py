@@ -263,6 +263,21 @@ def binary_operands(location: Location | None, operator: type[ast.operator], met
     return _operand_text(pairs[0][0]), _operand_text(pairs[0][1])
 
 
+def operator_expression(location: Location | None, operator: type[ast.operator], method: str) -> str | None:
+    """``q @ k.transpose(-2, -1)``: the one ``a OP b`` of the line, as written, where
+    PyTorch ran it as ``Tensor.method`` (``@`` runs ``matmul``, ``+`` runs ``add``);
+    None when the line has none, several, or also calls ``.method(...)``."""
+    tree = _parse(location.code) if location is not None and location.code else None
+    if tree is None:
+        return None
+    found = [node for node in ast.walk(tree) if isinstance(node, ast.BinOp) and isinstance(node.op, operator)]
+    called = any(
+        isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == method
+        for node in ast.walk(tree)
+    )
+    return ast.unparse(found[0]) if len(found) == 1 and not called else None
+
+
 def _operand_text(node: ast.expr) -> str:
     text = ast.unparse(node)
     simple = isinstance(node, (ast.Name, ast.Attribute, ast.Call, ast.Subscript, ast.Constant))
