@@ -227,7 +227,8 @@ DOCS: dict[str, FindingDoc] = {
     "ST027": FindingDoc(
         "An RNN run on a PackedSequence stops each sequence at its own length; pad_packed_sequence pads "
         "its output back to the longest with zeros. Its last column, padded[:, -1], is the last step of the "
-        "longest sequences only: every shorter one gives zeros, and nothing raises.",
+        "longest sequences only: every shorter one gives zeros, and nothing raises. Found in a batch of "
+        "full-length sequences too, where the column is right for that batch only.",
         "padded, _ = pad_packed_sequence(out, batch_first=True)\nlast = padded[:, -1, :]",
         "last = padded[torch.arange(padded.size(0)), lengths - 1]   # or h_n[-1]",
     ),

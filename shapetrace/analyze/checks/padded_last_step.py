@@ -11,7 +11,11 @@ all of them. The shapes are right and nothing raises. Each sequence's last step 
 
 The packed data has one row per real step (its dim 0): fewer rows than the padded
 batch has places means some sequence is shorter, and padding is read; as many
-means every sequence is full, and the last column is right.
+means every sequence of that batch is full, and the last column is right for it,
+but not for a batch with a shorter one (sequences are packed because their
+lengths vary; ``shapetrace run`` records one pass per input shape, and a first
+batch of full sequences stands for the ragged ones of its shape): the finding
+says so.
 
 Told by lineage: the index keeps one step of the time axis of a
 ``pad_packed_sequence`` output, the last (``-1`` or ``T - 1``), with any spelling
@@ -75,8 +79,16 @@ def check_padded_last_step(trace: Trace) -> Iterator[Finding]:
         time = origins(flow.output_lineage(unpack, 0)[1 - batch_dim])
         padded = unpack.outputs[0].shape
         steps = unpack.inputs[0].shape[0] if unpack.inputs and unpack.inputs[0].ndim else None
-        if not time or steps is None or steps >= padded[0] * padded[1]:
-            continue  # (the packed data has a row per real step: all sequences full, no padding)
+        if not time or steps is None:
+            continue
+        places = padded[0] * padded[1]
+        # (the packed data has a row per real step: as many as places, no padding in this batch)
+        read = (
+            f"({places - steps} of the {places} places are padding)"
+            if steps < places
+            else "(every sequence of this batch is full length, so its last column is right here, "
+            "but not in a batch with a shorter one)"
+        )
         for op in trace.calls:
             if op.id <= unpack.id or op.kind != "op" or not op.inputs:
                 continue
@@ -91,6 +103,6 @@ def check_padded_last_step(trace: Trace) -> Iterator[Finding]:
                 f"{op_text(op)} {at_line(op)} takes the last step of the {format_shape(unpack.outputs[0])} "
                 f"batch pad_packed_sequence {at_line(unpack)} made of {call_label(rnn)}'s packed output: for "
                 f"every sequence shorter than the longest, that step is padding (zeros), not its last step "
-                f"({padded[0] * padded[1] - steps} of the {padded[0] * padded[1]} places are padding)"
+                f"{read}"
             )
             yield finding("ST027", op, message, _hint(trace, op, rnn, dim))
