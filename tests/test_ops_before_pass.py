@@ -5,9 +5,9 @@
 after them, not the training loop around them. The ops that build a pass's inputs
 outside the model (a transpose, a teacher-forcing ``cat`` of the DataLoader's batch, a
 corpus cut into chunks) decide the layout, so those that made the inputs of the first
-pass, or of a pass right after a recorded one, join the trace just before it (and a
-loss's target, as the loss reads it); every other op outside the model (metrics, the
-optimizer) does not. A data-preparation loop before the first pass is recorded a
+pass, of a pass right after a recorded one, or of a DataLoader batch of new shapes,
+join the trace just before it (and a loss's target, as the loss reads it); every other
+op outside the model (metrics, the optimizer) does not. A data-preparation loop before the first pass is recorded a
 bounded number of times per line.
 """
 
@@ -105,6 +105,35 @@ def test_ops_that_made_a_recorded_pass_input_join_the_trace_before_it(folder):
     names = [call.name for call in top_level_ops(done.trace)]
     assert not set(names) & {"argmax", "eq", "float", "mean", "zero_grad", "_foreach_add_", "add_"}
     assert names.count("transpose") == 1
+
+
+LOADER_SCRIPT = """
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+torch.manual_seed(0)
+model = nn.GRU(6, 16)  # seq-first
+loader = DataLoader(TensorDataset(torch.randn(10, 7, 6)), batch_size=4)  # batches of 4, 4 and 2
+for (batch,) in loader:
+    out, h_n = model(batch.transpose(0, 1))
+    h_n.sum().backward()
+"""
+
+
+def test_a_batch_of_new_shapes_after_passes_left_out_brings_its_ops(folder):
+    """After a pass left out, the op mode is off outside the model; a DataLoader batch of
+    shapes no batch had (the short last one, whose pass is recorded) turns it on until
+    its pass starts: its transpose is recorded too."""
+    done = run_script(folder, LOADER_SCRIPT)
+    assert done.exit_code == 0, done.output
+    passes = [call for call in done.trace.calls if call.parent_id is None and call.kind == "module"]
+    assert [call.inputs[0].shape for call in passes] == [(7, 4, 6), (7, 2, 6)]
+    made = [(call.name, call.outputs[0].shape) for call in top_level_ops(done.trace) if call.name == "transpose"]
+    assert made == [("transpose", (7, 4, 6)), ("transpose", (7, 2, 6))]
+    for root in passes:  # each right before its pass, its output that pass's input
+        before = next(call for call in top_level_ops(done.trace) if call.id == root.id - 1)
+        assert before.output_ids[0] == root.input_ids[0]
 
 
 def test_a_data_loop_before_the_first_pass_is_recorded_a_bounded_number_of_times(folder):

@@ -14,15 +14,20 @@ trace before it; the rest wait for the loss after the pass (its target was cut
 from the same batch), and go when the next pass starts.
 
 The op mode records aside before the first pass and after each recorded one
-until the next starts; after a pass left out it is off outside the model, as
-before (a training loop's every step would pay for it): the short last batch of
-an epoch, recorded after passes left out, comes without the ops that made it.
+until the next starts; after a pass left out it is off outside the model (a
+training loop's every step would pay for it) until a DataLoader yields a batch
+of shapes no batch had (the short last batch of an epoch, whose pass is
+recorded: ``new_batch``). A pass of new shapes made without a DataLoader, after
+passes left out, comes without the ops that made it.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from typing import Any
+
+import torch
+from torch.utils._pytree import tree_leaves
 
 from shapetrace.core.records import Call
 
@@ -47,6 +52,17 @@ class BeforePass:
         # The ids of the ops taken into the trace: the table leaves them to the tree
         # and the JSON trace, with a line saying so (render/sections.py, ``made_before``).
         self.taken: list[int] = []
+        self._batch_shapes: set[tuple] = set()  # of the DataLoader batches met (``new_batch``)
+
+    def new_batch(self, batch: Any) -> bool:
+        """Whether a DataLoader's ``batch`` has tensor shapes no batch had before (the short
+        last batch of an epoch): after a pass left out the op mode is off outside the model,
+        and the recorder turns it on for such a batch, whose pass will be recorded."""
+        shapes = tuple(tuple(leaf.shape) for leaf in tree_leaves(batch) if isinstance(leaf, torch.Tensor))
+        if not shapes or shapes in self._batch_shapes:
+            return False
+        self._batch_shapes.add(shapes)
+        return True
 
     def wanted(self, location: object, name: str) -> bool:
         """Whether an op ``name`` at ``location`` is recorded aside (its site is not spent)."""

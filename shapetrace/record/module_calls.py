@@ -118,28 +118,6 @@ class ModuleCalls(RecordingState):
         self._skipping = 0
         self.repeat_ended = not self.fetching
 
-    def data_fetch(self, started: bool, batch: Any = None) -> None:
-        """A DataLoader's fetch of a batch starts (``started``) or ends (with the
-        ``batch`` it made): at the top level, no op is recorded while it runs but inside
-        a module it calls. The batch's tensors are numbered (``loader_tensors``)."""
-        if _get_ident() != self.thread:
-            return
-        if batch is not None:
-            self.loader_tensors.update(map(self._table.identity, tensor_leaves(batch)))
-        if started:
-            self.fetching += 1
-            top = not self._stack
-            self._fetch_saved.append((self.ops_wanted, self.losses_only, self.pass_ended, self.aside) if top else None)
-            if top:
-                self.losses_only = self.pass_ended = self.aside = False
-                self._set_ops(False)
-        elif self._fetch_saved:
-            self.fetching -= 1
-            saved = self._fetch_saved.pop()
-            if saved is not None and not self._stack:
-                self._set_ops(saved[0])
-                self.losses_only, self.pass_ended, self.aside = saved[1:]
-
     def _post_hook(self, module: nn.Module, args: tuple, kwargs: dict, result: Any) -> None:
         # On the error path torch calls always_call hooks from _call_impl itself.
         failed = sys._getframe(1).f_code.co_name == CALL_IMPL_NAME

@@ -249,6 +249,31 @@ class RecordingState:
                 self._window_ids.update(made.tensor_ids[len(made.inputs) :])
         return result
 
+    def data_fetch(self, started: bool, batch: Any = None) -> None:
+        """A DataLoader's fetch of a batch starts (``started``) or ends (with the
+        ``batch`` it made): at the top level, no op is recorded while it runs but inside
+        a module it calls. The batch's tensors are numbered (``loader_tensors``)."""
+        if _get_ident() != self.thread:
+            return
+        if batch is not None:
+            self.loader_tensors.update(map(self._table.identity, tensor_leaves(batch)))
+        if started:
+            self.fetching += 1
+            top = not self._stack
+            self._fetch_saved.append((self.ops_wanted, self.losses_only, self.pass_ended, self.aside) if top else None)
+            if top:
+                self.losses_only = self.pass_ended = self.aside = False
+                self._set_ops(False)
+        elif self._fetch_saved:
+            self.fetching -= 1
+            saved = self._fetch_saved.pop()
+            if saved is not None and not self._stack:
+                self._set_ops(saved[0])
+                self.losses_only, self.pass_ended, self.aside = saved[1:]
+                if self.before_pass is not None and self.before_pass.new_batch(batch) and not self.aside:
+                    self.aside = True  # a batch of new shapes (a short last one): record aside what it makes
+                    self._set_ops(True)
+
     def _forget_freed(self) -> None:
         """Forget what is kept by the ids of modules freed since the last call:
         a new module may have one of them now (module_keys.py)."""
