@@ -24,6 +24,7 @@ passes left out, comes without the ops that made it.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -53,6 +54,32 @@ class BeforePass:
         # and the JSON trace, with a line saying so (render/sections.py, ``made_before``).
         self.taken: list[int] = []
         self._batch_shapes: set[tuple] = set()  # of the DataLoader batches met (``new_batch``)
+        self._aliases: dict[int, dict[int, int]] = {}  # by module id (``stand_in``)
+
+    def stand_in(self, module_id: int, result: Any, recorded: Any, identity: Callable[[torch.Tensor], int]) -> None:
+        """A pass of module ``module_id`` left out returned ``result``: its tensors stand for
+        the outputs of ``recorded``, the module's last recorded pass (the same input
+        shapes), when they match it one for one in shape. An op that reads one (the
+        state a loop carries, ``h.detach()``) then reads that output, as in a trace that
+        records every pass: its origin is told (``aliased``). Only the last pass left
+        out of each module is kept: memory stays flat over a long run."""
+        if recorded is None or result is None:
+            return
+        outputs = recorded.outputs
+        leaves = [leaf for leaf in tree_leaves(result) if isinstance(leaf, torch.Tensor)]
+        numbers = recorded.tensor_ids[len(recorded.inputs) :]
+        if len(leaves) != len(outputs) or len(numbers) != len(outputs):
+            return
+        if any(tuple(leaf.shape) != meta.shape for leaf, meta in zip(leaves, outputs)):
+            return
+        self._aliases[module_id] = {identity(leaf): number for leaf, number in zip(leaves, numbers)}
+
+    def aliased(self, numbers: tuple[int, ...], inputs: int) -> tuple[int, ...]:
+        """``numbers`` (a record's ``tensor_ids``) with its first ``inputs`` read through ``stand_in``."""
+        if not self._aliases:
+            return numbers
+        merged = {key: value for aliases in self._aliases.values() for key, value in aliases.items()}
+        return (*(merged.get(number, number) for number in numbers[:inputs]), *numbers[inputs:])
 
     def new_batch(self, batch: Any) -> bool:
         """Whether a DataLoader's ``batch`` has tensor shapes no batch had before (the short
@@ -102,7 +129,9 @@ class BeforePass:
             index = counts.get(key, 0)
             counts[key] = index + 1
             # (records are frozen once in the trace; these were never shared)
-            call.__dict__.update(id=len(events), index=index)
+            call.__dict__.update(
+                id=len(events), index=index, tensor_ids=self.aliased(call.tensor_ids, len(call.inputs))
+            )
             self.taken.append(call.id)
             events.append(call)
         self.clear()

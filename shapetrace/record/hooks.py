@@ -114,7 +114,7 @@ class GlobalHooks:
     """
 
     def __init__(
-        self, pre_hook: Callable[..., None], post_hook: Callable[..., None], on_return: Callable[[], None]
+        self, pre_hook: Callable[..., None], post_hook: Callable[..., None], on_return: Callable[[nn.Module, Any], None]
     ) -> None:
         self._pre_hook, self._post_hook, self._on_return = pre_hook, post_hook, on_return
         self._handles: list[RemovableHandle] = []
@@ -254,7 +254,7 @@ class GlobalHooks:
             if known is not None:  # off the module before its caller sees the result
                 remove_handle(known[1])
             self.attach()
-            self._on_return()
+            self._on_return(module, result)
         # else: the same module, called inside the call stepped aside for
 
     def _on_stack(self, frame: FrameType | None) -> bool:

@@ -113,10 +113,17 @@ class ModuleCalls(RecordingState):
             self._global_members.add(id(sub))
         return True
 
-    def _pass_returned(self) -> None:
-        """The top-level call the global hooks stepped aside for has returned."""
+    def _pass_returned(self, module: nn.Module, result: Any) -> None:
+        """The top-level call the global hooks stepped aside for has returned ``result``."""
         self._skipping = 0
-        self.repeat_ended = not self.fetching
+        self._left_out_returned(module, result)
+
+    def _left_out_returned(self, module: nn.Module, result: Any) -> None:
+        """A pass left out (``records_passes_once``) returned: what its tensors stand for."""
+        self.repeat_ended = not self.fetching  # a pass like one recorded (not a data transform's)
+        if self.before_pass is not None and _get_ident() == self.thread:
+            with DisableTorchFunction():  # (a subclass's __torch_function__ must not see the shapes read)
+                self.before_pass.stand_in(id(module), result, self._last_roots.get(id(module)), self._table.identity)
 
     def _post_hook(self, module: nn.Module, args: tuple, kwargs: dict, result: Any) -> None:
         # On the error path torch calls always_call hooks from _call_impl itself.
@@ -194,6 +201,9 @@ class ModuleCalls(RecordingState):
         self._set_ops(False)  # else each metadata read goes through the op mode: 11 us a tensor, not 2.3
         try:
             event = self._module_event(module, args, kwargs, location, call_frame)
+            if not stack and self.before_pass is not None:  # a recorded pass (before_pass.stand_in)
+                event.tensor_ids = self.before_pass.aliased(event.tensor_ids, len(event.inputs))
+                self._last_roots[id(module)] = event
             self._events.append(event)
             stack.append((event, ops_outside, call_frame))
             ops_inside = self._ops_inside(module)
@@ -267,7 +277,7 @@ class ModuleCalls(RecordingState):
                 self._set_ops(self._replay_ops)
                 self._replay_ops = None
             elif not self._skipping and not self._stack:
-                self.repeat_ended = not self.fetching  # a pass like one recorded (not a data transform's)
+                self._left_out_returned(module, None if exc is not None else result)
             return
         stack = self._stack
         if not stack:

@@ -80,7 +80,7 @@ class RecordingState:
     _post_hook: Callable[..., None]
     _global_pre_hook: Callable[..., None]
     _global_post_hook: Callable[..., None]
-    _pass_returned: Callable[[], None]
+    _pass_returned: Callable[[nn.Module, Any], None]
     op_started: Callable[..., Event]
     run_op: Callable[..., Any]
     run_op_aside: Callable[..., Any]
@@ -121,6 +121,7 @@ class RecordingState:
         # pass's inputs join the trace as it starts (before_pass.py).
         self.before_pass = BeforePass() if root_filter is not None and ops and not ops_at_top else None
         self.aside = False
+        self._last_roots: dict[int, Event] = {}  # module id -> its last recorded pass (before_pass.stand_in)
         self._window_ids: set[int] = set()
         self._root_filter = root_filter
         self._ops_at_top = bool(ops) and ops_at_top

@@ -6,7 +6,7 @@ import ast
 from collections.abc import Iterator
 from typing import NamedTuple
 
-from shapetrace.analyze.checks._source import find_call, operator_expression, subscripted
+from shapetrace.analyze.checks._source import find_call, operator_expression, subscripted, written_subscript
 from shapetrace.core.records import Call
 from shapetrace.core.tensor_meta import TensorMeta
 from shapetrace.core.text import format_op, format_shape, tensor_name
@@ -141,6 +141,8 @@ def op_text(call: Call) -> str:
     if written is not None:
         return written
     text = format_op(call)
+    if call.name == "__getitem__" and "T" in text:  # an index made of tensors (series[i:i + W], i a tensor)
+        return written_subscript(call.location) or receiver_text(call) + text
     if text.startswith((".", "[")):
         return receiver_text(call) + text
     if call.inputs:

@@ -139,6 +139,13 @@ def subscripted(location: Location | None) -> str | None:
     return ast.unparse(node.value) if node is not None else None
 
 
+def written_subscript(location: Location | None) -> str | None:
+    """``series[i:i + WIN]``: the one subscript of the line, as written; None when it has none or several."""
+    tree = _parse(location.code) if location is not None and location.code else None
+    found = [n for n in ast.walk(tree) if isinstance(n, ast.Subscript)] if tree is not None else []
+    return ast.unparse(found[0]) if len(found) == 1 else None
+
+
 def _identifiers(node: ast.AST) -> list[str]:
     names = []
     for sub in ast.walk(node):

@@ -57,6 +57,7 @@ from shapetrace.analyze.checks._rnn import Layout, first_layouts, hidden_inputs,
 from shapetrace.analyze.checks._shift import AxisKey, Shift, axis_key, shifted_axes
 from shapetrace.analyze.checks._size_clues import class_losses, loader_batch, model_input_batch, size_clues
 from shapetrace.analyze.checks._state_origin import state_origin
+from shapetrace.analyze.checks._windows import stacked_windows
 from shapetrace.analyze.lineage.flow import TraceLineage, analyze
 from shapetrace.analyze.lineage.op_args import integer_indices, reduced_axes
 from shapetrace.core.finding import Finding
@@ -271,6 +272,7 @@ def _clues(ev: _Evidence, lay: Layout, whole: bool = True) -> list[Clue]:
         *size_clues(flow, lay, ev.losses),
         *class_losses(flow, lay, ev.class_losses),
         *loader_batch(ev.trace, flow, lay),
+        *stacked_windows(ev.trace, flow, lay),
         *_shifted(lay, ev.shifts),
         *_state_handed_on(flow, lay, ev.rnn_calls),
         # A window cut along the axis the RNN steps through is short at the end of the

@@ -17,11 +17,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from shapetrace.analyze.lineage.atoms import Atom, Lineage
+from shapetrace.analyze.lineage.atoms import COPIES, Atom, Lineage
 from shapetrace.core.records import Call
 
 # The id of the call an axis was born in, in its origin (``randn#12:0``, ``unknown#3[0]:1``).
 _BORN_IN = re.compile(r"#(\d+)")
+_KEPT = ("input#", COPIES)
 
 
 class GivenAxes:
@@ -53,8 +54,8 @@ class GivenAxes:
 
     def _stand_in(self, atom: Atom, call: Call, path: str, d: int, j: int, given: dict) -> Atom:
         born = _BORN_IN.search(atom.origin)
-        if born is None or int(born.group(1)) not in self.outside_ops or atom.origin.startswith("input#"):
-            return atom
+        if born is None or int(born.group(1)) not in self.outside_ops or atom.origin.startswith(_KEPT):
+            return atom  # (copies are how a tensor was repeated, not an axis of the data: ST025 reads them)
         key = (atom.origin, atom.stride)
         stand_in = given.get(key)
         if stand_in is None:
