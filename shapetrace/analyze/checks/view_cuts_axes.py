@@ -83,8 +83,9 @@ def _hint(call: Call, atoms: list[Atom], order: list[int], names: dict, flow: Tr
         sizes = ", ".join(names.get((a.origin, a.stride, a.size), str(a.size)) for a in atoms)
         text += f".{'view' if call.inputs[0].contiguous else 'reshape'}({sizes})"
     text += f".{swap_text(order)}"
-    args = ", ".join(written_sizes(call) or map(str, call.output.shape))  # type: ignore[union-attr]
-    text += f".contiguous().view({args})" if call.name == "view" else f".reshape({args})"
+    if tuple(atoms[i].size for i in order) != call.output.shape:  # (else the permute made it: no view after)
+        args = ", ".join(written_sizes(call) or map(str, call.output.shape))  # type: ignore[union-attr]
+        text += f".contiguous().view({args})" if call.name == "view" else f".reshape({args})"
     # The fix must leave what follows (a permute, a view) regrouping nothing out of order.
     fixed = regroup(tuple((a,) for a in (atoms[i] for i in order)), call.output.shape, "fix")  # type: ignore[union-attr]
     if fixed.mixed or not downstream_clean(flow, call, fixed.lineage):
@@ -115,6 +116,28 @@ def _named_order(atoms: Sequence[Atom], sizes: list[int], texts: list[str], name
         ):
             return list(order) if list(order) != list(range(len(atoms))) else None
     return None
+
+
+def _named_split(atoms: list[Atom], sizes: list[int], texts: list[str], names: dict) -> tuple[list[Atom], list[int]] | None:
+    """``_named_order`` with one axis split in two, as ``intended_split`` splits it
+    (heads split out of the features, ``view(B, T, H, D).transpose(1, 2)``), when no
+    order of whole axes agrees with the names: ``(atoms with that axis split, order)``, the
+    one that moves least; None when no split agrees, or two tie.""" 
+    found = []
+    for i, atom in enumerate(atoms):
+        for major in range(2, atom.size):
+            if atom.size % major:
+                continue
+            minor = atom.size // major
+            pieces = [Atom(atom.origin, major, atom.stride * minor), Atom(atom.origin, minor, atom.stride)]
+            split = [*atoms[:i], *pieces, *atoms[i + 1 :]]
+            order = _named_order(split, sizes, texts, names)
+            if order is not None:
+                found.append((split, order))
+    found.sort(key=lambda one: _inversions(one[1]))  # (the split that moves least, as intended_split)
+    if not found or (len(found) > 1 and _inversions(found[0][1]) == _inversions(found[1][1])):
+        return None
+    return found[0]
 
 
 def _input_names(flow: TraceLineage, call: Call) -> dict:
@@ -164,6 +187,10 @@ def _check(flow: TraceLineage, trace: Trace, call: Call) -> Finding | None:
     # by size, and an axis whose size another one shares (heads == batch) may sit in the
     # wrong block.
     named = _named_order(atoms, list(shape), written, names) if written is not None else None
+    if named is None and written is not None:  # (heads split out of an axis whose size another shares)
+        split = _named_split(atoms, list(shape), written, names)
+        if split is not None:
+            atoms, named = split
     for block_atoms, dims in blocks if named is None else ():
         sizes = [shape[d] for d in dims]
         texts = [written[d] for d in dims] if written is not None else []
