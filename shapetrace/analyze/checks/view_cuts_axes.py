@@ -118,11 +118,13 @@ def _named_order(atoms: Sequence[Atom], sizes: list[int], texts: list[str], name
     return None
 
 
-def _named_split(atoms: list[Atom], sizes: list[int], texts: list[str], names: dict) -> tuple[list[Atom], list[int]] | None:
+def _named_split(
+    atoms: list[Atom], sizes: list[int], texts: list[str], names: dict
+) -> tuple[list[Atom], list[int]] | None:
     """``_named_order`` with one axis split in two, as ``intended_split`` splits it
     (heads split out of the features, ``view(B, T, H, D).transpose(1, 2)``), when no
     order of whole axes agrees with the names: ``(atoms with that axis split, order)``, the
-    one that moves least; None when no split agrees, or two tie.""" 
+    one that moves least; None when no split agrees, or two tie."""
     found = []
     for i, atom in enumerate(atoms):
         for major in range(2, atom.size):
