@@ -83,7 +83,7 @@ def _hint(call: Call, atoms: list[Atom], order: list[int], names: dict, flow: Tr
         sizes = ", ".join(names.get((a.origin, a.stride, a.size), str(a.size)) for a in atoms)
         text += f".{'view' if call.inputs[0].contiguous else 'reshape'}({sizes})"
     text += f".{swap_text(order)}"
-    if tuple(atoms[i].size for i in order) != call.output.shape:  # (else the permute made it: no view after)
+    if tuple(atoms[i].size for i in order) != call.output.shape:  # type: ignore[union-attr]  # (else no view after)
         args = ", ".join(written_sizes(call) or map(str, call.output.shape))  # type: ignore[union-attr]
         text += f".contiguous().view({args})" if call.name == "view" else f".reshape({args})"
     # The fix must leave what follows (a permute, a view) regrouping nothing out of order.
