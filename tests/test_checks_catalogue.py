@@ -49,6 +49,7 @@ EXAMPLES = {
     "ST026": (attention.heads_not_transposed, attention.heads_transposed),
     "ST027": (axis.packed_padded_last_column, axis.packed_final_state),
     "ST028": (attention.mask_on_queries, attention.mask_on_keys),
+    "ST029": (attention.mask_on_heads, attention.mask_on_samples),
 }
 DEMOS = {
     "ST001": "st001_batch_first.py",
@@ -79,6 +80,7 @@ DEMOS = {
     "ST026": "st026_attention_over_heads.py",
     "ST027": "st027_padded_last_step.py",
     "ST028": "st028_mask_on_queries.py",
+    "ST029": "st029_mask_on_heads.py",
 }
 # Demos that need ranks: run under torchrun by tests/test_distributed.py.
 TORCHRUN_DEMOS = {"ST020"}

@@ -240,6 +240,14 @@ DOCS: dict[str, FindingDoc] = {
         "extended = attention_mask[:, None, :, None]          # (B, 1, L, 1)",
         "extended = attention_mask[:, None, None, :]          # (B, 1, 1, S): one value per key",
     ),
+    "ST029": FindingDoc(
+        "Broadcasting aligns an attention mask with the (B, heads, L, S) scores from the right, whatever "
+        "its axes are. A per-sample padding mask made (B, 1, S) reads as (1, B, 1, S): sample b's padding "
+        "masks head b of every sample. F.scaled_dot_product_attention broadcasts attn_mask the same way. "
+        "With as many samples as heads, nothing raises.",
+        "attn_mask = (tokens != PAD)[:, None, :]             # (B, 1, S): its samples on the heads",
+        "attn_mask = (tokens != PAD)[:, None, None, :]       # (B, 1, 1, S): one row per sample",
+    ),
 }
 
 

@@ -472,6 +472,36 @@ def mask_on_keys():
     return ExtendedMaskAttention(on_keys=True), (torch.randn(3, 5, EMB), keep)
 
 
+class SampleMaskAttention(nn.Module):
+    """SDPA over (B, heads, L, S) with a per-sample padding mask made (B, 1, S), which
+    broadcasting reads as (1, B, 1, S): along the heads (ST029); or (B, 1, 1, S)."""
+
+    def __init__(self, on_samples: bool) -> None:
+        super().__init__()
+        self.on_samples = on_samples
+        self.qkv = nn.Linear(EMB, 3 * EMB)
+
+    def forward(self, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        b, t, e = x.shape
+        q, k, v = (part.view(b, t, HEADS, e // HEADS).transpose(1, 2) for part in self.qkv(x).chunk(3, dim=-1))
+        mask = keep[:, None, None, :] if self.on_samples else keep[:, None, :]
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+
+
+def mask_on_heads():
+    """A (B, 1, S) mask with as many samples as heads: its samples lie along the heads (ST029)."""
+    torch.manual_seed(0)
+    keep = torch.arange(5)[None, :] < torch.tensor([5, 2])[:, None]
+    return SampleMaskAttention(on_samples=False), (torch.randn(HEADS, 5, EMB), keep)
+
+
+def mask_on_samples():
+    """The same mask made (B, 1, 1, S): its samples on the scores' samples, no ST029."""
+    torch.manual_seed(0)
+    keep = torch.arange(5)[None, :] < torch.tensor([5, 2])[:, None]
+    return SampleMaskAttention(on_samples=True), (torch.randn(HEADS, 5, EMB), keep)
+
+
 def make(name: str, fixed: bool = False):
     return VARIANTS[name](fixed)
 

@@ -50,6 +50,7 @@ DETECTOR_MODULES: tuple[str, ...] = (
     "attention_over_heads",
     "padded_last_step",
     "mask_on_queries",
+    "mask_on_heads",
 )
 
 

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 
 from shapetrace.analyze.checks import finding, register
 from shapetrace.analyze.checks._common import at_line, call_label, op_text, receiver_text
+from shapetrace.analyze.checks._mask_placer import mask_placer
 from shapetrace.analyze.lineage.flow import TraceLineage, analyze
 from shapetrace.analyze.lineage.op_args import argument
 from shapetrace.core.finding import Finding
@@ -31,8 +32,6 @@ _MASKING = frozenset({"add", "__add__", "__radd__", "add_", "__iadd__", "masked_
 # On the way from the masked scores to the softmax: they keep its axes.
 _ON_THE_WAY = frozenset({"div", "__truediv__", "mul", "__mul__", "float", "to", "contiguous", "dropout"})
 _SOFTMAX = frozenset({"softmax", "log_softmax", "_softmax"})
-# What turns a (B, S) mask into the 4-D one: the index, unsqueeze or view that placed its axes.
-_PLACING = frozenset({"__getitem__", "unsqueeze", "view", "reshape", "expand"})
 
 
 def _softmax_dim(flow: TraceLineage, call: Call) -> int | None:
@@ -59,25 +58,6 @@ def _misplaced(scores_shape: tuple[int, ...], mask_shape: tuple[int, ...], keys:
     if keys != ndim - 1 or len(mask_shape) < 2 or ndim < 3:
         return False
     return mask_shape[-1] == 1 < scores_shape[-1] and mask_shape[-2] == scores_shape[-2] > 1
-
-
-def _placer(flow: TraceLineage, call: Call, k: int) -> Call | None:
-    """The op that gave the mask its 4-D axes: back through elementwise steps (``1 - m``,
-    ``* -10000.0``, ``.float()``) to the index, ``unsqueeze`` or ``view``."""
-    source = flow.source(call, k)
-    for _ in range(24):
-        if source is not None and source.as_input:  # a module's own input: what its caller passed
-            source = flow.source(source.call, source.index)
-            continue
-        if source is None or source.call.kind != "op":
-            return None
-        made = source.call
-        if made.name in _PLACING and made.inputs and made.inputs[0].ndim < made.outputs[0].ndim:
-            return made
-        if not made.inputs or made.inputs[0].shape != made.outputs[0].shape:
-            return None
-        source = flow.source(made, 0)
-    return None
 
 
 def _hint(placer: Call, ndim: int) -> str:
@@ -121,7 +101,7 @@ def check_mask_on_queries(trace: Trace) -> Iterator[Finding]:
             mask = call.inputs[k]
             if keys is None or mask.shape == call.output.shape or not _misplaced(scores_shape, mask.shape, keys):
                 continue
-            placer = _placer(flow, call, k)
+            placer = mask_placer(flow, call, k)
             if placer is None or placer.id in seen:
                 continue
             seen.add(placer.id)

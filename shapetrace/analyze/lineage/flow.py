@@ -173,9 +173,9 @@ class TraceLineage:
             self._given.outside_ops.add(call.id)
         sources = self._link(call, scope)
         self._sources[call.id] = [entry.source if entry else None for entry in sources]
-        op_ids = call.input_ids if call.kind == "op" else ()
+        ids = call.input_ids
         ins = [
-            entry.lineage if entry else self._orphan(call, op_ids[k] if op_ids else None, meta, scope)
+            entry.lineage if entry else self._orphan(call, ids[k] if ids else None, meta, scope)
             for k, (entry, meta) in enumerate(zip(sources, call.inputs))
         ]
         if top and call.kind == "module" and self._given.outside_ops:
@@ -278,13 +278,15 @@ class TraceLineage:
         return result
 
     def _orphan(self, call: Call, identity: int | None, meta: TensorMeta, scope: _Scope) -> Lineage:
-        """The atoms of an input without a producer; an op's (its tensor's ``identity``),
-        shared by every op that reads that tensor."""
-        if identity is None:
-            return self._unknown(call, meta, scope)
-        lineage = self._orphans.get(identity)
-        if lineage is None or len(lineage) != meta.ndim:
-            lineage = self._orphans[identity] = self._unknown(call, meta, scope)
+        """The atoms of an input without a producer (its tensor's ``identity``), shared by
+        every op that reads that tensor, and by a module call reading it after one did (a
+        DataLoader's ``tokens`` passed to the model, after ``tokens != PAD`` made its mask)."""
+        lineage = self._orphans.get(identity) if identity is not None else None
+        if lineage is not None and len(lineage) == meta.ndim:
+            return lineage
+        lineage = self._unknown(call, meta, scope)
+        if identity is not None and call.kind == "op":
+            self._orphans[identity] = lineage
         return lineage
 
     @staticmethod
