@@ -1,11 +1,13 @@
-"""ST003 under ``shapetrace run`` for a view in the user's own loop (``analyze/checks/_loop_input.py``):
-``run`` records no op outside the model, yet a model input whose dim 0 is the
-DataLoader's batch size while it holds the elements of the loader's short last batch
-is that batch re-cut with the batch size written in; the finding is on the view's line
-(read from the source), its help applied makes the script run clean."""
+"""ST003 under ``shapetrace run`` for a view in the user's own loop: the short last batch of a
+DataLoader (new shapes) has the ops that made its pass's input recorded (``record/before_pass.py``),
+its re-cut with the batch size written in among them; without them a model input whose dim 0 is
+the DataLoader's batch size while it holds the elements of the short last batch tells it
+(``analyze/checks/_loop_input.py``). The finding is on the view's line, its help applied makes
+the script run clean."""
 
 from __future__ import annotations
 
+import ast
 import textwrap
 
 import pytest
@@ -57,7 +59,11 @@ def apply(path, found) -> str:
     """The source with the view on the finding's line written as its help says."""
     lines = path.read_text().splitlines()
     number = found.location.lineno - 1
-    old = found.message.split(" at line ")[0]
+    tree = ast.parse(lines[number].strip())
+    view = next(
+        node for node in ast.walk(tree) if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "view"
+    )
+    old = ast.unparse(view)
     new = found.hint.removeprefix("use ")
     assert old in lines[number], (old, lines[number])
     lines[number] = lines[number].replace(old, new)
@@ -69,9 +75,9 @@ def test_the_view_in_the_loop_is_found_under_run_and_its_help_fixes_it(tmp_path)
     assert done.exit_code == 1 and done.trace.error is not None
     [found] = st003(done.trace)
     assert found.location.lineno == 27 and found.location.code.startswith("images = images.view(batch_size, -1)")
-    assert found.message == ("images.view(batch_size, -1) at line 27 makes the model input (32, 98) of line 28 from "
-                             "the DataLoader's short last batch of 4 (4 × 784 elements): 32 (batch_size) is its "
-                             "batch size baked in")
+    # the short last batch's view is recorded (record/before_pass.py: a batch of new shapes)
+    assert "32 (batch_size) is the batch size of the DataLoader" in found.message, found.message
+    assert "its short last one, has 4" in found.message, found.message
     assert found.hint == "use images.view(images.size(0), -1)"
     assert "ST003" in done.output.split("explained by:")[1]
     helped = tmp_path / "st003_a_helped.py"
@@ -86,7 +92,8 @@ def test_a_sequence_batch_re_cut_with_a_constant_is_found_and_the_fixed_loop_is_
     done = run_script(script)
     [found] = st003(done.trace)
     assert found.location.code == "x = flat.view(BATCH_SIZE, -1, FEATURES)", found.message
-    assert "short last batch of 8 (8 × 160 elements)" in found.message
+    assert "32 (BATCH_SIZE) is the batch size of the DataLoader" in found.message
+    assert "its short last one, has 8" in found.message
     assert found.hint == "use flat.view(flat.size(0), -1, FEATURES)"
     fixed = run_script(script, "--fixed")
     assert fixed.exit_code == 0 and serious(fixed.trace) == [], fixed.output

@@ -175,7 +175,7 @@ class DataWatch:
     []
     """
 
-    def __init__(self, explain: Explain | None, *, on_fetch: Callable[[bool, Any], None] | None = None) -> None:
+    def __init__(self, explain: Explain | None, *, on_fetch: Callable[..., None] | None = None) -> None:
         self.explain = explain
         # Told (True, None) as a fetch starts here, (False, batch) as it ends (None: it raised, or not
         # default_collate's): it tells data transforms from the model, and numbers the batch's tensors.
@@ -284,9 +284,9 @@ def _watched_fetch(original: Callable, *, iterable: bool) -> Callable:
             frames.strip_recording_frames(error)  # the user sees torch's frames and their own
             raise
         finally:
-            stacked = batch if getattr(self, "collate_fn", None) is default_collate else None  # dim 0: the batch
+            stacked = getattr(self, "collate_fn", None) is default_collate  # dim 0: the batch
             for listener in reversed(listeners):
-                listener(False, stacked)
+                listener(False, batch, stacked)
             depth = _fetching.pop(thread) - 1
             if depth:
                 _fetching[thread] = depth

@@ -133,7 +133,8 @@ class RecordingState:
         # Inside a DataLoader's fetch (record/data_transforms.py): how deep, the
         # op state each fetch found, and which transform calls to record.
         self.fetching = 0
-        self.loader_tensors: set[int] = set()  # the numbers of the tensors DataLoaders yielded
+        self.loader_tensors: set[int] = set()  # the numbers of the tensors DataLoaders yielded stacked (dim 0)
+        self.fetched_tensors: set[int] = set()  # and of every tensor they yielded (any collate)
         self._fetch_saved: list[tuple[bool, bool, bool, bool] | None] = []
         self.transforms = TransformFilter()
         self._skipping = 0
@@ -250,14 +251,18 @@ class RecordingState:
                 self._window_ids.update(made.tensor_ids[len(made.inputs) :])
         return result
 
-    def data_fetch(self, started: bool, batch: Any = None) -> None:
+    def data_fetch(self, started: bool, batch: Any = None, stacked: bool = False) -> None:
         """A DataLoader's fetch of a batch starts (``started``) or ends (with the
-        ``batch`` it made): at the top level, no op is recorded while it runs but inside
-        a module it calls. The batch's tensors are numbered (``loader_tensors``)."""
+        ``batch`` it made, ``stacked`` along dim 0 by the default collate): at the top
+        level, no op is recorded while it runs but inside a module it calls. The batch's
+        tensors are numbered (``fetched_tensors``; ``loader_tensors`` when stacked)."""
         if _get_ident() != self.thread:
             return
         if batch is not None:
-            self.loader_tensors.update(map(self._table.identity, tensor_leaves(batch)))
+            numbers = list(map(self._table.identity, tensor_leaves(batch)))
+            self.fetched_tensors.update(numbers)
+            if stacked:
+                self.loader_tensors.update(numbers)
         if started:
             self.fetching += 1
             top = not self._stack

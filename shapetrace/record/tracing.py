@@ -140,6 +140,9 @@ class _TraceBlock:
         fed = _loader_inputs(calls, self._recorder.loader_tensors)
         if fed:  # the model inputs that are a DataLoader's batch as it yielded it (checks/_size_clues.py)
             self.trace._meta["loader_tensors"] = fed
+        fetched = _loader_inputs(calls, self._recorder.fetched_tensors)
+        if fetched:  # the same, whatever the collate (a length per sample: checks/padded_last_step.py)
+            self.trace._meta["fetched_tensors"] = fetched
         self.trace._freeze(calls, exc)
         # The script runner's filter keeps its own; without a data transform
         # recorded there is nothing to say (and no walk of every call).

@@ -11,11 +11,11 @@ all of them. The shapes are right and nothing raises. Each sequence's last step 
 
 The packed data has one row per real step (its dim 0): fewer rows than the padded
 batch has places means some sequence is shorter, and padding is read; as many
-means every sequence of that batch is full, and the last column is right for it,
-but not for a batch with a shorter one (sequences are packed because their
-lengths vary; ``shapetrace run`` records one pass per input shape, and a first
-batch of full sequences stands for the ragged ones of its shape): the finding
-says so.
+means every sequence of that batch is full, and the last column is right for it;
+when the lengths are a DataLoader's (one per sample, varying from batch to batch),
+not for a batch with a shorter one (``shapetrace run`` records one pass per input
+shape, and a first batch of full sequences stands for the ragged ones of its
+shape): the finding says so.
 
 Told by lineage: the index keeps one step of the time axis of a
 ``pad_packed_sequence`` output, the last (``-1`` or ``T - 1``), with any spelling
@@ -32,7 +32,7 @@ from shapetrace.analyze.checks._common import at_line, call_label, op_text, rece
 from shapetrace.analyze.checks._source import find_call
 from shapetrace.analyze.checks._steps import step_index, unpacked_outputs
 from shapetrace.analyze.lineage.atoms import origins
-from shapetrace.analyze.lineage.flow import analyze
+from shapetrace.analyze.lineage.flow import TraceLineage, analyze
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
 from shapetrace.core.text import format_shape
@@ -51,6 +51,28 @@ def _lengths_text(trace: Trace, rnn: Call) -> str:
             if found is not None and len(found.args) >= 2 and found.args[1].isidentifier():
                 text = found.args[1]
     return text
+
+
+def _loader_lengths(flow: TraceLineage, trace: Trace, rnn: Call) -> bool:
+    """Whether the lengths the sequences were packed with before ``rnn`` are a tensor a
+    DataLoader yielded, passed to the model as it came (one length per sample: they vary
+    from batch to batch, whatever this one holds)."""
+    pack = next(
+        (op for op in reversed(trace.calls[: trace.calls.index(rnn)]) if op.kind == "op" and op.name in PACKING_OPS),
+        None,
+    )
+    numbers = trace.run_info.get("fetched_tensors")
+    if pack is None or len(pack.inputs) < 2 or not isinstance(numbers, list):
+        return False
+    source = flow.source(pack, 1)
+    for _ in range(16):  # up through the modules that were passed the lengths, to the model's input
+        if source is None or not source.as_input:
+            return False
+        if source.call.parent is None:
+            ids = source.call.input_ids
+            return source.index < len(ids) and ids[source.index] in numbers
+        source = flow.source(source.call, source.index)
+    return False
 
 
 def _hint(trace: Trace, op: Call, rnn: Call, time: int) -> str:
@@ -82,6 +104,8 @@ def check_padded_last_step(trace: Trace) -> Iterator[Finding]:
         if not time or steps is None:
             continue
         places = padded[0] * padded[1]
+        if steps >= places and not _loader_lengths(flow, trace, rnn):
+            continue  # every sequence full, and nothing says another batch is not
         # (the packed data has a row per real step: as many as places, no padding in this batch)
         read = (
             f"({places - steps} of the {places} places are padding)"

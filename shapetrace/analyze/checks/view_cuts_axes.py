@@ -32,16 +32,11 @@ seen as splitting one axis (nothing to flag).
 from __future__ import annotations
 
 import ast
-import itertools
 import math
-import re
 from collections.abc import Iterator, Sequence
 
 from shapetrace.analyze.checks import finding, register
 from shapetrace.analyze.checks._axes import (
-    MAX_ATOMS,
-    _clean,
-    _inversions,
     cuts,
     downstream_clean,
     intended_order,
@@ -54,6 +49,7 @@ from shapetrace.analyze.checks._common import at_line, op_text, receiver_text, v
 from shapetrace.analyze.checks._flatten_rows import wrong_row_length
 from shapetrace.analyze.checks._loop_input import baked_loop_view
 from shapetrace.analyze.checks._shape_names import argument_position, dim_names, input_dim_names
+from shapetrace.analyze.checks._view_names import SIZE_OF, named_order, named_split, names_in
 from shapetrace.analyze.lineage.atoms import Atom, origins, regroup
 from shapetrace.analyze.lineage.flow import TraceLineage, analyze
 from shapetrace.core.finding import Finding
@@ -91,55 +87,6 @@ def _hint(call: Call, atoms: list[Atom], order: list[int], names: dict, flow: Tr
     if fixed.mixed or not downstream_clean(flow, call, fixed.lineage):
         return None
     return f"use {text}"
-
-
-def _named_order(atoms: Sequence[Atom], sizes: list[int], texts: list[str], names: dict) -> list[int] | None:
-    """The order of ``atoms`` (fewest swaps first) whose groups are the axes the view's
-    sizes name (``b * h * w`` where ``b``, ``h``, ``w`` name axes): when sizes collide
-    (C == H == W), the names tell which axis goes where. None when no size is
-    written with names of those axes, or no order agrees."""
-    here = {(a.origin, a.stride, a.size) for a in atoms}
-    by_name = {word: atom_key for atom_key, word in names.items() if atom_key in here}
-    wanted = []
-    for text in texts:
-        words = _names_in(text) if text.strip() not in ("-1", "") else None
-        wanted.append({by_name[w] for w in words} if words and all(w in by_name for w in words) else None)
-    if not any(wanted) or len(atoms) > MAX_ATOMS:
-        return None
-    for order in sorted(itertools.permutations(range(len(atoms))), key=_inversions):
-        placed = [atoms[i] for i in order]
-        if not _clean(placed, sizes):
-            continue
-        groups = regroup(tuple((a,) for a in placed), tuple(sizes), "named").lineage
-        if all(
-            want is None or {(a.origin, a.stride, a.size) for a in group} == want for group, want in zip(groups, wanted)
-        ):
-            return list(order) if list(order) != list(range(len(atoms))) else None
-    return None
-
-
-def _named_split(
-    atoms: list[Atom], sizes: list[int], texts: list[str], names: dict
-) -> tuple[list[Atom], list[int]] | None:
-    """``_named_order`` with one axis split in two, as ``intended_split`` splits it
-    (heads split out of the features, ``view(B, T, H, D).transpose(1, 2)``), when no
-    order of whole axes agrees with the names: ``(atoms with that axis split, order)``, the
-    one that moves least; None when no split agrees, or two tie."""
-    found = []
-    for i, atom in enumerate(atoms):
-        for major in range(2, atom.size):
-            if atom.size % major:
-                continue
-            minor = atom.size // major
-            pieces = [Atom(atom.origin, major, atom.stride * minor), Atom(atom.origin, minor, atom.stride)]
-            split = [*atoms[:i], *pieces, *atoms[i + 1 :]]
-            order = _named_order(split, sizes, texts, names)
-            if order is not None:
-                found.append((split, order))
-    found.sort(key=lambda one: _inversions(one[1]))  # (the split that moves least, as intended_split)
-    if not found or (len(found) > 1 and _inversions(found[0][1]) == _inversions(found[1][1])):
-        return None
-    return found[0]
 
 
 def _input_names(flow: TraceLineage, call: Call) -> dict:
@@ -188,15 +135,15 @@ def _check(flow: TraceLineage, trace: Trace, call: Call) -> Finding | None:
     # The names the sizes are written with, over the whole view first: the blocks are cut
     # by size, and an axis whose size another one shares (heads == batch) may sit in the
     # wrong block.
-    named = _named_order(atoms, list(shape), written, names) if written is not None else None
+    named = named_order(atoms, list(shape), written, names) if written is not None else None
     if named is None and written is not None:  # (heads split out of an axis whose size another shares)
-        split = _named_split(atoms, list(shape), written, names)
+        split = named_split(atoms, list(shape), written, names)
         if split is not None:
             atoms, named = split
     for block_atoms, dims in blocks if named is None else ():
         sizes = [shape[d] for d in dims]
         texts = [written[d] for d in dims] if written is not None else []
-        picks = _named_order(block_atoms, sizes, texts, names) or intended_order(block_atoms, sizes)
+        picks = named_order(block_atoms, sizes, texts, names) or intended_order(block_atoms, sizes)
         start = atoms.index(block_atoms[0])
         if picks is not None:
             order[start : start + len(block_atoms)] = [start + i for i in picks]
@@ -231,10 +178,6 @@ def _check(flow: TraceLineage, trace: Trace, call: Call) -> Finding | None:
     return finding("ST012", call, message, hint or "permute the axes into the order the view groups, then view")
 
 
-# ``t.size(2)``, ``t.shape[-1]``: a size read off the viewed tensor itself.
-_SIZE_OF = re.compile(r"^\s*(.+?)\.(?:size\((-?\d+)\)|shape\[(-?\d+)\])\s*$")
-
-
 def _sizes_read(flow: TraceLineage, call: Call, lineage: tuple, written: list[str] | None) -> dict:
     """``{axis: "tensor.size(2)"}`` for each size the view reads off the tensor it views, or
     off an argument of the forward (``x.size(0)``): it names that axis exactly, whatever
@@ -242,7 +185,7 @@ def _sizes_read(flow: TraceLineage, call: Call, lineage: tuple, written: list[st
     tensor = receiver_text(call).removesuffix(".contiguous()")
     found = {}
     for text in written or ():
-        match = _SIZE_OF.match(text)
+        match = SIZE_OF.match(text)
         read = lineage if match is not None and match.group(1) == tensor else None
         if match is not None and read is None:
             read = _argument_lineage(flow, call, match.group(1))
@@ -264,16 +207,6 @@ def _argument_lineage(flow: TraceLineage, call: Call, name: str) -> tuple | None
     return flow.input_lineage(module, module.inputs.index(meta)) if meta is not None else None
 
 
-def _names_in(text: str) -> list[str] | None:
-    if _SIZE_OF.match(text):
-        return [text.strip()]  # (``_sizes_read`` names the axis by the whole expression)
-    try:
-        tree = ast.parse(text, mode="eval")
-    except SyntaxError:
-        return None
-    return [node.id for node in ast.walk(tree) if isinstance(node, ast.Name)]
-
-
 def _named(flow: TraceLineage, call: Call) -> Finding | None:
     """A view that only merges and splits, but whose sizes are written with the names
     the function gave the tensor's own dims (``B, C, H, W = f.shape``) for other
@@ -288,7 +221,7 @@ def _named(flow: TraceLineage, call: Call) -> Finding | None:
     source, made = flow.input_lineage(call, 0), flow.output_lineage(call, 0)
     meant: list[list[int]] = []
     for size, text in zip(call.output.shape, written):
-        words = _names_in(text)
+        words = names_in(text)
         if size == 1 and not words:
             continue
         if not words or any(word not in names for word in words):
