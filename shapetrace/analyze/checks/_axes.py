@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from shapetrace.analyze.checks._source import batch_factor, find_call
 from shapetrace.analyze.lineage.atoms import Atom, Lineage, _blocks, regroup
@@ -99,6 +99,15 @@ def intended_split(atoms: Sequence[Atom], sizes: Sequence[int]) -> tuple[list[At
     Among splits that work, the one whose order moves least (fewest swaps, the
     pieces of the split axis counted too); None when none works, or when two tie
     (the sizes cannot tell)."""
+    return least_moving_split(atoms, lambda split: intended_order(split, sizes))
+
+
+def least_moving_split(
+    atoms: Sequence[Atom], order_of: Callable[[list[Atom]], list[int] | None]
+) -> tuple[list[Atom], list[int]] | None:
+    """Each way of splitting one of ``atoms`` in two (its major piece first, as a view
+    splits it) that ``order_of`` finds an order for: the one whose order moves least,
+    ``(atoms with that axis split, order)``; None when none does, or two tie."""
     found: list[tuple[list[Atom], list[int]]] = []
     for i, atom in enumerate(atoms):
         for major in range(2, atom.size):
@@ -107,7 +116,7 @@ def intended_split(atoms: Sequence[Atom], sizes: Sequence[int]) -> tuple[list[At
             minor = atom.size // major
             pieces = [Atom(atom.origin, major, atom.stride * minor), Atom(atom.origin, minor, atom.stride)]
             split = [*atoms[:i], *pieces, *atoms[i + 1 :]]
-            order = intended_order(split, sizes)
+            order = order_of(split)
             if order is not None:
                 found.append((split, order))
     found.sort(key=lambda one: _inversions(one[1]))

@@ -9,7 +9,7 @@ import itertools
 import re
 from collections.abc import Sequence
 
-from shapetrace.analyze.checks._axes import MAX_ATOMS, _clean, _inversions
+from shapetrace.analyze.checks._axes import MAX_ATOMS, _clean, _inversions, least_moving_split
 from shapetrace.analyze.lineage.atoms import Atom, regroup
 
 # ``t.size(2)``, ``t.shape[-1]``: a size read off the viewed tensor itself.
@@ -59,18 +59,4 @@ def named_split(
     (heads split out of the features, ``view(B, T, H, D).transpose(1, 2)``), when no
     order of whole axes agrees with the names: ``(atoms with that axis split, order)``, the
     one that moves least; None when no split agrees, or two tie."""
-    found = []
-    for i, atom in enumerate(atoms):
-        for major in range(2, atom.size):
-            if atom.size % major:
-                continue
-            minor = atom.size // major
-            pieces = [Atom(atom.origin, major, atom.stride * minor), Atom(atom.origin, minor, atom.stride)]
-            split = [*atoms[:i], *pieces, *atoms[i + 1 :]]
-            order = named_order(split, sizes, texts, names)
-            if order is not None:
-                found.append((split, order))
-    found.sort(key=lambda one: _inversions(one[1]))  # (the split that moves least, as intended_split)
-    if not found or (len(found) > 1 and _inversions(found[0][1]) == _inversions(found[1][1])):
-        return None
-    return found[0]
+    return least_moving_split(atoms, lambda split: named_order(split, sizes, texts, names))
