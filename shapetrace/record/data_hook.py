@@ -175,11 +175,21 @@ class DataWatch:
     []
     """
 
-    def __init__(self, explain: Explain | None, *, on_fetch: Callable[..., None] | None = None) -> None:
+    def __init__(
+        self,
+        explain: Explain | None,
+        *,
+        on_fetch: Callable[..., None] | None = None,
+        on_collate: Callable[[bool], None] | None = None,
+    ) -> None:
         self.explain = explain
-        # Told (True, None) as a fetch starts here, (False, batch) as it ends (None: it raised, or not
-        # default_collate's): it tells data transforms from the model, and numbers the batch's tensors.
+        # Told (True, None, False) as a fetch starts here, (False, batch, stacked) as it ends (batch None:
+        # it raised; stacked: default_collate's): it tells data transforms from the model, and numbers
+        # the batch's tensors.
         self.on_fetch = on_fetch
+        # Told True as a collate_fn of the user's own starts, False as it returns (its ops, which
+        # made the batch, may be recorded).
+        self.on_collate = on_collate
         self.loaders: list[LoaderFacts] = []
         # Made at the first loader: every trace makes a watch, and making a
         # WeakSet was 0.13% of NHITS's traced forward (py-spy).
@@ -278,13 +288,20 @@ def _watched_fetch(original: Callable, *, iterable: bool) -> Callable:
         for listener in listeners:
             listener(True, None)
         batch = None
+        collate = getattr(self, "collate_fn", None)
+        told = [watch.on_collate for watch in _active if watch.on_collate is not None]
+        own = told and collate is not None and collate is not default_collate and getattr(self, "auto_collation", False)
+        if own:
+            self.collate_fn = _told_collate(collate, told)  # type: ignore[arg-type]
         try:
             batch = explained(self, possibly_batched_index)
         except BaseException as error:
             frames.strip_recording_frames(error)  # the user sees torch's frames and their own
             raise
         finally:
-            stacked = getattr(self, "collate_fn", None) is default_collate  # dim 0: the batch
+            if own:
+                self.collate_fn = collate
+            stacked = collate is default_collate  # dim 0: the batch
             for listener in reversed(listeners):
                 listener(False, batch, stacked)
             depth = _fetching.pop(thread) - 1
@@ -293,6 +310,21 @@ def _watched_fetch(original: Callable, *, iterable: bool) -> Callable:
         return batch
 
     return fetch
+
+
+def _told_collate(collate: Callable, told: list[Callable[[bool], None]]) -> Callable:
+    """``collate`` telling ``told`` as it starts and returns."""
+
+    def collate_told(data: Any) -> Any:
+        for listener in told:
+            listener(True)
+        try:
+            return collate(data)
+        finally:
+            for listener in reversed(told):
+                listener(False)
+
+    return collate_told
 
 
 def _explained_fetch(original: Callable, *, iterable: bool) -> Callable:

@@ -136,6 +136,7 @@ class RecordingState:
         self.loader_tensors: set[int] = set()  # the numbers of the tensors DataLoaders yielded stacked (dim 0)
         self.fetched_tensors: set[int] = set()  # and of every tensor they yielded (any collate)
         self._fetch_saved: list[tuple[bool, bool, bool, bool] | None] = []
+        self._collate_saved: list[tuple[bool, bool]] = []  # (ops_wanted, aside) as a collate started
         self.transforms = TransformFilter()
         self._skipping = 0
         self._replay_ops: bool | None = None  # the op state a skipped replay of the model found
@@ -279,6 +280,20 @@ class RecordingState:
                 if self.before_pass is not None and self.before_pass.new_batch(batch) and not self.aside:
                     self.aside = True  # a batch of new shapes (a short last one): record aside what it makes
                     self._set_ops(True)
+
+    def data_collate(self, started: bool) -> None:
+        """A ``collate_fn`` of the user's own starts or returns, in a fetch at the top level:
+        its ops are recorded while it runs (under ``shapetrace run`` aside, before_pass.py),
+        as the ops that made the batch (``torch.stack`` of the samples: the batch axis)."""
+        if _get_ident() != self.thread or self._stack or (self.before_pass is None and not self._ops_at_top):
+            return
+        if started:
+            self._collate_saved.append((self.ops_wanted, self.aside))
+            self.aside = self.before_pass is not None
+            self._set_ops(True)
+        elif self._collate_saved:
+            wanted, self.aside = self._collate_saved.pop()
+            self._set_ops(wanted)
 
     def _forget_freed(self) -> None:
         """Forget what is kept by the ids of modules freed since the last call:

@@ -72,7 +72,7 @@ class _TraceBlock:
         self._loss_patch: contextlib.AbstractContextManager | None = None
         # The DataLoaders iterated in the block, for the checks (a batch axis is evidence);
         # it only lists them: collate is left alone.
-        self._loaders = DataWatch(None, on_fetch=self._recorder.data_fetch)
+        self._loaders = DataWatch(None, on_fetch=self._recorder.data_fetch, on_collate=self._recorder.data_collate)
 
     def __enter__(self) -> Trace:
         if self._recorder.ops == "all":

@@ -12,6 +12,7 @@ from shapetrace.analyze.checks._losses import loss_operands, prediction_lineage
 from shapetrace.analyze.checks._rnn import Layout, hidden_inputs, is_rnn
 from shapetrace.analyze.lineage.atoms import axes
 from shapetrace.analyze.lineage.flow import TraceLineage
+from shapetrace.analyze.lineage.op_args import argument
 from shapetrace.core.records import Call
 from shapetrace.core.text import format_shape, tensor_name
 from shapetrace.core.trace import Trace
@@ -159,6 +160,35 @@ def _cut_from_batch(trace: Trace, flow: TraceLineage, root: Call, lay: Layout, b
     return None
 
 
+def collated_batch(trace: Trace, flow: TraceLineage, lay: Layout) -> Iterator[Clue]:
+    """A ``collate_fn`` of the user's own stacked the samples of a batch (its ``torch.stack``,
+    recorded as it made the pass's input): the stack axis is the batch, whatever the sizes."""
+    sizes = {
+        size
+        for info in trace.run_info.get("loaders", ())
+        if isinstance(info, dict) and not info.get("default_collate", True)
+        for size in (info.get("batch_size"), info.get("last_batch"))
+        if size
+    }
+    root = pass_root(lay.call)
+    if not sizes or root is lay.call:
+        return
+    for op in _made_before(trace, root):
+        if op.name != "stack" or len(op.inputs) not in sizes or op.output is None:
+            continue
+        axis = argument(op, 1, "dim", 0)
+        if not isinstance(axis, int) or not -op.output.ndim <= axis < op.output.ndim:
+            continue
+        stacked = axes(flow.output_lineage(op, 0)[axis])
+        what = f"the collate_fn's torch.stack {at_line(op)} stacks {len(op.inputs)} samples of a batch on dim {axis}"
+        if stacked == axes(tuple(map(flow.outside_axis, lay.time))):
+            yield Clue(True, f"{what}, the axis the {lay.call.type} {lay.verb}")
+            return
+        if stacked == axes(tuple(map(flow.outside_axis, lay.batch))):
+            yield Clue(False, f"{what}, its batch axis")
+            return
+
+
 def _made_before(trace: Trace, root: Call) -> Iterator[Call]:
     """The ops outside any module between the top-level call before ``root`` and it, nearest first."""
     calls = trace.calls
@@ -195,4 +225,4 @@ def model_input_batch(flow: TraceLineage, lay: Layout) -> Clue | None:
     return None
 
 
-__all__ = ["by_size", "class_losses", "loader_batch", "model_input_batch", "size_clues"]
+__all__ = ["by_size", "class_losses", "collated_batch", "loader_batch", "model_input_batch", "size_clues"]

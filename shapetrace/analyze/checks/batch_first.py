@@ -55,7 +55,13 @@ from shapetrace.analyze.checks._pack_layout import packed_layout_findings
 from shapetrace.analyze.checks._positions import positional_tables
 from shapetrace.analyze.checks._rnn import Layout, first_layouts, hidden_inputs, is_rnn, layout, ops_after
 from shapetrace.analyze.checks._shift import AxisKey, Shift, axis_key, shifted_axes
-from shapetrace.analyze.checks._size_clues import class_losses, loader_batch, model_input_batch, size_clues
+from shapetrace.analyze.checks._size_clues import (
+    class_losses,
+    collated_batch,
+    loader_batch,
+    model_input_batch,
+    size_clues,
+)
 from shapetrace.analyze.checks._state_origin import state_origin
 from shapetrace.analyze.checks._windows import stacked_windows
 from shapetrace.analyze.lineage.flow import TraceLineage, analyze
@@ -272,6 +278,7 @@ def _clues(ev: _Evidence, lay: Layout, whole: bool = True) -> list[Clue]:
         *size_clues(flow, lay, ev.losses),
         *class_losses(flow, lay, ev.class_losses),
         *loader_batch(ev.trace, flow, lay),
+        *collated_batch(ev.trace, flow, lay),
         *stacked_windows(ev.trace, flow, lay),
         *_shifted(lay, ev.shifts),
         *_state_handed_on(flow, lay, ev.rnn_calls),
