@@ -23,7 +23,7 @@ from shapetrace.core.samples import sample_leaves
 from shapetrace.core.text import format_dims, format_list, format_location
 from shapetrace.core.trace import Trace
 from shapetrace.errors import ShapetraceError
-from shapetrace.record.data_hook import LoaderFacts
+from shapetrace.record.loader_facts import LoaderFacts
 
 
 @dataclasses.dataclass(frozen=True)

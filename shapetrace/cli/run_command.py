@@ -34,9 +34,9 @@ from shapetrace.core.trace import Trace
 from shapetrace.errors import ShapetraceError
 from shapetrace.record.as_python import launched_path0
 from shapetrace.record.children import Children
-from shapetrace.record.data_hook import LoaderFacts
 from shapetrace.record.distributed import rank_info
 from shapetrace.record.frames import is_internal
+from shapetrace.record.loader_facts import LoaderFacts
 from shapetrace.record.script import DEFAULT_MAX_CALLS, module_file, run_script
 from shapetrace.render.report import CHECKS_NEEDING_OPS, closing_line
 

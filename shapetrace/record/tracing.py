@@ -14,9 +14,10 @@ from shapetrace._version import __version__
 from shapetrace.core.records import Call
 from shapetrace.core.trace import Trace
 from shapetrace.errors import ShapetraceError, ShapetraceWarning
-from shapetrace.record.data_hook import DataWatch, worker_notes
+from shapetrace.record.data_hook import DataWatch
 from shapetrace.record.distributed import DEFAULT_WINDOW, DistSession, rank_info
 from shapetrace.record.frames import strip_recording_frames
+from shapetrace.record.loader_facts import worker_notes
 from shapetrace.record.loss_calls import losses_recorded
 from shapetrace.record.recorder import OpsSetting, Recorder, RootFilter
 
