@@ -101,3 +101,23 @@ def test_a_sequence_batch_re_cut_with_a_constant_is_found_and_the_fixed_loop_is_
     helped.write_text(apply(script, found))
     again = run_script(helped)
     assert again.exit_code == 0 and serious(again.trace) == [], again.output
+
+
+def test_without_the_loops_ops_the_model_input_tells_the_re_cut(tmp_path):
+    """With ops off (``--no-op-recording``) the view in the loop is not recorded: the model
+    input, (32, 98) from a short last batch of 4 × 784 elements, tells it (``_loop_input.py``)."""
+    import contextlib
+    import io
+
+    import shapetrace
+    from shapetrace.cli import main
+
+    saved = tmp_path / "trace.json"
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        code = main(["run", str(ST003_A), "--no-op-recording", "--fail-on", "warning", "-o", str(saved)])
+    assert code == 1
+    [found] = st003(shapetrace.load(saved))
+    assert found.message == ("images.view(batch_size, -1) at line 27 makes the model input (32, 98) of line 28 from "
+                             "the DataLoader's short last batch of 4 (4 × 784 elements): 32 (batch_size) is its "
+                             "batch size baked in")
+    assert found.hint == "use images.view(images.size(0), -1)"
