@@ -643,3 +643,39 @@ def test_a_batch_no_dataloader_gives_is_not_called_the_short_last_batch():
     [found] = [f for f in t.findings if f.code == "ST007"]
     assert "no DataLoader of this run gives a batch of 1: it was made another way" in found.message
     assert "short last batch" not in found.message and "drop_last" not in found.hint
+
+
+def test_the_help_names_the_method_that_made_the_carried_state():
+    """A state made once per epoch by a method of the model's own (``reset_state(BATCH)``, not
+    ``init_hidden``) and carried into the short last batch: the help names that method."""
+    import torch
+    from torch import nn
+    from torch.utils.data import DataLoader, TensorDataset
+
+    import shapetrace
+
+    class Stateful(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.cell = nn.LSTMCell(4, 8)
+            self.hx = self.cx = None
+
+        def reset_state(self, n):
+            self.hx, self.cx = torch.zeros(n, 8), torch.zeros(n, 8)
+
+        def forward(self, x):
+            self.hx, self.cx = self.cell(x, (self.hx.detach(), self.cx.detach()))
+            return self.hx
+
+    torch.manual_seed(0)
+    model = Stateful()
+    loader = DataLoader(TensorDataset(torch.randn(10, 4)), batch_size=4)  # 4, 4, 2
+    with shapetrace.trace(model) as t:
+        model.reset_state(4)
+        try:
+            for (x,) in loader:
+                model(x).sum().backward()
+        except RuntimeError:
+            pass  # the short last batch raises: the finding explains it
+    [found] = [f for f in t.findings if f.code == "ST007"]
+    assert "reset_state(x.size(0)) per batch" in found.hint, found.hint

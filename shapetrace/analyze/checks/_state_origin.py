@@ -79,6 +79,19 @@ def _made_on_an_earlier_pass(
     ``self.hidden = h.detach()``, whose passes in between ``shapetrace run`` did not
     record): the state of the same shape that this layer was given on an earlier pass,
     where an op made it."""
+    made = _earlier_maker(trace, flow, call, index)
+    if made is None:
+        return None
+    line = f"line {made.location.lineno}" if made.location is not None else "an earlier line"
+    return (
+        f"not made in this pass: {made.name} at {line} made it for a batch of {batch} on an earlier "
+        f"pass, and the model carries it from batch to batch",
+        True,
+    )
+
+
+def _earlier_maker(trace: Trace, flow: TraceLineage, call: Call, index: int) -> Call | None:
+    """The op that made the state of the same shape this layer was given on an earlier pass."""
     shape = call.inputs[index].shape
     for other in trace.calls:
         if other.id >= call.id:
@@ -88,15 +101,20 @@ def _made_on_an_earlier_pass(
         if other.inputs[index].path != call.inputs[index].path or other.inputs[index].shape != shape:
             continue
         source = state_origin(flow, other, index)
-        if source is None or source.call.kind != "op":
-            continue
-        line = f"line {source.call.location.lineno}" if source.call.location is not None else "an earlier line"
-        return (
-            f"not made in this pass: {source.call.name} at {line} made it for a batch of {batch} on an earlier "
-            f"pass, and the model carries it from batch to batch",
-            True,
-        )
+        if source is not None and source.call.kind == "op":
+            return source.call
     return None
+
+
+def state_maker(trace: Trace, flow: TraceLineage, call: Call, index: int) -> str | None:
+    """The name of the function of the user's that made the state (``reset_state``, the
+    method a loop calls once per epoch); None when an op of ``forward`` made it, or no
+    recorded op did."""
+    source = state_origin(flow, call, index)
+    made = source.call if source is not None and source.call.kind == "op" else None
+    made = made or (_earlier_maker(trace, flow, call, index) if source is None else None)
+    function = made.location.function if made is not None and made.location is not None else ""
+    return function if function.isidentifier() and function not in ("forward", "<module>") else None
 
 
 def _pass_counts(trace: Trace) -> dict[int, int]:

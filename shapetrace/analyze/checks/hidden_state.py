@@ -14,7 +14,7 @@ from shapetrace.analyze.checks import finding, register
 from shapetrace.analyze.checks._common import at_line, call_label
 from shapetrace.analyze.checks._rnn import directions, hidden_inputs, is_cell, is_rnn, rnn_input
 from shapetrace.analyze.checks._state_layout import layout_explains_state
-from shapetrace.analyze.checks._state_origin import describe_origin, short_last_batch
+from shapetrace.analyze.checks._state_origin import describe_origin, short_last_batch, state_maker
 from shapetrace.analyze.lineage.flow import analyze
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
@@ -83,9 +83,11 @@ def _carried(trace: Trace, call: Call, meta: TensorMeta, why: str, hint: str) ->
     parts = [why, f"{name} is {made}"] + ([short] if short else [])
     axis = 0 if call.config.get("batch_first") or state_dim == 0 else 1
     if carried:  # a state kept from batch to batch
+        maker = state_maker(trace, flow, call, call.inputs.index(meta))
+        per_batch = f"{maker}(x.size({axis})) per batch" if maker else "made per batch"
         hint = (
             f"build the state for each batch from the data, with x.size({axis}) in dim {state_dim} "
-            f"(init_hidden(x.size({axis})) per batch, not once per epoch)"
+            f"({per_batch}, not once per epoch)"
         )
     else:
         hint = f"make it with x.size({axis}) in dim {state_dim} where it is made"
