@@ -28,9 +28,9 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-from torch.utils._pytree import tree_leaves
 
 from shapetrace.core.records import Call
+from shapetrace.record.events import Event
 
 # How many ops outside the model are kept aside, the newest; and how many times
 # one code site (line and op) is recorded before its next runs go unrecorded.
@@ -54,38 +54,50 @@ class BeforePass:
         # and the JSON trace, with a line saying so (render/sections.py, ``made_before``).
         self.taken: list[int] = []
         self._batch_shapes: set[tuple] = set()  # of the DataLoader batches met (``new_batch``)
-        self._aliases: dict[int, dict[int, int]] = {}  # by module id (``stand_in``)
+        # A left-out pass's output number -> the recorded pass's (``stand_in``), and the
+        # numbers each module's last left-out pass put there (replaced by its next).
+        self._aliases: dict[int, int] = {}
+        self._aliased_by: dict[int, list[int]] = {}
 
-    def stand_in(self, module_id: int, result: Any, recorded: Any, identity: Callable[[torch.Tensor], int]) -> None:
-        """A pass of module ``module_id`` left out returned ``result``: its tensors stand for
+    def stand_in(
+        self,
+        module_id: int,
+        leaves: list[torch.Tensor],
+        recorded: Event | None,
+        identity: Callable[[torch.Tensor], int],
+    ) -> None:
+        """A pass of module ``module_id`` left out returned the tensors ``leaves``: they stand for
         the outputs of ``recorded``, the module's last recorded pass (the same input
         shapes), when they match it one for one in shape. An op that reads one (the
         state a loop carries, ``h.detach()``) then reads that output, as in a trace that
         records every pass: its origin is told (``aliased``). Only the last pass left
         out of each module is kept: memory stays flat over a long run."""
-        if recorded is None or result is None:
+        if recorded is None:
             return
         outputs = recorded.outputs
-        leaves = [leaf for leaf in tree_leaves(result) if isinstance(leaf, torch.Tensor)]
         numbers = recorded.tensor_ids[len(recorded.inputs) :]
         if len(leaves) != len(outputs) or len(numbers) != len(outputs):
             return
         if any(tuple(leaf.shape) != meta.shape for leaf, meta in zip(leaves, outputs)):
             return
-        self._aliases[module_id] = {identity(leaf): number for leaf, number in zip(leaves, numbers)}
+        for stale in self._aliased_by.pop(module_id, ()):
+            self._aliases.pop(stale, None)
+        made = [identity(leaf) for leaf in leaves]
+        self._aliases.update(zip(made, numbers))
+        self._aliased_by[module_id] = made
 
     def aliased(self, numbers: tuple[int, ...], inputs: int) -> tuple[int, ...]:
         """``numbers`` (a record's ``tensor_ids``) with its first ``inputs`` read through ``stand_in``."""
         if not self._aliases:
             return numbers
-        merged = {key: value for aliases in self._aliases.values() for key, value in aliases.items()}
-        return (*(merged.get(number, number) for number in numbers[:inputs]), *numbers[inputs:])
+        aliases = self._aliases
+        return (*(aliases.get(number, number) for number in numbers[:inputs]), *numbers[inputs:])
 
-    def new_batch(self, batch: Any) -> bool:
-        """Whether a DataLoader's ``batch`` has tensor shapes no batch had before (the short
-        last batch of an epoch): after a pass left out the op mode is off outside the model,
-        and the recorder turns it on for such a batch, whose pass will be recorded."""
-        shapes = tuple(tuple(leaf.shape) for leaf in tree_leaves(batch) if isinstance(leaf, torch.Tensor))
+    def new_batch(self, leaves: list[torch.Tensor]) -> bool:
+        """Whether a DataLoader's batch (its tensors, ``leaves``) has shapes no batch had before
+        (the short last batch of an epoch): after a pass left out the op mode is off outside
+        the model, and the recorder turns it on for such a batch, whose pass will be recorded."""
+        shapes = tuple(tuple(leaf.shape) for leaf in leaves)
         if not shapes or shapes in self._batch_shapes:
             return False
         self._batch_shapes.add(shapes)

@@ -122,8 +122,9 @@ class ModuleCalls(RecordingState):
         """A pass left out (``records_passes_once``) returned: what its tensors stand for."""
         self.repeat_ended = not self.fetching  # a pass like one recorded (not a data transform's)
         if self.before_pass is not None and _get_ident() == self.thread:
+            leaves = tensor_leaves(result) if result is not None else []
             with DisableTorchFunction():  # (a subclass's __torch_function__ must not see the shapes read)
-                self.before_pass.stand_in(id(module), result, self._last_roots.get(id(module)), self._table.identity)
+                self.before_pass.stand_in(id(module), leaves, self._last_roots.get(id(module)), self._table.identity)
 
     def _post_hook(self, module: nn.Module, args: tuple, kwargs: dict, result: Any) -> None:
         # On the error path torch calls always_call hooks from _call_impl itself.

@@ -259,8 +259,9 @@ class RecordingState:
         tensors are numbered (``fetched_tensors``; ``loader_tensors`` when stacked)."""
         if _get_ident() != self.thread:
             return
-        if batch is not None:
-            numbers = list(map(self._table.identity, tensor_leaves(batch)))
+        leaves = tensor_leaves(batch) if batch is not None else []
+        if leaves:
+            numbers = list(map(self._table.identity, leaves))
             self.fetched_tensors.update(numbers)
             if stacked:
                 self.loader_tensors.update(numbers)
@@ -277,7 +278,7 @@ class RecordingState:
             if saved is not None and not self._stack:
                 self._set_ops(saved[0])
                 self.losses_only, self.pass_ended, self.aside = saved[1:]
-                if self.before_pass is not None and self.before_pass.new_batch(batch) and not self.aside:
+                if self.before_pass is not None and not self.aside and self.before_pass.new_batch(leaves):
                     self.aside = True  # a batch of new shapes (a short last one): record aside what it makes
                     self._set_ops(True)
 

@@ -138,12 +138,13 @@ class _TraceBlock:
         if self._recorder.backward_error is not None:  # for the note (analyze/backward_note.py)
             self.trace._meta["backward_error"] = self._recorder.backward_error
         calls = self._recorder.calls(last=True)
-        fed = _loader_inputs(calls, self._recorder.loader_tensors)
-        if fed:  # the model inputs that are a DataLoader's batch as it yielded it (checks/_size_clues.py)
-            self.trace._meta["loader_tensors"] = fed
         fetched = _loader_inputs(calls, self._recorder.fetched_tensors)
-        if fetched:  # the same, whatever the collate (a length per sample: checks/padded_last_step.py)
+        if fetched:  # the top-level calls' inputs a DataLoader yielded (a length per sample: padded_last_step.py)
             self.trace._meta["fetched_tensors"] = fetched
+        stacked = self._recorder.loader_tensors
+        fed = [number for number in fetched if number in stacked]
+        if fed:  # the same, stacked along dim 0 by the default collate (checks/_size_clues.py)
+            self.trace._meta["loader_tensors"] = fed
         self.trace._freeze(calls, exc)
         # The script runner's filter keeps its own; without a data transform
         # recorded there is nothing to say (and no walk of every call).
@@ -195,8 +196,8 @@ def trace(model: nn.Module | None = None, *, ops: OpsSetting = True, ignore: Ite
 
 def _loader_inputs(calls: list[Call], yielded: set[int]) -> list[int]:
     """The numbers (``Call.tensor_ids``) of the input tensors of the top-level calls (a
-    pass of the model, an op outside it) that a DataLoader yielded: their dim 0 is
-    its batch, stacked there by its collate."""
+    pass of the model, an op outside it) that are in ``yielded``: tensors a DataLoader
+    yielded (with the default collate, their dim 0 is its batch)."""
     if not yielded:
         return []
     return sorted(

@@ -141,8 +141,13 @@ def op_text(call: Call) -> str:
     if written is not None:
         return written
     text = format_op(call)
-    if call.name == "__getitem__" and "T" in text:  # an index made of tensors (series[i:i + W], i a tensor)
-        return written_subscript(call.location) or receiver_text(call) + text
+    if call.name == "__getitem__":
+        receiver = receiver_text(call)
+        # an index made of tensors (series[i:i + W], i a tensor), or of an expression
+        # ((tokens != PAD)[:, None, :]): as the line writes it
+        if "T" in text or not receiver.replace(".", "_").isidentifier():
+            return written_subscript(call.location) or receiver + text
+        return receiver + text
     if text.startswith((".", "[")):
         return receiver_text(call) + text
     if call.inputs:

@@ -153,9 +153,9 @@ def _cut_from_batch(trace: Trace, flow: TraceLineage, root: Call, lay: Layout, b
                 f"{op_text(call)} {at_line(call)} reads a batch {format_shape(call.inputs[index])} that "
                 f"{batches} yielded, and its dim 0 (the samples)"
             )
-            if batch == axes(tuple(map(flow.outside_axis, lay.time))):
+            if batch == flow.outside_axes(lay.time):
                 return Clue(True, f"{what} is the axis the {lay.call.type} {lay.verb}")
-            if batch == axes(tuple(map(flow.outside_axis, lay.batch))):
+            if batch == flow.outside_axes(lay.batch):
                 return Clue(False, f"{what} is the {lay.call.type}'s batch axis")
     return None
 
@@ -181,10 +181,10 @@ def collated_batch(trace: Trace, flow: TraceLineage, lay: Layout) -> Iterator[Cl
             continue
         stacked = axes(flow.output_lineage(op, 0)[axis])
         what = f"the collate_fn's torch.stack {at_line(op)} stacks {len(op.inputs)} samples of a batch on dim {axis}"
-        if stacked == axes(tuple(map(flow.outside_axis, lay.time))):
+        if stacked == flow.outside_axes(lay.time):
             yield Clue(True, f"{what}, the axis the {lay.call.type} {lay.verb}")
             return
-        if stacked == axes(tuple(map(flow.outside_axis, lay.batch))):
+        if stacked == flow.outside_axes(lay.batch):
             yield Clue(False, f"{what}, its batch axis")
             return
 

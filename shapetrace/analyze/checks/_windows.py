@@ -60,8 +60,7 @@ def _window_axis(flow: TraceLineage, stack: Call) -> tuple[set, Call] | None:
 def stacked_windows(trace: Trace, flow: TraceLineage, lay: Layout) -> Iterator[Clue]:
     """A dim of the layer's input is the sliced axis of windows stacked from one sequence:
     time whatever the sizes. The layer's batch there: swapped; its time: agreeing."""
-    batch = {(atom.origin, atom.stride) for atom in map(flow.outside_axis, lay.batch)}
-    time = {(atom.origin, atom.stride) for atom in map(flow.outside_axis, lay.time)}
+    batch, time = flow.outside_axes(lay.batch), flow.outside_axes(lay.time)
     for stack in trace.calls:
         if stack.id >= lay.call.id:
             return

@@ -52,6 +52,7 @@ from shapetrace.analyze.lineage.module_rules import is_builtin
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
 from shapetrace.core.text import format_dims, format_shape
+from shapetrace.core.torch_facts import MASKING_OPS
 from shapetrace.core.trace import Trace
 
 
@@ -126,9 +127,6 @@ def _misplaced_copies(flow: TraceLineage, call: Call, mask: int) -> tuple[Atom, 
         ):
             return batch[0], "reads dim 0 of its (N, heads, L, S) mask as the batch and dim 1 as the heads", False, 4
     return None
-
-
-_MASKING = frozenset({"masked_fill", "masked_fill_", "add", "add_", "__add__", "__radd__", "__iadd__", "where"})
 
 
 def _against_scores(flow: TraceLineage, call: Call) -> tuple[Atom, str, bool, int] | None:
@@ -254,7 +252,7 @@ def check_mask_head_order(trace: Trace) -> Iterator[Finding]:
             yield per_sample
             continue
         masks = _mask_inputs(call)
-        masking = call.kind == "op" and call.name in _MASKING and len(call.inputs) >= 2
+        masking = call.kind == "op" and call.name in MASKING_OPS and len(call.inputs) >= 2
         if not masks and not masking:
             continue
         flow = flow or analyze(trace.calls)

@@ -19,15 +19,14 @@ from collections.abc import Iterator
 from shapetrace.analyze.checks import finding, register
 from shapetrace.analyze.checks._common import at_line, call_label, op_text
 from shapetrace.analyze.checks._mask_placer import mask_placer
-from shapetrace.analyze.checks._source import written_subscript
 from shapetrace.analyze.lineage.atoms import DimAtoms, Lineage, axes, dim_size
 from shapetrace.analyze.lineage.flow import TraceLineage, analyze
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
 from shapetrace.core.text import format_dims, format_shape
+from shapetrace.core.torch_facts import MASKING_OPS
 from shapetrace.core.trace import Trace
 
-_MASKING = frozenset({"add", "__add__", "__radd__", "add_", "__iadd__", "masked_fill", "masked_fill_", "where"})
 # What each dim of (B, heads, L, S) scores holds, for the message.
 _SCORE_DIMS = ("samples", "heads", "queries", "keys")
 
@@ -40,7 +39,7 @@ def _scores(flow: TraceLineage, call: Call) -> tuple[Lineage, tuple[int, ...], l
         q, k = flow.input_lineage(call, 0), flow.input_lineage(call, 1)
         shape = (*call.inputs[0].shape[:-1], call.inputs[1].shape[-2])
         return (*q[:-1], k[-2]), shape, [m for m, meta in enumerate(call.inputs) if meta.path in ("attn_mask", "3")]
-    if call.name not in _MASKING or call.output is None:
+    if call.name not in MASKING_OPS or call.output is None:
         return None
     scores = next((m for m, meta in enumerate(call.inputs) if meta.shape == call.output.shape), None)
     if scores is None:
@@ -83,8 +82,7 @@ def _given(dim: DimAtoms) -> bool:
 
 def _hint(placer: Call, j: int, faced: int, wanted: int) -> str:
     """``use (tokens != PAD)[:, None, :].unsqueeze(1)``: size-1 dims after dim ``j`` until it faces ``wanted``."""
-    written = written_subscript(placer.location) if placer.name == "__getitem__" else None
-    name = written or op_text(placer)
+    name = op_text(placer)
     missing = faced - wanted
     if missing <= 0:
         return f"lay the mask's dim {j} along dim {wanted} of the scores"
@@ -101,7 +99,7 @@ def check_mask_on_heads(trace: Trace) -> Iterator[Finding]:
     flow: TraceLineage | None = None
     seen: set[int] = set()
     for call in trace.calls:
-        if call.kind != "op" or len(call.inputs) < 2 or not (call.name in _MASKING or "dot_product" in call.name):
+        if call.kind != "op" or len(call.inputs) < 2 or not (call.name in MASKING_OPS or "dot_product" in call.name):
             continue
         flow = flow or analyze(trace.calls)
         found = _scores(flow, call)
@@ -116,11 +114,11 @@ def check_mask_on_heads(trace: Trace) -> Iterator[Finding]:
             seen.add(placer.id)
             j, faced, wanted = place
             named, own = (_SCORE_DIMS[faced], _SCORE_DIMS[wanted]) if len(shape) == 4 else (f"dim {faced}", "axis")
-            written = (written_subscript(placer.location) if placer.name == "__getitem__" else None) or op_text(placer)
+            written = op_text(placer)
             message = (
                 f"{written} {at_line(placer)} makes the mask {format_shape(placer.outputs[0])}, whose dim {j} holds "
                 f"the {own} of the {format_dims(shape)} scores (their dim {wanted}); "
-                f"{'the ' + call.name if call.name in _MASKING else call_label(call)} {at_line(call)} aligns the "
+                f"{'the ' + call.name if call.name in MASKING_OPS else call_label(call)} {at_line(call)} aligns the "
                 f"{format_shape(call.inputs[m])} mask with them from the right, so that dim lies along their "
                 f"{named} (dim {faced}): the {named} get the masks of other {own}"
             )

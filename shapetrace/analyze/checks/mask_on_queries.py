@@ -26,9 +26,9 @@ from shapetrace.analyze.lineage.op_args import argument
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
 from shapetrace.core.text import format_shape
+from shapetrace.core.torch_facts import MASKING_OPS
 from shapetrace.core.trace import Trace
 
-_MASKING = frozenset({"add", "__add__", "__radd__", "add_", "__iadd__", "masked_fill", "masked_fill_", "where"})
 # On the way from the masked scores to the softmax: they keep its axes.
 _ON_THE_WAY = frozenset({"div", "__truediv__", "mul", "__mul__", "float", "to", "contiguous", "dropout"})
 _SOFTMAX = frozenset({"softmax", "log_softmax", "_softmax"})
@@ -86,7 +86,7 @@ def check_mask_on_queries(trace: Trace) -> Iterator[Finding]:
         if call.kind != "op" or len(call.inputs) < 2 or call.output is None:
             continue
         sdpa = call.name == "scaled_dot_product_attention"
-        if call.name not in _MASKING and not sdpa:
+        if call.name not in MASKING_OPS and not sdpa:
             continue
         flow = flow or analyze(trace.calls)
         if sdpa:

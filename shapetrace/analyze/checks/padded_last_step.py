@@ -40,45 +40,43 @@ from shapetrace.core.torch_facts import PACKING_OPS, UNPACKING_OPS
 from shapetrace.core.trace import Trace
 
 
-def _lengths_text(trace: Trace, rnn: Call) -> str:
-    """The lengths the sequences were packed with before ``rnn`` ran, as written (``lengths``)."""
-    text = "lengths"
+def _packing(trace: Trace, rnn: Call) -> Call | None:
+    """The ``pack_padded_sequence`` last run before ``rnn``: the one that packed its input."""
+    packed = None
     for op in trace.calls:
         if op.id >= rnn.id:
             break
         if op.kind == "op" and op.name in PACKING_OPS:
-            found = find_call(op.location, {op.name.lstrip("_")}, None)
-            if found is not None and len(found.args) >= 2 and found.args[1].isidentifier():
-                text = found.args[1]
-    return text
+            packed = op
+    return packed
 
 
-def _loader_lengths(flow: TraceLineage, trace: Trace, rnn: Call) -> bool:
-    """Whether the lengths the sequences were packed with before ``rnn`` are a tensor a
-    DataLoader yielded, passed to the model as it came (one length per sample: they vary
-    from batch to batch, whatever this one holds)."""
-    pack = next(
-        (op for op in reversed(trace.calls[: trace.calls.index(rnn)]) if op.kind == "op" and op.name in PACKING_OPS),
-        None,
-    )
+def _lengths_text(pack: Call | None) -> str:
+    """The lengths ``pack`` packed the sequences with, as written (``lengths``)."""
+    found = find_call(pack.location, {pack.name.lstrip("_")}, None) if pack is not None else None
+    return found.args[1] if found is not None and len(found.args) >= 2 and found.args[1].isidentifier() else "lengths"
+
+
+def _loader_lengths(flow: TraceLineage, trace: Trace, pack: Call | None) -> bool:
+    """Whether the lengths ``pack`` packed the sequences with are a tensor a DataLoader
+    yielded, passed to the model as it came (one length per sample: they vary from
+    batch to batch, whatever this one holds)."""
     numbers = trace.run_info.get("fetched_tensors")
     if pack is None or len(pack.inputs) < 2 or not isinstance(numbers, list):
         return False
     source = flow.source(pack, 1)
-    for _ in range(16):  # up through the modules that were passed the lengths, to the model's input
-        if source is None or not source.as_input:
-            return False
-        if source.call.parent is None:
+    while source is not None and source.as_input:  # up through the modules passed the lengths
+        if source.call.parent is None:  # the model's input
             ids = source.call.input_ids
             return source.index < len(ids) and ids[source.index] in numbers
         source = flow.source(source.call, source.index)
     return False
 
 
-def _hint(trace: Trace, op: Call, rnn: Call, time: int) -> str:
+def _hint(pack: Call | None, op: Call, rnn: Call, time: int) -> str:
     """``use padded[torch.arange(padded.size(0)), lengths - 1]``: each sequence's own last step."""
     name = receiver_text(op, "padded")
-    lengths = _lengths_text(trace, rnn)
+    lengths = _lengths_text(pack)
     batch = 1 - time
     rows = f"torch.arange({name}.size({batch}))"
     index = f"{rows}, {lengths} - 1" if time == 1 else f"{lengths} - 1, {rows}"
@@ -103,8 +101,8 @@ def check_padded_last_step(trace: Trace) -> Iterator[Finding]:
         steps = unpack.inputs[0].shape[0] if unpack.inputs and unpack.inputs[0].ndim else None
         if not time or steps is None:
             continue
-        places = padded[0] * padded[1]
-        if steps >= places and not _loader_lengths(flow, trace, rnn):
+        places, pack = padded[0] * padded[1], _packing(trace, rnn)
+        if steps >= places and not _loader_lengths(flow, trace, pack):
             continue  # every sequence full, and nothing says another batch is not
         # (the packed data has a row per real step: as many as places, no padding in this batch)
         read = (
@@ -129,4 +127,4 @@ def check_padded_last_step(trace: Trace) -> Iterator[Finding]:
                 f"every sequence shorter than the longest, that step is padding (zeros), not its last step "
                 f"{read}"
             )
-            yield finding("ST027", op, message, _hint(trace, op, rnn, dim))
+            yield finding("ST027", op, message, _hint(pack, op, rnn, dim))

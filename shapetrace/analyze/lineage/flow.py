@@ -22,7 +22,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from itertools import islice
 
-from shapetrace.analyze.lineage.atoms import COPIES, Atom, Lineage, fresh
+from shapetrace.analyze.lineage.atoms import COPIES, Atom, DimAtoms, Lineage, axes, fresh
 from shapetrace.analyze.lineage.given import GivenAxes
 from shapetrace.analyze.lineage.module_rules import module_lineage
 from shapetrace.analyze.lineage.op_args import argument, axis_of
@@ -162,6 +162,11 @@ class TraceLineage:
         """The axis born outside the model (in the script's ops) that a pass's input axis
         ``atom`` stands for (lineage/given.py); ``atom`` itself for any other."""
         return self._given.outside_axis(atom)
+
+    def outside_axes(self, dim: DimAtoms) -> set[tuple[str, int]]:
+        """``axes(dim)`` with each of a pass's input axes read as the axis born outside the
+        model it stands for: comparable with the axes of the script's own ops."""
+        return axes(tuple(map(self._given.outside_axis, dim)))
 
     def given_axes(self) -> Iterator[tuple[Atom, Atom]]:
         """Each pass's input axis born outside the model, with the axis it stands for."""

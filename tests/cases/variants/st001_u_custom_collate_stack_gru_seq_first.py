@@ -7,7 +7,7 @@ the samples of the batch. Batch == window == 10, so nothing raises. The fix:
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
-from variant_work import run
+from variant_work import epoch, run
 
 WINDOW, CHANNELS, BATCH = 10, 5, 10
 
@@ -34,18 +34,7 @@ def make(fixed=False):
     samples = [(torch.randn(WINDOW, CHANNELS), int(torch.randint(0, 3, ()))) for _ in range(40)]
     loader = DataLoader(samples, batch_size=BATCH, collate_fn=collate)
     model = ActivityNet(fixed)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-
-    def work():
-        for windows, labels in loader:
-            loss = nn.functional.cross_entropy(model(windows), labels)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-        print(f"loss {loss.item():.3f}")
-
-    return model, work
-
+    return model, epoch(model, loader, lambda windows, labels: nn.functional.cross_entropy(model(windows), labels))
 
 if __name__ == "__main__":
     run(make)

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from torch.utils.data import DataLoader
-from variant_work import run
+from variant_work import epoch, run
 
 LENGTH = 12
 
@@ -48,18 +48,8 @@ def make(fixed=False):
     reviews = [(torch.randint(1, 120, (n,)), n % 2) for n in lengths]
     loader = DataLoader(reviews, batch_size=4, collate_fn=collate)
     model = ReviewLSTM(fixed)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-
-    def work():
-        for tokens, lengths, labels in loader:
-            loss = nn.functional.cross_entropy(model(tokens, lengths), labels)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-        print(f"loss {loss.item():.3f}")
-
-    return model, work
-
+    return model, epoch(model, loader, lambda tokens, lengths, labels: nn.functional.cross_entropy(
+        model(tokens, lengths), labels))
 
 if __name__ == "__main__":
     run(make)

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
-from variant_work import run
+from variant_work import epoch, run
 
 
 class Regressor(nn.Module):
@@ -34,22 +34,15 @@ def make(fixed=False):
     input_ids = torch.randint(1, 60, (16, 10)) * attention_mask
     loader = DataLoader(TensorDataset(input_ids, attention_mask, lengths.float()), batch_size=4)
     model = Regressor()
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
 
-    def work():
-        for ids, attention, target in loader:
-            if fixed:
-                mask = attention.bool()[:, None, None, :]
-            else:
-                mask = attention.bool()[:, None, :]  # culprit
-            loss = F.mse_loss(model(ids, mask), target)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-        print(f"loss {loss.item():.3f}")
+    def loss_of(ids, attention, target):
+        if fixed:
+            mask = attention.bool()[:, None, None, :]
+        else:
+            mask = attention.bool()[:, None, :]  # culprit
+        return F.mse_loss(model(ids, mask), target)
 
-    return model, work
-
+    return model, epoch(model, loader, loss_of)
 
 if __name__ == "__main__":
     run(make)

@@ -17,6 +17,8 @@ a loss line that is the culprit) in its file, and takes the plain loops from her
 - ``backward(model, *inputs)``: one pass, ``y.sum().backward()``, prints the shape;
 - ``train_step(model, loss_fn, x, target)``: ``loss_fn(model(x), target)``, backward,
   prints the loss (``step(loss)`` for a variant that computes its own loss);
+- ``epoch(model, loader, loss_of)``: one epoch with Adam, ``loss_of(*batch)`` per batch
+  (a variant's own loss line, its culprit maybe), prints the last loss;
 - ``run(make)``: the script's entry (``--fixed`` on the command line: the fixed version).
 
 The inputs are made in ``make`` (after the model, so the random draws are those of a
@@ -28,7 +30,7 @@ import this module from this folder too (``tests/case_support.load_file``).
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import torch
 from torch import nn
@@ -68,6 +70,22 @@ def train_step(model: nn.Module, loss_fn: Callable[..., torch.Tensor], x: torch.
 
     def work() -> None:
         step(loss_fn(model(x), target))
+
+    return work
+
+
+def epoch(model: nn.Module, loader: Iterable, loss_of: Callable[..., torch.Tensor]) -> Work:
+    """``work()``: one pass over ``loader`` with ``Adam(lr=1e-3)``: ``loss_of(*batch)``,
+    backward and a step per batch, then the last loss printed."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def work() -> None:
+        for batch in loader:
+            loss = loss_of(*batch)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        print(f"loss {loss.item():.3f}")
 
     return work
 
