@@ -267,8 +267,6 @@ _BOOKKEEPING = frozenset(
 )
 # The ops that pack padded sequences for an RNN and pad its packed output back
 # (the public names and the private ones the functions call).
-# The ops that apply an attention mask to the scores: added (0 / -inf), filled in, or ``where``.
-MASKING_OPS = frozenset({"add", "__add__", "__radd__", "add_", "__iadd__", "masked_fill", "masked_fill_", "where"})
 PACKING_OPS = frozenset({"pack_padded_sequence", "_pack_padded_sequence"})
 UNPACKING_OPS = frozenset({"pad_packed_sequence", "_pad_packed_sequence"})
 

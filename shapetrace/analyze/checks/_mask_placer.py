@@ -1,11 +1,14 @@
-"""Where an attention mask got its axes: the op that made it 3- or 4-D for the scores
-(ST028 and ST029 place their findings there, the line to change)."""
+"""Attention masks: the ops that apply one to the scores, and where a mask got its axes,
+the op that made it 3- or 4-D for the scores (ST028 and ST029 place their findings
+there, the line to change)."""
 
 from __future__ import annotations
 
 from shapetrace.analyze.lineage.flow import TraceLineage
 from shapetrace.core.records import Call
 
+# The ops that apply an attention mask to the scores: added (0 / -inf), filled in, or ``where``.
+MASKING_OPS = frozenset({"add", "__add__", "__radd__", "add_", "__iadd__", "masked_fill", "masked_fill_", "where"})
 # What turns a (B, S) mask into the 4-D one: the index, unsqueeze or view that placed its axes.
 _PLACING = frozenset({"__getitem__", "unsqueeze", "view", "reshape", "expand"})
 

@@ -45,6 +45,7 @@ from collections.abc import Iterator
 
 from shapetrace.analyze.checks import finding, register
 from shapetrace.analyze.checks._common import at_line, call_label, op_text, receiver_text
+from shapetrace.analyze.checks._mask_placer import MASKING_OPS
 from shapetrace.analyze.checks._source import find_call, keyword_text
 from shapetrace.analyze.lineage.atoms import Atom, DimAtoms, dim_size, is_copies
 from shapetrace.analyze.lineage.flow import TraceLineage, analyze
@@ -52,7 +53,6 @@ from shapetrace.analyze.lineage.module_rules import is_builtin
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
 from shapetrace.core.text import format_dims, format_shape
-from shapetrace.core.torch_facts import MASKING_OPS
 from shapetrace.core.trace import Trace
 
 

@@ -18,13 +18,12 @@ from collections.abc import Iterator
 
 from shapetrace.analyze.checks import finding, register
 from shapetrace.analyze.checks._common import at_line, call_label, op_text
-from shapetrace.analyze.checks._mask_placer import mask_placer
+from shapetrace.analyze.checks._mask_placer import MASKING_OPS, mask_placer
 from shapetrace.analyze.lineage.atoms import DimAtoms, Lineage, axes, dim_size
 from shapetrace.analyze.lineage.flow import TraceLineage, analyze
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
 from shapetrace.core.text import format_dims, format_shape
-from shapetrace.core.torch_facts import MASKING_OPS
 from shapetrace.core.trace import Trace
 
 # What each dim of (B, heads, L, S) scores holds, for the message.

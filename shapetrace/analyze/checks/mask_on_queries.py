@@ -20,13 +20,12 @@ from collections.abc import Iterator
 
 from shapetrace.analyze.checks import finding, register
 from shapetrace.analyze.checks._common import at_line, call_label, op_text, receiver_text
-from shapetrace.analyze.checks._mask_placer import mask_placer
+from shapetrace.analyze.checks._mask_placer import MASKING_OPS, mask_placer
 from shapetrace.analyze.lineage.flow import TraceLineage, analyze
 from shapetrace.analyze.lineage.op_args import argument
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
 from shapetrace.core.text import format_shape
-from shapetrace.core.torch_facts import MASKING_OPS
 from shapetrace.core.trace import Trace
 
 # On the way from the masked scores to the softmax: they keep its axes.
