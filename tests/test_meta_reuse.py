@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gc
 
+import pytest
 import torch
 from torch import nn
 
@@ -119,6 +120,126 @@ def test_changes_made_while_the_op_mode_is_off_are_seen():
         model(torch.randn(2, 3))
     adds = _ops(t, "add")
     assert adds[0].inputs[0].shape == (2, 3) and adds[1].inputs[0].shape == (1, 2, 3)
+
+
+# Changes no version counter sees: the table learns of them only by being told
+# (``changed``), so each place where the op mode is off is tried with them.
+def _assign_data(x):
+    x.data = torch.zeros(5, 3, dtype=torch.float64)
+
+
+_UNVERSIONED = {
+    "requires_grad_": (lambda x: x.detach_().requires_grad_(), lambda meta: meta.requires_grad),
+    ".data =": (_assign_data, lambda meta: meta.shape == (5, 3)),
+}
+unversioned = pytest.mark.parametrize("change, changed", list(_UNVERSIONED.values()), ids=list(_UNVERSIONED))
+
+
+class _Held(nn.Module):
+    """Keeps a tensor of the trace's own, read by an op (so in the table), and
+    reads it again after calling ``inner`` (which may change it unseen)."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+        self.held: list[torch.Tensor] = []
+
+    def forward(self, x):
+        kept = x * 1
+        self.held.append(kept)
+        kept + 1
+        self.inner(torch.ones(2, 3))
+        return kept + 1
+
+
+@unversioned
+@pytest.mark.parametrize("hook", ["pre", "post"])
+def test_unversioned_changes_in_a_built_in_layers_hooks_are_seen(change, changed, hook):
+    """A user's pre- and forward hooks on a built-in layer run with the op mode off."""
+    model = _Held(nn.Linear(3, 3))
+    if hook == "pre":
+        model.inner.register_forward_pre_hook(lambda module, args: change(model.held[0]))
+    else:
+        model.inner.register_forward_hook(lambda module, args, out: change(model.held[0]))
+    with shapetrace.trace(model) as t:
+        model(torch.randn(2, 3))
+    before, after = (c.inputs[0] for c in _ops(t, "add"))
+    assert not changed(before) and changed(after)
+
+
+class _ChangeBetween(nn.Module):
+    def __init__(self, change) -> None:
+        super().__init__()
+        self.change = change
+        self.a, self.b = nn.Identity(), nn.Identity()
+
+    def forward(self, x):
+        x = self.a(x * 1)
+        self.change(x)
+        return self.b(x)
+
+
+@unversioned
+def test_unversioned_changes_between_modules_of_a_modules_only_trace_are_seen(change, changed):
+    model = _ChangeBetween(change)
+    with shapetrace.trace(model, ops=False) as t:
+        model(torch.randn(2, 3))
+    assert not changed(t["a"].inputs[0]) and changed(t["b"].inputs[0])
+
+
+class _Call(nn.Module):
+    def __init__(self, function) -> None:
+        super().__init__()
+        self.function = function
+
+    def forward(self, x):
+        return self.function(x)
+
+
+@unversioned
+def test_unversioned_changes_inside_a_built_in_container_are_seen(change, changed):
+    """A user's layer inside ``nn.Sequential`` (whose own forward runs with the op
+    mode off) changes a tensor that a later layer reads."""
+    held = []
+
+    def alter_held(x):
+        change(held[0])
+        return x
+
+    keep = _Call(lambda x: held.append(x * 1) or x)
+    read = _Call(lambda x: held[0] + 1)
+    alter = _Call(alter_held)
+    model = nn.Sequential(keep, nn.Identity(), alter, nn.Identity(), read)
+    with shapetrace.trace(model) as t:
+        model(torch.randn(2, 3))
+    add = _ops(t, "add")[-1]
+    assert changed(add.inputs[0])
+
+
+def test_a_built_in_layer_in_a_users_forward_refreshes_the_table_once(monkeypatch):
+    """The code a built-in layer runs unseen makes the table read its tensors again
+    once, as its call ends: its output, read there, is not read again by the next op."""
+    refreshes = []
+    original = MetaTable.changed
+
+    def counting(table):
+        refreshes.append(1)
+        original(table)
+
+    class Model(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.linear = nn.Linear(3, 3)
+
+        def forward(self, x):
+            return self.linear(x) + 1
+
+    model = Model()
+    with shapetrace.trace(model) as t:
+        monkeypatch.setattr(MetaTable, "changed", counting)
+        model(torch.randn(2, 3))
+    assert t["linear"].outputs[0].shape == _ops(t, "add")[0].inputs[0].shape == (2, 3)
+    assert len(refreshes) == 2  # the layer's unseen run; the top-level call's end
 
 
 def test_modules_only_traces_read_every_module_input_again():

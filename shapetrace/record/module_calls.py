@@ -199,7 +199,7 @@ class ModuleCalls(RecordingState):
                 self.before_pass.take({number for number in known if number is not None}, self._events, self._op_counts)
         ops_outside = ops_inside = self.ops_wanted
         self.busy = True
-        self._set_ops(False)  # else each metadata read goes through the op mode: 11 us a tensor, not 2.3
+        self._pause_for_reads()  # else each metadata read goes through the op mode: 11 us a tensor, not 2.3
         try:
             event = self._module_event(module, args, kwargs, location, call_frame)
             if not stack and self.before_pass is not None:  # a recorded pass (before_pass.stand_in)
@@ -287,7 +287,7 @@ class ModuleCalls(RecordingState):
             return
         event, ops_outside, _ = stack.pop()
         self.busy = True
-        self._set_ops(False)
+        self._pause_for_reads()
         try:
             if exc is not None:
                 event.error = error_text(exc)

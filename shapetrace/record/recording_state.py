@@ -192,6 +192,19 @@ class RecordingState:
             self._table.changed()
             self._paused_for_reads = False
 
+    def _pause_for_reads(self) -> None:
+        """The op mode goes off for the recorder's own reads (``busy``), which start now.
+
+        Where it was off already, code ran unseen since the last read and
+        ``_set_ops`` makes the table read every tensor again; either way the
+        table holds from here, so a mode pushed back when the reads end needs
+        no second refresh. (Each refresh re-reads every live tensor met next,
+        ~1.5 us each: a built-in layer in the user's forward cost three, where
+        one is due, and its output, read as the call ended, was read again by
+        the next op.)"""
+        self._set_ops(False)
+        self._paused_for_reads = True
+
     def open_loss_window(self, outputs_of: Event) -> None:
         """Record the loss of the top-level call ``outputs_of``, which returned."""
         self.losses_only = True
