@@ -596,3 +596,38 @@ def test_a_padding_mask_laid_along_the_queries_is_st028(extend, hint):
         model(torch.randn(3, 6, 16), keep)
     found = [f for f in t.findings if f.code == "ST028"]
     assert [f.hint for f in found] == ([hint] if hint else [])
+
+
+class _PaddedEncoder(nn.Module):
+    """An encoder given a key padding mask beside its tokens, in either layout."""
+
+    def __init__(self, batch_first: bool) -> None:
+        super().__init__()
+        self.batch_first = batch_first
+        self.embed = nn.Embedding(20, 8, padding_idx=0)
+        layer = nn.TransformerEncoderLayer(8, 2, dim_feedforward=16, dropout=0.0, batch_first=batch_first)
+        self.encoder = nn.TransformerEncoder(layer, num_layers=1, enable_nested_tensor=False)
+
+    def forward(self, tokens, padding):
+        x = self.embed(tokens if self.batch_first else tokens.t())
+        return self.encoder(x, src_key_padding_mask=padding).sum()
+
+
+@pytest.mark.parametrize("batch_first", [True, False])
+@pytest.mark.parametrize("recipe", ["from lengths", "from tokens"])
+def test_key_padding_masks_made_right_from_a_loaders_batch_are_clean(batch_first, recipe):
+    """ST029 tells a (S, N) key padding mask by the DataLoader's batch on its dim 1
+    (tests/cases/variants/st029_b_*); a mask built (N, S) from the same batch, the lengths
+    or the tokens, for a layer in either layout, has the batch on dim 0: no finding."""
+    torch.manual_seed(0)
+    lengths = torch.tensor([5, 2, 5, 3, 5, 1, 5, 4, 5, 5])
+    tokens = torch.randint(1, 20, (10, 5)) * (torch.arange(5)[None, :] < lengths[:, None])
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(tokens, lengths), batch_size=5)
+    model = _PaddedEncoder(batch_first)
+    with shapetrace.trace(model) as t:
+        for batch, lens in loader:
+            from_lengths = torch.arange(batch.size(1))[None, :] >= lens[:, None]
+            padding = from_lengths if recipe == "from lengths" else batch == 0
+            model(batch, padding).backward()
+    assert t.error is None and t.run_info.get("loader_tensors")
+    assert [f for f in t.findings if f.severity != "info"] == [], t.findings

@@ -186,7 +186,12 @@ def test_a_help_that_keeps_the_picked_dim_applied_with_the_squeeze_it_names(name
 
 
 @pytest.mark.parametrize(
-    "name", ["st005_s_smooth_l1_depth_target_channels_last", "st005_t_l1_mask_target_channels_last_raises"]
+    "name",
+    [
+        "st005_s_smooth_l1_depth_target_channels_last",
+        "st005_t_l1_mask_target_channels_last_raises",
+        "st005_x_bce_one_hot_target_classes_last_raises",
+    ],
 )
 def test_a_channels_last_target_help_applied_gives_the_fixed_loss(name, tmp_path):
     """ST005 on a target stored channels-last, (B, H, W, 1) against a (B, 1, H, W)
@@ -197,16 +202,8 @@ def test_a_channels_last_target_help_applied_gives_the_fixed_loss(name, tmp_path
     expression = re.fullmatch(r"use (\w+)\.permute\(([\d, ]+)\) as the target", found.hint)
     assert expression is not None, found.hint
     target = expression.group(1)
-    source = path_of(name).read_text().splitlines()
-    line = culprit(name) - 1
-    assert f", {target})" in source[line]
-    source[line] = source[line].replace(f", {target})", f", {found.hint[4:-len(' as the target')]})")
-    patched = tmp_path / f"patched_{name}.py"
-    patched.write_text("\n".join(source) + "\n")
-    rewritten = load_file(patched, f"patched_{name}")
-    assert _printed(rewritten) == _printed(module(name), fixed=True)
-    helped = traced_module(rewritten)
-    assert helped.error is None and serious(helped) == [], source[line]
+    rewritten = _culprit_replaced(name, f", {target})", f", {found.hint[4:-len(' as the target')]})", tmp_path)
+    _gives_the_fixed_loss(name, rewritten)
 
 
 # The RNN ones (the attention ones apply their help in tests/test_attention_layout.py).
@@ -535,6 +532,24 @@ def test_a_loud_variant_note_is_explained_by_its_class_on_the_culprit_line(name)
                for line in explained.splitlines()), output
 
 
+def _culprit_replaced(name: str, written: str, replacement: str, tmp_path):
+    """The variant with ``written`` on its culprit line replaced by ``replacement``, loaded."""
+    source = path_of(name).read_text().splitlines()
+    line = culprit(name) - 1
+    assert written in source[line], (written, source[line])
+    source[line] = source[line].replace(written, replacement, 1)
+    patched = tmp_path / f"patched_{name}.py"
+    patched.write_text("\n".join(source) + "\n")
+    return load_file(patched, f"patched_{name}")
+
+
+def _gives_the_fixed_loss(name: str, rewritten) -> None:
+    """The rewritten variant prints the fixed version's loss, and its trace has no finding left."""
+    assert _printed(rewritten) == _printed(module(name), fixed=True)
+    helped = traced_module(rewritten)
+    assert helped.error is None and serious(helped) == [], helped.findings
+
+
 def _printed(module, fixed: bool = False) -> str:
     import contextlib
     import io
@@ -554,12 +569,9 @@ def test_a_binary_cross_entropy_on_other_shapes_is_told_as_refused_and_its_help_
     (found,) = on_culprit(t.findings, name)
     assert "takes only equal shapes (PyTorch raises)" in found.message
     target = re.match(r"use (.+?) as the target", found.hint).group(1)
-    source = path_of(name).read_text().splitlines()
-    line = culprit(name) - 1
-    source[line] = source[line].replace("criterion(model(tokens), labels)", f"criterion(model(tokens), {target})")
-    patched = tmp_path / f"patched_{name}.py"
-    patched.write_text("\n".join(source) + "\n")
-    assert _printed(load_file(patched, f"patched_{name}")) == _printed(module(name), fixed=True)
+    written = "criterion(model(tokens), labels)"
+    rewritten = _culprit_replaced(name, written, f"criterion(model(tokens), {target})", tmp_path)
+    assert _printed(rewritten) == _printed(module(name), fixed=True)
 
 
 def test_the_loss_resolution_help_names_the_operands_of_its_own_loss_on_a_line_of_two(tmp_path):
@@ -572,12 +584,10 @@ def test_the_loss_resolution_help_names_the_operands_of_its_own_loss_on_a_line_o
     assert "F.interpolate(branch_label, size=(8, 8))" in found.hint
     upsampled = re.search(r"upsample the prediction: (.+)$", found.hint).group(1)
     assert upsampled == "F.interpolate(branch, scale_factor=4)"
-    source = path_of(name).read_text().splitlines()
-    line = culprit(name) - 1
-    source[line] = source[line].replace("F.binary_cross_entropy(branch,", f"F.binary_cross_entropy({upsampled},")
-    patched = tmp_path / f"patched_{name}.py"
-    patched.write_text("\n".join(source) + "\n")
-    helped = traced_module(load_file(patched, f"patched_{name}"))
+    rewritten = _culprit_replaced(
+        name, "F.binary_cross_entropy(branch,", f"F.binary_cross_entropy({upsampled},", tmp_path
+    )
+    helped = traced_module(rewritten)
     assert helped.error is None and serious(helped) == []
 
 
@@ -638,3 +648,38 @@ def test_an_index_of_a_hidden_unit_normalized_over_time_is_found_and_weights_ove
 
     for last in (False, True):
         assert [f for f in traced((Pool(last), (torch.randn(4, 6, 5),))).findings if f.code == "ST013"] == []
+
+
+@pytest.mark.parametrize(
+    "name, written",
+    [
+        ("st005_u_depth_target_unsqueezed_in_front_silog_loader", "depth.unsqueeze(0)"),
+        ("st005_v_l1_module_mask_unsqueezed_in_front_loader", "mask.unsqueeze(0)"),
+        ("st005_w_mse_written_out_target_row_view_loader", "pred - y"),
+        ("st005_y_collate_stacks_multilabel_targets_on_dim_1", "torch.stack(labels, dim=1)"),
+    ],
+)
+def test_a_loss_meeting_one_loader_batch_with_itself_has_a_help_that_gives_the_fixed_loss(name, written, tmp_path):
+    """ST005 where the loop moved the target's batch off dim 0 of what the DataLoader
+    yielded ((1, B, H, W) against a (B, 1, H, W) prediction): the help ("use
+    depth.unsqueeze(1)", or the target's batch moved back at the comparison) put in place
+    of what the culprit line wrote computes the fixed version's loss, with no finding left."""
+    t = traced_module(module(name))
+    found = on_culprit(t.findings, name)[0]
+    assert "the same DataLoader batch" not in found.message and "one DataLoader batch" in found.message
+    expression = re.fullmatch(r"use (.+?): .*", found.hint)
+    assert expression is not None, found.hint
+    _gives_the_fixed_loss(name, _culprit_replaced(name, written, expression.group(1), tmp_path))
+
+
+def test_a_target_resized_by_the_wrong_scale_factor_has_a_help_that_gives_the_fixed_loss(tmp_path):
+    """ST016 where the loop resized the labels with F.interpolate by 1/2 for logits at 1/4:
+    placed at that resize, its help (the scale factor that fits) put in place of the one
+    written computes the fixed version's loss, with no finding left."""
+    name = "st016_i_labels_interpolated_by_half_for_quarter_logits_raises"
+    t = traced_module(module(name))
+    found = on_culprit(t.findings, name)[0]
+    expression = re.fullmatch(r"use scale_factor=([\d.]+): .*", found.hint)
+    assert expression is not None, found.hint
+    rewritten = _culprit_replaced(name, "scale_factor=scale", f"scale_factor={expression.group(1)}", tmp_path)
+    _gives_the_fixed_loss(name, rewritten)

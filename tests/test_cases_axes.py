@@ -88,6 +88,9 @@ def _expression(hint: str) -> str:
     return match.group(1)
 
 
+_COMPARED = {"ge": ast.GtE, "gt": ast.Gt, "le": ast.LtE, "lt": ast.Lt, "eq": ast.Eq, "ne": ast.NotEq}
+
+
 def _span(line_source: str, trace, found) -> tuple[int, int]:
     """Where, in the culprit line, the op the finding is about was written."""
     call = next(c for c in trace.calls if c.id == found.call_id)
@@ -104,6 +107,8 @@ def _span(line_source: str, trace, found) -> tuple[int, int]:
             name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
             if name == call.name:
                 break
+        elif isinstance(node, ast.Compare) and isinstance(node.ops[0], _COMPARED.get(call.name, ())):
+            break  # ``a >= b`` runs Tensor.ge
     else:
         raise AssertionError(f"no {call.name} on {line_source!r}")
     return indent + node.col_offset, indent + node.end_col_offset

@@ -16,6 +16,7 @@ import math
 import pytest
 import torch
 from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
 
 import shapetrace
 from tests.case_support import VARIANTS, load_file, serious, traced_module
@@ -149,6 +150,67 @@ def test_comparisons_of_all_pairs_written_on_purpose_are_no_loss_broadcast():
              and math.prod(c.outputs[0].shape) > max(math.prod(meta.shape) for meta in c.inputs)]
     assert len(outer) == 3, [(c.inputs, c.outputs) for c in outer]
     assert [f for f in t.findings if f.code == "ST005"] == []
+
+
+def test_comparisons_of_all_pairs_of_one_loader_batch_written_on_purpose_are_no_loss_broadcast():
+    """The same all-pairs losses on a DataLoader's batch: the batch axis meets itself in
+    each of them, on purpose (both sides shaped for the pairs, or one tensor against its
+    own transpose); only the model's output as returned against a target moved off the
+    batch's dim is a mistake (variants st005_u, st005_v, st005_w)."""
+    torch.manual_seed(0)
+    model = Scores()
+    data = TensorDataset(torch.randn(10, 4), torch.randn(10, 4), torch.randn(10))
+    with shapetrace.trace(model) as t:
+        for x, augmented, y in DataLoader(data, batch_size=5):
+            s = model(x)  # (5, 1), as returned
+            ranknet = torch.sigmoid(s - s.t()).mean()  # every score against every other of the batch
+            a, b = model(x), model(augmented)
+            mmd = (a.unsqueeze(1) - b.unsqueeze(0)).pow(2).sum(-1).mean()  # all pairs of two views
+            pos, neg = model(x).squeeze(-1), model(augmented).squeeze(-1)
+            margin = torch.relu(1 - (pos[:, None] - neg[None, :])).mean()
+            listwise = torch.sigmoid(s.squeeze(-1)[:, None] - y[None, :]).mean()  # scores against all targets
+            mse = ((model(x).squeeze(-1) - y) ** 2).mean()
+            (ranknet + mmd + margin + listwise + mse).backward()
+    assert t.error is None and t.run_info.get("loader_tensors")
+    outer = [c for c in t.calls if c.kind == "op" and c.name == "sub" and c.outputs
+             and math.prod(c.outputs[0].shape) > max(math.prod(meta.shape) for meta in c.inputs)]
+    assert len(outer) == 8, [(c.inputs, c.outputs) for c in outer]  # four a batch, two batches
+    assert [f for f in t.findings if f.code == "ST005"] == []
+
+
+class _Depth(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 1, 3, padding=1)
+
+    def forward(self, x):
+        return nn.functional.softplus(self.conv(x)) + 1e-3
+
+
+@pytest.mark.parametrize("fixed", [False, True])
+def test_a_difference_a_loss_reads_twice_is_found_with_the_help_of_its_missing_dim(fixed):
+    """The scale-invariant log loss reads its difference twice, ``(d ** 2).mean() -
+    lam * d.mean() ** 2``: a (B, 1, H, W) prediction against (B, H, W) depth maps from a
+    DataLoader broadcasts to (B, B, H, W) and is found, with the help of the missing
+    channel dim (not a move of the batch: both have it on dim 0)."""
+    torch.manual_seed(0)
+    model = _Depth()
+    data = TensorDataset(torch.rand(8, 3, 6, 6), torch.rand(8, 6, 6) + 1)
+    with shapetrace.trace(model) as t:
+        for image, depth in DataLoader(data, batch_size=4):
+            target = depth.unsqueeze(1) if fixed else depth
+            d = torch.log(model(image)) - torch.log(target)
+            torch.sqrt((d**2).mean() - 0.85 * d.mean() ** 2).backward()
+    found = st005(t)
+    if fixed:
+        assert found == []
+        return
+    assert len(found) == 1 and found[0].location.code == "d = torch.log(model(image)) - torch.log(target)"
+    assert "(4, 1, 6, 6) and (4, 6, 6) to (4, 4, 6, 6)" in found[0].message
+    assert found[0].hint == (
+        "use torch.log(model(image)).squeeze(1) - torch.log(target): each element then meets its own "
+        "(or torch.log(model(image)) - torch.log(target).unsqueeze(1))"
+    )
 
 
 SPELLINGS = {

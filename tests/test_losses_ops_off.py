@@ -33,6 +33,17 @@ pytestmark = pytest.mark.filterwarnings("ignore")
 # recorded, as the README says; tests/test_hand_written_loss.py has it with ops on.)
 LOSS_VARIANTS = sorted(path.stem for path in VARIANTS.glob("st0*.py")
                        if path.stem[:5] in ("st005", "st016") and "written_out" not in path.stem)
+# Variants whose culprit is an op of the loop that made the target (its batch moved by
+# ``unsqueeze(0)``, a collate's ``torch.stack(..., dim=1)``, labels resized by
+# ``F.interpolate``): with ops off that op is not recorded, so the finding cannot be put
+# there (nor, for the batch moved, be told from a loss over all pairs); their fixed
+# versions are still clean with ops off.
+NEEDS_OPS = {
+    "st005_u_depth_target_unsqueezed_in_front_silog_loader",
+    "st005_v_l1_module_mask_unsqueezed_in_front_loader",
+    "st005_y_collate_stacks_multilabel_targets_on_dim_1",
+    "st016_i_labels_interpolated_by_half_for_quarter_logits_raises",
+}
 # The handed cases whose bug is in the loss: (case, culprit text, code).
 LOSS_CASES = [("13", 'loss = F.smooth_l1_loss(pred, depth, reduction="sum")', "ST005"),
               ("15", "loss = criterion(output, density)", "ST016")]
@@ -68,7 +79,7 @@ def _loss_findings(trace: shapetrace.Trace) -> list[tuple]:
 
 
 # ------------------------------------------------------------ every loss-class variant and case
-@pytest.mark.parametrize("name", LOSS_VARIANTS)
+@pytest.mark.parametrize("name", [name for name in LOSS_VARIANTS if name not in NEEDS_OPS])
 def test_a_loss_variant_is_found_with_ops_off_as_with_ops_on(name):
     path = VARIANTS / f"{name}.py"
     line, code = _culprit(path), name[:5].upper()

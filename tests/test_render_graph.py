@@ -38,7 +38,7 @@ def node(call: shapetrace.Call) -> str:
 # ------------------------------------------------------------ data flow
 def test_inputs_alike_take_their_own_producers(seed):
     """h_0 and c_0 share their metadata; each comes from its own line."""
-    flow, lstm = GraphLinks(seed.calls), seed["lstm"]
+    flow, lstm = GraphLinks(seed), seed["lstm"]
     assert flow.input_source(lstm, 0).call.name == "view"
     h_0, c_0 = flow.input_source(lstm, 1).call, flow.input_source(lstm, 2).call
     assert (h_0.name, h_0.location.code.startswith("h_0 = ")) == ("to", True)
@@ -46,7 +46,7 @@ def test_inputs_alike_take_their_own_producers(seed):
 
 
 def test_a_module_output_comes_from_inside_it(seed):
-    flow = GraphLinks(seed.calls)
+    flow = GraphLinks(seed)
     assert flow.return_source(seed.root, "").call.name == "__getitem__"
     assert flow.return_source(seed["lstm"], "1.0") is None  # LSTM made h_n itself: not the h_0 it got
     assert flow.input_source(seed["linear"], 0).call.name == "view"

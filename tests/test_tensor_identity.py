@@ -147,8 +147,8 @@ def test_a_residual_add_reads_the_input_and_the_branch(ops):
         add = _op(t, "add")
         assert _producer(analyze(t.calls), add, 0) == ("", 0, True)
         assert _producer(analyze(t.calls), add, 1) == ("f", 0, False)
-        assert _graph_producer(GraphLinks(t.calls), add, 0) == ("", 0, True)
-        assert _graph_producer(GraphLinks(t.calls), add, 1) == ("f", 0, False)
+        assert _graph_producer(GraphLinks(t), add, 0) == ("", 0, True)
+        assert _graph_producer(GraphLinks(t), add, 1) == ("f", 0, False)
     # The branch reads the block's input, not a tensor alike made inside.
     assert _producer(analyze(t.calls), t["f"], 0) == ("", 0, True)
 
@@ -157,7 +157,7 @@ def test_a_residual_add_reads_the_input_and_the_branch(ops):
 def test_a_tensor_read_after_a_newer_one_alike_links_to_its_own_producer(ops):
     t = trace_of(ReadOutOfOrder(), torch.randn(4, 8), ops=ops)
     assert _producer(analyze(t.calls), t["h"], 0) == ("f", 0, False)
-    assert _graph_producer(GraphLinks(t.calls), t["h"], 0) == ("f", 0, False)
+    assert _graph_producer(GraphLinks(t), t["h"], 0) == ("f", 0, False)
 
 
 def test_a_tensor_made_where_nothing_recorded_is_matched_once_then_followed():
@@ -168,7 +168,7 @@ def test_a_tensor_made_where_nothing_recorded_is_matched_once_then_followed():
     g, k = t["g"], t["k"]
     assert g.input_ids == k.input_ids
     for producer in (lambda call: _producer(analyze(t.calls), call, 0),
-                     lambda call: _graph_producer(GraphLinks(t.calls), call, 0)):
+                     lambda call: _graph_producer(GraphLinks(t), call, 0)):
         assert producer(g) == producer(k) == ("f", 0, False)
 
 
@@ -216,7 +216,7 @@ def test_a_target_alike_the_prediction_is_its_own_graph_input():
     model, inputs = correct.training_step()
     t = trace_of(model, *inputs)
     loss = _op(t, "mse_loss")
-    flow = GraphLinks(t.calls)
+    flow = GraphLinks(t)
     assert _graph_producer(flow, loss, 0) == ("head", 0, False)
     assert _graph_producer(flow, loss, 1) == ("", 0, True)
     assert flow.input_source(loss, 1).path == "1"  # the model's second argument

@@ -23,7 +23,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Sequence
 
-from shapetrace.analyze.lineage.flow import TraceLineage, analyze
+from shapetrace.analyze.lineage.flow import TraceLineage, trace_lineage
 from shapetrace.core.finding import SEVERITY_RANK, Finding
 from shapetrace.core.records import Call
 from shapetrace.core.trace import Trace
@@ -89,7 +89,7 @@ def rank_by_cause(findings: Sequence[Finding], trace: Trace) -> list[Finding]:
         return list(findings)
     calls = trace.calls
     by_id = {call.id: call for call in calls}
-    flow = analyze(calls)
+    flow = trace_lineage(trace)
     ups: dict[int, set[int]] = {}
     for finding in findings:
         call = by_id.get(finding.call_id) if finding.call_id is not None else None

@@ -8,7 +8,7 @@ import re
 from shapetrace.analyze.backward_note import backward_note
 from shapetrace.analyze.cause_rank import rank_by_cause, upstream
 from shapetrace.analyze.checks._common import pass_root
-from shapetrace.analyze.lineage.flow import analyze
+from shapetrace.analyze.lineage.flow import trace_lineage
 from shapetrace.analyze.operand_origin import operand_origins
 from shapetrace.analyze.operand_text import operand_labels
 from shapetrace.core.finding import Finding
@@ -75,7 +75,7 @@ def trace_note(trace: Trace, error: BaseException | None = None) -> str | None:
     if batch is not None:
         lines.append(f"  data: {batch}")
     explaining, others = split_findings(trace.findings, call, trace)
-    origins = [] if explaining else operand_origins(trace, call, analyze(trace.calls))
+    origins = [] if explaining else operand_origins(trace, call, trace_lineage(trace))
     if origins:
         lines.append("  explained by:")
         lines += [f"    {line}" for line in origins]
@@ -127,7 +127,7 @@ def split_findings(findings: list[Finding], call: Call, trace: Trace) -> tuple[l
     the forward, then ``torch.cat`` of the outputs fails after it), or a call that
     made one of its inputs (an h_0 made for another batch size).
     """
-    related: set[int] = set(upstream(analyze(trace.calls), call))
+    related: set[int] = set(upstream(trace_lineage(trace), call))
     related.update(inner.id for inner in call.walk())
     node: Call | None = call
     while node is not None:

@@ -17,7 +17,7 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
-from shapetrace.analyze.lineage.flow import analyze
+from shapetrace.analyze.lineage.flow import trace_lineage
 from shapetrace.core.records import Call
 from shapetrace.core.tensor_meta import TensorMeta, dtype_name
 from shapetrace.core.text import format_dims, format_location
@@ -93,7 +93,7 @@ class RankDivergence:
 
 def upstream_calls(trace: Trace, target: Call) -> set[int]:
     """Ids of the calls whose outputs flow into ``target``'s inputs (itself included)."""
-    flow = analyze(trace.calls)
+    flow = trace_lineage(trace)
     wanted, seen = [target], {target.id}
     while wanted:
         call = wanted.pop()
@@ -180,7 +180,7 @@ def _piece_taken(calls: Sequence[Call], index: int, traces: Sequence[Trace]) -> 
     """The ranks took different outputs of one and the same call (``chunk(...)[rank]``)."""
     sources = []
     for call, trace in zip(calls, traces):
-        source = analyze(trace.calls).source(call, index)
+        source = trace_lineage(trace).source(call, index)
         if source is None or source.as_input:
             return None
         sources.append(source)

@@ -54,7 +54,9 @@ DOCS: dict[str, FindingDoc] = {
     "ST005": FindingDoc(
         "A loss of a (N, 1) prediction against a (N,) target broadcasts to (N, N): the loss is a number, "
         "training runs, and the model learns the mean. PyTorch only warns, and not at all for a loss "
-        "written out by hand (((pred - y) ** 2).mean()), which is found the same way.",
+        "written out by hand (((pred - y) ** 2).mean()), which is found the same way. A target the loop "
+        "gave its channel in front (depth.unsqueeze(0): (1, B, H, W) against (B, 1, H, W)) meets the "
+        "DataLoader's batch with itself: every prediction against every sample's target.",
         "loss = F.mse_loss(pred, y)   # pred: (N, 1), y: (N,)",
         "loss = F.mse_loss(pred.squeeze(1), y)   # or y.unsqueeze(1)",
     ),
@@ -244,7 +246,8 @@ DOCS: dict[str, FindingDoc] = {
         "Broadcasting aligns an attention mask with the (B, heads, L, S) scores from the right, whatever "
         "its axes are. A per-sample padding mask made (B, 1, S) reads as (1, B, 1, S): sample b's padding "
         "masks head b of every sample. F.scaled_dot_product_attention broadcasts attn_mask the same way. "
-        "With as many samples as heads, nothing raises.",
+        "With as many samples as heads, nothing raises. A key_padding_mask is (N, S) in both layouts: "
+        "one built (S, N) from the lengths runs when N == S, each sample masked by the others' lengths.",
         "attn_mask = (tokens != PAD)[:, None, :]             # (B, 1, S): its samples on the heads",
         "attn_mask = (tokens != PAD)[:, None, None, :]       # (B, 1, 1, S): one row per sample",
     ),

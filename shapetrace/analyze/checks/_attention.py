@@ -104,16 +104,22 @@ def _inside_attention(call: Call) -> bool:
     return False
 
 
+def padding_masks(call: Call) -> Iterator[tuple[str, TensorMeta, TensorMeta, str]]:
+    """``(name, mask, partner, partner's name)`` for each key padding mask passed to an
+    attention module, 2-D, with the 3-D input whose (N, S) it masks."""
+    for name, (position, partner_paths) in _MASKS.get(call.type, {}).items():
+        mask = _input(call, (name, position))
+        partner = _input(call, partner_paths)
+        if mask is not None and partner is not None and mask.ndim == 2 and partner.ndim == 3:
+            yield name, mask, partner, partner_paths[1]
+
+
 def mask_readings(flow: TraceLineage, lay: Layout) -> Iterator[tuple[bool, str]]:
     """``(swapped, text)`` for each key padding mask passed: its dim 0 is the batch
     (N) in both layouts; by lineage, is it the batch or the sequence of the input it masks?"""
     call = lay.call
     batch_dim = lay.batch_dim
-    for name, (position, partner_paths) in _MASKS.get(call.type, {}).items():
-        mask = _input(call, (name, position))
-        partner = _input(call, partner_paths)
-        if mask is None or partner is None or mask.ndim != 2 or partner.ndim != 3:
-            continue
+    for name, mask, partner, partner_name in padding_masks(call):
         rows = flow.input_lineage(call, call.inputs.index(mask))[0]
         masked = flow.input_lineage(call, call.inputs.index(partner))
         batch, sequence = masked[batch_dim], masked[1 - batch_dim]
@@ -124,7 +130,7 @@ def mask_readings(flow: TraceLineage, lay: Layout) -> Iterator[tuple[bool, str]]
             yield (
                 True,
                 f"{what} is (N, S) in both layouts, and its dim 0 (N) is by lineage the axis the "
-                f"{call.type} attends over, dim {1 - batch_dim} of its {partner_paths[1]} {format_shape(partner)}",
+                f"{call.type} attends over, dim {1 - batch_dim} of its {partner_name} {format_shape(partner)}",
             )
         elif axes(rows) == axes(batch):
             yield False, f"{what} takes its batch axis as N"

@@ -25,6 +25,7 @@ _SAME_OPS |= {"__truediv__": "div", "true_divide": "div", "divide": "div"}
 BINARY_OPS: dict[str, type[ast.operator]] = {
     name: _OPERATORS[_SAME_OPS.get(name, name)] for name in LOSS_ARITHMETIC_OPS
 }
+SYMBOLS = {"Sub": "-", "Add": "+", "Mult": "*", "Div": "/"}  # how each comparison is written
 # How far from the comparison its reduction may be, in elementwise steps.
 _MAX_STEPS = 8
 
@@ -49,6 +50,25 @@ def scalar_reduction(flow: TraceLineage, call: Call) -> Call | None:
             shape = call.outputs[0].shape  # along some dims: on to the rest
         elif call.name not in LOSS_STEP_OPS or call.outputs[0].shape != shape:
             return None
+    return None
+
+
+def some_scalar_reduction(flow: TraceLineage, call: Call) -> Call | None:
+    """``scalar_reduction`` along any of the uses of ``call``'s output, each followed as
+    there: a loss that reads its difference twice (the scale-invariant log loss's
+    ``(d ** 2).mean() - (d.mean()) ** 2``) reduces it to one number too."""
+    found = scalar_reduction(flow, call)
+    if found is not None or not call.outputs:
+        return found
+    for consumer, _ in flow.consumers(call, 0):
+        if consumer.kind != "op" or not consumer.outputs:
+            continue
+        if consumer.name in SCALAR_REDUCTION_OPS and consumer.outputs[0].shape == ():
+            return consumer
+        if consumer.name in LOSS_STEP_OPS and consumer.outputs[0].shape == call.outputs[0].shape:
+            found = scalar_reduction(flow, consumer)
+            if found is not None:
+                return found
     return None
 
 

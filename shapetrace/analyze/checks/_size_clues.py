@@ -9,10 +9,10 @@ from collections.abc import Iterator
 from shapetrace.analyze.checks._clue import Clue
 from shapetrace.analyze.checks._common import at_line, op_text, pass_root
 from shapetrace.analyze.checks._losses import loss_operands, prediction_lineage
+from shapetrace.analyze.checks._one_batch import collate_sizes, collate_stack_dim
 from shapetrace.analyze.checks._rnn import Layout, hidden_inputs, is_rnn
 from shapetrace.analyze.lineage.atoms import axes
 from shapetrace.analyze.lineage.flow import TraceLineage
-from shapetrace.analyze.lineage.op_args import argument
 from shapetrace.core.records import Call
 from shapetrace.core.text import format_shape, tensor_name
 from shapetrace.core.trace import Trace
@@ -163,21 +163,13 @@ def _cut_from_batch(trace: Trace, flow: TraceLineage, root: Call, lay: Layout, b
 def collated_batch(trace: Trace, flow: TraceLineage, lay: Layout) -> Iterator[Clue]:
     """A ``collate_fn`` of the user's own stacked the samples of a batch (its ``torch.stack``,
     recorded as it made the pass's input): the stack axis is the batch, whatever the sizes."""
-    sizes = {
-        size
-        for info in trace.run_info.get("loaders", ())
-        if isinstance(info, dict) and not info.get("default_collate", True)
-        for size in (info.get("batch_size"), info.get("last_batch"))
-        if size
-    }
+    sizes = collate_sizes(trace)
     root = pass_root(lay.call)
     if not sizes or root is lay.call:
         return
     for op in _made_before(trace, root):
-        if op.name != "stack" or len(op.inputs) not in sizes or op.output is None:
-            continue
-        axis = argument(op, 1, "dim", 0)
-        if not isinstance(axis, int) or not -op.output.ndim <= axis < op.output.ndim:
+        axis = collate_stack_dim(op, sizes)
+        if axis is None:
             continue
         stacked = axes(flow.output_lineage(op, 0)[axis])
         what = f"the collate_fn's torch.stack {at_line(op)} stacks {len(op.inputs)} samples of a batch on dim {axis}"

@@ -285,6 +285,19 @@ def operator_expression(location: Location | None, operator: type[ast.operator],
     return ast.unparse(found[0]) if len(found) == 1 and not called else None
 
 
+def assigned_expression(location: Location | None) -> tuple[str, str] | None:
+    """``("pad_mask", "torch.arange(T)[:, None] >= lens[None, :]")`` for a line that is one
+    assignment to a name, as written; None for any other line."""
+    tree = _parse(location.code) if location is not None and location.code else None
+    if not isinstance(tree, ast.Module) or len(tree.body) != 1:
+        return None
+    statement = tree.body[0]
+    if not isinstance(statement, ast.Assign) or len(statement.targets) != 1:
+        return None
+    target = statement.targets[0]
+    return (target.id, ast.unparse(statement.value)) if isinstance(target, ast.Name) else None
+
+
 def _operand_text(node: ast.expr) -> str:
     text = ast.unparse(node)
     simple = isinstance(node, (ast.Name, ast.Attribute, ast.Call, ast.Subscript, ast.Constant))

@@ -26,7 +26,7 @@ from shapetrace.analyze.checks import finding, register
 from shapetrace.analyze.checks._common import at_line, call_label, op_text
 from shapetrace.analyze.checks._source import find_call
 from shapetrace.analyze.lineage.atoms import origins
-from shapetrace.analyze.lineage.flow import TraceLineage, analyze
+from shapetrace.analyze.lineage.flow import TraceLineage, trace_lineage
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
 from shapetrace.core.text import format_shape
@@ -103,7 +103,7 @@ def check_attention_over_heads(trace: Trace) -> Iterator[Finding]:
     for call in trace.calls:
         if call.kind != "op" or call.name not in _PRODUCTS | {"scaled_dot_product_attention"}:
             continue
-        flow = flow or analyze(trace.calls)
+        flow = flow or trace_lineage(trace)
         split = _attends(flow, call)
         if split is None:
             continue

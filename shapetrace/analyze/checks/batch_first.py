@@ -64,7 +64,7 @@ from shapetrace.analyze.checks._size_clues import (
 )
 from shapetrace.analyze.checks._state_origin import state_origin
 from shapetrace.analyze.checks._windows import stacked_windows
-from shapetrace.analyze.lineage.flow import TraceLineage, analyze
+from shapetrace.analyze.lineage.flow import TraceLineage, trace_lineage
 from shapetrace.analyze.lineage.op_args import integer_indices, reduced_axes
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
@@ -304,7 +304,7 @@ def layout_clues(trace: Trace, colliding_only: bool = False) -> Iterator[tuple[L
     (``colliding_only``: only the layers where they do, the others' clues unread).
     An encoder and the decoder reading its output as memory share their clues
     (``_layout_pairs.py``)."""
-    flow = analyze(trace.calls)
+    flow = trace_lineage(trace)
     layouts = [*first_layouts(flow, trace.calls), *first_attention_layouts(flow, trace.calls)]
     groups: dict[str, list[Layout]] = {}
     for lay in layouts:
@@ -346,7 +346,7 @@ def layout_clues(trace: Trace, colliding_only: bool = False) -> Iterator[tuple[L
     "an RNN/LSTM/GRU or attention/transformer layer reads the batch axis as time (batch_first does not match the data)",
 )
 def check_batch_first(trace: Trace) -> Iterator[Finding]:
-    flow = analyze(trace.calls)
+    flow = trace_lineage(trace)
     for lay, clues, collide in layout_clues(trace):
         if clues and all(clue.weak for clue in clues if clue.swapped):
             from_loader = model_input_batch(flow, lay)

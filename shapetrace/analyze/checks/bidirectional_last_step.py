@@ -23,7 +23,7 @@ from shapetrace.analyze.checks._final_state import one_direction_picks, state_na
 from shapetrace.analyze.checks._rnn import Layout, both_directions_hint, first_layouts, is_rnn, ops_after
 from shapetrace.analyze.checks._steps import step_index, unpacked_outputs
 from shapetrace.analyze.lineage.atoms import dim_of
-from shapetrace.analyze.lineage.flow import TraceLineage, analyze
+from shapetrace.analyze.lineage.flow import TraceLineage, trace_lineage
 from shapetrace.analyze.lineage.module_rules import hidden_origin
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
@@ -157,7 +157,7 @@ def _one_direction_findings(flow: TraceLineage, trace: Trace) -> Iterator[Findin
     "the last time step taken from a bidirectional output (backward half has seen one step)",
 )
 def check_bidirectional_last_step(trace: Trace) -> Iterator[Finding]:
-    flow = analyze(trace.calls)
+    flow = trace_lineage(trace)
     for lay in first_layouts(flow, trace.calls):
         call = lay.call
         if not call.config.get("bidirectional") or not call.outputs:

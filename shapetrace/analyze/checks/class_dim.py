@@ -17,7 +17,7 @@ from shapetrace.analyze.checks import finding, register
 from shapetrace.analyze.checks._common import at_line
 from shapetrace.analyze.checks._losses import is_class_loss, loss_arguments, loss_operands
 from shapetrace.analyze.lineage.atoms import origins
-from shapetrace.analyze.lineage.flow import TraceLineage, analyze
+from shapetrace.analyze.lineage.flow import TraceLineage, trace_lineage
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
 from shapetrace.core.tensor_meta import TensorMeta
@@ -77,7 +77,7 @@ def check_class_scores_last(trace: Trace) -> Iterator[Finding]:
         if operands is None or not class_scores_last(*operands):
             continue
         prediction, target = operands
-        flow = flow or analyze(trace.calls)
+        flow = flow or trace_lineage(trace)
         layer = _made_by_a_layer(flow, call, -1)
         fits = _class_dims_fit(prediction, target)
         if fits and (layer is None or _made_by_a_layer(flow, call, 1) is not None):

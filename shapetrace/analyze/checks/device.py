@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 from shapetrace.analyze.checks import finding, register
 from shapetrace.analyze.checks._common import at_line, call_label, op_text, operand, raised_here
-from shapetrace.analyze.lineage.flow import analyze
+from shapetrace.analyze.lineage.flow import trace_lineage
 from shapetrace.core.finding import Finding
 from shapetrace.core.trace import Trace
 
@@ -24,7 +24,7 @@ _DEVICE_ERROR = re.compile(r"device", re.IGNORECASE)
 
 @register("ST008", "device-mismatch", "error", "one call's tensors live on different devices")
 def check_device(trace: Trace) -> Iterator[Finding]:
-    flow = analyze(trace.calls)
+    flow = trace_lineage(trace)
     for call in trace.calls:
         # 0-d CPU tensors mix with any device, as PyTorch allows.
         metas = [m for m in call.inputs if m.shape or m.device != "cpu"]

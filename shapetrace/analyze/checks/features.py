@@ -26,7 +26,7 @@ from shapetrace.analyze.checks._common import (
 )
 from shapetrace.analyze.checks._dataset_source import sample_return
 from shapetrace.analyze.checks._rnn import is_rnn
-from shapetrace.analyze.lineage.flow import TraceLineage, analyze
+from shapetrace.analyze.lineage.flow import TraceLineage, trace_lineage
 from shapetrace.analyze.lineage.module_rules import hidden_origin, is_builtin
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
@@ -173,7 +173,7 @@ def _from_dataset(trace: Trace, flow: TraceLineage, call: Call, order: tuple[int
 
 @register("ST010", "feature-mismatch", "error", "a Linear/LSTM input's last dim does not match in_features/input_size")
 def check_features(trace: Trace) -> Iterator[Finding]:
-    flow = analyze(trace.calls)
+    flow = trace_lineage(trace)
     for call in trace.calls:
         expectation = _EXPECTED.get(call.type) if is_builtin(call) else None
         meta = call.inputs[0] if expectation is not None and call.inputs else None

@@ -43,7 +43,7 @@ from shapetrace.analyze.checks._same_cause import Made, grouped, made_subject
 from shapetrace.analyze.checks._source import SourceCall, assigned_from_data, batch_factor, find_call, is_fixed
 from shapetrace.analyze.checks.variation import failures_at_other_sizes
 from shapetrace.analyze.lineage.atoms import Atom, origins
-from shapetrace.analyze.lineage.flow import TraceLineage, analyze
+from shapetrace.analyze.lineage.flow import TraceLineage, trace_lineage
 from shapetrace.analyze.lineage.op_args import reshape_fits, size_args
 from shapetrace.core.finding import Finding, Severity
 from shapetrace.core.records import Call
@@ -402,7 +402,7 @@ _SUMMARY = "a view/reshape/expand/randn whose size is a constant that only fits 
 
 @register("ST003", "hardcoded-batch-size", "error", _SUMMARY)
 def check_hardcoded_batch(trace: Trace) -> Iterator[Finding]:
-    flow = analyze(trace.calls)
+    flow = trace_lineage(trace)
     passes = _passes(trace, flow)
     roots = [call for call in trace.calls if call.parent is None and call.kind == "module"]
     failures = [

@@ -15,7 +15,7 @@ from shapetrace.analyze.checks._common import at_line, call_label
 from shapetrace.analyze.checks._rnn import directions, hidden_inputs, is_cell, is_rnn, rnn_input
 from shapetrace.analyze.checks._state_layout import layout_explains_state
 from shapetrace.analyze.checks._state_origin import describe_origin, short_last_batch, state_maker
-from shapetrace.analyze.lineage.flow import analyze
+from shapetrace.analyze.lineage.flow import trace_lineage
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
 from shapetrace.core.tensor_meta import TensorMeta
@@ -71,7 +71,7 @@ def _reason(call: Call, meta: TensorMeta, expected: tuple[int, ...]) -> tuple[st
 def _carried(trace: Trace, call: Call, meta: TensorMeta, why: str, hint: str) -> tuple[str, str]:
     """A state made for another batch size: where it was made, and the batches before
     (a state's batch is its dim 1, a cell's hx's its dim 0)."""
-    flow = analyze(trace.calls)
+    flow = trace_lineage(trace)
     state_dim = 0 if is_cell(call) else 1
     full = meta.shape[state_dim]
     origin = describe_origin(trace, flow, call, call.inputs.index(meta), full)
@@ -99,7 +99,7 @@ def _carried(trace: Trace, call: Call, meta: TensorMeta, why: str, hint: str) ->
 def _layout_first(trace: Trace, call: Call, meta: TensorMeta, why: str, hint: str) -> tuple[str, str]:
     """Where a wrong ``batch_first`` (ST001) is why the state does not fit, the state
     needs no edit: the help is the layout's fix (``_state_layout.py``)."""
-    explained = layout_explains_state(trace, analyze(trace.calls), call, call.inputs.index(meta))
+    explained = layout_explains_state(trace, trace_lineage(trace), call, call.inputs.index(meta))
     if explained is None:
         return why, hint
     layout, layer = explained

@@ -51,7 +51,7 @@ from shapetrace.analyze.checks._sequence_axes import Axes, sequence_axes
 from shapetrace.analyze.checks._source import _parse, find_call
 from shapetrace.analyze.checks.batch_first import data_agrees, layout_clues, undecided_reading
 from shapetrace.analyze.lineage.atoms import origins
-from shapetrace.analyze.lineage.flow import TraceLineage, analyze
+from shapetrace.analyze.lineage.flow import TraceLineage, trace_lineage
 from shapetrace.analyze.lineage.module_rules import is_builtin
 from shapetrace.analyze.lineage.op_args import argument, integer_indices
 from shapetrace.core.finding import Finding
@@ -175,7 +175,7 @@ def _hint(call: Call, picked: int, time: int) -> str | None:
     "an index that picks one unit of an RNN output's feature axis where one time step was meant",
 )
 def check_index_wrong_axis(trace: Trace) -> Iterator[Finding]:
-    flow = analyze(trace.calls)
+    flow = trace_lineage(trace)
     axes_of = sequence_axes(flow, trace)
     if axes_of:
         yield from _batch_picked(flow, trace, axes_of)
@@ -242,7 +242,7 @@ def _batch_axis_indices(trace: Trace) -> Iterator[Finding]:
             op = clue.op
             if not clue.swapped or op is None or op.name not in _INDEXING:
                 continue
-            lineage = analyze(trace.calls).input_lineage(op, 0)
+            lineage = trace_lineage(trace).input_lineage(op, 0)
             batch, time = lay.where(lineage)
             if batch is None or time is None or batch not in integer_indices(op, len(lineage)):
                 continue

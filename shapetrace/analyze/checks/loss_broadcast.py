@@ -18,16 +18,18 @@ from shapetrace.analyze.checks import finding, register
 from shapetrace.analyze.checks._common import at_line
 from shapetrace.analyze.checks._hand_loss import (
     BINARY_OPS,
+    SYMBOLS,
     complementary_unit_dims,
     operand_texts,
     outer_broadcast,
     same_tensor,
-    scalar_reduction,
+    some_scalar_reduction,
     unit_dim,
 )
 from shapetrace.analyze.checks._losses import is_elementwise_loss, loss_arguments, loss_operands
+from shapetrace.analyze.checks._one_batch import loader_batch_axes, one_batch_finding
 from shapetrace.analyze.checks._similarity_loss import is_similarity, similarity_broadcast
-from shapetrace.analyze.lineage.flow import TraceLineage, analyze
+from shapetrace.analyze.lineage.flow import TraceLineage, trace_lineage
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
 from shapetrace.core.tensor_meta import TensorMeta
@@ -76,15 +78,24 @@ def _refuses_other_shapes(call: Call) -> bool:
 @register("ST005", "loss-broadcast", "error", "a loss whose input and target shapes differ and broadcast")
 def check_loss_broadcast(trace: Trace) -> Iterator[Finding]:
     flow: TraceLineage | None = None
+    batch: frozenset[tuple[str, int]] | None = None  # a DataLoader's batch axes (_one_batch.py)
     for call in trace.calls:
         if call.kind == "op" and call.name in BINARY_OPS and len(call.inputs) == 2 and len(call.outputs) == 1:
-            flow = flow or analyze(trace.calls)
+            flow = flow or trace_lineage(trace)
+            pairs = outer_broadcast(call.inputs[0], call.inputs[1], call.outputs[0])
+            # (equal shapes: a target prepared outside the model, as the script's loss compares it)
+            alike = call.parent_id is None and call.inputs[0].shape == call.inputs[1].shape
+            if (pairs or alike) and batch is None:
+                batch = loader_batch_axes(trace, flow)
+            # (what the shapes tell first: a size-1 dim one operand lacks has its own help)
             found = _hand_written(flow, call)
+            if found is None and (pairs or alike) and batch:
+                found = one_batch_finding(flow, call, pairs, batch, call.outputs[0].shape, _reduces(flow, call))
             if found is not None:
                 yield found
             continue
         if is_similarity(call):
-            flow = flow or analyze(trace.calls)
+            flow = flow or trace_lineage(trace)
             similar = similarity_broadcast(flow, call)
             if similar is not None:
                 yield finding("ST005", call, similar[0], similar[1])
@@ -94,12 +105,20 @@ def check_loss_broadcast(trace: Trace) -> Iterator[Finding]:
             continue
         prediction, target = operands
         if prediction.shape == target.shape:
+            flow = flow or trace_lineage(trace)
+            batch = loader_batch_axes(trace, flow) if batch is None else batch
+            reduces = f"the loss's {reduction_of(call)}" if reduction_of(call) != "none" else None
+            found = one_batch_finding(flow, call, [], batch, prediction.shape, reduces) if batch else None
+            if found is not None:
+                yield found
             continue
         shape = _broadcast(prediction.shape, target.shape)
         name = call.name if call.kind == "op" else f"{call.name} ({call.type})"
-        moved = _unit_dim_moved(prediction.shape, target.shape)
+        moved = _dim_moved(prediction.shape, target.shape)
         if moved is not None:
-            yield _channels_moved(call, name, prediction, target, shape, moved)
+            flow = flow or trace_lineage(trace)
+            one_hot = _from_one_hot(flow, call, call.inputs.index(target))
+            yield _channels_moved(call, name, prediction, target, shape, moved, one_hot)
             continue
         if shape is None:
             found = _unit_dim_refused(call, name, prediction, target)
@@ -116,6 +135,13 @@ def check_loss_broadcast(trace: Trace) -> Iterator[Finding]:
         if shape not in (prediction.shape, target.shape) and complementary_unit_dims(prediction, target):
             if reduction == "none":
                 continue  # all pairs kept apart, as pairwise losses mean to
+            flow = flow or trace_lineage(trace)
+            batch = loader_batch_axes(trace, flow) if batch is None else batch
+            pairs = outer_broadcast(prediction, target, TensorMeta("", shape, prediction.dtype, prediction.device))
+            found = one_batch_finding(flow, call, pairs, batch, shape, f"the loss's {reduction}") if batch else None
+            if found is not None:
+                yield found
+                continue
             message += (
                 f", every input against every target, then reduced ({reduction}): right for a "
                 f"pairwise loss; if each input has one target, the shapes should be equal"
@@ -140,19 +166,23 @@ def check_loss_broadcast(trace: Trace) -> Iterator[Finding]:
         yield finding("ST005", call, message, _fix(prediction, target, names))
 
 
-def _unit_dim_moved(prediction: tuple[int, ...], target: tuple[int, ...]) -> tuple[int, int] | None:
-    """``(k, j)`` when ``target`` is ``prediction`` with its one size-1 dim moved from
-    dim ``k`` to dim ``j`` past at least two others, the other dims in order, a shared
-    batch first: (B, 1, H, W) against (B, H, W, 1), a map stored channels-last. A unit
-    dim moved by one ((B, N, 1) against (B, 1, N)) is a pairwise loss's layout: not this."""
-    if len(prediction) != len(target) or len(prediction) < 3 or prediction[0] != target[0]:
+def _dim_moved(prediction: tuple[int, ...], target: tuple[int, ...]) -> tuple[int, int] | None:
+    """``(k, j)`` when ``target`` is ``prediction`` with one dim moved from dim ``k`` to
+    dim ``j`` past at least two others, the other dims in order, a shared batch first:
+    (B, 1, H, W) against (B, H, W, 1), a map stored channels-last, or (B, C, H, W) logits
+    against a one-hot target (B, H, W, C) (``F.one_hot`` puts the classes last). A dim
+    moved by one ((B, N, 1) against (B, 1, N)) is a pairwise loss's layout: not this.
+    None where several moves fit (sizes alike)."""
+    n = len(prediction)
+    if len(target) != n or n < 3 or prediction[0] != target[0] or prediction == target:
         return None
-    if prediction.count(1) != 1 or target.count(1) != 1:
-        return None
-    k, j = prediction.index(1), target.index(1)
-    if abs(k - j) < 2 or [s for s in prediction if s != 1] != [s for s in target if s != 1]:
-        return None
-    return k, j
+    fits = [
+        (k, j)
+        for k in range(1, n)
+        for j in range(1, n)
+        if abs(k - j) >= 2 and (*(rest := prediction[:k] + prediction[k + 1 :])[:j], prediction[k], *rest[j:]) == target
+    ]
+    return fits[0] if len(fits) == 1 else None
 
 
 def _channels_moved(
@@ -162,9 +192,11 @@ def _channels_moved(
     target: TensorMeta,
     shape: tuple[int, ...] | None,
     moved: tuple[int, int],
+    one_hot: Call | None,
 ) -> Finding:
     """ST005 of a target stored channels-last against a channels-first prediction
-    (``_unit_dim_moved``): broadcast (H == W) or refused (PyTorch raises)."""
+    (``_dim_moved``): broadcast (H == W) or refused (PyTorch raises); ``one_hot``: the
+    target's ``F.one_hot`` (its classes last), if it is one's."""
     outcome = (
         f"they broadcast to {format_dims(shape)}, each element against every element of another axis"
         if shape is not None
@@ -172,13 +204,30 @@ def _channels_moved(
     )
     message = (
         f"{name} {at_line(call)} compares input {format_shape(prediction)} with target {format_shape(target)}, "
-        f"the input's shape with its size-1 dim moved from dim {moved[0]} to dim {moved[1]} (channels-last "
-        f"data against a channels-first prediction): {outcome}"
+        f"the input's shape with its dim {moved[0]} (size {prediction.shape[moved[0]]}) moved to dim {moved[1]} "
+        f"(channels-last data against a channels-first prediction): {outcome}"
+        + (f"; F.one_hot {at_line(one_hot)} made the target, with the classes last" if one_hot else "")
     )
     order = ", ".join(map(str, _moved_back(len(target.shape), moved)))
     return finding(
         "ST005", call, message, f"use {loss_arguments(call, ('pred', 'target'))[1]}.permute({order}) as the target"
     )
+
+
+def _from_one_hot(flow: TraceLineage, call: Call, index: int) -> Call | None:
+    """The ``F.one_hot`` whose output input ``index`` of ``call`` is, through steps that
+    keep its shape (``.float()``); None if it is none's."""
+    source = flow.source(call, index)
+    for _ in range(8):
+        if source is None or source.as_input or source.call.kind != "op":
+            return None
+        if source.call.name == "one_hot":
+            return source.call
+        made = source.call
+        if len(made.inputs) != 1 or made.inputs[0].shape != made.outputs[0].shape:
+            return None
+        source = flow.source(made, 0)
+    return None
 
 
 def _moved_back(ndim: int, moved: tuple[int, int]) -> list[int]:
@@ -208,8 +257,15 @@ def _unit_dim_refused(call: Call, name: str, prediction: TensorMeta, target: Ten
     return finding("ST005", call, message, _fix(prediction, target, names))
 
 
-_SYMBOLS = {"Sub": "-", "Add": "+", "Mult": "*", "Div": "/"}
 _NOUNS = {"-": "difference", "+": "sum", "*": "product", "/": "quotient"}
+
+
+def _reduces(flow: TraceLineage, call: Call) -> str | None:
+    """What reduces a comparison written by hand to one number (``mean() at line 43``), if anything."""
+    reduction = some_scalar_reduction(flow, call)
+    if reduction is None:
+        return None
+    return f"{reduction.name}()" + ("" if reduction.location == call.location else f" {at_line(reduction)}")
 
 
 def _hand_written(flow: TraceLineage, call: Call) -> Finding | None:
@@ -218,16 +274,16 @@ def _hand_written(flow: TraceLineage, call: Call) -> Finding | None:
     ``(N,)`` to ``(N, N)``) and the result is reduced to one number."""
     a, b = call.inputs
     pairs = outer_broadcast(a, b, call.outputs[0])
-    moved = _unit_dim_moved(a.shape, b.shape)
+    moved = _dim_moved(a.shape, b.shape)
     if not pairs or (complementary_unit_dims(a, b) and moved is None):
         return None  # (size-1 dims written out on both sides: all pairs meant, as in a margin ranking)
     if same_tensor(flow, call):
         return None  # one tensor against itself: all pairs meant (``s[:, None] - s``)
-    reduction = scalar_reduction(flow, call)
+    reduction = some_scalar_reduction(flow, call)
     if reduction is None:
         return None  # kept as a matrix of pairs, or reduced along an axis: a pairwise quantity
     texts = operand_texts(call)
-    symbol = _SYMBOLS[BINARY_OPS[call.name].__name__]
+    symbol = SYMBOLS[BINARY_OPS[call.name].__name__]
     written = f"{texts[0]} {symbol} {texts[1]}" if texts is not None else f"the {_NOUNS[symbol]}"
     where = "" if reduction.location == call.location else f" {at_line(reduction)}"
     message = (
@@ -237,9 +293,7 @@ def _hand_written(flow: TraceLineage, call: Call) -> Finding | None:
     )
     if moved is not None:  # (B, 1, H, W) against (B, H, W, 1): the second stored channels-last
         order = ", ".join(map(str, _moved_back(len(b.shape), moved)))
-        message += (
-            f" (the {format_shape(b)} one is stored channels-last: its size-1 dim is at {moved[1]}, not {moved[0]})"
-        )
+        message += f" (the {format_shape(b)} one is stored channels-last: its dim {moved[1]} belongs at {moved[0]})"
         hint = f"use {texts[0]} {symbol} {texts[1]}.permute({order})" if texts is not None else f"permute it ({order})"
         return finding("ST005", call, message, hint)
     return finding("ST005", call, message, _hand_fix(a, b, texts, symbol))

@@ -20,8 +20,9 @@ from shapetrace.analyze.checks._common import at_line
 from shapetrace.analyze.checks._hand_loss import operand_texts
 from shapetrace.analyze.checks._losses import loss_arguments, loss_operands
 from shapetrace.analyze.checks.class_dim import class_scores_last
-from shapetrace.analyze.lineage.flow import TraceLineage, analyze
+from shapetrace.analyze.lineage.flow import TraceLineage, trace_lineage
 from shapetrace.analyze.lineage.module_rules import is_builtin
+from shapetrace.analyze.lineage.op_args import argument
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
 from shapetrace.core.tensor_meta import TensorMeta
@@ -97,10 +98,14 @@ def _sized(call: Call) -> bool:
     return call.type in ("Upsample", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d")
 
 
-def _resizers(flow: TraceLineage, trace: Trace, loss: Call, dims: list[int]) -> list[Call]:
-    """The calls that changed the length of the prediction's ``dims``, by lineage."""
-    lineage = flow.input_lineage(loss, 0)
-    wanted = {dim[0].origin for k in dims if k < len(lineage) and len(dim := lineage[k]) == 1}
+def _resizers(flow: TraceLineage, trace: Trace, loss: Call, dims: list[int], index: int = 0) -> list[Call]:
+    """The calls that changed the length of ``dims`` of the loss's input ``index`` (the
+    prediction's by default), by lineage."""
+    lineage = flow.input_lineage(loss, index)
+    # (a loss module called at the top level takes what the script made as given axes: their
+    # origins too, where the script's own op resized them)
+    atoms = [dim[0] for k in dims if k < len(lineage) and len(dim := lineage[k]) == 1]
+    wanted = {atom.origin for atom in atoms} | {flow.outside_axis(atom).origin for atom in atoms}
     found = []
     for call in trace.calls:
         if call.id >= loss.id or (call.kind == "module" and call.children) or not call.outputs or not call.inputs:
@@ -165,14 +170,14 @@ def check_loss_resolution(trace: Trace) -> Iterator[Finding]:
         differ = _factors(pred_shape, target.shape)
         if differ is None:
             if _swapped(pred_shape, target.shape) and name is not None:
-                flow = flow or analyze(trace.calls)
+                flow = flow or trace_lineage(trace)
                 yield _swapped_finding(flow, trace, call, prediction, target, offset)
             continue
         dims = sorted(differ)
         a, b = differ[dims[0]]
         factor = max(a, b) // min(a, b)
         smaller = a < b
-        flow = flow or analyze(trace.calls)
+        flow = flow or trace_lineage(trace)
         resizers = _resizers(flow, trace, call, [k + offset for k in dims])
         which = ", ".join(str(k + offset) for k in dims)
         compares = (
@@ -208,7 +213,36 @@ def check_loss_resolution(trace: Trace) -> Iterator[Finding]:
                 f"resize the prediction to the target's size: F.interpolate({pred}, size={size}), "
                 f"or the target: F.interpolate({goal}, scale_factor={factor})"
             )
+        rescaled = _target_rescale(flow, trace, call, call.inputs.index(target), dims, factor, smaller)
+        if rescaled is not None:
+            resize, old, new = rescaled
+            message += (
+                f"; F.interpolate {at_line(resize)} made the target {format_shape(resize.outputs[0])} from "
+                f"{format_shape(resize.inputs[0])} with scale_factor={old}, where the prediction's size needs {new}"
+            )
+            yield finding(
+                "ST016", resize, message, f"use scale_factor={new}: the target then has the prediction's size"
+            )
+            continue
         yield finding("ST016", call, message, hint)
+
+
+def _target_rescale(
+    flow: TraceLineage, trace: Trace, loss: Call, index: int, dims: list[int], factor: int, smaller: bool
+) -> tuple[Call, float, float] | None:
+    """``(resize, its scale_factor, the one that fits)`` where the target (the loss's input
+    ``index``) got the sizes of its ``dims`` from one ``F.interpolate`` by a scale factor,
+    in the script or the model (labels downsampled by 2 for logits at 1/4): that factor,
+    not the model, is what to change. None otherwise."""
+    resizers = _resizers(flow, trace, loss, dims, index)
+    if len(resizers) != 1 or resizers[0].kind != "op" or resizers[0].name != "interpolate":
+        return None
+    resize = resizers[0]
+    old = argument(resize, 1, "scale_factor")
+    if isinstance(old, bool) or not isinstance(old, (int, float)) or argument(resize, 0, "size") is not None:
+        return None
+    new = old / factor if smaller else old * factor
+    return resize, old, round(new, 6)
 
 
 _SUBTRACTIONS = frozenset({"sub", "__sub__", "rsub", "__rsub__"})

@@ -48,7 +48,7 @@ from shapetrace.analyze.checks._common import at_line, call_label, op_text, rece
 from shapetrace.analyze.checks._mask_placer import MASKING_OPS
 from shapetrace.analyze.checks._source import find_call, keyword_text
 from shapetrace.analyze.lineage.atoms import Atom, DimAtoms, dim_size, is_copies
-from shapetrace.analyze.lineage.flow import TraceLineage, analyze
+from shapetrace.analyze.lineage.flow import TraceLineage, trace_lineage
 from shapetrace.analyze.lineage.module_rules import is_builtin
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
@@ -255,7 +255,7 @@ def check_mask_head_order(trace: Trace) -> Iterator[Finding]:
         masking = call.kind == "op" and call.name in MASKING_OPS and len(call.inputs) >= 2
         if not masks and not masking:
             continue
-        flow = flow or analyze(trace.calls)
+        flow = flow or trace_lineage(trace)
         found = [_misplaced_copies(flow, call, mask) for mask in masks] if masks else [_against_scores(flow, call)]
         misplaced = next((one for one in found if one is not None), None)
         maker = _maker(trace, misplaced[0]) if misplaced is not None else None

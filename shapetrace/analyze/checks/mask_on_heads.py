@@ -18,9 +18,10 @@ from collections.abc import Iterator
 
 from shapetrace.analyze.checks import finding, register
 from shapetrace.analyze.checks._common import at_line, call_label, op_text
+from shapetrace.analyze.checks._key_padding import transposed_padding_masks
 from shapetrace.analyze.checks._mask_placer import MASKING_OPS, mask_placer
 from shapetrace.analyze.lineage.atoms import DimAtoms, Lineage, axes, dim_size
-from shapetrace.analyze.lineage.flow import TraceLineage, analyze
+from shapetrace.analyze.lineage.flow import TraceLineage, trace_lineage
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
 from shapetrace.core.text import format_dims, format_shape
@@ -100,7 +101,7 @@ def check_mask_on_heads(trace: Trace) -> Iterator[Finding]:
     for call in trace.calls:
         if call.kind != "op" or len(call.inputs) < 2 or not (call.name in MASKING_OPS or "dot_product" in call.name):
             continue
-        flow = flow or analyze(trace.calls)
+        flow = flow or trace_lineage(trace)
         found = _scores(flow, call)
         if found is None:
             continue
@@ -122,3 +123,5 @@ def check_mask_on_heads(trace: Trace) -> Iterator[Finding]:
                 f"{named} (dim {faced}): the {named} get the masks of other {own}"
             )
             yield finding("ST029", placer, message, _hint(placer, j, faced, wanted))
+    if any(call.kind == "module" and "key_padding_mask" in meta.path for call in trace.calls for meta in call.inputs):
+        yield from transposed_padding_masks(trace, flow or trace_lineage(trace))

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from shapetrace.analyze.checks import finding, register
 from shapetrace.analyze.checks._common import at_line, call_label, op_text, receiver_text
 from shapetrace.analyze.checks._mask_placer import MASKING_OPS, mask_placer
-from shapetrace.analyze.lineage.flow import TraceLineage, analyze
+from shapetrace.analyze.lineage.flow import TraceLineage, trace_lineage
 from shapetrace.analyze.lineage.op_args import argument
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
@@ -87,7 +87,7 @@ def check_mask_on_queries(trace: Trace) -> Iterator[Finding]:
         sdpa = call.name == "scaled_dot_product_attention"
         if call.name not in MASKING_OPS and not sdpa:
             continue
-        flow = flow or analyze(trace.calls)
+        flow = flow or trace_lineage(trace)
         if sdpa:
             masks = [k for k, meta in enumerate(call.inputs) if meta.path in ("attn_mask", "3")]
             scores_shape = (*call.inputs[0].shape[:-1], call.inputs[1].shape[-2])  # (N, ..., L, S)

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 from shapetrace.analyze.checks import finding, register
 from shapetrace.analyze.checks._common import at_line, call_label, op_text, receiver_text
-from shapetrace.analyze.lineage.flow import TraceLineage, analyze
+from shapetrace.analyze.lineage.flow import TraceLineage, trace_lineage
 from shapetrace.analyze.lineage.op_args import reshape_fits, size_args
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
@@ -43,7 +43,7 @@ def _became_non_contiguous(flow: TraceLineage, call: Call) -> str:
     "ST004", "non-contiguous-view", "error", "`.view` on a non-contiguous tensor (e.g. a batch_first LSTM output)"
 )
 def check_noncontiguous_view(trace: Trace) -> Iterator[Finding]:
-    flow = analyze(trace.calls)
+    flow = trace_lineage(trace)
     for call in trace.calls:
         if call.kind != "op" or call.type != "Tensor.view" or not call.inputs or call.error is None:
             continue

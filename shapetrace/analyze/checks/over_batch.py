@@ -43,7 +43,7 @@ from shapetrace.analyze.checks._misweighted import misweighted
 from shapetrace.analyze.checks._rnn import is_rnn
 from shapetrace.analyze.checks._weights_use import WeightsUse
 from shapetrace.analyze.lineage.atoms import Lineage, origins
-from shapetrace.analyze.lineage.flow import TraceLineage, analyze
+from shapetrace.analyze.lineage.flow import TraceLineage, trace_lineage
 from shapetrace.analyze.lineage.op_args import reduced_axes
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
@@ -238,7 +238,7 @@ def _spatial(lineage: Lineage, batch: int, op: Call) -> str | None:
     "a softmax or a mean/sum/max along the batch axis (dim=0 where the classes or time steps were meant)",
 )
 def check_over_batch(trace: Trace) -> Iterator[Finding]:
-    flow = analyze(trace.calls)
+    flow = trace_lineage(trace)
     known = batch_axes(trace, flow)
     if known:
         yield from _softmaxes(trace, flow, known)

@@ -32,7 +32,7 @@ from shapetrace.analyze.checks._common import at_line, call_label, op_text, rece
 from shapetrace.analyze.checks._source import find_call
 from shapetrace.analyze.checks._steps import step_index, unpacked_outputs
 from shapetrace.analyze.lineage.atoms import origins
-from shapetrace.analyze.lineage.flow import TraceLineage, analyze
+from shapetrace.analyze.lineage.flow import TraceLineage, trace_lineage
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
 from shapetrace.core.text import format_shape
@@ -92,7 +92,7 @@ def _hint(pack: Call | None, op: Call, rnn: Call, time: int) -> str:
 def check_padded_last_step(trace: Trace) -> Iterator[Finding]:
     if not any(call.kind == "op" and call.name in UNPACKING_OPS for call in trace.calls):
         return
-    flow = analyze(trace.calls)
+    flow = trace_lineage(trace)
     for unpack, rnn, batch_dim in unpacked_outputs(flow, trace):
         if rnn.config.get("bidirectional"):
             continue  # its last step is wrong even for the longest sequence: ST006

@@ -27,7 +27,7 @@ from shapetrace.analyze.checks._attention import first_attention_layouts
 from shapetrace.analyze.checks._common import at_line, call_label, op_text
 from shapetrace.analyze.checks._positions import positional_tables, table_edit
 from shapetrace.analyze.checks.batch_first import check_batch_first
-from shapetrace.analyze.lineage.flow import analyze
+from shapetrace.analyze.lineage.flow import trace_lineage
 from shapetrace.core.finding import Finding
 from shapetrace.core.text import format_shape
 from shapetrace.core.trace import Trace
@@ -41,7 +41,7 @@ from shapetrace.core.trace import Trace
     "the same at every position",
 )
 def check_positional_table(trace: Trace) -> Iterator[Finding]:
-    flow = analyze(trace.calls)
+    flow = trace_lineage(trace)
     wrong_flag: set[int | None] | None = None
     for lay in first_attention_layouts(flow, trace.calls):
         for table in positional_tables(flow, lay):

@@ -59,7 +59,7 @@ from shapetrace.analyze.checks._dim_call import softmax_dim, softmax_fix
 from shapetrace.analyze.checks._misweighted import misweighted
 from shapetrace.analyze.checks._weights_use import WeightsUse
 from shapetrace.analyze.checks.over_batch import over_batch_softmax
-from shapetrace.analyze.lineage.flow import TraceLineage, analyze
+from shapetrace.analyze.lineage.flow import TraceLineage, trace_lineage
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
 from shapetrace.core.text import format_shape
@@ -82,7 +82,7 @@ def _over_what(use: WeightsUse, ndim: int) -> str:
     "over another by weights @ v, torch.einsum or (w * h).sum(dim)",
 )
 def check_softmax_axis(trace: Trace) -> Iterator[Finding]:
-    flow = analyze(trace.calls)
+    flow = trace_lineage(trace)
     known: dict[str, BatchAxis] | None = None
     for call in trace.calls:
         got = softmax_dim(call)

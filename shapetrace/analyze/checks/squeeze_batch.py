@@ -38,7 +38,7 @@ from shapetrace.analyze.checks._losses import is_class_loss, is_elementwise_loss
 from shapetrace.analyze.checks._rnn import is_rnn
 from shapetrace.analyze.checks.hardcoded_batch import batch_axis
 from shapetrace.analyze.lineage.atoms import origins
-from shapetrace.analyze.lineage.flow import TraceLineage, analyze
+from shapetrace.analyze.lineage.flow import TraceLineage, trace_lineage
 from shapetrace.analyze.lineage.op_args import permutation, plain_args
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
@@ -280,7 +280,7 @@ def check_squeeze_batch(trace: Trace) -> Iterator[Finding]:
     squeezes = _bare_squeezes(trace)
     if not squeezes:
         return
-    flow = analyze(trace.calls)
+    flow = trace_lineage(trace)
     for call in squeezes:
         shape = call.inputs[0].shape
         found = None

@@ -51,7 +51,7 @@ from shapetrace.analyze.checks._loop_input import baked_loop_view
 from shapetrace.analyze.checks._shape_names import argument_position, dim_names, input_dim_names
 from shapetrace.analyze.checks._view_names import SIZE_OF, named_order, named_split, names_in
 from shapetrace.analyze.lineage.atoms import Atom, origins, regroup
-from shapetrace.analyze.lineage.flow import TraceLineage, analyze
+from shapetrace.analyze.lineage.flow import TraceLineage, trace_lineage
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
 from shapetrace.core.text import format_shape
@@ -354,7 +354,7 @@ def _named_elsewhere(flow: TraceLineage, call: Call) -> Finding | None:
     "time folded into the batch without a permute)",
 )
 def check_view_cuts_axes(trace: Trace) -> Iterator[Finding]:
-    flow = analyze(trace.calls)
+    flow = trace_lineage(trace)
     batches = {
         root.inputs[0].shape[0]
         for root in trace.roots

@@ -35,7 +35,7 @@ from shapetrace.analyze.checks._axes import downstream_clean
 from shapetrace.analyze.checks._common import at_line, op_text, receiver_text, view_calls, view_text, written_sizes
 from shapetrace.analyze.checks._patch_tokens import channels_as_tokens
 from shapetrace.analyze.lineage.atoms import Atom, regroup
-from shapetrace.analyze.lineage.flow import TraceLineage, analyze
+from shapetrace.analyze.lineage.flow import TraceLineage, trace_lineage
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
 from shapetrace.core.text import format_shape
@@ -158,7 +158,7 @@ def _read_back(flow: TraceLineage, crop: Call, depth: int = 3) -> bool:
     "split back in the wrong order",
 )
 def check_view_scramble(trace: Trace) -> Iterator[Finding]:
-    flow = analyze(trace.calls)
+    flow = trace_lineage(trace)
     skewed: set[str] = set()  # the origins of the axes that skew views made
     for call in view_calls(trace):
         shape = call.output.shape  # type: ignore[union-attr]

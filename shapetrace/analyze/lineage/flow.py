@@ -30,6 +30,7 @@ from shapetrace.analyze.lineage.op_rules import fallback, op_lineage
 from shapetrace.core.records import Call
 from shapetrace.core.tensor_meta import TensorMeta
 from shapetrace.core.torch_facts import CONTAINER_TYPES
+from shapetrace.core.trace import Trace
 
 TensorKey = tuple
 
@@ -101,7 +102,8 @@ class _Scope:
 class TraceLineage:
     """Producer links and dimension lineage of every call of a trace."""
 
-    def __init__(self) -> None:
+    def __init__(self, given: frozenset[int] = frozenset()) -> None:
+        self._given_ids = given  # tensors no call made (a DataLoader's): never matched by metadata
         self._inputs: dict[int, list[Lineage]] = {}
         self._outputs: dict[int, list[Lineage]] = {}
         self._sources: dict[int, list[Producer | None]] = {}
@@ -247,6 +249,8 @@ class TraceLineage:
                         self._guessed.add((call.id, k))
             elif ids and first[ids[k]] < k:  # the same new tensor passed twice
                 continue
+            elif ids and ids[k] in self._given_ids:
+                continue  # a DataLoader's: no call made it, whatever made a tensor alike
             else:
                 groups[tensor_key(meta)].append(k)
         # A new tensor is not guessed to be one that another input of this call
@@ -386,19 +390,29 @@ def _inside(call: Call, module: Call) -> bool:
     return False
 
 
-_CACHE: dict[int, tuple[tuple[Call, ...], TraceLineage]] = {}
+_CACHE: dict[int, tuple[tuple[Call, ...], frozenset[int], TraceLineage]] = {}
 
 
-def analyze(calls: tuple[Call, ...]) -> TraceLineage:
-    """The data flow of a trace's calls (cached for the last trace analysed)."""
+def analyze(calls: tuple[Call, ...], given: frozenset[int] = frozenset()) -> TraceLineage:
+    """The data flow of a trace's calls (cached for the last trace analysed); ``given``:
+    the numbers (``Call.tensor_ids``) of tensors no call made, a DataLoader's batch, never
+    taken by their metadata for another call's output (``trace_lineage``)."""
     cached = _CACHE.get(id(calls))
-    if cached is not None and cached[0] is calls:
-        return cached[1]
-    flow = TraceLineage()
+    if cached is not None and cached[0] is calls and cached[1] == given:
+        return cached[2]
+    flow = TraceLineage(given)
     top = _Scope()
     for call in calls:
         if call.parent is None:
             flow.visit(call, top)
     _CACHE.clear()  # one trace at a time: checks run back to back on it
-    _CACHE[id(calls)] = (calls, flow)
+    _CACHE[id(calls)] = (calls, given, flow)
     return flow
+
+
+def trace_lineage(trace: Trace) -> TraceLineage:
+    """``analyze`` of a trace's calls, the tensors its DataLoaders yielded given
+    (``run_info["fetched_tensors"]``): a batch of int64 lengths (8,) is no ``arange(8)``
+    made before it, though its metadata is the same."""
+    fetched = trace.run_info.get("fetched_tensors")
+    return analyze(trace.calls, frozenset(fetched) if isinstance(fetched, list) else frozenset())

@@ -67,7 +67,7 @@ class GraphPlan:
         self.transforms = {transform.calls[0].id: transform for transform in parts.transforms}
         self.boxes += [self._place_transform(transform) for transform in parts.transforms]
         self.sections = grouped(self.boxes, parts.models, self.transforms)
-        self._flow = GraphLinks(trace.calls)
+        self._flow = GraphLinks(trace)
         self._resolved: dict[GraphSource, list[Route]] = {}
         self._final: dict[int, tuple[Call, dict[int, int]]] = {}
         self._sources: dict[tuple, Call] = {}  # ops drawn because they made a tensor

@@ -10,10 +10,10 @@ or to a graph input when a top-level call received it.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
 
 from shapetrace.analyze.lineage import flow as lineage_flow
 from shapetrace.core.records import Call
+from shapetrace.core.trace import Trace
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,13 +32,13 @@ class GraphSource:
 class GraphLinks:
     """Producer of every call input and every module output of a trace.
 
-    >>> flow = GraphLinks(trace.calls)
+    >>> flow = GraphLinks(trace)
     >>> flow.input_source(trace["linear"], 0).call.name     # the op before it
     'view'
     """
 
-    def __init__(self, calls: Sequence[Call]) -> None:
-        self._flow = lineage_flow.analyze(tuple(calls))
+    def __init__(self, trace: Trace) -> None:
+        self._flow = lineage_flow.trace_lineage(trace)
         self._graph_inputs: dict[object, GraphSource] = {}  # one node per tensor given to the top-level calls
 
     def input_source(self, call: Call, index: int) -> GraphSource | None:
