@@ -191,6 +191,7 @@ def test_a_help_that_keeps_the_picked_dim_applied_with_the_squeeze_it_names(name
         "st005_s_smooth_l1_depth_target_channels_last",
         "st005_t_l1_mask_target_channels_last_raises",
         "st005_x_bce_one_hot_target_classes_last_raises",
+        "st005_z_bce_one_hot_target_classes_last_equal_sizes",
     ],
 )
 def test_a_channels_last_target_help_applied_gives_the_fixed_loss(name, tmp_path):
@@ -683,3 +684,21 @@ def test_a_target_resized_by_the_wrong_scale_factor_has_a_help_that_gives_the_fi
     assert expression is not None, found.hint
     rewritten = _culprit_replaced(name, "scale_factor=scale", f"scale_factor={expression.group(1)}", tmp_path)
     _gives_the_fixed_loss(name, rewritten)
+
+
+@pytest.mark.parametrize(
+    "name, written, closing",
+    [
+        ("st023_e_seq_first_tagger_logits_flattened_against_batch_first_tags", "tags.reshape(-1)", ""),
+        ("st023_f_soft_one_hot_targets_classes_last_for_sequence_scores", "soft)", ")"),
+    ],
+)
+def test_a_class_target_that_fits_by_shape_only_has_a_help_that_gives_the_fixed_loss(name, written, closing, tmp_path):
+    """ST023 told by lineage: a cross-entropy's scores and target of shapes that fit, their
+    rows flattened in two orders or the target's classes last (F.one_hot); the help put in
+    place of the target as written computes the fixed version's loss, with no finding left."""
+    t = traced_module(module(name))
+    found = on_culprit(t.findings, name)[0]
+    expression = re.fullmatch(r"use (.+?): .*", found.hint)
+    assert expression is not None, found.hint
+    _gives_the_fixed_loss(name, _culprit_replaced(name, written, expression.group(1) + closing, tmp_path))

@@ -194,7 +194,9 @@ DOCS: dict[str, FindingDoc] = {
         "A Dataset that returns each label as a 1-element tensor makes batches of (N, 1) labels ('multi-target "
         "not supported'); F.one_hot in the Dataset makes integer (N, C) targets ('Expected floating point type "
         "for target'); samples kept as (1, F) rows and stacked make scores (N, 1, C). PyTorch raises at the "
-        "loss, far from the line that made the labels.",
+        "loss, far from the line that made the labels. Shapes that fit can still pair scores with other "
+        "labels: (T, B, C) logits flattened against (B, T) tags flattened, or F.one_hot probabilities "
+        "(B, T, C) against (B, C, T) scores.",
         "label = torch.tensor([self.y[i]])   # in Dataset.__getitem__: a (1,) label",
         "label = torch.tensor(self.y[i])     # a 0-d class index; batches of labels are (N,)",
     ),

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import NamedTuple
 
 from shapetrace.analyze.checks._source import find_call, operator_expression, subscripted, written_subscript
+from shapetrace.analyze.lineage.flow import TraceLineage
 from shapetrace.core.records import Call
 from shapetrace.core.tensor_meta import TensorMeta
 from shapetrace.core.text import format_op, format_shape, tensor_name
@@ -188,3 +189,20 @@ def dim_call(call: Call, arguments: int) -> DimCall | None:
     tensor = found.args[0] if at else str(found.receiver)
     callee = f"torch.{call.name}" if at else f"{found.receiver}.{call.name}"
     return DimCall(callee, tensor, tuple(found.args[:at]), tuple(found.args[at + 1 :]))
+
+
+def made_by(flow: TraceLineage, call: Call, index: int, names: frozenset[str], steps: int = 8) -> Call | None:
+    """The op named one of ``names`` whose output input ``index`` of ``call`` is, back through
+    ops that keep its shape (``.float()``, ``x * 0.9 + 0.1``); None where another op or no
+    recorded one made it."""
+    source = flow.source(call, index)
+    for _ in range(steps):
+        if source is None or source.as_input or source.call.kind != "op" or not source.call.inputs:
+            return None
+        made = source.call
+        if made.name in names:
+            return made
+        if made.inputs[0].shape != made.outputs[0].shape:
+            return None
+        source = flow.source(made, 0)
+    return None

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shapetrace.analyze.checks import finding
-from shapetrace.analyze.checks._common import at_line, op_text
+from shapetrace.analyze.checks._common import at_line, made_by, op_text
 from shapetrace.analyze.checks._hand_loss import BINARY_OPS, SYMBOLS, operand_texts, same_tensor
 from shapetrace.analyze.checks._losses import loss_arguments
 from shapetrace.analyze.checks._source import find_call
@@ -31,6 +31,7 @@ from shapetrace.core.trace import Trace
 # Ops that give a tensor its dims anew: where a target's batch axis can move.
 _PLACING = frozenset({"__getitem__", "unsqueeze", "view", "reshape", "permute", "transpose", "movedim", "t"})
 _MAX_STEPS = 24
+_STACK = frozenset({"stack"})
 
 
 def collate_sizes(trace: Trace) -> set[int]:
@@ -131,17 +132,8 @@ def batch_mover(flow: TraceLineage, call: Call, index: int, batch: frozenset[tup
 def batch_maker(flow: TraceLineage, call: Call, index: int, batch: frozenset[tuple[str, int]]) -> Call | None:
     """The custom collate's ``torch.stack`` that made input ``index`` of ``call`` with the
     batch on its dim, back through steps that keep its shape (``.float()``)."""
-    source = flow.source(call, index)
-    for _ in range(_MAX_STEPS):
-        if source is None or source.as_input or source.call.kind != "op" or not source.call.inputs:
-            return None
-        made = source.call
-        if made.name == "stack":
-            return made if _dim_of(flow.output_lineage(made, 0), flow, batch) is not None else None
-        if len(made.inputs) != 1 or made.inputs[0].shape != made.outputs[0].shape:
-            return None
-        source = flow.source(made, 0)
-    return None
+    made = made_by(flow, call, index, _STACK)
+    return made if made is not None and _dim_of(flow.output_lineage(made, 0), flow, batch) is not None else None
 
 
 def _dim_of(lineage: Lineage, flow: TraceLineage, batch: frozenset[tuple[str, int]]) -> int | None:

@@ -24,10 +24,14 @@ import dataclasses
 from collections.abc import Iterator
 
 from shapetrace.analyze.checks import finding, register
+from shapetrace.analyze.checks._class_rows import classes_last, rows_apart
 from shapetrace.analyze.checks._common import at_line
 from shapetrace.analyze.checks._dataset_source import sample_return
 from shapetrace.analyze.checks._losses import is_class_loss, loss_arguments, loss_operands
+from shapetrace.analyze.checks._one_batch import loader_batch_axes
+from shapetrace.analyze.lineage.flow import TraceLineage, trace_lineage
 from shapetrace.core.finding import Finding
+from shapetrace.core.records import Call
 from shapetrace.core.tensor_meta import TensorMeta
 from shapetrace.core.text import format_dims, format_shape
 from shapetrace.core.trace import Trace
@@ -73,10 +77,21 @@ def _layout(prediction: TensorMeta, target: TensorMeta, names: tuple[str, str]) 
     "a cross-entropy/NLL target of (N, 1) or one-hot labels, or scores (N, 1, C), where it takes (N,) class indices",
 )
 def check_class_target_layout(trace: Trace) -> Iterator[Finding]:
+    flow: TraceLineage | None = None
+    batch: frozenset[tuple[str, int]] | None = None
     for call in trace.calls:
         operands = loss_operands(call) if is_class_loss(call) else None
-        found = _layout(*operands, loss_arguments(call, ("input", "target"))) if operands is not None else None
-        if operands is None or found is None:
+        if operands is None:
+            continue
+        names = loss_arguments(call, ("input", "target"))
+        found = _layout(*operands, names)
+        if found is None:
+            # (shapes that fit: lineage tells whether each score meets its own label)
+            flow = flow or trace_lineage(trace)
+            batch = loader_batch_axes(trace, flow) if batch is None else batch
+            lined = _by_lineage(flow, call, operands, names, batch)
+            if lined is not None:
+                yield lined
             continue
         (prediction, target), (why, hint, of_target) = operands, found
         name = call.name if call.kind == "op" else f"{call.name} ({call.type})"
@@ -86,6 +101,29 @@ def check_class_target_layout(trace: Trace) -> Iterator[Finding]:
         )
         made = finding("ST023", call, message, hint)
         yield _at_dataset(trace, made) if of_target else _at_batching(trace, prediction, made)
+
+
+def _by_lineage(
+    flow: TraceLineage,
+    call: Call,
+    operands: tuple[TensorMeta, TensorMeta],
+    names: tuple[str, str],
+    batch: frozenset[tuple[str, int]],
+) -> Finding | None:
+    """ST023 where the scores and the target line up by shape but not by their axes
+    (``_class_rows.py``): rows flattened in two orders, classes last in a one-hot target."""
+    scores, target = (next(k for k, meta in enumerate(call.inputs) if meta is operand) for operand in operands)
+    found = (rows_apart(flow, call, scores, target, batch) if batch else None) or classes_last(
+        flow, call, scores, target, names
+    )
+    if found is None:
+        return None
+    name = call.name if call.kind == "op" else f"{call.name} ({call.type})"
+    message = (
+        f"{name} {at_line(call)} gets input {format_shape(operands[0])} and target {format_shape(operands[1])}: "
+        f"{found[0]}"
+    )
+    return finding("ST023", call, message, found[1])
 
 
 def _at_batching(trace: Trace, prediction: TensorMeta, found: Finding) -> Finding:

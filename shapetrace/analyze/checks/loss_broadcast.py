@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import torch
 
 from shapetrace.analyze.checks import finding, register
+from shapetrace.analyze.checks._class_rows import one_hot_classes_apart, one_hot_source
 from shapetrace.analyze.checks._common import at_line
 from shapetrace.analyze.checks._hand_loss import (
     BINARY_OPS,
@@ -108,7 +109,9 @@ def check_loss_broadcast(trace: Trace) -> Iterator[Finding]:
             flow = flow or trace_lineage(trace)
             batch = loader_batch_axes(trace, flow) if batch is None else batch
             reduces = f"the loss's {reduction_of(call)}" if reduction_of(call) != "none" else None
-            found = one_batch_finding(flow, call, [], batch, prediction.shape, reduces) if batch else None
+            found = _classes_apart(flow, call, prediction, target) or (
+                one_batch_finding(flow, call, [], batch, prediction.shape, reduces) if batch else None
+            )
             if found is not None:
                 yield found
             continue
@@ -117,7 +120,7 @@ def check_loss_broadcast(trace: Trace) -> Iterator[Finding]:
         moved = _dim_moved(prediction.shape, target.shape)
         if moved is not None:
             flow = flow or trace_lineage(trace)
-            one_hot = _from_one_hot(flow, call, call.inputs.index(target))
+            one_hot = one_hot_source(flow, call, call.inputs.index(target))
             yield _channels_moved(call, name, prediction, target, shape, moved, one_hot)
             continue
         if shape is None:
@@ -214,20 +217,19 @@ def _channels_moved(
     )
 
 
-def _from_one_hot(flow: TraceLineage, call: Call, index: int) -> Call | None:
-    """The ``F.one_hot`` whose output input ``index`` of ``call`` is, through steps that
-    keep its shape (``.float()``); None if it is none's."""
-    source = flow.source(call, index)
-    for _ in range(8):
-        if source is None or source.as_input or source.call.kind != "op":
-            return None
-        if source.call.name == "one_hot":
-            return source.call
-        made = source.call
-        if len(made.inputs) != 1 or made.inputs[0].shape != made.outputs[0].shape:
-            return None
-        source = flow.source(made, 0)
-    return None
+def _classes_apart(flow: TraceLineage, call: Call, prediction: TensorMeta, target: TensorMeta) -> Finding | None:
+    """ST005 of an ``F.one_hot`` target whose classes are on another dim than the scores'
+    (``_class_rows.one_hot_classes_apart``), shapes equal."""
+    scores, index = call.inputs.index(prediction), call.inputs.index(target)
+    apart = one_hot_classes_apart(flow, call, scores, index)
+    if apart is None:
+        return None
+    why, held, wanted = apart
+    name = call.name if call.kind == "op" else f"{call.name} ({call.type})"
+    goal = loss_arguments(call, ("input", "target"))[1]
+    compares = f"{name} {at_line(call)} compares input {format_shape(prediction)} with target {format_shape(target)}"
+    order = ", ".join(map(str, _moved_back(target.ndim, (wanted, held))))
+    return finding("ST005", call, f"{compares}: {why}", f"use {goal}.permute({order}) as the target")
 
 
 def _moved_back(ndim: int, moved: tuple[int, int]) -> list[int]:

@@ -22,6 +22,7 @@ from shapetrace.analyze.lineage.atoms import (
     resize,
 )
 from shapetrace.analyze.lineage.einsum import einsum_terms
+from shapetrace.analyze.lineage.join_rules import concatenate
 from shapetrace.analyze.lineage.op_args import (
     argument,
     axis_of,
@@ -40,7 +41,6 @@ from shapetrace.core.torch_facts import (
     PERMUTE_OPS,
     REDUCTION_OPS,
     RESHAPE_OPS,
-    SIZED_CREATION_OPS,
     SPATIAL_OPS,
     UNPACKING_OPS,
 )
@@ -96,53 +96,6 @@ def _reduce(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
     keep = bool(argument(call, 1, "keepdim", False))
     kept = tuple(() if i in axes else dim for i, dim in enumerate(ins[0]) if keep or i not in axes)
     return [kept for _ in call.outputs]
-
-
-def _concatenate(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
-    if not ins or call.output is None:
-        return None
-    first = ins[0]
-    if call.name == "stack":
-        axis = axis_of(argument(call, 1, "dim", 0), len(first) + 1)
-        if axis is None:
-            return None
-        return [(*first[:axis], fresh_dim(f"stack#{call.id}", call.output.shape[axis]), *first[axis:])]
-    axis = axis_of(argument(call, 1, "dim", 0), len(first))
-    if axis is None:
-        return None
-    joined = fresh_dim(f"cat#{call.id}", call.output.shape[axis])
-    kept = [_known_axis([lin[d] for lin in ins if len(lin) == len(first)]) for d in range(len(first))]
-    return [(*kept[:axis], joined, *kept[axis + 1 :])]
-
-
-# Origins of axes nothing told: a broadcast parameter (``cls_token.expand(B, -1, -1)``),
-# a tensor seen first here.
-_UNTOLD = ("unknown#", "expand#")
-
-
-def _known_axis(candidates: list[DimAtoms]) -> DimAtoms:
-    """The axis the joined tensors share at a dim they are not joined along: the first
-    told one (``torch.cat([cls_token.expand(B, -1, -1), patches], 1)`` keeps the
-    patches' batch and features, not the expanded token's), one that came with data
-    before one a creation op made to fit it (``torch.cat([torch.full((B, 1), bos),
-    tgt[:, :-1]], 1)`` keeps the target's batch)."""
-    ranked = sorted((_rank(dim), position) for position, dim in enumerate(candidates) if dim)
-    return candidates[ranked[0][1]] if ranked else candidates[0]
-
-
-def _rank(dim: DimAtoms) -> int:
-    """0: an axis told by data; 1: one of a tensor seen first there (a batch a DataLoader
-    yielded); 2: one a creation op made; 3: a broadcast one (``expand``)."""
-    if any(atom.origin.startswith("expand#") for atom in dim):
-        return 3
-    if any(_created(atom.origin) for atom in dim):
-        return 2
-    return 1 if any(atom.origin.startswith(_UNTOLD) for atom in dim) else 0
-
-
-def _created(origin: str) -> bool:
-    """Whether an axis was born in a creation op that took its size as an argument (``torch.full((B, 1), v)``)."""
-    return origin.partition("#")[0] in SIZED_CREATION_OPS
 
 
 def _matmul(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
@@ -256,10 +209,11 @@ def _repeat_interleave(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
     return [tuple(out)]
 
 
-def _embedding(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
+def _new_last_axis(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
+    """The input's axes and a new one last: ``F.embedding``'s features, ``F.one_hot``'s classes."""
     if call.output is None or not ins:
         return None
-    return [(*ins[0], fresh_dim(f"embedding#{call.id}", call.output.shape[-1]))]
+    return [(*ins[0], fresh_dim(f"{call.name}#{call.id}", call.output.shape[-1]))]
 
 
 def _pack(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
@@ -354,7 +308,7 @@ RULES: dict[str, OpRule] = {
     **dict.fromkeys(REDUCTION_OPS, _reduce),
     # ``*_like`` ones copy their input's axes (see _creation).
     **dict.fromkeys(CREATION_OPS | LIKE_CREATION_OPS, _creation),
-    **dict.fromkeys(("cat", "concat", "concatenate", "stack"), _concatenate),
+    **dict.fromkeys(("cat", "concat", "concatenate", "stack"), concatenate),
     **dict.fromkeys(("matmul", "__matmul__", "bmm", "mm", "linear"), _matmul),
     **dict.fromkeys(("baddbmm", "addmm"), _added_product),
     **dict.fromkeys(("expand", "expand_as", "broadcast_to"), _expand),
@@ -363,7 +317,7 @@ RULES: dict[str, OpRule] = {
     "select": _drop_axis,
     **dict.fromkeys(("chunk", "split", "split_with_sizes", "tensor_split", "narrow"), _pieces),
     "unbind": _drop_axis,
-    "embedding": _embedding,
+    **dict.fromkeys(("embedding", "one_hot"), _new_last_axis),
     **dict.fromkeys(PACKING_OPS, _pack),
     **dict.fromkeys(UNPACKING_OPS, _unpack),
     "pad_sequence": _pad_sequence,
