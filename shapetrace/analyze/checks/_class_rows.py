@@ -73,22 +73,17 @@ def classes_last(
 ) -> tuple[str, str] | None:
     """``(why, help)`` where the target is class probabilities ``F.one_hot`` made (the classes
     last) against scores of three or more dims, whose classes the loss reads in dim 1."""
-    score, label = call.inputs[scores], call.inputs[target]
-    if score.ndim < 3 or label.shape != score.shape or not label.dtype.is_floating_point:
+    if not call.inputs[target].dtype.is_floating_point:
         return None
-    one_hot = one_hot_source(flow, call, target)
-    if one_hot is None:
+    found = _one_hot_classes(flow, call, scores, target)
+    if found is None or found[1] == 1:
         return None
-    # where the one-hot's class axis is now (a permute on the way with T == C keeps the shape)
-    classes = flow.outside_axes(flow.output_lineage(one_hot, 0)[-1])
-    held = [d for d, dim in enumerate(flow.input_lineage(call, target)) if flow.outside_axes(dim) & classes]
-    if held in ([1], []):
-        return None
+    one_hot, held = found
     why = (
         f"the target is class probabilities {op_text(one_hot)} made {at_line(one_hot)}, with the classes in dim "
-        f"{held[0]} (F.one_hot puts them last), where the loss reads them in dim 1, as the input has them"
+        f"{held} (F.one_hot puts them last), where the loss reads them in dim 1, as the input has them"
     )
-    return why, f"use {names[1]}.movedim({held[0]}, 1): the classes in dim 1"
+    return why, f"use {names[1]}.movedim({held}, 1): the classes in dim 1"
 
 
 def one_hot_classes_apart(flow: TraceLineage, call: Call, scores: int, target: int) -> tuple[str, int, int] | None:
@@ -96,6 +91,29 @@ def one_hot_classes_apart(flow: TraceLineage, call: Call, scores: int, target: i
     ``MSELoss``) compares scores whose class axis is the features a layer made (a conv's
     channels, dim 1) with an ``F.one_hot`` target of the same shape whose classes are on
     another dim (last): the sizes equal, the loss runs across the wrong axis."""
+    found = _one_hot_classes(flow, call, scores, target)
+    if found is None:
+        return None
+    one_hot, held = found
+    made = [
+        d
+        for d, dim in enumerate(flow.input_lineage(call, scores))
+        if dim and all(atom.origin.endswith((":channels", ":out")) for atom in dim)
+    ]
+    if len(made) != 1 or made[0] == held:
+        return None
+    why = (
+        f"the target is {op_text(one_hot)} {at_line(one_hot)}, with the classes in dim {held} (F.one_hot puts "
+        f"them last), where the input has its classes, the features its last layer made, in dim {made[0]}: "
+        f"each score is compared with another axis of the target (the sizes being equal, nothing raises)"
+    )
+    return why, held, made[0]
+
+
+def _one_hot_classes(flow: TraceLineage, call: Call, scores: int, target: int) -> tuple[Call, int] | None:
+    """``(the F.one_hot, the dim of the target holding its classes)``, for a target of the
+    scores' shape (3 or more dims) that a one-hot made; followed by lineage, since a permute
+    on the way keeps the shape where sizes are equal."""
     score, label = call.inputs[scores], call.inputs[target]
     if score.ndim < 3 or label.shape != score.shape:
         return None
@@ -104,19 +122,7 @@ def one_hot_classes_apart(flow: TraceLineage, call: Call, scores: int, target: i
         return None
     classes = flow.outside_axes(flow.output_lineage(one_hot, 0)[-1])
     held = [d for d, dim in enumerate(flow.input_lineage(call, target)) if flow.outside_axes(dim) & classes]
-    made = [
-        d
-        for d, dim in enumerate(flow.input_lineage(call, scores))
-        if dim and all(atom.origin.endswith((":channels", ":out")) for atom in dim)
-    ]
-    if len(held) != 1 or len(made) != 1 or held == made:
-        return None
-    why = (
-        f"the target is {op_text(one_hot)} {at_line(one_hot)}, with the classes in dim {held[0]} (F.one_hot puts "
-        f"them last), where the input has its classes, the features its last layer made, in dim {made[0]}: "
-        f"each score is compared with another axis of the target (the sizes being equal, nothing raises)"
-    )
-    return why, held[0], made[0]
+    return (one_hot, held[0]) if len(held) == 1 else None
 
 
 def one_hot_source(flow: TraceLineage, call: Call, index: int) -> Call | None:
