@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch import nn
 
 import shapetrace
 from demos import lstm_forecaster
@@ -341,7 +342,33 @@ def test_initial_state_without_a_slot_per_direction():
 def test_batch_first_does_not_apply_to_the_initial_state():
     finding = only(traced(buggy.batch_first_hidden_state()), "ST007")
     assert "batch_first does not apply to h_0" in finding.message
-    assert finding.hint == "use h_0.transpose(0, 1).contiguous()"
+    # (its c_0 is h_0.clone(), as wrong: the help names both)
+    assert finding.hint == "use h_0.transpose(0, 1).contiguous() and c_0.transpose(0, 1).contiguous()"
+
+
+class _BothStatesBatchFirst(nn.Module):
+    """An LSTM given h_0 and c_0 both made (batch, layers, hidden), or, ``fixed``, transposed."""
+
+    def __init__(self, fixed: bool = False) -> None:
+        super().__init__()
+        self.fixed = fixed
+        self.lstm = nn.LSTM(3, 8, num_layers=2, batch_first=True)
+
+    def forward(self, x):
+        h_0 = torch.zeros(x.size(0), 2, 8)
+        c_0 = torch.zeros(x.size(0), 2, 8)
+        if self.fixed:  # the help, applied
+            h_0, c_0 = h_0.transpose(0, 1).contiguous(), c_0.transpose(0, 1).contiguous()
+        return self.lstm(x, (h_0, c_0))[0]
+
+
+def test_an_lstm_given_both_states_batch_first_gets_one_help_for_both():
+    """Applied to h_0 alone, the LSTM raises again on c_0 (a sweep found the second
+    run's finding the only way to learn it): the help names both."""
+    finding = only(traced((_BothStatesBatchFirst(), (torch.randn(4, 5, 3),))), "ST007")
+    assert finding.hint == "use h_0.transpose(0, 1).contiguous() and c_0.transpose(0, 1).contiguous()"
+    fixed = traced((_BothStatesBatchFirst(fixed=True), (torch.randn(4, 5, 3),)))
+    assert fixed.error is None and "ST007" not in codes(fixed)
 
 
 # ------------------------------------------------------------------ ST008

@@ -131,11 +131,22 @@ def check_hidden_state(trace: Trace) -> Iterator[Finding]:
                 f"got {tensor_name(call, meta, output=False)} {format_shape(meta)}, expected "
                 f"{format_dims(expected)}: {why}"
             )
-            yield finding("ST007", call, message, hint)
+            yield finding("ST007", call, message, _both_states(call, meta, hint))
             break  # c_0 is usually built like h_0: one finding says it
     for call in trace.calls:
         if is_cell(call):
             yield from _cell_state(trace, call)
+
+
+def _both_states(call: Call, meta: TensorMeta, hint: str) -> str:
+    """The help for ``meta`` (h_0), and for c_0 too where an LSTM got it of the same wrong
+    shape: applied to h_0 alone, the call raises again on c_0."""
+    name = tensor_name(call, meta, output=False)
+    others = [other for other in hidden_inputs(call) if other is not meta and other.shape == meta.shape]
+    if not others or not hint.startswith(f"use {name}."):
+        return hint
+    other = tensor_name(call, others[0], output=False)
+    return f"{hint} and {hint[len('use ') :].replace(name, other, 1)}"
 
 
 def _cell_state(trace: Trace, call: Call) -> Iterator[Finding]:
