@@ -14,7 +14,7 @@ Two layouts pass PyTorch's shape check and pair each score with another position
 
 from __future__ import annotations
 
-from shapetrace.analyze.checks._common import at_line, made_by, op_text, receiver_text
+from shapetrace.analyze.checks._common import at_line, call_of_origin, made_by, op_text, receiver_text
 from shapetrace.analyze.lineage.atoms import DimAtoms
 from shapetrace.analyze.lineage.flow import TraceLineage
 from shapetrace.core.records import Call
@@ -26,7 +26,7 @@ _MAX_STEPS = 8
 
 
 def rows_apart(
-    flow: TraceLineage, call: Call, scores: int, target: int, batch: frozenset[tuple[str, int]]
+    calls: tuple[Call, ...], flow: TraceLineage, call: Call, scores: int, target: int, batch: frozenset[tuple[str, int]]
 ) -> tuple[str, str] | None:
     """``(why, help)`` where dim 0 of the scores (input ``scores`` of the loss ``call``) and of
     the target (input ``target``) merge a DataLoader's batch (``batch``:
@@ -47,6 +47,12 @@ def rows_apart(
         f"batch ({size} samples) {inner[0]}, of the target {sizes[1]} with it {inner[1]}, so each score is "
         f"paired with another position's label (the sizes being equal, nothing raises)"
     )
+    joined = call_of_origin(calls, rows[0][0].origin) if rows[0][0].origin.startswith("cat#") else None
+    if joined is not None and places[0] == 1:  # (steps joined along the batch: the pieces outer)
+        why += (
+            f"; the input's rows are as {op_text(joined)} {at_line(joined)} joined {len(joined.inputs)} pieces "
+            f"along their batch dim"
+        )
     flattening = _flattening(flow, call, target)
     if flattening is None:
         return why, "flatten the target in the input's order (transpose its two axes before the reshape)"

@@ -206,3 +206,10 @@ def made_by(flow: TraceLineage, call: Call, index: int, names: frozenset[str], s
             return None
         source = flow.source(made, 0)
     return None
+
+
+def call_of_origin(calls: tuple[Call, ...], origin: str) -> Call | None:
+    """The call an axis was born in, by its lineage origin (``cat#44:0``, ``copies#12:1``:
+    the id after ``#``, a call's index in the trace)."""
+    number = origin.partition("#")[2].partition(":")[0]
+    return calls[int(number)] if number.isdigit() and int(number) < len(calls) else None

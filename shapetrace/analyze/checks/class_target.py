@@ -89,7 +89,7 @@ def check_class_target_layout(trace: Trace) -> Iterator[Finding]:
             # (shapes that fit: lineage tells whether each score meets its own label)
             flow = flow or trace_lineage(trace)
             batch = loader_batch_axes(trace, flow) if batch is None else batch
-            lined = _by_lineage(flow, call, operands, names, batch)
+            lined = _by_lineage(trace.calls, flow, call, operands, names, batch)
             if lined is not None:
                 yield lined
             continue
@@ -104,6 +104,7 @@ def check_class_target_layout(trace: Trace) -> Iterator[Finding]:
 
 
 def _by_lineage(
+    calls: tuple[Call, ...],
     flow: TraceLineage,
     call: Call,
     operands: tuple[TensorMeta, TensorMeta],
@@ -113,7 +114,7 @@ def _by_lineage(
     """ST023 where the scores and the target line up by shape but not by their axes
     (``_class_rows.py``): rows flattened in two orders, classes last in a one-hot target."""
     scores, target = (next(k for k, meta in enumerate(call.inputs) if meta is operand) for operand in operands)
-    found = (rows_apart(flow, call, scores, target, batch) if batch else None) or classes_last(
+    found = (rows_apart(calls, flow, call, scores, target, batch) if batch else None) or classes_last(
         flow, call, scores, target, names
     )
     if found is None:

@@ -44,7 +44,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from shapetrace.analyze.checks import finding, register
-from shapetrace.analyze.checks._common import at_line, call_label, op_text, receiver_text
+from shapetrace.analyze.checks._common import at_line, call_label, call_of_origin, op_text, receiver_text
 from shapetrace.analyze.checks._mask_placer import MASKING_OPS
 from shapetrace.analyze.checks._source import find_call, keyword_text
 from shapetrace.analyze.lineage.atoms import Atom, DimAtoms, dim_size, is_copies
@@ -179,10 +179,7 @@ def _batch_position(dim: DimAtoms, data: Atom, copies: Atom) -> int | None:
 
 def _maker(trace: Trace, copies: Atom) -> Call | None:
     """The ``repeat`` (or ``expand``) op whose copies these are (origin ``copies#ID:DIM``)."""
-    number = copies.origin.partition("#")[2].partition(":")[0]
-    if not number.isdigit() or int(number) >= len(trace.calls):
-        return None
-    return trace.calls[int(number)]
+    return call_of_origin(trace.calls, copies.origin)
 
 
 def _hint(maker: Call, copies: Atom) -> str:
