@@ -22,7 +22,6 @@ from shapetrace.core.text import format_dims
 
 _FLATTENING = frozenset({"reshape", "view", "flatten"})
 _ONE_HOT = frozenset({"one_hot"})
-_MAX_STEPS = 8
 
 
 def rows_apart(

@@ -72,6 +72,12 @@ def some_scalar_reduction(flow: TraceLineage, call: Call) -> Call | None:
     return None
 
 
+def symbol_of(call: Call) -> str | None:
+    """How the comparison ``call`` is written (``-`` for ``Tensor.sub``); None for a loss call."""
+    operator = BINARY_OPS.get(call.name)
+    return SYMBOLS[operator.__name__] if operator is not None else None
+
+
 def outer_broadcast(a: TensorMeta, b: TensorMeta, out: TensorMeta) -> list[tuple[int, int]]:
     """The dims ``(i, j)`` of ``a`` and ``b`` whose equal sizes broadcasting sets on
     two axes of ``out``, each facing a size 1 or nothing in the other operand:

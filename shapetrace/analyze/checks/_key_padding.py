@@ -18,7 +18,7 @@ from shapetrace.analyze.checks._attention import is_attention, padding_masks
 from shapetrace.analyze.checks._common import at_line, call_label
 from shapetrace.analyze.checks._one_batch import loader_batch_axes
 from shapetrace.analyze.checks._source import assigned_expression
-from shapetrace.analyze.lineage.flow import TraceLineage
+from shapetrace.analyze.lineage.flow import TraceLineage, trace_lineage
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
 from shapetrace.core.text import format_shape
@@ -27,17 +27,17 @@ from shapetrace.core.trace import Trace
 _MAX_STEPS = 24
 
 
-def transposed_padding_masks(trace: Trace, flow: TraceLineage) -> Iterator[Finding]:
+def transposed_padding_masks(trace: Trace) -> Iterator[Finding]:
     """ST029 for each key padding mask, made once, whose dim 1 is the DataLoader's batch
     of the input it masks and whose dim 0 is not; placed at the op that made it."""
-    batch: frozenset[tuple[str, int]] | None = None
     seen: set[int] = set()
     for call in trace.calls:
         if not is_attention(call) or "batch_first" not in call.config:
             continue
         batch_dim = 0 if call.config.get("batch_first") else 1
         for name, mask, partner, partner_name in padding_masks(call):
-            batch = loader_batch_axes(trace, flow) if batch is None else batch
+            flow = trace_lineage(trace)  # (cached: one lineage per trace)
+            batch = loader_batch_axes(trace, flow)
             if not batch:
                 return
             k, p = call.inputs.index(mask), call.inputs.index(partner)
@@ -73,13 +73,10 @@ def _maker(flow: TraceLineage, call: Call, k: int) -> Call | None:
             continue
         if source is None or source.call.kind != "op":
             return made
-        op = source.call
-        if made is not None and op.outputs[source.index].shape != made.outputs[0].shape:
-            return made
-        made = op
-        if len(op.inputs) != 1 or op.inputs[0].shape != op.outputs[0].shape:
+        made = source.call
+        if len(made.inputs) != 1 or made.inputs[0].shape != made.outputs[0].shape:
             return made  # the op that gave the mask its shape
-        source = flow.source(op, 0)
+        source = flow.source(made, 0)
     return made
 
 

@@ -17,12 +17,12 @@ from dataclasses import dataclass
 
 from shapetrace.analyze.checks import finding
 from shapetrace.analyze.checks._common import at_line, made_by, op_text
-from shapetrace.analyze.checks._hand_loss import BINARY_OPS, SYMBOLS, operand_texts, same_tensor
+from shapetrace.analyze.checks._hand_loss import operand_texts, same_tensor, symbol_of
 from shapetrace.analyze.checks._losses import loss_arguments
 from shapetrace.analyze.checks._source import find_call
 from shapetrace.analyze.lineage.atoms import Lineage
 from shapetrace.analyze.lineage.flow import TraceLineage
-from shapetrace.analyze.lineage.op_args import argument
+from shapetrace.analyze.lineage.op_args import argument, axis_of
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
 from shapetrace.core.text import format_dims, format_shape
@@ -32,6 +32,8 @@ from shapetrace.core.trace import Trace
 _PLACING = frozenset({"__getitem__", "unsqueeze", "view", "reshape", "permute", "transpose", "movedim", "t"})
 _MAX_STEPS = 24
 _STACK = frozenset({"stack"})
+# (the lineage loader_batch_axes last read, and its answer: lineage is one per trace, cached)
+_last: tuple[TraceLineage, frozenset[tuple[str, int]]] | None = None
 
 
 def collate_sizes(trace: Trace) -> set[int]:
@@ -50,16 +52,18 @@ def collate_stack_dim(call: Call, sizes: set[int]) -> int | None:
     custom ``collate_fn`` (``sizes``) stacked them: the batch axis it made; None for other calls."""
     if call.name != "stack" or call.parent_id is not None or len(call.inputs) not in sizes or call.output is None:
         return None
-    axis = argument(call, 1, "dim", 0)
-    ndim = call.output.ndim
-    return axis % ndim if isinstance(axis, int) and not isinstance(axis, bool) and -ndim <= axis < ndim else None
+    return axis_of(argument(call, 1, "dim", 0), call.output.ndim)
 
 
 def loader_batch_axes(trace: Trace, flow: TraceLineage) -> frozenset[tuple[str, int]]:
     """The axes (lineage's ``(origin, stride)``) that are a DataLoader's batch: dim 0 of each
     tensor it yielded stacked by the default collate, as the top-level calls that read it saw it
     (``run_info["loader_tensors"]``, by ``Call.tensor_ids``), and the axis a custom
-    ``collate_fn``'s ``torch.stack`` of a batch's samples made; empty without a DataLoader."""
+    ``collate_fn``'s ``torch.stack`` of a batch's samples made; empty without a DataLoader.
+    Kept for the last lineage asked about: ST005, ST023 and ST029 ask it of one trace."""
+    global _last
+    if _last is not None and _last[0] is flow:
+        return _last[1]
     numbers = trace.run_info.get("loader_tensors")
     yielded = set(numbers) if isinstance(numbers, list) else set()
     sizes = collate_sizes(trace)
@@ -73,7 +77,8 @@ def loader_batch_axes(trace: Trace, flow: TraceLineage) -> frozenset[tuple[str, 
         stacked = collate_stack_dim(call, sizes) if sizes else None
         if stacked is not None:
             found |= flow.outside_axes(flow.output_lineage(call, 0)[stacked])
-    return frozenset(found)
+    _last = (flow, frozenset(found))
+    return _last[1]
 
 
 def batch_dim(flow: TraceLineage, call: Call, index: int, batch: frozenset[tuple[str, int]]) -> int | None:
@@ -145,7 +150,7 @@ def _dim_of(lineage: Lineage, flow: TraceLineage, batch: frozenset[tuple[str, in
 def unsqueeze_fix(mover: Mover, shape: tuple[int, ...]) -> int | None:
     """The dim ``unsqueeze`` should have been given so that its output has ``shape`` (the
     prediction's), where the mover is an ``unsqueeze`` that gives it another."""
-    if mover.call.name != "unsqueeze" or not mover.call.inputs:
+    if mover.call.name != "unsqueeze":
         return None
     source = mover.call.inputs[0].shape
     fits = [d for d in range(len(source) + 1) if (*source[:d], 1, *source[d:]) == shape]
@@ -181,7 +186,7 @@ def one_batch_finding(
     texts = operand_texts(call) if call.kind == "op" else loss_arguments(call, ("input", "target"))
     names = texts or ("the prediction", "the target")
     prediction, target = call.inputs[k], call.inputs[1 - k]
-    symbol = SYMBOLS.get(BINARY_OPS[call.name].__name__) if call.name in BINARY_OPS else None
+    symbol = symbol_of(call)
     written = f"{names[0]} {symbol} {names[1]}" if symbol and texts else f"{call.name}({names[0]}, {names[1]})"
     outcome = (
         f"so they broadcast to {format_dims(shape)} and each sample's prediction is compared with every sample's target"

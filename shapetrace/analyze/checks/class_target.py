@@ -78,7 +78,6 @@ def _layout(prediction: TensorMeta, target: TensorMeta, names: tuple[str, str]) 
 )
 def check_class_target_layout(trace: Trace) -> Iterator[Finding]:
     flow: TraceLineage | None = None
-    batch: frozenset[tuple[str, int]] | None = None
     for call in trace.calls:
         operands = loss_operands(call) if is_class_loss(call) else None
         if operands is None:
@@ -88,8 +87,7 @@ def check_class_target_layout(trace: Trace) -> Iterator[Finding]:
         if found is None:
             # (shapes that fit: lineage tells whether each score meets its own label)
             flow = flow or trace_lineage(trace)
-            batch = loader_batch_axes(trace, flow) if batch is None else batch
-            lined = _by_lineage(trace.calls, flow, call, operands, names, batch)
+            lined = _by_lineage(trace.calls, flow, call, operands, names, loader_batch_axes(trace, flow))
             if lined is not None:
                 yield lined
             continue

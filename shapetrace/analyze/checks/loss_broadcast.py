@@ -79,18 +79,16 @@ def _refuses_other_shapes(call: Call) -> bool:
 @register("ST005", "loss-broadcast", "error", "a loss whose input and target shapes differ and broadcast")
 def check_loss_broadcast(trace: Trace) -> Iterator[Finding]:
     flow: TraceLineage | None = None
-    batch: frozenset[tuple[str, int]] | None = None  # a DataLoader's batch axes (_one_batch.py)
     for call in trace.calls:
         if call.kind == "op" and call.name in BINARY_OPS and len(call.inputs) == 2 and len(call.outputs) == 1:
             flow = flow or trace_lineage(trace)
             pairs = outer_broadcast(call.inputs[0], call.inputs[1], call.outputs[0])
             # (equal shapes: a target prepared outside the model, as the script's loss compares it)
             alike = call.parent_id is None and call.inputs[0].shape == call.inputs[1].shape
-            if (pairs or alike) and batch is None:
-                batch = loader_batch_axes(trace, flow)
             # (what the shapes tell first: a size-1 dim one operand lacks has its own help)
             found = _hand_written(flow, call)
-            if found is None and (pairs or alike) and batch:
+            batch = loader_batch_axes(trace, flow) if found is None and (pairs or alike) else None
+            if batch:
                 found = one_batch_finding(flow, call, pairs, batch, call.outputs[0].shape, _reduces(flow, call))
             if found is not None:
                 yield found
@@ -107,8 +105,9 @@ def check_loss_broadcast(trace: Trace) -> Iterator[Finding]:
         prediction, target = operands
         if prediction.shape == target.shape:
             flow = flow or trace_lineage(trace)
-            batch = loader_batch_axes(trace, flow) if batch is None else batch
-            reduces = f"the loss's {reduction_of(call)}" if reduction_of(call) != "none" else None
+            batch = loader_batch_axes(trace, flow)
+            reduction = reduction_of(call)
+            reduces = f"the loss's {reduction}" if reduction != "none" else None
             found = _classes_apart(flow, call, prediction, target) or (
                 one_batch_finding(flow, call, [], batch, prediction.shape, reduces) if batch else None
             )
@@ -139,7 +138,7 @@ def check_loss_broadcast(trace: Trace) -> Iterator[Finding]:
             if reduction == "none":
                 continue  # all pairs kept apart, as pairwise losses mean to
             flow = flow or trace_lineage(trace)
-            batch = loader_batch_axes(trace, flow) if batch is None else batch
+            batch = loader_batch_axes(trace, flow)
             pairs = outer_broadcast(prediction, target, TensorMeta("", shape, prediction.dtype, prediction.device))
             found = one_batch_finding(flow, call, pairs, batch, shape, f"the loss's {reduction}") if batch else None
             if found is not None:

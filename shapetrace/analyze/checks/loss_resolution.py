@@ -192,6 +192,17 @@ def check_loss_resolution(trace: Trace) -> Iterator[Finding]:
         )
         if resizers:
             message += f", {'downsampled' if smaller else 'upsampled'} by {_describe(resizers)}"
+        rescaled = _target_rescale(flow, trace, call, call.inputs.index(target), dims, factor, smaller)
+        if rescaled is not None:
+            resize, old, new = rescaled
+            message += (
+                f"; F.interpolate {at_line(resize)} made the target {format_shape(resize.outputs[0])} from "
+                f"{format_shape(resize.inputs[0])} with scale_factor={old}, where the prediction's size needs {new}"
+            )
+            yield finding(
+                "ST016", resize, message, f"use scale_factor={new}: the target then has the prediction's size"
+            )
+            continue
         pred, goal = texts
         size = format_dims([min(differ[k]) if smaller else max(differ[k]) for k in dims])
         if offset:  # class labels: resize the logits, never average labels
@@ -213,17 +224,6 @@ def check_loss_resolution(trace: Trace) -> Iterator[Finding]:
                 f"resize the prediction to the target's size: F.interpolate({pred}, size={size}), "
                 f"or the target: F.interpolate({goal}, scale_factor={factor})"
             )
-        rescaled = _target_rescale(flow, trace, call, call.inputs.index(target), dims, factor, smaller)
-        if rescaled is not None:
-            resize, old, new = rescaled
-            message += (
-                f"; F.interpolate {at_line(resize)} made the target {format_shape(resize.outputs[0])} from "
-                f"{format_shape(resize.inputs[0])} with scale_factor={old}, where the prediction's size needs {new}"
-            )
-            yield finding(
-                "ST016", resize, message, f"use scale_factor={new}: the target then has the prediction's size"
-            )
-            continue
         yield finding("ST016", call, message, hint)
 
 

@@ -123,5 +123,4 @@ def check_mask_on_heads(trace: Trace) -> Iterator[Finding]:
                 f"{named} (dim {faced}): the {named} get the masks of other {own}"
             )
             yield finding("ST029", placer, message, _hint(placer, j, faced, wanted))
-    if any(call.kind == "module" and "key_padding_mask" in meta.path for call in trace.calls for meta in call.inputs):
-        yield from transposed_padding_masks(trace, flow or trace_lineage(trace))
+    yield from transposed_padding_masks(trace)
