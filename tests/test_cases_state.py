@@ -83,6 +83,51 @@ def test_state_made_for_a_full_batch_names_its_origin_and_the_short_batch():
     assert "ST007" in explained and "short last batch" in explained
 
 
+def test_a_carried_state_names_the_line_that_began_it():
+    """Under ``shapetrace run`` the zeros that began case 04's state are recorded with the
+    line that called ``init_hidden`` (``state = model.init_hidden(BATCH)``, once, before
+    the loop): the culprit the report names, beside the h_n it was carried through."""
+    began = culprit_line("04", "return (torch.zeros(self.layers, batch, self.hidden)")
+    called = culprit_line("04", "state = model.init_hidden(BATCH)")
+    [found] = [f for f in run_case("04").trace.findings if f.code == "ST007"]
+    assert f"it began as zeros at line {began} (init_hidden, called at line {called})" in found.message
+    assert f"(init_hidden(x.size(0)) per batch, where line {called} makes init_hidden(BATCH) once)" in found.hint
+    # through the API the loop's ops outside the model are not recorded: no line is guessed
+    [found] = [f for f in traced_case("04").findings if f.code == "ST007"]
+    assert "called at" not in found.message and "where line" not in found.hint
+
+
+def test_a_state_rebuilt_at_a_fixed_size_before_each_batch_gets_the_call_to_change(tmp_path):
+    """``hidden = model.init_hidden(BATCH_SIZE)`` before every batch: the state is not
+    carried, its size is written in. ST007 says so, names the loop's line that calls
+    ``init_hidden``, and its help applied there (``init_hidden(x.size(0))``) runs the
+    script clean, printing the fixed version's loss."""
+    import shutil
+
+    from tests.case_support import VARIANTS, run_script
+
+    name = "st007_j_char_lm_init_hidden_each_batch_constant_raises.py"
+    source = (VARIANTS / name).read_text().splitlines()
+    called = source.index("                hidden = model.init_hidden(BATCH_SIZE)") + 1
+    made = source.index("        return (weight.new_zeros(LAYERS, bsz, HID), weight.new_zeros(LAYERS, bsz, HID))") + 1
+    done = run_script(VARIANTS / name)
+    assert done.exit_code == 1 and "Expected hidden[0] size (2, 12, 32), got [2, 16, 32]" in str(done.trace.error)
+    [found] = [f for f in done.trace.findings if f.code == "ST007"]
+    assert (
+        f"h_0 is made at line {made} (init_hidden, called at line {called}) before each batch, "
+        "for a batch of 16 every time" in found.message
+    )
+    assert "kept for the next batches" not in found.message and "once per epoch" not in found.hint
+    assert f"(init_hidden(x.size(0)) at line {called}, not init_hidden(BATCH_SIZE))" in found.hint
+    source[called - 1] = source[called - 1].replace("init_hidden(BATCH_SIZE)", "init_hidden(x.size(0))")
+    shutil.copy(VARIANTS / "variant_work.py", tmp_path)
+    (tmp_path / name).write_text("\n".join(source) + "\n")
+    helped, fixed = run_script(tmp_path / name), run_script(VARIANTS / name, "--fixed")
+    assert helped.exit_code == 0 and helped.trace.error is None and serious(helped.trace) == [], helped.output
+    assert helped.output.splitlines()[0] == fixed.output.splitlines()[0]
+    assert helped.output.splitlines()[0].startswith("loss ")
+
+
 # ------------------------------------------------ case 06: bidirectional last step, plain and packed
 def test_last_step_of_a_bidirectional_output_plain_and_through_packing():
     plain = culprit_line("06", "return states[:, -1, :]")

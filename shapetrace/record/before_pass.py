@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 
-from shapetrace.core.records import Call
+from shapetrace.core.records import Call, Location
 from shapetrace.record.events import Event
 
 # How many ops outside the model are kept aside, the newest; and how many times
@@ -53,6 +53,11 @@ class BeforePass:
         # The ids of the ops taken into the trace: the table leaves them to the tree
         # and the JSON trace, with a line saying so (render/sections.py, ``made_before``).
         self.taken: list[int] = []
+        # The user's line that called the function an op ran in, by the op's record
+        # (``id``) while aside and by its id in the trace once taken
+        # (``[id, file, line, code, function]``, as the JSON trace keeps it: ``called_from``).
+        self._callers: dict[int, Location] = {}
+        self.called_from: list[list] = []
         self._batch_shapes: set[tuple] = set()  # of the DataLoader batches met (``new_batch``)
         # A left-out pass's output number -> the recorded pass's (``stand_in``), and the
         # numbers each module's last left-out pass put there (replaced by its next).
@@ -115,8 +120,15 @@ class BeforePass:
         self._sites[key] = seen + 1
         return True
 
-    def keep(self) -> None:
-        """Move the op just recorded into ``scratch`` to the kept ones."""
+    def keep(self, caller: Location | None = None) -> None:
+        """Move the op just recorded into ``scratch`` to the kept ones; ``caller``: the
+        user's line that called the function it ran in (``frames.caller_location``)."""
+        for call in self.scratch:
+            # (a record dropped from ``calls`` may have left its id to this one)
+            if caller is None:
+                self._callers.pop(id(call), None)
+            else:
+                self._callers[id(call)] = caller
         self.calls.extend(self.scratch)
         self.scratch.clear()
 
@@ -145,14 +157,20 @@ class BeforePass:
                 id=len(events), index=index, tensor_ids=self.aliased(call.tensor_ids, len(call.inputs))
             )
             self.taken.append(call.id)
+            caller = self._callers.get(id(call))
+            if caller is not None:
+                self.called_from.append([call.id, caller.filename, caller.lineno, caller.code, caller.function])
             events.append(call)
+        callers = self._callers
         self.clear()
         # Until the next pass, a loss (a module call, or an op: ``take`` again) may read
         # what they made: the target cut from the batch beside the input.
         self.pending = rest[KEPT - 1 :: -1]
+        self._callers = {id(call): callers[id(call)] for call in self.pending if id(call) in callers}
 
     def clear(self) -> None:
         self.calls.clear()
         self.pending = []
+        self._callers = {}
         self._sites.clear()
         self.counts.clear()

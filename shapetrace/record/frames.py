@@ -316,6 +316,15 @@ def strip_recording_frames(exc: BaseException) -> None:
             continue
 
 
+def caller_location(frame: FrameType | None) -> Location | None:
+    """The user's line that called the function ``frame`` runs (``init_hidden(BATCH)``
+    in a training loop, for an op in ``init_hidden``'s body); None at a module's
+    top level, which no line of the user's called."""
+    if frame is None or frame.f_code.co_name == "<module>":
+        return None
+    return location_of(first_user_frame(frame.f_back))
+
+
 def user_location(depth: int = 1) -> Location | None:
     """Location of the first user frame above the caller's ``depth``-th frame."""
     return location_of(first_user_frame(sys._getframe(depth + 1)))

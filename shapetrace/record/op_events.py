@@ -9,6 +9,7 @@ may die in it), so it goes through an ``Event`` (``op_started``/``op_finished``)
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import FrameType
 from typing import Any
 
 from shapetrace.core.meta_table import MetaTable
@@ -109,10 +110,12 @@ class OpEvents(RecordingState):
             self.busy = False
         return result
 
-    def run_op_aside(self, *op: Any) -> Any:
+    def run_op_aside(self, user_frame: FrameType | None, *op: Any) -> Any:
         """``run_op(*op)`` of an op outside any pass under ``shapetrace run``: its record
         is kept aside, and joins the trace if it made a recorded pass's inputs
-        (before_pass.py); an op of a site recorded often enough is not recorded."""
+        (before_pass.py); an op of a site recorded often enough is not recorded.
+        ``user_frame``: the user's frame that ran it, whose caller's line is kept too
+        (``init_hidden(BATCH)`` for the ``torch.zeros`` in its body)."""
         __tracebackhide__ = True
         before = self.before_pass
         described, location, call, func, args, kwargs, changes, _ = op
@@ -129,7 +132,7 @@ class OpEvents(RecordingState):
             return self.run_op(*op)
         finally:
             self._events, self._op_counts = events, counts
-            before.keep()
+            before.keep(frames.caller_location(user_frame))
 
     def _op_inputs(
         self, name: str, location: Location | None, args: tuple, kwargs: dict, site: int | None = None

@@ -229,6 +229,7 @@ def script_block(
     before_pass = block._recorder.before_pass
     if before_pass is not None:  # the ops outside the model that made what a pass read (record/before_pass.py)
         block.trace._meta["made_before"] = before_pass.taken
+        block.trace._meta["called_from"] = before_pass.called_from
     if isinstance(root_filter, FirstPassFilter):  # the calls of signatures past --max-calls
         block.trace._meta["beyond_max_calls"] = root_filter.beyond
         block.trace._meta["max_calls"] = max_calls

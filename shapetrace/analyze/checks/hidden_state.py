@@ -13,11 +13,12 @@ from collections.abc import Iterator
 from shapetrace.analyze.checks import finding, register
 from shapetrace.analyze.checks._common import at_line, call_label
 from shapetrace.analyze.checks._rnn import directions, hidden_inputs, is_cell, is_rnn, rnn_input
+from shapetrace.analyze.checks._source import find_call
 from shapetrace.analyze.checks._state_layout import layout_explains_state
 from shapetrace.analyze.checks._state_origin import describe_origin, short_last_batch, state_maker
 from shapetrace.analyze.lineage.flow import trace_lineage
 from shapetrace.core.finding import Finding
-from shapetrace.core.records import Call
+from shapetrace.core.records import Call, Location
 from shapetrace.core.tensor_meta import TensorMeta
 from shapetrace.core.text import format_dims, format_shape, tensor_name
 from shapetrace.core.trace import Trace
@@ -79,21 +80,31 @@ def _carried(trace: Trace, call: Call, meta: TensorMeta, why: str, hint: str) ->
     if origin is None and short is None:
         return why, hint
     name = tensor_name(call, meta, output=False)
-    made, carried = origin or (f"built for a batch of {full} (its dim {state_dim}) where nothing was recorded", True)
+    made, how = origin or (f"built for a batch of {full} (its dim {state_dim}) where nothing was recorded", "carried")
     parts = [why, f"{name} is {made}"] + ([short] if short else [])
     axis = 0 if call.config.get("batch_first") or state_dim == 0 else 1
-    if carried:  # a state kept from batch to batch
-        maker = state_maker(trace, flow, call, call.inputs.index(meta))
-        per_batch = f"{maker}(x.size({axis})) per batch" if maker else "made per batch"
-        hint = (
-            f"build the state for each batch from the data, with x.size({axis}) in dim {state_dim} "
-            f"({per_batch}, not once per epoch)"
-        )
+    if how != "made":  # a state kept from batch to batch, or rebuilt at one size
+        hint = f"build the state for each batch from the data, with x.size({axis}) in dim {state_dim} "
+        hint += _per_batch(state_maker(trace, flow, call, call.inputs.index(meta)), axis, how)
     else:
         hint = f"make it with x.size({axis}) in dim {state_dim} where it is made"
     if short and "the short last batch" in short:
         hint += ", or drop the short last batch: DataLoader(..., drop_last=True)"
     return "; ".join(parts), hint
+
+
+def _per_batch(maker: tuple[str, Location | None] | None, axis: int, how: str) -> str:
+    """``(init_hidden(x.size(0)) at line 50, not init_hidden(BATCH_SIZE))``: the call
+    that makes the state, with the batch's size where the loop passes a fixed one."""
+    if maker is None:
+        return "(made per batch, not once per epoch)"
+    function, called = maker
+    fixed = find_call(called, {function}, 1)
+    if called is None or fixed is None or len(fixed.args) != 1:
+        return f"({function}(x.size({axis})) per batch, not once per epoch)"
+    if how == "rebuilt":
+        return f"({function}(x.size({axis})) at line {called.lineno}, not {function}({fixed.args[0]}))"
+    return f"({function}(x.size({axis})) per batch, where line {called.lineno} makes {function}({fixed.args[0]}) once)"
 
 
 def _layout_first(trace: Trace, call: Call, meta: TensorMeta, why: str, hint: str) -> tuple[str, str]:
