@@ -120,3 +120,40 @@ def test_a_unit_axis_from_the_loader_is_fixed_where_the_batch_is_made(name, old,
     got = model_outputs(helped)
     want = model_outputs(load_file(VARIANTS / f"{name}.py", f"fixed_{name}"), fixed=True)
     assert len(got) == len(want) > 0 and all(torch.equal(a, b) for a, b in zip(got, want))
+
+
+class _StepDecoder(nn.Module):
+    """A teacher-forced GRU decoder whose per-step scores are (B, V) pieces, joined along the
+    batch dim into (T * B, V): a time-major layout a seq-first pipeline may want."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed, self.cell, self.out = nn.Embedding(9, 8), nn.GRUCell(8, 8), nn.Linear(8, 9)
+
+    def forward(self, target):
+        state, token, outputs = None, torch.zeros(target.size(0), dtype=torch.long), []
+        for step in range(target.size(1)):
+            state = self.cell(self.embed(token), state)
+            outputs.append(self.out(state))  # (B, V): no step dim to join along
+            token = target[:, step]
+        return torch.cat(outputs, dim=0)
+
+
+def test_steps_joined_time_major_without_a_step_dim_get_the_help_on_the_target():
+    """(B, V) pieces joined along dim 0 may be time-major on purpose: scored against the
+    DataLoader's (B, T) tags flattened batch-major, the finding stays on the loss and its
+    help transposes the target (the fix that keeps the model's layout), which applied
+    gives the loss the decoder's rows were meant for."""
+    torch.manual_seed(0)
+    model = _StepDecoder()
+    loader = DataLoader(TensorDataset(torch.randint(0, 9, (10, 6))), batch_size=5)
+    with shapetrace.trace(model) as t:
+        for (tgt,) in loader:
+            loss = nn.functional.cross_entropy(model(tgt), tgt.reshape(-1))
+    [found] = [f for f in serious(t) if f.code == "ST023"]
+    assert found.location is not None and "loss = nn.functional.cross_entropy" in found.location.code
+    assert "torch.cat at line" in found.message and found.hint.startswith("use tgt.transpose(0, 1).reshape(-1)")
+    scores = model(tgt)
+    wanted = nn.functional.cross_entropy(scores, tgt.transpose(0, 1).reshape(-1))
+    per_step = torch.stack([nn.functional.cross_entropy(scores[k * 5 : (k + 1) * 5], tgt[:, k]) for k in range(6)])
+    assert torch.allclose(wanted, per_step.mean()) and not torch.allclose(loss, wanted)

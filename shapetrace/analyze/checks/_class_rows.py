@@ -15,6 +15,7 @@ Two layouts pass PyTorch's shape check and pair each score with another position
 from __future__ import annotations
 
 from shapetrace.analyze.checks._common import at_line, call_of_origin, made_by, op_text, receiver_text
+from shapetrace.analyze.checks._source import find_call
 from shapetrace.analyze.lineage.atoms import DimAtoms
 from shapetrace.analyze.lineage.flow import TraceLineage
 from shapetrace.core.records import Call
@@ -26,10 +27,12 @@ _ONE_HOT = frozenset({"one_hot"})
 
 def rows_apart(
     calls: tuple[Call, ...], flow: TraceLineage, call: Call, scores: int, target: int, batch: frozenset[tuple[str, int]]
-) -> tuple[str, str] | None:
-    """``(why, help)`` where dim 0 of the scores (input ``scores`` of the loss ``call``) and of
-    the target (input ``target``) merge a DataLoader's batch (``batch``:
-    ``_one_batch.loader_batch_axes``) with another axis in two orders; None otherwise."""
+) -> tuple[str, str, Call] | None:
+    """``(why, help, the call to place it on)`` where dim 0 of the scores (input ``scores`` of
+    the loss ``call``) and of the target (input ``target``) merge a DataLoader's batch
+    (``batch``: ``_one_batch.loader_batch_axes``) with another axis in two orders: the
+    loss, or the ``torch.cat`` that joined per-step outputs along their batch dim
+    (``_join_fix``); None otherwise."""
     if not call.inputs[scores].shape or not call.inputs[target].shape:
         return None
     rows = flow.input_lineage(call, scores)[0], flow.input_lineage(call, target)[0]
@@ -52,14 +55,37 @@ def rows_apart(
             f"; the input's rows are as {op_text(joined)} {at_line(joined)} joined {len(joined.inputs)} pieces "
             f"along their batch dim"
         )
+        fix = _join_fix(joined)
+        if fix is not None:
+            return why, fix, joined
     flattening = _flattening(flow, call, target)
     if flattening is None:
-        return why, "flatten the target in the input's order (transpose its two axes before the reshape)"
+        return why, "flatten the target in the input's order (transpose its two axes before the reshape)", call
     receiver = receiver_text(flattening)
     written = op_text(flattening)
     if not written.startswith(receiver):
-        return why, f"transpose the target's two axes before {written} {at_line(flattening)}"
-    return why, f"use {receiver}.transpose(0, 1){written[len(receiver) :]}: the target's rows then in the input's order"
+        return why, f"transpose the target's two axes before {written} {at_line(flattening)}", call
+    fix = f"use {receiver}.transpose(0, 1){written[len(receiver) :]}: the target's rows then in the input's order"
+    return why, fix, call
+
+
+def _join_fix(joined: Call) -> str | None:
+    """``use torch.cat(outputs, dim=1): ...`` for a ``torch.cat`` along dim 0 of per-step
+    pieces that each kept a size-1 step dim, (B, 1, V): the join meant that dim, and
+    made (T * B, 1, V) where (B, T, V) was meant. Pieces without one, (B, V), may be
+    joined time-major on purpose: None (the help goes to the target)."""
+    pieces = [meta.shape for meta in joined.inputs]
+    if len(pieces) < 2 or len(pieces[0]) < 3 or joined.outputs[0].shape[0] != sum(p[0] for p in pieces):
+        return None
+    steps = [d for d in range(1, len(pieces[0])) if all(len(p) == len(pieces[0]) and p[d] == 1 for p in pieces)]
+    written = find_call(joined.location, {joined.name}, occurrence=joined.index)
+    if len(steps) != 1 or written is None or not written.args:
+        return None
+    name = f"{written.receiver}.{joined.name}" if written.receiver else joined.name
+    return (
+        f"use {name}({written.args[0]}, dim={steps[0]}): the steps on dim {steps[0]}, each sample's rows together, "
+        f"as the target's"
+    )
 
 
 def _batch_piece(flow: TraceLineage, dim: DimAtoms, batch: frozenset[tuple[str, int]]) -> int | None:

@@ -122,7 +122,7 @@ def _by_lineage(
         f"{name} {at_line(call)} gets input {format_shape(operands[0])} and target {format_shape(operands[1])}: "
         f"{found[0]}"
     )
-    return finding("ST023", call, message, found[1])
+    return finding("ST023", found[2] if len(found) == 3 else call, message, found[1])
 
 
 def _at_batching(trace: Trace, prediction: TensorMeta, found: Finding) -> Finding:

@@ -2,7 +2,8 @@
 them with ``torch.cat(outputs, dim=0)``: (T * B, 1, V), rows step-major. The loop flattens them to
 (T * B, V) and the DataLoader's target tokens (B, T) to (B * T,), batch-major. The row counts agree,
 ``nn.CrossEntropyLoss`` runs, and each step's scores are trained against another position's token.
-The fix: ``torch.cat(outputs, dim=1)`` in the decoder (or the target transposed before its reshape)."""
+The fix: ``torch.cat(outputs, dim=1)`` in the decoder, where the finding is (the pieces kept their
+size-1 step dim: a join along it was meant)."""
 
 import torch
 from torch import nn
@@ -26,7 +27,7 @@ class Decoder(nn.Module):
             hidden, state = self.gru(self.embed(token).unsqueeze(1), state)
             outputs.append(self.out(hidden))  # (B, 1, VOCAB)
             token = target[:, step]
-        return torch.cat(outputs, dim=1 if self.fixed else 0)
+        return torch.cat(outputs, dim=1 if self.fixed else 0)  # culprit
 
 
 def make(fixed=False):
@@ -36,7 +37,7 @@ def make(fixed=False):
     loader = DataLoader(TensorDataset(torch.randint(0, VOCAB, (10, 6))), batch_size=5)
 
     def loss_of(tgt):
-        return criterion(model(tgt).reshape(-1, VOCAB), tgt.reshape(-1))  # culprit
+        return criterion(model(tgt).reshape(-1, VOCAB), tgt.reshape(-1))
 
     return model, epoch(model, loader, loss_of)
 
