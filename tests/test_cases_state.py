@@ -724,3 +724,41 @@ def test_the_help_names_the_method_that_made_the_carried_state():
             pass  # the short last batch raises: the finding explains it
     [found] = [f for f in t.findings if f.code == "ST007"]
     assert "reset_state(x.size(0)) per batch" in found.hint, found.hint
+
+
+def test_an_lstm_given_the_encoders_h_alone_gets_the_encoders_c_in_its_help(tmp_path):
+    """``_, (h, c) = self.encoder(past)`` then ``self.decoder(dec_in, h)``: ST015's help names
+    the c the line unpacked beside h, ``pass (h, c)``, not zeros (which would start the
+    decoder without the encoder's memory); applied, the model computes the fixed version's
+    output with no finding. A state that no LSTM returned keeps the zeros example."""
+    import torch
+
+    from tests.case_support import VARIANTS, load_file, model_outputs
+
+    name = "st015_h_lstm_encoder_h_only_into_lstm_decoder"
+    variant = load_file(VARIANTS / f"{name}.py", name)
+    model, work = variant.make(False)
+    with pytest.raises(RuntimeError), shapetrace.trace(model) as t:
+        work()
+    [found] = [f for f in t.findings if f.code == "ST015"]
+    source = (VARIANTS / f"{name}.py").read_text().splitlines()
+    unpacked = source.index("        _, (h, c) = self.encoder(past)") + 1
+    assert found.hint == f"pass (h, c): the c_n that encoder returned beside h at line {unpacked}"
+    line = found.location.lineno - 1
+    assert source[line].strip() == "out, _ = self.decoder(dec_in, h)  # culprit"
+    source[line] = source[line].replace("self.decoder(dec_in, h)", "self.decoder(dec_in, (h, c))")
+    (tmp_path / f"helped_{name}.py").write_text("\n".join(source) + "\n")
+    helped = load_file(tmp_path / f"helped_{name}.py", f"helped_{name}")
+    for got, want in zip(model_outputs(helped), model_outputs(variant, fixed=True), strict=True):
+        assert torch.equal(got, want)
+    model, work = helped.make(False)
+    with shapetrace.trace(model) as again:
+        work()
+    assert serious(again) == []
+    # a GRU encoder's state has no c: the example keeps the zeros (st015_f)
+    gru = load_file(VARIANTS / "st015_f_gru_encoder_state_into_lstm_decoder.py", "st015_f_zeros")
+    model, work = gru.make(False)
+    with pytest.raises(RuntimeError), shapetrace.trace(model) as t:
+        work()
+    [found] = [f for f in t.findings if f.code == "ST015"]
+    assert found.hint == "pass (h_0, c_0), e.g. (state, torch.zeros_like(state))"

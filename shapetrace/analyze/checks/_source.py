@@ -298,6 +298,21 @@ def assigned_expression(location: Location | None) -> tuple[str, str] | None:
     return (target.id, ast.unparse(statement.value)) if isinstance(target, ast.Name) else None
 
 
+def assigned_to(location: Location | None, path: str) -> str | None:
+    """The name a line of one assignment binds to the returned value's part ``path``:
+    ``c`` for ``"1.1"`` in ``_, (h, c) = self.encoder(x)``; None where that part is not
+    unpacked to a name there."""
+    tree = _parse(location.code) if location is not None and location.code else None
+    if not isinstance(tree, ast.Module) or len(tree.body) != 1 or not isinstance(tree.body[0], ast.Assign):
+        return None
+    node: ast.expr = tree.body[0].targets[0]
+    for part in path.split("."):
+        if not isinstance(node, (ast.Tuple, ast.List)) or not part.isdigit() or int(part) >= len(node.elts):
+            return None
+        node = node.elts[int(part)]
+    return node.id if isinstance(node, ast.Name) else None
+
+
 def _operand_text(node: ast.expr) -> str:
     text = ast.unparse(node)
     simple = isinstance(node, (ast.Name, ast.Attribute, ast.Call, ast.Subscript, ast.Constant))
