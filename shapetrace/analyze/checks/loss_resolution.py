@@ -16,9 +16,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from shapetrace.analyze.checks import finding, register
-from shapetrace.analyze.checks._common import at_line
+from shapetrace.analyze.checks._common import at_line, pass_root
 from shapetrace.analyze.checks._hand_loss import operand_texts
 from shapetrace.analyze.checks._losses import loss_arguments, loss_operands
+from shapetrace.analyze.checks._one_batch import returned_by_pass
 from shapetrace.analyze.checks.class_dim import class_scores_last
 from shapetrace.analyze.lineage.flow import TraceLineage, trace_lineage
 from shapetrace.analyze.lineage.module_rules import is_builtin
@@ -126,6 +127,8 @@ def _kind(call: Call) -> str:
         stride = config.get("stride")
         size = config["kernel_size"]
         return f"{call.type}({size})" if stride in (None, size) else f"{call.type}({size}, stride={stride})"
+    if "upscale_factor" in config:  # PixelShuffle
+        return f"{call.type}({config['upscale_factor']})"
     if "stride" in config:
         stride = config["stride"]
         stride = stride[0] if isinstance(stride, tuple) and len(set(stride)) == 1 else stride
@@ -192,6 +195,12 @@ def check_loss_resolution(trace: Trace) -> Iterator[Finding]:
         )
         if resizers:
             message += f", {'downsampled' if smaller else 'upsampled'} by {_describe(resizers)}"
+        short = _short_upscale(flow, trace, call, call.inputs.index(prediction), call.inputs.index(target), dims)
+        if short is not None and not resizers:
+            message += (
+                f"; the model upsamples its input ×{short[1]}, by {_describe(short[0])}, where the target is "
+                f"×{short[2]} of it"
+            )
         rescaled = _target_rescale(flow, trace, call, call.inputs.index(target), dims, factor, smaller)
         if rescaled is not None:
             resize, old, new = rescaled
@@ -219,12 +228,52 @@ def check_loss_resolution(trace: Trace) -> Iterator[Finding]:
                 f"(a density map: F.{pool}({goal}, {factor}) * {factor ** len(dims)} keeps its sum), "
                 f"or upsample the prediction: F.interpolate({pred}, scale_factor={factor})"
             )
+            if short is not None:  # an upsampling model built for another scale than its data's
+                hint = f"build the model to upsample ×{short[2]}, the data's scale (not ×{short[1]}); or {hint}"
         else:
             hint = (
                 f"resize the prediction to the target's size: F.interpolate({pred}, size={size}), "
                 f"or the target: F.interpolate({goal}, scale_factor={factor})"
             )
         yield finding("ST016", call, message, hint)
+
+
+# Modules and ops that grow their input's spatial dims.
+_UPSAMPLERS = frozenset(
+    {"PixelShuffle", "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d"}
+    | {f"ConvTranspose{n}d" for n in (1, 2, 3)}
+)
+_UPSAMPLING_OPS = frozenset({"interpolate", "upsample", "pixel_shuffle"} | {f"conv_transpose{n}d" for n in (1, 2, 3)})
+
+
+def _short_upscale(
+    flow: TraceLineage, trace: Trace, loss: Call, index: int, target: int, dims: list[int]
+) -> tuple[list[Call], int, int] | None:
+    """``(the model's upsampling calls, its factor, the data's)`` where the prediction is a
+    pass's output grown from the pass's input by one factor in ``dims`` (×2: an ESPCN
+    built with ``upscale=2``) and the target is that input grown by a larger one (×4: the
+    Dataset downscaled the high-res image by 4): the model upsamples by too little."""
+    root = returned_by_pass(flow, loss, index)
+    if root is None or not root.inputs:
+        return None
+    source, pred, goal = root.inputs[0], loss.inputs[index], loss.inputs[target]
+    if source.ndim != pred.ndim or any(source.shape[k] == 0 for k in dims):
+        return None
+    grown = {pred.shape[k] / source.shape[k] for k in dims}
+    wanted = {goal.shape[k] / source.shape[k] for k in dims}
+    if len(grown) != 1 or len(wanted) != 1:
+        return None
+    model, data = grown.pop(), wanted.pop()
+    if not (1 < model < data and model.is_integer() and data.is_integer()):
+        return None
+    layers = [
+        call
+        for call in trace.calls
+        if call is not root
+        and pass_root(call) is root
+        and (call.type in _UPSAMPLERS if call.kind == "module" else call.name in _UPSAMPLING_OPS)
+    ]
+    return (layers, int(model), int(data)) if layers else None
 
 
 def _target_rescale(
