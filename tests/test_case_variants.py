@@ -705,3 +705,29 @@ def test_a_class_target_that_fits_by_shape_only_has_a_help_that_gives_the_fixed_
     expression = re.fullmatch(r"use (.+?): .*", found.hint)
     assert expression is not None, found.hint
     _gives_the_fixed_loss(name, _culprit_replaced(name, written, expression.group(1) + closing, tmp_path))
+
+
+def test_an_upsampling_model_built_for_another_scale_has_a_help_that_gives_the_fixed_loss(tmp_path):
+    """ST016 where an ESPCN upsamples its input ×2 (PixelShuffle(2)) and the Dataset made the
+    low-res half by pooling ×4: the message names the shuffle and both scales, and the help's
+    first fix, the model built for the data's scale, gives the fixed version's loss with no
+    finding left. A pooling network's ST016 (case 15) says nothing of upsampling."""
+    name = "st016_j_super_resolution_upscale_short_of_the_data_raises"
+    t = traced_module(module(name))
+    found = on_culprit(t.findings, name)[0]
+    assert "the model upsamples its input ×2, by PixelShuffle(2) (shuffle), where the target is ×4 of it" in (
+        found.message
+    )
+    scale = re.match(r"build the model to upsample ×(\d+), the data's scale \(not ×2\); or resize", found.hint)
+    assert scale is not None, found.hint
+    source = path_of(name).read_text()
+    written = "model = ESPCN(upscale=SCALE) if fixed else ESPCN()"
+    assert written in source
+    patched = tmp_path / f"patched_{name}.py"
+    patched.write_text(source.replace(written, f"model = ESPCN(upscale={scale.group(1)})"))
+    _gives_the_fixed_loss(name, load_file(patched, f"patched_{name}"))
+    from tests.case_support import case_path
+
+    pooled = [f for f in traced_module(load_file(case_path("15"), "case15_pooled")).findings if f.code == "ST016"]
+    assert pooled and all("the model upsamples" not in f.message for f in pooled)
+    assert not any(f.hint.startswith("build the model") for f in pooled)

@@ -89,7 +89,8 @@ def _calls(code: str) -> tuple[tuple[str | None, int, SourceCall], ...]:
     for node, depth in evaluated(tree):
         if isinstance(node, ast.Call):
             func = node.func
-            receiver = ast.unparse(func.value) if isinstance(func, ast.Attribute) else None
+            # (a receiver written in parentheses keeps them: ``(attn @ v).reshape``)
+            receiver = _operand_text(func.value) if isinstance(func, ast.Attribute) else None
             calls.append((_call_name(node), depth, SourceCall(receiver, _args(node))))
     return tuple(calls)
 
