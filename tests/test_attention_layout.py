@@ -439,6 +439,38 @@ def test_attention_over_the_heads_is_st026_whether_sdpa_or_hand_written(layout, 
         assert st026[0].message.startswith(f"{written} at line "), st026[0].message
 
 
+def test_grouped_query_decoding_with_the_group_in_the_query_rows_is_not_st026():
+    """One decoding step of grouped-query attention packs each key/value head's group of
+    query heads into the query's rows, (B, kv_heads, heads per group, head_dim), as
+    transformers' SDPA path does on a padded batch: the rows are independent queries and
+    each attends over the cached tokens in the key's dim -2, so it equals the reference
+    that repeats the keys per head. Only a key whose dim -2 is heads too attends over them."""
+    import torch.nn.functional as F
+
+    batch, heads, kv_heads, head_dim, cached = 3, 6, 2, 8, 10
+
+    class Decode(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.q_proj = nn.Linear(heads * head_dim, heads * head_dim)
+
+        def forward(self, x, k, v):
+            q = self.q_proj(x).view(batch, 1, heads, head_dim).transpose(1, 2)
+            packed = q.reshape(batch, kv_heads, heads // kv_heads, head_dim)
+            out = F.scaled_dot_product_attention(packed, k, v)
+            return out.reshape(batch, heads, 1, head_dim), q
+
+    torch.manual_seed(0)
+    model = Decode()
+    x, k, v = torch.randn(batch, 1, heads * head_dim), *torch.randn(2, batch, kv_heads, cached, head_dim)
+    with shapetrace.trace(model) as t:
+        out, q = model(x, k, v)
+    assert [f for f in t.findings if f.severity != "info"] == [], t.findings
+    group = heads // kv_heads
+    reference = F.scaled_dot_product_attention(q, k.repeat_interleave(group, 1), v.repeat_interleave(group, 1))
+    assert torch.allclose(out, reference, atol=1e-6)
+
+
 @pytest.mark.parametrize("holder", ["MultiheadAttention", "TransformerEncoderLayer"])
 def test_a_per_sample_3d_mask_where_one_per_head_is_taken_is_explained(holder):
     """A (N, L, S) mask given as a 3-D attn_mask/src_mask, which PyTorch takes as

@@ -13,6 +13,9 @@ Lineage tells it whatever the sizes: the query's dims -2 and -1 are two pieces o
 one axis a layer made (its features, split into heads and head_dim), while the
 tokens sit in another dim.
 
+The key's dims -2 and -1 must be such pieces too: queries whose rows are a group's heads
+over keys whose dim -2 is the tokens (grouped-query decoding) attend right.
+
 Limits: heads made by other means than a split of one axis (``torch.stack`` of
 separate projections) have no such lineage.
 """
@@ -62,8 +65,13 @@ def _attends(flow: TraceLineage, call: Call) -> _Split | None:
     if call.kind != "op" or not call.inputs:
         return None
     split = _split_feature(flow, call, 0)
-    if call.name == "scaled_dot_product_attention" or split is None:
-        return split
+    if split is None:
+        return None
+    if call.name == "scaled_dot_product_attention":
+        # SDPA attends each query row over the key's dim -2: where that holds tokens, the
+        # query's rows are independent queries, whatever they are (grouped-query decoding
+        # packs a group's heads there, as transformers' SDPA path does on a padded batch)
+        return split if len(call.inputs) > 1 and _split_feature(flow, call, 1) is not None else None
     if call.name in _PRODUCTS and len(call.inputs) == 2 and call.output is not None:
         key = flow.input_lineage(call, 1)
         if len(key) != call.inputs[0].ndim or len(key[-1]) != 1 or len(key[-2]) != 1:
