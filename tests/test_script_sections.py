@@ -188,3 +188,26 @@ def test_the_html_report_shows_the_sections(mnist) -> None:
     row_of = {call.id: row[0].id for row in table_rows(mnist) for call in row}
     assert all(page.index(f'id="call-{row_of[call.id]}"') < normalize for call in split_sections(mnist).models[0].roots)
     assert f"also data transform Normalize ×{ran}" in page
+
+
+def test_the_note_on_ops_outside_the_model_gives_each_files_lines(tmp_path, monkeypatch) -> None:
+    """Ops outside the model that made a pass's input in two files (the script's, and a
+    helper module's, as generate() runs its own in transformers' files): the note gives
+    each file's lines, where it used to give one range across both ("lines 3-5"
+    for lines 5 of one file and 3 of another)."""
+    from shapetrace.render.sections import before_note
+
+    (tmp_path / "prep.py").write_text("def windows(series):\n    return series.unfold(0, 4, 2)\n")
+    script = tmp_path / "train.py"
+    script.write_text(
+        "import sys\nimport torch\nsys.path.insert(0, sys.argv[1])\nfrom prep import windows\n"
+        "x = torch.arange(12.0)\nmodel = torch.nn.Linear(4, 2)\nmodel(windows(x * 2))\n"
+    )
+    monkeypatch.chdir(tmp_path)  # (the files are named relative to the working directory)
+    with contextlib.redirect_stdout(io.StringIO()):
+        run = run_script(str(script), [str(tmp_path)])
+    assert run.error is None
+    note = before_note(run.trace)
+    assert note == (
+        "3 ops at lines 5-7 of train.py, line 2 of prep.py made what the passes read (--format tree shows them)"
+    )

@@ -22,6 +22,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 
 from shapetrace.core.records import Call
+from shapetrace.core.text import short_path
 from shapetrace.core.torch_facts import MODEL_WRAPPERS, WRAPPED_CHILD_NAMES, WRAPPED_MODEL_NAME
 from shapetrace.core.trace import Trace
 
@@ -171,12 +172,22 @@ def before_note(trace: Trace) -> str | None:
     calls = [call for call in trace.calls if call.id in before]
     if not calls:
         return None
-    lines = sorted({call.location.lineno for call in calls if call.location is not None})
-    where = (
-        f" at line{'s' * (len(lines) > 1)} {lines[0]}" + (f"-{lines[-1]}" if len(lines) > 1 else "") if lines else ""
-    )
+    files: dict[str, set[int]] = {}
+    for call in calls:
+        if call.location is not None:
+            files.setdefault(call.location.filename, set()).add(call.location.lineno)
+    # (a file's line range, the script's first: ops run by a library, as generate() runs
+    # them, are at lines of the library's file, not of the script's)
+    ranges = [_line_range(sorted(lines)) for lines in files.values()]
+    named = [f"{lines} of {short_path(name)}" for name, lines in zip(files, ranges)]
+    where = f" at {ranges[0]}" if len(ranges) == 1 else f" at {', '.join(named)}" if ranges else ""
     count = len(calls)
     return f"{count} op{'s' * (count != 1)}{where} made what the passes read (--format tree shows them)"
+
+
+def _line_range(lines: list[int]) -> str:
+    """``line 12``, ``lines 49-61``."""
+    return f"line {lines[0]}" if len(lines) == 1 else f"lines {lines[0]}-{lines[-1]}"
 
 
 def left_out_notes(trace: Trace) -> list[str]:
