@@ -108,7 +108,7 @@ def test_a_state_rebuilt_at_a_fixed_size_before_each_batch_gets_the_call_to_chan
 
     name = "st007_j_char_lm_init_hidden_each_batch_constant_raises.py"
     source = (VARIANTS / name).read_text().splitlines()
-    called = source.index("                hidden = model.init_hidden(BATCH_SIZE)") + 1
+    called = source.index("            hidden = model.init_hidden(BATCH_SIZE)") + 1
     made = source.index("        return (weight.new_zeros(LAYERS, bsz, HID), weight.new_zeros(LAYERS, bsz, HID))") + 1
     done = run_script(VARIANTS / name)
     assert done.exit_code == 1 and "Expected hidden[0] size (2, 12, 32), got [2, 16, 32]" in str(done.trace.error)

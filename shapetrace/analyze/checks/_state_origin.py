@@ -117,14 +117,12 @@ def describe_origin(trace: Trace, flow: TraceLineage, call: Call, index: int, ba
     made = source.call
     if made.kind == "op":
         line = _op_line(trace, made, call)
-    else:
-        line = f"line {made.location.lineno}" if made.location is not None else "an earlier line"
-    if made.kind == "op":
         if pass_root(made) is pass_root(call):  # made by this forward pass
             return f"made at {line} for a batch of {batch}", "made"
         if _made_before_each(trace, flow, made, call, index):
             return f"made at {line} before each batch, for a batch of {batch} every time", "rebuilt"
         return f"made at {line}, outside this pass, for a batch of {batch} and kept for the next batches", "carried"
+    line = f"line {made.location.lineno}" if made.location is not None else "an earlier line"
     when = "on the previous pass" if pass_root(made) is not pass_root(call) else "earlier in this pass"
     name = "h_n" if source.meta.path in ("1", "1.0") else "c_n"
     if made.kind == "module" and not is_rnn(made):  # a model's own returned state (a cell's hx carried out)

@@ -7,7 +7,7 @@ carried (each batch gets its own); its size is fixed. The fix: ``init_hidden(x.s
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
-from variant_work import run
+from variant_work import epoch, run
 
 VOCAB, STEPS, EMB, HID, LAYERS, BATCH_SIZE = 20, 10, 16, 32, 2, 16
 
@@ -32,24 +32,17 @@ def make(fixed=False):
     torch.manual_seed(0)
     text = torch.randint(0, VOCAB, (60 * STEPS + 1,))
     windows, targets = text[:-1].view(60, STEPS), text[1:].view(60, STEPS)
-    loader = DataLoader(TensorDataset(windows, targets), batch_size=BATCH_SIZE)
     model = CharLM()
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
 
-    def work():
-        for x, y in loader:
-            if fixed:
-                hidden = model.init_hidden(x.size(0))
-            else:
-                hidden = model.init_hidden(BATCH_SIZE)
-            logits, hidden = model(x, hidden)
-            loss = nn.functional.cross_entropy(logits.reshape(-1, VOCAB), y.reshape(-1))
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-        print(f"loss {loss.item():.4f}")
+    def loss_of(x, y):
+        if fixed:
+            hidden = model.init_hidden(x.size(0))
+        else:
+            hidden = model.init_hidden(BATCH_SIZE)
+        logits, _ = model(x, hidden)
+        return nn.functional.cross_entropy(logits.reshape(-1, VOCAB), y.reshape(-1))
 
-    return model, work
+    return model, epoch(model, DataLoader(TensorDataset(windows, targets), batch_size=BATCH_SIZE), loss_of)
 
 
 if __name__ == "__main__":
