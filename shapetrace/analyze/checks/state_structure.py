@@ -49,18 +49,18 @@ def _first_of(text: str) -> str:
     return ast.unparse(node.elts[0]) if isinstance(node, ast.Tuple) and node.elts else f"{text}[0]"
 
 
-def _with_returned_cell(trace: Trace, call: Call, state: TensorMeta, pair_name: str) -> str | None:
-    """``pass (h, c): the c_n that encoder returned beside h (line 40)``, where the one
+def _with_returned_cell(trace: Trace, call: Call, state: TensorMeta) -> str | None:
+    """``pass (h, c): the c_n that encoder returned beside h at line 40``, where the one
     state given is an LSTM's h_n and the line that called that LSTM unpacked its c_n to
     a name: zeros in its place would drop the memory the encoder built."""
     source = state_origin(trace_lineage(trace), call, call.inputs.index(state))
-    if source is None or source.call.kind != "module" or source.meta.path != "1.0":
+    if source is None or source.call.type != "LSTM" or source.meta.path != "1.0":
         return None
     returned = source.call
     while returned.parent is not None and returned.location == returned.parent.location:
         returned = returned.parent  # (the user's line called the module that holds the LSTM)
     h, c = assigned_to(returned.location, "1.0"), assigned_to(returned.location, "1.1")
-    if h is None or c is None or source.call.type != "LSTM":
+    if h is None or c is None:
         return None
     return f"pass ({h}, {c}): the c_n that {source.call.name} returned beside {h} {at_line(returned)}"
 
@@ -97,7 +97,7 @@ def check_state_structure(trace: Trace) -> Iterator[Finding]:
                 message += (
                     f": it unpacks the tensor along dim 0, so h_0 becomes {text}[0] {format_dims(state.shape[1:])}"
                 )
-            hint = _with_returned_cell(trace, call, state, pair_name) or (
+            hint = _with_returned_cell(trace, call, state) or (
                 f"pass {pair_name}, e.g. ({text}, torch.zeros_like({text}))"
             )
             yield finding("ST015", call, message, hint)
