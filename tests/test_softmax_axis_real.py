@@ -84,27 +84,3 @@ def test_gpt2_generate_is_quiet_with_a_first_step_over_one_key(prompt):
     keys = [call.inputs[0].shape[-1] for call in t.calls if softmax_dim(call) is not None]
     assert keys == [prompt, prompt + 1, prompt + 2]
 
-
-def test_llama_grouped_query_generate_on_a_padded_batch_is_quiet():
-    """A Llama with grouped-query attention (4 heads, 2 key/value heads) decoding a
-    left-padded batch with SDPA: each step packs a group's query heads into the query's
-    rows, (batch, kv_heads, 2, head_dim), over keys whose dim -2 is the cached tokens. No
-    finding (ST026 used to take those rows for heads attended over), and the tokens
-    generated are those of the untraced run."""
-    torch.manual_seed(0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        config = transformers.LlamaConfig(vocab_size=99, num_key_value_heads=2, max_position_embeddings=64, **_TINY)
-        config._attn_implementation = "sdpa"
-        model = transformers.LlamaForCausalLM(config).eval()
-    ids = torch.randint(3, 99, (2, 6))
-    mask = torch.ones_like(ids)
-    ids[1, :2], mask[1, :2] = 0, 0  # the shorter prompt, padded on the left
-    options = {"attention_mask": mask, "max_new_tokens": 3, "do_sample": False, "pad_token_id": 0}
-    plain = model.generate(ids, **options)
-    with shapetrace.trace(model) as t:
-        traced = model.generate(ids, **options)
-    assert t.error is None and torch.equal(plain, traced)
-    assert [f for f in t.findings if f.severity != "info"] == [], [(f.code, f.message) for f in t.findings]
-    packed = [c for c in t.calls if c.name == "scaled_dot_product_attention" and c.inputs[0].shape[-2] == 2]
-    assert packed, "the grouped decode path (query rows = a group's heads) did not run"

@@ -63,6 +63,12 @@ def device_label(metas: Sequence[TensorMeta]) -> str:
 _LIBRARY_DIRS = ("site-packages", "dist-packages")
 
 
+def is_library_file(filename: str) -> bool:
+    """Whether a file is an installed package's (under ``site-packages`` or ``dist-packages``),
+    not the user's own code."""
+    return any(part in _LIBRARY_DIRS for part in filename.split(os.sep))
+
+
 def short_path(filename: str) -> str:
     """A library's path relative to its ``site-packages`` (``neuralforecast/models/lstm.py``),
     also in a venv inside the working directory (``.venv/lib/...``); another path relative

@@ -10,7 +10,7 @@ from typing import Any
 from torch.utils.data import DataLoader, DistributedSampler, IterableDataset, default_collate
 
 from shapetrace.core.records import Location
-from shapetrace.core.text import format_list, format_location
+from shapetrace.core.text import format_list, format_location, is_library_file
 from shapetrace.record import frames
 
 
@@ -131,6 +131,6 @@ def _user_function(function: object) -> Location | None:
     ``collate_fn``; not PyTorch's TensorDataset or default_collate): read from the
     function's code object, with no call."""
     code = getattr(function, "__code__", None)
-    if code is None or frames.is_internal(code) or "site-packages" in code.co_filename:
+    if code is None or frames.is_internal(code) or is_library_file(code.co_filename):
         return None
     return frames.definition_of(function)

@@ -29,7 +29,7 @@ from shapetrace.analyze.lineage.atoms import Atom
 from shapetrace.analyze.lineage.flow import TraceLineage
 from shapetrace.core.finding import Finding, Severity
 from shapetrace.core.records import Call, Location
-from shapetrace.core.text import format_shape
+from shapetrace.core.text import format_shape, is_library_file
 from shapetrace.core.trace import Trace
 
 _JOINS = frozenset(
@@ -118,6 +118,10 @@ def _made(root: Call, op: Call, atom: Atom, batch: int, others: set[int], data: 
     batch); None when it was read from the data where it was made."""
     kind, _, rest = atom.origin.partition("#")
     if kind == "unknown":
+        if op.location is None or is_library_file(op.location.filename):
+            # (a guess from source text: in a library's file, an assignment of another
+            # class's attribute of the same name, StaticLayer's keys for DynamicLayer's)
+            return None
         made = _assignment(op, atom.size)
         if made is None:  # no creation of a fixed size in the source: a parameter sized by its config
             return None
