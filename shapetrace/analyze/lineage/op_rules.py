@@ -104,13 +104,29 @@ def _matmul(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
     shape = call.output.shape
     if call.name == "linear":  # F.linear(x, weight): the weight's rows are new features
         return [(*ins[0][:-1], fresh_dim(f"linear#{call.id}", shape[-1]))] if shape else None
-    return _product(shape, ins[0], ins[1])
+    return _product(shape, ins[0], ins[1], (call.inputs[0].shape, call.inputs[1].shape))
 
 
-def _product(shape: Sequence[int], left: Lineage, right: Lineage) -> list[Lineage] | None:
-    """(..., n, k) @ (k, m) -> (..., n, m); a 1-d right operand drops m."""
-    out = left[:-1] + ((right[-1],) if len(right) >= 2 else ())
-    return [out] if len(out) == len(shape) else None
+def _product(
+    shape: Sequence[int], left: Lineage, right: Lineage, sizes: tuple[Sequence[int], Sequence[int]] | None = None
+) -> list[Lineage] | None:
+    """(..., n, k) @ (k, m) -> (..., n, m); a 1-d right operand drops m. The batch dims
+    broadcast (``sizes``: the operands' shapes): a dim the left lacks or has of size 1 is
+    the right's, as learned queries (1, h, Q, d) meet keys (B, h, d, T) in (B, h, Q, T)."""
+    if sizes is None or len(left) < 2 or len(right) < 3:
+        out = left[:-1] + ((right[-1],) if len(right) >= 2 else ())
+        return [out] if len(out) == len(shape) else None
+    batch: list[DimAtoms] = []
+    for i in range(len(shape) - 2):
+        back = len(shape) - i  # (counted from the right, as broadcasting aligns)
+        mine, theirs = len(left) - back, len(right) - back
+        if mine >= 0 and (sizes[0][mine] == shape[i] or theirs < 0):
+            batch.append(left[mine])
+        elif theirs >= 0:
+            batch.append(right[theirs])
+        else:
+            return None
+    return [(*batch, left[-2], right[-1])]
 
 
 def _einsum(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
@@ -137,7 +153,7 @@ def _added_product(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
     their mask in one call)."""
     if call.output is None or len(ins) < 3 or not ins[1] or not ins[2]:
         return None
-    return _product(call.output.shape, ins[1], ins[2])
+    return _product(call.output.shape, ins[1], ins[2], (call.inputs[1].shape, call.inputs[2].shape))
 
 
 def _pieces(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
