@@ -98,16 +98,24 @@ def intended_split(atoms: Sequence[Atom], sizes: Sequence[int]) -> tuple[list[At
     ``(B, L, H * D)`` that ``view(B * H, L, D)`` needs: ``[B, L, H, D]``, ``[0, 2, 1, 3]``.
     Among splits that work, the one whose order moves least (fewest swaps, the
     pieces of the split axis counted too); None when none works, or when two tie
-    (the sizes cannot tell)."""
-    return least_moving_split(atoms, lambda split: intended_order(split, sizes))
+    (the sizes cannot tell). Of two that move as little, the one whose pieces, reordered,
+    are the view's sizes one for one (``(B, L * H)`` to ``(L, B, H)``: the split
+    ``[B, L, H]``, not ``[B, L * H / 3, 3]`` merged and split again)."""
+    return least_moving_split(atoms, lambda split: intended_order(split, sizes), sizes)
 
 
 def least_moving_split(
-    atoms: Sequence[Atom], order_of: Callable[[list[Atom]], list[int] | None]
+    atoms: Sequence[Atom], order_of: Callable[[list[Atom]], list[int] | None], sizes: Sequence[int] = ()
 ) -> tuple[list[Atom], list[int]] | None:
     """Each way of splitting one of ``atoms`` in two (its major piece first, as a view
     splits it) that ``order_of`` finds an order for: the one whose order moves least,
-    ``(atoms with that axis split, order)``; None when none does, or two tie."""
+    ``(atoms with that axis split, order)``, and of those the one whose reordered pieces
+    are ``sizes`` one for one; None when none does, or two tie."""
+
+    def cost(one: tuple[list[Atom], list[int]]) -> tuple[int, bool]:
+        split, order = one
+        return _inversions(order), [split[i].size for i in order] != list(sizes)
+
     found: list[tuple[list[Atom], list[int]]] = []
     for i, atom in enumerate(atoms):
         for major in range(2, atom.size):
@@ -119,8 +127,8 @@ def least_moving_split(
             order = order_of(split)
             if order is not None:
                 found.append((split, order))
-    found.sort(key=lambda one: _inversions(one[1]))
-    if not found or (len(found) > 1 and _inversions(found[0][1]) == _inversions(found[1][1])):
+    found.sort(key=cost)
+    if not found or (len(found) > 1 and cost(found[0]) == cost(found[1])):
         return None
     return found[0]
 
