@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from variant_work import forward, run
 
-FEATURES, LAYERS, HIDDEN = 20, 2, 12
+FEATURES, LAYERS, HIDDEN = 20, 2, 48
 
 
 class Bridge(nn.Module):
@@ -33,7 +33,7 @@ class Bridge(nn.Module):
 def make(fixed=False):
     torch.manual_seed(0)
     model = Bridge(fixed)
-    return model, forward(model, torch.randn(8, FEATURES), torch.randn(8, 5, 6))
+    return model, forward(model, torch.randn(16, FEATURES), torch.randn(16, 5, 6))
 
 
 if __name__ == "__main__":
