@@ -762,3 +762,30 @@ def test_an_lstm_given_the_encoders_h_alone_gets_the_encoders_c_in_its_help(tmp_
         work()
     [found] = [f for f in t.findings if f.code == "ST015"]
     assert found.hint == "pass (h_0, c_0), e.g. (state, torch.zeros_like(state))"
+
+
+def test_a_state_made_in_forward_by_a_helper_names_forwards_call_and_its_help_fixes_it(tmp_path):
+    """``state = self.init_hidden(self.batch_size)`` in forward: the zeros run in
+    ``init_hidden``'s body (right as written), so ST007 names the line of forward that
+    called it, from the source, and its help rewrites that call with the batch read from
+    the LSTM's input; applied, the script runs clean and prints the fixed version's loss."""
+    import shutil
+
+    from tests.case_support import VARIANTS, load_file, run_script, traced_module
+
+    name = "st007_k_forward_calls_init_hidden_with_an_attribute_raises.py"
+    source = (VARIANTS / name).read_text().splitlines()
+    called = source.index("            state = self.init_hidden(self.batch_size)") + 1
+    made = source.index("        return (torch.zeros(1, batch_size, HID), torch.zeros(1, batch_size, HID))") + 1
+    for done in (run_script(VARIANTS / name), traced_module(load_file(VARIANTS / name, "st007_k_api"))):
+        trace = done.trace if hasattr(done, "trace") else done
+        [found] = [f for f in trace.findings if f.code == "ST007"]
+        assert f"h_0 is made at line {made} (init_hidden, called at line {called}) for a batch of 8" in found.message
+        wanted = "make it with h.size(0) in dim 1: init_hidden(h.size(0)), not init_hidden(self.batch_size)"
+        assert found.hint.startswith(f"{wanted} at line {called}"), found.hint
+    source[called - 1] = source[called - 1].replace("init_hidden(self.batch_size)", "init_hidden(h.size(0))")
+    shutil.copy(VARIANTS / "variant_work.py", tmp_path)
+    (tmp_path / name).write_text("\n".join(source) + "\n")
+    helped, fixed = run_script(tmp_path / name), run_script(VARIANTS / name, "--fixed")
+    assert helped.exit_code == 0 and serious(helped.trace) == [], helped.output
+    assert helped.output.splitlines()[0] == fixed.output.splitlines()[0]

@@ -314,6 +314,36 @@ def assigned_to(location: Location | None, path: str) -> str | None:
     return node.id if isinstance(node, ast.Name) else None
 
 
+def helper_call(helper: Location | None, near: Location | None) -> Location | None:
+    """The line of the function around ``near`` (``forward``, at the LSTM's call) that
+    calls the function ``helper`` is in (``self.init_hidden(self.batch_size)`` for an op of
+    ``init_hidden``'s body), when it calls it once; None otherwise, or where a file does
+    not parse. From the source: a call inside the pass records one user frame, not its
+    caller's."""
+    if helper is None or near is None or not helper.function.isidentifier():
+        return None
+    tree = parsed_file(near.filename)
+    if tree is None:
+        return None
+    around = [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        and node.lineno <= near.lineno <= (node.end_lineno or node.lineno)
+    ]
+    if not around:
+        return None
+    function = min(around, key=lambda node: (node.end_lineno or node.lineno) - node.lineno)  # the innermost
+    lines = {
+        node.lineno for node in ast.walk(function) if isinstance(node, ast.Call) and _call_name(node) == helper.function
+    }
+    if len(lines) != 1:
+        return None
+    line = lines.pop()
+    source = read_lines(near.filename)  # (read by parsed_file: it is there)
+    return Location(near.filename, line, source[line - 1].strip() if line <= len(source) else "", function.name)
+
+
 def _operand_text(node: ast.expr) -> str:
     text = ast.unparse(node)
     simple = isinstance(node, (ast.Name, ast.Attribute, ast.Call, ast.Subscript, ast.Constant))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from shapetrace.analyze.checks._common import pass_root
 from shapetrace.analyze.checks._rnn import batch_axis, is_rnn, rnn_input
+from shapetrace.analyze.checks._source import helper_call
 from shapetrace.analyze.lineage.flow import Producer, TraceLineage
 from shapetrace.core.records import Call, Location
 from shapetrace.core.torch_facts import CREATION_OPS
@@ -70,9 +71,12 @@ def first_made(flow: TraceLineage, call: Call, index: int) -> Producer | None:
 
 
 def caller_line(trace: Trace, op: Call, pass_call: Call) -> Location | None:
-    """The line that called the helper an op outside the pass ran in (``init_hidden(32)``
+    """The line that called the helper an op ran in: outside the pass (``init_hidden(32)``
     in the training loop), where that line is in the function that ran the pass
-    (record/before_pass.py: ``called_from``); None elsewhere."""
+    (record/before_pass.py: ``called_from``); inside it, the line of the function around
+    ``pass_call`` that calls the helper (``_source.helper_call``); None elsewhere."""
+    if pass_root(op) is pass_root(pass_call):  # a helper forward called (from the source)
+        return helper_call(op.location, pass_call.location)
     where = pass_root(pass_call).location
     for entry in trace.run_info.get("called_from") or ():
         if isinstance(entry, list) and len(entry) == 5 and entry[0] == op.id:

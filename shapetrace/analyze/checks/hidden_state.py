@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from shapetrace.analyze.checks import finding, register
-from shapetrace.analyze.checks._common import at_line, call_label
+from shapetrace.analyze.checks._common import argument_text, at_line, call_label
 from shapetrace.analyze.checks._rnn import directions, hidden_inputs, is_cell, is_rnn, rnn_input
 from shapetrace.analyze.checks._source import find_call
 from shapetrace.analyze.checks._state_layout import layout_explains_state
@@ -83,28 +83,39 @@ def _carried(trace: Trace, call: Call, meta: TensorMeta, why: str, hint: str) ->
     made, how = origin or (f"built for a batch of {full} (its dim {state_dim}) where nothing was recorded", "carried")
     parts = [why, f"{name} is {made}"] + ([short] if short else [])
     axis = 0 if call.config.get("batch_first") or state_dim == 0 else 1
-    if how != "made":  # a state kept from batch to batch, or rebuilt at one size
+    maker = state_maker(trace, flow, call, call.inputs.index(meta))
+    # (inside the pass, the batch is read from the layer's input as forward names it)
+    data = argument_text(call, 0) if how == "made" else "x"
+    data = data if data.isidentifier() else "x"
+    called = _call_fix(maker, f"{data}.size({axis})")
+    if how == "made":
+        where = f": {called[0]}, not {called[1]} at line {called[2]}" if called else " where it is made"
+        hint = f"make it with {data}.size({axis}) in dim {state_dim}{where}"
+    else:  # a state kept from batch to batch, or rebuilt at one size
         hint = f"build the state for each batch from the data, with x.size({axis}) in dim {state_dim} "
-        hint += _per_batch(state_maker(trace, flow, call, call.inputs.index(meta)), axis, how)
-    else:
-        hint = f"make it with x.size({axis}) in dim {state_dim} where it is made"
+        if called is not None and how == "rebuilt":
+            hint += f"({called[0]} at line {called[2]}, not {called[1]})"
+        elif called is not None:
+            hint += f"({called[0]} per batch, where line {called[2]} makes {called[1]} once)"
+        else:
+            hint += f"({maker[0]}(x.size({axis})) per batch" if maker else "(made per batch"
+            hint += ", not once per epoch)"
     if short and "the short last batch" in short:
         hint += ", or drop the short last batch: DataLoader(..., drop_last=True)"
     return "; ".join(parts), hint
 
 
-def _per_batch(maker: tuple[str, Location | None] | None, axis: int, how: str) -> str:
-    """``(init_hidden(x.size(0)) at line 50, not init_hidden(BATCH_SIZE))``: the call
-    that makes the state, with the batch's size where the loop passes a fixed one."""
-    if maker is None:
-        return "(made per batch, not once per epoch)"
-    function, called = maker
-    fixed = find_call(called, {function}, 1)
-    if called is None or fixed is None or len(fixed.args) != 1:
-        return f"({function}(x.size({axis})) per batch, not once per epoch)"
-    if how == "rebuilt":
-        return f"({function}(x.size({axis})) at line {called.lineno}, not {function}({fixed.args[0]}))"
-    return f"({function}(x.size({axis})) per batch, where line {called.lineno} makes {function}({fixed.args[0]}) once)"
+def _call_fix(maker: tuple[str, Location | None] | None, size: str) -> tuple[str, str, int] | None:
+    """``("init_hidden(x.size(0))", "init_hidden(BATCH_SIZE)", 50)``: the call that makes the
+    state with the batch's size, the call as written and its line, where the line that
+    called the maker is known and passes it one argument."""
+    function, called = maker or ("", None)
+    if called is None:
+        return None
+    written = find_call(called, {function}, 1)
+    if written is None or len(written.args) != 1:
+        return None
+    return f"{function}({size})", f"{function}({written.args[0]})", called.lineno
 
 
 def _layout_first(trace: Trace, call: Call, meta: TensorMeta, why: str, hint: str) -> tuple[str, str]:
