@@ -61,3 +61,59 @@ def test_the_help_applied_is_the_cls_token_and_no_finding():
     _, wrong = _traced("hidden unit")
     assert [f for f in helped.findings if f.severity in ("warning", "error")] == []
     assert out.shape == wrong.shape == (4, 2) and not torch.equal(out, wrong)
+
+
+class _LearnedPositions(nn.Embedding):
+    """BART's learned positions: its forward reads its input's shape alone."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch, length = x.shape[:2]
+        return super().forward(torch.arange(length).expand(batch, -1))
+
+
+class _ShapeOnlyEncoder(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed_tokens = nn.Embedding(99, 32)
+        self.embed_positions = _LearnedPositions(64, 32)
+        self.layer = nn.TransformerEncoderLayer(32, 4, 64, batch_first=True)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        embeds = self.embed_tokens(ids)
+        positions = self.embed_positions(embeds[:, :, -1])  # needed for the shape only
+        return self.layer(embeds + positions)
+
+
+def test_an_index_whose_result_a_module_reads_for_its_shape_only_is_not_st013():
+    """``self.embed_positions(inputs_embeds[:, :, -1])``, as BART's encoder writes it: the
+    positional embedding's forward reads only the shape of what it is given, so which
+    unit the index took does not matter: no ST013 (a layer that reads it, as the BERT
+    classifier's head above does, still gets one)."""
+    torch.manual_seed(0)
+    model = _ShapeOnlyEncoder()
+    with shapetrace.trace(model) as t:
+        model(torch.randint(0, 99, (2, 7)))
+    assert [(f.code, f.message) for f in t.findings if f.severity != "info"] == []
+
+
+def test_bart_forward_is_quiet():
+    """BART's encoder and decoder from a tiny config: no finding (ST013 took the encoder's
+    ``embed_positions(inputs_embeds[:, :, -1])`` for a pooled feature)."""
+    from transformers import BartConfig, BartModel
+
+    torch.manual_seed(0)
+    config = BartConfig(
+        vocab_size=99,
+        d_model=32,
+        encoder_layers=1,
+        decoder_layers=1,
+        encoder_attention_heads=4,
+        decoder_attention_heads=4,
+        encoder_ffn_dim=37,
+        decoder_ffn_dim=37,
+        max_position_embeddings=64,
+    )
+    model = BartModel(config).eval()
+    with torch.no_grad(), shapetrace.trace(model) as t:
+        model(input_ids=torch.randint(3, 99, (2, 32)), decoder_input_ids=torch.randint(3, 99, (2, 5)))
+    assert [(f.code, f.message) for f in t.findings if f.severity != "info"] == []

@@ -116,6 +116,8 @@ def _feeds_a_layer(flow: TraceLineage, call: Call) -> tuple[Call, int] | None:
             seen.add(consumer.id)
             if is_elementwise_loss(consumer):
                 continue  # compares element by element: it reads no features
+            if consumer.kind == "module" and _reads_shape_only(flow, consumer, k):
+                continue  # (BART's positions from inputs_embeds[:, :, -1], "needed for the shape only")
             if consumer.kind == "module" or is_class_loss(consumer) or consumer.name in _FEATURE_READERS:
                 return consumer, k
             if consumer.name in _ON_THE_WAY:
@@ -127,6 +129,23 @@ def _feeds_a_layer(flow: TraceLineage, call: Call) -> tuple[Call, int] | None:
                 seen.add(parent.id)
                 frontier.append(parent)  # what forward returned: on to whoever received it
     return None
+
+
+def _reads_shape_only(flow: TraceLineage, module: Call, k: int) -> bool:
+    """Whether a module of the user's (not a built-in layer) that recorded calls inside gave
+    its input ``k`` to none of them: its forward read the input's shape alone
+    (``bsz, seq_len = x.shape[:2]``), whatever values the index picked."""
+    if is_builtin(module):
+        return False
+    inside = [call for call in module.walk() if call is not module]
+    if not inside:
+        return False  # nothing recorded inside (ops off): what it reads is not known
+    for call in inside:
+        for j in range(len(call.inputs)):
+            source = flow.source(call, j)
+            if source is not None and source.as_input and source.call is module and source.index == k:
+                return False
+    return True
 
 
 def _hint(call: Call, picked: int, time: int) -> str | None:
