@@ -424,6 +424,9 @@ def test_explain_prints_a_findings_documentation(capsys):
     assert out.startswith("ST003 hardcoded-batch-size (error)")
     assert "Why it matters:" in out and "Wrong:" in out and "Right:" in out
     assert "batch_size = x.size(0)" in out
+    # the examples are indented by two and, printed to a pipe, end where their code ends
+    wrong = out.split("Wrong:\n", 1)[1].split("Right:", 1)[0].splitlines()
+    assert wrong and all(line.startswith("  ") and line == line.rstrip() for line in wrong), wrong
     assert main(["explain", "ST999"]) == 2
     assert "unknown finding code" in capsys.readouterr().err
     assert main(["explain"]) == 0

@@ -273,12 +273,24 @@ def explain(code: str) -> RenderableType:
             Text.assemble(("Why it matters: ", "bold"), doc.why),
             Text(""),
             Text("Wrong:", "bold red"),
-            Syntax(doc.wrong, "python", theme="ansi_dark", padding=(0, 2)),
+            _code(doc.wrong),
             Text("Right:", "bold green"),
-            Syntax(doc.right, "python", theme="ansi_dark", padding=(0, 2)),
+            _code(doc.right),
         ]
     parts += [
         Text(""),
         Text(f'Silence it with --ignore {info.code}, or shapetrace.trace(model, ignore=["{info.code}"]).', "dim"),
     ]
     return Group(*parts)
+
+
+def _code(text: str) -> Text:
+    """An example, highlighted and indented by two. Not a ``Syntax`` block: rich pads one
+    to a common width, which leaves lines trailing blanks in a pipe."""
+    highlighted = Syntax(text, "python", theme="ansi_dark", background_color="default").highlight(text)
+    highlighted.rstrip()
+    indented = Text()
+    for number, line in enumerate(highlighted.split("\n")):
+        indented.append("\n" if number else "")
+        indented.append_text(Text.assemble("  ", line))
+    return indented
