@@ -560,7 +560,9 @@ def test_an_error_after_the_last_call_recorded_is_explained_by_what_ran_inside_i
         run = run_script(str(path))
     assert isinstance(run.error, RuntimeError) and "same number of dimensions" in str(run.error)
     note = "\n".join(getattr(run.error, "__notes__", []))
-    assert note.startswith("shapetrace: raised after the last call recorded"), note
+    # the line that raised (outside any recorded call) first, from the traceback
+    assert note.startswith(f"shapetrace: raised at {path}:27, after the last call recorded"), note
+    assert note.splitlines()[1] == "    print(torch.cat(preds).argmax(1))", note
     assert "ST014 squeeze-drops-batch: h_n.squeeze() at line 17" in note
     with contextlib.redirect_stdout(io.StringIO()):
         lookup = run_script(str(path), ["--lookup"])

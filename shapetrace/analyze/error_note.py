@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import linecache
 import os
 import re
 
@@ -12,8 +13,8 @@ from shapetrace.analyze.lineage.flow import trace_lineage
 from shapetrace.analyze.operand_origin import operand_origins
 from shapetrace.analyze.operand_text import operand_labels
 from shapetrace.core.finding import Finding
-from shapetrace.core.records import Call
-from shapetrace.core.text import format_location, format_op
+from shapetrace.core.records import Call, Location
+from shapetrace.core.text import format_location, format_op, is_library_file
 from shapetrace.core.trace import Trace
 
 NOTE_PREFIX = "shapetrace:"
@@ -63,7 +64,7 @@ def trace_note(trace: Trace, error: BaseException | None = None) -> str | None:
     """The note for ``error`` (None: unknown), raised in the block ``trace`` recorded."""
     call = failing_call(trace)
     if call is None:
-        return _unplaced_note(trace) if error is None or isinstance(error, _SHAPE_ERRORS) else None
+        return _unplaced_note(trace, error) if error is None or isinstance(error, _SHAPE_ERRORS) else None
     what = format_op(call) if call.kind == "op" else f"{call.name or 'the root'} ({call.type})"
     lines = [f"{NOTE_PREFIX} raised by {what} at {format_location(call.location)}"]
     if call.location is not None and call.location.code:
@@ -95,7 +96,25 @@ def trace_note(trace: Trace, error: BaseException | None = None) -> str | None:
 _SHAPE_ERRORS = (RuntimeError, IndexError, ValueError, TypeError, AssertionError)
 
 
-def _unplaced_note(trace: Trace) -> str | None:
+# shapetrace's own files (the script runner's frames start a script's traceback), also
+# where it is installed in editable mode, outside site-packages.
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+def _raised_at(error: BaseException | None) -> Location | None:
+    """The user's line the error's traceback ends in (its last frame outside an installed
+    package: ``preds = torch.cat(preds)``); None without one."""
+    tb, found = error.__traceback__ if error is not None else None, None
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        filename = code.co_filename
+        if not (is_library_file(filename) or filename.startswith(("<", _PACKAGE))):
+            found = Location(filename, tb.tb_lineno, linecache.getline(filename, tb.tb_lineno).strip())
+        tb = tb.tb_next
+    return found
+
+
+def _unplaced_note(trace: Trace, error: BaseException | None = None) -> str | None:
     """The note for an error raised where no call was recorded (a ``loss.backward()``
     in a script's own loop, or ``torch.cat(predictions)`` after it, which ``shapetrace
     run`` does not record): the findings about the last call recorded, what ran inside
@@ -109,7 +128,11 @@ def _unplaced_note(trace: Trace) -> str | None:
     if not explaining:
         return None
     what = format_op(last) if last.kind == "op" else f"{last.name or 'the root'} ({last.type})"
-    lines = [f"{NOTE_PREFIX} raised after the last call recorded, {what} at {format_location(last.location)}"]
+    raised = _raised_at(error)
+    at = f" at {format_location(raised)}," if raised is not None else ""
+    lines = [f"{NOTE_PREFIX} raised{at} after the last call recorded, {what} at {format_location(last.location)}"]
+    if raised is not None and raised.code:
+        lines.append(f"    {raised.code}")
     lines.append("  explained by:")
     for finding in explaining:
         lines.append(f"    {finding.code} {finding.name}: {finding.message}")
