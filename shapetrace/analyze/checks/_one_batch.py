@@ -48,10 +48,16 @@ def collate_sizes(trace: Trace) -> set[int]:
 
 
 def collate_stack_dim(call: Call, sizes: set[int]) -> int | None:
-    """The dim along which a top-level ``torch.stack`` of as many tensors as a batch of a
-    custom ``collate_fn`` (``sizes``) stacked them: the batch axis it made; None for other calls."""
-    if call.name != "stack" or call.parent_id is not None or len(call.inputs) not in sizes or call.output is None:
+    """The dim along which a top-level ``torch.stack`` (or ``pad_sequence``) of as many
+    tensors as a batch of a custom ``collate_fn`` (``sizes``) stacked them: the batch axis
+    it made; None for other calls. ``pad_sequence`` puts it in dim 1 unless given
+    ``batch_first=True`` (PyTorch's default: (T, B, *))."""
+    if call.name not in ("stack", "pad_sequence") or call.parent_id is not None or call.output is None:
         return None
+    if len(call.inputs) not in sizes:
+        return None
+    if call.name == "pad_sequence":
+        return 0 if argument(call, 1, "batch_first", False) is True else 1
     return axis_of(argument(call, 1, "dim", 0), call.output.ndim)
 
 

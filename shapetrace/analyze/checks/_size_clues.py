@@ -172,7 +172,7 @@ def collated_batch(trace: Trace, flow: TraceLineage, lay: Layout) -> Iterator[Cl
         if axis is None:
             continue
         stacked = axes(flow.output_lineage(op, 0)[axis])
-        what = f"the collate_fn's torch.stack {at_line(op)} stacks {len(op.inputs)} samples of a batch on dim {axis}"
+        what = f"the collate_fn's {op.name} {at_line(op)} stacks {len(op.inputs)} samples of a batch on dim {axis}"
         if stacked == flow.outside_axes(lay.time):
             yield Clue(True, f"{what}, the axis the {lay.call.type} {lay.verb}")
             return
