@@ -731,3 +731,25 @@ def test_an_upsampling_model_built_for_another_scale_has_a_help_that_gives_the_f
     pooled = [f for f in traced_module(load_file(case_path("15"), "case15_pooled")).findings if f.code == "ST016"]
     assert pooled and all("the model upsamples" not in f.message for f in pooled)
     assert not any(f.hint.startswith("build the model") for f in pooled)
+
+
+def test_labels_loaded_at_another_size_than_the_input_are_not_blamed_on_the_models_layers(tmp_path):
+    """ST016 where a UNet's logits keep its input's size (it pools and upsamples back) and the
+    Dataset scaled the mask apart from the image: the message says the target was made at
+    1/2 of the input's size where the data is loaded, names no layer of the model, and the
+    help's first fix is to load the labels at the input's size (what the fixed version does).
+    Its second, the logits resized to the labels' size, runs clean."""
+    name = "st016_k_mask_transform_scaled_apart_from_image_raises"
+    t = traced_module(module(name))
+    found = on_culprit(t.findings, name)[0]
+    assert "the target was made at 1/2 of the input's size before the model: where the data is loaded" in found.message
+    assert "MaxPool2d" not in found.message and "ConvTranspose2d" not in found.message
+    assert found.hint.startswith("load the labels at the input's size")
+    resized = re.search(r"F\.interpolate\(model\(image\), size=\(16, 16\), mode='bilinear'\)$", found.hint)
+    assert resized is not None, found.hint
+    source = path_of(name).read_text()
+    written = "F.cross_entropy(model(image), mask)"
+    patched = tmp_path / f"patched_{name}.py"
+    patched.write_text(source.replace(written, f"F.cross_entropy({resized.group(0)}, mask)"))
+    again = traced_module(load_file(patched, "st016_k_helped"))
+    assert again.error is None and serious(again) == []

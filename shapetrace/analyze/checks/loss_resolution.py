@@ -193,7 +193,15 @@ def check_loss_resolution(trace: Trace) -> Iterator[Finding]:
             f"{compares}: the prediction is {'1/' if smaller else ''}{factor}"
             f"{' of' if smaller else ' times'} the target's size in dim{'s' * (len(dims) > 1)} {which}"
         )
-        if resizers:
+        kept = _model_keeps_size(flow, call, call.inputs.index(prediction), [k + offset for k in dims])
+        if kept:  # (a UNet pools and upsamples back: its layers are not why)
+            scale = f"{factor} times" if smaller else f"1/{factor} of"
+            message += (
+                f"; the model's output keeps its input's size in those dims, so the target was made at {scale} "
+                f"the input's size before the model: where the data is loaded (a Dataset or a transform "
+                f"resizing the input and the target apart)"
+            )
+        elif resizers:
             message += f", {'downsampled' if smaller else 'upsampled'} by {_describe(resizers)}"
         short = _short_upscale(flow, trace, call, call.inputs.index(prediction), call.inputs.index(target), dims)
         if short is not None and not resizers:
@@ -214,8 +222,14 @@ def check_loss_resolution(trace: Trace) -> Iterator[Finding]:
             continue
         pred, goal = texts
         size = format_dims([min(differ[k]) if smaller else max(differ[k]) for k in dims])
-        if offset:  # class labels: resize the logits, never average labels
-            full = format_dims([max(differ[k]) if smaller else min(differ[k]) for k in dims])
+        full = format_dims([max(differ[k]) if smaller else min(differ[k]) for k in dims])  # the target's
+        if offset and kept:  # labels loaded at another size than the input
+            hint = (
+                f"load the labels at the input's size (resize them as the input is, with mode='nearest'), or "
+                f"resize the prediction (the logits) to the labels' size: F.interpolate({pred}, size={full}, "
+                f"mode='bilinear')"
+            )
+        elif offset:  # class labels: resize the logits, never average labels
             hint = (
                 f"resize the prediction (the logits) to the labels' size: F.interpolate({pred}, size={full}, "
                 f"mode='bilinear'), or the labels with mode='nearest'"
@@ -236,6 +250,16 @@ def check_loss_resolution(trace: Trace) -> Iterator[Finding]:
                 f"or the target: F.interpolate({goal}, scale_factor={factor})"
             )
         yield finding("ST016", call, message, hint)
+
+
+def _model_keeps_size(flow: TraceLineage, loss: Call, index: int, dims: list[int]) -> bool:
+    """Whether the prediction (input ``index`` of the loss) is a pass's output of its
+    input's size in ``dims``: a model that pools and upsamples back (a UNet), whose layers
+    did not make the sizes differ."""
+    root = returned_by_pass(flow, loss, index)
+    if root is None or not root.inputs or root.inputs[0].ndim != loss.inputs[index].ndim:
+        return False
+    return all(root.inputs[0].shape[k] == loss.inputs[index].shape[k] for k in dims)
 
 
 # Modules and ops that grow their input's spatial dims.
