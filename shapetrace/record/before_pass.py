@@ -23,6 +23,7 @@ passes left out, comes without the ops that made it.
 
 from __future__ import annotations
 
+import weakref
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -53,10 +54,10 @@ class BeforePass:
         # The ids of the ops taken into the trace: the table leaves them to the tree
         # and the JSON trace, with a line saying so (render/sections.py, ``made_before``).
         self.taken: list[int] = []
-        # The user's line that called the function an op ran in, by the op's record
-        # (``id``) while aside and by its id in the trace once taken
+        # The user's line that called the function an op ran in, by the op's record while
+        # aside (weakly: it goes with the record), and by its id once in the trace
         # (``[id, file, line, code, function]``, as the JSON trace keeps it: ``called_from``).
-        self._callers: dict[int, Location] = {}
+        self._callers: weakref.WeakKeyDictionary[Call, Location] = weakref.WeakKeyDictionary()
         self.called_from: list[list] = []
         self._batch_shapes: set[tuple] = set()  # of the DataLoader batches met (``new_batch``)
         # A left-out pass's output number -> the recorded pass's (``stand_in``), and the
@@ -123,12 +124,8 @@ class BeforePass:
     def keep(self, caller: Location | None = None) -> None:
         """Move the op just recorded into ``scratch`` to the kept ones; ``caller``: the
         user's line that called the function it ran in (``frames.caller_location``)."""
-        for call in self.scratch:
-            # (a record dropped from ``calls`` may have left its id to this one)
-            if caller is None:
-                self._callers.pop(id(call), None)
-            else:
-                self._callers[id(call)] = caller
+        if caller is not None:
+            self._callers.update(dict.fromkeys(self.scratch, caller))
         self.calls.extend(self.scratch)
         self.scratch.clear()
 
@@ -157,20 +154,17 @@ class BeforePass:
                 id=len(events), index=index, tensor_ids=self.aliased(call.tensor_ids, len(call.inputs))
             )
             self.taken.append(call.id)
-            caller = self._callers.get(id(call))
+            caller = self._callers.get(call)
             if caller is not None:
                 self.called_from.append([call.id, caller.filename, caller.lineno, caller.code, caller.function])
             events.append(call)
-        callers = self._callers
         self.clear()
         # Until the next pass, a loss (a module call, or an op: ``take`` again) may read
         # what they made: the target cut from the batch beside the input.
         self.pending = rest[KEPT - 1 :: -1]
-        self._callers = {id(call): callers[id(call)] for call in self.pending if id(call) in callers}
 
     def clear(self) -> None:
         self.calls.clear()
         self.pending = []
-        self._callers = {}
         self._sites.clear()
         self.counts.clear()

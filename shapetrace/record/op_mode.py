@@ -84,9 +84,9 @@ class OpMode(TorchFunctionMode):
             )
         else:
             location, call, site = None, _call, None
-        if outside == "loss":
-            return recorder.run_window_op(described, location, call, func, args, kwargs, changes, site)
-        if outside:
+        if outside:  # (the common case, in a pass, tests one flag)
+            if outside == "loss":
+                return recorder.run_window_op(described, location, call, func, args, kwargs, changes, site)
             return recorder.run_op_aside(user_frame, described, location, call, func, args, kwargs, changes, site)
         return recorder.run_op(described, location, call, func, args, kwargs, changes, site)
 

@@ -193,7 +193,8 @@ def check_loss_resolution(trace: Trace) -> Iterator[Finding]:
             f"{compares}: the prediction is {'1/' if smaller else ''}{factor}"
             f"{' of' if smaller else ' times'} the target's size in dim{'s' * (len(dims) > 1)} {which}"
         )
-        kept = _model_keeps_size(flow, call, call.inputs.index(prediction), [k + offset for k in dims])
+        growth = _pass_growth(flow, call, call.inputs.index(prediction), [k + offset for k in dims])
+        kept = growth is not None and growth[1] == 1
         if kept:  # (a UNet pools and upsamples back: its layers are not why)
             scale = f"{factor} times" if smaller else f"1/{factor} of"
             message += (
@@ -203,7 +204,7 @@ def check_loss_resolution(trace: Trace) -> Iterator[Finding]:
             )
         elif resizers:
             message += f", {'downsampled' if smaller else 'upsampled'} by {_describe(resizers)}"
-        short = _short_upscale(flow, trace, call, call.inputs.index(prediction), call.inputs.index(target), dims)
+        short = _short_upscale(trace, growth, target, dims, offset) if growth is not None else None
         if short is not None and not resizers:
             message += (
                 f"; the model upsamples its input ×{short[1]}, by {_describe(short[0])}, where the target is "
@@ -252,14 +253,19 @@ def check_loss_resolution(trace: Trace) -> Iterator[Finding]:
         yield finding("ST016", call, message, hint)
 
 
-def _model_keeps_size(flow: TraceLineage, loss: Call, index: int, dims: list[int]) -> bool:
-    """Whether the prediction (input ``index`` of the loss) is a pass's output of its
-    input's size in ``dims``: a model that pools and upsamples back (a UNet), whose layers
-    did not make the sizes differ."""
+def _pass_growth(flow: TraceLineage, loss: Call, index: int, dims: list[int]) -> tuple[Call, float] | None:
+    """``(the pass, the one factor its output grew its input by in dims)`` for a prediction
+    (input ``index`` of the loss) that a pass returned: 1 for a model that pools and
+    upsamples back (a UNet), 2 for an ESPCN built ×2; None where the dims grew apart."""
     root = returned_by_pass(flow, loss, index)
-    if root is None or not root.inputs or root.inputs[0].ndim != loss.inputs[index].ndim:
-        return False
-    return all(root.inputs[0].shape[k] == loss.inputs[index].shape[k] for k in dims)
+    pred = loss.inputs[index]
+    if root is None or not root.inputs or root.inputs[0].ndim != pred.ndim or not dims:
+        return None
+    source = root.inputs[0]
+    if any(source.shape[k] == 0 for k in dims):
+        return None
+    grown = {pred.shape[k] / source.shape[k] for k in dims}
+    return (root, grown.pop()) if len(grown) == 1 else None
 
 
 # Modules and ops that grow their input's spatial dims.
@@ -271,23 +277,16 @@ _UPSAMPLING_OPS = frozenset({"interpolate", "upsample", "pixel_shuffle"} | {f"co
 
 
 def _short_upscale(
-    flow: TraceLineage, trace: Trace, loss: Call, index: int, target: int, dims: list[int]
+    trace: Trace, growth: tuple[Call, float], goal: TensorMeta, dims: list[int], offset: int
 ) -> tuple[list[Call], int, int] | None:
-    """``(the model's upsampling calls, its factor, the data's)`` where the prediction is a
-    pass's output grown from the pass's input by one factor in ``dims`` (×2: an ESPCN
-    built with ``upscale=2``) and the target is that input grown by a larger one (×4: the
-    Dataset downscaled the high-res image by 4): the model upsamples by too little."""
-    root = returned_by_pass(flow, loss, index)
-    if root is None or not root.inputs:
-        return None
-    source, pred, goal = root.inputs[0], loss.inputs[index], loss.inputs[target]
-    if source.ndim != pred.ndim or any(source.shape[k] == 0 for k in dims):
-        return None
-    grown = {pred.shape[k] / source.shape[k] for k in dims}
-    wanted = {goal.shape[k] / source.shape[k] for k in dims}
-    if len(grown) != 1 or len(wanted) != 1:
-        return None
-    model, data = grown.pop(), wanted.pop()
+    """``(the model's upsampling calls, its factor, the data's)`` where the pass grew its
+    input by one factor (``growth``: ×2, an ESPCN built with ``upscale=2``) and the target
+    ``goal`` is that input grown by a larger one in ``dims`` (the prediction's ``offset``
+    past them: ×4, the Dataset downscaled the high-res image by 4): it upsamples too little."""
+    root, model = growth
+    source = root.inputs[0]
+    wanted = {goal.shape[k] / source.shape[k + offset] for k in dims}
+    data = wanted.pop() if len(wanted) == 1 else 0.0
     if not (1 < model < data and model.is_integer() and data.is_integer()):
         return None
     layers = [

@@ -104,28 +104,20 @@ def _matmul(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
     shape = call.output.shape
     if call.name == "linear":  # F.linear(x, weight): the weight's rows are new features
         return [(*ins[0][:-1], fresh_dim(f"linear#{call.id}", shape[-1]))] if shape else None
-    return _product(shape, ins[0], ins[1], (call.inputs[0].shape, call.inputs[1].shape))
+    return _product(shape, ins[0], ins[1], (call.inputs[0].shape, call.inputs[1].shape), f"{call.name}#{call.id}")
 
 
 def _product(
-    shape: Sequence[int], left: Lineage, right: Lineage, sizes: tuple[Sequence[int], Sequence[int]] | None = None
+    shape: Sequence[int], left: Lineage, right: Lineage, sizes: tuple[Sequence[int], Sequence[int]], origin: str
 ) -> list[Lineage] | None:
-    """(..., n, k) @ (k, m) -> (..., n, m); a 1-d right operand drops m. The batch dims
-    broadcast (``sizes``: the operands' shapes): a dim the left lacks or has of size 1 is
-    the right's, as learned queries (1, h, Q, d) meet keys (B, h, d, T) in (B, h, Q, T)."""
-    if sizes is None or len(left) < 2 or len(right) < 3:
+    """(..., n, k) @ (..., k, m) -> (..., n, m); a 1-d right operand drops m. The batch dims
+    broadcast as elementwise ops' do (``sizes``: the operands' shapes): learned queries
+    (1, h, Q, d) meet keys (B, h, d, T) in (B, h, Q, T), the batch the keys'."""
+    if len(left) < 2 or len(right) < 2:
         out = left[:-1] + ((right[-1],) if len(right) >= 2 else ())
         return [out] if len(out) == len(shape) else None
-    batch: list[DimAtoms] = []
-    for i in range(len(shape) - 2):
-        back = len(shape) - i  # (counted from the right, as broadcasting aligns)
-        mine, theirs = len(left) - back, len(right) - back
-        if mine >= 0 and (sizes[0][mine] == shape[i] or theirs < 0):
-            batch.append(left[mine])
-        elif theirs >= 0:
-            batch.append(right[theirs])
-        else:
-            return None
+    matrices = [(left[:-2], sizes[0][:-2]), (right[:-2], sizes[1][:-2])]
+    batch = _broadcast([lin for lin, _ in matrices], [size for _, size in matrices], shape[:-2], origin)
     return [(*batch, left[-2], right[-1])]
 
 
@@ -153,7 +145,8 @@ def _added_product(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
     their mask in one call)."""
     if call.output is None or len(ins) < 3 or not ins[1] or not ins[2]:
         return None
-    return _product(call.output.shape, ins[1], ins[2], (call.inputs[1].shape, call.inputs[2].shape))
+    shapes = (call.inputs[1].shape, call.inputs[2].shape)
+    return _product(call.output.shape, ins[1], ins[2], shapes, f"{call.name}#{call.id}")
 
 
 def _pieces(call: Call, ins: list[Lineage]) -> list[Lineage] | None:
@@ -350,20 +343,22 @@ def fallback(call: Call, ins: list[Lineage]) -> list[Lineage]:
     for k, meta in enumerate(call.outputs):
         shape = meta.shape
         same = next((lin for lin, inp in zip(ins, call.inputs) if inp.shape == shape), None)
-        out.append(same if same is not None else _broadcast(call, ins, shape, f"{call.name}#{call.id}.{k}"))
+        shapes = [meta.shape for meta in call.inputs]
+        out.append(same if same is not None else _broadcast(ins, shapes, shape, f"{call.name}#{call.id}.{k}"))
     return out
 
 
-def _broadcast(call: Call, ins: list[Lineage], shape: Sequence[int], origin: str) -> Lineage:
-    """Each output dim from the first input whose right-aligned dim has its size."""
+def _broadcast(ins: Sequence[Lineage], shapes: Sequence[Sequence[int]], shape: Sequence[int], origin: str) -> Lineage:
+    """Each output dim (of ``shape``) from the first input (lineage and shape) whose
+    right-aligned dim has its size."""
     dims: list[DimAtoms] = []
     for i, size in enumerate(shape):
         back = len(shape) - i
         dim = next(
             (
                 lin[len(lin) - back]
-                for lin, inp in zip(ins, call.inputs)
-                if len(inp.shape) >= back and inp.shape[len(inp.shape) - back] == size and size != 1
+                for lin, inp in zip(ins, shapes)
+                if len(inp) >= back and inp[len(inp) - back] == size and size != 1
             ),
             None,
         )
