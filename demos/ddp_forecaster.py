@@ -51,6 +51,8 @@ def main():
         buckets = model._get_ddp_logging_data().get("bucket_sizes")
         torch.save({"state": model.module.state_dict(), "losses": torch.stack(losses), "buckets": buckets},
                    args.save)
+    # Both ranks done before either tears gloo down: rank 0 saves while rank 1 would already exit.
+    dist.barrier()
     dist.destroy_process_group()
 
 

@@ -14,6 +14,7 @@ from torch.utils._pytree import tree_leaves
 
 import shapetrace
 from tests.case_support import (
+    VARIANTS,
     case_path,
     load_case,
     load_file,
@@ -204,6 +205,22 @@ def test_applied_help_fixes_the_variant(name, tmp_path):
     with shapetrace.trace(model) as t:
         work()
     assert serious(t) == [], found.hint
+
+
+def test_a_permute_back_made_to_feed_the_rnn_stays_in_the_applied_help(tmp_path):
+    """A Conv1d front end's (B, C, T) permuted to (T, B, C) for an LSTM left batch_first=True, and
+    its output permuted back to the batch first: flipping the flag is the whole fix (the flip keeps
+    the output in its input's order, so the permute back is still needed). Batch == frames == 12;
+    the evidence is the kernel sliding along the axis the LSTM takes as the batch."""
+    path = VARIANTS / "st001_v_conv_front_permuted_seq_first_lstm_batch_first.py"
+    [found] = [f for f in serious(traced_module(load_file(path))) if f.code == "ST001"]
+    assert "slides its kernel along dim 2 of its input (12, 20, 12)" in found.message
+    assert found.hint == "build it with nn.LSTM(..., batch_first=False)"
+    patched = tmp_path / "helped_tagger.py"
+    patched.write_text(apply_help(path, found, "lstm"))
+    module = load_file(patched)
+    _same_outputs(model_outputs(module), model_outputs(load_file(path), fixed=True))
+    assert serious(traced_module(module)) == []
 
 
 def _outputs(module, name: str, fixed: bool) -> list:

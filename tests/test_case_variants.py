@@ -37,7 +37,8 @@ CODES = {"st002": {"ST002", "ST012"}, "st012": {"ST012", "ST002"}}
 # Classes whose help is an expression to put in place of the culprit op ("use EXPR").
 # A tensor built for one batch size is fixed where it is made, not at the op: its help is
 # applied in tests/test_baked_batch_tensors.py.
-HELP_APPLIED_ELSEWHERE = {"st003_e_buffer_zeros_batch_added_raises", "st003_f_global_start_token_cat_raises",
+HELP_APPLIED_ELSEWHERE = {"st002_q_einops_heads_merged_batch_major_split_heads_major",  # tests/test_einops_patterns.py
+                          "st003_e_buffer_zeros_batch_added_raises", "st003_f_global_start_token_cat_raises",
                           "st003_h_mask_buffer_full_batches_silent", "st003_i_offset_parameter_broadcasts_batch_of_one"}
 HINTED = [name for name in NAMES if name[:5] in ("st002", "st003", "st012", "st013", "st014", "st019", "st021", "st025",
                                                  "st027", "st028", "st029")

@@ -329,7 +329,8 @@ def test_a_loader_batch_read_as_time_is_an_error_whatever_the_code_reading_it_sa
     done = run_script(script)
     found = [f for f in done.trace.findings if f.code == "ST001"]
     assert [f.severity for f in found] == ["error"], found
-    assert "which yielded that very tensor" in found[0].message
+    message = found[0].message
+    assert "is the very tensor the DataLoader" in message and "yielded, its dim 0 the batch" in message
     fixed = run_script(script, "--fixed")
     assert fixed.exit_code == 0, fixed.output
     assert [f for f in fixed.trace.findings if f.code == "ST001"] == []

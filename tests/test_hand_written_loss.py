@@ -375,3 +375,21 @@ def test_a_loss_written_by_hand_at_another_resolution_is_st016(fixed):
         et = model(img)
         loss = ((et - F.avg_pool2d(gt, 8) * 64) ** 2).sum()
     assert loss.shape == () and serious(t) == []
+
+
+def test_a_loss_written_as_a_function_gets_its_fix_at_the_one_call(tmp_path):
+    """smape(pred, target) reads pred twice (pred - target, pred.abs() + target.abs()): squeezing the
+    culprit's operand alone would leave the other use broadcasting, so the help edits the call."""
+    name = "st005_za_smape_written_out_as_a_function_channel_dim"
+    module = load_file(VARIANTS / f"{name}.py", f"tests.cases.variants.{name}")
+    [found] = st005(traced_module(module))
+    source = (VARIANTS / f"{name}.py").read_text().splitlines()
+    line = next(n for n, text in enumerate(source, 1) if text.strip() == "step(smape(forecast, y))")
+    assert found.hint == (f"use smape(forecast.squeeze(1), y) in place of smape(forecast, y) at line {line}: "
+                          "pred then has the other operand's shape in every use inside smape")
+    source[line - 1] = source[line - 1].replace("smape(forecast, y)", "smape(forecast.squeeze(1), y)")
+    patched = tmp_path / "helped_smape.py"
+    patched.write_text("\n".join(source) + "\n")
+    helped = load_file(patched, "helped_smape")
+    assert printed(helped) == printed(module, fixed=True) != printed(module)
+    assert serious(traced_module(helped)) == []

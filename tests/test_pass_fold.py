@@ -6,8 +6,10 @@ render/structure.py).
 - Passes that differ only by batch size (a short last batch, an evaluation
   batch) share one entry with each differing size shown as its values:
   ``(16|8|20, 1, 28, 28)``.
+- Passes that differ only by a length grown step by step (``generate()``'s
+  decoding steps, each reading a cache one token longer) share one entry too.
 - Never folded: blocks of other shapes, a block holding a finding or an error,
-  passes whose other sizes differ (GPT-2's prompt and its decoding steps).
+  passes whose other sizes differ (GPT-2's prompt against its decoding steps).
 
 Every expectation is written by hand from the models' code.
 """
@@ -133,7 +135,7 @@ def test_a_gpt2_stack_of_identical_blocks_is_one_block_with_its_count() -> None:
     assert "<b>transformer.h.0-2</b>" in three.html(graph=False)
 
 
-def test_bert_layers_fold_and_a_gpt2_prompt_and_its_decoding_steps_do_not() -> None:
+def test_bert_layers_fold_and_gpt2s_decoding_steps_fold_apart_from_its_prompt() -> None:
     torch.manual_seed(0)
     config = transformers.BertConfig(
         vocab_size=64, hidden_size=16, num_hidden_layers=4, num_attention_heads=2, intermediate_size=32
@@ -144,11 +146,14 @@ def test_bert_layers_fold_and_a_gpt2_prompt_and_its_decoding_steps_do_not() -> N
     config = transformers.GPT2Config(vocab_size=64, n_positions=32, n_embd=16, n_layer=2, n_head=2)
     gpt2 = transformers.GPT2LMHeadModel(config).eval()
     with shapetrace.trace(gpt2) as t:
-        gpt2.generate(torch.randint(0, 64, (1, 4)), max_new_tokens=3, do_sample=False, pad_token_id=0)
+        gpt2.generate(torch.randint(0, 64, (1, 4)), max_new_tokens=4, do_sample=False, pad_token_id=0)
     roots = [row for row in table_rows(t) if row[0].parent_id is None and row[0].type == "GPT2LMHeadModel"]
-    # the prompt (1, 4) and two steps (1, 1) reading a cache of 4, then 5 tokens: the batch is 1
-    # in all, the lengths differ, so each pass keeps its rows
-    assert [[call.inputs[0].shape for call in row.variants] for row in roots] == [[(1, 4)], [(1, 1)], [(1, 1)]]
+    # The prompt (1, 4) keeps its rows: against a step, its length shrinks 4 -> 1 while the cache
+    # grows. The three steps (1, 1) read a cache of 4, 5, then 6 tokens: one entry, each size that
+    # grew shown as its values in order.
+    assert [[call.inputs[0].shape for call in row.variants] for row in roots] == [[(1, 4)], [(1, 1), (1, 1), (1, 1)]]
+    text = plain_text(t.table(), width=200)
+    assert re.search(r"cat\(\(T, T\), dim=-2\) ×2 +self\.keys \(1, 2, 4\|5\|6, 8\) +\(1, 2, 5\|6\|7, 8\)", text)
 
 
 # ------------------------------------------------------------ what never folds

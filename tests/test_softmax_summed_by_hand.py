@@ -8,6 +8,7 @@ with the help applied, each sample's do."""
 from __future__ import annotations
 
 import importlib.util
+import re
 import textwrap
 
 import pytest
@@ -439,7 +440,11 @@ def test_einops_einsum_is_named_by_the_equation_it_ran(tmp_path):
     t, (out, q, k, v) = traced(load(tmp_path, "einops_attention", EINOPS))
     assert not is_attention(out, q, k, v)
     [found] = findings(t, "ST021")
-    assert "torch.einsum('" in found.message and ", ...) at " in found.message and ".py:" in found.message
+    # einops runs torch.einsum for the user's line: named by the equation it ran, at that line
+    at = re.search(r"torch\.einsum\('abcd,abde->abce', \.\.\.\) at line (\d+) ", found.message)
+    assert at, found.message
+    lines = (tmp_path / "einops_attention.py").read_text().splitlines()
+    assert "einsum(attn, v, " in lines[int(at.group(1)) - 1]
     assert found.hint == "use sim.softmax(dim=-1)"
     t, (out, q, k, v) = traced(load(tmp_path, "einops_fixed", applied(found.hint, "sim.softmax(dim=-2)", EINOPS)))
     assert t.findings == [] and is_attention(out, q, k, v)

@@ -12,6 +12,7 @@ object seen is kept alive in ``_codes`` so that its id is never reused.
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
 import itertools
 import linecache
@@ -106,6 +107,10 @@ def add_transparent(code: CodeType) -> None:
 
 for _function in _PACKING_FUNCTIONS:
     _packing[_keep(getattr(torch.nn.utils.rnn, _function).__code__)] = _function
+# ``q, k, v = qkv`` and ``for row in x``: Tensor.__iter__ skips torch function dispatch and
+# returns ``iter(self.unbind(0))`` (torch/_tensor.py); its unbind is the user's line's op, so
+# the pieces keep their axes' lineage.
+add_transparent(torch.Tensor.__iter__.__code__)
 
 
 def is_internal(code: CodeType) -> bool:
@@ -128,15 +133,51 @@ def first_user_frame(frame: FrameType | None) -> FrameType | None:
     # Called for every event: the cache is read inline (a function call per
     # frame would double the cost of the walk).
     internal = _internal
+    helper = _helper
     while frame is not None:
         code = frame.f_code
         flag = internal.get(id(code))
         if flag is None:
             flag = is_internal(code)
         if not flag:
-            return frame
+            in_helper = helper.get(id(code))
+            if not (is_helper(code) if in_helper is None else in_helper):
+                return frame
         frame = frame.f_back
     return None
+
+
+def _package_dirs(names: tuple[str, ...]) -> tuple[str, ...]:
+    """The folders of the installed packages ``names`` (none imported to find them)."""
+    found = []
+    for name in names:
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            spec = None
+        for folder in (spec.submodule_search_locations or ()) if spec is not None else ():
+            found.append(os.path.join(folder, ""))
+    return tuple(found)
+
+
+# Libraries of tensor helpers that the user's line calls for one op's worth of work
+# (einops' rearrange runs reshape, permute, reshape): their ops are recorded, at the
+# user's line that called the helper, not at the library's line.
+_HELPER_PREFIXES = _package_dirs(("einops",))
+_helper: dict[int, bool] = {}
+
+
+def is_helper(code: CodeType) -> bool:
+    """True for code in a tensor-helper library (``_HELPER_PREFIXES``; cached per code object)."""
+    helper = _helper.get(id(code))
+    if helper is None:
+        helper = _helper[_keep(code)] = bool(_HELPER_PREFIXES) and code.co_filename.startswith(_HELPER_PREFIXES)
+    return helper
+
+
+def helper_cache() -> dict[int, bool]:
+    """The cache behind ``is_helper`` (by ``id(code)``), for the op mode to read inline."""
+    return _helper
 
 
 def user_frame_within(frame: FrameType | None, outer: FrameType) -> tuple[FrameType | None, bool]:

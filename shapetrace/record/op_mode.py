@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 _get_ident = threading.get_ident
 _internal = frames.internal_cache()
+_helper = frames.helper_cache()
 # Kept alive by module_info's frozenset: their ids are never reused.
 _COMPOSITE_IDS = frozenset(id(code) for code in COMPOSITE_CODES)
 
@@ -67,6 +68,9 @@ class OpMode(TorchFunctionMode):
             internal = frames.is_internal(code) if cached is None else cached
             # (by id: hashing a code object hashes its bytecode, ~0.5 us)
             library = internal and id(code) not in _COMPOSITE_IDS
+            if not internal:  # an op of einops' rearrange: recorded, at the line that called it
+                helper = _helper.get(id(code))
+                internal = frames.is_helper(code) if helper is None else helper
         if library and recorder.ops != "all":
             # an op of library code, not of the user's (nor a transformer layer's add)
             described = frames.packing_op(caller, described[0])

@@ -113,20 +113,37 @@ def inner_row(aligned: Sequence[Sequence[Call]], spots: Sequence[int], starts: t
 
 
 def batch_alike(a: Call, b: Call, *, ops: bool, depth: int | None) -> bool:
-    """Whether ``b`` is ``a`` at another batch size: the same structure
-    (``_structure``), leading sizes of their first inputs ``Ba != Bb``, and each
-    size that differs a multiple ``k × Ba`` in ``a`` and ``k × Bb`` in ``b``."""
+    """Whether ``b`` is ``a`` at another batch size or another length: the same
+    structure (``_flat``) and either
+
+    - leading sizes of their first inputs ``Ba != Bb``, and each size that differs
+      a multiple ``k × Ba`` in ``a`` and ``k × Bb`` in ``b``; or
+    - the same batch, and each size that differs grown (or shrunk) by the same
+      step ``d``, or by a multiple ``k × d`` of it: a decoding loop's steps, where
+      ``generate()`` feeds one new token a pass and the cache, the attention mask
+      and the positions grow by one (a cache of ``(2, 2, 6, 8)`` then
+      ``(2, 2, 7, 8)``; ``k × d`` for a length flattened with another size)."""
     structure_a, sizes_a = _flat(a, ops=ops, depth=depth)
     structure_b, sizes_b = _flat(b, ops=ops, depth=depth)
     if structure_a != structure_b or len(sizes_a) != len(sizes_b):
         return False
     batch_a, batch_b = _batch(a), _batch(b)
-    if not batch_a or not batch_b or batch_a == batch_b:
+    if not batch_a or not batch_b:
         return False
-    for x, y in zip(sizes_a, sizes_b):
-        if x != y and (x % batch_a or y % batch_b or x // batch_a != y // batch_b):
-            return False
-    return True
+    differ = [(x, y) for x, y in zip(sizes_a, sizes_b) if x != y]
+    if batch_a == batch_b:
+        return _grown_alike(differ)
+    return all(not (x % batch_a or y % batch_b or x // batch_a != y // batch_b) for x, y in differ)
+
+
+def _grown_alike(differ: Sequence[tuple[int, int]]) -> bool:
+    """Whether every pair ``(x, y)`` of sizes grows by one step ``d`` or a whole
+    multiple of it, all the same way (a longer or a shorter sequence, never both)."""
+    if not differ:
+        return False
+    steps = [y - x for x, y in differ]
+    step = min(steps, key=abs)
+    return all(s % step == 0 and s // step > 0 for s in steps)
 
 
 def _batch(call: Call) -> int:

@@ -10,7 +10,8 @@ its state, which is ``(num_layers * directions, batch, hidden)`` in both layouts
   returned it, an encoder's for a decoder);
 - code after the RNN written for the old layout moves with it: an index taking the
   last step (``out[-1]`` becomes ``out[:, -1]``), a transpose that turned the old
-  layout into the new one (dropped).
+  layout into the new one, leading with the real time axis (dropped); a transpose
+  back to the batch first, undoing one made to feed the RNN, stays.
 
 Each follow-up is written ``then use NEW in place of OLD at line N``, with OLD as
 written on that line (modulo spacing), so that a person, or a test, can apply it.
@@ -91,8 +92,12 @@ def _follow_ups(flow: TraceLineage, lay: Layout) -> Iterator[str]:
                 if new is not None:
                     yield f"then use {new} in place of {_normal(old)} {at_line(op)}"
         elif op.name in _SWAPS and op.outputs:
+            # Flipping the flag keeps the RNN's output in its input's order: a swap after it is
+            # wrong only where it leads with what the finding says is time (the code swapped the
+            # RNN's layout into the one it believed in), not where it restores the batch to dim 0
+            # (undoing a permute made to feed the RNN).
             out = flow.output_lineage(op, 0)
-            if lay.where(out) == (time, batch) and op.inputs:
+            if lay.where(out) == (time, batch) == (0, 1) and op.inputs:
                 receiver = _receiver(old)
                 if receiver is not None:
                     yield f"then use {receiver} in place of {_normal(old)} {at_line(op)}"

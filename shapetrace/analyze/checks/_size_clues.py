@@ -119,11 +119,11 @@ def loader_batch(trace: Trace, flow: TraceLineage, lay: Layout) -> Iterator[Clue
         batches = f"the DataLoader{where} (batch_size={loader['batch_size']})"
         if lay.batch_size == lay.steps and yielded(trace, root, index):
             # the very tensor the loader yielded: its collate stacked the samples in dim 0
-            batches += ", which yielded that very tensor"
+            what = f"the model input {format_shape(meta)} is the very tensor {batches} yielded, its dim 0 the batch"
             if dim0 == lay.time:
-                yield Clue(True, f"{what} is the batch of {batches}, and it is the axis the {lay.call.type} {lay.verb}")
+                yield Clue(True, f"{what}: the axis the {lay.call.type} {lay.verb}")
             else:
-                yield Clue(False, f"{what} is the batch of {batches}")
+                yield Clue(False, what)
         elif lay.batch_size == lay.steps:
             yield _cut_from_batch(trace, flow, root, lay, batches) or Clue(
                 None, f"{what} is the batch of {batches}, and batch and time are both {size}"

@@ -7,6 +7,8 @@ seq-first model looks the same), so this check weighs clues from the trace:
 - positional (from dimension lineage, so equal sizes do not matter): the
   input axis that survives as dim 0 of the model's output is the batch; the
   axis the code takes the last step of, or pools over, is time;
+- kernels: a convolution or pool before it slides along a sequence or spatial
+  axis, never the batch (``_kernel_axes.py``);
 - sizes: an ``h_0`` is (layers, batch, hidden) (only when it does not fit: a
   state built to fit the RNN's layout proves nothing); a loss target has one row
   per sample;
@@ -49,6 +51,7 @@ from shapetrace.analyze.checks._batch_first_help import batch_first_help
 from shapetrace.analyze.checks._cell_loop import cell_loop_findings
 from shapetrace.analyze.checks._clue import Clue
 from shapetrace.analyze.checks._common import at_line, call_label, op_text, pass_root
+from shapetrace.analyze.checks._kernel_axes import kernel_clues
 from shapetrace.analyze.checks._layout_pairs import handed_on, memory_pairs, target_clues
 from shapetrace.analyze.checks._losses import is_class_loss, is_elementwise_loss, passes_before
 from shapetrace.analyze.checks._pack_layout import packed_layout_findings
@@ -276,6 +279,7 @@ def _clues(ev: _Evidence, lay: Layout, whole: bool = True) -> list[Clue]:
         *_survival(flow, lay),
         *_time_reductions(flow, lay),
         *size_clues(flow, lay, ev.losses),
+        *kernel_clues(flow, lay),
         *class_losses(flow, lay, ev.class_losses),
         *loader_batch(ev.trace, flow, lay),
         *collated_batch(ev.trace, flow, lay),

@@ -30,6 +30,7 @@ from shapetrace.analyze.checks._hand_loss import (
 from shapetrace.analyze.checks._losses import is_elementwise_loss, loss_arguments, loss_operands
 from shapetrace.analyze.checks._one_batch import loader_batch_axes, one_batch_finding
 from shapetrace.analyze.checks._similarity_loss import is_similarity, similarity_broadcast
+from shapetrace.analyze.checks._source import call_with_argument
 from shapetrace.analyze.lineage.flow import TraceLineage, trace_lineage
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call
@@ -297,7 +298,28 @@ def _hand_written(flow: TraceLineage, call: Call) -> Finding | None:
         message += f" (the {format_shape(b)} one is stored channels-last: its dim {moved[1]} belongs at {moved[0]})"
         hint = f"use {texts[0]} {symbol} {texts[1]}.permute({order})" if texts is not None else f"permute it ({order})"
         return finding("ST005", call, message, hint)
-    return finding("ST005", call, message, _hand_fix(a, b, texts, symbol))
+    return finding("ST005", call, message, _fix_at_caller(call, texts) or _hand_fix(a, b, texts, symbol))
+
+
+def _fix_at_caller(call: Call, texts: tuple[str, str] | None) -> str | None:
+    """``use smape(pred.squeeze(1), y) in place of smape(pred, y) at line 62``: where the
+    operand with the extra size-1 dim is a parameter of a loss written as a function,
+    called once, the fix is at that call: every use of it inside the function (``pred -
+    target`` and ``pred.abs() + target.abs()``) then agrees, not only this one."""
+    a, b = call.inputs
+    for longer, shorter, text in ((a, b, texts[0] if texts else None), (b, a, texts[1] if texts else None)):
+        k = unit_dim(longer, shorter)
+        if k is None or text is None or not text.isidentifier():
+            continue
+        dim = -1 if k == len(longer.shape) - 1 else k
+        edit = call_with_argument(call.location, text, f".squeeze({dim})")
+        if edit is not None:
+            old, new, line = edit
+            return (
+                f"use {new} in place of {old} at line {line}: {text} then has the other operand's shape in "
+                f"every use inside {call.location.function}"  # type: ignore[union-attr]
+            )
+    return None
 
 
 def _hand_fix(a: TensorMeta, b: TensorMeta, texts: tuple[str, str] | None, symbol: str) -> str:

@@ -75,10 +75,14 @@ def _hint(call: Call, atoms: list[Atom], order: list[int], names: dict, flow: Tr
     tensor = receiver_text(call)
     natural = tuple(a.size for a in atoms)
     text = tensor
-    if natural != call.inputs[0].shape:
-        sizes = ", ".join(names.get((a.origin, a.stride, a.size), str(a.size)) for a in atoms)
-        text += f".{'view' if call.inputs[0].contiguous else 'reshape'}({sizes})"
-    text += f".{swap_text(order)}"
+    whole = _whole_dims(flow.input_lineage(call, 0), atoms, order)
+    if whole is not None:  # (B, h, N, d).transpose(1, 2), not a view into N's rows and columns first
+        text += f".{swap_text(whole)}"
+    else:
+        if natural != call.inputs[0].shape:
+            sizes = ", ".join(names.get((a.origin, a.stride, a.size), str(a.size)) for a in atoms)
+            text += f".{'view' if call.inputs[0].contiguous else 'reshape'}({sizes})"
+        text += f".{swap_text(order)}"
     if tuple(atoms[i].size for i in order) != call.output.shape:  # type: ignore[union-attr]  # (else no view after)
         args = ", ".join(written_sizes(call) or map(str, call.output.shape))  # type: ignore[union-attr]
         text += f".contiguous().view({args})" if call.name == "view" else f".reshape({args})"
@@ -89,9 +93,35 @@ def _hint(call: Call, atoms: list[Atom], order: list[int], names: dict, flow: Tr
     return f"use {text}"
 
 
+def _whole_dims(lineage: tuple, atoms: Sequence[Atom], order: Sequence[int]) -> list[int] | None:
+    """``order`` (of the axes) as an order of the tensor's own dims, where it moves each dim's
+    axes together and in their order: a ViT's N (rows and columns of patches, one dim) moves
+    as one dim. None where it splits a dim, or the tensor has a dim of size 1."""
+    dim_of = [d for d, dim in enumerate(lineage) for a in dim if a.size != 1]
+    if len(dim_of) != len(atoms) or len(set(dim_of)) != len(lineage):
+        return None
+    found: list[int] = []
+    k = 0
+    while k < len(order):
+        d = dim_of[order[k]]
+        run = [i for i, of in enumerate(dim_of) if of == d]
+        if list(order[k : k + len(run)]) != run:
+            return None
+        found.append(d)
+        k += len(run)
+    return found
+
+
 def _input_names(flow: TraceLineage, call: Call) -> dict:
     """Names forward gave the axes it was passed (``b, c, t, h, w = x.shape``), by
     axis: they name those axes wherever lineage finds them, after ``x`` is reassigned."""
+    return {keys[0]: word for word, keys in _input_dims_named(flow, call).items() if len(keys) == 1}
+
+
+def _input_dims_named(flow: TraceLineage, call: Call) -> dict[str, tuple]:
+    """``{name: the axes of that dim}`` for the names forward gave the dims it was passed: a
+    dim may hold several axes (a ViT's ``B, N, C = x.shape``, its N the rows and columns of
+    patches that ``flatten(2)`` merged)."""
     module = call.parent
     if module is None:
         return {}
@@ -104,9 +134,8 @@ def _input_names(flow: TraceLineage, call: Call) -> dict:
         if len(lineage) != meta.ndim or max(dims.values(), default=0) >= meta.ndim:
             continue
         for word, d in dims.items():
-            if len(lineage[d]) == 1 and meta.shape[d] != 1:
-                atom = lineage[d][0]
-                found[(atom.origin, atom.stride, atom.size)] = word
+            if lineage[d] and meta.shape[d] != 1:
+                found[word] = tuple((a.origin, a.stride, a.size) for a in lineage[d] if a.size != 1)
     return found
 
 
@@ -249,7 +278,7 @@ def _named(flow: TraceLineage, call: Call) -> Finding | None:
         f"{', '.join(sorted(names, key=names.__getitem__))}: its sizes say {said}, but a view keeps memory "
         f"order, where {kept}; the sizes fit only because they are equal"
     )
-    hint = f"use {tensor}.permute({', '.join(map(str, order))}).reshape({', '.join(written)})"
+    hint = f"use {tensor}.{swap_text(order)}.reshape({', '.join(written)})"
     return finding("ST012", call, message, hint)
 
 
@@ -281,7 +310,7 @@ def _named_elsewhere(flow: TraceLineage, call: Call) -> Finding | None:
     if call.name not in ("view", "reshape") or call.output is None:
         return None
     written = written_sizes(call)
-    by_word = {word: key for key, word in _input_names(flow, call).items()}
+    by_word = _input_dims_named(flow, call)
     if written is None or not by_word:
         return None
     source, made = flow.input_lineage(call, 0), flow.output_lineage(call, 0)
@@ -294,7 +323,7 @@ def _named_elsewhere(flow: TraceLineage, call: Call) -> Finding | None:
         if not words or any(word not in by_word for word in words) or len(set(words)) != len(words):
             wanted.append(None)
             continue
-        want = tuple(by_word[word] for word in words)
+        want = tuple(key for word in words for key in by_word[word])
         if not set(want) <= held or math.prod(key[2] for key in want) != call.output.shape[k]:
             wanted.append(None)
             continue
@@ -342,7 +371,7 @@ def _named_elsewhere(flow: TraceLineage, call: Call) -> Finding | None:
         f"{format_shape(call.inputs[0])}: {said}. A view keeps memory order, so that dim holds another "
         f"axis of the same size; the sizes fit only because they are equal"
     )
-    hint = f"use {tensor}.permute({', '.join(map(str, order))}).reshape({', '.join(written)})"
+    hint = f"use {tensor}.{swap_text(order)}.reshape({', '.join(written)})"
     return finding("ST012", call, message, hint)
 
 

@@ -33,6 +33,7 @@ from collections.abc import Iterator, Sequence
 from shapetrace.analyze.checks import finding, register
 from shapetrace.analyze.checks._axes import downstream_clean
 from shapetrace.analyze.checks._common import at_line, op_text, receiver_text, view_calls, view_text, written_sizes
+from shapetrace.analyze.checks._einops import pattern_fix
 from shapetrace.analyze.checks._patch_tokens import channels_as_tokens
 from shapetrace.analyze.lineage.atoms import Atom, regroup
 from shapetrace.analyze.lineage.flow import TraceLineage, trace_lineage
@@ -174,6 +175,10 @@ def check_view_scramble(trace: Trace) -> Iterator[Finding]:
             if picks is not None:
                 blocks.append((atoms, dims, picks))
         if not blocks:
+            continue
+        in_pattern = pattern_fix(call, flow)
+        if in_pattern is not None:  # einops' rearrange ran the view: the fix is in its pattern
+            yield finding("ST002", call, *in_pattern)
             continue
         laid_out = " x ".join(str(atom.size) for atom in blocks[0][0])
         message = (
