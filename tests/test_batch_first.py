@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch import nn
 from torch.utils._pytree import tree_leaves
 
 import shapetrace
@@ -221,6 +222,49 @@ def test_a_permute_back_made_to_feed_the_rnn_stays_in_the_applied_help(tmp_path)
     module = load_file(patched)
     _same_outputs(model_outputs(module), model_outputs(load_file(path), fixed=True))
     assert serious(traced_module(module)) == []
+
+
+class PerBinLSTM(nn.Module):
+    """A speech enhancer's (CRN-style) conv along frequency only, then an LSTM over time per
+    frequency bin: (B, C, T, F) laid out as (B * F, T, C). Correct."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 8, kernel_size=(1, 3), padding=(0, 1))
+        self.lstm = nn.LSTM(8, 8, batch_first=True)
+
+    def forward(self, spec):
+        h = self.conv(spec)
+        b, c, t, f = h.shape
+        out, _ = self.lstm(h.permute(0, 3, 2, 1).reshape(b * f, t, c))
+        return out
+
+
+class RowAttention(nn.Module):
+    """Attention along each row of a conv map: (B, C, H, W) laid out as (B * H, W, C). Correct."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.attn = nn.MultiheadAttention(8, 2, batch_first=True)
+
+    def forward(self, x):
+        h = self.conv(x)
+        b, c, height, width = h.shape
+        rows = h.permute(0, 2, 3, 1).reshape(b * height, width, c)
+        return self.attn(rows, rows, rows)[0]
+
+
+@pytest.mark.parametrize("model, shape", [(PerBinLSTM, (1, 1, 50, 16)), (PerBinLSTM, (2, 1, 50, 16)),
+                                          (RowAttention, (1, 3, 12, 20)), (RowAttention, (2, 3, 12, 20))])
+def test_a_kernel_along_what_a_merged_batch_holds_is_no_evidence(model, shape):
+    """The batch merged with a slid axis ((B * F, T, C)); at a batch of one the merged dim is that
+    axis alone, and the kernel's own batch, of size 1, is nothing to follow: no ST001."""
+    torch.manual_seed(0)
+    net = model().eval()
+    with shapetrace.trace(net) as t:
+        net(torch.randn(*shape))
+    assert [f for f in t.findings if f.code == "ST001"] == []
 
 
 def _outputs(module, name: str, fixed: bool) -> list:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import shapetrace
 from tests.case_support import VARIANTS, load_file, model_outputs, serious, traced_module
 
 pytest.importorskip("einops")
@@ -55,3 +56,40 @@ def test_a_split_in_the_wrong_order_is_fixed_in_the_pattern(tmp_path):
     for got, want in zip(model_outputs(helped), model_outputs(load_file(PATH), fixed=True), strict=True):
         torch.testing.assert_close(got, want)
     assert serious(traced_module(helped)) == []
+
+
+class Merged(torch.nn.Module):
+    """Heads merged batch-major, split back with the group spaced, or with two rearranges on a line."""
+
+    def __init__(self, form: str) -> None:
+        super().__init__()
+        self.form, self.h = form, 4
+
+    def forward(self, x):
+        from einops import rearrange
+
+        y = rearrange(x, "b t (h d) -> (b h) t d", h=self.h)
+        if self.form == "spaced":
+            return rearrange(y, "( h b ) t d->b t (h d)", h=self.h)
+        return rearrange(y, "(h b) t d -> b t (h d)", h=self.h) + rearrange(y, "(b h) t d -> b t (h d)", h=self.h)
+
+
+def _st002(form: str):
+    model = Merged(form)
+    with shapetrace.trace(model) as t:
+        model(torch.randn(6, 10, 32))
+    return [f for f in serious(t) if f.code == "ST002"]
+
+
+def test_a_spaced_group_is_written_anew_keeping_the_rest_of_the_pattern():
+    [found] = _st002("spaced")
+    assert found.hint == "use rearrange(y, '(b h) t d->b t (h d)', h=self.h)"
+
+
+def test_two_rearranges_on_one_line_get_a_help_on_the_pattern_not_on_einops_variables():
+    """The op does not say which of the two ran it: no call is rewritten, and einops' own
+    ``x.reshape(...)`` is not offered as the fix."""
+    [found] = _st002("two")
+    line = found.location.lineno
+    wanted = f"in the einops pattern at line {line}, write the group's names in the order of its axes in memory"
+    assert found.hint == wanted

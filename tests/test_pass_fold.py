@@ -302,3 +302,15 @@ def test_a_scripts_pass_shows_how_many_calls_it_stands_for_as_a_trace_does(tmp_p
         assert "loss_fn: MSELoss ×6" in labels, labels
         assert "0: Linear" in labels  # once a pass, however many passes
         assert "Sequential (root) ×6" in plain_text(t.tree(), width=100)
+
+
+def test_passes_whose_sizes_grow_by_unrelated_amounts_do_not_fold() -> None:
+    """32 x 32 then 33 x 100: one size grows by 1, the other by 68, which is no multiple of a
+    length that both sizes are made of; two entries, not ``(2, 3, 32|33, 32|100)``."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(16, 5)).eval()
+    with shapetrace.trace(net) as t:
+        net(torch.randn(2, 3, 32, 32))
+        net(torch.randn(2, 3, 33, 100))
+    roots = [row for row in table_rows(t) if row[0].parent_id is None and row[0].type == "Sequential"]
+    assert [[call.inputs[0].shape for call in row.variants] for row in roots] == [[(2, 3, 32, 32)], [(2, 3, 33, 100)]]

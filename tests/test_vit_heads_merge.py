@@ -57,3 +57,18 @@ def test_the_help_moves_the_grid_of_patches_as_one_dim():
     [found] = serious(traced_module(load_file(VARIANTS / f"{name}.py")))
     assert found.code == "ST012" and "the 25 cuts across" in found.message
     assert found.hint == "use out.transpose(1, 2).reshape(B, N, C)"
+
+
+class RowLoop(nn.Module):
+    def forward(self, x):
+        return torch.stack([row * 2 for row in x])
+
+
+def test_iterating_many_rows_is_not_recorded_as_an_unbind():
+    """``for row in x`` over more than 64 rows (a dataset's, a long sequence's) is torch's own
+    iteration, as before: one op per row would cost the trace more than the forward."""
+    model = RowLoop()
+    for rows, recorded in ((8, 1), (200, 0)):
+        with shapetrace.trace(model) as t:
+            model(torch.randn(rows, 3))
+        assert len([call for call in t.calls if call.name == "unbind"]) == recorded

@@ -107,10 +107,10 @@ def add_transparent(code: CodeType) -> None:
 
 for _function in _PACKING_FUNCTIONS:
     _packing[_keep(getattr(torch.nn.utils.rnn, _function).__code__)] = _function
-# ``q, k, v = qkv`` and ``for row in x``: Tensor.__iter__ skips torch function dispatch and
-# returns ``iter(self.unbind(0))`` (torch/_tensor.py); its unbind is the user's line's op, so
-# the pieces keep their axes' lineage.
-add_transparent(torch.Tensor.__iter__.__code__)
+# ``q, k, v = qkv``: Tensor.__iter__ skips torch function dispatch and returns
+# ``iter(self.unbind(0))`` (torch/_tensor.py); the op mode takes that unbind for the user's
+# line's op (op_mode.py), so the pieces keep their axes' lineage.
+ITER_CODE = torch.Tensor.__iter__.__code__
 
 
 def is_internal(code: CodeType) -> bool:

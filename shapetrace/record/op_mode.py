@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 _get_ident = threading.get_ident
 _internal = frames.internal_cache()
 _helper = frames.helper_cache()
+_ITER_CODE = frames.ITER_CODE
+# The most pieces an unpacked tensor is recorded in: q, k, v or a few heads, not a dataset's rows.
+_ITER_PIECES = 64
 # Kept alive by module_info's frozenset: their ids are never reused.
 _COMPOSITE_IDS = frozenset(id(code) for code in COMPOSITE_CODES)
 
@@ -64,6 +67,11 @@ class OpMode(TorchFunctionMode):
             internal = library = True
         else:
             code = caller.f_code
+            if code is _ITER_CODE and args[0].shape[0] <= _ITER_PIECES and caller.f_back is not None:
+                # ``q, k, v = qkv``: the unbind(0) Tensor.__iter__ runs is the unpacking line's op;
+                # iterating a dataset's rows (``for row in x``) stays unrecorded, as torch's own code
+                caller = caller.f_back
+                code = caller.f_code
             cached = _internal.get(id(code))
             internal = frames.is_internal(code) if cached is None else cached
             # (by id: hashing a code object hashes its bytecode, ~0.5 us)

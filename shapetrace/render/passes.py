@@ -137,13 +137,18 @@ def batch_alike(a: Call, b: Call, *, ops: bool, depth: int | None) -> bool:
 
 
 def _grown_alike(differ: Sequence[tuple[int, int]]) -> bool:
-    """Whether every pair ``(x, y)`` of sizes grows by one step ``d`` or a whole
-    multiple of it, all the same way (a longer or a shorter sequence, never both)."""
+    """Whether every pair ``(x, y)`` of sizes grows by one step ``d``, or by ``k × d``
+    where both sizes are ``k`` times a length (the length flattened with a size ``k``),
+    all the same way (a longer or a shorter sequence, never both): an image of 32 × 32
+    and one of 33 × 100 do not fold."""
     if not differ:
         return False
-    steps = [y - x for x, y in differ]
-    step = min(steps, key=abs)
-    return all(s % step == 0 and s // step > 0 for s in steps)
+    step = min((y - x for x, y in differ), key=abs)
+    for x, y in differ:
+        k, rest = divmod(y - x, step)
+        if rest or k <= 0 or (k > 1 and (x % k or y % k)):
+            return False
+    return True
 
 
 def _batch(call: Call) -> int:

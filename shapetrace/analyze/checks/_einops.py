@@ -32,7 +32,7 @@ def pattern_fix(call: Call, flow: TraceLineage) -> tuple[str, str] | None:
     if node is None:
         return None
     pattern = node.args[1].value  # type: ignore[attr-defined]
-    left = pattern.split("->")[0]
+    left, arrow, right = pattern.partition("->")
     tokens = [names for names in (_names(t) for t in _TOKEN.finditer(left)) if names]
     source = flow.input_lineage(call, 0)
     if "..." in left or len(tokens) != len(source) or sum(map(len, tokens)) != len(call.output.shape):
@@ -46,7 +46,13 @@ def pattern_fix(call: Call, flow: TraceLineage) -> tuple[str, str] | None:
             continue
         ordered = [names[read.index(size)] for size in held]
         group, fixed_group = f"({' '.join(names)})", f"({' '.join(ordered)})"
-        new = pattern.replace(group, fixed_group, 1)
+        # the left side written anew from its tokens (the user's spacing inside groups aside)
+        written = [f"({' '.join(t)})" if len(t) > 1 or _grouped(left, t) else t[0] for t in tokens]
+        written[k] = fixed_group
+        lead, trail = left[: len(left) - len(left.lstrip())], left[len(left.rstrip()) :]
+        new = f"{lead}{' '.join(written)}{trail}{arrow}{right}"
+        if new == pattern:
+            return None
         fixed_call = ast.unparse(_with_pattern(node, new))
         message = (
             f"{ast.unparse(node)} at line {call.location.lineno} reads dim {k} of "
@@ -58,23 +64,42 @@ def pattern_fix(call: Call, flow: TraceLineage) -> tuple[str, str] | None:
     return None
 
 
+def ran_by_einops(call: Call) -> bool:
+    """Whether code other than the user's line ran the op (``Call.site`` negative) for an
+    einops call written on that line: its receiver and sizes are einops', not the user's."""
+    code = call.location.code if call.location is not None else ""
+    return call.site is not None and call.site < 0 and any(f"{name}(" in code for name in _EINOPS_CALLS)
+
+
+_EINOPS_CALLS = ("rearrange", "reduce", "repeat", "einsum", "pack", "unpack")
+
+
 def _names(match: re.Match) -> list[str]:
     group, name = match.groups()
     return group.split() if group is not None else [name]
 
 
 def _rearrange_at(filename: str, lineno: int) -> ast.Call | None:
-    """The ``rearrange(tensor, "pattern", ...)`` call on that line, its pattern a literal."""
+    """The ``rearrange(tensor, "pattern", ...)`` call on that line, its pattern a literal;
+    None where the line calls rearrange more than once (the op does not say which ran it)."""
     tree = parsed_file(filename)
+    found = []
     for node in ast.walk(tree) if tree is not None else ():
-        if not isinstance(node, ast.Call) or node.lineno != lineno or len(node.args) < 2:
+        if not isinstance(node, ast.Call) or node.lineno != lineno:
             continue
         func = node.func
         name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
-        pattern = node.args[1]
-        if name == "rearrange" and isinstance(pattern, ast.Constant) and isinstance(pattern.value, str):
-            return node
-    return None
+        if name == "rearrange":
+            found.append(node)
+    if len(found) != 1 or len(found[0].args) < 2:
+        return None
+    pattern = found[0].args[1]
+    return found[0] if isinstance(pattern, ast.Constant) and isinstance(pattern.value, str) else None
+
+
+def _grouped(left: str, names: list[str]) -> bool:
+    """Whether a one-name token was written in parentheses (``(t)``): kept so."""
+    return re.search(rf"\(\s*{re.escape(names[0])}\s*\)", left) is not None
 
 
 def _with_pattern(node: ast.Call, pattern: str) -> ast.Call:

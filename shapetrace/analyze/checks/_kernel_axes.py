@@ -4,10 +4,12 @@ before the RNN runs along its input's spatial dims, never along the batch.
 ``nn.Conv1d`` takes ``(N, C, L)`` and slides its kernel along ``L`` (PyTorch's
 documented layout; ``Conv2d``: ``(N, C, H, W)``): ``L`` is a sequence, an image
 row, a time axis. If, by lineage, the axis a kernel of more than one tap slid
-along reaches the RNN as the axis it takes as its batch, the code that built the
+along reaches the RNN as the axis it takes as its batch, while the kernel's own
+batch (``N``) reaches it as the axis it steps through, the code that built the
 input read the data one way and the RNN reads it the other: the classic Conv1d
-front end permuted to ``(T, B, C)`` for a ``batch_first=True`` LSTM. A kernel
-along the axis the RNN steps through agrees with its layout.
+front end permuted to ``(T, B, C)`` for a ``batch_first=True`` LSTM. The other
+way round agrees with its layout. A batch of one (no axis to follow) and a batch
+merged with positions (a dual-path model's ``(B * F, T, C)``) tell nothing.
 """
 
 from __future__ import annotations
@@ -39,12 +41,19 @@ def kernel_clues(flow: TraceLineage, lay: Layout) -> Iterator[Clue]:
     """One clue per axis of the RNN's input that a kernel slid along earlier in the pass:
     swapped when it is the axis the RNN takes as the batch, agreeing when it is time."""
     said: set[bool] = set()
+    batch, time = axes(lay.batch), axes(lay.time)
     for call in pass_root(lay.call).walk():
         if call.id >= lay.call.id:
             break
-        for dim in _slid_dims(call):
-            slid = axes(flow.input_lineage(call, 0)[dim])
-            swapped = slid == axes(lay.batch) if slid in (axes(lay.batch), axes(lay.time)) else None
+        dims = _slid_dims(call)
+        lineage = flow.input_lineage(call, 0) if dims else ()
+        # Both ends must agree: the kernel's own batch (dim 0) is one of the layer's axes and the
+        # axis it slid along the other. A batch of one has no axis to follow (its size-1 dim),
+        # and a batch merged with positions (a dual-path model's (B * F, T, C)) is neither.
+        samples = axes(lineage[0]) if lineage else set()
+        for dim in dims:
+            slid = axes(lineage[dim])
+            swapped = True if (slid, samples) == (batch, time) else False if (slid, samples) == (time, batch) else None
             if swapped is None or swapped in said:
                 continue
             said.add(swapped)

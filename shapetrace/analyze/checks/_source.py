@@ -9,7 +9,6 @@ own is read: the first line of a call spread over several lines is not.
 from __future__ import annotations
 
 import ast
-import copy
 import dataclasses
 import functools
 import re
@@ -349,52 +348,3 @@ def _operand_text(node: ast.expr) -> str:
     text = ast.unparse(node)
     simple = isinstance(node, (ast.Name, ast.Attribute, ast.Call, ast.Subscript, ast.Constant))
     return text if simple else f"({text})"
-
-
-def call_with_argument(location: Location | None, parameter: str, suffix: str) -> tuple[str, str, int] | None:
-    """``("smape(pred, y)", "smape(pred.squeeze(1), y)", 62)``: the one call in the file of
-    the function around ``location`` (a loss written as a helper, ``def smape(pred,
-    target)``), with the argument it passes as ``parameter`` followed by ``suffix``; None
-    where the function is called other than once, ``parameter`` is not one of its
-    parameters, or the file does not parse."""
-    tree = parsed_file(location.filename) if location is not None else None
-    if tree is None or location is None:
-        return None
-    functions = [
-        node
-        for node in ast.walk(tree)
-        if isinstance(node, ast.FunctionDef)
-        and node.name == location.function
-        and node.lineno <= location.lineno <= (node.end_lineno or node.lineno)
-    ]
-    if len(functions) != 1:
-        return None
-    function = functions[0]
-    names = [a.arg for a in [*function.args.posonlyargs, *function.args.args]]
-    if parameter not in names:
-        return None
-    inside = range(function.lineno, (function.end_lineno or function.lineno) + 1)
-    calls = [
-        node
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Call) and _call_name(node) == function.name and node.lineno not in inside
-    ]
-    if len(calls) != 1:
-        return None
-    call = calls[0]
-    position = names.index(parameter) - (1 if isinstance(call.func, ast.Attribute) and names[0] == "self" else 0)
-    edited = copy.deepcopy(call)
-    keyword = next((k for k in edited.keywords if k.arg == parameter), None)
-    if keyword is not None:
-        keyword.value = _parse_expression(f"{_operand_text(keyword.value)}{suffix}", keyword.value)
-    elif 0 <= position < len(edited.args) and not isinstance(edited.args[position], ast.Starred):
-        argument = edited.args[position]
-        edited.args[position] = _parse_expression(f"{_operand_text(argument)}{suffix}", argument)
-    else:
-        return None
-    return ast.unparse(call), ast.unparse(edited), call.lineno
-
-
-def _parse_expression(text: str, fallback: ast.expr) -> ast.expr:
-    tree = _parse(text)
-    return tree.body[0].value if isinstance(tree, ast.Module) and isinstance(tree.body[0], ast.Expr) else fallback

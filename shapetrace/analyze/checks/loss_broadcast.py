@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import torch
 
 from shapetrace.analyze.checks import finding, register
+from shapetrace.analyze.checks._call_site import call_with_argument
 from shapetrace.analyze.checks._class_rows import one_hot_classes_apart, one_hot_source
 from shapetrace.analyze.checks._common import at_line
 from shapetrace.analyze.checks._hand_loss import (
@@ -30,7 +31,6 @@ from shapetrace.analyze.checks._hand_loss import (
 from shapetrace.analyze.checks._losses import is_elementwise_loss, loss_arguments, loss_operands
 from shapetrace.analyze.checks._one_batch import loader_batch_axes, one_batch_finding
 from shapetrace.analyze.checks._similarity_loss import is_similarity, similarity_broadcast
-from shapetrace.analyze.checks._source import call_with_argument
 from shapetrace.analyze.lineage.flow import TraceLineage, trace_lineage
 from shapetrace.core.finding import Finding
 from shapetrace.core.records import Call

@@ -33,7 +33,7 @@ from collections.abc import Iterator, Sequence
 from shapetrace.analyze.checks import finding, register
 from shapetrace.analyze.checks._axes import downstream_clean
 from shapetrace.analyze.checks._common import at_line, op_text, receiver_text, view_calls, view_text, written_sizes
-from shapetrace.analyze.checks._einops import pattern_fix
+from shapetrace.analyze.checks._einops import pattern_fix, ran_by_einops
 from shapetrace.analyze.checks._patch_tokens import channels_as_tokens
 from shapetrace.analyze.lineage.atoms import Atom, regroup
 from shapetrace.analyze.lineage.flow import TraceLineage, trace_lineage
@@ -186,5 +186,9 @@ def check_view_scramble(trace: Trace) -> Iterator[Finding]:
             f"{format_shape(call.inputs[0])}, whose axes are {laid_out} in memory: a view cannot "
             f"reorder axes, so this mixes them up instead of swapping them"
         )
+        if ran_by_einops(call):  # the op's tensor and sizes are einops' own: the fix is in a pattern
+            hint = f"in the einops pattern {at_line(call)}, write the group's names in the order of its axes in memory"
+            yield finding("ST002", call, message + f" (einops ran the {call.name} for that line)", hint)
+            continue
         yield finding("ST002", call, message, _fix(call, blocks, flow))
     yield from channels_as_tokens(trace, flow)
